@@ -1,0 +1,527 @@
+/*
+ * config.c: loads switchboard.conf with libconfuse. Every option has a
+ * validation callback so a bad value is reported with its file and line;
+ * libconfuse itself rejects unknown directives. Loop thread only.
+ */
+#include <arpa/inet.h>
+#include <confuse.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "xmalloc.h"
+
+#define SECRET_FILE_MAX 4096
+
+struct load_ctx {
+	char *err;
+	size_t errlen;
+	int have_err;
+};
+
+/* libconfuse errors are routed here; the first one wins. */
+static struct load_ctx *cur_ctx;
+
+static void
+config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[512];
+	int n = 0;
+
+	if (cur_ctx == NULL || cur_ctx->have_err)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
+		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s:%d: %s",
+		             cfg->filename, cfg->line, msg);
+	else if (cfg != NULL && cfg->filename != NULL)
+		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s: %s",
+		             cfg->filename, msg);
+	else
+		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s", msg);
+	(void)n;
+	cur_ctx->have_err = 1;
+}
+
+static int
+valid_port(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 1 || v > 65535) {
+		cfg_error(cfg, "%s: port %ld out of range 1-65535", opt->name,
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_positive(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 1) {
+		cfg_error(cfg, "%s: must be a positive number, not %ld",
+		          opt->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_nonneg(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 0) {
+		cfg_error(cfg, "%s: must not be negative, not %ld", opt->name,
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+is_ip_literal(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	       inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int
+valid_ip(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL || !is_ip_literal(s)) {
+		cfg_error(cfg, "%s: \"%s\" is not an IPv4 or IPv6 address",
+		          opt->name, s ? s : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_redis_address(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL || (s[0] != '/' && !is_ip_literal(s))) {
+		cfg_error(cfg,
+		          "%s: \"%s\" must be an IP address or the absolute "
+		          "path of a Unix socket (names are not resolved)",
+		          opt->name, s ? s : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_http_url(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL ||
+	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) ||
+	    strlen(s) < 10) {
+		cfg_error(cfg, "%s: \"%s\" is not an http:// or https:// URL",
+		          opt->name, s ? s : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_origins(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned i, n = cfg_opt_size(opt);
+	const char *s;
+
+	for (i = 0; i < n; i++) {
+		s = cfg_opt_getnstr(opt, i);
+		if ((strncmp(s, "http://", 7) != 0 &&
+		     strncmp(s, "https://", 8) != 0) ||
+		    strchr(s + 8, '/') != NULL || strchr(s, '*') != NULL) {
+			cfg_error(cfg,
+			          "%s: \"%s\" is not an origin "
+			          "(scheme://host[:port], no path, no "
+			          "wildcard)",
+			          opt->name, s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+valid_proxies(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned i, n = cfg_opt_size(opt);
+
+	for (i = 0; i < n; i++) {
+		if (!is_ip_literal(cfg_opt_getnstr(opt, i))) {
+			cfg_error(cfg, "%s: \"%s\" is not an IP address",
+			          opt->name, cfg_opt_getnstr(opt, i));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+valid_log_level(cfg_t *cfg, cfg_opt_t *opt)
+{
+	enum gw_log_level l;
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL || gw_log_level_parse(s, &l) != 0) {
+		cfg_error(cfg,
+		          "%s: \"%s\" is not one of debug, info, notice, "
+		          "warning, error",
+		          opt->name, s ? s : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_log_format(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL || (strcmp(s, "kv") != 0 && strcmp(s, "json") != 0)) {
+		cfg_error(cfg, "%s: \"%s\" is not kv or json", opt->name,
+		          s ? s : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+valid_nonempty(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL || *s == '\0') {
+		cfg_error(cfg, "%s: must not be empty", opt->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* clang-format off */
+static cfg_opt_t tls_opts[] = {
+	CFG_STR("certificate", "", CFGF_NONE),
+	CFG_STR("key", "", CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t pg_opts[] = {
+	CFG_STR("conninfo", "hostaddr=127.0.0.1 port=5432 dbname=switchboard user=switchboard", CFGF_NONE),
+	CFG_INT("connect_timeout", 5, CFGF_NONE),
+	CFG_INT("query_timeout", 15, CFGF_NONE),
+	CFG_INT("commit_batch_max", 256, CFGF_NONE),
+	CFG_BOOL("migrate_on_start", cfg_true, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t redis_opts[] = {
+	CFG_STR("address", "127.0.0.1", CFGF_NONE),
+	CFG_INT("port", 6379, CFGF_NONE),
+	CFG_STR("password", "", CFGF_NONE),
+	CFG_INT("database", 0, CFGF_NONE),
+	CFG_INT("timeout", 2, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t limits_opts[] = {
+	CFG_INT("max_connections", 19000, CFGF_NONE),
+	CFG_INT("http_body_max", 1048576, CFGF_NONE),
+	CFG_INT("ws_message_max", 65536, CFGF_NONE),
+	CFG_INT("shutdown_timeout", 10, CFGF_NONE),
+	CFG_INT("worker_threads", 8, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t root_opts[] = {
+	CFG_STR("listen_address", "127.0.0.1", CFGF_NONE),
+	CFG_INT("listen_port", 8080, CFGF_NONE),
+	CFG_STR("public_url", "http://127.0.0.1:8080", CFGF_NONE),
+	CFG_STR("log_level", "info", CFGF_NONE),
+	CFG_STR("log_format", "kv", CFGF_NONE),
+	CFG_STR("widget_dir", "web-chat-widget", CFGF_NONE),
+	CFG_STR("desk_dir", "advisor-desk", CFGF_NONE),
+	CFG_STR_LIST("allowed_origins", "{}", CFGF_NONE),
+	CFG_STR("frame_ancestors", "'self'", CFGF_NONE),
+	CFG_STR_LIST("trusted_proxies", "{}", CFGF_NONE),
+	CFG_SEC("tls", tls_opts, CFGF_NONE),
+	CFG_SEC("postgresql", pg_opts, CFGF_NONE),
+	CFG_SEC("redis", redis_opts, CFGF_NONE),
+	CFG_SEC("limits", limits_opts, CFGF_NONE),
+	CFG_END()
+};
+/* clang-format on */
+
+struct validator {
+	const char *path;
+	cfg_validate_callback_t cb;
+};
+
+static const struct validator validators[] = {
+        {"listen_address", valid_ip},
+        {"listen_port", valid_port},
+        {"public_url", valid_http_url},
+        {"log_level", valid_log_level},
+        {"log_format", valid_log_format},
+        {"widget_dir", valid_nonempty},
+        {"desk_dir", valid_nonempty},
+        {"allowed_origins", valid_origins},
+        {"trusted_proxies", valid_proxies},
+        {"postgresql|conninfo", valid_nonempty},
+        {"postgresql|connect_timeout", valid_positive},
+        {"postgresql|query_timeout", valid_positive},
+        {"postgresql|commit_batch_max", valid_positive},
+        {"redis|address", valid_redis_address},
+        {"redis|port", valid_port},
+        {"redis|database", valid_nonneg},
+        {"redis|timeout", valid_positive},
+        {"limits|max_connections", valid_positive},
+        {"limits|http_body_max", valid_positive},
+        {"limits|ws_message_max", valid_positive},
+        {"limits|shutdown_timeout", valid_positive},
+        {"limits|worker_threads", valid_positive},
+};
+
+/*
+ * Reads a secret from a file: the whole file less one trailing newline.
+ * Returns a malloc'd string or NULL with a reason.
+ */
+static char *
+read_secret_file(const char *path, const char **reason)
+{
+	char buf[SECRET_FILE_MAX + 1];
+	size_t n;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		*reason = strerror(errno);
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n > SECRET_FILE_MAX) {
+		*reason = "file larger than 4096 bytes";
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	return xstrndup(buf, n);
+}
+
+/*
+ * An environment override: NAME wins, else the contents of NAME_FILE.
+ * Returns 0 (target replaced or untouched) or -1 with err filled.
+ */
+static int
+env_override(const char *name, char **target, const char *cfgpath, char *err,
+             size_t errlen)
+{
+	char fname[128];
+	const char *v, *reason = NULL;
+	char *s;
+
+	v = getenv(name);
+	if (v != NULL && *v != '\0') {
+		free(*target);
+		*target = xstrdup(v);
+		return 0;
+	}
+	snprintf(fname, sizeof(fname), "%s_FILE", name);
+	v = getenv(fname);
+	if (v == NULL || *v == '\0')
+		return 0;
+	s = read_secret_file(v, &reason);
+	if (s == NULL) {
+		snprintf(err, errlen, "%s: %s=%s: %s", cfgpath, fname, v,
+		         reason);
+		return -1;
+	}
+	free(*target);
+	*target = s;
+	return 0;
+}
+
+static char **
+copy_list(cfg_t *cfg, const char *name, size_t *n)
+{
+	unsigned i, count = cfg_size(cfg, name);
+	char **v = xcalloc(count + 1, sizeof(*v));
+
+	for (i = 0; i < count; i++)
+		v[i] = xstrdup(cfg_getnstr(cfg, name, i));
+	*n = count;
+	return v;
+}
+
+static void
+free_list(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The origin of a URL: scheme://host[:port] without path. */
+static char *
+url_origin(const char *url)
+{
+	const char *p = strstr(url, "://");
+	const char *slash = p ? strchr(p + 3, '/') : NULL;
+
+	return slash ? xstrndup(url, (size_t)(slash - url)) : xstrdup(url);
+}
+
+struct gw_config *
+gw_config_load(const char *path, char *err, size_t errlen)
+{
+	struct load_ctx ctx = {err, errlen, 0};
+	struct gw_config *c = NULL;
+	cfg_t *cfg, *sec;
+	unsigned i;
+	int rc;
+
+	err[0] = '\0';
+	cfg = cfg_init(root_opts, CFGF_NONE);
+	cfg_set_error_function(cfg, config_errfunc);
+	for (i = 0; i < nitems(validators); i++)
+		cfg_set_validate_func(cfg, validators[i].path,
+		                      validators[i].cb);
+	cur_ctx = &ctx;
+	rc = cfg_parse(cfg, path);
+	cur_ctx = NULL;
+	if (rc == CFG_FILE_ERROR) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		         strerror(errno));
+		goto out;
+	}
+	if (rc != CFG_SUCCESS) {
+		if (!ctx.have_err)
+			snprintf(err, errlen, "%s: parse error", path);
+		goto out;
+	}
+
+	c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(path);
+	c->listen_address = xstrdup(cfg_getstr(cfg, "listen_address"));
+	c->listen_port = (int)cfg_getint(cfg, "listen_port");
+	c->public_url = xstrdup(cfg_getstr(cfg, "public_url"));
+	gw_log_level_parse(cfg_getstr(cfg, "log_level"), &c->log_level);
+	c->log_format = strcmp(cfg_getstr(cfg, "log_format"), "json") == 0
+	                        ? GW_LOG_JSON
+	                        : GW_LOG_KV;
+	c->widget_dir = xstrdup(cfg_getstr(cfg, "widget_dir"));
+	c->desk_dir = xstrdup(cfg_getstr(cfg, "desk_dir"));
+	c->allowed_origins =
+	        copy_list(cfg, "allowed_origins", &c->n_allowed_origins);
+	if (c->n_allowed_origins == 0) {
+		free(c->allowed_origins);
+		c->allowed_origins = xcalloc(2, sizeof(char *));
+		c->allowed_origins[0] = url_origin(c->public_url);
+		c->n_allowed_origins = 1;
+	}
+	c->frame_ancestors = xstrdup(cfg_getstr(cfg, "frame_ancestors"));
+	c->trusted_proxies =
+	        copy_list(cfg, "trusted_proxies", &c->n_trusted_proxies);
+
+	sec = cfg_getsec(cfg, "tls");
+	c->tls_certificate = xstrdup(cfg_getstr(sec, "certificate"));
+	c->tls_key = xstrdup(cfg_getstr(sec, "key"));
+
+	sec = cfg_getsec(cfg, "postgresql");
+	c->pg_conninfo = xstrdup(cfg_getstr(sec, "conninfo"));
+	c->pg_connect_timeout = (int)cfg_getint(sec, "connect_timeout");
+	c->pg_query_timeout = (int)cfg_getint(sec, "query_timeout");
+	c->commit_batch_max = (int)cfg_getint(sec, "commit_batch_max");
+	c->migrate_on_start = cfg_getbool(sec, "migrate_on_start");
+
+	sec = cfg_getsec(cfg, "redis");
+	c->redis_address = xstrdup(cfg_getstr(sec, "address"));
+	c->redis_port = (int)cfg_getint(sec, "port");
+	c->redis_password = xstrdup(cfg_getstr(sec, "password"));
+	c->redis_database = (int)cfg_getint(sec, "database");
+	c->redis_timeout = (int)cfg_getint(sec, "timeout");
+
+	sec = cfg_getsec(cfg, "limits");
+	c->max_connections = (int)cfg_getint(sec, "max_connections");
+	c->http_body_max = cfg_getint(sec, "http_body_max");
+	c->ws_message_max = cfg_getint(sec, "ws_message_max");
+	c->shutdown_timeout = (int)cfg_getint(sec, "shutdown_timeout");
+	c->worker_threads = (int)cfg_getint(sec, "worker_threads");
+
+	if ((*c->tls_certificate == '\0') != (*c->tls_key == '\0')) {
+		snprintf(err, errlen,
+		         "%s: tls: certificate and key must both be set or "
+		         "both be empty",
+		         path);
+		goto fail;
+	}
+	if (env_override("SWITCHBOARD_PG_URL", &c->pg_conninfo, path, err,
+	                 errlen) != 0 ||
+	    env_override("SWITCHBOARD_REDIS_PASSWORD", &c->redis_password, path,
+	                 err, errlen) != 0)
+		goto fail;
+	goto out;
+fail:
+	gw_config_free(c);
+	c = NULL;
+out:
+	cfg_free(cfg);
+	return c;
+}
+
+void
+gw_config_free(struct gw_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->listen_address);
+	free(c->public_url);
+	free(c->widget_dir);
+	free(c->desk_dir);
+	free_list(c->allowed_origins, c->n_allowed_origins);
+	free(c->frame_ancestors);
+	free_list(c->trusted_proxies, c->n_trusted_proxies);
+	free(c->tls_certificate);
+	free(c->tls_key);
+	free(c->pg_conninfo);
+	free(c->redis_address);
+	if (c->redis_password != NULL) {
+		explicit_bzero(c->redis_password, strlen(c->redis_password));
+		free(c->redis_password);
+	}
+	free(c);
+}
+
+int
+gw_config_origin_allowed(const struct gw_config *cfg, const char *origin)
+{
+	size_t i;
+
+	if (origin == NULL)
+		return 0;
+	for (i = 0; i < cfg->n_allowed_origins; i++)
+		if (strcmp(cfg->allowed_origins[i], origin) == 0)
+			return 1;
+	return 0;
+}

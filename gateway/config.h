@@ -1,0 +1,63 @@
+/*
+ * config.h: the daemon's configuration file (libconfuse syntax), see
+ * config/switchboard.conf.example for every directive. Loaded on the loop
+ * thread at start-up and on SIGHUP; the result is immutable once loaded.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+struct gw_config {
+	char *path;
+
+	char *listen_address;
+	int listen_port;
+	char *public_url;
+	enum gw_log_level log_level;
+	enum gw_log_format log_format;
+
+	char *widget_dir;
+	char *desk_dir;
+	char **allowed_origins;
+	size_t n_allowed_origins;
+	char *frame_ancestors;
+	char **trusted_proxies;
+	size_t n_trusted_proxies;
+
+	char *tls_certificate;
+	char *tls_key;
+
+	char *pg_conninfo;
+	int pg_connect_timeout;
+	int pg_query_timeout;
+	int commit_batch_max;
+	int migrate_on_start;
+
+	char *redis_address;
+	int redis_port;
+	char *redis_password;
+	int redis_database;
+	int redis_timeout;
+
+	int max_connections;
+	long http_body_max;
+	long ws_message_max;
+	int shutdown_timeout;
+	int worker_threads;
+};
+
+/*
+ * Parses path and applies the environment overrides (SWITCHBOARD_PG_URL,
+ * SWITCHBOARD_PG_URL_FILE, SWITCHBOARD_REDIS_PASSWORD, ..._FILE).
+ * Returns a config owned by the caller, or NULL with "FILE:LINE: reason"
+ * (or "FILE: reason") in err.
+ */
+struct gw_config *gw_config_load(const char *path, char *err, size_t errlen);
+void gw_config_free(struct gw_config *cfg);
+/* 1 if origin is allowed to open WebSockets (exact match). */
+int gw_config_origin_allowed(const struct gw_config *cfg, const char *origin);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * db_commit.c: group commit on top of db.c's pipeline. One transaction in
+ * flight at a time; a uv_check handle flushes what gathered once the loop
+ * has run this turn's callbacks, and a uv_idle handle keeps the loop from
+ * blocking in poll while writes wait and nothing is in flight.
+ * Loop thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_commit.h"
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+struct db_write {
+	struct db_write *next;
+	const char *sql;
+	int nparams;
+	char **values;
+	db_commit_cb cb;
+	void *arg;
+	PGresult *res;
+	int failed;
+	int lost; /* no answer: the connection went away */
+	int solo; /* retry alone after its batch aborted */
+	char *err;
+};
+
+struct db_segment {
+	struct db_commit *w;
+	struct db_write *writes; /* linked through next */
+	unsigned n;
+	int solo;
+	int lost;
+};
+
+struct db_commit {
+	uv_loop_t *loop;
+	struct db *db;
+	unsigned batch_max, queue_max;
+	struct db_write *head, *tail;
+	unsigned queued;
+	unsigned inflight_writes;
+	unsigned inflight_segments;
+	unsigned long transactions;
+	uv_check_t check;
+	uv_idle_t idle;
+	int closing;
+	int handles_open;
+};
+
+static void commit_arm(struct db_commit *w);
+
+static void
+write_free(struct db_write *wr)
+{
+	int i;
+
+	for (i = 0; i < wr->nparams; i++)
+		free(wr->values[i]);
+	free(wr->values);
+	PQclear(wr->res);
+	free(wr->err);
+	free(wr);
+}
+
+static void
+write_finish(struct db_write *wr, int ok, const char *err)
+{
+	if (ok)
+		wr->cb(wr->arg, 1, wr->res, NULL);
+	else
+		wr->cb(wr->arg, 0, NULL, err);
+	write_free(wr);
+}
+
+static void
+write_set_err(struct db_write *wr, const char *err)
+{
+	size_t n;
+
+	if (wr->err != NULL)
+		return;
+	wr->err = xstrdup(err ? err : "failed");
+	n = strlen(wr->err);
+	while (n > 0 && wr->err[n - 1] == '\n')
+		wr->err[--n] = '\0';
+}
+
+static void
+on_write_result(void *arg, PGresult *res, const char *err)
+{
+	struct db_write *wr = arg;
+	ExecStatusType st;
+
+	if (res == NULL) {
+		wr->failed = 1;
+		wr->lost = 1;
+		write_set_err(wr, err);
+		return;
+	}
+	st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(wr->res);
+		wr->res =
+		        PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	} else {
+		wr->failed = 1;
+		write_set_err(wr, st == PGRES_PIPELINE_ABORTED
+		                          ? "transaction aborted"
+		                          : PQresultErrorMessage(res));
+	}
+}
+
+static void
+on_lost_result(void *arg, PGresult *res, const char *err)
+{
+	struct db_segment *seg = arg;
+
+	(void)err;
+	if (res == NULL)
+		seg->lost = 1;
+}
+
+/* Puts writes back at the queue's head, in order, to be tried alone. */
+static void
+requeue_solo(struct db_commit *w, struct db_write *list)
+{
+	struct db_write *last = list, *wr;
+
+	for (wr = list; wr != NULL; wr = wr->next) {
+		wr->solo = 1;
+		wr->failed = 0;
+		wr->lost = 0;
+		free(wr->err);
+		wr->err = NULL;
+		PQclear(wr->res);
+		wr->res = NULL;
+		w->queued++;
+		last = wr;
+	}
+	last->next = w->head;
+	w->head = list;
+	if (w->tail == NULL)
+		w->tail = last;
+}
+
+static void
+on_segment_sync(void *arg, int ok, const char *err)
+{
+	struct db_segment *seg = arg;
+	struct db_commit *w = seg->w;
+	struct db_write *wr, *next;
+	int lost = seg->lost;
+
+	w->inflight_segments--;
+	w->inflight_writes -= seg->n;
+	for (wr = seg->writes; wr != NULL && !lost; wr = wr->next)
+		lost = wr->lost;
+	if (ok) {
+		w->transactions++;
+		gw_metrics_commit_batch(seg->n);
+		for (wr = seg->writes; wr != NULL; wr = next) {
+			next = wr->next;
+			write_finish(wr, 1, NULL);
+		}
+	} else if (lost) {
+		gw_metrics_error(GW_ERR_COMMIT);
+		for (wr = seg->writes; wr != NULL; wr = next) {
+			next = wr->next;
+			write_finish(wr, 0, "connection lost; outcome unknown");
+		}
+	} else if (!seg->solo && seg->n > 1) {
+		gw_debug("commit.retry_solo", "writes=%u reason=\"%s\"", seg->n,
+		         err ? err : "");
+		requeue_solo(w, seg->writes);
+	} else {
+		gw_metrics_error(GW_ERR_COMMIT);
+		for (wr = seg->writes; wr != NULL; wr = next) {
+			next = wr->next;
+			write_finish(wr, 0, wr->err ? wr->err : err);
+		}
+	}
+	free(seg);
+	commit_arm(w);
+}
+
+static void
+fail_queue(struct db_commit *w, const char *why)
+{
+	struct db_write *wr;
+
+	while ((wr = w->head) != NULL) {
+		w->head = wr->next;
+		w->queued--;
+		write_finish(wr, 0, why);
+	}
+	w->tail = NULL;
+}
+
+static struct db_write *
+take(struct db_commit *w, unsigned max, unsigned *n)
+{
+	struct db_write *first = w->head, *wr = first, *last = NULL;
+	unsigned i = 0;
+
+	while (wr != NULL && i < max && (i == 0 || !wr->solo)) {
+		last = wr;
+		wr = wr->next;
+		i++;
+		if (last->solo)
+			break;
+	}
+	if (last != NULL)
+		last->next = NULL;
+	w->head = wr;
+	if (wr == NULL)
+		w->tail = NULL;
+	w->queued -= i;
+	*n = i;
+	return first;
+}
+
+static int
+send_segment(struct db_commit *w, struct db_segment *seg)
+{
+	struct db_write *wr;
+
+	if (!seg->solo &&
+	    db_send(w->db, "BEGIN", 0, NULL, on_lost_result, seg) != 0)
+		return -1;
+	for (wr = seg->writes; wr != NULL; wr = wr->next)
+		if (db_send(w->db, wr->sql, wr->nparams,
+		            (const char *const *)wr->values, on_write_result,
+		            wr) != 0)
+			return -1;
+	if (!seg->solo &&
+	    db_send(w->db, "COMMIT", 0, NULL, on_lost_result, seg) != 0)
+		return -1;
+	return db_sync(w->db, on_segment_sync, seg);
+}
+
+static void
+commit_flush(uv_check_t *h)
+{
+	struct db_commit *w = h->data;
+	struct db_segment *seg;
+	unsigned n;
+
+	if (w->inflight_segments > 0 || w->head == NULL) {
+		commit_arm(w);
+		return;
+	}
+	if (!db_ready(w->db)) {
+		fail_queue(w, "database unavailable");
+		commit_arm(w);
+		return;
+	}
+	seg = xcalloc(1, sizeof(*seg));
+	seg->w = w;
+	seg->writes = take(w, w->batch_max, &n);
+	seg->n = n;
+	seg->solo = seg->writes->solo;
+	w->inflight_segments++;
+	w->inflight_writes += n;
+	/*
+	 * On a send failure db has dropped the connection and failed what
+	 * it had queued, which includes this segment's sync: nothing to do.
+	 */
+	(void)send_segment(w, seg);
+	commit_arm(w);
+}
+
+static void
+commit_idle(uv_idle_t *h)
+{
+	(void)h;
+}
+
+/* Keeps check/idle active exactly while there is something to flush. */
+static void
+commit_arm(struct db_commit *w)
+{
+	if (w->closing)
+		return;
+	if (w->head != NULL) {
+		uv_check_start(&w->check, commit_flush);
+		if (w->inflight_segments == 0)
+			uv_idle_start(&w->idle, commit_idle);
+		else
+			uv_idle_stop(&w->idle);
+	} else {
+		uv_check_stop(&w->check);
+		uv_idle_stop(&w->idle);
+	}
+}
+
+struct db_commit *
+db_commit_new(uv_loop_t *loop, struct db *db, unsigned batch_max,
+              unsigned queue_max)
+{
+	struct db_commit *w = xcalloc(1, sizeof(*w));
+
+	w->loop = loop;
+	w->db = db;
+	w->batch_max = batch_max ? batch_max : 256;
+	w->queue_max = queue_max ? queue_max : 65536;
+	uv_check_init(loop, &w->check);
+	uv_idle_init(loop, &w->idle);
+	w->check.data = w;
+	w->idle.data = w;
+	return w;
+}
+
+int
+db_commit_submit(struct db_commit *w, const char *sql, int nparams,
+                 const char *const *values, db_commit_cb cb, void *arg,
+                 const char **reason)
+{
+	struct db_write *wr;
+	int i;
+
+	if (w->closing) {
+		*reason = "shutting down";
+		return -1;
+	}
+	if (!db_ready(w->db)) {
+		*reason = "database unavailable";
+		return -1;
+	}
+	if (w->queued >= w->queue_max) {
+		*reason = "write queue full";
+		return -1;
+	}
+	wr = xcalloc(1, sizeof(*wr));
+	wr->sql = sql;
+	wr->nparams = nparams;
+	wr->values = xcalloc((size_t)nparams + 1, sizeof(char *));
+	for (i = 0; i < nparams; i++)
+		wr->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+	wr->cb = cb;
+	wr->arg = arg;
+	if (w->tail != NULL)
+		w->tail->next = wr;
+	else
+		w->head = wr;
+	w->tail = wr;
+	w->queued++;
+	commit_arm(w);
+	return 0;
+}
+
+unsigned
+db_commit_backlog(const struct db_commit *w)
+{
+	return w->queued + w->inflight_writes;
+}
+
+unsigned long
+db_commit_transactions(const struct db_commit *w)
+{
+	return w->transactions;
+}
+
+static void
+commit_handle_closed(uv_handle_t *h)
+{
+	struct db_commit *w = h->data;
+
+	if (--w->handles_open == 0)
+		free(w);
+}
+
+void
+db_commit_free(struct db_commit *w)
+{
+	if (w == NULL)
+		return;
+	fail_queue(w, "shutting down");
+	w->closing = 1;
+	w->handles_open = 2;
+	uv_close((uv_handle_t *)&w->check, commit_handle_closed);
+	uv_close((uv_handle_t *)&w->idle, commit_handle_closed);
+}

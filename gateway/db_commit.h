@@ -1,0 +1,50 @@
+/*
+ * db_commit.h: the group-commit writer. Writes submitted during one loop
+ * turn are sent to PostgreSQL as one pipelined transaction
+ * (BEGIN; w1; w2; ...; COMMIT; sync), so durable throughput is not one
+ * fsync per write. While a transaction is in flight new writes gather for
+ * the next one. Each caller is told only after COMMIT returned.
+ *
+ * If a statement fails, the transaction aborts; the writes of that batch
+ * are then retried one per transaction, so only the bad write fails. If
+ * the connection is lost while a batch is in flight its outcome is unknown
+ * and every write of it is reported failed: writes must be idempotent
+ * (e.g. INSERT ... ON CONFLICT on a provider id) so callers can retry.
+ * Loop thread only.
+ */
+#ifndef GW_DB_COMMIT_H
+#define GW_DB_COMMIT_H
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include "db.h"
+
+struct db_commit;
+
+/*
+ * ok = 1: committed; res is the statement's result (owned by the writer,
+ * valid during the call). ok = 0: not committed (or outcome unknown after
+ * a lost connection); err says why, res is NULL.
+ */
+typedef void (*db_commit_cb)(void *arg, int ok, const PGresult *res,
+                             const char *err);
+
+struct db_commit *db_commit_new(uv_loop_t *loop, struct db *db,
+                                unsigned batch_max, unsigned queue_max);
+/*
+ * Queues one write. sql must stay valid until the callback (use string
+ * constants); values are copied. Returns 0, or -1 with *reason set when
+ * the database is unavailable or the queue is full (no callback then).
+ */
+int db_commit_submit(struct db_commit *w, const char *sql, int nparams,
+                     const char *const *values, db_commit_cb cb, void *arg,
+                     const char **reason);
+/* Writes queued or in flight. */
+unsigned db_commit_backlog(const struct db_commit *w);
+/* Transactions committed so far (for tests and benchmarks). */
+unsigned long db_commit_transactions(const struct db_commit *w);
+/* Fails queued writes, closes handles; in-flight ones finish via db. */
+void db_commit_free(struct db_commit *w);
+
+#endif

@@ -1,0 +1,710 @@
+/*
+ * http.c: libwebsockets server on a foreign libuv loop.
+ *
+ * Recipe for lws 4.1.6 (Debian 12): LWS_SERVER_OPTION_LIBUV with our loop
+ * in foreign_loops; never lws_service (uv_run drives it); lws installs no
+ * signal handlers on a foreign loop; the context is destroyed
+ * asynchronously, so the loop must keep running afterwards. Responses are
+ * written only from WRITEABLE callbacks with LWS_PRE headroom.
+ * Loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+#define WS_PROTOCOL    "switchboard.v1"
+#define WS_SENDQ_MAX   64
+#define READY_JSON_MAX 1024
+/* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+struct ws_msg {
+	struct ws_msg *next;
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE headroom + payload */
+};
+
+/* Per-connection state of either protocol (lws allocates and zeroes it). */
+struct conn {
+	/* http */
+	char *body;
+	size_t body_len;
+	int status;
+	const char *ctype;
+	int head_only;
+	/* websocket */
+	struct gw_http *h;
+	struct lws *wsi;
+	struct conn *prev, *next;
+	unsigned long id;
+	int closing;
+	unsigned char close_payload[125];
+	size_t close_len;
+	char *rx;
+	size_t rx_len;
+	int rx_too_big;
+	struct ws_msg *sq_head, *sq_tail;
+	unsigned sq_len;
+};
+
+struct gw_http {
+	uv_loop_t *loop;
+	const struct gw_config *cfg;
+	struct gw_http_hooks hooks;
+	struct lws_context *ctx;
+	struct conn *ws_list;
+	unsigned ws_count;
+	unsigned long next_id;
+	int draining;
+	int destroying;
+	struct lws_protocol_vhost_options hdr[5];
+	char *csp;
+	struct lws_protocol_vhost_options mime[6];
+	struct lws_http_mount mounts[2];
+};
+
+/* Marks accepted sockets so WSI_DESTROY only counts those. */
+static char accepted_mark;
+
+/* ---------------------------------------------------------------- logging */
+
+static void
+http_lws_log(int level, const char *line)
+{
+	char buf[512];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_WARNING, "lws",
+	       "msg=\"%s\"", buf);
+}
+
+/* ---------------------------------------------------------------- http */
+
+static void
+conn_set_body(struct conn *c, int status, const char *ctype, char *body,
+              size_t len)
+{
+	free(c->body);
+	c->status = status;
+	c->ctype = ctype;
+	c->body = body;
+	c->body_len = len;
+}
+
+static int
+http_send_headers(struct lws *wsi, struct conn *c)
+{
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+	                                   *end = buf + sizeof(buf) - 1;
+
+	if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->ctype,
+	                                c->body_len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                 (const unsigned char *)"no-store", 8,
+	                                 &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (c->head_only || c->body_len == 0) {
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
+	}
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static char *
+json_error(const char *reason, size_t *len)
+{
+	char *s = xasprintf("{\"error\":\"%s\"}\n", reason);
+
+	*len = strlen(s);
+	return s;
+}
+
+static int
+http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
+{
+	char ready[READY_JSON_MAX];
+	size_t len;
+	char *body;
+	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+
+	c->head_only = is_head;
+	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
+	    strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0) {
+		body = json_error("not found", &len);
+		conn_set_body(c, HTTP_STATUS_NOT_FOUND, "application/json",
+		              body, len);
+		return http_send_headers(wsi, c);
+	}
+	if (!is_get && !is_head) {
+		body = json_error("method not allowed", &len);
+		conn_set_body(c, HTTP_STATUS_METHOD_NOT_ALLOWED,
+		              "application/json", body, len);
+		return http_send_headers(wsi, c);
+	}
+	if (strcmp(path, "/") == 0) {
+		unsigned char buf[LWS_PRE + 1024], *p = buf + LWS_PRE,
+		                                   *end = buf + sizeof(buf) - 1;
+
+		if (lws_http_redirect(wsi, HTTP_STATUS_FOUND,
+		                      (const unsigned char *)"/desk/", 6, &p,
+		                      end) < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	if (strcmp(path, "/healthz") == 0) {
+		body = xstrdup("{\"status\":\"ok\"}\n");
+		conn_set_body(c, HTTP_STATUS_OK, "application/json", body,
+		              strlen(body));
+	} else if (strcmp(path, "/readyz") == 0) {
+		int ok = h->hooks.ready(h->hooks.arg, ready, sizeof(ready) - 2);
+
+		body = xasprintf("%s\n", ready);
+		conn_set_body(c,
+		              ok ? HTTP_STATUS_OK
+		                 : HTTP_STATUS_SERVICE_UNAVAILABLE,
+		              "application/json", body, strlen(body));
+	} else {
+		body = h->hooks.metrics(h->hooks.arg, &len);
+		conn_set_body(c, HTTP_STATUS_OK,
+		              "text/plain; version=0.0.4; charset=utf-8", body,
+		              len);
+	}
+	return http_send_headers(wsi, c);
+}
+
+static int
+http_write_body(struct lws *wsi, struct conn *c)
+{
+	unsigned char *buf;
+	int n;
+
+	if (c->body == NULL)
+		return 0;
+	buf = xmalloc(LWS_PRE + c->body_len);
+	memcpy(buf + LWS_PRE, c->body, c->body_len);
+	n = lws_write(wsi, buf + LWS_PRE, c->body_len, LWS_WRITE_HTTP_FINAL);
+	free(buf);
+	conn_set_body(c, 0, NULL, NULL, 0);
+	if (n < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- ws */
+
+static void
+ws_unlink(struct gw_http *h, struct conn *c)
+{
+	struct ws_msg *m;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (h->ws_list == c)
+		h->ws_list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	while ((m = c->sq_head) != NULL) {
+		c->sq_head = m->next;
+		free(m);
+	}
+	c->sq_tail = NULL;
+	free(c->rx);
+	c->rx = NULL;
+}
+
+/* Closes a socket from outside its callbacks: frame sent when writable. */
+static void
+ws_close_later(struct conn *c, enum lws_close_status status, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	if (n > sizeof(c->close_payload) - 2)
+		n = sizeof(c->close_payload) - 2;
+	c->close_payload[0] = (unsigned char)((unsigned)status >> 8);
+	c->close_payload[1] = (unsigned char)((unsigned)status & 0xff);
+	memcpy(c->close_payload + 2, reason, n);
+	c->close_len = n + 2;
+	c->closing = 1;
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Queues a text frame; a reader that lets the queue fill is closed. */
+static int
+ws_queue(struct conn *c, const char *text)
+{
+	size_t len = strlen(text);
+	struct ws_msg *m;
+
+	if (c->sq_len >= WS_SENDQ_MAX) {
+		gw_warn("ws.slow_reader", "conn=%lu queued=%u", c->id,
+		        c->sq_len);
+		ws_close_later(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		               "send queue full");
+		return -1;
+	}
+	m = xmalloc(sizeof(*m) + LWS_PRE + len);
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->buf + LWS_PRE, text, len);
+	if (c->sq_tail != NULL)
+		c->sq_tail->next = m;
+	else
+		c->sq_head = m;
+	c->sq_tail = m;
+	c->sq_len++;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static void
+ws_queue_json(struct conn *c, json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_COMPACT);
+
+	if (s != NULL)
+		ws_queue(c, s);
+	free(s);
+	json_decref(obj);
+}
+
+static void
+ws_error(struct conn *c, const char *code, const char *message)
+{
+	ws_queue_json(c, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+	                           code, "message", message));
+}
+
+/*
+ * Handles one complete message of the base protocol: every message is a
+ * JSON object with a string "type". The base knows "ping"; the channel
+ * protocols (chat, desk) add their types on top of this dispatcher.
+ */
+static void
+ws_message(struct conn *c, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg, *type, *id;
+
+	msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (msg == NULL || !json_is_object(msg)) {
+		ws_error(c, "bad_json", msg ? "not an object" : jerr.text);
+		goto out;
+	}
+	type = json_object_get(msg, "type");
+	if (!json_is_string(type)) {
+		ws_error(c, "bad_message", "missing string field \"type\"");
+		goto out;
+	}
+	if (strcmp(json_string_value(type), "ping") == 0) {
+		id = json_object_get(msg, "id");
+		ws_queue_json(
+		        c, json_pack("{s:s, s:O?}", "type", "pong", "id", id));
+	} else {
+		ws_error(c, "unknown_type", json_string_value(type));
+	}
+out:
+	json_decref(msg);
+}
+
+static int
+ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
+           size_t len)
+{
+	size_t max = (size_t)h->cfg->ws_message_max;
+
+	if (c->rx_len + len > max) {
+		gw_warn("ws.too_big", "conn=%lu max=%zu", c->id, max);
+		gw_metrics_error(GW_ERR_WS);
+		ws_close_later(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		               "message too big");
+		return 0;
+	}
+	if (lws_frame_is_binary(wsi)) {
+		gw_metrics_error(GW_ERR_WS);
+		ws_close_later(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+		               "text frames only");
+		return 0;
+	}
+	c->rx = xrealloc(c->rx, c->rx_len + len + 1);
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	ws_message(c, c->rx, c->rx_len);
+	c->rx_len = 0;
+	return 0;
+}
+
+static int
+ws_writeable(struct lws *wsi, struct conn *c)
+{
+	struct ws_msg *m = c->sq_head;
+
+	if (c->closing) {
+		/*
+		 * lws 4.1 on libuv kills the socket before its own close frame
+		 * is written ("close_and_handled uv repeat test"), so write
+		 * the close frame here and then drop the connection.
+		 */
+		unsigned char frame[LWS_PRE + 125];
+		size_t n = c->close_len;
+
+		memcpy(frame + LWS_PRE, c->close_payload, n);
+		lws_write(wsi, frame + LWS_PRE, n, WS_WRITE_CLOSE);
+		return -1;
+	}
+	if (m == NULL)
+		return 0;
+	if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
+	    (int)m->len)
+		return -1;
+	c->sq_head = m->next;
+	if (c->sq_head == NULL)
+		c->sq_tail = NULL;
+	c->sq_len--;
+	free(m);
+	if (c->sq_head != NULL)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- callback */
+
+static int
+http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+              void *in, size_t len)
+{
+	struct gw_http *h = lws_context_user(lws_get_context(wsi));
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		lws_set_opaque_user_data(wsi, &accepted_mark);
+		gw_metrics_conn(GW_CONN_HTTP, 1);
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (lws_get_opaque_user_data(wsi) == &accepted_mark)
+			gw_metrics_conn(GW_CONN_HTTP, -1);
+		break;
+	case LWS_CALLBACK_HTTP:
+		if (h->draining) {
+			size_t n;
+			char *body = json_error("shutting down", &n);
+
+			conn_set_body(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			              "application/json", body, n);
+			return http_send_headers(wsi, c);
+		}
+		return http_route(h, wsi, c, (const char *)in);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return http_write_body(wsi, c);
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (c != NULL)
+			conn_set_body(c, 0, NULL, NULL, 0);
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+            void *in, size_t len)
+{
+	struct gw_http *h = lws_context_user(lws_get_context(wsi));
+	struct conn *c = user;
+	char origin[256] = "", peer[64] = "", uri[64] = "";
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		lws_get_peer_simple(wsi, peer, sizeof(peer));
+		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <=
+		            0 ||
+		    strcmp(uri, "/ws") != 0) {
+			gw_warn("ws.refused", "peer=%s reason=\"bad path\"",
+			        peer);
+			return 1;
+		}
+		if (h->draining) {
+			gw_info("ws.refused", "peer=%s reason=draining", peer);
+			return 1;
+		}
+		if (lws_hdr_copy(wsi, origin, sizeof(origin),
+		                 WSI_TOKEN_ORIGIN) <= 0 ||
+		    !gw_config_origin_allowed(h->cfg, origin)) {
+			gw_warn("ws.refused",
+			        "peer=%s origin=\"%s\" reason=\"origin not "
+			        "allowed\"",
+			        peer, origin);
+			gw_metrics_error(GW_ERR_WS);
+			return 1;
+		}
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(c, 0, sizeof(*c));
+		c->h = h;
+		c->wsi = wsi;
+		c->id = ++h->next_id;
+		c->next = h->ws_list;
+		if (h->ws_list != NULL)
+			h->ws_list->prev = c;
+		h->ws_list = c;
+		h->ws_count++;
+		gw_metrics_conn(GW_CONN_HTTP, -1);
+		gw_metrics_conn(GW_CONN_WS, 1);
+		lws_get_peer_simple(wsi, peer, sizeof(peer));
+		gw_info("ws.open", "conn=%lu peer=%s", c->id, peer);
+		ws_queue_json(c, json_pack("{s:s, s:s, s:s}", "type", "hello",
+		                           "protocol", WS_PROTOCOL, "server",
+		                           "switchboard/" SWITCHBOARD_VERSION));
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		if (c->closing)
+			return 0; /* discard until the close frame is out */
+		return ws_receive(h, wsi, c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ws_writeable(wsi, c);
+	case LWS_CALLBACK_CLOSED:
+		if (c == NULL || c->wsi == NULL)
+			break; /* refused before it was established */
+		gw_info("ws.close", "conn=%lu", c->id);
+		ws_unlink(h, c);
+		h->ws_count--;
+		gw_metrics_conn(GW_CONN_WS, -1);
+		gw_metrics_conn(GW_CONN_HTTP, 1);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static const struct lws_protocols protocols[] = {
+        {"http", http_callback, sizeof(struct conn), 0, 0, NULL, 0},
+        {WS_PROTOCOL, ws_callback, sizeof(struct conn), 4096, 0, NULL, 0},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void
+http_setup_options(struct gw_http *h, const struct gw_config *cfg)
+{
+	static const char *const exts[][2] = {
+	        {".html", "text/html; charset=utf-8"},
+	        {".js", "text/javascript; charset=utf-8"},
+	        {".mjs", "text/javascript; charset=utf-8"},
+	        {".css", "text/css; charset=utf-8"},
+	        {".json", "application/json"},
+	        {".svg", "image/svg+xml"},
+	};
+	int tls = cfg->tls_certificate[0] != '\0';
+	unsigned i, n = 0;
+
+	h->csp = xasprintf("default-src 'self'; object-src 'none'; "
+	                   "base-uri 'none'; form-action 'self'; "
+	                   "frame-ancestors %s",
+	                   cfg->frame_ancestors);
+	h->hdr[n].name = "content-security-policy:";
+	h->hdr[n++].value = h->csp;
+	h->hdr[n].name = "x-content-type-options:";
+	h->hdr[n++].value = "nosniff";
+	h->hdr[n].name = "referrer-policy:";
+	h->hdr[n++].value = "same-origin";
+	if (tls) {
+		h->hdr[n].name = "strict-transport-security:";
+		h->hdr[n++].value = "max-age=31536000; includeSubDomains";
+	}
+	for (i = 0; i + 1 < n; i++)
+		h->hdr[i].next = &h->hdr[i + 1];
+
+	for (i = 0; i < nitems(exts); i++) {
+		h->mime[i].name = exts[i][0];
+		h->mime[i].value = exts[i][1];
+		h->mime[i].next = i + 1 < nitems(exts) ? &h->mime[i + 1] : NULL;
+	}
+
+	h->mounts[0].mountpoint = "/widget";
+	h->mounts[0].mountpoint_len = 7;
+	h->mounts[0].origin = cfg->widget_dir;
+	h->mounts[0].def = "index.html";
+	h->mounts[0].origin_protocol = LWSMPRO_FILE;
+	h->mounts[0].extra_mimetypes = h->mime;
+	h->mounts[0].mount_next = &h->mounts[1];
+	h->mounts[1].mountpoint = "/desk";
+	h->mounts[1].mountpoint_len = 5;
+	h->mounts[1].origin = cfg->desk_dir;
+	h->mounts[1].def = "index.html";
+	h->mounts[1].origin_protocol = LWSMPRO_FILE;
+	h->mounts[1].extra_mimetypes = h->mime;
+}
+
+static int
+http_deprecated(void)
+{
+	return 0;
+}
+
+struct gw_http *
+gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
+            const struct gw_http_hooks *hooks, char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	struct gw_http *h = xcalloc(1, sizeof(*h));
+	void *loops[1] = {loop};
+
+	h->loop = loop;
+	h->cfg = cfg;
+	h->hooks = *hooks;
+	http_setup_options(h, cfg);
+	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
+	                  http_lws_log);
+
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->listen_port;
+	info.iface = cfg->listen_address;
+	info.protocols = protocols;
+	info.mounts = h->mounts;
+	info.headers = h->hdr;
+	info.user = h;
+	info.foreign_loops = loops;
+	info.options =
+	        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (strchr(cfg->listen_address, ':') == NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->tls_certificate[0] != '\0') {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_certificate;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	info.fd_limit_per_thread = (unsigned)cfg->max_connections + 64;
+	info.max_http_header_data = 4096;
+	info.timeout_secs = 30;
+	info.ka_time = 0;
+	info.server_string = "switchboard";
+
+	h->ctx = lws_create_context(&info);
+	if (h->ctx == NULL) {
+		snprintf(err, errlen,
+		         "cannot listen on %s port %d (address in use, or "
+		         "bad TLS certificate or key)",
+		         cfg->listen_address, cfg->listen_port);
+		free(h->csp);
+		free(h);
+		return NULL;
+	}
+	gw_info("http.listen", "address=%s port=%d tls=%s", cfg->listen_address,
+	        cfg->listen_port, cfg->tls_certificate[0] ? "on" : "off");
+	return h;
+}
+
+void
+gw_http_drain(struct gw_http *h)
+{
+	struct conn *c;
+
+	if (h->draining)
+		return;
+	h->draining = 1;
+	lws_context_deprecate(h->ctx, http_deprecated);
+	for (c = h->ws_list; c != NULL; c = c->next)
+		ws_close_later(c, LWS_CLOSE_STATUS_GOINGAWAY,
+		               "server shutting down");
+}
+
+unsigned
+gw_http_ws_count(const struct gw_http *h)
+{
+	return h->ws_count;
+}
+
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
+	    n < 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = xmalloc((size_t)n + 1);
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+int
+gw_http_reload_tls(struct gw_http *h, const struct gw_config *cfg)
+{
+	size_t clen = 0, klen = 0;
+	char *cert, *key;
+	int rc = -1;
+
+	if (cfg->tls_certificate[0] == '\0')
+		return 0;
+	cert = read_file(cfg->tls_certificate, &clen);
+	key = read_file(cfg->tls_key, &klen);
+	if (cert != NULL && key != NULL &&
+	    lws_tls_cert_updated(h->ctx, cfg->tls_certificate, cfg->tls_key,
+	                         cert, clen, key, klen) == 0)
+		rc = 0;
+	if (key != NULL) {
+		explicit_bzero(key, klen);
+		free(key);
+	}
+	free(cert);
+	return rc;
+}
+
+void
+gw_http_close(struct gw_http *h)
+{
+	if (h == NULL || h->ctx == NULL || h->destroying)
+		return;
+	/* Asynchronous on a foreign loop: callbacks may still reach h. */
+	h->destroying = 1;
+	lws_context_destroy(h->ctx);
+}
+
+void
+gw_http_free(struct gw_http *h)
+{
+	if (h == NULL)
+		return;
+	gw_http_close(h);
+	/*
+	 * lws 4.1 on a foreign loop frees the context only when destroy is
+	 * called again after the loop has closed its handles.
+	 */
+	lws_context_destroy(h->ctx);
+	free(h->csp);
+	free(h);
+}

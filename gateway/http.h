@@ -1,0 +1,51 @@
+/*
+ * http.h: the public HTTP/WebSocket listener (libwebsockets on our libuv
+ * loop): /healthz, /readyz, /metrics, static files of the widget and the
+ * desk with security headers, and the WebSocket endpoint /ws (subprotocol
+ * switchboard.v1) that the chat and desk protocols attach to.
+ * Loop thread only.
+ */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+struct gw_http;
+
+struct gw_http_hooks {
+	/*
+	 * Fills a JSON object describing readiness into buf; returns 1 when
+	 * ready (HTTP 200) or 0 (HTTP 503).
+	 */
+	int (*ready)(void *arg, char *buf, size_t len);
+	/* Returns a malloc'd Prometheus exposition. */
+	char *(*metrics)(void *arg, size_t *len);
+	void *arg;
+};
+
+/*
+ * Creates the listener on loop. cfg must outlive it. Returns NULL with a
+ * reason in err (e.g. port in use).
+ */
+struct gw_http *gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
+                            const struct gw_http_hooks *hooks, char *err,
+                            size_t errlen);
+/* Stops accepting and closes every WebSocket with 1001 (going away). */
+void gw_http_drain(struct gw_http *h);
+/* Open WebSocket connections. */
+unsigned gw_http_ws_count(const struct gw_http *h);
+/* Re-reads the TLS certificate and key named in cfg (SIGHUP). */
+int gw_http_reload_tls(struct gw_http *h, const struct gw_config *cfg);
+/*
+ * Destroys the lws context; on a foreign loop this finishes as the loop
+ * runs on, and callbacks may still arrive: keep h until uv_run returns.
+ */
+void gw_http_close(struct gw_http *h);
+/* Frees h (closing it first if needed); call after uv_run has returned. */
+void gw_http_free(struct gw_http *h);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * main.c: command line. `switchboard [-c FILE]` runs the daemon;
+ * `-t` checks the configuration; `migrate` applies migrations;
+ * `user add` creates a staff account. Main thread.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+#include "staff.h"
+
+#define DEFAULT_CONFIG "/etc/switchboard/switchboard.conf"
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: switchboard [-c FILE]            run the daemon\n"
+	      "       switchboard -t [-c FILE]         check the "
+	      "configuration\n"
+	      "       switchboard [-c FILE] migrate    apply database "
+	      "migrations\n"
+	      "       switchboard [-c FILE] user add --role ROLE "
+	      "[--name NAME] LOGIN\n"
+	      "                                        create a staff user; "
+	      "prints password=...\n"
+	      "       switchboard -V                   print the version\n",
+	      f);
+}
+
+static int
+cmd_migrate(struct gw_config *cfg)
+{
+	char err[512];
+	int n = db_migrate_run(cfg->pg_conninfo, err, sizeof(err));
+
+	if (n < 0) {
+		fprintf(stderr, "switchboard: migrate: %s\n", err);
+		return 1;
+	}
+	printf("migrations: %d applied, schema version %d\n", n,
+	       db_migrate_latest());
+	return 0;
+}
+
+static int
+cmd_user(struct gw_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"role", required_argument, NULL, 'r'},
+	        {"name", required_argument, NULL, 'n'},
+	        {NULL, 0, NULL, 0},
+	};
+	const char *role = NULL, *name = NULL, *login;
+	char password[32], err[512];
+	int ch;
+
+	if (argc < 2 || strcmp(argv[1], "add") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 1;
+	argc--;
+	argv++;
+	while ((ch = getopt_long(argc, argv, "r:n:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			role = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (role == NULL || optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	login = argv[optind];
+	gw_staff_random_password(password, sizeof(password));
+	if (gw_staff_add(cfg->pg_conninfo, login, name ? name : login, role,
+	                 password, err, sizeof(err)) != 0) {
+		fprintf(stderr, "switchboard: user add: %s\n", err);
+		return 1;
+	}
+	printf("password=%s\n", password);
+	sodium_memzero(password, sizeof(password));
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	struct gw_config *cfg;
+	struct gw_server *srv;
+	char err[512];
+	int ch, test = 0, rc;
+
+	while ((ch = getopt(argc, argv, "+c:thV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("switchboard %s\n", SWITCHBOARD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (sodium_init() < 0) {
+		fputs("switchboard: libsodium failed to initialise\n", stderr);
+		return 1;
+	}
+	cfg = gw_config_load(path, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (test) {
+		printf("%s: configuration ok\n", path);
+		gw_config_free(cfg);
+		return 0;
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0 && strcmp(argv[0], "migrate") == 0) {
+		rc = cmd_migrate(cfg);
+		gw_config_free(cfg);
+		return rc;
+	}
+	if (argc > 0 && strcmp(argv[0], "user") == 0) {
+		rc = cmd_user(cfg, argc, argv);
+		gw_config_free(cfg);
+		return rc;
+	}
+	if (argc > 0) {
+		fprintf(stderr, "switchboard: unknown command \"%s\"\n",
+		        argv[0]);
+		usage(stderr);
+		gw_config_free(cfg);
+		return 2;
+	}
+	srv = gw_server_new(cfg, err, sizeof(err));
+	if (srv == NULL) {
+		gw_error("server.start_failed", "reason=\"%s\"", err);
+		return 1;
+	}
+	rc = gw_server_run(srv);
+	gw_server_free(srv);
+	return rc;
+}

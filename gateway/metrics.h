@@ -1,0 +1,53 @@
+/*
+ * metrics.h: process counters and histograms, rendered in the Prometheus
+ * text format at GET /metrics. Loop thread only (no locking).
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stddef.h>
+
+enum gw_conn_kind {
+	GW_CONN_HTTP = 0,
+	GW_CONN_WS,
+	GW_CONN_KIND_MAX,
+};
+
+enum gw_error_kind {
+	GW_ERR_PG = 0,
+	GW_ERR_REDIS,
+	GW_ERR_HTTP,
+	GW_ERR_WS,
+	GW_ERR_COMMIT,
+	GW_ERR_KIND_MAX,
+};
+
+enum gw_direction {
+	GW_DIR_IN = 0,
+	GW_DIR_OUT,
+	GW_DIR_MAX,
+};
+
+/* Readiness facts the renderer reports as gauges. */
+struct gw_metrics_state {
+	int pg_up;
+	int redis_up;
+	int migrations_current;
+	size_t commit_queue;
+};
+
+void gw_metrics_conn(enum gw_conn_kind kind, int delta);
+/* channel: "chat", "email", "sms", "voice" or "visit"; others are "other". */
+void gw_metrics_message(const char *channel, enum gw_direction dir);
+void gw_metrics_pg_rtt(double seconds);
+void gw_metrics_redis_rtt(double seconds);
+void gw_metrics_commit_batch(unsigned writes);
+void gw_metrics_error(enum gw_error_kind kind);
+/* Current gauge for open connections of a kind (for tests and drain). */
+long gw_metrics_conn_open(enum gw_conn_kind kind);
+/* Returns a malloc'd Prometheus text exposition owned by the caller. */
+char *gw_metrics_render(const struct gw_metrics_state *st, size_t *len);
+/* Zeroes everything (tests). */
+void gw_metrics_reset(void);
+
+#endif

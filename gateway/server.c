@@ -1,0 +1,398 @@
+/*
+ * server.c: wires the daemon together on one libuv loop and runs the
+ * lifecycle: start-up, readiness, migrations on a worker thread, SIGHUP
+ * reload, SIGTERM drain, and an orderly close so uv_loop_close() returns 0.
+ * Main (loop) thread; the migration job runs on a libuv worker and touches
+ * only its own job struct.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "db.h"
+#include "db_commit.h"
+#include "http.h"
+#include "kv.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "server.h"
+#include "xmalloc.h"
+
+#define MAINT_INTERVAL_MS 500
+#define DRAIN_POLL_MS     50
+#define MIGRATE_RETRY_MS  5000
+
+struct migrate_job {
+	uv_work_t req;
+	struct gw_server *s;
+	char *conninfo;
+	int applied;
+	char err[512];
+};
+
+struct gw_server {
+	uv_loop_t loop;
+	struct gw_config *cfg;
+	struct gw_http *http;
+	struct db *db;
+	struct db_commit *commit;
+	struct kv *kv;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t maint;
+	uv_timer_t drain;
+	int draining;
+	int closed;
+	uint64_t drain_started;
+	int exit_code;
+	int migrate_running;
+	uint64_t migrate_next_at;
+	const char *migrate_error;
+	char migrate_error_buf[512];
+};
+
+/* ---------------------------------------------------------------- ready */
+
+static int
+server_ready(void *arg, char *buf, size_t len)
+{
+	struct gw_server *s = arg;
+	int latest = db_migrate_latest(), have = db_schema_version(s->db);
+	char mig[160], *pg, *redis;
+	int pg_ok = db_ready(s->db), redis_ok = kv_ready(s->kv), mig_ok, ok;
+	json_t *o;
+	char *text;
+
+	mig_ok = pg_ok && have >= latest;
+	if (!pg_ok)
+		snprintf(mig, sizeof(mig), "unknown");
+	else if (mig_ok)
+		snprintf(mig, sizeof(mig), "current");
+	else if (s->migrate_error != NULL)
+		snprintf(mig, sizeof(mig), "pending (at %d, need %d): %s", have,
+		         latest, s->migrate_error);
+	else
+		snprintf(mig, sizeof(mig), "pending (at %d, need %d)", have,
+		         latest);
+	pg = xstrdup(pg_ok ? "ok" : db_status(s->db));
+	redis = xstrdup(redis_ok ? "ok" : kv_status(s->kv));
+	ok = pg_ok && redis_ok && mig_ok && !s->draining;
+	o = json_pack("{s:s, s:s, s:s, s:s}", "status",
+	              ok ? "ok" : (s->draining ? "draining" : "unavailable"),
+	              "postgresql", pg, "redis", redis, "migrations", mig);
+	text = json_dumps(o, JSON_COMPACT);
+	snprintf(buf, len, "%s", text ? text : "{\"status\":\"unavailable\"}");
+	free(text);
+	json_decref(o);
+	free(pg);
+	free(redis);
+	return ok;
+}
+
+static char *
+server_metrics(void *arg, size_t *len)
+{
+	struct gw_server *s = arg;
+	struct gw_metrics_state st;
+
+	st.pg_up = db_ready(s->db);
+	st.redis_up = kv_ready(s->kv);
+	st.migrations_current =
+	        st.pg_up && db_schema_version(s->db) >= db_migrate_latest();
+	st.commit_queue = db_commit_backlog(s->commit);
+	return gw_metrics_render(&st, len);
+}
+
+/* ---------------------------------------------------------------- migrate */
+
+static void
+migrate_work(uv_work_t *req)
+{
+	struct migrate_job *job = req->data;
+
+	job->applied =
+	        db_migrate_run(job->conninfo, job->err, sizeof(job->err));
+}
+
+static void
+migrate_done(uv_work_t *req, int status)
+{
+	struct migrate_job *job = req->data;
+	struct gw_server *s = job->s;
+
+	s->migrate_running = 0;
+	if (status == 0 && job->applied >= 0) {
+		s->migrate_error = NULL;
+		/* Let the probe see the new version before trying again. */
+		s->migrate_next_at = uv_now(&s->loop) + MIGRATE_RETRY_MS;
+		gw_info("migrate.done", "applied=%d version=%d", job->applied,
+		        db_migrate_latest());
+	} else {
+		snprintf(s->migrate_error_buf, sizeof(s->migrate_error_buf),
+		         "%s", status == 0 ? job->err : "cancelled");
+		s->migrate_error = s->migrate_error_buf;
+		s->migrate_next_at = uv_now(&s->loop) + MIGRATE_RETRY_MS;
+		gw_error("migrate.failed", "reason=\"%s\"", s->migrate_error);
+	}
+	explicit_bzero(job->conninfo, strlen(job->conninfo));
+	free(job->conninfo);
+	free(job);
+}
+
+static void
+maybe_migrate(struct gw_server *s)
+{
+	struct migrate_job *job;
+	int have = db_schema_version(s->db);
+
+	if (!s->cfg->migrate_on_start || s->migrate_running || s->draining ||
+	    !db_ready(s->db) || have < 0 || have >= db_migrate_latest() ||
+	    uv_now(&s->loop) < s->migrate_next_at)
+		return;
+	job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->conninfo = xstrdup(s->cfg->pg_conninfo);
+	job->req.data = job;
+	s->migrate_running = 1;
+	gw_info("migrate.start", "at=%d need=%d", have, db_migrate_latest());
+	uv_queue_work(&s->loop, &job->req, migrate_work, migrate_done);
+}
+
+static void
+on_maint(uv_timer_t *t)
+{
+	maybe_migrate(t->data);
+}
+
+/* ---------------------------------------------------------------- state */
+
+static void
+on_db_state(void *arg, int up)
+{
+	struct gw_server *s = arg;
+
+	if (up)
+		s->migrate_next_at = 0;
+}
+
+static void
+on_kv_state(void *arg, int up)
+{
+	(void)arg;
+	(void)up;
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void server_close(struct gw_server *s);
+
+static void
+on_drain_tick(uv_timer_t *t)
+{
+	struct gw_server *s = t->data;
+	uint64_t waited = uv_now(&s->loop) - s->drain_started;
+	unsigned backlog = db_commit_backlog(s->commit);
+	unsigned ws = gw_http_ws_count(s->http);
+
+	if (backlog == 0 && ws == 0 && !s->migrate_running) {
+		gw_info("shutdown.drained", "waited_ms=%llu",
+		        (unsigned long long)waited);
+		server_close(s);
+		return;
+	}
+	if (waited >= (uint64_t)s->cfg->shutdown_timeout * 1000) {
+		gw_warn("shutdown.timeout",
+		        "waited_ms=%llu writes_pending=%u websockets=%u",
+		        (unsigned long long)waited, backlog, ws);
+		s->exit_code = 0;
+		server_close(s);
+	}
+}
+
+static void
+server_begin_drain(struct gw_server *s, int signum)
+{
+	if (s->draining) {
+		gw_notice("shutdown.again", "signal=%d", signum);
+		return;
+	}
+	s->draining = 1;
+	s->drain_started = uv_now(&s->loop);
+	gw_notice("shutdown.begin", "signal=%d websockets=%u writes_pending=%u",
+	          signum, gw_http_ws_count(s->http),
+	          db_commit_backlog(s->commit));
+	gw_http_drain(s->http);
+	uv_timer_start(&s->drain, on_drain_tick, 0, DRAIN_POLL_MS);
+}
+
+static void
+server_reload(struct gw_server *s)
+{
+	char err[512];
+	struct gw_config *n = gw_config_load(s->cfg->path, err, sizeof(err));
+
+	if (n == NULL) {
+		gw_error("reload.failed", "reason=\"%s\"", err);
+		return;
+	}
+	s->cfg->log_level = n->log_level;
+	s->cfg->log_format = n->log_format;
+	gw_log_set_level(n->log_level);
+	gw_log_set_format(n->log_format);
+	if (strcmp(n->tls_certificate, s->cfg->tls_certificate) != 0 ||
+	    strcmp(n->tls_key, s->cfg->tls_key) != 0 ||
+	    n->listen_port != s->cfg->listen_port ||
+	    strcmp(n->listen_address, s->cfg->listen_address) != 0 ||
+	    strcmp(n->pg_conninfo, s->cfg->pg_conninfo) != 0 ||
+	    strcmp(n->redis_address, s->cfg->redis_address) != 0 ||
+	    n->redis_port != s->cfg->redis_port)
+		gw_warn("reload.needs_restart",
+		        "reason=\"listen, TLS file paths, PostgreSQL or Redis "
+		        "settings changed; restart to apply them\"");
+	if (gw_http_reload_tls(s->http, s->cfg) != 0)
+		gw_error("reload.tls_failed",
+		         "reason=\"cannot load certificate or key\"");
+	gw_notice("reload.done", "log_level=%s",
+	          gw_log_level_name(n->log_level));
+	gw_config_free(n);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct gw_server *s = h->data;
+
+	if (signum == SIGHUP)
+		server_reload(s);
+	else
+		server_begin_drain(s, signum);
+}
+
+/* ---------------------------------------------------------------- close */
+
+static void
+server_close(struct gw_server *s)
+{
+	if (s->closed)
+		return;
+	s->closed = 1;
+	uv_close((uv_handle_t *)&s->sig_term, NULL);
+	uv_close((uv_handle_t *)&s->sig_int, NULL);
+	uv_close((uv_handle_t *)&s->sig_hup, NULL);
+	uv_close((uv_handle_t *)&s->maint, NULL);
+	uv_close((uv_handle_t *)&s->drain, NULL);
+	gw_http_close(s->http);
+	kv_close(s->kv, NULL, NULL);
+	s->kv = NULL;
+	/* db first: it fails in-flight writes through the writer. */
+	db_close(s->db, NULL, NULL);
+	s->db = NULL;
+	db_commit_free(s->commit);
+	s->commit = NULL;
+}
+
+/* ---------------------------------------------------------------- API */
+
+struct gw_server *
+gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
+{
+	struct gw_server *s = xcalloc(1, sizeof(*s));
+	struct gw_http_hooks hooks = {server_ready, server_metrics, s};
+	struct db_options dbo;
+	struct kv_options kvo;
+	char n[16];
+
+	s->cfg = cfg;
+	/* Must be set before the first uv_queue_work. */
+	snprintf(n, sizeof(n), "%d", cfg->worker_threads);
+	setenv("UV_THREADPOOL_SIZE", n, 0);
+	if (uv_loop_init(&s->loop) != 0)
+		fatalx("uv_loop_init");
+	signal(SIGPIPE, SIG_IGN);
+	gw_log_set_level(cfg->log_level);
+	gw_log_set_format(cfg->log_format);
+
+	s->http = gw_http_new(&s->loop, cfg, &hooks, err, errlen);
+	if (s->http == NULL) {
+		uv_loop_close(&s->loop);
+		gw_config_free(cfg);
+		free(s);
+		return NULL;
+	}
+
+	memset(&dbo, 0, sizeof(dbo));
+	dbo.conninfo = cfg->pg_conninfo;
+	dbo.connect_timeout_ms = cfg->pg_connect_timeout * 1000;
+	dbo.query_timeout_ms = cfg->pg_query_timeout * 1000;
+	dbo.probe_interval_ms = 1000;
+	dbo.backoff_min_ms = 100;
+	dbo.backoff_max_ms = 5000;
+	s->db = db_new(&s->loop, &dbo);
+	db_set_state_cb(s->db, on_db_state, s);
+	s->commit = db_commit_new(&s->loop, s->db,
+	                          (unsigned)cfg->commit_batch_max, 0);
+
+	memset(&kvo, 0, sizeof(kvo));
+	kvo.address = cfg->redis_address;
+	kvo.port = cfg->redis_port;
+	kvo.password = cfg->redis_password;
+	kvo.database = cfg->redis_database;
+	kvo.timeout_ms = cfg->redis_timeout * 1000;
+	kvo.ping_interval_ms = 1000;
+	kvo.backoff_min_ms = 100;
+	kvo.backoff_max_ms = 5000;
+	s->kv = kv_new(&s->loop, &kvo);
+	kv_set_state_cb(s->kv, on_kv_state, s);
+
+	uv_signal_init(&s->loop, &s->sig_term);
+	uv_signal_init(&s->loop, &s->sig_int);
+	uv_signal_init(&s->loop, &s->sig_hup);
+	s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+	uv_timer_init(&s->loop, &s->maint);
+	uv_timer_init(&s->loop, &s->drain);
+	s->maint.data = s->drain.data = s;
+	return s;
+}
+
+int
+gw_server_run(struct gw_server *s)
+{
+	int rc;
+
+	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&s->sig_int, on_signal, SIGINT);
+	uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
+	uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS,
+	               MAINT_INTERVAL_MS);
+	db_start(s->db);
+	kv_start(s->kv);
+	gw_notice("server.start", "version=%s pid=%d schema=%d",
+	          SWITCHBOARD_VERSION, (int)getpid(), db_migrate_latest());
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	/* lws may need one more pass to finish its asynchronous destroy. */
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(&s->loop);
+	if (rc != 0) {
+		gw_error("shutdown.loop_busy", "reason=\"%s\"",
+		         uv_strerror(rc));
+		uv_print_all_handles(&s->loop, stderr);
+		return 1;
+	}
+	gw_notice("shutdown.complete", "exit_code=%d", s->exit_code);
+	return s->exit_code;
+}
+
+void
+gw_server_free(struct gw_server *s)
+{
+	if (s == NULL)
+		return;
+	gw_http_free(s->http);
+	gw_config_free(s->cfg);
+	free(s);
+}
