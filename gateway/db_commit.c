@@ -32,7 +32,6 @@ struct db_segment {
 	struct db_write *writes; /* linked through next */
 	unsigned n;
 	int solo;
-	int lost;
 };
 
 struct db_commit {
@@ -113,16 +112,6 @@ on_write_result(void *arg, PGresult *res, const char *err)
 	}
 }
 
-static void
-on_lost_result(void *arg, PGresult *res, const char *err)
-{
-	struct db_segment *seg = arg;
-
-	(void)err;
-	if (res == NULL)
-		seg->lost = 1;
-}
-
 /* Puts writes back at the queue's head, in order, to be tried alone. */
 static void
 requeue_solo(struct db_commit *w, struct db_write *list)
@@ -152,7 +141,7 @@ on_segment_sync(void *arg, int ok, const char *err)
 	struct db_segment *seg = arg;
 	struct db_commit *w = seg->w;
 	struct db_write *wr, *next;
-	int lost = seg->lost;
+	int lost = 0;
 
 	w->inflight_segments--;
 	w->inflight_writes -= seg->n;
@@ -222,22 +211,21 @@ take(struct db_commit *w, unsigned max, unsigned *n)
 	return first;
 }
 
+/*
+ * Statements between two syncs of a pipeline run in one implicit
+ * transaction that the sync commits (or rolls back after an error), so a
+ * batch needs no BEGIN/COMMIT and a failed one leaves no aborted block.
+ */
 static int
 send_segment(struct db_commit *w, struct db_segment *seg)
 {
 	struct db_write *wr;
 
-	if (!seg->solo &&
-	    db_send(w->db, "BEGIN", 0, NULL, on_lost_result, seg) != 0)
-		return -1;
 	for (wr = seg->writes; wr != NULL; wr = wr->next)
 		if (db_send(w->db, wr->sql, wr->nparams,
 		            (const char *const *)wr->values, on_write_result,
 		            wr) != 0)
 			return -1;
-	if (!seg->solo &&
-	    db_send(w->db, "COMMIT", 0, NULL, on_lost_result, seg) != 0)
-		return -1;
 	return db_sync(w->db, on_segment_sync, seg);
 }
 

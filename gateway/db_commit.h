@@ -1,8 +1,8 @@
 /*
  * db_commit.h: the group-commit writer. Writes submitted during one loop
  * turn are sent to PostgreSQL as one pipelined transaction
- * (BEGIN; w1; w2; ...; COMMIT; sync), so durable throughput is not one
- * fsync per write. While a transaction is in flight new writes gather for
+ * (w1; w2; ...; sync: one implicit transaction), so durable throughput is not
+ * one fsync per write. While a transaction is in flight new writes gather for
  * the next one. Each caller is told only after COMMIT returned.
  *
  * If a statement fails, the transaction aborts; the writes of that batch

@@ -54,6 +54,7 @@ struct kv {
 	int backoff_ms;
 	int ping_inflight;
 	const char *status;
+	const char *abort_reason; /* set while we free the context */
 	char status_buf[128];
 	kv_state_cb state_cb;
 	void *state_arg;
@@ -247,9 +248,12 @@ kv_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (kv == NULL || kv->ac != ac)
 		return;
-	kv_lost(kv, status == REDIS_OK ? "disconnected"
-	            : ac->errstr[0]    ? ac->errstr
-	                               : "connection error");
+	if (kv->abort_reason != NULL)
+		kv_lost(kv, kv->abort_reason);
+	else if (status == REDIS_OK)
+		kv_lost(kv, "disconnected");
+	else
+		kv_lost(kv, ac->errstr[0] ? ac->errstr : "connection error");
 }
 
 static void
@@ -346,12 +350,13 @@ kv_abort(struct kv *kv, const char *why)
 		return;
 	gw_warn("redis.timeout", "address=%s port=%d reason=\"%s\"",
 	        kv->address, kv->opt.port, why);
-	kv_set_status(kv, "", why);
 	/*
 	 * Calls pending callbacks with NULL and, if connected, the
-	 * disconnect callback (which calls kv_lost).
+	 * disconnect callback (which calls kv_lost with our reason).
 	 */
+	kv->abort_reason = why;
 	redisAsyncFree(ac);
+	kv->abort_reason = NULL;
 	if (kv->ac == ac)
 		kv_lost(kv, why);
 }

@@ -1,0 +1,343 @@
+/*
+ * test_db_commit.c: the group-commit writer against a real PostgreSQL:
+ * writes of one loop turn share one transaction, the batch cap splits
+ * them, callers hear only after COMMIT, one bad write fails alone, a lost
+ * connection reports "outcome unknown", and refusals are immediate.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "db.h"
+#include "db_commit.h"
+#include "metrics.h"
+#include "support.h"
+
+#define INSERT "INSERT INTO t (id, v) VALUES ($1::int, $2)"
+
+static struct sb_pg pg;
+
+static int
+group_setup(void **st)
+{
+	(void)st;
+	if (sb_pg_setup(&pg) != 0)
+		return -1;
+	return sb_pg_exec(&pg, "CREATE TABLE t (id int PRIMARY KEY, v text)");
+}
+
+static int
+group_teardown(void **st)
+{
+	(void)st;
+	sb_pg_teardown(&pg);
+	return 0;
+}
+
+static int
+is_ready(void *arg)
+{
+	return db_ready(arg);
+}
+
+struct fixture {
+	uv_loop_t loop;
+	struct db *db;
+	struct db_commit *w;
+};
+
+static void
+fixture_open(struct fixture *f, unsigned batch_max, unsigned queue_max)
+{
+	struct db_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.conninfo = pg.conninfo;
+	o.connect_timeout_ms = 2000;
+	o.query_timeout_ms = 10000;
+	o.backoff_min_ms = 50;
+	o.backoff_max_ms = 300;
+	uv_loop_init(&f->loop);
+	f->db = db_new(&f->loop, &o);
+	f->w = db_commit_new(&f->loop, f->db, batch_max, queue_max);
+	db_start(f->db);
+	assert_true(sb_run_until(&f->loop, is_ready, f->db, 5000));
+	assert_int_equal(sb_pg_exec(&pg, "TRUNCATE t"), 0);
+}
+
+static void
+fixture_close(struct fixture *f)
+{
+	db_close(f->db, NULL, NULL);
+	db_commit_free(f->w);
+	assert_int_equal(sb_loop_finish(&f->loop), 0);
+}
+
+struct outcome {
+	int done;
+	int ok;
+	int id;
+	long visible; /* rows with this id seen by another session */
+	char err[256];
+	char returned[32];
+};
+
+static void
+on_commit(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct outcome *o = arg;
+	char sql[128];
+
+	o->done = 1;
+	o->ok = ok;
+	if (err != NULL)
+		snprintf(o->err, sizeof(o->err), "%s", err);
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1)
+		snprintf(o->returned, sizeof(o->returned), "%s",
+		         PQgetvalue(res, 0, 0));
+	if (ok) {
+		/* Told only after COMMIT: another session must see it. */
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(*) FROM t WHERE id = %d", o->id);
+		o->visible = sb_pg_value(&pg, sql);
+	}
+}
+
+struct all {
+	struct outcome *o;
+	int n;
+};
+
+static int
+all_done(void *arg)
+{
+	struct all *a = arg;
+	int i;
+
+	for (i = 0; i < a->n; i++)
+		if (!a->o[i].done)
+			return 0;
+	return 1;
+}
+
+static void
+submit_range(struct fixture *f, struct outcome *o, int first, int n,
+             const char *sql)
+{
+	const char *reason = NULL;
+	char id[16];
+	const char *params[2];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%d", first + i);
+		params[0] = id;
+		params[1] = "value";
+		o[i].id = first + i;
+		assert_int_equal(db_commit_submit(f->w, sql, 2, params,
+		                                  on_commit, &o[i], &reason),
+		                 0);
+	}
+}
+
+static void
+test_one_turn_one_transaction(void **st)
+{
+	struct outcome o[100];
+	struct all a = {o, 100};
+	struct fixture f;
+	int i;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	submit_range(&f, o, 1, 100, INSERT);
+	assert_int_equal(db_commit_backlog(f.w), 100);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(o[i].ok, 1);
+		assert_int_equal(o[i].visible, 1);
+	}
+	assert_int_equal(db_commit_transactions(f.w), 1);
+	assert_int_equal(db_commit_backlog(f.w), 0);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 100);
+	fixture_close(&f);
+}
+
+static void
+test_batch_cap(void **st)
+{
+	struct outcome o[100];
+	struct all a = {o, 100};
+	struct fixture f;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 10, 0);
+	submit_range(&f, o, 1, 100, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_int_equal(db_commit_transactions(f.w), 10);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 100);
+	fixture_close(&f);
+}
+
+static void
+test_later_writes_gather(void **st)
+{
+	struct outcome o[40];
+	struct all a = {o, 40};
+	struct fixture f;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	/* Four turns of ten writes: at most four transactions, at least 1. */
+	submit_range(&f, o, 1, 10, INSERT);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	submit_range(&f, o + 10, 11, 10, INSERT);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	submit_range(&f, o + 20, 21, 10, INSERT);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	submit_range(&f, o + 30, 31, 10, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_true(db_commit_transactions(f.w) >= 1);
+	assert_true(db_commit_transactions(f.w) <= 4);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 40);
+	fixture_close(&f);
+}
+
+static void
+test_bad_write_fails_alone(void **st)
+{
+	struct outcome o[10], pre = {0};
+	struct all a = {o, 10}, p = {&pre, 1};
+	struct fixture f;
+	int i;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	submit_range(&f, &pre, 5, 1, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &p, 5000));
+	assert_int_equal(pre.ok, 1);
+	/* Ids 1..10 in one turn: 5 already exists. */
+	submit_range(&f, o, 1, 10, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	for (i = 0; i < 10; i++) {
+		if (o[i].id == 5) {
+			assert_int_equal(o[i].ok, 0);
+			assert_non_null(strstr(o[i].err, "duplicate key"));
+		} else {
+			if (!o[i].ok)
+				print_message("id %d: %s\n", o[i].id, o[i].err);
+			assert_int_equal(o[i].ok, 1);
+
+			assert_int_equal(o[i].visible, 1);
+		}
+	}
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 10);
+	fixture_close(&f);
+}
+
+static void
+test_returning(void **st)
+{
+	struct outcome o = {0};
+	struct all a = {&o, 1};
+	struct fixture f;
+
+	(void)st;
+	fixture_open(&f, 256, 0);
+	submit_range(&f, &o, 77, 1, INSERT " RETURNING id * 2");
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_int_equal(o.ok, 1);
+	assert_string_equal(o.returned, "154");
+	fixture_close(&f);
+}
+
+static void
+test_refusals(void **st)
+{
+	struct outcome o[3];
+	struct all a = {o, 2};
+	const char *reason = NULL;
+	const char *params[2] = {"1", "x"};
+	struct fixture f;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 2);
+	submit_range(&f, o, 1, 2, INSERT);
+	assert_int_equal(db_commit_submit(f.w, INSERT, 2, params, on_commit,
+	                                  &o[2], &reason),
+	                 -1);
+	assert_string_equal(reason, "write queue full");
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+
+	assert_int_equal(sb_pg_stop(&pg, "fast"), 0);
+	sb_run_for(&f.loop, 500);
+	assert_false(db_ready(f.db));
+	reason = NULL;
+	assert_int_equal(db_commit_submit(f.w, INSERT, 2, params, on_commit,
+	                                  &o[2], &reason),
+	                 -1);
+	assert_string_equal(reason, "database unavailable");
+	assert_int_equal(o[2].done, 0);
+	assert_int_equal(sb_pg_start(&pg), 0);
+	assert_true(sb_run_until(&f.loop, is_ready, f.db, 10000));
+	fixture_close(&f);
+}
+
+static void
+test_lost_connection_outcome_unknown(void **st)
+{
+	struct outcome o[3];
+	struct all a = {o, 3};
+	struct fixture f;
+	int i;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	submit_range(&f, o, 1, 2, INSERT);
+	/* A slow write keeps the transaction open while we kill the server. */
+	submit_range(&f, o + 2, 3, 1,
+	             "INSERT INTO t (id, v) SELECT $1::int, $2 FROM "
+	             "pg_sleep(5)");
+	sb_run_for(&f.loop, 300);
+	assert_int_equal(sb_pg_stop(&pg, "immediate"), 0);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(o[i].ok, 0);
+		assert_string_equal(o[i].err,
+		                    "connection lost; outcome unknown");
+	}
+	assert_int_equal(sb_pg_start(&pg), 0);
+	assert_true(sb_run_until(&f.loop, is_ready, f.db, 10000));
+	/* Nothing of the aborted transaction was committed. */
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 0);
+	fixture_close(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_one_turn_one_transaction),
+	        cmocka_unit_test(test_batch_cap),
+	        cmocka_unit_test(test_later_writes_gather),
+	        cmocka_unit_test(test_bad_write_fails_alone),
+	        cmocka_unit_test(test_returning),
+	        cmocka_unit_test(test_refusals),
+	        cmocka_unit_test(test_lost_connection_outcome_unknown),
+	};
+
+	gw_metrics_reset();
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

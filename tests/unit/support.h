@@ -1,0 +1,53 @@
+/*
+ * support.h: helpers shared by the unit tests: free loopback ports,
+ * throwaway PostgreSQL and Redis servers (through services.sh), blocking
+ * SQL, and running a libuv loop until a condition holds.
+ */
+#ifndef SB_TEST_SUPPORT_H
+#define SB_TEST_SUPPORT_H
+
+#include <uv.h>
+
+struct sb_pg {
+	char dir[256];
+	int port;
+	char conninfo[256];
+};
+
+struct sb_redis {
+	char dir[256];
+	int port;
+};
+
+/* A TCP port on 127.0.0.1 nobody listens on right now. */
+int sb_free_port(void);
+
+/* initdb into a new temp folder and start; returns 0 or -1. */
+int sb_pg_setup(struct sb_pg *pg);
+int sb_pg_start(struct sb_pg *pg);
+/* mode: "fast" or "immediate". */
+int sb_pg_stop(struct sb_pg *pg, const char *mode);
+/* Stops the server and removes its folder. */
+void sb_pg_teardown(struct sb_pg *pg);
+/* Runs SQL on the switchboard database; returns 0 or -1. */
+int sb_pg_exec(const struct sb_pg *pg, const char *sql);
+/* First column of the first row as a number, or -1. */
+long sb_pg_value(const struct sb_pg *pg, const char *sql);
+
+int sb_redis_setup(struct sb_redis *r);
+int sb_redis_start(struct sb_redis *r);
+int sb_redis_stop(struct sb_redis *r);
+void sb_redis_teardown(struct sb_redis *r);
+
+/*
+ * Runs loop until cond(arg) returns non-zero or timeout_ms passes.
+ * Returns 1 if the condition held, 0 on timeout.
+ */
+int sb_run_until(uv_loop_t *loop, int (*cond)(void *), void *arg,
+                 int timeout_ms);
+/* Runs the loop for ms milliseconds. */
+void sb_run_for(uv_loop_t *loop, int ms);
+/* Runs the loop until no handle is left, then closes it: returns rc. */
+int sb_loop_finish(uv_loop_t *loop);
+
+#endif
