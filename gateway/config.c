@@ -19,7 +19,11 @@ struct load_ctx {
 	char *err;
 	size_t errlen;
 	int have_err;
+	const char *path;
+	cfg_t *root; /* holds the lexer's line number, sections do not */
 };
+
+#define CONFIG_FILE_MAX (1024 * 1024)
 
 /* libconfuse errors are routed here; the first one wins. */
 static struct load_ctx *cur_ctx;
@@ -32,15 +36,19 @@ config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 
 	if (cur_ctx == NULL || cur_ctx->have_err)
 		return;
+	int line = cur_ctx->root->line;
+
+	/* Inside a section the section's own cfg carries the line. */
+	if (cfg != NULL && cfg != cur_ctx->root && cfg->line > line)
+		line = cfg->line;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
+	if (line > 0)
 		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s:%d: %s",
-		             cfg->filename, cfg->line, msg);
-	else if (cfg != NULL && cfg->filename != NULL)
-		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s: %s",
-		             cfg->filename, msg);
+		             cur_ctx->path, line, msg);
+
 	else
-		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s", msg);
+		n = snprintf(cur_ctx->err, cur_ctx->errlen, "%s: %s",
+		             cur_ctx->path, msg);
 	(void)n;
 	cur_ctx->have_err = 1;
 }
@@ -314,8 +322,14 @@ read_secret_file(const char *path, const char **reason)
 		return NULL;
 	}
 	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f)) {
+		*reason = strerror(errno);
+		fclose(f);
+		return NULL;
+	}
 	fclose(f);
 	if (n > SECRET_FILE_MAX) {
+
 		*reason = "file larger than 4096 bytes";
 		return NULL;
 	}
@@ -391,10 +405,116 @@ url_origin(const char *url)
 	return slash ? xstrndup(url, (size_t)(slash - url)) : xstrdup(url);
 }
 
+/*
+ * Reads the file and blanks out its comments (#, //, and C-style), keeping
+ * every newline. libconfuse 3.3 counts each comment as three lines, which
+ * would make every error after a comment point at the wrong line; with the
+ * comments gone its line numbers are right. Quoted strings are copied as
+ * they are, so a '#' inside a value stays. Returns a malloc'd string, or
+ * NULL with err filled.
+ */
+static char *
+config_read_stripped(const char *path, char *err, size_t errlen)
+{
+	enum {
+		CODE = 0,
+		DQUOTE,
+		SQUOTE,
+		LINE_COMMENT,
+		BLOCK_COMMENT
+	} st = CODE;
+	char *buf = NULL;
+	size_t n = 0, i, line = 1, depth = 0, open_line = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		         strerror(errno));
+		return NULL;
+	}
+	buf = xmalloc(CONFIG_FILE_MAX + 1);
+	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f) || n > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "%s: %s", path,
+		         ferror(f) ? strerror(errno) : "larger than 1 MiB");
+		goto fail;
+	}
+	buf[n] = '\0';
+	for (i = 0; i < n; i++) {
+		char ch = buf[i], next = i + 1 < n ? buf[i + 1] : '\0';
+
+		if (ch == '\0') {
+			snprintf(err, errlen, "%s:%zu: NUL byte in file", path,
+			         line);
+			goto fail;
+		}
+		if (ch == '\n')
+			line++;
+		switch (st) {
+		case CODE:
+			if (ch == '{' && depth++ == 0)
+				open_line = line;
+			else if (ch == '}' && depth > 0)
+				depth--;
+			if (ch == '"')
+				st = DQUOTE;
+			else if (ch == '\'')
+				st = SQUOTE;
+			else if (ch == '#' || (ch == '/' && next == '/'))
+				st = LINE_COMMENT;
+			else if (ch == '/' && next == '*') {
+				st = BLOCK_COMMENT;
+				buf[i++] = ' ';
+				buf[i] = ' ';
+			}
+			if (st == LINE_COMMENT)
+				buf[i] = ' ';
+			break;
+		case DQUOTE:
+		case SQUOTE:
+			if (ch == '\\' && next != '\0' && next != '\n')
+				i++;
+			else if (ch == (st == DQUOTE ? '"' : '\''))
+				st = CODE;
+			break;
+		case LINE_COMMENT:
+			if (ch == '\n')
+				st = CODE;
+			else
+				buf[i] = ' ';
+			break;
+		case BLOCK_COMMENT:
+			if (ch == '*' && next == '/') {
+				buf[i++] = ' ';
+				buf[i] = ' ';
+				st = CODE;
+			} else if (ch != '\n') {
+				buf[i] = ' ';
+			}
+			break;
+		}
+	}
+	/* libconfuse accepts a section left open at the end of the file. */
+	if (depth > 0) {
+		snprintf(err, errlen, "%s:%zu: '{' opened here is never closed",
+		         path, open_line);
+		goto fail;
+	}
+	fclose(f);
+	return buf;
+fail:
+
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
 struct gw_config *
 gw_config_load(const char *path, char *err, size_t errlen)
 {
-	struct load_ctx ctx = {err, errlen, 0};
+	struct load_ctx ctx = {err, errlen, 0, path, NULL};
+	char *text = NULL;
 	struct gw_config *c = NULL;
 	cfg_t *cfg, *sec;
 	unsigned i;
@@ -406,14 +526,14 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	for (i = 0; i < nitems(validators); i++)
 		cfg_set_validate_func(cfg, validators[i].path,
 		                      validators[i].cb);
-	cur_ctx = &ctx;
-	rc = cfg_parse(cfg, path);
-	cur_ctx = NULL;
-	if (rc == CFG_FILE_ERROR) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		         strerror(errno));
+	text = config_read_stripped(path, err, errlen);
+	if (text == NULL)
 		goto out;
-	}
+	ctx.root = cfg;
+	cfg->line = 1;
+	cur_ctx = &ctx;
+	rc = cfg_parse_buf(cfg, text);
+	cur_ctx = NULL;
 	if (rc != CFG_SUCCESS) {
 		if (!ctx.have_err)
 			snprintf(err, errlen, "%s: parse error", path);
@@ -485,6 +605,7 @@ fail:
 	gw_config_free(c);
 	c = NULL;
 out:
+	free(text);
 	cfg_free(cfg);
 	return c;
 }
