@@ -8,6 +8,7 @@
  * written only from WRITEABLE callbacks with LWS_PRE headroom.
  * Loop thread only.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@ struct conn {
 	int status;
 	const char *ctype;
 	int head_only;
+	int quiet;
+	const char *method;
+	char path[128];
 	/* websocket */
 	struct gw_http *h;
 	struct lws *wsi;
@@ -71,8 +75,16 @@ struct gw_http {
 	struct lws_http_mount mounts[2];
 };
 
-/* Marks accepted sockets so WSI_DESTROY only counts those. */
-static char accepted_mark;
+/*
+ * Each accepted socket carries its connection id (never 0) as lws opaque
+ * user data: log lines of one connection share it, and WSI_DESTROY counts
+ * only sockets we accepted.
+ */
+static unsigned long
+conn_id(struct lws *wsi)
+{
+	return (unsigned long)(uintptr_t)lws_get_opaque_user_data(wsi);
+}
 
 /* ---------------------------------------------------------------- logging */
 
@@ -106,6 +118,10 @@ conn_set_body(struct conn *c, int status, const char *ctype, char *body,
 static int
 http_send_headers(struct lws *wsi, struct conn *c)
 {
+	/* Probes are polled every few seconds: keep them out of info. */
+	gw_log(c->quiet ? GW_LOG_DEBUG : GW_LOG_INFO, "http.request",
+	       "conn=%lu method=%s path=\"%s\" status=%d", conn_id(wsi),
+	       c->method, c->path, c->status);
 	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 	                                   *end = buf + sizeof(buf) - 1;
 
@@ -123,6 +139,34 @@ http_send_headers(struct lws *wsi, struct conn *c)
 	}
 	lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/* Notes what the request is, for its log line. */
+static void
+http_request_start(struct lws *wsi, struct conn *c, const char *path)
+{
+	static const struct {
+		enum lws_token_indexes tok;
+		const char *name;
+	} methods[] = {
+	        {WSI_TOKEN_GET_URI, "GET"},
+	        {WSI_TOKEN_HEAD_URI, "HEAD"},
+	        {WSI_TOKEN_POST_URI, "POST"},
+	        {WSI_TOKEN_PUT_URI, "PUT"},
+	        {WSI_TOKEN_PATCH_URI, "PATCH"},
+	        {WSI_TOKEN_DELETE_URI, "DELETE"},
+	        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+	};
+	unsigned i;
+
+	c->method = "OTHER";
+	for (i = 0; i < nitems(methods); i++)
+		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
+			c->method = methods[i].name;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->quiet = strcmp(path, "/healthz") == 0 ||
+	           strcmp(path, "/readyz") == 0 ||
+	           strcmp(path, "/metrics") == 0;
 }
 
 static char *
@@ -396,14 +440,15 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-		lws_set_opaque_user_data(wsi, &accepted_mark);
+		lws_set_opaque_user_data(wsi, (void *)(uintptr_t)++h->next_id);
 		gw_metrics_conn(GW_CONN_HTTP, 1);
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:
-		if (lws_get_opaque_user_data(wsi) == &accepted_mark)
+		if (conn_id(wsi) != 0)
 			gw_metrics_conn(GW_CONN_HTTP, -1);
 		break;
 	case LWS_CALLBACK_HTTP:
+		http_request_start(wsi, c, (const char *)in);
 		if (h->draining) {
 			size_t n;
 			char *body = json_error("shutting down", &n);
@@ -463,7 +508,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		memset(c, 0, sizeof(*c));
 		c->h = h;
 		c->wsi = wsi;
-		c->id = ++h->next_id;
+		c->id = conn_id(wsi);
 		c->next = h->ws_list;
 		if (h->ws_list != NULL)
 			h->ws_list->prev = c;

@@ -1,0 +1,165 @@
+"""`switchboard -t -c FILE`: the example configuration passes; an unknown
+directive or a bad value fails with `FILE:LINE: reason` on stderr.
+
+No servers are needed: -t only reads the file."""
+
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+EXAMPLE = os.path.join(harness.SRC, "config", "switchboard.conf.example")
+
+
+class ConfigTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = harness.tempdir("config")
+        with open(EXAMPLE) as f:
+            cls.example = f.read().splitlines()
+        cls.n = 0
+
+    def write(self, lines):
+        ConfigTest.n += 1
+        path = os.path.join(self.dir, "case%d.conf" % ConfigTest.n)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def check(self, path):
+        return harness.run_switchboard(["-t", "-c", path], timeout=60)
+
+    def line_of(self, pattern, section=None):
+        """1-based number of the first example line matching `pattern`,
+        inside `section { ... }` if given."""
+        inside = section is None
+        for i, line in enumerate(self.example):
+            if section is not None and re.match(r"^%s\s*\{" % section, line):
+                inside = True
+            if inside and re.match(pattern, line):
+                return i + 1
+        self.fail("no line /%s/ in the example" % pattern)
+
+    def replace(self, pattern, new, section=None):
+        """A copy of the example with one line replaced; returns (path,
+        line number)."""
+        n = self.line_of(pattern, section)
+        lines = list(self.example)
+        indent = re.match(r"^\s*", lines[n - 1]).group(0)
+        lines[n - 1] = indent + new
+        return self.write(lines), n
+
+    def assert_fails_at(self, path, line, *words):
+        r = self.check(path)
+        self.assertNotEqual(r.returncode, 0, "accepted:\n" + r.stderr)
+        self.assertGreater(r.returncode, 0, "died of a signal:\n" + r.stderr)
+        self.assertIn("%s:%d:" % (path, line), r.stderr)
+        for w in words:
+            self.assertIn(w, r.stderr)
+        self.assertNotRegex(r.stderr, r"(AddressSanitizer|runtime error|"
+                            r"LeakSanitizer)")
+
+    def test_example_passes(self):
+        r = self.check(EXAMPLE)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_example_with_absolute_dirs_passes(self):
+        path, _ = self.replace(r"^widget_dir\s*=",
+                               'widget_dir = "%s/web-chat-widget"'
+                               % harness.SRC)
+        r = self.check(path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_empty_file_uses_defaults(self):
+        r = self.check(self.write([]))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_missing_file(self):
+        path = os.path.join(self.dir, "does-not-exist.conf")
+        r = self.check(path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(path, r.stderr)
+
+    def test_unknown_directive_top_level(self):
+        lines = list(self.example)
+        lines.insert(20, "frobnicate_level = 3")
+        path = self.write(lines)
+        self.assert_fails_at(path, 21, "frobnicate_level")
+
+    def test_unknown_directive_in_section(self):
+        n = self.line_of(r"^\s*address\s*=", "redis")
+        lines = list(self.example)
+        lines.insert(n, "\tfrobnicate = \"yes\"")
+        path = self.write(lines)
+        self.assert_fails_at(path, n + 1, "frobnicate")
+
+    def test_unknown_section(self):
+        lines = list(self.example) + ["", "nosuchsection {", "\ta = 1", "}"]
+        path = self.write(lines)
+        self.assert_fails_at(path, len(self.example) + 2, "nosuchsection")
+
+    def test_port_out_of_range(self):
+        path, n = self.replace(r"^listen_port\s*=", "listen_port = 70000")
+        self.assert_fails_at(path, n, "70000")
+
+    def test_port_zero(self):
+        path, n = self.replace(r"^\s*port\s*=", "port = 0", "redis")
+        self.assert_fails_at(path, n)
+
+    def test_log_level_loud(self):
+        path, n = self.replace(r"^log_level\s*=", 'log_level = "loud"')
+        self.assert_fails_at(path, n, "loud")
+
+    def test_negative_timeouts(self):
+        cases = (
+            (r"^\s*timeout\s*=", "timeout = -1", "redis"),
+            (r"^\s*connect_timeout\s*=", "connect_timeout = -5",
+             "postgresql"),
+            (r"^\s*query_timeout\s*=", "query_timeout = -1", "postgresql"),
+            (r"^\s*shutdown_timeout\s*=", "shutdown_timeout = -1", "limits"),
+        )
+        for pattern, new, section in cases:
+            with self.subTest(new=new):
+                path, n = self.replace(pattern, new, section)
+                self.assert_fails_at(path, n)
+
+    def test_redis_address_hostname(self):
+        for name in ("localhost", "redis.example.org"):
+            with self.subTest(address=name):
+                path, n = self.replace(r"^\s*address\s*=",
+                                       'address = "%s"' % name, "redis")
+                self.assert_fails_at(path, n, name)
+
+    def test_redis_address_ip_and_socket_pass(self):
+        for addr in ("::1", "10.1.2.3", "/run/redis/redis.sock"):
+            with self.subTest(address=addr):
+                path, _ = self.replace(r"^\s*address\s*=",
+                                       'address = "%s"' % addr, "redis")
+                r = self.check(path)
+                self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_listen_address_hostname(self):
+        path, n = self.replace(r"^listen_address\s*=",
+                               'listen_address = "localhost"')
+        self.assert_fails_at(path, n, "localhost")
+
+    def test_not_a_number(self):
+        path, n = self.replace(r"^listen_port\s*=", 'listen_port = "http"')
+        self.assert_fails_at(path, n)
+
+    def test_syntax_error(self):
+        lines = list(self.example)
+        lines.insert(20, "listen_port = = 8080")
+        path = self.write(lines)
+        self.assert_fails_at(path, 21)
+
+    def test_bad_log_format(self):
+        path, n = self.replace(r"^log_format\s*=", 'log_format = "xml"')
+        self.assert_fails_at(path, n, "xml")
+
+
+if __name__ == "__main__":
+    harness.main()
