@@ -357,9 +357,13 @@ ws_message(struct conn *c, const char *text, size_t len)
 		goto out;
 	}
 	if (strcmp(json_string_value(type), "ping") == 0) {
+		json_t *pong = json_pack("{s:s}", "type", "pong");
+
 		id = json_object_get(msg, "id");
-		ws_queue_json(
-		        c, json_pack("{s:s, s:O?}", "type", "pong", "id", id));
+		if (id != NULL)
+			json_object_set(pong, "id", id);
+		ws_queue_json(c, pong);
+
 	} else {
 		ws_error(c, "unknown_type", json_string_value(type));
 	}

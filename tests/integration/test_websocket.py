@@ -1,0 +1,149 @@
+"""The WebSocket endpoint's base protocol and its limits: every hostile
+input closes (or errors) that one socket with the documented code while
+other sessions carry on, and /metrics counts open sockets."""
+
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+MAX = 4096  # limits.ws_message_max used here
+
+
+class WebSocketTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
+            {"limits": {"ws_message_max": MAX},
+             "allowed_origins": ["https://www.demo.gov.uk"]})
+        cls.sb.wait_ready()
+        cls.origin = "https://www.demo.gov.uk"
+
+    def open(self):
+        ws = self.sb.websocket(origin=self.origin)
+        self.addCleanup(ws.close)
+        op, hello = ws.recv_message()
+        self.assertEqual(op, 1)
+        msg = json.loads(hello)
+        self.assertEqual(msg["type"], "hello")
+        self.assertEqual(msg["protocol"], "switchboard.v1")
+        return ws
+
+    def request(self, ws, obj_or_text):
+        ws.send_text(obj_or_text if isinstance(obj_or_text, str)
+                     else json.dumps(obj_or_text))
+        op, payload = ws.recv_message()
+        self.assertEqual(op, 1, payload)
+        return json.loads(payload)
+
+    def assert_still_works(self, ws):
+        self.assertEqual(self.request(ws, {"type": "ping", "id": "alive"}),
+                         {"type": "pong", "id": "alive"})
+
+    def test_ping_pong(self):
+        ws = self.open()
+        self.assertEqual(self.request(ws, {"type": "ping", "id": 7}),
+                         {"type": "pong", "id": 7})
+        self.assertEqual(self.request(ws, {"type": "ping"}),
+                         {"type": "pong"})
+        self.assertEqual(ws.protocol, "switchboard.v1")
+
+    def test_errors_keep_the_socket(self):
+        ws = self.open()
+        for text, code in (("garbage", "bad_json"),
+                           ("[1, 2]", "bad_json"),
+                           ('{"type": 5}', "bad_message"),
+                           ('{"no": "type"}', "bad_message"),
+                           ('{"type": "ping", "type": "x"}', "bad_json"),
+                           ('{"type": "teleport"}', "unknown_type"),
+                           ("[" * 5000, None)):
+            if code is None:
+                break  # oversize: tested on its own below
+            reply = self.request(ws, text)
+            self.assertEqual(reply["type"], "error", text)
+            self.assertEqual(reply["code"], code, text)
+            self.assertTrue(reply["message"])
+        self.assert_still_works(ws)
+
+    def test_oversize_closes_1009(self):
+        bystander = self.open()
+        ws = self.open()
+        ws.send_text('{"type":"ping","pad":"%s"}' % ("x" * (MAX + 10)))
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1009)
+        self.assert_still_works(bystander)
+
+    def test_oversize_in_fragments_closes_1009(self):
+        ws = self.open()
+        chunk = b"x" * 1024
+        ws.send_frame(0x1, b'{"type":"ping","pad":"' + chunk, fin=False)
+        for _ in range(MAX // 1024 + 1):
+            ws.send_frame(0x0, chunk, fin=False)
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1009)
+
+    def test_fragmented_message_within_limit(self):
+        ws = self.open()
+        ws.send_frame(0x1, b'{"type":"pi', fin=False)
+        ws.send_frame(0x0, b'ng","id"', fin=False)
+        ws.send_frame(0x0, b':3}', fin=True)
+        op, payload = ws.recv_message()
+        self.assertEqual(json.loads(payload), {"type": "pong", "id": 3})
+
+    def test_invalid_utf8_closes_1007(self):
+        bystander = self.open()
+        ws = self.open()
+        ws.send_frame(0x1, b'{"type":"ping","id":"\xc3\x28"}')
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1007)
+        self.assert_still_works(bystander)
+
+    def test_binary_closes_1003(self):
+        ws = self.open()
+        ws.send_frame(0x2, b"\x00\x01\x02")
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1003)
+
+    def test_wrong_origin_refused(self):
+        for origin in ("https://evil.example",
+                       "https://www.demo.gov.uk.evil.example",
+                       "https://www.demo.gov.uk/",
+                       "http://www.demo.gov.uk",
+                       ""):
+            with self.assertRaises((harness.WebSocketError, EOFError,
+                                    ConnectionError), msg=origin):
+                ws = self.sb.websocket(origin=origin)
+                ws.recv_message(timeout=2)
+
+    def test_wrong_path_refused(self):
+        with self.assertRaises((harness.WebSocketError, EOFError,
+                                ConnectionError)):
+            ws = self.sb.websocket(path="/elsewhere", origin=self.origin)
+            ws.recv_message(timeout=2)
+
+    def test_metrics_count_sockets(self):
+        def open_sockets():
+            for line in self.sb.get("/metrics").body.decode().splitlines():
+                if line.startswith(
+                        'switchboard_connections_open{kind="websocket"}'):
+                    return int(line.split()[-1])
+            self.fail("no websocket gauge")
+        base = open_sockets()
+        socks = [self.open() for _ in range(3)]
+        self.assertEqual(open_sockets(), base + 3)
+        for ws in socks:
+            ws.send_close()
+            ws.recv_close()
+            ws.close()
+        harness.wait_for(lambda: open_sockets() == base, 5,
+                         what="websocket gauge back to %d" % base)
+
+
+if __name__ == "__main__":
+    harness.main()
