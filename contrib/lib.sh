@@ -23,6 +23,8 @@ SB_PACKAGES=(
 	libpq-dev libetpan-dev libesmtp-dev libjansson-dev libsodium-dev
 	libssl-dev libcmocka-dev libconfuse-dev
 	postgresql postgresql-contrib redis-server clang-format cppcheck
+	clang libclang-rt-14-dev openssl
+
 )
 
 sb_say()

@@ -28,6 +28,9 @@ struct load_ctx {
 /* libconfuse errors are routed here; the first one wins. */
 static struct load_ctx *cur_ctx;
 
+static void config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
 static void
 config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
@@ -148,13 +151,18 @@ static int
 valid_origins(cfg_t *cfg, cfg_opt_t *opt)
 {
 	unsigned i, n = cfg_opt_size(opt);
-	const char *s;
+	const char *s, *host;
 
 	for (i = 0; i < n; i++) {
 		s = cfg_opt_getnstr(opt, i);
-		if ((strncmp(s, "http://", 7) != 0 &&
-		     strncmp(s, "https://", 8) != 0) ||
-		    strchr(s + 8, '/') != NULL || strchr(s, '*') != NULL) {
+		if (strncmp(s, "https://", 8) == 0)
+			host = s + 8;
+		else if (strncmp(s, "http://", 7) == 0)
+			host = s + 7;
+		else
+			host = NULL;
+		if (host == NULL || *host == '\0' ||
+		    strpbrk(host, "/*?#@\\ ") != NULL) {
 			cfg_error(cfg,
 			          "%s: \"%s\" is not an origin "
 			          "(scheme://host[:port], no path, no "
@@ -333,7 +341,10 @@ read_secret_file(const char *path, const char **reason)
 		*reason = "file larger than 4096 bytes";
 		return NULL;
 	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+	/* One trailing newline (LF or CRLF), as editors and echo add. */
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	return xstrndup(buf, n);
 }
@@ -424,7 +435,7 @@ config_read_stripped(const char *path, char *err, size_t errlen)
 		BLOCK_COMMENT
 	} st = CODE;
 	char *buf = NULL;
-	size_t n = 0, i, line = 1, depth = 0, open_line = 0;
+	size_t n = 0, cap = 0, got, i, line = 1, depth = 0, open_line = 0;
 	FILE *f;
 
 	f = fopen(path, "r");
@@ -433,8 +444,17 @@ config_read_stripped(const char *path, char *err, size_t errlen)
 		         strerror(errno));
 		return NULL;
 	}
-	buf = xmalloc(CONFIG_FILE_MAX + 1);
-	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	/* Grows as needed: most files are a few KiB. */
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8192;
+			buf = xrealloc(buf, cap + 1);
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0 || n > CONFIG_FILE_MAX)
+			break;
+	}
 	if (ferror(f) || n > CONFIG_FILE_MAX) {
 		snprintf(err, errlen, "%s: %s", path,
 		         ferror(f) ? strerror(errno) : "larger than 1 MiB");

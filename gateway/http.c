@@ -163,7 +163,8 @@ http_request_start(struct lws *wsi, struct conn *c, const char *path)
 	for (i = 0; i < nitems(methods); i++)
 		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
 			c->method = methods[i].name;
-	snprintf(c->path, sizeof(c->path), "%s", path);
+	/* Kept only for the log line, so cleaned for it. */
+	gw_log_clean(c->path, sizeof(c->path), path);
 	c->quiet = strcmp(path, "/healthz") == 0 ||
 	           strcmp(path, "/readyz") == 0 ||
 	           strcmp(path, "/metrics") == 0;
@@ -481,7 +482,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct gw_http *h = lws_context_user(lws_get_context(wsi));
 	struct conn *c = user;
-	char origin[256] = "", peer[64] = "", uri[64] = "";
+	char origin[256] = "", peer[64] = "", uri[64] = "", clean[256];
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -503,7 +504,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			gw_warn("ws.refused",
 			        "peer=%s origin=\"%s\" reason=\"origin not "
 			        "allowed\"",
-			        peer, origin);
+			        peer,
+			        gw_log_clean(clean, sizeof(clean), origin));
 			gw_metrics_error(GW_ERR_WS);
 			return 1;
 		}

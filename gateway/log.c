@@ -107,14 +107,54 @@ out_esc(struct out *o, char c, int json)
 	}
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0:
+ * no overlongs, no surrogates, nothing above U+10FFFF (RFC 3629).
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (len > n)
+		return 0;
+	cp = s[0] & (0x7f >> len);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* A JSON string must be UTF-8: other bytes become U+FFFD. */
 static void
 out_json_str(struct out *o, const char *s, size_t n)
 {
-	size_t i;
+	size_t i, k, len;
 
 	out_c(o, '"');
-	for (i = 0; i < n; i++)
-		out_esc(o, s[i], 1);
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x80) {
+			out_esc(o, s[i], 1);
+			continue;
+		}
+		len = utf8_len((const unsigned char *)s + i, n - i);
+		if (len == 0) {
+			out_s(o, "\\ufffd");
+			continue;
+		}
+		for (k = 0; k < len; k++)
+			out_c(o, s[i + k]);
+		i += len - 1;
+	}
 	out_c(o, '"');
 }
 
@@ -192,10 +232,38 @@ gw_log_render(char *buf, unsigned buflen, enum gw_log_format format,
 			out_esc(&o, *s, 0);
 	}
 	/* The line always ends in a newline, even when truncated. */
+	if (buflen < 2) {
+		if (buflen == 1)
+			buf[0] = '\0';
+		return;
+	}
 	if (o.len + 2 > buflen)
 		o.len = buflen - 2;
 	buf[o.len++] = '\n';
 	buf[o.len] = '\0';
+}
+
+const char *
+gw_log_clean(char *buf, size_t len, const char *s)
+{
+	size_t i;
+
+	if (len == 0)
+		return "";
+	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"')
+			buf[i] = '\'';
+		else if (ch == '\\')
+			buf[i] = '/';
+		else if (ch < 0x20 || ch == 0x7f)
+			buf[i] = '?';
+		else
+			buf[i] = (char)ch;
+	}
+	buf[i] = '\0';
+	return buf;
 }
 
 void

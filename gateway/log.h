@@ -12,6 +12,8 @@
 #ifndef GW_LOG_H
 #define GW_LOG_H
 
+#include <stddef.h>
+
 enum gw_log_level {
 	GW_LOG_DEBUG = 0,
 	GW_LOG_INFO,
@@ -33,6 +35,12 @@ int gw_log_level_parse(const char *name, enum gw_log_level *out);
 const char *gw_log_level_name(enum gw_log_level level);
 void gw_log(enum gw_log_level level, const char *event, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/*
+ * Copies s into buf (truncating) so it can stand inside key="%s": quotes
+ * become ', backslashes /, control characters ?. Use it for every value
+ * that comes from outside (headers, paths, origins). Returns buf.
+ */
+const char *gw_log_clean(char *buf, size_t len, const char *s);
 /* Renders an already formatted key=value body; exposed for tests. */
 void gw_log_render(char *out, unsigned outlen, enum gw_log_format format,
                    const char *ts, const char *level, const char *event,

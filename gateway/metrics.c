@@ -1,6 +1,7 @@
 /*
  * metrics.c: fixed metric set with cumulative histograms. Loop thread only.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +65,8 @@ hist_observe(struct hist *h, double v)
 	unsigned i;
 
 	ensure_init();
+	if (isnan(v))
+		return;
 	for (i = 0; i < h->nbounds && v > h->bounds[i]; i++)
 		;
 	h->counts[i]++;
@@ -96,9 +99,11 @@ gw_metrics_message(const char *channel, enum gw_direction dir)
 {
 	unsigned i;
 
-	for (i = 0; i < NCHANNELS - 1; i++)
+	for (i = 0; channel != NULL && i < NCHANNELS - 1; i++)
 		if (strcmp(channel, channels[i]) == 0)
 			break;
+	if (channel == NULL)
+		i = NCHANNELS - 1;
 	if (dir < GW_DIR_MAX)
 		m.messages[i][dir]++;
 }
