@@ -1,0 +1,248 @@
+-- common.lua: helpers shared by every routing script. The build prepends
+-- this file to each script in this folder, so each EVALSHA is one atomic
+-- unit with no shared server-side state but the keys below.
+--
+-- Keys (all under "sb:"):
+--   sb:epoch             routing epoch; every call passes the epoch it
+--                        knows, and a mismatch refuses the call (fencing)
+--   sb:c:<conv>          hash: q, ch, pr (priority), since (ms), st
+--                        (waiting|offered|assigned), adv, dl (offer
+--                        deadline ms), v (route version), only (advisor
+--                        a transfer is pinned to), front (re-queued first)
+--   sb:c:<conv>:x        set: advisors who rejected or missed this offer
+--   sb:q:<q>:w           zset: waiting conversations, best first
+--   sb:q:<q>:r:<ch>      zset: advisors ready for channel ch in queue q,
+--                        longest idle first, proficiency breaking ties
+--   sb:q:<q>:at          list: times of the latest answers (newest first)
+--   sb:qc:<q>            hash: to:<ch> offer timeout ms per channel
+--   sb:a:<adv>           hash: st, reason, inst, idle (ms), miss,
+--                        cap:<ch>, load:<ch>
+--   sb:a:<adv>:q         hash: queue -> proficiency (1-10)
+--   sb:a:<adv>:c         set: conversations offered or assigned to adv
+--   sb:offers            zset: offered conversations by deadline
+--   sb:blend             hash: busy channel -> comma list it blocks
+--   sb:cfg               hash: max_missed (auto-away threshold)
+-- Versions: v = epoch * 2^32 + counter, so a decision taken in an older
+-- epoch always carries a smaller version than any taken in a newer one.
+
+local CHANNELS = {'chat', 'email', 'sms', 'voice', 'visit'}
+
+local function now_ms()
+	local t = redis.call('TIME')
+	return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function epoch_error(expected)
+	local cur = redis.call('GET', 'sb:epoch')
+	if not cur then
+		return redis.error_reply('NOEPOCH routing state is empty')
+	end
+	if cur ~= expected then
+		return redis.error_reply('EPOCH ' .. cur)
+	end
+	return nil
+end
+
+local function hgetall(key)
+	local flat = redis.call('HGETALL', key)
+	local t = {}
+	for i = 1, #flat, 2 do
+		t[flat[i]] = flat[i + 1]
+	end
+	return t
+end
+
+local function num(v, default)
+	local n = tonumber(v)
+	if n == nil then
+		return default
+	end
+	return n
+end
+
+-- Lower scores are served first: priority band, then waiting since.
+-- Priority is 0-100 (higher first); a re-queued conversation goes first.
+local function wait_score(c)
+	local band = 100 - num(c.pr, 0)
+	if c.front == '1' then
+		band = -1
+	end
+	-- Formatted by hand: Redis turns Lua numbers into strings with 14
+	-- significant digits, which would blur milliseconds at this size.
+	return string.format('%.0f', band * 1e13 + num(c.since, 0))
+end
+
+local function advisor_free_on(a, ch)
+	if num(a['load:' .. ch], 0) >= num(a['cap:' .. ch], 0) then
+		return false
+	end
+	for _, busy in ipairs(CHANNELS) do
+		if num(a['load:' .. busy], 0) > 0 then
+			local blocked = redis.call('HGET', 'sb:blend', busy)
+			if blocked and string.find(',' .. blocked .. ',',
+			    ',' .. ch .. ',', 1, true) then
+				return false
+			end
+		end
+	end
+	return true
+end
+
+-- Puts the advisor in, or takes them out of, every ready set they belong
+-- to, from their status, capacity, load and blending.
+local function refresh_advisor(aid)
+	local a = hgetall('sb:a:' .. aid)
+	local qs = redis.call('HGETALL', 'sb:a:' .. aid .. ':q')
+	for i = 1, #qs, 2 do
+		local q, prof = qs[i], num(qs[i + 1], 1)
+		for _, ch in ipairs(CHANNELS) do
+			local key = 'sb:q:' .. q .. ':r:' .. ch
+			local serves = redis.call('HEXISTS', 'sb:qc:' .. q,
+			    'to:' .. ch) == 1
+			if serves and a.st == 'available' and
+			    advisor_free_on(a, ch) then
+				-- proficiency only breaks ties between equal idle times
+				redis.call('ZADD', key, string.format('%.1f',
+				    num(a.idle, 0) - prof / 10), aid)
+			else
+				redis.call('ZREM', key, aid)
+			end
+		end
+	end
+end
+
+local function bump_version(cid)
+	return redis.call('HINCRBY', 'sb:c:' .. cid, 'v', 1)
+end
+
+local function inst_of(aid)
+	return redis.call('HGET', 'sb:a:' .. aid, 'inst') or ''
+end
+
+-- The best ready advisor for a conversation, or nil.
+local function pick_advisor(q, cid, c)
+	local key = 'sb:q:' .. q .. ':r:' .. c.ch
+	if c.only and c.only ~= '' then
+		if redis.call('ZSCORE', key, c.only) then
+			return c.only
+		end
+		return nil
+	end
+	local cands = redis.call('ZRANGE', key, 0, 31)
+	for _, aid in ipairs(cands) do
+		if redis.call('SISMEMBER', 'sb:c:' .. cid .. ':x', aid) == 0 then
+			return aid
+		end
+	end
+	return nil
+end
+
+local function make_offer(cid, c, aid, now, events)
+	local q, ch = c.q, c.ch
+	local timeout = num(redis.call('HGET', 'sb:qc:' .. q, 'to:' .. ch),
+	    30000)
+	local dl = now + timeout
+	local v = bump_version(cid)
+	redis.call('HSET', 'sb:c:' .. cid, 'st', 'offered', 'adv', aid, 'dl', dl)
+	redis.call('ZREM', 'sb:q:' .. q .. ':w', cid)
+	redis.call('ZADD', 'sb:offers', dl, cid)
+	redis.call('HINCRBY', 'sb:a:' .. aid, 'load:' .. ch, 1)
+	redis.call('SADD', 'sb:a:' .. aid .. ':c', cid)
+	refresh_advisor(aid)
+	events[#events + 1] = {'offered', cid, aid, inst_of(aid), v, q, ch,
+	    tostring(dl), tostring(now - num(c.since, now))}
+end
+
+local function queue_has_ready(q)
+	for _, ch in ipairs(CHANNELS) do
+		if redis.call('ZCARD', 'sb:q:' .. q .. ':r:' .. ch) > 0 then
+			return true
+		end
+	end
+	return false
+end
+
+-- Offers waiting conversations of queue q, best first, to ready advisors.
+-- Scans at most `budget` conversations (bounded work per call).
+local function dispatch_queue(q, now, events, budget)
+	local wkey = 'sb:q:' .. q .. ':w'
+	local skipped = 0
+	while budget > 0 and queue_has_ready(q) do
+		local batch = redis.call('ZRANGE', wkey, skipped, skipped + 31)
+		if #batch == 0 then
+			return
+		end
+		for _, cid in ipairs(batch) do
+			budget = budget - 1
+			local c = hgetall('sb:c:' .. cid)
+			local aid = nil
+			if c.ch then
+				aid = pick_advisor(q, cid, c)
+			end
+			if aid then
+				make_offer(cid, c, aid, now, events)
+			else
+				skipped = skipped + 1
+			end
+			if budget <= 0 then
+				return
+			end
+		end
+	end
+end
+
+local function dispatch_advisor_queues(aid, now, events)
+	local qs = redis.call('HKEYS', 'sb:a:' .. aid .. ':q')
+	for _, q in ipairs(qs) do
+		dispatch_queue(q, now, events, 64)
+	end
+end
+
+-- Back to waiting after a reject, a missed offer or a lost advisor.
+local function back_to_queue(cid, c, now, front)
+	redis.call('HSET', 'sb:c:' .. cid, 'st', 'waiting', 'adv', '')
+	redis.call('HDEL', 'sb:c:' .. cid, 'dl')
+	if front then
+		redis.call('HSET', 'sb:c:' .. cid, 'front', '1')
+		c.front = '1'
+	end
+	redis.call('ZREM', 'sb:offers', cid)
+	redis.call('ZADD', 'sb:q:' .. c.q .. ':w', wait_score(c), cid)
+end
+
+local function release_load(aid, cid, ch)
+	if not aid or aid == '' then
+		return
+	end
+	if redis.call('SREM', 'sb:a:' .. aid .. ':c', cid) == 1 then
+		local left = redis.call('HINCRBY', 'sb:a:' .. aid, 'load:' .. ch,
+		    -1)
+		if left < 0 then
+			redis.call('HSET', 'sb:a:' .. aid, 'load:' .. ch, 0)
+		end
+	end
+	refresh_advisor(aid)
+end
+
+-- Ends an offer that was refused or not answered in time.
+local function end_offer(cid, c, aid, kind, now, events)
+	local v = bump_version(cid)
+	back_to_queue(cid, c, now, false)
+	redis.call('SADD', 'sb:c:' .. cid .. ':x', aid)
+	release_load(aid, cid, c.ch)
+	events[#events + 1] = {kind, cid, aid, inst_of(aid), v, c.q, c.ch}
+	if kind == 'timed_out' then
+		local missed = redis.call('HINCRBY', 'sb:a:' .. aid, 'miss', 1)
+		local limit = num(redis.call('HGET', 'sb:cfg', 'max_missed'), 3)
+		if limit > 0 and missed >= limit and
+		    redis.call('HGET', 'sb:a:' .. aid, 'st') == 'available' then
+			redis.call('HSET', 'sb:a:' .. aid, 'st', 'away', 'reason',
+			    'missed_offers')
+			refresh_advisor(aid)
+			events[#events + 1] = {'status', '', aid, inst_of(aid), 0,
+			    'away', 'missed_offers'}
+		end
+	end
+	dispatch_queue(c.q, now, events, 64)
+	dispatch_advisor_queues(aid, now, events)
+end

@@ -1,0 +1,16 @@
+-- reject: the advisor refuses the conversation offered to them; it goes
+-- to the next eligible advisor and never back to this one.
+-- ARGV: epoch, conv, advisor
+local err = epoch_error(ARGV[1])
+if err then
+	return err
+end
+local cid, aid = ARGV[2], ARGV[3]
+local c = hgetall('sb:c:' .. cid)
+if c.st ~= 'offered' or c.adv ~= aid then
+	return redis.error_reply('NOTOFFERED conversation ' .. cid ..
+	    ' is not offered to ' .. aid)
+end
+local events = {}
+end_offer(cid, c, aid, 'rejected', now_ms(), events)
+return events

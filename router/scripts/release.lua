@@ -1,0 +1,25 @@
+-- release: a conversation leaves routing (closed, wrapped up, abandoned
+-- by the customer); the advisor's capacity frees and waiting work is
+-- offered at once.
+-- ARGV: epoch, conv, why
+local err = epoch_error(ARGV[1])
+if err then
+	return err
+end
+local cid, why = ARGV[2], ARGV[3]
+local c = hgetall('sb:c:' .. cid)
+if not c.st then
+	return {}
+end
+local now = now_ms()
+local v = bump_version(cid)
+redis.call('ZREM', 'sb:q:' .. c.q .. ':w', cid)
+redis.call('ZREM', 'sb:offers', cid)
+redis.call('DEL', 'sb:c:' .. cid, 'sb:c:' .. cid .. ':x')
+local events = {{'released', cid, c.adv or '', inst_of(c.adv or ''), v,
+    c.q, c.ch, why, c.st}}
+if c.adv and c.adv ~= '' then
+	release_load(c.adv, cid, c.ch)
+	dispatch_advisor_queues(c.adv, now, events)
+end
+return events

@@ -1,0 +1,382 @@
+"""The routing scripts (router/scripts/*.lua) against a real redis-server:
+eligibility, ordering, capacity, blending, fairness, offers that are
+rejected or time out, auto-away, re-queue at the front, transfers, queue
+position and estimated wait, and epoch fencing. Each script is loaded the
+way the daemon loads it: common.lua followed by the operation's file."""
+
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
+
+SCRIPTS = os.path.join(ROOT, "router", "scripts")
+
+
+class RedisError(Exception):
+    pass
+
+
+class Resp:
+    """Just enough RESP2 to call scripts."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.buf = b""
+
+    def call(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        return self._read()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RedisError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self.buf += self.sock.recv(65536)
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data.decode()
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise RedisError("bad reply %r" % line)
+
+
+def script(name):
+    with open(os.path.join(SCRIPTS, "common.lua")) as f:
+        common = f.read()
+    with open(os.path.join(SCRIPTS, name + ".lua")) as f:
+        return common + "\n" + f.read()
+
+
+class Router:
+    """Calls the scripts as an instance would."""
+
+    OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
+           "requeue", "transfer", "position")
+
+    def __init__(self, r, epoch="1"):
+        self.r = r
+        self.epoch = epoch
+        self.sha = {op: r.call("SCRIPT", "LOAD", script(op))
+                    for op in self.OPS}
+
+    def run(self, op, *args):
+        return self.r.call("EVALSHA", self.sha[op], 0, *args)
+
+    def op(self, op, *args):
+        return self.run(op, self.epoch, *args)
+
+    def enqueue(self, conv, q, ch="chat", pr=0, since=None, only=""):
+        since = since if since is not None else int(time.time() * 1000)
+        return self.op("enqueue", conv, q, ch, pr, since, 0, only)
+
+    def advisor(self, aid, st="available", caps="chat=3,email=5,voice=1",
+                queues="q1:5", inst="i1", reason=""):
+        return self.op("advisor", aid, st, reason, inst, caps, queues)
+
+    def conv(self, cid):
+        flat = self.r.call("HGETALL", "sb:c:%s" % cid)
+        return dict(zip(flat[::2], flat[1::2]))
+
+
+def kinds(events):
+    return [e[0] for e in events]
+
+
+def offers(events):
+    return [(e[1], e[2]) for e in events if e[0] == "offered"]
+
+
+class ScriptTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = harness.Redis()
+
+    def setUp(self):
+        self.r = Resp(self.redis.port)
+        self.r.call("FLUSHALL")
+        self.r.call("SET", "sb:epoch", "1")
+        self.r.call("HSET", "sb:qc:q1", "to:chat", 30000, "to:email", 60000,
+                    "to:voice", 20000)
+        self.r.call("HSET", "sb:qc:q2", "to:chat", 30000)
+        self.r.call("HSET", "sb:blend", "voice", "chat")
+        self.rt = Router(self.r)
+
+    def tearDown(self):
+        self.r.sock.close()
+
+    # -------------------------------------------------------- eligibility
+
+    def test_no_advisor_waits(self):
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(kinds(ev), ["queued"])
+        self.assertEqual(self.rt.conv("c1")["st"], "waiting")
+
+    def test_offer_on_enqueue_to_ready_advisor(self):
+        self.rt.advisor("a1")
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(kinds(ev), ["queued", "offered"])
+        self.assertEqual(offers(ev), [("c1", "a1")])
+        c = self.rt.conv("c1")
+        self.assertEqual((c["st"], c["adv"]), ("offered", "a1"))
+
+    def test_advisor_must_serve_queue_and_channel(self):
+        self.rt.advisor("a1", queues="q2:5")
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(offers(ev), [])
+        # q2 does not take email at all
+        with self.assertRaises(RedisError):
+            self.rt.enqueue("c2", "q2", ch="email")
+
+    def test_not_available_statuses_get_nothing(self):
+        for st in ("busy", "away", "wrap_up", "offline"):
+            self.rt.advisor("a_" + st, st=st)
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(offers(ev), [])
+
+    def test_becoming_available_offers_at_once(self):
+        self.rt.advisor("a1", st="away")
+        self.rt.enqueue("c1", "q1")
+        ev = self.rt.advisor("a1", st="available")
+        self.assertEqual(offers(ev), [("c1", "a1")])
+
+    def test_new_advisor_login_gets_waiting_work(self):
+        self.rt.enqueue("c1", "q1")
+        ev = self.rt.advisor("a9")
+        self.assertEqual(offers(ev), [("c1", "a9")])
+
+    # -------------------------------------------------------- ordering
+
+    def test_priority_then_wait_time(self):
+        t = int(time.time() * 1000)
+        self.rt.enqueue("old", "q1", since=t - 5000)
+        self.rt.enqueue("new", "q1", since=t - 1000)
+        self.rt.enqueue("urgent", "q1", pr=10, since=t)
+        order = self.r.call("ZRANGE", "sb:q:q1:w", 0, -1)
+        self.assertEqual(order, ["urgent", "old", "new"])
+        ev = self.rt.advisor("a1", caps="chat=1")
+        self.assertEqual(offers(ev), [("urgent", "a1")])
+
+    def test_millisecond_order_kept(self):
+        t = int(time.time() * 1000)
+        for i in range(5):
+            self.rt.enqueue("c%d" % i, "q1", since=t + (4 - i))
+        self.assertEqual(self.r.call("ZRANGE", "sb:q:q1:w", 0, -1),
+                         ["c4", "c3", "c2", "c1", "c0"])
+
+    def test_fairness_longest_idle_first(self):
+        self.rt.advisor("a1")
+        time.sleep(0.01)
+        self.rt.advisor("a2")
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(offers(ev), [("c1", "a1")])
+        time.sleep(0.01)
+        self.rt.op("accept", "c1", "a1")
+        # a1 just took work: a2 is now idle longest
+
+        ev = self.rt.enqueue("c2", "q1")
+        self.assertEqual(offers(ev), [("c2", "a2")])
+
+    def test_proficiency_breaks_ties(self):
+        self.rt.advisor("lo", queues="q1:2")
+        self.rt.advisor("hi", queues="q1:9")
+        # same idle time: force it
+        for a in ("lo", "hi"):
+            self.r.call("HSET", "sb:a:" + a, "idle", 1000)
+        self.rt.advisor("lo", queues="-")
+        self.rt.advisor("hi", queues="-")
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(offers(ev), [("c1", "hi")])
+
+    # -------------------------------------------------------- capacity
+
+    def test_capacity_never_exceeded(self):
+        self.rt.advisor("a1", caps="chat=2")
+        ev = []
+        for i in range(5):
+            ev += self.rt.enqueue("c%d" % i, "q1")
+        self.assertEqual(len(offers(ev)), 2)
+        self.assertEqual(self.r.call("HGET", "sb:a:a1", "load:chat"), "2")
+        self.assertEqual(self.r.call("ZCARD", "sb:q:q1:w"), 3)
+
+    def test_release_frees_capacity_and_offers_next(self):
+        self.rt.advisor("a1", caps="chat=1")
+        self.rt.enqueue("c1", "q1")
+        self.rt.enqueue("c2", "q1")
+        self.rt.op("accept", "c1", "a1")
+        ev = self.rt.op("release", "c1", "closed")
+        self.assertEqual(kinds(ev)[0], "released")
+        self.assertEqual(offers(ev), [("c2", "a1")])
+
+    def test_capacity_per_channel(self):
+        self.rt.advisor("a1", caps="chat=1,email=2")
+        ev = self.rt.enqueue("c1", "q1")
+        ev += self.rt.enqueue("e1", "q1", ch="email")
+        ev += self.rt.enqueue("e2", "q1", ch="email")
+        ev += self.rt.enqueue("c2", "q1")
+        self.assertEqual(sorted(offers(ev)),
+                         [("c1", "a1"), ("e1", "a1"), ("e2", "a1")])
+
+    def test_blending_live_call_blocks_chat(self):
+        self.rt.advisor("a1", caps="chat=3,voice=1")
+        self.rt.enqueue("v1", "q1", ch="voice")
+        self.rt.op("accept", "v1", "a1")
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(offers(ev), [])
+        ev = self.rt.op("release", "v1", "closed")
+        self.assertEqual(offers(ev), [("c1", "a1")])
+
+    # -------------------------------------------------------- offers
+
+    def test_never_offered_twice(self):
+        self.rt.advisor("a1", caps="chat=1")
+        self.rt.advisor("a2", caps="chat=1")
+        self.rt.enqueue("c1", "q1")
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("accept", "c1", "a2" if self.rt.conv("c1")["adv"]
+                       == "a1" else "a1")
+        self.assertIn("NOTOFFERED", str(e.exception))
+        # enqueueing again while offered is refused
+        with self.assertRaises(RedisError):
+            self.rt.enqueue("c1", "q1")
+
+    def test_reject_goes_to_next_and_never_back(self):
+        self.rt.advisor("a1")
+        time.sleep(0.005)
+        self.rt.advisor("a2")
+        self.rt.enqueue("c1", "q1")
+        ev = self.rt.op("reject", "c1", "a1")
+        self.assertEqual(kinds(ev)[:1], ["rejected"])
+        self.assertEqual(offers(ev), [("c1", "a2")])
+        ev = self.rt.op("reject", "c1", "a2")
+        self.assertEqual(offers(ev), [])
+        self.assertEqual(self.rt.conv("c1")["st"], "waiting")
+        self.assertEqual(self.r.call("HGET", "sb:a:a1", "load:chat"), "0")
+
+    def test_timeout_reoffers_and_auto_away(self):
+        self.r.call("HSET", "sb:qc:q1", "to:chat", 30)
+        self.r.call("HSET", "sb:cfg", "max_missed", 2)
+        self.rt.advisor("a1")
+        self.rt.enqueue("c1", "q1")
+        self.rt.enqueue("c2", "q1")
+        time.sleep(0.06)
+        ev = self.rt.op("sweep", 100)
+        self.assertEqual(kinds(ev).count("timed_out"), 2)
+        self.assertIn("status", kinds(ev))
+        self.assertEqual(self.r.call("HGET", "sb:a:a1", "st"), "away")
+        self.assertEqual(self.r.call("HGET", "sb:a:a1", "reason"),
+                         "missed_offers")
+        self.assertEqual(self.r.call("ZCARD", "sb:q:q1:w"), 2)
+        self.assertEqual(self.r.call("ZCARD", "sb:offers"), 0)
+
+    def test_sweep_is_idempotent(self):
+        self.assertEqual(self.rt.op("sweep", 100), [])
+
+    def test_accept_records_answer_and_position_estimate(self):
+        self.rt.advisor("a1", caps="chat=10")
+        for i in range(4):
+            self.rt.enqueue("c%d" % i, "q1")
+            self.rt.op("accept", "c%d" % i, "a1")
+            time.sleep(0.02)
+        self.rt.advisor("a1", st="away")
+        self.rt.enqueue("w1", "q1")
+        self.rt.enqueue("w2", "q1")
+        pos, ewt, st = self.rt.run("position", "w2")
+        self.assertEqual((pos, st), (2, "waiting"))
+        self.assertGreater(ewt, 0)
+        pos1, ewt1, _ = self.rt.run("position", "w1")
+        self.assertEqual(pos1, 1)
+        self.assertLess(ewt1, ewt)
+
+    # -------------------------------------------------------- disconnects
+
+    def test_requeue_live_at_front_keeps_email(self):
+        t = int(time.time() * 1000)
+        self.rt.advisor("a1", caps="chat=2,email=2")
+        self.rt.enqueue("c1", "q1", since=t - 60000)
+        self.rt.enqueue("e1", "q1", ch="email")
+        self.rt.op("accept", "c1", "a1")
+        self.rt.op("accept", "e1", "a1")
+        self.rt.advisor("a1", st="away")
+        self.rt.enqueue("urgent", "q1", pr=50)
+        ev = self.rt.op("requeue", "a1", "chat,voice")
+        self.assertEqual([e[1] for e in ev if e[0] == "requeued"], ["c1"])
+        self.assertEqual(self.r.call("ZRANGE", "sb:q:q1:w", 0, -1),
+                         ["c1", "urgent"])
+        self.assertEqual(self.rt.conv("c1")["since"], str(t - 60000))
+        self.assertEqual(self.rt.conv("e1")["st"], "assigned")
+        self.assertEqual(self.r.call("HGET", "sb:a:a1", "st"), "offline")
+
+    # -------------------------------------------------------- transfer
+
+    def test_transfer_to_queue_keeps_wait_time(self):
+        t = int(time.time() * 1000) - 9000
+        self.rt.advisor("a1")
+        self.rt.enqueue("c1", "q1", since=t)
+        self.rt.op("accept", "c1", "a1")
+        self.rt.advisor("b1", queues="q2:5")
+        ev = self.rt.op("transfer", "c1", "q2", "")
+        self.assertEqual(kinds(ev)[0], "transferred")
+        self.assertEqual(offers(ev), [("c1", "b1")])
+        self.assertEqual(self.rt.conv("c1")["since"], str(t))
+        self.assertEqual(self.r.call("HGET", "sb:a:a1", "load:chat"), "0")
+
+    def test_transfer_pinned_to_named_advisor(self):
+        self.rt.advisor("a1")
+        self.rt.advisor("a2", st="away")
+        self.rt.enqueue("c1", "q1")
+        self.rt.op("accept", "c1", "a1")
+        ev = self.rt.op("transfer", "c1", "", "a2")
+        self.assertEqual(offers(ev), [])  # a2 not available, a1 not eligible
+        ev = self.rt.advisor("a2")
+        self.assertEqual(offers(ev), [("c1", "a2")])
+
+    # -------------------------------------------------------- fencing
+
+    def test_wrong_or_missing_epoch_refused(self):
+        stale = Router(self.r, epoch="0")
+        with self.assertRaises(RedisError) as e:
+            stale.enqueue("c1", "q1")
+        self.assertTrue(str(e.exception).startswith("EPOCH 1"))
+        self.r.call("DEL", "sb:epoch")
+        with self.assertRaises(RedisError) as e:
+            self.rt.enqueue("c1", "q1")
+        self.assertTrue(str(e.exception).startswith("NOEPOCH"))
+
+    def test_versions_grow(self):
+        self.r.call("SET", "sb:epoch", "1")
+        base = 1 << 32
+        self.rt.op("enqueue", "c1", "q1", "chat", 0, 1, base + 5, "")
+        self.rt.advisor("a1")
+        c = self.rt.conv("c1")
+        self.assertEqual(int(c["v"]), base + 7)  # queued, then offered
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
