@@ -11,7 +11,7 @@ local valid = {available = 1, busy = 1, away = 1, wrap_up = 1, offline = 1}
 if not valid[st] then
 	return redis.error_reply('BADSTATUS ' .. st)
 end
-local key = 'sb:a:' .. aid
+local key = P .. 'a:' .. aid
 local now = now_ms()
 local old = redis.call('HGET', key, 'st')
 if st == 'available' and old ~= 'available' then
@@ -29,7 +29,7 @@ if ARGV[7] and ARGV[7] ~= '-' then
 	local before = redis.call('HKEYS', key .. ':q')
 	for _, q in ipairs(before) do
 		for _, ch in ipairs(CHANNELS) do
-			redis.call('ZREM', 'sb:q:' .. q .. ':r:' .. ch, aid)
+			redis.call('ZREM', P .. 'q:' .. q .. ':r:' .. ch, aid)
 		end
 	end
 	redis.call('DEL', key .. ':q')

@@ -2,30 +2,36 @@
 -- this file to each script in this folder, so each EVALSHA is one atomic
 -- unit with no shared server-side state but the keys below.
 --
--- Keys (all under "sb:"):
---   sb:epoch             routing epoch; every call passes the epoch it
---                        knows, and a mismatch refuses the call (fencing)
---   sb:c:<conv>          hash: q, ch, pr (priority), since (ms), st
+-- Every script's first argument is the routing epoch the caller knows. A
+-- call whose epoch is not the current one (sb:epoch) is refused, and all
+-- other keys live under "sb:<epoch>:" (written P below), so the state of
+-- an older epoch is never read again once a rebuild has made a new one.
+-- Keys (under P):
+--   c:<conv>             hash: q, ch, pr (priority), since (ms), st
 --                        (waiting|offered|assigned), adv, dl (offer
 --                        deadline ms), v (route version), only (advisor
 --                        a transfer is pinned to), front (re-queued first)
---   sb:c:<conv>:x        set: advisors who rejected or missed this offer
---   sb:q:<q>:w           zset: waiting conversations, best first
---   sb:q:<q>:r:<ch>      zset: advisors ready for channel ch in queue q,
+--   c:<conv>:x           set: advisors who rejected or missed this offer
+--   q:<q>:w              zset: waiting conversations, best first
+--   q:<q>:r:<ch>         zset: advisors ready for channel ch in queue q,
 --                        longest idle first, proficiency breaking ties
---   sb:q:<q>:at          list: times of the latest answers (newest first)
---   sb:qc:<q>            hash: to:<ch> offer timeout ms per channel
---   sb:a:<adv>           hash: st, reason, inst, idle (ms), miss,
+--   q:<q>:at             list: times of the latest answers (newest first)
+--   qc:<q>               hash: to:<ch> offer timeout ms per channel
+--   a:<adv>              hash: st, reason, inst, idle (ms), miss,
 --                        cap:<ch>, load:<ch>
---   sb:a:<adv>:q         hash: queue -> proficiency (1-10)
---   sb:a:<adv>:c         set: conversations offered or assigned to adv
---   sb:offers            zset: offered conversations by deadline
---   sb:blend             hash: busy channel -> comma list it blocks
---   sb:cfg               hash: max_missed (auto-away threshold)
+--   a:<adv>:q            hash: queue -> proficiency (1-10)
+--   a:<adv>:c            set: conversations offered or assigned to adv
+--   offers               zset: offered conversations by deadline
+--   presence             zset: advisor -> last heartbeat (ms) of its desk
+--   blend                hash: busy channel -> comma list it blocks
+--   cfg                  hash: max_missed (auto-away threshold), grace_ms
+--                        (how long a desk may be gone), live (channels
+--                        re-queued when it is)
 -- Versions: v = epoch * 2^32 + counter, so a decision taken in an older
 -- epoch always carries a smaller version than any taken in a newer one.
 
 local CHANNELS = {'chat', 'email', 'sms', 'voice', 'visit'}
+local P = 'sb:' .. (ARGV[1] or '') .. ':'
 
 local function now_ms()
 	local t = redis.call('TIME')
@@ -78,7 +84,7 @@ local function advisor_free_on(a, ch)
 	end
 	for _, busy in ipairs(CHANNELS) do
 		if num(a['load:' .. busy], 0) > 0 then
-			local blocked = redis.call('HGET', 'sb:blend', busy)
+			local blocked = redis.call('HGET', P .. 'blend', busy)
 			if blocked and string.find(',' .. blocked .. ',',
 			    ',' .. ch .. ',', 1, true) then
 				return false
@@ -91,13 +97,13 @@ end
 -- Puts the advisor in, or takes them out of, every ready set they belong
 -- to, from their status, capacity, load and blending.
 local function refresh_advisor(aid)
-	local a = hgetall('sb:a:' .. aid)
-	local qs = redis.call('HGETALL', 'sb:a:' .. aid .. ':q')
+	local a = hgetall(P .. 'a:' .. aid)
+	local qs = redis.call('HGETALL', P .. 'a:' .. aid .. ':q')
 	for i = 1, #qs, 2 do
 		local q, prof = qs[i], num(qs[i + 1], 1)
 		for _, ch in ipairs(CHANNELS) do
-			local key = 'sb:q:' .. q .. ':r:' .. ch
-			local serves = redis.call('HEXISTS', 'sb:qc:' .. q,
+			local key = P .. 'q:' .. q .. ':r:' .. ch
+			local serves = redis.call('HEXISTS', P .. 'qc:' .. q,
 			    'to:' .. ch) == 1
 			if serves and a.st == 'available' and
 			    advisor_free_on(a, ch) then
@@ -112,16 +118,16 @@ local function refresh_advisor(aid)
 end
 
 local function bump_version(cid)
-	return redis.call('HINCRBY', 'sb:c:' .. cid, 'v', 1)
+	return redis.call('HINCRBY', P .. 'c:' .. cid, 'v', 1)
 end
 
 local function inst_of(aid)
-	return redis.call('HGET', 'sb:a:' .. aid, 'inst') or ''
+	return redis.call('HGET', P .. 'a:' .. aid, 'inst') or ''
 end
 
 -- The best ready advisor for a conversation, or nil.
 local function pick_advisor(q, cid, c)
-	local key = 'sb:q:' .. q .. ':r:' .. c.ch
+	local key = P .. 'q:' .. q .. ':r:' .. c.ch
 	if c.only and c.only ~= '' then
 		if redis.call('ZSCORE', key, c.only) then
 			return c.only
@@ -130,7 +136,7 @@ local function pick_advisor(q, cid, c)
 	end
 	local cands = redis.call('ZRANGE', key, 0, 31)
 	for _, aid in ipairs(cands) do
-		if redis.call('SISMEMBER', 'sb:c:' .. cid .. ':x', aid) == 0 then
+		if redis.call('SISMEMBER', P .. 'c:' .. cid .. ':x', aid) == 0 then
 			return aid
 		end
 	end
@@ -139,15 +145,15 @@ end
 
 local function make_offer(cid, c, aid, now, events)
 	local q, ch = c.q, c.ch
-	local timeout = num(redis.call('HGET', 'sb:qc:' .. q, 'to:' .. ch),
+	local timeout = num(redis.call('HGET', P .. 'qc:' .. q, 'to:' .. ch),
 	    30000)
 	local dl = now + timeout
 	local v = bump_version(cid)
-	redis.call('HSET', 'sb:c:' .. cid, 'st', 'offered', 'adv', aid, 'dl', dl)
-	redis.call('ZREM', 'sb:q:' .. q .. ':w', cid)
-	redis.call('ZADD', 'sb:offers', dl, cid)
-	redis.call('HINCRBY', 'sb:a:' .. aid, 'load:' .. ch, 1)
-	redis.call('SADD', 'sb:a:' .. aid .. ':c', cid)
+	redis.call('HSET', P .. 'c:' .. cid, 'st', 'offered', 'adv', aid, 'dl', dl)
+	redis.call('ZREM', P .. 'q:' .. q .. ':w', cid)
+	redis.call('ZADD', P .. 'offers', dl, cid)
+	redis.call('HINCRBY', P .. 'a:' .. aid, 'load:' .. ch, 1)
+	redis.call('SADD', P .. 'a:' .. aid .. ':c', cid)
 	refresh_advisor(aid)
 	events[#events + 1] = {'offered', cid, aid, inst_of(aid), v, q, ch,
 	    tostring(dl), tostring(now - num(c.since, now))}
@@ -155,7 +161,7 @@ end
 
 local function queue_has_ready(q)
 	for _, ch in ipairs(CHANNELS) do
-		if redis.call('ZCARD', 'sb:q:' .. q .. ':r:' .. ch) > 0 then
+		if redis.call('ZCARD', P .. 'q:' .. q .. ':r:' .. ch) > 0 then
 			return true
 		end
 	end
@@ -165,7 +171,7 @@ end
 -- Offers waiting conversations of queue q, best first, to ready advisors.
 -- Scans at most `budget` conversations (bounded work per call).
 local function dispatch_queue(q, now, events, budget)
-	local wkey = 'sb:q:' .. q .. ':w'
+	local wkey = P .. 'q:' .. q .. ':w'
 	local skipped = 0
 	while budget > 0 and queue_has_ready(q) do
 		local batch = redis.call('ZRANGE', wkey, skipped, skipped + 31)
@@ -174,7 +180,7 @@ local function dispatch_queue(q, now, events, budget)
 		end
 		for _, cid in ipairs(batch) do
 			budget = budget - 1
-			local c = hgetall('sb:c:' .. cid)
+			local c = hgetall(P .. 'c:' .. cid)
 			local aid = nil
 			if c.ch then
 				aid = pick_advisor(q, cid, c)
@@ -192,7 +198,7 @@ local function dispatch_queue(q, now, events, budget)
 end
 
 local function dispatch_advisor_queues(aid, now, events)
-	local qs = redis.call('HKEYS', 'sb:a:' .. aid .. ':q')
+	local qs = redis.call('HKEYS', P .. 'a:' .. aid .. ':q')
 	for _, q in ipairs(qs) do
 		dispatch_queue(q, now, events, 64)
 	end
@@ -200,25 +206,25 @@ end
 
 -- Back to waiting after a reject, a missed offer or a lost advisor.
 local function back_to_queue(cid, c, now, front)
-	redis.call('HSET', 'sb:c:' .. cid, 'st', 'waiting', 'adv', '')
-	redis.call('HDEL', 'sb:c:' .. cid, 'dl')
+	redis.call('HSET', P .. 'c:' .. cid, 'st', 'waiting', 'adv', '')
+	redis.call('HDEL', P .. 'c:' .. cid, 'dl')
 	if front then
-		redis.call('HSET', 'sb:c:' .. cid, 'front', '1')
+		redis.call('HSET', P .. 'c:' .. cid, 'front', '1')
 		c.front = '1'
 	end
-	redis.call('ZREM', 'sb:offers', cid)
-	redis.call('ZADD', 'sb:q:' .. c.q .. ':w', wait_score(c), cid)
+	redis.call('ZREM', P .. 'offers', cid)
+	redis.call('ZADD', P .. 'q:' .. c.q .. ':w', wait_score(c), cid)
 end
 
 local function release_load(aid, cid, ch)
 	if not aid or aid == '' then
 		return
 	end
-	if redis.call('SREM', 'sb:a:' .. aid .. ':c', cid) == 1 then
-		local left = redis.call('HINCRBY', 'sb:a:' .. aid, 'load:' .. ch,
+	if redis.call('SREM', P .. 'a:' .. aid .. ':c', cid) == 1 then
+		local left = redis.call('HINCRBY', P .. 'a:' .. aid, 'load:' .. ch,
 		    -1)
 		if left < 0 then
-			redis.call('HSET', 'sb:a:' .. aid, 'load:' .. ch, 0)
+			redis.call('HSET', P .. 'a:' .. aid, 'load:' .. ch, 0)
 		end
 	end
 	refresh_advisor(aid)
@@ -228,15 +234,15 @@ end
 local function end_offer(cid, c, aid, kind, now, events)
 	local v = bump_version(cid)
 	back_to_queue(cid, c, now, false)
-	redis.call('SADD', 'sb:c:' .. cid .. ':x', aid)
+	redis.call('SADD', P .. 'c:' .. cid .. ':x', aid)
 	release_load(aid, cid, c.ch)
 	events[#events + 1] = {kind, cid, aid, inst_of(aid), v, c.q, c.ch}
 	if kind == 'timed_out' then
-		local missed = redis.call('HINCRBY', 'sb:a:' .. aid, 'miss', 1)
-		local limit = num(redis.call('HGET', 'sb:cfg', 'max_missed'), 3)
+		local missed = redis.call('HINCRBY', P .. 'a:' .. aid, 'miss', 1)
+		local limit = num(redis.call('HGET', P .. 'cfg', 'max_missed'), 3)
 		if limit > 0 and missed >= limit and
-		    redis.call('HGET', 'sb:a:' .. aid, 'st') == 'available' then
-			redis.call('HSET', 'sb:a:' .. aid, 'st', 'away', 'reason',
+		    redis.call('HGET', P .. 'a:' .. aid, 'st') == 'available' then
+			redis.call('HSET', P .. 'a:' .. aid, 'st', 'away', 'reason',
 			    'missed_offers')
 			refresh_advisor(aid)
 			events[#events + 1] = {'status', '', aid, inst_of(aid), 0,
@@ -245,4 +251,36 @@ local function end_offer(cid, c, aid, kind, now, events)
 	end
 	dispatch_queue(c.q, now, events, 64)
 	dispatch_advisor_queues(aid, now, events)
+end
+
+-- The advisor's desk is gone for good (grace period over, or logout):
+-- their conversations on the live channels go back to the front of their
+-- queues with their original wait time; the rest stay theirs.
+local function requeue_advisor(aid, live_channels, now, events)
+	local live = ',' .. (live_channels or 'chat') .. ','
+	redis.call('HSET', P .. 'a:' .. aid, 'st', 'offline', 'reason',
+	    'disconnected')
+	redis.call('ZREM', P .. 'presence', aid)
+	local convs = redis.call('SMEMBERS', P .. 'a:' .. aid .. ':c')
+	local touched = {}
+	for _, cid in ipairs(convs) do
+		local c = hgetall(P .. 'c:' .. cid)
+		if c.st == 'offered' or (c.st == 'assigned' and
+		    string.find(live, ',' .. c.ch .. ',', 1, true)) then
+			local v = bump_version(cid)
+			back_to_queue(cid, c, now, true)
+			release_load(aid, cid, c.ch)
+			events[#events + 1] = {'requeued', cid, aid, inst_of(aid), v,
+			    c.q, c.ch}
+			touched[c.q] = true
+		elseif not c.st then
+			redis.call('SREM', P .. 'a:' .. aid .. ':c', cid)
+		end
+	end
+	refresh_advisor(aid)
+	events[#events + 1] = {'status', '', aid, inst_of(aid), 0, 'offline',
+	    'disconnected'}
+	for q, _ in pairs(touched) do
+		dispatch_queue(q, now, events, 64)
+	end
 end

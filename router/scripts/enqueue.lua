@@ -6,7 +6,7 @@ if err then
 	return err
 end
 local cid, q, ch = ARGV[2], ARGV[3], ARGV[4]
-local key = 'sb:c:' .. cid
+local key = P .. 'c:' .. cid
 local st = redis.call('HGET', key, 'st')
 if st == 'offered' or st == 'assigned' then
 	return redis.error_reply('BUSY conversation is ' .. st)
@@ -15,7 +15,7 @@ if st == 'waiting' then
 	-- Already queued (a retry): do not reset its place.
 	return {}
 end
-if redis.call('HEXISTS', 'sb:qc:' .. q, 'to:' .. ch) == 0 then
+if redis.call('HEXISTS', P .. 'qc:' .. q, 'to:' .. ch) == 0 then
 	return redis.error_reply('NOQUEUE queue ' .. q ..
 	    ' does not take channel ' .. ch)
 end
@@ -26,7 +26,7 @@ redis.call('HSET', key, 'q', q, 'ch', ch, 'pr', num(ARGV[5], 0),
     'only', ARGV[8] or '')
 local c = hgetall(key)
 local v = bump_version(cid)
-redis.call('ZADD', 'sb:q:' .. q .. ':w', wait_score(c), cid)
+redis.call('ZADD', P .. 'q:' .. q .. ':w', wait_score(c), cid)
 local events = {{'queued', cid, '', '', v, q, ch}}
 dispatch_queue(q, now, events, 64)
 return events

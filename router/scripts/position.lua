@@ -1,17 +1,17 @@
 -- position: a waiting conversation's place in its queue (1 is next) and
 -- the estimated wait in ms from the queue's recent answer rate (-1 when
 -- fewer than two recent answers). Read-only.
--- ARGV: conv
-local c = hgetall('sb:c:' .. ARGV[1])
+-- ARGV: epoch, conv
+local c = hgetall(P .. 'c:' .. ARGV[2])
 if c.st ~= 'waiting' then
 	return {0, -1, c.st or 'none'}
 end
-local rank = redis.call('ZRANK', 'sb:q:' .. c.q .. ':w', ARGV[1])
+local rank = redis.call('ZRANK', P .. 'q:' .. c.q .. ':w', ARGV[2])
 if not rank then
 	return {0, -1, 'none'}
 end
 local pos = rank + 1
-local at = redis.call('LRANGE', 'sb:q:' .. c.q .. ':at', 0, 19)
+local at = redis.call('LRANGE', P .. 'q:' .. c.q .. ':at', 0, 19)
 local ewt = -1
 if #at >= 2 then
 	local span = num(at[1], 0) - num(at[#at], 0)

@@ -6,7 +6,7 @@ if err then
 	return err
 end
 local cid, aid = ARGV[2], ARGV[3]
-local c = hgetall('sb:c:' .. cid)
+local c = hgetall(P .. 'c:' .. cid)
 if c.st ~= 'offered' or c.adv ~= aid then
 	return redis.error_reply('NOTOFFERED conversation ' .. cid ..
 	    ' is not offered to ' .. aid)

@@ -7,15 +7,15 @@ if err then
 	return err
 end
 local cid, why = ARGV[2], ARGV[3]
-local c = hgetall('sb:c:' .. cid)
+local c = hgetall(P .. 'c:' .. cid)
 if not c.st then
 	return {}
 end
 local now = now_ms()
 local v = bump_version(cid)
-redis.call('ZREM', 'sb:q:' .. c.q .. ':w', cid)
-redis.call('ZREM', 'sb:offers', cid)
-redis.call('DEL', 'sb:c:' .. cid, 'sb:c:' .. cid .. ':x')
+redis.call('ZREM', P .. 'q:' .. c.q .. ':w', cid)
+redis.call('ZREM', P .. 'offers', cid)
+redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
 local events = {{'released', cid, c.adv or '', inst_of(c.adv or ''), v,
     c.q, c.ch, why, c.st}}
 if c.adv and c.adv ~= '' then

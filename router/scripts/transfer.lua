@@ -7,7 +7,7 @@ if err then
 	return err
 end
 local cid, newq, only = ARGV[2], ARGV[3], ARGV[4]
-local c = hgetall('sb:c:' .. cid)
+local c = hgetall(P .. 'c:' .. cid)
 if not c.st then
 	return redis.error_reply('NOCONV conversation ' .. cid ..
 	    ' is not in routing')
@@ -15,24 +15,24 @@ end
 if newq == '' then
 	newq = c.q
 end
-if redis.call('HEXISTS', 'sb:qc:' .. newq, 'to:' .. c.ch) == 0 then
+if redis.call('HEXISTS', P .. 'qc:' .. newq, 'to:' .. c.ch) == 0 then
 	return redis.error_reply('NOQUEUE queue ' .. newq ..
 	    ' does not take channel ' .. c.ch)
 end
 local now = now_ms()
 local v = bump_version(cid)
 local from = c.adv or ''
-redis.call('ZREM', 'sb:q:' .. c.q .. ':w', cid)
-redis.call('ZREM', 'sb:offers', cid)
-redis.call('DEL', 'sb:c:' .. cid .. ':x')
+redis.call('ZREM', P .. 'q:' .. c.q .. ':w', cid)
+redis.call('ZREM', P .. 'offers', cid)
+redis.call('DEL', P .. 'c:' .. cid .. ':x')
 if from ~= '' then
 	release_load(from, cid, c.ch)
 end
-redis.call('HSET', 'sb:c:' .. cid, 'q', newq, 'st', 'waiting', 'adv', '',
+redis.call('HSET', P .. 'c:' .. cid, 'q', newq, 'st', 'waiting', 'adv', '',
     'only', only)
-redis.call('HDEL', 'sb:c:' .. cid, 'dl', 'front')
+redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front')
 c.q, c.front = newq, nil
-redis.call('ZADD', 'sb:q:' .. newq .. ':w', wait_score(c), cid)
+redis.call('ZADD', P .. 'q:' .. newq .. ':w', wait_score(c), cid)
 local events = {{'transferred', cid, from, inst_of(from), v, newq, c.ch,
     only}}
 dispatch_queue(newq, now, events, 64)

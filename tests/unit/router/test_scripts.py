@@ -78,7 +78,7 @@ class Router:
     """Calls the scripts as an instance would."""
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
-           "requeue", "transfer", "position")
+           "requeue", "transfer", "position", "presence", "restore")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -101,7 +101,7 @@ class Router:
         return self.op("advisor", aid, st, reason, inst, caps, queues)
 
     def conv(self, cid):
-        flat = self.r.call("HGETALL", "sb:c:%s" % cid)
+        flat = self.r.call("HGETALL", "sb:%s:c:%s" % (self.epoch, cid))
         return dict(zip(flat[::2], flat[1::2]))
 
 
@@ -122,10 +122,10 @@ class ScriptTest(unittest.TestCase):
         self.r = Resp(self.redis.port)
         self.r.call("FLUSHALL")
         self.r.call("SET", "sb:epoch", "1")
-        self.r.call("HSET", "sb:qc:q1", "to:chat", 30000, "to:email", 60000,
+        self.r.call("HSET", "sb:1:qc:q1", "to:chat", 30000, "to:email", 60000,
                     "to:voice", 20000)
-        self.r.call("HSET", "sb:qc:q2", "to:chat", 30000)
-        self.r.call("HSET", "sb:blend", "voice", "chat")
+        self.r.call("HSET", "sb:1:qc:q2", "to:chat", 30000)
+        self.r.call("HSET", "sb:1:blend", "voice", "chat")
         self.rt = Router(self.r)
 
     def tearDown(self):
@@ -178,7 +178,7 @@ class ScriptTest(unittest.TestCase):
         self.rt.enqueue("old", "q1", since=t - 5000)
         self.rt.enqueue("new", "q1", since=t - 1000)
         self.rt.enqueue("urgent", "q1", pr=10, since=t)
-        order = self.r.call("ZRANGE", "sb:q:q1:w", 0, -1)
+        order = self.r.call("ZRANGE", "sb:1:q:q1:w", 0, -1)
         self.assertEqual(order, ["urgent", "old", "new"])
         ev = self.rt.advisor("a1", caps="chat=1")
         self.assertEqual(offers(ev), [("urgent", "a1")])
@@ -187,7 +187,7 @@ class ScriptTest(unittest.TestCase):
         t = int(time.time() * 1000)
         for i in range(5):
             self.rt.enqueue("c%d" % i, "q1", since=t + (4 - i))
-        self.assertEqual(self.r.call("ZRANGE", "sb:q:q1:w", 0, -1),
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:w", 0, -1),
                          ["c4", "c3", "c2", "c1", "c0"])
 
     def test_fairness_longest_idle_first(self):
@@ -208,7 +208,7 @@ class ScriptTest(unittest.TestCase):
         self.rt.advisor("hi", queues="q1:9")
         # same idle time: force it
         for a in ("lo", "hi"):
-            self.r.call("HSET", "sb:a:" + a, "idle", 1000)
+            self.r.call("HSET", "sb:1:a:" + a, "idle", 1000)
         self.rt.advisor("lo", queues="-")
         self.rt.advisor("hi", queues="-")
         ev = self.rt.enqueue("c1", "q1")
@@ -222,8 +222,8 @@ class ScriptTest(unittest.TestCase):
         for i in range(5):
             ev += self.rt.enqueue("c%d" % i, "q1")
         self.assertEqual(len(offers(ev)), 2)
-        self.assertEqual(self.r.call("HGET", "sb:a:a1", "load:chat"), "2")
-        self.assertEqual(self.r.call("ZCARD", "sb:q:q1:w"), 3)
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"), "2")
+        self.assertEqual(self.r.call("ZCARD", "sb:1:q:q1:w"), 3)
 
     def test_release_frees_capacity_and_offers_next(self):
         self.rt.advisor("a1", caps="chat=1")
@@ -277,11 +277,11 @@ class ScriptTest(unittest.TestCase):
         ev = self.rt.op("reject", "c1", "a2")
         self.assertEqual(offers(ev), [])
         self.assertEqual(self.rt.conv("c1")["st"], "waiting")
-        self.assertEqual(self.r.call("HGET", "sb:a:a1", "load:chat"), "0")
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"), "0")
 
     def test_timeout_reoffers_and_auto_away(self):
-        self.r.call("HSET", "sb:qc:q1", "to:chat", 30)
-        self.r.call("HSET", "sb:cfg", "max_missed", 2)
+        self.r.call("HSET", "sb:1:qc:q1", "to:chat", 30)
+        self.r.call("HSET", "sb:1:cfg", "max_missed", 2)
         self.rt.advisor("a1")
         self.rt.enqueue("c1", "q1")
         self.rt.enqueue("c2", "q1")
@@ -289,11 +289,11 @@ class ScriptTest(unittest.TestCase):
         ev = self.rt.op("sweep", 100)
         self.assertEqual(kinds(ev).count("timed_out"), 2)
         self.assertIn("status", kinds(ev))
-        self.assertEqual(self.r.call("HGET", "sb:a:a1", "st"), "away")
-        self.assertEqual(self.r.call("HGET", "sb:a:a1", "reason"),
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "st"), "away")
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "reason"),
                          "missed_offers")
-        self.assertEqual(self.r.call("ZCARD", "sb:q:q1:w"), 2)
-        self.assertEqual(self.r.call("ZCARD", "sb:offers"), 0)
+        self.assertEqual(self.r.call("ZCARD", "sb:1:q:q1:w"), 2)
+        self.assertEqual(self.r.call("ZCARD", "sb:1:offers"), 0)
 
     def test_sweep_is_idempotent(self):
         self.assertEqual(self.rt.op("sweep", 100), [])
@@ -307,10 +307,10 @@ class ScriptTest(unittest.TestCase):
         self.rt.advisor("a1", st="away")
         self.rt.enqueue("w1", "q1")
         self.rt.enqueue("w2", "q1")
-        pos, ewt, st = self.rt.run("position", "w2")
+        pos, ewt, st = self.rt.op("position", "w2")
         self.assertEqual((pos, st), (2, "waiting"))
         self.assertGreater(ewt, 0)
-        pos1, ewt1, _ = self.rt.run("position", "w1")
+        pos1, ewt1, _ = self.rt.op("position", "w1")
         self.assertEqual(pos1, 1)
         self.assertLess(ewt1, ewt)
 
@@ -327,11 +327,67 @@ class ScriptTest(unittest.TestCase):
         self.rt.enqueue("urgent", "q1", pr=50)
         ev = self.rt.op("requeue", "a1", "chat,voice")
         self.assertEqual([e[1] for e in ev if e[0] == "requeued"], ["c1"])
-        self.assertEqual(self.r.call("ZRANGE", "sb:q:q1:w", 0, -1),
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:w", 0, -1),
                          ["c1", "urgent"])
         self.assertEqual(self.rt.conv("c1")["since"], str(t - 60000))
         self.assertEqual(self.rt.conv("e1")["st"], "assigned")
-        self.assertEqual(self.r.call("HGET", "sb:a:a1", "st"), "offline")
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "st"), "offline")
+
+    def test_silent_desk_requeued_after_grace(self):
+        self.r.call("HSET", "sb:1:cfg", "grace_ms", 50, "live", "chat")
+        self.rt.advisor("a1", caps="chat=2,email=1")
+        self.rt.advisor("a2", st="away")
+        self.rt.enqueue("c1", "q1")
+        self.rt.enqueue("e1", "q1", ch="email")
+        self.rt.op("accept", "c1", "a1")
+        self.rt.op("accept", "e1", "a1")
+        self.assertEqual(self.rt.op("presence", "a1", "a2", "ghost"), 3)
+        self.assertEqual(self.r.call("ZCARD", "sb:1:presence"), 2)
+        self.assertEqual(self.rt.op("sweep", 100), [])  # within grace
+        time.sleep(0.03)
+        self.rt.op("presence", "a2")  # a2 keeps beating
+        time.sleep(0.03)
+        ev = self.rt.op("sweep", 100)
+        self.assertEqual([(e[1], e[2]) for e in ev if e[0] == "requeued"],
+                         [("c1", "a1")])
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "st"), "offline")
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a2", "st"), "away")
+        self.assertEqual(self.rt.conv("e1")["st"], "assigned")
+        self.assertEqual(self.rt.op("sweep", 100), [])
+
+    def test_restore_needs_lock_and_publishes_epoch(self):
+        new = Router(self.r, epoch="2")
+        with self.assertRaises(RedisError) as e:
+            new.op("restore", "i1", "finish")
+        self.assertIn("NOLOCK", str(e.exception))
+        self.assertEqual(self.r.call("SET", "sb:rebuild", "i1", "NX", "PX",
+                                     10000), "OK")
+        new.op("restore", "i1", "config", "q1:chat:30000,q1:voice:20000",
+               "voice=chat|visit", 3, 30000, "chat,voice")
+        t = int(time.time() * 1000)
+        new.op("restore", "i1", "conv", "c1", "q1", "chat", 0, t - 500,
+               "offered", "", (2 << 32) + 1)
+        new.op("restore", "i1", "conv", "c2", "q1", "chat", 0, t - 900,
+               "waiting", "", (2 << 32) + 1)
+        new.op("restore", "i1", "conv", "v1", "q1", "voice", 0, t,
+               "assigned", "a7", (2 << 32) + 1)
+        # not yet current: routing calls in epoch 2 are still refused
+        with self.assertRaises(RedisError):
+            new.enqueue("c3", "q1")
+        new.op("restore", "i1", "finish")
+        self.assertEqual(self.r.call("GET", "sb:epoch"), "2")
+        self.assertIsNone(self.r.call("GET", "sb:rebuild"))
+        self.assertEqual(self.r.call("HGET", "sb:2:blend", "voice"),
+                         "chat,visit")
+        self.assertEqual(self.r.call("ZRANGE", "sb:2:q:q1:w", 0, -1),
+                         ["c2", "c1"])
+        self.assertEqual(self.r.call("HGET", "sb:2:a:a7", "load:voice"), "1")
+        self.assertEqual(self.r.call("HGET", "sb:2:a:a7", "st"), "offline")
+        # a7 logs back in: on a live call, so no chat; another advisor is
+        ev = new.advisor("a7", caps="chat=3,voice=1")
+        self.assertEqual(offers(ev), [])
+        ev = new.advisor("a8", caps="chat=3,voice=1")
+        self.assertEqual(offers(ev), [("c2", "a8"), ("c1", "a8")])
 
     # -------------------------------------------------------- transfer
 
@@ -345,7 +401,7 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(kinds(ev)[0], "transferred")
         self.assertEqual(offers(ev), [("c1", "b1")])
         self.assertEqual(self.rt.conv("c1")["since"], str(t))
-        self.assertEqual(self.r.call("HGET", "sb:a:a1", "load:chat"), "0")
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"), "0")
 
     def test_transfer_pinned_to_named_advisor(self):
         self.rt.advisor("a1")

@@ -1,0 +1,49 @@
+-- restore: loads routing state for a new epoch from PostgreSQL, run only
+-- by the instance holding the rebuild lock (sb:rebuild) while sb:epoch
+-- still names the old epoch (or none). Not a routing decision: it writes
+-- back what PostgreSQL recorded.
+-- ARGV: new epoch, instance, op, ...
+--   config  qc "q:ch:timeout_ms,...", blend "busy=a|b;...", max_missed,
+--           grace_ms, live "chat,voice"
+--   conv    conv, queue, channel, priority, since_ms, status, advisor,
+--           version
+--   finish  (publishes the epoch: routing resumes)
+if redis.call('GET', 'sb:rebuild') ~= ARGV[2] then
+	return redis.error_reply('NOLOCK rebuild lock not held by ' .. ARGV[2])
+end
+local op = ARGV[3]
+if op == 'config' then
+	for q, ch, to in string.gmatch(ARGV[4], '([^:,]+):(%a+):(%d+)') do
+		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
+	end
+	for busy, blocked in string.gmatch(ARGV[5], '(%a+)=([%a|]+)') do
+		redis.call('HSET', P .. 'blend', busy,
+		    (string.gsub(blocked, '|', ',')))
+	end
+	redis.call('HSET', P .. 'cfg', 'max_missed', ARGV[6], 'grace_ms',
+	    ARGV[7], 'live', ARGV[8])
+	return 'OK'
+elseif op == 'conv' then
+	local cid, q, ch = ARGV[4], ARGV[5], ARGV[6]
+	local st, aid = ARGV[9], ARGV[10]
+	local key = P .. 'c:' .. cid
+	redis.call('HSET', key, 'q', q, 'ch', ch, 'pr', ARGV[7], 'since',
+	    ARGV[8], 'v', ARGV[11], 'adv', '')
+	if (st == 'assigned' or st == 'wrap_up') and aid ~= '' then
+		redis.call('HSET', key, 'st', 'assigned', 'adv', aid)
+		redis.call('SADD', P .. 'a:' .. aid .. ':c', cid)
+		redis.call('HINCRBY', P .. 'a:' .. aid, 'load:' .. ch, 1)
+		redis.call('HSETNX', P .. 'a:' .. aid, 'st', 'offline')
+	else
+		-- An offer in flight is lost with the old state: offer again.
+		redis.call('HSET', key, 'st', 'waiting')
+		redis.call('ZADD', P .. 'q:' .. q .. ':w',
+		    wait_score(hgetall(key)), cid)
+	end
+	return 'OK'
+elseif op == 'finish' then
+	redis.call('SET', 'sb:epoch', ARGV[1])
+	redis.call('DEL', 'sb:rebuild')
+	return 'OK'
+end
+return redis.error_reply('BADOP ' .. tostring(op))
