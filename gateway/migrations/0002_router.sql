@@ -67,3 +67,11 @@ INSERT INTO router_state (id, epoch) VALUES (1, 0);
 -- The rebuild reads every conversation still in routing.
 CREATE INDEX conversations_in_routing ON conversations (status, queue_id)
 	WHERE status IN ('waiting', 'offered', 'assigned', 'wrap_up');
+
+-- Routing events carry the version of the decision they record, so writing
+-- one again (a retry after a lost connection) adds nothing.
+ALTER TABLE conversation_events
+	ADD COLUMN route_version bigint NULL CHECK (route_version >= 0);
+CREATE UNIQUE INDEX conversation_events_route_once
+	ON conversation_events (conversation_id, kind, route_version)
+	WHERE route_version IS NOT NULL;
