@@ -2,6 +2,8 @@
 set(body "/* Generated from gateway/migrations by embed_migrations.cmake. */\n#include \"migrate.h\"\n\n")
 set(table "const struct db_migration db_migrations[] = {\n")
 set(n 0)
+string(REPLACE "|" ";" FILES "${FILES}")
+
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME_WE)
   string(REGEX MATCH "^([0-9]+)_" _m ${name})

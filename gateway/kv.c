@@ -60,7 +60,13 @@ struct kv {
 	void *state_arg;
 	kv_closed_cb closed_cb;
 	void *closed_arg;
+	char *sub_channel; /* subscriber connections: re-subscribed on connect
+	                    */
+	kv_message_cb sub_cb;
+	void *sub_arg;
 };
+
+static void kv_subscribe_now(struct kv *kv);
 
 struct kv_req {
 	struct kv *kv;
@@ -207,6 +213,8 @@ kv_became_ready(struct kv *kv)
 	kv->status = "ok";
 	kv->backoff_ms = kv->opt.backoff_min_ms;
 	gw_info("redis.ready", "address=%s port=%d", kv->address, kv->opt.port);
+	if (kv->sub_channel != NULL)
+		kv_subscribe_now(kv);
 	if (kv->state_cb != NULL)
 		kv->state_cb(kv->state_arg, 1);
 }
@@ -530,6 +538,46 @@ kv_command_argv(struct kv *kv, kv_reply_cb cb, void *arg, int argc,
 	return 0;
 }
 
+/*
+ * Subscription replies are not counted as pending: a subscription never
+ * completes. hiredis calls this with NULL when the connection goes.
+ */
+static void
+kv_sub_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *reply = r;
+	struct kv *kv = ac->data;
+
+	(void)priv;
+	if (kv == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 3 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(reply->element[0]->str, "message") != 0 ||
+	    reply->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	kv->sub_cb(kv->sub_arg, reply->element[2]->str, reply->element[2]->len);
+}
+
+static void
+kv_subscribe_now(struct kv *kv)
+{
+	redisAsyncCommand(kv->ac, kv_sub_reply, NULL, "SUBSCRIBE %s",
+	                  kv->sub_channel);
+}
+
+int
+kv_subscribe(struct kv *kv, const char *channel, kv_message_cb cb, void *arg)
+{
+	if (kv->sub_channel != NULL || kv->opt.ping_interval_ms != 0)
+		return -1;
+	kv->sub_channel = xstrdup(channel);
+	kv->sub_cb = cb;
+	kv->sub_arg = arg;
+	if (kv->state == KV_READY)
+		kv_subscribe_now(kv);
+	return 0;
+}
+
 static void
 kv_handle_closed(uv_handle_t *h)
 {
@@ -540,6 +588,7 @@ kv_handle_closed(uv_handle_t *h)
 	if (kv->closed_cb != NULL)
 		kv->closed_cb(kv->closed_arg);
 	free(kv->address);
+	free(kv->sub_channel);
 	if (kv->password != NULL) {
 		explicit_bzero(kv->password, strlen(kv->password));
 		free(kv->password);

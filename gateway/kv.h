@@ -22,6 +22,8 @@ struct kv;
 typedef void (*kv_reply_cb)(void *arg, redisReply *reply);
 /* Told when the connection becomes ready (up = 1) or is lost (up = 0). */
 typedef void (*kv_state_cb)(void *arg, int up);
+/* A message published on the channel a connection subscribed to. */
+typedef void (*kv_message_cb)(void *arg, const char *payload, size_t len);
 /* Told once the connection and all its handles are closed. */
 typedef void (*kv_closed_cb)(void *arg);
 
@@ -52,6 +54,14 @@ const char *kv_status(const struct kv *kv);
 int kv_command(struct kv *kv, kv_reply_cb cb, void *arg, const char *fmt, ...);
 int kv_command_argv(struct kv *kv, kv_reply_cb cb, void *arg, int argc,
                     const char **argv, const size_t *argvlen);
+/*
+ * Makes kv a subscriber connection: it subscribes to channel on every
+ * (re)connect and hands each message to cb. Such a connection must have
+ * no PING probe (ping_interval_ms 0: Redis answers PING differently in
+ * subscribed mode) and is used for nothing else. Returns 0 or -1.
+ */
+int kv_subscribe(struct kv *kv, const char *channel, kv_message_cb cb,
+                 void *arg);
 /* Commands sent and not yet answered. */
 unsigned kv_pending(const struct kv *kv);
 /*
