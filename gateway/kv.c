@@ -480,7 +480,8 @@ kv_req_reply(redisAsyncContext *ac, void *r, void *priv)
 		gw_metrics_redis_rtt((double)(uv_hrtime() - req->sent_ns) /
 		                     1e9);
 	}
-	req->cb(req->arg, r);
+	if (req->cb != NULL)
+		req->cb(req->arg, r);
 	free(req);
 }
 

@@ -48,8 +48,8 @@ int kv_ready(const struct kv *kv);
 /* Why it is not ready ("connecting", "connection refused", ...). */
 const char *kv_status(const struct kv *kv);
 /*
- * Sends a command (printf-like, see redisAsyncCommand). Returns 0, or -1
- * when not ready (the callback is then not called).
+ * Sends a command (printf-like, see redisAsyncCommand). cb may be NULL.
+ * Returns 0, or -1 when not ready (the callback is then not called).
  */
 int kv_command(struct kv *kv, kv_reply_cb cb, void *arg, const char *fmt, ...);
 int kv_command_argv(struct kv *kv, kv_reply_cb cb, void *arg, int argc,

@@ -1,0 +1,51 @@
+/*
+ * route-int.h: the router's state, shared by route.c and route_rebuild.c
+ * only. Loop thread only.
+ */
+#ifndef GW_ROUTE_INT_H
+#define GW_ROUTE_INT_H
+
+#include "route.h"
+
+#define ROUTE_MAX_SCRIPTS 16
+
+enum route_state {
+	ROUTE_IDLE = 0,   /* Redis down */
+	ROUTE_LOADING,    /* SCRIPT LOAD and GET sb:epoch in flight */
+	ROUTE_REBUILDING, /* this instance holds the rebuild lock */
+	ROUTE_WAITING,    /* another instance is rebuilding */
+	ROUTE_READY,
+};
+
+struct route {
+	uv_loop_t *loop;
+	struct kv *kv, *sub;
+	struct db *db;
+	struct db_commit *w;
+	struct route_options opt;
+	char *instance;
+	enum route_state state;
+	const char *status;
+	unsigned long long epoch;
+	unsigned gen; /* bumped when Redis goes: late replies are ignored */
+	char sha[ROUTE_MAX_SCRIPTS][41];
+	unsigned loading;
+	uv_timer_t sweep, presence, wait;
+	int handles_open;
+	int sweep_inflight;
+	char **desks; /* advisors whose desks this instance holds */
+	size_t ndesks, capdesks;
+	route_event_cb event_cb;
+	route_epoch_cb epoch_cb;
+	void *cb_arg;
+	/* rebuild progress */
+	unsigned long long rebuild_epoch;
+	unsigned rebuild_pending;
+	int rebuild_failed;
+};
+
+int route_script_index(const char *name);
+void route_set_ready(struct route *r, unsigned long long epoch);
+void route_fail_state(struct route *r, const char *why);
+
+#endif

@@ -1,0 +1,1010 @@
+/*
+ * route.c: calls the routing scripts, records and publishes their events,
+ * runs the offer/presence sweep and the desk heartbeat. See route.h.
+ * Loop thread only. Replies find their call through a heap `struct call`
+ * that also carries the router generation, so a reply arriving after
+ * Redis went away is dropped harmlessly.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "route-int.h"
+#include "xmalloc.h"
+
+#define ROUTE_CHANNEL  "sb:route"
+#define CALL_ARGS_MAX  300
+#define PRESENCE_CHUNK 256
+
+/*
+ * One routing event in PostgreSQL: the conversation moves to its new
+ * status unless a newer decision (higher route_version) is already there,
+ * and the event is appended to its history once (retries add nothing).
+ */
+static const char EVENT_SQL[] =
+        "WITH upd AS ("
+        " UPDATE conversations SET"
+        "  status = $3,"
+        "  assigned_staff_id = $4::bigint,"
+        "  queue_id = coalesce($5::bigint, queue_id),"
+        "  queued_at = CASE WHEN $3 = 'waiting'"
+        "   THEN coalesce(queued_at, now()) ELSE queued_at END,"
+        "  route_version = $6::bigint,"
+        "  updated_at = now()"
+        " WHERE id = $1::bigint AND $3::text IS NOT NULL"
+        "  AND route_version < $6::bigint AND status <> 'closed'"
+        " RETURNING 1)"
+        " INSERT INTO conversation_events"
+        "  (conversation_id, kind, staff_id, queue_id, route_version, detail)"
+        " SELECT $1::bigint, 'route.' || $2, $7::bigint, $5::bigint,"
+        "  $6::bigint, $9::jsonb || jsonb_build_object('applied',"
+        "  EXISTS (SELECT 1 FROM upd), 'instance', $8::text)"
+        " ON CONFLICT (conversation_id, kind, route_version)"
+        "  WHERE route_version IS NOT NULL DO NOTHING";
+
+static const char ADVISOR_SQL[] =
+        "SELECT (SELECT string_agg(cs.channel || '=' ||"
+        "   coalesce(sc.capacity, cs.default_capacity), ',')"
+        "  FROM channel_settings cs LEFT JOIN staff_capacity sc"
+        "   ON sc.channel = cs.channel AND sc.staff_id = $1::bigint),"
+        " (SELECT coalesce(string_agg(queue_id || ':' || proficiency, ','), '')"
+        "  FROM queue_members WHERE staff_id = $1::bigint),"
+        " (SELECT disabled FROM staff_users WHERE id = $1::bigint)";
+
+/* Owned copy of a reply's events. */
+struct events {
+	struct route_event *ev;
+	size_t n;
+	char **strs;
+	size_t nstrs;
+};
+
+enum call_kind {
+	CALL_EVENTS = 0,
+	CALL_POSITION,
+};
+
+struct call {
+	struct route *r;
+	unsigned gen;
+	enum call_kind kind;
+	int script;
+	int argc;
+	char **argv;
+	size_t *argvlen;
+	int retried;
+	route_reply_cb cb;
+	route_position_cb pcb;
+	void *arg;
+	struct events events;
+	unsigned writes_pending;
+	int write_failed;
+	char err[256];
+};
+
+static void call_send(struct call *c);
+
+/* ---------------------------------------------------------------- util */
+
+static int
+is_id(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 19)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int
+route_script_index(const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < route_scripts_count && i < ROUTE_MAX_SCRIPTS; i++)
+		if (strcmp(route_scripts[i].name, name) == 0)
+			return (int)i;
+	fatalx("routing script %s is not embedded", name);
+}
+
+static void
+events_free(struct events *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nstrs; i++)
+		free(e->strs[i]);
+	free(e->strs);
+	free(e->ev);
+	memset(e, 0, sizeof(*e));
+}
+
+static const char *
+events_str(struct events *e, const char *s, size_t len)
+{
+	char *copy = xstrndup(s ? s : "", s ? len : 0);
+
+	e->strs = xrealloc(e->strs, (e->nstrs + 1) * sizeof(char *));
+	e->strs[e->nstrs++] = copy;
+	return copy;
+}
+
+static const char *
+reply_str(struct events *e, const redisReply *r)
+{
+	char num[32];
+
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+		return events_str(e, r->str, r->len);
+	if (r->type == REDIS_REPLY_INTEGER) {
+		snprintf(num, sizeof(num), "%lld", r->integer);
+		return events_str(e, num, strlen(num));
+	}
+	return events_str(e, "", 0);
+}
+
+/* Copies the script's reply: an array of [kind, conv, adv, inst, v, ...]. */
+static int
+events_from_reply(struct events *e, const redisReply *reply)
+{
+	size_t i, k;
+
+	if (reply->type != REDIS_REPLY_ARRAY)
+		return -1;
+	e->ev = xcalloc(reply->elements + 1, sizeof(struct route_event));
+	for (i = 0; i < reply->elements; i++) {
+		const redisReply *a = reply->element[i];
+		struct route_event *ev = &e->ev[e->n];
+
+		if (a->type != REDIS_REPLY_ARRAY || a->elements < 5)
+			continue;
+		ev->kind = reply_str(e, a->element[0]);
+		ev->conv = reply_str(e, a->element[1]);
+		ev->advisor = reply_str(e, a->element[2]);
+		ev->instance = reply_str(e, a->element[3]);
+		ev->version = a->element[4]->type == REDIS_REPLY_INTEGER
+		                      ? a->element[4]->integer
+		                      : atoll(reply_str(e, a->element[4]));
+		for (k = 5; k < a->elements && ev->nextra < ROUTE_EVENT_EXTRA;
+		     k++)
+			ev->extra[ev->nextra++] = reply_str(e, a->element[k]);
+		e->n++;
+	}
+	return 0;
+}
+
+static json_t *
+events_to_json(const struct route_event *ev, size_t n)
+{
+	json_t *arr = json_array(), *one;
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		one = json_pack("[s,s,s,s,I]", ev[i].kind, ev[i].conv,
+		                ev[i].advisor, ev[i].instance,
+		                (json_int_t)ev[i].version);
+		for (k = 0; k < ev[i].nextra; k++)
+			json_array_append_new(one, json_string(ev[i].extra[k]));
+		json_array_append_new(arr, one);
+	}
+	return arr;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+static struct call *
+call_new(struct route *r, const char *script, route_reply_cb cb, void *arg)
+{
+	struct call *c = xcalloc(1, sizeof(*c));
+
+	c->r = r;
+	c->gen = r->gen;
+	c->script = route_script_index(script);
+	c->cb = cb;
+	c->arg = arg;
+	c->argv = xcalloc(CALL_ARGS_MAX, sizeof(char *));
+	c->argvlen = xcalloc(CALL_ARGS_MAX, sizeof(size_t));
+	/* EVALSHA sha 0 epoch ... : sha and epoch filled at send time. */
+	c->argv[0] = xstrdup("EVALSHA");
+	c->argv[1] = xstrdup("");
+	c->argv[2] = xstrdup("0");
+	c->argv[3] = xstrdup("");
+	c->argc = 4;
+	return c;
+}
+
+static void
+call_arg(struct call *c, const char *s)
+{
+	if (c->argc >= CALL_ARGS_MAX)
+		fatalx("routing call with too many arguments");
+	c->argv[c->argc++] = xstrdup(s ? s : "");
+}
+
+static void
+call_argf(struct call *c, long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	call_arg(c, num);
+}
+
+static void
+call_free(struct call *c)
+{
+	int i;
+
+	for (i = 0; i < c->argc; i++)
+		free(c->argv[i]);
+	free(c->argv);
+	free(c->argvlen);
+	events_free(&c->events);
+	free(c);
+}
+
+static void
+call_finish(struct call *c, int ok, const char *err)
+{
+	if (c->kind == CALL_POSITION) {
+		if (c->pcb != NULL)
+			c->pcb(c->arg, 0, 0, -1);
+	} else if (c->cb != NULL) {
+		c->cb(c->arg, ok, ok ? NULL : err, c->events.ev,
+		      ok ? c->events.n : 0);
+	}
+	call_free(c);
+}
+
+static void
+ignore_reply(void *arg, redisReply *reply)
+{
+	(void)arg;
+	(void)reply;
+}
+
+static const char *
+status_for(const char *kind)
+{
+	if (strcmp(kind, "offered") == 0)
+		return "offered";
+	if (strcmp(kind, "accepted") == 0)
+		return "assigned";
+	if (strcmp(kind, "queued") == 0 || strcmp(kind, "rejected") == 0 ||
+	    strcmp(kind, "timed_out") == 0 || strcmp(kind, "requeued") == 0 ||
+	    strcmp(kind, "transferred") == 0)
+		return "waiting";
+	return NULL;
+}
+
+static void
+on_event_written(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct call *c = arg;
+
+	(void)res;
+	if (!ok) {
+		c->write_failed = 1;
+		snprintf(c->err, sizeof(c->err), "not recorded: %s", err);
+		gw_error("route.record_failed", "reason=\"%s\"", err);
+	}
+	if (--c->writes_pending == 0)
+		call_finish(c, !c->write_failed, c->err);
+}
+
+/* Records each conversation event; returns how many writes were queued. */
+static unsigned
+record_events(struct call *c)
+{
+	struct route *r = c->r;
+	const struct route_event *ev;
+	const char *params[9], *reason = NULL, *st;
+	char version[32], *detail;
+	unsigned queued = 0;
+	size_t i;
+	json_t *d;
+
+	for (i = 0; i < c->events.n; i++) {
+		ev = &c->events.ev[i];
+		if (!is_id(ev->conv))
+			continue;
+		st = status_for(ev->kind);
+		snprintf(version, sizeof(version), "%lld", ev->version);
+		d = json_pack("{s:s, s:s}", "queue",
+		              ev->nextra > 0 ? ev->extra[0] : "", "channel",
+		              ev->nextra > 1 ? ev->extra[1] : "");
+		if (strcmp(ev->kind, "offered") == 0 && ev->nextra > 3)
+			json_object_set_new(d, "waited_ms",
+			                    json_integer(atoll(ev->extra[3])));
+		if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 2)
+			json_object_set_new(d, "waited_ms",
+			                    json_integer(atoll(ev->extra[2])));
+		if (strcmp(ev->kind, "released") == 0 && ev->nextra > 2)
+			json_object_set_new(d, "why",
+			                    json_string(ev->extra[2]));
+		detail = json_dumps(d, JSON_COMPACT);
+		json_decref(d);
+		params[0] = ev->conv;
+		params[1] = ev->kind;
+		params[2] = st;
+		params[3] = st != NULL && strcmp(st, "assigned") == 0 &&
+		                            is_id(ev->advisor)
+		                    ? ev->advisor
+		                    : NULL;
+		params[4] = ev->nextra > 0 && is_id(ev->extra[0]) ? ev->extra[0]
+		                                                  : NULL;
+		params[5] = version;
+		params[6] = is_id(ev->advisor) ? ev->advisor : NULL;
+		params[7] = r->instance;
+		params[8] = detail;
+		if (db_commit_submit(r->w, EVENT_SQL, 9, params,
+		                     on_event_written, c, &reason) == 0) {
+			queued++;
+			c->writes_pending++;
+		} else {
+			c->write_failed = 1;
+			snprintf(c->err, sizeof(c->err), "not recorded: %s",
+			         reason);
+			gw_error("route.record_failed",
+			         "conv=%s kind=%s reason=\"%s\"", ev->conv,
+			         ev->kind, reason);
+		}
+		free(detail);
+	}
+	return queued;
+}
+
+static void
+publish_events(struct route *r, const struct events *e)
+{
+	json_t *msg;
+	char *text;
+
+	if (e->n == 0)
+		return;
+	msg = json_pack("{s:I, s:o}", "epoch", (json_int_t)r->epoch, "events",
+	                events_to_json(e->ev, e->n));
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (text != NULL &&
+	    kv_command(r->kv, ignore_reply, NULL, "PUBLISH %s %s",
+	               ROUTE_CHANNEL, text) != 0)
+		gw_warn("route.publish_failed", "events=%zu", e->n);
+	free(text);
+}
+
+static void
+on_script_loaded(void *arg, redisReply *reply)
+{
+	struct call *c = arg;
+	struct route *r = c->r;
+
+	if (c->gen != r->gen || reply == NULL ||
+	    reply->type != REDIS_REPLY_STRING) {
+		call_finish(c, 0, "redis unavailable");
+		return;
+	}
+	snprintf(r->sha[c->script], sizeof(r->sha[c->script]), "%s",
+	         reply->str);
+	call_send(c);
+}
+
+static void
+on_call_reply(void *arg, redisReply *reply)
+{
+	struct call *c = arg;
+	struct route *r = c->r;
+	unsigned long long e;
+
+	if (reply == NULL || c->gen != r->gen) {
+		call_finish(c, 0, "redis unavailable");
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (strncmp(reply->str, "NOSCRIPT", 8) == 0 && !c->retried) {
+			c->retried = 1;
+			if (kv_command(r->kv, on_script_loaded, c,
+			               "SCRIPT LOAD %s",
+			               route_scripts[c->script].source) != 0)
+				call_finish(c, 0, "redis unavailable");
+			return;
+		}
+		if (strncmp(reply->str, "EPOCH ", 6) == 0 && !c->retried) {
+			e = strtoull(reply->str + 6, NULL, 10);
+			c->retried = 1;
+			if (e > r->epoch) {
+				route_set_ready(r, e);
+				call_send(c);
+				return;
+			}
+		}
+		if (strncmp(reply->str, "NOEPOCH", 7) == 0) {
+			route_rebuild_start(r);
+			call_finish(c, 0, "routing state is being rebuilt");
+			return;
+		}
+		call_finish(c, 0, reply->str);
+		return;
+	}
+	if (c->kind == CALL_POSITION) {
+		long pos = 0;
+		long long ewt = -1;
+
+		if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+			pos = (long)reply->element[0]->integer;
+			ewt = reply->element[1]->integer;
+		}
+		if (c->pcb != NULL)
+			c->pcb(c->arg, 1, pos, ewt);
+		c->pcb = NULL;
+		call_free(c);
+		return;
+	}
+	if (events_from_reply(&c->events, reply) != 0) {
+		call_finish(c, 0, "unexpected reply from routing script");
+		return;
+	}
+	publish_events(r, &c->events);
+	if (record_events(c) == 0)
+		call_finish(c, !c->write_failed, c->err);
+}
+
+static void
+call_send(struct call *c)
+{
+	struct route *r = c->r;
+	char epoch[32];
+	int i;
+
+	free(c->argv[1]);
+	c->argv[1] = xstrdup(r->sha[c->script]);
+	snprintf(epoch, sizeof(epoch), "%llu", r->epoch);
+	free(c->argv[3]);
+	c->argv[3] = xstrdup(epoch);
+	for (i = 0; i < c->argc; i++)
+		c->argvlen[i] = strlen(c->argv[i]);
+	if (kv_command_argv(r->kv, on_call_reply, c, c->argc,
+	                    (const char **)c->argv, c->argvlen) != 0)
+		call_finish(c, 0, "redis unavailable");
+}
+
+/* Sends a prepared call; -1 (and c freed, no callback) when not ready. */
+static int
+call_start(struct call *c)
+{
+	if (c->r->state != ROUTE_READY) {
+		c->cb = NULL;
+		c->pcb = NULL;
+		call_free(c);
+		return -1;
+	}
+	call_send(c);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+int
+route_enqueue(struct route *r, const char *conv, const char *queue,
+              const char *channel, int priority, long long since_ms,
+              const char *only, route_reply_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv) || !is_id(queue) || (only && *only && !is_id(only)))
+		return -1;
+	c = call_new(r, "enqueue", cb, arg);
+	call_arg(c, conv);
+	call_arg(c, queue);
+	call_arg(c, channel);
+	call_argf(c, priority);
+	call_argf(c, since_ms);
+	call_argf(c, (long long)(r->epoch << 32));
+	call_arg(c, only ? only : "");
+	return call_start(c);
+}
+
+static int
+conv_adv_op(struct route *r, const char *script, const char *conv,
+            const char *advisor, route_reply_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv) || !is_id(advisor))
+		return -1;
+	c = call_new(r, script, cb, arg);
+	call_arg(c, conv);
+	call_arg(c, advisor);
+	return call_start(c);
+}
+
+int
+route_accept(struct route *r, const char *conv, const char *advisor,
+             route_reply_cb cb, void *arg)
+{
+	return conv_adv_op(r, "accept", conv, advisor, cb, arg);
+}
+
+int
+route_reject(struct route *r, const char *conv, const char *advisor,
+             route_reply_cb cb, void *arg)
+{
+	return conv_adv_op(r, "reject", conv, advisor, cb, arg);
+}
+
+int
+route_release(struct route *r, const char *conv, const char *why,
+              route_reply_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv))
+		return -1;
+	c = call_new(r, "release", cb, arg);
+	call_arg(c, conv);
+	call_arg(c, why);
+	return call_start(c);
+}
+
+int
+route_transfer(struct route *r, const char *conv, const char *queue,
+               const char *advisor, route_reply_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv) || (queue && *queue && !is_id(queue)) ||
+	    (advisor && *advisor && !is_id(advisor)))
+		return -1;
+	c = call_new(r, "transfer", cb, arg);
+	call_arg(c, conv);
+	call_arg(c, queue ? queue : "");
+	call_arg(c, advisor ? advisor : "");
+	return call_start(c);
+}
+
+int
+route_position(struct route *r, const char *conv, route_position_cb cb,
+               void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv))
+		return -1;
+	c = call_new(r, "position", NULL, arg);
+	c->kind = CALL_POSITION;
+	c->pcb = cb;
+	call_arg(c, conv);
+	return call_start(c);
+}
+
+/* ---------------------------------------------------------------- desks */
+
+static int
+desk_index(const struct route *r, const char *advisor)
+{
+	size_t i;
+
+	for (i = 0; i < r->ndesks; i++)
+		if (strcmp(r->desks[i], advisor) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+desk_add(struct route *r, const char *advisor)
+{
+	if (desk_index(r, advisor) >= 0)
+		return;
+	if (r->ndesks == r->capdesks) {
+		r->capdesks = r->capdesks ? r->capdesks * 2 : 16;
+		r->desks = xrealloc(r->desks, r->capdesks * sizeof(char *));
+	}
+	r->desks[r->ndesks++] = xstrdup(advisor);
+}
+
+static void
+desk_remove(struct route *r, const char *advisor)
+{
+	int i = desk_index(r, advisor);
+
+	if (i < 0)
+		return;
+	free(r->desks[i]);
+	r->desks[i] = r->desks[--r->ndesks];
+}
+
+static int
+advisor_call(struct route *r, const char *advisor, const char *status,
+             const char *reason, const char *caps, const char *queues,
+             route_reply_cb cb, void *arg)
+{
+	struct call *c = call_new(r, "advisor", cb, arg);
+
+	call_arg(c, advisor);
+	call_arg(c, status);
+	call_arg(c, reason ? reason : "");
+	call_arg(c, r->instance);
+	call_arg(c, caps);
+	call_arg(c, queues);
+	return call_start(c);
+}
+
+struct login {
+	struct route *r;
+	unsigned gen;
+	char *advisor, *status, *reason;
+	route_reply_cb cb;
+	void *arg;
+};
+
+static void
+login_free(struct login *l)
+{
+	free(l->advisor);
+	free(l->status);
+	free(l->reason);
+	free(l);
+}
+
+static void
+on_login_profile(void *arg, PGresult *res, const char *err)
+{
+	struct login *l = arg;
+	struct route *r = l->r;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		if (l->cb)
+			l->cb(l->arg, 0, err ? err : "database unavailable",
+			      NULL, 0);
+		login_free(l);
+		return;
+	}
+	if (PQgetisnull(res, 0, 2) || strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+		if (l->cb)
+			l->cb(l->arg, 0, "no such advisor, or disabled", NULL,
+			      0);
+		login_free(l);
+		return;
+	}
+	desk_add(r, l->advisor);
+	if (advisor_call(r, l->advisor, l->status, l->reason,
+	                 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), l->cb,
+	                 l->arg) != 0 &&
+	    l->cb)
+		l->cb(l->arg, 0, "routing unavailable", NULL, 0);
+	login_free(l);
+}
+
+int
+route_advisor_login(struct route *r, const char *advisor, const char *status,
+                    const char *reason, route_reply_cb cb, void *arg)
+{
+	const char *params[1] = {advisor};
+	struct login *l;
+
+	if (!is_id(advisor) || r->state != ROUTE_READY)
+		return -1;
+	l = xcalloc(1, sizeof(*l));
+	l->r = r;
+	l->advisor = xstrdup(advisor);
+	l->status = xstrdup(status);
+	l->reason = xstrdup(reason ? reason : "");
+	l->cb = cb;
+	l->arg = arg;
+	if (db_query(r->db, ADVISOR_SQL, 1, params, on_login_profile, l) != 0) {
+		login_free(l);
+		return -1;
+	}
+	return 0;
+}
+
+int
+route_advisor_status(struct route *r, const char *advisor, const char *status,
+                     const char *reason, route_reply_cb cb, void *arg)
+{
+	if (!is_id(advisor))
+		return -1;
+	return advisor_call(r, advisor, status, reason, "", "-", cb, arg);
+}
+
+void
+route_advisor_gone(struct route *r, const char *advisor)
+{
+	/* No more beats: sweep re-queues after the grace period. */
+	desk_remove(r, advisor);
+}
+
+int
+route_advisor_logout(struct route *r, const char *advisor, route_reply_cb cb,
+                     void *arg)
+{
+	struct call *c;
+
+	if (!is_id(advisor))
+		return -1;
+	desk_remove(r, advisor);
+	c = call_new(r, "requeue", cb, arg);
+	call_arg(c, advisor);
+	call_arg(c, "");
+	return call_start(c);
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void
+on_sweep_done(void *arg, int ok, const char *err, const struct route_event *ev,
+              size_t n)
+{
+	struct route *r = arg;
+
+	(void)ev;
+	r->sweep_inflight = 0;
+	if (!ok)
+		gw_debug("route.sweep_failed", "reason=\"%s\"", err);
+	else if (n > 0)
+		gw_debug("route.sweep", "events=%zu", n);
+}
+
+static void
+on_sweep(uv_timer_t *t)
+{
+	struct route *r = t->data;
+	struct call *c;
+
+	if (r->state != ROUTE_READY || r->sweep_inflight)
+		return;
+	c = call_new(r, "sweep", on_sweep_done, r);
+	call_arg(c, "200");
+	r->sweep_inflight = 1;
+	if (call_start(c) != 0)
+		r->sweep_inflight = 0;
+}
+
+static void
+on_presence(uv_timer_t *t)
+{
+	struct route *r = t->data;
+	struct call *c = NULL;
+	size_t i;
+
+	if (r->state != ROUTE_READY)
+		return;
+	for (i = 0; i < r->ndesks; i++) {
+		if (c == NULL)
+			c = call_new(r, "presence", NULL, NULL);
+		call_arg(c, r->desks[i]);
+		if (c->argc >= 4 + PRESENCE_CHUNK) {
+			call_start(c);
+			c = NULL;
+		}
+	}
+	if (c != NULL)
+		call_start(c);
+}
+
+/* ---------------------------------------------------------------- state */
+
+void
+route_set_ready(struct route *r, unsigned long long epoch)
+{
+	int changed = epoch != r->epoch;
+
+	r->epoch = epoch;
+	r->state = ROUTE_READY;
+	r->status = "ok";
+	uv_timer_stop(&r->wait);
+	if (changed) {
+		gw_notice("route.epoch", "epoch=%llu", epoch);
+		if (r->epoch_cb != NULL)
+			r->epoch_cb(r->cb_arg, epoch);
+	}
+}
+
+void
+route_fail_state(struct route *r, const char *why)
+{
+	r->state = ROUTE_IDLE;
+	r->status = why;
+}
+
+static void
+on_epoch(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+
+	if (reply == NULL || r->state != ROUTE_LOADING)
+		return;
+	if (reply->type == REDIS_REPLY_STRING)
+		route_set_ready(r, strtoull(reply->str, NULL, 10));
+	else
+		route_rebuild_start(r);
+}
+
+static void
+on_load(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+	unsigned i;
+
+	if (reply == NULL || r->state != ROUTE_LOADING)
+		return;
+	if (reply->type != REDIS_REPLY_STRING) {
+		gw_error("route.script_load_failed", "reason=\"%s\"",
+		         reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+		route_fail_state(r, "cannot load routing scripts");
+		return;
+	}
+	/* Replies come in order: the n-th reply is the n-th script. */
+	i = r->loading++;
+	snprintf(r->sha[i], sizeof(r->sha[i]), "%s", reply->str);
+	if (r->loading == route_scripts_count &&
+	    kv_command(r->kv, on_epoch, r, "GET sb:epoch") != 0)
+		route_fail_state(r, "redis unavailable");
+}
+
+void
+route_kv_state(struct route *r, int up)
+{
+	unsigned i;
+
+	r->gen++;
+	if (!up) {
+		route_fail_state(r, "redis unavailable");
+		return;
+	}
+	r->state = ROUTE_LOADING;
+	r->status = "loading scripts";
+	r->loading = 0;
+	for (i = 0; i < route_scripts_count; i++)
+		if (kv_command(r->kv, on_load, r, "SCRIPT LOAD %s",
+		               route_scripts[i].source) != 0) {
+			route_fail_state(r, "redis unavailable");
+			return;
+		}
+}
+
+static void
+on_route_message(void *arg, const char *payload, size_t len)
+{
+	struct route *r = arg;
+	struct route_event ev[64];
+	json_error_t jerr;
+	json_t *msg, *events, *e, *x;
+	size_t i, k, n = 0;
+	json_int_t epoch = 0;
+
+	msg = json_loadb(payload, len, 0, &jerr);
+	if (msg == NULL)
+		return;
+	if (json_unpack(msg, "{s:I}", "epoch", &epoch) == 0 &&
+	    (unsigned long long)epoch > r->epoch && r->state != ROUTE_IDLE &&
+	    r->state != ROUTE_REBUILDING)
+		route_set_ready(r, (unsigned long long)epoch);
+	events = json_object_get(msg, "events");
+	json_array_foreach(events, i, e)
+	{
+		if (!json_is_array(e) || json_array_size(e) < 5)
+			continue;
+		memset(&ev[n], 0, sizeof(ev[n]));
+		ev[n].kind = json_string_value(json_array_get(e, 0));
+		ev[n].conv = json_string_value(json_array_get(e, 1));
+		ev[n].advisor = json_string_value(json_array_get(e, 2));
+		ev[n].instance = json_string_value(json_array_get(e, 3));
+		ev[n].version = json_integer_value(json_array_get(e, 4));
+		for (k = 5; k < json_array_size(e) && k - 5 < ROUTE_EVENT_EXTRA;
+		     k++) {
+			x = json_array_get(e, k);
+			ev[n].extra[ev[n].nextra++] =
+			        json_is_string(x) ? json_string_value(x) : "";
+		}
+		if (ev[n].kind == NULL || ev[n].conv == NULL ||
+		    ev[n].advisor == NULL || ev[n].instance == NULL)
+			continue;
+		if (++n == sizeof(ev) / sizeof(ev[0])) {
+			if (r->event_cb != NULL)
+				r->event_cb(r->cb_arg, ev, n);
+			n = 0;
+		}
+	}
+	if (n > 0 && r->event_cb != NULL)
+		r->event_cb(r->cb_arg, ev, n);
+	json_decref(msg);
+}
+
+/* ---------------------------------------------------------------- API */
+
+struct route *
+route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
+          struct db_commit *w, const struct route_options *opt)
+{
+	struct route *r = xcalloc(1, sizeof(*r));
+
+	if (route_scripts_count > ROUTE_MAX_SCRIPTS)
+		fatalx("too many routing scripts");
+	r->loop = loop;
+	r->kv = kv;
+	r->sub = sub;
+	r->db = db;
+	r->w = w;
+	r->opt = *opt;
+	r->instance = xstrdup(opt->instance);
+	r->opt.instance = r->instance;
+	if (r->opt.sweep_ms <= 0)
+		r->opt.sweep_ms = 250;
+	if (r->opt.presence_ms <= 0)
+		r->opt.presence_ms = 5000;
+	r->status = "redis unavailable";
+	uv_timer_init(loop, &r->sweep);
+	uv_timer_init(loop, &r->presence);
+	uv_timer_init(loop, &r->wait);
+	r->sweep.data = r->presence.data = r->wait.data = r;
+	uv_timer_start(&r->sweep, on_sweep, (uint64_t)r->opt.sweep_ms,
+	               (uint64_t)r->opt.sweep_ms);
+	uv_timer_start(&r->presence, on_presence, (uint64_t)r->opt.presence_ms,
+	               (uint64_t)r->opt.presence_ms);
+	if (sub != NULL)
+		kv_subscribe(sub, ROUTE_CHANNEL, on_route_message, r);
+	return r;
+}
+
+void
+route_set_callbacks(struct route *r, route_event_cb ev, route_epoch_cb epoch,
+                    void *arg)
+{
+	r->event_cb = ev;
+	r->epoch_cb = epoch;
+	r->cb_arg = arg;
+}
+
+int
+route_ready(const struct route *r)
+{
+	return r->state == ROUTE_READY;
+}
+
+const char *
+route_status(const struct route *r)
+{
+	return r->status;
+}
+
+unsigned long long
+route_epoch(const struct route *r)
+{
+	return r->epoch;
+}
+
+static void
+route_timer_closed(uv_handle_t *h)
+{
+	struct route *r = h->data;
+
+	if (--r->handles_open > 0)
+		return;
+	while (r->ndesks > 0)
+		free(r->desks[--r->ndesks]);
+	free(r->desks);
+	free(r->instance);
+	free(r);
+}
+
+void
+route_free(struct route *r)
+{
+	if (r == NULL)
+		return;
+	r->gen++;
+	r->state = ROUTE_IDLE;
+	r->handles_open = 3;
+	uv_close((uv_handle_t *)&r->sweep, route_timer_closed);
+	uv_close((uv_handle_t *)&r->presence, route_timer_closed);
+	uv_close((uv_handle_t *)&r->wait, route_timer_closed);
+}

@@ -1,0 +1,131 @@
+/*
+ * route.h: the router's C side. Routing decisions are taken only inside
+ * the Redis scripts of router/scripts (loaded with SCRIPT LOAD, called with
+ * EVALSHA, re-loaded on NOSCRIPT); this module calls them, records every
+ * event they return in PostgreSQL (conversation status and history, fenced
+ * by route_version), publishes the events on Redis channel "sb:route" for
+ * the instance holding each socket, times offers out, beats the presence
+ * of the desks this instance holds, and rebuilds the Redis state from
+ * PostgreSQL when Redis comes back empty. Loop thread only.
+ */
+#ifndef GW_ROUTE_H
+#define GW_ROUTE_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "db.h"
+#include "db_commit.h"
+#include "kv.h"
+
+struct route;
+
+/* Embedded scripts: common.lua + router/scripts/<name>.lua. */
+struct route_script {
+	const char *name;
+	const char *source;
+};
+extern const struct route_script route_scripts[];
+extern const unsigned route_scripts_count;
+
+#define ROUTE_EVENT_EXTRA 4
+
+/*
+ * One routing event. kind: queued, offered, accepted, rejected, timed_out,
+ * requeued, transferred, released, status. conv is "" for status events.
+ * extra, by kind: queue and channel for conversation events, then
+ * offered: deadline_ms, waited_ms; accepted: waited_ms; transferred:
+ * pinned advisor; released: why, previous state; status: status, reason.
+ * Strings are valid only during the callback that receives them.
+ */
+struct route_event {
+	const char *kind;
+	const char *conv;
+	const char *advisor;
+	const char *instance;
+	long long version;
+	const char *extra[ROUTE_EVENT_EXTRA];
+	unsigned nextra;
+};
+
+/*
+ * Answer to one call. ok = 0: err says why ("routing unavailable",
+ * "NOTOFFERED ...", ...). ok = 1: the events the decision produced,
+ * already committed to PostgreSQL.
+ */
+typedef void (*route_reply_cb)(void *arg, int ok, const char *err,
+                               const struct route_event *ev, size_t n);
+/* Events of every instance, from the sb:route channel. */
+typedef void (*route_event_cb)(void *arg, const struct route_event *ev,
+                               size_t n);
+/*
+ * The routing epoch changed (a rebuild): advisors of this instance must
+ * announce themselves again (route_advisor_login).
+ */
+typedef void (*route_epoch_cb)(void *arg, unsigned long long epoch);
+
+struct route_options {
+	const char *instance; /* unique per process */
+	int grace_ms;         /* desk gone this long: live work re-queued */
+	int max_missed;       /* missed offers before auto-away (0: never) */
+	int sweep_ms;         /* offer time-out / presence sweep interval */
+	int presence_ms;      /* desk heartbeat interval */
+};
+
+/* kv for commands, sub for the subscription: both owned by the caller. */
+struct route *route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub,
+                        struct db *db, struct db_commit *w,
+                        const struct route_options *opt);
+void route_set_callbacks(struct route *r, route_event_cb ev,
+                         route_epoch_cb epoch, void *arg);
+/* Tell the router the command connection came up or went down. */
+void route_kv_state(struct route *r, int up);
+int route_ready(const struct route *r);
+const char *route_status(const struct route *r);
+unsigned long long route_epoch(const struct route *r);
+
+/*
+ * Operations; each returns 0 (cb will be called) or -1 when routing is
+ * not ready (cb is not called). Ids are PostgreSQL ids in decimal.
+ */
+int route_enqueue(struct route *r, const char *conv, const char *queue,
+                  const char *channel, int priority, long long since_ms,
+                  const char *only, route_reply_cb cb, void *arg);
+int route_accept(struct route *r, const char *conv, const char *advisor,
+                 route_reply_cb cb, void *arg);
+int route_reject(struct route *r, const char *conv, const char *advisor,
+                 route_reply_cb cb, void *arg);
+int route_release(struct route *r, const char *conv, const char *why,
+                  route_reply_cb cb, void *arg);
+int route_transfer(struct route *r, const char *conv, const char *queue,
+                   const char *advisor, route_reply_cb cb, void *arg);
+/*
+ * An advisor's status. Reads their capacities and queues from PostgreSQL
+ * (staff_capacity, channel_settings, queue_members) and announces them;
+ * the desk is then beaten as present by this instance until
+ * route_advisor_gone.
+ */
+int route_advisor_login(struct route *r, const char *advisor,
+                        const char *status, const char *reason,
+                        route_reply_cb cb, void *arg);
+/* Status change of an advisor already announced by this instance. */
+int route_advisor_status(struct route *r, const char *advisor,
+                         const char *status, const char *reason,
+                         route_reply_cb cb, void *arg);
+/* The desk disconnected: beats stop; re-queued after the grace period. */
+void route_advisor_gone(struct route *r, const char *advisor);
+/* Logout: live work goes back to the queues now. */
+int route_advisor_logout(struct route *r, const char *advisor,
+                         route_reply_cb cb, void *arg);
+/* Position (1 = next) and estimated wait in ms (-1 unknown). */
+typedef void (*route_position_cb)(void *arg, int ok, long position,
+                                  long long ewt_ms);
+int route_position(struct route *r, const char *conv, route_position_cb cb,
+                   void *arg);
+void route_free(struct route *r);
+
+/* route_rebuild.c, used by route.c only. */
+void route_rebuild_start(struct route *r);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * route_rebuild.c: makes a new routing epoch from PostgreSQL when Redis
+ * has no routing state (restarted empty, flushed, or a fresh install).
+ *
+ * One instance wins the lock (SET sb:rebuild NX PX), bumps
+ * router_state.epoch in PostgreSQL, loads queue settings, blending rules
+ * and every conversation still in routing into keys of the new epoch with
+ * the restore script, then publishes the epoch. The others wait for
+ * sb:epoch to appear. Advisors then announce themselves again (the epoch
+ * callback), which offers the waiting work. Loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "route-int.h"
+#include "xmalloc.h"
+
+#define REBUILD_LOCK_MS 60000
+#define WAIT_POLL_MS    200
+
+static const char CONFIG_SQL[] =
+        "SELECT"
+        " (SELECT coalesce(string_agg(qc.queue_id || ':' || qc.channel || ':'"
+        "   || qc.offer_timeout_s * 1000, ','), '')"
+        "  FROM queue_channels qc JOIN queues q ON q.id = qc.queue_id"
+        "  WHERE q.active AND qc.routing_mode = 'push'),"
+        " (SELECT coalesce(string_agg(busy_channel || '=' || blocked, ';'), '')"
+        "  FROM (SELECT busy_channel, string_agg(blocked_channel, '|') AS "
+        "blocked"
+        "   FROM blending_rules GROUP BY busy_channel) b),"
+        " (SELECT coalesce(string_agg(channel, ','), '')"
+        "  FROM channel_settings WHERE live)";
+
+/*
+ * Versions restart above every earlier epoch's: max(stored, epoch << 32).
+ * A vulnerable customer's conversation is raised 10 priority points.
+ */
+static const char CONVS_SQL[] =
+        "SELECT c.id, c.queue_id, c.channel,"
+        " least(100, c.priority + CASE WHEN cu.vulnerable THEN 10 ELSE 0 END),"
+        " (extract(epoch FROM coalesce(c.queued_at, c.created_at)) * 1000)"
+        "  ::bigint,"
+        " c.status, coalesce(c.assigned_staff_id::text, ''),"
+        " greatest(c.route_version, $1::bigint << 32)"
+        " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " WHERE c.status IN ('waiting', 'offered', 'assigned', 'wrap_up')"
+        " AND c.queue_id IS NOT NULL";
+
+static void rebuild_fail(struct route *r, const char *why);
+
+static int
+restore(struct route *r, kv_reply_cb cb, int argc, const char **argv)
+{
+	size_t len[16];
+	const char *full[16];
+	char epoch[32];
+	int i;
+
+	snprintf(epoch, sizeof(epoch), "%llu", r->rebuild_epoch);
+	full[0] = "EVALSHA";
+	full[1] = r->sha[route_script_index("restore")];
+	full[2] = "0";
+	full[3] = epoch;
+	full[4] = r->instance;
+	for (i = 0; i < argc && i < 11; i++)
+		full[5 + i] = argv[i];
+	for (i = 0; i < 5 + argc; i++)
+		len[i] = strlen(full[i]);
+	return kv_command_argv(r->kv, cb, r, 5 + argc, full, len);
+}
+
+static void
+on_finished(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+	char msg[64];
+
+	if (r->state != ROUTE_REBUILDING)
+		return;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		rebuild_fail(r, reply ? reply->str : "redis unavailable");
+		return;
+	}
+	gw_notice("route.rebuilt", "epoch=%llu", r->rebuild_epoch);
+	route_set_ready(r, r->rebuild_epoch);
+	snprintf(msg, sizeof(msg), "{\"epoch\":%llu}", r->rebuild_epoch);
+	kv_command(r->kv, NULL, NULL, "PUBLISH sb:route %s", msg);
+}
+
+/* One restore step done; the last one publishes the epoch. */
+static void
+rebuild_step_done(struct route *r)
+{
+	const char *argv[1] = {"finish"};
+
+	if (--r->rebuild_pending == 0 && !r->rebuild_failed &&
+	    restore(r, on_finished, 1, argv) != 0)
+		rebuild_fail(r, "redis unavailable");
+}
+
+static void
+on_restored(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+
+	if (r->state != ROUTE_REBUILDING)
+		return;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		if (!r->rebuild_failed)
+			rebuild_fail(r,
+			             reply ? reply->str : "redis unavailable");
+		r->rebuild_failed = 1;
+		return;
+	}
+	rebuild_step_done(r);
+}
+
+static void
+on_convs(void *arg, PGresult *res, const char *err)
+{
+	struct route *r = arg;
+	const char *argv[9];
+	int i, n;
+
+	if (r->state != ROUTE_REBUILDING)
+		return;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rebuild_fail(r, err ? err : "database unavailable");
+		return;
+	}
+	n = PQntuples(res);
+	argv[0] = "conv";
+	for (i = 0; i < n; i++) {
+		argv[1] = PQgetvalue(res, i, 0);
+		argv[2] = PQgetvalue(res, i, 1);
+		argv[3] = PQgetvalue(res, i, 2);
+		argv[4] = PQgetvalue(res, i, 3);
+		argv[5] = PQgetvalue(res, i, 4);
+		argv[6] = PQgetvalue(res, i, 5);
+		argv[7] = PQgetvalue(res, i, 6);
+		argv[8] = PQgetvalue(res, i, 7);
+		if (restore(r, on_restored, 9, argv) != 0) {
+			rebuild_fail(r, "redis unavailable");
+			return;
+		}
+		r->rebuild_pending++;
+	}
+	gw_info("route.rebuild_load", "epoch=%llu conversations=%d",
+	        r->rebuild_epoch, n);
+	/* Releases the guard step taken in on_config. */
+	rebuild_step_done(r);
+}
+
+static void
+on_config(void *arg, PGresult *res, const char *err)
+{
+	struct route *r = arg;
+	char maxm[16], grace[16], epoch[32];
+	const char *argv[6], *params[1] = {epoch};
+
+	if (r->state != ROUTE_REBUILDING)
+		return;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		rebuild_fail(r, err ? err : "database unavailable");
+		return;
+	}
+	snprintf(maxm, sizeof(maxm), "%d", r->opt.max_missed);
+	snprintf(grace, sizeof(grace), "%d", r->opt.grace_ms);
+	argv[0] = "config";
+	argv[1] = PQgetvalue(res, 0, 0);
+	argv[2] = PQgetvalue(res, 0, 1);
+	argv[3] = maxm;
+	argv[4] = grace;
+	argv[5] = PQgetvalue(res, 0, 2);
+	/* One step for this restore, one guard until the list is sent. */
+	r->rebuild_pending = 2;
+	r->rebuild_failed = 0;
+	if (restore(r, on_restored, 6, argv) != 0) {
+		rebuild_fail(r, "redis unavailable");
+		return;
+	}
+	snprintf(epoch, sizeof(epoch), "%llu", r->rebuild_epoch);
+	if (db_query(r->db, CONVS_SQL, 1, params, on_convs, r) != 0)
+		rebuild_fail(r, "database unavailable");
+}
+
+static void
+on_new_epoch(void *arg, PGresult *res, const char *err)
+{
+	struct route *r = arg;
+
+	if (r->state != ROUTE_REBUILDING)
+		return;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		rebuild_fail(r, err ? err : "database unavailable");
+		return;
+	}
+	r->rebuild_epoch = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	gw_notice("route.rebuild", "epoch=%llu instance=%s", r->rebuild_epoch,
+	          r->instance);
+	if (db_query(r->db, CONFIG_SQL, 0, NULL, on_config, r) != 0)
+		rebuild_fail(r, "database unavailable");
+}
+
+static void
+on_waited_epoch(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+
+	if (r->state != ROUTE_WAITING || reply == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_STRING)
+		route_set_ready(r, strtoull(reply->str, NULL, 10));
+}
+
+static void
+on_wait_tick(uv_timer_t *t)
+{
+	struct route *r = t->data;
+
+	if (r->state == ROUTE_WAITING)
+		kv_command(r->kv, on_waited_epoch, r, "GET sb:epoch");
+	else if (r->state == ROUTE_IDLE && r->status != NULL &&
+	         strncmp(r->status, "rebuild failed", 14) == 0)
+		route_rebuild_start(r);
+}
+
+static void
+on_lock(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+
+	if (r->state != ROUTE_REBUILDING && r->state != ROUTE_WAITING)
+		return;
+	if (reply == NULL) {
+		route_fail_state(r, "redis unavailable");
+		return;
+	}
+	if (reply->type != REDIS_REPLY_STATUS) {
+		/* Someone else rebuilds: wait for their epoch. */
+		r->state = ROUTE_WAITING;
+		r->status = "waiting for another instance to rebuild routing";
+		uv_timer_start(&r->wait, on_wait_tick, WAIT_POLL_MS,
+		               WAIT_POLL_MS);
+		return;
+	}
+	if (db_query(
+	            r->db,
+	            "UPDATE router_state SET epoch = epoch + 1 RETURNING epoch",
+	            0, NULL, on_new_epoch, r) != 0)
+		rebuild_fail(r, "database unavailable");
+}
+
+static void
+rebuild_fail(struct route *r, const char *why)
+{
+	gw_error("route.rebuild_failed", "reason=\"%s\"", why);
+	kv_command(r->kv, NULL, NULL, "DEL sb:rebuild");
+	route_fail_state(r, "rebuild failed; retrying");
+	/* Retried from the wait timer. */
+	uv_timer_start(&r->wait, on_wait_tick, 1000, 1000);
+}
+
+void
+route_rebuild_start(struct route *r)
+{
+	char px[16];
+
+	if (r->state == ROUTE_REBUILDING || r->state == ROUTE_WAITING)
+		return;
+	r->state = ROUTE_REBUILDING;
+	r->status = "rebuilding routing state";
+	uv_timer_stop(&r->wait);
+	snprintf(px, sizeof(px), "%d", REBUILD_LOCK_MS);
+	if (kv_command(r->kv, on_lock, r, "SET sb:rebuild %s NX PX %s",
+	               r->instance, px) != 0)
+		route_fail_state(r, "redis unavailable");
+}
