@@ -255,6 +255,14 @@ static cfg_opt_t redis_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t router_opts[] = {
+	CFG_STR("instance_id", "", CFGF_NONE),
+	CFG_INT("grace_period", 30, CFGF_NONE),
+	CFG_INT("max_missed_offers", 3, CFGF_NONE),
+	CFG_INT("sweep_interval_ms", 250, CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
@@ -278,6 +286,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
 	CFG_SEC("postgresql", pg_opts, CFGF_NONE),
 	CFG_SEC("redis", redis_opts, CFGF_NONE),
+	CFG_SEC("router", router_opts, CFGF_NONE),
 	CFG_SEC("limits", limits_opts, CFGF_NONE),
 	CFG_END()
 };
@@ -306,6 +315,9 @@ static const struct validator validators[] = {
         {"redis|port", valid_port},
         {"redis|database", valid_nonneg},
         {"redis|timeout", valid_positive},
+        {"router|grace_period", valid_positive},
+        {"router|max_missed_offers", valid_nonneg},
+        {"router|sweep_interval_ms", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|ws_message_max", valid_positive},
@@ -601,6 +613,12 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->redis_database = (int)cfg_getint(sec, "database");
 	c->redis_timeout = (int)cfg_getint(sec, "timeout");
 
+	sec = cfg_getsec(cfg, "router");
+	c->router_instance = xstrdup(cfg_getstr(sec, "instance_id"));
+	c->router_grace = (int)cfg_getint(sec, "grace_period");
+	c->router_max_missed = (int)cfg_getint(sec, "max_missed_offers");
+	c->router_sweep_ms = (int)cfg_getint(sec, "sweep_interval_ms");
+
 	sec = cfg_getsec(cfg, "limits");
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
@@ -647,6 +665,7 @@ gw_config_free(struct gw_config *c)
 	free(c->tls_key);
 	free(c->pg_conninfo);
 	free(c->redis_address);
+	free(c->router_instance);
 	if (c->redis_password != NULL) {
 		explicit_bzero(c->redis_password, strlen(c->redis_password));
 		free(c->redis_password);

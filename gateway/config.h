@@ -42,6 +42,11 @@ struct gw_config {
 	int redis_database;
 	int redis_timeout;
 
+	char *router_instance; /* "" = host name and process id */
+	int router_grace;      /* seconds */
+	int router_max_missed;
+	int router_sweep_ms;
+
 	int max_connections;
 	long http_body_max;
 	long ws_message_max;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "route.h"
 #include "server.h"
 #include "xmalloc.h"
 
@@ -43,6 +44,10 @@ struct gw_server {
 	struct db *db;
 	struct db_commit *commit;
 	struct kv *kv;
+	struct kv *kv_sub; /* subscriber connection for routing events */
+	struct route *route;
+	int route_started; /* told Redis is up (after migrations) */
+	char instance[128];
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t maint;
 	uv_timer_t drain;
@@ -63,8 +68,9 @@ server_ready(void *arg, char *buf, size_t len)
 {
 	struct gw_server *s = arg;
 	int latest = db_migrate_latest(), have = db_schema_version(s->db);
-	char mig[160], *pg, *redis;
+	char mig[160], *pg, *redis, *routing;
 	int pg_ok = db_ready(s->db), redis_ok = kv_ready(s->kv), mig_ok, ok;
+	int route_ok = route_ready(s->route);
 	json_t *o;
 	char *text;
 
@@ -81,16 +87,19 @@ server_ready(void *arg, char *buf, size_t len)
 		         latest);
 	pg = xstrdup(pg_ok ? "ok" : db_status(s->db));
 	redis = xstrdup(redis_ok ? "ok" : kv_status(s->kv));
-	ok = pg_ok && redis_ok && mig_ok && !s->draining;
-	o = json_pack("{s:s, s:s, s:s, s:s}", "status",
+	routing = xstrdup(route_ok ? "ok" : route_status(s->route));
+	ok = pg_ok && redis_ok && mig_ok && route_ok && !s->draining;
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status",
 	              ok ? "ok" : (s->draining ? "draining" : "unavailable"),
-	              "postgresql", pg, "redis", redis, "migrations", mig);
+	              "postgresql", pg, "redis", redis, "migrations", mig,
+	              "routing", routing);
 	text = json_dumps(o, JSON_COMPACT);
 	snprintf(buf, len, "%s", text ? text : "{\"status\":\"unavailable\"}");
 	free(text);
 	json_decref(o);
 	free(pg);
 	free(redis);
+	free(routing);
 	return ok;
 }
 
@@ -163,10 +172,25 @@ maybe_migrate(struct gw_server *s)
 	uv_queue_work(&s->loop, &job->req, migrate_work, migrate_done);
 }
 
+/*
+ * Routing starts once Redis is up and the schema is current (a rebuild
+ * reads tables of the latest migrations).
+ */
+static void
+maybe_start_routing(struct gw_server *s)
+{
+	if (s->route_started || s->draining || !kv_ready(s->kv) ||
+	    db_schema_version(s->db) < db_migrate_latest())
+		return;
+	s->route_started = 1;
+	route_kv_state(s->route, 1);
+}
+
 static void
 on_maint(uv_timer_t *t)
 {
 	maybe_migrate(t->data);
+	maybe_start_routing(t->data);
 }
 
 /* ---------------------------------------------------------------- state */
@@ -183,8 +207,14 @@ on_db_state(void *arg, int up)
 static void
 on_kv_state(void *arg, int up)
 {
-	(void)arg;
-	(void)up;
+	struct gw_server *s = arg;
+
+	if (up) {
+		maybe_start_routing(s);
+	} else {
+		s->route_started = 0;
+		route_kv_state(s->route, 0);
+	}
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -287,11 +317,16 @@ server_close(struct gw_server *s)
 	uv_close((uv_handle_t *)&s->maint, NULL);
 	uv_close((uv_handle_t *)&s->drain, NULL);
 	gw_http_close(s->http);
+	/* Redis first: pending routing calls are answered while route lives. */
 	kv_close(s->kv, NULL, NULL);
 	s->kv = NULL;
+	kv_close(s->kv_sub, NULL, NULL);
+	s->kv_sub = NULL;
 	/* db first: it fails in-flight writes through the writer. */
 	db_close(s->db, NULL, NULL);
 	s->db = NULL;
+	route_free(s->route);
+	s->route = NULL;
 	db_commit_free(s->commit);
 	s->commit = NULL;
 }
@@ -305,6 +340,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	struct gw_http_hooks hooks = {server_ready, server_metrics, s};
 	struct db_options dbo;
 	struct kv_options kvo;
+	struct route_options ro;
 	char n[16];
 
 	s->cfg = cfg;
@@ -348,6 +384,27 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	kvo.backoff_max_ms = 5000;
 	s->kv = kv_new(&s->loop, &kvo);
 	kv_set_state_cb(s->kv, on_kv_state, s);
+	/* Redis answers PING differently to a subscriber: no probe there. */
+	kvo.ping_interval_ms = 0;
+	s->kv_sub = kv_new(&s->loop, &kvo);
+
+	if (cfg->router_instance[0] != '\0') {
+		snprintf(s->instance, sizeof(s->instance), "%s",
+		         cfg->router_instance);
+	} else {
+		char host[64] = "switchboard";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(s->instance, sizeof(s->instance), "%s-%d", host,
+		         (int)getpid());
+	}
+	memset(&ro, 0, sizeof(ro));
+	ro.instance = s->instance;
+	ro.grace_ms = cfg->router_grace * 1000;
+	ro.max_missed = cfg->router_max_missed;
+	ro.sweep_ms = cfg->router_sweep_ms;
+	ro.presence_ms = 5000;
+	s->route = route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit, &ro);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);
@@ -371,6 +428,7 @@ gw_server_run(struct gw_server *s)
 	               MAINT_INTERVAL_MS);
 	db_start(s->db);
 	kv_start(s->kv);
+	kv_start(s->kv_sub);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",
 	          SWITCHBOARD_VERSION, (int)getpid(), db_migrate_latest());
 	uv_run(&s->loop, UV_RUN_DEFAULT);

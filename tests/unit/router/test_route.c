@@ -1,0 +1,421 @@
+/*
+ * test_route.c: the router's C side against a real redis-server and
+ * PostgreSQL: routing decisions are recorded in conversations and
+ * conversation_events, published on sb:route, fenced by route_version, and
+ * the Redis state is rebuilt from PostgreSQL after FLUSHALL with no
+ * conversation lost or assigned twice. Ends with uv_loop_close() == 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "db.h"
+#include "db_commit.h"
+#include "kv.h"
+#include "migrate.h"
+#include "route.h"
+#include "support.h"
+
+static struct sb_pg pg;
+static struct sb_redis redis;
+
+struct fx {
+	uv_loop_t loop;
+	struct db *db;
+	struct db_commit *w;
+	struct kv *kv, *sub;
+	struct route *r;
+	int kv_up;
+	unsigned long long epochs_seen;
+	char seen[64][48]; /* "kind:conv:advisor" received on sb:route */
+	int nseen;
+};
+
+struct reply {
+	int done, ok;
+	char err[256];
+	char kinds[256];
+	char first_advisor[32];
+};
+
+static int
+group_setup(void **st)
+{
+	char err[512];
+
+	(void)st;
+	if (sb_pg_setup(&pg) != 0 || sb_redis_setup(&redis) != 0)
+		return -1;
+	if (db_migrate_run(pg.conninfo, err, sizeof(err)) < 0) {
+		fprintf(stderr, "migrate: %s\n", err);
+		return -1;
+	}
+	return sb_pg_exec(
+	        &pg, "INSERT INTO staff_users (id, login, display_name, "
+	             " password_hash, role) VALUES "
+	             " (101, 'a1', 'A One', 'x', 'advisor'),"
+	             " (102, 'a2', 'A Two', 'x', 'advisor'),"
+	             " (103, 'off', 'Disabled', 'x', 'advisor');"
+	             "UPDATE staff_users SET disabled = true WHERE id = 103;"
+	             "INSERT INTO queues (id, slug, name) VALUES "
+	             " (11, 'tax', 'Council tax');"
+	             "INSERT INTO queue_channels (queue_id, channel, "
+	             " answer_target_s, offer_timeout_s) VALUES "
+	             " (11, 'chat', 60, 5), (11, 'email', 3600, 30);"
+	             "INSERT INTO queue_members (staff_id, queue_id, "
+	             " proficiency) VALUES (101, 11, 5), (102, 11, 5);"
+	             "INSERT INTO staff_capacity VALUES (101, 'chat', 1);"
+	             "INSERT INTO customers (id, display_name) VALUES "
+	             " (1, 'Resident');"
+	             "INSERT INTO conversations (id, customer_id, channel) "
+	             " SELECT g, 1, 'chat' FROM generate_series(1, 9) g");
+}
+
+static int
+group_teardown(void **st)
+{
+	(void)st;
+	sb_pg_teardown(&pg);
+	sb_redis_teardown(&redis);
+	return 0;
+}
+
+static void
+on_kv(void *arg, int up)
+{
+	struct fx *f = arg;
+
+	f->kv_up = up;
+	route_kv_state(f->r, up);
+}
+
+static void
+on_events(void *arg, const struct route_event *ev, size_t n)
+{
+	struct fx *f = arg;
+	size_t i;
+
+	for (i = 0; i < n && f->nseen < 64; i++)
+		snprintf(f->seen[f->nseen++], sizeof(f->seen[0]), "%s:%s:%s",
+		         ev[i].kind, ev[i].conv, ev[i].advisor);
+}
+
+static void
+on_epoch(void *arg, unsigned long long epoch)
+{
+	struct fx *f = arg;
+
+	f->epochs_seen = epoch;
+}
+
+static int
+route_is_ready(void *arg)
+{
+	struct fx *f = arg;
+
+	return route_ready(f->r) && db_ready(f->db);
+}
+
+
+static void
+fx_open(struct fx *f)
+{
+	struct db_options d;
+	struct kv_options k;
+	struct route_options o;
+
+	memset(f, 0, sizeof(*f));
+	uv_loop_init(&f->loop);
+	memset(&d, 0, sizeof(d));
+	d.conninfo = pg.conninfo;
+	f->db = db_new(&f->loop, &d);
+	f->w = db_commit_new(&f->loop, f->db, 64, 0);
+	memset(&k, 0, sizeof(k));
+	k.address = "127.0.0.1";
+	k.port = redis.port;
+	k.timeout_ms = 2000;
+	k.ping_interval_ms = 500;
+	f->kv = kv_new(&f->loop, &k);
+	k.ping_interval_ms = 0;
+	f->sub = kv_new(&f->loop, &k);
+	memset(&o, 0, sizeof(o));
+	o.instance = "test-1";
+	o.grace_ms = 30000;
+	o.max_missed = 3;
+	o.sweep_ms = 50;
+	o.presence_ms = 1000;
+	f->r = route_new(&f->loop, f->kv, f->sub, f->db, f->w, &o);
+	route_set_callbacks(f->r, on_events, on_epoch, f);
+	kv_set_state_cb(f->kv, on_kv, f);
+	db_start(f->db);
+	kv_start(f->kv);
+	kv_start(f->sub);
+	assert_true(sb_run_until(&f->loop, route_is_ready, f, 10000));
+}
+
+static void
+fx_close(struct fx *f)
+{
+	kv_close(f->kv, NULL, NULL);
+	kv_close(f->sub, NULL, NULL);
+	db_close(f->db, NULL, NULL);
+	route_free(f->r);
+	db_commit_free(f->w);
+	assert_int_equal(sb_loop_finish(&f->loop), 0);
+}
+
+static void
+on_reply(void *arg, int ok, const char *err, const struct route_event *ev,
+         size_t n)
+{
+	struct reply *r = arg;
+	size_t i;
+
+	r->done = 1;
+	r->ok = ok;
+	snprintf(r->err, sizeof(r->err), "%s", err ? err : "");
+	r->kinds[0] = '\0';
+	for (i = 0; i < n; i++) {
+		strncat(r->kinds, ev[i].kind,
+		        sizeof(r->kinds) - strlen(r->kinds) - 2);
+		strcat(r->kinds, " ");
+		if (strcmp(ev[i].kind, "offered") == 0 &&
+		    r->first_advisor[0] == '\0')
+			snprintf(r->first_advisor, sizeof(r->first_advisor),
+			         "%s", ev[i].advisor);
+	}
+}
+
+static int
+reply_done(void *arg)
+{
+	return ((struct reply *)arg)->done;
+}
+
+static void
+wait_reply(struct fx *f, struct reply *r)
+{
+	assert_true(sb_run_until(&f->loop, reply_done, r, 5000));
+}
+
+static long
+pg_long(const char *sql)
+{
+	return sb_pg_value(&pg, sql);
+}
+
+static int
+seen(struct fx *f, const char *what)
+{
+	int i;
+
+	for (i = 0; i < f->nseen; i++)
+		if (strcmp(f->seen[i], what) == 0)
+			return 1;
+	return 0;
+}
+
+struct seen_arg {
+	struct fx *f;
+	const char *what;
+};
+
+static int
+seen_cond(void *arg)
+{
+	struct seen_arg *s = arg;
+
+	return seen(s->f, s->what);
+}
+
+static void
+test_route_flow(void **st)
+{
+	struct reply r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0}, r5 = {0};
+	struct seen_arg sa;
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	assert_true(route_epoch(f.r) >= 1);
+	assert_int_equal(pg_long("SELECT epoch FROM router_state"),
+	                 (long)route_epoch(f.r));
+
+	/* Waiting, with nobody to take it. */
+	assert_int_equal(
+	        route_enqueue(f.r, "1", "11", "chat", 0, 0, "", on_reply, &r1),
+	        0);
+	wait_reply(&f, &r1);
+	assert_int_equal(r1.ok, 1);
+	assert_string_equal(r1.kinds, "queued ");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 1 AND status = 'waiting' AND "
+	                         "queue_id = 11"),
+	                 1);
+
+	/* A disabled advisor cannot log in; a1 can and is offered at once. */
+	assert_int_equal(
+	        route_advisor_login(f.r, "103", "available", "", on_reply, &r2),
+	        0);
+	wait_reply(&f, &r2);
+	assert_int_equal(r2.ok, 0);
+	assert_int_equal(
+	        route_advisor_login(f.r, "101", "available", "", on_reply, &r3),
+	        0);
+	wait_reply(&f, &r3);
+	assert_int_equal(r3.ok, 1);
+	assert_string_equal(r3.kinds, "status offered ");
+	assert_string_equal(r3.first_advisor, "101");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 1 AND status = 'offered'"),
+	                 1);
+	sa.f = &f;
+	sa.what = "offered:1:101";
+	assert_true(sb_run_until(&f.loop, seen_cond, &sa, 3000));
+
+	/* Someone else cannot accept it; a1 can. */
+	assert_int_equal(route_accept(f.r, "1", "102", on_reply, &r4), 0);
+	wait_reply(&f, &r4);
+	assert_int_equal(r4.ok, 0);
+	assert_non_null(strstr(r4.err, "NOTOFFERED"));
+	assert_int_equal(route_accept(f.r, "1", "101", on_reply, &r5), 0);
+	wait_reply(&f, &r5);
+	assert_int_equal(r5.ok, 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 1 AND status = 'assigned' AND "
+	                         "assigned_staff_id = 101"),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events "
+	                         "WHERE conversation_id = 1 AND kind IN "
+	                         "('route.queued', 'route.offered', "
+	                         "'route.accepted')"),
+	                 3);
+	fx_close(&f);
+}
+
+static void
+test_capacity_reject_and_rebuild(void **st)
+{
+	struct reply a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, g = {0};
+	char cmd[128];
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	/* a1 (chat capacity 1) holds conversation 1 from the last test once
+	 * logged in again; conversation 2 must wait for a2. */
+	assert_int_equal(
+	        route_advisor_login(f.r, "101", "available", "", on_reply, &a),
+	        0);
+	wait_reply(&f, &a);
+	assert_int_equal(
+	        route_enqueue(f.r, "2", "11", "chat", 0, 0, "", on_reply, &b),
+	        0);
+	wait_reply(&f, &b);
+	assert_string_equal(b.kinds, "queued ");
+	assert_int_equal(
+	        route_advisor_login(f.r, "102", "available", "", on_reply, &c),
+	        0);
+	wait_reply(&f, &c);
+	assert_string_equal(c.first_advisor, "102");
+	/* a2 refuses: a1 is full, so it waits again. */
+	assert_int_equal(route_reject(f.r, "2", "102", on_reply, &d), 0);
+	wait_reply(&f, &d);
+	assert_int_equal(d.ok, 1);
+	assert_string_equal(d.kinds, "rejected ");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 2 AND status = 'waiting'"),
+	                 1);
+
+	/* Redis loses everything: the next call triggers a rebuild. */
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d FLUSHALL >/dev/null",
+	         redis.port);
+	assert_int_equal(system(cmd), 0);
+	sb_run_for(&f.loop, 300);
+	assert_true(sb_run_until(&f.loop, route_is_ready, &f, 10000));
+	assert_int_equal(route_epoch(f.r), (unsigned long long)f.epochs_seen);
+	assert_int_equal(pg_long("SELECT epoch FROM router_state"),
+	                 (long)route_epoch(f.r));
+	/* Advisors announce themselves again (the desks would do this). */
+	assert_int_equal(
+	        route_advisor_login(f.r, "101", "available", "", on_reply, &e),
+	        0);
+	wait_reply(&f, &e);
+	/* a1 still holds conversation 1 (restored load): no offer for 2. */
+	assert_string_equal(e.kinds, "status ");
+	assert_int_equal(route_release(f.r, "1", "closed", on_reply, &g), 0);
+	wait_reply(&f, &g);
+	/* Capacity freed: conversation 2 goes to a1 at once. */
+	assert_string_equal(g.kinds, "released offered ");
+	assert_string_equal(g.first_advisor, "101");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 2 AND status = 'offered'"),
+	                 1);
+	/* Every decision carries a version above the previous epoch's. */
+	assert_true(pg_long("SELECT min(route_version) >> 32 FROM "
+	                    "conversation_events WHERE conversation_id = 2 "
+	                    "AND at > now() - interval '1 minute' AND kind = "
+	                    "'route.offered'") >= 1);
+	fx_close(&f);
+}
+
+static void
+test_stale_decision_not_applied(void **st)
+{
+	struct reply a = {0};
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	/* A newer decision is already recorded for conversation 3. */
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE conversations SET "
+	                                 "route_version = 9223372036854775000, "
+	                                 "status = 'closed' WHERE id = 3"),
+	                 0);
+	assert_int_equal(
+	        route_enqueue(f.r, "3", "11", "chat", 0, 0, "", on_reply, &a),
+	        0);
+	wait_reply(&f, &a);
+	assert_int_equal(a.ok, 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 3 AND status = 'closed'"),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events "
+	                         "WHERE conversation_id = 3 AND "
+	                         "detail->>'applied' = 'false'"),
+	                 1);
+	fx_close(&f);
+}
+
+static void
+test_bad_ids_refused(void **st)
+{
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	assert_int_equal(route_enqueue(f.r, "x1", "11", "chat", 0, 0, "",
+	                               on_reply, NULL),
+	                 -1);
+	assert_int_equal(route_accept(f.r, "1", "1; DROP", on_reply, NULL), -1);
+	assert_int_equal(route_transfer(f.r, "1", "q", "", on_reply, NULL), -1);
+	fx_close(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_route_flow),
+	        cmocka_unit_test(test_capacity_reject_and_rebuild),
+	        cmocka_unit_test(test_stale_decision_not_applied),
+	        cmocka_unit_test(test_bad_ids_refused),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
