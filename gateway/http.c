@@ -48,6 +48,7 @@ struct conn {
 	struct gw_http *h;
 	struct lws *wsi;
 	struct conn *prev, *next;
+	struct conn *hnext; /* id table chain */
 	unsigned long id;
 	int closing;
 	unsigned char close_payload[125];
@@ -65,7 +66,10 @@ struct gw_http {
 	struct gw_http_hooks hooks;
 	struct lws_context *ctx;
 	struct conn *ws_list;
+	struct conn **by_id; /* open WebSockets by connection id */
+	unsigned by_id_size; /* power of two */
 	unsigned ws_count;
+	struct gw_ws_handler handler;
 	unsigned long next_id;
 	int draining;
 	int destroying;
@@ -254,10 +258,41 @@ http_write_body(struct lws *wsi, struct conn *c)
 /* ---------------------------------------------------------------- ws */
 
 static void
-ws_unlink(struct gw_http *h, struct conn *c)
+ws_drop_queue(struct conn *c)
 {
 	struct ws_msg *m;
 
+	while ((m = c->sq_head) != NULL) {
+		c->sq_head = m->next;
+		free(m);
+	}
+	c->sq_tail = NULL;
+	c->sq_len = 0;
+}
+
+static struct conn **
+ws_slot(struct gw_http *h, unsigned long id)
+{
+	struct conn **p = &h->by_id[id & (h->by_id_size - 1)];
+
+	while (*p != NULL && (*p)->id != id)
+		p = &(*p)->hnext;
+	return p;
+}
+
+static struct conn *
+ws_find(struct gw_http *h, unsigned long id)
+{
+	return h->by_id != NULL ? *ws_slot(h, id) : NULL;
+}
+
+static void
+ws_unlink(struct gw_http *h, struct conn *c)
+{
+	struct conn **slot = ws_slot(h, c->id);
+
+	if (*slot == c)
+		*slot = c->hnext;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else if (h->ws_list == c)
@@ -265,11 +300,7 @@ ws_unlink(struct gw_http *h, struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	while ((m = c->sq_head) != NULL) {
-		c->sq_head = m->next;
-		free(m);
-	}
-	c->sq_tail = NULL;
+	ws_drop_queue(c);
 	free(c->rx);
 	c->rx = NULL;
 }
@@ -300,6 +331,7 @@ ws_queue(struct conn *c, const char *text)
 	if (c->sq_len >= WS_SENDQ_MAX) {
 		gw_warn("ws.slow_reader", "conn=%lu queued=%u", c->id,
 		        c->sq_len);
+		ws_drop_queue(c);
 		ws_close_later(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		               "send queue full");
 		return -1;
@@ -365,6 +397,9 @@ ws_message(struct conn *c, const char *text, size_t len)
 			json_object_set(pong, "id", id);
 		ws_queue_json(c, pong);
 
+	} else if (c->h->handler.message != NULL) {
+		c->h->handler.message(c->h->handler.arg, c->id,
+		                      json_string_value(type), msg);
 	} else {
 		ws_error(c, "unknown_type", json_string_value(type));
 	}
@@ -406,7 +441,8 @@ ws_writeable(struct lws *wsi, struct conn *c)
 {
 	struct ws_msg *m = c->sq_head;
 
-	if (c->closing) {
+	/* Queued messages go out before the close frame. */
+	if (c->closing && m == NULL) {
 		/*
 		 * lws 4.1 on libuv kills the socket before its own close frame
 		 * is written ("close_and_handled uv repeat test"), so write
@@ -429,7 +465,7 @@ ws_writeable(struct lws *wsi, struct conn *c)
 		c->sq_tail = NULL;
 	c->sq_len--;
 	free(m);
-	if (c->sq_head != NULL)
+	if (c->sq_head != NULL || c->closing)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -519,6 +555,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (h->ws_list != NULL)
 			h->ws_list->prev = c;
 		h->ws_list = c;
+		c->hnext = h->by_id[c->id & (h->by_id_size - 1)];
+		h->by_id[c->id & (h->by_id_size - 1)] = c;
 		h->ws_count++;
 		gw_metrics_conn(GW_CONN_HTTP, -1);
 		gw_metrics_conn(GW_CONN_WS, 1);
@@ -527,6 +565,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		ws_queue_json(c, json_pack("{s:s, s:s, s:s}", "type", "hello",
 		                           "protocol", WS_PROTOCOL, "server",
 		                           "switchboard/" SWITCHBOARD_VERSION));
+		if (h->handler.open != NULL) {
+			char cookie[1024] = "";
+
+			if (lws_hdr_copy(wsi, cookie, sizeof(cookie),
+			                 WSI_TOKEN_HTTP_COOKIE) < 0)
+				cookie[0] = '\0';
+			h->handler.open(h->handler.arg, c->id, cookie, peer);
+		}
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		if (c->closing)
@@ -539,6 +585,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			break; /* refused before it was established */
 		gw_info("ws.close", "conn=%lu", c->id);
 		ws_unlink(h, c);
+		if (h->handler.close != NULL)
+			h->handler.close(h->handler.arg, c->id);
 		h->ws_count--;
 		gw_metrics_conn(GW_CONN_WS, -1);
 		gw_metrics_conn(GW_CONN_HTTP, 1);
@@ -626,6 +674,13 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	h->loop = loop;
 	h->cfg = cfg;
 	h->hooks = *hooks;
+	/* About one bucket per allowed connection, a power of two. */
+	for (h->by_id_size = 64;
+	     h->by_id_size < (unsigned)cfg->max_connections &&
+	     h->by_id_size < (1u << 20);
+	     h->by_id_size *= 2)
+		;
+	h->by_id = xcalloc(h->by_id_size, sizeof(struct conn *));
 	http_setup_options(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
 	                  http_lws_log);
@@ -659,6 +714,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		         "cannot listen on %s port %d (address in use, or "
 		         "bad TLS certificate or key)",
 		         cfg->listen_address, cfg->listen_port);
+		free(h->by_id);
 		free(h->csp);
 		free(h);
 		return NULL;
@@ -680,6 +736,35 @@ gw_http_drain(struct gw_http *h)
 	for (c = h->ws_list; c != NULL; c = c->next)
 		ws_close_later(c, LWS_CLOSE_STATUS_GOINGAWAY,
 		               "server shutting down");
+}
+
+void
+gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd)
+{
+	h->handler = *hd;
+}
+
+int
+gw_http_ws_send(struct gw_http *h, unsigned long conn, json_t *msg)
+{
+	struct conn *c = ws_find(h, conn);
+
+	if (c == NULL || c->closing) {
+		json_decref(msg);
+		return -1;
+	}
+	ws_queue_json(c, msg);
+	return 0;
+}
+
+void
+gw_http_ws_close(struct gw_http *h, unsigned long conn, int code,
+                 const char *reason)
+{
+	struct conn *c = ws_find(h, conn);
+
+	if (c != NULL && !c->closing)
+		ws_close_later(c, (enum lws_close_status)code, reason);
 }
 
 unsigned
@@ -756,6 +841,7 @@ gw_http_free(struct gw_http *h)
 	 * called again after the loop has closed its handles.
 	 */
 	lws_context_destroy(h->ctx);
+	free(h->by_id);
 	free(h->csp);
 	free(h);
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "config.h"
@@ -34,6 +35,26 @@ struct gw_http_hooks {
 struct gw_http *gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
                             const struct gw_http_hooks *hooks, char *err,
                             size_t errlen);
+/*
+ * What a protocol built on /ws (routing, chat, desk) is told. Connections
+ * are named by id (never 0); a message handler gets messages whose type
+ * the base protocol does not know, msg borrowed for the call.
+ */
+struct gw_ws_handler {
+	void (*open)(void *arg, unsigned long conn, const char *cookie,
+	             const char *peer);
+	void (*message)(void *arg, unsigned long conn, const char *type,
+	                json_t *msg);
+	void (*close)(void *arg, unsigned long conn);
+	void *arg;
+};
+
+void gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd);
+/* Queues msg (stolen) for conn; -1 when conn is gone or closing. */
+int gw_http_ws_send(struct gw_http *h, unsigned long conn, json_t *msg);
+/* Closes conn with code and reason once its queue is written. */
+void gw_http_ws_close(struct gw_http *h, unsigned long conn, int code,
+                      const char *reason);
 /* Stops accepting and closes every WebSocket with 1001 (going away). */
 void gw_http_drain(struct gw_http *h);
 /* Open WebSocket connections. */
