@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "http.h"
+#include "idmap.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -48,7 +49,6 @@ struct conn {
 	struct gw_http *h;
 	struct lws *wsi;
 	struct conn *prev, *next;
-	struct conn *hnext; /* id table chain */
 	unsigned long id;
 	int closing;
 	unsigned char close_payload[125];
@@ -66,8 +66,7 @@ struct gw_http {
 	struct gw_http_hooks hooks;
 	struct lws_context *ctx;
 	struct conn *ws_list;
-	struct conn **by_id; /* open WebSockets by connection id */
-	unsigned by_id_size; /* power of two */
+	struct idmap *by_id; /* open WebSockets by connection id */
 	unsigned ws_count;
 	struct gw_ws_handler handler;
 	unsigned long next_id;
@@ -270,29 +269,17 @@ ws_drop_queue(struct conn *c)
 	c->sq_len = 0;
 }
 
-static struct conn **
-ws_slot(struct gw_http *h, unsigned long id)
-{
-	struct conn **p = &h->by_id[id & (h->by_id_size - 1)];
-
-	while (*p != NULL && (*p)->id != id)
-		p = &(*p)->hnext;
-	return p;
-}
-
 static struct conn *
 ws_find(struct gw_http *h, unsigned long id)
 {
-	return h->by_id != NULL ? *ws_slot(h, id) : NULL;
+	return idmap_get(h->by_id, id);
 }
 
 static void
 ws_unlink(struct gw_http *h, struct conn *c)
 {
-	struct conn **slot = ws_slot(h, c->id);
-
-	if (*slot == c)
-		*slot = c->hnext;
+	if (idmap_get(h->by_id, c->id) == c)
+		idmap_del(h->by_id, c->id);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else if (h->ws_list == c)
@@ -555,8 +542,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (h->ws_list != NULL)
 			h->ws_list->prev = c;
 		h->ws_list = c;
-		c->hnext = h->by_id[c->id & (h->by_id_size - 1)];
-		h->by_id[c->id & (h->by_id_size - 1)] = c;
+		idmap_put(h->by_id, c->id, c);
 		h->ws_count++;
 		gw_metrics_conn(GW_CONN_HTTP, -1);
 		gw_metrics_conn(GW_CONN_WS, 1);
@@ -674,13 +660,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	h->loop = loop;
 	h->cfg = cfg;
 	h->hooks = *hooks;
-	/* About one bucket per allowed connection, a power of two. */
-	for (h->by_id_size = 64;
-	     h->by_id_size < (unsigned)cfg->max_connections &&
-	     h->by_id_size < (1u << 20);
-	     h->by_id_size *= 2)
-		;
-	h->by_id = xcalloc(h->by_id_size, sizeof(struct conn *));
+	h->by_id = idmap_new();
 	http_setup_options(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
 	                  http_lws_log);
@@ -714,7 +694,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		         "cannot listen on %s port %d (address in use, or "
 		         "bad TLS certificate or key)",
 		         cfg->listen_address, cfg->listen_port);
-		free(h->by_id);
+		idmap_free(h->by_id);
 		free(h->csp);
 		free(h);
 		return NULL;
@@ -841,7 +821,7 @@ gw_http_free(struct gw_http *h)
 	 * called again after the loop has closed its handles.
 	 */
 	lws_context_destroy(h->ctx);
-	free(h->by_id);
+	idmap_free(h->by_id);
 	free(h->csp);
 	free(h);
 }
