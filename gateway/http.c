@@ -45,6 +45,11 @@ struct conn {
 	int quiet;
 	const char *method;
 	char path[128];
+	/* api: body being read, answer awaited, answer to send */
+	char *req_body;
+	size_t req_len;
+	int api_state; /* API_NONE .. */
+	char *set_cookie;
 	/* websocket */
 	struct gw_http *h;
 	struct lws *wsi;
@@ -69,6 +74,8 @@ struct gw_http {
 	struct idmap *by_id; /* open WebSockets by connection id */
 	unsigned ws_count;
 	struct gw_ws_handler handler;
+	struct gw_api_handler api;
+	struct idmap *api_waiting; /* HTTP requests awaiting their answer */
 	unsigned long next_id;
 	int draining;
 	int destroying;
@@ -118,6 +125,14 @@ conn_set_body(struct conn *c, int status, const char *ctype, char *body,
 	c->body_len = len;
 }
 
+enum {
+	API_NONE = 0,
+	API_READING, /* request body coming in */
+	API_WAITING, /* handed to the API handler */
+	API_ANSWER,  /* answer set, headers to send when writable */
+	API_BODY,    /* headers sent, body to send */
+};
+
 static int
 http_send_headers(struct lws *wsi, struct conn *c)
 {
@@ -133,6 +148,11 @@ http_send_headers(struct lws *wsi, struct conn *c)
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 	                                 (const unsigned char *)"no-store", 8,
 	                                 &p, end) ||
+	    (c->set_cookie != NULL &&
+	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
+	                                  (const unsigned char *)c->set_cookie,
+	                                  (int)strlen(c->set_cookie), &p,
+	                                  end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (c->head_only || c->body_len == 0) {
@@ -182,6 +202,8 @@ json_error(const char *reason, size_t *len)
 	return s;
 }
 
+static int api_start(struct gw_http *h, struct lws *wsi, struct conn *c);
+
 static int
 http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
 {
@@ -192,6 +214,8 @@ http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
 	int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 
 	c->head_only = is_head;
+	if (strncmp(path, "/api/", 5) == 0 && h->api.request != NULL)
+		return api_start(h, wsi, c);
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
 	    strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0) {
 		body = json_error("not found", &len);
@@ -234,6 +258,83 @@ http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
 		              len);
 	}
 	return http_send_headers(wsi, c);
+}
+
+/* The request, with its body if any, goes to the API handler. */
+static void
+api_dispatch(struct gw_http *h, struct lws *wsi, struct conn *c)
+{
+	char cookie[1024] = "", peer[64] = "", ctype[128] = "", xrw[64] = "";
+
+	lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
+	lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE);
+	lws_hdr_custom_copy(wsi, xrw, sizeof(xrw), "x-requested-with:", 17);
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	c->api_state = API_WAITING;
+	idmap_put(h->api_waiting, conn_id(wsi), c);
+	h->api.request(h->api.arg, conn_id(wsi), c->method, c->path,
+	               c->req_body ? c->req_body : "", c->req_len, cookie, peer,
+	               ctype, xrw[0] != '\0');
+}
+
+static int
+api_start(struct gw_http *h, struct lws *wsi, struct conn *c)
+{
+	c->wsi = wsi;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		c->api_state = API_READING;
+		return 0; /* body callbacks follow */
+	}
+	api_dispatch(h, wsi, c);
+	return 0;
+}
+
+static int
+api_body(struct gw_http *h, struct lws *wsi, struct conn *c, const void *in,
+         size_t len)
+{
+	char *body;
+	size_t n;
+
+	if (c->api_state != API_READING)
+		return 0;
+	if (c->req_len + len > (size_t)h->cfg->http_body_max) {
+		body = json_error("request body too large", &n);
+		c->api_state = API_NONE;
+		conn_set_body(c, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		              "application/json", body, n);
+		http_send_headers(wsi, c);
+		return -1;
+	}
+	c->req_body = xrealloc(c->req_body, c->req_len + len + 1);
+	memcpy(c->req_body + c->req_len, in, len);
+	c->req_len += len;
+	c->req_body[c->req_len] = '\0';
+	return 0;
+}
+
+static void
+api_forget(struct gw_http *h, struct conn *c)
+{
+	if (c->wsi != NULL && idmap_get(h->api_waiting, conn_id(c->wsi)) == c)
+		idmap_del(h->api_waiting, conn_id(c->wsi));
+	free(c->req_body);
+	c->req_body = NULL;
+	free(c->set_cookie);
+	c->set_cookie = NULL;
+	c->api_state = API_NONE;
+}
+
+static int http_write_body(struct lws *wsi, struct conn *c);
+
+static int
+api_writeable(struct lws *wsi, struct conn *c)
+{
+	if (c->api_state == API_ANSWER) {
+		c->api_state = API_BODY;
+		return http_send_headers(wsi, c);
+	}
+	return http_write_body(wsi, c);
 }
 
 static int
@@ -486,10 +587,20 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return http_send_headers(wsi, c);
 		}
 		return http_route(h, wsi, c, (const char *)in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return api_body(h, wsi, c, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (c->api_state == API_READING)
+			api_dispatch(h, wsi, c);
+		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		return http_write_body(wsi, c);
+		if (c->api_state == API_WAITING)
+			return 0;
+		return api_writeable(wsi, c);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (c != NULL)
+			api_forget(h, c);
 		if (c != NULL)
 			conn_set_body(c, 0, NULL, NULL, 0);
 		break;
@@ -661,6 +772,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	h->cfg = cfg;
 	h->hooks = *hooks;
 	h->by_id = idmap_new();
+	h->api_waiting = idmap_new();
 	http_setup_options(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
 	                  http_lws_log);
@@ -695,6 +807,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		         "bad TLS certificate or key)",
 		         cfg->listen_address, cfg->listen_port);
 		idmap_free(h->by_id);
+		idmap_free(h->api_waiting);
 		free(h->csp);
 		free(h);
 		return NULL;
@@ -722,6 +835,29 @@ void
 gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd)
 {
 	h->handler = *hd;
+}
+
+void
+gw_http_set_api_handler(struct gw_http *h, const struct gw_api_handler *hd)
+{
+	h->api = *hd;
+}
+
+int
+gw_http_respond(struct gw_http *h, unsigned long conn, int status,
+                const char *body, const char *set_cookie)
+{
+	struct conn *c = idmap_del(h->api_waiting, conn);
+
+	if (c == NULL || c->api_state != API_WAITING)
+		return -1;
+	conn_set_body(c, status, "application/json", xstrdup(body),
+	              strlen(body));
+	free(c->set_cookie);
+	c->set_cookie = set_cookie ? xstrdup(set_cookie) : NULL;
+	c->api_state = API_ANSWER;
+	lws_callback_on_writable(c->wsi);
+	return 0;
 }
 
 int
@@ -822,6 +958,7 @@ gw_http_free(struct gw_http *h)
 	 */
 	lws_context_destroy(h->ctx);
 	idmap_free(h->by_id);
+	idmap_free(h->api_waiting);
 	free(h->csp);
 	free(h);
 }

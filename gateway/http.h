@@ -50,6 +50,29 @@ struct gw_ws_handler {
 };
 
 void gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd);
+
+/*
+ * Requests under /api/ go to this handler once their body (at most
+ * limits.http_body_max, else 413) has arrived. It must answer each one,
+ * now or later, with gw_http_respond. csrf_header: the request carried
+ * X-Requested-With (which a cross-site form cannot send).
+ */
+struct gw_api_handler {
+	void (*request)(void *arg, unsigned long conn, const char *method,
+	                const char *path, const char *body, size_t len,
+	                const char *cookie, const char *peer,
+	                const char *content_type, int csrf_header);
+	void *arg;
+};
+
+void gw_http_set_api_handler(struct gw_http *h,
+                             const struct gw_api_handler *hd);
+/*
+ * Answers an API request with a JSON body (copied) and an optional
+ * Set-Cookie value. -1 when the request is gone (the client closed).
+ */
+int gw_http_respond(struct gw_http *h, unsigned long conn, int status,
+                    const char *body, const char *set_cookie);
 /* Queues msg (stolen) for conn; -1 when conn is gone or closing. */
 int gw_http_ws_send(struct gw_http *h, unsigned long conn, json_t *msg);
 /* Closes conn with code and reason once its queue is written. */

@@ -21,13 +21,19 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "api.h"
 #include "route.h"
+#include "route_ws.h"
+#include "session.h"
 #include "server.h"
 #include "xmalloc.h"
 
 #define MAINT_INTERVAL_MS 500
 #define DRAIN_POLL_MS     50
 #define MIGRATE_RETRY_MS  5000
+/* Staff sessions: 30 minutes idle, 12 hours at most. */
+#define SESSION_IDLE_S     1800
+#define SESSION_ABSOLUTE_S 43200
 
 struct migrate_job {
 	uv_work_t req;
@@ -46,6 +52,9 @@ struct gw_server {
 	struct kv *kv;
 	struct kv *kv_sub; /* subscriber connection for routing events */
 	struct route *route;
+	struct route_ws *route_ws;
+	struct gw_session_store *sessions;
+	struct gw_api *api;
 	int route_started; /* told Redis is up (after migrations) */
 	char instance[128];
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -322,9 +331,14 @@ server_close(struct gw_server *s)
 	s->kv = NULL;
 	kv_close(s->kv_sub, NULL, NULL);
 	s->kv_sub = NULL;
+	/* The store answers what it has in flight, then db goes. */
+	gw_session_store_free(s->sessions);
+	s->sessions = NULL;
 	/* db first: it fails in-flight writes through the writer. */
 	db_close(s->db, NULL, NULL);
 	s->db = NULL;
+	route_ws_free(s->route_ws);
+	s->route_ws = NULL;
 	route_free(s->route);
 	s->route = NULL;
 	db_commit_free(s->commit);
@@ -405,6 +419,11 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	ro.sweep_ms = cfg->router_sweep_ms;
 	ro.presence_ms = 5000;
 	s->route = route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit, &ro);
+	s->sessions = gw_session_store_new(&s->loop, s->db, SESSION_IDLE_S,
+	                                   SESSION_ABSOLUTE_S);
+	s->api = gw_api_new(s->http, s->sessions, SESSION_ABSOLUTE_S);
+	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->commit,
+	                           s->sessions);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);
@@ -450,6 +469,8 @@ gw_server_free(struct gw_server *s)
 {
 	if (s == NULL)
 		return;
+	/* After uv_run: late answers of the session store reached it. */
+	gw_api_free(s->api);
 	gw_http_free(s->http);
 	gw_config_free(s->cfg);
 	free(s);

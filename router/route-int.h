@@ -33,6 +33,8 @@ struct route {
 	uv_timer_t sweep, presence, wait;
 	int handles_open;
 	int sweep_inflight;
+	int settings_inflight;
+	uv_timer_t settings;
 	char **desks; /* advisors whose desks this instance holds */
 	size_t ndesks, capdesks;
 	route_event_cb event_cb;
@@ -47,5 +49,10 @@ struct route {
 int route_script_index(const char *name);
 void route_set_ready(struct route *r, unsigned long long epoch);
 void route_fail_state(struct route *r, const char *why);
+/* Re-reads queue and router settings from PostgreSQL into Redis. */
+void route_settings_refresh(struct route *r);
+int route_apply_settings(struct route *r, const char *qc, const char *blend,
+                         const char *max_missed, const char *grace_ms,
+                         const char *live, route_reply_cb cb, void *arg);
 
 #endif

@@ -19,6 +19,8 @@
 #define ROUTE_CHANNEL  "sb:route"
 #define CALL_ARGS_MAX  300
 #define PRESENCE_CHUNK 256
+/* Queue settings changed in PostgreSQL take effect within this. */
+#define SETTINGS_MS 5000
 
 /*
  * One routing event in PostgreSQL: the conversation moves to its new
@@ -540,16 +542,43 @@ route_reject(struct route *r, const char *conv, const char *advisor,
 }
 
 int
-route_release(struct route *r, const char *conv, const char *why,
-              route_reply_cb cb, void *arg)
+route_release_by(struct route *r, const char *conv, const char *why,
+                 const char *by, route_reply_cb cb, void *arg)
 {
 	struct call *c;
 
-	if (!is_id(conv))
+	if (!is_id(conv) || (by && *by && !is_id(by)))
 		return -1;
 	c = call_new(r, "release", cb, arg);
 	call_arg(c, conv);
 	call_arg(c, why);
+	call_arg(c, by ? by : "");
+	return call_start(c);
+}
+
+int
+route_release(struct route *r, const char *conv, const char *why,
+              route_reply_cb cb, void *arg)
+{
+	return route_release_by(r, conv, why, "", cb, arg);
+}
+
+int
+route_transfer_by(struct route *r, const char *conv, const char *queue,
+                  const char *advisor, const char *by, route_reply_cb cb,
+                  void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv) || (queue && *queue && !is_id(queue)) ||
+	    (advisor && *advisor && !is_id(advisor)) ||
+	    (by && *by && !is_id(by)))
+		return -1;
+	c = call_new(r, "transfer", cb, arg);
+	call_arg(c, conv);
+	call_arg(c, queue ? queue : "");
+	call_arg(c, advisor ? advisor : "");
+	call_arg(c, by ? by : "");
 	return call_start(c);
 }
 
@@ -557,16 +586,7 @@ int
 route_transfer(struct route *r, const char *conv, const char *queue,
                const char *advisor, route_reply_cb cb, void *arg)
 {
-	struct call *c;
-
-	if (!is_id(conv) || (queue && *queue && !is_id(queue)) ||
-	    (advisor && *advisor && !is_id(advisor)))
-		return -1;
-	c = call_new(r, "transfer", cb, arg);
-	call_arg(c, conv);
-	call_arg(c, queue ? queue : "");
-	call_arg(c, advisor ? advisor : "");
-	return call_start(c);
+	return route_transfer_by(r, conv, queue, advisor, "", cb, arg);
 }
 
 int
@@ -581,6 +601,21 @@ route_position(struct route *r, const char *conv, route_position_cb cb,
 	c->kind = CALL_POSITION;
 	c->pcb = cb;
 	call_arg(c, conv);
+	return call_start(c);
+}
+
+int
+route_apply_settings(struct route *r, const char *qc, const char *blend,
+                     const char *max_missed, const char *grace_ms,
+                     const char *live, route_reply_cb cb, void *arg)
+{
+	struct call *c = call_new(r, "settings", cb, arg);
+
+	call_arg(c, qc);
+	call_arg(c, blend);
+	call_arg(c, max_missed);
+	call_arg(c, grace_ms);
+	call_arg(c, live);
 	return call_start(c);
 }
 
@@ -790,6 +825,12 @@ on_presence(uv_timer_t *t)
 		call_start(c);
 }
 
+static void
+on_settings_tick(uv_timer_t *t)
+{
+	route_settings_refresh(t->data);
+}
+
 /* ---------------------------------------------------------------- state */
 
 void
@@ -945,7 +986,10 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 	uv_timer_init(loop, &r->sweep);
 	uv_timer_init(loop, &r->presence);
 	uv_timer_init(loop, &r->wait);
-	r->sweep.data = r->presence.data = r->wait.data = r;
+	uv_timer_init(loop, &r->settings);
+	r->sweep.data = r->presence.data = r->wait.data = r->settings.data = r;
+	uv_timer_start(&r->settings, on_settings_tick, SETTINGS_MS,
+	               SETTINGS_MS);
 	uv_timer_start(&r->sweep, on_sweep, (uint64_t)r->opt.sweep_ms,
 	               (uint64_t)r->opt.sweep_ms);
 	uv_timer_start(&r->presence, on_presence, (uint64_t)r->opt.presence_ms,
@@ -1003,7 +1047,8 @@ route_free(struct route *r)
 		return;
 	r->gen++;
 	r->state = ROUTE_IDLE;
-	r->handles_open = 3;
+	r->handles_open = 4;
+	uv_close((uv_handle_t *)&r->settings, route_timer_closed);
 	uv_close((uv_handle_t *)&r->sweep, route_timer_closed);
 	uv_close((uv_handle_t *)&r->presence, route_timer_closed);
 	uv_close((uv_handle_t *)&r->wait, route_timer_closed);

@@ -101,6 +101,16 @@ int route_release(struct route *r, const char *conv, const char *why,
 int route_transfer(struct route *r, const char *conv, const char *queue,
                    const char *advisor, route_reply_cb cb, void *arg);
 /*
+ * Release and transfer on behalf of an advisor: refused (NOTYOURS) unless
+ * the conversation is assigned or offered to `by`. "" acts for anyone
+ * (supervisors, the system).
+ */
+int route_release_by(struct route *r, const char *conv, const char *why,
+                     const char *by, route_reply_cb cb, void *arg);
+int route_transfer_by(struct route *r, const char *conv, const char *queue,
+                      const char *advisor, const char *by, route_reply_cb cb,
+                      void *arg);
+/*
  * An advisor's status. Reads their capacities and queues from PostgreSQL
  * (staff_capacity, channel_settings, queue_members) and announces them;
  * the desk is then beaten as present by this instance until

@@ -50,6 +50,46 @@ static const char CONVS_SQL[] =
 
 static void rebuild_fail(struct route *r, const char *why);
 
+static void
+on_settings_applied(void *arg, int ok, const char *err,
+                    const struct route_event *ev, size_t n)
+{
+	(void)arg;
+	(void)ev;
+	(void)n;
+	if (!ok)
+		gw_warn("route.settings_failed", "reason=\"%s\"", err);
+}
+
+static void
+on_settings(void *arg, PGresult *res, const char *err)
+{
+	struct route *r = arg;
+	char maxm[16], grace[16];
+
+	r->settings_inflight = 0;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		gw_debug("route.settings_failed", "reason=\"%s\"",
+		         err ? err : "?");
+		return;
+	}
+	snprintf(maxm, sizeof(maxm), "%d", r->opt.max_missed);
+	snprintf(grace, sizeof(grace), "%d", r->opt.grace_ms);
+	route_apply_settings(r, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+	                     maxm, grace, PQgetvalue(res, 0, 2),
+	                     on_settings_applied, r);
+}
+
+void
+route_settings_refresh(struct route *r)
+{
+	if (r->state != ROUTE_READY || r->settings_inflight)
+		return;
+	if (db_query(r->db, CONFIG_SQL, 0, NULL, on_settings, r) == 0)
+		r->settings_inflight = 1;
+}
+
 static int
 restore(struct route *r, kv_reply_cb cb, int argc, const char **argv)
 {

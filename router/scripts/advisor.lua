@@ -18,6 +18,14 @@ if st == 'available' and old ~= 'available' then
 	redis.call('HSET', key, 'idle', now, 'miss', 0)
 end
 redis.call('HSET', key, 'st', st, 'reason', reason or '', 'inst', inst)
+redis.call('SADD', P .. 'advisors', aid)
+-- Announcing is a sign of life of the desk, like a heartbeat.
+if st ~= 'offline' then
+	redis.call('ZADD', P .. 'presence', now, aid)
+else
+	redis.call('ZREM', P .. 'presence', aid)
+end
+
 for pair in string.gmatch(ARGV[6] or '', '[^,]+') do
 	local ch, cap = string.match(pair, '^(%a+)=(%d+)$')
 	if ch then

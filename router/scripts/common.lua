@@ -22,6 +22,8 @@
 --   a:<adv>:q            hash: queue -> proficiency (1-10)
 --   a:<adv>:c            set: conversations offered or assigned to adv
 --   offers               zset: offered conversations by deadline
+--   advisors             set: every advisor announced in this epoch
+--   queues               set: every queue with settings (qc:<q>)
 --   presence             zset: advisor -> last heartbeat (ms) of its desk
 --   blend                hash: busy channel -> comma list it blocks
 --   cfg                  hash: max_missed (auto-away threshold), grace_ms
@@ -115,6 +117,26 @@ local function refresh_advisor(aid)
 			end
 		end
 	end
+end
+
+-- Replaces the queue settings, blending rules and router settings.
+-- qc "q:ch:timeout_ms,...", blend "busy=a|b;...".
+local function apply_settings(qc, blend, max_missed, grace_ms, live)
+	local old = redis.call('SMEMBERS', P .. 'queues')
+	for _, q in ipairs(old) do
+		redis.call('DEL', P .. 'qc:' .. q)
+	end
+	redis.call('DEL', P .. 'queues', P .. 'blend')
+	for q, ch, to in string.gmatch(qc, '([^:,]+):(%a+):(%d+)') do
+		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
+		redis.call('SADD', P .. 'queues', q)
+	end
+	for busy, blocked in string.gmatch(blend, '(%a+)=([%a|]+)') do
+		redis.call('HSET', P .. 'blend', busy,
+		    (string.gsub(blocked, '|', ',')))
+	end
+	redis.call('HSET', P .. 'cfg', 'max_missed', max_missed, 'grace_ms',
+	    grace_ms, 'live', live)
 end
 
 local function bump_version(cid)

@@ -13,15 +13,7 @@ if redis.call('GET', 'sb:rebuild') ~= ARGV[2] then
 end
 local op = ARGV[3]
 if op == 'config' then
-	for q, ch, to in string.gmatch(ARGV[4], '([^:,]+):(%a+):(%d+)') do
-		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
-	end
-	for busy, blocked in string.gmatch(ARGV[5], '(%a+)=([%a|]+)') do
-		redis.call('HSET', P .. 'blend', busy,
-		    (string.gsub(blocked, '|', ',')))
-	end
-	redis.call('HSET', P .. 'cfg', 'max_missed', ARGV[6], 'grace_ms',
-	    ARGV[7], 'live', ARGV[8])
+	apply_settings(ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 	return 'OK'
 elseif op == 'conv' then
 	local cid, q, ch = ARGV[4], ARGV[5], ARGV[6]

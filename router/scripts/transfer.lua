@@ -1,7 +1,8 @@
 -- transfer: moves a conversation to another queue, or pins it to a named
 -- advisor (in its queue or the given one). It keeps its original wait
 -- time. A supervisor's reassignment is a transfer to an advisor.
--- ARGV: epoch, conv, queue ("" keeps the queue), advisor ("" for any)
+-- ARGV: epoch, conv, queue ("" keeps the queue), advisor ("" for any),
+--       by (advisor who must hold it; "" for a supervisor)
 local err = epoch_error(ARGV[1])
 if err then
 	return err
@@ -11,6 +12,10 @@ local c = hgetall(P .. 'c:' .. cid)
 if not c.st then
 	return redis.error_reply('NOCONV conversation ' .. cid ..
 	    ' is not in routing')
+end
+if ARGV[5] and ARGV[5] ~= '' and c.adv ~= ARGV[5] then
+	return redis.error_reply('NOTYOURS conversation ' .. cid ..
+	    ' is not assigned to ' .. ARGV[5])
 end
 if newq == '' then
 	newq = c.q

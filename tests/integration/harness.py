@@ -690,10 +690,10 @@ class Switchboard:
                                  % (e, self.log_tail()))
 
     def websocket(self, path="/ws", origin=None, protocol="switchboard.v1",
-                  timeout=10):
+                  timeout=10, headers=None):
         return WebSocket(self.port, path,
                          origin if origin is not None else self.public_url,
-                         protocol, timeout)
+                         protocol, timeout, headers)
 
 
 # ------------------------------------------------------------ WebSocket
@@ -711,7 +711,8 @@ class WebSocket:
     Raises WebSocketError if the server does not answer 101 with a valid
     Sec-WebSocket-Accept; self.status/self.headers hold its answer."""
 
-    def __init__(self, port, path, origin, protocol, timeout=10):
+    def __init__(self, port, path, origin, protocol, timeout=10,
+                 headers=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout)
         self.buf = b""
         key = base64.b64encode(os.urandom(16))
@@ -725,6 +726,8 @@ class WebSocket:
             req.append("Origin: %s" % origin)
         if protocol:
             req.append("Sec-WebSocket-Protocol: %s" % protocol)
+        for k, v in (headers or {}).items():
+            req.append("%s: %s" % (k, v))
         self.sock.sendall(("\r\n".join(req) + "\r\n\r\n").encode())
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(4096)

@@ -1,0 +1,240 @@
+/*
+ * api.c: REST endpoints. Answers find their request by connection id, so
+ * an answer for a client that has gone is dropped by gw_http_respond.
+ * Loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define COOKIE_NAME "__Host-sb_session"
+
+struct gw_api {
+	struct gw_http *http;
+	struct gw_session_store *sessions;
+	int max_age;
+};
+
+struct req {
+	struct gw_api *api;
+	unsigned long conn;
+};
+
+static void
+respond_json(struct gw_api *api, unsigned long conn, int status, json_t *obj,
+             const char *cookie)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+
+	gw_http_respond(api->http, conn, status, text ? text : "{}", cookie);
+	free(text);
+	json_decref(obj);
+}
+
+static void
+respond_error(struct gw_api *api, unsigned long conn, int status,
+              const char *message)
+{
+	respond_json(api, conn, status, json_pack("{s:s}", "error", message),
+	             NULL);
+}
+
+static int
+http_status_of(enum gw_session_status st)
+{
+	switch (st) {
+	case GW_SESSION_OK:
+		return 200;
+	case GW_SESSION_DENIED:
+		return 401;
+	case GW_SESSION_THROTTLED:
+		return 429;
+	default:
+		return 503;
+	}
+}
+
+static json_t *
+staff_json(const struct gw_session_info *info)
+{
+	return json_pack("{s:I, s:s, s:s, s:s}", "staff",
+	                 (json_int_t)info->staff_id, "login", info->login,
+	                 "name", info->display_name, "role", info->role);
+}
+
+static void
+on_login(void *arg, enum gw_session_status st, const char *err,
+         const struct gw_session_info *info)
+{
+	struct req *r = arg;
+	char cookie[256];
+
+	if (st != GW_SESSION_OK) {
+		respond_error(r->api, r->conn, http_status_of(st), err);
+	} else {
+		/* Rotated at every login: a new token, never the old one. */
+		snprintf(cookie, sizeof(cookie),
+		         COOKIE_NAME "=%s; Path=/; Secure; HttpOnly; "
+		                     "SameSite=Strict; Max-Age=%d",
+		         info->token, r->api->max_age);
+		respond_json(r->api, r->conn, 200, staff_json(info), cookie);
+	}
+	free(r);
+}
+
+static void
+on_check(void *arg, enum gw_session_status st, const char *err,
+         const struct gw_session_info *info)
+{
+	struct req *r = arg;
+
+	if (st != GW_SESSION_OK)
+		respond_error(r->api, r->conn, http_status_of(st), err);
+	else
+		respond_json(r->api, r->conn, 200, staff_json(info), NULL);
+	free(r);
+}
+
+static void
+on_logout(void *arg, enum gw_session_status st, const char *err,
+          long long count)
+{
+	struct req *r = arg;
+
+	(void)count;
+	if (st != GW_SESSION_OK && st != GW_SESSION_DENIED)
+		respond_error(r->api, r->conn, http_status_of(st), err);
+	else
+		respond_json(r->api, r->conn, 200,
+		             json_pack("{s:b}", "signed_out", 1),
+		             COOKIE_NAME "=; Path=/; Secure; HttpOnly; "
+		                         "SameSite=Strict; Max-Age=0");
+	free(r);
+}
+
+static const char *
+cookie_token(const char *cookie, char *buf, size_t len)
+{
+	const char *s = strstr(cookie, COOKIE_NAME "=");
+	size_t n;
+
+	if (s == NULL || (s != cookie && s[-1] != ' ' && s[-1] != ';'))
+		return NULL;
+	s += strlen(COOKIE_NAME "=");
+	n = strcspn(s, "; ");
+	if (n == 0 || n >= len)
+		return NULL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+session_request(struct gw_api *api, unsigned long conn, const char *method,
+                const char *body, size_t len, const char *cookie,
+                const char *peer, const char *ctype, int csrf_header)
+{
+	enum gw_session_status st = GW_SESSION_UNAVAILABLE;
+	struct req *r = xcalloc(1, sizeof(*r));
+	const char *login = NULL, *password = NULL;
+	json_error_t jerr;
+	json_t *msg = NULL;
+	char token[256];
+
+	r->api = api;
+	r->conn = conn;
+	if (strcmp(method, "POST") == 0) {
+		/* A cross-site form cannot send JSON: it needs a preflight. */
+		if (strncmp(ctype, "application/json", 16) != 0) {
+			respond_error(api, conn, 415,
+			              "Content-Type must be application/json");
+			goto fail;
+		}
+		msg = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (msg == NULL ||
+		    json_unpack(msg, "{s:s, s:s}", "login", &login, "password",
+		                &password) != 0) {
+			respond_error(api, conn, 400,
+			              "body must be {\"login\": string, "
+			              "\"password\": string}");
+			goto fail;
+		}
+		st = gw_session_login(api->sessions, login, password, peer,
+		                      NULL, on_login, r);
+	} else if (strcmp(method, "GET") == 0) {
+		if (cookie_token(cookie, token, sizeof(token)) == NULL) {
+			respond_error(api, conn, 401, "not signed in");
+			goto fail;
+		}
+		st = gw_session_check(api->sessions, token, on_check, r);
+	} else if (strcmp(method, "DELETE") == 0) {
+		if (!csrf_header) {
+			respond_error(api, conn, 403,
+			              "X-Requested-With header required");
+			goto fail;
+		}
+		if (cookie_token(cookie, token, sizeof(token)) == NULL) {
+			respond_error(api, conn, 401, "not signed in");
+			goto fail;
+		}
+		st = gw_session_logout(api->sessions, token, on_logout, r);
+	} else {
+		respond_error(api, conn, 405, "method not allowed");
+		goto fail;
+	}
+	if (st != GW_SESSION_OK) {
+		respond_error(api, conn, http_status_of(st),
+		              gw_session_status_text(st, 1));
+		goto fail;
+	}
+	json_decref(msg);
+	return;
+fail:
+	json_decref(msg);
+	free(r);
+}
+
+static void
+api_request(void *arg, unsigned long conn, const char *method, const char *path,
+            const char *body, size_t len, const char *cookie, const char *peer,
+            const char *ctype, int csrf_header)
+{
+	struct gw_api *api = arg;
+
+	if (strcmp(path, "/api/session") == 0)
+		session_request(api, conn, method, body, len, cookie, peer,
+		                ctype, csrf_header);
+	else
+		respond_error(api, conn, 404, "not found");
+}
+
+struct gw_api *
+gw_api_new(struct gw_http *h, struct gw_session_store *st,
+           int session_max_age_s)
+{
+	struct gw_api *api = xcalloc(1, sizeof(*api));
+	struct gw_api_handler hd = {api_request, api};
+
+	api->http = h;
+	api->sessions = st;
+	api->max_age = session_max_age_s;
+	gw_http_set_api_handler(h, &hd);
+	return api;
+}
+
+void
+gw_api_free(struct gw_api *api)
+{
+	struct gw_api_handler none = {NULL, NULL};
+
+	if (api == NULL)
+		return;
+	gw_http_set_api_handler(api->http, &none);
+	free(api);
+}

@@ -1,0 +1,787 @@
+/*
+ * session.c: staff logins and sessions on top of db.c (see session.h).
+ *
+ * Threads: everything runs on the loop thread except login_work, which runs
+ * on a libuv worker and touches only its own struct session_op (the hash,
+ * the copy of the password, the verdict).
+ * Ownership: each request is a struct session_op, owned by the store from
+ * the call that starts it until its callback has returned; it holds copies
+ * of everything it needs and the caller's arg, nothing else of the caller.
+ * The store counts its requests; once its owner frees it, it stops sending
+ * work and lives on until the last request has answered, so a database
+ * reply or a worker job that ends later never touches freed memory.
+ *
+ * Log lines name the staff id, never the login as typed (it is sometimes
+ * a password typed into the wrong field), the password or the token.
+ *
+ * Throttling is race-free within the database: the statement that counts
+ * recent failures also records this attempt as a failure, and marks it a
+ * success only once the password matched. Statements on one connection run
+ * one after another, so concurrent attempts see each other.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "session.h"
+#include "staff.h"
+#include "xmalloc.h"
+
+#define LOGIN_MAX      128 /* staff_users.login */
+#define USER_AGENT_MAX 256 /* staff_sessions.user_agent */
+#define IP_MAX         45  /* longest textual IPv6 address */
+/* last_seen_at is written at most this often (or idle/2 when shorter). */
+#define TOUCH_MAX_S 60
+#define TOKEN_BYTES 32
+#define TOKEN_BUF                                                              \
+	sodium_base64_ENCODED_LEN(TOKEN_BYTES,                                 \
+	                          sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+#define HASH_HEX_BUF (crypto_hash_sha256_BYTES * 2 + 1)
+
+_Static_assert(TOKEN_BUF == GW_SESSION_TOKEN_LEN + 1, "token length");
+
+/*
+ * Verified instead of a real hash when the login does not exist, so the
+ * answer takes as long as for a wrong password. Same parameters as
+ * gw_staff_hash_password; the password behind it was random and discarded.
+ */
+static const char dummy_hash[] =
+        "$argon2id$v=19$m=19456,t=2,p=1$Ms5C0/wZ1KwdtflAt8Orgg$"
+        "ACiDi3djBuyp8jp6ce9M/juY1c2o69vAikMla/OJ8Hk";
+
+/*
+ * Counts this login's failures since its last success and the address's
+ * failures, both in the window, and records the attempt (as a failure for
+ * now) unless either is over its limit. One row: the attempt id (NULL when
+ * throttled), then the user (NULLs when unknown).
+ */
+static const char sql_login_begin[] =
+        "WITH c AS (SELECT"
+        " (SELECT count(*) FROM login_attempts a"
+        "   WHERE a.login = $1 AND NOT a.ok"
+        "   AND a.at > now() - $3::int * interval '1 second'"
+        "   AND a.id > coalesce((SELECT max(s.id) FROM login_attempts s"
+        "                        WHERE s.login = $1 AND s.ok), 0)) AS nl,"
+        " (SELECT count(*) FROM login_attempts a"
+        "   WHERE a.ip = $2::inet AND NOT a.ok"
+        "   AND a.at > now() - $3::int * interval '1 second') AS ni),"
+        " ins AS (INSERT INTO login_attempts (login, ip)"
+        "  SELECT $1, $2::inet FROM c"
+        "  WHERE c.nl < $4::int AND c.ni < $5::int RETURNING id)"
+        " SELECT (SELECT id FROM ins), u.id, u.password_hash, u.disabled"
+        " FROM c LEFT JOIN staff_users u ON u.login = $1";
+
+/*
+ * Marks the attempt a success and creates the session, unless the user
+ * was disabled or deleted while the password was being checked.
+ */
+static const char sql_login_create[] =
+        "WITH u AS (SELECT id, login, role, display_name FROM staff_users"
+        "  WHERE id = $6::bigint AND NOT disabled),"
+        " a AS (UPDATE login_attempts SET ok = true"
+        "  WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM u)),"
+        " s AS (INSERT INTO staff_sessions"
+        "  (token_hash, staff_id, expires_at, ip, user_agent)"
+        "  SELECT decode($2, 'hex'), u.id,"
+        "  now() + $3::int * interval '1 second', $4::inet, $5 FROM u"
+        "  RETURNING staff_id)"
+        " SELECT s.staff_id, u.login, u.role, u.display_name"
+        " FROM s JOIN u ON u.id = s.staff_id";
+
+/* Finds a live session and touches it when last written touch_s ago. */
+static const char sql_check[] =
+        "WITH s AS (SELECT s.id, s.staff_id, s.last_seen_at, u.login,"
+        "  u.role, u.display_name"
+        "  FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id"
+        "  WHERE s.token_hash = decode($1, 'hex') AND s.revoked_at IS NULL"
+        "  AND s.expires_at > now()"
+        "  AND s.last_seen_at > now() - $2::int * interval '1 second'"
+        "  AND NOT u.disabled),"
+        " t AS (UPDATE staff_sessions x SET last_seen_at = now() FROM s"
+        "  WHERE x.id = s.id"
+        "  AND s.last_seen_at <= now() - $3::int * interval '1 second')"
+        " SELECT staff_id, login, role, display_name FROM s";
+
+static const char sql_logout[] =
+        "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
+        "  WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL"
+        "  RETURNING 1)"
+        " SELECT count(*) FROM r";
+
+static const char sql_revoke_staff[] =
+        "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
+        "  WHERE staff_id = $1::bigint AND revoked_at IS NULL RETURNING 1)"
+        " SELECT count(*) FROM r";
+
+static const char sql_prune[] =
+        "WITH s AS (DELETE FROM staff_sessions"
+        "  WHERE expires_at < now() - $1::int * interval '1 second'"
+        "  OR revoked_at < now() - $1::int * interval '1 second'"
+        "  OR last_seen_at < now() - ($1::int + $2::int)"
+        "                            * interval '1 second'"
+        "  RETURNING 1),"
+        " a AS (DELETE FROM login_attempts"
+        "  WHERE at < now() - $1::int * interval '1 second' RETURNING 1)"
+        " SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM a)";
+
+enum op_kind {
+	OP_LOGIN = 0,
+	OP_CHECK,
+	OP_DONE, /* logout, revocation, pruning: answered with a count */
+};
+
+struct gw_session_store {
+	uv_loop_t *loop;
+	struct db *db;
+	int idle_s, absolute_s, touch_s;
+	unsigned inflight; /* requests not yet answered */
+	unsigned logins;   /* of which logins */
+	int closing;       /* freed by its owner */
+};
+
+struct session_op {
+	struct gw_session_store *st;
+	enum op_kind kind;
+	gw_session_login_cb info_cb; /* OP_LOGIN, OP_CHECK */
+	gw_session_done_cb done_cb;  /* OP_DONE */
+	void *arg;
+	const char *what; /* for log lines */
+	int in_call;      /* inside op_query: a lost connection answers now */
+	int lost;
+	/* Login. */
+	uv_work_t work;
+	char *login;
+	char *password; /* wiped and freed by the worker */
+	size_t password_len;
+	char *ip;
+	char *user_agent;
+	char *attempt_id;
+	char *staff_id; /* NULL: unknown login */
+	char *hash;     /* NULL: unknown login, dummy_hash is checked */
+	int user_ok;
+	int verified;
+	char token[TOKEN_BUF];
+	/* Login and check: hex SHA-256 of the token. */
+	char token_hash[HASH_HEX_BUF];
+};
+
+static struct session_op *
+op_new(struct gw_session_store *st, enum op_kind kind, const char *what,
+       void *arg)
+{
+	struct session_op *op = xcalloc(1, sizeof(*op));
+
+	op->st = st;
+	op->kind = kind;
+	op->what = what;
+	op->arg = arg;
+	op->work.data = op;
+	st->inflight++;
+	if (kind == OP_LOGIN)
+		st->logins++;
+	return op;
+}
+
+static void
+op_wipe_password(struct session_op *op)
+{
+	if (op->password == NULL)
+		return;
+	sodium_memzero(op->password, op->password_len);
+	free(op->password);
+	op->password = NULL;
+}
+
+/* Frees op and, when it was the last request of a freed store, the store. */
+static void
+op_release(struct session_op *op)
+{
+	struct gw_session_store *st = op->st;
+
+	if (op->kind == OP_LOGIN)
+		st->logins--;
+	op_wipe_password(op);
+	sodium_memzero(op->token, sizeof(op->token));
+	free(op->login);
+	free(op->ip);
+	free(op->user_agent);
+	free(op->attempt_id);
+	free(op->staff_id);
+	free(op->hash);
+	free(op);
+	if (--st->inflight == 0 && st->closing)
+		free(st);
+}
+
+/* Answers op's caller, then releases op (the callback may free the store). */
+static void
+op_finish(struct session_op *op, enum gw_session_status status,
+          const struct gw_session_info *info, long long count)
+{
+	const char *err = NULL;
+
+	if (status != GW_SESSION_OK) {
+		err = gw_session_status_text(status, op->kind == OP_LOGIN);
+		info = NULL;
+		count = 0;
+	}
+	if (op->kind == OP_DONE) {
+		if (op->done_cb != NULL)
+			op->done_cb(op->arg, status, err, count);
+	} else if (op->info_cb != NULL) {
+		op->info_cb(op->arg, status, err, info);
+	}
+	op_release(op);
+}
+
+/*
+ * Sends one statement for op. Returns 0 when cb will be called later, or
+ * -1 when it will not (the database is down, or the connection was lost
+ * while sending: db.c then fails the request at once, which cb turns into
+ * op->lost rather than answering from inside this call).
+ */
+static int
+op_query(struct session_op *op, const char *sql, int nparams,
+         const char *const *values, db_result_cb cb)
+{
+	int rc = -1;
+
+	op->in_call = 1;
+	op->lost = 0;
+	if (op->st->closing)
+		goto out;
+	if (db_send(op->st->db, sql, nparams, values, cb, op) != 0)
+		goto out;
+	/* On failure db.c fails the request just sent: cb sets lost. */
+	db_sync(op->st->db, NULL, NULL);
+	if (!op->lost)
+		rc = 0;
+out:
+	op->in_call = 0;
+	return rc;
+}
+
+static const char *
+field_or_dash(const PGresult *res, int field)
+{
+	const char *v = PQresultErrorField(res, field);
+
+	return v != NULL ? v : "-";
+}
+
+/* 1 if res holds rows; otherwise logs why (never the parameters). */
+static int
+result_ok(const struct session_op *op, const PGresult *res, const char *err)
+{
+	char buf[256];
+	int ok = 0;
+
+	if (res == NULL)
+		gw_warn("session.db_lost", "request=%s reason=\"%s\"", op->what,
+		        gw_log_clean(buf, sizeof(buf), err ? err : "?"));
+	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		/* Not the DETAIL line: it may quote the row, with the login. */
+		gw_warn("session.db_error",
+		        "request=%s sqlstate=%s error=\"%s\"", op->what,
+		        field_or_dash(res, PG_DIAG_SQLSTATE),
+		        gw_log_clean(
+		                buf, sizeof(buf),
+		                field_or_dash(res, PG_DIAG_MESSAGE_PRIMARY)));
+	else
+		ok = 1;
+	return ok;
+}
+
+/* Valid UTF-8 without control characters (what PostgreSQL will accept). */
+static int
+text_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + len;
+	unsigned i;
+	int ok = 1;
+
+	while (ok && p < end) {
+		unsigned c = *p, cp = c, min = 0, n = 0;
+
+		if (c < 0x20 || c == 0x7f) {
+			ok = 0;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+			min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
+		} else if (c >= 0x80) {
+			ok = 0;
+		}
+		if (ok && (size_t)(end - p) <= n)
+			ok = 0;
+		for (i = 1; ok && i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				ok = 0;
+			cp = cp << 6 | (p[i] & 0x3fu);
+		}
+		if (ok && (cp < min || cp > 0x10ffff ||
+		           (cp >= 0xd800 && cp <= 0xdfff)))
+			ok = 0;
+		p += n + 1;
+	}
+	return ok;
+}
+
+/* A copy of ip if it is a plain IPv4 or IPv6 address, else NULL. */
+static char *
+ip_copy(const char *ip)
+{
+	unsigned char buf[16];
+	char *copy = NULL;
+
+	if (ip == NULL || strnlen(ip, IP_MAX + 1) > IP_MAX ||
+	    strchr(ip, '%') != NULL)
+		goto out;
+	if (uv_inet_pton(AF_INET, ip, buf) == 0 ||
+	    uv_inet_pton(AF_INET6, ip, buf) == 0)
+		copy = xstrdup(ip);
+out:
+	return copy;
+}
+
+/* Printable ASCII only (User-Agent is), at most USER_AGENT_MAX bytes. */
+static char *
+user_agent_copy(const char *ua)
+{
+	size_t i, n = ua == NULL ? 0 : strnlen(ua, USER_AGENT_MAX);
+	char *copy = xmalloc(n + 1);
+
+	for (i = 0; i < n; i++)
+		copy[i] = (ua[i] >= 0x20 && ua[i] < 0x7f) ? ua[i] : '?';
+	copy[n] = '\0';
+	return copy;
+}
+
+/*
+ * Well-formed token: 43 base64url characters decoding to 32 bytes. The
+ * alphabet is checked first: libsodium 1.0.18's decoder takes bytes over
+ * 0x7f for letters.
+ */
+static int
+token_valid(const char *token)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                               "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char bin[TOKEN_BYTES];
+	const char *end = NULL;
+	size_t binlen = 0;
+	int ok = 0;
+
+	if (token == NULL ||
+	    strnlen(token, GW_SESSION_TOKEN_LEN + 1) != GW_SESSION_TOKEN_LEN ||
+	    strspn(token, alphabet) != GW_SESSION_TOKEN_LEN)
+		goto out;
+	if (sodium_base642bin(bin, sizeof(bin), token, GW_SESSION_TOKEN_LEN,
+	                      NULL, &binlen, &end,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+	    binlen == sizeof(bin) && end == token + GW_SESSION_TOKEN_LEN)
+		ok = 1;
+	sodium_memzero(bin, sizeof(bin));
+out:
+	return ok;
+}
+
+/* Hex SHA-256 of the token text: what staff_sessions.token_hash holds. */
+static void
+token_hash_hex(const char *token, char out[HASH_HEX_BUF])
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	sodium_bin2hex(out, HASH_HEX_BUF, digest, sizeof(digest));
+}
+
+static void
+token_new(struct session_op *op)
+{
+	unsigned char raw[TOKEN_BYTES];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(op->token, sizeof(op->token), raw, sizeof(raw),
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	token_hash_hex(op->token, op->token_hash);
+}
+
+static void
+login_on_create(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+	struct gw_session_info info;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (op->st->closing || !result_ok(op, res, err)) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	} else if (PQntuples(res) != 1) {
+		/* Disabled or deleted while the password was checked. */
+		gw_notice("staff.login_failed", "staff_id=%s ip=%s why=gone",
+		          op->staff_id, op->ip ? op->ip : "-");
+		op_finish(op, GW_SESSION_DENIED, NULL, 0);
+	} else {
+		memset(&info, 0, sizeof(info));
+		info.staff_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		info.login = PQgetvalue(res, 0, 1);
+		info.role = PQgetvalue(res, 0, 2);
+		info.display_name = PQgetvalue(res, 0, 3);
+		info.token = op->token;
+		gw_info("staff.login", "staff_id=%lld ip=%s", info.staff_id,
+		        op->ip ? op->ip : "-");
+		op_finish(op, GW_SESSION_OK, &info, 0);
+	}
+}
+
+/* Worker thread: touches only op. */
+static void
+login_work(uv_work_t *w)
+{
+	struct session_op *op = w->data;
+
+	op->verified = gw_staff_verify_password(
+	        op->hash != NULL ? op->hash : dummy_hash, op->password);
+	op_wipe_password(op);
+}
+
+static void
+login_after_work(uv_work_t *w, int status)
+{
+	struct session_op *op = w->data;
+	struct gw_session_store *st = op->st;
+	const char *params[6];
+	char abs_s[16];
+
+	if (status != 0 || st->closing) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	} else if (!op->verified || !op->user_ok) {
+		gw_notice("staff.login_failed", "staff_id=%s ip=%s",
+		          op->staff_id ? op->staff_id : "-",
+		          op->ip ? op->ip : "-");
+		op_finish(op, GW_SESSION_DENIED, NULL, 0);
+	} else {
+		token_new(op);
+		snprintf(abs_s, sizeof(abs_s), "%d", st->absolute_s);
+		params[0] = op->attempt_id;
+		params[1] = op->token_hash;
+		params[2] = abs_s;
+		params[3] = op->ip;
+		params[4] = op->user_agent;
+		params[5] = op->staff_id;
+		if (op_query(op, sql_login_create, 6, params,
+		             login_on_create) != 0)
+			op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	}
+}
+
+static void
+login_on_begin(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+	struct gw_session_store *st = op->st;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (st->closing || !result_ok(op, res, err) || PQntuples(res) != 1) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	} else if (PQgetisnull(res, 0, 0)) {
+		gw_warn("staff.login_throttled", "staff_id=%s ip=%s",
+		        PQgetisnull(res, 0, 1) ? "-" : PQgetvalue(res, 0, 1),
+		        op->ip ? op->ip : "-");
+		op_finish(op, GW_SESSION_THROTTLED, NULL, 0);
+	} else {
+		op->attempt_id = xstrdup(PQgetvalue(res, 0, 0));
+		if (!PQgetisnull(res, 0, 1)) {
+			op->staff_id = xstrdup(PQgetvalue(res, 0, 1));
+			op->hash = xstrdup(PQgetvalue(res, 0, 2));
+			/* Disabled: still checked, so it takes as long. */
+			op->user_ok = strcmp(PQgetvalue(res, 0, 3), "f") == 0;
+		}
+		if (uv_queue_work(st->loop, &op->work, login_work,
+		                  login_after_work) != 0)
+			op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	}
+}
+
+static void
+check_on_result(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+	struct gw_session_info info;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (op->st->closing || !result_ok(op, res, err)) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	} else if (PQntuples(res) != 1) {
+		op_finish(op, GW_SESSION_DENIED, NULL, 0);
+	} else {
+		memset(&info, 0, sizeof(info));
+		info.staff_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		info.login = PQgetvalue(res, 0, 1);
+		info.role = PQgetvalue(res, 0, 2);
+		info.display_name = PQgetvalue(res, 0, 3);
+		op_finish(op, GW_SESSION_OK, &info, 0);
+	}
+}
+
+static void
+done_on_result(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (op->st->closing || !result_ok(op, res, err) ||
+	    PQntuples(res) != 1) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	} else {
+		long long count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+
+		gw_info("staff.sessions_ended", "request=%s count=%lld",
+		        op->what, count);
+		op_finish(op, GW_SESSION_OK, NULL, count);
+	}
+}
+
+/* Starts op's first statement; on failure releases op without answering. */
+static enum gw_session_status
+op_start(struct session_op *op, const char *sql, int nparams,
+         const char *const *values, db_result_cb cb)
+{
+	enum gw_session_status rc = GW_SESSION_OK;
+
+	if (op_query(op, sql, nparams, values, cb) != 0) {
+		op_release(op);
+		rc = GW_SESSION_UNAVAILABLE;
+	}
+	return rc;
+}
+
+/* Whether the store may take a request now. */
+static int
+store_open(const struct gw_session_store *st)
+{
+	return !st->closing && db_ready(st->db);
+}
+
+struct gw_session_store *
+gw_session_store_new(uv_loop_t *loop, struct db *db, int idle_timeout_s,
+                     int absolute_timeout_s)
+{
+	struct gw_session_store *st = NULL;
+
+	if (loop == NULL || db == NULL || idle_timeout_s <= 0 ||
+	    absolute_timeout_s <= 0)
+		goto out;
+	st = xcalloc(1, sizeof(*st));
+	st->loop = loop;
+	st->db = db;
+	st->idle_s = idle_timeout_s;
+	st->absolute_s = absolute_timeout_s;
+	/* Touching less often than idle/2 could let a used session lapse. */
+	st->touch_s = idle_timeout_s / 2;
+	if (st->touch_s > TOUCH_MAX_S)
+		st->touch_s = TOUCH_MAX_S;
+out:
+	return st;
+}
+
+void
+gw_session_store_free(struct gw_session_store *st)
+{
+	if (st == NULL)
+		return;
+	st->closing = 1;
+	if (st->inflight == 0)
+		free(st);
+}
+
+enum gw_session_status
+gw_session_login(struct gw_session_store *st, const char *login,
+                 const char *password, const char *ip, const char *user_agent,
+                 gw_session_login_cb cb, void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_DENIED;
+	struct session_op *op;
+	const char *params[5];
+	char window[16], max_login[16], max_ip[16];
+	size_t login_len, password_len;
+
+	if (!store_open(st) || st->logins >= GW_SESSION_LOGINS_MAX) {
+		rc = GW_SESSION_UNAVAILABLE;
+		goto out;
+	}
+	if (login == NULL || password == NULL)
+		goto out;
+	login_len = strnlen(login, LOGIN_MAX + 1);
+	password_len = strnlen(password, GW_PASSWORD_MAX + 1);
+	/* No such login can exist, and no such password is ever hashed. */
+	if (login_len == 0 || login_len > LOGIN_MAX ||
+	    !text_valid(login, login_len) || password_len > GW_PASSWORD_MAX)
+		goto out;
+	op = op_new(st, OP_LOGIN, "login", arg);
+	op->info_cb = cb;
+	op->login = xstrndup(login, login_len);
+	op->password = xstrndup(password, password_len);
+	op->password_len = password_len;
+	op->ip = ip_copy(ip);
+	op->user_agent = user_agent_copy(user_agent);
+	snprintf(window, sizeof(window), "%d", GW_SESSION_THROTTLE_WINDOW_S);
+	snprintf(max_login, sizeof(max_login), "%d", GW_SESSION_THROTTLE_LOGIN);
+	snprintf(max_ip, sizeof(max_ip), "%d", GW_SESSION_THROTTLE_IP);
+	params[0] = op->login;
+	params[1] = op->ip;
+	params[2] = window;
+	params[3] = max_login;
+	params[4] = max_ip;
+	rc = op_start(op, sql_login_begin, 5, params, login_on_begin);
+out:
+	return rc;
+}
+
+enum gw_session_status
+gw_session_check(struct gw_session_store *st, const char *token,
+                 gw_session_check_cb cb, void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
+	struct session_op *op;
+	const char *params[3];
+	char idle[16], touch[16];
+
+	if (!token_valid(token)) {
+		rc = GW_SESSION_DENIED;
+		goto out;
+	}
+	if (!store_open(st))
+		goto out;
+	op = op_new(st, OP_CHECK, "check", arg);
+	op->info_cb = cb;
+	token_hash_hex(token, op->token_hash);
+	snprintf(idle, sizeof(idle), "%d", st->idle_s);
+	snprintf(touch, sizeof(touch), "%d", st->touch_s);
+	params[0] = op->token_hash;
+	params[1] = idle;
+	params[2] = touch;
+	rc = op_start(op, sql_check, 3, params, check_on_result);
+out:
+	return rc;
+}
+
+enum gw_session_status
+gw_session_logout(struct gw_session_store *st, const char *token,
+                  gw_session_done_cb cb, void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
+	struct session_op *op;
+	const char *params[1];
+
+	if (!token_valid(token)) {
+		rc = GW_SESSION_DENIED;
+		goto out;
+	}
+	if (!store_open(st))
+		goto out;
+	op = op_new(st, OP_DONE, "logout", arg);
+	op->done_cb = cb;
+	token_hash_hex(token, op->token_hash);
+	params[0] = op->token_hash;
+	rc = op_start(op, sql_logout, 1, params, done_on_result);
+out:
+	return rc;
+}
+
+enum gw_session_status
+gw_session_revoke_staff(struct gw_session_store *st, long long staff_id,
+                        gw_session_done_cb cb, void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
+	struct session_op *op;
+	const char *params[1];
+	char id[24];
+
+	if (staff_id <= 0) {
+		rc = GW_SESSION_DENIED;
+		goto out;
+	}
+	if (!store_open(st))
+		goto out;
+	op = op_new(st, OP_DONE, "revoke_staff", arg);
+	op->done_cb = cb;
+	snprintf(id, sizeof(id), "%lld", staff_id);
+	params[0] = id;
+	rc = op_start(op, sql_revoke_staff, 1, params, done_on_result);
+out:
+	return rc;
+}
+
+enum gw_session_status
+gw_session_prune(struct gw_session_store *st, int keep_s, gw_session_done_cb cb,
+                 void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
+	struct session_op *op;
+	const char *params[2];
+	char keep[16], idle[16];
+
+	if (!store_open(st))
+		goto out;
+	/* Throttling needs the attempts of the whole window. */
+	if (keep_s < GW_SESSION_THROTTLE_WINDOW_S)
+		keep_s = GW_SESSION_THROTTLE_WINDOW_S;
+	op = op_new(st, OP_DONE, "prune", arg);
+	op->done_cb = cb;
+	snprintf(keep, sizeof(keep), "%d", keep_s);
+	snprintf(idle, sizeof(idle), "%d", st->idle_s);
+	params[0] = keep;
+	params[1] = idle;
+	rc = op_start(op, sql_prune, 2, params, done_on_result);
+out:
+	return rc;
+}
+
+const char *
+gw_session_status_text(enum gw_session_status status, int is_login)
+{
+	const char *text = "unknown error";
+
+	switch (status) {
+	case GW_SESSION_OK:
+		text = "";
+		break;
+	case GW_SESSION_DENIED:
+		text = is_login ? "invalid login or password"
+		                : "invalid or expired session";
+		break;
+	case GW_SESSION_THROTTLED:
+		text = "too many attempts";
+		break;
+	case GW_SESSION_UNAVAILABLE:
+		text = "service unavailable";
+		break;
+	}
+	return text;
+}

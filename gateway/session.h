@@ -1,0 +1,133 @@
+/*
+ * session.h: staff logins and server-side sessions (ASVS 5.0 §7).
+ *
+ * A login looks the user up, refuses it before any hashing when the login
+ * or the client address has too many recent failures, checks the password
+ * with Argon2id on a libuv worker thread, and creates a session: a random
+ * 256-bit token, base64url without padding (43 characters), of which only
+ * the SHA-256 is stored. A session ends after idle_timeout_s without use,
+ * absolute_timeout_s after login, at logout, or when every session of the
+ * user is revoked.
+ *
+ * Loop thread only. Every request is answered through its callback exactly
+ * once, never from inside the call that started it. The store passes arg
+ * back untouched and keeps nothing of the caller: pass an id (a connection
+ * or request number) that the callback looks up, not a pointer to an
+ * object that may be gone by then.
+ */
+#ifndef GW_SESSION_H
+#define GW_SESSION_H
+
+#include <uv.h>
+
+#include "db.h"
+
+/* Characters of a token: base64url of 32 random bytes, no padding. */
+#define GW_SESSION_TOKEN_LEN 43
+
+/* Failed logins counted over this sliding window... */
+#define GW_SESSION_THROTTLE_WINDOW_S 900
+/* ...refuse a login with this many failures since its last success, */
+#define GW_SESSION_THROTTLE_LOGIN 5
+/* ...or a client address with this many failures (any login). */
+#define GW_SESSION_THROTTLE_IP 20
+/*
+ * Logins between their call and their answer, per store: each may hold a
+ * worker thread and 19 MiB for Argon2id. Beyond it logins are refused
+ * GW_SESSION_UNAVAILABLE at once.
+ */
+#define GW_SESSION_LOGINS_MAX 32
+
+struct gw_session_store;
+
+enum gw_session_status {
+	GW_SESSION_OK = 0,
+	/* Wrong login or password, disabled user, bad or ended session. */
+	GW_SESSION_DENIED,
+	/* Too many failed logins: refused without checking the password. */
+	GW_SESSION_THROTTLED,
+	/* Database unreachable or failing, or the store is being freed. */
+	GW_SESSION_UNAVAILABLE,
+};
+
+/* What a successful login or check knows; strings valid during the call. */
+struct gw_session_info {
+	long long staff_id;
+	const char *login;
+	const char *display_name;
+	const char *role;
+	/* Login only: the new token to hand to the client; NULL for a check. */
+	const char *token;
+};
+
+/*
+ * status GW_SESSION_OK: info is set, err is NULL. Otherwise info is NULL
+ * and err is a static text fit to show the user: "invalid login or
+ * password" for every failed login, whether the user exists or not.
+ */
+typedef void (*gw_session_login_cb)(void *arg, enum gw_session_status status,
+                                    const char *err,
+                                    const struct gw_session_info *info);
+typedef void (*gw_session_check_cb)(void *arg, enum gw_session_status status,
+                                    const char *err,
+                                    const struct gw_session_info *info);
+/* Logout and revocation: count is the number of sessions ended. */
+typedef void (*gw_session_done_cb)(void *arg, enum gw_session_status status,
+                                   const char *err, long long count);
+
+/*
+ * A store on loop using db (which must outlive the store's use of it:
+ * free the store before or in the same loop turn as db_close). Timeouts
+ * are in seconds and must be positive. Returns NULL for bad timeouts.
+ */
+struct gw_session_store *gw_session_store_new(uv_loop_t *loop, struct db *db,
+                                              int idle_timeout_s,
+                                              int absolute_timeout_s);
+/*
+ * Frees the store once its requests are over. Requests still in flight are
+ * answered GW_SESSION_UNAVAILABLE and send nothing more to the database;
+ * the loop must run until they are (uv_run then returns and uv_loop_close
+ * succeeds). May be called from a callback of the store. NULL is a no-op.
+ */
+void gw_session_store_free(struct gw_session_store *st);
+
+/*
+ * Starts a login. login, password, ip (textual IPv4 or IPv6 address, or
+ * NULL) and user_agent (or NULL) are copied; the copy of the password is
+ * wiped once checked. Returns GW_SESSION_OK when cb will be called, or the
+ * status refusing it now, without a callback: GW_SESSION_DENIED for an
+ * empty or over-long login or a password over GW_PASSWORD_MAX bytes,
+ * GW_SESSION_UNAVAILABLE when the database is not ready, the store is
+ * being freed or GW_SESSION_LOGINS_MAX logins are in flight.
+ */
+enum gw_session_status gw_session_login(struct gw_session_store *st,
+                                        const char *login, const char *password,
+                                        const char *ip, const char *user_agent,
+                                        gw_session_login_cb cb, void *arg);
+/*
+ * Checks a token and refreshes its idle timer (in the database at most
+ * once a minute). Returns as gw_session_login; a token that cannot be one
+ * of ours (length, alphabet) is refused GW_SESSION_DENIED without a query.
+ */
+enum gw_session_status gw_session_check(struct gw_session_store *st,
+                                        const char *token,
+                                        gw_session_check_cb cb, void *arg);
+/* Revokes the session of token (count 0 if it had ended already). */
+enum gw_session_status gw_session_logout(struct gw_session_store *st,
+                                         const char *token,
+                                         gw_session_done_cb cb, void *arg);
+/* Revokes every live session of a staff user (disabled, password reset). */
+enum gw_session_status gw_session_revoke_staff(struct gw_session_store *st,
+                                               long long staff_id,
+                                               gw_session_done_cb cb,
+                                               void *arg);
+/*
+ * Deletes sessions that ended, and login attempts made, more than keep_s
+ * seconds ago (at least the throttling window). count is the rows deleted.
+ */
+enum gw_session_status gw_session_prune(struct gw_session_store *st, int keep_s,
+                                        gw_session_done_cb cb, void *arg);
+/* The error text of a status ("" for GW_SESSION_OK). */
+const char *gw_session_status_text(enum gw_session_status status, int is_login);
+
+#endif

@@ -1,0 +1,744 @@
+/*
+ * route_ws.c: routing over /ws. See route_ws.h and docs/routing-protocol.md.
+ *
+ * Every socket that speaks routing is a peer, found by its connection id.
+ * Asynchronous answers (session checks, routing calls, database writes)
+ * carry the connection id, never a pointer to the peer, so an answer for a
+ * socket that has closed meanwhile is dropped. Loop thread only.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idmap.h"
+#include "log.h"
+#include "route_ws.h"
+#include "xmalloc.h"
+
+#define SESSION_COOKIE   "__Host-sb_session="
+#define POSITION_TICK_MS 1000
+#define NAME_MAX_LEN     200
+
+enum peer_kind {
+	PEER_NEW = 0,
+	PEER_AUTHENTICATING,
+	PEER_STAFF,
+	PEER_RESIDENT,
+};
+
+struct peer {
+	unsigned long conn;
+	enum peer_kind kind;
+	/* staff */
+	uint64_t staff;
+	char role[24];
+	char status[16];
+	char reason[64];
+	struct peer *next_desk; /* other sockets of the same advisor here */
+	/* resident */
+	uint64_t conv;
+	int waiting;
+	long last_pos;
+	long long last_ewt;
+};
+
+struct route_ws {
+	uv_loop_t *loop;
+	struct gw_http *http;
+	struct route *r;
+	struct db_commit *w;
+	struct gw_session_store *sessions;
+	struct idmap *peers;     /* conn -> peer */
+	struct idmap *desks;     /* staff id -> first peer */
+	struct idmap *residents; /* conversation id -> peer */
+	uv_timer_t positions;
+};
+
+/* An answer on its way back to a socket. */
+struct pending {
+	struct route_ws *rw;
+	unsigned long conn;
+	json_t *id; /* the request's "id", echoed */
+	char conv[24];
+	char reference[40];
+};
+
+static const char START_SQL[] =
+        "WITH q AS (SELECT q.id FROM queues q JOIN queue_channels qc"
+        "  ON qc.queue_id = q.id AND qc.channel = 'chat'"
+        "  WHERE q.active AND (q.slug = $1 OR q.id::text = $1)),"
+        " cu AS (INSERT INTO customers (display_name)"
+        "  SELECT $2 WHERE EXISTS (SELECT 1 FROM q) RETURNING id)"
+        " INSERT INTO conversations (customer_id, channel, queue_id, status,"
+        "  queued_at)"
+        " SELECT cu.id, 'chat', q.id, 'open', now() FROM cu, q"
+        " RETURNING id, reference, queue_id,"
+        "  (extract(epoch FROM queued_at) * 1000)::bigint";
+
+/* ---------------------------------------------------------------- util */
+
+static struct peer *
+peer_get(struct route_ws *rw, unsigned long conn)
+{
+	return idmap_get(rw->peers, conn);
+}
+
+static struct pending *
+pending_new(struct route_ws *rw, unsigned long conn, json_t *msg)
+{
+	struct pending *p = xcalloc(1, sizeof(*p));
+
+	p->rw = rw;
+	p->conn = conn;
+	p->id = msg != NULL ? json_incref(json_object_get(msg, "id")) : NULL;
+	return p;
+}
+
+static void
+pending_free(struct pending *p)
+{
+	json_decref(p->id);
+	free(p);
+}
+
+/* Sends obj (stolen) to conn, echoing the request id when there is one. */
+static void
+send_to(struct route_ws *rw, unsigned long conn, json_t *id, json_t *obj)
+{
+	if (id != NULL)
+		json_object_set(obj, "id", id);
+	gw_http_ws_send(rw->http, conn, obj);
+}
+
+static void
+send_error(struct route_ws *rw, unsigned long conn, json_t *id,
+           const char *code, const char *message)
+{
+	send_to(rw, conn, id,
+	        json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+	                  "message", message));
+}
+
+static const char *
+str_field(json_t *msg, const char *name)
+{
+	json_t *v = json_object_get(msg, name);
+
+	if (json_is_string(v))
+		return json_string_value(v);
+	return NULL;
+}
+
+/* "123" -> 123; 0 for anything that is not a positive decimal id. */
+static uint64_t
+parse_id(const char *s)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 18)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	return v;
+}
+
+/* The error code a routing refusal maps to. */
+static const char *
+route_error_code(const char *err)
+{
+	if (err == NULL)
+		return "failed";
+	if (strncmp(err, "NOTOFFERED", 10) == 0)
+		return "not_offered";
+	if (strncmp(err, "NOTYOURS", 8) == 0)
+		return "forbidden";
+	if (strncmp(err, "NOQUEUE", 7) == 0 || strncmp(err, "NOCONV", 6) == 0)
+		return "not_found";
+	if (strncmp(err, "BADSTATUS", 9) == 0)
+		return "bad_message";
+	return "unavailable";
+}
+
+/* ---------------------------------------------------------------- desks */
+
+static void
+desk_link(struct route_ws *rw, struct peer *p)
+{
+	p->next_desk = idmap_get(rw->desks, p->staff);
+	idmap_put(rw->desks, p->staff, p);
+}
+
+/* Unlinks p; returns 1 if it was the advisor's last desk here. */
+static int
+desk_unlink(struct route_ws *rw, struct peer *p)
+{
+	struct peer *head = idmap_get(rw->desks, p->staff), **pp = &head;
+
+	while (*pp != NULL && *pp != p)
+		pp = &(*pp)->next_desk;
+	if (*pp == p)
+		*pp = p->next_desk;
+	if (head == NULL) {
+		idmap_del(rw->desks, p->staff);
+		return 1;
+	}
+	idmap_put(rw->desks, p->staff, head);
+	return 0;
+}
+
+static void
+on_routed(void *arg, int ok, const char *err, const struct route_event *ev,
+          size_t n)
+{
+	struct pending *p = arg;
+	const char *type = p->conv[0] != '\0' ? p->conv : "ok";
+
+	(void)ev;
+	(void)n;
+	if (peer_get(p->rw, p->conn) != NULL) {
+		if (ok)
+			send_to(p->rw, p->conn, p->id,
+			        json_pack("{s:s}", "type", type));
+		else
+			send_error(p->rw, p->conn, p->id, route_error_code(err),
+			           err);
+	}
+	pending_free(p);
+}
+
+/* The reply type rides in pending.conv for desk operations. */
+static struct pending *
+op_pending(struct route_ws *rw, unsigned long conn, json_t *msg,
+           const char *reply_type)
+{
+	struct pending *p = pending_new(rw, conn, msg);
+
+	snprintf(p->conv, sizeof(p->conv), "%s", reply_type);
+	return p;
+}
+
+static void
+desk_message(struct route_ws *rw, struct peer *peer, const char *type,
+             json_t *msg)
+{
+	json_t *id = json_object_get(msg, "id");
+	const char *conv = str_field(msg, "conversation");
+	char staff[24];
+	struct pending *p;
+	int rc = -1;
+
+	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)peer->staff);
+	if (strcmp(type, "desk.status") == 0) {
+		const char *st = str_field(msg, "status");
+		const char *reason = str_field(msg, "reason");
+
+		if (st == NULL || strlen(st) >= sizeof(peer->status) ||
+		    (reason != NULL &&
+		     strlen(reason) >= sizeof(peer->reason))) {
+			send_error(rw, peer->conn, id, "bad_message",
+			           "desk.status needs a status");
+			return;
+		}
+		snprintf(peer->status, sizeof(peer->status), "%s", st);
+		snprintf(peer->reason, sizeof(peer->reason), "%s",
+		         reason ? reason : "");
+		p = op_pending(rw, peer->conn, msg, "desk.status.ok");
+		rc = route_advisor_login(rw->r, staff, st, reason, on_routed,
+		                         p);
+	} else if (strcmp(type, "offer.accept") == 0 ||
+	           strcmp(type, "offer.reject") == 0) {
+		int accept = type[6] == 'a';
+
+		p = op_pending(rw, peer->conn, msg,
+		               accept ? "offer.accepted" : "offer.rejected");
+		rc = accept ? route_accept(rw->r, conv, staff, on_routed, p)
+		            : route_reject(rw->r, conv, staff, on_routed, p);
+	} else if (strcmp(type, "conversation.release") == 0) {
+		const char *why = str_field(msg, "why");
+
+		if (why == NULL || (strcmp(why, "closed") != 0 &&
+		                    strcmp(why, "wrapped") != 0)) {
+			send_error(rw, peer->conn, id, "bad_message",
+			           "why must be closed or wrapped");
+			return;
+		}
+		p = op_pending(rw, peer->conn, msg, "conversation.released");
+		rc = route_release_by(rw->r, conv, why, staff, on_routed, p);
+	} else if (strcmp(type, "conversation.transfer") == 0) {
+		const char *queue = str_field(msg, "queue");
+		const char *to = str_field(msg, "advisor");
+		/* Supervisors may move anyone's conversation. */
+		const char *by =
+		        strcmp(peer->role, "supervisor") == 0 ||
+		                        strcmp(peer->role, "admin") == 0
+		                ? ""
+		                : staff;
+
+		p = op_pending(rw, peer->conn, msg, "conversation.transferred");
+		rc = route_transfer_by(rw->r, conv, queue, to, by, on_routed,
+		                       p);
+	} else if (strcmp(type, "desk.logout") == 0) {
+		p = op_pending(rw, peer->conn, msg, "desk.logged_out");
+		peer->status[0] = '\0';
+		rc = route_advisor_logout(rw->r, staff, on_routed, p);
+	} else {
+		send_error(rw, peer->conn, id, "unknown_type", type);
+		return;
+	}
+	if (rc != 0) {
+		send_error(rw, peer->conn, id, "unavailable",
+		           "routing is unavailable, or an id is not valid");
+		pending_free(p);
+	}
+}
+
+/* ---------------------------------------------------------------- residents */
+
+static void
+on_enqueued(void *arg, int ok, const char *err, const struct route_event *ev,
+            size_t n)
+{
+	struct pending *p = arg;
+	struct peer *peer = peer_get(p->rw, p->conn);
+
+	(void)ev;
+	(void)n;
+	if (peer == NULL) {
+		/* The resident left while it was being queued. */
+		if (ok)
+			route_release(p->rw->r, p->conv, "abandoned", NULL,
+			              NULL);
+	} else if (!ok) {
+		send_error(p->rw, p->conn, p->id, "unavailable", err);
+		peer->waiting = 0;
+	} else {
+		/* Told only once it is really waiting (and can be left). */
+		send_to(p->rw, p->conn, p->id,
+		        json_pack("{s:s, s:s, s:s}", "type", "chat.queued",
+		                  "conversation", p->conv, "reference",
+		                  p->reference));
+	}
+	pending_free(p);
+}
+
+static void
+on_started(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pending *p = arg;
+	struct route_ws *rw = p->rw;
+	struct peer *peer = peer_get(rw, p->conn);
+	const char *conv, *queue;
+
+	if (peer == NULL || peer->kind != PEER_RESIDENT || peer->conv != 0) {
+		/* Gone meanwhile: the row stays 'open', never routed. */
+		pending_free(p);
+		return;
+	}
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		send_error(rw, p->conn, p->id, ok ? "not_found" : "unavailable",
+		           ok ? "no such queue takes chat" : err);
+		pending_free(p);
+		return;
+	}
+	conv = PQgetvalue(res, 0, 0);
+	queue = PQgetvalue(res, 0, 2);
+	peer->conv = parse_id(conv);
+	peer->waiting = 1;
+	peer->last_pos = -1;
+	idmap_put(rw->residents, peer->conv, peer);
+	snprintf(p->conv, sizeof(p->conv), "%s", conv);
+	snprintf(p->reference, sizeof(p->reference), "%s",
+	         PQgetvalue(res, 0, 1));
+	if (route_enqueue(rw->r, conv, queue, "chat", 0,
+	                  atoll(PQgetvalue(res, 0, 3)), "", on_enqueued,
+	                  p) != 0) {
+		send_error(rw, p->conn, p->id, "unavailable",
+		           "routing is unavailable");
+		peer->waiting = 0;
+		pending_free(p);
+	}
+}
+
+static void
+resident_message(struct route_ws *rw, struct peer *peer, const char *type,
+                 json_t *msg)
+{
+	json_t *id = json_object_get(msg, "id");
+	const char *params[2], *reason = NULL;
+	char conv[24];
+	struct pending *p;
+
+	if (strcmp(type, "chat.start") == 0) {
+		params[0] = str_field(msg, "queue");
+		params[1] = str_field(msg, "name");
+		if (peer->conv != 0) {
+			send_error(rw, peer->conn, id, "bad_message",
+			           "this socket already has a conversation");
+			return;
+		}
+		if (params[0] == NULL || params[1] == NULL ||
+		    strlen(params[1]) > NAME_MAX_LEN) {
+			send_error(rw, peer->conn, id, "bad_message",
+			           "chat.start needs queue and name (at most "
+			           "200 bytes)");
+			return;
+		}
+		p = pending_new(rw, peer->conn, msg);
+		if (db_commit_submit(rw->w, START_SQL, 2, params, on_started, p,
+		                     &reason) != 0) {
+			send_error(rw, peer->conn, id, "unavailable", reason);
+			pending_free(p);
+		}
+	} else if (strcmp(type, "chat.leave") == 0 && peer->conv != 0) {
+		snprintf(conv, sizeof(conv), "%llu",
+		         (unsigned long long)peer->conv);
+		peer->waiting = 0;
+		p = op_pending(rw, peer->conn, msg, "chat.left");
+		if (route_release(rw->r, conv, "abandoned", on_routed, p) !=
+		    0) {
+			send_error(rw, peer->conn, id, "unavailable",
+			           "routing is unavailable");
+			pending_free(p);
+		}
+	} else {
+		send_error(rw, peer->conn, id, "unknown_type", type);
+	}
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void
+push_to_desks(struct route_ws *rw, const struct route_event *ev)
+{
+	struct peer *d = idmap_get(rw->desks, parse_id(ev->advisor));
+	json_t *m = NULL;
+
+	for (; d != NULL; d = d->next_desk) {
+		if (strcmp(ev->kind, "offered") == 0)
+			m = json_pack(
+			        "{s:s, s:s, s:s, s:s, s:I, s:I}", "type",
+			        "offer", "conversation", ev->conv, "queue",
+			        ev->nextra > 0 ? ev->extra[0] : "", "channel",
+			        ev->nextra > 1 ? ev->extra[1] : "",
+			        "deadline_ms",
+			        (json_int_t)atoll(ev->nextra > 2 ? ev->extra[2]
+			                                         : "0"),
+			        "waited_ms",
+			        (json_int_t)atoll(ev->nextra > 3 ? ev->extra[3]
+			                                         : "0"));
+		else if (strcmp(ev->kind, "accepted") == 0)
+			m = json_pack("{s:s, s:s}", "type",
+			              "conversation.assigned", "conversation",
+			              ev->conv);
+		else if (strcmp(ev->kind, "timed_out") == 0 ||
+		         strcmp(ev->kind, "requeued") == 0 ||
+		         strcmp(ev->kind, "transferred") == 0 ||
+		         strcmp(ev->kind, "released") == 0 ||
+		         strcmp(ev->kind, "rejected") == 0)
+			m = json_pack("{s:s, s:s, s:s}", "type",
+			              "conversation.removed", "conversation",
+			              ev->conv, "reason", ev->kind);
+		else if (strcmp(ev->kind, "status") == 0)
+			m = json_pack(
+			        "{s:s, s:s, s:s}", "type", "desk.status",
+			        "status", ev->nextra > 0 ? ev->extra[0] : "",
+			        "reason", ev->nextra > 1 ? ev->extra[1] : "");
+		else
+			return;
+		gw_http_ws_send(rw->http, d->conn, m);
+	}
+}
+
+static void
+push_to_resident(struct route_ws *rw, const struct route_event *ev)
+{
+	struct peer *r = idmap_get(rw->residents, parse_id(ev->conv));
+
+	if (r == NULL)
+		return;
+	if (strcmp(ev->kind, "accepted") == 0) {
+		r->waiting = 0;
+		gw_http_ws_send(rw->http, r->conn,
+		                json_pack("{s:s, s:s}", "type", "chat.assigned",
+		                          "conversation", ev->conv));
+	} else if (strcmp(ev->kind, "requeued") == 0 ||
+	           strcmp(ev->kind, "transferred") == 0) {
+		/* Back in a queue: positions follow on the next tick. */
+		r->waiting = 1;
+		r->last_pos = -1;
+		gw_http_ws_send(rw->http, r->conn,
+		                json_pack("{s:s, s:s, s:s}", "type",
+		                          "chat.requeued", "conversation",
+		                          ev->conv, "reason", ev->kind));
+	}
+}
+
+static void
+on_route_events(void *arg, const struct route_event *ev, size_t n)
+{
+	struct route_ws *rw = arg;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ev[i].advisor[0] != '\0')
+			push_to_desks(rw, &ev[i]);
+		if (ev[i].conv[0] != '\0')
+			push_to_resident(rw, &ev[i]);
+	}
+}
+
+static void
+announce_desk(void *arg, uint64_t staff, void *value)
+{
+	struct route_ws *rw = arg;
+	struct peer *d = value;
+	char id[24];
+
+	(void)value;
+	if (d->status[0] == '\0')
+		return;
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)staff);
+	route_advisor_login(rw->r, id, d->status, d->reason, NULL, NULL);
+}
+
+static void
+on_route_epoch(void *arg, unsigned long long epoch)
+{
+	struct route_ws *rw = arg;
+
+	(void)epoch;
+	/* Routing state was rebuilt: our desks announce themselves again. */
+	idmap_each(rw->desks, announce_desk, rw);
+}
+
+/* ---------------------------------------------------------------- positions */
+
+static void
+on_position(void *arg, int ok, long pos, long long ewt)
+{
+	struct pending *p = arg;
+	struct peer *peer = peer_get(p->rw, p->conn);
+
+	if (ok && peer != NULL && peer->waiting && pos > 0 &&
+	    (pos != peer->last_pos || ewt != peer->last_ewt)) {
+		peer->last_pos = pos;
+		peer->last_ewt = ewt;
+		gw_http_ws_send(p->rw->http, p->conn,
+		                json_pack("{s:s, s:I, s:I}", "type",
+		                          "queue.position", "position",
+		                          (json_int_t)pos, "estimated_wait_ms",
+		                          (json_int_t)ewt));
+	}
+	pending_free(p);
+}
+
+static void
+ask_position(void *arg, uint64_t conv, void *value)
+{
+	struct route_ws *rw = arg;
+	struct peer *peer = value;
+	struct pending *p;
+	char id[24];
+
+	if (!peer->waiting)
+		return;
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)conv);
+	p = pending_new(rw, peer->conn, NULL);
+	if (route_position(rw->r, id, on_position, p) != 0)
+		pending_free(p);
+}
+
+static void
+on_positions(uv_timer_t *t)
+{
+	struct route_ws *rw = t->data;
+
+	idmap_each(rw->residents, ask_position, rw);
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+static void
+on_session(void *arg, enum gw_session_status status, const char *err,
+           const struct gw_session_info *info)
+{
+	struct pending *p = arg;
+	struct peer *peer = peer_get(p->rw, p->conn);
+
+	if (peer == NULL || peer->kind != PEER_AUTHENTICATING) {
+		pending_free(p);
+		return;
+	}
+	if (status != GW_SESSION_OK) {
+		/* Not signed in: this socket can only be a resident's. */
+		gw_debug("route_ws.no_session", "conn=%lu reason=\"%s\"",
+		         p->conn, err ? err : "");
+		peer->kind = PEER_RESIDENT;
+		pending_free(p);
+		return;
+	}
+	peer->kind = PEER_STAFF;
+	peer->staff = (uint64_t)info->staff_id;
+	snprintf(peer->role, sizeof(peer->role), "%s", info->role);
+	desk_link(p->rw, peer);
+	gw_info("route_ws.desk", "conn=%lu staff=%lld role=%s", p->conn,
+	        info->staff_id, info->role);
+	send_to(p->rw, p->conn, NULL,
+	        json_pack("{s:s, s:I, s:s, s:s}", "type", "desk.ready", "staff",
+	                  (json_int_t)info->staff_id, "role", info->role,
+	                  "name", info->display_name));
+	pending_free(p);
+}
+
+/* The session token in a Cookie header, or NULL. */
+static const char *
+session_token(const char *cookie, char *buf, size_t len)
+{
+	const char *s = strstr(cookie, SESSION_COOKIE);
+	size_t n;
+
+	if (s == NULL || (s != cookie && s[-1] != ' ' && s[-1] != ';'))
+		return NULL;
+	s += strlen(SESSION_COOKIE);
+	n = strcspn(s, "; ");
+	if (n == 0 || n >= len)
+		return NULL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+on_open(void *arg, unsigned long conn, const char *cookie, const char *peer_ip)
+{
+	struct route_ws *rw = arg;
+	struct peer *peer = xcalloc(1, sizeof(*peer));
+	char token[256];
+	struct pending *p;
+
+	(void)peer_ip;
+	peer->conn = conn;
+	peer->kind = PEER_RESIDENT;
+	idmap_put(rw->peers, conn, peer);
+	if (session_token(cookie, token, sizeof(token)) == NULL)
+		return;
+	peer->kind = PEER_AUTHENTICATING;
+	p = pending_new(rw, conn, NULL);
+	if (gw_session_check(rw->sessions, token, on_session, p) !=
+	    GW_SESSION_OK) {
+		peer->kind = PEER_RESIDENT;
+		pending_free(p);
+	}
+}
+
+static void
+on_message(void *arg, unsigned long conn, const char *type, json_t *msg)
+{
+	struct route_ws *rw = arg;
+	struct peer *peer = peer_get(rw, conn);
+	json_t *id = json_object_get(msg, "id");
+
+	if (peer == NULL)
+		return;
+	if (peer->kind == PEER_AUTHENTICATING) {
+		send_error(rw, conn, id, "not_ready",
+		           "the session is still being checked");
+	} else if (peer->kind == PEER_STAFF) {
+		desk_message(rw, peer, type, msg);
+	} else if (strncmp(type, "desk.", 5) == 0 ||
+	           strncmp(type, "offer.", 6) == 0 ||
+	           strncmp(type, "conversation.", 13) == 0) {
+		/* Authorised per message, not per connection. */
+		send_error(rw, conn, id, "unauthorised",
+		           "staff messages need a signed-in staff session");
+	} else {
+		resident_message(rw, peer, type, msg);
+	}
+}
+
+static void
+on_close(void *arg, unsigned long conn)
+{
+	struct route_ws *rw = arg;
+	struct peer *peer = idmap_del(rw->peers, conn);
+	char id[24];
+
+	if (peer == NULL)
+		return;
+	if (peer->kind == PEER_STAFF && desk_unlink(rw, peer)) {
+		snprintf(id, sizeof(id), "%llu",
+		         (unsigned long long)peer->staff);
+		/* Kept for the grace period, then re-queued by the sweep. */
+		route_advisor_gone(rw->r, id);
+	}
+	if (peer->conv != 0) {
+		idmap_del(rw->residents, peer->conv);
+		if (peer->waiting) {
+			snprintf(id, sizeof(id), "%llu",
+			         (unsigned long long)peer->conv);
+			route_release(rw->r, id, "abandoned", NULL, NULL);
+		}
+	}
+	free(peer);
+}
+
+struct route_ws *
+route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
+             struct db_commit *w, struct gw_session_store *sessions)
+{
+	struct route_ws *rw = xcalloc(1, sizeof(*rw));
+	struct gw_ws_handler hd = {on_open, on_message, on_close, rw};
+
+	rw->loop = loop;
+	rw->http = http;
+	rw->r = r;
+	rw->w = w;
+	rw->sessions = sessions;
+	rw->peers = idmap_new();
+	rw->desks = idmap_new();
+	rw->residents = idmap_new();
+	gw_http_set_ws_handler(http, &hd);
+	route_set_callbacks(r, on_route_events, on_route_epoch, rw);
+	uv_timer_init(loop, &rw->positions);
+	rw->positions.data = rw;
+	uv_timer_start(&rw->positions, on_positions, POSITION_TICK_MS,
+	               POSITION_TICK_MS);
+	return rw;
+}
+
+static void
+free_peer(void *arg, uint64_t key, void *value)
+{
+	(void)arg;
+	(void)key;
+	free(value);
+}
+
+static void
+route_ws_closed(uv_handle_t *h)
+{
+	struct route_ws *rw = h->data;
+
+	idmap_each(rw->peers, free_peer, NULL);
+	idmap_free(rw->peers);
+	idmap_free(rw->desks);
+	idmap_free(rw->residents);
+	free(rw);
+}
+
+void
+route_ws_free(struct route_ws *rw)
+{
+	struct gw_ws_handler none = {NULL, NULL, NULL, NULL};
+
+	if (rw == NULL)
+		return;
+	gw_http_set_ws_handler(rw->http, &none);
+	route_set_callbacks(rw->r, NULL, NULL, NULL);
+	uv_close((uv_handle_t *)&rw->positions, route_ws_closed);
+}

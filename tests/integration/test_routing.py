@@ -1,0 +1,230 @@
+"""Routing over /ws with three daemons on one Redis and one PostgreSQL:
+staff sign in (POST /api/session) and open their desk socket on one
+instance, residents start chats on others; offers reach the right desk
+through sb:route, accept/reject/timeout behave, residents see their queue
+position, authorisation is per message, and a desk that vanishes has its
+chats re-queued after the grace period."""
+
+import json
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+GRACE = 2  # router.grace_period used here (seconds)
+
+
+class Desk:
+    def __init__(self, test, sb, cookie):
+        self.test = test
+        self.ws = sb.websocket(headers={"Cookie": cookie})
+        test.addCleanup(self.ws.close)
+        self.pending = []
+        hello = self.next()
+        test.assertEqual(hello["type"], "hello")
+        ready = self.next()
+        test.assertEqual(ready["type"], "desk.ready", ready)
+        self.staff = str(ready["staff"])
+
+    def next(self, timeout=10):
+        if self.pending:
+            return self.pending.pop(0)
+        op, payload = self.ws.recv_message(timeout)
+        self.test.assertEqual(op, 1, payload)
+        return json.loads(payload)
+
+    def send(self, **msg):
+        self.ws.send_text(json.dumps(msg))
+
+    def wait_for(self, type_, timeout=10, **match):
+        deadline = time.monotonic() + timeout
+        skipped = []
+        while time.monotonic() < deadline:
+            m = self.next(max(0.1, deadline - time.monotonic()))
+            if m.get("type") == type_ and all(
+                    str(m.get(k)) == str(v) for k, v in match.items()):
+                self.pending = skipped + self.pending
+                return m
+            skipped.append(m)
+        self.pending = skipped + self.pending
+        self.test.fail("no %s %r within %ss; got %r" % (type_, match,
+                                                        timeout, skipped))
+
+
+class RoutingTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100}}
+        cls.sbs = [harness.Switchboard(cls.pg, cls.redis, over,
+                                       dbname=cls.db, start=False)
+                   for _ in range(3)]
+        r = harness.run_switchboard(["-c", cls.sbs[0].conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name) VALUES (21, 'tax', 'Tax');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (21, 'chat', 60, 5);", dbname=cls.db)
+        cls.passwords = {}
+        for login in ("ada", "bob", "sue"):
+            role = "supervisor" if login == "sue" else "advisor"
+            r = harness.run_switchboard(
+                ["-c", cls.sbs[0].conf, "user", "add", "--role", role,
+                 "--name", login.title(), login])
+            assert r.returncode == 0, r.stderr
+            cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
+        cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, 21 FROM staff_users WHERE login IN "
+                    "('ada', 'bob')", dbname=cls.db)
+        for sb in cls.sbs:
+            sb.start()
+        for sb in cls.sbs:
+            sb.wait_ready()
+
+    def sql(self, q):
+        return self.pg.psql(q, dbname=self.db).strip()
+
+    def login(self, sb, login, password=None):
+        r = sb.request("POST", "/api/session",
+                       headers={"Content-Type": "application/json"},
+                       body=json.dumps({"login": login, "password":
+                                        password or self.passwords[login]}
+                                       ).encode())
+        return r
+
+    def cookie(self, sb, login):
+        r = self.login(sb, login)
+        self.assertEqual(r.status, 200, r.body)
+        set_cookie = r.headers["set-cookie"]
+        self.assertIn("HttpOnly", set_cookie)
+        self.assertIn("Secure", set_cookie)
+        self.assertIn("SameSite=Strict", set_cookie)
+        self.assertTrue(set_cookie.startswith("__Host-sb_session="))
+        return set_cookie.split(";", 1)[0]
+
+    def resident(self, sb, name="Ann"):
+        ws = sb.websocket()
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
+        ws.send_text(json.dumps({"type": "chat.start", "queue": "tax",
+                                 "name": name, "id": 1}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual(m["type"], "chat.queued", m)
+        self.assertEqual(m["id"], 1)
+        return ws, m["conversation"]
+
+    def recv_type(self, ws, type_, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = json.loads(ws.recv_message(deadline - time.monotonic())[1])
+            if m["type"] == type_:
+                return m
+        self.fail("no %s" % type_)
+
+    # ------------------------------------------------------------------
+
+    def test_login_errors(self):
+        sb = self.sbs[0]
+        r = self.login(sb, "ada", "wrong password")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.json()["error"], "invalid login or password")
+        r = self.login(sb, "nobody", "x")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.json()["error"], "invalid login or password")
+        r = sb.request("POST", "/api/session",
+                       headers={"Content-Type": "text/plain"}, body=b"{}")
+        self.assertEqual(r.status, 415)
+        r = sb.request("POST", "/api/session",
+                       headers={"Content-Type": "application/json"},
+                       body=b"{not json")
+        self.assertEqual(r.status, 400)
+
+    def test_offer_accept_across_instances(self):
+        desk = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        desk.send(type="desk.status", status="available", id="s1")
+        desk.wait_for("desk.status.ok", id="s1")
+        ws, conv = self.resident(self.sbs[1])
+        offer = desk.wait_for("offer", conversation=conv)
+        self.assertEqual(offer["channel"], "chat")
+        desk.send(type="offer.accept", conversation=conv, id="a1")
+        desk.wait_for("offer.accepted", id="a1")
+        self.recv_type(ws, "chat.assigned")
+        self.assertEqual(self.sql(
+            "SELECT status || ':' || assigned_staff_id FROM conversations "
+            "WHERE id = %s" % conv), "assigned:%s" % desk.staff)
+        # Accepting it twice, or someone else's, is refused.
+        desk.send(type="offer.accept", conversation=conv, id="a2")
+        err = desk.wait_for("error", id="a2")
+        self.assertEqual(err["code"], "not_offered")
+        desk.send(type="conversation.release", conversation=conv,
+                  why="closed", id="r1")
+        desk.wait_for("conversation.released", id="r1")
+        desk.send(type="desk.status", status="away", id="s2")
+        desk.wait_for("desk.status.ok", id="s2")
+
+    def test_resident_cannot_act_as_staff(self):
+        ws, conv = self.resident(self.sbs[2], "Mallory")
+        ws.send_text(json.dumps({"type": "offer.accept",
+                                 "conversation": conv, "id": 9}))
+        m = self.recv_type(ws, "error")
+        self.assertEqual(m["code"], "unauthorised")
+        ws.send_text(json.dumps({"type": "chat.leave", "id": 10}))
+        self.recv_type(ws, "chat.left")
+        self.assertEqual(self.sql("SELECT count(*) FROM conversation_events "
+                                  "WHERE conversation_id = %s AND kind = "
+                                  "'route.released'" % conv), "1")
+
+    def test_reject_goes_to_other_advisor_and_position(self):
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        bob = Desk(self, self.sbs[2], self.cookie(self.sbs[2], "bob"))
+        ws, conv = self.resident(self.sbs[1], "Queue")
+        m = self.recv_type(ws, "queue.position")
+        self.assertEqual(m["position"], 1)
+        ada.send(type="desk.status", status="available", id="s")
+        offer = ada.wait_for("offer", conversation=conv)
+        self.assertTrue(offer)
+        bob.send(type="desk.status", status="available", id="s")
+        bob.wait_for("desk.status.ok", id="s")
+        ada.send(type="offer.reject", conversation=conv, id="x")
+        ada.wait_for("offer.rejected", id="x")
+        bob.wait_for("offer", conversation=conv)
+        bob.send(type="offer.accept", conversation=conv, id="y")
+        bob.wait_for("offer.accepted", id="y")
+        self.recv_type(ws, "chat.assigned")
+        self.assertEqual(self.sql(
+            "SELECT string_agg(kind, ',' ORDER BY id) FROM "
+            "conversation_events WHERE conversation_id = %s" % conv),
+            "route.queued,route.offered,route.rejected,route.offered,"
+            "route.accepted")
+        for d in (ada, bob):
+            d.send(type="desk.status", status="away", id="z")
+            d.wait_for("desk.status.ok", id="z")
+        bob.send(type="conversation.release", conversation=conv,
+                 why="closed", id="r")
+        bob.wait_for("conversation.released", id="r")
+
+    def test_vanished_desk_requeued_after_grace(self):
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        ada.send(type="desk.status", status="available", id="s")
+        ada.wait_for("desk.status.ok", id="s")
+        ws, conv = self.resident(self.sbs[1], "Lost")
+        ada.wait_for("offer", conversation=conv)
+        ada.send(type="offer.accept", conversation=conv, id="a")
+        ada.wait_for("offer.accepted", id="a")
+        self.recv_type(ws, "chat.assigned")
+        ada.ws.close()
+        m = self.recv_type(ws, "chat.requeued", timeout=GRACE + 10)
+        self.assertEqual(m["reason"], "requeued")
+        self.assertEqual(self.sql("SELECT status FROM conversations WHERE "
+                                  "id = %s" % conv), "waiting")
+        ws.send_text(json.dumps({"type": "chat.leave"}))
+        self.recv_type(ws, "chat.left")
+
+
+if __name__ == "__main__":
+    harness.main()
