@@ -26,11 +26,13 @@
 --   queues               set: every queue with settings (qc:<q>)
 --   presence             zset: advisor -> last heartbeat (ms) of its desk
 --   blend                hash: busy channel -> comma list it blocks
+--   seq                  counter of decisions in this epoch
 --   cfg                  hash: max_missed (auto-away threshold), grace_ms
 --                        (how long a desk may be gone), live (channels
 --                        re-queued when it is)
--- Versions: v = epoch * 2^32 + counter, so a decision taken in an older
--- epoch always carries a smaller version than any taken in a newer one.
+-- Versions: v = epoch * 2^32 + counter (one counter, `seq`, per epoch), so
+-- a decision taken in an older epoch always carries a smaller version than
+-- any taken in a newer one, and versions give the order of all decisions.
 
 local CHANNELS = {'chat', 'email', 'sms', 'voice', 'visit'}
 local P = 'sb:' .. (ARGV[1] or '') .. ':'
@@ -139,8 +141,18 @@ local function apply_settings(qc, blend, max_missed, grace_ms, live)
 	    grace_ms, 'live', live)
 end
 
+-- The next decision's version: epoch * 2^32 + a counter shared by every
+-- conversation of the epoch, so versions order all decisions, not only
+-- those of one conversation (the invariant checks rely on it). Never
+-- below what the conversation already had.
 local function bump_version(cid)
-	return redis.call('HINCRBY', P .. 'c:' .. cid, 'v', 1)
+	local v = num(ARGV[1], 0) * 4294967296 + redis.call('INCR', P .. 'seq')
+	local cur = num(redis.call('HGET', P .. 'c:' .. cid, 'v'), 0)
+	if v <= cur then
+		v = cur + 1
+	end
+	redis.call('HSET', P .. 'c:' .. cid, 'v', string.format('%.0f', v))
+	return v
 end
 
 local function inst_of(aid)

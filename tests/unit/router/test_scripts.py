@@ -425,13 +425,19 @@ class ScriptTest(unittest.TestCase):
             self.rt.enqueue("c1", "q1")
         self.assertTrue(str(e.exception).startswith("NOEPOCH"))
 
-    def test_versions_grow(self):
-        self.r.call("SET", "sb:epoch", "1")
+    def test_versions_order_all_decisions(self):
         base = 1 << 32
-        self.rt.op("enqueue", "c1", "q1", "chat", 0, 1, base + 5, "")
-        self.rt.advisor("a1")
-        c = self.rt.conv("c1")
-        self.assertEqual(int(c["v"]), base + 7)  # queued, then offered
+        ev1 = self.rt.op("enqueue", "c1", "q1", "chat", 0, 1, base, "")
+        ev2 = self.rt.enqueue("c2", "q1")
+        ev3 = self.rt.advisor("a1")
+        versions = [e[4] for e in ev1 + ev2 + ev3 if e[0] != "status"]
+        self.assertEqual(len(versions), 4)
+        self.assertEqual(versions, sorted(versions))
+        self.assertEqual(len(set(versions)), len(versions))
+        self.assertTrue(all(v >> 32 == 1 for v in versions))
+        # never below what the conversation had (restored from PostgreSQL)
+        ev = self.rt.op("enqueue", "c9", "q1", "chat", 0, 1, base + 1000, "")
+        self.assertGreater(ev[0][4], base + 1000)
 
 
 if __name__ == "__main__":
