@@ -34,6 +34,7 @@ struct route {
 	int handles_open;
 	int sweep_inflight;
 	int settings_inflight;
+	int strays_inflight;
 	uv_timer_t settings;
 	char **desks; /* advisors whose desks this instance holds */
 	size_t ndesks, capdesks;

@@ -31,7 +31,9 @@ static const char EVENT_SQL[] =
         "WITH upd AS ("
         " UPDATE conversations SET"
         "  status = $3,"
-        "  assigned_staff_id = $4::bigint,"
+        "  assigned_staff_id = CASE WHEN $3 IN ('waiting', 'offered')"
+        "   THEN NULL WHEN $3 = 'assigned' THEN $4::bigint"
+        "   ELSE assigned_staff_id END,"
         "  queue_id = coalesce($5::bigint, queue_id),"
         "  queued_at = CASE WHEN $3 = 'waiting'"
         "   THEN coalesce(queued_at, now()) ELSE queued_at END,"
@@ -272,9 +274,16 @@ ignore_reply(void *arg, redisReply *reply)
 	(void)reply;
 }
 
+/* The conversation status an event moves it to; NULL: unchanged. */
 static const char *
-status_for(const char *kind)
+status_for(const char *kind, const struct route_event *ev)
 {
+	if (strcmp(kind, "released") == 0) {
+		/* Out of routing: a rebuild must not count it any more. */
+		if (ev->nextra > 2 && strcmp(ev->extra[2], "wrapped") == 0)
+			return "wrap_up";
+		return "closed";
+	}
 	if (strcmp(kind, "offered") == 0)
 		return "offered";
 	if (strcmp(kind, "accepted") == 0)
@@ -317,7 +326,7 @@ record_events(struct call *c)
 		ev = &c->events.ev[i];
 		if (!is_id(ev->conv))
 			continue;
-		st = status_for(ev->kind);
+		st = status_for(ev->kind, ev);
 		snprintf(version, sizeof(version), "%lld", ev->version);
 		d = json_pack("{s:s, s:s}", "queue",
 		              ev->nextra > 0 ? ev->extra[0] : "", "channel",
@@ -825,10 +834,49 @@ on_presence(uv_timer_t *t)
 		call_start(c);
 }
 
+/*
+ * PostgreSQL is the truth: a conversation recorded as waiting that routing
+ * has not touched for a while (Redis refused it, or lost it between a
+ * rebuild and its commit) is queued again. Queueing is idempotent: one
+ * already waiting keeps its place, one offered or assigned is refused.
+ */
+static const char STRAYS_SQL[] =
+        "SELECT c.id, c.queue_id, c.channel,"
+        " least(100, c.priority + CASE WHEN cu.vulnerable THEN 10 ELSE 0 END),"
+        " (extract(epoch FROM coalesce(c.queued_at, c.created_at)) * 1000)"
+        "  ::bigint"
+        " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " WHERE c.status = 'waiting' AND c.queue_id IS NOT NULL"
+        " AND c.updated_at < now() - interval '5 seconds'"
+        " ORDER BY c.updated_at LIMIT 1000";
+
+static void
+on_strays(void *arg, PGresult *res, const char *err)
+{
+	struct route *r = arg;
+	int i, n;
+
+	(void)err;
+	r->strays_inflight = 0;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		route_enqueue(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		              PQgetvalue(res, i, 2),
+		              atoi(PQgetvalue(res, i, 3)),
+		              atoll(PQgetvalue(res, i, 4)), "", NULL, NULL);
+}
+
 static void
 on_settings_tick(uv_timer_t *t)
 {
-	route_settings_refresh(t->data);
+	struct route *r = t->data;
+
+	route_settings_refresh(r);
+	if (r->state == ROUTE_READY && !r->strays_inflight &&
+	    db_query(r->db, STRAYS_SQL, 0, NULL, on_strays, r) == 0)
+		r->strays_inflight = 1;
 }
 
 /* ---------------------------------------------------------------- state */

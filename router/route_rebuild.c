@@ -45,7 +45,7 @@ static const char CONVS_SQL[] =
         " c.status, coalesce(c.assigned_staff_id::text, ''),"
         " greatest(c.route_version, $1::bigint << 32)"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
-        " WHERE c.status IN ('waiting', 'offered', 'assigned', 'wrap_up')"
+        " WHERE c.status IN ('waiting', 'offered', 'assigned')"
         " AND c.queue_id IS NOT NULL";
 
 static void rebuild_fail(struct route *r, const char *why);

@@ -72,7 +72,7 @@ static const char START_SQL[] =
         "  SELECT $2 WHERE EXISTS (SELECT 1 FROM q) RETURNING id)"
         " INSERT INTO conversations (customer_id, channel, queue_id, status,"
         "  queued_at)"
-        " SELECT cu.id, 'chat', q.id, 'open', now() FROM cu, q"
+        " SELECT cu.id, 'chat', q.id, 'waiting', now() FROM cu, q"
         " RETURNING id, reference, queue_id,"
         "  (extract(epoch FROM queued_at) * 1000)::bigint";
 
@@ -313,10 +313,15 @@ on_enqueued(void *arg, int ok, const char *err, const struct route_event *ev,
 		if (ok)
 			route_release(p->rw->r, p->conv, "abandoned", NULL,
 			              NULL);
-	} else if (!ok) {
-		send_error(p->rw, p->conn, p->id, "unavailable", err);
-		peer->waiting = 0;
 	} else {
+		/*
+		 * Committed as waiting: if Redis refused it just now, the
+		 * reconciler queues it within seconds, so it is queued either
+		 * way and the resident must not start another.
+		 */
+		if (!ok)
+			gw_warn("route_ws.enqueue_later",
+			        "conv=%s reason=\"%s\"", p->conv, err);
 		/* Told only once it is really waiting (and can be left). */
 		send_to(p->rw, p->conn, p->id,
 		        json_pack("{s:s, s:s, s:s}", "type", "chat.queued",
@@ -356,12 +361,8 @@ on_started(void *arg, int ok, const PGresult *res, const char *err)
 	         PQgetvalue(res, 0, 1));
 	if (route_enqueue(rw->r, conv, queue, "chat", 0,
 	                  atoll(PQgetvalue(res, 0, 3)), "", on_enqueued,
-	                  p) != 0) {
-		send_error(rw, p->conn, p->id, "unavailable",
-		           "routing is unavailable");
-		peer->waiting = 0;
-		pending_free(p);
-	}
+	                  p) != 0)
+		on_enqueued(p, 0, "routing unavailable", NULL, 0);
 }
 
 static void

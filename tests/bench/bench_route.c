@@ -1,0 +1,1864 @@
+/*
+ * bench_route.c: routing latency and assignments per second, measured from
+ * outside the daemon through /ws, the way desks and residents see it.
+ * A benchmark: it reports, it does not pass or fail.
+ *
+ *   bench_route --url http://127.0.0.1:PORT --users FILE [--queue SLUG]
+ *               [--advisors N] [--rate R] [--seconds T] [--waiting W]
+ *               [--login-concurrency N]
+ *
+ * FILE holds one "login password" pair a line. Every advisor signs in with
+ * POST /api/session (a few at a time: each is an Argon2id check) and opens a
+ * desk with the session cookie. Then:
+ *
+ *   1. latency: desks available; residents send chat.start at R a second for
+ *      T seconds. Latency is from writing chat.start to reading the offer of
+ *      that conversation at a desk. Desks accept every offer at once and
+ *      release it (closed) when accepted, so capacity never runs out.
+ *   2. assignments: desks away; W residents start a chat and wait; then every
+ *      desk goes available at once and accepts and releases as fast as
+ *      offers come, until the queue is empty.
+ *
+ * One libuv loop, plain TCP, a small WebSocket client of its own (masked
+ * frames out; fragments, ping and close in). Every socket is a struct conn,
+ * freed in its uv_close callback; desks and conversations are found by id.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <uv.h>
+
+#include "idmap.h"
+#include "xmalloc.h"
+
+#define WS_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_PROTOCOL    "switchboard.v1"
+#define COOKIE_NAME    "__Host-sb_session"
+#define IN_MAX         (2u << 20) /* bytes buffered per socket at most */
+#define MSG_MAX        (1u << 20) /* largest message accepted */
+#define OPENING_MAX    256        /* sockets connecting at once */
+#define POOL_AHEAD     128        /* phase 1 residents opened in advance */
+#define LATE_NS        2000000ull /* a start later than this is "late" */
+#define ERRORS_SHOWN   10
+#define TIMELINE_MAX   600 /* seconds of phase 2 counted one by one */
+#define LOGIN_RETRIES  5
+#define STAGE_LIMIT_NS (300ull * 1000000000ull)
+#define STALL_NS       (15ull * 1000000000ull)
+
+enum conn_kind {
+	CONN_LOGIN = 0,
+	CONN_DESK,
+	CONN_RESIDENT,
+};
+
+enum conn_state {
+	CS_CONNECTING = 0,
+	CS_HANDSHAKE, /* request written, waiting for the answer */
+	CS_OPEN,      /* WebSocket open */
+	CS_CLOSED,    /* uv_close called */
+};
+
+enum stage {
+	ST_LOGIN = 0,
+	ST_DESKS_OPEN,
+	ST_P1_AVAILABLE,
+	ST_P1_RUN,
+	ST_P1_DRAIN,
+	ST_P2_AWAY,
+	ST_P2_FILL,
+	ST_P2_ASSIGN,
+	ST_P2_DRAIN,
+	ST_DONE,
+};
+
+struct desk {
+	char login[129];
+	char password[129];
+	char token[128];
+	unsigned retries;
+	struct conn *c;
+	int ready;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	struct bench *b;
+	enum conn_kind kind;
+	enum conn_state state;
+	char key[32];
+	char *in;
+	size_t inlen, incap;
+	char *frag;
+	size_t fraglen;
+	int fragging;
+	unsigned wpending;
+	struct conn *prev, *next;           /* every open conn */
+	struct conn *pool_prev, *pool_next; /* ready phase 1 residents */
+	int in_pool;
+	int opening; /* counted in bench.opening */
+	struct desk *desk;
+	/* resident */
+	int phase;
+	uint64_t t0, conv;
+	int started, queued, assigned;
+};
+
+/* One phase 1 conversation, until both ends of its latency are known. */
+struct rec {
+	uint64_t t0, t1;
+};
+
+/* Milliseconds, grown as needed. */
+struct samples {
+	double *v;
+	size_t n, cap;
+};
+
+struct phase_counts {
+	unsigned long offers, accepted, released, started, queued, start_failed;
+	unsigned long abandoned; /* closed by the server while waiting */
+	unsigned long accept_failed, release_failed; /* answered by an error */
+	struct samples acc, rel; /* offer.accept and release round trips */
+};
+
+/* CPU time in clock ticks, at one moment, of the machine and our servers. */
+struct cpu_snap {
+	uint64_t wall_ns;
+	unsigned long long busy, daemon, redis, pg, self;
+	size_t npg;
+	int pg_pid[512];
+	unsigned long long pg_t[512];
+};
+
+struct bench {
+	uv_loop_t loop;
+	uv_timer_t tick;
+	uv_signal_t sigint;
+	struct sockaddr_in addr;
+	char host[64];
+	char origin[128];
+	char queue[64];
+	struct desk *desks;
+	size_t ndesks;
+	unsigned rate, seconds, waiting, login_conc;
+	enum stage stage;
+	uint64_t stage_ns;
+	int failed;
+	uint32_t rng;
+	/* connections */
+	struct conn *all;
+	unsigned opening;
+	unsigned long nconn_errors;
+	unsigned long desk_closed;
+	/* login */
+	size_t *todo;
+	size_t todo_head, todo_len;
+	unsigned logins_inflight;
+	size_t logins_ok;
+	uint64_t login_t0, login_ns;
+	/* desks */
+	size_t next_desk, desks_ready, status_acks;
+	/* phase 1 */
+	struct conn *pool_head, *pool_tail;
+	unsigned pool_opening, pool_ready;
+	unsigned long p1_total, p1_opened;
+	uint64_t p1_start, p1_last_start;
+	unsigned long late;
+	uint64_t max_lag;
+	struct idmap *recs;
+	struct idmap *offered; /* every conversation offered so far */
+	unsigned long reoffers;
+	double *lat;
+	size_t nlat;
+	unsigned long offer_first, queued_first, assigned_before_queued;
+	/* phase 2 */
+	unsigned long p2_opened, p2_lost;
+	uint64_t p2_fill_t0, p2_fill_ns, p2_t0, p2_first_offer, p2_t_end;
+	unsigned long timeline[TIMELINE_MAX]; /* accepted in each second */
+	/* both */
+	struct phase_counts pc[2];
+	unsigned long errors;
+	uint64_t progress_ns; /* last offer, answer or chat.queued */
+	unsigned long not_offered;
+	int stalled;
+	/* CPU per phase, when told the servers' process ids */
+	int daemon_pid, redis_pid, pg_pid;
+	struct cpu_snap cpu0;
+	char cpu_line[2][400];
+};
+
+static void conn_close(struct conn *c);
+static void login_again(struct bench *b, struct desk *d, int status);
+static void advance(struct bench *b);
+
+/* ---------------------------------------------------------------- util */
+
+static uint64_t
+now_ns(void)
+{
+	return uv_hrtime();
+}
+
+static uint32_t
+rnd(struct bench *b)
+{
+	uint32_t x = b->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	b->rng = x;
+	return x;
+}
+
+static void fail(struct bench *b, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void
+fail(struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("bench_route: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	b->failed = 1;
+	b->stage = ST_DONE;
+}
+
+static void progress(const char *fmt, ...)
+        __attribute__((format(printf, 1, 2)));
+
+static void
+progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("bench_route: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int
+phase_index(const struct bench *b)
+{
+	return b->stage >= ST_P2_AWAY ? 1 : 0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The p-quantile of sorted v (nearest rank). */
+static double
+quantile(const double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	i = (size_t)(p * (double)n + 0.999999);
+	if (i < 1)
+		i = 1;
+	if (i > n)
+		i = n;
+	return v[i - 1];
+}
+
+static void
+sample_add(struct samples *s, double v)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 4096;
+		s->v = xrealloc(s->v, s->cap * sizeof(double));
+	}
+	s->v[s->n++] = v;
+}
+
+/* Request ids are <kind><conversation>.<ns sent>: "a12.345". */
+static int
+parse_req_id(const char *id, char kind, char *conv, size_t len, uint64_t *sent)
+{
+	size_t n;
+
+	if (id == NULL || id[0] != kind)
+		return -1;
+	n = strspn(id + 1, "0123456789");
+	if (n == 0 || n >= len || id[1 + n] != '.')
+		return -1;
+	memcpy(conv, id + 1, n);
+	conv[n] = '\0';
+	*sent = strtoull(id + 2 + n, NULL, 10);
+	return 0;
+}
+
+/* "123" -> 123, 0 for anything else. */
+static uint64_t
+parse_id(const char *s)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 18)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	return v;
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+struct wreq {
+	uv_write_t req;
+	uv_buf_t buf;
+	char data[];
+};
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct conn *c = req->data;
+
+	c->wpending--;
+	free(w);
+	if (status < 0 && status != UV_ECANCELED)
+		conn_close(c);
+}
+
+/* Writes len bytes, in order, now if the socket takes them. */
+static void
+conn_write(struct conn *c, const char *p, size_t len)
+{
+	uv_buf_t buf;
+	struct wreq *w;
+	int n;
+
+	if (c->state == CS_CLOSED)
+		return;
+	if (c->wpending == 0) {
+		buf = uv_buf_init((char *)p, (unsigned)len);
+		n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+		if (n >= 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n != UV_EAGAIN) {
+			conn_close(c);
+			return;
+		}
+		if (len == 0)
+			return;
+	}
+	w = xmalloc(sizeof(*w) + len);
+	memcpy(w->data, p, len);
+	w->buf = uv_buf_init(w->data, (unsigned)len);
+	w->req.data = c;
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_written) !=
+	    0) {
+		free(w);
+		conn_close(c);
+		return;
+	}
+	c->wpending++;
+}
+
+/* One masked frame. */
+static void
+ws_frame(struct conn *c, int opcode, const char *p, size_t len)
+{
+	unsigned char hdr[14];
+	char *out;
+	size_t h = 0, i;
+	uint32_t m = rnd(c->b);
+
+	hdr[h++] = (unsigned char)(0x80 | opcode);
+	if (len < 126) {
+		hdr[h++] = (unsigned char)(0x80 | len);
+	} else if (len < 65536) {
+		hdr[h++] = 0x80 | 126;
+		hdr[h++] = (unsigned char)(len >> 8);
+		hdr[h++] = (unsigned char)len;
+	} else {
+		hdr[h++] = 0x80 | 127;
+		for (i = 0; i < 8; i++)
+			hdr[h++] =
+			        (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	}
+	memcpy(hdr + h, &m, 4);
+	h += 4;
+	out = xmalloc(h + len);
+	memcpy(out, hdr, h);
+	for (i = 0; i < len; i++)
+		out[h + i] = (char)(p[i] ^ hdr[h - 4 + (i & 3)]);
+	conn_write(c, out, h + len);
+	free(out);
+}
+
+static void ws_send(struct conn *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void
+ws_send(struct conn *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		fatalx("ws_send: message too long");
+	ws_frame(c, 0x1, buf, (size_t)n);
+}
+
+static void
+pool_remove(struct bench *b, struct conn *c)
+{
+	if (!c->in_pool)
+		return;
+	if (c->pool_prev != NULL)
+		c->pool_prev->pool_next = c->pool_next;
+	else
+		b->pool_head = c->pool_next;
+	if (c->pool_next != NULL)
+		c->pool_next->pool_prev = c->pool_prev;
+	else
+		b->pool_tail = c->pool_prev;
+	c->in_pool = 0;
+	c->pool_prev = c->pool_next = NULL;
+	b->pool_ready--;
+}
+
+static void
+pool_push(struct bench *b, struct conn *c)
+{
+	c->pool_prev = b->pool_tail;
+	c->pool_next = NULL;
+	if (b->pool_tail != NULL)
+		b->pool_tail->pool_next = c;
+	else
+		b->pool_head = c;
+	b->pool_tail = c;
+	c->in_pool = 1;
+	b->pool_ready++;
+}
+
+/*
+ * A socket counts as opening from connect until it is of use: a desk at
+ * desk.ready, a resident at hello, a sign-in when it closes.
+ */
+static void
+conn_opened(struct conn *c)
+{
+	if (!c->opening)
+		return;
+	c->opening = 0;
+	c->b->opening--;
+	if (c->kind == CONN_RESIDENT && c->phase == 1)
+		c->b->pool_opening--;
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	free(c->in);
+	free(c->frag);
+	free(c);
+}
+
+/* Leaves the books, then closes; the memory goes in on_closed. */
+static void
+conn_close(struct conn *c)
+{
+	struct bench *b = c->b;
+
+	if (c->state == CS_CLOSED)
+		return;
+	conn_opened(c);
+	if (c->kind == CONN_LOGIN) {
+		b->logins_inflight--;
+		/* Gone before an answer (login_done clears c->desk). */
+		if (c->desk != NULL)
+			login_again(b, c->desk, 0);
+		c->desk = NULL;
+	}
+	if (c->kind == CONN_RESIDENT && c->phase == 2 && !c->queued)
+		b->p2_lost++;
+	if (c->kind == CONN_RESIDENT && c->queued && !c->assigned)
+		b->pc[c->phase - 1].abandoned++;
+	pool_remove(b, c);
+	if (c->desk != NULL) {
+		if (c->kind == CONN_DESK && b->stage != ST_DONE) {
+			b->desk_closed++;
+			if (b->desk_closed <= ERRORS_SHOWN)
+				progress("desk %s closed by the server",
+				         c->desk->login);
+		}
+		if (c->desk->c == c)
+			c->desk->c = NULL;
+		c->desk = NULL;
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		b->all = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->state = CS_CLOSED;
+	uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_connect(uv_connect_t *req, int status);
+
+static struct conn *
+conn_open(struct bench *b, enum conn_kind kind, struct desk *d, int phase)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->b = b;
+	c->kind = kind;
+	c->desk = d;
+	c->phase = phase;
+	c->tcp.data = c;
+	c->creq.data = c;
+	if (uv_tcp_init(&b->loop, &c->tcp) != 0)
+		fatalx("uv_tcp_init failed");
+	c->next = b->all;
+	if (b->all != NULL)
+		b->all->prev = c;
+	b->all = c;
+	b->opening++;
+	c->opening = 1;
+	if (kind == CONN_RESIDENT && phase == 1)
+		b->pool_opening++;
+	if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->addr,
+	                   on_connect) != 0) {
+		b->nconn_errors++;
+		conn_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* ---------------------------------------------------------------- login */
+
+static void login_done(struct conn *c, int status, const char *token);
+
+static void
+login_send(struct conn *c)
+{
+	struct bench *b = c->b;
+	json_t *body = json_pack("{s:s, s:s}", "login", c->desk->login,
+	                         "password", c->desk->password);
+	char *text = json_dumps(body, JSON_COMPACT);
+	char *req;
+
+	json_decref(body);
+	if (text == NULL)
+		fatalx("json_dumps failed");
+	req = xasprintf("POST /api/session HTTP/1.1\r\n"
+	                "Host: %s\r\n"
+	                "Content-Type: application/json\r\n"
+	                "Content-Length: %zu\r\n"
+	                "Connection: close\r\n"
+	                "\r\n%s",
+	                b->host, strlen(text), text);
+	conn_write(c, req, strlen(req));
+	free(req);
+	free(text);
+}
+
+/*
+ * Looks at a complete HTTP response to the login: returns 1 when it is all
+ * here (status and token filled), 0 to wait for more, -1 if malformed.
+ * At EOF whatever arrived is the answer.
+ */
+static int
+login_parse(struct conn *c, int eof, int *status, char *token, size_t len)
+{
+	char *end, *line, *next, *v;
+	long clen = -1;
+	size_t hlen;
+
+	token[0] = '\0';
+	*status = 0;
+	if (c->inlen == 0)
+		return eof ? -1 : 0;
+	c->in[c->inlen] = '\0';
+	end = strstr(c->in, "\r\n\r\n");
+	if (end == NULL)
+		return eof ? -1 : 0;
+	hlen = (size_t)(end - c->in) + 4;
+	if (sscanf(c->in, "HTTP/1.%*d %d", status) != 1)
+		return -1;
+	*end = '\0';
+	for (line = strstr(c->in, "\r\n"); line != NULL; line = next) {
+		line += 2;
+		next = strstr(line, "\r\n");
+		if (next != NULL)
+			*next = '\0';
+		if (strncasecmp(line, "Content-Length:", 15) == 0) {
+			clen = strtol(line + 15, NULL, 10);
+		} else if (strncasecmp(line, "Set-Cookie:", 11) == 0 &&
+		           (v = strstr(line, COOKIE_NAME "=")) != NULL) {
+			v += strlen(COOKIE_NAME "=");
+			snprintf(token, len, "%.*s", (int)strcspn(v, "; "), v);
+		}
+		if (next != NULL)
+			*next = '\r';
+	}
+	*end = '\r';
+	if (clen >= 0 && c->inlen - hlen < (size_t)clen && !eof)
+		return 0;
+	return 1;
+}
+
+/* A sign-in that did not work: tried again a few times. */
+static void
+login_again(struct bench *b, struct desk *d, int status)
+{
+	if (++d->retries <= LOGIN_RETRIES && status != 401)
+		b->todo[(b->todo_head + b->todo_len++) % b->ndesks] =
+		        (size_t)(d - b->desks);
+	else
+		fail(b, "sign-in of %s failed: HTTP %d", d->login, status);
+}
+
+static void
+login_start(struct bench *b, size_t i)
+{
+	/* Counted first: a failed connect closes (and uncounts) at once. */
+	b->logins_inflight++;
+	conn_open(b, CONN_LOGIN, &b->desks[i], 0);
+}
+
+static void
+login_done(struct conn *c, int status, const char *token)
+{
+	struct bench *b = c->b;
+	struct desk *d = c->desk;
+
+	if (status == 200 && token[0] != '\0') {
+		snprintf(d->token, sizeof(d->token), "%s", token);
+		b->logins_ok++;
+	} else {
+		login_again(b, d, status);
+	}
+	c->desk = NULL;
+	conn_close(c);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void
+note_error(struct bench *b, struct conn *c, json_t *msg)
+{
+	const char *code = json_string_value(json_object_get(msg, "code"));
+	const char *text = json_string_value(json_object_get(msg, "message"));
+	char *id = json_dumps(json_object_get(msg, "id"),
+	                      JSON_ENCODE_ANY | JSON_COMPACT);
+
+	const char *rid = json_string_value(json_object_get(msg, "id"));
+
+	if (code != NULL && strcmp(code, "not_offered") == 0)
+		b->not_offered++;
+	if (rid != NULL && rid[0] == 'a')
+		b->pc[phase_index(b)].accept_failed++;
+	if (rid != NULL && rid[0] == 'r')
+		b->pc[phase_index(b)].release_failed++;
+	if (++b->errors <= ERRORS_SHOWN)
+		progress(
+		        "error from the server to a %s: code=%s message=\"%s\" "
+		        "id=%s",
+		        c->kind == CONN_DESK ? "desk" : "resident",
+		        code ? code : "?", text ? text : "", id ? id : "none");
+	free(id);
+}
+
+/* Both ends known: one latency sample. */
+static void
+rec_maybe_done(struct bench *b, uint64_t conv, struct rec *r)
+{
+	if (r->t0 == 0 || r->t1 == 0)
+		return;
+	b->lat[b->nlat++] = (double)(r->t1 - r->t0) / 1e6;
+	idmap_del(b->recs, conv);
+	free(r);
+}
+
+static struct rec *
+rec_get(struct bench *b, uint64_t conv)
+{
+	struct rec *r = idmap_get(b->recs, conv);
+
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		idmap_put(b->recs, conv, r);
+	}
+	return r;
+}
+
+static void
+desk_offer(struct bench *b, struct conn *c, const char *conv, uint64_t t)
+{
+	uint64_t id = parse_id(conv);
+	struct rec *r;
+
+	b->pc[phase_index(b)].offers++;
+	b->progress_ns = t;
+	if (phase_index(b) == 1 && b->p2_first_offer == 0)
+		b->p2_first_offer = t;
+	if (id == 0)
+		return;
+	/*
+	 * Desks here never reject and never let an offer time out, so a
+	 * second offer of one conversation means routing saw it twice.
+	 */
+	if (idmap_get(b->offered, id) != NULL) {
+		if (++b->reoffers <= ERRORS_SHOWN)
+			progress("conversation %s offered again", conv);
+	} else {
+		idmap_put(b->offered, id, b);
+	}
+	ws_send(c,
+	        "{\"type\":\"offer.accept\",\"conversation\":\"%s\","
+	        "\"id\":\"a%s.%llu\"}",
+	        conv, conv, (unsigned long long)now_ns());
+	if (phase_index(b) == 0) {
+		r = rec_get(b, id);
+		if (r->t0 == 0)
+			b->offer_first++;
+		r->t1 = t;
+		rec_maybe_done(b, id, r);
+	}
+}
+
+static void
+desk_message(struct bench *b, struct conn *c, const char *type, json_t *msg,
+             uint64_t t)
+{
+	const char *id = json_string_value(json_object_get(msg, "id"));
+	const char *conv =
+	        json_string_value(json_object_get(msg, "conversation"));
+	struct phase_counts *pc = &b->pc[phase_index(b)];
+	char cid[24];
+	uint64_t sent, sec;
+
+	if (strcmp(type, "offer") == 0 && conv != NULL) {
+		desk_offer(b, c, conv, t);
+	} else if (strcmp(type, "offer.accepted") == 0 &&
+	           parse_req_id(id, 'a', cid, sizeof(cid), &sent) == 0) {
+		pc->accepted++;
+		sample_add(&pc->acc, (double)(t - sent) / 1e6);
+		b->progress_ns = t;
+		if (phase_index(b) == 1 && b->p2_t0 != 0) {
+			sec = (t - b->p2_t0) / 1000000000ull;
+			if (sec < TIMELINE_MAX)
+				b->timeline[sec]++;
+			if (pc->accepted == pc->queued - pc->abandoned)
+				b->p2_t_end = t;
+		}
+		ws_send(c,
+		        "{\"type\":\"conversation.release\",\"conversation\":"
+		        "\"%s\",\"why\":\"closed\",\"id\":\"r%s.%llu\"}",
+		        cid, cid, (unsigned long long)now_ns());
+	} else if (strcmp(type, "conversation.released") == 0 &&
+	           parse_req_id(id, 'r', cid, sizeof(cid), &sent) == 0) {
+		pc->released++;
+		sample_add(&pc->rel, (double)(t - sent) / 1e6);
+		b->progress_ns = t;
+	} else if (strcmp(type, "desk.status.ok") == 0) {
+		b->status_acks++;
+	} else if (strcmp(type, "desk.ready") == 0) {
+		conn_opened(c);
+		if (!c->desk->ready) {
+			c->desk->ready = 1;
+			b->desks_ready++;
+		}
+	} else if (strcmp(type, "desk.status") == 0) {
+		const char *st =
+		        json_string_value(json_object_get(msg, "status"));
+		const char *why =
+		        json_string_value(json_object_get(msg, "reason"));
+
+		/* Our own changes echo back; anything else is news. */
+		if (st != NULL && why != NULL && why[0] != '\0' &&
+		    ++b->errors <= ERRORS_SHOWN)
+			progress("desk %s set %s by the server, reason %s",
+			         c->desk ? c->desk->login : "?", st, why);
+	} else if (strcmp(type, "error") == 0) {
+		note_error(b, c, msg);
+	}
+}
+
+static void
+resident_knows(struct bench *b, struct conn *c, uint64_t conv)
+{
+	struct rec *r;
+
+	if (c->conv != 0 || conv == 0)
+		return;
+	c->conv = conv;
+	if (c->phase != 1)
+		return;
+	r = rec_get(b, conv);
+	if (r->t1 == 0)
+		b->queued_first++;
+	r->t0 = c->t0;
+	rec_maybe_done(b, conv, r);
+}
+
+static void
+resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
+{
+	struct phase_counts *pc = &b->pc[c->phase - 1];
+	uint64_t conv = parse_id(
+	        json_string_value(json_object_get(msg, "conversation")));
+
+	if (strcmp(type, "hello") == 0) {
+		conn_opened(c);
+		c->state = CS_OPEN;
+		if (c->phase == 1) {
+			pool_push(b, c);
+		} else {
+			c->started = 1;
+			c->t0 = now_ns();
+			ws_send(c,
+			        "{\"type\":\"chat.start\",\"queue\":\"%s\","
+			        "\"name\":\"bench\",\"id\":1}",
+			        b->queue);
+			pc->started++;
+		}
+	} else if (strcmp(type, "chat.queued") == 0) {
+		c->queued = 1;
+		pc->queued++;
+		b->progress_ns = now_ns();
+		resident_knows(b, c, conv);
+	} else if (strcmp(type, "chat.assigned") == 0) {
+		if (!c->queued)
+			b->assigned_before_queued++;
+		c->assigned = 1;
+		resident_knows(b, c, conv);
+	} else if (strcmp(type, "error") == 0) {
+		note_error(b, c, msg);
+		if (c->started && !c->queued) {
+			pc->start_failed++;
+			conn_close(c);
+			return;
+		}
+	}
+	/*
+	 * Closed only once both have arrived: closing before chat.queued
+	 * would make the daemon abandon a conversation it is still queueing.
+	 */
+	if (c->queued && c->assigned)
+		conn_close(c);
+}
+
+static void
+on_message(struct conn *c, const char *p, size_t len, uint64_t t)
+{
+	struct bench *b = c->b;
+	json_error_t jerr;
+	json_t *msg = json_loadb(p, len, 0, &jerr);
+	const char *type = json_string_value(json_object_get(msg, "type"));
+
+	if (type == NULL) {
+		progress("unreadable message from the server: %.*s",
+		         (int)(len > 200 ? 200 : len), p);
+		json_decref(msg);
+		return;
+	}
+	if (c->kind == CONN_DESK)
+		desk_message(b, c, type, msg, t);
+	else
+		resident_message(b, c, type, msg);
+	json_decref(msg);
+}
+
+/* ---------------------------------------------------------------- frames */
+
+static void
+handshake_send(struct conn *c)
+{
+	struct bench *b = c->b;
+	unsigned char raw[16];
+	char *req, cookie[200] = "";
+	size_t i;
+
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)rnd(b);
+	EVP_EncodeBlock((unsigned char *)c->key, raw, sizeof(raw));
+	if (c->kind == CONN_DESK)
+		snprintf(cookie, sizeof(cookie),
+		         "Cookie: " COOKIE_NAME "=%s\r\n", c->desk->token);
+	req = xasprintf("GET /ws HTTP/1.1\r\n"
+	                "Host: %s\r\n"
+	                "Upgrade: websocket\r\n"
+	                "Connection: Upgrade\r\n"
+	                "Sec-WebSocket-Key: %s\r\n"
+	                "Sec-WebSocket-Version: 13\r\n"
+	                "Sec-WebSocket-Protocol: " WS_PROTOCOL "\r\n"
+	                "Origin: %s\r\n"
+	                "%s"
+	                "\r\n",
+	                b->host, c->key, b->origin, cookie);
+	conn_write(c, req, strlen(req));
+	free(req);
+}
+
+/* Checks the 101 answer; returns header bytes used, 0 for more, -1 bad. */
+static int
+handshake_parse(struct conn *c)
+{
+	char *end, *v, want[64];
+	unsigned char md[EVP_MAX_MD_SIZE], keyguid[64];
+	unsigned mdlen = 0;
+	int status = 0, ok_accept = 0, ok_proto = 0, n;
+	size_t hlen;
+
+	c->in[c->inlen] = '\0';
+	end = strstr(c->in, "\r\n\r\n");
+	if (end == NULL)
+		return c->inlen > 8192 ? -1 : 0;
+	hlen = (size_t)(end - c->in) + 4;
+	*end = '\0';
+	if (sscanf(c->in, "HTTP/1.1 %d", &status) != 1 || status != 101)
+		goto out;
+	n = snprintf((char *)keyguid, sizeof(keyguid), "%s" WS_GUID, c->key);
+	if (!EVP_Digest(keyguid, (size_t)n, md, &mdlen, EVP_sha1(), NULL))
+		goto out;
+	EVP_EncodeBlock((unsigned char *)want, md, (int)mdlen);
+	for (v = strstr(c->in, "\r\n"); v != NULL; v = strstr(v, "\r\n")) {
+		v += 2;
+		if (strncasecmp(v, "Sec-WebSocket-Accept:", 21) == 0) {
+			v += 21;
+			v += strspn(v, " \t");
+			ok_accept = strncmp(v, want, strlen(want)) == 0;
+		} else if (strncasecmp(v, "Sec-WebSocket-Protocol:", 23) == 0) {
+			v += 23;
+			v += strspn(v, " \t");
+			ok_proto = strncmp(v, WS_PROTOCOL,
+			                   strlen(WS_PROTOCOL)) == 0;
+		}
+	}
+out:
+	if (!ok_accept || !ok_proto) {
+		*end = '\r';
+		progress("WebSocket handshake refused: %.*s",
+		         (int)strcspn(c->in, "\r\n"), c->in);
+		return -1;
+	}
+	return (int)hlen;
+}
+
+/* Handles every complete frame in c->in; -1 when the socket must close. */
+static int
+ws_parse(struct conn *c, uint64_t t)
+{
+	size_t off = 0, hdr, i;
+	uint64_t len;
+	unsigned char *p;
+	int fin, op, masked;
+
+	while (c->state == CS_OPEN) {
+		p = (unsigned char *)c->in + off;
+		if (c->inlen - off < 2)
+			break;
+		fin = p[0] & 0x80;
+		op = p[0] & 0x0f;
+		masked = p[1] & 0x80;
+		len = p[1] & 0x7f;
+		hdr = 2;
+		if (len == 126) {
+			if (c->inlen - off < 4)
+				break;
+			len = ((uint64_t)p[2] << 8) | p[3];
+			hdr = 4;
+		} else if (len == 127) {
+			if (c->inlen - off < 10)
+				break;
+			len = 0;
+			for (i = 0; i < 8; i++)
+				len = (len << 8) | p[2 + i];
+			hdr = 10;
+		}
+		if (masked)
+			hdr += 4;
+		if (len > MSG_MAX)
+			return -1;
+		if (c->inlen - off < hdr + len)
+			break;
+		if (masked)
+			for (i = 0; i < len; i++)
+				p[hdr + i] ^= p[hdr - 4 + (i & 3)];
+		off += hdr + (size_t)len;
+		switch (op) {
+		case 0x8: /* close: answer it, then go */
+			ws_frame(c, 0x8, (char *)p + hdr, len >= 2 ? 2 : 0);
+			return -1;
+		case 0x9:
+			ws_frame(c, 0xa, (char *)p + hdr, (size_t)len);
+			break;
+		case 0xa:
+			break;
+		case 0x1:
+		case 0x2:
+			if (c->fragging)
+				return -1;
+			if (fin) {
+				on_message(c, (char *)p + hdr, (size_t)len, t);
+				break;
+			}
+			c->fragging = 1;
+			c->fraglen = 0;
+			/* FALLTHROUGH */
+		case 0x0:
+			if (!c->fragging || c->fraglen + len > MSG_MAX)
+				return -1;
+			if (c->frag == NULL)
+				c->frag = xmalloc(MSG_MAX);
+			memcpy(c->frag + c->fraglen, p + hdr, (size_t)len);
+			c->fraglen += (size_t)len;
+			if (fin) {
+				c->fragging = 0;
+				on_message(c, c->frag, c->fraglen, t);
+			}
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (c->state != CS_CLOSED && off > 0) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+	return 0;
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)hint;
+	if (c->incap - c->inlen < 65536 + 1 && c->incap < IN_MAX) {
+		c->incap = c->incap ? c->incap * 2 : 65536 + 1;
+		if (c->incap > IN_MAX)
+			c->incap = IN_MAX;
+		c->in = xrealloc(c->in, c->incap);
+	}
+	/* One byte kept for a terminating NUL. */
+	*buf = uv_buf_init(c->in + c->inlen,
+	                   (unsigned)(c->incap - c->inlen - 1));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	struct bench *b = c->b;
+	uint64_t t = now_ns();
+	char token[128];
+	int used, status;
+
+	(void)buf;
+	if (c->state == CS_CLOSED)
+		return;
+	if (n == 0)
+		return;
+	if (n > 0)
+		c->inlen += (size_t)n;
+	if (c->kind == CONN_LOGIN) {
+		used = login_parse(c, n < 0, &status, token, sizeof(token));
+		if (used != 0)
+			login_done(c, used > 0 ? status : 0, token);
+		return;
+	}
+	if (n < 0 || c->inlen + 1 >= IN_MAX) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == CS_HANDSHAKE) {
+		used = handshake_parse(c);
+		if (used < 0) {
+			b->nconn_errors++;
+			conn_close(c);
+			return;
+		}
+		if (used == 0)
+			return;
+		memmove(c->in, c->in + used, c->inlen - (size_t)used);
+		c->inlen -= (size_t)used;
+		c->state = CS_OPEN;
+	}
+	if (ws_parse(c, t) != 0)
+		conn_close(c);
+}
+
+static void
+on_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+	struct bench *b = c->b;
+
+	if (c->state == CS_CLOSED)
+		return;
+	if (status < 0) {
+		if (++b->nconn_errors <= ERRORS_SHOWN)
+			progress("connect failed: %s", uv_strerror(status));
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->state = CS_HANDSHAKE;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->kind == CONN_LOGIN)
+		login_send(c);
+	else
+		handshake_send(c);
+}
+
+/* ---------------------------------------------------------------- CPU */
+
+/* Own and reaped children's ticks of pid, and its parent; -1 if gone. */
+static int
+proc_ticks(int pid, int *ppid, unsigned long long *own,
+           unsigned long long *reaped)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st, cut, cst;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+	    sscanf(p + 1,
+	           " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+	           "%llu %llu",
+	           ppid, &ut, &st, &cut, &cst) != 5)
+		return -1;
+	*own = ut + st;
+	*reaped = cut + cst;
+	return 0;
+}
+
+static void
+cpu_snap(const struct bench *b, struct cpu_snap *s)
+{
+	unsigned long long v[10] = {0}, own, reaped;
+	struct dirent *de;
+	struct rusage ru;
+	FILE *f;
+	DIR *d;
+	int pid, ppid, i;
+
+	memset(s, 0, sizeof(*s));
+	s->wall_ns = now_ns();
+	f = fopen("/proc/stat", "r");
+	if (f != NULL) {
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+		           &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+		           &v[7]) == 8)
+			for (i = 0; i < 8; i++)
+				s->busy += i == 3 || i == 4 ? 0 : v[i];
+		fclose(f);
+	}
+	if (proc_ticks(b->daemon_pid, &ppid, &own, &reaped) == 0)
+		s->daemon = own + reaped;
+	if (proc_ticks(b->redis_pid, &ppid, &own, &reaped) == 0)
+		s->redis = own;
+	/* Backends that have exited are in the postmaster's reaped time. */
+	if (proc_ticks(b->pg_pid, &ppid, &own, &reaped) == 0)
+		s->pg = own + reaped;
+	d = opendir("/proc");
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		pid = atoi(de->d_name);
+		if (pid <= 0 || proc_ticks(pid, &ppid, &own, &reaped) != 0 ||
+		    ppid != b->pg_pid)
+			continue;
+		s->pg += own;
+		if (s->npg < nitems(s->pg_pid)) {
+			s->pg_pid[s->npg] = pid;
+			s->pg_t[s->npg++] = own;
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		s->self = (unsigned long long)((ru.ru_utime.tv_sec +
+		                                ru.ru_stime.tv_sec) *
+		                                       sysconf(_SC_CLK_TCK) +
+		                               (ru.ru_utime.tv_usec +
+		                                ru.ru_stime.tv_usec) *
+		                                       sysconf(_SC_CLK_TCK) /
+		                                       1000000);
+}
+
+static void
+cpu_begin(struct bench *b)
+{
+	if (b->daemon_pid > 0)
+		cpu_snap(b, &b->cpu0);
+}
+
+/* Percent of one core each used since cpu_begin, for phase i. */
+static void
+cpu_end(struct bench *b, int i)
+{
+	struct cpu_snap now, *a = &b->cpu0;
+	unsigned long long top = 0, ours;
+	double hz = (double)sysconf(_SC_CLK_TCK), secs;
+	size_t j, k;
+
+	if (b->daemon_pid <= 0)
+		return;
+	cpu_snap(b, &now);
+	secs = (double)(now.wall_ns - a->wall_ns) / 1e9;
+	for (j = 0; j < now.npg; j++)
+		for (k = 0; k < a->npg; k++)
+			if (now.pg_pid[j] == a->pg_pid[k] &&
+			    now.pg_t[j] - a->pg_t[k] > top)
+				top = now.pg_t[j] - a->pg_t[k];
+	ours = (now.daemon - a->daemon) + (now.pg - a->pg) +
+	       (now.redis - a->redis) + (now.self - a->self);
+#define PCT(t) (100.0 * (double)(t) / hz / secs)
+	snprintf(b->cpu_line[i], sizeof(b->cpu_line[i]),
+	         "route_cpu phase=%s seconds=%.1f daemon=%.0f pg=%.0f "
+	         "pg_busiest_backend=%.0f redis=%.0f bench=%.0f others=%.0f "
+	         "capacity=%ld",
+	         i == 0 ? "latency" : "assignments", secs,
+	         PCT(now.daemon - a->daemon), PCT(now.pg - a->pg), PCT(top),
+	         PCT(now.redis - a->redis), PCT(now.self - a->self),
+	         now.busy - a->busy > ours ? PCT(now.busy - a->busy - ours)
+	                                   : 0.0,
+	         100 * sysconf(_SC_NPROCESSORS_ONLN));
+#undef PCT
+}
+
+/* ---------------------------------------------------------------- stages */
+
+static void
+set_stage(struct bench *b, enum stage s)
+{
+	b->stage = s;
+	b->stage_ns = now_ns();
+}
+
+static void
+all_desks_status(struct bench *b, const char *status)
+{
+	size_t i;
+
+	b->status_acks = 0;
+	for (i = 0; i < b->ndesks; i++)
+		if (b->desks[i].c != NULL)
+			ws_send(b->desks[i].c,
+			        "{\"type\":\"desk.status\",\"status\":\"%s\","
+			        "\"id\":\"s\"}",
+			        status);
+}
+
+static size_t
+desks_open(const struct bench *b)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->ndesks; i++)
+		n += b->desks[i].c != NULL;
+	return n;
+}
+
+static void
+p1_tick(struct bench *b, uint64_t t)
+{
+	uint64_t due, sched;
+	struct conn *c;
+	unsigned long want;
+
+	/* Start i is due at p1_start + i / rate: the first at once. */
+	due = (t - b->p1_start) * b->rate / 1000000000ull + 1;
+	if (due > b->p1_total)
+		due = b->p1_total;
+	while (b->pc[0].started < due && b->pool_head != NULL) {
+		c = b->pool_head;
+		pool_remove(b, c);
+		sched = b->p1_start +
+		        b->pc[0].started * 1000000000ull / b->rate;
+		c->started = 1;
+		c->t0 = now_ns();
+		if (c->t0 - sched > LATE_NS)
+			b->late++;
+		if (c->t0 - sched > b->max_lag)
+			b->max_lag = c->t0 - sched;
+		ws_send(c,
+		        "{\"type\":\"chat.start\",\"queue\":\"%s\","
+		        "\"name\":\"bench\",\"id\":1}",
+		        b->queue);
+		b->pc[0].started++;
+		b->p1_last_start = c->t0;
+	}
+	/* Keep sockets open ahead of the schedule. */
+	want = b->p1_total - b->p1_opened;
+	while (want > 0 && b->pool_ready + b->pool_opening < POOL_AHEAD &&
+	       b->opening < OPENING_MAX) {
+		conn_open(b, CONN_RESIDENT, NULL, 1);
+		b->p1_opened++;
+		want--;
+	}
+	if (b->pc[0].started >= b->p1_total) {
+		progress("latency: %lu chat.start sent in %.1f s; draining",
+		         b->pc[0].started,
+		         (double)(b->p1_last_start - b->p1_start) / 1e9);
+		set_stage(b, ST_P1_DRAIN);
+	} else if (b->pc[0].started < due && b->p1_opened >= b->p1_total &&
+	           b->pool_ready == 0 && b->pool_opening == 0) {
+		fail(b, "latency: residents could not connect (%lu errors)",
+		     b->nconn_errors);
+	}
+}
+
+static void
+p1_drain_done(struct bench *b)
+{
+	struct conn *c, *next;
+
+	if (b->stage == ST_P1_DRAIN)
+		cpu_end(b, 0);
+	/* Residents whose answers never came: not needed any more. */
+	for (c = b->all; c != NULL; c = next) {
+		next = c->next;
+		if (c->kind == CONN_RESIDENT)
+			conn_close(c);
+	}
+	if (b->waiting == 0) {
+		set_stage(b, ST_DONE);
+		return;
+	}
+	progress("assignments: desks away, then %u waiting chats", b->waiting);
+	all_desks_status(b, "away");
+	set_stage(b, ST_P2_AWAY);
+}
+
+static void
+p2_fill(struct bench *b)
+{
+	struct phase_counts *pc = &b->pc[1];
+
+	while (b->p2_opened < b->waiting && b->opening < OPENING_MAX) {
+		conn_open(b, CONN_RESIDENT, NULL, 2);
+		b->p2_opened++;
+	}
+	if (b->p2_opened >= b->waiting &&
+	    pc->queued + b->p2_lost >= b->waiting) {
+		b->p2_fill_ns = now_ns() - b->p2_fill_t0;
+		progress("assignments: %lu chats waiting (%lu lost) after "
+		         "%.1f s; all desks available now",
+		         pc->queued - pc->abandoned, b->p2_lost + pc->abandoned,
+		         (double)b->p2_fill_ns / 1e9);
+		set_stage(b, ST_P2_ASSIGN);
+		cpu_begin(b);
+		b->p2_t0 = now_ns();
+		all_desks_status(b, "available");
+	}
+}
+
+/* No offer, answer or chat.queued for STALL_NS. */
+static int
+stalled(const struct bench *b, uint64_t t)
+{
+	uint64_t since =
+	        b->progress_ns > b->stage_ns ? b->progress_ns : b->stage_ns;
+
+	return t - since > STALL_NS;
+}
+
+static void
+advance(struct bench *b)
+{
+	uint64_t t = now_ns();
+	struct phase_counts *p1, *p2;
+	unsigned long live;
+	size_t i;
+
+	if ((b->stage < ST_P1_RUN || b->stage == ST_P2_AWAY ||
+	     b->stage == ST_P2_FILL) &&
+	    t - b->stage_ns > STAGE_LIMIT_NS) {
+		fail(b, "stage %d did not finish in %llu s", (int)b->stage,
+		     STAGE_LIMIT_NS / 1000000000ull);
+		return;
+	}
+	switch (b->stage) {
+	case ST_LOGIN:
+		while (b->todo_len > 0 && b->logins_inflight < b->login_conc) {
+			i = b->todo[b->todo_head];
+			b->todo_head = (b->todo_head + 1) % b->ndesks;
+			b->todo_len--;
+			login_start(b, i);
+		}
+		if (b->logins_ok == b->ndesks) {
+			b->login_ns = t - b->login_t0;
+			progress("%zu advisors signed in in %.1f s", b->ndesks,
+			         (double)b->login_ns / 1e9);
+			set_stage(b, ST_DESKS_OPEN);
+		}
+		break;
+	case ST_DESKS_OPEN:
+		while (b->next_desk < b->ndesks && b->opening < OPENING_MAX) {
+			b->desks[b->next_desk].c = conn_open(
+			        b, CONN_DESK, &b->desks[b->next_desk], 0);
+			b->next_desk++;
+		}
+		if (b->desks_ready == b->ndesks) {
+			progress("%zu desks ready; going available", b->ndesks);
+			all_desks_status(b, "available");
+			set_stage(b, ST_P1_AVAILABLE);
+		} else if (b->next_desk == b->ndesks && b->opening == 0) {
+			fail(b, "only %zu of %zu desks opened", b->desks_ready,
+			     b->ndesks);
+		}
+		break;
+	case ST_P1_AVAILABLE:
+		if (b->status_acks < desks_open(b))
+			break;
+		if (b->seconds == 0 || b->rate == 0) {
+			p1_drain_done(b);
+			break;
+		}
+		progress("latency: %u chat.start a second for %u s", b->rate,
+		         b->seconds);
+		set_stage(b, ST_P1_RUN);
+		cpu_begin(b);
+		b->p1_start = now_ns();
+		/* FALLTHROUGH */
+	case ST_P1_RUN:
+		p1_tick(b, t);
+		break;
+	case ST_P1_DRAIN:
+		p1 = &b->pc[0];
+		live = p1->started - p1->start_failed - p1->abandoned;
+		if (b->nlat >= live &&
+		    p1->accepted + p1->accept_failed >= live &&
+		    p1->released + p1->release_failed >= p1->accepted) {
+			p1_drain_done(b);
+		} else if (stalled(b, t)) {
+			progress("latency: no progress for %llu s: %zu "
+			         "measured, %lu accepted, %lu released of %lu",
+			         STALL_NS / 1000000000ull, b->nlat,
+			         p1->accepted, p1->released, live);
+			p1_drain_done(b);
+		}
+		break;
+	case ST_P2_AWAY:
+		if (b->status_acks >= desks_open(b)) {
+			b->p2_fill_t0 = t;
+			set_stage(b, ST_P2_FILL);
+		}
+		break;
+	case ST_P2_FILL:
+		p2_fill(b);
+		break;
+	case ST_P2_ASSIGN:
+		p2 = &b->pc[1];
+		if (p2->accepted >= p2->queued - p2->abandoned) {
+			set_stage(b, ST_P2_DRAIN);
+		} else if (desks_open(b) == 0) {
+			fail(b, "assignments: every desk is gone");
+		} else if (stalled(b, t)) {
+			progress("assignments: no progress for %llu s: %lu of "
+			         "%lu accepted",
+			         STALL_NS / 1000000000ull, p2->accepted,
+			         p2->queued - p2->abandoned);
+			b->stalled = 1;
+			set_stage(b, ST_DONE);
+		}
+		break;
+	case ST_P2_DRAIN:
+		p2 = &b->pc[1];
+		if (p2->released + p2->release_failed >= p2->accepted) {
+			set_stage(b, ST_DONE);
+		} else if (stalled(b, t)) {
+			progress("assignments: %lu of %lu releases never "
+			         "answered",
+			         p2->accepted - p2->released -
+			                 p2->release_failed,
+			         p2->accepted);
+			set_stage(b, ST_DONE);
+		}
+		break;
+	case ST_DONE:
+		break;
+	}
+	if (b->stage == ST_DONE) {
+		if (b->p2_t0 != 0 && b->cpu_line[1][0] == '\0')
+			cpu_end(b, 1);
+		uv_timer_stop(&b->tick);
+		uv_signal_stop(&b->sigint);
+		uv_stop(&b->loop);
+	}
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	advance(t->data);
+}
+
+static void
+on_sigint(uv_signal_t *s, int signum)
+{
+	struct bench *b = s->data;
+
+	(void)signum;
+	fail(b, "interrupted");
+	advance(b);
+}
+
+/* ---------------------------------------------------------------- report */
+
+static void
+report(struct bench *b)
+{
+	const struct phase_counts *p1 = &b->pc[0], *p2 = &b->pc[1];
+	uint64_t end, last, i;
+	double secs;
+
+	printf("route_login advisors=%zu seconds=%.1f concurrency=%u\n",
+	       b->ndesks, (double)b->login_ns / 1e9, b->login_conc);
+	if (b->seconds > 0 && b->rate > 0) {
+		qsort(b->lat, b->nlat, sizeof(double), cmp_double);
+		printf("route_latency rate=%u seconds=%u conversations=%lu "
+		       "measured=%zu p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f "
+		       "max_ms=%.2f late_starts=%lu max_start_lag_ms=%.1f "
+		       "start_failed=%lu offer_before_queued=%lu "
+		       "assigned_before_queued=%lu advisors=%zu\n",
+		       b->rate, b->seconds, p1->started, b->nlat,
+		       quantile(b->lat, b->nlat, 0.50),
+		       quantile(b->lat, b->nlat, 0.99),
+		       quantile(b->lat, b->nlat, 0.999),
+		       b->nlat ? b->lat[b->nlat - 1] : 0.0, b->late,
+		       (double)b->max_lag / 1e6, p1->start_failed,
+		       b->offer_first, b->assigned_before_queued, b->ndesks);
+	}
+	if (b->waiting > 0 && b->p2_t0 != 0) {
+		secs = b->p2_t_end > b->p2_t0
+		               ? (double)(b->p2_t_end - b->p2_t0) / 1e9
+		               : (double)(now_ns() - b->p2_t0) / 1e9;
+		printf("route_assignments waiting=%lu advisors=%zu "
+		       "accepted=%lu seconds=%.2f assignments_per_s=%.0f "
+		       "first_offer_ms=%.1f fill_seconds=%.1f released=%lu%s\n",
+		       p2->queued, b->ndesks, p2->accepted, secs,
+		       secs > 0 ? (double)p2->accepted / secs : 0.0,
+		       b->p2_first_offer > b->p2_t0
+		               ? (double)(b->p2_first_offer - b->p2_t0) / 1e6
+		               : -1.0,
+		       (double)b->p2_fill_ns / 1e9, p2->released,
+		       b->stalled ? " stalled=yes" : "");
+	}
+	for (i = 0; i < 2; i++) {
+		const struct phase_counts *pc = &b->pc[i];
+
+		if (pc->acc.n == 0)
+			continue;
+		qsort(pc->acc.v, pc->acc.n, sizeof(double), cmp_double);
+		qsort(pc->rel.v, pc->rel.n, sizeof(double), cmp_double);
+		printf("route_desk_rtt phase=%s accept_p50_ms=%.2f "
+		       "accept_p99_ms=%.2f release_p50_ms=%.2f "
+		       "release_p99_ms=%.2f\n",
+		       i == 0 ? "latency" : "assignments",
+		       quantile(pc->acc.v, pc->acc.n, 0.5),
+		       quantile(pc->acc.v, pc->acc.n, 0.99),
+		       quantile(pc->rel.v, pc->rel.n, 0.5),
+		       quantile(pc->rel.v, pc->rel.n, 0.99));
+	}
+	if (b->p2_t0 != 0) {
+		end = b->p2_t_end > b->p2_t0 ? b->p2_t_end : now_ns();
+		last = (end - b->p2_t0) / 1000000000ull;
+		printf("route_assign_timeline");
+		for (i = 0; i <= last && i < TIMELINE_MAX; i++)
+			printf(" %lu", b->timeline[i]);
+		printf("\n");
+	}
+	for (i = 0; i < 2; i++)
+		if (b->cpu_line[i][0] != '\0')
+			printf("%s\n", b->cpu_line[i]);
+	printf("route_errors server_errors=%lu not_offered=%lu "
+	       "accept_failed=%lu release_failed=%lu reoffers=%lu "
+	       "connect_errors=%lu desks_closed=%lu\n",
+	       b->errors, b->not_offered, p1->accept_failed + p2->accept_failed,
+	       p1->release_failed + p2->release_failed, b->reoffers,
+	       b->nconn_errors, b->desk_closed);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void
+usage(void)
+{
+	fputs("usage: bench_route --url http://ADDR:PORT --users FILE "
+	      "[--queue SLUG]\n"
+	      "                   [--advisors N] [--rate R] [--seconds T] "
+	      "[--waiting W]\n"
+	      "                   [--login-concurrency N]\n"
+	      "                   [--daemon-pid PID --redis-pid PID "
+	      "--postgres-pid PID]\n",
+	      stderr);
+	exit(2);
+}
+
+static unsigned
+parse_uint(const char *s, const char *what)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v > 10000000)
+		fatalx("bad %s: %s", what, s);
+	return (unsigned)v;
+}
+
+static void
+load_users(struct bench *b, const char *path, unsigned max)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	struct desk *d;
+	size_t cap = 0;
+
+	if (f == NULL)
+		fatalx("cannot open %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL &&
+	       (max == 0 || b->ndesks < max)) {
+		if (line[0] == '\n' || line[0] == '#')
+			continue;
+		if (b->ndesks == cap) {
+			cap = cap ? cap * 2 : 1024;
+			b->desks = xrealloc(b->desks, cap * sizeof(*d));
+		}
+		d = &b->desks[b->ndesks];
+		memset(d, 0, sizeof(*d));
+		if (sscanf(line, "%128s %128s", d->login, d->password) != 2)
+			fatalx("%s: a line is not \"login password\"", path);
+		b->ndesks++;
+	}
+	fclose(f);
+	if (b->ndesks == 0)
+		fatalx("%s: no users", path);
+}
+
+static void
+parse_url(struct bench *b, const char *url)
+{
+	char ip[48];
+	unsigned port;
+	int n = 0;
+
+	if (sscanf(url, "http://%47[0-9.]:%u%n", ip, &port, &n) != 2 ||
+	    (url[n] != '\0' && strcmp(url + n, "/") != 0) || port == 0 ||
+	    port > 65535 || uv_ip4_addr(ip, (int)port, &b->addr) != 0)
+		fatalx("--url must be http://IPV4:PORT, not %s", url);
+	snprintf(b->host, sizeof(b->host), "%s:%u", ip, port);
+	snprintf(b->origin, sizeof(b->origin), "http://%s:%u", ip, port);
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			progress("setrlimit: %s", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		progress("open files limit %llu",
+		         (unsigned long long)rl.rlim_cur);
+}
+
+static void
+free_rec(void *arg, uint64_t key, void *value)
+{
+	(void)arg;
+	(void)key;
+	free(value);
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"url", required_argument, NULL, 'u'},
+	        {"users", required_argument, NULL, 'f'},
+	        {"queue", required_argument, NULL, 'q'},
+	        {"advisors", required_argument, NULL, 'a'},
+	        {"rate", required_argument, NULL, 'r'},
+	        {"seconds", required_argument, NULL, 's'},
+	        {"waiting", required_argument, NULL, 'w'},
+	        {"login-concurrency", required_argument, NULL, 'l'},
+	        {"daemon-pid", required_argument, NULL, 'D'},
+	        {"redis-pid", required_argument, NULL, 'R'},
+	        {"postgres-pid", required_argument, NULL, 'P'},
+	        {NULL, 0, NULL, 0},
+	};
+	struct bench *b = xcalloc(1, sizeof(*b));
+	const char *url = NULL, *users = NULL;
+	unsigned max_adv = 0;
+	struct conn *c, *next;
+	size_t i;
+	int ch, rc;
+
+	b->rate = 500;
+	b->seconds = 20;
+	b->waiting = 10000;
+	b->login_conc = 8;
+	snprintf(b->queue, sizeof(b->queue), "bench");
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			url = optarg;
+			break;
+		case 'f':
+			users = optarg;
+			break;
+		case 'q':
+			if (strlen(optarg) >= sizeof(b->queue) ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+			                   "0123456789-") != strlen(optarg))
+				fatalx("bad --queue");
+			snprintf(b->queue, sizeof(b->queue), "%s", optarg);
+			break;
+		case 'a':
+			max_adv = parse_uint(optarg, "--advisors");
+			break;
+		case 'r':
+			b->rate = parse_uint(optarg, "--rate");
+			break;
+		case 's':
+			b->seconds = parse_uint(optarg, "--seconds");
+			break;
+		case 'w':
+			b->waiting = parse_uint(optarg, "--waiting");
+			break;
+		case 'l':
+			b->login_conc =
+			        parse_uint(optarg, "--login-concurrency");
+			break;
+		case 'D':
+			b->daemon_pid = (int)parse_uint(optarg, "--daemon-pid");
+			break;
+		case 'R':
+			b->redis_pid = (int)parse_uint(optarg, "--redis-pid");
+			break;
+		case 'P':
+			b->pg_pid = (int)parse_uint(optarg, "--postgres-pid");
+			break;
+		default:
+			usage();
+		}
+	}
+	if (url == NULL || users == NULL || optind != argc ||
+	    b->login_conc == 0)
+		usage();
+	parse_url(b, url);
+	load_users(b, users, max_adv);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	b->rng = (uint32_t)now_ns() | 1;
+	b->p1_total = (unsigned long)b->rate * b->seconds;
+	b->lat = xcalloc(b->p1_total + 1, sizeof(double));
+	b->recs = idmap_new();
+	b->offered = idmap_new();
+	b->todo = xcalloc(b->ndesks, sizeof(size_t));
+	for (i = 0; i < b->ndesks; i++)
+		b->todo[i] = i;
+	b->todo_len = b->ndesks;
+
+	if (uv_loop_init(&b->loop) != 0)
+		fatalx("uv_loop_init failed");
+	uv_timer_init(&b->loop, &b->tick);
+	b->tick.data = b;
+	uv_signal_init(&b->loop, &b->sigint);
+	b->sigint.data = b;
+	uv_signal_start(&b->sigint, on_sigint, SIGINT);
+	progress("signing in %zu advisors, %u at a time", b->ndesks,
+	         b->login_conc);
+	b->login_t0 = now_ns();
+	set_stage(b, ST_LOGIN);
+	uv_timer_start(&b->tick, on_tick, 1, 1);
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+
+	report(b);
+	fflush(stdout);
+
+	for (c = b->all; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+	uv_walk(&b->loop, close_walk, NULL);
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(&b->loop);
+	if (rc != 0)
+		progress("uv_loop_close: %s", uv_strerror(rc));
+	idmap_each(b->recs, free_rec, NULL);
+	idmap_free(b->recs);
+	idmap_free(b->offered);
+	free(b->lat);
+	for (i = 0; i < 2; i++) {
+		free(b->pc[i].acc.v);
+		free(b->pc[i].rel.v);
+	}
+	free(b->todo);
+	free(b->desks);
+	rc = b->failed;
+	free(b);
+	return rc;
+}

@@ -1,0 +1,364 @@
+"""Routing under churn, checked afterwards from PostgreSQL.
+
+Three daemons share one Redis and one PostgreSQL. 50 advisors with mixed
+chat capacities serve 4 queues from desks on random instances; 1,000
+residents start chats on random instances. Advisors accept, reject or
+ignore offers at random, release what they took after a while, and some
+drop their desk and come back (before or after the grace period).
+Meanwhile Redis is flushed (FLUSHALL), then restarted, then one daemon is
+killed with SIGKILL; its desks reconnect elsewhere.
+
+Afterwards every routing event is replayed from conversation_events in
+version order (versions order all decisions of an epoch, and epochs
+order rebuilds), checking that no conversation was ever offered or
+assigned to two advisors at once, that no advisor ever held more than
+their capacity, and that every conversation was answered."""
+
+import json
+import os
+import random
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+ADVISORS = 50
+QUEUES = 4
+CONVERSATIONS = int(os.environ.get("STRESS_CONVERSATIONS", "1000"))
+START_SECONDS = 40
+GRACE = 2
+OFFER_TIMEOUT = 5
+DEADLINE = int(os.environ.get("STRESS_DEADLINE", "240"))
+
+
+class Stop(Exception):
+    pass
+
+
+class Advisor(threading.Thread):
+    def __init__(self, run, login, password):
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.login = login
+        self.password = password
+        self.rng = random.Random(hash(login))
+        self.ws = None
+        self.held = {}  # conversation -> release time
+        self.errors = []
+        self.reconnects = 0
+
+    def connect(self):
+        while not self.run_.stopping:
+            sb = self.rng.choice(self.run_.alive())
+            try:
+                r = sb.request("POST", "/api/session", headers={
+                    "Content-Type": "application/json"},
+                    body=json.dumps({"login": self.login,
+                                     "password": self.password}).encode())
+                if r.status != 200:
+                    time.sleep(0.5)
+                    continue
+                cookie = r.headers["set-cookie"].split(";", 1)[0]
+                self.ws = sb.websocket(headers={"Cookie": cookie},
+                                       timeout=10)
+                self.send(type="desk.status", status="available")
+                return
+            except (OSError, harness.WebSocketError, EOFError):
+                time.sleep(0.3)
+
+    def send(self, **msg):
+        self.ws.send_text(json.dumps(msg))
+
+    def step(self):
+        rs, _, _ = selectors.select.select([self.ws.sock], [], [], 0.1) \
+            if not self.ws.buf else ([1], None, None)
+        now = time.monotonic()
+        for conv, at in list(self.held.items()):
+            if at <= now:
+                self.send(type="conversation.release", conversation=conv,
+                          why="closed")
+                del self.held[conv]
+        if not rs:
+            return
+        op, payload = self.ws.recv_message(10)
+        if op == 8:
+            raise EOFError("closed by server")
+        m = json.loads(payload)
+        t = m.get("type")
+        if t == "offer":
+            roll = self.rng.random()
+            if roll < 0.75:
+                self.send(type="offer.accept", conversation=m["conversation"])
+            elif roll < 0.90:
+                self.send(type="offer.reject", conversation=m["conversation"])
+            # else: ignore it; it times out
+        elif t == "conversation.assigned":
+            self.held[m["conversation"]] = now + self.rng.uniform(0.2, 1.5)
+        elif t == "conversation.removed":
+            self.held.pop(m["conversation"], None)
+        elif t == "desk.status" and m.get("status") in ("away", "offline"):
+            self.send(type="desk.status", status="available")
+        elif t == "error" and m.get("code") not in (
+                "not_offered", "forbidden", "unavailable", "not_ready"):
+            self.errors.append(m)
+
+    def run(self):
+        self.connect()
+        while not self.run_.stopping:
+            try:
+                if self.rng.random() < 0.002:  # about once in 50 s
+                    self.ws.close()
+                    self.held.clear()
+                    time.sleep(self.rng.uniform(0.5, GRACE + 1.5))
+                    self.reconnects += 1
+                    self.connect()
+                    continue
+                self.step()
+            except (OSError, EOFError, ValueError, harness.WebSocketError):
+                self.held.clear()
+                try:
+                    self.ws.close()
+                except OSError:
+                    pass
+                time.sleep(0.2)
+                self.reconnects += 1
+                self.connect()
+        # Done: let go of everything still held.
+        try:
+            for conv in list(self.held):
+                self.send(type="conversation.release", conversation=conv,
+                          why="closed")
+            time.sleep(0.5)
+            self.ws.close()
+        except OSError:
+            pass
+
+
+class Residents(threading.Thread):
+    """Starts the chats and keeps reading every resident socket."""
+
+    def __init__(self, run):
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.sel = selectors.DefaultSelector()
+        self.started = 0
+        self.queued = 0
+        self.socks = []
+
+    def run(self):
+        rng = random.Random(7)
+        t0 = time.monotonic()
+        while not self.run_.stopping:
+            due = min(CONVERSATIONS,
+                      int((time.monotonic() - t0) / START_SECONDS *
+                          CONVERSATIONS) + 1)
+            while self.started < due:
+                sb = rng.choice(self.run_.alive())
+                try:
+                    ws = sb.websocket(timeout=10)
+                    ws.send_text(json.dumps({
+                        "type": "chat.start",
+                        "queue": "q%d" % rng.randint(1, QUEUES),
+                        "name": "Resident %d" % self.started}))
+                    ws.sock.setblocking(False)
+                    self.sel.register(ws.sock, selectors.EVENT_READ, ws)
+                    self.socks.append(ws)
+                    self.started += 1
+                except (OSError, harness.WebSocketError):
+                    time.sleep(0.05)
+            for key, _ in self.sel.select(0.05):
+                try:
+                    data = key.fileobj.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    self.sel.unregister(key.fileobj)
+                    continue
+                self.queued += data.count(b'"chat.queued"')
+        for ws in self.socks:
+            ws.close()
+
+
+class RoutingStressTest(harness.TestCase):
+    def alive(self):
+        return [sb for sb in self.sbs if sb.running()]
+
+    def test_churn(self):
+        self.pg = harness.Postgres()
+        self.redis = harness.Redis()
+        self.db = self.pg.createdb()
+        self.stopping = False
+        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100,
+                           "max_missed_offers": 3},
+                "log_level": "notice"}
+        self.sbs = [harness.Switchboard(self.pg, self.redis, over,
+                                        dbname=self.db, start=False)
+                    for _ in range(3)]
+        r = harness.run_switchboard(["-c", self.sbs[0].conf, "migrate"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rng = random.Random(1)
+        sql = []
+        for q in range(1, QUEUES + 1):
+            sql.append("INSERT INTO queues (id, slug, name) VALUES "
+                       "(%d, 'q%d', 'Queue %d');" % (q, q, q))
+            sql.append("INSERT INTO queue_channels (queue_id, channel, "
+                       "answer_target_s, offer_timeout_s) VALUES "
+                       "(%d, 'chat', 60, %d);" % (q, OFFER_TIMEOUT))
+        self.pg.psql("".join(sql), dbname=self.db)
+        r = harness.run_switchboard(["-c", self.sbs[0].conf, "user", "add",
+                                     "--role", "advisor", "adv0"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        password = r.stdout.strip().split("=", 1)[1]
+        sql = ["INSERT INTO staff_users (login, display_name, password_hash,"
+               " role) SELECT 'adv' || g, 'Adv ' || g, (SELECT password_hash"
+               " FROM staff_users WHERE login = 'adv0'), 'advisor' FROM "
+               "generate_series(1, %d) g;" % (ADVISORS - 1)]
+        for a in range(ADVISORS):
+            for q in rng.sample(range(1, QUEUES + 1), rng.randint(1, 3)):
+                sql.append("INSERT INTO queue_members (staff_id, queue_id, "
+                           "proficiency) SELECT id, %d, %d FROM staff_users "
+                           "WHERE login = 'adv%d';" % (q, rng.randint(1, 10),
+                                                       a))
+            sql.append("INSERT INTO staff_capacity (staff_id, channel, "
+                       "capacity) SELECT id, 'chat', %d FROM staff_users "
+                       "WHERE login = 'adv%d';" % (rng.randint(1, 3), a))
+        self.pg.psql("".join(sql), dbname=self.db)
+        for sb in self.sbs:
+            sb.start()
+        for sb in self.sbs:
+            sb.wait_ready()
+
+        advisors = [Advisor(self, "adv%d" % a, password)
+                    for a in range(ADVISORS)]
+        for a in advisors:
+            a.start()
+        residents = Residents(self)
+        residents.start()
+
+        t0 = time.monotonic()
+        chaos = [(12, "flushall"), (24, "restart redis"), (36, "kill")]
+        while chaos:
+            at, what = chaos[0]
+            if time.monotonic() - t0 < at:
+                time.sleep(0.2)
+                continue
+            chaos.pop(0)
+            if what == "flushall":
+                self.redis.cli("FLUSHALL")
+            elif what == "restart redis":
+                self.redis.stop()
+                time.sleep(1)
+                self.redis.start()
+            else:
+                self.sbs[2].kill()
+
+        def settled():
+            if residents.started < CONVERSATIONS:
+                return False
+            left = self.pg.psql(
+                "SELECT count(*) FROM conversations WHERE status IN "
+                "('open', 'waiting', 'offered')", dbname=self.db).strip()
+            return left == "0"
+        try:
+            harness.wait_for(settled, DEADLINE - (time.monotonic() - t0),
+                             interval=1, what="every conversation answered")
+        finally:
+            sys.stderr.write("residents started %d queued %d\n" % (
+                residents.started, residents.queued))
+            sys.stderr.write(self.pg.psql(
+                "SELECT status, count(*) FROM conversations GROUP BY 1",
+                dbname=self.db))
+            for sb in self.sbs:
+                sys.stderr.write("daemon %d: exit %r\n%s\n" % (
+                    sb.port, sb.proc.poll(), sb.log_tail(15)))
+        self.stopping = True
+        for a in advisors:
+            a.join(10)
+        residents.join(10)
+
+        errors = [e for a in advisors for e in a.errors]
+        self.assertEqual(errors, [])
+        self.check_invariants()
+        for sb in self.sbs[:2]:
+            sb.assert_alive()
+
+    def check_invariants(self):
+        caps = {}
+        for line in self.pg.psql(
+                "SELECT u.id, coalesce(c.capacity, 3) FROM staff_users u "
+                "LEFT JOIN staff_capacity c ON c.staff_id = u.id AND "
+                "c.channel = 'chat'", dbname=self.db).split("\n"):
+            if line.strip():
+                sid, cap = line.split("|")
+                caps[sid] = int(cap)
+        rows = self.pg.psql(
+            "SELECT conversation_id, kind, coalesce(staff_id::text, ''), "
+            "route_version FROM conversation_events WHERE route_version IS "
+            "NOT NULL ORDER BY route_version, id", dbname=self.db)
+        state, load, problems = {}, {}, []
+        answered = set()
+        epoch = None
+        for line in rows.split("\n"):
+            if not line.strip():
+                continue
+            conv, kind, staff, version = line.split("|")
+            e = int(version) >> 32
+            if e != epoch:
+                # A rebuild re-queues offers in flight; assignments stay.
+                for c, (st, adv) in list(state.items()):
+                    if st == "offered":
+                        state[c] = ("waiting", "")
+                        load[adv] -= 1
+                epoch = e
+            # "new": never seen, perhaps queued by a rebuild's restore
+            # (which records no event); "gone": released.
+            st, adv = state.get(conv, ("new", ""))
+            kind = kind[len("route."):]
+            if kind == "queued":
+                if st in ("offered", "assigned"):
+                    problems.append("%s queued while %s" % (conv, st))
+                state[conv] = ("waiting", "")
+            elif kind == "offered":
+                if st not in ("waiting", "new"):
+                    problems.append("%s offered while %s" % (conv, st))
+                state[conv] = ("offered", staff)
+                load[staff] = load.get(staff, 0) + 1
+                if load[staff] > caps.get(staff, 0):
+                    problems.append("advisor %s over capacity (%d > %d)" %
+                                    (staff, load[staff], caps[staff]))
+            elif kind == "accepted":
+                if st != "offered" or adv != staff:
+                    problems.append("%s accepted by %s while %s to %s" %
+                                    (conv, staff, st, adv))
+                state[conv] = ("assigned", staff)
+                answered.add(conv)
+            elif kind in ("rejected", "timed_out", "requeued"):
+                if st not in ("offered", "assigned") or adv != staff:
+                    problems.append("%s %s by %s while %s to %s" %
+                                    (conv, kind, staff, st, adv))
+                else:
+                    load[adv] -= 1
+                state[conv] = ("waiting", "")
+            elif kind == "released":
+                if st in ("offered", "assigned"):
+                    load[adv] -= 1
+                state[conv] = ("gone", "")
+        if problems:
+            sys.stderr.write("problems:\n%s\n" % "\n".join(problems[:60]))
+        self.assertEqual(problems[:20], [])
+        total = int(self.pg.psql("SELECT count(*) FROM conversations",
+                                 dbname=self.db))
+        self.assertEqual(total, CONVERSATIONS)
+        self.assertEqual(len(answered), CONVERSATIONS)
+        sys.stderr.write("stress: %d events checked, %d epochs seen\n" %
+                         (len(rows.split("\n")), epoch or 0))
+
+
+if __name__ == "__main__":
+    harness.main()
