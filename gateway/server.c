@@ -34,6 +34,8 @@
 /* Staff sessions: 30 minutes idle, 12 hours at most. */
 #define SESSION_IDLE_S     1800
 #define SESSION_ABSOLUTE_S 43200
+#define PRUNE_INTERVAL_MS  3600000
+#define PRUNE_KEEP_S       (30 * 86400)
 
 struct migrate_job {
 	uv_work_t req;
@@ -56,6 +58,7 @@ struct gw_server {
 	struct gw_session_store *sessions;
 	struct gw_api *api;
 	int route_started; /* told Redis is up (after migrations) */
+	uint64_t prune_next_at;
 	char instance[128];
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t maint;
@@ -198,8 +201,18 @@ maybe_start_routing(struct gw_server *s)
 static void
 on_maint(uv_timer_t *t)
 {
-	maybe_migrate(t->data);
-	maybe_start_routing(t->data);
+	struct gw_server *s = t->data;
+	uint64_t now = uv_now(&s->loop);
+
+	maybe_migrate(s);
+	maybe_start_routing(s);
+	/* Ended sessions and old login attempts: kept 30 days, pruned hourly.
+	 */
+	if (db_ready(s->db) && now >= s->prune_next_at &&
+	    db_schema_version(s->db) >= db_migrate_latest()) {
+		s->prune_next_at = now + PRUNE_INTERVAL_MS;
+		gw_session_prune(s->sessions, PRUNE_KEEP_S, NULL, NULL);
+	}
 }
 
 /* ---------------------------------------------------------------- state */
