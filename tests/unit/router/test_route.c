@@ -121,7 +121,6 @@ route_is_ready(void *arg)
 	return route_ready(f->r) && db_ready(f->db);
 }
 
-
 static void
 fx_open(struct fx *f)
 {
