@@ -45,6 +45,7 @@ struct route {
 	unsigned long long rebuild_epoch;
 	unsigned rebuild_pending;
 	int rebuild_failed;
+	size_t gc_deleted;
 };
 
 int route_script_index(const char *name);

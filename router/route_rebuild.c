@@ -111,6 +111,60 @@ restore(struct route *r, kv_reply_cb cb, int argc, const char **argv)
 	return kv_command_argv(r->kv, cb, r, 5 + argc, full, len);
 }
 
+/*
+ * Keys of older epochs are never read again: the instance that made the
+ * new epoch deletes them in the background, SCAN by SCAN, so a rebuild
+ * after a stale state (keys still there) leaves no garbage behind.
+ */
+static void gc_step(struct route *r, const char *cursor);
+
+static void
+on_gc_scan(void *arg, redisReply *reply)
+{
+	struct route *r = arg;
+	const redisReply *keys;
+	const char **argv;
+	size_t i, n = 0, *lens;
+	unsigned long long e;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 2 || r->state != ROUTE_READY)
+		return;
+	keys = reply->element[1];
+	argv = xcalloc(keys->elements + 1, sizeof(char *));
+	lens = xcalloc(keys->elements + 1, sizeof(size_t));
+	argv[n] = "UNLINK";
+	lens[n++] = 6;
+	for (i = 0; i < keys->elements; i++) {
+		const char *k = keys->element[i]->str;
+
+		/* sb:<epoch>:... of an epoch older than ours */
+		e = strtoull(k + 3, NULL, 10);
+		if (e < r->epoch) {
+			argv[n] = k;
+			lens[n++] = keys->element[i]->len;
+		}
+	}
+	if (n > 1) {
+		kv_command_argv(r->kv, NULL, NULL, (int)n, argv, lens);
+		r->gc_deleted += n - 1;
+	}
+	free(argv);
+	free(lens);
+	if (strcmp(reply->element[0]->str, "0") != 0)
+		gc_step(r, reply->element[0]->str);
+	else if (r->gc_deleted > 0)
+		gw_info("route.gc", "epoch=%llu keys_deleted=%zu", r->epoch,
+		        r->gc_deleted);
+}
+
+static void
+gc_step(struct route *r, const char *cursor)
+{
+	kv_command(r->kv, on_gc_scan, r, "SCAN %s MATCH sb:[0-9]*:* COUNT 1000",
+	           cursor);
+}
+
 static void
 on_finished(void *arg, redisReply *reply)
 {
@@ -127,6 +181,8 @@ on_finished(void *arg, redisReply *reply)
 	route_set_ready(r, r->rebuild_epoch);
 	snprintf(msg, sizeof(msg), "{\"epoch\":%llu}", r->rebuild_epoch);
 	kv_command(r->kv, NULL, NULL, "PUBLISH sb:route %s", msg);
+	r->gc_deleted = 0;
+	gc_step(r, "0");
 }
 
 /* One restore step done; the last one publishes the epoch. */

@@ -391,6 +391,53 @@ test_stale_decision_not_applied(void **st)
 	fx_close(&f);
 }
 
+static long
+redis_count(const char *pattern)
+{
+	char cmd[256], out[64] = "";
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+	         "redis-cli -p %d --scan --pattern '%s' | wc -l", redis.port,
+	         pattern);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	if (fgets(out, sizeof(out), f) == NULL)
+		out[0] = '\0';
+	pclose(f);
+	return atol(out);
+}
+
+static void
+test_old_epoch_keys_collected(void **st)
+{
+	struct reply a = {0};
+	char cmd[128], pattern[64];
+	unsigned long long old;
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	old = route_epoch(f.r);
+	assert_int_equal(
+	        route_enqueue(f.r, "4", "11", "chat", 0, 0, "", on_reply, &a),
+	        0);
+	wait_reply(&f, &a);
+	snprintf(pattern, sizeof(pattern), "sb:%llu:*", old);
+	assert_true(redis_count(pattern) > 0);
+	/* The epoch marker goes, its keys stay: a stale state. */
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d DEL sb:epoch >/dev/null",
+	         redis.port);
+	assert_int_equal(system(cmd), 0);
+	sb_run_for(&f.loop, 500);
+	assert_true(sb_run_until(&f.loop, route_is_ready, &f, 10000));
+	assert_true(route_epoch(f.r) > old);
+	sb_run_for(&f.loop, 500);
+	assert_int_equal(redis_count(pattern), 0);
+	fx_close(&f);
+}
+
 static void
 test_bad_ids_refused(void **st)
 {
@@ -413,6 +460,7 @@ main(void)
 	        cmocka_unit_test(test_route_flow),
 	        cmocka_unit_test(test_capacity_reject_and_rebuild),
 	        cmocka_unit_test(test_stale_decision_not_applied),
+	        cmocka_unit_test(test_old_epoch_keys_collected),
 	        cmocka_unit_test(test_bad_ids_refused),
 	};
 
