@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -125,6 +126,13 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/*
+	 * Opening hours are in the council's local time; UK councils by
+	 * default. Set before any thread starts (localtime_r reads it).
+	 */
+	if (getenv("TZ") == NULL)
+		setenv("TZ", "Europe/London", 1);
+	tzset();
 	if (sodium_init() < 0) {
 		fputs("switchboard: libsodium failed to initialise\n", stderr);
 		return 1;

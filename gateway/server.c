@@ -435,8 +435,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->sessions = gw_session_store_new(&s->loop, s->db, SESSION_IDLE_S,
 	                                   SESSION_ABSOLUTE_S);
 	s->api = gw_api_new(s->http, s->sessions, SESSION_ABSOLUTE_S);
-	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->commit,
-	                           s->sessions);
+	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
+	                           s->commit, s->sessions);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

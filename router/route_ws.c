@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "hours.h"
 #include "idmap.h"
 #include "log.h"
 #include "route_ws.h"
@@ -19,6 +21,8 @@
 #define SESSION_COOKIE   "__Host-sb_session="
 #define POSITION_TICK_MS 1000
 #define NAME_MAX_LEN     200
+/* Opening hours and out-of-hours rules are re-read this often (ticks). */
+#define QUEUES_EVERY_TICKS 30
 
 enum peer_kind {
 	PEER_NEW = 0,
@@ -43,8 +47,22 @@ struct peer {
 	long long last_ewt;
 };
 
+/* What a chat.start needs to know about a queue before it is let in. */
+struct qinfo {
+	uint64_t id;
+	char slug[64];
+	struct route_hours *hours;
+	char out_of_hours[16]; /* queue_channels.out_of_hours for chat */
+	char *message;         /* queues.out_of_hours_message */
+	uint64_t overflow;     /* queues.overflow_queue_id, 0 for none */
+};
+
 struct route_ws {
 	uv_loop_t *loop;
+	struct db *db;
+	struct idmap *queues; /* queue id -> qinfo */
+	unsigned ticks;
+	int queues_inflight;
 	struct gw_http *http;
 	struct route *r;
 	struct db_commit *w;
@@ -297,6 +315,159 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 	}
 }
 
+/* ---------------------------------------------------------------- queues */
+
+static const char QUEUES_SQL[] =
+        "SELECT q.id, q.slug, coalesce(qc.out_of_hours, ''),"
+        " q.out_of_hours_message, coalesce(q.overflow_queue_id::text, ''),"
+        " (SELECT coalesce(string_agg(h.weekday || ':' ||"
+        "   (extract(epoch FROM h.opens_at) / 60)::int || ':' ||"
+        "   (extract(epoch FROM h.closes_at) / 60)::int, ','), '')"
+        "  FROM queue_hours h WHERE h.queue_id = q.id),"
+        " (SELECT coalesce(string_agg(to_char(d.day, 'YYYY-MM-DD'), ','), '')"
+        "  FROM closure_days d WHERE (d.queue_id = q.id OR d.queue_id IS NULL)"
+        "  AND d.day >= current_date - 1)"
+        " FROM queues q LEFT JOIN queue_channels qc"
+        "  ON qc.queue_id = q.id AND qc.channel = 'chat'"
+        " WHERE q.active";
+
+static void
+qinfo_free(void *arg, uint64_t key, void *value)
+{
+	struct qinfo *q = value;
+
+	(void)arg;
+	(void)key;
+	route_hours_free(q->hours);
+	free(q->message);
+	free(q);
+}
+
+static struct qinfo *
+qinfo_from_row(const PGresult *res, int i)
+{
+	struct qinfo *q = xcalloc(1, sizeof(*q));
+	const char *p;
+	int wd, o, c, y, m, d, n, nint = 0;
+
+	q->id = parse_id(PQgetvalue(res, i, 0));
+	snprintf(q->slug, sizeof(q->slug), "%s", PQgetvalue(res, i, 1));
+	snprintf(q->out_of_hours, sizeof(q->out_of_hours), "%s",
+	         PQgetvalue(res, i, 2));
+	q->message = xstrdup(PQgetvalue(res, i, 3));
+	q->overflow = parse_id(PQgetvalue(res, i, 4));
+	q->hours = route_hours_new();
+	for (p = PQgetvalue(res, i, 5);
+	     sscanf(p, "%d:%d:%d%n", &wd, &o, &c, &n) == 3; p += n) {
+		route_hours_add_interval(q->hours, wd, o, c);
+		nint++;
+		if (p[n] == ',')
+			p++;
+	}
+	/* No opening hours recorded: the queue is always open. */
+	if (nint == 0)
+		route_hours_set_always_open(q->hours, 1);
+	for (p = PQgetvalue(res, i, 6);
+	     sscanf(p, "%d-%d-%d%n", &y, &m, &d, &n) == 3; p += n) {
+		route_hours_add_closure(q->hours, y, m, d);
+		if (p[n] == ',')
+			p++;
+	}
+	return q;
+}
+
+static void
+on_queues(void *arg, PGresult *res, const char *err)
+{
+	struct route_ws *rw = arg;
+	struct idmap *fresh;
+	int i, n;
+
+	rw->queues_inflight = 0;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		gw_warn("route_ws.queues_failed", "reason=\"%s\"",
+		        err ? err : "?");
+		return;
+	}
+	fresh = idmap_new();
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		struct qinfo *q = qinfo_from_row(res, i);
+
+		idmap_put(fresh, q->id, q);
+	}
+	idmap_each(rw->queues, qinfo_free, NULL);
+	idmap_free(rw->queues);
+	rw->queues = fresh;
+}
+
+static void
+queues_reload(struct route_ws *rw)
+{
+	if (!rw->queues_inflight && db_ready(rw->db) &&
+	    db_query(rw->db, QUEUES_SQL, 0, NULL, on_queues, rw) == 0)
+		rw->queues_inflight = 1;
+}
+
+struct find_slug {
+	const char *slug;
+	struct qinfo *found;
+};
+
+static void
+match_slug(void *arg, uint64_t key, void *value)
+{
+	struct find_slug *f = arg;
+	struct qinfo *q = value;
+
+	(void)key;
+	if (strcmp(q->slug, f->slug) == 0)
+		f->found = q;
+}
+
+static struct qinfo *
+queue_find(struct route_ws *rw, const char *slug_or_id)
+{
+	struct find_slug f = {slug_or_id, NULL};
+	uint64_t id = parse_id(slug_or_id);
+
+	if (id != 0)
+		return idmap_get(rw->queues, id);
+	idmap_each(rw->queues, match_slug, &f);
+	return f.found;
+}
+
+/*
+ * A chat for a closed queue: refused with the queue's message and when it
+ * opens again, offered to leave a message, or sent to the overflow queue.
+ * Returns the queue to start the chat in, or NULL when it was answered.
+ */
+static const char *
+gate_queue(struct route_ws *rw, struct peer *peer, json_t *id,
+           const char *asked, char *buf, size_t len)
+{
+	struct qinfo *q = queue_find(rw, asked);
+	time_t now = time(NULL), next;
+	json_t *m;
+
+	if (q == NULL || route_hours_is_open(q->hours, now) ||
+	    strcmp(q->out_of_hours, "queue") == 0)
+		return asked;
+	if (strcmp(q->out_of_hours, "overflow") == 0 && q->overflow != 0) {
+		snprintf(buf, len, "%llu", (unsigned long long)q->overflow);
+		return buf;
+	}
+	next = route_hours_next_open(q->hours, now);
+	m = json_pack("{s:s, s:s, s:s, s:b}", "type", "chat.closed", "queue",
+	              q->slug, "message", q->message, "leave_message",
+	              strcmp(q->out_of_hours, "leave_message") == 0);
+	if (next > 0)
+		json_object_set_new(m, "next_open_ms",
+		                    json_integer((json_int_t)next * 1000));
+	send_to(rw, peer->conn, id, m);
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- residents */
 
 static void
@@ -371,7 +542,7 @@ resident_message(struct route_ws *rw, struct peer *peer, const char *type,
 {
 	json_t *id = json_object_get(msg, "id");
 	const char *params[2], *reason = NULL;
-	char conv[24];
+	char conv[24], qbuf[24];
 	struct pending *p;
 
 	if (strcmp(type, "chat.start") == 0) {
@@ -389,6 +560,10 @@ resident_message(struct route_ws *rw, struct peer *peer, const char *type,
 			           "200 bytes)");
 			return;
 		}
+		params[0] =
+		        gate_queue(rw, peer, id, params[0], qbuf, sizeof(qbuf));
+		if (params[0] == NULL)
+			return;
 		p = pending_new(rw, peer->conn, msg);
 		if (db_commit_submit(rw->w, START_SQL, 2, params, on_started, p,
 		                     &reason) != 0) {
@@ -559,6 +734,8 @@ on_positions(uv_timer_t *t)
 {
 	struct route_ws *rw = t->data;
 
+	if (rw->ticks++ % QUEUES_EVERY_TICKS == 0)
+		queues_reload(rw);
 	idmap_each(rw->residents, ask_position, rw);
 }
 
@@ -690,12 +867,15 @@ on_close(void *arg, unsigned long conn)
 
 struct route_ws *
 route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
-             struct db_commit *w, struct gw_session_store *sessions)
+             struct db *db, struct db_commit *w,
+             struct gw_session_store *sessions)
 {
 	struct route_ws *rw = xcalloc(1, sizeof(*rw));
 	struct gw_ws_handler hd = {on_open, on_message, on_close, rw};
 
 	rw->loop = loop;
+	rw->db = db;
+	rw->queues = idmap_new();
 	rw->http = http;
 	rw->r = r;
 	rw->w = w;
@@ -729,6 +909,8 @@ route_ws_closed(uv_handle_t *h)
 	idmap_free(rw->peers);
 	idmap_free(rw->desks);
 	idmap_free(rw->residents);
+	idmap_each(rw->queues, qinfo_free, NULL);
+	idmap_free(rw->queues);
 	free(rw);
 }
 

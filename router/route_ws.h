@@ -22,7 +22,8 @@ struct route_ws;
 
 /* Registers itself as the /ws handler and the router's event sink. */
 struct route_ws *route_ws_new(uv_loop_t *loop, struct gw_http *http,
-                              struct route *r, struct db_commit *w,
+                              struct route *r, struct db *db,
+                              struct db_commit *w,
                               struct gw_session_store *sessions);
 void route_ws_free(struct route_ws *rw);
 

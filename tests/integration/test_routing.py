@@ -69,7 +69,22 @@ class RoutingTest(harness.TestCase):
         cls.pg.psql(
             "INSERT INTO queues (id, slug, name) VALUES (21, 'tax', 'Tax');"
             "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
-            " offer_timeout_s) VALUES (21, 'chat', 60, 5);", dbname=cls.db)
+            " offer_timeout_s) VALUES (21, 'chat', 60, 5);"
+            # Closed today (a closure day), each with its own rule.
+            "INSERT INTO queues (id, slug, name, out_of_hours_message,"
+            " overflow_queue_id, overflow_after_s) VALUES"
+            " (22, 'shut', 'Shut', 'Closed for training today.', NULL, NULL),"
+            " (23, 'msg', 'Msg', 'Leave us a message.', NULL, NULL),"
+            " (24, 'over', 'Over', '', 21, 60);"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " out_of_hours) VALUES (22, 'chat', 60, 'closed'),"
+            " (23, 'chat', 60, 'leave_message'), (24, 'chat', 60, 'overflow');"
+            "INSERT INTO queue_hours (queue_id, weekday, opens_at, closes_at)"
+            " SELECT q, d, '00:00', '24:00' FROM generate_series(22, 24) q,"
+            " generate_series(1, 7) d;"
+            "INSERT INTO closure_days (queue_id, day, name) SELECT q,"
+            " (now() AT TIME ZONE 'Europe/London')::date, 'Training'"
+            " FROM generate_series(22, 24) q;", dbname=cls.db)
         cls.passwords = {}
         for login in ("ada", "bob", "sue"):
             role = "supervisor" if login == "sue" else "advisor"
@@ -127,6 +142,36 @@ class RoutingTest(harness.TestCase):
         self.fail("no %s" % type_)
 
     # ------------------------------------------------------------------
+
+    def start_chat(self, sb, queue):
+        ws = sb.websocket()
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
+        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
+                                 "name": "Out of hours", "id": 5}))
+        return ws, json.loads(ws.recv_message()[1])
+
+    def test_out_of_hours(self):
+        time.sleep(1.5)  # the daemons' first reading of opening hours
+        ws, m = self.start_chat(self.sbs[0], "shut")
+        self.assertEqual(m["type"], "chat.closed", m)
+        self.assertEqual(m["message"], "Closed for training today.")
+        self.assertFalse(m["leave_message"])
+        # Open again tomorrow at midnight, local time.
+        self.assertGreater(m["next_open_ms"], time.time() * 1000)
+        self.assertLess(m["next_open_ms"], (time.time() + 2 * 86400) * 1000)
+        ws, m = self.start_chat(self.sbs[1], "msg")
+        self.assertEqual(m["type"], "chat.closed", m)
+        self.assertTrue(m["leave_message"])
+        ws, m = self.start_chat(self.sbs[2], "over")
+        self.assertEqual(m["type"], "chat.queued", m)
+        self.assertEqual(self.sql("SELECT queue_id FROM conversations WHERE "
+                                  "id = %s" % m["conversation"]), "21")
+        ws.send_text(json.dumps({"type": "chat.leave"}))
+        self.recv_type(ws, "chat.left")
+        self.assertEqual(self.sql("SELECT count(*) FROM conversations c "
+                                  "JOIN queues q ON q.id = c.queue_id "
+                                  "WHERE q.slug IN ('shut', 'msg')"), "0")
 
     def test_login_errors(self):
         sb = self.sbs[0]
