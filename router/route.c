@@ -48,7 +48,8 @@ static const char EVENT_SQL[] =
         "  $6::bigint, $9::jsonb || jsonb_build_object('applied',"
         "  EXISTS (SELECT 1 FROM upd), 'instance', $8::text)"
         " ON CONFLICT (conversation_id, kind, route_version)"
-        "  WHERE route_version IS NOT NULL DO NOTHING";
+        "  WHERE route_version IS NOT NULL DO NOTHING"
+        " RETURNING kind, detail->>'applied'";
 
 static const char ADVISOR_SQL[] =
         "SELECT (SELECT string_agg(cs.channel || '=' ||"
@@ -300,11 +301,22 @@ on_event_written(void *arg, int ok, const PGresult *res, const char *err)
 {
 	struct call *c = arg;
 
-	(void)res;
 	if (!ok) {
 		c->write_failed = 1;
 		snprintf(c->err, sizeof(c->err), "not recorded: %s", err);
 		gw_error("route.record_failed", "reason=\"%s\"", err);
+	} else if (res != NULL && PQntuples(res) == 1 &&
+	           strcmp(PQgetvalue(res, 0, 0), "route.accepted") == 0 &&
+	           strcmp(PQgetvalue(res, 0, 1), "false") == 0) {
+		/*
+		 * A newer decision (from a rebuilt routing state) was recorded
+		 * first: this acceptance does not stand, and the advisor must
+		 * not be told it does.
+		 */
+		c->write_failed = 1;
+		snprintf(c->err, sizeof(c->err),
+		         "SUPERSEDED a newer routing decision was recorded");
+		gw_warn("route.superseded", "instance=%s", c->r->instance);
 	}
 	if (--c->writes_pending == 0)
 		call_finish(c, !c->write_failed, c->err);

@@ -17,8 +17,9 @@
 #include "route-int.h"
 #include "xmalloc.h"
 
-#define REBUILD_LOCK_MS 60000
-#define WAIT_POLL_MS    200
+#define REBUILD_LOCK_MS   60000
+#define WAIT_POLL_MS      200
+#define REBUILD_SETTLE_MS 1000
 
 static const char CONFIG_SQL[] =
         "SELECT"
@@ -284,6 +285,17 @@ on_config(void *arg, PGresult *res, const char *err)
 }
 
 static void
+on_settled(uv_timer_t *t)
+{
+	struct route *r = t->data;
+
+	if (r->state != ROUTE_REBUILDING)
+		return;
+	if (db_query(r->db, CONFIG_SQL, 0, NULL, on_config, r) != 0)
+		rebuild_fail(r, "database unavailable");
+}
+
+static void
 on_new_epoch(void *arg, PGresult *res, const char *err)
 {
 	struct route *r = arg;
@@ -298,8 +310,11 @@ on_new_epoch(void *arg, PGresult *res, const char *err)
 	r->rebuild_epoch = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	gw_notice("route.rebuild", "epoch=%llu instance=%s", r->rebuild_epoch,
 	          r->instance);
-	if (db_query(r->db, CONFIG_SQL, 0, NULL, on_config, r) != 0)
-		rebuild_fail(r, "database unavailable");
+	/*
+	 * Decisions of the old state may still be on their way to
+	 * PostgreSQL from any instance: let them land before reading.
+	 */
+	uv_timer_start(&r->wait, on_settled, REBUILD_SETTLE_MS, 0);
 }
 
 static void

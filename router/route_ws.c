@@ -79,7 +79,7 @@ struct pending {
 	unsigned long conn;
 	json_t *id; /* the request's "id", echoed */
 	char conv[24];
-	char reference[40];
+	char reply[32]; /* type of a desk operation's answer */
 };
 
 static const char START_SQL[] =
@@ -171,7 +171,8 @@ route_error_code(const char *err)
 {
 	if (err == NULL)
 		return "failed";
-	if (strncmp(err, "NOTOFFERED", 10) == 0)
+	if (strncmp(err, "NOTOFFERED", 10) == 0 ||
+	    strncmp(err, "SUPERSEDED", 10) == 0)
 		return "not_offered";
 	if (strncmp(err, "NOTYOURS", 8) == 0)
 		return "forbidden";
@@ -214,7 +215,7 @@ on_routed(void *arg, int ok, const char *err, const struct route_event *ev,
           size_t n)
 {
 	struct pending *p = arg;
-	const char *type = p->conv[0] != '\0' ? p->conv : "ok";
+	const char *type = p->reply[0] != '\0' ? p->reply : "ok";
 
 	(void)ev;
 	(void)n;
@@ -236,7 +237,7 @@ op_pending(struct route_ws *rw, unsigned long conn, json_t *msg,
 {
 	struct pending *p = pending_new(rw, conn, msg);
 
-	snprintf(p->conv, sizeof(p->conv), "%s", reply_type);
+	snprintf(p->reply, sizeof(p->reply), "%s", reply_type);
 	return p;
 }
 
@@ -475,30 +476,16 @@ on_enqueued(void *arg, int ok, const char *err, const struct route_event *ev,
             size_t n)
 {
 	struct pending *p = arg;
-	struct peer *peer = peer_get(p->rw, p->conn);
 
 	(void)ev;
 	(void)n;
-	if (peer == NULL) {
-		/* The resident left while it was being queued. */
-		if (ok)
-			route_release(p->rw->r, p->conv, "abandoned", NULL,
-			              NULL);
-	} else {
-		/*
-		 * Committed as waiting: if Redis refused it just now, the
-		 * reconciler queues it within seconds, so it is queued either
-		 * way and the resident must not start another.
-		 */
-		if (!ok)
-			gw_warn("route_ws.enqueue_later",
-			        "conv=%s reason=\"%s\"", p->conv, err);
-		/* Told only once it is really waiting (and can be left). */
-		send_to(p->rw, p->conn, p->id,
-		        json_pack("{s:s, s:s, s:s}", "type", "chat.queued",
-		                  "conversation", p->conv, "reference",
-		                  p->reference));
-	}
+	/*
+	 * Committed as waiting already: if Redis refused it just now, the
+	 * reconciler queues it within seconds.
+	 */
+	if (!ok)
+		gw_warn("route_ws.enqueue_later", "conv=%s reason=\"%s\"",
+		        p->conv, err);
 	pending_free(p);
 }
 
@@ -527,9 +514,16 @@ on_started(void *arg, int ok, const PGresult *res, const char *err)
 	peer->waiting = 1;
 	peer->last_pos = -1;
 	idmap_put(rw->residents, peer->conv, peer);
+	/*
+	 * Durably waiting now. Told at once, before any offer can be made;
+	 * a later chat.leave (or closing the socket) releases it on the same
+	 * Redis connection as this enqueue, so after it.
+	 */
+	send_to(rw, p->conn, p->id,
+	        json_pack("{s:s, s:s, s:s}", "type", "chat.queued",
+	                  "conversation", conv, "reference",
+	                  PQgetvalue(res, 0, 1)));
 	snprintf(p->conv, sizeof(p->conv), "%s", conv);
-	snprintf(p->reference, sizeof(p->reference), "%s",
-	         PQgetvalue(res, 0, 1));
 	if (route_enqueue(rw->r, conv, queue, "chat", 0,
 	                  atoll(PQgetvalue(res, 0, 3)), "", on_enqueued,
 	                  p) != 0)

@@ -6,6 +6,7 @@
  *   bench_route --url http://127.0.0.1:PORT --users FILE [--queue SLUG]
  *               [--advisors N] [--rate R] [--seconds T] [--waiting W]
  *               [--login-concurrency N]
+ *               [--daemon-pid PID --redis-pid PID --postgres-pid PID]
  *
  * FILE holds one "login password" pair a line. Every advisor signs in with
  * POST /api/session (a few at a time: each is an Argon2id check) and opens a
@@ -19,9 +20,20 @@
  *      desk goes available at once and accepts and releases as fast as
  *      offers come, until the queue is empty.
  *
+ * --seconds 0 skips the first, --waiting 0 the second. With the servers'
+ * process ids (the postmaster's for PostgreSQL) it also reports the CPU each
+ * used in each phase, and what other processes on the machine used.
+ *
+ * Output, one "name key=value ..." line each: route_login, route_latency,
+ * route_assignments, route_desk_rtt (offer.accept and release answered,
+ * per phase), route_assign_timeline (accepted in each second of phase 2),
+ * route_cpu (percent of one core), route_errors. Progress goes to stderr.
+ *
  * One libuv loop, plain TCP, a small WebSocket client of its own (masked
  * frames out; fragments, ping and close in). Every socket is a struct conn,
  * freed in its uv_close callback; desks and conversations are found by id.
+ * Request ids carry the conversation and the time sent ("a12.345"), so an
+ * answer needs no lookup.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -183,7 +195,7 @@ struct bench {
 	unsigned long reoffers;
 	double *lat;
 	size_t nlat;
-	unsigned long offer_first, queued_first, assigned_before_queued;
+	unsigned long offer_first, assigned_before_queued;
 	/* phase 2 */
 	unsigned long p2_opened, p2_lost;
 	uint64_t p2_fill_t0, p2_fill_ns, p2_t0, p2_first_offer, p2_t_end;
@@ -708,7 +720,8 @@ rec_maybe_done(struct bench *b, uint64_t conv, struct rec *r)
 {
 	if (r->t0 == 0 || r->t1 == 0)
 		return;
-	b->lat[b->nlat++] = (double)(r->t1 - r->t0) / 1e6;
+	if (b->nlat < b->p1_total)
+		b->lat[b->nlat++] = (double)(r->t1 - r->t0) / 1e6;
 	idmap_del(b->recs, conv);
 	free(r);
 }
@@ -829,8 +842,6 @@ resident_knows(struct bench *b, struct conn *c, uint64_t conv)
 	if (c->phase != 1)
 		return;
 	r = rec_get(b, conv);
-	if (r->t1 == 0)
-		b->queued_first++;
 	r->t0 = c->t0;
 	rec_maybe_done(b, conv, r);
 }

@@ -351,6 +351,13 @@ class RoutingStressTest(harness.TestCase):
                 state[conv] = ("gone", "")
         if problems:
             sys.stderr.write("problems:\n%s\n" % "\n".join(problems[:60]))
+            conv = problems[0].split()[0]
+            sys.stderr.write(self.pg.psql(
+                "SELECT id, kind, staff_id, route_version >> 32, "
+                "route_version & 4294967295, detail->>'applied', "
+                "detail->>'instance', at FROM conversation_events WHERE "
+                "conversation_id = %s ORDER BY route_version" % conv,
+                dbname=self.db))
         self.assertEqual(problems[:20], [])
         total = int(self.pg.psql("SELECT count(*) FROM conversations",
                                  dbname=self.db))
