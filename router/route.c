@@ -49,7 +49,7 @@ static const char EVENT_SQL[] =
         "  EXISTS (SELECT 1 FROM upd), 'instance', $8::text)"
         " ON CONFLICT (conversation_id, kind, route_version)"
         "  WHERE route_version IS NOT NULL DO NOTHING"
-        " RETURNING kind, detail->>'applied'";
+        " RETURNING kind, detail->>'applied', route_version >> 32";
 
 static const char ADVISOR_SQL[] =
         "SELECT (SELECT string_agg(cs.channel || '=' ||"
@@ -307,7 +307,12 @@ on_event_written(void *arg, int ok, const PGresult *res, const char *err)
 		gw_error("route.record_failed", "reason=\"%s\"", err);
 	} else if (res != NULL && PQntuples(res) == 1 &&
 	           strcmp(PQgetvalue(res, 0, 0), "route.accepted") == 0 &&
-	           strcmp(PQgetvalue(res, 0, 1), "false") == 0) {
+	           (strcmp(PQgetvalue(res, 0, 1), "false") == 0 ||
+	            strtoull(PQgetvalue(res, 0, 2), NULL, 10) < c->r->epoch)) {
+		/*
+		 * Also when routing was rebuilt meanwhile: the rebuilt state
+		 * may have been read before this acceptance was recorded.
+		 */
 		/*
 		 * A newer decision (from a rebuilt routing state) was recorded
 		 * first: this acceptance does not stand, and the advisor must

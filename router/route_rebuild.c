@@ -19,7 +19,7 @@
 
 #define REBUILD_LOCK_MS   60000
 #define WAIT_POLL_MS      200
-#define REBUILD_SETTLE_MS 1000
+#define REBUILD_SETTLE_MS 3000
 
 static const char CONFIG_SQL[] =
         "SELECT"
