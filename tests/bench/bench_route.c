@@ -176,8 +176,8 @@ struct bench {
 	unsigned long nconn_errors;
 	unsigned long desk_closed;
 	/* login */
-	size_t *todo;
-	size_t todo_head, todo_len;
+	size_t *login_queue;
+	size_t login_head, login_len;
 	unsigned logins_inflight;
 	size_t logins_ok;
 	uint64_t login_t0, login_ns;
@@ -657,7 +657,7 @@ static void
 login_again(struct bench *b, struct desk *d, int status)
 {
 	if (++d->retries <= LOGIN_RETRIES && status != 401)
-		b->todo[(b->todo_head + b->todo_len++) % b->ndesks] =
+		b->login_queue[(b->login_head + b->login_len++) % b->ndesks] =
 		        (size_t)(d - b->desks);
 	else
 		fail(b, "sign-in of %s failed: HTTP %d", d->login, status);
@@ -1438,10 +1438,10 @@ advance(struct bench *b)
 	}
 	switch (b->stage) {
 	case ST_LOGIN:
-		while (b->todo_len > 0 && b->logins_inflight < b->login_conc) {
-			i = b->todo[b->todo_head];
-			b->todo_head = (b->todo_head + 1) % b->ndesks;
-			b->todo_len--;
+		while (b->login_len > 0 && b->logins_inflight < b->login_conc) {
+			i = b->login_queue[b->login_head];
+			b->login_head = (b->login_head + 1) % b->ndesks;
+			b->login_len--;
 			login_start(b, i);
 		}
 		if (b->logins_ok == b->ndesks) {
@@ -1828,10 +1828,10 @@ main(int argc, char **argv)
 	b->lat = xcalloc(b->p1_total + 1, sizeof(double));
 	b->recs = idmap_new();
 	b->offered = idmap_new();
-	b->todo = xcalloc(b->ndesks, sizeof(size_t));
+	b->login_queue = xcalloc(b->ndesks, sizeof(size_t));
 	for (i = 0; i < b->ndesks; i++)
-		b->todo[i] = i;
-	b->todo_len = b->ndesks;
+		b->login_queue[i] = i;
+	b->login_len = b->ndesks;
 
 	if (uv_loop_init(&b->loop) != 0)
 		fatalx("uv_loop_init failed");
@@ -1867,7 +1867,7 @@ main(int argc, char **argv)
 		free(b->pc[i].acc.v);
 		free(b->pc[i].rel.v);
 	}
-	free(b->todo);
+	free(b->login_queue);
 	free(b->desks);
 	rc = b->failed;
 	free(b);
