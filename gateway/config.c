@@ -241,7 +241,7 @@ static cfg_opt_t pg_opts[] = {
 	CFG_STR("conninfo", "hostaddr=127.0.0.1 port=5432 dbname=switchboard user=switchboard", CFGF_NONE),
 	CFG_INT("connect_timeout", 5, CFGF_NONE),
 	CFG_INT("query_timeout", 15, CFGF_NONE),
-	CFG_INT("commit_batch_max", 256, CFGF_NONE),
+	CFG_INT("commit_batch_max", 1024, CFGF_NONE),
 	CFG_BOOL("migrate_on_start", cfg_true, CFGF_NONE),
 	CFG_END()
 };

@@ -39,6 +39,8 @@ struct db_req {
 	uint64_t sent_ns;
 };
 
+#define DB_PREPARED_MAX 32
+
 struct db_poll {
 	uv_poll_t h;
 	struct db *db;
@@ -68,6 +70,16 @@ struct db {
 	void *state_arg;
 	db_closed_cb closed_cb;
 	void *closed_arg;
+	/* Statements prepared on this connection (by SQL text pointer). */
+	const char *prep_sql[DB_PREPARED_MAX];
+	unsigned long conn_gen; /* connections made so far */
+};
+
+/* A PQsendPrepare in flight: its slot is forgotten if it fails. */
+struct db_prep {
+	struct db *db;
+	unsigned slot;
+	unsigned long gen;
 };
 
 static void db_connect(struct db *db);
@@ -204,6 +216,7 @@ db_drop(struct db *db, const char *why)
 		db->conn = NULL;
 	}
 	db->probe_inflight = 0;
+	memset(db->prep_sql, 0, sizeof(db->prep_sql));
 	if (db->state != DB_CLOSING) {
 		db->state = DB_WAITING;
 		gw_metrics_error(GW_ERR_PG);
@@ -271,6 +284,15 @@ db_notice(void *arg, const char *message)
 }
 
 static void
+on_session_sql(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		gw_warn("pg.session_settings_failed", "reason=\"%s\"",
+		        err != NULL ? err : "no result");
+}
+
+static void
 db_on_connected(struct db *db)
 {
 	PQsetNoticeProcessor(db->conn, db_notice, NULL);
@@ -284,9 +306,14 @@ db_on_connected(struct db *db)
 		return;
 	}
 	db->state = DB_READY;
+	db->conn_gen++;
 	db->status = "ok";
 	db->backoff_ms = db->opt.backoff_min_ms;
 	gw_info("pg.ready", "server_version=%d", PQserverVersion(db->conn));
+	/* First in the pipeline: everything after runs with these settings. */
+	if (db->opt.session_sql != NULL &&
+	    db_query(db, db->opt.session_sql, 0, NULL, on_session_sql, db) != 0)
+		return;
 	if (db->opt.probe_interval_ms > 0)
 		db_probe(db);
 	if (db->state_cb != NULL)
@@ -580,6 +607,60 @@ db_send(struct db *db, const char *sql, int nparams, const char *const *values,
 		return -1;
 	if (PQsendQueryParams(db->conn, sql, nparams, NULL, values, NULL, NULL,
 	                      0) != 1) {
+		db_drop(db, PQerrorMessage(db->conn));
+		return -1;
+	}
+	req = db_push(db, 0, arg);
+	req->rcb = cb;
+	return 0;
+}
+
+static void
+on_prepared(void *arg, PGresult *res, const char *err)
+{
+	struct db_prep *p = arg;
+
+	(void)err;
+	if ((res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) &&
+	    p->gen == p->db->conn_gen)
+		p->db->prep_sql[p->slot] = NULL; /* prepared again next time */
+	free(p);
+}
+
+int
+db_send_prepared(struct db *db, const char *sql, int nparams,
+                 const char *const *values, db_result_cb cb, void *arg)
+{
+	struct db_prep *p;
+	struct db_req *req;
+	char name[16];
+	unsigned i, free_slot = DB_PREPARED_MAX;
+
+	if (db->state != DB_READY)
+		return -1;
+	for (i = 0; i < DB_PREPARED_MAX && db->prep_sql[i] != sql; i++)
+		if (db->prep_sql[i] == NULL && free_slot == DB_PREPARED_MAX)
+			free_slot = i;
+	if (i == DB_PREPARED_MAX) {
+		if (free_slot == DB_PREPARED_MAX)
+			return db_send(db, sql, nparams, values, cb, arg);
+		i = free_slot;
+		snprintf(name, sizeof(name), "sb_%u", i);
+		if (PQsendPrepare(db->conn, name, sql, nparams, NULL) != 1) {
+			db_drop(db, PQerrorMessage(db->conn));
+			return -1;
+		}
+		p = xcalloc(1, sizeof(*p));
+		p->db = db;
+		p->slot = i;
+		p->gen = db->conn_gen;
+		req = db_push(db, 0, p);
+		req->rcb = on_prepared;
+		db->prep_sql[i] = sql;
+	}
+	snprintf(name, sizeof(name), "sb_%u", i);
+	if (PQsendQueryPrepared(db->conn, name, nparams, values, NULL, NULL,
+	                        0) != 1) {
 		db_drop(db, PQerrorMessage(db->conn));
 		return -1;
 	}

@@ -36,6 +36,8 @@ struct db_options {
 	int probe_interval_ms; /* 0: no probe */
 	int backoff_min_ms;
 	int backoff_max_ms;
+	/* Run first on every new connection (one statement), or NULL. */
+	const char *session_sql;
 };
 
 struct db *db_new(uv_loop_t *loop, const struct db_options *opt);
@@ -53,6 +55,14 @@ int db_schema_version(const struct db *db);
  */
 int db_send(struct db *db, const char *sql, int nparams,
             const char *const *values, db_result_cb cb, void *arg);
+/*
+ * db_send for a statement run many times: prepared once per connection
+ * (named by the address of sql, which must be a string constant) and then
+ * executed without parsing or planning again. A failed prepare is retried
+ * the next time. Beyond 32 distinct statements it falls back to db_send.
+ */
+int db_send_prepared(struct db *db, const char *sql, int nparams,
+                     const char *const *values, db_result_cb cb, void *arg);
 /* Ends the pipeline segment and flushes. Returns 0 or -1. */
 int db_sync(struct db *db, db_sync_cb cb, void *arg);
 /* db_send + db_sync: one statement in its own implicit transaction. */

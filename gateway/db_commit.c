@@ -13,18 +13,33 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
+struct db_merged;
+
 struct db_write {
 	struct db_write *next;
 	const char *sql;
 	int nparams;
 	char **values;
 	db_commit_cb cb;
+	const struct db_rows *rows; /* a row of a row set, or NULL */
+	db_commit_row_cb rcb;
+	struct db_merged *m; /* the statement it was sent in (row sets) */
+	unsigned idx;        /* its position in that statement */
 	void *arg;
 	PGresult *res;
 	int failed;
 	int lost; /* no answer: the connection went away */
 	int solo; /* retry alone after its batch aborted */
 	char *err;
+};
+
+/* One row-set statement, shared by the rows it carried. */
+struct db_merged {
+	unsigned refs;
+	unsigned n;
+	struct db_write **wr; /* valid until its result arrives */
+	PGresult *res;
+	int *rowof; /* result row of each input row, or -1 */
 };
 
 struct db_segment {
@@ -43,6 +58,7 @@ struct db_commit {
 	unsigned inflight_writes;
 	unsigned inflight_segments;
 	unsigned long transactions;
+	unsigned long statements;
 	uv_check_t check;
 	uv_idle_t idle;
 	int closing;
@@ -52,9 +68,22 @@ struct db_commit {
 static void commit_arm(struct db_commit *w);
 
 static void
+merged_release(struct db_merged *m)
+{
+	if (m == NULL || --m->refs > 0)
+		return;
+	PQclear(m->res);
+	free(m->rowof);
+	free(m->wr);
+	free(m);
+}
+
+static void
 write_free(struct db_write *wr)
 {
 	int i;
+
+	merged_release(wr->m);
 
 	for (i = 0; i < wr->nparams; i++)
 		free(wr->values[i]);
@@ -67,7 +96,13 @@ write_free(struct db_write *wr)
 static void
 write_finish(struct db_write *wr, int ok, const char *err)
 {
-	if (ok)
+	if (wr->rows != NULL) {
+		if (ok)
+			wr->rcb(wr->arg, 1, wr->m->res, wr->m->rowof[wr->idx],
+			        NULL);
+		else
+			wr->rcb(wr->arg, 0, NULL, -1, err);
+	} else if (ok)
 		wr->cb(wr->arg, 1, wr->res, NULL);
 	else
 		wr->cb(wr->arg, 0, NULL, err);
@@ -112,6 +147,47 @@ on_write_result(void *arg, PGresult *res, const char *err)
 	}
 }
 
+/* The result of a row-set statement, for every row it carried. */
+static void
+on_merged_result(void *arg, PGresult *res, const char *err)
+{
+	struct db_merged *m = arg;
+	ExecStatusType st =
+	        res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	int ok = res != NULL &&
+	         (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+	unsigned i;
+	long pos;
+	int r;
+
+	if (ok) {
+		PQclear(m->res);
+		m->res =
+		        PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+		for (i = 0; i < m->n; i++)
+			m->rowof[i] = -1;
+		for (r = 0; r < PQntuples(m->res); r++) {
+			pos = PQnfields(m->res) > 0
+			              ? strtol(PQgetvalue(m->res, r, 0), NULL,
+			                       10)
+			              : 0;
+			if (pos >= 1 && pos <= (long)m->n &&
+			    m->rowof[pos - 1] < 0)
+				m->rowof[pos - 1] = r;
+		}
+	}
+	for (i = 0; i < m->n; i++) {
+		if (ok)
+			continue;
+		m->wr[i]->failed = 1;
+		m->wr[i]->lost = res == NULL;
+		write_set_err(m->wr[i], res == NULL ? err
+		                        : st == PGRES_PIPELINE_ABORTED
+		                                ? "transaction aborted"
+		                                : PQresultErrorMessage(res));
+	}
+}
+
 /* Puts writes back at the queue's head, in order, to be tried alone. */
 static void
 requeue_solo(struct db_commit *w, struct db_write *list)
@@ -126,6 +202,8 @@ requeue_solo(struct db_commit *w, struct db_write *list)
 		wr->err = NULL;
 		PQclear(wr->res);
 		wr->res = NULL;
+		merged_release(wr->m);
+		wr->m = NULL;
 		w->queued++;
 		last = wr;
 	}
@@ -211,6 +289,85 @@ take(struct db_commit *w, unsigned max, unsigned *n)
 	return first;
 }
 
+/* Appends one array element (a quoted string or NULL) to buf. */
+static void
+array_elem(char **buf, size_t *len, size_t *cap, const char *v, int first)
+{
+	size_t need = (v != NULL ? 2 * strlen(v) : 4) + 4;
+	const char *p;
+	char *o;
+
+	if (*len + need > *cap) {
+		*cap = (*len + need) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	o = *buf + *len;
+	if (!first)
+		*o++ = ',';
+	if (v == NULL) {
+		memcpy(o, "NULL", 4);
+		o += 4;
+	} else {
+		*o++ = '"';
+		for (p = v; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*len = (size_t)(o - *buf);
+}
+
+/*
+ * Sends wr and every later row of its kind in the segment as one
+ * statement whose parameters are arrays of their values.
+ */
+static int
+send_rows(struct db_commit *w, struct db_write *wr)
+{
+	const struct db_rows *kind = wr->rows;
+	struct db_merged *m = xcalloc(1, sizeof(*m));
+	struct db_write *x;
+	char **params;
+	size_t len, cap;
+	unsigned i;
+	int k, rc;
+
+	for (x = wr; x != NULL; x = x->next)
+		if (x->rows == kind && x->m == NULL)
+			m->n++;
+	m->wr = xcalloc(m->n, sizeof(*m->wr));
+	m->rowof = xcalloc(m->n, sizeof(*m->rowof));
+	for (i = 0, x = wr; x != NULL; x = x->next)
+		if (x->rows == kind && x->m == NULL) {
+			x->m = m;
+			x->idx = i;
+			m->wr[i++] = x;
+			m->refs++;
+		}
+	params = xcalloc((size_t)kind->ncols, sizeof(*params));
+	for (k = 0; k < kind->ncols; k++) {
+		cap = 64;
+		len = 1;
+		params[k] = xmalloc(cap);
+		params[k][0] = '{';
+		for (i = 0; i < m->n; i++)
+			array_elem(&params[k], &len, &cap, m->wr[i]->values[k],
+			           i == 0);
+		params[k] = xrealloc(params[k], len + 2);
+		params[k][len] = '}';
+		params[k][len + 1] = '\0';
+	}
+	rc = db_send_prepared(w->db, kind->sql, kind->ncols,
+	                      (const char *const *)params, on_merged_result, m);
+	for (k = 0; k < kind->ncols; k++)
+		free(params[k]);
+	free(params);
+	w->statements++;
+	return rc;
+}
+
 /*
  * Statements between two syncs of a pipeline run in one implicit
  * transaction that the sync commits (or rolls back after an error), so a
@@ -221,11 +378,18 @@ send_segment(struct db_commit *w, struct db_segment *seg)
 {
 	struct db_write *wr;
 
-	for (wr = seg->writes; wr != NULL; wr = wr->next)
+	for (wr = seg->writes; wr != NULL; wr = wr->next) {
+		if (wr->rows != NULL) {
+			if (wr->m == NULL && send_rows(w, wr) != 0)
+				return -1;
+			continue;
+		}
+		w->statements++;
 		if (db_send(w->db, wr->sql, wr->nparams,
 		            (const char *const *)wr->values, on_write_result,
 		            wr) != 0)
 			return -1;
+	}
 	return db_sync(w->db, on_segment_sync, seg);
 }
 
@@ -254,9 +418,20 @@ commit_flush(uv_check_t *h)
 	w->inflight_writes += n;
 	/*
 	 * On a send failure db has dropped the connection and failed what
-	 * it had queued, which includes this segment's sync: nothing to do.
+	 * it had queued, but this segment's sync was never queued: nothing
+	 * of it can have committed, and its writes are finished here.
 	 */
-	(void)send_segment(w, seg);
+	if (send_segment(w, seg) != 0) {
+		struct db_write *wr;
+
+		for (wr = seg->writes; wr != NULL; wr = wr->next) {
+			wr->failed = 1;
+			wr->lost = 1;
+			write_set_err(wr, "connection lost");
+		}
+		on_segment_sync(seg, 0, "connection lost");
+		return;
+	}
 	commit_arm(w);
 }
 
@@ -301,25 +476,24 @@ db_commit_new(uv_loop_t *loop, struct db *db, unsigned batch_max,
 	return w;
 }
 
-int
-db_commit_submit(struct db_commit *w, const char *sql, int nparams,
-                 const char *const *values, db_commit_cb cb, void *arg,
-                 const char **reason)
+static struct db_write *
+write_new(struct db_commit *w, const char *sql, int nparams,
+          const char *const *values, void *arg, const char **reason)
 {
 	struct db_write *wr;
 	int i;
 
 	if (w->closing) {
 		*reason = "shutting down";
-		return -1;
+		return NULL;
 	}
 	if (!db_ready(w->db)) {
 		*reason = "database unavailable";
-		return -1;
+		return NULL;
 	}
 	if (w->queued >= w->queue_max) {
 		*reason = "write queue full";
-		return -1;
+		return NULL;
 	}
 	wr = xcalloc(1, sizeof(*wr));
 	wr->sql = sql;
@@ -327,8 +501,13 @@ db_commit_submit(struct db_commit *w, const char *sql, int nparams,
 	wr->values = xcalloc((size_t)nparams + 1, sizeof(char *));
 	for (i = 0; i < nparams; i++)
 		wr->values[i] = values[i] ? xstrdup(values[i]) : NULL;
-	wr->cb = cb;
 	wr->arg = arg;
+	return wr;
+}
+
+static void
+write_enqueue(struct db_commit *w, struct db_write *wr)
+{
 	if (w->tail != NULL)
 		w->tail->next = wr;
 	else
@@ -336,7 +515,42 @@ db_commit_submit(struct db_commit *w, const char *sql, int nparams,
 	w->tail = wr;
 	w->queued++;
 	commit_arm(w);
+}
+
+int
+db_commit_submit(struct db_commit *w, const char *sql, int nparams,
+                 const char *const *values, db_commit_cb cb, void *arg,
+                 const char **reason)
+{
+	struct db_write *wr = write_new(w, sql, nparams, values, arg, reason);
+
+	if (wr == NULL)
+		return -1;
+	wr->cb = cb;
+	write_enqueue(w, wr);
 	return 0;
+}
+
+int
+db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
+                     const char *const *values, db_commit_row_cb cb, void *arg,
+                     const char **reason)
+{
+	struct db_write *wr =
+	        write_new(w, kind->sql, kind->ncols, values, arg, reason);
+
+	if (wr == NULL)
+		return -1;
+	wr->rows = kind;
+	wr->rcb = cb;
+	write_enqueue(w, wr);
+	return 0;
+}
+
+unsigned long
+db_commit_statements(const struct db_commit *w)
+{
+	return w->statements;
 }
 
 unsigned

@@ -40,6 +40,38 @@ struct db_commit *db_commit_new(uv_loop_t *loop, struct db *db,
 int db_commit_submit(struct db_commit *w, const char *sql, int nparams,
                      const char *const *values, db_commit_cb cb, void *arg,
                      const char **reason);
+/*
+ * A statement that writes many rows at once. Each parameter $k is a
+ * PostgreSQL array with one element per row (written as text, so the SQL
+ * casts it: $1::bigint[]), typically unnested WITH ORDINALITY. The result
+ * has at most one row per input row, and its first column is that row's
+ * 1-based position in the arrays.
+ *
+ * Rows of one kind queued for the same transaction are sent as a single
+ * statement, at the place of the first of them: a caller that needs an
+ * order between kinds waits for the first write's callback. If the
+ * statement fails, each row is retried alone (a one-row statement in its
+ * own transaction), as for other writes.
+ */
+struct db_rows {
+	const char *sql;
+	int ncols;
+};
+
+/*
+ * ok = 1: committed; res is the whole statement's result (owned by the
+ * writer, valid during the call) and row the index of this row's result
+ * row in it, or -1 when the statement returned none for it.
+ */
+typedef void (*db_commit_row_cb)(void *arg, int ok, const PGresult *res,
+                                 int row, const char *err);
+
+/* Queues one row of `kind` (ncols values, NULL for SQL NULL). */
+int db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
+                         const char *const *values, db_commit_row_cb cb,
+                         void *arg, const char **reason);
+/* Statements sent so far (a row set counts once), for tests. */
+unsigned long db_commit_statements(const struct db_commit *w);
 /* Writes queued or in flight. */
 unsigned db_commit_backlog(const struct db_commit *w);
 /* Transactions committed so far (for tests and benchmarks). */

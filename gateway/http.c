@@ -77,6 +77,7 @@ struct gw_http {
 	struct gw_api_handler api;
 	struct idmap *api_waiting; /* HTTP requests awaiting their answer */
 	unsigned long next_id;
+	unsigned long open_conns; /* accepted and not yet destroyed */
 	int draining;
 	int destroying;
 	struct lws_protocol_vhost_options hdr[5];
@@ -568,13 +569,23 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct conn *c = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* limits.max_connections: refused before any byte is read. */
+		if (h->open_conns >= (unsigned long)h->cfg->max_connections) {
+			gw_metrics_error(GW_ERR_WS);
+			return -1;
+		}
+		break;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		lws_set_opaque_user_data(wsi, (void *)(uintptr_t)++h->next_id);
+		h->open_conns++;
 		gw_metrics_conn(GW_CONN_HTTP, 1);
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:
-		if (conn_id(wsi) != 0)
+		if (conn_id(wsi) != 0) {
+			h->open_conns--;
 			gw_metrics_conn(GW_CONN_HTTP, -1);
+		}
 		break;
 	case LWS_CALLBACK_HTTP:
 		http_request_start(wsi, c, (const char *)in);
@@ -794,7 +805,13 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		info.ssl_cert_filepath = cfg->tls_certificate;
 		info.ssl_private_key_filepath = cfg->tls_key;
 	}
-	info.fd_limit_per_thread = (unsigned)cfg->max_connections + 64;
+	/*
+	 * No fd_limit_per_thread: with it set, libwebsockets 4.1 finds the
+	 * connection of each ready descriptor by a linear search of all of
+	 * them (wsi_from_fd); without it, by index into a table sized by the
+	 * process's open-files limit. limits.max_connections is enforced in
+	 * LWS_CALLBACK_FILTER_NETWORK_CONNECTION instead.
+	 */
 	info.max_http_header_data = 4096;
 	info.timeout_secs = 30;
 	info.ka_time = 0;

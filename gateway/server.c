@@ -49,8 +49,15 @@ struct gw_server {
 	uv_loop_t loop;
 	struct gw_config *cfg;
 	struct gw_http *http;
-	struct db *db;
-	struct db_commit *commit;
+	struct db *db; /* reads and one-off statements */
+	/*
+	 * Two group-commit writers, each on its own connection: routing
+	 * events, and what channels write (new contacts, messages). Their
+	 * transactions commit side by side, so a large batch of one never
+	 * holds up the other.
+	 */
+	struct db *wdb[2];
+	struct db_commit *commit[2];
 	struct kv *kv;
 	struct kv *kv_sub; /* subscriber connection for routing events */
 	struct route *route;
@@ -81,7 +88,9 @@ server_ready(void *arg, char *buf, size_t len)
 	struct gw_server *s = arg;
 	int latest = db_migrate_latest(), have = db_schema_version(s->db);
 	char mig[160], *pg, *redis, *routing;
-	int pg_ok = db_ready(s->db), redis_ok = kv_ready(s->kv), mig_ok, ok;
+	int pg_ok =
+	        db_ready(s->db) && db_ready(s->wdb[0]) && db_ready(s->wdb[1]);
+	int redis_ok = kv_ready(s->kv), mig_ok, ok;
 	int route_ok = route_ready(s->route);
 	json_t *o;
 	char *text;
@@ -97,7 +106,10 @@ server_ready(void *arg, char *buf, size_t len)
 	else
 		snprintf(mig, sizeof(mig), "pending (at %d, need %d)", have,
 		         latest);
-	pg = xstrdup(pg_ok ? "ok" : db_status(s->db));
+	pg = xstrdup(pg_ok                  ? "ok"
+	             : !db_ready(s->db)     ? db_status(s->db)
+	             : !db_ready(s->wdb[0]) ? db_status(s->wdb[0])
+	                                    : db_status(s->wdb[1]));
 	redis = xstrdup(redis_ok ? "ok" : kv_status(s->kv));
 	routing = xstrdup(route_ok ? "ok" : route_status(s->route));
 	ok = pg_ok && redis_ok && mig_ok && route_ok && !s->draining;
@@ -121,11 +133,13 @@ server_metrics(void *arg, size_t *len)
 	struct gw_server *s = arg;
 	struct gw_metrics_state st;
 
-	st.pg_up = db_ready(s->db);
+	st.pg_up =
+	        db_ready(s->db) && db_ready(s->wdb[0]) && db_ready(s->wdb[1]);
 	st.redis_up = kv_ready(s->kv);
 	st.migrations_current =
 	        st.pg_up && db_schema_version(s->db) >= db_migrate_latest();
-	st.commit_queue = db_commit_backlog(s->commit);
+	st.commit_queue = db_commit_backlog(s->commit[0]) +
+	                  db_commit_backlog(s->commit[1]);
 	return gw_metrics_render(&st, len);
 }
 
@@ -248,7 +262,8 @@ on_drain_tick(uv_timer_t *t)
 {
 	struct gw_server *s = t->data;
 	uint64_t waited = uv_now(&s->loop) - s->drain_started;
-	unsigned backlog = db_commit_backlog(s->commit);
+	unsigned backlog = db_commit_backlog(s->commit[0]) +
+	                   db_commit_backlog(s->commit[1]);
 	unsigned ws = gw_http_ws_count(s->http);
 
 	if (backlog == 0 && ws == 0 && !s->migrate_running) {
@@ -277,7 +292,8 @@ server_begin_drain(struct gw_server *s, int signum)
 	s->drain_started = uv_now(&s->loop);
 	gw_notice("shutdown.begin", "signal=%d websockets=%u writes_pending=%u",
 	          signum, gw_http_ws_count(s->http),
-	          db_commit_backlog(s->commit));
+	          db_commit_backlog(s->commit[0]) +
+	                  db_commit_backlog(s->commit[1]));
 	gw_http_drain(s->http);
 	uv_timer_start(&s->drain, on_drain_tick, 0, DRAIN_POLL_MS);
 }
@@ -330,6 +346,8 @@ on_signal(uv_signal_t *h, int signum)
 static void
 server_close(struct gw_server *s)
 {
+	int i;
+
 	if (s->closed)
 		return;
 	s->closed = 1;
@@ -350,12 +368,18 @@ server_close(struct gw_server *s)
 	/* db first: it fails in-flight writes through the writer. */
 	db_close(s->db, NULL, NULL);
 	s->db = NULL;
+	for (i = 0; i < 2; i++) {
+		db_close(s->wdb[i], NULL, NULL);
+		s->wdb[i] = NULL;
+	}
 	route_ws_free(s->route_ws);
 	s->route_ws = NULL;
 	route_free(s->route);
 	s->route = NULL;
-	db_commit_free(s->commit);
-	s->commit = NULL;
+	for (i = 0; i < 2; i++) {
+		db_commit_free(s->commit[i]);
+		s->commit[i] = NULL;
+	}
 }
 
 /* ---------------------------------------------------------------- API */
@@ -369,6 +393,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	struct kv_options kvo;
 	struct route_options ro;
 	char n[16];
+	int i;
 
 	s->cfg = cfg;
 	/* Must be set before the first uv_queue_work. */
@@ -397,8 +422,24 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	dbo.backoff_max_ms = 5000;
 	s->db = db_new(&s->loop, &dbo);
 	db_set_state_cb(s->db, on_db_state, s);
-	s->commit = db_commit_new(&s->loop, s->db,
-	                          (unsigned)cfg->commit_batch_max, 0);
+	/*
+	 * The writer's own connection, so a slow read never holds up a
+	 * commit. Its writes touch a few rows by key. Statements run many times
+	 * (group-commit row sets) are prepared, and their one generic plan is
+	 * kept (planning this CTE costs more than running it); with seq scans
+	 * off that plan uses the indexes even when it is made while the
+	 * tables are still small (a fresh install), instead of scanning them
+	 * for ever after.
+	 */
+	dbo.session_sql = "SELECT set_config('plan_cache_mode',"
+	                  " 'force_generic_plan', false),"
+	                  " set_config('enable_seqscan', 'off', false)";
+	for (i = 0; i < 2; i++) {
+		s->wdb[i] = db_new(&s->loop, &dbo);
+		s->commit[i] =
+		        db_commit_new(&s->loop, s->wdb[i],
+		                      (unsigned)cfg->commit_batch_max, 0);
+	}
 
 	memset(&kvo, 0, sizeof(kvo));
 	kvo.address = cfg->redis_address;
@@ -431,12 +472,13 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	ro.max_missed = cfg->router_max_missed;
 	ro.sweep_ms = cfg->router_sweep_ms;
 	ro.presence_ms = 5000;
-	s->route = route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit, &ro);
+	s->route =
+	        route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit[0], &ro);
 	s->sessions = gw_session_store_new(&s->loop, s->db, SESSION_IDLE_S,
 	                                   SESSION_ABSOLUTE_S);
 	s->api = gw_api_new(s->http, s->sessions, SESSION_ABSOLUTE_S);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
-	                           s->commit, s->sessions);
+	                           s->commit[1], s->sessions);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);
@@ -459,6 +501,8 @@ gw_server_run(struct gw_server *s)
 	uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS,
 	               MAINT_INTERVAL_MS);
 	db_start(s->db);
+	db_start(s->wdb[0]);
+	db_start(s->wdb[1]);
 	kv_start(s->kv);
 	kv_start(s->kv_sub);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",

@@ -34,6 +34,13 @@ struct route {
 	int handles_open;
 	int sweep_inflight;
 	int settings_inflight;
+	/*
+	 * The settings last applied in Redis (and their epoch): the same
+	 * settings read again are not applied again, which would refresh
+	 * every advisor inside one script and stall Redis for milliseconds.
+	 */
+	char *settings_applied, *settings_sending;
+	unsigned long long settings_epoch;
 	int strays_inflight;
 	uv_timer_t settings;
 	char **desks; /* advisors whose desks this instance holds */
@@ -55,6 +62,7 @@ void route_fail_state(struct route *r, const char *why);
 void route_settings_refresh(struct route *r);
 int route_apply_settings(struct route *r, const char *qc, const char *blend,
                          const char *max_missed, const char *grace_ms,
-                         const char *live, route_reply_cb cb, void *arg);
+                         const char *live, int changed, route_reply_cb cb,
+                         void *arg);
 
 #endif

@@ -23,33 +23,63 @@
 #define SETTINGS_MS 5000
 
 /*
- * One routing event in PostgreSQL: the conversation moves to its new
- * status unless a newer decision (higher route_version) is already there,
- * and the event is appended to its history once (retries add nothing).
+ * Routing events in PostgreSQL, many per statement (a db_commit row set):
+ * each conversation moves to the status of its newest event unless a newer
+ * decision (higher route_version) is already there or it was closed (a
+ * closing event wins over later ones of the same batch, as it would one
+ * at a time), and each event is appended to its history once (retries add
+ * nothing). The rows are locked in id order, so two instances' batches
+ * cannot deadlock on each other. One result row per event: its position,
+ * the recorded kind (NULL when it was recorded before), whether it
+ * changed the conversation, the epoch of its version, and whether the
+ * conversation exists.
  */
-static const char EVENT_SQL[] =
-        "WITH upd AS ("
-        " UPDATE conversations SET"
-        "  status = $3,"
-        "  assigned_staff_id = CASE WHEN $3 IN ('waiting', 'offered')"
-        "   THEN NULL WHEN $3 = 'assigned' THEN $4::bigint"
-        "   ELSE assigned_staff_id END,"
-        "  queue_id = coalesce($5::bigint, queue_id),"
-        "  queued_at = CASE WHEN $3 = 'waiting'"
-        "   THEN coalesce(queued_at, now()) ELSE queued_at END,"
-        "  route_version = $6::bigint,"
+static const struct db_rows EVENT_ROWS = {
+        "WITH ev AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
+        "  $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
+        "  $7::bigint[], $8::jsonb[], $9::text[]) WITH ORDINALITY"
+        "  AS e(conv, kind, status, assign, queue, version, staff, detail,"
+        "   instance, n)),"
+        " cur AS (SELECT c.id, c.route_version, c.status"
+        "  FROM conversations c WHERE c.id IN (SELECT conv FROM ev)"
+        "  ORDER BY c.id FOR UPDATE),"
+        " fin AS (SELECT DISTINCT ON (conv) conv, status, assign, queue,"
+        "  version FROM ev WHERE status IS NOT NULL"
+        "  ORDER BY conv, status = 'closed' DESC, version DESC),"
+        " upd AS (UPDATE conversations c SET"
+        "  status = f.status,"
+        "  assigned_staff_id = CASE WHEN f.status IN ('waiting', 'offered')"
+        "   THEN NULL WHEN f.status = 'assigned' THEN f.assign"
+        "   ELSE c.assigned_staff_id END,"
+        "  queue_id = coalesce(f.queue, c.queue_id),"
+        "  queued_at = CASE WHEN f.status = 'waiting'"
+        "   THEN coalesce(c.queued_at, now()) ELSE c.queued_at END,"
+        "  route_version = f.version,"
         "  updated_at = now()"
-        " WHERE id = $1::bigint AND $3::text IS NOT NULL"
-        "  AND route_version < $6::bigint AND status <> 'closed'"
-        " RETURNING 1)"
-        " INSERT INTO conversation_events"
+        "  FROM fin f JOIN cur ON cur.id = f.conv"
+        "  WHERE c.id = f.conv AND cur.route_version < f.version"
+        "   AND cur.status <> 'closed'"
+        "  RETURNING c.id),"
+        " ins AS (INSERT INTO conversation_events"
         "  (conversation_id, kind, staff_id, queue_id, route_version, detail)"
-        " SELECT $1::bigint, 'route.' || $2, $7::bigint, $5::bigint,"
-        "  $6::bigint, $9::jsonb || jsonb_build_object('applied',"
-        "  EXISTS (SELECT 1 FROM upd), 'instance', $8::text)"
-        " ON CONFLICT (conversation_id, kind, route_version)"
-        "  WHERE route_version IS NOT NULL DO NOTHING"
-        " RETURNING kind, detail->>'applied', route_version >> 32";
+        "  SELECT e.conv, 'route.' || e.kind, e.staff, e.queue, e.version,"
+        "   e.detail || jsonb_build_object('applied', CASE WHEN e.status"
+        "    IS NULL THEN NULL ELSE cur.route_version < e.version"
+        "    AND cur.status <> 'closed'"
+        "    AND NOT EXISTS (SELECT 1 FROM ev x WHERE x.conv = e.conv"
+        "     AND x.status = 'closed' AND x.version < e.version) END,"
+        "    'instance', e.instance)"
+        "  FROM ev e JOIN cur ON cur.id = e.conv ORDER BY e.n"
+        "  ON CONFLICT (conversation_id, kind, route_version)"
+        "   WHERE route_version IS NOT NULL DO NOTHING"
+        "  RETURNING conversation_id, kind, route_version,"
+        "   detail->>'applied' AS applied)"
+        " SELECT e.n, i.kind, i.applied, i.route_version >> 32,"
+        "  cur.id IS NOT NULL"
+        " FROM ev e LEFT JOIN cur ON cur.id = e.conv"
+        " LEFT JOIN ins i ON i.conversation_id = e.conv"
+        "  AND i.kind = 'route.' || e.kind AND i.route_version = e.version",
+        9};
 
 static const char ADVISOR_SQL[] =
         "SELECT (SELECT string_agg(cs.channel || '=' ||"
@@ -285,19 +315,23 @@ status_for(const char *kind, const struct route_event *ev)
 			return "wrap_up";
 		return "closed";
 	}
-	if (strcmp(kind, "offered") == 0)
-		return "offered";
+	/*
+	 * An offer, and its rejection or timeout, leave the conversation
+	 * waiting in PostgreSQL: an offer lives in Redis (a rebuild makes it
+	 * again), so only the event is recorded, and the conversation row
+	 * (with its many indexes) is not rewritten twice per offer.
+	 */
 	if (strcmp(kind, "accepted") == 0)
 		return "assigned";
-	if (strcmp(kind, "queued") == 0 || strcmp(kind, "rejected") == 0 ||
-	    strcmp(kind, "timed_out") == 0 || strcmp(kind, "requeued") == 0 ||
+	if (strcmp(kind, "queued") == 0 || strcmp(kind, "requeued") == 0 ||
 	    strcmp(kind, "transferred") == 0)
 		return "waiting";
 	return NULL;
 }
 
 static void
-on_event_written(void *arg, int ok, const PGresult *res, const char *err)
+on_event_written(void *arg, int ok, const PGresult *res, int row,
+                 const char *err)
 {
 	struct call *c = arg;
 
@@ -305,18 +339,23 @@ on_event_written(void *arg, int ok, const PGresult *res, const char *err)
 		c->write_failed = 1;
 		snprintf(c->err, sizeof(c->err), "not recorded: %s", err);
 		gw_error("route.record_failed", "reason=\"%s\"", err);
-	} else if (res != NULL && PQntuples(res) == 1 &&
-	           strcmp(PQgetvalue(res, 0, 0), "route.accepted") == 0 &&
-	           (strcmp(PQgetvalue(res, 0, 1), "false") == 0 ||
-	            strtoull(PQgetvalue(res, 0, 2), NULL, 10) < c->r->epoch)) {
+	} else if (res == NULL || row < 0 ||
+	           strcmp(PQgetvalue(res, row, 4), "t") != 0) {
+		c->write_failed = 1;
+		snprintf(c->err, sizeof(c->err),
+		         "not recorded: no such conversation");
+		gw_error("route.record_failed",
+		         "reason=\"no such conversation\"");
+	} else if (!PQgetisnull(res, row, 1) &&
+	           strcmp(PQgetvalue(res, row, 1), "route.accepted") == 0 &&
+	           (strcmp(PQgetvalue(res, row, 2), "false") == 0 ||
+	            strtoull(PQgetvalue(res, row, 3), NULL, 10) <
+	                    c->r->epoch)) {
 		/*
-		 * Also when routing was rebuilt meanwhile: the rebuilt state
-		 * may have been read before this acceptance was recorded.
-		 */
-		/*
-		 * A newer decision (from a rebuilt routing state) was recorded
-		 * first: this acceptance does not stand, and the advisor must
-		 * not be told it does.
+		 * A newer decision was recorded first, or routing was rebuilt
+		 * meanwhile (the rebuilt state may have been read before this
+		 * acceptance was recorded): this acceptance does not stand,
+		 * and the advisor must not be told it does.
 		 */
 		c->write_failed = 1;
 		snprintf(c->err, sizeof(c->err),
@@ -370,10 +409,10 @@ record_events(struct call *c)
 		                                                  : NULL;
 		params[5] = version;
 		params[6] = is_id(ev->advisor) ? ev->advisor : NULL;
-		params[7] = r->instance;
-		params[8] = detail;
-		if (db_commit_submit(r->w, EVENT_SQL, 9, params,
-		                     on_event_written, c, &reason) == 0) {
+		params[7] = detail;
+		params[8] = r->instance;
+		if (db_commit_submit_row(r->w, &EVENT_ROWS, params,
+		                         on_event_written, c, &reason) == 0) {
 			queued++;
 			c->writes_pending++;
 		} else {
@@ -633,7 +672,8 @@ route_position(struct route *r, const char *conv, route_position_cb cb,
 int
 route_apply_settings(struct route *r, const char *qc, const char *blend,
                      const char *max_missed, const char *grace_ms,
-                     const char *live, route_reply_cb cb, void *arg)
+                     const char *live, int changed, route_reply_cb cb,
+                     void *arg)
 {
 	struct call *c = call_new(r, "settings", cb, arg);
 
@@ -642,6 +682,7 @@ route_apply_settings(struct route *r, const char *qc, const char *blend,
 	call_arg(c, max_missed);
 	call_arg(c, grace_ms);
 	call_arg(c, live);
+	call_arg(c, changed ? "1" : "0");
 	return call_start(c);
 }
 
@@ -1102,6 +1143,8 @@ route_timer_closed(uv_handle_t *h)
 		free(r->desks[--r->ndesks]);
 	free(r->desks);
 	free(r->instance);
+	free(r->settings_applied);
+	free(r->settings_sending);
 	free(r);
 }
 

@@ -55,18 +55,26 @@ static void
 on_settings_applied(void *arg, int ok, const char *err,
                     const struct route_event *ev, size_t n)
 {
-	(void)arg;
+	struct route *r = arg;
+
 	(void)ev;
 	(void)n;
-	if (!ok)
+	if (!ok) {
 		gw_warn("route.settings_failed", "reason=\"%s\"", err);
+		return;
+	}
+	free(r->settings_applied);
+	r->settings_applied = r->settings_sending;
+	r->settings_sending = NULL;
+	r->settings_epoch = r->epoch;
 }
 
 static void
 on_settings(void *arg, PGresult *res, const char *err)
 {
 	struct route *r = arg;
-	char maxm[16], grace[16];
+	char maxm[16], grace[16], *key;
+	int changed;
 
 	r->settings_inflight = 0;
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
@@ -77,8 +85,16 @@ on_settings(void *arg, PGresult *res, const char *err)
 	}
 	snprintf(maxm, sizeof(maxm), "%d", r->opt.max_missed);
 	snprintf(grace, sizeof(grace), "%d", r->opt.grace_ms);
+	key = xasprintf("%s\n%s\n%s\n%s\n%s", PQgetvalue(res, 0, 0),
+	                PQgetvalue(res, 0, 1), maxm, grace,
+	                PQgetvalue(res, 0, 2));
+	changed = r->settings_applied == NULL ||
+	          r->settings_epoch != r->epoch ||
+	          strcmp(key, r->settings_applied) != 0;
+	free(r->settings_sending);
+	r->settings_sending = key;
 	route_apply_settings(r, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-	                     maxm, grace, PQgetvalue(res, 0, 2),
+	                     maxm, grace, PQgetvalue(res, 0, 2), changed,
 	                     on_settings_applied, r);
 }
 

@@ -82,17 +82,30 @@ struct pending {
 	char reply[32]; /* type of a desk operation's answer */
 };
 
-static const char START_SQL[] =
-        "WITH q AS (SELECT q.id FROM queues q JOIN queue_channels qc"
-        "  ON qc.queue_id = q.id AND qc.channel = 'chat'"
-        "  WHERE q.active AND (q.slug = $1 OR q.id::text = $1)),"
-        " cu AS (INSERT INTO customers (display_name)"
-        "  SELECT $2 WHERE EXISTS (SELECT 1 FROM q) RETURNING id)"
-        " INSERT INTO conversations (customer_id, channel, queue_id, status,"
-        "  queued_at)"
-        " SELECT cu.id, 'chat', q.id, 'waiting', now() FROM cu, q"
-        " RETURNING id, reference, queue_id,"
-        "  (extract(epoch FROM queued_at) * 1000)::bigint";
+/*
+ * chat.start, many per statement (a db_commit row set): a customer and a
+ * waiting conversation on the named queue, if it is active and takes chat.
+ * Customer ids are drawn first so each conversation finds its own.
+ */
+static const struct db_rows START_ROWS = {
+        "WITH r AS (SELECT r.n, r.name, q.id AS queue,"
+        "   nextval('customers_id_seq') AS cid"
+        "  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"
+        "   AS r(queue, name, n)"
+        "  JOIN LATERAL (SELECT q.id FROM queues q JOIN queue_channels qc"
+        "   ON qc.queue_id = q.id AND qc.channel = 'chat'"
+        "   WHERE q.active AND (q.slug = r.queue OR q.id::text = r.queue)"
+        "   ORDER BY q.id LIMIT 1) q ON true),"
+        " cu AS (INSERT INTO customers (id, display_name)"
+        "  SELECT cid, name FROM r ORDER BY n),"
+        " cv AS (INSERT INTO conversations (customer_id, channel, queue_id,"
+        "   status, queued_at)"
+        "  SELECT cid, 'chat', queue, 'waiting', now() FROM r ORDER BY n"
+        "  RETURNING id, customer_id, reference, queue_id, queued_at)"
+        " SELECT r.n, cv.id, cv.reference, cv.queue_id,"
+        "  (extract(epoch FROM cv.queued_at) * 1000)::bigint"
+        " FROM r JOIN cv ON cv.customer_id = r.cid",
+        2};
 
 /* ---------------------------------------------------------------- util */
 
@@ -490,7 +503,7 @@ on_enqueued(void *arg, int ok, const char *err, const struct route_event *ev,
 }
 
 static void
-on_started(void *arg, int ok, const PGresult *res, const char *err)
+on_started(void *arg, int ok, const PGresult *res, int row, const char *err)
 {
 	struct pending *p = arg;
 	struct route_ws *rw = p->rw;
@@ -502,14 +515,14 @@ on_started(void *arg, int ok, const PGresult *res, const char *err)
 		pending_free(p);
 		return;
 	}
-	if (!ok || res == NULL || PQntuples(res) != 1) {
+	if (!ok || res == NULL || row < 0) {
 		send_error(rw, p->conn, p->id, ok ? "not_found" : "unavailable",
 		           ok ? "no such queue takes chat" : err);
 		pending_free(p);
 		return;
 	}
-	conv = PQgetvalue(res, 0, 0);
-	queue = PQgetvalue(res, 0, 2);
+	conv = PQgetvalue(res, row, 1);
+	queue = PQgetvalue(res, row, 3);
 	peer->conv = parse_id(conv);
 	peer->waiting = 1;
 	peer->last_pos = -1;
@@ -522,10 +535,10 @@ on_started(void *arg, int ok, const PGresult *res, const char *err)
 	send_to(rw, p->conn, p->id,
 	        json_pack("{s:s, s:s, s:s}", "type", "chat.queued",
 	                  "conversation", conv, "reference",
-	                  PQgetvalue(res, 0, 1)));
+	                  PQgetvalue(res, row, 2)));
 	snprintf(p->conv, sizeof(p->conv), "%s", conv);
 	if (route_enqueue(rw->r, conv, queue, "chat", 0,
-	                  atoll(PQgetvalue(res, 0, 3)), "", on_enqueued,
+	                  atoll(PQgetvalue(res, row, 4)), "", on_enqueued,
 	                  p) != 0)
 		on_enqueued(p, 0, "routing unavailable", NULL, 0);
 }
@@ -559,8 +572,8 @@ resident_message(struct route_ws *rw, struct peer *peer, const char *type,
 		if (params[0] == NULL)
 			return;
 		p = pending_new(rw, peer->conn, msg);
-		if (db_commit_submit(rw->w, START_SQL, 2, params, on_started, p,
-		                     &reason) != 0) {
+		if (db_commit_submit_row(rw->w, &START_ROWS, params, on_started,
+		                         p, &reason) != 0) {
 			send_error(rw, peer->conn, id, "unavailable", reason);
 			pending_free(p);
 		}

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -153,6 +154,8 @@ struct cpu_snap {
 	size_t npg;
 	int pg_pid[512];
 	unsigned long long pg_t[512];
+	/* the daemon's group-commit writer, from its /metrics */
+	double commits, writes;
 };
 
 struct bench {
@@ -1243,11 +1246,49 @@ cpu_snap(const struct bench *b, struct cpu_snap *s)
 		                                       1000000);
 }
 
+/*
+ * The daemon's transactions and writes so far (switchboard_commit_batch_size
+ * _count and _sum), by a blocking GET /metrics: called only between phases.
+ */
+static void
+commit_snap(const struct bench *b, struct cpu_snap *s)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: bench\r\n"
+	                          "Connection: close\r\n\r\n";
+	char *buf = xmalloc(1 << 20), *p;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	s->commits = s->writes = -1;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 ||
+	    connect(fd, (const struct sockaddr *)&b->addr, sizeof(b->addr)) !=
+	            0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		if (fd >= 0)
+			close(fd);
+		free(buf);
+		return;
+	}
+	while (len < (1 << 20) - 1 &&
+	       (n = read(fd, buf + len, (1 << 20) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	if ((p = strstr(buf, "\nswitchboard_commit_batch_size_count ")) != NULL)
+		s->commits = strtod(strchr(p + 1, ' ') + 1, NULL);
+	if ((p = strstr(buf, "\nswitchboard_commit_batch_size_sum ")) != NULL)
+		s->writes = strtod(strchr(p + 1, ' ') + 1, NULL);
+	free(buf);
+}
+
 static void
 cpu_begin(struct bench *b)
 {
 	if (b->daemon_pid > 0)
 		cpu_snap(b, &b->cpu0);
+	commit_snap(b, &b->cpu0);
 }
 
 /* Percent of one core each used since cpu_begin, for phase i. */
@@ -1262,6 +1303,7 @@ cpu_end(struct bench *b, int i)
 	if (b->daemon_pid <= 0)
 		return;
 	cpu_snap(b, &now);
+	commit_snap(b, &now);
 	secs = (double)(now.wall_ns - a->wall_ns) / 1e9;
 	for (j = 0; j < now.npg; j++)
 		for (k = 0; k < a->npg; k++)
@@ -1274,13 +1316,17 @@ cpu_end(struct bench *b, int i)
 	snprintf(b->cpu_line[i], sizeof(b->cpu_line[i]),
 	         "route_cpu phase=%s seconds=%.1f daemon=%.0f pg=%.0f "
 	         "pg_busiest_backend=%.0f redis=%.0f bench=%.0f others=%.0f "
-	         "capacity=%ld",
+	         "capacity=%ld commits_per_s=%.0f writes_per_commit=%.1f",
 	         i == 0 ? "latency" : "assignments", secs,
 	         PCT(now.daemon - a->daemon), PCT(now.pg - a->pg), PCT(top),
 	         PCT(now.redis - a->redis), PCT(now.self - a->self),
 	         now.busy - a->busy > ours ? PCT(now.busy - a->busy - ours)
 	                                   : 0.0,
-	         100 * sysconf(_SC_NPROCESSORS_ONLN));
+	         100 * sysconf(_SC_NPROCESSORS_ONLN),
+	         (now.commits - a->commits) / secs,
+	         now.commits > a->commits
+	                 ? (now.writes - a->writes) / (now.commits - a->commits)
+	                 : 0.0);
 #undef PCT
 }
 

@@ -145,5 +145,53 @@ class WebSocketTest(harness.TestCase):
                          what="websocket gauge back to %d" % base)
 
 
+class ConnectionCapTest(harness.TestCase):
+    """limits.max_connections: one connection over the cap is closed at
+    once, the open ones keep working, and a slot freed is usable again."""
+
+    CAP = 4
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
+            {"limits": {"max_connections": cls.CAP},
+             "allowed_origins": ["https://www.demo.gov.uk"]})
+        cls.sb.wait_ready()
+
+    def open(self):
+        ws = self.sb.websocket(origin="https://www.demo.gov.uk")
+        op, hello = ws.recv_message()
+        self.assertEqual(json.loads(hello)["type"], "hello")
+        return ws
+
+    def test_over_cap_refused_then_freed(self):
+        held = [self.open() for _ in range(self.CAP)]
+        try:
+            with self.assertRaises((harness.WebSocketError, OSError)):
+                extra = self.open()
+                extra.close()
+            # The held sockets are unaffected.
+            for ws in held:
+                ws.send_text(json.dumps({"type": "ping", "id": 1}))
+                op, text = ws.recv_message()
+                self.assertEqual(json.loads(text)["type"], "pong")
+            held.pop().close()
+
+            def slot_free():
+                try:
+                    ws = self.open()
+                except (harness.WebSocketError, OSError):
+                    return False
+                held.append(ws)
+                return True
+            harness.wait_for(slot_free, 10, what="a freed slot")
+        finally:
+            for ws in held:
+                ws.close()
+
+
 if __name__ == "__main__":
     harness.main()

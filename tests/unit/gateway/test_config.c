@@ -185,7 +185,7 @@ assert_documented_defaults(const struct gw_config *c)
 	                                    "user=switchboard");
 	assert_int_equal(c->pg_connect_timeout, 5);
 	assert_int_equal(c->pg_query_timeout, 15);
-	assert_int_equal(c->commit_batch_max, 256);
+	assert_int_equal(c->commit_batch_max, 1024);
 	assert_int_equal(c->migrate_on_start, 1);
 	assert_string_equal(c->redis_address, "127.0.0.1");
 	assert_int_equal(c->redis_port, 6379);

@@ -242,6 +242,65 @@ test_restart(void **st)
 	assert_int_equal(sb_loop_finish(&loop), 0);
 }
 
+/*
+ * Prepared statements: prepared once per connection and reused; after the
+ * connection is lost (the server's prepared statements with it) prepared
+ * again; a statement whose prepare failed is prepared again next time.
+ */
+static const char PREP_SQL[] = "SELECT $1::int * 2";
+static const char PREP_BAD[] = "SELECT $1::int * 2 FROM no_such_table_yet";
+
+static void
+prepared_once(uv_loop_t *loop, struct db *db, const char *sql, const char *arg,
+              struct result *r)
+{
+	const char *v[1] = {arg};
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(db_send_prepared(db, sql, 1, v, on_result, r), 0);
+	assert_int_equal(db_sync(db, NULL, NULL), 0);
+	assert_true(sb_run_until(loop, result_done, r, 5000));
+}
+
+static void
+test_prepared(void **st)
+{
+	struct result r;
+	uv_loop_t loop;
+	struct db *db;
+	int i;
+
+	(void)st;
+	uv_loop_init(&loop);
+	db = make_db(&loop, pg.conninfo, 5000);
+	db_start(db);
+	assert_true(sb_run_until(&loop, is_ready, db, 5000));
+	for (i = 0; i < 3; i++) {
+		prepared_once(&loop, db, PREP_SQL, "21", &r);
+		assert_int_equal(r.status, PGRES_TUPLES_OK);
+		assert_string_equal(r.value, "42");
+	}
+	/* A failed prepare: the statement fails, and is prepared again. */
+	prepared_once(&loop, db, PREP_BAD, "1", &r);
+	assert_int_equal(r.status,
+	                 PGRES_PIPELINE_ABORTED); /* after the prepare */
+	assert_int_equal(sb_pg_exec(&pg, "CREATE TABLE no_such_table_yet ()"),
+	                 0);
+	prepared_once(&loop, db, PREP_BAD, "1", &r);
+	assert_int_equal(r.status, PGRES_TUPLES_OK);
+	assert_int_equal(sb_pg_exec(&pg, "DROP TABLE no_such_table_yet"), 0);
+	/* The server forgets prepared statements with the connection. */
+	assert_int_equal(sb_pg_stop(&pg, "fast"), 0);
+	assert_true(sb_run_until(&loop, is_down, db, 5000));
+	assert_int_equal(sb_pg_start(&pg), 0);
+	assert_true(sb_run_until(&loop, is_ready, db, 10000));
+	prepared_once(&loop, db, PREP_SQL, "50", &r);
+	assert_int_equal(r.status, PGRES_TUPLES_OK);
+	assert_string_equal(r.value, "100");
+	db_close(db, NULL, NULL);
+	assert_int_equal(sb_loop_finish(&loop), 0);
+}
+
 static void
 test_killed_midquery(void **st)
 {
@@ -321,6 +380,7 @@ main(void)
 	        cmocka_unit_test(test_query_and_probe),
 	        cmocka_unit_test(test_pipeline_error_isolated),
 	        cmocka_unit_test(test_restart),
+	        cmocka_unit_test(test_prepared),
 	        cmocka_unit_test(test_killed_midquery),
 	        cmocka_unit_test(test_query_timeout),
 	        cmocka_unit_test(test_close_fails_pending),

@@ -261,6 +261,169 @@ test_returning(void **st)
 	fixture_close(&f);
 }
 
+/* ---------------------------------------------------------- row sets */
+
+static const struct db_rows ROWS = {
+        "WITH r AS (SELECT * FROM unnest($1::int[], $2::text[])"
+        "  WITH ORDINALITY AS r(id, v, n)),"
+        " ins AS (INSERT INTO t (id, v) SELECT id, v FROM r ORDER BY n"
+        "  ON CONFLICT (id) DO NOTHING RETURNING id, v)"
+        " SELECT min(r.n), ins.v FROM ins JOIN r ON r.id = ins.id"
+        " GROUP BY ins.id, ins.v",
+        2};
+
+static void
+on_row(void *arg, int ok, const PGresult *res, int row, const char *err)
+{
+	struct outcome *o = arg;
+	char sql[128];
+
+	o->done = 1;
+	o->ok = ok;
+	if (err != NULL)
+		snprintf(o->err, sizeof(o->err), "%s", err);
+	if (res != NULL && row >= 0)
+		snprintf(o->returned, sizeof(o->returned), "%s",
+		         PQgetvalue(res, row, 1));
+	else
+		snprintf(o->returned, sizeof(o->returned), "(none)");
+	if (ok) {
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(*) FROM t WHERE id = %d", o->id);
+		o->visible = sb_pg_value(&pg, sql);
+	}
+}
+
+static void
+submit_rows(struct fixture *f, struct outcome *o, int first, int n,
+            const char *value)
+{
+	const char *reason = NULL, *params[2];
+	char id[16];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%d", first + i);
+		params[0] = id;
+		params[1] = value;
+		o[i].id = first + i;
+		assert_int_equal(db_commit_submit_row(f->w, &ROWS, params,
+		                                      on_row, &o[i], &reason),
+		                 0);
+	}
+}
+
+/* Rows of one turn go out as one statement; each hears its own row. */
+static void
+test_rows_one_statement(void **st)
+{
+	static const char *values[] = {"plain", "with \"quotes\" and \\ and ,",
+	                               "{braces}", "", "caf\xc3\xa9 NULL"};
+	struct outcome o[50];
+	struct all a = {o, 50};
+	struct fixture f;
+	unsigned long s0;
+	int i;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	s0 = db_commit_statements(f.w);
+	for (i = 0; i < 50; i++)
+		submit_rows(&f, &o[i], i + 1, 1, values[i % 5]);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_int_equal(db_commit_statements(f.w) - s0, 1);
+	assert_int_equal(db_commit_transactions(f.w), 1);
+	for (i = 0; i < 50; i++) {
+		assert_int_equal(o[i].ok, 1);
+		assert_int_equal(o[i].visible, 1);
+		assert_string_equal(o[i].returned, values[i % 5]);
+	}
+	/* A SQL NULL element stays NULL, not the text "NULL". */
+	{
+		struct outcome n = {0};
+		struct all an = {&n, 1};
+		const char *reason = NULL, *params[2] = {"999", NULL};
+
+		n.id = 999;
+		assert_int_equal(db_commit_submit_row(f.w, &ROWS, params,
+		                                      on_row, &n, &reason),
+		                 0);
+		assert_true(sb_run_until(&f.loop, all_done, &an, 5000));
+		assert_int_equal(n.ok, 1);
+		assert_int_equal(
+		        sb_pg_value(&pg, "SELECT count(*) FROM t WHERE id = 999"
+		                         " AND v IS NULL"),
+		        1);
+	}
+	fixture_close(&f);
+}
+
+/* A row with no result row (conflict) hears row -1, still committed. */
+static void
+test_rows_without_result(void **st)
+{
+	struct outcome o[3];
+	struct all a = {o, 3};
+	struct fixture f;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	submit_rows(&f, &o[0], 1, 1, "a");
+	submit_rows(&f, &o[1], 1, 1, "b"); /* same id: nothing returned */
+	submit_rows(&f, &o[2], 2, 1, "c");
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_int_equal(o[0].ok, 1);
+	assert_string_equal(o[0].returned, "a");
+	assert_int_equal(o[1].ok, 1);
+	assert_string_equal(o[1].returned, "(none)");
+	assert_int_equal(o[2].ok, 1);
+	assert_string_equal(o[2].returned, "c");
+	fixture_close(&f);
+}
+
+/*
+ * A bad row aborts the shared statement; every row is retried alone and
+ * only the bad one fails. Plain writes in the same batch are unaffected.
+ */
+static void
+test_rows_bad_row_fails_alone(void **st)
+{
+	struct outcome o[10], plain = {0};
+	struct all a = {o, 10}, p = {&plain, 1};
+	const char *reason = NULL, *params[2];
+	struct fixture f;
+	int i;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	submit_rows(&f, o, 1, 5, "ok");
+	params[0] = "not a number";
+	params[1] = "bad";
+	o[5].id = -1;
+	assert_int_equal(db_commit_submit_row(f.w, &ROWS, params, on_row, &o[5],
+	                                      &reason),
+	                 0);
+	submit_range(&f, &plain, 100, 1, INSERT);
+	submit_rows(&f, &o[6], 6, 4, "ok");
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_true(sb_run_until(&f.loop, all_done, &p, 5000));
+	for (i = 0; i < 10; i++) {
+		if (i == 5) {
+			assert_int_equal(o[i].ok, 0);
+			assert_non_null(strstr(o[i].err, "invalid input"));
+			continue;
+		}
+		assert_int_equal(o[i].ok, 1);
+		assert_int_equal(o[i].visible, 1);
+	}
+	assert_int_equal(plain.ok, 1);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 10);
+	fixture_close(&f);
+}
+
 static void
 test_refusals(void **st)
 {
@@ -334,6 +497,9 @@ main(void)
 	        cmocka_unit_test(test_later_writes_gather),
 	        cmocka_unit_test(test_bad_write_fails_alone),
 	        cmocka_unit_test(test_returning),
+	        cmocka_unit_test(test_rows_one_statement),
+	        cmocka_unit_test(test_rows_without_result),
+	        cmocka_unit_test(test_rows_bad_row_fails_alone),
 	        cmocka_unit_test(test_refusals),
 	        cmocka_unit_test(test_lost_connection_outcome_unknown),
 	};

@@ -270,8 +270,14 @@ test_route_flow(void **st)
 	assert_int_equal(r3.ok, 1);
 	assert_string_equal(r3.kinds, "status offered ");
 	assert_string_equal(r3.first_advisor, "101");
+	/* An offer is an event only: the row stays waiting (see router.md). */
 	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
-	                         "id = 1 AND status = 'offered'"),
+	                         "id = 1 AND status = 'waiting'"),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events "
+	                         "WHERE conversation_id = 1 AND kind = "
+	                         "'route.offered' AND staff_id = 101 AND "
+	                         "detail->'applied' = 'null'::jsonb"),
 	                 1);
 	sa.f = &f;
 	sa.what = "offered:1:101";
@@ -353,7 +359,7 @@ test_capacity_reject_and_rebuild(void **st)
 	assert_string_equal(g.kinds, "released offered ");
 	assert_string_equal(g.first_advisor, "101");
 	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
-	                         "id = 2 AND status = 'offered'"),
+	                         "id = 2 AND status = 'waiting'"),
 	                 1);
 	/* Every decision carries a version above the previous epoch's. */
 	assert_true(pg_long("SELECT min(route_version) >> 32 FROM "
