@@ -25,9 +25,11 @@
 /*
  * Routing events in PostgreSQL, many per statement (a db_commit row set):
  * each conversation moves to the status of its newest event unless a newer
- * decision (higher route_version) is already there or it was closed (a
+ * decision (higher route_version) is already there, it was closed (a
  * closing event wins over later ones of the same batch, as it would one
- * at a time), and each event is appended to its history once (retries add
+ * at a time), or the event's epoch is older than router_state's (a
+ * rebuild has begun: what it reads must not change under it), and each
+ * event is appended to its history once (retries add
  * nothing). The rows are locked in id order, so two instances' batches
  * cannot deadlock on each other. One result row per event: its position,
  * the recorded kind (NULL when it was recorded before), whether it
@@ -40,11 +42,13 @@ static const struct db_rows EVENT_ROWS = {
         "  $7::bigint[], $8::jsonb[], $9::text[]) WITH ORDINALITY"
         "  AS e(conv, kind, status, assign, queue, version, staff, detail,"
         "   instance, n)),"
+        " ep AS (SELECT epoch FROM router_state WHERE id = 1),"
         " cur AS (SELECT c.id, c.route_version, c.status"
         "  FROM conversations c WHERE c.id IN (SELECT conv FROM ev)"
         "  ORDER BY c.id FOR UPDATE),"
         " fin AS (SELECT DISTINCT ON (conv) conv, status, assign, queue,"
         "  version FROM ev WHERE status IS NOT NULL"
+        "   AND version >> 32 >= coalesce((SELECT epoch FROM ep), 0)"
         "  ORDER BY conv, status = 'closed' DESC, version DESC),"
         " upd AS (UPDATE conversations c SET"
         "  status = f.status,"
@@ -66,6 +70,7 @@ static const struct db_rows EVENT_ROWS = {
         "   e.detail || jsonb_build_object('applied', CASE WHEN e.status"
         "    IS NULL THEN NULL ELSE cur.route_version < e.version"
         "    AND cur.status <> 'closed'"
+        "    AND e.version >> 32 >= coalesce((SELECT epoch FROM ep), 0)"
         "    AND NOT EXISTS (SELECT 1 FROM ev x WHERE x.conv = e.conv"
         "     AND x.status = 'closed' AND x.version < e.version) END,"
         "    'instance', e.instance)"

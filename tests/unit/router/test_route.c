@@ -459,6 +459,54 @@ test_bad_ids_refused(void **st)
 	fx_close(&f);
 }
 
+/*
+ * Once a rebuild has bumped the epoch in PostgreSQL, a decision of the
+ * old epoch reaching PostgreSQL changes nothing (what the rebuild reads
+ * stays as it was), and the advisor is told SUPERSEDED.
+ */
+static void
+test_old_epoch_fenced_after_bump(void **st)
+{
+	struct reply a = {0}, b = {0}, c = {0};
+	struct seen_arg sa;
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	assert_int_equal(
+	        route_enqueue(f.r, "5", "11", "chat", 0, 0, "", on_reply, &a),
+	        0);
+	wait_reply(&f, &a);
+	assert_int_equal(
+	        route_advisor_login(f.r, "102", "available", "", on_reply, &b),
+	        0);
+	wait_reply(&f, &b);
+	sa.f = &f;
+	sa.what = "offered:5:102";
+	assert_true(sb_run_until(&f.loop, seen_cond, &sa, 3000));
+	/* Another instance starts a rebuild. */
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE router_state SET epoch = "
+	                                 "epoch + 1"),
+	                 0);
+	assert_int_equal(route_accept(f.r, "5", "102", on_reply, &c), 0);
+	wait_reply(&f, &c);
+	assert_int_equal(c.ok, 0);
+	assert_non_null(strstr(c.err, "SUPERSEDED"));
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 5 AND status = 'waiting' AND "
+	                         "assigned_staff_id IS NULL"),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events "
+	                         "WHERE conversation_id = 5 AND kind = "
+	                         "'route.accepted' AND "
+	                         "detail->>'applied' = 'false'"),
+	                 1);
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE router_state SET epoch = "
+	                                 "epoch - 1"),
+	                 0);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -468,6 +516,7 @@ main(void)
 	        cmocka_unit_test(test_stale_decision_not_applied),
 	        cmocka_unit_test(test_old_epoch_keys_collected),
 	        cmocka_unit_test(test_bad_ids_refused),
+	        cmocka_unit_test(test_old_epoch_fenced_after_bump),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
