@@ -160,31 +160,26 @@ on_merged_result(void *arg, PGresult *res, const char *err)
 	long pos;
 	int r;
 
-	if (ok) {
-		PQclear(m->res);
-		m->res =
-		        PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
-		for (i = 0; i < m->n; i++)
-			m->rowof[i] = -1;
-		for (r = 0; r < PQntuples(m->res); r++) {
-			pos = PQnfields(m->res) > 0
-			              ? strtol(PQgetvalue(m->res, r, 0), NULL,
-			                       10)
-			              : 0;
-			if (pos >= 1 && pos <= (long)m->n &&
-			    m->rowof[pos - 1] < 0)
-				m->rowof[pos - 1] = r;
+	if (!ok) {
+		for (i = 0; i < m->n; i++) {
+			m->wr[i]->failed = 1;
+			m->wr[i]->lost = res == NULL;
+			write_set_err(m->wr[i],
+			              res == NULL ? err
+			              : st == PGRES_PIPELINE_ABORTED
+			                      ? "transaction aborted"
+			                      : PQresultErrorMessage(res));
 		}
+		return;
 	}
-	for (i = 0; i < m->n; i++) {
-		if (ok)
-			continue;
-		m->wr[i]->failed = 1;
-		m->wr[i]->lost = res == NULL;
-		write_set_err(m->wr[i], res == NULL ? err
-		                        : st == PGRES_PIPELINE_ABORTED
-		                                ? "transaction aborted"
-		                                : PQresultErrorMessage(res));
+	PQclear(m->res);
+	m->res = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	for (i = 0; i < m->n; i++)
+		m->rowof[i] = -1;
+	for (r = 0; r < PQntuples(m->res) && PQnfields(m->res) > 0; r++) {
+		pos = strtol(PQgetvalue(m->res, r, 0), NULL, 10);
+		if (pos >= 1 && pos <= (long)m->n && m->rowof[pos - 1] < 0)
+			m->rowof[pos - 1] = r;
 	}
 }
 
