@@ -42,7 +42,12 @@ static const struct db_rows EVENT_ROWS = {
         "  $7::bigint[], $8::jsonb[], $9::text[]) WITH ORDINALITY"
         "  AS e(conv, kind, status, assign, queue, version, staff, detail,"
         "   instance, n)),"
-        " ep AS (SELECT epoch FROM router_state WHERE id = 1),"
+        /*
+         * FOR SHARE: a rebuild's epoch increment waits for the statements
+         * that read the old epoch to commit, and statements after it see
+         * the new one, so the fence is exact.
+         */
+        " ep AS (SELECT epoch FROM router_state WHERE id = 1 FOR SHARE),"
         " cur AS (SELECT c.id, c.route_version, c.status"
         "  FROM conversations c WHERE c.id IN (SELECT conv FROM ev)"
         "  ORDER BY c.id FOR UPDATE),"
@@ -80,11 +85,30 @@ static const struct db_rows EVENT_ROWS = {
         "  RETURNING conversation_id, kind, route_version,"
         "   detail->>'applied' AS applied)"
         " SELECT e.n, i.kind, i.applied, i.route_version >> 32,"
-        "  cur.id IS NOT NULL"
+        "  cur.id IS NOT NULL, (SELECT epoch FROM ep)"
         " FROM ev e LEFT JOIN cur ON cur.id = e.conv"
         " LEFT JOIN ins i ON i.conversation_id = e.conv"
         "  AND i.kind = 'route.' || e.kind AND i.route_version = e.version",
         9};
+
+/*
+ * Advisor status changes (row set): appended to staff_status_events in the
+ * same version sequence as the conversation events. A retry adds nothing.
+ * Result: n, whether the advisor exists.
+ */
+static const struct db_rows STATUS_ROWS = {
+        "WITH ev AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
+        "  $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY"
+        "  AS e(staff, status, reason, version, instance, n)),"
+        " ins AS (INSERT INTO staff_status_events"
+        "  (staff_id, status, reason, route_version, instance)"
+        "  SELECT e.staff, e.status, left(e.reason, 64), e.version,"
+        "   e.instance FROM ev e JOIN staff_users u ON u.id = e.staff"
+        "  ORDER BY e.n"
+        "  ON CONFLICT (staff_id, route_version) DO NOTHING)"
+        " SELECT e.n, EXISTS (SELECT 1 FROM staff_users u"
+        "  WHERE u.id = e.staff) FROM ev e",
+        5};
 
 static const char ADVISOR_SQL[] =
         "SELECT (SELECT string_agg(cs.channel || '=' ||"
@@ -106,6 +130,8 @@ struct events {
 enum call_kind {
 	CALL_EVENTS = 0,
 	CALL_POSITION,
+	CALL_READ, /* events that only describe state: not published, not
+	              recorded */
 };
 
 struct call {
@@ -334,11 +360,34 @@ status_for(const char *kind, const struct route_event *ev)
 	return NULL;
 }
 
+/*
+ * Whether a recorded event does not stand: an acceptance recorded after a
+ * newer decision, or any decision of an epoch older than PostgreSQL's
+ * (routing was rebuilt meanwhile from a state that did not include it).
+ * Its caller must not be told it does; a desk learns what it holds in the
+ * rebuilt state from the snapshot every desk is sent after a rebuild.
+ */
+static const char *
+superseded(const PGresult *res, int row)
+{
+	int accepted;
+
+	if (PQgetisnull(res, row, 1) ||
+	    strcmp(PQgetvalue(res, row, 2), "false") != 0)
+		return NULL;
+	if (strtoull(PQgetvalue(res, row, 3), NULL, 10) <
+	    strtoull(PQgetvalue(res, row, 5), NULL, 10))
+		return "routing was rebuilt meanwhile";
+	accepted = strcmp(PQgetvalue(res, row, 1), "route.accepted") == 0;
+	return accepted ? "a newer routing decision was recorded" : NULL;
+}
+
 static void
 on_event_written(void *arg, int ok, const PGresult *res, int row,
                  const char *err)
 {
 	struct call *c = arg;
+	const char *why;
 
 	if (!ok) {
 		c->write_failed = 1;
@@ -351,24 +400,60 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 		         "not recorded: no such conversation");
 		gw_error("route.record_failed",
 		         "reason=\"no such conversation\"");
-	} else if (!PQgetisnull(res, row, 1) &&
-	           strcmp(PQgetvalue(res, row, 1), "route.accepted") == 0 &&
-	           (strcmp(PQgetvalue(res, row, 2), "false") == 0 ||
-	            strtoull(PQgetvalue(res, row, 3), NULL, 10) <
-	                    c->r->epoch)) {
-		/*
-		 * A newer decision was recorded first, or routing was rebuilt
-		 * meanwhile (the rebuilt state may have been read before this
-		 * acceptance was recorded): this acceptance does not stand,
-		 * and the advisor must not be told it does.
-		 */
+	} else if ((why = superseded(res, row)) != NULL) {
 		c->write_failed = 1;
-		snprintf(c->err, sizeof(c->err),
-		         "SUPERSEDED a newer routing decision was recorded");
-		gw_warn("route.superseded", "instance=%s", c->r->instance);
+		snprintf(c->err, sizeof(c->err), "SUPERSEDED %s", why);
+		gw_warn("route.superseded", "instance=%s kind=%s reason=\"%s\"",
+		        c->r->instance, PQgetvalue(res, row, 1), why);
 	}
 	if (--c->writes_pending == 0)
 		call_finish(c, !c->write_failed, c->err);
+}
+
+static void
+on_status_written(void *arg, int ok, const PGresult *res, int row,
+                  const char *err)
+{
+	struct call *c = arg;
+
+	if (!ok) {
+		c->write_failed = 1;
+		snprintf(c->err, sizeof(c->err), "not recorded: %s", err);
+		gw_error("route.record_failed", "reason=\"%s\"", err);
+	} else if (res == NULL || row < 0 ||
+	           strcmp(PQgetvalue(res, row, 1), "t") != 0) {
+		/* History of an advisor that does not exist: nothing to keep.
+		 */
+		gw_warn("route.status_unrecorded",
+		        "reason=\"no such advisor\"");
+	}
+	if (--c->writes_pending == 0)
+		call_finish(c, !c->write_failed, c->err);
+}
+
+static void
+record_status(struct call *c, const struct route_event *ev, unsigned *queued)
+{
+	const char *params[5], *reason = NULL;
+	char version[32];
+
+	snprintf(version, sizeof(version), "%lld", ev->version);
+	params[0] = ev->advisor;
+	params[1] = ev->nextra > 0 ? ev->extra[0] : "";
+	params[2] = ev->nextra > 1 ? ev->extra[1] : "";
+	params[3] = version;
+	params[4] = c->r->instance;
+	if (db_commit_submit_row(c->r->w, &STATUS_ROWS, params,
+	                         on_status_written, c, &reason) == 0) {
+		(*queued)++;
+		c->writes_pending++;
+	} else {
+		c->write_failed = 1;
+		snprintf(c->err, sizeof(c->err), "not recorded: %s", reason);
+		gw_error("route.record_failed",
+		         "advisor=%s kind=status reason=\"%s\"", ev->advisor,
+		         reason);
+	}
 }
 
 /* Records each conversation event; returns how many writes were queued. */
@@ -385,6 +470,11 @@ record_events(struct call *c)
 
 	for (i = 0; i < c->events.n; i++) {
 		ev = &c->events.ev[i];
+		if (strcmp(ev->kind, "status") == 0 && is_id(ev->advisor) &&
+		    ev->version > 0) {
+			record_status(c, ev, &queued);
+			continue;
+		}
 		if (!is_id(ev->conv))
 			continue;
 		st = status_for(ev->kind, ev);
@@ -521,6 +611,10 @@ on_call_reply(void *arg, redisReply *reply)
 	}
 	if (events_from_reply(&c->events, reply) != 0) {
 		call_finish(c, 0, "unexpected reply from routing script");
+		return;
+	}
+	if (c->kind == CALL_READ) {
+		call_finish(c, 1, NULL);
 		return;
 	}
 	publish_events(r, &c->events);
@@ -671,6 +765,20 @@ route_position(struct route *r, const char *conv, route_position_cb cb,
 	c->kind = CALL_POSITION;
 	c->pcb = cb;
 	call_arg(c, conv);
+	return call_start(c);
+}
+
+int
+route_holding(struct route *r, const char *advisor, route_reply_cb cb,
+              void *arg)
+{
+	struct call *c;
+
+	if (!is_id(advisor))
+		return -1;
+	c = call_new(r, "holding", cb, arg);
+	c->kind = CALL_READ;
+	call_arg(c, advisor);
 	return call_start(c);
 }
 
@@ -1093,6 +1201,13 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 		r->opt.sweep_ms = 250;
 	if (r->opt.presence_ms <= 0)
 		r->opt.presence_ms = 5000;
+	/*
+	 * A desk is gone after grace_ms without a beat: beat at least three
+	 * times per grace period, so one late beat does not drop every desk.
+	 */
+	if (r->opt.grace_ms > 0 && r->opt.presence_ms > r->opt.grace_ms / 3)
+		r->opt.presence_ms =
+		        r->opt.grace_ms / 3 > 100 ? r->opt.grace_ms / 3 : 100;
 	r->status = "redis unavailable";
 	uv_timer_init(loop, &r->sweep);
 	uv_timer_init(loop, &r->presence);

@@ -129,6 +129,15 @@ void route_advisor_gone(struct route *r, const char *advisor);
 int route_advisor_logout(struct route *r, const char *advisor,
                          route_reply_cb cb, void *arg);
 /* Position (1 = next) and estimated wait in ms (-1 unknown). */
+/*
+ * What the advisor holds now: one "offered" event (extra: queue, channel,
+ * deadline ms, waited ms) per open offer and one "accepted" event (extra:
+ * queue, channel, waited ms) per assigned conversation. Read-only; cb gets
+ * the events. For a desk that opens, and after a rebuild.
+ */
+int route_holding(struct route *r, const char *advisor, route_reply_cb cb,
+                  void *arg);
+
 typedef void (*route_position_cb)(void *arg, int ok, long position,
                                   long long ewt_ms);
 int route_position(struct route *r, const char *conv, route_position_cb cb,

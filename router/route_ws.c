@@ -676,13 +676,73 @@ on_route_events(void *arg, const struct route_event *ev, size_t n)
 }
 
 static void
+on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
+           size_t n)
+{
+	struct pending *p = arg;
+	json_t *list, *c;
+	size_t i;
+
+	(void)err;
+	if (!ok || peer_get(p->rw, p->conn) == NULL) {
+		pending_free(p);
+		return;
+	}
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		int offered = strcmp(ev[i].kind, "offered") == 0;
+
+		c = json_pack("{s:s, s:s, s:s, s:s}", "conversation",
+		              ev[i].conv, "state",
+		              offered ? "offered" : "assigned", "queue",
+		              ev[i].nextra > 0 ? ev[i].extra[0] : "", "channel",
+		              ev[i].nextra > 1 ? ev[i].extra[1] : "");
+		if (offered)
+			json_object_set_new(
+			        c, "deadline_ms",
+			        json_integer(atoll(ev[i].nextra > 2
+			                                   ? ev[i].extra[2]
+			                                   : "0")));
+		json_object_set_new(
+		        c, "waited_ms",
+		        json_integer(
+		                atoll(ev[i].nextra > (offered ? 3u : 2u)
+		                              ? ev[i].extra[offered ? 3 : 2]
+		                              : "0")));
+		json_array_append_new(list, c);
+	}
+	send_to(p->rw, p->conn, NULL,
+	        json_pack("{s:s, s:o}", "type", "desk.conversations",
+	                  "conversations", list));
+	pending_free(p);
+}
+
+/*
+ * Tells one desk what its advisor holds now (open offers, assigned
+ * conversations): when it opens, and after a rebuild, when what it held
+ * may have changed under it. Skipped while routing is unavailable: the
+ * rebuild that ends it sends the snapshot again.
+ */
+static void
+send_holding(struct route_ws *rw, const struct peer *d)
+{
+	struct pending *p = pending_new(rw, d->conn, NULL);
+	char id[24];
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)d->staff);
+	if (route_holding(rw->r, id, on_holding, p) != 0)
+		pending_free(p);
+}
+
+static void
 announce_desk(void *arg, uint64_t staff, void *value)
 {
 	struct route_ws *rw = arg;
-	struct peer *d = value;
+	struct peer *d = value, *x;
 	char id[24];
 
-	(void)value;
+	for (x = d; x != NULL; x = x->next_desk)
+		send_holding(rw, x);
 	if (d->status[0] == '\0')
 		return;
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)staff);
@@ -777,6 +837,7 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	        json_pack("{s:s, s:I, s:s, s:s}", "type", "desk.ready", "staff",
 	                  (json_int_t)info->staff_id, "role", info->role,
 	                  "name", info->display_name));
+	send_holding(p->rw, peer);
 	pending_free(p);
 }
 

@@ -49,7 +49,8 @@ if ARGV[7] and ARGV[7] ~= '-' then
 	end
 end
 refresh_advisor(aid)
-local events = {{'status', '', aid, inst, 0, st, reason or ''}}
+local events = {{'status', '', aid, inst, next_version(), st,
+    reason or ''}}
 if st == 'available' then
 	dispatch_advisor_queues(aid, now, events)
 end

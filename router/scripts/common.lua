@@ -145,8 +145,12 @@ end
 -- conversation of the epoch, so versions order all decisions, not only
 -- those of one conversation (the invariant checks rely on it). Never
 -- below what the conversation already had.
+local function next_version()
+	return num(ARGV[1], 0) * 4294967296 + redis.call('INCR', P .. 'seq')
+end
+
 local function bump_version(cid)
-	local v = num(ARGV[1], 0) * 4294967296 + redis.call('INCR', P .. 'seq')
+	local v = next_version()
 	local cur = num(redis.call('HGET', P .. 'c:' .. cid, 'v'), 0)
 	if v <= cur then
 		v = cur + 1
@@ -279,8 +283,8 @@ local function end_offer(cid, c, aid, kind, now, events)
 			redis.call('HSET', P .. 'a:' .. aid, 'st', 'away', 'reason',
 			    'missed_offers')
 			refresh_advisor(aid)
-			events[#events + 1] = {'status', '', aid, inst_of(aid), 0,
-			    'away', 'missed_offers'}
+			events[#events + 1] = {'status', '', aid, inst_of(aid),
+			    next_version(), 'away', 'missed_offers'}
 		end
 	end
 	dispatch_queue(c.q, now, events, 64)
@@ -312,8 +316,8 @@ local function requeue_advisor(aid, live_channels, now, events)
 		end
 	end
 	refresh_advisor(aid)
-	events[#events + 1] = {'status', '', aid, inst_of(aid), 0, 'offline',
-	    'disconnected'}
+	events[#events + 1] = {'status', '', aid, inst_of(aid),
+	    next_version(), 'offline', 'disconnected'}
 	for q, _ in pairs(touched) do
 		dispatch_queue(q, now, events, 64)
 	end

@@ -253,6 +253,40 @@ class RoutingTest(harness.TestCase):
                  why="closed", id="r")
         bob.wait_for("conversation.released", id="r")
 
+    def test_desk_reopened_in_grace_sees_what_it_holds(self):
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        snap = ada.wait_for("desk.conversations")
+        self.assertEqual(snap["conversations"], [])
+        ada.send(type="desk.status", status="available", id="s")
+        ada.wait_for("desk.status.ok", id="s")
+        ws, conv = self.resident(self.sbs[1], "Kept")
+        ada.wait_for("offer", conversation=conv)
+        ada.send(type="offer.accept", conversation=conv, id="a")
+        ada.wait_for("offer.accepted", id="a")
+        ws2, conv2 = self.resident(self.sbs[2], "Offered")
+        ada.wait_for("offer", conversation=conv2)
+        ada.ws.close()
+        # Back within the grace period, on another instance: the new desk
+        # is told what it still holds, with no message lost meanwhile.
+        ada = Desk(self, self.sbs[2], self.cookie(self.sbs[2], "ada"))
+        snap = ada.wait_for("desk.conversations")
+        held = {c["conversation"]: c for c in snap["conversations"]}
+        self.assertEqual(sorted(held), sorted([conv, conv2]))
+        self.assertEqual(held[conv]["state"], "assigned")
+        self.assertEqual(held[conv]["channel"], "chat")
+        self.assertEqual(held[conv2]["state"], "offered")
+        self.assertGreater(held[conv2]["deadline_ms"],
+                           int(time.time() * 1000))
+        ada.send(type="desk.status", status="away", id="s")
+        ada.wait_for("desk.status.ok", id="s")
+        ada.send(type="offer.reject", conversation=conv2, id="x")
+        ada.wait_for("offer.rejected", id="x")
+        ada.send(type="conversation.release", conversation=conv,
+                 why="closed", id="r")
+        ada.wait_for("conversation.released", id="r")
+        ws2.send_text(json.dumps({"type": "chat.leave"}))
+        self.recv_type(ws2, "chat.left")
+
     def test_vanished_desk_requeued_after_grace(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         ada.send(type="desk.status", status="available", id="s")

@@ -50,6 +50,7 @@ class Advisor(threading.Thread):
         self.rng = random.Random(hash(login))
         self.ws = None
         self.held = {}  # conversation -> release time
+        self.status_due = None  # when to (re)send desk.status
         self.errors = []
         self.reconnects = 0
 
@@ -67,7 +68,15 @@ class Advisor(threading.Thread):
                 cookie = r.headers["set-cookie"].split(";", 1)[0]
                 self.ws = sb.websocket(headers={"Cookie": cookie},
                                        timeout=10)
-                self.send(type="desk.status", status="available")
+                # A desk speaks once its session is checked (desk.ready);
+                # desk.conversations follows, handled by step().
+                while True:
+                    op, payload = self.ws.recv_message(10)
+                    if op == 8:
+                        raise EOFError("closed by server")
+                    if json.loads(payload).get("type") == "desk.ready":
+                        break
+                self.status_due = time.monotonic()
                 return
             except (OSError, harness.WebSocketError, EOFError):
                 time.sleep(0.3)
@@ -79,6 +88,9 @@ class Advisor(threading.Thread):
         rs, _, _ = selectors.select.select([self.ws.sock], [], [], 0.1) \
             if not self.ws.buf else ([1], None, None)
         now = time.monotonic()
+        if self.status_due is not None and self.status_due <= now:
+            self.status_due = None
+            self.send(type="desk.status", status="available", id="status")
         for conv, at in list(self.held.items()):
             if at <= now:
                 self.send(type="conversation.release", conversation=conv,
@@ -92,14 +104,21 @@ class Advisor(threading.Thread):
         m = json.loads(payload)
         t = m.get("type")
         if t == "offer":
-            roll = self.rng.random()
-            if roll < 0.75:
-                self.send(type="offer.accept", conversation=m["conversation"])
-            elif roll < 0.90:
-                self.send(type="offer.reject", conversation=m["conversation"])
-            # else: ignore it; it times out
+            self.answer(m["conversation"])
+        elif t == "desk.conversations":
+            # What this advisor holds now: on opening the desk, and after
+            # a rebuild (which may have changed it).
+            for c in m["conversations"]:
+                if c["state"] == "offered":
+                    self.answer(c["conversation"])
+                elif c["conversation"] not in self.held:
+                    self.held[c["conversation"]] = now + \
+                        self.rng.uniform(0.2, 1.5)
         elif t == "conversation.assigned":
             self.held[m["conversation"]] = now + self.rng.uniform(0.2, 1.5)
+        elif t == "error" and m.get("id") == "status":
+            # Routing unavailable (a rebuild): announce again shortly.
+            self.status_due = now + 0.3
         elif t == "conversation.removed":
             self.held.pop(m["conversation"], None)
         elif t == "desk.status" and m.get("status") in ("away", "offline"):
@@ -107,6 +126,14 @@ class Advisor(threading.Thread):
         elif t == "error" and m.get("code") not in (
                 "not_offered", "forbidden", "unavailable", "not_ready"):
             self.errors.append(m)
+
+    def answer(self, conv):
+        roll = self.rng.random()
+        if roll < 0.75:
+            self.send(type="offer.accept", conversation=conv)
+        elif roll < 0.90:
+            self.send(type="offer.reject", conversation=conv)
+        # else: ignore it; it times out
 
     def run(self):
         self.connect()
@@ -277,6 +304,8 @@ class RoutingStressTest(harness.TestCase):
             for sb in self.sbs:
                 sys.stderr.write("daemon %d: exit %r\n%s\n" % (
                     sb.port, sb.proc.poll(), sb.log_tail(15)))
+            if not settled():
+                self.dump_unanswered()
         self.stopping = True
         for a in advisors:
             a.join(10)
@@ -288,6 +317,47 @@ class RoutingStressTest(harness.TestCase):
         for sb in self.sbs[:2]:
             sb.assert_alive()
 
+    def dump_unanswered(self):
+        """What PostgreSQL and Redis say about conversations still
+        waiting: their events, their Redis hash and queue, and the state
+        of every advisor serving that queue."""
+        epoch = self.redis.cli("GET", "sb:epoch")
+        p = "sb:%s:" % epoch
+        sys.stderr.write("redis epoch %s\n" % epoch)
+        for line in self.pg.psql(
+                "SELECT id, queue_id, status FROM conversations WHERE "
+                "status IN ('open', 'waiting', 'offered') ORDER BY id "
+                "LIMIT 5", dbname=self.db).split("\n"):
+            if not line.strip():
+                continue
+            conv, q, st = line.split("|")
+            sys.stderr.write("--- conversation %s queue %s status %s\n%s\n"
+                             % (conv, q, st, self.pg.psql(
+                                 "SELECT id, kind, staff_id, route_version "
+                                 ">> 32, route_version & 4294967295, "
+                                 "detail, at FROM "
+                                 "conversation_events WHERE "
+                                 "conversation_id = %s ORDER BY id" % conv,
+                                 dbname=self.db)))
+            for key in ("c:%s" % conv, "c:%s:x" % conv):
+                sys.stderr.write("%s%s: %s\n" % (p, key, self.redis.cli(
+                    "--no-raw", "EVAL", "local t = redis.call('TYPE', "
+                    "KEYS[1]).ok if t == 'hash' then return redis.call("
+                    "'HGETALL', KEYS[1]) elseif t == 'set' then return "
+                    "redis.call('SMEMBERS', KEYS[1]) end return t", "1",
+                    p + key)))
+            for key in ("q:%s:w" % q, "q:%s:r:chat" % q):
+                sys.stderr.write("%s%s: %s\n" % (p, key, self.redis.cli(
+                    "ZRANGE", p + key, "0", "-1", "WITHSCORES")))
+            sys.stderr.write("offers: %s\n" % self.redis.cli(
+                "ZRANGE", p + "offers", "0", "-1", "WITHSCORES"))
+            for sid in self.pg.psql(
+                    "SELECT staff_id FROM queue_members WHERE queue_id = %s"
+                    % q, dbname=self.db).split():
+                sys.stderr.write("advisor %s: %s | %s\n" % (
+                    sid, self.redis.cli("HGETALL", "%sa:%s" % (p, sid)),
+                    self.redis.cli("SMEMBERS", "%sa:%s:c" % (p, sid))))
+
     def check_invariants(self):
         caps = {}
         for line in self.pg.psql(
@@ -297,33 +367,90 @@ class RoutingStressTest(harness.TestCase):
             if line.strip():
                 sid, cap = line.split("|")
                 caps[sid] = int(cap)
+        serves = {}
+        for line in self.pg.psql(
+                "SELECT queue_id, staff_id FROM queue_members",
+                dbname=self.db).split("\n"):
+            if line.strip():
+                q, sid = line.split("|")
+                serves.setdefault(q, set()).add(sid)
+        # Conversation events and advisor status changes share one version
+        # sequence, so together they replay every decision in order.
         rows = self.pg.psql(
-            "SELECT conversation_id, kind, coalesce(staff_id::text, ''), "
-            "route_version FROM conversation_events WHERE route_version IS "
+            "SELECT conversation_id::text, kind, coalesce(staff_id::text, "
+            "''), route_version, coalesce(queue_id::text, ''), "
+            "(extract(epoch FROM at) * 1000)::bigint, id "
+            "FROM conversation_events WHERE route_version IS "
             # An acceptance recorded as not applied was answered
             # SUPERSEDED: the advisor never had the conversation.
             "NOT NULL AND NOT (kind = 'route.accepted' AND "
             "detail->>'applied' = 'false') "
-            "ORDER BY route_version, id", dbname=self.db)
+            "UNION ALL SELECT '', 'route.status:' || status, staff_id::text,"
+            " route_version, '', (extract(epoch FROM at) * 1000)::bigint, id"
+            " FROM staff_status_events "
+            "ORDER BY 4, 7", dbname=self.db)
         state, load, problems = {}, {}, []
         answered = set()
         epoch = None
+        status = {}     # advisor -> routing status
+        queue_of = {}   # conversation -> queue
+        refused = {}    # conversation -> advisors who rejected or missed it
+        since = {}      # waiting conversation -> when an advisor was free
+        slow = {}       # conversation -> longest such wait (ms)
+        longest = [0]   # longest wait with an advisor free, however short
+        nstatus = 0
+
+        def check_waiting(now):
+            """A waiting conversation must not stay waiting while an
+            advisor who serves its queue is available with free capacity
+            (and has not refused it) for longer than the offer timeout."""
+            free = {}
+            for c, (st, _) in state.items():
+                if st != "waiting":
+                    since.pop(c, None)
+                    continue
+                q = queue_of.get(c, "")
+                if q not in free:
+                    free[q] = [a for a in serves.get(q, ())
+                               if status.get(a) == "available" and
+                               load.get(a, 0) < caps.get(a, 0)]
+                if any(a not in refused.get(c, ()) for a in free[q]):
+                    t0 = since.setdefault(c, now)
+                    longest[0] = max(longest[0], now - t0)
+                    if now - t0 > OFFER_TIMEOUT * 1000:
+                        slow[c] = max(slow.get(c, 0), now - t0)
+                else:
+                    since.pop(c, None)
+
         for line in rows.split("\n"):
             if not line.strip():
                 continue
-            conv, kind, staff, version = line.split("|")
+            conv, kind, staff, version, q, at, _ = line.split("|")
+            at = int(at)
             e = int(version) >> 32
             if e != epoch:
                 # A rebuild re-queues offers in flight; assignments stay.
+                # Advisors announce themselves again in the new epoch, and
+                # who refused what is forgotten.
                 for c, (st, adv) in list(state.items()):
                     if st == "offered":
                         state[c] = ("waiting", "")
                         load[adv] -= 1
+                status.clear()
+                refused.clear()
+                since.clear()
                 epoch = e
+            kind = kind[len("route."):]
+            if kind.startswith("status:"):
+                status[staff] = kind[len("status:"):]
+                nstatus += 1
+                check_waiting(at)
+                continue
+            if q:
+                queue_of[conv] = q
             # "new": never seen, perhaps queued by a rebuild's restore
             # (which records no event); "gone": released.
             st, adv = state.get(conv, ("new", ""))
-            kind = kind[len("route."):]
             if kind == "queued":
                 if st in ("offered", "assigned"):
                     problems.append("%s queued while %s" % (conv, st))
@@ -341,6 +468,7 @@ class RoutingStressTest(harness.TestCase):
                     problems.append("%s accepted by %s while %s to %s" %
                                     (conv, staff, st, adv))
                 state[conv] = ("assigned", staff)
+                refused.pop(conv, None)
                 answered.add(conv)
             elif kind in ("rejected", "timed_out", "requeued"):
                 if st not in ("offered", "assigned") or adv != staff:
@@ -348,14 +476,21 @@ class RoutingStressTest(harness.TestCase):
                                     (conv, kind, staff, st, adv))
                 else:
                     load[adv] -= 1
+                if kind != "requeued":
+                    refused.setdefault(conv, set()).add(staff)
                 state[conv] = ("waiting", "")
             elif kind == "released":
                 if st in ("offered", "assigned"):
                     load[adv] -= 1
                 state[conv] = ("gone", "")
+            check_waiting(at)
+        for c, ms in sorted(slow.items()):
+            problems.append("%s waited %d ms while an advisor was free" %
+                            (c, ms))
         if problems:
             sys.stderr.write("problems:\n%s\n" % "\n".join(problems[:60]))
-            conv = problems[0].split()[0]
+            conv = next((p.split()[0] for p in problems
+                         if p.split()[0].isdigit()), "0")
             sys.stderr.write(self.pg.psql(
                 "SELECT id, kind, staff_id, route_version >> 32, "
                 "route_version & 4294967295, detail->>'applied', "
@@ -367,8 +502,11 @@ class RoutingStressTest(harness.TestCase):
                                  dbname=self.db))
         self.assertEqual(total, CONVERSATIONS)
         self.assertEqual(len(answered), CONVERSATIONS)
-        sys.stderr.write("stress: %d events checked, %d epochs seen\n" %
-                         (len(rows.split("\n")), epoch or 0))
+        sys.stderr.write("stress: %d events checked (%d status changes), "
+                         "%d epochs seen; longest wait while an advisor "
+                         "was free: %d ms\n" % (len(rows.split("\n")),
+                                                nstatus, epoch or 0,
+                                                longest[0]))
 
 
 if __name__ == "__main__":

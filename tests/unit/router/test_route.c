@@ -270,6 +270,14 @@ test_route_flow(void **st)
 	assert_int_equal(r3.ok, 1);
 	assert_string_equal(r3.kinds, "status offered ");
 	assert_string_equal(r3.first_advisor, "101");
+	/* Status changes are history too, in the same version sequence. */
+	assert_int_equal(pg_long("SELECT count(*) FROM staff_status_events "
+	                         "WHERE staff_id = 101 AND status = "
+	                         "'available' AND instance = 'test-1' AND "
+	                         "route_version < (SELECT route_version FROM "
+	                         "conversation_events WHERE conversation_id "
+	                         "= 1 AND kind = 'route.offered')"),
+	                 1);
 	/* An offer is an event only: the row stays waiting (see router.md). */
 	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
 	                         "id = 1 AND status = 'waiting'"),
@@ -467,7 +475,8 @@ test_bad_ids_refused(void **st)
 static void
 test_old_epoch_fenced_after_bump(void **st)
 {
-	struct reply a = {0}, b = {0}, c = {0};
+	struct reply a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, h = {0};
+	struct reply g = {0};
 	struct seen_arg sa;
 	struct fx f;
 
@@ -478,12 +487,27 @@ test_old_epoch_fenced_after_bump(void **st)
 	        0);
 	wait_reply(&f, &a);
 	assert_int_equal(
+	        route_enqueue(f.r, "6", "11", "chat", 0, 0, "", on_reply, &g),
+	        0);
+	wait_reply(&f, &g);
+	assert_int_equal(
 	        route_advisor_login(f.r, "102", "available", "", on_reply, &b),
 	        0);
 	wait_reply(&f, &b);
 	sa.f = &f;
 	sa.what = "offered:5:102";
 	assert_true(sb_run_until(&f.loop, seen_cond, &sa, 3000));
+	assert_int_equal(route_accept(f.r, "6", "102", on_reply, &d), 0);
+	wait_reply(&f, &d);
+	assert_int_equal(d.ok, 1);
+	/* What the desk holds: one offer, one assignment. */
+	assert_int_equal(route_holding(f.r, "102", on_reply, &h), 0);
+	wait_reply(&f, &h);
+	assert_int_equal(h.ok, 1);
+	/* (earlier tests may have left it more: look for these two) */
+	assert_non_null(strstr(h.kinds, "offered "));
+	assert_non_null(strstr(h.kinds, "accepted "));
+	assert_int_equal(route_holding(f.r, "x", on_reply, &h), -1);
 	/* Another instance starts a rebuild. */
 	assert_int_equal(sb_pg_exec(&pg, "UPDATE router_state SET epoch = "
 	                                 "epoch + 1"),
@@ -500,6 +524,20 @@ test_old_epoch_fenced_after_bump(void **st)
 	                         "WHERE conversation_id = 5 AND kind = "
 	                         "'route.accepted' AND "
 	                         "detail->>'applied' = 'false'"),
+	                 1);
+	/*
+	 * A release of the old epoch does not stand either: the rebuild
+	 * restores the conversation as assigned, so the advisor must not be
+	 * told it was released (the desk's snapshot after the rebuild shows
+	 * it still theirs).
+	 */
+	assert_int_equal(route_release(f.r, "6", "closed", on_reply, &e), 0);
+	wait_reply(&f, &e);
+	assert_int_equal(e.ok, 0);
+	assert_non_null(strstr(e.err, "SUPERSEDED routing was rebuilt"));
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 6 AND status = 'assigned' AND "
+	                         "assigned_staff_id = 102"),
 	                 1);
 	assert_int_equal(sb_pg_exec(&pg, "UPDATE router_state SET epoch = "
 	                                 "epoch - 1"),

@@ -78,7 +78,8 @@ class Router:
     """Calls the scripts as an instance would."""
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
-           "requeue", "transfer", "position", "presence", "restore")
+           "requeue", "transfer", "position", "presence", "restore",
+           "holding")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -430,14 +431,39 @@ class ScriptTest(unittest.TestCase):
         ev1 = self.rt.op("enqueue", "c1", "q1", "chat", 0, 1, base, "")
         ev2 = self.rt.enqueue("c2", "q1")
         ev3 = self.rt.advisor("a1")
-        versions = [e[4] for e in ev1 + ev2 + ev3 if e[0] != "status"]
-        self.assertEqual(len(versions), 4)
+        # status changes are decisions too (staff_status_events)
+        versions = [e[4] for e in ev1 + ev2 + ev3]
+        self.assertEqual(kinds(ev3), ["status", "offered", "offered"])
+        self.assertEqual(len(versions), 5)
         self.assertEqual(versions, sorted(versions))
         self.assertEqual(len(set(versions)), len(versions))
         self.assertTrue(all(v >> 32 == 1 for v in versions))
         # never below what the conversation had (restored from PostgreSQL)
         ev = self.rt.op("enqueue", "c9", "q1", "chat", 0, 1, base + 1000, "")
         self.assertGreater(ev[0][4], base + 1000)
+
+    def test_holding_lists_offers_and_assignments(self):
+        self.assertEqual(self.rt.op("holding", "a1"), [])
+        self.rt.advisor("a1")
+        self.rt.enqueue("c1", "q1")
+        self.rt.enqueue("c2", "q1")
+        self.rt.op("accept", "c1", "a1")
+        self.rt.enqueue("c3", "q2")  # a1 does not serve q2
+        before = self.r.call("GET", "sb:1:seq")
+        held = {e[1]: e for e in self.rt.op("holding", "a1")}
+        self.assertEqual(sorted(held), ["c1", "c2"])
+        self.assertEqual(held["c1"][0], "accepted")
+        self.assertEqual(held["c2"][0], "offered")
+        self.assertEqual(held["c2"][5:7], ["q1", "chat"])
+        self.assertEqual(held["c2"][7], self.rt.conv("c2")["dl"])
+        self.assertEqual(held["c1"][4], int(self.rt.conv("c1")["v"]))
+        # read-only: no decision taken, nothing changed
+        self.assertEqual(self.r.call("GET", "sb:1:seq"), before)
+        self.assertEqual(self.rt.conv("c2")["st"], "offered")
+        self.rt.op("release", "c1", "closed")
+        self.assertEqual(kinds(self.rt.op("holding", "a1")), ["offered"])
+        with self.assertRaises(RedisError):
+            self.rt.run("holding", "7", "a1")
 
 
 if __name__ == "__main__":

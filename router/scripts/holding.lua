@@ -1,0 +1,25 @@
+-- holding: what an advisor holds now, for a desk that (re)connects or
+-- after a rebuild: open offers and assigned conversations, as events of
+-- the usual shape ('offered' with deadline and wait, 'accepted' with
+-- wait). Read-only: it decides nothing.
+-- ARGV: epoch, advisor
+local err = epoch_error(ARGV[1])
+if err then
+	return err
+end
+local aid = ARGV[2]
+local now = now_ms()
+local inst = inst_of(aid)
+local out = {}
+for _, cid in ipairs(redis.call('SMEMBERS', P .. 'a:' .. aid .. ':c')) do
+	local c = hgetall(P .. 'c:' .. cid)
+	local waited = tostring(now - num(c.since, now))
+	if c.adv == aid and c.st == 'offered' then
+		out[#out + 1] = {'offered', cid, aid, inst, num(c.v, 0), c.q, c.ch,
+		    c.dl or '0', waited}
+	elseif c.adv == aid and c.st == 'assigned' then
+		out[#out + 1] = {'accepted', cid, aid, inst, num(c.v, 0), c.q, c.ch,
+		    waited}
+	end
+end
+return out
