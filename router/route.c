@@ -144,7 +144,7 @@ struct call {
 	size_t *argvlen;
 	int retried;
 	route_reply_cb cb;
-	route_position_cb pcb;
+	route_positions_cb pcb;
 	void *arg;
 	struct events events;
 	unsigned writes_pending;
@@ -321,7 +321,7 @@ call_finish(struct call *c, int ok, const char *err)
 {
 	if (c->kind == CALL_POSITION) {
 		if (c->pcb != NULL)
-			c->pcb(c->arg, 0, 0, -1);
+			c->pcb(c->arg, 0, NULL, 0, 0, 0);
 	} else if (c->cb != NULL) {
 		c->cb(c->arg, ok, ok ? NULL : err, c->events.ev,
 		      ok ? c->events.n : 0);
@@ -596,16 +596,21 @@ on_call_reply(void *arg, redisReply *reply)
 		return;
 	}
 	if (c->kind == CALL_POSITION) {
-		long pos = 0;
-		long long ewt = -1;
+		size_t i, n = reply->type == REDIS_REPLY_ARRAY &&
+		                              reply->elements >= 2
+		                      ? reply->elements - 2
+		                      : 0;
+		long *pos = xcalloc(n + 1, sizeof(long));
 
-		if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-			pos = (long)reply->element[0]->integer;
-			ewt = reply->element[1]->integer;
-		}
-		if (c->pcb != NULL)
-			c->pcb(c->arg, 1, pos, ewt);
+		for (i = 0; i < n; i++)
+			pos[i] = (long)reply->element[i + 2]->integer;
+		if (c->pcb != NULL && n == (size_t)c->argc - 5)
+			c->pcb(c->arg, 1, pos, n, reply->element[0]->integer,
+			       (long)reply->element[1]->integer);
+		else if (c->pcb != NULL)
+			c->pcb(c->arg, 0, NULL, 0, 0, 0);
 		c->pcb = NULL;
+		free(pos);
 		call_free(c);
 		return;
 	}
@@ -754,17 +759,23 @@ route_transfer(struct route *r, const char *conv, const char *queue,
 }
 
 int
-route_position(struct route *r, const char *conv, route_position_cb cb,
-               void *arg)
+route_positions(struct route *r, const char *queue, const char *const *convs,
+                size_t n, route_positions_cb cb, void *arg)
 {
 	struct call *c;
+	size_t i;
 
-	if (!is_id(conv))
+	if (!is_id(queue) || n == 0 || n > ROUTE_POSITIONS_MAX)
 		return -1;
-	c = call_new(r, "position", NULL, arg);
+	for (i = 0; i < n; i++)
+		if (!is_id(convs[i]))
+			return -1;
+	c = call_new(r, "positions", NULL, arg);
 	c->kind = CALL_POSITION;
 	c->pcb = cb;
-	call_arg(c, conv);
+	call_arg(c, queue);
+	for (i = 0; i < n; i++)
+		call_arg(c, convs[i]);
 	return call_start(c);
 }
 

@@ -138,10 +138,18 @@ int route_advisor_logout(struct route *r, const char *advisor,
 int route_holding(struct route *r, const char *advisor, route_reply_cb cb,
                   void *arg);
 
-typedef void (*route_position_cb)(void *arg, int ok, long position,
-                                  long long ewt_ms);
-int route_position(struct route *r, const char *conv, route_position_cb cb,
-                   void *arg);
+/*
+ * Where conversations stand in a queue: pos[i] is convs[i]'s place (1 is
+ * next, 0 when it is not waiting there). The estimated wait of place p is
+ * p * span_ms / intervals (unknown when intervals is 0): span_ms covers the
+ * queue's last answers. Read-only; at most ROUTE_POSITIONS_MAX at a time.
+ */
+#define ROUTE_POSITIONS_MAX 256
+typedef void (*route_positions_cb)(void *arg, int ok, const long *pos, size_t n,
+                                   long long span_ms, long intervals);
+int route_positions(struct route *r, const char *queue,
+                    const char *const *convs, size_t n, route_positions_cb cb,
+                    void *arg);
 void route_free(struct route *r);
 
 /* route_rebuild.c, used by route.c only. */

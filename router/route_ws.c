@@ -23,6 +23,10 @@
 #define NAME_MAX_LEN     200
 /* Opening hours and out-of-hours rules are re-read this often (ticks). */
 #define QUEUES_EVERY_TICKS 30
+/* Positions: pushed this long after a queue changes (changes coalesce). */
+#define POSITION_FLUSH_MS 200
+/* ... and all of them re-checked this often, whatever happened. */
+#define POSITIONS_ALL_EVERY_TICKS 10
 
 enum peer_kind {
 	PEER_NEW = 0,
@@ -42,6 +46,7 @@ struct peer {
 	struct peer *next_desk; /* other sockets of the same advisor here */
 	/* resident */
 	uint64_t conv;
+	uint64_t queue; /* the queue it waits in */
 	int waiting;
 	long last_pos;
 	long long last_ewt;
@@ -70,7 +75,10 @@ struct route_ws {
 	struct idmap *peers;     /* conn -> peer */
 	struct idmap *desks;     /* staff id -> first peer */
 	struct idmap *residents; /* conversation id -> peer */
+	struct idmap *dirty;     /* queue id -> itself: positions changed */
 	uv_timer_t positions;
+	uv_timer_t flush; /* pushes the positions of the dirty queues */
+	int closing;
 };
 
 /* An answer on its way back to a socket. */
@@ -524,6 +532,7 @@ on_started(void *arg, int ok, const PGresult *res, int row, const char *err)
 	conv = PQgetvalue(res, row, 1);
 	queue = PQgetvalue(res, row, 3);
 	peer->conv = parse_id(conv);
+	peer->queue = parse_id(queue);
 	peer->waiting = 1;
 	peer->last_pos = -1;
 	idmap_put(rw->residents, peer->conv, peer);
@@ -651,15 +660,19 @@ push_to_resident(struct route_ws *rw, const struct route_event *ev)
 		                          "conversation", ev->conv));
 	} else if (strcmp(ev->kind, "requeued") == 0 ||
 	           strcmp(ev->kind, "transferred") == 0) {
-		/* Back in a queue: positions follow on the next tick. */
+		/* Back in a queue: its position follows with the queue's. */
 		r->waiting = 1;
 		r->last_pos = -1;
+		if (ev->nextra > 0 && parse_id(ev->extra[0]) != 0)
+			r->queue = parse_id(ev->extra[0]);
 		gw_http_ws_send(rw->http, r->conn,
 		                json_pack("{s:s, s:s, s:s}", "type",
 		                          "chat.requeued", "conversation",
 		                          ev->conv, "reason", ev->kind));
 	}
 }
+
+static void mark_dirty(struct route_ws *rw, uint64_t queue);
 
 static void
 on_route_events(void *arg, const struct route_event *ev, size_t n)
@@ -668,6 +681,14 @@ on_route_events(void *arg, const struct route_event *ev, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		/*
+		 * Any decision on a conversation of a queue (one joined, one
+		 * was offered, answered, left) moves the places behind it or
+		 * the estimated wait: the queue's waiting residents here are
+		 * told their new place shortly.
+		 */
+		if (ev[i].conv[0] != '\0' && ev[i].nextra > 0)
+			mark_dirty(rw, parse_id(ev[i].extra[0]));
 		if (ev[i].advisor[0] != '\0')
 			push_to_desks(rw, &ev[i]);
 		if (ev[i].conv[0] != '\0')
@@ -761,39 +782,130 @@ on_route_epoch(void *arg, unsigned long long epoch)
 
 /* ---------------------------------------------------------------- positions */
 
-static void
-on_position(void *arg, int ok, long pos, long long ewt)
-{
-	struct pending *p = arg;
-	struct peer *peer = peer_get(p->rw, p->conn);
+/* One positions call: up to ROUTE_POSITIONS_MAX residents of one queue. */
+struct pos_batch {
+	struct route_ws *rw;
+	size_t n;
+	unsigned long conn[ROUTE_POSITIONS_MAX];
+	uint64_t conv[ROUTE_POSITIONS_MAX];
+	char ids[ROUTE_POSITIONS_MAX][24];
+	char queue[24];
+};
 
-	if (ok && peer != NULL && peer->waiting && pos > 0 &&
-	    (pos != peer->last_pos || ewt != peer->last_ewt)) {
-		peer->last_pos = pos;
+static void
+on_batch(void *arg, int ok, const long *pos, size_t n, long long span,
+         long intervals)
+{
+	struct pos_batch *b = arg;
+	struct peer *peer;
+	long long ewt;
+	size_t i;
+
+	for (i = 0; ok && i < n && i < b->n; i++) {
+		peer = peer_get(b->rw, b->conn[i]);
+		if (peer == NULL || !peer->waiting ||
+		    peer->conv != b->conv[i] || pos[i] <= 0)
+			continue;
+		ewt = intervals > 0 && span > 0 ? pos[i] * span / intervals
+		                                : -1;
+		if (pos[i] == peer->last_pos && ewt == peer->last_ewt)
+			continue;
+		peer->last_pos = pos[i];
 		peer->last_ewt = ewt;
-		gw_http_ws_send(p->rw->http, p->conn,
-		                json_pack("{s:s, s:I, s:I}", "type",
-		                          "queue.position", "position",
-		                          (json_int_t)pos, "estimated_wait_ms",
-		                          (json_int_t)ewt));
+		gw_http_ws_send(
+		        b->rw->http, peer->conn,
+		        json_pack("{s:s, s:I, s:I}", "type", "queue.position",
+		                  "position", (json_int_t)pos[i],
+		                  "estimated_wait_ms", (json_int_t)ewt));
 	}
-	pending_free(p);
+	free(b);
 }
 
 static void
-ask_position(void *arg, uint64_t conv, void *value)
+batch_send(struct pos_batch *b)
 {
-	struct route_ws *rw = arg;
-	struct peer *peer = value;
-	struct pending *p;
-	char id[24];
+	const char *ids[ROUTE_POSITIONS_MAX];
+	size_t i;
 
-	if (!peer->waiting)
+	for (i = 0; i < b->n; i++)
+		ids[i] = b->ids[i];
+	if (route_positions(b->rw->r, b->queue, ids, b->n, on_batch, b) != 0)
+		free(b);
+}
+
+struct flush_pass {
+	struct route_ws *rw;
+	struct idmap *batches; /* queue id -> batch being filled */
+};
+
+static void
+batch_add(void *arg, uint64_t conv, void *value)
+{
+	struct flush_pass *fp = arg;
+	struct peer *peer = value;
+	struct pos_batch *b;
+
+	if (!peer->waiting || peer->queue == 0 ||
+	    idmap_get(fp->rw->dirty, peer->queue) == NULL)
 		return;
-	snprintf(id, sizeof(id), "%llu", (unsigned long long)conv);
-	p = pending_new(rw, peer->conn, NULL);
-	if (route_position(rw->r, id, on_position, p) != 0)
-		pending_free(p);
+	b = idmap_get(fp->batches, peer->queue);
+	if (b == NULL) {
+		b = xcalloc(1, sizeof(*b));
+		b->rw = fp->rw;
+		snprintf(b->queue, sizeof(b->queue), "%llu",
+		         (unsigned long long)peer->queue);
+		idmap_put(fp->batches, peer->queue, b);
+	}
+	b->conn[b->n] = peer->conn;
+	b->conv[b->n] = conv;
+	snprintf(b->ids[b->n], sizeof(b->ids[0]), "%llu",
+	         (unsigned long long)conv);
+	if (++b->n == ROUTE_POSITIONS_MAX) {
+		idmap_del(fp->batches, peer->queue);
+		batch_send(b);
+	}
+}
+
+static void
+batch_flush(void *arg, uint64_t queue, void *value)
+{
+	(void)arg;
+	(void)queue;
+	batch_send(value);
+}
+
+/* Asks the places of every waiting resident here in a dirty queue. */
+static void
+on_flush(uv_timer_t *t)
+{
+	struct route_ws *rw = t->data;
+	struct flush_pass fp = {rw, idmap_new()};
+
+	idmap_each(rw->residents, batch_add, &fp);
+	idmap_each(fp.batches, batch_flush, NULL);
+	idmap_free(fp.batches);
+	idmap_free(rw->dirty);
+	rw->dirty = idmap_new();
+}
+
+static void
+mark_dirty(struct route_ws *rw, uint64_t queue)
+{
+	if (queue == 0 || rw->closing)
+		return;
+	idmap_put(rw->dirty, queue, rw);
+	if (!uv_is_active((uv_handle_t *)&rw->flush))
+		uv_timer_start(&rw->flush, on_flush, POSITION_FLUSH_MS, 0);
+}
+
+static void
+mark_waiting_dirty(void *arg, uint64_t conv, void *value)
+{
+	struct peer *peer = value;
+
+	(void)conv;
+	if (peer->waiting)
+		mark_dirty(arg, peer->queue);
 }
 
 static void
@@ -801,9 +913,15 @@ on_positions(uv_timer_t *t)
 {
 	struct route_ws *rw = t->data;
 
-	if (rw->ticks++ % QUEUES_EVERY_TICKS == 0)
+	if (rw->ticks % QUEUES_EVERY_TICKS == 0)
 		queues_reload(rw);
-	idmap_each(rw->residents, ask_position, rw);
+	/*
+	 * A safety net: a change whose event this instance missed (Redis
+	 * reconnecting) is pushed within this period anyway.
+	 */
+	if (rw->ticks % POSITIONS_ALL_EVERY_TICKS == 0)
+		idmap_each(rw->residents, mark_waiting_dirty, rw);
+	rw->ticks++;
 }
 
 /* ---------------------------------------------------------------- sockets */
@@ -951,12 +1069,15 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
 	rw->peers = idmap_new();
 	rw->desks = idmap_new();
 	rw->residents = idmap_new();
+	rw->dirty = idmap_new();
 	gw_http_set_ws_handler(http, &hd);
 	route_set_callbacks(r, on_route_events, on_route_epoch, rw);
 	uv_timer_init(loop, &rw->positions);
 	rw->positions.data = rw;
 	uv_timer_start(&rw->positions, on_positions, POSITION_TICK_MS,
 	               POSITION_TICK_MS);
+	uv_timer_init(loop, &rw->flush);
+	rw->flush.data = rw;
 	return rw;
 }
 
@@ -973,10 +1094,13 @@ route_ws_closed(uv_handle_t *h)
 {
 	struct route_ws *rw = h->data;
 
+	if (--rw->closing > 0)
+		return;
 	idmap_each(rw->peers, free_peer, NULL);
 	idmap_free(rw->peers);
 	idmap_free(rw->desks);
 	idmap_free(rw->residents);
+	idmap_free(rw->dirty);
 	idmap_each(rw->queues, qinfo_free, NULL);
 	idmap_free(rw->queues);
 	free(rw);
@@ -991,5 +1115,7 @@ route_ws_free(struct route_ws *rw)
 		return;
 	gw_http_set_ws_handler(rw->http, &none);
 	route_set_callbacks(rw->r, NULL, NULL, NULL);
+	rw->closing = 2;
 	uv_close((uv_handle_t *)&rw->positions, route_ws_closed);
+	uv_close((uv_handle_t *)&rw->flush, route_ws_closed);
 }

@@ -287,6 +287,31 @@ class RoutingTest(harness.TestCase):
         ws2.send_text(json.dumps({"type": "chat.leave"}))
         self.recv_type(ws2, "chat.left")
 
+    def test_position_pushed_when_it_changes(self):
+        # Nobody is available: three residents wait, on two instances.
+        ws1, c1 = self.resident(self.sbs[0], "First")
+        self.assertEqual(self.recv_type(ws1, "queue.position")["position"],
+                         1)
+        ws2, c2 = self.resident(self.sbs[1], "Second")
+        self.assertEqual(self.recv_type(ws2, "queue.position")["position"],
+                         2)
+        ws3, c3 = self.resident(self.sbs[2], "Third")
+        self.assertEqual(self.recv_type(ws3, "queue.position")["position"],
+                         3)
+        # The first leaves: the others move up at once, pushed by the
+        # instances holding their sockets (well before the 10 s re-check).
+        t0 = time.monotonic()
+        ws1.send_text(json.dumps({"type": "chat.leave"}))
+        self.recv_type(ws1, "chat.left")
+        self.assertEqual(self.recv_type(ws2, "queue.position",
+                                        timeout=5)["position"], 1)
+        self.assertEqual(self.recv_type(ws3, "queue.position",
+                                        timeout=5)["position"], 2)
+        self.assertLess(time.monotonic() - t0, 5)
+        for ws in (ws2, ws3):
+            ws.send_text(json.dumps({"type": "chat.leave"}))
+            self.recv_type(ws, "chat.left")
+
     def test_vanished_desk_requeued_after_grace(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         ada.send(type="desk.status", status="available", id="s")

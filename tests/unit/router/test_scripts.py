@@ -78,7 +78,7 @@ class Router:
     """Calls the scripts as an instance would."""
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
-           "requeue", "transfer", "position", "presence", "restore",
+           "requeue", "transfer", "positions", "presence", "restore",
            "holding")
 
     def __init__(self, r, epoch="1"):
@@ -308,12 +308,15 @@ class ScriptTest(unittest.TestCase):
         self.rt.advisor("a1", st="away")
         self.rt.enqueue("w1", "q1")
         self.rt.enqueue("w2", "q1")
-        pos, ewt, st = self.rt.op("position", "w2")
-        self.assertEqual((pos, st), (2, "waiting"))
-        self.assertGreater(ewt, 0)
-        pos1, ewt1, _ = self.rt.op("position", "w1")
-        self.assertEqual(pos1, 1)
-        self.assertLess(ewt1, ewt)
+        span, intervals, p1, p2, gone = self.rt.op("positions", "q1", "w1",
+                                                   "w2", "c0")
+        self.assertEqual((p1, p2, gone), (1, 2, 0))
+        self.assertEqual(intervals, 3)  # four answers
+        self.assertGreater(span, 0)
+        # another queue's conversations are not waiting in this one
+        self.assertEqual(self.rt.op("positions", "q2", "w1")[2:], [0])
+        with self.assertRaises(RedisError):
+            self.rt.run("positions", "7", "q1", "w1")
 
     # -------------------------------------------------------- disconnects
 
