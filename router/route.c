@@ -132,6 +132,7 @@ enum call_kind {
 	CALL_POSITION,
 	CALL_READ, /* events that only describe state: not published, not
 	              recorded */
+	CALL_VIEW, /* the queue view */
 };
 
 struct call {
@@ -145,6 +146,7 @@ struct call {
 	int retried;
 	route_reply_cb cb;
 	route_positions_cb pcb;
+	route_view_cb vcb;
 	void *arg;
 	struct events events;
 	unsigned writes_pending;
@@ -153,6 +155,7 @@ struct call {
 };
 
 static void call_send(struct call *c);
+static void view_reply(struct call *c, const redisReply *reply);
 
 /* ---------------------------------------------------------------- util */
 
@@ -319,7 +322,10 @@ call_free(struct call *c)
 static void
 call_finish(struct call *c, int ok, const char *err)
 {
-	if (c->kind == CALL_POSITION) {
+	if (c->kind == CALL_VIEW) {
+		if (c->vcb != NULL)
+			c->vcb(c->arg, 0, err, NULL);
+	} else if (c->kind == CALL_POSITION) {
 		if (c->pcb != NULL)
 			c->pcb(c->arg, 0, NULL, 0, 0, 0);
 	} else if (c->cb != NULL) {
@@ -488,6 +494,10 @@ record_events(struct call *c)
 		if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 2)
 			json_object_set_new(d, "waited_ms",
 			                    json_integer(atoll(ev->extra[2])));
+		/* Taken from the queue view rather than offered. */
+		if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 3 &&
+		    strcmp(ev->extra[3], "picked") == 0)
+			json_object_set_new(d, "picked", json_true());
 		if (strcmp(ev->kind, "released") == 0 && ev->nextra > 2)
 			json_object_set_new(d, "why",
 			                    json_string(ev->extra[2]));
@@ -595,6 +605,10 @@ on_call_reply(void *arg, redisReply *reply)
 		call_finish(c, 0, reply->str);
 		return;
 	}
+	if (c->kind == CALL_VIEW) {
+		view_reply(c, reply);
+		return;
+	}
 	if (c->kind == CALL_POSITION) {
 		size_t i, n = reply->type == REDIS_REPLY_ARRAY &&
 		                              reply->elements >= 2
@@ -627,6 +641,59 @@ on_call_reply(void *arg, redisReply *reply)
 		call_finish(c, !c->write_failed, c->err);
 }
 
+static const char *
+reply_text(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS
+	               ? r->str
+	               : "";
+}
+
+static long long
+reply_ll(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	return r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+}
+
+/* The waiting script's answer, to the view callback. */
+static void
+view_reply(struct call *c, const redisReply *reply)
+{
+	struct route_view v;
+	struct route_view_item *items;
+	const redisReply *e;
+	size_t i, n = 0;
+
+	memset(&v, 0, sizeof(v));
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+		call_finish(c, 0, "unexpected reply from routing script");
+		return;
+	}
+	v.pulled = reply_ll(reply->element[0]);
+	v.pushed = reply_ll(reply->element[1]);
+	items = xcalloc(reply->elements, sizeof(*items));
+	for (i = 2; i < reply->elements; i++) {
+		e = reply->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 5)
+			continue;
+		items[n].conv = reply_text(e->element[0]);
+		items[n].channel = reply_text(e->element[1]);
+		items[n].since_ms = reply_ll(e->element[2]);
+		items[n].priority = (int)reply_ll(e->element[3]);
+		items[n].mode = reply_text(e->element[4]);
+		n++;
+	}
+	v.items = items;
+	v.n = n;
+	if (c->vcb != NULL)
+		c->vcb(c->arg, 1, NULL, &v);
+	c->vcb = NULL;
+	free(items);
+	call_free(c);
+}
+
 static void
 call_send(struct call *c)
 {
@@ -653,6 +720,7 @@ call_start(struct call *c)
 	if (c->r->state != ROUTE_READY) {
 		c->cb = NULL;
 		c->pcb = NULL;
+		c->vcb = NULL;
 		call_free(c);
 		return -1;
 	}
@@ -701,6 +769,30 @@ route_accept(struct route *r, const char *conv, const char *advisor,
              route_reply_cb cb, void *arg)
 {
 	return conv_adv_op(r, "accept", conv, advisor, cb, arg);
+}
+
+int
+route_pick(struct route *r, const char *conv, const char *advisor,
+           route_reply_cb cb, void *arg)
+{
+	return conv_adv_op(r, "pick", conv, advisor, cb, arg);
+}
+
+int
+route_waiting(struct route *r, const char *queue, const char *advisor,
+              int limit, route_view_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(queue) || (advisor != NULL && !is_id(advisor)))
+		return -1;
+	c = call_new(r, "waiting", NULL, arg);
+	c->kind = CALL_VIEW;
+	c->vcb = cb;
+	call_arg(c, queue);
+	call_arg(c, advisor != NULL ? advisor : "");
+	call_argf(c, limit);
+	return call_start(c);
 }
 
 int

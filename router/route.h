@@ -138,6 +138,32 @@ int route_advisor_logout(struct route *r, const char *advisor,
 int route_holding(struct route *r, const char *advisor, route_reply_cb cb,
                   void *arg);
 
+/* An advisor takes a waiting conversation of a pulled channel. */
+int route_pick(struct route *r, const char *conv, const char *advisor,
+               route_reply_cb cb, void *arg);
+
+/* The queue view: conversations waiting in a queue, best first. */
+struct route_view_item {
+	const char *conv;
+	const char *channel;
+	const char *mode; /* "pull" (pickable) or "push" (offered) */
+	long long since_ms;
+	int priority;
+};
+struct route_view {
+	long pulled, pushed; /* how many wait in each list */
+	const struct route_view_item *items;
+	size_t n;
+};
+typedef void (*route_view_cb)(void *arg, int ok, const char *err,
+                              const struct route_view *v);
+/*
+ * advisor: only a queue they serve (NOTYOURS otherwise); NULL for a
+ * supervisor. At most limit (1-200) conversations, pulled ones first.
+ */
+int route_waiting(struct route *r, const char *queue, const char *advisor,
+                  int limit, route_view_cb cb, void *arg);
+
 /*
  * Where conversations stand in a queue: pos[i] is convs[i]'s place (1 is
  * next, 0 when it is not waiting there). The estimated wait of place p is

@@ -24,9 +24,11 @@
 static const char CONFIG_SQL[] =
         "SELECT"
         " (SELECT coalesce(string_agg(qc.queue_id || ':' || qc.channel || ':'"
-        "   || qc.offer_timeout_s * 1000, ','), '')"
+        "   || qc.offer_timeout_s * 1000"
+        "   || CASE WHEN qc.routing_mode = 'pull' THEN ':pull' ELSE '' END,"
+        "   ','), '')"
         "  FROM queue_channels qc JOIN queues q ON q.id = qc.queue_id"
-        "  WHERE q.active AND qc.routing_mode = 'push'),"
+        "  WHERE q.active),"
         " (SELECT coalesce(string_agg(busy_channel || '=' || blocked, ';'), '')"
         "  FROM (SELECT busy_channel, string_agg(blocked_channel, '|') AS "
         "blocked"

@@ -23,6 +23,10 @@
 #define NAME_MAX_LEN     200
 /* Opening hours and out-of-hours rules are re-read this often (ticks). */
 #define QUEUES_EVERY_TICKS 30
+/* Queue views one desk may follow at once. */
+#define WATCH_MAX 8
+/* Conversations a queue view shows. */
+#define VIEW_LIMIT 50
 /* Positions: pushed this long after a queue changes (changes coalesce). */
 #define POSITION_FLUSH_MS 200
 /* ... and all of them re-checked this often, whatever happened. */
@@ -43,7 +47,9 @@ struct peer {
 	char role[24];
 	char status[16];
 	char reason[64];
-	struct peer *next_desk; /* other sockets of the same advisor here */
+	struct peer *next_desk;    /* other sockets of the same advisor here */
+	uint64_t watch[WATCH_MAX]; /* queues whose view this desk follows */
+	int nwatch;
 	/* resident */
 	uint64_t conv;
 	uint64_t queue; /* the queue it waits in */
@@ -197,6 +203,12 @@ route_error_code(const char *err)
 		return "not_offered";
 	if (strncmp(err, "NOTYOURS", 8) == 0)
 		return "forbidden";
+	if (strncmp(err, "NOTWAITING", 10) == 0)
+		return "taken";
+	if (strncmp(err, "FULL", 4) == 0)
+		return "at_capacity";
+	if (strncmp(err, "OFFLINE", 7) == 0)
+		return "not_available";
 	if (strncmp(err, "NOQUEUE", 7) == 0 || strncmp(err, "NOCONV", 6) == 0)
 		return "not_found";
 	if (strncmp(err, "BADSTATUS", 9) == 0)
@@ -205,6 +217,135 @@ route_error_code(const char *err)
 }
 
 /* ---------------------------------------------------------------- desks */
+
+static struct qinfo *queue_find(struct route_ws *rw, const char *slug_or_id);
+
+static int
+is_supervisor(const struct peer *p)
+{
+	return strcmp(p->role, "supervisor") == 0 ||
+	       strcmp(p->role, "admin") == 0;
+}
+
+struct view_pending {
+	struct route_ws *rw;
+	unsigned long conn;
+	json_t *id;
+	uint64_t queue;
+};
+
+static void
+on_view(void *arg, int ok, const char *err, const struct route_view *v)
+{
+	struct view_pending *vp = arg;
+	struct peer *peer = peer_get(vp->rw, vp->conn);
+	json_t *list;
+	long long now;
+	struct timespec ts;
+	size_t i;
+	int k;
+
+	if (peer == NULL) {
+		/* the desk is gone */
+	} else if (!ok) {
+		/* Not this desk's to see (or routing failed): not followed. */
+		for (k = 0; k < peer->nwatch; k++)
+			if (peer->watch[k] == vp->queue)
+				peer->watch[k--] = peer->watch[--peer->nwatch];
+		send_error(vp->rw, vp->conn, vp->id, route_error_code(err),
+		           err);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		list = json_array();
+		for (i = 0; i < v->n; i++)
+			json_array_append_new(
+			        list,
+			        json_pack(
+			                "{s:s, s:s, s:s, s:I, s:i}",
+			                "conversation", v->items[i].conv,
+			                "channel", v->items[i].channel, "mode",
+			                v->items[i].mode, "waited_ms",
+			                (json_int_t)(v->items[i].since_ms > 0
+			                                     ? now - v->items[i]
+			                                                       .since_ms
+			                                     : 0),
+			                "priority", v->items[i].priority));
+		send_to(vp->rw, vp->conn, vp->id,
+		        json_pack("{s:s, s:I, s:I, s:I, s:o}", "type",
+		                  "queue.view", "queue", (json_int_t)vp->queue,
+		                  "pulled", (json_int_t)v->pulled, "pushed",
+		                  (json_int_t)v->pushed, "conversations",
+		                  list));
+	}
+	json_decref(vp->id);
+	free(vp);
+}
+
+/* Sends a desk the view of a queue; -1 when routing is unavailable. */
+static int
+send_view(struct route_ws *rw, const struct peer *peer, uint64_t queue,
+          json_t *id)
+{
+	struct view_pending *vp = xcalloc(1, sizeof(*vp));
+	char q[24], staff[24];
+
+	vp->rw = rw;
+	vp->conn = peer->conn;
+	vp->id = id != NULL ? json_incref(id) : NULL;
+	vp->queue = queue;
+	snprintf(q, sizeof(q), "%llu", (unsigned long long)queue);
+	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)peer->staff);
+	if (route_waiting(rw->r, q, is_supervisor(peer) ? NULL : staff,
+	                  VIEW_LIMIT, on_view, vp) != 0) {
+		json_decref(vp->id);
+		free(vp);
+		return -1;
+	}
+	return 0;
+}
+
+/* queue.view (follow a queue) and queue.unwatch. */
+static void
+desk_watch(struct route_ws *rw, struct peer *peer, const char *type,
+           json_t *msg)
+{
+	json_t *id = json_object_get(msg, "id");
+	const char *qs = str_field(msg, "queue");
+	struct qinfo *qi = qs != NULL ? queue_find(rw, qs) : NULL;
+	uint64_t queue = qi != NULL ? qi->id : parse_id(qs);
+	int i;
+
+	if (queue == 0) {
+		send_error(
+		        rw, peer->conn, id, "bad_message",
+		        "a queue id (or the slug of a chat queue) is needed");
+		return;
+	}
+	for (i = 0; i < peer->nwatch && peer->watch[i] != queue; i++)
+		;
+	if (strcmp(type, "queue.unwatch") == 0) {
+		if (i < peer->nwatch)
+			peer->watch[i] = peer->watch[--peer->nwatch];
+		send_to(rw, peer->conn, id,
+		        json_pack("{s:s, s:I}", "type", "queue.unwatched",
+		                  "queue", (json_int_t)queue));
+		return;
+	}
+	if (i == peer->nwatch && peer->nwatch == WATCH_MAX) {
+		send_error(rw, peer->conn, id, "bad_message",
+		           "a desk follows at most 8 queues");
+		return;
+	}
+	if (send_view(rw, peer, queue, id) != 0) {
+		send_error(rw, peer->conn, id, "unavailable",
+		           "routing is unavailable");
+		return;
+	}
+	/* Followed from now on (an error answer, say forbidden, ends it). */
+	if (i == peer->nwatch)
+		peer->watch[peer->nwatch++] = queue;
+}
 
 static void
 desk_link(struct route_ws *rw, struct peer *p)
@@ -313,15 +454,18 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 		const char *queue = str_field(msg, "queue");
 		const char *to = str_field(msg, "advisor");
 		/* Supervisors may move anyone's conversation. */
-		const char *by =
-		        strcmp(peer->role, "supervisor") == 0 ||
-		                        strcmp(peer->role, "admin") == 0
-		                ? ""
-		                : staff;
+		const char *by = is_supervisor(peer) ? "" : staff;
 
 		p = op_pending(rw, peer->conn, msg, "conversation.transferred");
 		rc = route_transfer_by(rw->r, conv, queue, to, by, on_routed,
 		                       p);
+	} else if (strcmp(type, "conversation.pick") == 0) {
+		p = op_pending(rw, peer->conn, msg, "conversation.picked");
+		rc = route_pick(rw->r, conv, staff, on_routed, p);
+	} else if (strcmp(type, "queue.view") == 0 ||
+	           strcmp(type, "queue.unwatch") == 0) {
+		desk_watch(rw, peer, type, msg);
+		return;
 	} else if (strcmp(type, "desk.logout") == 0) {
 		p = op_pending(rw, peer->conn, msg, "desk.logged_out");
 		peer->status[0] = '\0';
@@ -874,13 +1018,33 @@ batch_flush(void *arg, uint64_t queue, void *value)
 	batch_send(value);
 }
 
-/* Asks the places of every waiting resident here in a dirty queue. */
+/* A desk following a queue that changed gets its new view. */
+static void
+view_push(void *arg, uint64_t conn, void *value)
+{
+	struct route_ws *rw = arg;
+	struct peer *peer = value;
+	int i;
+
+	(void)conn;
+	if (peer->kind != PEER_STAFF)
+		return;
+	for (i = 0; i < peer->nwatch; i++)
+		if (idmap_get(rw->dirty, peer->watch[i]) != NULL)
+			send_view(rw, peer, peer->watch[i], NULL);
+}
+
+/*
+ * Asks the places of every waiting resident here in a dirty queue, and
+ * sends the desks following a dirty queue its view.
+ */
 static void
 on_flush(uv_timer_t *t)
 {
 	struct route_ws *rw = t->data;
 	struct flush_pass fp = {rw, idmap_new()};
 
+	idmap_each(rw->peers, view_push, rw);
 	idmap_each(rw->residents, batch_add, &fp);
 	idmap_each(fp.batches, batch_flush, NULL);
 	idmap_free(fp.batches);

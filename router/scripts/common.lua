@@ -12,11 +12,15 @@
 --                        deadline ms), v (route version), only (advisor
 --                        a transfer is pinned to), front (re-queued first)
 --   c:<conv>:x           set: advisors who rejected or missed this offer
---   q:<q>:w              zset: waiting conversations, best first
+--   q:<q>:w              zset: waiting conversations, best first (channels
+--                        the queue routes in push mode: offered)
+--   q:<q>:p              zset: the same for channels in pull mode (advisors
+--                        pick them from the queue view; never offered)
 --   q:<q>:r:<ch>         zset: advisors ready for channel ch in queue q,
 --                        longest idle first, proficiency breaking ties
 --   q:<q>:at             list: times of the latest answers (newest first)
---   qc:<q>               hash: to:<ch> offer timeout ms per channel
+--   qc:<q>               hash: to:<ch> offer timeout ms per channel taken;
+--                        pull:<ch> '1' when that channel is pulled
 --   a:<adv>              hash: st, reason, inst, idle (ms), miss,
 --                        cap:<ch>, load:<ch>
 --   a:<adv>:q            hash: queue -> proficiency (1-10)
@@ -82,6 +86,24 @@ local function wait_score(c)
 	return string.format('%.0f', band * 1e13 + num(c.since, 0))
 end
 
+-- Pulled channels wait apart, so offering never scans past them.
+local function is_pull(q, ch)
+	return redis.call('HEXISTS', P .. 'qc:' .. q, 'pull:' .. ch) == 1
+end
+
+local function wait_key(q, ch)
+	if is_pull(q, ch) then
+		return P .. 'q:' .. q .. ':p'
+	end
+	return P .. 'q:' .. q .. ':w'
+end
+
+-- Takes a conversation out of its queue, whichever list it waits in.
+local function unqueue(q, cid)
+	redis.call('ZREM', P .. 'q:' .. q .. ':w', cid)
+	redis.call('ZREM', P .. 'q:' .. q .. ':p', cid)
+end
+
 local function advisor_free_on(a, ch)
 	if num(a['load:' .. ch], 0) >= num(a['cap:' .. ch], 0) then
 		return false
@@ -108,7 +130,7 @@ local function refresh_advisor(aid)
 		for _, ch in ipairs(CHANNELS) do
 			local key = P .. 'q:' .. q .. ':r:' .. ch
 			local serves = redis.call('HEXISTS', P .. 'qc:' .. q,
-			    'to:' .. ch) == 1
+			    'to:' .. ch) == 1 and not is_pull(q, ch)
 			if serves and a.st == 'available' and
 			    advisor_free_on(a, ch) then
 				-- proficiency only breaks ties between equal idle times
@@ -121,17 +143,58 @@ local function refresh_advisor(aid)
 	end
 end
 
+-- Waiting conversations move between the push and pull lists of their
+-- queue when the queue's mode for their channel changed.
+local function resort_waiting(q)
+	for _, list in ipairs({':w', ':p'}) do
+		local key = P .. 'q:' .. q .. list
+		for _, cid in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+			local c = hgetall(P .. 'c:' .. cid)
+			local want = c.ch and wait_key(q, c.ch) or key
+			if want ~= key then
+				redis.call('ZREM', key, cid)
+				redis.call('ZADD', want, wait_score(c), cid)
+			end
+		end
+	end
+end
+
 -- Replaces the queue settings, blending rules and router settings.
--- qc "q:ch:timeout_ms,...", blend "busy=a|b;...".
+-- qc "q:ch:timeout_ms[:pull],...", blend "busy=a|b;...".
 local function apply_settings(qc, blend, max_missed, grace_ms, live)
-	local old = redis.call('SMEMBERS', P .. 'queues')
-	for _, q in ipairs(old) do
+	-- which queue channels were pulled, and which are now: a queue where
+	-- that changed has its waiting conversations re-sorted
+	local was, now_pulled, moved = {}, {}, {}
+	for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+		for _, f in ipairs(redis.call('HKEYS', P .. 'qc:' .. q)) do
+			if string.sub(f, 1, 5) == 'pull:' then
+				was[q .. f] = q
+			end
+		end
 		redis.call('DEL', P .. 'qc:' .. q)
 	end
 	redis.call('DEL', P .. 'queues', P .. 'blend')
-	for q, ch, to in string.gmatch(qc, '([^:,]+):(%a+):(%d+)') do
+	for q, ch, to, mode in string.gmatch(qc,
+	    '([^:,]+):(%a+):(%d+):?(%a*)') do
 		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
+		if mode == 'pull' then
+			redis.call('HSET', P .. 'qc:' .. q, 'pull:' .. ch, '1')
+			now_pulled[q .. 'pull:' .. ch] = q
+		end
 		redis.call('SADD', P .. 'queues', q)
+	end
+	for k, q in pairs(was) do
+		if not now_pulled[k] then
+			moved[q] = true
+		end
+	end
+	for k, q in pairs(now_pulled) do
+		if not was[k] then
+			moved[q] = true
+		end
+	end
+	for q, _ in pairs(moved) do
+		resort_waiting(q)
 	end
 	for busy, blocked in string.gmatch(blend, '(%a+)=([%a|]+)') do
 		redis.call('HSET', P .. 'blend', busy,
@@ -188,7 +251,7 @@ local function make_offer(cid, c, aid, now, events)
 	local dl = now + timeout
 	local v = bump_version(cid)
 	redis.call('HSET', P .. 'c:' .. cid, 'st', 'offered', 'adv', aid, 'dl', dl)
-	redis.call('ZREM', P .. 'q:' .. q .. ':w', cid)
+	unqueue(q, cid)
 	redis.call('ZADD', P .. 'offers', dl, cid)
 	redis.call('HINCRBY', P .. 'a:' .. aid, 'load:' .. ch, 1)
 	redis.call('SADD', P .. 'a:' .. aid .. ':c', cid)
@@ -242,6 +305,24 @@ local function dispatch_advisor_queues(aid, now, events)
 	end
 end
 
+-- The advisor takes the conversation (an accepted offer, or a pick; its
+-- capacity is already counted): assigned, answer time noted for the
+-- estimated wait, and the advisor goes to the back (fairness). Returns
+-- the 'accepted' event.
+local function assign(cid, c, aid, now)
+	local v = bump_version(cid)
+	redis.call('HSET', P .. 'c:' .. cid, 'st', 'assigned', 'adv', aid)
+	redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front', 'only')
+	redis.call('ZREM', P .. 'offers', cid)
+	redis.call('DEL', P .. 'c:' .. cid .. ':x')
+	redis.call('LPUSH', P .. 'q:' .. c.q .. ':at', now)
+	redis.call('LTRIM', P .. 'q:' .. c.q .. ':at', 0, 19)
+	redis.call('HSET', P .. 'a:' .. aid, 'miss', 0, 'idle', now)
+	refresh_advisor(aid)
+	return {'accepted', cid, aid, inst_of(aid), v, c.q, c.ch,
+	    tostring(now - num(c.since, now))}
+end
+
 -- Back to waiting after a reject, a missed offer or a lost advisor.
 local function back_to_queue(cid, c, now, front)
 	redis.call('HSET', P .. 'c:' .. cid, 'st', 'waiting', 'adv', '')
@@ -251,7 +332,7 @@ local function back_to_queue(cid, c, now, front)
 		c.front = '1'
 	end
 	redis.call('ZREM', P .. 'offers', cid)
-	redis.call('ZADD', P .. 'q:' .. c.q .. ':w', wait_score(c), cid)
+	redis.call('ZADD', wait_key(c.q, c.ch), wait_score(c), cid)
 end
 
 local function release_load(aid, cid, ch)

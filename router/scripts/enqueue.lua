@@ -26,7 +26,7 @@ redis.call('HSET', key, 'q', q, 'ch', ch, 'pr', num(ARGV[5], 0),
     'only', ARGV[8] or '')
 local c = hgetall(key)
 local v = bump_version(cid)
-redis.call('ZADD', P .. 'q:' .. q .. ':w', wait_score(c), cid)
+redis.call('ZADD', wait_key(q, ch), wait_score(c), cid)
 local events = {{'queued', cid, '', '', v, q, ch}}
 dispatch_queue(q, now, events, 64)
 return events

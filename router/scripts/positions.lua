@@ -18,7 +18,8 @@ if #at >= 2 then
 end
 local out = {span, intervals}
 for i = 3, #ARGV do
-	local rank = redis.call('ZRANK', wkey, ARGV[i])
+	local rank = redis.call('ZRANK', wkey, ARGV[i]) or
+	    redis.call('ZRANK', P .. 'q:' .. q .. ':p', ARGV[i])
 	if rank then
 		out[#out + 1] = rank + 1
 	else

@@ -17,7 +17,7 @@ if ARGV[4] and ARGV[4] ~= '' and c.adv ~= ARGV[4] then
 end
 local now = now_ms()
 local v = bump_version(cid)
-redis.call('ZREM', P .. 'q:' .. c.q .. ':w', cid)
+unqueue(c.q, cid)
 redis.call('ZREM', P .. 'offers', cid)
 redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
 local events = {{'released', cid, c.adv or '', inst_of(c.adv or ''), v,

@@ -3,7 +3,7 @@
 -- still names the old epoch (or none). Not a routing decision: it writes
 -- back what PostgreSQL recorded.
 -- ARGV: new epoch, instance, op, ...
---   config  qc "q:ch:timeout_ms,...", blend "busy=a|b;...", max_missed,
+--   config  qc "q:ch:timeout_ms[:pull],...", blend "busy=a|b;...", max_missed,
 --           grace_ms, live "chat,voice"
 --   conv    conv, queue, channel, priority, since_ms, status, advisor,
 --           version
@@ -29,8 +29,7 @@ elseif op == 'conv' then
 	else
 		-- An offer in flight is lost with the old state: offer again.
 		redis.call('HSET', key, 'st', 'waiting')
-		redis.call('ZADD', P .. 'q:' .. q .. ':w',
-		    wait_score(hgetall(key)), cid)
+		redis.call('ZADD', wait_key(q, ch), wait_score(hgetall(key)), cid)
 	end
 	return 'OK'
 elseif op == 'finish' then

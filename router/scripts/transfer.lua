@@ -27,7 +27,7 @@ end
 local now = now_ms()
 local v = bump_version(cid)
 local from = c.adv or ''
-redis.call('ZREM', P .. 'q:' .. c.q .. ':w', cid)
+unqueue(c.q, cid)
 redis.call('ZREM', P .. 'offers', cid)
 redis.call('DEL', P .. 'c:' .. cid .. ':x')
 if from ~= '' then
@@ -37,7 +37,7 @@ redis.call('HSET', P .. 'c:' .. cid, 'q', newq, 'st', 'waiting', 'adv', '',
     'only', only)
 redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front')
 c.q, c.front = newq, nil
-redis.call('ZADD', P .. 'q:' .. newq .. ':w', wait_score(c), cid)
+redis.call('ZADD', wait_key(newq, c.ch), wait_score(c), cid)
 local events = {{'transferred', cid, from, inst_of(from), v, newq, c.ch,
     only}}
 dispatch_queue(newq, now, events, 64)

@@ -84,7 +84,11 @@ class RoutingTest(harness.TestCase):
             " generate_series(1, 7) d;"
             "INSERT INTO closure_days (queue_id, day, name) SELECT q,"
             " (now() AT TIME ZONE 'Europe/London')::date, 'Training'"
-            " FROM generate_series(22, 24) q;", dbname=cls.db)
+            " FROM generate_series(22, 24) q;"
+            # Complaints: advisors pick chats from the queue view.
+            "INSERT INTO queues (id, slug, name) VALUES (25, 'fb', 'Fb');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " routing_mode) VALUES (25, 'chat', 60, 'pull');", dbname=cls.db)
         cls.passwords = {}
         for login in ("ada", "bob", "sue"):
             role = "supervisor" if login == "sue" else "advisor"
@@ -95,6 +99,9 @@ class RoutingTest(harness.TestCase):
             cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
         cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
                     "SELECT id, 21 FROM staff_users WHERE login IN "
+                    "('ada', 'bob');"
+                    "INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, 25 FROM staff_users WHERE login IN "
                     "('ada', 'bob')", dbname=cls.db)
         for sb in cls.sbs:
             sb.start()
@@ -311,6 +318,58 @@ class RoutingTest(harness.TestCase):
         for ws in (ws2, ws3):
             ws.send_text(json.dumps({"type": "chat.leave"}))
             self.recv_type(ws, "chat.left")
+
+    def test_pull_queue_view_and_pick(self):
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        bob = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "bob"))
+        sue = Desk(self, self.sbs[2], self.cookie(self.sbs[2], "sue"))
+        for d in (ada, bob):
+            d.send(type="desk.status", status="available", id="s")
+            d.wait_for("desk.status.ok", id="s")
+        ada.send(type="queue.view", queue="fb", id="v")
+        view = ada.wait_for("queue.view", id="v")
+        self.assertEqual((view["queue"], view["pulled"],
+                          view["conversations"]), (25, 0, []))
+        # A supervisor may follow any queue; an advisor only their own.
+        sue.send(type="queue.view", queue="25", id="v")
+        sue.wait_for("queue.view", id="v")
+        sue.send(type="queue.view", queue="21", id="v2")
+        sue.wait_for("queue.view", id="v2")
+        bob.send(type="queue.view", queue="22", id="v")
+        self.assertEqual(bob.wait_for("error", id="v")["code"], "forbidden")
+        ws = self.sbs[2].websocket()
+        self.addCleanup(ws.close)
+        self.recv_type(ws, "hello")
+        ws.send_text(json.dumps({"type": "chat.start", "queue": "fb",
+                                 "name": "Complainant"}))
+        conv = self.recv_type(ws, "chat.queued")["conversation"]
+        self.assertEqual(self.recv_type(ws, "queue.position")["position"],
+                         1)
+        # Never offered; the followers' views show it at once.
+        for d in (ada, sue):
+            m = d.wait_for("queue.view", pulled=1)
+            self.assertEqual(m["conversations"][0]["conversation"], conv)
+            self.assertEqual(m["conversations"][0]["mode"], "pull")
+        bob.send(type="conversation.pick", conversation=conv, id="p")
+        bob.wait_for("conversation.picked", id="p")
+        self.recv_type(ws, "chat.assigned")
+        ada.send(type="conversation.pick", conversation=conv, id="p")
+        self.assertEqual(ada.wait_for("error", id="p")["code"], "taken")
+        ada.wait_for("queue.view", pulled=0)
+        self.assertEqual(self.sql(
+            "SELECT status || ':' || assigned_staff_id || ':' || (SELECT "
+            "string_agg(kind || coalesce(detail->>'picked', ''), ',' ORDER "
+            "BY id) FROM conversation_events WHERE conversation_id = c.id)"
+            " FROM conversations c WHERE id = %s" % conv),
+            "assigned:%s:route.queued,route.acceptedtrue" % bob.staff)
+        for d in (ada, bob):
+            d.send(type="desk.status", status="away", id="z")
+            d.wait_for("desk.status.ok", id="z")
+        bob.send(type="conversation.release", conversation=conv,
+                 why="closed", id="r")
+        bob.wait_for("conversation.released", id="r")
+        sue.send(type="queue.unwatch", queue="25", id="u")
+        sue.wait_for("queue.unwatched", id="u")
 
     def test_vanished_desk_requeued_after_grace(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))

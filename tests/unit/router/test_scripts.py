@@ -79,7 +79,7 @@ class Router:
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
            "requeue", "transfer", "positions", "presence", "restore",
-           "holding")
+           "holding", "pick", "waiting", "settings")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -467,6 +467,87 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(kinds(self.rt.op("holding", "a1")), ["offered"])
         with self.assertRaises(RedisError):
             self.rt.run("holding", "7", "a1")
+
+    # -------------------------------------------------------- pull mode
+
+    def pull_settings(self, email_mode=":pull"):
+        # q1 pushes chat and pulls email (or pushes both)
+        return self.rt.op("settings", "q1:chat:30000,q1:email:60000%s,"
+                          "q2:chat:30000" % email_mode, "voice=chat", "3",
+                          "30000", "chat", "1")
+
+    def test_pulled_channel_waits_for_a_pick(self):
+        self.pull_settings()
+        self.rt.advisor("a1", queues="q1:5")
+        self.rt.advisor("a2", queues="q2:5")
+        ev = self.rt.enqueue("e1", "q1", ch="email", since=1000)
+        self.assertEqual(kinds(ev), ["queued"])  # never offered
+        self.rt.enqueue("e2", "q1", ch="email", since=2000)
+        ev = self.rt.enqueue("c1", "q1", ch="chat")
+        self.assertEqual(offers(ev), [("c1", "a1")])  # chat still pushed
+        view = self.rt.op("waiting", "q1", "a1", 10)
+        self.assertEqual(view[:2], [2, 0])
+        self.assertEqual([(v[0], v[1], v[4]) for v in view[2:]],
+                         [("e1", "email", "pull"), ("e2", "email", "pull")])
+        self.assertEqual(self.rt.op("positions", "q1", "e2")[2:], [2])
+        # only advisors serving the queue see it and may pick from it
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("waiting", "q1", "a2", 10)
+        self.assertTrue(str(e.exception).startswith("NOTYOURS"))
+        self.assertEqual(self.rt.op("waiting", "q1", "", 1)[:3],
+                         [2, 0, ["e1", "email", "1000", "0", "pull"]])
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("pick", "e2", "a2")
+        self.assertTrue(str(e.exception).startswith("NOTYOURS"))
+        ev = self.rt.op("pick", "e2", "a1")
+        self.assertEqual(ev[0][:3], ["accepted", "e2", "a1"])
+        self.assertEqual(ev[0][8], "picked")
+        self.assertEqual(self.rt.conv("e2")["st"], "assigned")
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:email"), "1")
+        # the first pick wins
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("pick", "e2", "a1")
+        self.assertTrue(str(e.exception).startswith("NOTWAITING"))
+        # pushed conversations cannot be picked
+        self.rt.op("reject", "c1", "a1")
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("pick", "c1", "a1")
+        self.assertTrue(str(e.exception).startswith("NOTWAITING"))
+        self.assertEqual(self.rt.op("waiting", "q1", "a1", 10)[:2], [1, 1])
+
+    def test_pick_respects_capacity_and_status(self):
+        self.pull_settings()
+        self.rt.advisor("a1", caps="chat=3,email=1", queues="q1:5")
+        for i in range(2):
+            self.rt.enqueue("e%d" % i, "q1", ch="email")
+        self.rt.op("pick", "e0", "a1")
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("pick", "e1", "a1")
+        self.assertTrue(str(e.exception).startswith("FULL"))
+        self.rt.op("release", "e0", "closed")
+        self.rt.advisor("a1", st="offline", caps="email=1", queues="q1:5")
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("pick", "e1", "a1")
+        self.assertTrue(str(e.exception).startswith("OFFLINE"))
+        # away or busy advisors may still pick
+        self.rt.advisor("a1", st="away", caps="email=1", queues="q1:5")
+        self.assertEqual(kinds(self.rt.op("pick", "e1", "a1")),
+                         ["accepted"])
+
+    def test_mode_change_moves_waiting_conversations(self):
+        self.pull_settings()
+        self.rt.enqueue("e1", "q1", ch="email")
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:p", 0, -1), ["e1"])
+        self.rt.advisor("a1", caps="email=5", queues="q1:5")
+        # switched to push: moved to the offered list and offered at once
+        ev = self.pull_settings("")
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:p", 0, -1), [])
+        self.assertEqual(offers(ev), [("e1", "a1")])
+        self.rt.op("reject", "e1", "a1")
+        self.pull_settings()
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:p", 0, -1), ["e1"])
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:r:email", 0, -1),
+                         [])
 
 
 if __name__ == "__main__":
