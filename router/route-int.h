@@ -27,6 +27,14 @@ struct route {
 	enum route_state state;
 	const char *status;
 	unsigned long long epoch;
+	/*
+	 * The highest decision counter (version & 0xffffffff) this instance
+	 * got from Redis in this epoch. Its calls are answered in order and
+	 * every decision takes the next value of one counter, so a smaller
+	 * one later means Redis lost writes (a failover to a replica that
+	 * was behind): routing is then rebuilt from PostgreSQL.
+	 */
+	unsigned long long max_seq;
 	unsigned gen; /* bumped when Redis goes: late replies are ignored */
 	char sha[ROUTE_MAX_SCRIPTS][41];
 	unsigned loading;

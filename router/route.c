@@ -156,6 +156,7 @@ struct call {
 
 static void call_send(struct call *c);
 static void view_reply(struct call *c, const redisReply *reply);
+static void check_counter(struct route *r, const struct events *e);
 
 /* ---------------------------------------------------------------- util */
 
@@ -636,6 +637,7 @@ on_call_reply(void *arg, redisReply *reply)
 		call_finish(c, 1, NULL);
 		return;
 	}
+	check_counter(r, &c->events);
 	publish_events(r, &c->events);
 	if (record_events(c) == 0)
 		call_finish(c, !c->write_failed, c->err);
@@ -692,6 +694,35 @@ view_reply(struct call *c, const redisReply *reply)
 	c->vcb = NULL;
 	free(items);
 	call_free(c);
+}
+
+/* See route.max_seq: a decision counter going backwards. */
+static void
+check_counter(struct route *r, const struct events *e)
+{
+	unsigned long long v, seq;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		if (e->ev[i].version <= 0)
+			continue;
+		v = (unsigned long long)e->ev[i].version;
+		if ((v >> 32) != r->epoch)
+			continue;
+		seq = v & 0xffffffffULL;
+		if (seq > r->max_seq) {
+			r->max_seq = seq;
+			continue;
+		}
+		gw_error("route.lost_writes",
+		         "epoch=%llu counter=%llu seen=%llu reason=\"Redis "
+		         "answered with an older decision counter than it "
+		         "already had; rebuilding from PostgreSQL\"",
+		         r->epoch, seq, r->max_seq);
+		r->max_seq = 0;
+		route_rebuild_start(r);
+		return;
+	}
 }
 
 static void
@@ -1160,6 +1191,8 @@ route_set_ready(struct route *r, unsigned long long epoch)
 {
 	int changed = epoch != r->epoch;
 
+	if (changed)
+		r->max_seq = 0;
 	r->epoch = epoch;
 	r->state = ROUTE_READY;
 	r->status = "ok";

@@ -342,7 +342,12 @@ on_waited_epoch(void *arg, redisReply *reply)
 
 	if (r->state != ROUTE_WAITING || reply == NULL)
 		return;
-	if (reply->type == REDIS_REPLY_STRING)
+	/*
+	 * A newer epoch than ours: when the rebuild follows a stale state
+	 * (lost writes), sb:epoch still names the old one meanwhile.
+	 */
+	if (reply->type == REDIS_REPLY_STRING &&
+	    strtoull(reply->str, NULL, 10) > r->epoch)
 		route_set_ready(r, strtoull(reply->str, NULL, 10));
 }
 

@@ -472,6 +472,92 @@ test_bad_ids_refused(void **st)
  * old epoch reaching PostgreSQL changes nothing (what the rebuild reads
  * stays as it was), and the advisor is told SUPERSEDED.
  */
+struct newer {
+	struct fx *f;
+	unsigned long long than;
+};
+
+static int
+newer_epoch_ready(void *arg)
+{
+	struct newer *n = arg;
+
+	return route_ready(n->f->r) && route_epoch(n->f->r) > n->than;
+}
+
+struct places {
+	int done, ok;
+	long pos[4];
+};
+
+static void
+on_places(void *arg, int ok, const long *pos, size_t n, long long span,
+          long intervals)
+{
+	struct places *p = arg;
+	size_t i;
+
+	(void)span;
+	(void)intervals;
+	p->done = 1;
+	p->ok = ok;
+	for (i = 0; i < n && i < 4; i++)
+		p->pos[i] = pos[i];
+}
+
+static int
+places_done(void *arg)
+{
+	return ((struct places *)arg)->done;
+}
+
+static void
+test_lost_writes_rebuilt(void **st)
+{
+	struct reply a = {0}, b = {0};
+	struct places pl = {0};
+	const char *convs[2] = {"7", "8"};
+	struct newer n;
+	char cmd[256];
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	n.f = &f;
+	n.than = route_epoch(f.r);
+	assert_int_equal(
+	        route_enqueue(f.r, "7", "11", "chat", 0, 0, "", on_reply, &a),
+	        0);
+	wait_reply(&f, &a);
+	assert_int_equal(a.ok, 1);
+	/*
+	 * Redis fails over to a replica that missed the last writes: the
+	 * epoch is there, the decision counter and conversation 7 are not.
+	 */
+	snprintf(cmd, sizeof(cmd),
+	         "redis-cli -p %d EVAL \"redis.call('SET', KEYS[1], '0') "
+	         "redis.call('DEL', KEYS[2]) redis.call('ZREM', KEYS[3], "
+	         "'7')\" 3 sb:%llu:seq sb:%llu:c:7 sb:%llu:q:11:w >/dev/null",
+	         redis.port, n.than, n.than, n.than);
+	assert_int_equal(system(cmd), 0);
+	/* The next decision shows it; routing is rebuilt from PostgreSQL. */
+	assert_int_equal(
+	        route_enqueue(f.r, "8", "11", "chat", 0, 0, "", on_reply, &b),
+	        0);
+	wait_reply(&f, &b);
+	assert_true(sb_run_until(&f.loop, newer_epoch_ready, &n, 15000));
+	assert_int_equal(pg_long("SELECT epoch FROM router_state"),
+	                 (long)route_epoch(f.r));
+	/* Both wait again in the rebuilt state: 7 was lost, 8 was stale. */
+	assert_int_equal(route_positions(f.r, "11", convs, 2, on_places, &pl),
+	                 0);
+	assert_true(sb_run_until(&f.loop, places_done, &pl, 5000));
+	assert_int_equal(pl.ok, 1);
+	assert_true(pl.pos[0] > 0);
+	assert_true(pl.pos[1] > 0);
+	fx_close(&f);
+}
+
 static void
 test_old_epoch_fenced_after_bump(void **st)
 {
@@ -554,6 +640,7 @@ main(void)
 	        cmocka_unit_test(test_stale_decision_not_applied),
 	        cmocka_unit_test(test_old_epoch_keys_collected),
 	        cmocka_unit_test(test_bad_ids_refused),
+	        cmocka_unit_test(test_lost_writes_rebuilt),
 	        cmocka_unit_test(test_old_epoch_fenced_after_bump),
 	};
 
