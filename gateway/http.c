@@ -771,6 +771,12 @@ http_deprecated(void)
 	return 0;
 }
 
+/* No libwebsockets validity pings: see gw_http_new. */
+static const lws_retry_bo_t no_validity_timer = {
+        .secs_since_valid_ping = 0,
+        .secs_since_valid_hangup = 0,
+};
+
 struct gw_http *
 gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
             const struct gw_http_hooks *hooks, char *err, size_t errlen)
@@ -814,7 +820,19 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	 */
 	info.max_http_header_data = 4096;
 	info.timeout_secs = 30;
-	info.ka_time = 0;
+	/*
+	 * Dead peers (a phone that lost signal, a desk whose machine died)
+	 * are found by TCP keepalive: a socket silent for 60 s is probed
+	 * every 10 s and closed after 3 unanswered probes, which starts a
+	 * desk's grace period. Not by libwebsockets' validity timer: 4.1
+	 * re-inserts each connection's timer into one sorted list on every
+	 * frame, a linear walk over all connections (8% of the daemon's CPU
+	 * with 11,000 sockets).
+	 */
+	info.retry_and_idle_policy = &no_validity_timer;
+	info.ka_time = 60;
+	info.ka_probes = 3;
+	info.ka_interval = 10;
 	info.server_string = "switchboard";
 
 	h->ctx = lws_create_context(&info);
