@@ -36,6 +36,14 @@
 #define SESSION_ABSOLUTE_S 43200
 #define PRUNE_INTERVAL_MS  3600000
 #define PRUNE_KEEP_S       (30 * 86400)
+/*
+ * PostgreSQL writer connections: for routing events, then one for the
+ * channels. One routing writer: with two (events partitioned by
+ * conversation), the routing benchmark on 2 cores got no more assignments
+ * per second and twice the latency (more commits, the same CPU).
+ */
+#define ROUTE_WRITERS 1
+#define WRITERS       (ROUTE_WRITERS + 1)
 
 struct migrate_job {
 	uv_work_t req;
@@ -56,8 +64,13 @@ struct gw_server {
 	 * transactions commit side by side, so a large batch of one never
 	 * holds up the other.
 	 */
-	struct db *wdb[2];
-	struct db_commit *commit[2];
+	/*
+	 * Writers, each on its own connection: [0, ROUTE_WRITERS) carry the
+	 * routing events (partitioned by conversation when there are more
+	 * than one), the last the channels' writes.
+	 */
+	struct db *wdb[WRITERS];
+	struct db_commit *commit[WRITERS];
 	struct kv *kv;
 	struct kv *kv_sub; /* subscriber connection for routing events */
 	struct route *route;
@@ -82,14 +95,39 @@ struct gw_server {
 
 /* ---------------------------------------------------------------- ready */
 
+/* Whether every PostgreSQL connection is up; else the first one's status. */
+static const char *
+pg_down(const struct gw_server *s)
+{
+	int i;
+
+	if (!db_ready(s->db))
+		return db_status(s->db);
+	for (i = 0; i < WRITERS; i++)
+		if (!db_ready(s->wdb[i]))
+			return db_status(s->wdb[i]);
+	return NULL;
+}
+
+static unsigned
+commit_backlog(const struct gw_server *s)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < WRITERS; i++)
+		n += db_commit_backlog(s->commit[i]);
+	return n;
+}
+
 static int
 server_ready(void *arg, char *buf, size_t len)
 {
 	struct gw_server *s = arg;
 	int latest = db_migrate_latest(), have = db_schema_version(s->db);
 	char mig[160], *pg, *redis, *routing;
-	int pg_ok =
-	        db_ready(s->db) && db_ready(s->wdb[0]) && db_ready(s->wdb[1]);
+	const char *down = pg_down(s);
+	int pg_ok = down == NULL;
 	int redis_ok = kv_ready(s->kv), mig_ok, ok;
 	int route_ok = route_ready(s->route);
 	json_t *o;
@@ -106,10 +144,7 @@ server_ready(void *arg, char *buf, size_t len)
 	else
 		snprintf(mig, sizeof(mig), "pending (at %d, need %d)", have,
 		         latest);
-	pg = xstrdup(pg_ok                  ? "ok"
-	             : !db_ready(s->db)     ? db_status(s->db)
-	             : !db_ready(s->wdb[0]) ? db_status(s->wdb[0])
-	                                    : db_status(s->wdb[1]));
+	pg = xstrdup(pg_ok ? "ok" : down);
 	redis = xstrdup(redis_ok ? "ok" : kv_status(s->kv));
 	routing = xstrdup(route_ok ? "ok" : route_status(s->route));
 	ok = pg_ok && redis_ok && mig_ok && route_ok && !s->draining;
@@ -133,13 +168,11 @@ server_metrics(void *arg, size_t *len)
 	struct gw_server *s = arg;
 	struct gw_metrics_state st;
 
-	st.pg_up =
-	        db_ready(s->db) && db_ready(s->wdb[0]) && db_ready(s->wdb[1]);
+	st.pg_up = pg_down(s) == NULL;
 	st.redis_up = kv_ready(s->kv);
 	st.migrations_current =
 	        st.pg_up && db_schema_version(s->db) >= db_migrate_latest();
-	st.commit_queue = db_commit_backlog(s->commit[0]) +
-	                  db_commit_backlog(s->commit[1]);
+	st.commit_queue = commit_backlog(s);
 	return gw_metrics_render(&st, len);
 }
 
@@ -262,8 +295,7 @@ on_drain_tick(uv_timer_t *t)
 {
 	struct gw_server *s = t->data;
 	uint64_t waited = uv_now(&s->loop) - s->drain_started;
-	unsigned backlog = db_commit_backlog(s->commit[0]) +
-	                   db_commit_backlog(s->commit[1]);
+	unsigned backlog = commit_backlog(s);
 	unsigned ws = gw_http_ws_count(s->http);
 
 	if (backlog == 0 && ws == 0 && !s->migrate_running) {
@@ -291,9 +323,7 @@ server_begin_drain(struct gw_server *s, int signum)
 	s->draining = 1;
 	s->drain_started = uv_now(&s->loop);
 	gw_notice("shutdown.begin", "signal=%d websockets=%u writes_pending=%u",
-	          signum, gw_http_ws_count(s->http),
-	          db_commit_backlog(s->commit[0]) +
-	                  db_commit_backlog(s->commit[1]));
+	          signum, gw_http_ws_count(s->http), commit_backlog(s));
 	gw_http_drain(s->http);
 	uv_timer_start(&s->drain, on_drain_tick, 0, DRAIN_POLL_MS);
 }
@@ -368,7 +398,7 @@ server_close(struct gw_server *s)
 	/* db first: it fails in-flight writes through the writer. */
 	db_close(s->db, NULL, NULL);
 	s->db = NULL;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WRITERS; i++) {
 		db_close(s->wdb[i], NULL, NULL);
 		s->wdb[i] = NULL;
 	}
@@ -376,7 +406,7 @@ server_close(struct gw_server *s)
 	s->route_ws = NULL;
 	route_free(s->route);
 	s->route = NULL;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WRITERS; i++) {
 		db_commit_free(s->commit[i]);
 		s->commit[i] = NULL;
 	}
@@ -434,7 +464,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	dbo.session_sql = "SELECT set_config('plan_cache_mode',"
 	                  " 'force_generic_plan', false),"
 	                  " set_config('enable_seqscan', 'off', false)";
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < WRITERS; i++) {
 		s->wdb[i] = db_new(&s->loop, &dbo);
 		s->commit[i] =
 		        db_commit_new(&s->loop, s->wdb[i],
@@ -472,13 +502,13 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	ro.max_missed = cfg->router_max_missed;
 	ro.sweep_ms = cfg->router_sweep_ms;
 	ro.presence_ms = 5000;
-	s->route =
-	        route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit[0], &ro);
+	s->route = route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit,
+	                     ROUTE_WRITERS, &ro);
 	s->sessions = gw_session_store_new(&s->loop, s->db, SESSION_IDLE_S,
 	                                   SESSION_ABSOLUTE_S);
 	s->api = gw_api_new(s->http, s->sessions, SESSION_ABSOLUTE_S);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
-	                           s->commit[1], s->sessions);
+	                           s->commit[WRITERS - 1], s->sessions);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);
@@ -493,7 +523,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 int
 gw_server_run(struct gw_server *s)
 {
-	int rc;
+	int rc, i;
 
 	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&s->sig_int, on_signal, SIGINT);
@@ -501,8 +531,8 @@ gw_server_run(struct gw_server *s)
 	uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS,
 	               MAINT_INTERVAL_MS);
 	db_start(s->db);
-	db_start(s->wdb[0]);
-	db_start(s->wdb[1]);
+	for (i = 0; i < WRITERS; i++)
+		db_start(s->wdb[i]);
 	kv_start(s->kv);
 	kv_start(s->kv_sub);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",

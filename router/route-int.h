@@ -21,7 +21,12 @@ struct route {
 	uv_loop_t *loop;
 	struct kv *kv, *sub;
 	struct db *db;
-	struct db_commit *w;
+	/*
+	 * Routing event writers: a conversation's events always go to the
+	 * same one (id modulo nw), an advisor's status changes likewise.
+	 */
+	struct db_commit **w;
+	size_t nw;
 	struct route_options opt;
 	char *instance;
 	enum route_state state;

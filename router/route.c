@@ -420,6 +420,13 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 		call_finish(c, !c->write_failed, c->err);
 }
 
+/* The writer of a conversation's (or an advisor's) events. */
+static struct db_commit *
+writer_for(const struct route *r, const char *id)
+{
+	return r->w[strtoull(id, NULL, 10) % r->nw];
+}
+
 static void
 on_status_written(void *arg, int ok, const PGresult *res, int row,
                   const char *err)
@@ -453,8 +460,8 @@ record_status(struct call *c, const struct route_event *ev, unsigned *queued)
 	params[2] = ev->nextra > 1 ? ev->extra[1] : "";
 	params[3] = version;
 	params[4] = c->r->instance;
-	if (db_commit_submit_row(c->r->w, &STATUS_ROWS, params,
-	                         on_status_written, c, &reason) == 0) {
+	if (db_commit_submit_row(writer_for(c->r, ev->advisor), &STATUS_ROWS,
+	                         params, on_status_written, c, &reason) == 0) {
 		(*queued)++;
 		c->writes_pending++;
 	} else {
@@ -520,8 +527,9 @@ record_events(struct call *c)
 		params[6] = is_id(ev->advisor) ? ev->advisor : NULL;
 		params[7] = detail;
 		params[8] = r->instance;
-		if (db_commit_submit_row(r->w, &EVENT_ROWS, params,
-		                         on_event_written, c, &reason) == 0) {
+		if (db_commit_submit_row(writer_for(r, ev->conv), &EVENT_ROWS,
+		                         params, on_event_written, c,
+		                         &reason) == 0) {
 			queued++;
 			c->writes_pending++;
 		} else {
@@ -1322,7 +1330,8 @@ on_route_message(void *arg, const char *payload, size_t len)
 
 struct route *
 route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
-          struct db_commit *w, const struct route_options *opt)
+          struct db_commit *const *w, size_t nw,
+          const struct route_options *opt)
 {
 	struct route *r = xcalloc(1, sizeof(*r));
 
@@ -1332,7 +1341,11 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 	r->kv = kv;
 	r->sub = sub;
 	r->db = db;
-	r->w = w;
+	if (nw == 0)
+		fatalx("routing needs a PostgreSQL writer");
+	r->w = xcalloc(nw, sizeof(*r->w));
+	memcpy(r->w, w, nw * sizeof(*r->w));
+	r->nw = nw;
 	r->opt = *opt;
 	r->instance = xstrdup(opt->instance);
 	r->opt.instance = r->instance;
@@ -1402,6 +1415,7 @@ route_timer_closed(uv_handle_t *h)
 		free(r->desks[--r->ndesks]);
 	free(r->desks);
 	free(r->instance);
+	free(r->w);
 	free(r->settings_applied);
 	free(r->settings_sending);
 	free(r);

@@ -75,7 +75,7 @@ struct route_options {
 
 /* kv for commands, sub for the subscription: both owned by the caller. */
 struct route *route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub,
-                        struct db *db, struct db_commit *w,
+                        struct db *db, struct db_commit *const *w, size_t nw,
                         const struct route_options *opt);
 void route_set_callbacks(struct route *r, route_event_cb ev,
                          route_epoch_cb epoch, void *arg);

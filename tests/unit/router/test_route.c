@@ -148,7 +148,7 @@ fx_open(struct fx *f)
 	o.max_missed = 3;
 	o.sweep_ms = 50;
 	o.presence_ms = 1000;
-	f->r = route_new(&f->loop, f->kv, f->sub, f->db, f->w, &o);
+	f->r = route_new(&f->loop, f->kv, f->sub, f->db, &f->w, 1, &o);
 	route_set_callbacks(f->r, on_events, on_epoch, f);
 	kv_set_state_cb(f->kv, on_kv, f);
 	db_start(f->db);
