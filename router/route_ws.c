@@ -218,6 +218,70 @@ route_error_code(const char *err)
 
 /* ---------------------------------------------------------------- desks */
 
+static void on_routed(void *arg, int ok, const char *err,
+                      const struct route_event *ev, size_t n);
+
+/* An internal note left with a transfer, at most this long (bytes). */
+#define NOTE_MAX_LEN 4000
+
+/* The note is written once the transfer stands (channel writer). */
+static const char NOTE_SQL[] =
+        "INSERT INTO messages (conversation_id, direction, author_kind,"
+        " author_staff_id, body, metadata, source)"
+        " VALUES ($1::bigint, 'internal', 'staff', $2::bigint, $3,"
+        " jsonb_build_object('kind', 'transfer_note', 'queue', $4::text,"
+        "  'advisor', $5::text), 'desk')";
+
+struct transfer_pending {
+	struct pending *p;
+	char conv[24], staff[24], queue[24], advisor[24];
+	char *note;
+};
+
+static void
+on_note_saved(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct transfer_pending *t = arg;
+	struct pending *p = t->p;
+
+	(void)res;
+	if (!ok)
+		gw_warn("route_ws.note_failed", "conv=%s reason=\"%s\"",
+		        t->conv, err);
+	if (peer_get(p->rw, p->conn) != NULL)
+		send_to(p->rw, p->conn, p->id,
+		        json_pack("{s:s, s:b}", "type",
+		                  "conversation.transferred", "note_saved",
+		                  ok));
+	pending_free(p);
+	free(t->note);
+	free(t);
+}
+
+static void
+on_transferred(void *arg, int ok, const char *err, const struct route_event *ev,
+               size_t n)
+{
+	struct transfer_pending *t = arg;
+	const char *params[5] = {t->conv, t->staff, t->note, t->queue,
+	                         t->advisor};
+	const char *reason = NULL;
+
+	(void)ev;
+	(void)n;
+	if (ok && t->note != NULL &&
+	    db_commit_submit(t->p->rw->w, NOTE_SQL, 5, params, on_note_saved, t,
+	                     &reason) == 0)
+		return;
+	if (ok && t->note != NULL) {
+		on_note_saved(t, 0, NULL, reason);
+		return;
+	}
+	on_routed(t->p, ok, err, NULL, 0);
+	free(t->note);
+	free(t);
+}
+
 static struct qinfo *queue_find(struct route_ws *rw, const char *slug_or_id);
 
 static int
@@ -456,9 +520,29 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 		/* Supervisors may move anyone's conversation. */
 		const char *by = is_supervisor(peer) ? "" : staff;
 
+		const char *note = str_field(msg, "note");
+		struct transfer_pending *t;
+
+		if (note != NULL && strlen(note) > NOTE_MAX_LEN) {
+			send_error(rw, peer->conn, id, "bad_message",
+			           "a transfer note is at most 4000 bytes");
+			return;
+		}
 		p = op_pending(rw, peer->conn, msg, "conversation.transferred");
-		rc = route_transfer_by(rw->r, conv, queue, to, by, on_routed,
-		                       p);
+		t = xcalloc(1, sizeof(*t));
+		t->p = p;
+		t->note =
+		        note != NULL && note[0] != '\0' ? xstrdup(note) : NULL;
+		snprintf(t->conv, sizeof(t->conv), "%s", conv ? conv : "");
+		snprintf(t->staff, sizeof(t->staff), "%s", staff);
+		snprintf(t->queue, sizeof(t->queue), "%s", queue ? queue : "");
+		snprintf(t->advisor, sizeof(t->advisor), "%s", to ? to : "");
+		rc = route_transfer_by(rw->r, conv, queue, to, by,
+		                       on_transferred, t);
+		if (rc != 0) {
+			free(t->note);
+			free(t);
+		}
 	} else if (strcmp(type, "conversation.pick") == 0) {
 		p = op_pending(rw, peer->conn, msg, "conversation.picked");
 		rc = route_pick(rw->r, conv, staff, on_routed, p);

@@ -371,6 +371,54 @@ class RoutingTest(harness.TestCase):
         sue.send(type="queue.unwatch", queue="25", id="u")
         sue.wait_for("queue.unwatched", id="u")
 
+    def test_transfer_to_named_advisor_with_note(self):
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        bob = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "bob"))
+        ada.send(type="desk.status", status="available", id="s")
+        ada.wait_for("desk.status.ok", id="s")
+        ws, conv = self.resident(self.sbs[2], "Moved")
+        ada.wait_for("offer", conversation=conv)
+        ada.send(type="offer.accept", conversation=conv, id="a")
+        ada.wait_for("offer.accepted", id="a")
+        bob.send(type="desk.status", status="available", id="s")
+        bob.wait_for("desk.status.ok", id="s")
+        ada.send(type="conversation.transfer", conversation=conv,
+                 advisor=bob.staff, note="x" * 4001, id="t0")
+        self.assertEqual(ada.wait_for("error", id="t0")["code"],
+                         "bad_message")
+        # bob may not move ada's conversation
+        bob.send(type="conversation.transfer", conversation=conv,
+                 queue="21", id="t1")
+        self.assertEqual(bob.wait_for("error", id="t1")["code"],
+                         "forbidden")
+        ada.send(type="conversation.transfer", conversation=conv,
+                 advisor=bob.staff, note="Arrears: call back after 3pm",
+                 id="t")
+        m = ada.wait_for("conversation.transferred", id="t")
+        self.assertTrue(m["note_saved"])
+        ada.wait_for("conversation.removed", conversation=conv)
+        self.recv_type(ws, "chat.requeued")
+        bob.wait_for("offer", conversation=conv)
+        bob.send(type="offer.accept", conversation=conv, id="b")
+        bob.wait_for("offer.accepted", id="b")
+        self.assertEqual(self.sql(
+            "SELECT body || '|' || author_staff_id || '|' || (metadata->>"
+            "'kind') || '|' || (metadata->>'advisor') FROM messages WHERE "
+            "conversation_id = %s AND direction = 'internal'" % conv),
+            "Arrears: call back after 3pm|%s|transfer_note|%s" % (
+                ada.staff, bob.staff))
+        self.assertEqual(self.sql(
+            "SELECT string_agg(kind, ',' ORDER BY id) FROM "
+            "conversation_events WHERE conversation_id = %s" % conv),
+            "route.queued,route.offered,route.accepted,route.transferred,"
+            "route.offered,route.accepted")
+        for d in (ada, bob):
+            d.send(type="desk.status", status="away", id="z")
+            d.wait_for("desk.status.ok", id="z")
+        bob.send(type="conversation.release", conversation=conv,
+                 why="closed", id="r")
+        bob.wait_for("conversation.released", id="r")
+
     def test_vanished_desk_requeued_after_grace(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         ada.send(type="desk.status", status="available", id="s")
