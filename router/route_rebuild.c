@@ -24,9 +24,8 @@
 static const char CONFIG_SQL[] =
         "SELECT"
         " (SELECT coalesce(string_agg(qc.queue_id || ':' || qc.channel || ':'"
-        "   || qc.offer_timeout_s * 1000"
-        "   || CASE WHEN qc.routing_mode = 'pull' THEN ':pull' ELSE '' END,"
-        "   ','), '')"
+        "   || qc.offer_timeout_s * 1000 || ':' || qc.routing_mode"
+        "   || ':' || q.priority, ','), '')"
         "  FROM queue_channels qc JOIN queues q ON q.id = qc.queue_id"
         "  WHERE q.active),"
         " (SELECT coalesce(string_agg(busy_channel || '=' || blocked, ';'), '')"

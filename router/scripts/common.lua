@@ -20,7 +20,9 @@
 --                        longest idle first, proficiency breaking ties
 --   q:<q>:at             list: times of the latest answers (newest first)
 --   qc:<q>               hash: to:<ch> offer timeout ms per channel taken;
---                        pull:<ch> '1' when that channel is pulled
+--                        pull:<ch> '1' when that channel is pulled; pr
+--                        the queue's priority (0-100, higher served first
+--                        by an advisor free for several queues)
 --   a:<adv>              hash: st, reason, inst, idle (ms), miss,
 --                        cap:<ch>, load:<ch>
 --   a:<adv>:q            hash: queue -> proficiency (1-10)
@@ -160,7 +162,8 @@ local function resort_waiting(q)
 end
 
 -- Replaces the queue settings, blending rules and router settings.
--- qc "q:ch:timeout_ms[:pull],...", blend "busy=a|b;...".
+-- qc "q:ch:timeout_ms[:mode[:queue priority]],...", mode push or pull;
+-- blend "busy=a|b;...".
 local function apply_settings(qc, blend, max_missed, grace_ms, live)
 	-- which queue channels were pulled, and which are now: a queue where
 	-- that changed has its waiting conversations re-sorted
@@ -174,9 +177,12 @@ local function apply_settings(qc, blend, max_missed, grace_ms, live)
 		redis.call('DEL', P .. 'qc:' .. q)
 	end
 	redis.call('DEL', P .. 'queues', P .. 'blend')
-	for q, ch, to, mode in string.gmatch(qc,
-	    '([^:,]+):(%a+):(%d+):?(%a*)') do
+	for q, ch, to, mode, pr in string.gmatch(qc,
+	    '([^:,]+):(%a+):(%d+):?(%a*):?(%d*)') do
 		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
+		if pr ~= '' then
+			redis.call('HSET', P .. 'qc:' .. q, 'pr', pr)
+		end
 		if mode == 'pull' then
 			redis.call('HSET', P .. 'qc:' .. q, 'pull:' .. ch, '1')
 			now_pulled[q .. 'pull:' .. ch] = q
@@ -298,10 +304,28 @@ local function dispatch_queue(q, now, events, budget)
 	end
 end
 
+-- Offers the waiting work of an advisor's queues: the queue with the
+-- higher priority first and, between queues of equal priority, the one
+-- whose first conversation should be served first (its own priority,
+-- then how long it waited).
 local function dispatch_advisor_queues(aid, now, events)
-	local qs = redis.call('HKEYS', P .. 'a:' .. aid .. ':q')
-	for _, q in ipairs(qs) do
-		dispatch_queue(q, now, events, 64)
+	local order = {}
+	for _, q in ipairs(redis.call('HKEYS', P .. 'a:' .. aid .. ':q')) do
+		local head = redis.call('ZRANGE', P .. 'q:' .. q .. ':w', 0, 0,
+		    'WITHSCORES')
+		if #head > 0 then
+			order[#order + 1] = {q = q, s = tonumber(head[2]),
+			    pr = num(redis.call('HGET', P .. 'qc:' .. q, 'pr'), 50)}
+		end
+	end
+	table.sort(order, function(a, b)
+		if a.pr ~= b.pr then
+			return a.pr > b.pr
+		end
+		return a.s < b.s
+	end)
+	for _, o in ipairs(order) do
+		dispatch_queue(o.q, now, events, 64)
 	end
 end
 

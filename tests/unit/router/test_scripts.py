@@ -468,6 +468,25 @@ class ScriptTest(unittest.TestCase):
         with self.assertRaises(RedisError):
             self.rt.run("holding", "7", "a1")
 
+    def test_queue_priority_then_longest_waiting(self):
+        self.r.call("HSET", "sb:1:qc:q1", "pr", 20)
+        self.r.call("HSET", "sb:1:qc:q2", "pr", 80)
+        self.rt.enqueue("old", "q1", since=1000)
+        self.rt.enqueue("new", "q2", since=5000)
+        ev = self.rt.advisor("a1", caps="chat=1", queues="q1:5,q2:5")
+        self.assertEqual(offers(ev), [("new", "a1")])
+        # equal priorities: the conversation that waited longest
+        # (a1 is full with "new": "old" waits in q1 since 1000)
+        self.r.call("HSET", "sb:1:qc:q2", "pr", 20)
+        self.rt.enqueue("older", "q2", since=500)
+        ev = self.rt.advisor("a2", caps="chat=1", queues="q1:5,q2:5")
+        self.assertEqual(offers(ev), [("older", "a2")])
+        # the settings string carries the queue priority
+        self.rt.op("settings", "q1:chat:30000:push:10,q2:chat:30000:pull:90",
+                   "", "3", "30000", "chat", "1")
+        self.assertEqual(self.r.call("HGET", "sb:1:qc:q1", "pr"), "10")
+        self.assertEqual(self.r.call("HGET", "sb:1:qc:q2", "pull:chat"), "1")
+
     # -------------------------------------------------------- pull mode
 
     def pull_settings(self, email_mode=":pull"):
