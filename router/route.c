@@ -509,6 +509,9 @@ record_events(struct call *c)
 		if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 3 &&
 		    strcmp(ev->extra[3], "picked") == 0)
 			json_object_set_new(d, "picked", json_true());
+		if (strcmp(ev->kind, "overflowed") == 0 && ev->nextra > 2)
+			json_object_set_new(d, "overflow_queue",
+			                    json_string(ev->extra[2]));
 		if (strcmp(ev->kind, "released") == 0 && ev->nextra > 2)
 			json_object_set_new(d, "why",
 			                    json_string(ev->extra[2]));

@@ -10,19 +10,24 @@
 --   c:<conv>             hash: q, ch, pr (priority), since (ms), st
 --                        (waiting|offered|assigned), adv, dl (offer
 --                        deadline ms), v (route version), only (advisor
---                        a transfer is pinned to), front (re-queued first)
+--                        a transfer is pinned to), front (re-queued first),
+--                        ov (the queue it overflowed to)
 --   c:<conv>:x           set: advisors who rejected or missed this offer
 --   q:<q>:w              zset: waiting conversations, best first (channels
 --                        the queue routes in push mode: offered)
 --   q:<q>:p              zset: the same for channels in pull mode (advisors
 --                        pick them from the queue view; never offered)
+--   q:<q>:o              zset: conversations of other queues that waited
+--                        past their queue's overflow time and may also be
+--                        offered to this queue's advisors
 --   q:<q>:r:<ch>         zset: advisors ready for channel ch in queue q,
 --                        longest idle first, proficiency breaking ties
 --   q:<q>:at             list: times of the latest answers (newest first)
 --   qc:<q>               hash: to:<ch> offer timeout ms per channel taken;
 --                        pull:<ch> '1' when that channel is pulled; pr
 --                        the queue's priority (0-100, higher served first
---                        by an advisor free for several queues)
+--                        by an advisor free for several queues); ovq, ovms
+--                        the overflow queue and after how long (ms)
 --   a:<adv>              hash: st, reason, inst, idle (ms), miss,
 --                        cap:<ch>, load:<ch>
 --   a:<adv>:q            hash: queue -> proficiency (1-10)
@@ -104,6 +109,10 @@ end
 local function unqueue(q, cid)
 	redis.call('ZREM', P .. 'q:' .. q .. ':w', cid)
 	redis.call('ZREM', P .. 'q:' .. q .. ':p', cid)
+	local ov = redis.call('HGET', P .. 'c:' .. cid, 'ov')
+	if ov then
+		redis.call('ZREM', P .. 'q:' .. ov .. ':o', cid)
+	end
 end
 
 local function advisor_free_on(a, ch)
@@ -162,7 +171,8 @@ local function resort_waiting(q)
 end
 
 -- Replaces the queue settings, blending rules and router settings.
--- qc "q:ch:timeout_ms[:mode[:queue priority]],...", mode push or pull;
+-- qc "q:ch:timeout_ms[:mode[:queue priority[:overflow queue:after ms]]],...",
+-- mode push or pull;
 -- blend "busy=a|b;...".
 local function apply_settings(qc, blend, max_missed, grace_ms, live)
 	-- which queue channels were pulled, and which are now: a queue where
@@ -177,11 +187,14 @@ local function apply_settings(qc, blend, max_missed, grace_ms, live)
 		redis.call('DEL', P .. 'qc:' .. q)
 	end
 	redis.call('DEL', P .. 'queues', P .. 'blend')
-	for q, ch, to, mode, pr in string.gmatch(qc,
-	    '([^:,]+):(%a+):(%d+):?(%a*):?(%d*)') do
+	for q, ch, to, mode, pr, ovq, ovms in string.gmatch(qc,
+	    '([^:,]+):(%a+):(%d+):?(%a*):?(%d*):?([^:,]*):?(%d*)') do
 		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
 		if pr ~= '' then
 			redis.call('HSET', P .. 'qc:' .. q, 'pr', pr)
+		end
+		if ovq ~= '' and ovms ~= '' then
+			redis.call('HSET', P .. 'qc:' .. q, 'ovq', ovq, 'ovms', ovms)
 		end
 		if mode == 'pull' then
 			redis.call('HSET', P .. 'qc:' .. q, 'pull:' .. ch, '1')
@@ -277,28 +290,32 @@ end
 
 -- Offers waiting conversations of queue q, best first, to ready advisors.
 -- Scans at most `budget` conversations (bounded work per call).
+-- Scans its own waiting list, then the conversations other queues
+-- overflowed to it (offered to its ready advisors too).
 local function dispatch_queue(q, now, events, budget)
-	local wkey = P .. 'q:' .. q .. ':w'
-	local skipped = 0
-	while budget > 0 and queue_has_ready(q) do
-		local batch = redis.call('ZRANGE', wkey, skipped, skipped + 31)
-		if #batch == 0 then
-			return
-		end
-		for _, cid in ipairs(batch) do
-			budget = budget - 1
-			local c = hgetall(P .. 'c:' .. cid)
-			local aid = nil
-			if c.ch then
-				aid = pick_advisor(q, cid, c)
+	for _, list in ipairs({':w', ':o'}) do
+		local wkey = P .. 'q:' .. q .. list
+		local skipped = 0
+		while budget > 0 and queue_has_ready(q) do
+			local batch = redis.call('ZRANGE', wkey, skipped, skipped + 31)
+			if #batch == 0 then
+				break
 			end
-			if aid then
-				make_offer(cid, c, aid, now, events)
-			else
-				skipped = skipped + 1
-			end
-			if budget <= 0 then
-				return
+			for _, cid in ipairs(batch) do
+				budget = budget - 1
+				local c = hgetall(P .. 'c:' .. cid)
+				local aid = nil
+				if c.ch then
+					aid = pick_advisor(q, cid, c)
+				end
+				if aid then
+					make_offer(cid, c, aid, now, events)
+				else
+					skipped = skipped + 1
+				end
+				if budget <= 0 then
+					return
+				end
 			end
 		end
 	end
@@ -357,6 +374,9 @@ local function back_to_queue(cid, c, now, front)
 	end
 	redis.call('ZREM', P .. 'offers', cid)
 	redis.call('ZADD', wait_key(c.q, c.ch), wait_score(c), cid)
+	if c.ov and c.ov ~= '' then
+		redis.call('ZADD', P .. 'q:' .. c.ov .. ':o', wait_score(c), cid)
+	end
 end
 
 local function release_load(aid, cid, ch)

@@ -3,7 +3,7 @@
 -- still names the old epoch (or none). Not a routing decision: it writes
 -- back what PostgreSQL recorded.
 -- ARGV: new epoch, instance, op, ...
---   config  qc "q:ch:timeout_ms[:mode[:queue priority]],...", blend "busy=a|b;...", max_missed,
+--   config  qc "q:ch:timeout_ms[:mode[:priority[:ovq:ovms]]],...", blend "busy=a|b;...", max_missed,
 --           grace_ms, live "chat,voice"
 --   conv    conv, queue, channel, priority, since_ms, status, advisor,
 --           version

@@ -18,6 +18,33 @@ for _, cid in ipairs(due) do
 		redis.call('ZREM', P .. 'offers', cid)
 	end
 end
+-- Conversations waiting longer than their queue's overflow time are also
+-- offered to the overflow queue's advisors from now on. Only the first 64
+-- of each queue are looked at per sweep (bounded work).
+for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+	local ov = redis.call('HMGET', P .. 'qc:' .. q, 'ovq', 'ovms')
+	if ov[1] and ov[2] then
+		local due_since = now - num(ov[2], 0)
+		local moved = false
+		for _, cid in ipairs(redis.call('ZRANGE', P .. 'q:' .. q .. ':w', 0,
+		    63)) do
+			local c = hgetall(P .. 'c:' .. cid)
+			if (not c.ov or c.ov == '') and c.st == 'waiting' and
+			    num(c.since, now) <= due_since then
+				local v = bump_version(cid)
+				redis.call('HSET', P .. 'c:' .. cid, 'ov', ov[1])
+				redis.call('ZADD', P .. 'q:' .. ov[1] .. ':o', wait_score(c),
+				    cid)
+				events[#events + 1] = {'overflowed', cid, '', '', v, q, c.ch,
+				    ov[1]}
+				moved = true
+			end
+		end
+		if moved then
+			dispatch_queue(ov[1], now, events, 64)
+		end
+	end
+end
 -- Desks silent for longer than the grace period.
 local grace = num(redis.call('HGET', P .. 'cfg', 'grace_ms'), 30000)
 local live = redis.call('HGET', P .. 'cfg', 'live') or 'chat,voice,visit'

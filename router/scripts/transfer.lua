@@ -35,7 +35,7 @@ if from ~= '' then
 end
 redis.call('HSET', P .. 'c:' .. cid, 'q', newq, 'st', 'waiting', 'adv', '',
     'only', only)
-redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front')
+redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front', 'ov')
 c.q, c.front = newq, nil
 redis.call('ZADD', wait_key(newq, c.ch), wait_score(c), cid)
 local events = {{'transferred', cid, from, inst_of(from), v, newq, c.ch,

@@ -487,6 +487,30 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(self.r.call("HGET", "sb:1:qc:q1", "pr"), "10")
         self.assertEqual(self.r.call("HGET", "sb:1:qc:q2", "pull:chat"), "1")
 
+    def test_overflow_after_waiting_too_long(self):
+        # q1 overflows to q2 after 2 s; a2 serves only q2
+        self.rt.op("settings", "q1:chat:30000:push:50:q2:2000,"
+                   "q2:chat:30000:push:50", "", "3", "30000", "chat", "1")
+        self.rt.advisor("a2", caps="chat=3", queues="q2:5")
+        now = int(time.time() * 1000)
+        self.rt.enqueue("young", "q1", since=now)
+        self.rt.enqueue("old", "q1", since=now - 5000)
+        ev = self.rt.op("sweep", 100)
+        self.assertEqual([(e[0], e[1]) for e in ev],
+                         [("overflowed", "old"), ("offered", "old")])
+        self.assertEqual(ev[0][5:8], ["q1", "chat", "q2"])
+        self.assertEqual(ev[1][2], "a2")
+        self.assertEqual(self.rt.op("sweep", 100), [])  # once only
+        # refused by q2's advisor: back in both lists, q1's advisors first
+        self.rt.op("reject", "old", "a2")
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q2:o", 0, -1),
+                         ["old"])
+        ev = self.rt.advisor("a1", caps="chat=3", queues="q1:5")
+        self.assertEqual(offers(ev), [("old", "a1"), ("young", "a1")])
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q2:o", 0, -1), [])
+        self.rt.op("accept", "old", "a1")
+        self.assertEqual(self.rt.conv("old")["st"], "assigned")
+
     # -------------------------------------------------------- pull mode
 
     def pull_settings(self, email_mode=":pull"):
