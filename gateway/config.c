@@ -263,6 +263,12 @@ static cfg_opt_t router_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t session_opts[] = {
+	CFG_INT("idle_timeout", 1800, CFGF_NONE),
+	CFG_INT("absolute_timeout", 43200, CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
@@ -287,6 +293,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("postgresql", pg_opts, CFGF_NONE),
 	CFG_SEC("redis", redis_opts, CFGF_NONE),
 	CFG_SEC("router", router_opts, CFGF_NONE),
+	CFG_SEC("sessions", session_opts, CFGF_NONE),
 	CFG_SEC("limits", limits_opts, CFGF_NONE),
 	CFG_END()
 };
@@ -318,6 +325,8 @@ static const struct validator validators[] = {
         {"router|grace_period", valid_positive},
         {"router|max_missed_offers", valid_nonneg},
         {"router|sweep_interval_ms", valid_positive},
+        {"sessions|idle_timeout", valid_positive},
+        {"sessions|absolute_timeout", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|ws_message_max", valid_positive},
@@ -619,6 +628,10 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->router_max_missed = (int)cfg_getint(sec, "max_missed_offers");
 	c->router_sweep_ms = (int)cfg_getint(sec, "sweep_interval_ms");
 
+	sec = cfg_getsec(cfg, "sessions");
+	c->session_idle = (int)cfg_getint(sec, "idle_timeout");
+	c->session_absolute = (int)cfg_getint(sec, "absolute_timeout");
+
 	sec = cfg_getsec(cfg, "limits");
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
@@ -626,6 +639,13 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->shutdown_timeout = (int)cfg_getint(sec, "shutdown_timeout");
 	c->worker_threads = (int)cfg_getint(sec, "worker_threads");
 
+	if (c->session_idle > c->session_absolute) {
+		snprintf(err, errlen,
+		         "%s: sessions: idle_timeout (%d) is longer than "
+		         "absolute_timeout (%d)",
+		         path, c->session_idle, c->session_absolute);
+		goto fail;
+	}
 	if ((*c->tls_certificate == '\0') != (*c->tls_key == '\0')) {
 		snprintf(err, errlen,
 		         "%s: tls: certificate and key must both be set or "

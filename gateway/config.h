@@ -47,6 +47,10 @@ struct gw_config {
 	int router_max_missed;
 	int router_sweep_ms;
 
+	int session_idle; /* seconds without use before a staff session ends */
+	int session_absolute; /* seconds after sign-in when it ends regardless
+	                       */
+
 	int max_connections;
 	long http_body_max;
 	long ws_message_max;

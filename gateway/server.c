@@ -32,10 +32,8 @@
 #define DRAIN_POLL_MS     50
 #define MIGRATE_RETRY_MS  5000
 /* Staff sessions: 30 minutes idle, 12 hours at most. */
-#define SESSION_IDLE_S     1800
-#define SESSION_ABSOLUTE_S 43200
-#define PRUNE_INTERVAL_MS  3600000
-#define PRUNE_KEEP_S       (30 * 86400)
+#define PRUNE_INTERVAL_MS 3600000
+#define PRUNE_KEEP_S      (30 * 86400)
 /*
  * PostgreSQL writer connections: for routing events, then one for the
  * channels. One routing writer: with two (events partitioned by
@@ -504,9 +502,9 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	ro.presence_ms = 5000;
 	s->route = route_new(&s->loop, s->kv, s->kv_sub, s->db, s->commit,
 	                     ROUTE_WRITERS, &ro);
-	s->sessions = gw_session_store_new(&s->loop, s->db, SESSION_IDLE_S,
-	                                   SESSION_ABSOLUTE_S);
-	s->api = gw_api_new(s->http, s->sessions, SESSION_ABSOLUTE_S);
+	s->sessions = gw_session_store_new(&s->loop, s->db, cfg->session_idle,
+	                                   cfg->session_absolute);
+	s->api = gw_api_new(s->http, s->sessions, cfg->session_absolute);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
 	                           s->commit[WRITERS - 1], s->sessions);
 

@@ -192,6 +192,8 @@ assert_documented_defaults(const struct gw_config *c)
 	assert_string_equal(c->redis_password, "");
 	assert_int_equal(c->redis_database, 0);
 	assert_int_equal(c->redis_timeout, 2);
+	assert_int_equal(c->session_idle, 1800);
+	assert_int_equal(c->session_absolute, 43200);
 	assert_int_equal(c->max_connections, 19000);
 	assert_int_equal(c->http_body_max, 1048576);
 	assert_int_equal(c->ws_message_max, 65536);
@@ -430,6 +432,25 @@ test_limits_zero_refused(void **state)
 	(void)state;
 	expect_refused("limits {\n\tworker_threads = 0\n}\n", 2,
 	               "worker_threads", NULL);
+}
+
+static void
+test_session_timeouts(void **state)
+{
+	struct gw_config *c;
+
+	(void)state;
+	c = load_text("sessions {\n\tidle_timeout = 600\n"
+	              "\tabsolute_timeout = 28800\n}\n",
+	              NULL);
+	assert_int_equal(c->session_idle, 600);
+	assert_int_equal(c->session_absolute, 28800);
+	gw_config_free(c);
+	expect_refused("sessions {\n\tidle_timeout = 0\n}\n", 2, "idle_timeout",
+	               NULL);
+	expect_refused("sessions {\n\tidle_timeout = 7200\n"
+	               "\tabsolute_timeout = 3600\n}\n",
+	               0, "idle_timeout (7200) is longer", NULL);
 }
 
 static void
@@ -900,6 +921,7 @@ main(void)
 	        T(test_empty_file_loads_defaults),
 	        T(test_comments_only_loads_defaults),
 	        T(test_values_are_read),
+	        T(test_session_timeouts),
 	        T(test_tls_both_set_accepted),
 	        T(test_free_null_is_noop),
 	        T(test_unknown_top_level_directive),
