@@ -429,6 +429,25 @@ ws_queue(struct conn *c, const char *text)
 	m->next = NULL;
 	m->len = len;
 	memcpy(m->buf + LWS_PRE, text, len);
+	if (c->sq_head == NULL && !c->closing &&
+	    !lws_partial_buffered(c->wsi)) {
+		/*
+		 * Nothing waiting: written now. Waiting for the WRITEABLE
+		 * callback costs two epoll_ctl calls per message (POLLOUT on,
+		 * then off) and a loop turn. A send the socket cannot take
+		 * whole is kept by lws, which then waits for POLLOUT itself
+		 * (lws_partial_buffered is true until it is out).
+		 */
+		if (lws_write(c->wsi, m->buf + LWS_PRE, len, LWS_WRITE_TEXT) <
+		    (int)len) {
+			free(m);
+			ws_close_later(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+			               "write failed");
+			return -1;
+		}
+		free(m);
+		return 0;
+	}
 	if (c->sq_tail != NULL)
 		c->sq_tail->next = m;
 	else
