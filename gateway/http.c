@@ -417,6 +417,9 @@ ws_queue(struct conn *c, const char *text)
 	size_t len = strlen(text);
 	struct ws_msg *m;
 
+	/* Closing: only the close frame goes out now. */
+	if (c->closing)
+		return -1;
 	if (c->sq_len >= WS_SENDQ_MAX) {
 		gw_warn("ws.slow_reader", "conn=%lu queued=%u", c->id,
 		        c->sq_len);

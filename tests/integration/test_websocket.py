@@ -4,7 +4,10 @@ other sessions carry on, and /metrics counts open sockets."""
 
 import json
 import os
+import socket
+import struct
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -70,6 +73,40 @@ class WebSocketTest(harness.TestCase):
             self.assertEqual(reply["code"], code, text)
             self.assertTrue(reply["message"])
         self.assert_still_works(ws)
+
+    def test_slow_reader_closed_others_unaffected(self):
+        bystander = self.open()
+        ws = self.open()
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Pings this reader never reads the pongs of: the socket fills,
+        # then the server's queue for it, and the server closes it.
+        payload = json.dumps({"type": "ping", "id": "x" * (MAX - 100)})
+        mask = b"\x01\x02\x03\x04"
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(
+            payload.encode()))
+        frame = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(body)) + \
+            mask + body
+        ws.sock.settimeout(5)
+        sent, deadline = 0, time.monotonic() + 30
+        try:
+            while sent < 5000 and time.monotonic() < deadline:
+                ws.sock.sendall(frame * 100)
+                sent += 100
+        except OSError:
+            pass  # the server stopped reading: closed, or its buffers full
+        self.assert_still_works(bystander)
+        pongs = 0
+        with self.assertRaises(harness.WebSocketError) as e:
+            while True:
+                op, data = ws.recv_message(30)
+                if op == 8:
+                    code = struct.unpack("!H", data[:2])[0]
+                    raise harness.WebSocketError("closed %d %s" % (
+                        code, data[2:].decode()))
+                pongs += 1
+        self.assertIn("closed 1008 send queue full", str(e.exception))
+        self.assertLess(pongs, sent)
+        self.assert_still_works(bystander)
 
     def test_oversize_closes_1009(self):
         bystander = self.open()
