@@ -28,7 +28,7 @@
 /* Conversations a queue view shows. */
 #define VIEW_LIMIT 50
 /* Positions: pushed this long after a queue changes (changes coalesce). */
-#define POSITION_FLUSH_MS 1000
+#define POSITION_FLUSH_MS 500
 /* ... and all of them re-checked this often, whatever happened. */
 #define POSITIONS_ALL_EVERY_TICKS 10
 
