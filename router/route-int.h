@@ -29,6 +29,9 @@ struct route {
 	size_t nw;
 	struct route_options opt;
 	char *instance;
+	char origin[48];     /* tags this process's messages on sb:route */
+	char origin_tag[64]; /* "from":"<origin>", as it appears in them */
+	size_t origin_tag_len;
 	enum route_state state;
 	const char *status;
 	unsigned long long epoch;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -556,7 +557,8 @@ publish_events(struct route *r, const struct events *e)
 
 	if (e->n == 0)
 		return;
-	msg = json_pack("{s:I, s:o}", "epoch", (json_int_t)r->epoch, "events",
+	msg = json_pack("{s:I, s:s, s:o}", "epoch", (json_int_t)r->epoch,
+	                "from", r->origin, "events",
 	                events_to_json(e->ev, e->n));
 	text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
@@ -565,6 +567,12 @@ publish_events(struct route *r, const struct events *e)
 	               ROUTE_CHANNEL, text) != 0)
 		gw_warn("route.publish_failed", "events=%zu", e->n);
 	free(text);
+	/*
+	 * This instance's own sockets hear of its decisions at once, not a
+	 * Redis round trip later: its own messages on sb:route are skipped.
+	 */
+	if (r->event_cb != NULL)
+		r->event_cb(r->cb_arg, e->ev, e->n);
 }
 
 static void
@@ -1281,6 +1289,18 @@ route_kv_state(struct route *r, int up)
 		}
 }
 
+/* Whether tag (n bytes) occurs in the first len bytes of s. */
+static int
+has_tag(const char *s, size_t len, const char *tag, size_t n)
+{
+	size_t i;
+
+	for (i = 0; n > 0 && i + n <= len; i++)
+		if (s[i] == tag[0] && memcmp(s + i, tag, n) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 on_route_message(void *arg, const char *payload, size_t len)
 {
@@ -1291,6 +1311,13 @@ on_route_message(void *arg, const char *payload, size_t len)
 	size_t i, k, n = 0;
 	json_int_t epoch = 0;
 
+	/*
+	 * Ours: delivered here when the decision was taken. Found before
+	 * parsing: "from" is the second key of every message we publish.
+	 */
+	if (has_tag(payload, len < 96 ? len : 96, r->origin_tag,
+	            r->origin_tag_len))
+		return;
 	msg = json_loadb(payload, len, 0, &jerr);
 	if (msg == NULL)
 		return;
@@ -1351,6 +1378,12 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 	r->nw = nw;
 	r->opt = *opt;
 	r->instance = xstrdup(opt->instance);
+	/* Unique per process even if two share an instance name by mistake. */
+	snprintf(r->origin, sizeof(r->origin), "%d-%llx", (int)getpid(),
+	         (unsigned long long)uv_hrtime());
+	r->origin_tag_len =
+	        (size_t)snprintf(r->origin_tag, sizeof(r->origin_tag),
+	                         "\"from\":\"%s\"", r->origin);
 	r->opt.instance = r->instance;
 	if (r->opt.sweep_ms <= 0)
 		r->opt.sweep_ms = 250;
