@@ -704,7 +704,7 @@ view_reply(struct call *c, const redisReply *reply)
 			continue;
 		items[n].conv = reply_text(e->element[0]);
 		items[n].channel = reply_text(e->element[1]);
-		items[n].since_ms = reply_ll(e->element[2]);
+		items[n].waited_ms = reply_ll(e->element[2]);
 		items[n].priority = (int)reply_ll(e->element[3]);
 		items[n].mode = reply_text(e->element[4]);
 		n++;

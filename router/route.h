@@ -147,7 +147,7 @@ struct route_view_item {
 	const char *conv;
 	const char *channel;
 	const char *mode; /* "pull" (pickable) or "push" (offered) */
-	long long since_ms;
+	long long waited_ms;
 	int priority;
 };
 struct route_view {

@@ -304,8 +304,6 @@ on_view(void *arg, int ok, const char *err, const struct route_view *v)
 	struct view_pending *vp = arg;
 	struct peer *peer = peer_get(vp->rw, vp->conn);
 	json_t *list;
-	long long now;
-	struct timespec ts;
 	size_t i;
 	int k;
 
@@ -319,22 +317,16 @@ on_view(void *arg, int ok, const char *err, const struct route_view *v)
 		send_error(vp->rw, vp->conn, vp->id, route_error_code(err),
 		           err);
 	} else {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 		list = json_array();
 		for (i = 0; i < v->n; i++)
 			json_array_append_new(
 			        list,
-			        json_pack(
-			                "{s:s, s:s, s:s, s:I, s:i}",
-			                "conversation", v->items[i].conv,
-			                "channel", v->items[i].channel, "mode",
-			                v->items[i].mode, "waited_ms",
-			                (json_int_t)(v->items[i].since_ms > 0
-			                                     ? now - v->items[i]
-			                                                       .since_ms
-			                                     : 0),
-			                "priority", v->items[i].priority));
+			        json_pack("{s:s, s:s, s:s, s:I, s:i}",
+			                  "conversation", v->items[i].conv,
+			                  "channel", v->items[i].channel,
+			                  "mode", v->items[i].mode, "waited_ms",
+			                  (json_int_t)v->items[i].waited_ms,
+			                  "priority", v->items[i].priority));
 		send_to(vp->rw, vp->conn, vp->id,
 		        json_pack("{s:s, s:I, s:I, s:I, s:o}", "type",
 		                  "queue.view", "queue", (json_int_t)vp->queue,

@@ -4,7 +4,7 @@
 -- Read-only.
 -- ARGV: epoch, queue, advisor ("" for a supervisor: any queue), limit
 -- Returns: pulled count, pushed count, then per conversation shown:
---          {conv, channel, since_ms, priority, mode ('pull'|'push')}
+--          {conv, channel, waited ms, priority, mode ('pull'|'push')}
 local err = epoch_error(ARGV[1])
 if err then
 	return err
@@ -16,6 +16,7 @@ if aid ~= '' and
 	return redis.error_reply('NOTYOURS advisor ' .. aid ..
 	    ' does not serve queue ' .. q)
 end
+local now = now_ms()
 local pkey, wkey = P .. 'q:' .. q .. ':p', P .. 'q:' .. q .. ':w'
 local out = {redis.call('ZCARD', pkey), redis.call('ZCARD', wkey)}
 for _, list in ipairs({{pkey, 'pull'}, {wkey, 'push'}}) do
@@ -23,7 +24,8 @@ for _, list in ipairs({{pkey, 'pull'}, {wkey, 'push'}}) do
 	if room > 0 then
 		for _, cid in ipairs(redis.call('ZRANGE', list[1], 0, room - 1)) do
 			local c = hgetall(P .. 'c:' .. cid)
-			out[#out + 1] = {cid, c.ch or '', c.since or '0', c.pr or '0',
+			out[#out + 1] = {cid, c.ch or '',
+			    tostring(now - num(c.since, now)), c.pr or '0',
 			    list[2]}
 		end
 	end

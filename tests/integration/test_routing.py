@@ -39,6 +39,15 @@ class Desk:
     def send(self, **msg):
         self.ws.send_text(json.dumps(msg))
 
+    def status(self, status):
+        self.send(type="desk.status", status=status, id="st")
+        self.wait_for("desk.status.ok", id="st")
+
+    def release(self, conv):
+        self.send(type="conversation.release", conversation=conv,
+                  why="closed", id="rel")
+        self.wait_for("conversation.released", id="rel")
+
     def wait_for(self, type_, timeout=10, **match):
         deadline = time.monotonic() + timeout
         skipped = []
@@ -140,6 +149,12 @@ class RoutingTest(harness.TestCase):
         self.assertEqual(m["id"], 1)
         return ws, m["conversation"]
 
+    def kinds(self, conv):
+        """The conversation's events, in order, comma-separated."""
+        return self.sql("SELECT string_agg(kind, ',' ORDER BY id) FROM "
+                        "conversation_events WHERE conversation_id = %s"
+                        % conv)
+
     def recv_type(self, ws, type_, timeout=10):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -198,8 +213,7 @@ class RoutingTest(harness.TestCase):
 
     def test_offer_accept_across_instances(self):
         desk = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
-        desk.send(type="desk.status", status="available", id="s1")
-        desk.wait_for("desk.status.ok", id="s1")
+        desk.status("available")
         ws, conv = self.resident(self.sbs[1])
         offer = desk.wait_for("offer", conversation=conv)
         self.assertEqual(offer["channel"], "chat")
@@ -213,11 +227,8 @@ class RoutingTest(harness.TestCase):
         desk.send(type="offer.accept", conversation=conv, id="a2")
         err = desk.wait_for("error", id="a2")
         self.assertEqual(err["code"], "not_offered")
-        desk.send(type="conversation.release", conversation=conv,
-                  why="closed", id="r1")
-        desk.wait_for("conversation.released", id="r1")
-        desk.send(type="desk.status", status="away", id="s2")
-        desk.wait_for("desk.status.ok", id="s2")
+        desk.release(conv)
+        desk.status("away")
 
     def test_resident_cannot_act_as_staff(self):
         ws, conv = self.resident(self.sbs[2], "Mallory")
@@ -240,32 +251,25 @@ class RoutingTest(harness.TestCase):
         ada.send(type="desk.status", status="available", id="s")
         offer = ada.wait_for("offer", conversation=conv)
         self.assertTrue(offer)
-        bob.send(type="desk.status", status="available", id="s")
-        bob.wait_for("desk.status.ok", id="s")
+        bob.status("available")
         ada.send(type="offer.reject", conversation=conv, id="x")
         ada.wait_for("offer.rejected", id="x")
         bob.wait_for("offer", conversation=conv)
         bob.send(type="offer.accept", conversation=conv, id="y")
         bob.wait_for("offer.accepted", id="y")
         self.recv_type(ws, "chat.assigned")
-        self.assertEqual(self.sql(
-            "SELECT string_agg(kind, ',' ORDER BY id) FROM "
-            "conversation_events WHERE conversation_id = %s" % conv),
-            "route.queued,route.offered,route.rejected,route.offered,"
-            "route.accepted")
+        self.assertEqual(self.kinds(conv),
+                         "route.queued,route.offered,route.rejected,"
+                         "route.offered,route.accepted")
         for d in (ada, bob):
-            d.send(type="desk.status", status="away", id="z")
-            d.wait_for("desk.status.ok", id="z")
-        bob.send(type="conversation.release", conversation=conv,
-                 why="closed", id="r")
-        bob.wait_for("conversation.released", id="r")
+            d.status("away")
+        bob.release(conv)
 
     def test_desk_reopened_in_grace_sees_what_it_holds(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         snap = ada.wait_for("desk.conversations")
         self.assertEqual(snap["conversations"], [])
-        ada.send(type="desk.status", status="available", id="s")
-        ada.wait_for("desk.status.ok", id="s")
+        ada.status("available")
         ws, conv = self.resident(self.sbs[1], "Kept")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="a")
@@ -284,13 +288,10 @@ class RoutingTest(harness.TestCase):
         self.assertEqual(held[conv2]["state"], "offered")
         self.assertGreater(held[conv2]["deadline_ms"],
                            int(time.time() * 1000))
-        ada.send(type="desk.status", status="away", id="s")
-        ada.wait_for("desk.status.ok", id="s")
+        ada.status("away")
         ada.send(type="offer.reject", conversation=conv2, id="x")
         ada.wait_for("offer.rejected", id="x")
-        ada.send(type="conversation.release", conversation=conv,
-                 why="closed", id="r")
-        ada.wait_for("conversation.released", id="r")
+        ada.release(conv)
         ws2.send_text(json.dumps({"type": "chat.leave"}))
         self.recv_type(ws2, "chat.left")
 
@@ -324,8 +325,7 @@ class RoutingTest(harness.TestCase):
         bob = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "bob"))
         sue = Desk(self, self.sbs[2], self.cookie(self.sbs[2], "sue"))
         for d in (ada, bob):
-            d.send(type="desk.status", status="available", id="s")
-            d.wait_for("desk.status.ok", id="s")
+            d.status("available")
         ada.send(type="queue.view", queue="fb", id="v")
         view = ada.wait_for("queue.view", id="v")
         self.assertEqual((view["queue"], view["pulled"],
@@ -350,6 +350,7 @@ class RoutingTest(harness.TestCase):
             m = d.wait_for("queue.view", pulled=1)
             self.assertEqual(m["conversations"][0]["conversation"], conv)
             self.assertEqual(m["conversations"][0]["mode"], "pull")
+            self.assertTrue(0 <= m["conversations"][0]["waited_ms"] < 30000)
         bob.send(type="conversation.pick", conversation=conv, id="p")
         bob.wait_for("conversation.picked", id="p")
         self.recv_type(ws, "chat.assigned")
@@ -363,25 +364,20 @@ class RoutingTest(harness.TestCase):
             " FROM conversations c WHERE id = %s" % conv),
             "assigned:%s:route.queued,route.acceptedtrue" % bob.staff)
         for d in (ada, bob):
-            d.send(type="desk.status", status="away", id="z")
-            d.wait_for("desk.status.ok", id="z")
-        bob.send(type="conversation.release", conversation=conv,
-                 why="closed", id="r")
-        bob.wait_for("conversation.released", id="r")
+            d.status("away")
+        bob.release(conv)
         sue.send(type="queue.unwatch", queue="25", id="u")
         sue.wait_for("queue.unwatched", id="u")
 
     def test_transfer_to_named_advisor_with_note(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         bob = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "bob"))
-        ada.send(type="desk.status", status="available", id="s")
-        ada.wait_for("desk.status.ok", id="s")
+        ada.status("available")
         ws, conv = self.resident(self.sbs[2], "Moved")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="a")
         ada.wait_for("offer.accepted", id="a")
-        bob.send(type="desk.status", status="available", id="s")
-        bob.wait_for("desk.status.ok", id="s")
+        bob.status("available")
         ada.send(type="conversation.transfer", conversation=conv,
                  advisor=bob.staff, note="x" * 4001, id="t0")
         self.assertEqual(ada.wait_for("error", id="t0")["code"],
@@ -407,22 +403,16 @@ class RoutingTest(harness.TestCase):
             "conversation_id = %s AND direction = 'internal'" % conv),
             "Arrears: call back after 3pm|%s|transfer_note|%s" % (
                 ada.staff, bob.staff))
-        self.assertEqual(self.sql(
-            "SELECT string_agg(kind, ',' ORDER BY id) FROM "
-            "conversation_events WHERE conversation_id = %s" % conv),
-            "route.queued,route.offered,route.accepted,route.transferred,"
-            "route.offered,route.accepted")
+        self.assertEqual(self.kinds(conv),
+                         "route.queued,route.offered,route.accepted,"
+                         "route.transferred,route.offered,route.accepted")
         for d in (ada, bob):
-            d.send(type="desk.status", status="away", id="z")
-            d.wait_for("desk.status.ok", id="z")
-        bob.send(type="conversation.release", conversation=conv,
-                 why="closed", id="r")
-        bob.wait_for("conversation.released", id="r")
+            d.status("away")
+        bob.release(conv)
 
     def test_vanished_desk_requeued_after_grace(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
-        ada.send(type="desk.status", status="available", id="s")
-        ada.wait_for("desk.status.ok", id="s")
+        ada.status("available")
         ws, conv = self.resident(self.sbs[1], "Lost")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="a")

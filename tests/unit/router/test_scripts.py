@@ -537,8 +537,15 @@ class ScriptTest(unittest.TestCase):
         with self.assertRaises(RedisError) as e:
             self.rt.op("waiting", "q1", "a2", 10)
         self.assertTrue(str(e.exception).startswith("NOTYOURS"))
-        self.assertEqual(self.rt.op("waiting", "q1", "", 1)[:3],
-                         [2, 0, ["e1", "email", "1000", "0", "pull"]])
+        view = self.rt.op("waiting", "q1", "", 1)
+        self.assertEqual(len(view), 3)  # the limit holds
+        self.assertEqual(view[:2], [2, 0])
+        item = view[2]
+        self.assertEqual([item[0], item[1], item[3], item[4]],
+                         ["e1", "email", "0", "pull"])
+        # waited since 1000 ms after the epoch (as enqueued)
+        self.assertAlmostEqual(int(item[2]), time.time() * 1000 - 1000,
+                               delta=5000)
         with self.assertRaises(RedisError) as e:
             self.rt.op("pick", "e2", "a2")
         self.assertTrue(str(e.exception).startswith("NOTYOURS"))
