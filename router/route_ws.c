@@ -470,6 +470,13 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 	int rc = -1;
 
 	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)peer->staff);
+	if ((strncmp(type, "offer.", 6) == 0 ||
+	     strncmp(type, "conversation.", 13) == 0) &&
+	    parse_id(conv) == 0) {
+		send_error(rw, peer->conn, id, "bad_message",
+		           "conversation must be a conversation id (decimal)");
+		return;
+	}
 	if (strcmp(type, "desk.status") == 0) {
 		const char *st = str_field(msg, "status");
 		const char *reason = str_field(msg, "reason");

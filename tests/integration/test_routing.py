@@ -337,6 +337,13 @@ class RoutingTest(harness.TestCase):
         sue.wait_for("queue.view", id="v2")
         bob.send(type="queue.view", queue="22", id="v")
         self.assertEqual(bob.wait_for("error", id="v")["code"], "forbidden")
+        bob.send(type="queue.view", queue="no-such-queue", id="v3")
+        self.assertEqual(bob.wait_for("error", id="v3")["code"],
+                         "bad_message")
+        for bad in ("x1", "", None, "1" * 30):
+            bob.send(type="conversation.pick", conversation=bad, id="p0")
+            self.assertEqual(bob.wait_for("error", id="p0")["code"],
+                             "bad_message", bad)
         ws = self.sbs[2].websocket()
         self.addCleanup(ws.close)
         self.recv_type(ws, "hello")
