@@ -175,15 +175,7 @@ end
 -- mode push or pull;
 -- blend "busy=a|b;...".
 local function apply_settings(qc, blend, max_missed, grace_ms, live)
-	-- which queue channels were pulled, and which are now: a queue where
-	-- that changed has its waiting conversations re-sorted
-	local was, now_pulled, moved = {}, {}, {}
 	for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-		for _, f in ipairs(redis.call('HKEYS', P .. 'qc:' .. q)) do
-			if string.sub(f, 1, 5) == 'pull:' then
-				was[q .. f] = q
-			end
-		end
 		redis.call('DEL', P .. 'qc:' .. q)
 	end
 	redis.call('DEL', P .. 'queues', P .. 'blend')
@@ -198,21 +190,14 @@ local function apply_settings(qc, blend, max_missed, grace_ms, live)
 		end
 		if mode == 'pull' then
 			redis.call('HSET', P .. 'qc:' .. q, 'pull:' .. ch, '1')
-			now_pulled[q .. 'pull:' .. ch] = q
 		end
 		redis.call('SADD', P .. 'queues', q)
 	end
-	for k, q in pairs(was) do
-		if not now_pulled[k] then
-			moved[q] = true
-		end
-	end
-	for k, q in pairs(now_pulled) do
-		if not was[k] then
-			moved[q] = true
-		end
-	end
-	for q, _ in pairs(moved) do
+	-- A channel's mode may have changed: every waiting conversation is
+	-- put in the list its mode says. Settings are applied only when they
+	-- changed (and once per rebuild), like the advisor refresh that
+	-- follows, which costs about as much.
+	for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
 		resort_waiting(q)
 	end
 	for busy, blocked in string.gmatch(blend, '(%a+)=([%a|]+)') do
