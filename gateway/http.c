@@ -432,8 +432,7 @@ ws_queue(struct conn *c, const char *text)
 	m->next = NULL;
 	m->len = len;
 	memcpy(m->buf + LWS_PRE, text, len);
-	if (c->sq_head == NULL && !c->closing &&
-	    !lws_partial_buffered(c->wsi)) {
+	if (c->sq_head == NULL && !lws_partial_buffered(c->wsi)) {
 		/*
 		 * Nothing waiting: written now. Waiting for the WRITEABLE
 		 * callback costs two epoll_ctl calls per message (POLLOUT on,

@@ -1015,7 +1015,6 @@ struct pos_batch {
 	size_t n;
 	unsigned long conn[ROUTE_POSITIONS_MAX];
 	uint64_t conv[ROUTE_POSITIONS_MAX];
-	char ids[ROUTE_POSITIONS_MAX][24];
 	char queue[24];
 };
 
@@ -1051,11 +1050,15 @@ on_batch(void *arg, int ok, const long *pos, size_t n, long long span,
 static void
 batch_send(struct pos_batch *b)
 {
+	char text[ROUTE_POSITIONS_MAX][24];
 	const char *ids[ROUTE_POSITIONS_MAX];
 	size_t i;
 
-	for (i = 0; i < b->n; i++)
-		ids[i] = b->ids[i];
+	for (i = 0; i < b->n; i++) {
+		snprintf(text[i], sizeof(text[i]), "%llu",
+		         (unsigned long long)b->conv[i]);
+		ids[i] = text[i];
+	}
 	if (route_positions(b->rw->r, b->queue, ids, b->n, on_batch, b) != 0)
 		free(b);
 }
@@ -1085,8 +1088,6 @@ batch_add(void *arg, uint64_t conv, void *value)
 	}
 	b->conn[b->n] = peer->conn;
 	b->conv[b->n] = conv;
-	snprintf(b->ids[b->n], sizeof(b->ids[0]), "%llu",
-	         (unsigned long long)conv);
 	if (++b->n == ROUTE_POSITIONS_MAX) {
 		idmap_del(fp->batches, peer->queue);
 		batch_send(b);
