@@ -44,6 +44,7 @@ struct db_req {
 struct db_poll {
 	uv_poll_t h;
 	struct db *db;
+	int events; /* what h was last started with */
 };
 
 struct db {
@@ -156,7 +157,15 @@ db_watch(struct db *db, int events)
 		db->poll->db = db;
 		db->fd = fd;
 	}
-	uv_poll_start(&db->poll->h, events, db_on_poll);
+	/*
+	 * libuv's uv_poll_start first takes the descriptor out of epoll (a
+	 * system call) and puts it back at the next poll: only when the
+	 * events change.
+	 */
+	if (db->poll->events != events) {
+		db->poll->events = events;
+		uv_poll_start(&db->poll->h, events, db_on_poll);
+	}
 	return 0;
 }
 
@@ -326,8 +335,10 @@ db_connect_step(struct db *db)
 	PostgresPollingStatusType st;
 
 	/* Stop watching first: libpq may close and reopen its socket. */
-	if (db->poll != NULL)
+	if (db->poll != NULL) {
 		uv_poll_stop(&db->poll->h);
+		db->poll->events = 0;
+	}
 	st = PQconnectPoll(db->conn);
 	switch (st) {
 	case PGRES_POLLING_READING:

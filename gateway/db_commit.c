@@ -1,8 +1,8 @@
 /*
- * db_commit.c: group commit on top of db.c's pipeline. One transaction in
- * flight at a time; a uv_check handle flushes what gathered once the loop
- * has run this turn's callbacks, and a uv_idle handle keeps the loop from
- * blocking in poll while writes wait and nothing is in flight.
+ * db_commit.c: group commit on top of db.c's pipeline. Up to DEPTH
+ * transactions in flight at a time; a uv_check handle flushes what gathered
+ * once the loop has run this turn's callbacks, and a uv_idle handle keeps
+ * the loop from blocking in poll while writes wait and could be sent.
  * Loop thread only.
  */
 #include <stdlib.h>
@@ -14,6 +14,15 @@
 #include "xmalloc.h"
 
 struct db_merged;
+
+/*
+ * Transactions in flight at once on the connection. With two, PostgreSQL
+ * runs the next batch while the loop handles the answers to the last one
+ * (which for the router means replies, offers and the Redis calls they
+ * start) instead of waiting for them; the server still runs them one after
+ * the other, in order.
+ */
+#define DEPTH 2
 
 struct db_write {
 	struct db_write *next;
@@ -395,7 +404,7 @@ commit_flush(uv_check_t *h)
 	struct db_segment *seg;
 	unsigned n;
 
-	if (w->inflight_segments > 0 || w->head == NULL) {
+	if (w->inflight_segments >= DEPTH || w->head == NULL) {
 		commit_arm(w);
 		return;
 	}
@@ -444,7 +453,7 @@ commit_arm(struct db_commit *w)
 		return;
 	if (w->head != NULL) {
 		uv_check_start(&w->check, commit_flush);
-		if (w->inflight_segments == 0)
+		if (w->inflight_segments < DEPTH)
 			uv_idle_start(&w->idle, commit_idle);
 		else
 			uv_idle_stop(&w->idle);

@@ -95,9 +95,16 @@ adapter_on_poll(uv_poll_t *h, int status, int events)
 		redisAsyncHandleWrite(a->ac);
 }
 
+/*
+ * hiredis asks for writability on every command; libuv's uv_poll_start
+ * first takes the descriptor out of epoll (a system call) even when the
+ * events are the same, so the handle is restarted only when they change.
+ */
 static void
 adapter_update(struct kv_adapter *a, int events)
 {
+	if (events == a->events)
+		return;
 	a->events = events;
 	if (events != 0)
 		uv_poll_start(&a->poll, events, adapter_on_poll);

@@ -68,6 +68,9 @@ static const struct db_rows EVENT_ROWS = {
         "  queued_at = CASE WHEN f.status = 'waiting'"
         "   THEN coalesce(c.queued_at, now()) ELSE c.queued_at END,"
         "  route_version = f.version,"
+        /* both set here: the touch trigger is then not called */
+        "  closed_at = CASE WHEN f.status = 'closed'"
+        "   THEN coalesce(c.closed_at, now()) END,"
         "  updated_at = now()"
         "  FROM fin f JOIN cur ON cur.id = f.conv"
         "  WHERE c.id = f.conv AND cur.route_version < f.version"

@@ -29,6 +29,7 @@
 #define VIEW_LIMIT 50
 /* Positions: pushed this long after a queue changes (changes coalesce). */
 #define POSITION_FLUSH_MS 500
+#define POSITION_GAP_MS 2000
 /* ... and all of them re-checked this often, whatever happened. */
 #define POSITIONS_ALL_EVERY_TICKS 10
 
@@ -84,6 +85,7 @@ struct route_ws {
 	struct idmap *dirty;     /* queue id -> itself: positions changed */
 	uv_timer_t positions;
 	uv_timer_t flush; /* pushes the positions of the dirty queues */
+	uint64_t flushed_at; /* loop time of the last flush */
 	int closing;
 };
 
@@ -1134,6 +1136,7 @@ on_flush(uv_timer_t *t)
 	idmap_free(fp.batches);
 	idmap_free(rw->dirty);
 	rw->dirty = idmap_new();
+	rw->flushed_at = uv_now(rw->loop);
 }
 
 static void
@@ -1142,8 +1145,13 @@ mark_dirty(struct route_ws *rw, uint64_t queue)
 	if (queue == 0 || rw->closing)
 		return;
 	idmap_put(rw->dirty, queue, rw);
-	if (!uv_is_active((uv_handle_t *)&rw->flush))
-		uv_timer_start(&rw->flush, on_flush, POSITION_FLUSH_MS, 0);
+	if (!uv_is_active((uv_handle_t *)&rw->flush)) {
+		uint64_t now = uv_now(rw->loop), due = now + POSITION_FLUSH_MS;
+
+		if (rw->flushed_at + POSITION_GAP_MS > due)
+			due = rw->flushed_at + POSITION_GAP_MS;
+		uv_timer_start(&rw->flush, on_flush, due - now, 0);
+	}
 }
 
 static void
