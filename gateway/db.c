@@ -160,9 +160,10 @@ db_watch(struct db *db, int events)
 	/*
 	 * libuv's uv_poll_start first takes the descriptor out of epoll (a
 	 * system call) and puts it back at the next poll: only when the
-	 * events change.
+	 * events change, or libuv stopped the handle (it does on POLLERR).
 	 */
-	if (db->poll->events != events) {
+	if (db->poll->events != events ||
+	    !uv_is_active((uv_handle_t *)&db->poll->h)) {
 		db->poll->events = events;
 		uv_poll_start(&db->poll->h, events, db_on_poll);
 	}

@@ -98,12 +98,14 @@ adapter_on_poll(uv_poll_t *h, int status, int events)
 /*
  * hiredis asks for writability on every command; libuv's uv_poll_start
  * first takes the descriptor out of epoll (a system call) even when the
- * events are the same, so the handle is restarted only when they change.
+ * events are the same, so the handle is restarted only when they change,
+ * or when libuv stopped it (it does on POLLERR).
  */
 static void
 adapter_update(struct kv_adapter *a, int events)
 {
-	if (events == a->events)
+	if (events == a->events &&
+	    (events == 0) != uv_is_active((uv_handle_t *)&a->poll))
 		return;
 	a->events = events;
 	if (events != 0)

@@ -27,9 +27,13 @@
 #define WATCH_MAX 8
 /* Conversations a queue view shows. */
 #define VIEW_LIMIT 50
-/* Positions: pushed this long after a queue changes (changes coalesce). */
+/*
+ * Positions: pushed this long after a queue changes (changes coalesce),
+ * and not more often than every POSITION_GAP_MS: a queue draining at
+ * thousands a second costs one message per waiting resident per gap.
+ */
 #define POSITION_FLUSH_MS 500
-#define POSITION_GAP_MS 2000
+#define POSITION_GAP_MS   2000
 /* ... and all of them re-checked this often, whatever happened. */
 #define POSITIONS_ALL_EVERY_TICKS 10
 
@@ -84,7 +88,7 @@ struct route_ws {
 	struct idmap *residents; /* conversation id -> peer */
 	struct idmap *dirty;     /* queue id -> itself: positions changed */
 	uv_timer_t positions;
-	uv_timer_t flush; /* pushes the positions of the dirty queues */
+	uv_timer_t flush;    /* pushes the positions of the dirty queues */
 	uint64_t flushed_at; /* loop time of the last flush */
 	int closing;
 };

@@ -5,7 +5,7 @@
  *
  *   bench_route --url http://127.0.0.1:PORT --users FILE [--queue SLUG]
  *               [--advisors N] [--rate R] [--seconds T] [--waiting W]
- *               [--login-concurrency N]
+ *               [--login-concurrency N] [--keep]
  *               [--daemon-pid PID --redis-pid PID --postgres-pid PID]
  *
  * FILE holds one "login password" pair a line. Every advisor signs in with
@@ -18,7 +18,10 @@
  *      release it (closed) when accepted, so capacity never runs out.
  *   2. assignments: desks away; W residents start a chat and wait; then every
  *      desk goes available at once and accepts and releases as fast as
- *      offers come, until the queue is empty.
+ *      offers come, until the queue is empty. With --keep desks keep what
+ *      they accept (no release, no closing): the advisors' capacity must
+ *      then hold every waiting chat, and the figure is the router's
+ *      assignments alone, without the conversations' ends.
  *
  * --seconds 0 skips the first, --waiting 0 the second. With the servers'
  * process ids (the postmaster's for PostgreSQL) it also reports the CPU each
@@ -125,13 +128,13 @@ struct conn {
 	struct desk *desk;
 	/* resident */
 	int phase;
-	uint64_t t0, conv;
+	uint64_t t0, tq, conv; /* chat.start sent, chat.queued read */
 	int started, queued, assigned;
 };
 
 /* One phase 1 conversation, until both ends of its latency are known. */
 struct rec {
-	uint64_t t0, t1;
+	uint64_t t0, tq, t1; /* chat.start, chat.queued, offer at the desk */
 };
 
 /* Milliseconds, grown as needed. */
@@ -169,6 +172,7 @@ struct bench {
 	struct desk *desks;
 	size_t ndesks;
 	unsigned rate, seconds, waiting, login_conc;
+	int keep; /* phase 2: accepted conversations are not released */
 	enum stage stage;
 	uint64_t stage_ns;
 	int failed;
@@ -198,6 +202,8 @@ struct bench {
 	unsigned long reoffers;
 	double *lat;
 	size_t nlat;
+	/* phase 1, chat.start to chat.queued: the conversation committed */
+	struct samples qlat;
 	unsigned long offer_first, assigned_before_queued;
 	/* phase 2 */
 	unsigned long p2_opened, p2_lost;
@@ -723,8 +729,11 @@ rec_maybe_done(struct bench *b, uint64_t conv, struct rec *r)
 {
 	if (r->t0 == 0 || r->t1 == 0)
 		return;
-	if (b->nlat < b->p1_total)
+	if (b->nlat < b->p1_total) {
 		b->lat[b->nlat++] = (double)(r->t1 - r->t0) / 1e6;
+		if (r->tq != 0)
+			sample_add(&b->qlat, (double)(r->tq - r->t0) / 1e6);
+	}
 	idmap_del(b->recs, conv);
 	free(r);
 }
@@ -801,6 +810,8 @@ desk_message(struct bench *b, struct conn *c, const char *type, json_t *msg,
 			if (pc->accepted == pc->queued - pc->abandoned)
 				b->p2_t_end = t;
 		}
+		if (b->keep && phase_index(b) == 1)
+			return;
 		ws_send(c,
 		        "{\"type\":\"conversation.release\",\"conversation\":"
 		        "\"%s\",\"why\":\"closed\",\"id\":\"r%s.%llu\"}",
@@ -846,6 +857,7 @@ resident_knows(struct bench *b, struct conn *c, uint64_t conv)
 		return;
 	r = rec_get(b, conv);
 	r->t0 = c->t0;
+	r->tq = c->tq;
 	rec_maybe_done(b, conv, r);
 }
 
@@ -872,6 +884,8 @@ resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 		}
 	} else if (strcmp(type, "chat.queued") == 0) {
 		c->queued = 1;
+		if (c->tq == 0 && c->conv == 0)
+			c->tq = now_ns();
 		pc->queued++;
 		b->progress_ns = now_ns();
 		resident_knows(b, c, conv);
@@ -1569,7 +1583,8 @@ advance(struct bench *b)
 		break;
 	case ST_P2_DRAIN:
 		p2 = &b->pc[1];
-		if (p2->released + p2->release_failed >= p2->accepted) {
+		if (b->keep ||
+		    p2->released + p2->release_failed >= p2->accepted) {
 			set_stage(b, ST_DONE);
 		} else if (stalled(b, t)) {
 			progress("assignments: %lu of %lu releases never "
@@ -1633,6 +1648,14 @@ report(struct bench *b)
 		       b->nlat ? b->lat[b->nlat - 1] : 0.0, b->late,
 		       (double)b->max_lag / 1e6, p1->start_failed,
 		       b->offer_first, b->assigned_before_queued, b->ndesks);
+		/* Of which: chat.start answered (the conversation committed).
+		 */
+		qsort(b->qlat.v, b->qlat.n, sizeof(double), cmp_double);
+		printf("route_latency_queued measured=%zu p50_ms=%.2f "
+		       "p99_ms=%.2f p999_ms=%.2f\n",
+		       b->qlat.n, quantile(b->qlat.v, b->qlat.n, 0.50),
+		       quantile(b->qlat.v, b->qlat.n, 0.99),
+		       quantile(b->qlat.v, b->qlat.n, 0.999));
 	}
 	if (b->waiting > 0 && b->p2_t0 != 0) {
 		secs = b->p2_t_end > b->p2_t0
@@ -1640,13 +1663,15 @@ report(struct bench *b)
 		               : (double)(now_ns() - b->p2_t0) / 1e9;
 		printf("route_assignments waiting=%lu advisors=%zu "
 		       "accepted=%lu seconds=%.2f assignments_per_s=%.0f "
-		       "first_offer_ms=%.1f fill_seconds=%.1f released=%lu%s\n",
+		       "first_offer_ms=%.1f fill_seconds=%.1f released=%lu "
+		       "mode=%s%s\n",
 		       p2->queued, b->ndesks, p2->accepted, secs,
 		       secs > 0 ? (double)p2->accepted / secs : 0.0,
 		       b->p2_first_offer > b->p2_t0
 		               ? (double)(b->p2_first_offer - b->p2_t0) / 1e6
 		               : -1.0,
 		       (double)b->p2_fill_ns / 1e9, p2->released,
+		       b->keep ? "keep" : "release",
 		       b->stalled ? " stalled=yes" : "");
 	}
 	for (i = 0; i < 2; i++) {
@@ -1693,7 +1718,7 @@ usage(void)
 	      "[--queue SLUG]\n"
 	      "                   [--advisors N] [--rate R] [--seconds T] "
 	      "[--waiting W]\n"
-	      "                   [--login-concurrency N]\n"
+	      "                   [--login-concurrency N] [--keep]\n"
 	      "                   [--daemon-pid PID --redis-pid PID "
 	      "--postgres-pid PID]\n",
 	      stderr);
@@ -1800,6 +1825,7 @@ main(int argc, char **argv)
 	        {"seconds", required_argument, NULL, 's'},
 	        {"waiting", required_argument, NULL, 'w'},
 	        {"login-concurrency", required_argument, NULL, 'l'},
+	        {"keep", no_argument, NULL, 'k'},
 	        {"daemon-pid", required_argument, NULL, 'D'},
 	        {"redis-pid", required_argument, NULL, 'R'},
 	        {"postgres-pid", required_argument, NULL, 'P'},
@@ -1847,6 +1873,9 @@ main(int argc, char **argv)
 		case 'l':
 			b->login_conc =
 			        parse_uint(optarg, "--login-concurrency");
+			break;
+		case 'k':
+			b->keep = 1;
 			break;
 		case 'D':
 			b->daemon_pid = (int)parse_uint(optarg, "--daemon-pid");
@@ -1913,6 +1942,7 @@ main(int argc, char **argv)
 		free(b->pc[i].acc.v);
 		free(b->pc[i].rel.v);
 	}
+	free(b->qlat.v);
 	free(b->login_queue);
 	free(b->desks);
 	rc = b->failed;
