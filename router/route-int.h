@@ -66,6 +66,12 @@ struct route {
 	void *cb_arg;
 	/* rebuild progress */
 	unsigned long long rebuild_epoch;
+	/*
+	 * Transactions (virtual ids, a PostgreSQL text[] literal) open when
+	 * the epoch was incremented: the rebuild reads only once they ended.
+	 */
+	char *rebuild_fence;
+	uint64_t rebuild_fence_at; /* loop time it was listed */
 	unsigned rebuild_pending;
 	int rebuild_failed;
 	size_t gc_deleted;

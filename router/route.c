@@ -44,11 +44,12 @@ static const struct db_rows EVENT_ROWS = {
         "  AS e(conv, kind, status, assign, queue, version, staff, detail,"
         "   instance, n)),"
         /*
-         * FOR SHARE: a rebuild's epoch increment waits for the statements
-         * that read the old epoch to commit, and statements after it see
-         * the new one, so the fence is exact.
+         * No lock: a rebuild, once its epoch increment committed, waits
+         * for every transaction then open (it may have read the old
+         * epoch) to end before it reads; statements after the increment
+         * see the new epoch. So the fence is exact (route_rebuild.c).
          */
-        " ep AS (SELECT epoch FROM router_state WHERE id = 1 FOR SHARE),"
+        " ep AS (SELECT epoch FROM router_state WHERE id = 1),"
         " cur AS (SELECT c.id, c.route_version, c.status"
         "  FROM conversations c WHERE c.id IN (SELECT conv FROM ev)"
         "  ORDER BY c.id FOR UPDATE),"
@@ -1454,6 +1455,7 @@ route_timer_closed(uv_handle_t *h)
 		free(r->desks[--r->ndesks]);
 	free(r->desks);
 	free(r->instance);
+	free(r->rebuild_fence);
 	free(r->w);
 	free(r->settings_applied);
 	free(r->settings_sending);

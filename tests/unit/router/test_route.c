@@ -636,6 +636,45 @@ test_old_epoch_fenced_after_bump(void **st)
 	fx_close(&f);
 }
 
+/*
+ * The rebuild reads PostgreSQL only once every transaction open when its
+ * epoch increment committed has ended: one of them may hold an event
+ * statement that read the old epoch and has yet to commit.
+ */
+static void
+test_rebuild_waits_for_open_transactions(void **st)
+{
+	char cmd[128];
+	PGconn *other;
+	PGresult *res;
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	assert_true(sb_run_until(&f.loop, route_is_ready, &f, 10000));
+	other = PQconnectdb(pg.conninfo);
+	assert_int_equal(PQstatus(other), CONNECTION_OK);
+	res = PQexec(other, "BEGIN; SELECT epoch FROM router_state");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d FLUSHALL >/dev/null",
+	         redis.port);
+	assert_int_equal(system(cmd), 0);
+	/* Past the 3 s settling time: still waiting for that transaction. */
+	sb_run_for(&f.loop, 4500);
+	assert_false(route_ready(f.r));
+	assert_true(pg_long("SELECT epoch FROM router_state") >
+	            (long)route_epoch(f.r));
+	res = PQexec(other, "COMMIT");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(other);
+	assert_true(sb_run_until(&f.loop, route_is_ready, &f, 5000));
+	assert_int_equal(pg_long("SELECT epoch FROM router_state"),
+	                 (long)route_epoch(f.r));
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -647,6 +686,7 @@ main(void)
 	        cmocka_unit_test(test_bad_ids_refused),
 	        cmocka_unit_test(test_lost_writes_rebuilt),
 	        cmocka_unit_test(test_old_epoch_fenced_after_bump),
+	        cmocka_unit_test(test_rebuild_waits_for_open_transactions),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
