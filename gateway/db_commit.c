@@ -40,6 +40,7 @@ struct db_write {
 	int lost; /* no answer: the connection went away */
 	int solo; /* retry alone after its batch aborted */
 	char *err;
+	uint64_t at; /* loop time it was queued */
 };
 
 /* One row-set statement, shared by the rows it carried. */
@@ -63,13 +64,18 @@ struct db_commit {
 	struct db *db;
 	unsigned batch_max, queue_max;
 	struct db_write *head, *tail;
-	unsigned queued;
+	/* writes nobody waits on: sent after the others, where there is room */
+	struct db_write *bg_head, *bg_tail;
+	unsigned queued; /* both lists */
 	unsigned inflight_writes;
 	unsigned inflight_segments;
 	unsigned long transactions;
 	unsigned long statements;
 	uv_check_t check;
 	uv_idle_t idle;
+	uv_timer_t linger_timer;
+	unsigned linger_ms;
+	int lingering; /* the timer will flush: the loop may block */
 	int closing;
 	int handles_open;
 };
@@ -268,6 +274,12 @@ fail_queue(struct db_commit *w, const char *why)
 		write_finish(wr, 0, why);
 	}
 	w->tail = NULL;
+	while ((wr = w->bg_head) != NULL) {
+		w->bg_head = wr->next;
+		w->queued--;
+		write_finish(wr, 0, why);
+	}
+	w->bg_tail = NULL;
 }
 
 static struct db_write *
@@ -289,6 +301,28 @@ take(struct db_commit *w, unsigned max, unsigned *n)
 	if (wr == NULL)
 		w->tail = NULL;
 	w->queued -= i;
+	/* Room left in a batch (not a retry alone): the background writes. */
+	if (i < max && (last == NULL || !last->solo) && w->bg_head != NULL) {
+		struct db_write *bfirst = w->bg_head, *b = bfirst,
+		                *blast = NULL;
+		unsigned j = 0;
+
+		do {
+			blast = b;
+			b = b->next;
+			j++;
+		} while (b != NULL && i + j < max);
+		blast->next = NULL;
+		w->bg_head = b;
+		if (b == NULL)
+			w->bg_tail = NULL;
+		w->queued -= j;
+		if (last != NULL)
+			last->next = bfirst;
+		else
+			first = bfirst;
+		i += j;
+	}
 	*n = i;
 	return first;
 }
@@ -397,16 +431,55 @@ send_segment(struct db_commit *w, struct db_segment *seg)
 	return db_sync(w->db, on_segment_sync, seg);
 }
 
+static void flush(struct db_commit *w);
+
 static void
 commit_flush(uv_check_t *h)
 {
-	struct db_commit *w = h->data;
+	flush(h->data);
+}
+
+static void
+on_linger(uv_timer_t *t)
+{
+	struct db_commit *w = t->data;
+
+	w->lingering = 0;
+	flush(w);
+}
+
+static void
+flush(struct db_commit *w)
+{
 	struct db_segment *seg;
+	uint64_t age;
 	unsigned n;
 
-	if (w->inflight_segments >= DEPTH || w->head == NULL) {
+	if (w->inflight_segments >= DEPTH ||
+	    (w->head == NULL && w->bg_head == NULL)) {
 		commit_arm(w);
 		return;
+	}
+	/*
+	 * Lingering: a batch that is not full waits until its oldest write
+	 * is linger_ms old, so that fewer, larger transactions commit.
+	 */
+	if (w->linger_ms > 0 && w->queued < w->batch_max) {
+		age = uv_now(w->loop) -
+		      (w->head != NULL ? w->head : w->bg_head)->at;
+		if (age < w->linger_ms) {
+			if (!w->lingering) {
+				w->lingering = 1;
+				uv_timer_start(&w->linger_timer, on_linger,
+				               w->linger_ms - age, 0);
+			}
+			commit_arm(w);
+			return;
+		}
+	}
+	if (w->lingering) {
+		w->lingering = 0;
+		uv_timer_stop(&w->linger_timer);
 	}
 	if (!db_ready(w->db)) {
 		fail_queue(w, "database unavailable");
@@ -451,9 +524,9 @@ commit_arm(struct db_commit *w)
 {
 	if (w->closing)
 		return;
-	if (w->head != NULL) {
+	if (w->head != NULL || w->bg_head != NULL) {
 		uv_check_start(&w->check, commit_flush);
-		if (w->inflight_segments < DEPTH)
+		if (w->inflight_segments < DEPTH && !w->lingering)
 			uv_idle_start(&w->idle, commit_idle);
 		else
 			uv_idle_stop(&w->idle);
@@ -475,9 +548,17 @@ db_commit_new(uv_loop_t *loop, struct db *db, unsigned batch_max,
 	w->queue_max = queue_max ? queue_max : 65536;
 	uv_check_init(loop, &w->check);
 	uv_idle_init(loop, &w->idle);
+	uv_timer_init(loop, &w->linger_timer);
 	w->check.data = w;
 	w->idle.data = w;
+	w->linger_timer.data = w;
 	return w;
+}
+
+void
+db_commit_set_linger(struct db_commit *w, unsigned ms)
+{
+	w->linger_ms = ms;
 }
 
 static struct db_write *
@@ -506,6 +587,7 @@ write_new(struct db_commit *w, const char *sql, int nparams,
 	for (i = 0; i < nparams; i++)
 		wr->values[i] = values[i] ? xstrdup(values[i]) : NULL;
 	wr->arg = arg;
+	wr->at = uv_now(w->loop);
 	return wr;
 }
 
@@ -517,6 +599,18 @@ write_enqueue(struct db_commit *w, struct db_write *wr)
 	else
 		w->head = wr;
 	w->tail = wr;
+	w->queued++;
+	commit_arm(w);
+}
+
+static void
+write_enqueue_bg(struct db_commit *w, struct db_write *wr)
+{
+	if (w->bg_tail != NULL)
+		w->bg_tail->next = wr;
+	else
+		w->bg_head = wr;
+	w->bg_tail = wr;
 	w->queued++;
 	commit_arm(w);
 }
@@ -548,6 +642,22 @@ db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
 	wr->rows = kind;
 	wr->rcb = cb;
 	write_enqueue(w, wr);
+	return 0;
+}
+
+int
+db_commit_submit_row_later(struct db_commit *w, const struct db_rows *kind,
+                           const char *const *values, db_commit_row_cb cb,
+                           void *arg, const char **reason)
+{
+	struct db_write *wr =
+	        write_new(w, kind->sql, kind->ncols, values, arg, reason);
+
+	if (wr == NULL)
+		return -1;
+	wr->rows = kind;
+	wr->rcb = cb;
+	write_enqueue_bg(w, wr);
 	return 0;
 }
 
@@ -585,7 +695,8 @@ db_commit_free(struct db_commit *w)
 		return;
 	fail_queue(w, "shutting down");
 	w->closing = 1;
-	w->handles_open = 2;
+	w->handles_open = 3;
 	uv_close((uv_handle_t *)&w->check, commit_handle_closed);
 	uv_close((uv_handle_t *)&w->idle, commit_handle_closed);
+	uv_close((uv_handle_t *)&w->linger_timer, commit_handle_closed);
 }

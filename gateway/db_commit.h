@@ -70,6 +70,21 @@ typedef void (*db_commit_row_cb)(void *arg, int ok, const PGresult *res,
 int db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
                          const char *const *values, db_commit_row_cb cb,
                          void *arg, const char **reason);
+/*
+ * db_commit_submit_row for a write nobody waits on (history): it goes in a
+ * transaction after every write queued the usual way, where the batch has
+ * room, else in a later one, so a burst of them never delays the others.
+ * It may therefore commit after writes submitted later.
+ */
+int db_commit_submit_row_later(struct db_commit *w, const struct db_rows *kind,
+                               const char *const *values, db_commit_row_cb cb,
+                               void *arg, const char **reason);
+/*
+ * Lets a batch that is not full wait until its oldest write is ms old
+ * before it is sent (0, the default: sent at the end of the loop turn).
+ * Fewer, larger transactions for writers whose callers can wait a little.
+ */
+void db_commit_set_linger(struct db_commit *w, unsigned ms);
 /* Statements sent so far (a row set counts once), for tests. */
 unsigned long db_commit_statements(const struct db_commit *w);
 /* Writes queued or in flight. */

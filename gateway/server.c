@@ -41,7 +41,15 @@
  * per second and twice the latency (more commits, the same CPU).
  */
 #define ROUTE_WRITERS 1
-#define WRITERS       (ROUTE_WRITERS + 1)
+/*
+ * The routing writer's batches wait until their oldest event is this old
+ * (ms): fewer, larger transactions. Nothing on the way to an offer waits
+ * for them (offers are published before their events commit); an advisor's
+ * accept or release is answered this much later, and PostgreSQL's CPU is
+ * left to the channels' writer, whose commits residents do wait for.
+ */
+#define ROUTE_LINGER_MS 2
+#define WRITERS         (ROUTE_WRITERS + 1)
 
 struct migrate_job {
 	uv_work_t req;
@@ -467,6 +475,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 		s->commit[i] =
 		        db_commit_new(&s->loop, s->wdb[i],
 		                      (unsigned)cfg->commit_batch_max, 0);
+		if (i < ROUTE_WRITERS)
+			db_commit_set_linger(s->commit[i], ROUTE_LINGER_MS);
 	}
 
 	memset(&kvo, 0, sizeof(kvo));

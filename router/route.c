@@ -425,6 +425,23 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 		call_finish(c, !c->write_failed, c->err);
 }
 
+/*
+ * A history-only event (an offer, a rejection, a time-out: no row moves)
+ * that was not recorded: logged. Nobody waits for these.
+ */
+static void
+on_history_written(void *arg, int ok, const PGresult *res, int row,
+                   const char *err)
+{
+	(void)arg;
+	if (!ok)
+		gw_error("route.history_unrecorded", "reason=\"%s\"", err);
+	else if (res == NULL || row < 0 ||
+	         strcmp(PQgetvalue(res, row, 4), "t") != 0)
+		gw_warn("route.history_unrecorded",
+		        "reason=\"no such conversation\"");
+}
+
 /* The writer of a conversation's (or an advisor's) events. */
 static struct db_commit *
 writer_for(const struct route *r, const char *id)
@@ -535,6 +552,23 @@ record_events(struct call *c)
 		params[6] = is_id(ev->advisor) ? ev->advisor : NULL;
 		params[7] = detail;
 		params[8] = r->instance;
+		/*
+		 * History only: the caller is not held for it, and it goes
+		 * behind the decisions callers wait for (a burst of offers
+		 * when many desks go available must not delay acceptances).
+		 * Its version keeps its place in the history.
+		 */
+		if (st == NULL) {
+			if (db_commit_submit_row_later(writer_for(r, ev->conv),
+			                               &EVENT_ROWS, params,
+			                               on_history_written, NULL,
+			                               &reason) != 0)
+				gw_error("route.history_unrecorded",
+				         "conv=%s kind=%s reason=\"%s\"",
+				         ev->conv, ev->kind, reason);
+			free(detail);
+			continue;
+		}
 		if (db_commit_submit_row(writer_for(r, ev->conv), &EVENT_ROWS,
 		                         params, on_event_written, c,
 		                         &reason) == 0) {

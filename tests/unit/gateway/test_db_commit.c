@@ -212,6 +212,48 @@ test_later_writes_gather(void **st)
 	fixture_close(&f);
 }
 
+/*
+ * With a linger, writes of several loop turns within it share one
+ * transaction, none is committed before its batch's oldest write is that
+ * old, and a full batch does not wait.
+ */
+static void
+test_linger_gathers(void **st)
+{
+	struct outcome o[30];
+	struct all first = {o, 5}, full = {o + 20, 10};
+	struct fixture f;
+	uint64_t t0;
+	int i;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 10, 0);
+	db_commit_set_linger(f.w, 2000);
+	t0 = uv_now(&f.loop);
+	for (i = 0; i < 5; i++) {
+		submit_range(&f, o + i, 1 + i, 1, INSERT);
+		sb_run_for(&f.loop, 20);
+	}
+	assert_int_equal(db_commit_transactions(f.w), 0);
+	assert_int_equal(o[0].done, 0);
+	assert_true(sb_run_until(&f.loop, all_done, &first, 5000));
+	uv_update_time(&f.loop);
+	assert_true(uv_now(&f.loop) - t0 >= 1990);
+	assert_int_equal(db_commit_transactions(f.w), 1);
+	/* A full batch (10) goes at once. */
+	t0 = uv_now(&f.loop);
+	submit_range(&f, o + 20, 21, 10, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &full, 5000));
+	uv_update_time(&f.loop);
+	assert_true(uv_now(&f.loop) - t0 < 1500);
+	assert_int_equal(db_commit_transactions(f.w), 2);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(o[i].ok, 1);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 15);
+	fixture_close(&f);
+}
+
 static void
 test_bad_write_fails_alone(void **st)
 {
@@ -311,6 +353,72 @@ submit_rows(struct fixture *f, struct outcome *o, int first, int n,
 		                                      on_row, &o[i], &reason),
 		                 0);
 	}
+}
+
+static struct db_commit *tx_writer;
+static unsigned long tx_of[128]; /* by id: the transaction it was in */
+
+static void
+on_row_tx(void *arg, int ok, const PGresult *res, int row, const char *err)
+{
+	struct outcome *o = arg;
+
+	on_row(arg, ok, res, row, err);
+	tx_of[o->id] = db_commit_transactions(tx_writer);
+}
+
+/*
+ * Writes submitted "later" go behind the others: in the first batch only
+ * where there is room, then in later ones, even when they were queued
+ * first; and rows of both kinds of one batch share its statement.
+ */
+static void
+test_later_rows_go_behind(void **st)
+{
+	const char *reason = NULL, *params[2];
+	struct outcome o[25];
+	struct all a = {o, 25};
+	struct fixture f;
+	char id[16];
+	int i, in_first = 0;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	memset(tx_of, 0, sizeof(tx_of));
+	fixture_open(&f, 10, 0);
+	tx_writer = f.w;
+	for (i = 0; i < 25; i++) {
+		o[i].id = i < 20 ? 1 + i : 81 + i; /* later 1..20, then 101.. */
+		snprintf(id, sizeof(id), "%d", o[i].id);
+		params[0] = id;
+		params[1] = "v";
+		if (i < 20)
+			assert_int_equal(db_commit_submit_row_later(
+			                         f.w, &ROWS, params, on_row_tx,
+			                         &o[i], &reason),
+			                 0);
+		else
+			assert_int_equal(db_commit_submit_row(f.w, &ROWS,
+			                                      params, on_row_tx,
+			                                      &o[i], &reason),
+			                 0);
+	}
+	assert_int_equal(db_commit_backlog(f.w), 25);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	for (i = 0; i < 25; i++)
+		assert_int_equal(o[i].ok, 1);
+	/* The five queued the usual way went first, */
+	for (i = 101; i <= 105; i++)
+		assert_int_equal(tx_of[i], 1);
+	/* with the five oldest of the others, in order; then the rest. */
+	for (i = 1; i <= 20; i++) {
+		assert_int_equal(tx_of[i], i <= 5 ? 1 : i <= 15 ? 2 : 3);
+		in_first += tx_of[i] == 1;
+	}
+	assert_int_equal(in_first, 5);
+	assert_int_equal(db_commit_transactions(f.w), 3);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 25);
+	fixture_close(&f);
 }
 
 /* Rows of one turn go out as one statement; each hears its own row. */
@@ -495,6 +603,8 @@ main(void)
 	        cmocka_unit_test(test_one_turn_one_transaction),
 	        cmocka_unit_test(test_batch_cap),
 	        cmocka_unit_test(test_later_writes_gather),
+	        cmocka_unit_test(test_linger_gathers),
+	        cmocka_unit_test(test_later_rows_go_behind),
 	        cmocka_unit_test(test_bad_write_fails_alone),
 	        cmocka_unit_test(test_returning),
 	        cmocka_unit_test(test_rows_one_statement),
