@@ -629,10 +629,10 @@ db_commit_submit(struct db_commit *w, const char *sql, int nparams,
 	return 0;
 }
 
-int
-db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
-                     const char *const *values, db_commit_row_cb cb, void *arg,
-                     const char **reason)
+static int
+submit_row(struct db_commit *w, const struct db_rows *kind,
+           const char *const *values, db_commit_row_cb cb, void *arg,
+           const char **reason, int later)
 {
 	struct db_write *wr =
 	        write_new(w, kind->sql, kind->ncols, values, arg, reason);
@@ -641,8 +641,19 @@ db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
 		return -1;
 	wr->rows = kind;
 	wr->rcb = cb;
-	write_enqueue(w, wr);
+	if (later)
+		write_enqueue_bg(w, wr);
+	else
+		write_enqueue(w, wr);
 	return 0;
+}
+
+int
+db_commit_submit_row(struct db_commit *w, const struct db_rows *kind,
+                     const char *const *values, db_commit_row_cb cb, void *arg,
+                     const char **reason)
+{
+	return submit_row(w, kind, values, cb, arg, reason, 0);
 }
 
 int
@@ -650,15 +661,7 @@ db_commit_submit_row_later(struct db_commit *w, const struct db_rows *kind,
                            const char *const *values, db_commit_row_cb cb,
                            void *arg, const char **reason)
 {
-	struct db_write *wr =
-	        write_new(w, kind->sql, kind->ncols, values, arg, reason);
-
-	if (wr == NULL)
-		return -1;
-	wr->rows = kind;
-	wr->rcb = cb;
-	write_enqueue_bg(w, wr);
-	return 0;
+	return submit_row(w, kind, values, cb, arg, reason, 1);
 }
 
 unsigned long
