@@ -273,6 +273,9 @@ static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
 	CFG_INT("ws_message_max", 65536, CFGF_NONE),
+	CFG_INT("ws_per_ip", 1000, CFGF_NONE),
+	CFG_INT("ws_messages_per_minute", 600, CFGF_NONE),
+	CFG_INT("ws_idle_timeout", 60, CFGF_NONE),
 	CFG_INT("shutdown_timeout", 10, CFGF_NONE),
 	CFG_INT("worker_threads", 8, CFGF_NONE),
 	CFG_END()
@@ -330,6 +333,9 @@ static const struct validator validators[] = {
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|ws_message_max", valid_positive},
+        {"limits|ws_per_ip", valid_positive},
+        {"limits|ws_messages_per_minute", valid_positive},
+        {"limits|ws_idle_timeout", valid_positive},
         {"limits|shutdown_timeout", valid_positive},
         {"limits|worker_threads", valid_positive},
 };
@@ -636,6 +642,9 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
 	c->ws_message_max = cfg_getint(sec, "ws_message_max");
+	c->ws_per_ip = cfg_getint(sec, "ws_per_ip");
+	c->ws_messages_per_minute = cfg_getint(sec, "ws_messages_per_minute");
+	c->ws_idle_timeout = cfg_getint(sec, "ws_idle_timeout");
 	c->shutdown_timeout = (int)cfg_getint(sec, "shutdown_timeout");
 	c->worker_threads = (int)cfg_getint(sec, "worker_threads");
 

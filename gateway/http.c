@@ -22,9 +22,13 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define WS_PROTOCOL    "switchboard.v1"
-#define WS_SENDQ_MAX   64
-#define READY_JSON_MAX 1024
+#define WS_PROTOCOL "switchboard.v1"
+/* A pinged socket silent this much longer is closed. */
+#define IDLE_GRACE_MS 20000
+/* Silent sockets are looked for this often at most (ms). */
+#define IDLE_CHECK_MAX_MS 5000
+#define WS_SENDQ_MAX      64
+#define READY_JSON_MAX    1024
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -63,6 +67,12 @@ struct conn {
 	int rx_too_big;
 	struct ws_msg *sq_head, *sq_tail;
 	unsigned sq_len;
+	uint64_t ip_key;    /* its client address, hashed (per-address cap) */
+	uint64_t last_rx;   /* loop ms of the last frame or pong received */
+	int ping_due;       /* a ping is to go out when writable */
+	int pinged;         /* one went out, no answer yet */
+	double tokens;      /* rate limit: messages it may still send */
+	uint64_t tokens_at; /* loop ms the bucket was last filled */
 };
 
 struct gw_http {
@@ -78,6 +88,9 @@ struct gw_http {
 	struct idmap *api_waiting; /* HTTP requests awaiting their answer */
 	unsigned long next_id;
 	unsigned long open_conns; /* accepted and not yet destroyed */
+	struct idmap *per_ip;     /* hashed client address -> open WebSockets */
+	uv_timer_t idle_timer;    /* pings silent sockets, closes dead ones */
+	int idle_timer_open;
 	int draining;
 	int destroying;
 	struct lws_protocol_vhost_options hdr[5];
@@ -377,6 +390,65 @@ ws_find(struct gw_http *h, unsigned long id)
 	return idmap_get(h->by_id, id);
 }
 
+/*
+ * The client's address: the peer, or when the peer is one of
+ * trusted_proxies, the last address of X-Forwarded-For it sent.
+ */
+static void
+client_address(struct gw_http *h, struct lws *wsi, char *out, size_t len)
+{
+	char xff[512], *last;
+	size_t i;
+	int n;
+
+	lws_get_peer_simple(wsi, out, len);
+	for (i = 0; i < h->cfg->n_trusted_proxies; i++)
+		if (strcmp(out, h->cfg->trusted_proxies[i]) == 0)
+			break;
+	if (i == h->cfg->n_trusted_proxies)
+		return;
+	n = lws_hdr_custom_copy(wsi, xff, sizeof(xff), "x-forwarded-for:", 16);
+	if (n <= 0)
+		return;
+	last = strrchr(xff, ',');
+	last = last != NULL ? last + 1 : xff;
+	while (*last == ' ')
+		last++;
+	if (*last != '\0' && strlen(last) < len)
+		snprintf(out, len, "%s", last);
+}
+
+/* FNV-1a of the address text, never 0 (idmap keys). */
+static uint64_t
+ip_key_of(const char *addr)
+{
+	uint64_t k = 1469598103934665603ull;
+
+	for (; *addr != '\0'; addr++) {
+		k ^= (unsigned char)*addr;
+		k *= 1099511628211ull;
+	}
+	return k != 0 ? k : 1;
+}
+
+static unsigned long
+ip_count(struct gw_http *h, uint64_t key)
+{
+	return (unsigned long)(uintptr_t)idmap_get(h->per_ip, key);
+}
+
+static void
+ip_add(struct gw_http *h, uint64_t key, int d)
+{
+	unsigned long n = ip_count(h, key);
+
+	n = d > 0 ? n + 1 : n > 0 ? n - 1 : 0;
+	if (n == 0)
+		idmap_del(h->per_ip, key);
+	else
+		idmap_put(h->per_ip, key, (void *)(uintptr_t)n);
+}
+
 static void
 ws_unlink(struct gw_http *h, struct conn *c)
 {
@@ -517,11 +589,37 @@ out:
 	json_decref(msg);
 }
 
+/*
+ * The per-socket rate limit, a token bucket: limits.ws_messages_per_minute
+ * a minute, in bursts of up to a sixth of it. 0: the message may go on;
+ * 1: refused (error rate_limited); 2: the socket went on sending another
+ * burst's worth while refused, and is closed.
+ */
+static int
+ws_rate_take(struct gw_http *h, struct conn *c)
+{
+	double per_ms = (double)h->cfg->ws_messages_per_minute / 60000.0;
+	double burst = (double)h->cfg->ws_messages_per_minute / 6.0;
+	uint64_t now = uv_now(h->loop);
+
+	if (burst < 1)
+		burst = 1;
+	c->tokens += (double)(now - c->tokens_at) * per_ms;
+	c->tokens_at = now;
+	if (c->tokens > burst)
+		c->tokens = burst;
+	c->tokens -= 1;
+	if (c->tokens >= 0)
+		return 0;
+	gw_metrics_error(GW_ERR_WS);
+	return c->tokens < -burst ? 2 : 1;
+}
+
 static int
 ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
            size_t len)
 {
-	size_t max = (size_t)h->cfg->ws_message_max;
+	size_t max = (size_t)h->cfg->ws_message_max, n;
 
 	if (c->rx_len + len > max) {
 		gw_warn("ws.too_big", "conn=%lu max=%zu", c->id, max);
@@ -541,8 +639,23 @@ ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
 	c->rx_len += len;
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return 0;
-	ws_message(c, c->rx, c->rx_len);
+	n = c->rx_len;
 	c->rx_len = 0;
+	switch (ws_rate_take(h, c)) {
+	case 0:
+		ws_message(c, c->rx, n);
+		break;
+	case 1:
+		ws_error(c, "rate_limited", "too many messages: slow down");
+		break;
+	default:
+		gw_warn("ws.rate_limited", "conn=%lu reason=\"went on\"",
+		        c->id);
+		gw_metrics_error(GW_ERR_WS);
+		ws_close_later(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		               "rate limit");
+		break;
+	}
 	return 0;
 }
 
@@ -551,6 +664,22 @@ ws_writeable(struct lws *wsi, struct conn *c)
 {
 	struct ws_msg *m = c->sq_head;
 
+	if (c->ping_due && !c->closing) {
+		/*
+		 * Not empty: lws 4.1 does not pass an empty pong to the
+		 * callback (LWS_CALLBACK_RECEIVE_PONG), and the answer to
+		 * this ping is how a live socket is told apart.
+		 */
+		unsigned char ping[LWS_PRE + 4];
+
+		memcpy(ping + LWS_PRE, "idle", 4);
+		c->ping_due = 0;
+		if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+			return -1;
+		if (m != NULL)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
 	/* Queued messages go out before the close frame. */
 	if (c->closing && m == NULL) {
 		/*
@@ -578,6 +707,37 @@ ws_writeable(struct lws *wsi, struct conn *c)
 	if (c->sq_head != NULL || c->closing)
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/*
+ * Silence: a socket that sent nothing (not even a pong) for
+ * limits.ws_idle_timeout is pinged; one silent IDLE_GRACE_MS more (or the
+ * idle timeout, when shorter) is closed.
+ * TCP keepalive finds vanished peers too, but only after about 90 s, and
+ * not a peer that keeps its TCP connection but stopped reading.
+ */
+static void
+on_idle_check(uv_timer_t *t)
+{
+	struct gw_http *h = t->data;
+	uint64_t now = uv_now(h->loop);
+	uint64_t idle = (uint64_t)h->cfg->ws_idle_timeout * 1000;
+	uint64_t grace = idle < IDLE_GRACE_MS ? idle : IDLE_GRACE_MS;
+	struct conn *c;
+
+	for (c = h->ws_list; c != NULL; c = c->next) {
+		if (c->closing)
+			continue;
+		if (c->pinged && now - c->last_rx >= idle + grace) {
+			gw_info("ws.idle_closed", "conn=%lu silent_ms=%llu",
+			        c->id, (unsigned long long)(now - c->last_rx));
+			ws_close_later(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle");
+		} else if (!c->pinged && now - c->last_rx >= idle) {
+			c->pinged = 1;
+			c->ping_due = 1;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- callback */
@@ -649,6 +809,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct gw_http *h = lws_context_user(lws_get_context(wsi));
 	struct conn *c = user;
 	char origin[256] = "", peer[64] = "", uri[64] = "", clean[256];
+	char addr[64] = "";
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -675,6 +836,16 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			gw_metrics_error(GW_ERR_WS);
 			return 1;
 		}
+		client_address(h, wsi, addr, sizeof(addr));
+		if (ip_count(h, ip_key_of(addr)) >=
+		    (unsigned long)h->cfg->ws_per_ip) {
+			gw_warn("ws.refused",
+			        "peer=%s client=%s reason=\"too many sockets "
+			        "from this address\"",
+			        peer, gw_log_clean(clean, sizeof(clean), addr));
+			gw_metrics_error(GW_ERR_WS);
+			return 1;
+		}
 		break;
 	case LWS_CALLBACK_ESTABLISHED:
 		memset(c, 0, sizeof(*c));
@@ -686,6 +857,11 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			h->ws_list->prev = c;
 		h->ws_list = c;
 		idmap_put(h->by_id, c->id, c);
+		client_address(h, wsi, addr, sizeof(addr));
+		c->ip_key = ip_key_of(addr);
+		ip_add(h, c->ip_key, 1);
+		c->last_rx = c->tokens_at = uv_now(h->loop);
+		c->tokens = (double)h->cfg->ws_messages_per_minute / 6.0;
 		h->ws_count++;
 		gw_metrics_conn(GW_CONN_HTTP, -1);
 		gw_metrics_conn(GW_CONN_WS, 1);
@@ -706,13 +882,22 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RECEIVE:
 		if (c->closing)
 			return 0; /* discard until the close frame is out */
+		c->last_rx = uv_now(h->loop);
+		c->pinged = 0;
 		return ws_receive(h, wsi, c, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c != NULL && c->wsi != NULL) {
+			c->last_rx = uv_now(h->loop);
+			c->pinged = 0;
+		}
+		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ws_writeable(wsi, c);
 	case LWS_CALLBACK_CLOSED:
 		if (c == NULL || c->wsi == NULL)
 			break; /* refused before it was established */
 		gw_info("ws.close", "conn=%lu", c->id);
+		ip_add(h, c->ip_key, -1);
 		ws_unlink(h, c);
 		if (h->handler.close != NULL)
 			h->handler.close(h->handler.arg, c->id);
@@ -805,12 +990,14 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	struct lws_context_creation_info info;
 	struct gw_http *h = xcalloc(1, sizeof(*h));
 	void *loops[1] = {loop};
+	long idle_period;
 
 	h->loop = loop;
 	h->cfg = cfg;
 	h->hooks = *hooks;
 	h->by_id = idmap_new();
 	h->api_waiting = idmap_new();
+	h->per_ip = idmap_new();
 	http_setup_options(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
 	                  http_lws_log);
@@ -864,10 +1051,19 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		         cfg->listen_address, cfg->listen_port);
 		idmap_free(h->by_id);
 		idmap_free(h->api_waiting);
+		idmap_free(h->per_ip);
 		free(h->csp);
 		free(h);
 		return NULL;
 	}
+	idle_period = cfg->ws_idle_timeout * 1000 / 4;
+	if (idle_period > IDLE_CHECK_MAX_MS)
+		idle_period = IDLE_CHECK_MAX_MS;
+	uv_timer_init(loop, &h->idle_timer);
+	h->idle_timer.data = h;
+	h->idle_timer_open = 1;
+	uv_timer_start(&h->idle_timer, on_idle_check, (uint64_t)idle_period,
+	               (uint64_t)idle_period);
 	gw_info("http.listen", "address=%s port=%d tls=%s", cfg->listen_address,
 	        cfg->listen_port, cfg->tls_certificate[0] ? "on" : "off");
 	return h;
@@ -999,6 +1195,10 @@ gw_http_close(struct gw_http *h)
 		return;
 	/* Asynchronous on a foreign loop: callbacks may still reach h. */
 	h->destroying = 1;
+	if (h->idle_timer_open) {
+		h->idle_timer_open = 0;
+		uv_close((uv_handle_t *)&h->idle_timer, NULL);
+	}
 	lws_context_destroy(h->ctx);
 }
 
@@ -1015,6 +1215,7 @@ gw_http_free(struct gw_http *h)
 	lws_context_destroy(h->ctx);
 	idmap_free(h->by_id);
 	idmap_free(h->api_waiting);
+	idmap_free(h->per_ip);
 	free(h->csp);
 	free(h);
 }

@@ -150,10 +150,12 @@ class RoutingTest(harness.TestCase):
         return ws, m["conversation"]
 
     def kinds(self, conv):
-        """The conversation's events, in order, comma-separated."""
-        return self.sql("SELECT string_agg(kind, ',' ORDER BY id) FROM "
-                        "conversation_events WHERE conversation_id = %s"
-                        % conv)
+        """The conversation's events in the order of their decisions
+        (route_version: a history row may be written after a later
+        decision's), comma-separated."""
+        return self.sql("SELECT string_agg(kind, ',' ORDER BY route_version,"
+                        " id) FROM conversation_events WHERE "
+                        "conversation_id = %s" % conv)
 
     def recv_type(self, ws, type_, timeout=10):
         deadline = time.monotonic() + timeout

@@ -23,7 +23,12 @@ class WebSocketTest(harness.TestCase):
         cls.redis = harness.Redis()
         cls.sb = harness.Switchboard(
             cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
-            {"limits": {"ws_message_max": MAX},
+            {"limits": {"ws_message_max": MAX,
+                        # the slow reader sends thousands of pings: the
+                        # rate limit (LimitsTest) must not close it first
+                        "ws_messages_per_minute": 10000000,
+                        # nor the idle timeout its silent bystander
+                        "ws_idle_timeout": 3600},
              "allowed_origins": ["https://www.demo.gov.uk"]})
         cls.sb.wait_ready()
         cls.origin = "https://www.demo.gov.uk"
@@ -228,6 +233,105 @@ class ConnectionCapTest(harness.TestCase):
         finally:
             for ws in held:
                 ws.close()
+
+
+class LimitsTest(harness.TestCase):
+    """Per-address socket cap, per-socket message rate and idle timeout:
+    each costs only the socket (or the address) that went over it."""
+
+    PER_IP = 3
+    PER_MINUTE = 60  # bursts of 10
+    IDLE = 2  # seconds: pinged after 2 s, closed 2 s later
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
+            {"limits": {"ws_per_ip": cls.PER_IP,
+                        "ws_messages_per_minute": cls.PER_MINUTE,
+                        "ws_idle_timeout": cls.IDLE},
+             "allowed_origins": ["https://www.demo.gov.uk"]})
+        cls.sb.wait_ready()
+
+    def open(self):
+        ws = self.sb.websocket(origin="https://www.demo.gov.uk")
+        op, hello = ws.recv_message()
+        self.assertEqual(json.loads(hello)["type"], "hello")
+        return ws
+
+    def ping(self, ws, i):
+        ws.send_text(json.dumps({"type": "ping", "id": i}))
+        op, text = ws.recv_message()
+        return json.loads(text)
+
+    def test_per_address_cap(self):
+        held = [self.open() for _ in range(self.PER_IP)]
+        try:
+            with self.assertRaises((harness.WebSocketError, OSError,
+                                    EOFError)):
+                extra = self.open()
+                extra.close()
+            for i, ws in enumerate(held):
+                self.assertEqual(self.ping(ws, i)["type"], "pong")
+            held.pop().close()
+
+            def slot_free():
+                try:
+                    ws = self.open()
+                except (harness.WebSocketError, OSError, EOFError):
+                    return False
+                held.append(ws)
+                return True
+            harness.wait_for(slot_free, 10, what="a freed slot")
+        finally:
+            for ws in held:
+                ws.close()
+
+    def test_rate_limited_then_closed(self):
+        ws = self.open()
+        self.addCleanup(ws.close)
+        other = self.open()
+        self.addCleanup(other.close)
+        # A burst of 10 is taken; the 11th is refused, the socket stays.
+        answers = [self.ping(ws, i) for i in range(11)]
+        self.assertTrue(all(a["type"] == "pong" for a in answers[:10]),
+                        answers)
+        self.assertEqual(answers[10]["type"], "error")
+        self.assertEqual(answers[10]["code"], "rate_limited")
+        # Going on regardless: closed with 1008, the other socket is not.
+        for i in range(12):
+            try:
+                ws.send_text(json.dumps({"type": "ping", "id": i}))
+            except OSError:
+                break
+        code, reason = ws.recv_close()
+        self.assertEqual(code, 1008)
+        self.assertEqual(self.ping(other, "x")["type"], "pong")
+
+    def test_idle_pinged_answered_kept_silent_closed(self):
+        answering = self.open()
+        self.addCleanup(answering.close)
+        silent = self.open()
+        self.addCleanup(silent.close)
+        # The server pings a silent socket after the idle timeout.
+        fin, opcode, payload = silent.recv_frame(timeout=self.IDLE + 6)
+        self.assertEqual(opcode, 0x9)
+        # One that answers (recv_message answers pings) stays open past
+        # timeout + grace; one that does not is closed with 1001.
+        deadline = time.monotonic() + 2 * self.IDLE + 4
+        while time.monotonic() < deadline:
+            try:
+                answering.recv_message(timeout=0.5)
+            except socket.timeout:
+                pass
+        self.assertEqual(self.ping(answering, "still")["type"], "pong")
+        while True:
+            fin, opcode, payload = silent.recv_frame(timeout=2 * self.IDLE + 6)
+            if opcode == 0x8:
+                break
+        self.assertEqual(struct.unpack("!H", payload[:2])[0], 1001)
 
 
 if __name__ == "__main__":

@@ -197,6 +197,9 @@ assert_documented_defaults(const struct gw_config *c)
 	assert_int_equal(c->max_connections, 19000);
 	assert_int_equal(c->http_body_max, 1048576);
 	assert_int_equal(c->ws_message_max, 65536);
+	assert_int_equal(c->ws_per_ip, 1000);
+	assert_int_equal(c->ws_messages_per_minute, 600);
+	assert_int_equal(c->ws_idle_timeout, 60);
 	assert_int_equal(c->shutdown_timeout, 10);
 	assert_int_equal(c->worker_threads, 8);
 }
