@@ -1,0 +1,624 @@
+// The widget's UI and chat state, in one shadow root attached to one host
+// element (<switchboard-chat>) so that it neither restyles the page nor is
+// restyled by it. Speaks switchboard.chat.v1 (docs/chat-protocol.md) through
+// conn.js. State S is kept in browser storage so a reload or another page of
+// the site resumes the same chat: token, last seq shown, outbox, messages.
+import { h, linkify, fmt } from './dom.js';
+import { Conn, store, uuid } from './conn.js';
+import { EN } from './strings.js';
+
+const LOG_MAX = 200;
+
+// Relative luminance of [r, g, b] (0–255), as WCAG defines it.
+function lum(rgb) {
+  const c = rgb.map(v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+}
+
+// The brand colour if white text on it reaches 4.5:1, else the same hue
+// darkened until it does; the default when the value is not #rgb/#rrggbb.
+export function safeColour(v) {
+  if (!/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(v || '')) return '#1d70b8';
+  let x = v.slice(1);
+  if (x.length === 3) x = x.replace(/./g, '$&$&');
+  let rgb = [0, 2, 4].map(i => parseInt(x.slice(i, i + 2), 16));
+  while (1.05 / (lum(rgb) + 0.05) < 4.5) rgb = rgb.map(c => Math.floor(c * 0.9));
+  return '#' + rgb.map(c => c.toString(16).padStart(2, '0')).join('');
+}
+
+export function mount(script, api, queued) {
+  const d = script.dataset;
+  const src = new URL(script.src, location.href);
+  const over = d.lang && window[d.lang];
+  const T = Object.assign({}, EN, over && typeof over === 'object' ? over : {});
+  if (d.title) T.title = d.title;
+  const t = (k, v) => fmt(T[k], v || {});
+  const st = store(d.storage);
+  const topics = (d.topics || T.topics).split(';').map(p => p.split('='));
+  const defQueue = d.queue || topics[0][0];
+  if (!topics.some(p => p[0] === defQueue)) topics.unshift([defQueue, defQueue.replace(/-/g, ' ')]);
+  let privacy = null;
+  try {
+    const u = new URL(d.privacyUrl, location.href);
+    if (d.privacyUrl && /^https?:$/.test(u.protocol)) privacy = u.href;
+  } catch { /* no link */ }
+
+  const fresh = () => ({ view: 'form', log: [], outbox: [], seq: 0 });
+  let S = st.get() || fresh();
+  if (!Array.isArray(S.log) || !Array.isArray(S.outbox)) S = fresh();
+  const save = () => { S.log = S.log.slice(-LOG_MAX); st.set(S); };
+  let ready = false, later = [], limits = { text_max: 4000 }, isOpen = false, unread = 0;
+  let lastAnnounce = 0, annTimer = 0, typingOut = false, typingTimer = 0, advTypingTimer = 0;
+  let readSent = 0, lastHref = location.href, reqId = 0;
+  const els = new Map(); // seq or client id -> message element
+
+  // ---- the shadow root and its fixed parts ----
+  const host = document.createElement('switchboard-chat');
+  const root = host.attachShadow({ mode: 'open' });
+  const wrap = h('div', { class: 'sb', hidden: true });
+  wrap.style.setProperty('--b', safeColour(d.colour));
+  const link = h('link', { rel: 'stylesheet', href: new URL('widget.css', src).href });
+  link.onload = link.onerror = () => { wrap.hidden = false; };
+  const badge = h('span', { class: 'badge', hidden: true });
+  const launcher = h('button', { type: 'button', class: 'launch', 'aria-expanded': 'false',
+    'aria-controls': 'sb-panel', onclick: () => open(true) }, h('span', { text: T.title }), ' ', badge);
+  const announcer = h('div', { class: 'vh', role: 'status', 'aria-live': 'polite' });
+  const alertBox = h('div', { hidden: true });
+  const statusText = h('p', { class: 'stat', tabindex: '-1' });
+  const leaveBtn = h('button', { type: 'button', class: 'sec', text: T.leaveInstead, onclick: leaveInstead });
+  const connNote = h('p', { class: 'conn', text: T.offline, hidden: true });
+  const statusBox = h('div', { class: 'status' }, statusText, leaveBtn, connNote);
+  const viewBox = h('div');
+  const log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions',
+    'aria-label': T.log, tabindex: '0' });
+  const typingEl = h('p', { class: 'typing', hidden: true });
+  const msgIn = h('textarea', { id: 'sb-msg', rows: '2', maxlength: '4000', onkeydown: msgKey, oninput: typingInput });
+  const composer = h('form', { class: 'composer', novalidate: true, onsubmit: e => { e.preventDefault(); submitMsg(); } },
+    h('label', { for: 'sb-msg', text: T.message }),
+    h('div', { class: 'row' }, msgIn, h('button', { type: 'submit', class: 'pri', text: T.send })));
+  const endBtn = h('button', { type: 'button', class: 'sec', text: T.end, onclick: endChat });
+  const conv = h('div', { class: 'conv' }, log, typingEl, composer, endBtn);
+  const panel = h('div', { class: 'panel', id: 'sb-panel', role: 'dialog', 'aria-labelledby': 'sb-title',
+    hidden: true, onkeydown: e => { if (e.key === 'Escape') { e.preventDefault(); close(); } } },
+    h('div', { class: 'head' }, h('h2', { id: 'sb-title', text: T.title }),
+      h('button', { type: 'button', class: 'x', 'aria-label': T.close, onclick: close }, '×')),
+    h('div', { class: 'body' }, alertBox, statusBox, viewBox, conv));
+  wrap.append(launcher, panel, announcer);
+  root.append(link, wrap);
+
+  const conn = new Conn((src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws',
+    onMsg, onDown, () => !!(S.token || S.start || later.length));
+
+  // ---- opening and closing ----
+  function open(focus) {
+    isOpen = S.open = true;
+    save();
+    panel.hidden = false;
+    launcher.hidden = true;
+    launcher.setAttribute('aria-expanded', 'true');
+    unread = 0;
+    badge.hidden = true;
+    if (focus) focusView();
+    markRead();
+  }
+  function close() {
+    if (!isOpen) return;
+    isOpen = S.open = false;
+    save();
+    panel.hidden = true;
+    launcher.hidden = false;
+    launcher.setAttribute('aria-expanded', 'false');
+    launcher.focus();
+  }
+  function focusView() {
+    const v = S.view;
+    const el = v === 'chat' ? msgIn : v === 'wait' ? statusText : viewBox.querySelector('input,h3');
+    if (el) el.focus();
+  }
+
+  // Polite announcements, at most one every 15 s (the newest wins).
+  function announce(text, now) {
+    clearTimeout(annTimer);
+    const wait = now ? 0 : Math.max(0, lastAnnounce + 15000 - Date.now());
+    annTimer = setTimeout(() => { lastAnnounce = Date.now(); announcer.textContent = text; }, wait);
+  }
+
+  // ---- views ----
+  function show(view) {
+    S.view = view;
+    save();
+    render();
+    if (isOpen) focusView();
+  }
+  function render() {
+    const v = S.view;
+    conv.hidden = !(v === 'wait' || v === 'chat' || v === 'ended');
+    composer.hidden = endBtn.hidden = v === 'ended';
+    statusBox.hidden = !(v === 'wait' || v === 'chat');
+    leaveBtn.hidden = v !== 'wait';
+    viewBox.replaceChildren(v === 'form' ? preChat() : v === 'offline' ? offlineView()
+      : v === 'ended' ? endedView() : '');
+    renderStatus();
+  }
+  function statusLine() {
+    if (S.view === 'chat') return S.advisor ? t('chattingWith', { name: S.advisor }) : '';
+    if (!S.token || S.position == null) return T.connecting;
+    const w = S.wait == null || S.wait < 0 ? T.waitUnknown : t('waitAbout', { m: Math.max(1, Math.round(S.wait / 60000)) });
+    return t('position', { n: S.position }) + ' ' + w;
+  }
+  function renderStatus() {
+    statusText.textContent = statusLine();
+    connNote.hidden = ready || !S.token;
+  }
+
+  // A labelled field with hint and error text tied by aria-describedby.
+  function field(id, label, input, hint) {
+    input.id = 'sb-' + id;
+    const hi = hint ? h('p', { class: 'hint', id: input.id + '-h', text: hint }) : null;
+    const er = h('p', { class: 'err', id: input.id + '-e', hidden: true });
+    if (hi) input.setAttribute('aria-describedby', hi.id);
+    input.sbErr = msg => {
+      er.hidden = !msg;
+      er.replaceChildren(h('span', { class: 'vh', text: T.errPrefix }), msg || '');
+      if (msg) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+      const ids = [msg ? er.id : '', hi ? hi.id : ''].filter(Boolean).join(' ');
+      if (ids) input.setAttribute('aria-describedby', ids); else input.removeAttribute('aria-describedby');
+    };
+    return h('div', { class: 'field' }, h('label', { for: input.id, text: label }), hi, er, input);
+  }
+  const inp = (type, extra) => h('input', Object.assign({ type }, extra));
+  function check(pairs) {
+    let first = null;
+    for (const [el, msg] of pairs) {
+      el.sbErr(msg);
+      if (msg && !first) first = el;
+    }
+    if (first) first.focus();
+    return !first;
+  }
+  const emailErr = v => v && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) ? T.errEmail : '';
+  const mobileErr = v => v && !/^\+?\d{10,15}$/.test(v.replace(/[\s()-]/g, '')) ? T.errMobile : '';
+  const nameErr = v => !v ? T.errName : new TextEncoder().encode(v).length > 200 ? T.errNameLong : '';
+  const privacyP = () => h('p', { class: 'hint' }, T.privacy, privacy ? ' ' : '',
+    privacy ? h('a', { href: privacy, target: '_blank', rel: 'noopener noreferrer' }, T.privacyLink,
+      h('span', { class: 'vh', text: T.newTab })) : '');
+
+  function preChat() {
+    const name = inp('text', { autocomplete: 'name', maxlength: '200' });
+    const email = inp('email', { autocomplete: 'email', spellcheck: 'false' });
+    const mobile = inp('tel', { autocomplete: 'tel' });
+    const topic = h('select', {}, topics.map(([q, l]) => h('option', { value: q, text: l, selected: q === defQueue })));
+    name.value = S.name || '';
+    const f = h('form', { novalidate: true, onsubmit: e => {
+      e.preventDefault();
+      const v = { name: name.value.trim(), email: email.value.trim(), mobile: mobile.value.trim() };
+      if (!check([[name, nameErr(v.name)], [email, emailErr(v.email)], [mobile, mobileErr(v.mobile)]])) return;
+      S = Object.assign(fresh(), v, { queue: topic.value, start: true, open: true });
+      clearLog();
+      show('wait');
+      conn.open();
+      if (ready) sendStart();
+    } },
+    S.note ? h('p', { class: 'note', text: S.note }) : '',
+    h('p', { text: T.intro }),
+    field('name', T.name, name), field('email', T.email, email, T.emailHint),
+    field('mobile', T.mobile, mobile), field('topic', T.topic, topic), privacyP(),
+    h('button', { type: 'submit', class: 'pri', text: T.start }));
+    return f;
+  }
+
+  function offlineView() {
+    if (S.ref) {
+      return h('div', {}, h('h3', { tabindex: '-1', text: T.leaveTitle }),
+        h('p', { text: t('left', { ref: S.ref }) }),
+        h('button', { type: 'button', class: 'sec', text: T.newChat, onclick: reset }));
+    }
+    const box = h('div', {}, h('h3', { tabindex: '-1', text: S.closed ? T.closedTitle : T.leaveTitle }));
+    if (S.closed) box.append(h('p', { text: S.closed }));
+    if (S.nextOpen) {
+      const at = S.nextOpen > 1e12 ? S.nextOpen : Date.now() + S.nextOpen;
+      box.append(h('p', { text: t('nextOpen', { when: new Date(at).toLocaleString('en-GB',
+        { weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' }) }) }));
+    }
+    if (S.noLeave) return box;
+    const name = inp('text', { autocomplete: 'name', maxlength: '200' });
+    const email = inp('email', { autocomplete: 'email', spellcheck: 'false' });
+    const mobile = inp('tel', { autocomplete: 'tel' });
+    const text = h('textarea', { rows: '4', maxlength: String(limits.text_max) });
+    name.value = S.name || '';
+    email.value = S.email || '';
+    mobile.value = S.mobile || '';
+    const sendBtn = h('button', { type: 'submit', class: 'pri', text: T.leaveSend });
+    box.append(h('p', { text: T.leaveIntro }), h('form', { novalidate: true, onsubmit: e => {
+      e.preventDefault();
+      const v = { name: name.value.trim(), email: email.value.trim(), mobile: mobile.value.trim(), text: text.value.trim() };
+      const none = !v.email && !v.mobile ? T.errContact : '';
+      if (!check([[name, nameErr(v.name)], [email, emailErr(v.email) || none], [mobile, mobileErr(v.mobile)],
+        [text, v.text ? '' : T.errText]])) return;
+      Object.assign(S, { name: v.name, email: v.email, mobile: v.mobile });
+      const m = { type: 'message.leave', id: ++reqId, queue: S.queue || defQueue, name: v.name, text: v.text };
+      if (v.email) m.email = v.email;
+      if (v.mobile) m.mobile = v.mobile;
+      sendBtn.disabled = true;
+      later.push(m);
+      if (!conn.send(m)) conn.open(); else later = later.filter(x => x !== m);
+    } }, field('lname', T.name, name), field('lemail', T.email, email), field('lmobile', T.mobile, mobile),
+    field('ltext', T.leaveText, text), privacyP(), sendBtn));
+    return box;
+  }
+
+  function endedView() {
+    const box = h('div', {}, h('h3', { tabindex: '-1', text: T.endedTitle }),
+      h('p', { text: T['ended_' + (S.by || 'system')] || T.ended_system }));
+    if (S.rated) box.append(h('p', { text: T.rated }));
+    else {
+      const err = h('p', { class: 'err', id: 'sb-rate-e', hidden: true });
+      const fs = h('fieldset', {}, h('legend', { text: T.rateQ }), err,
+        [1, 2, 3, 4, 5].map(n => h('label', { class: 'radio' },
+          h('input', { type: 'radio', name: 'sb-score', value: String(n) }), T['rate' + n])));
+      const comment = h('textarea', { rows: '3', maxlength: '2000' });
+      box.append(h('form', { novalidate: true, onsubmit: e => {
+        e.preventDefault();
+        const c = fs.querySelector('input:checked');
+        if (!c) {
+          err.hidden = false;
+          err.replaceChildren(h('span', { class: 'vh', text: T.errPrefix }), T.errRating);
+          fs.setAttribute('aria-describedby', err.id);
+          fs.querySelector('input').setAttribute('aria-invalid', 'true');
+          fs.querySelector('input').focus();
+          return;
+        }
+        const m = { type: 'rating', score: +c.value };
+        if (comment.value.trim()) m.comment = comment.value.trim();
+        request(m);
+      } }, fs, field('comment', T.comment, comment), h('button', { type: 'submit', class: 'pri', text: T.rateSend })));
+    }
+    if (S.transcript) box.append(h('p', { text: t('transcriptSent', { email: S.email }) }));
+    else if (S.email) box.append(h('button', { type: 'button', class: 'sec', text: T.transcript,
+      onclick: () => request({ type: 'transcript.request' }) }));
+    box.append(h('button', { type: 'button', class: 'sec', text: T.newChat, onclick: reset }));
+    return box;
+  }
+
+  function reset() {
+    st.clear();
+    S = Object.assign(fresh(), { open: isOpen });
+    later = [];
+    clearLog();
+    show('form');
+  }
+
+  // ---- the log ----
+  function clearLog() {
+    log.replaceChildren();
+    els.clear();
+    typingEl.hidden = true;
+  }
+  function msgEl(e) {
+    const own = e.from === 'resident';
+    const who = own ? T.you : e.from === 'system' ? T.system : e.name || S.advisor || T.advisor;
+    const at = new Date(e.at || Date.now()).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
+    const el = h('div', { class: 'm ' + (own ? 'own' : e.from === 'system' ? 'sys' : 'adv') },
+      h('p', { class: 'who' }, h('span', { text: who }), h('span', { class: 'vh', text: ', ' }), h('time', { text: at })),
+      h('p', { class: 'txt' }, e.from === 'advisor' ? linkify(String(e.text), T.newTab) : String(e.text)),
+      own ? h('p', { class: 'st' }) : '');
+    el.sbEntry = e;
+    return el;
+  }
+  function setSt(e, s) {
+    if (s) e.st = s;
+    const el = els.get(e.seq || e.client_id);
+    const p = el && el.querySelector('.st');
+    if (p) p.textContent = t('st_' + e.st, { why: e.why || '' });
+  }
+  // Place a message in seq order; own messages without a seq stay last.
+  function place(e) {
+    const el = msgEl(e);
+    els.set(e.seq || e.client_id, el);
+    if (e.client_id) els.set(e.client_id, el);
+    let before = null;
+    if (e.seq) {
+      for (const c of log.children) {
+        if (!c.sbEntry) continue;
+        const s = c.sbEntry.seq;
+        if (!s || s > e.seq) { before = c; break; }
+      }
+    }
+    log.insertBefore(el, before);
+    if (e.from === 'resident') setSt(e);
+    log.scrollTop = log.scrollHeight;
+  }
+  function addMessage(m) {
+    if (typeof m.seq !== 'number') return;
+    if (m.seq > S.seq) S.seq = m.seq;
+    if (els.has(m.seq)) return;
+    const mine = m.client_id && S.log.find(e => e.client_id === m.client_id);
+    if (mine) {
+      ack(mine, m.seq, m.at);
+      return;
+    }
+    const e = { seq: m.seq, from: m.from, name: m.name, text: m.text, at: m.at };
+    if (m.from === 'resident') e.st = 'sent';
+    S.log.push(e);
+    place(e);
+    save();
+    if (m.from === 'advisor') {
+      typingEl.hidden = true;
+      if (!isOpen) {
+        unread++;
+        badge.textContent = t('unread', { n: unread });
+        badge.hidden = false;
+      }
+      markRead();
+    }
+  }
+  function ack(e, seq, at) {
+    S.outbox = S.outbox.filter(o => o.client_id !== e.client_id);
+    if (!e.seq) {
+      e.seq = seq;
+      if (at) e.at = at;
+      const el = els.get(e.client_id);
+      if (el) { el.remove(); els.delete(e.client_id); }
+      S.log = S.log.filter(x => x !== e);
+      S.log.push(e);
+      S.log.sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
+      place(e);
+    }
+    if (seq > S.seq) S.seq = seq;
+    if (e.st === 'queued' || e.st === 'sending') setSt(e, 'sent');
+    save();
+  }
+  function markRead() {
+    if (!isOpen || !ready || document.visibilityState === 'hidden') return;
+    const top = S.log.reduce((a, e) => e.from !== 'resident' && e.seq > a ? e.seq : a, 0);
+    if (top > readSent && conn.send({ type: 'message.read', seq: top })) readSent = top;
+  }
+  function note(text) {
+    log.append(h('p', { class: 'note', text }));
+  }
+
+  // ---- sending ----
+  function submitMsg() {
+    const text = msgIn.value.trim();
+    if (!text) return;
+    msgIn.value = '';
+    const e = { from: 'resident', text, client_id: uuid(), at: Date.now(), st: 'queued' };
+    S.outbox.push({ client_id: e.client_id, text });
+    S.log.push(e);
+    place(e);
+    save();
+    if (ready) flushOne(e.client_id, text);
+    stopTyping();
+  }
+  function msgKey(e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitMsg(); }
+  }
+  function flushOne(client_id, text) {
+    if (!conn.send({ type: 'message.send', id: client_id, client_id, text })) return;
+    const e = S.log.find(x => x.client_id === client_id);
+    if (e && !e.seq) setSt(e, 'sending');
+  }
+  function flush() {
+    for (const o of S.outbox) flushOne(o.client_id, o.text);
+    const l = later;
+    later = [];
+    for (const m of l) if (!conn.send(m)) later.push(m);
+  }
+  function request(m) {
+    later.push(m);
+    if (ready || !S.token) flush(); else conn.open();
+  }
+  function typingInput() {
+    if (!ready || S.view !== 'chat') return;
+    if (!typingOut) { typingOut = true; conn.send({ type: 'typing', state: true }); }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, 5000);
+  }
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingOut) { typingOut = false; conn.send({ type: 'typing', state: false }); }
+  }
+  function sendStart() {
+    const m = { type: 'chat.start', id: ++reqId, queue: S.queue, name: S.name,
+      page: { url: location.href, title: document.title.slice(0, 300) } };
+    if (S.email) m.email = S.email;
+    if (S.mobile) m.mobile = S.mobile;
+    conn.send(m);
+  }
+  function sendPage() {
+    if (ready && S.token && S.view !== 'ended') conn.send({ type: 'page', url: location.href, title: document.title.slice(0, 300) });
+  }
+  function pageCheck() {
+    if (location.href !== lastHref) { lastHref = location.href; sendPage(); }
+  }
+  function endChat() {
+    request({ type: 'chat.end' });
+  }
+  function leaveInstead() {
+    S.leaving = true;
+    request({ type: 'chat.end' });
+    S.token = null;
+    S.start = false;
+    show('offline');
+  }
+  function extend() {
+    request({ type: 'session.extend' });
+  }
+
+  // ---- the server's messages ----
+  function onDown() {
+    ready = false;
+    for (const e of S.log) if (e.st === 'sending') setSt(e, 'queued');
+    renderStatus();
+  }
+  function settle() {
+    ready = true;
+    conn.settled();
+    renderStatus();
+  }
+  function onMsg(m) {
+    switch (m.type) {
+    case 'hello':
+      if (m.limits && m.limits.text_max > 0) {
+        limits = m.limits;
+        msgIn.maxLength = m.limits.text_max;
+      }
+      if (S.token) conn.send({ type: 'chat.resume', token: S.token, after: S.seq || 0 });
+      else if (S.start) sendStart();
+      else { ready = true; flush(); }
+      break;
+    case 'chat.started':
+      Object.assign(S, { token: m.token, conversation: m.conversation, reference: m.reference, start: false });
+      save();
+      settle();
+      flush();
+      break;
+    case 'chat.resumed': {
+      Object.assign(S, { conversation: m.conversation, reference: m.reference });
+      const s = String(m.state || '');
+      if (m.advisor && m.advisor.name) S.advisor = m.advisor.name;
+      if (typeof m.position === 'number') S.position = m.position;
+      settle();
+      if (/end|closed/.test(s)) { if (S.view !== 'ended') { S.by = S.by || 'system'; show('ended'); } }
+      else if (/assign|active|chat/.test(s) && S.view !== 'chat') show('chat');
+      else if (/queue|wait/.test(s) && S.view !== 'wait') show('wait');
+      else { save(); renderStatus(); }
+      sendPage();
+      flush();
+      markRead();
+      break;
+    }
+    case 'chat.queued': {
+      const moved = S.position !== m.position;
+      S.position = m.position;
+      S.wait = m.estimated_wait_ms;
+      if (S.view !== 'wait' && !S.leaving) show('wait');
+      save();
+      renderStatus();
+      if (moved) announce(statusLine(), m.position === 1);
+      break;
+    }
+    case 'chat.assigned':
+      S.advisor = (m.advisor && m.advisor.name) || T.advisor;
+      note(t('chattingWith', { name: S.advisor }));
+      show('chat');
+      break;
+    case 'chat.requeued':
+      note(T.requeued);
+      S.advisor = null;
+      show('wait');
+      break;
+    case 'message':
+      addMessage(m);
+      break;
+    case 'message.ack': {
+      const e = S.log.find(x => x.client_id === m.client_id);
+      if (e && typeof m.seq === 'number') ack(e, m.seq, m.at);
+      break;
+    }
+    case 'message.status': {
+      const e = S.log.find(x => x.seq === m.seq);
+      if (e && e.from === 'resident' && (m.state === 'read' || e.st !== 'read')) { setSt(e, m.state); save(); }
+      break;
+    }
+    case 'typing':
+      clearTimeout(advTypingTimer);
+      typingEl.hidden = !m.state;
+      typingEl.textContent = t('typing', { name: S.advisor || T.advisor });
+      if (m.state) {
+        if (Date.now() - lastAnnounce > 30000) announce(typingEl.textContent);
+        advTypingTimer = setTimeout(() => { typingEl.hidden = true; }, 30000);
+      }
+      break;
+    case 'chat.ended':
+      alertBox.hidden = true;
+      stopTyping();
+      if (S.leaving) { st.clear(); break; }
+      S.by = m.by;
+      S.outbox = [];
+      show('ended');
+      break;
+    case 'chat.closed':
+      Object.assign(S, { closed: m.message || T.closedTitle, noLeave: m.leave_message === false,
+        nextOpen: m.next_open_ms > 0 ? m.next_open_ms : 0, start: false, token: null });
+      show('offline');
+      break;
+    case 'message.left':
+      S.ref = m.reference;
+      later = later.filter(x => x.type !== 'message.leave');
+      show('offline');
+      break;
+    case 'rating.saved':
+      S.rated = true;
+      show('ended');
+      break;
+    case 'transcript.queued':
+      S.transcript = true;
+      show('ended');
+      break;
+    case 'session.expiring': {
+      const ms = m.expires_ms > 1e12 ? m.expires_ms - Date.now() : m.expires_ms;
+      const b = h('button', { type: 'button', class: 'pri', text: T.stillHere, onclick: extend });
+      alertBox.replaceChildren(h('div', { class: 'exp', role: 'alertdialog', 'aria-labelledby': 'sb-exp-t',
+        'aria-describedby': 'sb-exp-d' }, h('h3', { id: 'sb-exp-t', text: T.expTitle }),
+      h('p', { id: 'sb-exp-d', text: t('expBody', { s: Math.max(0, Math.round(ms / 1000)) }) }), b));
+      alertBox.hidden = false;
+      if (!isOpen) open(false);
+      b.focus();
+      break;
+    }
+    case 'session.extended':
+      alertBox.hidden = true;
+      if (isOpen) focusView();
+      break;
+    case 'error':
+      onError(m);
+      break;
+    }
+  }
+  function onError(m) {
+    const c = m.code;
+    if (c === 'expired') {
+      st.clear();
+      S = Object.assign(fresh(), { note: T.expired, open: isOpen });
+      clearLog();
+      show('form');
+    } else if (c === 'too_long') {
+      const e = S.log.find(x => x.client_id === m.id);
+      if (e) {
+        S.outbox = S.outbox.filter(o => o.client_id !== e.client_id);
+        e.why = T.tooLong;
+        setSt(e, 'failed');
+        save();
+      }
+    } else if (c === 'not_started' && S.token) {
+      ready = false;
+      conn.send({ type: 'chat.resume', token: S.token, after: S.seq || 0 });
+    } else if (c === 'unavailable' || c === 'rate_limited') {
+      setTimeout(() => { if (ready) flush(); }, 5000);
+    } else if (c === 'ended') {
+      S.outbox = [];
+      if (S.view !== 'ended') show('ended');
+    } else if (c !== 'closed') {
+      announce(t('problem', { msg: m.message || c }), true);
+    }
+  }
+
+  // ---- start ----
+  addEventListener('popstate', pageCheck);
+  addEventListener('hashchange', pageCheck);
+  setInterval(pageCheck, 2000);
+  document.addEventListener('visibilitychange', markRead);
+  for (const e of S.log) {
+    if (e.st === 'sending') e.st = 'queued';
+    place(e);
+  }
+  render();
+  (document.body || document.documentElement).append(host);
+  if (S.token || S.start) conn.open();
+  if (S.open) open(false);
+  api.open = () => open(true);
+  api.close = close;
+  for (const c of queued) api[c]();
+  queued.length = 0;
+}
