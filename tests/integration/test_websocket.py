@@ -187,6 +187,36 @@ class WebSocketTest(harness.TestCase):
                          what="websocket gauge back to %d" % base)
 
 
+REFUSED = (harness.WebSocketError, OSError, EOFError)
+
+
+def cap_refused_then_freed(test, open_, cap):
+    """Opens cap sockets with open_(); one more is refused while the open
+    ones keep working; once one closes, a new one gets in."""
+    held = [open_() for _ in range(cap)]
+    try:
+        with test.assertRaises(REFUSED):
+            extra = open_()
+            extra.close()
+        for ws in held:
+            ws.send_text(json.dumps({"type": "ping", "id": 1}))
+            op, text = ws.recv_message()
+            test.assertEqual(json.loads(text)["type"], "pong")
+        held.pop().close()
+
+        def slot_free():
+            try:
+                ws = open_()
+            except REFUSED:
+                return False
+            held.append(ws)
+            return True
+        harness.wait_for(slot_free, 10, what="a freed slot")
+    finally:
+        for ws in held:
+            ws.close()
+
+
 class ConnectionCapTest(harness.TestCase):
     """limits.max_connections: one connection over the cap is closed at
     once, the open ones keep working, and a slot freed is usable again."""
@@ -210,29 +240,7 @@ class ConnectionCapTest(harness.TestCase):
         return ws
 
     def test_over_cap_refused_then_freed(self):
-        held = [self.open() for _ in range(self.CAP)]
-        try:
-            with self.assertRaises((harness.WebSocketError, OSError)):
-                extra = self.open()
-                extra.close()
-            # The held sockets are unaffected.
-            for ws in held:
-                ws.send_text(json.dumps({"type": "ping", "id": 1}))
-                op, text = ws.recv_message()
-                self.assertEqual(json.loads(text)["type"], "pong")
-            held.pop().close()
-
-            def slot_free():
-                try:
-                    ws = self.open()
-                except (harness.WebSocketError, OSError):
-                    return False
-                held.append(ws)
-                return True
-            harness.wait_for(slot_free, 10, what="a freed slot")
-        finally:
-            for ws in held:
-                ws.close()
+        cap_refused_then_freed(self, self.open, self.CAP)
 
 
 class LimitsTest(harness.TestCase):
@@ -267,27 +275,7 @@ class LimitsTest(harness.TestCase):
         return json.loads(text)
 
     def test_per_address_cap(self):
-        held = [self.open() for _ in range(self.PER_IP)]
-        try:
-            with self.assertRaises((harness.WebSocketError, OSError,
-                                    EOFError)):
-                extra = self.open()
-                extra.close()
-            for i, ws in enumerate(held):
-                self.assertEqual(self.ping(ws, i)["type"], "pong")
-            held.pop().close()
-
-            def slot_free():
-                try:
-                    ws = self.open()
-                except (harness.WebSocketError, OSError, EOFError):
-                    return False
-                held.append(ws)
-                return True
-            harness.wait_for(slot_free, 10, what="a freed slot")
-        finally:
-            for ws in held:
-                ws.close()
+        cap_refused_then_freed(self, self.open, self.PER_IP)
 
     def test_rate_limited_then_closed(self):
         ws = self.open()
