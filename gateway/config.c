@@ -290,6 +290,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_STR("widget_dir", "web-chat-widget", CFGF_NONE),
 	CFG_STR("desk_dir", "advisor-desk", CFGF_NONE),
 	CFG_STR_LIST("allowed_origins", "{}", CFGF_NONE),
+	CFG_STR_LIST("widget_origins", "{}", CFGF_NONE),
 	CFG_STR("frame_ancestors", "'self'", CFGF_NONE),
 	CFG_STR_LIST("trusted_proxies", "{}", CFGF_NONE),
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
@@ -316,6 +317,7 @@ static const struct validator validators[] = {
         {"widget_dir", valid_nonempty},
         {"desk_dir", valid_nonempty},
         {"allowed_origins", valid_origins},
+        {"widget_origins", valid_origins},
         {"trusted_proxies", valid_proxies},
         {"postgresql|conninfo", valid_nonempty},
         {"postgresql|connect_timeout", valid_positive},
@@ -598,6 +600,8 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	                        : GW_LOG_KV;
 	c->widget_dir = xstrdup(cfg_getstr(cfg, "widget_dir"));
 	c->desk_dir = xstrdup(cfg_getstr(cfg, "desk_dir"));
+	c->widget_origins =
+	        copy_list(cfg, "widget_origins", &c->n_widget_origins);
 	c->allowed_origins =
 	        copy_list(cfg, "allowed_origins", &c->n_allowed_origins);
 	if (c->n_allowed_origins == 0) {
@@ -688,6 +692,7 @@ gw_config_free(struct gw_config *c)
 	free(c->widget_dir);
 	free(c->desk_dir);
 	free_list(c->allowed_origins, c->n_allowed_origins);
+	free_list(c->widget_origins, c->n_widget_origins);
 	free(c->frame_ancestors);
 	free_list(c->trusted_proxies, c->n_trusted_proxies);
 	free(c->tls_certificate);
@@ -702,15 +707,27 @@ gw_config_free(struct gw_config *c)
 	free(c);
 }
 
-int
-gw_config_origin_allowed(const struct gw_config *cfg, const char *origin)
+static int
+in_list(char *const *list, size_t n, const char *origin)
 {
 	size_t i;
 
 	if (origin == NULL)
 		return 0;
-	for (i = 0; i < cfg->n_allowed_origins; i++)
-		if (strcmp(cfg->allowed_origins[i], origin) == 0)
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], origin) == 0)
 			return 1;
 	return 0;
+}
+
+int
+gw_config_origin_allowed(const struct gw_config *cfg, const char *origin)
+{
+	return in_list(cfg->allowed_origins, cfg->n_allowed_origins, origin);
+}
+
+int
+gw_config_widget_origin(const struct gw_config *cfg, const char *origin)
+{
+	return in_list(cfg->widget_origins, cfg->n_widget_origins, origin);
 }

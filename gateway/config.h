@@ -24,6 +24,9 @@ struct gw_config {
 	char **allowed_origins;
 	size_t n_allowed_origins;
 	char *frame_ancestors;
+	/* council sites embedding the widget: resident sockets only */
+	char **widget_origins;
+	size_t n_widget_origins;
 	char **trusted_proxies;
 	size_t n_trusted_proxies;
 
@@ -71,5 +74,7 @@ struct gw_config *gw_config_load(const char *path, char *err, size_t errlen);
 void gw_config_free(struct gw_config *cfg);
 /* 1 if origin is allowed to open WebSockets (exact match). */
 int gw_config_origin_allowed(const struct gw_config *cfg, const char *origin);
+/* 1 when origin is one of widget_origins (resident sockets only). */
+int gw_config_widget_origin(const struct gw_config *cfg, const char *origin);
 
 #endif

@@ -827,7 +827,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if (lws_hdr_copy(wsi, origin, sizeof(origin),
 		                 WSI_TOKEN_ORIGIN) <= 0 ||
-		    !gw_config_origin_allowed(h->cfg, origin)) {
+		    (!gw_config_origin_allowed(h->cfg, origin) &&
+		     !gw_config_widget_origin(h->cfg, origin))) {
 			gw_warn("ws.refused",
 			        "peer=%s origin=\"%s\" reason=\"origin not "
 			        "allowed\"",
@@ -873,8 +874,19 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (h->handler.open != NULL) {
 			char cookie[1024] = "";
 
-			if (lws_hdr_copy(wsi, cookie, sizeof(cookie),
-			                 WSI_TOKEN_HTTP_COOKIE) < 0)
+			/*
+			 * A council site embedding the widget (widget_origins)
+			 * opens resident sockets only: a staff session cookie
+			 * its page's browser sends along (same site as the
+			 * desk, say) is not read, so that page can never act
+			 * as a desk.
+			 */
+			if (lws_hdr_copy(wsi, origin, sizeof(origin),
+			                 WSI_TOKEN_ORIGIN) <= 0 ||
+			    !gw_config_origin_allowed(h->cfg, origin))
+				cookie[0] = '\0';
+			else if (lws_hdr_copy(wsi, cookie, sizeof(cookie),
+			                      WSI_TOKEN_HTTP_COOKIE) < 0)
 				cookie[0] = '\0';
 			h->handler.open(h->handler.arg, c->id, cookie, peer);
 		}

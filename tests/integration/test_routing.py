@@ -14,6 +14,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
+WIDGET_ORIGIN = "https://www.council.example"
 GRACE = 2  # router.grace_period used here (seconds)
 
 
@@ -69,7 +70,8 @@ class RoutingTest(harness.TestCase):
         cls.pg = harness.Postgres()
         cls.redis = harness.Redis()
         cls.db = cls.pg.createdb()
-        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100}}
+        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100},
+                "widget_origins": [WIDGET_ORIGIN]}
         cls.sbs = [harness.Switchboard(cls.pg, cls.redis, over,
                                        dbname=cls.db, start=False)
                    for _ in range(3)]
@@ -231,6 +233,29 @@ class RoutingTest(harness.TestCase):
         self.assertEqual(err["code"], "not_offered")
         desk.release(conv)
         desk.status("away")
+
+    def test_widget_origin_is_never_a_desk(self):
+        # A page of a site embedding the widget, whose browser holds a
+        # staff session cookie (same site as the desk), opens a socket:
+        # it is a resident's; the cookie is not read.
+        sb = self.sbs[1]
+        ws = sb.websocket(origin=WIDGET_ORIGIN,
+                          headers={"Cookie": self.cookie(sb, "ada")})
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
+        ws.send_text(json.dumps({"type": "desk.status",
+                                 "status": "available", "id": 3}))
+        m = self.recv_type(ws, "error")
+        self.assertEqual(m["code"], "unauthorised")
+        # It can chat as a resident.
+        ws.send_text(json.dumps({"type": "chat.start", "queue": "tax",
+                                 "name": "Widget", "id": 4}))
+        self.recv_type(ws, "chat.queued")
+        ws.send_text(json.dumps({"type": "chat.leave", "id": 5}))
+        self.recv_type(ws, "chat.left")
+        # Another origin, in neither list, is refused at the handshake.
+        with self.assertRaises(harness.WebSocketError):
+            sb.websocket(origin="https://evil.example").close()
 
     def test_resident_cannot_act_as_staff(self):
         ws, conv = self.resident(self.sbs[2], "Mallory")
