@@ -57,6 +57,23 @@ static const char CONVS_SQL[] =
 
 static void rebuild_fail(struct route *r, const char *why);
 
+/*
+ * Whether a rebuild step's one-row answer can be used: the rebuild is
+ * still on, and the query answered one row (else the rebuild fails).
+ */
+static int
+rebuild_row(struct route *r, const PGresult *res, const char *err)
+{
+	if (r->state != ROUTE_REBUILDING)
+		return 0;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		rebuild_fail(r, err ? err : "database unavailable");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 on_settings_applied(void *arg, int ok, const char *err,
                     const struct route_event *ev, size_t n)
@@ -279,13 +296,8 @@ on_config(void *arg, PGresult *res, const char *err)
 	char maxm[16], grace[16], epoch[32];
 	const char *argv[6], *params[1] = {epoch};
 
-	if (r->state != ROUTE_REBUILDING)
+	if (!rebuild_row(r, res, err))
 		return;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) != 1) {
-		rebuild_fail(r, err ? err : "database unavailable");
-		return;
-	}
 	snprintf(maxm, sizeof(maxm), "%d", r->opt.max_missed);
 	snprintf(grace, sizeof(grace), "%d", r->opt.grace_ms);
 	argv[0] = "config";
@@ -331,13 +343,8 @@ on_fence_open(void *arg, PGresult *res, const char *err)
 {
 	struct route *r = arg;
 
-	if (r->state != ROUTE_REBUILDING)
+	if (!rebuild_row(r, res, err))
 		return;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) != 1) {
-		rebuild_fail(r, err ? err : "database unavailable");
-		return;
-	}
 	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
 		/*
 		 * Some are still open: look again shortly. Not for ever: an
@@ -377,13 +384,8 @@ on_fence(void *arg, PGresult *res, const char *err)
 {
 	struct route *r = arg;
 
-	if (r->state != ROUTE_REBUILDING)
+	if (!rebuild_row(r, res, err))
 		return;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) != 1) {
-		rebuild_fail(r, err ? err : "database unavailable");
-		return;
-	}
 	free(r->rebuild_fence);
 	r->rebuild_fence = xstrdup(PQgetvalue(res, 0, 0));
 	r->rebuild_fence_at = uv_now(r->loop);
@@ -401,13 +403,8 @@ on_new_epoch(void *arg, PGresult *res, const char *err)
 {
 	struct route *r = arg;
 
-	if (r->state != ROUTE_REBUILDING)
+	if (!rebuild_row(r, res, err))
 		return;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) != 1) {
-		rebuild_fail(r, err ? err : "database unavailable");
-		return;
-	}
 	r->rebuild_epoch = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	gw_notice("route.rebuild", "epoch=%llu instance=%s", r->rebuild_epoch,
 	          r->instance);

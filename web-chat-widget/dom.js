@@ -35,5 +35,6 @@ export function linkify(text, newTab) {
   return f;
 }
 
-// Fill {name} placeholders of a string table entry.
+// A string table entry with each name written in curly braces replaced by
+// its value from v (an unknown name becomes empty).
 export const fmt = (s, v) => String(s).replace(/\{(\w+)\}/g, (_, k) => v[k] ?? '');

@@ -1,6 +1,6 @@
 // The built-in en-GB strings. A page may override any of them with
 // data-lang="NAME", NAME being a global object of the same keys.
-// {x} placeholders are filled by the widget.
+// A name in curly braces is replaced by the widget with its value (fmt in dom.js).
 export const EN = {
   title: 'Chat with us',
   unread: '({n} new)',

@@ -5,9 +5,8 @@ if err then
 	return err
 end
 local cid, aid = ARGV[2], ARGV[3]
-local c = hgetall(P .. 'c:' .. cid)
-if c.st ~= 'offered' or c.adv ~= aid then
-	return redis.error_reply('NOTOFFERED conversation ' .. cid ..
-	    ' is not offered to ' .. aid)
+local c, refused = offered_to(cid, aid)
+if not c then
+	return refused
 end
 return {assign(cid, c, aid, now_ms())}

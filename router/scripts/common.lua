@@ -73,6 +73,17 @@ local function hgetall(key)
 	return t
 end
 
+-- The conversation cid if it is offered to advisor aid; else nil and the
+-- NOTOFFERED error reply.
+local function offered_to(cid, aid)
+	local c = hgetall(P .. 'c:' .. cid)
+	if c.st ~= 'offered' or c.adv ~= aid then
+		return nil, redis.error_reply('NOTOFFERED conversation ' .. cid ..
+		    ' is not offered to ' .. aid)
+	end
+	return c
+end
+
 local function num(v, default)
 	local n = tonumber(v)
 	if n == nil then

@@ -217,11 +217,11 @@ def cap_refused_then_freed(test, open_, cap):
             ws.close()
 
 
-class ConnectionCapTest(harness.TestCase):
-    """limits.max_connections: one connection over the cap is closed at
-    once, the open ones keep working, and a slot freed is usable again."""
+class DaemonWithLimits(harness.TestCase):
+    """A daemon started with the class's LIMITS; open() gives a socket
+    past its hello."""
 
-    CAP = 4
+    LIMITS = {}
 
     @classmethod
     def setUpClass(cls):
@@ -229,7 +229,7 @@ class ConnectionCapTest(harness.TestCase):
         cls.redis = harness.Redis()
         cls.sb = harness.Switchboard(
             cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
-            {"limits": {"max_connections": cls.CAP},
+            {"limits": cls.LIMITS,
              "allowed_origins": ["https://www.demo.gov.uk"]})
         cls.sb.wait_ready()
 
@@ -239,35 +239,27 @@ class ConnectionCapTest(harness.TestCase):
         self.assertEqual(json.loads(hello)["type"], "hello")
         return ws
 
+
+class ConnectionCapTest(DaemonWithLimits):
+    """limits.max_connections: one connection over the cap is closed at
+    once, the open ones keep working, and a slot freed is usable again."""
+
+    CAP = 4
+    LIMITS = {"max_connections": CAP}
+
     def test_over_cap_refused_then_freed(self):
         cap_refused_then_freed(self, self.open, self.CAP)
 
 
-class LimitsTest(harness.TestCase):
+class LimitsTest(DaemonWithLimits):
     """Per-address socket cap, per-socket message rate and idle timeout:
     each costs only the socket (or the address) that went over it."""
 
     PER_IP = 3
     PER_MINUTE = 60  # bursts of 10
     IDLE = 2  # seconds: pinged after 2 s, closed 2 s later
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = harness.Postgres()
-        cls.redis = harness.Redis()
-        cls.sb = harness.Switchboard(
-            cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
-            {"limits": {"ws_per_ip": cls.PER_IP,
-                        "ws_messages_per_minute": cls.PER_MINUTE,
-                        "ws_idle_timeout": cls.IDLE},
-             "allowed_origins": ["https://www.demo.gov.uk"]})
-        cls.sb.wait_ready()
-
-    def open(self):
-        ws = self.sb.websocket(origin="https://www.demo.gov.uk")
-        op, hello = ws.recv_message()
-        self.assertEqual(json.loads(hello)["type"], "hello")
-        return ws
+    LIMITS = {"ws_per_ip": PER_IP, "ws_messages_per_minute": PER_MINUTE,
+              "ws_idle_timeout": IDLE}
 
     def ping(self, ws, i):
         ws.send_text(json.dumps({"type": "ping", "id": i}))
