@@ -22,7 +22,10 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define WS_PROTOCOL "switchboard.v1"
+#define WS_PROTOCOL      "switchboard.v1"
+#define WS_CHAT_PROTOCOL "switchboard.chat.v1"
+/* The longest chat text, in characters (docs/chat-protocol.md). */
+#define CHAT_TEXT_MAX 4000
 /* A pinged socket silent this much longer is closed. */
 #define IDLE_GRACE_MS 20000
 /* Silent sockets are looked for this often at most (ms). */
@@ -59,6 +62,7 @@ struct conn {
 	struct lws *wsi;
 	struct conn *prev, *next;
 	unsigned long id;
+	int chat; /* speaks switchboard.chat.v1 (a resident's widget) */
 	int closing;
 	unsigned char close_payload[125];
 	size_t close_len;
@@ -83,7 +87,8 @@ struct gw_http {
 	struct conn *ws_list;
 	struct idmap *by_id; /* open WebSockets by connection id */
 	unsigned ws_count;
-	struct gw_ws_handler handler;
+	struct gw_ws_handler handler;      /* switchboard.v1 */
+	struct gw_ws_handler chat_handler; /* switchboard.chat.v1 */
 	struct gw_api_handler api;
 	struct idmap *api_waiting; /* HTTP requests awaiting their answer */
 	unsigned long next_id;
@@ -550,6 +555,13 @@ ws_error(struct conn *c, const char *code, const char *message)
 	                           code, "message", message));
 }
 
+/* The protocol module a socket's messages go to. */
+static const struct gw_ws_handler *
+ws_handler(const struct conn *c)
+{
+	return c->chat ? &c->h->chat_handler : &c->h->handler;
+}
+
 /*
  * Handles one complete message of the base protocol: every message is a
  * JSON object with a string "type". The base knows "ping"; the channel
@@ -579,9 +591,9 @@ ws_message(struct conn *c, const char *text, size_t len)
 			json_object_set(pong, "id", id);
 		ws_queue_json(c, pong);
 
-	} else if (c->h->handler.message != NULL) {
-		c->h->handler.message(c->h->handler.arg, c->id,
-		                      json_string_value(type), msg);
+	} else if (ws_handler(c)->message != NULL) {
+		ws_handler(c)->message(ws_handler(c)->arg, c->id,
+		                       json_string_value(type), msg);
 	} else {
 		ws_error(c, "unknown_type", json_string_value(type));
 	}
@@ -853,6 +865,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->h = h;
 		c->wsi = wsi;
 		c->id = conn_id(wsi);
+		c->chat = strcmp(lws_get_protocol(wsi)->name,
+		                 WS_CHAT_PROTOCOL) == 0;
 		c->next = h->ws_list;
 		if (h->ws_list != NULL)
 			h->ws_list->prev = c;
@@ -868,6 +882,27 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		gw_metrics_conn(GW_CONN_WS, 1);
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
 		gw_info("ws.open", "conn=%lu peer=%s", c->id, peer);
+		if (c->chat) {
+			/*
+			 * A resident's widget: no cookie is ever read, the
+			 * resume token is its only identity.
+			 */
+			ws_queue_json(
+			        c,
+			        json_pack("{s:s, s:s, s:s, s:{s:I, s:i, s:I}}",
+			                  "type", "hello", "protocol",
+			                  WS_CHAT_PROTOCOL, "server",
+			                  "switchboard/" SWITCHBOARD_VERSION,
+			                  "limits", "message_max",
+			                  (json_int_t)h->cfg->ws_message_max,
+			                  "text_max", CHAT_TEXT_MAX,
+			                  "idle_timeout_s",
+			                  (json_int_t)h->cfg->ws_idle_timeout));
+			if (h->chat_handler.open != NULL)
+				h->chat_handler.open(h->chat_handler.arg, c->id,
+				                     "", peer);
+			break;
+		}
 		ws_queue_json(c, json_pack("{s:s, s:s, s:s}", "type", "hello",
 		                           "protocol", WS_PROTOCOL, "server",
 		                           "switchboard/" SWITCHBOARD_VERSION));
@@ -911,8 +946,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		gw_info("ws.close", "conn=%lu", c->id);
 		ip_add(h, c->ip_key, -1);
 		ws_unlink(h, c);
-		if (h->handler.close != NULL)
-			h->handler.close(h->handler.arg, c->id);
+		if (ws_handler(c)->close != NULL)
+			ws_handler(c)->close(ws_handler(c)->arg, c->id);
 		h->ws_count--;
 		gw_metrics_conn(GW_CONN_WS, -1);
 		gw_metrics_conn(GW_CONN_HTTP, 1);
@@ -928,6 +963,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static const struct lws_protocols protocols[] = {
         {"http", http_callback, sizeof(struct conn), 0, 0, NULL, 0},
         {WS_PROTOCOL, ws_callback, sizeof(struct conn), 4096, 0, NULL, 0},
+        {WS_CHAT_PROTOCOL, ws_callback, sizeof(struct conn), 4096, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1099,6 +1135,12 @@ void
 gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd)
 {
 	h->handler = *hd;
+}
+
+void
+gw_http_set_chat_handler(struct gw_http *h, const struct gw_ws_handler *hd)
+{
+	h->chat_handler = *hd;
 }
 
 void

@@ -50,6 +50,12 @@ struct gw_ws_handler {
 };
 
 void gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd);
+/*
+ * The handler of switchboard.chat.v1 sockets (residents' widgets): its
+ * open gets an empty cookie always.
+ */
+void gw_http_set_chat_handler(struct gw_http *h,
+                              const struct gw_ws_handler *hd);
 
 /*
  * Requests under /api/ go to this handler once their body (at most
