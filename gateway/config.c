@@ -269,6 +269,12 @@ static cfg_opt_t session_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t chat_opts[] = {
+	CFG_INT("idle_timeout", 600, CFGF_NONE),
+	CFG_INT("token_lifetime", 172800, CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
@@ -298,6 +304,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("redis", redis_opts, CFGF_NONE),
 	CFG_SEC("router", router_opts, CFGF_NONE),
 	CFG_SEC("sessions", session_opts, CFGF_NONE),
+	CFG_SEC("chat", chat_opts, CFGF_NONE),
 	CFG_SEC("limits", limits_opts, CFGF_NONE),
 	CFG_END()
 };
@@ -332,6 +339,7 @@ static const struct validator validators[] = {
         {"router|sweep_interval_ms", valid_positive},
         {"sessions|idle_timeout", valid_positive},
         {"sessions|absolute_timeout", valid_positive},
+        {"chat|token_lifetime", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|ws_message_max", valid_positive},
@@ -642,6 +650,10 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->session_idle = (int)cfg_getint(sec, "idle_timeout");
 	c->session_absolute = (int)cfg_getint(sec, "absolute_timeout");
 
+	sec = cfg_getsec(cfg, "chat");
+	c->chat_idle_timeout = (int)cfg_getint(sec, "idle_timeout");
+	c->chat_token_lifetime = (int)cfg_getint(sec, "token_lifetime");
+
 	sec = cfg_getsec(cfg, "limits");
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
@@ -652,6 +664,14 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->shutdown_timeout = (int)cfg_getint(sec, "shutdown_timeout");
 	c->worker_threads = (int)cfg_getint(sec, "worker_threads");
 
+	/* The resident is warned at least 20 s before an idle chat ends. */
+	if (c->chat_idle_timeout < 40) {
+		snprintf(err, errlen,
+		         "%s: chat: idle_timeout (%d) must be at least 40 "
+		         "seconds",
+		         path, c->chat_idle_timeout);
+		goto fail;
+	}
 	if (c->session_idle > c->session_absolute) {
 		snprintf(err, errlen,
 		         "%s: sessions: idle_timeout (%d) is longer than "

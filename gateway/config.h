@@ -54,6 +54,10 @@ struct gw_config {
 	int session_absolute; /* seconds after sign-in when it ends regardless
 	                       */
 
+	/* chat: an assigned chat silent this long ends (s), warned first */
+	int chat_idle_timeout;
+	int chat_token_lifetime; /* resume tokens are never valid longer (s) */
+
 	int max_connections;
 	long http_body_max;
 	long ws_message_max;

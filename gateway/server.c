@@ -24,6 +24,7 @@
 #include "api.h"
 #include "route.h"
 #include "route_ws.h"
+#include "chat.h"
 #include "session.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -49,7 +50,11 @@
  * left to the channels' writer, whose commits residents do wait for.
  */
 #define ROUTE_LINGER_MS 2
-#define WRITERS         (ROUTE_WRITERS + 1)
+/*
+ * Then one writer for the desks' and switchboard.v1 residents' writes, and
+ * the last one for the web chat channel's (residents' messages).
+ */
+#define WRITERS (ROUTE_WRITERS + 2)
 
 struct migrate_job {
 	uv_work_t req;
@@ -78,7 +83,9 @@ struct gw_server {
 	struct db *wdb[WRITERS];
 	struct db_commit *commit[WRITERS];
 	struct kv *kv;
-	struct kv *kv_sub; /* subscriber connection for routing events */
+	struct kv *kv_sub;  /* subscriber connection for routing events */
+	struct kv *kv_chat; /* subscriber connection for the chat fan-out */
+	struct chat *chat;
 	struct route *route;
 	struct route_ws *route_ws;
 	struct gw_session_store *sessions;
@@ -398,6 +405,8 @@ server_close(struct gw_server *s)
 	s->kv = NULL;
 	kv_close(s->kv_sub, NULL, NULL);
 	s->kv_sub = NULL;
+	kv_close(s->kv_chat, NULL, NULL);
+	s->kv_chat = NULL;
 	/* The store answers what it has in flight, then db goes. */
 	gw_session_store_free(s->sessions);
 	s->sessions = NULL;
@@ -408,6 +417,8 @@ server_close(struct gw_server *s)
 		db_close(s->wdb[i], NULL, NULL);
 		s->wdb[i] = NULL;
 	}
+	chat_free(s->chat);
+	s->chat = NULL;
 	route_ws_free(s->route_ws);
 	s->route_ws = NULL;
 	route_free(s->route);
@@ -493,6 +504,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	/* Redis answers PING differently to a subscriber: no probe there. */
 	kvo.ping_interval_ms = 0;
 	s->kv_sub = kv_new(&s->loop, &kvo);
+	s->kv_chat = kv_new(&s->loop, &kvo);
 
 	if (cfg->router_instance[0] != '\0') {
 		snprintf(s->instance, sizeof(s->instance), "%s",
@@ -516,7 +528,10 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                                   cfg->session_absolute);
 	s->api = gw_api_new(s->http, s->sessions, cfg->session_absolute);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
-	                           s->commit[WRITERS - 1], s->sessions);
+	                           s->commit[WRITERS - 2], s->sessions);
+	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
+	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
+	                   s->instance);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);
@@ -543,6 +558,7 @@ gw_server_run(struct gw_server *s)
 		db_start(s->wdb[i]);
 	kv_start(s->kv);
 	kv_start(s->kv_sub);
+	kv_start(s->kv_chat);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",
 	          SWITCHBOARD_VERSION, (int)getpid(), db_migrate_latest());
 	uv_run(&s->loop, UV_RUN_DEFAULT);

@@ -50,6 +50,7 @@ struct peer {
 	/* staff */
 	uint64_t staff;
 	char role[24];
+	char name[201];
 	char status[16];
 	char reason[64];
 	struct peer *next_desk;    /* other sockets of the same advisor here */
@@ -59,6 +60,7 @@ struct peer {
 	uint64_t conv;
 	uint64_t queue; /* the queue it waits in */
 	int waiting;
+	int chat_v1; /* a switchboard.chat.v1 socket (channels/chat) */
 	long last_pos;
 	long long last_ewt;
 };
@@ -91,6 +93,7 @@ struct route_ws {
 	uv_timer_t flush;    /* pushes the positions of the dirty queues */
 	uint64_t flushed_at; /* loop time of the last flush */
 	int closing;
+	struct route_ws_chat chat;
 };
 
 /* An answer on its way back to a socket. */
@@ -559,6 +562,13 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 		p = op_pending(rw, peer->conn, msg, "desk.logged_out");
 		peer->status[0] = '\0';
 		rc = route_advisor_logout(rw->r, staff, on_routed, p);
+	} else if (strncmp(type, "chat.", 5) == 0 &&
+	           rw->chat.desk_msg != NULL) {
+		struct route_ws_desk d = {peer->conn, peer->staff, peer->role,
+		                          peer->name};
+
+		rw->chat.desk_msg(rw->chat.arg, &d, type, msg);
+		return;
 	} else {
 		send_error(rw, peer->conn, id, "unknown_type", type);
 		return;
@@ -698,7 +708,7 @@ queue_find(struct route_ws *rw, const char *slug_or_id)
  * Returns the queue to start the chat in, or NULL when it was answered.
  */
 static const char *
-gate_queue(struct route_ws *rw, struct peer *peer, json_t *id,
+gate_queue(struct route_ws *rw, unsigned long conn, json_t *id,
            const char *asked, char *buf, size_t len)
 {
 	struct qinfo *q = queue_find(rw, asked);
@@ -719,7 +729,7 @@ gate_queue(struct route_ws *rw, struct peer *peer, json_t *id,
 	if (next > 0)
 		json_object_set_new(m, "next_open_ms",
 		                    json_integer((json_int_t)next * 1000));
-	send_to(rw, peer->conn, id, m);
+	send_to(rw, conn, id, m);
 	return NULL;
 }
 
@@ -809,8 +819,8 @@ resident_message(struct route_ws *rw, struct peer *peer, const char *type,
 			           "200 bytes)");
 			return;
 		}
-		params[0] =
-		        gate_queue(rw, peer, id, params[0], qbuf, sizeof(qbuf));
+		params[0] = gate_queue(rw, peer->conn, id, params[0], qbuf,
+		                       sizeof(qbuf));
 		if (params[0] == NULL)
 			return;
 		p = pending_new(rw, peer->conn, msg);
@@ -886,11 +896,14 @@ push_to_resident(struct route_ws *rw, const struct route_event *ev)
 
 	if (r == NULL)
 		return;
+	/* switchboard.chat.v1 residents are told by the chat channel. */
 	if (strcmp(ev->kind, "accepted") == 0) {
 		r->waiting = 0;
-		gw_http_ws_send(rw->http, r->conn,
-		                json_pack("{s:s, s:s}", "type", "chat.assigned",
-		                          "conversation", ev->conv));
+		if (!r->chat_v1)
+			gw_http_ws_send(rw->http, r->conn,
+			                json_pack("{s:s, s:s}", "type",
+			                          "chat.assigned",
+			                          "conversation", ev->conv));
 	} else if (strcmp(ev->kind, "requeued") == 0 ||
 	           strcmp(ev->kind, "transferred") == 0) {
 		/* Back in a queue: its position follows with the queue's. */
@@ -898,10 +911,14 @@ push_to_resident(struct route_ws *rw, const struct route_event *ev)
 		r->last_pos = -1;
 		if (ev->nextra > 0 && parse_id(ev->extra[0]) != 0)
 			r->queue = parse_id(ev->extra[0]);
-		gw_http_ws_send(rw->http, r->conn,
-		                json_pack("{s:s, s:s, s:s}", "type",
-		                          "chat.requeued", "conversation",
-		                          ev->conv, "reason", ev->kind));
+		if (!r->chat_v1)
+			gw_http_ws_send(rw->http, r->conn,
+			                json_pack("{s:s, s:s, s:s}", "type",
+			                          "chat.requeued",
+			                          "conversation", ev->conv,
+			                          "reason", ev->kind));
+	} else if (strcmp(ev->kind, "released") == 0) {
+		r->waiting = 0;
 	}
 }
 
@@ -927,6 +944,8 @@ on_route_events(void *arg, const struct route_event *ev, size_t n)
 		if (ev[i].conv[0] != '\0')
 			push_to_resident(rw, &ev[i]);
 	}
+	if (rw->chat.events != NULL)
+		rw->chat.events(rw->chat.arg, ev, n);
 }
 
 static void
@@ -1044,11 +1063,13 @@ on_batch(void *arg, int ok, const long *pos, size_t n, long long span,
 			continue;
 		peer->last_pos = pos[i];
 		peer->last_ewt = ewt;
-		gw_http_ws_send(
-		        b->rw->http, peer->conn,
-		        json_pack("{s:s, s:I, s:I}", "type", "queue.position",
-		                  "position", (json_int_t)pos[i],
-		                  "estimated_wait_ms", (json_int_t)ewt));
+		gw_http_ws_send(b->rw->http, peer->conn,
+		                json_pack("{s:s, s:I, s:I}", "type",
+		                          peer->chat_v1 ? "chat.queued"
+		                                        : "queue.position",
+		                          "position", (json_int_t)pos[i],
+		                          "estimated_wait_ms",
+		                          (json_int_t)ewt));
 	}
 	free(b);
 }
@@ -1208,6 +1229,7 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	peer->kind = PEER_STAFF;
 	peer->staff = (uint64_t)info->staff_id;
 	snprintf(peer->role, sizeof(peer->role), "%s", info->role);
+	snprintf(peer->name, sizeof(peer->name), "%s", info->display_name);
 	desk_link(p->rw, peer);
 	gw_info("route_ws.desk", "conn=%lu staff=%lld role=%s", p->conn,
 	        info->staff_id, info->role);
@@ -1294,6 +1316,8 @@ on_close(void *arg, unsigned long conn)
 
 	if (peer == NULL)
 		return;
+	if (peer->kind == PEER_STAFF && rw->chat.desk_close != NULL)
+		rw->chat.desk_close(rw->chat.arg, conn);
 	if (peer->kind == PEER_STAFF && desk_unlink(rw, peer)) {
 		snprintf(id, sizeof(id), "%llu",
 		         (unsigned long long)peer->staff);
@@ -1339,6 +1363,61 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
 	uv_timer_init(loop, &rw->flush);
 	rw->flush.data = rw;
 	return rw;
+}
+
+void
+route_ws_set_chat(struct route_ws *rw, const struct route_ws_chat *c)
+{
+	rw->chat = *c;
+}
+
+void
+route_ws_resident_add(struct route_ws *rw, unsigned long conn, uint64_t conv,
+                      uint64_t queue, int waiting)
+{
+	struct peer *peer = peer_get(rw, conn);
+
+	if (peer == NULL) {
+		peer = xcalloc(1, sizeof(*peer));
+		peer->conn = conn;
+		peer->kind = PEER_RESIDENT;
+		peer->chat_v1 = 1;
+		idmap_put(rw->peers, conn, peer);
+	}
+	peer->conv = conv;
+	peer->queue = queue;
+	peer->waiting = waiting;
+	peer->last_pos = -1;
+	idmap_put(rw->residents, conv, peer);
+	if (waiting)
+		mark_dirty(rw, queue);
+}
+
+void
+route_ws_resident_remove(struct route_ws *rw, unsigned long conn)
+{
+	struct peer *peer = idmap_del(rw->peers, conn);
+
+	if (peer == NULL)
+		return;
+	if (peer->conv != 0 && idmap_get(rw->residents, peer->conv) == peer)
+		idmap_del(rw->residents, peer->conv);
+	free(peer);
+}
+
+const char *
+route_ws_gate(struct route_ws *rw, unsigned long conn, json_t *id,
+              const char *queue, char *buf, size_t len)
+{
+	return gate_queue(rw, conn, id, queue, buf, len);
+}
+
+int
+route_ws_queue_open(struct route_ws *rw, const char *queue)
+{
+	struct qinfo *q = queue_find(rw, queue);
+
+	return q == NULL || route_hours_is_open(q->hours, time(NULL));
 }
 
 static void

@@ -10,6 +10,9 @@
 #ifndef GW_ROUTE_WS_H
 #define GW_ROUTE_WS_H
 
+#include <stdint.h>
+
+#include <jansson.h>
 #include <uv.h>
 
 #include "db.h"
@@ -26,5 +29,43 @@ struct route_ws *route_ws_new(uv_loop_t *loop, struct gw_http *http,
                               struct db_commit *w,
                               struct gw_session_store *sessions);
 void route_ws_free(struct route_ws *rw);
+
+/*
+ * What the chat channel (channels/chat) adds. A desk's message whose type
+ * starts with "chat." goes to desk_msg; desk_close tells it a desk socket
+ * closed; events gets every routing event after route_ws has handled it.
+ */
+struct route_ws_desk {
+	unsigned long conn;
+	uint64_t staff;
+	const char *role;
+	const char *name;
+};
+struct route_ws_chat {
+	void (*desk_msg)(void *arg, const struct route_ws_desk *d,
+	                 const char *type, json_t *msg);
+	void (*desk_close)(void *arg, unsigned long conn);
+	route_event_cb events;
+	void *arg;
+};
+void route_ws_set_chat(struct route_ws *rw, const struct route_ws_chat *c);
+/*
+ * A switchboard.chat.v1 socket holding conversation conv: while it waits
+ * in queue it is sent its place ("chat.queued") as residents of
+ * switchboard.v1 are. Nothing else is sent to it, and closing it releases
+ * nothing: the chat channel decides.
+ */
+void route_ws_resident_add(struct route_ws *rw, unsigned long conn,
+                           uint64_t conv, uint64_t queue, int waiting);
+void route_ws_resident_remove(struct route_ws *rw, unsigned long conn);
+/*
+ * Opening hours of queue (slug or id) for a new chat on conn: the queue
+ * to start it in (queue itself, or its overflow queue written into buf),
+ * or NULL when the queue is closed and conn was sent "chat.closed".
+ */
+const char *route_ws_gate(struct route_ws *rw, unsigned long conn, json_t *id,
+                          const char *queue, char *buf, size_t len);
+/* 1 when queue (slug or id) is open now, by its hours and closure days. */
+int route_ws_queue_open(struct route_ws *rw, const char *queue);
 
 #endif

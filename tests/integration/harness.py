@@ -844,6 +844,46 @@ class WebSocket:
             pass
 
 
+class JsonSocket:
+    """A test's end of a JSON-over-WebSocket protocol: messages skipped
+    while waiting for one are kept for the next wait, in order."""
+
+    def __init__(self, test, ws):
+        self.test = test
+        self.ws = ws
+        test.addCleanup(ws.close)
+        self.pending = []
+
+    def next(self, timeout=10):
+        if self.pending:
+            return self.pending.pop(0)
+        op, payload = self.ws.recv_message(timeout)
+        self.test.assertEqual(op, 1, payload)
+        return json.loads(payload)
+
+    def send(self, **msg):
+        self.ws.send_text(json.dumps(msg))
+
+    def wait_for(self, type_, timeout=10, **match):
+        """The next message of type_ whose fields equal match (compared
+        as text)."""
+        deadline = time.monotonic() + timeout
+        skipped = []
+        while time.monotonic() < deadline:
+            try:
+                m = self.next(max(0.1, deadline - time.monotonic()))
+            except socket.timeout:
+                break
+            if m.get("type") == type_ and all(
+                    str(m.get(k)) == str(v) for k, v in match.items()):
+                self.pending = skipped + self.pending
+                return m
+            skipped.append(m)
+        self.pending = skipped + self.pending
+        self.test.fail("no %s %r within %ss; got %r" % (type_, match,
+                                                        timeout, skipped))
+
+
 # ------------------------------------------------------------ unittest glue
 
 class TestCase(unittest.TestCase):

@@ -18,27 +18,14 @@ WIDGET_ORIGIN = "https://www.council.example"
 GRACE = 2  # router.grace_period used here (seconds)
 
 
-class Desk:
+class Desk(harness.JsonSocket):
     def __init__(self, test, sb, cookie):
-        self.test = test
-        self.ws = sb.websocket(headers={"Cookie": cookie})
-        test.addCleanup(self.ws.close)
-        self.pending = []
+        super().__init__(test, sb.websocket(headers={"Cookie": cookie}))
         hello = self.next()
         test.assertEqual(hello["type"], "hello")
         ready = self.next()
         test.assertEqual(ready["type"], "desk.ready", ready)
         self.staff = str(ready["staff"])
-
-    def next(self, timeout=10):
-        if self.pending:
-            return self.pending.pop(0)
-        op, payload = self.ws.recv_message(timeout)
-        self.test.assertEqual(op, 1, payload)
-        return json.loads(payload)
-
-    def send(self, **msg):
-        self.ws.send_text(json.dumps(msg))
 
     def status(self, status):
         self.send(type="desk.status", status=status, id="st")
@@ -48,20 +35,6 @@ class Desk:
         self.send(type="conversation.release", conversation=conv,
                   why="closed", id="rel")
         self.wait_for("conversation.released", id="rel")
-
-    def wait_for(self, type_, timeout=10, **match):
-        deadline = time.monotonic() + timeout
-        skipped = []
-        while time.monotonic() < deadline:
-            m = self.next(max(0.1, deadline - time.monotonic()))
-            if m.get("type") == type_ and all(
-                    str(m.get(k)) == str(v) for k, v in match.items()):
-                self.pending = skipped + self.pending
-                return m
-            skipped.append(m)
-        self.pending = skipped + self.pending
-        self.test.fail("no %s %r within %ss; got %r" % (type_, match,
-                                                        timeout, skipped))
 
 
 class RoutingTest(harness.TestCase):

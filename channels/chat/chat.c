@@ -1,0 +1,1787 @@
+/*
+ * chat.c: the web chat channel. See chat.h and docs/chat-protocol.md.
+ *
+ * State here is per instance and rebuilt from PostgreSQL on resume:
+ *   socks   resident sockets of this instance (conn -> rsock)
+ *   chats   chats whose resident socket is (or was last) here
+ *           (conversation -> rchat): idle and detached time-outs
+ *   follow  desk sockets here showing a conversation (conversation ->
+ *           flist), after they asked its history
+ * What one side says is delivered to the other side's sockets here at
+ * once and published on sb:chat for the other instances. Asynchronous
+ * answers carry connection ids, never socket pointers. Loop thread only.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sodium.h>
+
+#include "chat.h"
+#include "chat_proto.h"
+#include "idmap.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define FANOUT_CHANNEL "sb:chat"
+#define SWEEP_MS       1000
+/* The warning before an idle chat ends (half the time-out when shorter). */
+#define WARN_MS       60000
+#define REPLAY_MAX    "2000"
+#define CLOSE_RESUMED 4001 /* the chat was resumed on another socket */
+/*
+ * A waiting chat whose resident's socket went is given up after this
+ * (or the idle time-out when shorter): long enough for a reload, another
+ * page or a lost signal, short enough not to offer advisors an empty chat.
+ */
+#define DETACHED_WAITING_MS 120000
+
+struct rsock {
+	unsigned long conn;
+	uint64_t conv;
+	int busy; /* a start or resume is in flight */
+};
+
+struct rchat {
+	uint64_t conv;
+	unsigned long conn; /* the resident's socket here, 0 when gone */
+	uint64_t queue;
+	char state; /* 'w' waiting, 'a' with an advisor, 'e' ended */
+	uint64_t staff;
+	uint64_t last_act;    /* loop ms of the last word or typing */
+	uint64_t detached_at; /* loop ms the socket went */
+	int warned;
+	int replaying;
+	json_t *hold; /* messages for the resident held during a replay */
+};
+
+struct flist {
+	size_t n, cap;
+	unsigned long *conn;
+};
+
+struct chat {
+	uv_loop_t *loop;
+	const struct gw_config *cfg;
+	struct gw_http *http;
+	struct route *r;
+	struct route_ws *rw;
+	struct db *db;
+	struct db_commit *w;
+	struct kv *kv, *sub;
+	struct idmap *socks, *chats, *follow;
+	uv_timer_t sweep;
+	char origin[96];
+};
+
+/* An answer on its way: what it needs to find its socket again. */
+struct pend {
+	struct chat *c;
+	unsigned long conn;
+	uint64_t conv;
+	json_t *id;
+	char client[CHAT_UUID_LEN + 1];
+	char by[16];
+	char name[201];
+	char text[64];
+	json_t *obj; /* a message to send on success */
+	char token[CHAT_TOKEN_LEN + 1];
+	long long after;
+	uint64_t queue;
+	int flag;
+};
+
+/* ---------------------------------------------------------------- SQL */
+
+static const char START_SQL[] =
+        "SELECT conversation_id, reference, queue_id, queued_ms, match,"
+        " repeated, unserved FROM sb_chat_start($1, $2, $3, $4,"
+        " decode($5, 'hex'), $6::uuid, $7, $8, $9::integer)";
+
+static const char LEAVE_SQL[] =
+        "SELECT conversation_id, reference, queue_id, queued_ms, repeated"
+        " FROM sb_chat_leave($1, $2, $3, $4, $5, $6::uuid)";
+
+static const char RESUME_SQL[] =
+        "SELECT s.conversation_id, c.reference, c.status,"
+        " coalesce(su.display_name, ''), coalesce(c.queue_id, 0),"
+        " coalesce(s.ended_by, ''), s.advisor_read,"
+        " coalesce(c.assigned_staff_id, 0)"
+        " FROM chat_sessions s JOIN conversations c"
+        "  ON c.id = s.conversation_id"
+        " LEFT JOIN staff_users su ON su.id = c.assigned_staff_id"
+        " WHERE s.token_sha256 = decode($1, 'hex')"
+        "  AND s.expires_at > now()"
+        "  AND (s.ended_at IS NULL OR s.ended_at > now() - interval '24 "
+        "hours')";
+
+static const char REPLAY_SQL[] =
+        "SELECT m.id, m.author_kind, coalesce(su.display_name, ''), m.body,"
+        " (extract(epoch FROM m.created_at) * 1000)::bigint,"
+        " coalesce(substr(m.external_id, strpos(m.external_id, ':') + 1), '')"
+        " FROM messages m LEFT JOIN staff_users su"
+        "  ON su.id = m.author_staff_id"
+        " WHERE m.conversation_id = $1::bigint AND m.id > $2::bigint"
+        "  AND m.direction <> 'internal'"
+        " ORDER BY m.id LIMIT " REPLAY_MAX;
+
+/*
+ * A resident's messages, many per statement. Stored once per client id
+ * (external_id '<conversation>:<client id>'): a repeat returns the stored
+ * one. Columns: position, seq, at (ms), repeat, conversation open.
+ */
+static const struct db_rows MSG_ROWS = {
+        "WITH r AS (SELECT r.n, r.conv, r.ext, r.body,"
+        "   coalesce(c.status <> 'closed', false) AS open"
+        "  FROM unnest($1::bigint[], $2::text[], $3::text[])"
+        "   WITH ORDINALITY AS r(conv, ext, body, n)"
+        "  LEFT JOIN conversations c ON c.id = r.conv),"
+        " ins AS (INSERT INTO messages (conversation_id, direction,"
+        "   author_kind, body, source, external_id)"
+        "  SELECT conv, 'in', 'customer', body, 'chat', ext FROM r"
+        "  WHERE open ORDER BY n"
+        "  ON CONFLICT (source, external_id) DO NOTHING"
+        "  RETURNING id, external_id, created_at)"
+        " SELECT r.n, coalesce(ins.id, m.id),"
+        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
+        "   * 1000)::bigint, ins.id IS NULL, r.open"
+        " FROM r LEFT JOIN ins ON ins.external_id = r.ext"
+        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'chat'"
+        "  AND m.external_id = r.ext",
+        3};
+
+/* An advisor's message, on a chat assigned to them ($2). */
+static const char SEND_SQL[] =
+        "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
+        "  AND channel = 'chat' AND status = 'assigned'"
+        "  AND assigned_staff_id = $2::bigint),"
+        " ins AS (INSERT INTO messages (conversation_id, direction,"
+        "   author_kind, author_staff_id, body, source, external_id)"
+        "  SELECT id, 'out', 'staff', $2::bigint, $3, 'desk', $4 FROM c"
+        "  ON CONFLICT (source, external_id) DO NOTHING"
+        "  RETURNING id, created_at),"
+        " fr AS (UPDATE conversations SET first_response_at = now()"
+        "  WHERE id = (SELECT id FROM c) AND first_response_at IS NULL"
+        "  AND EXISTS (SELECT 1 FROM ins))"
+        " SELECT coalesce(ins.id, m.id),"
+        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
+        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c)"
+        " FROM (SELECT 1) one LEFT JOIN ins ON true"
+        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
+        "  AND m.external_id = $4";
+
+/*
+ * Ends a chat: the session and the conversation. $3: the advisor who
+ * must hold it ('' for anyone). Columns: allowed, ended now.
+ */
+static const char END_SQL[] =
+        "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
+        "  AND ($3::text = '' OR assigned_staff_id::text = $3::text)),"
+        " s AS (UPDATE chat_sessions SET ended_at = now(), ended_by = $2"
+        "  WHERE conversation_id = (SELECT id FROM c) AND ended_at IS NULL"
+        "  RETURNING conversation_id),"
+        " cv AS (UPDATE conversations SET status = 'closed'"
+        "  WHERE id = (SELECT conversation_id FROM s)"
+        "  AND status NOT IN ('closed', 'wrap_up') RETURNING id),"
+        " ev AS (INSERT INTO conversation_events (conversation_id, kind,"
+        "   staff_id, detail)"
+        "  SELECT conversation_id, 'chat.ended', nullif($3::text, '')::bigint,"
+        "   jsonb_build_object('by', $2::text) FROM s)"
+        " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM s)";
+
+static const char RES_READ_SQL[] =
+        "UPDATE chat_sessions SET resident_read = greatest(resident_read,"
+        " $2::bigint) WHERE conversation_id = $1::bigint";
+
+static const char ADV_READ_SQL[] =
+        "UPDATE chat_sessions s SET advisor_read = greatest(s.advisor_read,"
+        " $2::bigint) FROM conversations c WHERE s.conversation_id ="
+        " $1::bigint AND c.id = s.conversation_id"
+        " AND ($3::text = '' OR c.assigned_staff_id::text = $3::text)"
+        " RETURNING s.advisor_read";
+
+static const char PAGE_SQL[] =
+        "UPDATE chat_sessions SET page_url = $2, page_title = $3"
+        " WHERE conversation_id = $1::bigint";
+
+static const char RATING_SQL[] =
+        "INSERT INTO conversation_ratings (conversation_id, score, comment)"
+        " SELECT conversation_id, $2::smallint, $3 FROM chat_sessions"
+        " WHERE conversation_id = $1::bigint AND ended_at IS NOT NULL"
+        " ON CONFLICT (conversation_id) DO UPDATE SET score ="
+        " EXCLUDED.score, comment = EXCLUDED.comment, updated_at = now()"
+        " RETURNING 1";
+
+/* The transcript, into the outbox once per address. */
+static const char TRANSCRIPT_SQL[] =
+        "INSERT INTO outbox (conversation_id, channel, destination, payload,"
+        " dedupe_key)"
+        " SELECT c.id, 'email', lower(coalesce($2, s.email)),"
+        "  jsonb_build_object('kind', 'chat.transcript', 'subject',"
+        "   'Transcript of your chat - reference ' || c.reference,"
+        "   'text', sb_chat_transcript(c.id), 'reference', c.reference),"
+        "  'chat.transcript:' || c.id || ':' || lower(coalesce($2, s.email))"
+        " FROM chat_sessions s JOIN conversations c"
+        "  ON c.id = s.conversation_id"
+        " WHERE s.conversation_id = $1::bigint"
+        "  AND coalesce($2, s.email) IS NOT NULL"
+        " ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key ="
+        "  EXCLUDED.dedupe_key RETURNING id";
+
+/* A desk's view of a chat; $2: the advisor who must hold it, or ''. */
+static const char HISTORY_SQL[] =
+        "SELECT c.reference, c.status, s.page_url, s.page_title,"
+        " s.customer_match, s.resident_read, s.advisor_read,"
+        " coalesce(s.ended_by, ''), cu.display_name, coalesce(s.email, ''),"
+        " coalesce(s.mobile, ''), c.customer_id,"
+        " (SELECT coalesce(json_agg(json_build_object('seq', m.id, 'from',"
+        "   CASE WHEN m.direction = 'internal' THEN 'note'"
+        "    WHEN m.author_kind = 'customer' THEN 'resident'"
+        "    WHEN m.author_kind = 'staff' THEN 'advisor' ELSE 'system' END,"
+        "   'name', su.display_name, 'text', m.body, 'at',"
+        "   (extract(epoch FROM m.created_at) * 1000)::bigint)"
+        "   ORDER BY m.id), '[]')"
+        "  FROM (SELECT * FROM messages WHERE conversation_id = c.id"
+        "   AND id > $3::bigint ORDER BY id LIMIT " REPLAY_MAX ") m"
+        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text"
+        " FROM conversations c JOIN chat_sessions s"
+        "  ON s.conversation_id = c.id"
+        " JOIN customers cu ON cu.id = c.customer_id"
+        " WHERE c.id = $1::bigint"
+        "  AND ($2::text = '' OR c.assigned_staff_id::text = $2::text)";
+
+static const char NAME_SQL[] =
+        "SELECT display_name FROM staff_users WHERE id = $1::bigint";
+
+/* ---------------------------------------------------------------- util */
+
+static long long
+unix_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint64_t
+parse_u64(const char *s)
+{
+	uint64_t v = 0;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 19)
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	return v;
+}
+
+static struct pend *
+pend_new(struct chat *c, unsigned long conn, uint64_t conv, json_t *msg)
+{
+	struct pend *p = xcalloc(1, sizeof(*p));
+
+	p->c = c;
+	p->conn = conn;
+	p->conv = conv;
+	p->id = msg != NULL ? json_incref(json_object_get(msg, "id")) : NULL;
+	return p;
+}
+
+static void
+pend_free(struct pend *p)
+{
+	json_decref(p->id);
+	json_decref(p->obj);
+	free(p);
+}
+
+static void
+reply(struct chat *c, unsigned long conn, json_t *id, json_t *obj)
+{
+	if (id != NULL)
+		json_object_set(obj, "id", id);
+	gw_http_ws_send(c->http, conn, obj);
+}
+
+static void
+reply_error(struct chat *c, unsigned long conn, json_t *id, const char *code,
+            const char *message)
+{
+	reply(c, conn, id,
+	      json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+	                "message", message ? message : code));
+}
+
+static void
+conv_text(uint64_t conv, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)conv);
+}
+
+/* ---------------------------------------------------------------- fan-out */
+
+static void
+flist_add(struct chat *c, uint64_t conv, unsigned long conn)
+{
+	struct flist *f = idmap_get(c->follow, conv);
+	size_t i;
+
+	if (f == NULL) {
+		f = xcalloc(1, sizeof(*f));
+		idmap_put(c->follow, conv, f);
+	}
+	for (i = 0; i < f->n; i++)
+		if (f->conn[i] == conn)
+			return;
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 2;
+		f->conn = xrealloc(f->conn, f->cap * sizeof(*f->conn));
+	}
+	f->conn[f->n++] = conn;
+}
+
+static void
+flist_drop(struct chat *c, uint64_t conv)
+{
+	struct flist *f = idmap_del(c->follow, conv);
+
+	if (f != NULL) {
+		free(f->conn);
+		free(f);
+	}
+}
+
+/* Sends obj (stolen) to the resident of conv if its socket is here. */
+static int
+to_resident(struct chat *c, uint64_t conv, json_t *obj)
+{
+	struct rchat *ch = idmap_get(c->chats, conv);
+	const char *type = json_string_value(json_object_get(obj, "type"));
+
+	if (ch == NULL || ch->conn == 0) {
+		json_decref(obj);
+		return 0;
+	}
+	/* The advisor wrote: the chat is not idle. */
+	if (type != NULL && strcmp(type, "message") == 0) {
+		ch->last_act = uv_now(c->loop);
+		ch->warned = 0;
+	}
+	if (ch->replaying)
+		json_array_append_new(ch->hold, obj);
+	else
+		gw_http_ws_send(c->http, ch->conn, obj);
+	return 1;
+}
+
+/* Sends obj (borrowed) to the desks here showing conv; how many. */
+static size_t
+to_desks(struct chat *c, uint64_t conv, json_t *obj)
+{
+	struct flist *f = idmap_get(c->follow, conv);
+	size_t i, n = 0;
+
+	for (i = 0; f != NULL && i < f->n; i++)
+		if (gw_http_ws_send(c->http, f->conn[i], json_incref(obj)) == 0)
+			n++;
+	return n;
+}
+
+static void
+publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
+{
+	json_t *m =
+	        json_pack("{s:s, s:I}", "o", c->origin, "c", (json_int_t)conv);
+	char *s;
+
+	if (r != NULL)
+		json_object_set(m, "r", r);
+	if (d != NULL)
+		json_object_set(m, "d", d);
+	if (x != NULL)
+		json_object_set_new(m, "x", json_string(x));
+	s = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	if (s == NULL)
+		return;
+	if (kv_command(c->kv, NULL, NULL, "PUBLISH %s %b", FANOUT_CHANNEL, s,
+	               strlen(s)) != 0)
+		gw_warn("chat.fanout_lost", "conv=%llu reason=\"redis down\"",
+		        (unsigned long long)conv);
+	free(s);
+}
+
+/*
+ * r (for the resident) and d (for the desks), both stolen and either
+ * NULL: delivered here, and published unless r was delivered here and
+ * there is no d. Returns how many desks here got d.
+ */
+static size_t
+fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
+{
+	int here = r != NULL && to_resident(c, conv, json_incref(r));
+	size_t n = d != NULL ? to_desks(c, conv, d) : 0;
+
+	if ((r != NULL && !here) || d != NULL)
+		publish(c, conv, here ? NULL : r, d, NULL);
+	json_decref(r);
+	json_decref(d);
+	return n;
+}
+
+/* A resident's message reached an advisor's desk: "delivered". */
+static void
+delivered(struct chat *c, uint64_t conv, json_t *d)
+{
+	json_t *seq = json_object_get(d, "seq");
+	const char *from = json_string_value(json_object_get(d, "from"));
+
+	if (from == NULL || strcmp(from, "resident") != 0 ||
+	    !json_is_integer(seq))
+		return;
+	fanout(c, conv,
+	       json_pack("{s:s, s:O, s:s}", "type", "message.status", "seq",
+	                 seq, "state", "delivered"),
+	       NULL);
+}
+
+static void detach_socket(struct chat *c, struct rsock *s);
+
+static void
+on_fanout(void *arg, const char *payload, size_t len)
+{
+	struct chat *c = arg;
+	json_t *m = json_loadb(payload, len, 0, NULL), *r, *d;
+	const char *o = json_string_value(json_object_get(m, "o"));
+	const char *x = json_string_value(json_object_get(m, "x"));
+	uint64_t conv = (uint64_t)json_integer_value(json_object_get(m, "c"));
+	struct rchat *ch;
+	const char *type;
+
+	if (m == NULL || o == NULL || strcmp(o, c->origin) == 0 || conv == 0) {
+		json_decref(m);
+		return;
+	}
+	ch = idmap_get(c->chats, conv);
+	if (x != NULL && strcmp(x, "attach") == 0 && ch != NULL) {
+		/* Resumed on another instance: that one holds it now. */
+		struct rsock *s =
+		        ch->conn ? idmap_get(c->socks, ch->conn) : NULL;
+
+		if (s != NULL) {
+			gw_http_ws_close(c->http, s->conn, CLOSE_RESUMED,
+			                 "resumed elsewhere");
+			detach_socket(c, s);
+		}
+		ch = idmap_del(c->chats, conv);
+		json_decref(ch->hold);
+		free(ch);
+	} else if (x != NULL && strcmp(x, "ended") == 0 && ch != NULL) {
+		ch->state = 'e';
+	}
+	r = json_object_get(m, "r");
+	d = json_object_get(m, "d");
+	if (r != NULL)
+		to_resident(c, conv, json_incref(r));
+	if (d != NULL && to_desks(c, conv, d) > 0 &&
+	    (type = json_string_value(json_object_get(d, "type"))) != NULL &&
+	    strcmp(type, "chat.message") == 0)
+		delivered(c, conv, d);
+	json_decref(m);
+}
+
+/* ---------------------------------------------------------------- chats */
+
+static struct rchat *
+chat_hold(struct chat *c, uint64_t conv)
+{
+	struct rchat *ch = idmap_get(c->chats, conv);
+
+	if (ch == NULL) {
+		ch = xcalloc(1, sizeof(*ch));
+		ch->conv = conv;
+		ch->state = 'w';
+		idmap_put(c->chats, conv, ch);
+	}
+	ch->last_act = uv_now(c->loop);
+	ch->warned = 0;
+	return ch;
+}
+
+static void
+chat_forget(struct chat *c, uint64_t conv)
+{
+	struct rchat *ch = idmap_del(c->chats, conv);
+
+	if (ch != NULL) {
+		json_decref(ch->hold);
+		free(ch);
+	}
+}
+
+static void
+presence(struct chat *c, uint64_t conv, int online)
+{
+	char cv[24];
+
+	conv_text(conv, cv, sizeof(cv));
+	fanout(c, conv, NULL,
+	       json_pack("{s:s, s:s, s:b}", "type", "chat.presence",
+	                 "conversation", cv, "online", online));
+}
+
+/* The socket no longer holds its chat (closed, or resumed elsewhere). */
+static void
+detach_socket(struct chat *c, struct rsock *s)
+{
+	struct rchat *ch = s->conv ? idmap_get(c->chats, s->conv) : NULL;
+
+	route_ws_resident_remove(c->rw, s->conn);
+	if (ch != NULL && ch->conn == s->conn) {
+		ch->conn = 0;
+		ch->detached_at = uv_now(c->loop);
+		if (ch->state == 'a')
+			presence(c, s->conv, 0);
+	}
+	s->conv = 0;
+}
+
+static void on_end_written(void *arg, int ok, const PGresult *res,
+                           const char *err);
+
+/*
+ * Ends the chat of conv, said by `by` (resident, advisor, system). staff:
+ * the advisor who must hold it, "" for anyone. The answer (chat.ended or
+ * an error) goes to conn with id when conn is not 0.
+ */
+static void
+end_chat(struct chat *c, uint64_t conv, const char *by, const char *staff,
+         unsigned long conn, json_t *msg)
+{
+	struct pend *p = pend_new(c, conn, conv, msg);
+	char cv[24];
+	const char *params[3], *reason = NULL;
+
+	conv_text(conv, cv, sizeof(cv));
+	snprintf(p->by, sizeof(p->by), "%s", by);
+	params[0] = cv;
+	params[1] = by;
+	params[2] = staff;
+	if (db_commit_submit(c->w, END_SQL, 3, params, on_end_written, p,
+	                     &reason) != 0)
+		on_end_written(p, 0, NULL, reason);
+}
+
+static void
+on_end_written(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rchat *ch = idmap_get(c->chats, p->conv);
+	char cv[24];
+	int was_waiting = ch != NULL && ch->state == 'w';
+
+	conv_text(p->conv, cv, sizeof(cv));
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		if (p->conn)
+			reply_error(c, p->conn, p->id, "unavailable", err);
+		gw_warn("chat.end_failed", "conv=%s reason=\"%s\"", cv,
+		        err ? err : "?");
+		pend_free(p);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		if (p->conn)
+			reply_error(c, p->conn, p->id, "forbidden",
+			            "this chat is not assigned to you");
+		pend_free(p);
+		return;
+	}
+	if (ch != NULL)
+		ch->state = 'e';
+	if (strcmp(PQgetvalue(res, 0, 1), "1") == 0) {
+		/* Ended now: out of routing, and both sides told. */
+		route_release(c->r, cv, was_waiting ? "abandoned" : "closed",
+		              NULL, NULL);
+		gw_info("chat.ended", "conv=%s by=%s", cv, p->by);
+		publish(c, p->conv, NULL, NULL, "ended");
+		fanout(c, p->conv,
+		       json_pack("{s:s, s:s}", "type", "chat.ended", "by",
+		                 p->by),
+		       json_pack("{s:s, s:s, s:s}", "type", "chat.ended",
+		                 "conversation", cv, "by", p->by));
+	}
+	/* The one who ended it is answered even when it had ended before. */
+	if (p->conn && strcmp(p->by, "resident") == 0 &&
+	    (ch == NULL || ch->conn != p->conn ||
+	     strcmp(PQgetvalue(res, 0, 1), "1") != 0))
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s, s:s}", "type", "chat.ended", "by",
+		                p->by));
+	else if (p->conn && strcmp(p->by, "advisor") == 0)
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s, s:s}", "type", "chat.end.ok",
+		                "conversation", cv));
+	pend_free(p);
+}
+
+/* ---------------------------------------------------------------- place */
+
+static void
+on_position(void *arg, int ok, const long *pos, size_t n, long long span,
+            long intervals)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rchat *ch = idmap_get(c->chats, p->conv);
+	long long ewt;
+
+	if (ok && n == 1 && pos[0] > 0 && ch != NULL && ch->state == 'w') {
+		ewt = intervals > 0 && span > 0 ? pos[0] * span / intervals
+		                                : -1;
+		to_resident(c, p->conv,
+		            json_pack("{s:s, s:I, s:I}", "type", "chat.queued",
+		                      "position", (json_int_t)pos[0],
+		                      "estimated_wait_ms", (json_int_t)ewt));
+	}
+	pend_free(p);
+}
+
+/* Tells the resident of conv its place in the queue now. */
+static void
+send_position(struct chat *c, uint64_t conv, uint64_t queue)
+{
+	struct pend *p = pend_new(c, 0, conv, NULL);
+	char cv[24], q[24];
+	const char *ids[1] = {cv};
+
+	conv_text(conv, cv, sizeof(cv));
+	conv_text(queue, q, sizeof(q));
+	if (queue == 0 || route_positions(c->r, q, ids, 1, on_position, p) != 0)
+		pend_free(p);
+}
+
+static void
+on_enqueued(void *arg, int ok, const char *err, const struct route_event *ev,
+            size_t n)
+{
+	struct pend *p = arg;
+
+	(void)ev;
+	(void)n;
+	/* Waiting in PostgreSQL already: the reconciler queues it later. */
+	if (!ok)
+		gw_warn("chat.enqueue_later", "conv=%llu reason=\"%s\"",
+		        (unsigned long long)p->conv, err);
+	else if (p->flag)
+		send_position(p->c, p->conv, p->queue);
+	pend_free(p);
+}
+
+static void
+enqueue(struct chat *c, uint64_t conv, uint64_t queue, long long since_ms,
+        int tell)
+{
+	struct pend *p = pend_new(c, 0, conv, NULL);
+	char cv[24], q[24];
+
+	conv_text(conv, cv, sizeof(cv));
+	conv_text(queue, q, sizeof(q));
+	p->queue = queue;
+	p->flag = tell;
+	if (route_enqueue(c->r, cv, q, "chat", 0, since_ms, "", on_enqueued,
+	                  p) != 0)
+		on_enqueued(p, 0, "routing unavailable", NULL, 0);
+}
+
+/* ---------------------------------------------------------------- start */
+
+static void
+on_started(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rsock *s = idmap_get(c->socks, p->conn);
+	struct rchat *ch;
+	uint64_t conv, queue;
+
+	if (s != NULL)
+		s->busy = 0;
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		if (s != NULL)
+			reply_error(c, p->conn, p->id, "unavailable", err);
+		pend_free(p);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 6), "t") == 0) {
+		/* Nobody serves the topic now: leave a message instead. */
+		if (s != NULL)
+			reply(c, p->conn, p->id,
+			      json_pack("{s:s, s:s, s:s, s:b}", "type",
+			                "chat.closed", "reason", "unserved",
+			                "message",
+			                "No advisor is available for this "
+			                "topic right now.",
+			                "leave_message", 1));
+		pend_free(p);
+		return;
+	}
+	conv = parse_u64(PQgetvalue(res, 0, 0));
+	if (conv == 0) {
+		if (s != NULL)
+			reply_error(c, p->conn, p->id, "not_found",
+			            "no such queue takes chat");
+		pend_free(p);
+		return;
+	}
+	queue = parse_u64(PQgetvalue(res, 0, 2));
+	if (s == NULL || s->conv != 0) {
+		/*
+		 * The socket went (or took another chat) meanwhile: the chat
+		 * waits; the resident resumes with the same start client id
+		 * or the detached time-out ends it.
+		 */
+		ch = chat_hold(c, conv);
+		ch->queue = queue;
+		ch->detached_at = uv_now(c->loop);
+	} else {
+		ch = chat_hold(c, conv);
+		ch->queue = queue;
+		ch->conn = p->conn;
+		s->conv = conv;
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
+		                "chat.started", "conversation",
+		                PQgetvalue(res, 0, 0), "reference",
+		                PQgetvalue(res, 0, 1), "token", p->token,
+		                "match", PQgetvalue(res, 0, 4)));
+		route_ws_resident_add(c->rw, p->conn, conv, queue, 1);
+	}
+	gw_info("chat.started", "conv=%llu match=%s repeated=%s",
+	        (unsigned long long)conv, PQgetvalue(res, 0, 4),
+	        PQgetvalue(res, 0, 5));
+	if (strcmp(PQgetvalue(res, 0, 5), "t") == 0) {
+		send_position(c, conv, queue);
+		if (s != NULL)
+			publish(c, conv, NULL, NULL, "attach");
+	} else {
+		enqueue(c, conv, queue, atoll(PQgetvalue(res, 0, 3)), 1);
+	}
+	pend_free(p);
+}
+
+static void
+new_token(char *token, size_t len, char *hash_hex, size_t hlen)
+{
+	unsigned char raw[32], h[crypto_hash_sha256_BYTES];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(token, len, raw, sizeof(raw),
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+	sodium_bin2hex(hash_hex, hlen, h, sizeof(h));
+	sodium_memzero(raw, sizeof(raw));
+}
+
+static void
+token_hash(const char *token, char *hash_hex, size_t hlen)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+	sodium_bin2hex(hash_hex, hlen, h, sizeof(h));
+}
+
+static void
+start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
+{
+	json_t *id = json_object_get(msg, "id");
+	char qbuf[24], hash[65], life[16];
+	const char *queue, *params[9], *reason = NULL;
+	struct pend *p;
+
+	if (s->conv != 0 || s->busy) {
+		reply_error(c, s->conn, id, "bad_message",
+		            "this socket has a chat already");
+		return;
+	}
+	queue = route_ws_gate(c->rw, s->conn, id, q->queue, qbuf, sizeof(qbuf));
+	if (queue == NULL)
+		return; /* closed: told so */
+	p = pend_new(c, s->conn, 0, msg);
+	new_token(p->token, sizeof(p->token), hash, sizeof(hash));
+	snprintf(life, sizeof(life), "%d", c->cfg->chat_token_lifetime);
+	params[0] = queue;
+	params[1] = q->name;
+	params[2] = q->email;
+	params[3] = q->mobile;
+	params[4] = hash;
+	params[5] = q->client_id;
+	params[6] = q->url;
+	params[7] = q->title;
+	params[8] = life;
+	if (db_commit_submit(c->w, START_SQL, 9, params, on_started, p,
+	                     &reason) != 0) {
+		reply_error(c, s->conn, id, "unavailable", reason);
+		pend_free(p);
+		return;
+	}
+	s->busy = 1;
+}
+
+static void
+on_left(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	uint64_t conv;
+
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		reply_error(c, p->conn, p->id, "unavailable", err);
+	} else if ((conv = parse_u64(PQgetvalue(res, 0, 0))) == 0) {
+		reply_error(c, p->conn, p->id, "not_found",
+		            "no such queue takes chat");
+	} else {
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s, s:s, s:s}", "type", "message.left",
+		                "conversation", PQgetvalue(res, 0, 0),
+		                "reference", PQgetvalue(res, 0, 1)));
+		gw_info("chat.left_message", "conv=%llu repeated=%s",
+		        (unsigned long long)conv, PQgetvalue(res, 0, 4));
+		if (strcmp(PQgetvalue(res, 0, 4), "t") != 0)
+			enqueue(c, conv, parse_u64(PQgetvalue(res, 0, 2)),
+			        atoll(PQgetvalue(res, 0, 3)), 0);
+	}
+	pend_free(p);
+}
+
+static void
+leave(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
+{
+	const char *params[6] = {q->queue,  q->name, q->email,
+	                         q->mobile, q->text, q->client_id};
+	const char *reason = NULL;
+	struct pend *p = pend_new(c, s->conn, 0, msg);
+
+	if (db_commit_submit(c->w, LEAVE_SQL, 6, params, on_left, p, &reason) !=
+	    0) {
+		reply_error(c, s->conn, p->id, "unavailable", reason);
+		pend_free(p);
+	}
+}
+
+/* ---------------------------------------------------------------- resume */
+
+static json_t *
+message_json(const PGresult *res, int i, int with_client)
+{
+	const char *kind = PQgetvalue(res, i, 1);
+	const char *from = strcmp(kind, "customer") == 0 ? "resident"
+	                   : strcmp(kind, "staff") == 0  ? "advisor"
+	                                                 : "system";
+	json_t *m = json_pack("{s:s, s:I, s:s, s:s, s:I}", "type", "message",
+	                      "seq", (json_int_t)atoll(PQgetvalue(res, i, 0)),
+	                      "from", from, "text", PQgetvalue(res, i, 3), "at",
+	                      (json_int_t)atoll(PQgetvalue(res, i, 4)));
+
+	if (strcmp(from, "advisor") == 0)
+		json_object_set_new(m, "name",
+		                    json_string(PQgetvalue(res, i, 2)));
+	if (with_client && strcmp(from, "resident") == 0 &&
+	    chat_is_uuid(PQgetvalue(res, i, 5)))
+		json_object_set_new(m, "client_id",
+		                    json_string(PQgetvalue(res, i, 5)));
+	return m;
+}
+
+static void
+on_replayed(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rsock *s = idmap_get(c->socks, p->conn);
+	struct rchat *ch = idmap_get(c->chats, p->conv);
+	size_t i;
+	int n, k;
+
+	if (ch != NULL && ch->conn == p->conn) {
+		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+			/* The widget resumes again and gets them then. */
+			gw_warn("chat.replay_failed", "conv=%llu reason=\"%s\"",
+			        (unsigned long long)p->conv, err ? err : "?");
+			gw_http_ws_close(c->http, p->conn, 1011,
+			                 "replay failed");
+		} else {
+			n = PQntuples(res);
+			for (k = 0; k < n; k++)
+				gw_http_ws_send(c->http, p->conn,
+				                message_json(res, k, 1));
+		}
+		ch->replaying = 0;
+		for (i = 0; i < json_array_size(ch->hold); i++)
+			gw_http_ws_send(
+			        c->http, p->conn,
+			        json_incref(json_array_get(ch->hold, i)));
+		json_array_clear(ch->hold);
+		if (s != NULL && ch->state == 'w')
+			send_position(c, p->conv, ch->queue);
+	}
+	pend_free(p);
+}
+
+static void
+on_resumed(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rsock *s = idmap_get(c->socks, p->conn), *old;
+	struct rchat *ch;
+	const char *status, *state, *ended_by;
+	char after[24];
+	const char *params[2];
+	json_t *m;
+
+	if (s != NULL)
+		s->busy = 0;
+	if (s == NULL || s->conv != 0) {
+		pend_free(p);
+		return;
+	}
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		reply_error(c, p->conn, p->id, "unavailable", err);
+		pend_free(p);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		reply_error(c, p->conn, p->id, "expired",
+		            "this chat can no longer be resumed");
+		pend_free(p);
+		return;
+	}
+	p->conv = parse_u64(PQgetvalue(res, 0, 0));
+	status = PQgetvalue(res, 0, 2);
+	ended_by = PQgetvalue(res, 0, 5);
+	ch = idmap_get(c->chats, p->conv);
+	if (ch != NULL && ch->conn != 0 && ch->conn != p->conn &&
+	    (old = idmap_get(c->socks, ch->conn)) != NULL) {
+		/* The same chat in another tab, or an older socket. */
+		gw_http_ws_close(c->http, old->conn, CLOSE_RESUMED,
+		                 "resumed elsewhere");
+		detach_socket(c, old);
+	}
+	ch = chat_hold(c, p->conv);
+	ch->conn = p->conn;
+	ch->queue = parse_u64(PQgetvalue(res, 0, 4));
+	ch->staff = parse_u64(PQgetvalue(res, 0, 7));
+	if (ended_by[0] != '\0' || strcmp(status, "closed") == 0 ||
+	    strcmp(status, "wrap_up") == 0) {
+		ch->state = 'e';
+		state = "ended";
+	} else if (strcmp(status, "assigned") == 0) {
+		ch->state = 'a';
+		state = "assigned";
+	} else {
+		ch->state = 'w';
+		state = "waiting";
+	}
+	s->conv = p->conv;
+	ch->replaying = 1;
+	if (ch->hold == NULL)
+		ch->hold = json_array();
+	publish(c, p->conv, NULL, NULL, "attach");
+	m = json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "chat.resumed",
+	              "conversation", PQgetvalue(res, 0, 0), "reference",
+	              PQgetvalue(res, 0, 1), "state", state, "read",
+	              (json_int_t)atoll(PQgetvalue(res, 0, 6)));
+	if (ch->state == 'a' && PQgetvalue(res, 0, 3)[0] != '\0')
+		json_object_set_new(
+		        m, "advisor",
+		        json_pack("{s:s}", "name", PQgetvalue(res, 0, 3)));
+	if (ch->state == 'e')
+		json_object_set_new(
+		        m, "by",
+		        json_string(ended_by[0] ? ended_by : "system"));
+	reply(c, p->conn, p->id, m);
+	route_ws_resident_add(c->rw, p->conn, p->conv, ch->queue,
+	                      ch->state == 'w');
+	if (ch->state == 'a')
+		presence(c, p->conv, 1);
+	snprintf(after, sizeof(after), "%lld", p->after);
+	params[0] = PQgetvalue(res, 0, 0);
+	params[1] = after;
+	json_decref(p->id);
+	p->id = NULL;
+	if (db_query(c->db, REPLAY_SQL, 2, params, on_replayed, p) != 0)
+		on_replayed(p, NULL, "database unavailable");
+}
+
+static void
+resume(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
+{
+	char hash[65];
+	const char *params[1] = {hash};
+	struct pend *p;
+
+	if (s->conv != 0 || s->busy) {
+		reply_error(c, s->conn, json_object_get(msg, "id"),
+		            "bad_message", "this socket has a chat already");
+		return;
+	}
+	p = pend_new(c, s->conn, 0, msg);
+	p->after = q->after;
+	token_hash(q->token, hash, sizeof(hash));
+	if (db_query(c->db, RESUME_SQL, 1, params, on_resumed, p) != 0) {
+		reply_error(c, s->conn, p->id, "unavailable",
+		            "database unavailable");
+		pend_free(p);
+		return;
+	}
+	s->busy = 1;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void
+on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	char cv[24];
+	long long seq, at;
+	json_t *d;
+
+	if (!ok) {
+		reply_error(c, p->conn, p->id, "unavailable", err);
+		pend_free(p);
+		return;
+	}
+	if (row < 0 || PQgetisnull(res, row, 1)) {
+		int open =
+		        row >= 0 && strcmp(PQgetvalue(res, row, 4), "t") == 0;
+
+		reply_error(c, p->conn, p->id, open ? "unavailable" : "ended",
+		            open ? "sent twice at once: send it again"
+		                 : "the chat is over");
+		pend_free(p);
+		return;
+	}
+	seq = atoll(PQgetvalue(res, row, 1));
+	at = atoll(PQgetvalue(res, row, 2));
+	reply(c, p->conn, p->id,
+	      json_pack("{s:s, s:s, s:I, s:I}", "type", "message.ack",
+	                "client_id", p->client, "seq", (json_int_t)seq, "at",
+	                (json_int_t)at));
+	if (strcmp(PQgetvalue(res, row, 3), "t") != 0) {
+		conv_text(p->conv, cv, sizeof(cv));
+		d = json_pack("{s:s, s:s, s:I, s:s, s:O, s:I, s:s}", "type",
+		              "chat.message", "conversation", cv, "seq",
+		              (json_int_t)seq, "from", "resident", "text",
+		              json_object_get(p->obj, "text"), "at",
+		              (json_int_t)at, "client_id", p->client);
+		if (fanout(c, p->conv, NULL, json_incref(d)) > 0)
+			delivered(c, p->conv, d);
+		json_decref(d);
+	}
+	pend_free(p);
+}
+
+static void
+send_message(struct chat *c, struct rsock *s, json_t *msg,
+             const struct chat_req *q)
+{
+	struct pend *p = pend_new(c, s->conn, s->conv, msg);
+	char cv[24], ext[64];
+	const char *params[3] = {cv, ext, q->text}, *reason = NULL;
+
+	conv_text(s->conv, cv, sizeof(cv));
+	snprintf(ext, sizeof(ext), "%s:%s", cv, q->client_id);
+	snprintf(p->client, sizeof(p->client), "%s", q->client_id);
+	p->obj = json_pack("{s:s}", "text", q->text);
+	if (db_commit_submit_row(c->w, &MSG_ROWS, params, on_msg_written, p,
+	                         &reason) != 0) {
+		reply_error(c, s->conn, p->id, "unavailable", reason);
+		pend_free(p);
+	}
+}
+
+/* A write nobody waits for; a failure is logged. */
+static void
+on_logged(void *arg, int ok, const PGresult *res, const char *err)
+{
+	(void)res;
+	if (!ok)
+		gw_warn("chat.write_failed", "what=%s reason=\"%s\"",
+		        (const char *)arg, err ? err : "?");
+}
+
+static void
+on_answered(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+
+	if (!ok || res == NULL)
+		reply_error(p->c, p->conn, p->id, "unavailable", err);
+	else if (PQntuples(res) == 0)
+		reply_error(p->c, p->conn, p->id, "bad_message", p->text);
+	else
+		reply(p->c, p->conn, p->id, json_incref(p->obj));
+	pend_free(p);
+}
+
+/* A write answered with obj (stolen) once it returned a row, else why. */
+static void
+answered_write(struct chat *c, struct rsock *s, json_t *msg, const char *sql,
+               int n, const char *const *params, json_t *obj, const char *why)
+{
+	struct pend *p = pend_new(c, s->conn, s->conv, msg);
+	const char *reason = NULL;
+
+	p->obj = obj;
+	snprintf(p->text, sizeof(p->text), "%s", why);
+	if (db_commit_submit(c->w, sql, n, params, on_answered, p, &reason) !=
+	    0) {
+		reply_error(c, s->conn, p->id, "unavailable", reason);
+		pend_free(p);
+	}
+}
+
+/* ---------------------------------------------------------------- residents */
+
+static void
+on_res_open(void *arg, unsigned long conn, const char *cookie, const char *peer)
+{
+	struct chat *c = arg;
+	struct rsock *s = xcalloc(1, sizeof(*s));
+
+	(void)cookie;
+	(void)peer;
+	s->conn = conn;
+	idmap_put(c->socks, conn, s);
+}
+
+static void
+on_res_close(void *arg, unsigned long conn)
+{
+	struct chat *c = arg;
+	struct rsock *s = idmap_del(c->socks, conn);
+
+	if (s == NULL)
+		return;
+	detach_socket(c, s);
+	free(s);
+}
+
+static void
+on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
+{
+	struct chat *c = arg;
+	struct rsock *s = idmap_get(c->socks, conn);
+	json_t *id = json_object_get(msg, "id");
+	struct chat_req q;
+	const char *code, *why, *params[3];
+	struct rchat *ch;
+	char cv[24], num[24];
+
+	if (s == NULL)
+		return;
+	if (chat_parse(msg, type, &q, &code, &why) != 0) {
+		reply_error(c, conn, id, code, why);
+		return;
+	}
+	if (q.type == CHAT_START) {
+		start(c, s, msg, &q);
+		return;
+	}
+	if (q.type == CHAT_RESUME) {
+		resume(c, s, msg, &q);
+		return;
+	}
+	if (q.type == CHAT_LEAVE) {
+		leave(c, s, msg, &q);
+		return;
+	}
+	ch = s->conv ? idmap_get(c->chats, s->conv) : NULL;
+	if (ch == NULL) {
+		reply_error(c, conn, id, "not_started",
+		            "start or resume a chat first");
+		return;
+	}
+	if (ch->state == 'e' && q.type != CHAT_RATING &&
+	    q.type != CHAT_TRANSCRIPT && q.type != CHAT_END &&
+	    q.type != CHAT_READ) {
+		reply_error(c, conn, id, "ended", "the chat is over");
+		return;
+	}
+	conv_text(s->conv, cv, sizeof(cv));
+	switch (q.type) {
+	case CHAT_SEND:
+		ch->last_act = uv_now(c->loop);
+		ch->warned = 0;
+		send_message(c, s, msg, &q);
+		break;
+	case CHAT_READ:
+		snprintf(num, sizeof(num), "%lld", q.seq);
+		params[0] = cv;
+		params[1] = num;
+		db_commit_submit(c->w, RES_READ_SQL, 2, params, on_logged,
+		                 (void *)"resident_read", &why);
+		fanout(c, s->conv, NULL,
+		       json_pack("{s:s, s:s, s:I}", "type", "chat.read",
+		                 "conversation", cv, "seq", (json_int_t)q.seq));
+		break;
+	case CHAT_TYPING:
+		if (q.state) {
+			ch->last_act = uv_now(c->loop);
+			ch->warned = 0;
+		}
+		fanout(c, s->conv, NULL,
+		       json_pack("{s:s, s:s, s:b}", "type", "chat.typing",
+		                 "conversation", cv, "state", q.state));
+		break;
+	case CHAT_PAGE:
+		if (q.url == NULL)
+			break; /* not a web page address: not shown */
+		params[0] = cv;
+		params[1] = q.url;
+		params[2] = q.title;
+		db_commit_submit(c->w, PAGE_SQL, 3, params, on_logged,
+		                 (void *)"page", &why);
+		fanout(c, s->conv, NULL,
+		       json_pack("{s:s, s:s, s:s, s:s}", "type", "chat.page",
+		                 "conversation", cv, "url", q.url, "title",
+		                 q.title));
+		break;
+	case CHAT_END:
+		end_chat(c, s->conv, "resident", "", conn, msg);
+		break;
+	case CHAT_RATING:
+		snprintf(num, sizeof(num), "%d", q.score);
+		params[0] = cv;
+		params[1] = num;
+		params[2] = q.comment ? q.comment : "";
+		answered_write(c, s, msg, RATING_SQL, 3, params,
+		               json_pack("{s:s}", "type", "rating.saved"),
+		               "rate it once it ended");
+		break;
+	case CHAT_TRANSCRIPT:
+		params[0] = cv;
+		params[1] = q.email;
+		answered_write(c, s, msg, TRANSCRIPT_SQL, 2, params,
+		               json_pack("{s:s}", "type", "transcript.queued"),
+		               "no email");
+		break;
+	case CHAT_EXTEND:
+		ch->last_act = uv_now(c->loop);
+		ch->warned = 0;
+		reply(c, conn, id,
+		      json_pack(
+		              "{s:s, s:I}", "type", "session.extended",
+		              "expires_ms",
+		              (json_int_t)(unix_ms() +
+		                           (long long)c->cfg
+		                                           ->chat_idle_timeout *
+		                                   1000)));
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- desks */
+
+static void
+on_history(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	json_t *msgs, *m;
+	char cv[24];
+
+	conv_text(p->conv, cv, sizeof(cv));
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		reply_error(c, p->conn, p->id, "unavailable", err);
+	} else if (PQntuples(res) != 1) {
+		reply_error(c, p->conn, p->id, "forbidden",
+		            "no chat of yours has this id");
+	} else {
+		msgs = json_loads(PQgetvalue(res, 0, 12), 0, NULL);
+		m = json_pack(
+		        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:I, s:s,"
+		        " s:s, s:s, s:s}, s:I, s:I, s:o}",
+		        "type", "chat.history", "conversation", cv, "reference",
+		        PQgetvalue(res, 0, 0), "status", PQgetvalue(res, 0, 1),
+		        "ended_by", PQgetvalue(res, 0, 7), "page", "url",
+		        PQgetvalue(res, 0, 2), "title", PQgetvalue(res, 0, 3),
+		        "customer", "id",
+		        (json_int_t)atoll(PQgetvalue(res, 0, 11)), "name",
+		        PQgetvalue(res, 0, 8), "email", PQgetvalue(res, 0, 9),
+		        "mobile", PQgetvalue(res, 0, 10), "match",
+		        PQgetvalue(res, 0, 4), "resident_read",
+		        (json_int_t)atoll(PQgetvalue(res, 0, 5)),
+		        "advisor_read",
+		        (json_int_t)atoll(PQgetvalue(res, 0, 6)), "messages",
+		        msgs ? msgs : json_array());
+		if (m != NULL) {
+			struct rchat *ch = idmap_get(c->chats, p->conv);
+
+			if (ch != NULL)
+				json_object_set_new(
+				        m, "online",
+				        json_boolean(ch->conn != 0));
+			/* From now on it gets the chat's news. */
+			flist_add(c, p->conv, p->conn);
+			reply(c, p->conn, p->id, m);
+		}
+	}
+	pend_free(p);
+}
+
+static void
+on_desk_sent(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	char cv[24];
+	long long seq, at;
+
+	conv_text(p->conv, cv, sizeof(cv));
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		reply_error(c, p->conn, p->id, "unavailable", err);
+	} else if (PQgetisnull(res, 0, 0)) {
+		reply_error(c, p->conn, p->id, "forbidden",
+		            "this chat is not assigned to you");
+	} else {
+		seq = atoll(PQgetvalue(res, 0, 0));
+		at = atoll(PQgetvalue(res, 0, 1));
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s, s:s, s:s, s:I, s:I}", "type",
+		                "chat.sent", "conversation", cv, "client_id",
+		                p->client, "seq", (json_int_t)seq, "at",
+		                (json_int_t)at));
+		if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+			fanout(c, p->conv,
+			       json_pack("{s:s, s:I, s:s, s:s, s:O, s:I}",
+			                 "type", "message", "seq",
+			                 (json_int_t)seq, "from", "advisor",
+			                 "name", p->name, "text",
+			                 json_object_get(p->obj, "text"), "at",
+			                 (json_int_t)at),
+			       json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:I,"
+			                 " s:s}",
+			                 "type", "chat.message", "conversation",
+			                 cv, "seq", (json_int_t)seq, "from",
+			                 "advisor", "name", p->name, "text",
+			                 json_object_get(p->obj, "text"), "at",
+			                 (json_int_t)at, "client_id",
+			                 p->client));
+	}
+	pend_free(p);
+}
+
+static void
+on_desk_read(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+
+	if (!ok || res == NULL) {
+		reply_error(p->c, p->conn, p->id, "unavailable", err);
+	} else if (PQntuples(res) != 1) {
+		reply_error(p->c, p->conn, p->id, "forbidden",
+		            "this chat is not assigned to you");
+	} else {
+		fanout(p->c, p->conv,
+		       json_pack("{s:s, s:I, s:s}", "type", "message.status",
+		                 "seq", (json_int_t)p->after, "state", "read"),
+		       NULL);
+	}
+	pend_free(p);
+}
+
+static int
+is_supervisor(const char *role)
+{
+	return strcmp(role, "supervisor") == 0 || strcmp(role, "admin") == 0;
+}
+
+static int
+following(struct chat *c, uint64_t conv, unsigned long conn)
+{
+	struct flist *f = idmap_get(c->follow, conv);
+	size_t i;
+
+	for (i = 0; f != NULL && i < f->n; i++)
+		if (f->conn[i] == conn)
+			return 1;
+	return 0;
+}
+
+static void
+on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
+                json_t *msg)
+{
+	struct chat *c = arg;
+	json_t *id = json_object_get(msg, "id"), *v;
+	const char *cs =
+	        json_string_value(json_object_get(msg, "conversation"));
+	uint64_t conv = parse_u64(cs);
+	char staff[24], who[24], num[24], ext[64];
+	const char *params[4], *reason = NULL, *text, *client;
+	struct pend *p;
+
+	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
+	/* Supervisors see and end any chat; advisors only theirs. */
+	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
+	if (conv == 0) {
+		reply_error(c, d->conn, id, "bad_message",
+		            "conversation must be a conversation id (decimal)");
+		return;
+	}
+	if (strcmp(type, "chat.history") == 0) {
+		v = json_object_get(msg, "after");
+		snprintf(num, sizeof(num), "%lld",
+		         json_is_integer(v) ? (long long)json_integer_value(v)
+		                            : 0LL);
+		p = pend_new(c, d->conn, conv, msg);
+		params[0] = cs;
+		params[1] = who;
+		params[2] = num;
+		if (db_query(c->db, HISTORY_SQL, 3, params, on_history, p) !=
+		    0) {
+			reply_error(c, d->conn, id, "unavailable",
+			            "database unavailable");
+			pend_free(p);
+		}
+	} else if (strcmp(type, "chat.send") == 0) {
+		text = json_string_value(json_object_get(msg, "text"));
+		client = json_string_value(json_object_get(msg, "client_id"));
+		if (!chat_is_uuid(client) || text == NULL || text[0] == '\0' ||
+		    strlen(text) !=
+		            json_string_length(json_object_get(msg, "text")) ||
+		    chat_utf8_chars(text) > CHAT_TEXT_MAX) {
+			reply_error(
+			        c, d->conn, id, "bad_message",
+			        "chat.send needs client_id (a UUID) and text "
+			        "(1 to 4000 characters)");
+			return;
+		}
+		p = pend_new(c, d->conn, conv, msg);
+		snprintf(p->client, sizeof(p->client), "%s", client);
+		snprintf(p->name, sizeof(p->name), "%s", d->name);
+		p->obj = json_pack("{s:s}", "text", text);
+		snprintf(ext, sizeof(ext), "%s:%s", cs, client);
+		params[0] = cs;
+		params[1] = staff;
+		params[2] = text;
+		params[3] = ext;
+		if (db_commit_submit(c->w, SEND_SQL, 4, params, on_desk_sent, p,
+		                     &reason) != 0) {
+			reply_error(c, d->conn, id, "unavailable", reason);
+			pend_free(p);
+		}
+	} else if (strcmp(type, "chat.typing") == 0) {
+		v = json_object_get(msg, "state");
+		if (!json_is_boolean(v) || !following(c, conv, d->conn)) {
+			reply_error(c, d->conn, id, "bad_message",
+			            "chat.typing needs state, on a chat whose "
+			            "history this desk asked");
+			return;
+		}
+		fanout(c, conv,
+		       json_pack("{s:s, s:b}", "type", "typing", "state",
+		                 json_is_true(v)),
+		       NULL);
+	} else if (strcmp(type, "chat.read") == 0) {
+		v = json_object_get(msg, "seq");
+		if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+			reply_error(c, d->conn, id, "bad_message",
+			            "chat.read needs seq");
+			return;
+		}
+		p = pend_new(c, d->conn, conv, msg);
+		p->after = json_integer_value(v);
+		snprintf(num, sizeof(num), "%lld", p->after);
+		params[0] = cs;
+		params[1] = num;
+		params[2] = who;
+		if (db_commit_submit(c->w, ADV_READ_SQL, 3, params,
+		                     on_desk_read, p, &reason) != 0) {
+			reply_error(c, d->conn, id, "unavailable", reason);
+			pend_free(p);
+		}
+	} else if (strcmp(type, "chat.end") == 0) {
+		end_chat(c, conv, "advisor", who, d->conn, msg);
+	} else {
+		reply_error(c, d->conn, id, "unknown_type", type);
+	}
+}
+
+static void
+unfollow(void *arg, uint64_t conv, void *value)
+{
+	struct flist *f = value;
+	unsigned long conn = *(unsigned long *)arg;
+	size_t i;
+
+	(void)conv;
+	for (i = 0; i < f->n; i++)
+		if (f->conn[i] == conn)
+			f->conn[i--] = f->conn[--f->n];
+}
+
+static void
+on_desk_close(void *arg, unsigned long conn)
+{
+	struct chat *c = arg;
+
+	idmap_each(c->follow, unfollow, &conn);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static void
+on_name(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	const char *name =
+	        res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	                        PQntuples(res) == 1
+	                ? PQgetvalue(res, 0, 0)
+	                : "";
+
+	(void)err;
+	to_resident(p->c, p->conv,
+	            name[0] != '\0'
+	                    ? json_pack("{s:s, s:{s:s}}", "type",
+	                                "chat.assigned", "advisor", "name",
+	                                name)
+	                    : json_pack("{s:s}", "type", "chat.assigned"));
+	pend_free(p);
+}
+
+static void
+on_route(void *arg, const struct route_event *ev, size_t n)
+{
+	struct chat *c = arg;
+	struct rchat *ch;
+	uint64_t conv;
+	size_t i;
+	const char *params[1];
+	struct pend *p;
+
+	for (i = 0; i < n; i++) {
+		conv = parse_u64(ev[i].conv);
+		if (conv == 0)
+			continue;
+		if (strcmp(ev[i].kind, "released") == 0 ||
+		    strcmp(ev[i].kind, "transferred") == 0 ||
+		    strcmp(ev[i].kind, "requeued") == 0)
+			flist_drop(c, conv); /* the next advisor asks again */
+		ch = idmap_get(c->chats, conv);
+		if (ch == NULL)
+			continue;
+		if (strcmp(ev[i].kind, "accepted") == 0) {
+			ch->state = 'a';
+			ch->staff = parse_u64(ev[i].advisor);
+			ch->last_act = uv_now(c->loop);
+			ch->warned = 0;
+			p = pend_new(c, 0, conv, NULL);
+			params[0] = ev[i].advisor;
+			if (db_query(c->db, NAME_SQL, 1, params, on_name, p) !=
+			    0)
+				on_name(p, NULL, NULL);
+		} else if (strcmp(ev[i].kind, "requeued") == 0 ||
+		           strcmp(ev[i].kind, "transferred") == 0) {
+			ch->state = 'w';
+			if (ev[i].nextra > 0 && parse_u64(ev[i].extra[0]))
+				ch->queue = parse_u64(ev[i].extra[0]);
+			to_resident(c, conv,
+			            json_pack("{s:s, s:s}", "type",
+			                      "chat.requeued", "reason",
+			                      ev[i].kind));
+			send_position(c, conv, ch->queue);
+		} else if (strcmp(ev[i].kind, "released") == 0 &&
+		           ch->state != 'e') {
+			/* Released at a desk (conversation.release): over. */
+			end_chat(c, conv,
+			         ch->state == 'w' ? "system" : "advisor", "", 0,
+			         NULL);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+struct sweep_pass {
+	struct chat *c;
+	uint64_t now;
+	uint64_t *end, *drop;
+	size_t nend, ndrop, cap;
+};
+
+static void
+sweep_one(void *arg, uint64_t conv, void *value)
+{
+	struct sweep_pass *sp = arg;
+	struct chat *c = sp->c;
+	struct rchat *ch = value;
+	uint64_t idle = (uint64_t)c->cfg->chat_idle_timeout * 1000;
+	uint64_t warn = idle >= 2 * WARN_MS ? WARN_MS : idle / 2;
+
+	if (sp->nend == sp->cap || sp->ndrop == sp->cap)
+		return; /* the next pass */
+	if (ch->conn == 0) {
+		if (ch->state == 'e')
+			sp->drop[sp->ndrop++] = conv;
+		else if (sp->now - ch->detached_at >=
+		         (ch->state == 'w' && idle > DETACHED_WAITING_MS
+		                  ? DETACHED_WAITING_MS
+		                  : idle))
+			sp->end[sp->nend++] = conv;
+		return;
+	}
+	if (ch->state != 'a')
+		return;
+	if (sp->now - ch->last_act >= idle) {
+		sp->end[sp->nend++] = conv;
+	} else if (sp->now - ch->last_act >= idle - warn && !ch->warned) {
+		ch->warned = 1;
+		gw_http_ws_send(
+		        c->http, ch->conn,
+		        json_pack("{s:s, s:I}", "type", "session.expiring",
+		                  "expires_ms",
+		                  (json_int_t)(unix_ms() +
+		                               (long long)(idle -
+		                                           (sp->now -
+		                                            ch->last_act)))));
+	}
+}
+
+static void
+on_sweep(uv_timer_t *t)
+{
+	struct chat *c = t->data;
+	struct sweep_pass sp = {c, uv_now(c->loop), NULL, NULL, 0, 0, 256};
+	struct rchat *ch;
+	size_t i;
+
+	sp.end = xcalloc(sp.cap, sizeof(*sp.end));
+	sp.drop = xcalloc(sp.cap, sizeof(*sp.drop));
+	idmap_each(c->chats, sweep_one, &sp);
+	for (i = 0; i < sp.nend; i++) {
+		ch = idmap_get(c->chats, sp.end[i]);
+		gw_info("chat.idle_end", "conv=%llu detached=%d",
+		        (unsigned long long)sp.end[i], ch->conn == 0);
+		end_chat(c, sp.end[i], "system", "", 0, NULL);
+		/* Not twice while the end is being written. */
+		ch->state = ch->state == 'w' ? 'w' : 'e';
+		ch->last_act = sp.now;
+		ch->detached_at = sp.now;
+	}
+	for (i = 0; i < sp.ndrop; i++)
+		chat_forget(c, sp.drop[i]);
+	free(sp.end);
+	free(sp.drop);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+struct chat *
+chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
+         struct route *r, struct route_ws *rw, struct db *db,
+         struct db_commit *w, struct kv *kv, struct kv *sub,
+         const char *instance)
+{
+	struct chat *c = xcalloc(1, sizeof(*c));
+	struct gw_ws_handler hd = {on_res_open, on_res_message, on_res_close,
+	                           c};
+	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
+	unsigned char nonce[8];
+	char hex[17];
+
+	c->loop = loop;
+	c->cfg = cfg;
+	c->http = http;
+	c->r = r;
+	c->rw = rw;
+	c->db = db;
+	c->w = w;
+	c->kv = kv;
+	c->sub = sub;
+	c->socks = idmap_new();
+	c->chats = idmap_new();
+	c->follow = idmap_new();
+	/* Unique per process, even for instances sharing an id. */
+	randombytes_buf(nonce, sizeof(nonce));
+	sodium_bin2hex(hex, sizeof(hex), nonce, sizeof(nonce));
+	snprintf(c->origin, sizeof(c->origin), "%.60s/%s", instance, hex);
+	gw_http_set_chat_handler(http, &hd);
+	route_ws_set_chat(rw, &rc);
+	kv_subscribe(sub, FANOUT_CHANNEL, on_fanout, c);
+	uv_timer_init(loop, &c->sweep);
+	c->sweep.data = c;
+	uv_timer_start(&c->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+	return c;
+}
+
+static void
+free_value(void *arg, uint64_t key, void *value)
+{
+	(void)arg;
+	(void)key;
+	free(value);
+}
+
+static void
+free_chat(void *arg, uint64_t key, void *value)
+{
+	struct rchat *ch = value;
+
+	(void)arg;
+	(void)key;
+	json_decref(ch->hold);
+	free(ch);
+}
+
+static void
+free_flist(void *arg, uint64_t key, void *value)
+{
+	struct flist *f = value;
+
+	(void)arg;
+	(void)key;
+	free(f->conn);
+	free(f);
+}
+
+static void
+chat_closed(uv_handle_t *h)
+{
+	struct chat *c = h->data;
+
+	idmap_each(c->socks, free_value, NULL);
+	idmap_free(c->socks);
+	idmap_each(c->chats, free_chat, NULL);
+	idmap_free(c->chats);
+	idmap_each(c->follow, free_flist, NULL);
+	idmap_free(c->follow);
+	free(c);
+}
+
+void
+chat_free(struct chat *c)
+{
+	struct gw_ws_handler none = {NULL, NULL, NULL, NULL};
+	struct route_ws_chat nochat = {NULL, NULL, NULL, NULL};
+
+	if (c == NULL)
+		return;
+	gw_http_set_chat_handler(c->http, &none);
+	route_ws_set_chat(c->rw, &nochat);
+	uv_close((uv_handle_t *)&c->sweep, chat_closed);
+}
