@@ -193,7 +193,8 @@ export function mount(script, api, queued) {
       e.preventDefault();
       const v = { name: name.value.trim(), email: email.value.trim(), mobile: mobile.value.trim() };
       if (!check([[name, nameErr(v.name)], [email, emailErr(v.email)], [mobile, mobileErr(v.mobile)]])) return;
-      S = Object.assign(fresh(), v, { queue: topic.value, start: true, open: true });
+      // startId: the same start sent again (its answer lost) is the same chat.
+      S = Object.assign(fresh(), v, { queue: topic.value, start: true, open: true, startId: uuid() });
       clearLog();
       show('wait');
       conn.open();
@@ -236,7 +237,8 @@ export function mount(script, api, queued) {
       if (!check([[name, nameErr(v.name)], [email, emailErr(v.email) || none], [mobile, mobileErr(v.mobile)],
         [text, v.text ? '' : T.errText]])) return;
       Object.assign(S, { name: v.name, email: v.email, mobile: v.mobile });
-      const m = { type: 'message.leave', id: ++reqId, queue: S.queue || defQueue, name: v.name, text: v.text };
+      const m = { type: 'message.leave', id: ++reqId, queue: S.queue || defQueue, name: v.name, text: v.text,
+        client_id: uuid() };
       if (v.email) m.email = v.email;
       if (v.mobile) m.mobile = v.mobile;
       sendBtn.disabled = true;
@@ -352,6 +354,16 @@ export function mount(script, api, queued) {
       markRead();
     }
   }
+  function statusUpTo(seq, state) {
+    if (typeof seq !== 'number' || (state !== 'read' && state !== 'delivered')) return;
+    let changed = false;
+    for (const e of S.log) {
+      if (e.from !== 'resident' || !e.seq || e.seq > seq || e.st === 'read' || e.st === state) continue;
+      setSt(e, state);
+      changed = true;
+    }
+    if (changed) save();
+  }
   function ack(e, seq, at) {
     S.outbox = S.outbox.filter(o => o.client_id !== e.client_id);
     if (!e.seq) {
@@ -419,7 +431,7 @@ export function mount(script, api, queued) {
     if (typingOut) { typingOut = false; conn.send({ type: 'typing', state: false }); }
   }
   function sendStart() {
-    const m = { type: 'chat.start', id: ++reqId, queue: S.queue, name: S.name,
+    const m = { type: 'chat.start', id: ++reqId, queue: S.queue, name: S.name, client_id: S.startId,
       page: { url: location.href, title: document.title.slice(0, 300) } };
     if (S.email) m.email = S.email;
     if (S.mobile) m.mobile = S.mobile;
@@ -478,6 +490,7 @@ export function mount(script, api, queued) {
       const s = String(m.state || '');
       if (m.advisor && m.advisor.name) S.advisor = m.advisor.name;
       if (typeof m.position === 'number') S.position = m.position;
+      if (m.read > 0) statusUpTo(m.read, 'read');
       settle();
       if (/end|closed/.test(s)) { if (S.view !== 'ended') { S.by = S.by || 'system'; show('ended'); } }
       else if (/assign|active|chat/.test(s) && S.view !== 'chat') show('chat');
@@ -516,11 +529,10 @@ export function mount(script, api, queued) {
       if (e && typeof m.seq === 'number') ack(e, m.seq, m.at);
       break;
     }
-    case 'message.status': {
-      const e = S.log.find(x => x.seq === m.seq);
-      if (e && e.from === 'resident' && (m.state === 'read' || e.st !== 'read')) { setSt(e, m.state); save(); }
+    case 'message.status':
+      // Cumulative: the advisor has received (or read) everything up to seq.
+      statusUpTo(m.seq, m.state);
       break;
-    }
     case 'typing':
       clearTimeout(advTypingTimer);
       typingEl.hidden = !m.state;

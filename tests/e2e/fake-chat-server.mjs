@@ -1,10 +1,11 @@
-// fake-chat-server.mjs — a STAND-IN for the daemon's chat channel, used only by the
-// widget's e2e tests until the daemon implements switchboard.chat.v1 (see the "Built"
-// columns of docs/chat-protocol.md: today it does not). It checks the widget against
-// docs/chat-protocol.md: the subprotocol, the Origin, the message shapes and limits
-// the resident side uses, and it answers as the contract says (acks with seq only
-// once, the same seq for a repeated client_id, replay after `after`, expired tokens).
-// It is not a model of the daemon's internals and is never served in production.
+// fake-chat-server.mjs — a scriptable server speaking the resident side of
+// switchboard.chat.v1 (docs/chat-protocol.md), for the widget's e2e tests of states
+// the real daemon cannot be put in on demand (refusing connections, replaying
+// everything, expiring a token, a position in a long queue). It checks the widget
+// against the contract: the subprotocol, the Origin, the message shapes and limits,
+// and answers as the contract says (acks with seq only once, the same seq for a
+// repeated client_id, replay after `after`, expired tokens). daemon.test.mjs runs
+// the widget against the daemon itself. Never served in production.
 //
 // Serves web-chat-widget/ at /widget/ with the CSP the council pages use.
 // WebSocket framing is written here over node's http 'upgrade' event (RFC 6455):

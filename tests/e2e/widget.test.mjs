@@ -1,6 +1,7 @@
 // End-to-end tests of the resident web chat widget (web-chat-widget/) in Debian's
-// Chromium through playwright-core, against fake-chat-server.mjs: a stand-in for the
-// daemon's switchboard.chat.v1 channel until the daemon implements it.
+// Chromium through playwright-core, against fake-chat-server.mjs: a scriptable server
+// of switchboard.chat.v1 that can be put in every state (daemon.test.mjs runs the
+// widget against the daemon itself).
 // Run: node --test --test-concurrency=1 widget.test.mjs (or ./run).
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
