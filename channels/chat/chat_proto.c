@@ -50,6 +50,10 @@ chat_mobile_e164(const char *in, char *out, size_t len)
 
 		if (ch == '+' && n == 0 && !plus)
 			plus = 1;
+		else if (ch == '(' && in[i + 1] == '0' && in[i + 2] == ')' &&
+		         ((plus && n > 0) ||
+		          (n > 2 && digits[0] == '0' && digits[1] == '0')))
+			i += 2; /* "+44 (0)20": a 0 not dialled from abroad */
 		else if (isdigit(ch) && n < sizeof(digits) - 1)
 			digits[n++] = (char)ch;
 		else if (ch != ' ' && ch != '-' && ch != '(' && ch != ')' &&
