@@ -82,6 +82,23 @@ valid_positive(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/*
+ * A WebSocket receive buffer holds a whole control frame (payload up to
+ * 125 bytes): libwebsockets does not piece those together.
+ */
+static int
+valid_rx_buffer(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 128 || v > 1048576) {
+		cfg_error(cfg, "%s: %ld out of range 128-1048576", opt->name,
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 valid_nonneg(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -279,6 +296,7 @@ static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
 	CFG_INT("ws_message_max", 65536, CFGF_NONE),
+	CFG_INT("ws_rx_buffer", 256, CFGF_NONE),
 	CFG_INT("ws_per_ip", 1000, CFGF_NONE),
 	CFG_INT("ws_messages_per_minute", 600, CFGF_NONE),
 	CFG_INT("ws_idle_timeout", 60, CFGF_NONE),
@@ -343,6 +361,7 @@ static const struct validator validators[] = {
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|ws_message_max", valid_positive},
+        {"limits|ws_rx_buffer", valid_rx_buffer},
         {"limits|ws_per_ip", valid_positive},
         {"limits|ws_messages_per_minute", valid_positive},
         {"limits|ws_idle_timeout", valid_positive},
@@ -658,6 +677,7 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
 	c->ws_message_max = cfg_getint(sec, "ws_message_max");
+	c->ws_rx_buffer = cfg_getint(sec, "ws_rx_buffer");
 	c->ws_per_ip = cfg_getint(sec, "ws_per_ip");
 	c->ws_messages_per_minute = cfg_getint(sec, "ws_messages_per_minute");
 	c->ws_idle_timeout = cfg_getint(sec, "ws_idle_timeout");

@@ -61,7 +61,8 @@ struct gw_config {
 	int max_connections;
 	long http_body_max;
 	long ws_message_max;
-	long ws_per_ip;              /* WebSockets from one address */
+	long ws_rx_buffer; /* bytes lws receives a message in, per socket */
+	long ws_per_ip;    /* WebSockets from one address */
 	long ws_messages_per_minute; /* per socket; bursts of a sixth */
 	long ws_idle_timeout;        /* s silent before a ping */
 	int shutdown_timeout;

@@ -31,6 +31,8 @@
 /* Silent sockets are looked for this often at most (ms). */
 #define IDLE_CHECK_MAX_MS 5000
 #define WS_SENDQ_MAX      64
+#define WS_TX_PACKET      4096 /* sends are cut at this (see the protocols) */
+#define WS_RX_FIRST       4096 /* a message in pieces: first buffer, doubled */
 #define READY_JSON_MAX    1024
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
@@ -38,12 +40,21 @@
 struct ws_msg {
 	struct ws_msg *next;
 	size_t len;
+	int close;           /* a close frame: the last thing sent */
 	unsigned char buf[]; /* LWS_PRE headroom + payload */
 };
 
-/* Per-connection state of either protocol (lws allocates and zeroes it). */
-struct conn {
-	/* http */
+/*
+ * A message arriving in pieces: libwebsockets hands a socket's messages to
+ * us limits.ws_rx_buffer bytes at a time. Only while one is incomplete.
+ */
+struct ws_rx {
+	size_t len, cap;
+	char data[];
+};
+
+/* Per-request state of the http protocol (lws allocates and zeroes it). */
+struct http_req {
 	char *body;
 	size_t body_len;
 	int status;
@@ -57,26 +68,32 @@ struct conn {
 	size_t req_len;
 	int api_state; /* API_NONE .. */
 	char *set_cookie;
-	/* websocket */
+	struct lws *wsi;
+};
+
+/*
+ * Per-socket state of the WebSocket protocols (lws allocates and zeroes
+ * it). Every idle resident's socket holds one: keep it small (104 bytes, a
+ * 112-byte malloc chunk; tests/bench/run-idle measures the whole socket).
+ * A socket between messages holds no buffer of its own: rx and the send
+ * queue are allocated only while a message is in flight.
+ */
+struct conn {
 	struct gw_http *h;
 	struct lws *wsi;
-	struct conn *prev, *next;
+	struct conn *prev, *next; /* h->ws_list */
 	unsigned long id;
-	int chat; /* speaks switchboard.chat.v1 (a resident's widget) */
-	int closing;
-	unsigned char close_payload[125];
-	size_t close_len;
-	char *rx;
-	size_t rx_len;
-	int rx_too_big;
-	struct ws_msg *sq_head, *sq_tail;
-	unsigned sq_len;
-	uint64_t ip_key;    /* its client address, hashed (per-address cap) */
-	uint64_t last_rx;   /* loop ms of the last frame or pong received */
-	int ping_due;       /* a ping is to go out when writable */
-	int pinged;         /* one went out, no answer yet */
-	double tokens;      /* rate limit: messages it may still send */
-	uint64_t tokens_at; /* loop ms the bucket was last filled */
+	struct ws_msg *sq_head, *sq_tail; /* waiting for the socket */
+	struct ws_rx *rx;                 /* a message arriving in pieces */
+	uint64_t ip_key;      /* its client address, hashed (per-address cap) */
+	uint64_t last_rx;     /* loop ms of the last frame or pong received */
+	uint64_t tokens_at;   /* loop ms the bucket was last filled */
+	double tokens;        /* rate limit: messages it may still send */
+	uint8_t sq_len;       /* messages queued, at most WS_SENDQ_MAX */
+	unsigned chat : 1;    /* speaks switchboard.chat.v1 (a resident) */
+	unsigned closing : 1; /* the close frame is queued */
+	unsigned ping_due : 1; /* a ping is to go out when writable */
+	unsigned pinged : 1;   /* one went out, no answer yet */
 };
 
 struct gw_http {
@@ -102,6 +119,7 @@ struct gw_http {
 	char *csp;
 	struct lws_protocol_vhost_options mime[6];
 	struct lws_http_mount mounts[2];
+	struct lws_protocols protocols[4];
 };
 
 /*
@@ -134,14 +152,14 @@ http_lws_log(int level, const char *line)
 /* ---------------------------------------------------------------- http */
 
 static void
-conn_set_body(struct conn *c, int status, const char *ctype, char *body,
+http_set_body(struct http_req *r, int status, const char *ctype, char *body,
               size_t len)
 {
-	free(c->body);
-	c->status = status;
-	c->ctype = ctype;
-	c->body = body;
-	c->body_len = len;
+	free(r->body);
+	r->status = status;
+	r->ctype = ctype;
+	r->body = body;
+	r->body_len = len;
 }
 
 enum {
@@ -153,28 +171,28 @@ enum {
 };
 
 static int
-http_send_headers(struct lws *wsi, struct conn *c)
+http_send_headers(struct lws *wsi, struct http_req *r)
 {
 	/* Probes are polled every few seconds: keep them out of info. */
-	gw_log(c->quiet ? GW_LOG_DEBUG : GW_LOG_INFO, "http.request",
+	gw_log(r->quiet ? GW_LOG_DEBUG : GW_LOG_INFO, "http.request",
 	       "conn=%lu method=%s path=\"%s\" status=%d", conn_id(wsi),
-	       c->method, c->path, c->status);
+	       r->method, r->path, r->status);
 	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 	                                   *end = buf + sizeof(buf) - 1;
 
-	if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->ctype,
-	                                c->body_len, &p, end) ||
+	if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
+	                                r->body_len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 	                                 (const unsigned char *)"no-store", 8,
 	                                 &p, end) ||
-	    (c->set_cookie != NULL &&
+	    (r->set_cookie != NULL &&
 	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
-	                                  (const unsigned char *)c->set_cookie,
-	                                  (int)strlen(c->set_cookie), &p,
+	                                  (const unsigned char *)r->set_cookie,
+	                                  (int)strlen(r->set_cookie), &p,
 	                                  end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	if (c->head_only || c->body_len == 0) {
+	if (r->head_only || r->body_len == 0) {
 		if (lws_http_transaction_completed(wsi))
 			return -1;
 		return 0;
@@ -185,7 +203,7 @@ http_send_headers(struct lws *wsi, struct conn *c)
 
 /* Notes what the request is, for its log line. */
 static void
-http_request_start(struct lws *wsi, struct conn *c, const char *path)
+http_request_start(struct lws *wsi, struct http_req *r, const char *path)
 {
 	static const struct {
 		enum lws_token_indexes tok;
@@ -201,13 +219,13 @@ http_request_start(struct lws *wsi, struct conn *c, const char *path)
 	};
 	unsigned i;
 
-	c->method = "OTHER";
+	r->method = "OTHER";
 	for (i = 0; i < nitems(methods); i++)
 		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
-			c->method = methods[i].name;
+			r->method = methods[i].name;
 	/* Kept only for the log line, so cleaned for it. */
-	gw_log_clean(c->path, sizeof(c->path), path);
-	c->quiet = strcmp(path, "/healthz") == 0 ||
+	gw_log_clean(r->path, sizeof(r->path), path);
+	r->quiet = strcmp(path, "/healthz") == 0 ||
 	           strcmp(path, "/readyz") == 0 ||
 	           strcmp(path, "/metrics") == 0;
 }
@@ -221,10 +239,11 @@ json_error(const char *reason, size_t *len)
 	return s;
 }
 
-static int api_start(struct gw_http *h, struct lws *wsi, struct conn *c);
+static int api_start(struct gw_http *h, struct lws *wsi, struct http_req *r);
 
 static int
-http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
+http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
+           const char *path)
 {
 	char ready[READY_JSON_MAX];
 	size_t len;
@@ -232,21 +251,21 @@ http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
 	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 	int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 
-	c->head_only = is_head;
+	r->head_only = is_head;
 	if (strncmp(path, "/api/", 5) == 0 && h->api.request != NULL)
-		return api_start(h, wsi, c);
+		return api_start(h, wsi, r);
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
 	    strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0) {
 		body = json_error("not found", &len);
-		conn_set_body(c, HTTP_STATUS_NOT_FOUND, "application/json",
+		http_set_body(r, HTTP_STATUS_NOT_FOUND, "application/json",
 		              body, len);
-		return http_send_headers(wsi, c);
+		return http_send_headers(wsi, r);
 	}
 	if (!is_get && !is_head) {
 		body = json_error("method not allowed", &len);
-		conn_set_body(c, HTTP_STATUS_METHOD_NOT_ALLOWED,
+		http_set_body(r, HTTP_STATUS_METHOD_NOT_ALLOWED,
 		              "application/json", body, len);
-		return http_send_headers(wsi, c);
+		return http_send_headers(wsi, r);
 	}
 	if (strcmp(path, "/") == 0) {
 		unsigned char buf[LWS_PRE + 1024], *p = buf + LWS_PRE,
@@ -260,28 +279,28 @@ http_route(struct gw_http *h, struct lws *wsi, struct conn *c, const char *path)
 	}
 	if (strcmp(path, "/healthz") == 0) {
 		body = xstrdup("{\"status\":\"ok\"}\n");
-		conn_set_body(c, HTTP_STATUS_OK, "application/json", body,
+		http_set_body(r, HTTP_STATUS_OK, "application/json", body,
 		              strlen(body));
 	} else if (strcmp(path, "/readyz") == 0) {
 		int ok = h->hooks.ready(h->hooks.arg, ready, sizeof(ready) - 2);
 
 		body = xasprintf("%s\n", ready);
-		conn_set_body(c,
+		http_set_body(r,
 		              ok ? HTTP_STATUS_OK
 		                 : HTTP_STATUS_SERVICE_UNAVAILABLE,
 		              "application/json", body, strlen(body));
 	} else {
 		body = h->hooks.metrics(h->hooks.arg, &len);
-		conn_set_body(c, HTTP_STATUS_OK,
+		http_set_body(r, HTTP_STATUS_OK,
 		              "text/plain; version=0.0.4; charset=utf-8", body,
 		              len);
 	}
-	return http_send_headers(wsi, c);
+	return http_send_headers(wsi, r);
 }
 
 /* The request, with its body if any, goes to the API handler. */
 static void
-api_dispatch(struct gw_http *h, struct lws *wsi, struct conn *c)
+api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
 {
 	char cookie[1024] = "", peer[64] = "", ctype[128] = "", xrw[64] = "";
 
@@ -289,86 +308,86 @@ api_dispatch(struct gw_http *h, struct lws *wsi, struct conn *c)
 	lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE);
 	lws_hdr_custom_copy(wsi, xrw, sizeof(xrw), "x-requested-with:", 17);
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
-	c->api_state = API_WAITING;
-	idmap_put(h->api_waiting, conn_id(wsi), c);
-	h->api.request(h->api.arg, conn_id(wsi), c->method, c->path,
-	               c->req_body ? c->req_body : "", c->req_len, cookie, peer,
+	r->api_state = API_WAITING;
+	idmap_put(h->api_waiting, conn_id(wsi), r);
+	h->api.request(h->api.arg, conn_id(wsi), r->method, r->path,
+	               r->req_body ? r->req_body : "", r->req_len, cookie, peer,
 	               ctype, xrw[0] != '\0');
 }
 
 static int
-api_start(struct gw_http *h, struct lws *wsi, struct conn *c)
+api_start(struct gw_http *h, struct lws *wsi, struct http_req *r)
 {
-	c->wsi = wsi;
+	r->wsi = wsi;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-		c->api_state = API_READING;
+		r->api_state = API_READING;
 		return 0; /* body callbacks follow */
 	}
-	api_dispatch(h, wsi, c);
+	api_dispatch(h, wsi, r);
 	return 0;
 }
 
 static int
-api_body(struct gw_http *h, struct lws *wsi, struct conn *c, const void *in,
+api_body(struct gw_http *h, struct lws *wsi, struct http_req *r, const void *in,
          size_t len)
 {
 	char *body;
 	size_t n;
 
-	if (c->api_state != API_READING)
+	if (r->api_state != API_READING)
 		return 0;
-	if (c->req_len + len > (size_t)h->cfg->http_body_max) {
+	if (r->req_len + len > (size_t)h->cfg->http_body_max) {
 		body = json_error("request body too large", &n);
-		c->api_state = API_NONE;
-		conn_set_body(c, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		r->api_state = API_NONE;
+		http_set_body(r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
 		              "application/json", body, n);
-		http_send_headers(wsi, c);
+		http_send_headers(wsi, r);
 		return -1;
 	}
-	c->req_body = xrealloc(c->req_body, c->req_len + len + 1);
-	memcpy(c->req_body + c->req_len, in, len);
-	c->req_len += len;
-	c->req_body[c->req_len] = '\0';
+	r->req_body = xrealloc(r->req_body, r->req_len + len + 1);
+	memcpy(r->req_body + r->req_len, in, len);
+	r->req_len += len;
+	r->req_body[r->req_len] = '\0';
 	return 0;
 }
 
 static void
-api_forget(struct gw_http *h, struct conn *c)
+api_forget(struct gw_http *h, struct http_req *r)
 {
-	if (c->wsi != NULL && idmap_get(h->api_waiting, conn_id(c->wsi)) == c)
-		idmap_del(h->api_waiting, conn_id(c->wsi));
-	free(c->req_body);
-	c->req_body = NULL;
-	free(c->set_cookie);
-	c->set_cookie = NULL;
-	c->api_state = API_NONE;
+	if (r->wsi != NULL && idmap_get(h->api_waiting, conn_id(r->wsi)) == r)
+		idmap_del(h->api_waiting, conn_id(r->wsi));
+	free(r->req_body);
+	r->req_body = NULL;
+	free(r->set_cookie);
+	r->set_cookie = NULL;
+	r->api_state = API_NONE;
 }
 
-static int http_write_body(struct lws *wsi, struct conn *c);
+static int http_write_body(struct lws *wsi, struct http_req *r);
 
 static int
-api_writeable(struct lws *wsi, struct conn *c)
+api_writeable(struct lws *wsi, struct http_req *r)
 {
-	if (c->api_state == API_ANSWER) {
-		c->api_state = API_BODY;
-		return http_send_headers(wsi, c);
+	if (r->api_state == API_ANSWER) {
+		r->api_state = API_BODY;
+		return http_send_headers(wsi, r);
 	}
-	return http_write_body(wsi, c);
+	return http_write_body(wsi, r);
 }
 
 static int
-http_write_body(struct lws *wsi, struct conn *c)
+http_write_body(struct lws *wsi, struct http_req *r)
 {
 	unsigned char *buf;
 	int n;
 
-	if (c->body == NULL)
+	if (r->body == NULL)
 		return 0;
-	buf = xmalloc(LWS_PRE + c->body_len);
-	memcpy(buf + LWS_PRE, c->body, c->body_len);
-	n = lws_write(wsi, buf + LWS_PRE, c->body_len, LWS_WRITE_HTTP_FINAL);
+	buf = xmalloc(LWS_PRE + r->body_len);
+	memcpy(buf + LWS_PRE, r->body, r->body_len);
+	n = lws_write(wsi, buf + LWS_PRE, r->body_len, LWS_WRITE_HTTP_FINAL);
 	free(buf);
-	conn_set_body(c, 0, NULL, NULL, 0);
+	http_set_body(r, 0, NULL, NULL, 0);
 	if (n < 0)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -471,20 +490,39 @@ ws_unlink(struct gw_http *h, struct conn *c)
 	c->rx = NULL;
 }
 
-/* Closes a socket from outside its callbacks: frame sent when writable. */
+static void
+ws_append(struct conn *c, struct ws_msg *m)
+{
+	if (c->sq_tail != NULL)
+		c->sq_tail->next = m;
+	else
+		c->sq_head = m;
+	c->sq_tail = m;
+	lws_callback_on_writable(c->wsi);
+}
+
+/*
+ * Closes a socket from outside its callbacks: the close frame goes at the
+ * end of its send queue, and nothing more is queued after it.
+ */
 static void
 ws_close_later(struct conn *c, enum lws_close_status status, const char *reason)
 {
 	size_t n = strlen(reason);
+	struct ws_msg *m;
 
-	if (n > sizeof(c->close_payload) - 2)
-		n = sizeof(c->close_payload) - 2;
-	c->close_payload[0] = (unsigned char)((unsigned)status >> 8);
-	c->close_payload[1] = (unsigned char)((unsigned)status & 0xff);
-	memcpy(c->close_payload + 2, reason, n);
-	c->close_len = n + 2;
+	if (c->closing)
+		return;
+	if (n > 123) /* a control frame's payload is 125 bytes at most */
+		n = 123;
+	m = xcalloc(1, sizeof(*m) + LWS_PRE + 2 + n);
+	m->close = 1;
+	m->len = n + 2;
+	m->buf[LWS_PRE] = (unsigned char)((unsigned)status >> 8);
+	m->buf[LWS_PRE + 1] = (unsigned char)((unsigned)status & 0xff);
+	memcpy(m->buf + LWS_PRE + 2, reason, n);
 	c->closing = 1;
-	lws_callback_on_writable(c->wsi);
+	ws_append(c, m);
 }
 
 /* Queues a text frame; a reader that lets the queue fill is closed. */
@@ -499,7 +537,7 @@ ws_queue(struct conn *c, const char *text)
 		return -1;
 	if (c->sq_len >= WS_SENDQ_MAX) {
 		gw_warn("ws.slow_reader", "conn=%lu queued=%u", c->id,
-		        c->sq_len);
+		        (unsigned)c->sq_len);
 		ws_drop_queue(c);
 		ws_close_later(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		               "send queue full");
@@ -508,6 +546,7 @@ ws_queue(struct conn *c, const char *text)
 	m = xmalloc(sizeof(*m) + LWS_PRE + len);
 	m->next = NULL;
 	m->len = len;
+	m->close = 0;
 	memcpy(m->buf + LWS_PRE, text, len);
 	if (c->sq_head == NULL && !lws_partial_buffered(c->wsi)) {
 		/*
@@ -527,13 +566,8 @@ ws_queue(struct conn *c, const char *text)
 		free(m);
 		return 0;
 	}
-	if (c->sq_tail != NULL)
-		c->sq_tail->next = m;
-	else
-		c->sq_head = m;
-	c->sq_tail = m;
 	c->sq_len++;
-	lws_callback_on_writable(c->wsi);
+	ws_append(c, m);
 	return 0;
 }
 
@@ -627,13 +661,24 @@ ws_rate_take(struct gw_http *h, struct conn *c)
 	return c->tokens < -burst ? 2 : 1;
 }
 
+/*
+ * A piece of a message: libwebsockets hands over at most
+ * limits.ws_rx_buffer bytes at a time, and a frame's fragments one by one.
+ * A message that arrives whole in one piece is handled where it lies; the
+ * others are gathered in c->rx, which starts at WS_RX_FIRST bytes, grows
+ * by doubling (up to limits.ws_message_max) and goes once the message is
+ * handled, so that an idle socket holds no buffer.
+ */
 static int
 ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
            size_t len)
 {
-	size_t max = (size_t)h->cfg->ws_message_max, n;
+	size_t max = (size_t)h->cfg->ws_message_max, have, cap;
+	const char *text = in;
+	struct ws_rx *rx = c->rx;
 
-	if (c->rx_len + len > max) {
+	have = rx != NULL ? rx->len : 0;
+	if (have + len > max) {
 		gw_warn("ws.too_big", "conn=%lu max=%zu", c->id, max);
 		gw_metrics_error(GW_ERR_WS);
 		ws_close_later(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
@@ -646,16 +691,30 @@ ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
 		               "text frames only");
 		return 0;
 	}
-	c->rx = xrealloc(c->rx, c->rx_len + len + 1);
-	memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += len;
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-		return 0;
-	n = c->rx_len;
-	c->rx_len = 0;
+	if (rx != NULL || !lws_is_final_fragment(wsi) ||
+	    lws_remaining_packet_payload(wsi)) {
+		if (rx == NULL || rx->len + len > rx->cap) {
+			cap = rx != NULL ? rx->cap * 2 : WS_RX_FIRST;
+			if (cap < have + len)
+				cap = have + len;
+			if (cap > max)
+				cap = max;
+			rx = xrealloc(rx, sizeof(*rx) + cap);
+			rx->len = have;
+			rx->cap = cap;
+			c->rx = rx;
+		}
+		memcpy(rx->data + rx->len, in, len);
+		rx->len += len;
+		if (!lws_is_final_fragment(wsi) ||
+		    lws_remaining_packet_payload(wsi))
+			return 0;
+		text = rx->data;
+		len = rx->len;
+	}
 	switch (ws_rate_take(h, c)) {
 	case 0:
-		ws_message(c, c->rx, n);
+		ws_message(c, text, len);
 		break;
 	case 1:
 		ws_error(c, "rate_limited", "too many messages: slow down");
@@ -668,6 +727,9 @@ ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
 		               "rate limit");
 		break;
 	}
+	/* c->rx is still this message's: nothing above replaces it. */
+	free(c->rx);
+	c->rx = NULL;
 	return 0;
 }
 
@@ -692,22 +754,19 @@ ws_writeable(struct lws *wsi, struct conn *c)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
-	/* Queued messages go out before the close frame. */
-	if (c->closing && m == NULL) {
-		/*
-		 * lws 4.1 on libuv kills the socket before its own close frame
-		 * is written ("close_and_handled uv repeat test"), so write
-		 * the close frame here and then drop the connection.
-		 */
-		unsigned char frame[LWS_PRE + 125];
-		size_t n = c->close_len;
-
-		memcpy(frame + LWS_PRE, c->close_payload, n);
-		lws_write(wsi, frame + LWS_PRE, n, WS_WRITE_CLOSE);
-		return -1;
-	}
 	if (m == NULL)
 		return 0;
+	if (m->close) {
+		/*
+		 * Queued messages have gone out before it. lws 4.1 on libuv
+		 * kills the socket before its own close frame is written
+		 * ("close_and_handled uv repeat test"), so write the close
+		 * frame here and then drop the connection (ws_unlink frees
+		 * it).
+		 */
+		lws_write(wsi, m->buf + LWS_PRE, m->len, WS_WRITE_CLOSE);
+		return -1;
+	}
 	if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
 	    (int)m->len)
 		return -1;
@@ -716,7 +775,7 @@ ws_writeable(struct lws *wsi, struct conn *c)
 		c->sq_tail = NULL;
 	c->sq_len--;
 	free(m);
-	if (c->sq_head != NULL || c->closing)
+	if (c->sq_head != NULL)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -759,7 +818,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
               void *in, size_t len)
 {
 	struct gw_http *h = lws_context_user(lws_get_context(wsi));
-	struct conn *c = user;
+	struct http_req *r = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -781,32 +840,32 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		break;
 	case LWS_CALLBACK_HTTP:
-		http_request_start(wsi, c, (const char *)in);
+		http_request_start(wsi, r, (const char *)in);
 		if (h->draining) {
 			size_t n;
 			char *body = json_error("shutting down", &n);
 
-			conn_set_body(c, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			http_set_body(r, HTTP_STATUS_SERVICE_UNAVAILABLE,
 			              "application/json", body, n);
-			return http_send_headers(wsi, c);
+			return http_send_headers(wsi, r);
 		}
-		return http_route(h, wsi, c, (const char *)in);
+		return http_route(h, wsi, r, (const char *)in);
 	case LWS_CALLBACK_HTTP_BODY:
-		return api_body(h, wsi, c, in, len);
+		return api_body(h, wsi, r, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (c->api_state == API_READING)
-			api_dispatch(h, wsi, c);
+		if (r->api_state == API_READING)
+			api_dispatch(h, wsi, r);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (c->api_state == API_WAITING)
+		if (r->api_state == API_WAITING)
 			return 0;
-		return api_writeable(wsi, c);
+		return api_writeable(wsi, r);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		if (c != NULL)
-			api_forget(h, c);
-		if (c != NULL)
-			conn_set_body(c, 0, NULL, NULL, 0);
+		if (r != NULL) {
+			api_forget(h, r);
+			http_set_body(r, 0, NULL, NULL, 0);
+		}
 		break;
 	default:
 		break;
@@ -960,12 +1019,42 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* ---------------------------------------------------------------- setup */
 
-static const struct lws_protocols protocols[] = {
-        {"http", http_callback, sizeof(struct conn), 0, 0, NULL, 0},
-        {WS_PROTOCOL, ws_callback, sizeof(struct conn), 4096, 0, NULL, 0},
-        {WS_CHAT_PROTOCOL, ws_callback, sizeof(struct conn), 4096, 0, NULL, 0},
-        {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+/*
+ * The protocols. Each WebSocket gets a receive buffer of
+ * limits.ws_rx_buffer bytes from libwebsockets for as long as it is open,
+ * and its messages in pieces of that size (ws_receive gathers them): small
+ * enough that an idle socket costs little, large enough that most
+ * messages arrive in one piece. Sends are cut at WS_TX_PACKET bytes, as
+ * they were when the buffer was 4096 (lws cuts them at the receive
+ * buffer's size when tx_packet_size is 0).
+ */
+static void
+http_setup_protocols(struct gw_http *h, const struct gw_config *cfg)
+{
+	static const struct {
+		const char *name;
+		lws_callback_function *cb;
+		size_t user;
+		int ws;
+	} defs[] = {
+	        {"http", http_callback, sizeof(struct http_req), 0},
+	        {WS_PROTOCOL, ws_callback, sizeof(struct conn), 1},
+	        {WS_CHAT_PROTOCOL, ws_callback, sizeof(struct conn), 1},
+	};
+	unsigned i;
+
+	for (i = 0; i < nitems(defs); i++) {
+		h->protocols[i].name = defs[i].name;
+		h->protocols[i].callback = defs[i].cb;
+		h->protocols[i].per_session_data_size = defs[i].user;
+		if (defs[i].ws) {
+			h->protocols[i].rx_buffer_size =
+			        (size_t)cfg->ws_rx_buffer;
+			h->protocols[i].tx_packet_size = WS_TX_PACKET;
+		}
+	}
+	/* h->protocols[nitems(defs)] stays zeroed: the end of the list. */
+}
 
 static void
 http_setup_options(struct gw_http *h, const struct gw_config *cfg)
@@ -1047,13 +1136,14 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	h->api_waiting = idmap_new();
 	h->per_ip = idmap_new();
 	http_setup_options(h, cfg);
+	http_setup_protocols(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
 	                  http_lws_log);
 
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->listen_port;
 	info.iface = cfg->listen_address;
-	info.protocols = protocols;
+	info.protocols = h->protocols;
 	info.mounts = h->mounts;
 	info.headers = h->hdr;
 	info.user = h;
@@ -1153,16 +1243,16 @@ int
 gw_http_respond(struct gw_http *h, unsigned long conn, int status,
                 const char *body, const char *set_cookie)
 {
-	struct conn *c = idmap_del(h->api_waiting, conn);
+	struct http_req *r = idmap_del(h->api_waiting, conn);
 
-	if (c == NULL || c->api_state != API_WAITING)
+	if (r == NULL || r->api_state != API_WAITING)
 		return -1;
-	conn_set_body(c, status, "application/json", xstrdup(body),
+	http_set_body(r, status, "application/json", xstrdup(body),
 	              strlen(body));
-	free(c->set_cookie);
-	c->set_cookie = set_cookie ? xstrdup(set_cookie) : NULL;
-	c->api_state = API_ANSWER;
-	lws_callback_on_writable(c->wsi);
+	free(r->set_cookie);
+	r->set_cookie = set_cookie ? xstrdup(set_cookie) : NULL;
+	r->api_state = API_ANSWER;
+	lws_callback_on_writable(r->wsi);
 	return 0;
 }
 

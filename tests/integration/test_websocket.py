@@ -218,19 +218,21 @@ def cap_refused_then_freed(test, open_, cap):
 
 
 class DaemonWithLimits(harness.TestCase):
-    """A daemon started with the class's LIMITS; open() gives a socket
-    past its hello."""
+    """A daemon started with the class's LIMITS (and CONFIG, more top-level
+    settings); open() gives a socket past its hello."""
 
     LIMITS = {}
+    CONFIG = {}
 
     @classmethod
     def setUpClass(cls):
         cls.pg = harness.Postgres()
         cls.redis = harness.Redis()
+        overrides = {"limits": cls.LIMITS,
+                     "allowed_origins": ["https://www.demo.gov.uk"]}
+        overrides.update(cls.CONFIG)
         cls.sb = harness.Switchboard(
-            cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=
-            {"limits": cls.LIMITS,
-             "allowed_origins": ["https://www.demo.gov.uk"]})
+            cls.pg, cls.redis, dbname=cls.pg.createdb(), overrides=overrides)
         cls.sb.wait_ready()
 
     def open(self):
@@ -312,6 +314,81 @@ class LimitsTest(DaemonWithLimits):
             if opcode == 0x8:
                 break
         self.assertEqual(struct.unpack("!H", payload[:2])[0], 1001)
+
+
+class SmallReceiveBufferTest(DaemonWithLimits):
+    """limits.ws_rx_buffer: libwebsockets hands a message over in pieces of
+    that many bytes. A far larger message, up to ws_message_max, still
+    arrives whole: sent as one frame or in fragments, on either
+    subprotocol, with characters cut in two between pieces."""
+
+    RX = 128  # the smallest allowed: the most pieces
+    MAX = 65536
+    WIDGET = "https://www.council.example"
+    LIMITS = {"ws_rx_buffer": RX, "ws_message_max": MAX}
+    CONFIG = {"widget_origins": [WIDGET]}
+
+    @staticmethod
+    def ping(size):
+        """A ping of exactly size bytes of UTF-8 whose id mixes one-, two-
+        and three-byte characters; returns (bytes, id)."""
+        head, tail = '{"type":"ping","id":"', '"}'
+        room = size - len(head) - len(tail)
+        ident = "a\u00e9\u20ac" * (room // 6)
+        ident += "x" * (room - len(ident.encode()))
+        data = (head + ident + tail).encode()
+        assert len(data) == size
+        return data, ident
+
+    def open_chat(self):
+        ws = self.sb.websocket(origin=self.WIDGET,
+                               protocol="switchboard.chat.v1")
+        op, hello = ws.recv_message()
+        self.assertEqual(json.loads(hello)["protocol"],
+                         "switchboard.chat.v1")
+        return ws
+
+    def assert_pong(self, ws, ident):
+        op, text = ws.recv_message(30)
+        self.assertEqual(op, 1, text[:200])
+        self.assertEqual(json.loads(text), {"type": "pong", "id": ident})
+
+    def test_60kib_in_one_frame(self):
+        for open_ in (self.open, self.open_chat):
+            ws = open_()
+            self.addCleanup(ws.close)
+            data, ident = self.ping(60 * 1024)
+            ws.send_frame(0x1, data)
+            self.assert_pong(ws, ident)
+            # The socket goes on as before: small messages, then another
+            # large one.
+            ws.send_text('{"type":"ping","id":1}')
+            self.assert_pong(ws, 1)
+            data, ident = self.ping(40 * 1024 + 7)
+            ws.send_frame(0x1, data)
+            self.assert_pong(ws, ident)
+
+    def test_60kib_in_fragments(self):
+        ws = self.open_chat()
+        self.addCleanup(ws.close)
+        data, ident = self.ping(60 * 1024)
+        # Cut at odd places: inside characters, not on piece boundaries.
+        cuts = [0, 1, 1000, 20001, 20002, 45678, len(data)]
+        for i in range(len(cuts) - 1):
+            ws.send_frame(0x1 if i == 0 else 0x0, data[cuts[i]:cuts[i + 1]],
+                          fin=i == len(cuts) - 2)
+        self.assert_pong(ws, ident)
+
+    def test_exactly_the_maximum_then_one_byte_more(self):
+        ws = self.open()
+        self.addCleanup(ws.close)
+        data, ident = self.ping(self.MAX)
+        ws.send_frame(0x1, data)
+        self.assert_pong(ws, ident)
+        data, _ = self.ping(self.MAX + 1)
+        ws.send_frame(0x1, data)
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1009)
 
 
 if __name__ == "__main__":

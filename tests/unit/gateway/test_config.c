@@ -197,6 +197,7 @@ assert_documented_defaults(const struct gw_config *c)
 	assert_int_equal(c->max_connections, 19000);
 	assert_int_equal(c->http_body_max, 1048576);
 	assert_int_equal(c->ws_message_max, 65536);
+	assert_int_equal(c->ws_rx_buffer, 256);
 	assert_int_equal(c->ws_per_ip, 1000);
 	assert_int_equal(c->ws_messages_per_minute, 600);
 	assert_int_equal(c->ws_idle_timeout, 60);
@@ -435,6 +436,25 @@ test_limits_zero_refused(void **state)
 	(void)state;
 	expect_refused("limits {\n\tworker_threads = 0\n}\n", 2,
 	               "worker_threads", NULL);
+}
+
+static void
+test_ws_rx_buffer_range(void **state)
+{
+	struct gw_config *c;
+
+	(void)state;
+	c = load_text("limits {\n\tws_rx_buffer = 128\n}\n", NULL);
+	assert_int_equal(c->ws_rx_buffer, 128);
+	gw_config_free(c);
+	c = load_text("limits {\n\tws_rx_buffer = 4096\n}\n", NULL);
+	assert_int_equal(c->ws_rx_buffer, 4096);
+	gw_config_free(c);
+	/* A control frame (125 bytes of payload) must fit. */
+	expect_refused("limits {\n\tws_rx_buffer = 127\n}\n", 2, "ws_rx_buffer",
+	               "127");
+	expect_refused("limits {\n\n\tws_rx_buffer = 1048577\n}\n", 3,
+	               "ws_rx_buffer", "1048577");
 }
 
 static void
@@ -942,6 +962,7 @@ main(void)
 	        T(test_pg_connect_timeout_negative),
 	        T(test_pg_conninfo_empty),
 	        T(test_limits_zero_refused),
+	        T(test_ws_rx_buffer_range),
 	        T(test_redis_hostname_refused),
 	        T(test_redis_unix_socket_accepted),
 	        T(test_redis_ipv6_accepted),
