@@ -131,6 +131,10 @@ static const char REPLAY_SQL[] =
  * A resident's messages, many per statement. Stored once per client id
  * (external_id '<conversation>:<client id>'): a repeat returns the stored
  * one. Columns: position, seq, at (ms), repeat, conversation open.
+ * The stored one is looked up by key for each repeat alone (LATERAL, kept
+ * from being flattened by its LIMIT): as a plain join the generic plan,
+ * made while the table is small, hashed every chat message ever stored
+ * on each statement.
  */
 static const struct db_rows MSG_ROWS = {
         "WITH r AS (SELECT r.n, r.conv, r.ext, r.body,"
@@ -148,8 +152,9 @@ static const struct db_rows MSG_ROWS = {
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
         "   * 1000)::bigint, ins.id IS NULL, r.open"
         " FROM r LEFT JOIN ins ON ins.external_id = r.ext"
-        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'chat'"
-        "  AND m.external_id = r.ext",
+        " LEFT JOIN LATERAL (SELECT m.id, m.created_at FROM messages m"
+        "  WHERE ins.id IS NULL AND m.source = 'chat'"
+        "  AND m.external_id = r.ext LIMIT 1) m ON true",
         3};
 
 /* An advisor's message, on a chat assigned to them ($2). */
