@@ -26,9 +26,11 @@
  *      until two in a row do not keep up or RMAX is passed. A step keeps
  *      up when the generator sent on time, every message of the step was
  *      acknowledged and reached a desk, and its p99 latency is at most L;
- *   3. closed loop: every resident keeps W messages in flight (the next
- *      one sent once one is both acknowledged and at the desk) for T2
- *      seconds: the most the daemon commits and delivers.
+ *   3. closed loop: every resident keeps W (4) messages in flight (the
+ *      next one sent once one is both acknowledged and at the desk) for
+ *      T2 seconds: the most the daemon commits and delivers, with full
+ *      batches (its latency is then the messages in flight over the
+ *      rate).
  * Latency runs from writing message.send to reading the matching
  * chat.message (same client id) at a desk; the acknowledgement
  * (message.ack: committed) is timed too. Every phase drains (every message
@@ -1330,7 +1332,7 @@ main(int argc, char **argv)
 	b->step_seconds = 5;
 	b->keepup_ms = 100;
 	b->closed_seconds = 10;
-	b->window = 1;
+	b->window = 4;
 	b->login_conc = 8;
 	b->best_step = -1;
 	snprintf(b->queue, sizeof(b->queue), "bench");
