@@ -1269,6 +1269,16 @@ gw_http_ws_send(struct gw_http *h, unsigned long conn, json_t *msg)
 	return 0;
 }
 
+int
+gw_http_ws_send_text(struct gw_http *h, unsigned long conn, const char *text)
+{
+	struct conn *c = ws_find(h, conn);
+
+	if (c == NULL || c->closing)
+		return -1;
+	return ws_queue(c, text);
+}
+
 void
 gw_http_ws_close(struct gw_http *h, unsigned long conn, int code,
                  const char *reason)

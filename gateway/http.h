@@ -81,6 +81,12 @@ int gw_http_respond(struct gw_http *h, unsigned long conn, int status,
                     const char *body, const char *set_cookie);
 /* Queues msg (stolen) for conn; -1 when conn is gone or closing. */
 int gw_http_ws_send(struct gw_http *h, unsigned long conn, json_t *msg);
+/*
+ * The same for a message already serialised (one JSON object, copied):
+ * for one message sent to many sockets.
+ */
+int gw_http_ws_send_text(struct gw_http *h, unsigned long conn,
+                         const char *text);
 /* Closes conn with code and reason once its queue is written. */
 void gw_http_ws_close(struct gw_http *h, unsigned long conn, int code,
                       const char *reason);

@@ -74,6 +74,9 @@ struct chat {
 	struct idmap *socks, *chats, *follow;
 	uv_timer_t sweep;
 	char origin[96];
+	/* What our publications start with: {"o":"<origin>","c": */
+	char self[128];
+	size_t selflen;
 };
 
 /* An answer on its way: what it needs to find its socket again. */
@@ -131,6 +134,10 @@ static const char REPLAY_SQL[] =
  * A resident's messages, many per statement. Stored once per client id
  * (external_id '<conversation>:<client id>'): a repeat returns the stored
  * one. Columns: position, seq, at (ms), repeat, conversation open.
+ * The stored one is looked up by key for each repeat alone (LATERAL, kept
+ * from being flattened by its LIMIT): as a plain join the generic plan,
+ * made while the table is small, hashed every chat message ever stored
+ * on each statement.
  */
 static const struct db_rows MSG_ROWS = {
         "WITH r AS (SELECT r.n, r.conv, r.ext, r.body,"
@@ -148,8 +155,9 @@ static const struct db_rows MSG_ROWS = {
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
         "   * 1000)::bigint, ins.id IS NULL, r.open"
         " FROM r LEFT JOIN ins ON ins.external_id = r.ext"
-        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'chat'"
-        "  AND m.external_id = r.ext",
+        " LEFT JOIN LATERAL (SELECT m.id, m.created_at FROM messages m"
+        "  WHERE ins.id IS NULL AND m.source = 'chat'"
+        "  AND m.external_id = r.ext LIMIT 1) m ON true",
         3};
 
 /* An advisor's message, on a chat assigned to them ($2). */
@@ -380,36 +388,53 @@ to_resident(struct chat *c, uint64_t conv, json_t *obj)
 	return 1;
 }
 
-/* Sends obj (borrowed) to the desks here showing conv; how many. */
+/* Sends text (a serialised message) to the desks here showing conv. */
 static size_t
-to_desks(struct chat *c, uint64_t conv, json_t *obj)
+to_desks_text(struct chat *c, uint64_t conv, const char *text)
 {
 	struct flist *f = idmap_get(c->follow, conv);
 	size_t i, n = 0;
 
 	for (i = 0; f != NULL && i < f->n; i++)
-		if (gw_http_ws_send(c->http, f->conn[i], json_incref(obj)) == 0)
+		if (gw_http_ws_send_text(c->http, f->conn[i], text) == 0)
 			n++;
 	return n;
 }
 
-static void
-publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
+/* Sends obj (borrowed) to the desks here showing conv; how many. */
+static size_t
+to_desks(struct chat *c, uint64_t conv, json_t *obj)
 {
-	json_t *m =
-	        json_pack("{s:s, s:I}", "o", c->origin, "c", (json_int_t)conv);
-	char *s;
+	struct flist *f = idmap_get(c->follow, conv);
+	char *text;
+	size_t n;
 
-	if (r != NULL)
-		json_object_set(m, "r", r);
-	if (d != NULL)
-		json_object_set(m, "d", d);
-	if (x != NULL)
-		json_object_set_new(m, "x", json_string(x));
-	s = json_dumps(m, JSON_COMPACT);
-	json_decref(m);
-	if (s == NULL)
+	if (f == NULL || f->n == 0)
+		return 0;
+	text = json_dumps(obj, JSON_COMPACT);
+	n = text != NULL ? to_desks_text(c, conv, text) : 0;
+	free(text);
+	return n;
+}
+
+/*
+ * Publishes on sb:chat {"o": origin, "c": conv, "r": r, "d": d, "x": x}
+ * (each of r, d and x only when not NULL; d already serialised), "o"
+ * first: an instance knows its own messages by their first bytes.
+ */
+static void
+publish_text(struct chat *c, uint64_t conv, json_t *r, const char *d,
+             const char *x)
+{
+	char *rs = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL, *s;
+
+	if (r != NULL && rs == NULL)
 		return;
+	s = xasprintf("%s%llu%s%s%s%s%s%s%s}", c->self,
+	              (unsigned long long)conv, rs ? ",\"r\":" : "",
+	              rs ? rs : "", d ? ",\"d\":" : "", d ? d : "",
+	              x ? ",\"x\":\"" : "", x ? x : "", x ? "\"" : "");
+	free(rs);
 	if (kv_command(c->kv, NULL, NULL, "PUBLISH %s %b", FANOUT_CHANNEL, s,
 	               strlen(s)) != 0)
 		gw_warn("chat.fanout_lost", "conv=%llu reason=\"redis down\"",
@@ -417,19 +442,33 @@ publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
 	free(s);
 }
 
+/* x: a word of letters and dots, not escaped. */
+static void
+publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
+{
+	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
+
+	if (d == NULL || ds != NULL)
+		publish_text(c, conv, r, ds, x);
+	free(ds);
+}
+
 /*
  * r (for the resident) and d (for the desks), both stolen and either
  * NULL: delivered here, and published unless r was delivered here and
- * there is no d. Returns how many desks here got d.
+ * there is no d. Returns how many desks here got d. d is serialised
+ * once, for every desk here and the other instances.
  */
 static size_t
 fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
 {
 	int here = r != NULL && to_resident(c, conv, json_incref(r));
-	size_t n = d != NULL ? to_desks(c, conv, d) : 0;
+	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
+	size_t n = ds != NULL ? to_desks_text(c, conv, ds) : 0;
 
-	if ((r != NULL && !here) || d != NULL)
-		publish(c, conv, here ? NULL : r, d, NULL);
+	if ((r != NULL && !here) || ds != NULL)
+		publish_text(c, conv, here ? NULL : r, ds, NULL);
+	free(ds);
 	json_decref(r);
 	json_decref(d);
 	return n;
@@ -457,13 +496,19 @@ static void
 on_fanout(void *arg, const char *payload, size_t len)
 {
 	struct chat *c = arg;
-	json_t *m = json_loadb(payload, len, 0, NULL), *r, *d;
-	const char *o = json_string_value(json_object_get(m, "o"));
-	const char *x = json_string_value(json_object_get(m, "x"));
-	uint64_t conv = (uint64_t)json_integer_value(json_object_get(m, "c"));
+	json_t *m, *r, *d;
+	const char *o, *x;
+	uint64_t conv;
 	struct rchat *ch;
 	const char *type;
 
+	/* Our own, published before: known without parsing it. */
+	if (len >= c->selflen && memcmp(payload, c->self, c->selflen) == 0)
+		return;
+	m = json_loadb(payload, len, 0, NULL);
+	o = json_string_value(json_object_get(m, "o"));
+	x = json_string_value(json_object_get(m, "x"));
+	conv = (uint64_t)json_integer_value(json_object_get(m, "c"));
 	if (m == NULL || o == NULL || strcmp(o, c->origin) == 0 || conv == 0) {
 		json_decref(m);
 		return;
@@ -1702,7 +1747,8 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	                           c};
 	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
 	unsigned char nonce[8];
-	char hex[17];
+	char hex[17], *origin;
+	json_t *js;
 
 	c->loop = loop;
 	c->cfg = cfg;
@@ -1720,6 +1766,14 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	randombytes_buf(nonce, sizeof(nonce));
 	sodium_bin2hex(hex, sizeof(hex), nonce, sizeof(nonce));
 	snprintf(c->origin, sizeof(c->origin), "%.60s/%s", instance, hex);
+	js = json_string(c->origin);
+	origin = js != NULL ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+	json_decref(js);
+	if (origin == NULL)
+		fatalx("chat: cannot encode the instance id");
+	snprintf(c->self, sizeof(c->self), "{\"o\":%s,\"c\":", origin);
+	c->selflen = strlen(c->self);
+	free(origin);
 	gw_http_set_chat_handler(http, &hd);
 	route_ws_set_chat(rw, &rc);
 	kv_subscribe(sub, FANOUT_CHANNEL, on_fanout, c);

@@ -36,14 +36,12 @@
  * answered, per phase), route_assign_timeline (accepted in each second of phase
  * 2), route_cpu (percent of one core), route_errors. Progress goes to stderr.
  *
- * One libuv loop, plain TCP, a small WebSocket client of its own (masked
- * frames out; fragments, ping and close in). Every socket is a struct conn,
- * freed in its uv_close callback; desks and conversations are found by id.
+ * One libuv loop, plain TCP, the WebSocket client of bench_common.c.
+ * Every socket is a struct conn, freed in its uv_close callback; desks and
+ * conversations are found by id.
  * Request ids carry the conversation and the time sent ("a12.345"), so an
  * answer needs no lookup.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,23 +49,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <uv.h>
 
+#include "bench_common.h"
 #include "idmap.h"
 #include "xmalloc.h"
 
-#define WS_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_PROTOCOL    "switchboard.v1"
-#define COOKIE_NAME    "__Host-sb_session"
-#define IN_MAX         (2u << 20) /* bytes buffered per socket at most */
-#define MSG_MAX        (1u << 20) /* largest message accepted */
 #define OPENING_MAX    256        /* sockets connecting at once */
 #define POOL_AHEAD     128        /* phase 1 residents opened in advance */
 #define LATE_NS        2000000ull /* a start later than this is "late" */
@@ -82,13 +72,6 @@ enum conn_kind {
 	CONN_LOGIN = 0,
 	CONN_DESK,
 	CONN_RESIDENT,
-};
-
-enum conn_state {
-	CS_CONNECTING = 0,
-	CS_HANDSHAKE, /* request written, waiting for the answer */
-	CS_OPEN,      /* WebSocket open */
-	CS_CLOSED,    /* uv_close called */
 };
 
 enum stage {
@@ -114,18 +97,9 @@ struct desk {
 };
 
 struct conn {
-	uv_tcp_t tcp;
-	uv_connect_t creq;
+	struct bc_conn bc; /* first: a struct conn is a struct bc_conn */
 	struct bench *b;
 	enum conn_kind kind;
-	enum conn_state state;
-	char key[32];
-	char *in;
-	size_t inlen, incap;
-	char *frag;
-	size_t fraglen;
-	int fragging;
-	unsigned wpending;
 	struct conn *prev, *next;           /* every open conn */
 	struct conn *pool_prev, *pool_next; /* ready phase 1 residents */
 	int in_pool;
@@ -142,36 +116,18 @@ struct rec {
 	uint64_t t0, tq, t1; /* chat.start, chat.queued, offer at the desk */
 };
 
-/* Milliseconds, grown as needed. */
-struct samples {
-	double *v;
-	size_t n, cap;
-};
-
 struct phase_counts {
 	unsigned long offers, accepted, released, started, queued, start_failed;
 	unsigned long abandoned; /* closed by the server while waiting */
 	unsigned long accept_failed, release_failed; /* answered by an error */
-	struct samples acc, rel; /* offer.accept and release round trips */
-};
-
-/* CPU time in clock ticks, at one moment, of the machine and our servers. */
-struct cpu_snap {
-	uint64_t wall_ns;
-	unsigned long long busy, daemon, redis, pg, self;
-	size_t npg;
-	int pg_pid[512];
-	unsigned long long pg_t[512];
-	/* the daemon's group-commit writer, from its /metrics */
-	double commits, writes;
+	struct bc_samples acc, rel; /* offer.accept and release round trips */
 };
 
 struct bench {
 	uv_loop_t loop;
 	uv_timer_t tick;
 	uv_signal_t sigint;
-	struct sockaddr_in addr;
-	char host[64];
+	struct bc_target t;
 	char origin[128];
 	char queue[64];
 	struct desk *desks;
@@ -182,7 +138,6 @@ struct bench {
 	uint64_t stage_ns;
 	uint64_t settle_ns; /* phase 1 starts then, desks available */
 	int failed;
-	uint32_t rng;
 	/* connections */
 	struct conn *all;
 	unsigned opening;
@@ -209,12 +164,12 @@ struct bench {
 	double *lat;
 	size_t nlat;
 	/* phase 1, chat.start to chat.queued: the conversation committed */
-	struct samples qlat;
+	struct bc_samples qlat;
 	/*
 	 * phase 1, chat.queued to the offer: routing proper, from the moment
 	 * the conversation is durably waiting (0 when the offer came first)
 	 */
-	struct samples rlat;
+	struct bc_samples rlat;
 	unsigned long offer_first, assigned_before_queued;
 	/* phase 2 */
 	unsigned long p2_opened, p2_lost;
@@ -227,8 +182,8 @@ struct bench {
 	unsigned long not_offered;
 	int stalled;
 	/* CPU per phase, when told the servers' process ids */
-	int daemon_pid, redis_pid, pg_pid;
-	struct cpu_snap cpu0;
+	struct bc_cpu_pids pids;
+	struct bc_cpu_snap cpu0;
 	char cpu_line[2][400];
 };
 
@@ -241,19 +196,7 @@ static void advance(struct bench *b);
 static uint64_t
 now_ns(void)
 {
-	return uv_hrtime();
-}
-
-static uint32_t
-rnd(struct bench *b)
-{
-	uint32_t x = b->rng;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	b->rng = x;
-	return x;
+	return bc_now_ns();
 }
 
 static void fail(struct bench *b, const char *fmt, ...)
@@ -318,16 +261,6 @@ quantile(const double *v, size_t n, double p)
 	return v[i - 1];
 }
 
-static void
-sample_add(struct samples *s, double v)
-{
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 4096;
-		s->v = xrealloc(s->v, s->cap * sizeof(double));
-	}
-	s->v[s->n++] = v;
-}
-
 /* Request ids are <kind><conversation>.<ns sent>: "a12.345". */
 static int
 parse_req_id(const char *id, char kind, char *conv, size_t len, uint64_t *sent)
@@ -364,91 +297,7 @@ parse_id(const char *s)
 
 /* ---------------------------------------------------------------- sockets */
 
-struct wreq {
-	uv_write_t req;
-	uv_buf_t buf;
-	char data[];
-};
-
-static void
-on_written(uv_write_t *req, int status)
-{
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = req->data;
-
-	c->wpending--;
-	free(w);
-	if (status < 0 && status != UV_ECANCELED)
-		conn_close(c);
-}
-
-/* Writes len bytes, in order, now if the socket takes them. */
-static void
-conn_write(struct conn *c, const char *p, size_t len)
-{
-	uv_buf_t buf;
-	struct wreq *w;
-	int n;
-
-	if (c->state == CS_CLOSED)
-		return;
-	if (c->wpending == 0) {
-		buf = uv_buf_init((char *)p, (unsigned)len);
-		n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-		if (n >= 0) {
-			p += n;
-			len -= (size_t)n;
-		} else if (n != UV_EAGAIN) {
-			conn_close(c);
-			return;
-		}
-		if (len == 0)
-			return;
-	}
-	w = xmalloc(sizeof(*w) + len);
-	memcpy(w->data, p, len);
-	w->buf = uv_buf_init(w->data, (unsigned)len);
-	w->req.data = c;
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_written) !=
-	    0) {
-		free(w);
-		conn_close(c);
-		return;
-	}
-	c->wpending++;
-}
-
-/* One masked frame. */
-static void
-ws_frame(struct conn *c, int opcode, const char *p, size_t len)
-{
-	unsigned char hdr[14];
-	char *out;
-	size_t h = 0, i;
-	uint32_t m = rnd(c->b);
-
-	hdr[h++] = (unsigned char)(0x80 | opcode);
-	if (len < 126) {
-		hdr[h++] = (unsigned char)(0x80 | len);
-	} else if (len < 65536) {
-		hdr[h++] = 0x80 | 126;
-		hdr[h++] = (unsigned char)(len >> 8);
-		hdr[h++] = (unsigned char)len;
-	} else {
-		hdr[h++] = 0x80 | 127;
-		for (i = 0; i < 8; i++)
-			hdr[h++] =
-			        (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	}
-	memcpy(hdr + h, &m, 4);
-	h += 4;
-	out = xmalloc(h + len);
-	memcpy(out, hdr, h);
-	for (i = 0; i < len; i++)
-		out[h + i] = (char)(p[i] ^ hdr[h - 4 + (i & 3)]);
-	conn_write(c, out, h + len);
-	free(out);
-}
+static const struct bc_ops login_ops, desk_ops, res_ops;
 
 static void ws_send(struct conn *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -465,7 +314,7 @@ ws_send(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		fatalx("ws_send: message too long");
-	ws_frame(c, 0x1, buf, (size_t)n);
+	bc_ws_text(&c->bc, buf, (size_t)n);
 }
 
 static void
@@ -515,24 +364,13 @@ conn_opened(struct conn *c)
 		c->b->pool_opening--;
 }
 
+/* Leaves the books as the socket closes (bc_conn_close, or the peer). */
 static void
-on_closed(uv_handle_t *h)
+on_closing(struct bc_conn *bc)
 {
-	struct conn *c = h->data;
-
-	free(c->in);
-	free(c->frag);
-	free(c);
-}
-
-/* Leaves the books, then closes; the memory goes in on_closed. */
-static void
-conn_close(struct conn *c)
-{
+	struct conn *c = (struct conn *)bc;
 	struct bench *b = c->b;
 
-	if (c->state == CS_CLOSED)
-		return;
 	conn_opened(c);
 	if (c->kind == CONN_LOGIN) {
 		b->logins_inflight--;
@@ -563,25 +401,39 @@ conn_close(struct conn *c)
 		b->all = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	c->state = CS_CLOSED;
-	uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
-static void on_connect(uv_connect_t *req, int status);
+static void
+on_failed(struct bc_conn *bc, const char *why)
+{
+	struct conn *c = (struct conn *)bc;
+
+	if (++c->b->nconn_errors <= ERRORS_SHOWN)
+		progress("connect failed: %s", why);
+}
+
+/* Closes; the memory goes in bench_common's uv_close callback. */
+static void
+conn_close(struct conn *c)
+{
+	bc_conn_close(&c->bc);
+}
 
 static struct conn *
 conn_open(struct bench *b, enum conn_kind kind, struct desk *d, int phase)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
+	struct conn *c = (struct conn *)bc_conn_alloc(
+	        &b->t, sizeof(*c),
+	        kind == CONN_LOGIN  ? &login_ops
+	        : kind == CONN_DESK ? &desk_ops
+	                            : &res_ops,
+	        kind == CONN_LOGIN ? NULL : WS_PROTOCOL, b->origin,
+	        kind == CONN_DESK ? d->token : NULL);
 
 	c->b = b;
 	c->kind = kind;
 	c->desk = d;
 	c->phase = phase;
-	c->tcp.data = c;
-	c->creq.data = c;
-	if (uv_tcp_init(&b->loop, &c->tcp) != 0)
-		fatalx("uv_tcp_init failed");
 	c->next = b->all;
 	if (b->all != NULL)
 		b->all->prev = c;
@@ -590,12 +442,8 @@ conn_open(struct bench *b, enum conn_kind kind, struct desk *d, int phase)
 	c->opening = 1;
 	if (kind == CONN_RESIDENT && phase == 1)
 		b->pool_opening++;
-	if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->addr,
-	                   on_connect) != 0) {
-		b->nconn_errors++;
-		conn_close(c);
+	if (bc_conn_connect(&c->bc) != 0)
 		return NULL;
-	}
 	return c;
 }
 
@@ -604,73 +452,34 @@ conn_open(struct bench *b, enum conn_kind kind, struct desk *d, int phase)
 static void login_done(struct conn *c, int status, const char *token);
 
 static void
-login_send(struct conn *c)
+login_connected(struct bc_conn *bc)
 {
-	struct bench *b = c->b;
-	json_t *body = json_pack("{s:s, s:s}", "login", c->desk->login,
-	                         "password", c->desk->password);
-	char *text = json_dumps(body, JSON_COMPACT);
-	char *req;
+	struct conn *c = (struct conn *)bc;
 
-	json_decref(body);
-	if (text == NULL)
-		fatalx("json_dumps failed");
-	req = xasprintf("POST /api/session HTTP/1.1\r\n"
-	                "Host: %s\r\n"
-	                "Content-Type: application/json\r\n"
-	                "Content-Length: %zu\r\n"
-	                "Connection: close\r\n"
-	                "\r\n%s",
-	                b->host, strlen(text), text);
-	conn_write(c, req, strlen(req));
-	free(req);
-	free(text);
+	bc_login_send(bc, c->desk->login, c->desk->password);
 }
 
-/*
- * Looks at a complete HTTP response to the login: returns 1 when it is all
- * here (status and token filled), 0 to wait for more, -1 if malformed.
- * At EOF whatever arrived is the answer.
- */
-static int
-login_parse(struct conn *c, int eof, int *status, char *token, size_t len)
+/* At EOF whatever arrived is the answer. */
+static void
+login_read(struct bc_conn *bc, int eof)
 {
-	char *end, *line, *next, *v;
-	long clen = -1;
-	size_t hlen;
+	struct conn *c = (struct conn *)bc;
+	char token[128];
+	int used, status;
 
-	token[0] = '\0';
-	*status = 0;
-	if (c->inlen == 0)
-		return eof ? -1 : 0;
-	c->in[c->inlen] = '\0';
-	end = strstr(c->in, "\r\n\r\n");
-	if (end == NULL)
-		return eof ? -1 : 0;
-	hlen = (size_t)(end - c->in) + 4;
-	if (sscanf(c->in, "HTTP/1.%*d %d", status) != 1)
-		return -1;
-	*end = '\0';
-	for (line = strstr(c->in, "\r\n"); line != NULL; line = next) {
-		line += 2;
-		next = strstr(line, "\r\n");
-		if (next != NULL)
-			*next = '\0';
-		if (strncasecmp(line, "Content-Length:", 15) == 0) {
-			clen = strtol(line + 15, NULL, 10);
-		} else if (strncasecmp(line, "Set-Cookie:", 11) == 0 &&
-		           (v = strstr(line, COOKIE_NAME "=")) != NULL) {
-			v += strlen(COOKIE_NAME "=");
-			snprintf(token, len, "%.*s", (int)strcspn(v, "; "), v);
-		}
-		if (next != NULL)
-			*next = '\r';
-	}
-	*end = '\r';
-	if (clen >= 0 && c->inlen - hlen < (size_t)clen && !eof)
-		return 0;
-	return 1;
+	if (c->desk == NULL)
+		return;
+	used = bc_login_parse(bc, eof, &status, token, sizeof(token));
+	if (used != 0)
+		login_done(c, used > 0 ? status : 0, token);
 }
+
+static const struct bc_ops login_ops = {
+        .connected = login_connected,
+        .http_read = login_read,
+        .closing = on_closing,
+        .failed = on_failed,
+};
 
 /* A sign-in that did not work: tried again a few times. */
 static void
@@ -743,10 +552,11 @@ rec_maybe_done(struct bench *b, uint64_t conv, struct rec *r)
 	if (b->nlat < b->p1_total) {
 		b->lat[b->nlat++] = (double)(r->t1 - r->t0) / 1e6;
 		if (r->tq != 0) {
-			sample_add(&b->qlat, (double)(r->tq - r->t0) / 1e6);
-			sample_add(&b->rlat,
-			           r->t1 > r->tq ? (double)(r->t1 - r->tq) / 1e6
-			                         : 0.0);
+			bc_sample_add(&b->qlat, (double)(r->tq - r->t0) / 1e6);
+			bc_sample_add(&b->rlat,
+			              r->t1 > r->tq
+			                      ? (double)(r->t1 - r->tq) / 1e6
+			                      : 0.0);
 		}
 	}
 	idmap_del(b->recs, conv);
@@ -816,7 +626,7 @@ desk_message(struct bench *b, struct conn *c, const char *type, json_t *msg,
 	} else if (strcmp(type, "offer.accepted") == 0 &&
 	           parse_req_id(id, 'a', cid, sizeof(cid), &sent) == 0) {
 		pc->accepted++;
-		sample_add(&pc->acc, (double)(t - sent) / 1e6);
+		bc_sample_add(&pc->acc, (double)(t - sent) / 1e6);
 		b->progress_ns = t;
 		if (phase_index(b) == 1 && b->p2_t0 != 0) {
 			sec = (t - b->p2_t0) / 1000000000ull;
@@ -834,7 +644,7 @@ desk_message(struct bench *b, struct conn *c, const char *type, json_t *msg,
 	} else if (strcmp(type, "conversation.released") == 0 &&
 	           parse_req_id(id, 'r', cid, sizeof(cid), &sent) == 0) {
 		pc->released++;
-		sample_add(&pc->rel, (double)(t - sent) / 1e6);
+		bc_sample_add(&pc->rel, (double)(t - sent) / 1e6);
 		b->progress_ns = t;
 	} else if (strcmp(type, "desk.status.ok") == 0) {
 		b->status_acks++;
@@ -885,7 +695,6 @@ resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 
 	if (strcmp(type, "hello") == 0) {
 		conn_opened(c);
-		c->state = CS_OPEN;
 		if (c->phase == 1) {
 			pool_push(b, c);
 		} else {
@@ -951,414 +760,45 @@ on_message(struct conn *c, const char *p, size_t len, uint64_t t)
 /* ---------------------------------------------------------------- frames */
 
 static void
-handshake_send(struct conn *c)
+ws_message(struct bc_conn *bc, const char *p, size_t len, uint64_t t)
 {
-	struct bench *b = c->b;
-	unsigned char raw[16];
-	char *req, cookie[200] = "";
-	size_t i;
-
-	for (i = 0; i < sizeof(raw); i++)
-		raw[i] = (unsigned char)rnd(b);
-	EVP_EncodeBlock((unsigned char *)c->key, raw, sizeof(raw));
-	if (c->kind == CONN_DESK)
-		snprintf(cookie, sizeof(cookie),
-		         "Cookie: " COOKIE_NAME "=%s\r\n", c->desk->token);
-	req = xasprintf("GET /ws HTTP/1.1\r\n"
-	                "Host: %s\r\n"
-	                "Upgrade: websocket\r\n"
-	                "Connection: Upgrade\r\n"
-	                "Sec-WebSocket-Key: %s\r\n"
-	                "Sec-WebSocket-Version: 13\r\n"
-	                "Sec-WebSocket-Protocol: " WS_PROTOCOL "\r\n"
-	                "Origin: %s\r\n"
-	                "%s"
-	                "\r\n",
-	                b->host, c->key, b->origin, cookie);
-	conn_write(c, req, strlen(req));
-	free(req);
+	on_message((struct conn *)bc, p, len, t);
 }
 
-/* Checks the 101 answer; returns header bytes used, 0 for more, -1 bad. */
-static int
-handshake_parse(struct conn *c)
-{
-	char *end, *v, want[64];
-	unsigned char md[EVP_MAX_MD_SIZE], keyguid[64];
-	unsigned mdlen = 0;
-	int status = 0, ok_accept = 0, ok_proto = 0, n;
-	size_t hlen;
+static const struct bc_ops desk_ops = {
+        .ws_message = ws_message,
+        .closing = on_closing,
+        .failed = on_failed,
+};
 
-	c->in[c->inlen] = '\0';
-	end = strstr(c->in, "\r\n\r\n");
-	if (end == NULL)
-		return c->inlen > 8192 ? -1 : 0;
-	hlen = (size_t)(end - c->in) + 4;
-	*end = '\0';
-	if (sscanf(c->in, "HTTP/1.1 %d", &status) != 1 || status != 101)
-		goto out;
-	n = snprintf((char *)keyguid, sizeof(keyguid), "%s" WS_GUID, c->key);
-	if (!EVP_Digest(keyguid, (size_t)n, md, &mdlen, EVP_sha1(), NULL))
-		goto out;
-	EVP_EncodeBlock((unsigned char *)want, md, (int)mdlen);
-	for (v = strstr(c->in, "\r\n"); v != NULL; v = strstr(v, "\r\n")) {
-		v += 2;
-		if (strncasecmp(v, "Sec-WebSocket-Accept:", 21) == 0) {
-			v += 21;
-			v += strspn(v, " \t");
-			ok_accept = strncmp(v, want, strlen(want)) == 0;
-		} else if (strncasecmp(v, "Sec-WebSocket-Protocol:", 23) == 0) {
-			v += 23;
-			v += strspn(v, " \t");
-			ok_proto = strncmp(v, WS_PROTOCOL,
-			                   strlen(WS_PROTOCOL)) == 0;
-		}
-	}
-out:
-	if (!ok_accept || !ok_proto) {
-		*end = '\r';
-		progress("WebSocket handshake refused: %.*s",
-		         (int)strcspn(c->in, "\r\n"), c->in);
-		return -1;
-	}
-	return (int)hlen;
-}
-
-/* Handles every complete frame in c->in; -1 when the socket must close. */
-static int
-ws_parse(struct conn *c, uint64_t t)
-{
-	size_t off = 0, hdr, i;
-	uint64_t len;
-	unsigned char *p;
-	int fin, op, masked;
-
-	while (c->state == CS_OPEN) {
-		p = (unsigned char *)c->in + off;
-		if (c->inlen - off < 2)
-			break;
-		fin = p[0] & 0x80;
-		op = p[0] & 0x0f;
-		masked = p[1] & 0x80;
-		len = p[1] & 0x7f;
-		hdr = 2;
-		if (len == 126) {
-			if (c->inlen - off < 4)
-				break;
-			len = ((uint64_t)p[2] << 8) | p[3];
-			hdr = 4;
-		} else if (len == 127) {
-			if (c->inlen - off < 10)
-				break;
-			len = 0;
-			for (i = 0; i < 8; i++)
-				len = (len << 8) | p[2 + i];
-			hdr = 10;
-		}
-		if (masked)
-			hdr += 4;
-		if (len > MSG_MAX)
-			return -1;
-		if (c->inlen - off < hdr + len)
-			break;
-		if (masked)
-			for (i = 0; i < len; i++)
-				p[hdr + i] ^= p[hdr - 4 + (i & 3)];
-		off += hdr + (size_t)len;
-		switch (op) {
-		case 0x8: /* close: answer it, then go */
-			ws_frame(c, 0x8, (char *)p + hdr, len >= 2 ? 2 : 0);
-			return -1;
-		case 0x9:
-			ws_frame(c, 0xa, (char *)p + hdr, (size_t)len);
-			break;
-		case 0xa:
-			break;
-		case 0x1:
-		case 0x2:
-			if (c->fragging)
-				return -1;
-			if (fin) {
-				on_message(c, (char *)p + hdr, (size_t)len, t);
-				break;
-			}
-			c->fragging = 1;
-			c->fraglen = 0;
-			/* FALLTHROUGH */
-		case 0x0:
-			if (!c->fragging || c->fraglen + len > MSG_MAX)
-				return -1;
-			if (c->frag == NULL)
-				c->frag = xmalloc(MSG_MAX);
-			memcpy(c->frag + c->fraglen, p + hdr, (size_t)len);
-			c->fraglen += (size_t)len;
-			if (fin) {
-				c->fragging = 0;
-				on_message(c, c->frag, c->fraglen, t);
-			}
-			break;
-		default:
-			return -1;
-		}
-	}
-	if (c->state != CS_CLOSED && off > 0) {
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
-	}
-	return 0;
-}
-
-static void
-on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-
-	(void)hint;
-	if (c->incap - c->inlen < 65536 + 1 && c->incap < IN_MAX) {
-		c->incap = c->incap ? c->incap * 2 : 65536 + 1;
-		if (c->incap > IN_MAX)
-			c->incap = IN_MAX;
-		c->in = xrealloc(c->in, c->incap);
-	}
-	/* One byte kept for a terminating NUL. */
-	*buf = uv_buf_init(c->in + c->inlen,
-	                   (unsigned)(c->incap - c->inlen - 1));
-}
-
-static void
-on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	struct conn *c = s->data;
-	struct bench *b = c->b;
-	uint64_t t = now_ns();
-	char token[128];
-	int used, status;
-
-	(void)buf;
-	if (c->state == CS_CLOSED)
-		return;
-	if (n == 0)
-		return;
-	if (n > 0)
-		c->inlen += (size_t)n;
-	if (c->kind == CONN_LOGIN) {
-		used = login_parse(c, n < 0, &status, token, sizeof(token));
-		if (used != 0)
-			login_done(c, used > 0 ? status : 0, token);
-		return;
-	}
-	if (n < 0 || c->inlen + 1 >= IN_MAX) {
-		conn_close(c);
-		return;
-	}
-	if (c->state == CS_HANDSHAKE) {
-		used = handshake_parse(c);
-		if (used < 0) {
-			b->nconn_errors++;
-			conn_close(c);
-			return;
-		}
-		if (used == 0)
-			return;
-		memmove(c->in, c->in + used, c->inlen - (size_t)used);
-		c->inlen -= (size_t)used;
-		c->state = CS_OPEN;
-	}
-	if (ws_parse(c, t) != 0)
-		conn_close(c);
-}
-
-static void
-on_connect(uv_connect_t *req, int status)
-{
-	struct conn *c = req->data;
-	struct bench *b = c->b;
-
-	if (c->state == CS_CLOSED)
-		return;
-	if (status < 0) {
-		if (++b->nconn_errors <= ERRORS_SHOWN)
-			progress("connect failed: %s", uv_strerror(status));
-		conn_close(c);
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	c->state = CS_HANDSHAKE;
-	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-		conn_close(c);
-		return;
-	}
-	if (c->kind == CONN_LOGIN)
-		login_send(c);
-	else
-		handshake_send(c);
-}
+static const struct bc_ops res_ops = {
+        .ws_message = ws_message,
+        .closing = on_closing,
+        .failed = on_failed,
+};
 
 /* ---------------------------------------------------------------- CPU */
-
-/* Own and reaped children's ticks of pid, and its parent; -1 if gone. */
-static int
-proc_ticks(int pid, int *ppid, unsigned long long *own,
-           unsigned long long *reaped)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st, cut, cst;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL ||
-	    sscanf(p + 1,
-	           " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-	           "%llu %llu",
-	           ppid, &ut, &st, &cut, &cst) != 5)
-		return -1;
-	*own = ut + st;
-	*reaped = cut + cst;
-	return 0;
-}
-
-static void
-cpu_snap(const struct bench *b, struct cpu_snap *s)
-{
-	unsigned long long v[10] = {0}, own, reaped;
-	struct dirent *de;
-	struct rusage ru;
-	FILE *f;
-	DIR *d;
-	int pid, ppid, i;
-
-	memset(s, 0, sizeof(*s));
-	s->wall_ns = now_ns();
-	f = fopen("/proc/stat", "r");
-	if (f != NULL) {
-		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
-		           &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-		           &v[7]) == 8)
-			for (i = 0; i < 8; i++)
-				s->busy += i == 3 || i == 4 ? 0 : v[i];
-		fclose(f);
-	}
-	if (proc_ticks(b->daemon_pid, &ppid, &own, &reaped) == 0)
-		s->daemon = own + reaped;
-	if (proc_ticks(b->redis_pid, &ppid, &own, &reaped) == 0)
-		s->redis = own;
-	/* Backends that have exited are in the postmaster's reaped time. */
-	if (proc_ticks(b->pg_pid, &ppid, &own, &reaped) == 0)
-		s->pg = own + reaped;
-	d = opendir("/proc");
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		pid = atoi(de->d_name);
-		if (pid <= 0 || proc_ticks(pid, &ppid, &own, &reaped) != 0 ||
-		    ppid != b->pg_pid)
-			continue;
-		s->pg += own;
-		if (s->npg < nitems(s->pg_pid)) {
-			s->pg_pid[s->npg] = pid;
-			s->pg_t[s->npg++] = own;
-		}
-	}
-	if (d != NULL)
-		closedir(d);
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		s->self = (unsigned long long)((ru.ru_utime.tv_sec +
-		                                ru.ru_stime.tv_sec) *
-		                                       sysconf(_SC_CLK_TCK) +
-		                               (ru.ru_utime.tv_usec +
-		                                ru.ru_stime.tv_usec) *
-		                                       sysconf(_SC_CLK_TCK) /
-		                                       1000000);
-}
-
-/*
- * The daemon's transactions and writes so far (switchboard_commit_batch_size
- * _count and _sum), by a blocking GET /metrics: called only between phases.
- */
-static void
-commit_snap(const struct bench *b, struct cpu_snap *s)
-{
-	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: bench\r\n"
-	                          "Connection: close\r\n\r\n";
-	char *buf = xmalloc(1 << 20), *p;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	s->commits = s->writes = -1;
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 ||
-	    connect(fd, (const struct sockaddr *)&b->addr, sizeof(b->addr)) !=
-	            0 ||
-	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
-		if (fd >= 0)
-			close(fd);
-		free(buf);
-		return;
-	}
-	while (len < (1 << 20) - 1 &&
-	       (n = read(fd, buf + len, (1 << 20) - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
-	if ((p = strstr(buf, "\nswitchboard_commit_batch_size_count ")) != NULL)
-		s->commits = strtod(strchr(p + 1, ' ') + 1, NULL);
-	if ((p = strstr(buf, "\nswitchboard_commit_batch_size_sum ")) != NULL)
-		s->writes = strtod(strchr(p + 1, ' ') + 1, NULL);
-	free(buf);
-}
 
 static void
 cpu_begin(struct bench *b)
 {
-	if (b->daemon_pid > 0)
-		cpu_snap(b, &b->cpu0);
-	commit_snap(b, &b->cpu0);
+	bc_cpu_snap(&b->t, &b->pids, &b->cpu0);
 }
 
 /* Percent of one core each used since cpu_begin, for phase i. */
 static void
 cpu_end(struct bench *b, int i)
 {
-	struct cpu_snap now, *a = &b->cpu0;
-	unsigned long long top = 0, ours;
-	double hz = (double)sysconf(_SC_CLK_TCK), secs;
-	size_t j, k;
+	struct bc_cpu_snap now;
+	char line[360];
 
-	if (b->daemon_pid <= 0)
+	if (b->pids.daemon <= 0)
 		return;
-	cpu_snap(b, &now);
-	commit_snap(b, &now);
-	secs = (double)(now.wall_ns - a->wall_ns) / 1e9;
-	for (j = 0; j < now.npg; j++)
-		for (k = 0; k < a->npg; k++)
-			if (now.pg_pid[j] == a->pg_pid[k] &&
-			    now.pg_t[j] - a->pg_t[k] > top)
-				top = now.pg_t[j] - a->pg_t[k];
-	ours = (now.daemon - a->daemon) + (now.pg - a->pg) +
-	       (now.redis - a->redis) + (now.self - a->self);
-#define PCT(t) (100.0 * (double)(t) / hz / secs)
+	bc_cpu_snap(&b->t, &b->pids, &now);
+	bc_cpu_format(&b->cpu0, &now, line, sizeof(line));
 	snprintf(b->cpu_line[i], sizeof(b->cpu_line[i]),
-	         "route_cpu phase=%s seconds=%.1f daemon=%.0f pg=%.0f "
-	         "pg_busiest_backend=%.0f redis=%.0f bench=%.0f others=%.0f "
-	         "capacity=%ld commits_per_s=%.0f writes_per_commit=%.1f",
-	         i == 0 ? "latency" : "assignments", secs,
-	         PCT(now.daemon - a->daemon), PCT(now.pg - a->pg), PCT(top),
-	         PCT(now.redis - a->redis), PCT(now.self - a->self),
-	         now.busy - a->busy > ours ? PCT(now.busy - a->busy - ours)
-	                                   : 0.0,
-	         100 * sysconf(_SC_NPROCESSORS_ONLN),
-	         (now.commits - a->commits) / secs,
-	         now.commits > a->commits
-	                 ? (now.writes - a->writes) / (now.commits - a->commits)
-	                 : 0.0);
-#undef PCT
+	         "route_cpu phase=%s %s", i == 0 ? "latency" : "assignments",
+	         line);
 }
 
 /* ---------------------------------------------------------------- stages */
@@ -1759,19 +1199,6 @@ usage(void)
 	exit(2);
 }
 
-static unsigned
-parse_uint(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v > 10000000)
-		fatalx("bad %s: %s", what, s);
-	return (unsigned)v;
-}
-
 static void
 load_users(struct bench *b, const char *path, unsigned max)
 {
@@ -1799,36 +1226,6 @@ load_users(struct bench *b, const char *path, unsigned max)
 	fclose(f);
 	if (b->ndesks == 0)
 		fatalx("%s: no users", path);
-}
-
-static void
-parse_url(struct bench *b, const char *url)
-{
-	char ip[48];
-	unsigned port;
-	int n = 0;
-
-	if (sscanf(url, "http://%47[0-9.]:%u%n", ip, &port, &n) != 2 ||
-	    (url[n] != '\0' && strcmp(url + n, "/") != 0) || port == 0 ||
-	    port > 65535 || uv_ip4_addr(ip, (int)port, &b->addr) != 0)
-		fatalx("--url must be http://IPV4:PORT, not %s", url);
-	snprintf(b->host, sizeof(b->host), "%s:%u", ip, port);
-	snprintf(b->origin, sizeof(b->origin), "http://%s:%u", ip, port);
-}
-
-static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			progress("setrlimit: %s", strerror(errno));
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		progress("open files limit %llu",
-		         (unsigned long long)rl.rlim_cur);
 }
 
 static void
@@ -1893,32 +1290,35 @@ main(int argc, char **argv)
 			snprintf(b->queue, sizeof(b->queue), "%s", optarg);
 			break;
 		case 'a':
-			max_adv = parse_uint(optarg, "--advisors");
+			max_adv = bc_parse_uint(optarg, "--advisors");
 			break;
 		case 'r':
-			b->rate = parse_uint(optarg, "--rate");
+			b->rate = bc_parse_uint(optarg, "--rate");
 			break;
 		case 's':
-			b->seconds = parse_uint(optarg, "--seconds");
+			b->seconds = bc_parse_uint(optarg, "--seconds");
 			break;
 		case 'w':
-			b->waiting = parse_uint(optarg, "--waiting");
+			b->waiting = bc_parse_uint(optarg, "--waiting");
 			break;
 		case 'l':
 			b->login_conc =
-			        parse_uint(optarg, "--login-concurrency");
+			        bc_parse_uint(optarg, "--login-concurrency");
 			break;
 		case 'k':
 			b->keep = 1;
 			break;
 		case 'D':
-			b->daemon_pid = (int)parse_uint(optarg, "--daemon-pid");
+			b->pids.daemon =
+			        (int)bc_parse_uint(optarg, "--daemon-pid");
 			break;
 		case 'R':
-			b->redis_pid = (int)parse_uint(optarg, "--redis-pid");
+			b->pids.redis =
+			        (int)bc_parse_uint(optarg, "--redis-pid");
 			break;
 		case 'P':
-			b->pg_pid = (int)parse_uint(optarg, "--postgres-pid");
+			b->pids.pg =
+			        (int)bc_parse_uint(optarg, "--postgres-pid");
 			break;
 		default:
 			usage();
@@ -1927,12 +1327,13 @@ main(int argc, char **argv)
 	if (url == NULL || users == NULL || optind != argc ||
 	    b->login_conc == 0)
 		usage();
-	parse_url(b, url);
+	bc_parse_url(&b->t, url);
+	snprintf(b->origin, sizeof(b->origin), "http://%s", b->t.host);
 	load_users(b, users, max_adv);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	bc_raise_fd_limit("bench_route");
 
-	b->rng = (uint32_t)now_ns() | 1;
+	b->t.rng = (uint32_t)now_ns() | 1;
 	b->p1_total = (unsigned long)b->rate * b->seconds;
 	b->lat = xcalloc(b->p1_total + 1, sizeof(double));
 	b->recs = idmap_new();
@@ -1944,6 +1345,7 @@ main(int argc, char **argv)
 
 	if (uv_loop_init(&b->loop) != 0)
 		fatalx("uv_loop_init failed");
+	b->t.loop = &b->loop;
 	uv_timer_init(&b->loop, &b->tick);
 	b->tick.data = b;
 	uv_signal_init(&b->loop, &b->sigint);
