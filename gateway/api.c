@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api_records.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -19,6 +20,17 @@ struct gw_api {
 	struct gw_http *http;
 	struct gw_session_store *sessions;
 	int max_age;
+	struct api_records *records;
+};
+
+/* A request kept while its session is checked. */
+struct authed {
+	struct gw_api *api;
+	unsigned long conn;
+	char method[8];
+	char *path, *query, *body, *peer, *ctype;
+	size_t len;
+	int csrf;
 };
 
 struct req {
@@ -201,22 +213,87 @@ fail:
 }
 
 static void
+authed_free(struct authed *r)
+{
+	free(r->path);
+	free(r->query);
+	free(r->body);
+	free(r->peer);
+	free(r->ctype);
+	free(r);
+}
+
+static void
+on_authed(void *arg, enum gw_session_status st, const char *err,
+          const struct gw_session_info *info)
+{
+	struct authed *r = arg;
+
+	if (st != GW_SESSION_OK)
+		respond_error(r->api, r->conn, http_status_of(st), err);
+	else
+		api_records_request(r->api->records, r->conn, r->method,
+		                    r->path, r->query, r->body, r->len, r->peer,
+		                    r->ctype, r->csrf, info);
+	authed_free(r);
+}
+
+/* A request that needs a signed-in staff member: checked, then handled. */
+static void
+authed_request(struct gw_api *api, unsigned long conn, const char *method,
+               const char *path, const char *query, const char *body,
+               size_t len, const char *cookie, const char *peer,
+               const char *ctype, int csrf_header)
+{
+	struct authed *r;
+	char token[256];
+	enum gw_session_status st;
+
+	if (cookie_token(cookie, token, sizeof(token)) == NULL) {
+		respond_error(api, conn, 401, "not signed in");
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->api = api;
+	r->conn = conn;
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	r->path = xstrdup(path);
+	r->query = xstrdup(query);
+	r->body = xmalloc(len + 1);
+	memcpy(r->body, body, len);
+	r->body[len] = '\0';
+	r->len = len;
+	r->peer = xstrdup(peer);
+	r->ctype = xstrdup(ctype);
+	r->csrf = csrf_header;
+	st = gw_session_check(api->sessions, token, on_authed, r);
+	if (st != GW_SESSION_OK) {
+		respond_error(api, conn, http_status_of(st),
+		              gw_session_status_text(st, 0));
+		authed_free(r);
+	}
+}
+
+static void
 api_request(void *arg, unsigned long conn, const char *method, const char *path,
-            const char *body, size_t len, const char *cookie, const char *peer,
-            const char *ctype, int csrf_header)
+            const char *query, const char *body, size_t len, const char *cookie,
+            const char *peer, const char *ctype, int csrf_header)
 {
 	struct gw_api *api = arg;
 
 	if (strcmp(path, "/api/session") == 0)
 		session_request(api, conn, method, body, len, cookie, peer,
 		                ctype, csrf_header);
+	else if (api->records != NULL && api_records_owns(path))
+		authed_request(api, conn, method, path, query, body, len,
+		               cookie, peer, ctype, csrf_header);
 	else
 		respond_error(api, conn, 404, "not found");
 }
 
 struct gw_api *
 gw_api_new(struct gw_http *h, struct gw_session_store *st,
-           int session_max_age_s)
+           int session_max_age_s, struct db *db)
 {
 	struct gw_api *api = xcalloc(1, sizeof(*api));
 	struct gw_api_handler hd = {api_request, api};
@@ -224,6 +301,7 @@ gw_api_new(struct gw_http *h, struct gw_session_store *st,
 	api->http = h;
 	api->sessions = st;
 	api->max_age = session_max_age_s;
+	api->records = db != NULL ? api_records_new(h, db) : NULL;
 	gw_http_set_api_handler(h, &hd);
 	return api;
 }
@@ -236,5 +314,6 @@ gw_api_free(struct gw_api *api)
 	if (api == NULL)
 		return;
 	gw_http_set_api_handler(api->http, &none);
+	api_records_free(api->records);
 	free(api);
 }

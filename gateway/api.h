@@ -1,18 +1,20 @@
 /*
- * api.h: the REST API under /api/ (docs/http-api.md). Today: staff sign
- * in and out (/api/session). Loop thread only.
+ * api.h: the REST API under /api/ (docs/http-api.md, docs/api.md): staff
+ * sign in and out (/api/session), and, for signed-in staff, customer
+ * records and conversation threads (api_records.c). Loop thread only.
  */
 #ifndef GW_API_H
 #define GW_API_H
 
+#include "db.h"
 #include "http.h"
 #include "session.h"
 
 struct gw_api;
 
-/* Registers itself as h's API handler. */
+/* Registers itself as h's API handler; db answers the records' reads. */
 struct gw_api *gw_api_new(struct gw_http *h, struct gw_session_store *st,
-                          int session_max_age_s);
+                          int session_max_age_s, struct db *db);
 void gw_api_free(struct gw_api *api);
 
 #endif

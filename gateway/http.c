@@ -303,14 +303,33 @@ static void
 api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
 {
 	char cookie[1024] = "", peer[64] = "", ctype[128] = "", xrw[64] = "";
+	char query[512] = "", frag[256];
+	size_t k;
+	int i, n;
 
+	/*
+	 * The query string: libwebsockets keeps each name=value (URL-decoded)
+	 * as a fragment; joined here with '&' (a longer one is cut).
+	 */
+	for (i = 0, k = 0;
+	     (n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
+	                                WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
+	     i++) {
+		if (k + (size_t)n + 2 > sizeof(query))
+			break;
+		if (k > 0)
+			query[k++] = '&';
+		memcpy(query + k, frag, (size_t)n);
+		k += (size_t)n;
+		query[k] = '\0';
+	}
 	lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
 	lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE);
 	lws_hdr_custom_copy(wsi, xrw, sizeof(xrw), "x-requested-with:", 17);
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
 	r->api_state = API_WAITING;
 	idmap_put(h->api_waiting, conn_id(wsi), r);
-	h->api.request(h->api.arg, conn_id(wsi), r->method, r->path,
+	h->api.request(h->api.arg, conn_id(wsi), r->method, r->path, query,
 	               r->req_body ? r->req_body : "", r->req_len, cookie, peer,
 	               ctype, xrw[0] != '\0');
 }

@@ -65,8 +65,8 @@ void gw_http_set_chat_handler(struct gw_http *h,
  */
 struct gw_api_handler {
 	void (*request)(void *arg, unsigned long conn, const char *method,
-	                const char *path, const char *body, size_t len,
-	                const char *cookie, const char *peer,
+	                const char *path, const char *query, const char *body,
+	                size_t len, const char *cookie, const char *peer,
 	                const char *content_type, int csrf_header);
 	void *arg;
 };

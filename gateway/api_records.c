@@ -1,0 +1,547 @@
+/*
+ * api_records.c: customer records and conversation threads for the desk.
+ * See api_records.h and docs/api.md. Every answer is one PostgreSQL
+ * statement on the reads' connection; a view or an edit of a record writes
+ * its audit_log row in the same statement, so nothing is shown unaudited.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api_records.h"
+#include "chat_proto.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define PAGE_DEFAULT 20
+#define PAGE_MAX     100
+#define QUERY_MAX    200
+
+struct api_records {
+	struct gw_http *http;
+	struct db *db;
+};
+
+struct rreq {
+	struct api_records *a;
+	unsigned long conn;
+	int kind;
+};
+
+enum { R_CUSTOMER, R_SEARCH, R_TIMELINE, R_THREAD, R_EDIT };
+
+/*
+ * Who may see which conversations: $scope is '' for supervisors, admins
+ * and feedback officers (every conversation), else the advisor's staff id
+ * (conversations assigned to them, or of a queue they serve).
+ */
+#define SCOPE(v, p)                                                            \
+	"(" p "::text = '' OR " v ".assigned_staff_id::text = " p "::text"     \
+	" OR " v ".queue_id IN (SELECT queue_id FROM queue_members"            \
+	" WHERE staff_id::text = " p "::text))"
+
+/* $1 customer, $2 staff id, $3 login, $4 client address. */
+static const char CUSTOMER_SQL[] =
+        "WITH c AS (SELECT * FROM customers WHERE id = $1::bigint),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, ip)"
+        "  SELECT $2::bigint, $3, 'customer.view', 'customer', c.id::text,"
+        "   $4::inet FROM c)"
+        " SELECT json_build_object('id', c.id, 'name', c.display_name,"
+        "  'vulnerable', c.vulnerable, 'reasonable_adjustments',"
+        "  c.reasonable_adjustments, 'preferred_language',"
+        "  c.preferred_language, 'preferred_channel', c.preferred_channel,"
+        "  'created_at', (extract(epoch FROM c.created_at) * 1000)::bigint,"
+        "  'identities', (SELECT coalesce(json_agg(json_build_object("
+        "   'kind', i.kind, 'value', i.value, 'verified', i.verified)"
+        "   ORDER BY i.kind, i.value), '[]') FROM customer_identities i"
+        "   WHERE i.customer_id = c.id),"
+        "  'conversations', (SELECT count(*) FROM conversations v"
+        "   WHERE v.customer_id = c.id))::text FROM c";
+
+/*
+ * $1 customer, $2 scope, $3 before (a conversation id, '' for the
+ * newest), $4 page size. Newest first, by (created_at, id): the index
+ * conversations_customer_idx serves it, whatever the customer's history.
+ */
+static const char TIMELINE_SQL[] =
+        "SELECT coalesce(json_agg(json_build_object('conversation',"
+        "  v.id::text, 'reference', v.reference, 'channel', v.channel,"
+        "  'status', v.status, 'subject', v.subject, 'queue', q.slug,"
+        "  'queue_name', q.name, 'advisor', su.display_name, 'created_at',"
+        "  (extract(epoch FROM v.created_at) * 1000)::bigint, 'closed_at',"
+        "  (extract(epoch FROM v.closed_at) * 1000)::bigint, 'messages',"
+        "  (SELECT count(*) FROM messages m WHERE m.conversation_id = v.id),"
+        "  'last', (SELECT left(m.body, 200) FROM messages m"
+        "   WHERE m.conversation_id = v.id AND m.direction <> 'internal'"
+        "   ORDER BY m.id DESC LIMIT 1))"
+        "  ORDER BY v.created_at DESC, v.id DESC), '[]')::text"
+        " FROM (SELECT * FROM conversations v WHERE v.customer_id = $1::bigint"
+        "  AND " SCOPE(
+                "v",
+                "$2") " AND ($3::text = ''"
+                      "   OR (v.created_at, v.id) < (SELECT b.created_at, b.id"
+                      "    FROM conversations b WHERE b.id::text = $3::text))"
+                      "  ORDER BY v.created_at DESC, v.id DESC LIMIT $4::int) v"
+                      " LEFT JOIN queues q ON q.id = v.queue_id"
+                      " LEFT JOIN staff_users su ON su.id = "
+                      "v.assigned_staff_id";
+
+/*
+ * $1 conversation, $2 scope, $3 after (message id), $4 page size, $5
+ * staff id, $6 login, $7 address. One row: allowed (0/1), the messages.
+ */
+static const char THREAD_SQL[] =
+        "WITH v AS (SELECT v.* FROM conversations v WHERE v.id = $1::bigint"
+        "  AND " SCOPE(
+                "v",
+                "$2") "),"
+                      " a AS (INSERT INTO audit_log (actor_staff_id, actor, "
+                      "action,"
+                      "   object_kind, object_id, ip)"
+                      "  SELECT $5::bigint, $6, 'conversation.view', "
+                      "'conversation',"
+                      "   v.id::text, $7::inet FROM v)"
+                      " SELECT (SELECT count(*) FROM v),"
+                      " (SELECT json_build_object('conversation', v.id::text,"
+                      "  'reference', v.reference, 'channel', v.channel, "
+                      "'status',"
+                      "  v.status, 'customer', v.customer_id, 'messages',"
+                      "  (SELECT coalesce(json_agg(json_build_object('seq', "
+                      "m.id,"
+                      "    'direction', m.direction, 'from', CASE"
+                      "     WHEN m.direction = 'internal' THEN 'note'"
+                      "     WHEN m.author_kind = 'customer' THEN 'customer'"
+                      "     WHEN m.author_kind = 'staff' THEN 'advisor' ELSE "
+                      "'system' END,"
+                      "    'name', su.display_name, 'text', m.body, 'source', "
+                      "m.source,"
+                      "    'at', (extract(epoch FROM m.created_at) * "
+                      "1000)::bigint)"
+                      "    ORDER BY m.id), '[]')"
+                      "   FROM (SELECT * FROM messages WHERE conversation_id = "
+                      "v.id"
+                      "    AND id > $3::bigint ORDER BY id LIMIT $4::int) m"
+                      "   LEFT JOIN staff_users su ON su.id = "
+                      "m.author_staff_id))::text"
+                      "  FROM v)";
+
+/*
+ * $1 name prefix (LIKE-escaped, lower case), $2 email, $3 phone (E.164),
+ * $4 reference, $5 staff id, $6 login, $7 address, $8 the query typed.
+ */
+static const char SEARCH_SQL[] =
+        "WITH hit AS ("
+        "  SELECT customer_id AS id FROM customer_identities"
+        "   WHERE kind = 'email' AND value = $2"
+        "  UNION SELECT customer_id FROM customer_identities"
+        "   WHERE kind = 'phone' AND value = $3"
+        "  UNION SELECT customer_id FROM conversations WHERE reference = $4"
+        "  UNION (SELECT id FROM customers"
+        "   WHERE $1 <> '' AND lower(display_name) LIKE $1 || '%'"
+        "   ORDER BY lower(display_name), id LIMIT 20)),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, detail, ip)"
+        "  VALUES ($5::bigint, $6, 'customer.search', 'customer',"
+        "   jsonb_build_object('q', $8::text), $7::inet))"
+        " SELECT coalesce(json_agg(json_build_object('id', c.id, 'name',"
+        "  c.display_name, 'vulnerable', c.vulnerable, 'identities',"
+        "  (SELECT coalesce(json_agg(json_build_object('kind', i.kind,"
+        "    'value', i.value) ORDER BY i.kind, i.value), '[]')"
+        "   FROM customer_identities i WHERE i.customer_id = c.id))"
+        "  ORDER BY c.display_name, c.id), '[]')::text"
+        " FROM (SELECT c.* FROM customers c JOIN hit ON hit.id = c.id"
+        "  ORDER BY c.display_name, c.id LIMIT 20) c";
+
+/*
+ * $1 customer, $2 the changes (a JSON object of the editable fields),
+ * $3 staff id, $4 login, $5 address. The old and new values are audited.
+ */
+static const char EDIT_SQL[] =
+        "WITH old AS (SELECT * FROM customers WHERE id = $1::bigint),"
+        " ch AS (SELECT $2::jsonb AS j),"
+        " up AS (UPDATE customers c SET"
+        "  display_name = coalesce(ch.j->>'name', c.display_name),"
+        "  vulnerable = coalesce((ch.j->>'vulnerable')::boolean,"
+        "   c.vulnerable),"
+        "  reasonable_adjustments = coalesce(ch.j->>'reasonable_adjustments',"
+        "   c.reasonable_adjustments),"
+        "  preferred_language = coalesce(ch.j->>'preferred_language',"
+        "   c.preferred_language),"
+        "  preferred_channel = CASE WHEN ch.j ? 'preferred_channel'"
+        "   THEN ch.j->>'preferred_channel' ELSE c.preferred_channel END"
+        "  FROM ch WHERE c.id = $1::bigint RETURNING c.*),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $3::bigint, $4, 'customer.edit', 'customer', up.id::text,"
+        "   jsonb_build_object('before', (SELECT jsonb_build_object("
+        "    'name', o.display_name, 'vulnerable', o.vulnerable,"
+        "    'reasonable_adjustments', o.reasonable_adjustments,"
+        "    'preferred_language', o.preferred_language,"
+        "    'preferred_channel', o.preferred_channel) FROM old o),"
+        "    'changes', $2::jsonb), $5::inet FROM up)"
+        " SELECT json_build_object('id', id, 'name', display_name,"
+        "  'vulnerable', vulnerable, 'reasonable_adjustments',"
+        "  reasonable_adjustments, 'preferred_language', preferred_language,"
+        "  'preferred_channel', preferred_channel)::text FROM up";
+
+/* ---------------------------------------------------------------- util */
+
+static void
+respond(struct api_records *a, unsigned long conn, int status, const char *body)
+{
+	gw_http_respond(a->http, conn, status, body, NULL);
+}
+
+static void
+respond_error(struct api_records *a, unsigned long conn, int status,
+              const char *message)
+{
+	json_t *o = json_pack("{s:s}", "error", message);
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	respond(a, conn, status, s ? s : "{}");
+	free(s);
+	json_decref(o);
+}
+
+/* "/api/customers/123/timeline" with prefix "/api/customers/": 123. */
+static long long
+path_id(const char *path, const char *prefix, const char **rest)
+{
+	size_t n = strlen(prefix);
+	long long v = 0;
+	const char *p;
+
+	if (strncmp(path, prefix, n) != 0)
+		return 0;
+	for (p = path + n; *p >= '0' && *p <= '9' && p - path - n < 18; p++)
+		v = v * 10 + (*p - '0');
+	if (p == path + n)
+		return 0;
+	*rest = p;
+	return v;
+}
+
+/*
+ * The value of name in a query string (a=b&c=d) into out; 0 if present,
+ * -1 if absent or too long. libwebsockets has URL-decoded it already.
+ */
+static int
+query_param(const char *query, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name), k;
+	const char *p = query;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, name, n) == 0 && p[n] == '=') {
+			p += n + 1;
+			k = strcspn(p, "&");
+			if (k >= len)
+				return -1;
+			memcpy(out, p, k);
+			out[k] = '\0';
+			return 0;
+		}
+		p = strchr(p, '&');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
+}
+
+static long long
+query_int(const char *query, const char *name, long long def, long long lo,
+          long long hi)
+{
+	char buf[24], *end;
+	long long v;
+
+	if (query_param(query, name, buf, sizeof(buf)) != 0 || buf[0] == '\0')
+		return def;
+	v = strtoll(buf, &end, 10);
+	if (*end != '\0' || v < lo)
+		return -1;
+	return v > hi ? hi : v;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+static void
+on_answer(void *arg, PGresult *res, const char *err)
+{
+	struct rreq *r = arg;
+	struct api_records *a = r->a;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *state =
+		        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+		/* A value the database refuses (a check constraint). */
+		if (state != NULL && (strncmp(state, "23", 2) == 0 ||
+		                      strncmp(state, "22", 2) == 0))
+			respond_error(a, r->conn, 400,
+			              "a value is not valid for this field");
+		else {
+			gw_warn("api.records_failed", "reason=\"%s\"",
+			        err ? err : "?");
+			respond_error(a, r->conn, 503, "database unavailable");
+		}
+	} else if (r->kind == R_THREAD) {
+		if (PQntuples(res) != 1 ||
+		    strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+			respond_error(a, r->conn, 404,
+			              "no conversation of yours has this id");
+		else
+			respond(a, r->conn, 200, PQgetvalue(res, 0, 1));
+	} else if (PQntuples(res) != 1) {
+		respond_error(a, r->conn, 404, "no such customer");
+	} else {
+		respond(a, r->conn, 200, PQgetvalue(res, 0, 0));
+	}
+	free(r);
+}
+
+static void
+run(struct api_records *a, unsigned long conn, int kind, const char *sql, int n,
+    const char *const *params)
+{
+	struct rreq *r = xcalloc(1, sizeof(*r));
+
+	r->a = a;
+	r->conn = conn;
+	r->kind = kind;
+	if (db_query(a->db, sql, n, params, on_answer, r) != 0) {
+		respond_error(a, conn, 503, "database unavailable");
+		free(r);
+	}
+}
+
+/* The search's name prefix: lower case, LIKE's wildcards escaped. */
+static void
+like_prefix(const char *q, char *out, size_t len)
+{
+	size_t k = 0;
+
+	for (; *q != '\0' && k + 3 < len; q++) {
+		if (*q == '%' || *q == '_' || *q == '\\')
+			out[k++] = '\\';
+		out[k++] = (char)tolower((unsigned char)*q);
+	}
+	out[k] = '\0';
+}
+
+static void
+search(struct api_records *a, unsigned long conn, const char *query,
+       const char *ids[3])
+{
+	char q[QUERY_MAX + 1], name[2 * QUERY_MAX + 1], email[QUERY_MAX + 1];
+	char phone[24] = "", ref[QUERY_MAX + 1];
+	const char *params[8];
+	size_t i, n;
+
+	if (query_param(query, "q", q, sizeof(q)) != 0) {
+		respond_error(a, conn, 400,
+		              "q (1 to 200 characters) is required");
+		return;
+	}
+	/* Trimmed; what it could be: a name, an email, a phone, a ref. */
+	for (n = strlen(q); n > 0 && isspace((unsigned char)q[n - 1]); n--)
+		q[n - 1] = '\0';
+	for (i = 0; isspace((unsigned char)q[i]); i++)
+		;
+	memmove(q, q + i, strlen(q + i) + 1);
+	if (q[0] == '\0') {
+		respond_error(a, conn, 400,
+		              "q (1 to 200 characters) is required");
+		return;
+	}
+	like_prefix(q, name, sizeof(name));
+	for (i = 0; q[i] != '\0'; i++) {
+		email[i] = (char)tolower((unsigned char)q[i]);
+		ref[i] = (char)toupper((unsigned char)q[i]);
+	}
+	email[i] = ref[i] = '\0';
+	if (chat_mobile_e164(q, phone, sizeof(phone)) != 0)
+		phone[0] = '\0';
+	params[0] = name;
+	params[1] = email;
+	params[2] = phone;
+	params[3] = ref;
+	params[4] = ids[0];
+	params[5] = ids[1];
+	params[6] = ids[2];
+	params[7] = q;
+	run(a, conn, R_SEARCH, SEARCH_SQL, 8, params);
+}
+
+/* The editable fields of a customer, checked; NULL with why if not. */
+static char *
+edit_changes(const char *body, size_t len, const char **why)
+{
+	static const char *const strs[] = {"name", "reasonable_adjustments",
+	                                   "preferred_language"};
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *v;
+	const char *k;
+	char *s;
+	size_t i;
+
+	*why = "body must be a JSON object of name, vulnerable, "
+	       "reasonable_adjustments, preferred_language, preferred_channel";
+	if (!json_is_object(o) || json_object_size(o) == 0) {
+		json_decref(o);
+		return NULL;
+	}
+	json_object_foreach(o, k, v)
+	{
+		for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+			if (strcmp(k, strs[i]) == 0)
+				break;
+		if (i < sizeof(strs) / sizeof(strs[0]) ? !json_is_string(v)
+		    : strcmp(k, "vulnerable") == 0     ? !json_is_boolean(v)
+		    : strcmp(k, "preferred_channel") == 0
+		            ? !(json_is_string(v) || json_is_null(v))
+		            : 1) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+int
+api_records_owns(const char *path)
+{
+	return strcmp(path, "/api/customers") == 0 ||
+	       strncmp(path, "/api/customers/", 15) == 0 ||
+	       strncmp(path, "/api/conversations/", 19) == 0;
+}
+
+void
+api_records_request(struct api_records *a, unsigned long conn,
+                    const char *method, const char *path, const char *query,
+                    const char *body, size_t len, const char *peer,
+                    const char *ctype, int csrf,
+                    const struct gw_session_info *who)
+{
+	char staff[24], id[24], before[24], after[24], limit[24];
+	/* NULL (SQL NULL) when the address is unknown: it is an inet. */
+	const char *addr = peer != NULL && peer[0] != '\0' ? peer : NULL;
+	const char *ids[3] = {staff, who->login, addr}, *rest = "", *why;
+	const char *params[7];
+	/* Advisors are scoped to their queues; the others see everything. */
+	int all = strcmp(who->role, "advisor") != 0;
+	long long cust, conv, lim, n;
+	char *changes;
+
+	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
+	lim = query_int(query, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
+	if (lim < 0 || query_int(query, "limit", 1, 1, 1000) < 0) {
+		respond_error(a, conn, 400, "limit must be 1 to 100");
+		return;
+	}
+	snprintf(limit, sizeof(limit), "%lld", lim);
+	if (strcmp(path, "/api/customers") == 0) {
+		if (strcmp(method, "GET") != 0)
+			respond_error(a, conn, 405, "method not allowed");
+		else
+			search(a, conn, query, ids);
+		return;
+	}
+	cust = path_id(path, "/api/customers/", &rest);
+	conv = path_id(path, "/api/conversations/", &rest);
+	snprintf(id, sizeof(id), "%lld", cust ? cust : conv);
+	if (cust != 0 && rest[0] == '\0' && strcmp(method, "GET") == 0) {
+		params[0] = id;
+		params[1] = staff;
+		params[2] = who->login;
+		params[3] = addr;
+		run(a, conn, R_CUSTOMER, CUSTOMER_SQL, 4, params);
+	} else if (cust != 0 && rest[0] == '\0' &&
+	           strcmp(method, "PATCH") == 0) {
+		if (!csrf) {
+			respond_error(a, conn, 403,
+			              "X-Requested-With header required");
+			return;
+		}
+		if (strncmp(ctype, "application/json", 16) != 0) {
+			respond_error(a, conn, 415,
+			              "Content-Type must be application/json");
+			return;
+		}
+		changes = edit_changes(body, len, &why);
+		if (changes == NULL) {
+			respond_error(a, conn, 400, why);
+			return;
+		}
+		params[0] = id;
+		params[1] = changes;
+		params[2] = staff;
+		params[3] = who->login;
+		params[4] = addr;
+		run(a, conn, R_EDIT, EDIT_SQL, 5, params);
+		free(changes);
+	} else if (cust != 0 && strcmp(rest, "/timeline") == 0 &&
+	           strcmp(method, "GET") == 0) {
+		n = query_int(query, "before", 0, 1, (1LL << 53));
+		if (n < 0) {
+			respond_error(a, conn, 400,
+			              "before must be a conversation id");
+			return;
+		}
+		snprintf(before, sizeof(before), "%lld", n);
+		params[0] = id;
+		params[1] = all ? "" : staff;
+		params[2] = n > 0 ? before : "";
+		params[3] = limit;
+		run(a, conn, R_TIMELINE, TIMELINE_SQL, 4, params);
+	} else if (conv != 0 && strcmp(rest, "/messages") == 0 &&
+	           strcmp(method, "GET") == 0) {
+		n = query_int(query, "after", 0, 0, (1LL << 53));
+		if (n < 0) {
+			respond_error(a, conn, 400, "after must be a seq");
+			return;
+		}
+		snprintf(after, sizeof(after), "%lld", n);
+		params[0] = id;
+		params[1] = all ? "" : staff;
+		params[2] = after;
+		/* A thread is read whole, up to 1,000 messages a page. */
+		snprintf(limit, sizeof(limit), "%lld",
+		         query_int(query, "limit", 1000, 1, 1000));
+		params[3] = limit;
+		params[4] = staff;
+		params[5] = who->login;
+		params[6] = addr;
+		run(a, conn, R_THREAD, THREAD_SQL, 7, params);
+	} else if (cust != 0 || conv != 0) {
+		respond_error(a, conn, rest[0] == '\0' ? 405 : 404,
+		              rest[0] == '\0' ? "method not allowed"
+		                              : "not found");
+	} else {
+		respond_error(a, conn, 404, "not found");
+	}
+}
+
+struct api_records *
+api_records_new(struct gw_http *h, struct db *db)
+{
+	struct api_records *a = xcalloc(1, sizeof(*a));
+
+	a->http = h;
+	a->db = db;
+	return a;
+}
+
+void
+api_records_free(struct api_records *a)
+{
+	free(a);
+}
