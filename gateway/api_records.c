@@ -39,9 +39,10 @@ enum { R_CUSTOMER, R_SEARCH, R_TIMELINE, R_THREAD, R_EDIT };
  * (conversations assigned to them, or of a queue they serve).
  */
 #define SCOPE(v, p)                                                            \
-	"(" p "::text = '' OR " v ".assigned_staff_id::text = " p "::text"     \
-	" OR " v ".queue_id IN (SELECT queue_id FROM queue_members"            \
-	" WHERE staff_id::text = " p "::text))"
+	"(" p "::text = '' OR " v ".assigned_staff_id = nullif(" p             \
+	"::text, '')::bigint OR " v ".queue_id IN (SELECT queue_id"            \
+	" FROM queue_members WHERE staff_id = nullif(" p                       \
+	"::text, '')::bigint))"
 
 /* $1 customer, $2 staff id, $3 login, $4 client address. */
 static const char CUSTOMER_SQL[] =
@@ -84,7 +85,8 @@ static const char TIMELINE_SQL[] =
                 "v",
                 "$2") " AND ($3::text = ''"
                       "   OR (v.created_at, v.id) < (SELECT b.created_at, b.id"
-                      "    FROM conversations b WHERE b.id::text = $3::text))"
+                      "    FROM conversations b WHERE b.id = nullif($3::text, "
+                      "'')::bigint))"
                       "  ORDER BY v.created_at DESC, v.id DESC LIMIT $4::int) v"
                       " LEFT JOIN queues q ON q.id = v.queue_id"
                       " LEFT JOIN staff_users su ON su.id = "
