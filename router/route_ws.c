@@ -16,6 +16,7 @@
 #include "idmap.h"
 #include "log.h"
 #include "route_ws.h"
+#include "wallboard.h"
 #include "xmalloc.h"
 
 #define SESSION_COOKIE   "__Host-sb_session="
@@ -94,6 +95,7 @@ struct route_ws {
 	uint64_t flushed_at; /* loop time of the last flush */
 	int closing;
 	struct route_ws_chat chat;
+	struct wallboard *wallboard;
 };
 
 /* An answer on its way back to a socket. */
@@ -562,6 +564,21 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 		p = op_pending(rw, peer->conn, msg, "desk.logged_out");
 		peer->status[0] = '\0';
 		rc = route_advisor_logout(rw->r, staff, on_routed, p);
+	} else if (strcmp(type, "wallboard.watch") == 0 ||
+	           strcmp(type, "wallboard.unwatch") == 0) {
+		int on = type[10] == 'w';
+
+		if (on && !is_supervisor(peer)) {
+			send_error(rw, peer->conn, id, "forbidden",
+			           "the wallboard is for supervisors");
+			return;
+		}
+		send_to(rw, peer->conn, id,
+		        json_pack("{s:s}", "type",
+		                  on ? "wallboard.watching"
+		                     : "wallboard.unwatched"));
+		wallboard_watch(rw->wallboard, peer->conn, on);
+		return;
 	} else if (strncmp(type, "chat.", 5) == 0 &&
 	           rw->chat.desk_msg != NULL) {
 		struct route_ws_desk d = {peer->conn, peer->staff, peer->role,
@@ -1316,6 +1333,8 @@ on_close(void *arg, unsigned long conn)
 
 	if (peer == NULL)
 		return;
+	if (peer->kind == PEER_STAFF)
+		wallboard_watch(rw->wallboard, conn, 0);
 	if (peer->kind == PEER_STAFF && rw->chat.desk_close != NULL)
 		rw->chat.desk_close(rw->chat.arg, conn);
 	if (peer->kind == PEER_STAFF && desk_unlink(rw, peer)) {
@@ -1354,6 +1373,7 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
 	rw->desks = idmap_new();
 	rw->residents = idmap_new();
 	rw->dirty = idmap_new();
+	rw->wallboard = wallboard_new(loop, http, db);
 	gw_http_set_ws_handler(http, &hd);
 	route_set_callbacks(r, on_route_events, on_route_epoch, rw);
 	uv_timer_init(loop, &rw->positions);
@@ -1455,6 +1475,7 @@ route_ws_free(struct route_ws *rw)
 	gw_http_set_ws_handler(rw->http, &none);
 	route_set_callbacks(rw->r, NULL, NULL, NULL);
 	rw->closing = 2;
+	wallboard_free(rw->wallboard);
 	uv_close((uv_handle_t *)&rw->positions, route_ws_closed);
 	uv_close((uv_handle_t *)&rw->flush, route_ws_closed);
 }

@@ -230,6 +230,55 @@ class RoutingTest(harness.TestCase):
         with self.assertRaises(harness.WebSocketError):
             sb.websocket(origin="https://evil.example").close()
 
+    def board_of(self, desk, pred, timeout=15):
+        """The next wallboard pushed to desk for which pred holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = desk.wait_for("wallboard", timeout=deadline -
+                              time.monotonic())
+            if pred(m["board"]):
+                return m["board"]
+        self.fail("no wallboard as expected")
+
+    def test_wallboard_for_supervisors_live(self):
+        def tax(board):
+            return [q for q in board["queues"] if q["slug"] == "tax"][0]
+
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        ada.send(type="wallboard.watch", id="w")
+        self.assertEqual(ada.wait_for("error", id="w")["code"], "forbidden")
+        sue = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "sue"))
+        sue.send(type="wallboard.watch", id="w")
+        sue.wait_for("wallboard.watching", id="w")
+        first = sue.wait_for("wallboard")["board"]
+        answered = tax(first)["answered"]
+        # A chat waits: seen on the board within its 2 s period.
+        ws, conv = self.resident(self.sbs[2])
+        b = self.board_of(sue, lambda b: tax(b)["waiting"] >= 1)
+        self.assertLessEqual(tax(b)["oldest_since_ms"], time.time() * 1000)
+        # ada takes it: answered within target, ada busy with one chat.
+        ada.status("available")
+        ada.wait_for("offer", conversation=conv)
+        ada.send(type="offer.accept", conversation=conv, id="a")
+        ada.wait_for("offer.accepted", id="a")
+        # Today's figures are read every 10 s.
+        b = self.board_of(sue, lambda b: tax(b)["answered"] > answered
+                          and any(str(a["staff"]) == ada.staff and
+                                  a["load"].get("chat") == 1
+                                  for a in b["advisors"]), timeout=30)
+        self.assertEqual(tax(b)["answered_in_target"] -
+                         tax(first)["answered_in_target"],
+                         tax(b)["answered"] - answered)
+        me = [a for a in b["advisors"] if str(a["staff"]) == ada.staff]
+        self.assertEqual(len(me), 1, b["advisors"])
+        self.assertEqual(me[0]["status"], "available")
+        self.assertEqual(me[0]["load"].get("chat"), 1)
+        self.assertIn("chat", me[0]["capacity"])
+        ada.release(conv)
+        ada.status("away")
+        sue.send(type="wallboard.unwatch", id="u")
+        sue.wait_for("wallboard.unwatched", id="u")
+
     def test_resident_cannot_act_as_staff(self):
         ws, conv = self.resident(self.sbs[2], "Mallory")
         ws.send_text(json.dumps({"type": "offer.accept",
