@@ -36,6 +36,16 @@
 #define POSITION_GAP_MS   2000
 /* ... and all of them re-checked this often, whatever happened. */
 #define POSITIONS_ALL_EVERY_TICKS 10
+/*
+ * The sessions of the open desk sockets are re-checked this often (ticks):
+ * one statement for all of them. A socket whose session was revoked
+ * (logout, `user passwd`, `user disable`, on any instance or from the
+ * CLI), reached its absolute timeout, or whose user was disabled, is
+ * closed with DESK_REVOKED_CODE.
+ */
+#define SESSIONS_EVERY_TICKS 2
+#define DESK_REVOKED_CODE    4003
+#define DESK_REVOKED_REASON  "signed out"
 
 enum peer_kind {
 	PEER_NEW = 0,
@@ -49,6 +59,9 @@ struct peer {
 	enum peer_kind kind;
 	/* staff */
 	uint64_t staff;
+	long long session; /* staff_sessions.id it was opened with */
+	int revoked;       /* being closed: its session ended */
+	unsigned asked;    /* sessions_gen of the last question about it */
 	char role[24];
 	char name[201];
 	char status[16];
@@ -89,6 +102,8 @@ struct route_ws {
 	struct idmap *desks;     /* staff id -> first peer */
 	struct idmap *residents; /* conversation id -> peer */
 	struct idmap *dirty;     /* queue id -> itself: positions changed */
+	int sessions_inflight;
+	unsigned sessions_gen; /* questions asked about desk sessions */
 	uv_timer_t positions;
 	uv_timer_t flush;    /* pushes the positions of the dirty queues */
 	uint64_t flushed_at; /* loop time of the last flush */
@@ -1189,6 +1204,146 @@ mark_waiting_dirty(void *arg, uint64_t conv, void *value)
 		mark_dirty(arg, peer->queue);
 }
 
+/* ---------------------------------------------------------------- revocation
+ */
+
+struct session_ids {
+	unsigned gen;
+	long long *ids;
+	size_t n, cap;
+};
+
+static void
+collect_session(void *arg, uint64_t staff, void *value)
+{
+	struct session_ids *s = arg;
+	struct peer *d;
+
+	(void)staff;
+	for (d = value; d != NULL; d = d->next_desk) {
+		if (d->revoked || s->n == s->cap)
+			continue;
+		d->asked = s->gen;
+		s->ids[s->n++] = d->session;
+	}
+}
+
+static int
+ll_cmp(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct revoke_scan {
+	unsigned gen;
+	const long long *live;
+	size_t nlive;
+	/* Sockets to close: the map cannot change while it is walked. */
+	unsigned long *conns;
+	size_t n, cap;
+};
+
+static void
+find_revoked(void *arg, uint64_t staff, void *value)
+{
+	struct revoke_scan *sc = arg;
+	struct peer *d;
+
+	(void)staff;
+	for (d = value; d != NULL; d = d->next_desk) {
+		/* Opened after the question: not asked about, not judged. */
+		if (d->revoked || d->asked != sc->gen || sc->n == sc->cap ||
+		    bsearch(&d->session, sc->live, sc->nlive, sizeof(*sc->live),
+		            ll_cmp) != NULL)
+			continue;
+		sc->conns[sc->n++] = d->conn;
+	}
+}
+
+/*
+ * The desk was signed out: refuse its messages from now on, tell the
+ * router when it was this instance's last desk of the advisor (its live
+ * work goes back to the queues now, not after the grace period), and
+ * close the socket.
+ */
+static void
+desk_revoke(struct route_ws *rw, unsigned long conn)
+{
+	struct peer *peer = peer_get(rw, conn), *d;
+	int others = 0;
+	char id[24];
+
+	if (peer == NULL || peer->kind != PEER_STAFF || peer->revoked)
+		return;
+	peer->revoked = 1;
+	for (d = idmap_get(rw->desks, peer->staff); d != NULL; d = d->next_desk)
+		if (!d->revoked)
+			others = 1;
+	gw_info("route_ws.desk_revoked", "conn=%lu staff=%llu", conn,
+	        (unsigned long long)peer->staff);
+	if (!others) {
+		snprintf(id, sizeof(id), "%llu",
+		         (unsigned long long)peer->staff);
+		route_advisor_logout(rw->r, id, NULL, NULL);
+	}
+	gw_http_ws_close(rw->http, conn, DESK_REVOKED_CODE,
+	                 DESK_REVOKED_REASON);
+}
+
+static void
+on_sessions_live(void *arg, enum gw_session_status status, const char *err,
+                 const long long *live, size_t n)
+{
+	struct route_ws *rw = arg;
+	struct revoke_scan sc;
+	long long *sorted = NULL;
+	size_t i;
+
+	rw->sessions_inflight = 0;
+	if (status != GW_SESSION_OK) {
+		/* Unknown is not revoked: the sockets stay until we know. */
+		gw_warn("route_ws.sessions_failed", "reason=\"%s\"",
+		        err ? err : "?");
+		return;
+	}
+	if (n > 0) {
+		sorted = xcalloc(n, sizeof(*sorted));
+		memcpy(sorted, live, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), ll_cmp);
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.gen = rw->sessions_gen;
+	sc.live = sorted;
+	sc.nlive = n;
+	sc.cap = idmap_count(rw->peers);
+	sc.conns = xcalloc(sc.cap + 1, sizeof(*sc.conns));
+	idmap_each(rw->desks, find_revoked, &sc);
+	for (i = 0; i < sc.n; i++)
+		desk_revoke(rw, sc.conns[i]);
+	free(sc.conns);
+	free(sorted);
+}
+
+static void
+sessions_recheck(struct route_ws *rw)
+{
+	struct session_ids s;
+
+	if (rw->sessions_inflight || idmap_count(rw->desks) == 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.gen = ++rw->sessions_gen;
+	s.cap = idmap_count(rw->peers);
+	s.ids = xcalloc(s.cap + 1, sizeof(*s.ids));
+	idmap_each(rw->desks, collect_session, &s);
+	if (s.n > 0 && gw_session_live(rw->sessions, s.ids, s.n,
+	                               on_sessions_live, rw) == GW_SESSION_OK)
+		rw->sessions_inflight = 1;
+	free(s.ids);
+}
+
 static void
 on_positions(uv_timer_t *t)
 {
@@ -1202,6 +1357,8 @@ on_positions(uv_timer_t *t)
 	 */
 	if (rw->ticks % POSITIONS_ALL_EVERY_TICKS == 0)
 		idmap_each(rw->residents, mark_waiting_dirty, rw);
+	if (rw->ticks % SESSIONS_EVERY_TICKS == 0)
+		sessions_recheck(rw);
 	rw->ticks++;
 }
 
@@ -1228,6 +1385,7 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	}
 	peer->kind = PEER_STAFF;
 	peer->staff = (uint64_t)info->staff_id;
+	peer->session = info->session_id;
 	snprintf(peer->role, sizeof(peer->role), "%s", info->role);
 	snprintf(peer->name, sizeof(peer->name), "%s", info->display_name);
 	desk_link(p->rw, peer);
@@ -1294,6 +1452,9 @@ on_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 	if (peer->kind == PEER_AUTHENTICATING) {
 		send_error(rw, conn, id, "not_ready",
 		           "the session is still being checked");
+	} else if (peer->kind == PEER_STAFF && peer->revoked) {
+		send_error(rw, conn, id, "unauthorised",
+		           "signed out: sign in again");
 	} else if (peer->kind == PEER_STAFF) {
 		desk_message(rw, peer, type, msg);
 	} else if (strncmp(type, "desk.", 5) == 0 ||
