@@ -116,12 +116,20 @@ static const char sql_revoke_staff[] =
         "  WHERE staff_id = $1::bigint AND revoked_at IS NULL RETURNING 1)"
         " SELECT count(*) FROM r";
 
-/* The live ones among a set of session ids (see gw_session_live). */
+/*
+ * Whether a set of sessions, and their users, are still signed in (see
+ * gw_session_live). Uses staff_sessions_staff_live_idx for the users.
+ */
 static const char sql_live[] =
-        "SELECT s.id FROM staff_sessions s"
-        " JOIN staff_users u ON u.id = s.staff_id"
-        " WHERE s.id = ANY ($1::bigint[]) AND s.revoked_at IS NULL"
-        " AND s.expires_at > now() AND NOT u.disabled";
+        "WITH a AS (SELECT s.id, s.staff_id, (s.revoked_at IS NULL"
+        "  AND s.expires_at > now() AND NOT u.disabled) AS live,"
+        "  NOT u.disabled AS enabled"
+        "  FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id"
+        "  WHERE s.id = ANY ($1::bigint[]))"
+        " SELECT a.id, a.live, a.enabled AND EXISTS (SELECT 1"
+        "  FROM staff_sessions o WHERE o.staff_id = a.staff_id"
+        "  AND o.revoked_at IS NULL AND o.expires_at > now())"
+        " FROM a";
 
 static const char sql_prune[] =
         "WITH s AS (DELETE FROM staff_sessions"
@@ -564,7 +572,7 @@ static void
 live_on_result(void *arg, PGresult *res, const char *err)
 {
 	struct session_op *op = arg;
-	long long *live;
+	struct gw_session_state *states;
 	int i, n;
 
 	if (op->in_call) {
@@ -576,12 +584,15 @@ live_on_result(void *arg, PGresult *res, const char *err)
 		return;
 	}
 	n = PQntuples(res);
-	live = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*live));
-	for (i = 0; i < n; i++)
-		live[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	states = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*states));
+	for (i = 0; i < n; i++) {
+		states[i].session_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		states[i].live = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		states[i].staff_live = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+	}
 	if (op->live_cb != NULL)
-		op->live_cb(op->arg, GW_SESSION_OK, NULL, live, (size_t)n);
-	free(live);
+		op->live_cb(op->arg, GW_SESSION_OK, NULL, states, (size_t)n);
+	free(states);
 	op_release(op);
 }
 

@@ -77,13 +77,23 @@ typedef void (*gw_session_login_cb)(void *arg, enum gw_session_status status,
 typedef void (*gw_session_check_cb)(void *arg, enum gw_session_status status,
                                     const char *err,
                                     const struct gw_session_info *info);
+/* What gw_session_live tells of one session asked about. */
+struct gw_session_state {
+	long long session_id;
+	/* Not revoked, not past its absolute timeout, user not disabled. */
+	int live;
+	/* The user has some live session (this one or another). */
+	int staff_live;
+};
 /*
- * gw_session_live: status GW_SESSION_OK with the ids among those asked
- * about whose session is still live (live valid during the call, n may
- * be 0); otherwise live is NULL and n is 0.
+ * gw_session_live: status GW_SESSION_OK with one state per session asked
+ * about that still exists, in no order (a session not among them was
+ * deleted: it ended long ago); states valid during the call, n may be 0.
+ * Otherwise states is NULL and n is 0.
  */
 typedef void (*gw_session_live_cb)(void *arg, enum gw_session_status status,
-                                   const char *err, const long long *live,
+                                   const char *err,
+                                   const struct gw_session_state *states,
                                    size_t n);
 /* Logout and revocation: count is the number of sessions ended. */
 typedef void (*gw_session_done_cb)(void *arg, enum gw_session_status status,
@@ -136,8 +146,9 @@ enum gw_session_status gw_session_revoke_staff(struct gw_session_store *st,
                                                gw_session_done_cb cb,
                                                void *arg);
 /*
- * Which of the n session ids (staff_sessions.id, from gw_session_info) are
- * still live: not revoked (logout, password reset, disabling), not past
+ * Whether the n sessions (staff_sessions.id, from gw_session_info) are
+ * still live, and whether their users still have a live session: not
+ * revoked (logout, password reset, disabling), not past
  * their absolute timeout, and their user not disabled. The idle timeout is
  * not applied: a socket opened on a session is not a request that uses it.
  * One statement whatever n is (1 to GW_SESSION_LIVE_MAX); ids is copied.

@@ -1204,8 +1204,7 @@ mark_waiting_dirty(void *arg, uint64_t conv, void *value)
 		mark_dirty(arg, peer->queue);
 }
 
-/* ---------------------------------------------------------------- revocation
- */
+/* ---------------------------------------------------------------- sessions */
 
 struct session_ids {
 	unsigned gen;
@@ -1229,19 +1228,26 @@ collect_session(void *arg, uint64_t staff, void *value)
 }
 
 static int
-ll_cmp(const void *a, const void *b)
+state_cmp(const void *a, const void *b)
 {
-	long long x = *(const long long *)a, y = *(const long long *)b;
+	long long x = ((const struct gw_session_state *)a)->session_id;
+	long long y = ((const struct gw_session_state *)b)->session_id;
 
 	return (x > y) - (x < y);
 }
 
+/* A desk to close, and whether its user is signed out everywhere. */
+struct revoked {
+	unsigned long conn;
+	int logout;
+};
+
 struct revoke_scan {
 	unsigned gen;
-	const long long *live;
-	size_t nlive;
-	/* Sockets to close: the map cannot change while it is walked. */
-	unsigned long *conns;
+	const struct gw_session_state *states; /* sorted by session id */
+	size_t nstates;
+	/* Desks to close: the map cannot change while it is walked. */
+	struct revoked *found;
 	size_t n, cap;
 };
 
@@ -1249,27 +1255,39 @@ static void
 find_revoked(void *arg, uint64_t staff, void *value)
 {
 	struct revoke_scan *sc = arg;
+	struct gw_session_state key;
+	const struct gw_session_state *st;
 	struct peer *d;
 
 	(void)staff;
 	for (d = value; d != NULL; d = d->next_desk) {
 		/* Opened after the question: not asked about, not judged. */
-		if (d->revoked || d->asked != sc->gen || sc->n == sc->cap ||
-		    bsearch(&d->session, sc->live, sc->nlive, sizeof(*sc->live),
-		            ll_cmp) != NULL)
+		if (d->revoked || d->asked != sc->gen || sc->n == sc->cap)
 			continue;
-		sc->conns[sc->n++] = d->conn;
+		memset(&key, 0, sizeof(key));
+		key.session_id = d->session;
+		/* bsearch must not be given NULL, even for no elements. */
+		st = sc->nstates == 0 ? NULL
+		                      : bsearch(&key, sc->states, sc->nstates,
+		                                sizeof(key), state_cmp);
+		if (st != NULL && st->live)
+			continue;
+		sc->found[sc->n].conn = d->conn;
+		/* A deleted session ended long ago: nothing says otherwise. */
+		sc->found[sc->n].logout = st == NULL || !st->staff_live;
+		sc->n++;
 	}
 }
 
 /*
- * The desk was signed out: refuse its messages from now on, tell the
- * router when it was this instance's last desk of the advisor (its live
- * work goes back to the queues now, not after the grace period), and
- * close the socket.
+ * The desk's session ended: refuse its messages from now on and close it.
+ * When its user has no live session left and this was the instance's
+ * last desk of the advisor, log them out of routing: their live work goes
+ * back to the queues now, not after the grace period. Otherwise (signed
+ * in elsewhere) the close is an ordinary one: route_advisor_gone.
  */
 static void
-desk_revoke(struct route_ws *rw, unsigned long conn)
+desk_revoke(struct route_ws *rw, unsigned long conn, int logout)
 {
 	struct peer *peer = peer_get(rw, conn), *d;
 	int others = 0;
@@ -1281,9 +1299,9 @@ desk_revoke(struct route_ws *rw, unsigned long conn)
 	for (d = idmap_get(rw->desks, peer->staff); d != NULL; d = d->next_desk)
 		if (!d->revoked)
 			others = 1;
-	gw_info("route_ws.desk_revoked", "conn=%lu staff=%llu", conn,
-	        (unsigned long long)peer->staff);
-	if (!others) {
+	gw_info("route_ws.desk_revoked", "conn=%lu staff=%llu logout=%d", conn,
+	        (unsigned long long)peer->staff, logout && !others);
+	if (logout && !others) {
 		snprintf(id, sizeof(id), "%llu",
 		         (unsigned long long)peer->staff);
 		route_advisor_logout(rw->r, id, NULL, NULL);
@@ -1294,35 +1312,35 @@ desk_revoke(struct route_ws *rw, unsigned long conn)
 
 static void
 on_sessions_live(void *arg, enum gw_session_status status, const char *err,
-                 const long long *live, size_t n)
+                 const struct gw_session_state *states, size_t n)
 {
 	struct route_ws *rw = arg;
+	struct gw_session_state *sorted = NULL;
 	struct revoke_scan sc;
-	long long *sorted = NULL;
 	size_t i;
 
 	rw->sessions_inflight = 0;
 	if (status != GW_SESSION_OK) {
-		/* Unknown is not revoked: the sockets stay until we know. */
+		/* Unknown is not revoked: the desks stay until we know. */
 		gw_warn("route_ws.sessions_failed", "reason=\"%s\"",
 		        err ? err : "?");
 		return;
 	}
 	if (n > 0) {
 		sorted = xcalloc(n, sizeof(*sorted));
-		memcpy(sorted, live, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), ll_cmp);
+		memcpy(sorted, states, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), state_cmp);
 	}
 	memset(&sc, 0, sizeof(sc));
 	sc.gen = rw->sessions_gen;
-	sc.live = sorted;
-	sc.nlive = n;
+	sc.states = sorted;
+	sc.nstates = n;
 	sc.cap = idmap_count(rw->peers);
-	sc.conns = xcalloc(sc.cap + 1, sizeof(*sc.conns));
+	sc.found = xcalloc(sc.cap + 1, sizeof(*sc.found));
 	idmap_each(rw->desks, find_revoked, &sc);
 	for (i = 0; i < sc.n; i++)
-		desk_revoke(rw, sc.conns[i]);
-	free(sc.conns);
+		desk_revoke(rw, sc.found[i].conn, sc.found[i].logout);
+	free(sc.found);
 	free(sorted);
 }
 

@@ -59,12 +59,17 @@ class AccountsTest(harness.TestCase):
         cls.pg.psql(
             "INSERT INTO queues (id, slug, name) VALUES (21, 'tax', 'Tax');"
             "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
-            " offer_timeout_s) VALUES (21, 'chat', 60, 30);", dbname=cls.db)
+            " offer_timeout_s) VALUES (21, 'chat', 60, 30);"
+            # eve's own queue: no other test's advisor takes its chats.
+            "INSERT INTO queues (id, slug, name) VALUES (22, 'eve', 'Eve');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (22, 'chat', 60, 30);", dbname=cls.db)
         cls.passwords = {}
         for login in ("ada", "bob", "cat", "dan", "eve"):
             cls.passwords[login] = cls.add_user(login)
         cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
-                    "SELECT id, 21 FROM staff_users", dbname=cls.db)
+                    "SELECT id, CASE login WHEN 'eve' THEN 22 ELSE 21 END "
+                    "FROM staff_users", dbname=cls.db)
         for sb in cls.sbs:
             sb.start()
         for sb in cls.sbs:
@@ -117,11 +122,11 @@ class AccountsTest(harness.TestCase):
         r = sb.request("GET", "/api/session", headers={"Cookie": cookie})
         self.assertEqual(r.status, 401, r.body)
 
-    def resident(self, sb):
+    def resident(self, sb, queue="tax"):
         ws = sb.websocket()
         self.addCleanup(ws.close)
         self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
-        ws.send_text(json.dumps({"type": "chat.start", "queue": "tax",
+        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
                                  "name": "Ann", "id": 1}))
         m = json.loads(ws.recv_message()[1])
         self.assertEqual(m["type"], "chat.queued", m)
@@ -241,6 +246,12 @@ class AccountsTest(harness.TestCase):
         # Another session of eve's (another browser) stays signed in.
         other_cookie = self.cookie(sb2, "eve")
         other = Desk(self, sb2, other_cookie)
+        here.status("available")
+        ws, conv = self.resident(sb2, "eve")
+        here.wait_for("offer", conversation=conv)
+        here.send(type="offer.accept", conversation=conv, id="a1")
+        here.wait_for("offer.accepted", id="a1")
+        here.status("away")
         r = sb.request("DELETE", "/api/session",
                        headers={"Cookie": cookie,
                                 "X-Requested-With": "XMLHttpRequest"})
@@ -249,9 +260,15 @@ class AccountsTest(harness.TestCase):
             code, reason, _ = d.closed()
             self.assertEqual((code, reason), (4003, "signed out"))
         self.session_refused(sb2, cookie)
-        # Still working, several re-checks later.
+        # Still working, several re-checks later, and eve, signed in on
+        # the other desk, was not logged out of routing: the chat is
+        # still hers.
         time.sleep(3)
         other.status("away")
+        self.assertEqual(self.sql(
+            "SELECT c.status || ',' || u.login FROM conversations c JOIN "
+            "staff_users u ON u.id = c.assigned_staff_id WHERE c.id = %s"
+            % conv), "assigned,eve")
         r = sb2.request("GET", "/api/session",
                         headers={"Cookie": other_cookie})
         self.assertEqual(r.status, 200, r.body)

@@ -156,8 +156,8 @@ struct reply {
 	long long staff_id;
 	long long session_id;
 	long long count;
-	long long live[8];
-	size_t nlive;
+	struct gw_session_state states[8];
+	size_t nstates;
 	int has_info;
 	char token[64];
 	char login[64];
@@ -206,7 +206,7 @@ on_done(void *arg, enum gw_session_status status, const char *err,
 
 static void
 on_live(void *arg, enum gw_session_status status, const char *err,
-        const long long *live, size_t n)
+        const struct gw_session_state *states, size_t n)
 {
 	struct reply *r = arg;
 	size_t i;
@@ -217,10 +217,10 @@ on_live(void *arg, enum gw_session_status status, const char *err,
 	snprintf(r->err, sizeof(r->err), "%s", err ? err : "");
 	assert_true(n <= 8);
 	for (i = 0; i < n; i++)
-		r->live[i] = live[i];
-	r->nlive = n;
+		r->states[i] = states[i];
+	r->nstates = n;
 	if (status != GW_SESSION_OK)
-		assert_null(live);
+		assert_null(states);
 }
 
 static int
@@ -624,12 +624,16 @@ test_revoke_staff(void **state)
 	fixture_close(&f);
 }
 
-/* Which of ids are live: a bit per position, in the order asked. */
+/*
+ * Which of ids are live: a bit per position, in the order asked; staff,
+ * when not NULL, gets a bit for each whose user has a live session.
+ * Sessions that do not exist are not in the answer.
+ */
 static unsigned
-live_mask(struct fixture *f, const long long *ids, size_t n)
+live_mask(struct fixture *f, const long long *ids, size_t n, unsigned *staff)
 {
 	struct reply r;
-	unsigned mask = 0;
+	unsigned mask = 0, smask = 0;
 	size_t i, j;
 
 	memset(&r, 0, sizeof(r));
@@ -638,10 +642,19 @@ live_mask(struct fixture *f, const long long *ids, size_t n)
 	assert_int_equal(r.done, 0);
 	wait_reply(f, &r);
 	assert_int_equal(r.status, GW_SESSION_OK);
-	for (i = 0; i < r.nlive; i++)
-		for (j = 0; j < n; j++)
-			if (r.live[i] == ids[j])
+	for (i = 0; i < r.nstates; i++) {
+		for (j = 0; j < n; j++) {
+			if (r.states[i].session_id != ids[j])
+				continue;
+			if (r.states[i].live)
 				mask |= 1u << j;
+			if (r.states[i].staff_live)
+				smask |= 1u << j;
+		}
+		assert_true(r.states[i].session_id != 999999999);
+	}
+	if (staff != NULL)
+		*staff = smask;
 	return mask;
 }
 
@@ -651,6 +664,7 @@ test_live(void **state)
 	struct fixture f;
 	struct reply a1, a2, b, d, r;
 	long long ids[5];
+	unsigned staff;
 
 	(void)state;
 	fixture_open(&f, 1800, 8 * 3600);
@@ -667,33 +681,37 @@ test_live(void **state)
 	ids[2] = b.session_id;
 	ids[3] = d.session_id;
 	ids[4] = 999999999; /* never was */
-	assert_int_equal(live_mask(&f, ids, 5), 0xf);
-	/* Logout ends that session only. */
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xf);
+	assert_int_equal(staff, 0xf);
+	/* Logout ends that session only: alice is still signed in. */
 	do_logout(&f, a1.token, &r);
-	assert_int_equal(live_mask(&f, ids, 5), 0xe);
-	/* Past its absolute timeout. */
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xe);
+	assert_int_equal(staff, 0xf);
+	/* Past its absolute timeout: bob has no other session. */
 	assert_int_equal(exec("UPDATE staff_sessions SET expires_at = now()"
 	                      " WHERE id = %lld",
 	                      b.session_id),
 	                 0);
-	assert_int_equal(live_mask(&f, ids, 5), 0xa);
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xa);
+	assert_int_equal(staff, 0xb);
 	/* Idle is not judged here: an open socket is not a request. */
 	assert_int_equal(exec("UPDATE staff_sessions SET last_seen_at ="
 	                      " now() - interval '1 day' WHERE id = %lld",
 	                      a2.session_id),
 	                 0);
-	assert_int_equal(live_mask(&f, ids, 5), 0xa);
+	assert_int_equal(live_mask(&f, ids, 5, NULL), 0xa);
 	/* Disabled user: its sessions are not revoked, but not live. */
 	assert_int_equal(exec("UPDATE staff_users SET disabled = true"
 	                      " WHERE id = %lld",
 	                      dave_id),
 	                 0);
-	assert_int_equal(live_mask(&f, ids, 5), 0x2);
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0x2);
+	assert_int_equal(staff, 0x3);
 	assert_int_equal(exec("UPDATE staff_users SET disabled = false"
 	                      " WHERE id = %lld",
 	                      dave_id),
 	                 0);
-	assert_int_equal(live_mask(&f, ids + 3, 1), 0x1);
+	assert_int_equal(live_mask(&f, ids + 3, 1, NULL), 0x1);
 	/* Refused at once, without a callback. */
 	assert_int_equal(gw_session_live(f.st, ids, 0, on_live, &r),
 	                 GW_SESSION_DENIED);
