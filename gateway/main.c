@@ -1,7 +1,8 @@
 /*
  * main.c: command line. `switchboard [-c FILE]` runs the daemon;
  * `-t` checks the configuration; `migrate` applies migrations;
- * `user add` creates a staff account. Main thread.
+ * `user add|passwd|disable|enable|list` manage staff accounts. Main
+ * thread.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -31,6 +32,20 @@ usage(FILE *f)
 	      "[--name NAME] LOGIN\n"
 	      "                                        create a staff user; "
 	      "prints password=...\n"
+	      "       switchboard [-c FILE] user passwd [--stdin] LOGIN\n"
+	      "                                        set a new password "
+	      "(printed as\n"
+	      "                                        password=..., or one "
+	      "line read from\n"
+	      "                                        stdin); signs the user "
+	      "out everywhere\n"
+	      "       switchboard [-c FILE] user disable LOGIN\n"
+	      "                                        refuse sign-in; signs "
+	      "the user out\n"
+	      "                                        everywhere\n"
+	      "       switchboard [-c FILE] user enable LOGIN\n"
+	      "                                        allow sign-in again\n"
+	      "       switchboard [-c FILE] user list  list staff users\n"
 	      "       switchboard -V                   print the version\n",
 	      f);
 }
@@ -50,6 +65,88 @@ cmd_migrate(struct gw_config *cfg)
 	return 0;
 }
 
+/* One line of stdin, without its line end, into buf; -1 if too long. */
+static int
+read_password(char *buf, size_t len)
+{
+	size_t n;
+
+	if (fgets(buf, (int)len, stdin) == NULL)
+		return -1;
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (!feof(stdin))
+		return -1; /* longer than the buffer: refused, not cut */
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return 0;
+}
+
+static int
+cmd_passwd(struct gw_config *cfg, int argc, char **argv)
+{
+	static char password[GW_PASSWORD_MAX + 2];
+	const char *login = NULL;
+	char err[512];
+	long long revoked = 0;
+	int from_stdin = 0, rc = 2;
+
+	if (argc == 3 && strcmp(argv[1], "--stdin") == 0) {
+		from_stdin = 1;
+		login = argv[2];
+	} else if (argc == 2 && argv[1][0] != '-') {
+		login = argv[1];
+	} else {
+		usage(stderr);
+		goto out;
+	}
+	rc = 1;
+	if (from_stdin) {
+		if (read_password(password, sizeof(password)) != 0) {
+			fprintf(stderr,
+			        "switchboard: user passwd: no password on "
+			        "stdin, or over %d bytes\n",
+			        GW_PASSWORD_MAX);
+			goto out;
+		}
+	} else {
+		gw_staff_random_password(password, 32);
+	}
+	if (gw_staff_passwd(cfg->pg_conninfo, login, password, &revoked, err,
+	                    sizeof(err)) != 0) {
+		fprintf(stderr, "switchboard: user passwd: %s\n", err);
+		goto out;
+	}
+	if (!from_stdin)
+		printf("password=%s\n", password);
+	printf("sessions_revoked=%lld\n", revoked);
+	rc = 0;
+out:
+	sodium_memzero(password, sizeof(password));
+	return rc;
+}
+
+static int
+cmd_disable(struct gw_config *cfg, int argc, char **argv, int disabled)
+{
+	char err[512];
+	long long revoked = 0;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		usage(stderr);
+		return 2;
+	}
+	if (gw_staff_set_disabled(cfg->pg_conninfo, argv[1], disabled, &revoked,
+	                          err, sizeof(err)) != 0) {
+		fprintf(stderr, "switchboard: user %s: %s\n", argv[0], err);
+		return 1;
+	}
+	if (disabled)
+		printf("sessions_revoked=%lld\n", revoked);
+	return 0;
+}
+
 static int
 cmd_user(struct gw_config *cfg, int argc, char **argv)
 {
@@ -62,6 +159,20 @@ cmd_user(struct gw_config *cfg, int argc, char **argv)
 	char password[32], err[512];
 	int ch;
 
+	if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+		return cmd_passwd(cfg, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "disable") == 0)
+		return cmd_disable(cfg, argc - 1, argv + 1, 1);
+	if (argc >= 2 && strcmp(argv[1], "enable") == 0)
+		return cmd_disable(cfg, argc - 1, argv + 1, 0);
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		if (gw_staff_list(cfg->pg_conninfo, stdout, err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "switchboard: user list: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "add") != 0) {
 		usage(stderr);
 		return 2;

@@ -87,8 +87,8 @@ static const char sql_login_create[] =
         "  (token_hash, staff_id, expires_at, ip, user_agent)"
         "  SELECT decode($2, 'hex'), u.id,"
         "  now() + $3::int * interval '1 second', $4::inet, $5 FROM u"
-        "  RETURNING staff_id)"
-        " SELECT s.staff_id, u.login, u.role, u.display_name"
+        "  RETURNING staff_id, id)"
+        " SELECT s.staff_id, u.login, u.role, u.display_name, s.id"
         " FROM s JOIN u ON u.id = s.staff_id";
 
 /* Finds a live session and touches it when last written touch_s ago. */
@@ -103,7 +103,7 @@ static const char sql_check[] =
         " t AS (UPDATE staff_sessions x SET last_seen_at = now() FROM s"
         "  WHERE x.id = s.id"
         "  AND s.last_seen_at <= now() - $3::int * interval '1 second')"
-        " SELECT staff_id, login, role, display_name FROM s";
+        " SELECT staff_id, login, role, display_name, id FROM s";
 
 static const char sql_logout[] =
         "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
@@ -115,6 +115,21 @@ static const char sql_revoke_staff[] =
         "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
         "  WHERE staff_id = $1::bigint AND revoked_at IS NULL RETURNING 1)"
         " SELECT count(*) FROM r";
+
+/*
+ * Whether a set of sessions, and their users, are still signed in (see
+ * gw_session_live). Uses staff_sessions_staff_live_idx for the users.
+ */
+static const char sql_live[] =
+        "WITH a AS (SELECT s.id, s.staff_id, (s.revoked_at IS NULL"
+        "  AND s.expires_at > now() AND NOT u.disabled) AS live,"
+        "  NOT u.disabled AS enabled"
+        "  FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id"
+        "  WHERE s.id = ANY ($1::bigint[]))"
+        " SELECT a.id, a.live, a.enabled AND EXISTS (SELECT 1"
+        "  FROM staff_sessions o WHERE o.staff_id = a.staff_id"
+        "  AND o.revoked_at IS NULL AND o.expires_at > now())"
+        " FROM a";
 
 static const char sql_prune[] =
         "WITH s AS (DELETE FROM staff_sessions"
@@ -131,6 +146,7 @@ enum op_kind {
 	OP_LOGIN = 0,
 	OP_CHECK,
 	OP_DONE, /* logout, revocation, pruning: answered with a count */
+	OP_LIVE,
 };
 
 struct gw_session_store {
@@ -147,6 +163,7 @@ struct session_op {
 	enum op_kind kind;
 	gw_session_login_cb info_cb; /* OP_LOGIN, OP_CHECK */
 	gw_session_done_cb done_cb;  /* OP_DONE */
+	gw_session_live_cb live_cb;  /* OP_LIVE */
 	void *arg;
 	const char *what; /* for log lines */
 	int in_call;      /* inside op_query: a lost connection answers now */
@@ -228,7 +245,10 @@ op_finish(struct session_op *op, enum gw_session_status status,
 		info = NULL;
 		count = 0;
 	}
-	if (op->kind == OP_DONE) {
+	if (op->kind == OP_LIVE) {
+		if (op->live_cb != NULL)
+			op->live_cb(op->arg, status, err, NULL, 0);
+	} else if (op->kind == OP_DONE) {
 		if (op->done_cb != NULL)
 			op->done_cb(op->arg, status, err, count);
 	} else if (op->info_cb != NULL) {
@@ -443,6 +463,7 @@ login_on_create(void *arg, PGresult *res, const char *err)
 		info.login = PQgetvalue(res, 0, 1);
 		info.role = PQgetvalue(res, 0, 2);
 		info.display_name = PQgetvalue(res, 0, 3);
+		info.session_id = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
 		info.token = op->token;
 		gw_info("staff.login", "staff_id=%lld ip=%s", info.staff_id,
 		        op->ip ? op->ip : "-");
@@ -542,8 +563,37 @@ check_on_result(void *arg, PGresult *res, const char *err)
 		info.login = PQgetvalue(res, 0, 1);
 		info.role = PQgetvalue(res, 0, 2);
 		info.display_name = PQgetvalue(res, 0, 3);
+		info.session_id = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
 		op_finish(op, GW_SESSION_OK, &info, 0);
 	}
+}
+
+static void
+live_on_result(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+	struct gw_session_state *states;
+	int i, n;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (op->st->closing || !result_ok(op, res, err)) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+		return;
+	}
+	n = PQntuples(res);
+	states = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*states));
+	for (i = 0; i < n; i++) {
+		states[i].session_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		states[i].live = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		states[i].staff_live = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+	}
+	if (op->live_cb != NULL)
+		op->live_cb(op->arg, GW_SESSION_OK, NULL, states, (size_t)n);
+	free(states);
+	op_release(op);
 }
 
 static void
@@ -734,6 +784,40 @@ gw_session_revoke_staff(struct gw_session_store *st, long long staff_id,
 	snprintf(id, sizeof(id), "%lld", staff_id);
 	params[0] = id;
 	rc = op_start(op, sql_revoke_staff, 1, params, done_on_result);
+out:
+	return rc;
+}
+
+enum gw_session_status
+gw_session_live(struct gw_session_store *st, const long long *ids, size_t n,
+                gw_session_live_cb cb, void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
+	struct session_op *op;
+	const char *params[1];
+	size_t i, len = 0, cap;
+	char *array;
+
+	if (ids == NULL || n == 0 || n > GW_SESSION_LIVE_MAX) {
+		rc = GW_SESSION_DENIED;
+		goto out;
+	}
+	if (!store_open(st))
+		goto out;
+	/* An array literal: "{" then up to 20 digits and a comma per id. */
+	cap = n * 22 + 3;
+	array = xmalloc(cap);
+	array[len++] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(array + len, cap - len, "%s%lld",
+		                        i > 0 ? "," : "", ids[i]);
+	array[len++] = '}';
+	array[len] = '\0';
+	op = op_new(st, OP_LIVE, "live", arg);
+	op->live_cb = cb;
+	params[0] = array;
+	rc = op_start(op, sql_live, 1, params, live_on_result);
+	free(array);
 out:
 	return rc;
 }

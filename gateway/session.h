@@ -18,6 +18,8 @@
 #ifndef GW_SESSION_H
 #define GW_SESSION_H
 
+#include <stddef.h>
+
 #include <uv.h>
 
 #include "db.h"
@@ -37,6 +39,8 @@
  * GW_SESSION_UNAVAILABLE at once.
  */
 #define GW_SESSION_LOGINS_MAX 32
+/* Session ids one gw_session_live call may ask about. */
+#define GW_SESSION_LIVE_MAX 100000
 
 struct gw_session_store;
 
@@ -53,6 +57,8 @@ enum gw_session_status {
 /* What a successful login or check knows; strings valid during the call. */
 struct gw_session_info {
 	long long staff_id;
+	/* staff_sessions.id: what gw_session_live is asked about. */
+	long long session_id;
 	const char *login;
 	const char *display_name;
 	const char *role;
@@ -71,6 +77,24 @@ typedef void (*gw_session_login_cb)(void *arg, enum gw_session_status status,
 typedef void (*gw_session_check_cb)(void *arg, enum gw_session_status status,
                                     const char *err,
                                     const struct gw_session_info *info);
+/* What gw_session_live tells of one session asked about. */
+struct gw_session_state {
+	long long session_id;
+	/* Not revoked, not past its absolute timeout, user not disabled. */
+	int live;
+	/* The user has some live session (this one or another). */
+	int staff_live;
+};
+/*
+ * gw_session_live: status GW_SESSION_OK with one state per session asked
+ * about that still exists, in no order (a session not among them was
+ * deleted: it ended long ago); states valid during the call, n may be 0.
+ * Otherwise states is NULL and n is 0.
+ */
+typedef void (*gw_session_live_cb)(void *arg, enum gw_session_status status,
+                                   const char *err,
+                                   const struct gw_session_state *states,
+                                   size_t n);
 /* Logout and revocation: count is the number of sessions ended. */
 typedef void (*gw_session_done_cb)(void *arg, enum gw_session_status status,
                                    const char *err, long long count);
@@ -121,6 +145,18 @@ enum gw_session_status gw_session_revoke_staff(struct gw_session_store *st,
                                                long long staff_id,
                                                gw_session_done_cb cb,
                                                void *arg);
+/*
+ * Whether the n sessions (staff_sessions.id, from gw_session_info) are
+ * still live, and whether their users still have a live session: not
+ * revoked (logout, password reset, disabling), not past
+ * their absolute timeout, and their user not disabled. The idle timeout is
+ * not applied: a socket opened on a session is not a request that uses it.
+ * One statement whatever n is (1 to GW_SESSION_LIVE_MAX); ids is copied.
+ * GW_SESSION_DENIED, without a callback, for n out of range.
+ */
+enum gw_session_status gw_session_live(struct gw_session_store *st,
+                                       const long long *ids, size_t n,
+                                       gw_session_live_cb cb, void *arg);
 /*
  * Deletes sessions that ended, and login attempts made, more than keep_s
  * seconds ago (at least the throttling window). count is the rows deleted.

@@ -2,6 +2,7 @@
  * staff.c: staff account helpers for the CLI. Blocking libpq and libsodium.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
@@ -58,6 +59,144 @@ gw_staff_verify_password(const char *hash, const char *password)
 	if (len > GW_PASSWORD_MAX)
 		return 0;
 	return crypto_pwhash_str_verify(hash, password, len) == 0;
+}
+
+static PGconn *
+cli_connect(const char *conninfo, char *err, size_t errlen)
+{
+	const char *const keys[] = {"fallback_application_name", "dbname",
+	                            NULL};
+	const char *const vals[] = {"switchboard-cli", conninfo, NULL};
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "connect: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		conn = NULL;
+	}
+	return conn;
+}
+
+/*
+ * One statement changes the user, revokes its sessions when asked to and
+ * appends the audit row: all or nothing. Open desk sockets of a revoked
+ * session are closed by the daemons within seconds (router/route_ws.c).
+ * $1 login, $2 action, $3 revoke (bool); the change is the caller's CTE.
+ */
+#define SQL_ACCOUNT_TAIL                                                       \
+	" s AS (UPDATE staff_sessions x SET revoked_at = now() FROM u"         \
+	"  WHERE $3::bool AND x.staff_id = u.id AND x.revoked_at IS NULL"      \
+	"  RETURNING 1),"                                                      \
+	" n AS (SELECT count(*) AS c FROM s),"                                 \
+	" a AS (INSERT INTO audit_log (actor, action, object_kind, object_id," \
+	"  detail) SELECT 'cli', $2, 'staff', u.id::text,"                     \
+	"  jsonb_build_object('login', u.login, 'sessions_revoked', n.c)"      \
+	"  FROM u, n)"                                                         \
+	" SELECT u.id, n.c FROM u, n"
+
+static int
+account_change(const char *conninfo, const char *sql, const char *login,
+               const char *action, int revoke, const char *extra,
+               long long *revoked, char *err, size_t errlen)
+{
+	const char *params[4];
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	*revoked = 0;
+	conn = cli_connect(conninfo, err, errlen);
+	if (conn == NULL)
+		goto out;
+	params[0] = login;
+	params[1] = action;
+	params[2] = revoke ? "true" : "false";
+	params[3] = extra;
+	res = PQexecParams(conn, sql, extra != NULL ? 4 : 3, NULL, params, NULL,
+	                   NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+		goto out;
+	}
+	if (PQntuples(res) != 1) {
+		snprintf(err, errlen, "no user with login \"%s\"", login);
+		goto out;
+	}
+	*revoked = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	rc = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+int
+gw_staff_passwd(const char *conninfo, const char *login, const char *password,
+                long long *revoked, char *err, size_t errlen)
+{
+	static const char sql[] =
+	        "WITH u AS (UPDATE staff_users SET password_hash = $4"
+	        "  WHERE login = $1 RETURNING id, login)," SQL_ACCOUNT_TAIL;
+	char hash[crypto_pwhash_STRBYTES];
+	int rc = -1;
+
+	*revoked = 0;
+	if (password[0] == '\0') {
+		snprintf(err, errlen, "the password is empty");
+		goto out;
+	}
+	if (gw_staff_hash_password(password, hash, sizeof(hash)) != 0) {
+		snprintf(err, errlen, "cannot hash password (at most %d bytes)",
+		         GW_PASSWORD_MAX);
+		goto out;
+	}
+	rc = account_change(conninfo, sql, login, "staff.password_reset", 1,
+	                    hash, revoked, err, errlen);
+out:
+	sodium_memzero(hash, sizeof(hash));
+	return rc;
+}
+
+int
+gw_staff_set_disabled(const char *conninfo, const char *login, int disabled,
+                      long long *revoked, char *err, size_t errlen)
+{
+	static const char sql[] =
+	        "WITH u AS (UPDATE staff_users SET disabled = $3::bool"
+	        "  WHERE login = $1 RETURNING id, login)," SQL_ACCOUNT_TAIL;
+
+	return account_change(conninfo, sql, login,
+	                      disabled ? "staff.disable" : "staff.enable",
+	                      disabled, NULL, revoked, err, errlen);
+}
+
+int
+gw_staff_list(const char *conninfo, FILE *f, char *err, size_t errlen)
+{
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	int rc = -1, i;
+
+	conn = cli_connect(conninfo, err, errlen);
+	if (conn == NULL)
+		goto out;
+	res = PQexec(conn, "SELECT login, display_name, role, disabled"
+	                   " FROM staff_users ORDER BY login");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+		goto out;
+	}
+	fprintf(f, "login\tname\trole\tstate\n");
+	for (i = 0; i < PQntuples(res); i++)
+		fprintf(f, "%s\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+		        PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+		        strcmp(PQgetvalue(res, i, 3), "t") == 0 ? "disabled"
+		                                                : "enabled");
+	rc = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
 }
 
 int

@@ -37,6 +37,16 @@
 #define POSITION_GAP_MS   2000
 /* ... and all of them re-checked this often, whatever happened. */
 #define POSITIONS_ALL_EVERY_TICKS 10
+/*
+ * The sessions of the open desk sockets are re-checked this often (ticks):
+ * one statement for all of them. A socket whose session was revoked
+ * (logout, `user passwd`, `user disable`, on any instance or from the
+ * CLI), reached its absolute timeout, or whose user was disabled, is
+ * closed with DESK_REVOKED_CODE.
+ */
+#define SESSIONS_EVERY_TICKS 2
+#define DESK_REVOKED_CODE    4003
+#define DESK_REVOKED_REASON  "signed out"
 
 enum peer_kind {
 	PEER_NEW = 0,
@@ -50,6 +60,9 @@ struct peer {
 	enum peer_kind kind;
 	/* staff */
 	uint64_t staff;
+	long long session; /* staff_sessions.id it was opened with */
+	int revoked;       /* being closed: its session ended */
+	unsigned asked;    /* sessions_gen of the last question about it */
 	char role[24];
 	char name[201];
 	char status[16];
@@ -90,6 +103,8 @@ struct route_ws {
 	struct idmap *desks;     /* staff id -> first peer */
 	struct idmap *residents; /* conversation id -> peer */
 	struct idmap *dirty;     /* queue id -> itself: positions changed */
+	int sessions_inflight;
+	unsigned sessions_gen; /* questions asked about desk sessions */
 	uv_timer_t positions;
 	uv_timer_t flush;    /* pushes the positions of the dirty queues */
 	uint64_t flushed_at; /* loop time of the last flush */
@@ -1206,6 +1221,164 @@ mark_waiting_dirty(void *arg, uint64_t conv, void *value)
 		mark_dirty(arg, peer->queue);
 }
 
+/* ---------------------------------------------------------------- sessions */
+
+struct session_ids {
+	unsigned gen;
+	long long *ids;
+	size_t n, cap;
+};
+
+static void
+collect_session(void *arg, uint64_t staff, void *value)
+{
+	struct session_ids *s = arg;
+	struct peer *d;
+
+	(void)staff;
+	for (d = value; d != NULL; d = d->next_desk) {
+		if (d->revoked || s->n == s->cap)
+			continue;
+		d->asked = s->gen;
+		s->ids[s->n++] = d->session;
+	}
+}
+
+static int
+state_cmp(const void *a, const void *b)
+{
+	long long x = ((const struct gw_session_state *)a)->session_id;
+	long long y = ((const struct gw_session_state *)b)->session_id;
+
+	return (x > y) - (x < y);
+}
+
+/* A desk to close, and whether its user is signed out everywhere. */
+struct revoked {
+	unsigned long conn;
+	int logout;
+};
+
+struct revoke_scan {
+	unsigned gen;
+	const struct gw_session_state *states; /* sorted by session id */
+	size_t nstates;
+	/* Desks to close: the map cannot change while it is walked. */
+	struct revoked *found;
+	size_t n, cap;
+};
+
+static void
+find_revoked(void *arg, uint64_t staff, void *value)
+{
+	struct revoke_scan *sc = arg;
+	struct gw_session_state key;
+	const struct gw_session_state *st;
+	struct peer *d;
+
+	(void)staff;
+	for (d = value; d != NULL; d = d->next_desk) {
+		/* Opened after the question: not asked about, not judged. */
+		if (d->revoked || d->asked != sc->gen || sc->n == sc->cap)
+			continue;
+		memset(&key, 0, sizeof(key));
+		key.session_id = d->session;
+		/* bsearch must not be given NULL, even for no elements. */
+		st = sc->nstates == 0 ? NULL
+		                      : bsearch(&key, sc->states, sc->nstates,
+		                                sizeof(key), state_cmp);
+		if (st != NULL && st->live)
+			continue;
+		sc->found[sc->n].conn = d->conn;
+		/* A deleted session ended long ago: nothing says otherwise. */
+		sc->found[sc->n].logout = st == NULL || !st->staff_live;
+		sc->n++;
+	}
+}
+
+/*
+ * The desk's session ended: refuse its messages from now on and close it.
+ * When its user has no live session left and this was the instance's
+ * last desk of the advisor, log them out of routing: their live work goes
+ * back to the queues now, not after the grace period. Otherwise (signed
+ * in elsewhere) the close is an ordinary one: route_advisor_gone.
+ */
+static void
+desk_revoke(struct route_ws *rw, unsigned long conn, int logout)
+{
+	struct peer *peer = peer_get(rw, conn), *d;
+	int others = 0;
+	char id[24];
+
+	if (peer == NULL || peer->kind != PEER_STAFF || peer->revoked)
+		return;
+	peer->revoked = 1;
+	for (d = idmap_get(rw->desks, peer->staff); d != NULL; d = d->next_desk)
+		if (!d->revoked)
+			others = 1;
+	gw_info("route_ws.desk_revoked", "conn=%lu staff=%llu logout=%d", conn,
+	        (unsigned long long)peer->staff, logout && !others);
+	if (logout && !others) {
+		snprintf(id, sizeof(id), "%llu",
+		         (unsigned long long)peer->staff);
+		route_advisor_logout(rw->r, id, NULL, NULL);
+	}
+	gw_http_ws_close(rw->http, conn, DESK_REVOKED_CODE,
+	                 DESK_REVOKED_REASON);
+}
+
+static void
+on_sessions_live(void *arg, enum gw_session_status status, const char *err,
+                 const struct gw_session_state *states, size_t n)
+{
+	struct route_ws *rw = arg;
+	struct gw_session_state *sorted = NULL;
+	struct revoke_scan sc;
+	size_t i;
+
+	rw->sessions_inflight = 0;
+	if (status != GW_SESSION_OK) {
+		/* Unknown is not revoked: the desks stay until we know. */
+		gw_warn("route_ws.sessions_failed", "reason=\"%s\"",
+		        err ? err : "?");
+		return;
+	}
+	if (n > 0) {
+		sorted = xcalloc(n, sizeof(*sorted));
+		memcpy(sorted, states, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), state_cmp);
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.gen = rw->sessions_gen;
+	sc.states = sorted;
+	sc.nstates = n;
+	sc.cap = idmap_count(rw->peers);
+	sc.found = xcalloc(sc.cap + 1, sizeof(*sc.found));
+	idmap_each(rw->desks, find_revoked, &sc);
+	for (i = 0; i < sc.n; i++)
+		desk_revoke(rw, sc.found[i].conn, sc.found[i].logout);
+	free(sc.found);
+	free(sorted);
+}
+
+static void
+sessions_recheck(struct route_ws *rw)
+{
+	struct session_ids s;
+
+	if (rw->sessions_inflight || idmap_count(rw->desks) == 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.gen = ++rw->sessions_gen;
+	s.cap = idmap_count(rw->peers);
+	s.ids = xcalloc(s.cap + 1, sizeof(*s.ids));
+	idmap_each(rw->desks, collect_session, &s);
+	if (s.n > 0 && gw_session_live(rw->sessions, s.ids, s.n,
+	                               on_sessions_live, rw) == GW_SESSION_OK)
+		rw->sessions_inflight = 1;
+	free(s.ids);
+}
+
 static void
 on_positions(uv_timer_t *t)
 {
@@ -1219,6 +1392,8 @@ on_positions(uv_timer_t *t)
 	 */
 	if (rw->ticks % POSITIONS_ALL_EVERY_TICKS == 0)
 		idmap_each(rw->residents, mark_waiting_dirty, rw);
+	if (rw->ticks % SESSIONS_EVERY_TICKS == 0)
+		sessions_recheck(rw);
 	rw->ticks++;
 }
 
@@ -1245,6 +1420,7 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	}
 	peer->kind = PEER_STAFF;
 	peer->staff = (uint64_t)info->staff_id;
+	peer->session = info->session_id;
 	snprintf(peer->role, sizeof(peer->role), "%s", info->role);
 	snprintf(peer->name, sizeof(peer->name), "%s", info->display_name);
 	desk_link(p->rw, peer);
@@ -1311,6 +1487,9 @@ on_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 	if (peer->kind == PEER_AUTHENTICATING) {
 		send_error(rw, conn, id, "not_ready",
 		           "the session is still being checked");
+	} else if (peer->kind == PEER_STAFF && peer->revoked) {
+		send_error(rw, conn, id, "unauthorised",
+		           "signed out: sign in again");
 	} else if (peer->kind == PEER_STAFF) {
 		desk_message(rw, peer, type, msg);
 	} else if (strncmp(type, "desk.", 5) == 0 ||

@@ -3,8 +3,10 @@
  * the real migrations: tokens and their stored hashes, the one error text
  * for every failed login, disabled users, throttling per login and per
  * address (also for a burst sent at once), logout and revocation, idle and
- * absolute timeouts, malformed tokens, refusals without a callback, and a
- * store freed (or a database closed) while requests are in flight.
+ * absolute timeouts, malformed tokens, refusals without a callback, a
+ * store freed (or a database closed) while requests are in flight, which
+ * sessions are still live (desk sockets), and the CLI's password reset,
+ * disabling and enabling (sessions revoked, audit rows).
  * Loop thread of each test plus libuv's workers for Argon2id.
  */
 #include <setjmp.h>
@@ -152,7 +154,10 @@ struct reply {
 	enum gw_session_status status;
 	char err[64];
 	long long staff_id;
+	long long session_id;
 	long long count;
+	struct gw_session_state states[8];
+	size_t nstates;
 	int has_info;
 	char token[64];
 	char login[64];
@@ -173,6 +178,7 @@ on_info(void *arg, enum gw_session_status status, const char *err,
 	if (info != NULL) {
 		r->has_info = 1;
 		r->staff_id = info->staff_id;
+		r->session_id = info->session_id;
 		snprintf(r->token, sizeof(r->token), "%s",
 		         info->token ? info->token : "");
 		snprintf(r->login, sizeof(r->login), "%s", info->login);
@@ -196,6 +202,25 @@ on_done(void *arg, enum gw_session_status status, const char *err,
 	r->status = status;
 	r->count = count;
 	snprintf(r->err, sizeof(r->err), "%s", err ? err : "");
+}
+
+static void
+on_live(void *arg, enum gw_session_status status, const char *err,
+        const struct gw_session_state *states, size_t n)
+{
+	struct reply *r = arg;
+	size_t i;
+
+	r->done = 1;
+	r->calls++;
+	r->status = status;
+	snprintf(r->err, sizeof(r->err), "%s", err ? err : "");
+	assert_true(n <= 8);
+	for (i = 0; i < n; i++)
+		r->states[i] = states[i];
+	r->nstates = n;
+	if (status != GW_SESSION_OK)
+		assert_null(states);
 }
 
 static int
@@ -599,6 +624,178 @@ test_revoke_staff(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * Which of ids are live: a bit per position, in the order asked; staff,
+ * when not NULL, gets a bit for each whose user has a live session.
+ * Sessions that do not exist are not in the answer.
+ */
+static unsigned
+live_mask(struct fixture *f, const long long *ids, size_t n, unsigned *staff)
+{
+	struct reply r;
+	unsigned mask = 0, smask = 0;
+	size_t i, j;
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(gw_session_live(f->st, ids, n, on_live, &r),
+	                 GW_SESSION_OK);
+	assert_int_equal(r.done, 0);
+	wait_reply(f, &r);
+	assert_int_equal(r.status, GW_SESSION_OK);
+	for (i = 0; i < r.nstates; i++) {
+		for (j = 0; j < n; j++) {
+			if (r.states[i].session_id != ids[j])
+				continue;
+			if (r.states[i].live)
+				mask |= 1u << j;
+			if (r.states[i].staff_live)
+				smask |= 1u << j;
+		}
+		assert_true(r.states[i].session_id != 999999999);
+	}
+	if (staff != NULL)
+		*staff = smask;
+	return mask;
+}
+
+static void
+test_live(void **state)
+{
+	struct fixture f;
+	struct reply a1, a2, b, d, r;
+	long long ids[5];
+	unsigned staff;
+
+	(void)state;
+	fixture_open(&f, 1800, 8 * 3600);
+	login_ok(&f, "alice", ALICE_PW, "192.0.2.30", &a1);
+	login_ok(&f, "alice", ALICE_PW, "192.0.2.30", &a2);
+	login_ok(&f, "bob", BOB_PW, "192.0.2.30", &b);
+	login_ok(&f, "dave", DAVE_PW, "192.0.2.30", &d);
+	/* A check gives the id of the session its login created. */
+	do_check(&f, a2.token, &r);
+	assert_int_equal(r.session_id, a2.session_id);
+	assert_true(a1.session_id > 0 && a1.session_id != a2.session_id);
+	ids[0] = a1.session_id;
+	ids[1] = a2.session_id;
+	ids[2] = b.session_id;
+	ids[3] = d.session_id;
+	ids[4] = 999999999; /* never was */
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xf);
+	assert_int_equal(staff, 0xf);
+	/* Logout ends that session only: alice is still signed in. */
+	do_logout(&f, a1.token, &r);
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xe);
+	assert_int_equal(staff, 0xf);
+	/* Past its absolute timeout: bob has no other session. */
+	assert_int_equal(exec("UPDATE staff_sessions SET expires_at = now()"
+	                      " WHERE id = %lld",
+	                      b.session_id),
+	                 0);
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xa);
+	assert_int_equal(staff, 0xb);
+	/* Idle is not judged here: an open socket is not a request. */
+	assert_int_equal(exec("UPDATE staff_sessions SET last_seen_at ="
+	                      " now() - interval '1 day' WHERE id = %lld",
+	                      a2.session_id),
+	                 0);
+	assert_int_equal(live_mask(&f, ids, 5, NULL), 0xa);
+	/* Disabled user: its sessions are not revoked, but not live. */
+	assert_int_equal(exec("UPDATE staff_users SET disabled = true"
+	                      " WHERE id = %lld",
+	                      dave_id),
+	                 0);
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0x2);
+	assert_int_equal(staff, 0x3);
+	assert_int_equal(exec("UPDATE staff_users SET disabled = false"
+	                      " WHERE id = %lld",
+	                      dave_id),
+	                 0);
+	assert_int_equal(live_mask(&f, ids + 3, 1, NULL), 0x1);
+	/* Refused at once, without a callback. */
+	assert_int_equal(gw_session_live(f.st, ids, 0, on_live, &r),
+	                 GW_SESSION_DENIED);
+	assert_int_equal(gw_session_live(f.st, NULL, 1, on_live, &r),
+	                 GW_SESSION_DENIED);
+	fixture_close(&f);
+}
+
+static void
+test_cli_account_changes(void **state)
+{
+	struct fixture f;
+	struct reply a, d, r;
+	char err[256];
+	long long revoked = -1;
+
+	(void)state;
+	fixture_open(&f, 1800, 8 * 3600);
+	login_ok(&f, "alice", ALICE_PW, "192.0.2.31", &a);
+	login_ok(&f, "alice", ALICE_PW, "192.0.2.31", &r);
+	assert_int_equal(gw_staff_passwd(pg.conninfo, "alice", "new secret",
+	                                 &revoked, err, sizeof(err)),
+	                 0);
+	assert_int_equal(revoked, 2);
+	check_denied(&f, a.token);
+	do_login(&f, "alice", ALICE_PW, "192.0.2.31", &r);
+	expect_denied(&r, "invalid login or password");
+	login_ok(&f, "alice", "new secret", "192.0.2.31", &a);
+	assert_int_equal(value("SELECT count(*) FROM audit_log WHERE actor ="
+	                       " 'cli' AND action = 'staff.password_reset'"
+	                       " AND object_kind = 'staff' AND object_id ="
+	                       " '%lld' AND detail->>'sessions_revoked' = '2'",
+	                       alice_id),
+	                 1);
+	/* Back as the other tests expect it; nothing was live to revoke. */
+	assert_int_equal(gw_staff_passwd(pg.conninfo, "alice", ALICE_PW,
+	                                 &revoked, err, sizeof(err)),
+	                 0);
+	assert_int_equal(revoked, 1);
+
+	login_ok(&f, "dave", DAVE_PW, "192.0.2.31", &d);
+	assert_int_equal(gw_staff_set_disabled(pg.conninfo, "dave", 1, &revoked,
+	                                       err, sizeof(err)),
+	                 0);
+	assert_int_equal(revoked, 1);
+	check_denied(&f, d.token);
+	do_login(&f, "dave", DAVE_PW, "192.0.2.31", &r);
+	expect_denied(&r, "invalid login or password");
+	assert_int_equal(gw_staff_set_disabled(pg.conninfo, "dave", 0, &revoked,
+	                                       err, sizeof(err)),
+	                 0);
+	assert_int_equal(revoked, 0);
+	login_ok(&f, "dave", DAVE_PW, "192.0.2.31", &d);
+	/* Enabling does not bring back what disabling ended. */
+	assert_int_equal(value("SELECT count(*) FROM staff_sessions WHERE"
+	                       " staff_id = %lld AND revoked_at IS NULL",
+	                       dave_id),
+	                 1);
+	assert_int_equal(value("SELECT count(*) FROM audit_log WHERE action"
+	                       " IN ('staff.disable', 'staff.enable') AND"
+	                       " object_id = '%lld'",
+	                       dave_id),
+	                 2);
+
+	/* Refusals change nothing and write no audit row. */
+	assert_int_equal(gw_staff_passwd(pg.conninfo, "nobody", "x", &revoked,
+	                                 err, sizeof(err)),
+	                 -1);
+	assert_string_equal(err, "no user with login \"nobody\"");
+	assert_int_equal(gw_staff_set_disabled(pg.conninfo, "nobody", 1,
+	                                       &revoked, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(gw_staff_passwd(pg.conninfo, "alice", "", &revoked,
+	                                 err, sizeof(err)),
+	                 -1);
+	assert_int_equal(value("SELECT count(*) FROM audit_log WHERE"
+	                       " object_id IS NULL OR object_id NOT IN"
+	                       " ('%lld', '%lld')",
+	                       alice_id, dave_id),
+	                 0);
+	login_ok(&f, "alice", ALICE_PW, "192.0.2.31", &a);
+	fixture_close(&f);
+}
+
 static long
 seconds_since_seen(const char *token)
 {
@@ -988,6 +1185,8 @@ main(void)
 	        cmocka_unit_test(test_throttle_burst),
 	        cmocka_unit_test(test_logout),
 	        cmocka_unit_test(test_revoke_staff),
+	        cmocka_unit_test(test_live),
+	        cmocka_unit_test(test_cli_account_changes),
 	        cmocka_unit_test(test_idle_timeout),
 	        cmocka_unit_test(test_absolute_timeout),
 	        cmocka_unit_test(test_malformed_tokens),

@@ -1,0 +1,288 @@
+"""Staff accounts from the command line, and what revoking a session does
+to the desk sockets opened with it, with two daemons on one Redis and one
+PostgreSQL: `user passwd` (old password refused, new one accepted, every
+session revoked, open desk sockets closed 4003), `user disable` (sign-in
+refused like a wrong password, sockets closed within seconds, live work
+back to the queues at once), `user enable`, `user list`, the audit rows,
+and a logout through the API closing the desk sockets of that session on
+both instances."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+# Long: a conversation back in the queue within seconds of a disable was
+# put there by the logout, not by the grace-period sweep.
+GRACE = 60
+# The daemons re-check desk sessions every 2 s; allow for a loaded host.
+CLOSE_WITHIN = 10
+
+
+class Desk(harness.JsonSocket):
+    def __init__(self, test, sb, cookie):
+        super().__init__(test, sb.websocket(headers={"Cookie": cookie}))
+        self.test = test
+        test.assertEqual(self.next()["type"], "hello")
+        ready = self.next()
+        test.assertEqual(ready["type"], "desk.ready", ready)
+        self.staff = str(ready["staff"])
+
+    def status(self, status):
+        self.send(type="desk.status", status=status, id="st")
+        self.wait_for("desk.status.ok", id="st")
+
+    def closed(self, timeout=CLOSE_WITHIN):
+        """(code, reason, seconds) of the server's close frame."""
+        t0 = time.monotonic()
+        code, reason = self.ws.recv_close(timeout)
+        return code, reason, time.monotonic() - t0
+
+
+class AccountsTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100}}
+        cls.sbs = [harness.Switchboard(cls.pg, cls.redis, over,
+                                       dbname=cls.db, start=False)
+                   for _ in range(2)]
+        r = cls.cli("migrate")
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name) VALUES (21, 'tax', 'Tax');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (21, 'chat', 60, 30);"
+            # eve's own queue: no other test's advisor takes its chats.
+            "INSERT INTO queues (id, slug, name) VALUES (22, 'eve', 'Eve');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (22, 'chat', 60, 30);", dbname=cls.db)
+        cls.passwords = {}
+        for login in ("ada", "bob", "cat", "dan", "eve"):
+            cls.passwords[login] = cls.add_user(login)
+        cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, CASE login WHEN 'eve' THEN 22 ELSE 21 END "
+                    "FROM staff_users", dbname=cls.db)
+        for sb in cls.sbs:
+            sb.start()
+        for sb in cls.sbs:
+            sb.wait_ready()
+
+    @classmethod
+    def cli(cls, *args, stdin=None):
+        return subprocess.run(
+            [harness.switchboard_bin(), "-c", cls.sbs[0].conf] + list(args),
+            input=stdin, capture_output=True, text=True, timeout=120,
+            env=harness.clean_env())
+
+    @classmethod
+    def add_user(cls, login):
+        r = cls.cli("user", "add", "--role", "advisor", "--name",
+                    login.title(), login)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip().split("=", 1)[1]
+
+    def sql(self, q):
+        return self.pg.psql(q, dbname=self.db).strip()
+
+    def login(self, sb, login, password=None):
+        return sb.request("POST", "/api/session",
+                          headers={"Content-Type": "application/json"},
+                          body=json.dumps({"login": login, "password":
+                                           password or self.passwords[login]}
+                                          ).encode())
+
+    def cookie(self, sb, login, password=None):
+        r = self.login(sb, login, password)
+        self.assertEqual(r.status, 200, r.body)
+        return r.headers["set-cookie"].split(";", 1)[0]
+
+    def live_sessions(self, login):
+        return int(self.sql(
+            "SELECT count(*) FROM staff_sessions s JOIN staff_users u ON "
+            "u.id = s.staff_id WHERE u.login = '%s' AND s.revoked_at IS NULL"
+            % login))
+
+    def audit(self, login, action):
+        return self.sql(
+            "SELECT a.actor || ',' || a.object_kind || ',' || "
+            "(a.object_id = u.id::text) || ',' || (a.detail->>'login') "
+            "FROM audit_log a, staff_users u WHERE u.login = '%s' AND "
+            "a.action = '%s' AND a.object_id = u.id::text ORDER BY a.id"
+            % (login, action))
+
+    def session_refused(self, sb, cookie):
+        r = sb.request("GET", "/api/session", headers={"Cookie": cookie})
+        self.assertEqual(r.status, 401, r.body)
+
+    def resident(self, sb, queue="tax"):
+        ws = sb.websocket()
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
+        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
+                                 "name": "Ann", "id": 1}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual(m["type"], "chat.queued", m)
+        return ws, m["conversation"]
+
+    # ------------------------------------------------------------------
+
+    def test_passwd_random(self):
+        sb = self.sbs[0]
+        cookie = self.cookie(sb, "ada")
+        desk = Desk(self, sb, cookie)
+        desk.status("away")
+        other = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "ada"))
+        self.assertEqual(self.live_sessions("ada"), 2)
+        r = self.cli("user", "passwd", "ada")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("password="), r.stdout)
+        new = lines[0].split("=", 1)[1]
+        self.assertEqual(len(new), 20)
+        self.assertEqual(lines[1], "sessions_revoked=2")
+        self.assertNotIn(new, r.stderr)
+        # Both sockets, on both instances, are told and closed.
+        for d in (desk, other):
+            code, reason, _ = d.closed()
+            self.assertEqual((code, reason), (4003, "signed out"))
+        self.session_refused(sb, cookie)
+        self.assertEqual(self.live_sessions("ada"), 0)
+        r = self.login(sb, "ada", self.passwords["ada"])
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.json()["error"], "invalid login or password")
+        self.cookie(sb, "ada", new)
+        self.passwords["ada"] = new
+        self.assertEqual(self.audit("ada", "staff.password_reset"),
+                         "cli,staff,true,ada")
+        self.assertNotIn(new, self.sql("SELECT string_agg(detail::text, '')"
+                                       " FROM audit_log"))
+
+    def test_passwd_stdin(self):
+        sb = self.sbs[1]
+        cookie = self.cookie(sb, "bob")
+        desk = Desk(self, sb, cookie)
+        new = "correct horse battery staple \u00e9"
+        r = self.cli("user", "passwd", "--stdin", "bob", stdin=new + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "sessions_revoked=1\n")
+        code, reason, _ = desk.closed()
+        self.assertEqual((code, reason), (4003, "signed out"))
+        self.assertEqual(self.login(sb, "bob").status, 401)
+        self.cookie(sb, "bob", new)
+        self.passwords["bob"] = new
+        # Refused: empty, over 1,024 bytes, unknown login, bad usage.
+        r = self.cli("user", "passwd", "--stdin", "bob", stdin="\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("empty", r.stderr)
+        r = self.cli("user", "passwd", "--stdin", "bob",
+                     stdin="x" * 1025 + "\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("1024", r.stderr)
+        r = self.cli("user", "passwd", "nobody")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no user with login "nobody"', r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = self.cli("user", "passwd")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("user passwd", r.stderr)
+        self.cookie(sb, "bob", new)  # none of that changed it
+        self.assertEqual(len(self.audit("bob", "staff.password_reset")
+                             .splitlines()), 1)
+
+    def test_disable_and_enable(self):
+        sb, sb2 = self.sbs
+        desk = Desk(self, sb, self.cookie(sb, "cat"))
+        desk.status("available")
+        helper = Desk(self, sb2, self.cookie(sb2, "dan"))
+        ws, conv = self.resident(sb2)
+        desk.wait_for("offer", conversation=conv)
+        desk.send(type="offer.accept", conversation=conv, id="a1")
+        desk.wait_for("offer.accepted", id="a1")
+        helper.status("available")
+
+        r = self.cli("user", "disable", "cat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "sessions_revoked=1\n")
+        code, reason, took = desk.closed()
+        self.assertEqual((code, reason), (4003, "signed out"))
+        self.assertLess(took, CLOSE_WITHIN)
+        # Logged out, not merely gone: the chat goes to dan now, long
+        # before the grace period ends.
+        helper.wait_for("offer", timeout=CLOSE_WITHIN, conversation=conv)
+        # Refused exactly as a wrong password is, with the right one.
+        r = self.login(sb, "cat")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.json()["error"], "invalid login or password")
+        self.assertEqual(self.audit("cat", "staff.disable"),
+                         "cli,staff,true,cat")
+        listing = self.cli("user", "list")
+        self.assertEqual(listing.returncode, 0, listing.stderr)
+        self.assertIn("cat\tCat\tadvisor\tdisabled", listing.stdout)
+        self.assertIn("dan\tDan\tadvisor\tenabled", listing.stdout)
+
+        r = self.cli("user", "enable", "cat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "")
+        Desk(self, sb2, self.cookie(sb2, "cat"))
+        self.assertEqual(self.audit("cat", "staff.enable"),
+                         "cli,staff,true,cat")
+        r = self.cli("user", "disable", "nobody")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no user with login "nobody"', r.stderr)
+
+    def test_logout_closes_sockets_everywhere(self):
+        sb, sb2 = self.sbs
+        cookie = self.cookie(sb, "eve")
+        here = Desk(self, sb, cookie)
+        there = Desk(self, sb2, cookie)
+        # Another session of eve's (another browser) stays signed in.
+        other_cookie = self.cookie(sb2, "eve")
+        other = Desk(self, sb2, other_cookie)
+        here.status("available")
+        ws, conv = self.resident(sb2, "eve")
+        here.wait_for("offer", conversation=conv)
+        here.send(type="offer.accept", conversation=conv, id="a1")
+        here.wait_for("offer.accepted", id="a1")
+        here.status("away")
+        r = sb.request("DELETE", "/api/session",
+                       headers={"Cookie": cookie,
+                                "X-Requested-With": "XMLHttpRequest"})
+        self.assertEqual(r.status, 200, r.body)
+        for d in (here, there):
+            code, reason, _ = d.closed()
+            self.assertEqual((code, reason), (4003, "signed out"))
+        self.session_refused(sb2, cookie)
+        # Still working, several re-checks later, and eve, signed in on
+        # the other desk, was not logged out of routing: the chat is
+        # still hers.
+        time.sleep(3)
+        other.status("away")
+        self.assertEqual(self.sql(
+            "SELECT c.status || ',' || u.login FROM conversations c JOIN "
+            "staff_users u ON u.id = c.assigned_staff_id WHERE c.id = %s"
+            % conv), "assigned,eve")
+        r = sb2.request("GET", "/api/session",
+                        headers={"Cookie": other_cookie})
+        self.assertEqual(r.status, 200, r.body)
+        # A socket opened with the ended session is not a desk.
+        ws = sb.websocket(headers={"Cookie": cookie})
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
+        time.sleep(1)  # its session check answered (not_ready before)
+        ws.send_text(json.dumps({"type": "desk.status", "status": "away",
+                                 "id": 1}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual(m["type"], "error", m)
+        self.assertEqual(m["code"], "unauthorised", m)
+
+
+if __name__ == "__main__":
+    harness.main()
