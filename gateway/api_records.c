@@ -31,7 +31,16 @@ struct rreq {
 	int kind;
 };
 
-enum { R_CUSTOMER, R_SEARCH, R_TIMELINE, R_THREAD, R_EDIT };
+enum {
+	R_CUSTOMER,
+	R_SEARCH,
+	R_TIMELINE,
+	R_THREAD,
+	R_EDIT,
+	R_CREATE,
+	R_MOVE,
+	R_LINK
+};
 
 /*
  * Who may see which conversations: $scope is '' for supervisors, admins
@@ -61,7 +70,13 @@ static const char CUSTOMER_SQL[] =
         "   ORDER BY i.kind, i.value), '[]') FROM customer_identities i"
         "   WHERE i.customer_id = c.id),"
         "  'conversations', (SELECT count(*) FROM conversations v"
-        "   WHERE v.customer_id = c.id))::text FROM c";
+        "   WHERE v.customer_id = c.id),"
+        "  'links', (SELECT coalesce(json_agg(json_build_object('customer',"
+        "   CASE WHEN l.customer_a = c.id THEN l.customer_b"
+        "    ELSE l.customer_a END, 'note', l.note, 'at',"
+        "   (extract(epoch FROM l.created_at) * 1000)::bigint)"
+        "   ORDER BY l.id), '[]') FROM customer_links l"
+        "   WHERE l.customer_a = c.id OR l.customer_b = c.id))::text FROM c";
 
 /*
  * $1 customer, $2 scope, $3 before (a conversation id, '' for the
@@ -190,6 +205,76 @@ static const char EDIT_SQL[] =
         "  reasonable_adjustments, 'preferred_language', preferred_language,"
         "  'preferred_channel', preferred_channel)::text FROM up";
 
+/*
+ * A new customer: $1 name, $2 email (lower case) or NULL, $3 phone (E.164)
+ * or NULL, $4 staff id, $5 login, $6 address. Columns: the new id, or the
+ * customer who holds that email or phone already (nothing made then).
+ */
+static const char CREATE_SQL[] =
+        "WITH taken AS (SELECT customer_id FROM customer_identities"
+        "  WHERE (kind = 'email' AND value = $2) OR (kind = 'phone'"
+        "  AND value = $3) ORDER BY customer_id LIMIT 1),"
+        " c AS (INSERT INTO customers (display_name) SELECT $1"
+        "  WHERE NOT EXISTS (SELECT 1 FROM taken) RETURNING id),"
+        " i AS (INSERT INTO customer_identities (customer_id, kind, value)"
+        "  SELECT c.id, x.kind, x.value FROM c, (VALUES ('email', $2::text),"
+        "   ('phone', $3::text)) x(kind, value) WHERE x.value IS NOT NULL),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, ip)"
+        "  SELECT $4::bigint, $5, 'customer.create', 'customer', c.id::text,"
+        "   $6::inet FROM c)"
+        " SELECT (SELECT id FROM c), (SELECT customer_id FROM taken)";
+
+/*
+ * A conversation moved to another customer ("this caller is that
+ * record"): $1 conversation, $2 scope, $3 customer, $4 staff id, $5
+ * login, $6 address. Columns: conversation visible, customer exists.
+ */
+static const char MOVE_SQL[] =
+        "WITH v AS (SELECT v.id, v.customer_id FROM conversations v"
+        "  WHERE v.id = $1::bigint AND " SCOPE(
+                "v",
+                "$2") "),"
+                      " cu AS (SELECT id FROM customers WHERE id = $3::bigint),"
+                      " up AS (UPDATE conversations SET customer_id = (SELECT "
+                      "id FROM cu)"
+                      "  WHERE id = (SELECT id FROM v) AND EXISTS (SELECT 1 "
+                      "FROM cu)"
+                      "  RETURNING id),"
+                      " a AS (INSERT INTO audit_log (actor_staff_id, actor, "
+                      "action,"
+                      "   object_kind, object_id, detail, ip)"
+                      "  SELECT $4::bigint, $5, 'conversation.customer', "
+                      "'conversation',"
+                      "   v.id::text, jsonb_build_object('from', "
+                      "v.customer_id, 'to',"
+                      "   $3::bigint), $6::inet FROM v WHERE EXISTS (SELECT 1 "
+                      "FROM up))"
+                      " SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM "
+                      "cu)";
+
+/*
+ * Two records linked for review (never merged): $1 and $2 customers, $3
+ * note, $4 staff id, $5 login, $6 address. Columns: both exist and
+ * differ, the link's id.
+ */
+static const char LINK_SQL[] =
+        "WITH p AS (SELECT least($1::bigint, $2::bigint) AS a,"
+        "  greatest($1::bigint, $2::bigint) AS b),"
+        " ok AS (SELECT p.a, p.b FROM p WHERE p.a <> p.b AND (SELECT count(*)"
+        "  FROM customers WHERE id IN (p.a, p.b)) = 2),"
+        " ins AS (INSERT INTO customer_links (customer_a, customer_b, note,"
+        "   created_by) SELECT a, b, $3, $4::bigint FROM ok"
+        "  ON CONFLICT (customer_a, customer_b) DO UPDATE SET note ="
+        "   CASE WHEN EXCLUDED.note <> '' THEN EXCLUDED.note"
+        "   ELSE customer_links.note END RETURNING id),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $4::bigint, $5, 'customer.link', 'customer', $1::text,"
+        "   jsonb_build_object('with', $2::bigint, 'note', $3::text),"
+        "   $6::inet FROM ins)"
+        " SELECT (SELECT count(*) FROM ok), (SELECT id FROM ins)";
+
 /* ---------------------------------------------------------------- util */
 
 static void
@@ -292,6 +377,35 @@ on_answer(void *arg, PGresult *res, const char *err)
 			        err ? err : "?");
 			respond_error(a, r->conn, 503, "database unavailable");
 		}
+	} else if (r->kind == R_CREATE) {
+		if (!PQgetisnull(res, 0, 0)) {
+			char body[64];
+
+			snprintf(body, sizeof(body), "{\"id\":%s}",
+			         PQgetvalue(res, 0, 0));
+			respond(a, r->conn, 201, body);
+		} else {
+			char body[160];
+
+			snprintf(body, sizeof(body),
+			         "{\"error\":\"this email or phone is customer "
+			         "%s's\",\"customer\":%s}",
+			         PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 1));
+			respond(a, r->conn, 409, body);
+		}
+	} else if (r->kind == R_MOVE || r->kind == R_LINK) {
+		if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+			respond_error(a, r->conn, 404,
+			              r->kind == R_MOVE
+			                      ? "no conversation of yours has "
+			                        "this id"
+			                      : "both customers must exist and "
+			                        "differ");
+		else if (r->kind == R_MOVE &&
+		         strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+			respond_error(a, r->conn, 400, "no such customer");
+		else
+			respond(a, r->conn, 200, "{\"ok\":true}");
 	} else if (r->kind == R_THREAD) {
 		if (PQntuples(res) != 1 ||
 		    strcmp(PQgetvalue(res, 0, 0), "0") == 0)
@@ -416,6 +530,73 @@ edit_changes(const char *body, size_t len, const char **why)
 	return s;
 }
 
+/* A JSON object body, for POST; NULL (answered) when it is not one. */
+static json_t *
+json_body(struct api_records *a, unsigned long conn, const char *body,
+          size_t len, const char *ctype, int csrf)
+{
+	json_t *o;
+
+	if (!csrf) {
+		respond_error(a, conn, 403, "X-Requested-With header required");
+		return NULL;
+	}
+	if (strncmp(ctype, "application/json", 16) != 0) {
+		respond_error(a, conn, 415,
+		              "Content-Type must be application/json");
+		return NULL;
+	}
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		respond_error(a, conn, 400, "body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* POST /api/customers: {name, email?, phone?}. */
+static void
+create(struct api_records *a, unsigned long conn, json_t *o,
+       const char *const ids[3])
+{
+	const char *name = json_string_value(json_object_get(o, "name"));
+	const char *email = json_string_value(json_object_get(o, "email"));
+	const char *phone = json_string_value(json_object_get(o, "phone"));
+	char lower[CHAT_EMAIL_MAX + 1], e164[24];
+	const char *params[6];
+	size_t i;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > 200 ||
+	    (json_object_get(o, "email") != NULL && email == NULL) ||
+	    (json_object_get(o, "phone") != NULL && phone == NULL)) {
+		respond_error(a, conn, 400,
+		              "body must be {name (1 to 200 bytes), email?, "
+		              "phone?}");
+		return;
+	}
+	if (email != NULL &&
+	    (strchr(email, '@') == NULL || strlen(email) > CHAT_EMAIL_MAX ||
+	     strpbrk(email, " \t\r\n") != NULL)) {
+		respond_error(a, conn, 400, "email is not an email address");
+		return;
+	}
+	if (phone != NULL && chat_mobile_e164(phone, e164, sizeof(e164)) != 0) {
+		respond_error(a, conn, 400, "phone is not a phone number");
+		return;
+	}
+	for (i = 0; email != NULL && email[i] != '\0'; i++)
+		lower[i] = (char)tolower((unsigned char)email[i]);
+	lower[i] = '\0';
+	params[0] = name;
+	params[1] = email != NULL ? lower : NULL;
+	params[2] = phone != NULL ? e164 : NULL;
+	params[3] = ids[0];
+	params[4] = ids[1];
+	params[5] = ids[2];
+	run(a, conn, R_CREATE, CREATE_SQL, 6, params);
+}
+
 /* ---------------------------------------------------------------- entry */
 
 int
@@ -451,10 +632,17 @@ api_records_request(struct api_records *a, unsigned long conn,
 	}
 	snprintf(limit, sizeof(limit), "%lld", lim);
 	if (strcmp(path, "/api/customers") == 0) {
-		if (strcmp(method, "GET") != 0)
+		if (strcmp(method, "POST") == 0) {
+			json_t *o = json_body(a, conn, body, len, ctype, csrf);
+
+			if (o != NULL)
+				create(a, conn, o, ids);
+			json_decref(o);
+		} else if (strcmp(method, "GET") != 0) {
 			respond_error(a, conn, 405, "method not allowed");
-		else
+		} else {
 			search(a, conn, query, ids);
+		}
 		return;
 	}
 	cust = path_id(path, "/api/customers/", &rest);
@@ -523,6 +711,40 @@ api_records_request(struct api_records *a, unsigned long conn,
 		params[5] = who->login;
 		params[6] = addr;
 		run(a, conn, R_THREAD, THREAD_SQL, 7, params);
+	} else if ((cust != 0 && strcmp(rest, "/links") == 0) ||
+	           (conv != 0 && strcmp(rest, "/customer") == 0)) {
+		json_t *o = strcmp(method, "POST") == 0
+		                    ? json_body(a, conn, body, len, ctype, csrf)
+		                    : NULL;
+		json_t *other = o ? json_object_get(o, "customer") : NULL;
+		const char *note =
+		        o ? json_string_value(json_object_get(o, "note"))
+		          : NULL;
+		char oid[24];
+
+		if (strcmp(method, "POST") != 0) {
+			respond_error(a, conn, 405, "method not allowed");
+		} else if (o != NULL &&
+		           (!json_is_integer(other) ||
+		            json_integer_value(other) <= 0 ||
+		            (json_object_get(o, "note") != NULL &&
+		             (note == NULL || strlen(note) > 2000)))) {
+			respond_error(a, conn, 400,
+			              "body must be {customer (an id), note? "
+			              "(at most 2000 bytes)}");
+		} else if (o != NULL) {
+			snprintf(oid, sizeof(oid), "%lld",
+			         (long long)json_integer_value(other));
+			params[0] = id;
+			params[1] = cust ? oid : (all ? "" : staff);
+			params[2] = cust ? (note ? note : "") : oid;
+			params[3] = staff;
+			params[4] = who->login;
+			params[5] = addr;
+			run(a, conn, cust ? R_LINK : R_MOVE,
+			    cust ? LINK_SQL : MOVE_SQL, 6, params);
+		}
+		json_decref(o);
 	} else if (cust != 0 || conv != 0) {
 		respond_error(a, conn, rest[0] == '\0' ? 405 : 404,
 		              rest[0] == '\0' ? "method not allowed"

@@ -240,6 +240,77 @@ class RecordsTest(harness.TestCase):
             "Cookie": ck, "X-Requested-With": "desk"})
         self.assertEqual(r.status, 405)
 
+    def post(self, login, path, obj, csrf=True):
+        headers = {"Cookie": self.cookie(login),
+                   "Content-Type": "application/json"}
+        if csrf:
+            headers["X-Requested-With"] = "desk"
+        r = self.sb.request("POST", path, headers=headers,
+                            body=json.dumps(obj).encode())
+        return r.status, json.loads(r.body)
+
+    def test_create_move_and_link_records_never_merged(self):
+        status, body = self.post("ada", "/api/customers",
+                                 {"name": "New Caller"}, csrf=False)
+        self.assertEqual(status, 403)
+        status, body = self.post("ada", "/api/customers",
+                                 {"name": "New Caller",
+                                  "email": "NEW@example.org",
+                                  "phone": "07700 900456"})
+        self.assertEqual(status, 201, body)
+        new = body["id"]
+        status, c = self.get("ada", "/api/customers/%d" % new)
+        self.assertEqual(sorted((i["kind"], i["value"])
+                                for i in c["identities"]),
+                         [("email", "new@example.org"),
+                          ("phone", "+447700900456")])
+        # Someone else's email: refused, naming who has it.
+        status, body = self.post("ada", "/api/customers",
+                                 {"name": "Dup", "email": "ann@example.org"})
+        self.assertEqual((status, body["customer"]), (409, 7001))
+        for bad in ({"name": ""}, {"name": "X", "phone": "call me"},
+                    {"name": "X", "email": "nope"}, {"email": "a@b.c"}):
+            status, body = self.post("ada", "/api/customers", bad)
+            self.assertEqual(status, 400, bad)
+        # This caller is that record: the conversation moves, audited.
+        status, body = self.post("ada", "/api/conversations/8001/customer",
+                                 {"customer": new})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.sql("SELECT customer_id FROM conversations"
+                                  " WHERE id = 8001"), str(new))
+        self.assertEqual(json.loads(self.sql(
+            "SELECT detail FROM audit_log WHERE action ="
+            " 'conversation.customer' ORDER BY id DESC LIMIT 1")),
+            {"from": 7001, "to": new})
+        status, body = self.post("ada", "/api/conversations/8004/customer",
+                                 {"customer": new})
+        self.assertEqual(status, 404)  # bob's queue
+        status, body = self.post("ada", "/api/conversations/8003/customer",
+                                 {"customer": 424242})
+        self.assertEqual(status, 400)
+        self.sql("UPDATE conversations SET customer_id = 7001 WHERE id ="
+                 " 8001")
+        # Two records of one person: linked for review, both kept.
+        for _ in range(2):
+            status, body = self.post("ada", "/api/customers/%d/links" % new,
+                                     {"customer": 7001,
+                                      "note": "Same person?"})
+            self.assertEqual(status, 200, body)
+        self.assertEqual(self.sql("SELECT count(*) FROM customer_links"),
+                         "1")
+        for cid, other in ((7001, new), (new, 7001)):
+            status, c = self.get("sue", "/api/customers/%d" % cid)
+            self.assertEqual([(x["customer"], x["note"])
+                              for x in c["links"]], [(other, "Same person?")])
+        self.assertEqual(self.sql("SELECT count(*) FROM customers WHERE id"
+                                  " IN (7001, %d)" % new), "2")
+        status, body = self.post("ada", "/api/customers/7001/links",
+                                 {"customer": 7001})
+        self.assertEqual(status, 404)
+        status, body = self.post("ada", "/api/customers/7001/links",
+                                 {"customer": "7002"})
+        self.assertEqual(status, 400)
+
 
 if __name__ == "__main__":
     harness.main()
