@@ -120,6 +120,7 @@ struct pending {
 	json_t *id; /* the request's "id", echoed */
 	char conv[24];
 	char reply[32]; /* type of a desk operation's answer */
+	char staff[24]; /* who acts ("" a supervisor) */
 };
 
 /*
@@ -474,6 +475,52 @@ on_routed(void *arg, int ok, const char *err, const struct route_event *ev,
 	pending_free(p);
 }
 
+/*
+ * Closing a conversation in wrap-up: it left routing when it was wrapped,
+ * so the router has nothing to release; its row is closed here (by its
+ * advisor, or anyone's by a supervisor: $2 '').
+ */
+static const char CLOSE_WRAPPED_SQL[] =
+        "WITH c AS (UPDATE conversations SET status = 'closed'"
+        "  WHERE id = $1::bigint AND status = 'wrap_up'"
+        "  AND ($2::text = '' OR assigned_staff_id::text = $2::text)"
+        "  RETURNING id, queue_id, assigned_staff_id),"
+        " e AS (INSERT INTO conversation_events (conversation_id, kind,"
+        "   staff_id, queue_id, detail)"
+        "  SELECT id, 'closed', assigned_staff_id, queue_id,"
+        "   jsonb_build_object('from', 'wrap_up') FROM c)"
+        " SELECT count(*) FROM c";
+
+static void
+on_wrapped_closed(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pending *p = arg;
+
+	if (!ok || res == NULL)
+		on_routed(p, 0, err, NULL, 0);
+	else if (strcmp(PQgetvalue(res, 0, 0), "1") != 0)
+		on_routed(p, 0, "NOCONV not live, or not yours", NULL, 0);
+	else
+		on_routed(p, 1, NULL, NULL, 0);
+}
+
+static void
+on_released(void *arg, int ok, const char *err, const struct route_event *ev,
+            size_t n)
+{
+	struct pending *p = arg;
+	const char *params[2] = {p->conv, p->staff}, *reason = NULL;
+
+	/* Not in routing (wrapped up, or never routed): closed in the row. */
+	if (ok && n == 0) {
+		if (db_commit_submit(p->rw->w, CLOSE_WRAPPED_SQL, 2, params,
+		                     on_wrapped_closed, p, &reason) != 0)
+			on_routed(p, 0, reason, NULL, 0);
+		return;
+	}
+	on_routed(p, ok, err, ev, n);
+}
+
 /* The reply type rides in pending.conv for desk operations. */
 static struct pending *
 op_pending(struct route_ws *rw, unsigned long conn, json_t *msg,
@@ -538,7 +585,15 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 			return;
 		}
 		p = op_pending(rw, peer->conn, msg, "conversation.released");
-		rc = route_release_by(rw->r, conv, why, staff, on_routed, p);
+		snprintf(p->conv, sizeof(p->conv), "%s", conv);
+		/* A closing advisor acts for themself; supervisors for anyone.
+		 */
+		snprintf(p->staff, sizeof(p->staff), "%s",
+		         is_supervisor(peer) ? "" : staff);
+		rc = route_release_by(
+		        rw->r, conv, why, is_supervisor(peer) ? "" : staff,
+		        strcmp(why, "closed") == 0 ? on_released : on_routed,
+		        p);
 	} else if (strcmp(type, "conversation.transfer") == 0) {
 		const char *queue = str_field(msg, "queue");
 		const char *to = str_field(msg, "advisor");

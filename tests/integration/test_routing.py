@@ -279,6 +279,28 @@ class RoutingTest(harness.TestCase):
         sue.send(type="wallboard.unwatch", id="u")
         sue.wait_for("wallboard.unwatched", id="u")
 
+    def test_wrap_up_then_close(self):
+        desk = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "bob"))
+        desk.status("available")
+        ws, conv = self.resident(self.sbs[1])
+        desk.wait_for("offer", conversation=conv)
+        desk.send(type="offer.accept", conversation=conv, id="a")
+        desk.wait_for("offer.accepted", id="a")
+        desk.send(type="conversation.release", conversation=conv,
+                  why="wrapped", id="w")
+        desk.wait_for("conversation.released", id="w")
+        self.assertEqual(self.sql("SELECT status FROM conversations WHERE"
+                                  " id = %s" % conv), "wrap_up")
+        # Out of routing now; closing it closes the row, once.
+        desk.release(conv)
+        self.assertEqual(self.sql("SELECT status FROM conversations WHERE"
+                                  " id = %s" % conv), "closed")
+        desk.send(type="conversation.release", conversation=conv,
+                  why="closed", id="again")
+        self.assertEqual(desk.wait_for("error", id="again")["code"],
+                         "not_found")
+        desk.status("away")
+
     def test_resident_cannot_act_as_staff(self):
         ws, conv = self.resident(self.sbs[2], "Mallory")
         ws.send_text(json.dumps({"type": "offer.accept",
