@@ -19,28 +19,35 @@ const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
 const LOGIN = process.env.SB_LOGIN;
 const PASSWORD = process.env.SB_PASSWORD;
-let browser, proxy;
+let browser, proxy, deskProxy;
+const DESK = `http://localhost:${process.env.SB_DESK_PROXY_PORT}`;
 
 function startProxy(port, target) {
   const socks = new Set();
+  const p = { down: false };
   const srv = net.createServer(c => {
+    if (p.down) { c.destroy(); return; }
     const u = net.connect(target.port, '127.0.0.1');
     socks.add(c); socks.add(u);
     c.pipe(u); u.pipe(c);
     const gone = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
     c.on('error', gone); u.on('error', gone); c.on('close', gone); u.on('close', gone);
   });
-  const p = { close: () => new Promise(r => { for (const s of socks) s.destroy(); srv.close(() => r()); }) };
+  p.cut = () => { p.down = true; for (const s of socks) s.destroy(); socks.clear(); };
+  p.restore = () => { p.down = false; };
+  p.close = () => new Promise(r => { p.cut(); srv.close(() => r()); });
   return new Promise(r => srv.listen(port, '127.0.0.1', () => r(p)));
 }
 
 before(async () => {
   assert.ok(SB, 'SB_URL is set by tests/e2e/run');
   proxy = await startProxy(+process.env.SB_PROXY_PORT, new URL(SB));
+  // The desk through a proxy of its own (an allowed staff origin), so a test can cut it.
+  deskProxy = await startProxy(+process.env.SB_DESK_PROXY_PORT, new URL(SB));
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
 });
-after(async () => { await browser?.close(); await proxy?.close(); });
+after(async () => { await browser?.close(); await proxy?.close(); await deskProxy?.close(); });
 
 const until = async (fn, what, ms = 15000) => {
   const end = Date.now() + ms;
@@ -89,13 +96,13 @@ async function residentSays(page, text) {
 }
 
 // ---- the desk ----
-async function deskPage() {
+async function deskPage(base = SB) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', e => errors.push(e.message));
   page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(SB + '/desk/');
+  await page.goto(base + '/desk/');
   await page.getByRole('heading', { name: 'Sign in to the advisor desk' }).waitFor();
   return { ctx, page, errors };
 }
@@ -260,6 +267,60 @@ test('desk, keyboard only: sign in, go available, accept an offer, answer and en
       await page.locator('#c-state').textContent(), await page.locator('#say-polite').textContent());
     throw e;
   } finally {
+    await goAway(page).catch(() => {});
+    await res?.ctx.close();
+    await ctx.close();
+  }
+});
+
+test('desk: the connection drops and comes back; a reply written meanwhile is sent once, nothing lost', async () => {
+  const { ctx, page, errors } = await deskPage(DESK);
+  let res;
+  try {
+    await page.getByLabel('Login').fill(LOGIN);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    await page.getByLabel('Change status to').selectOption('available');
+    await page.getByRole('button', { name: 'Set status' }).click();
+    await page.locator('#status-now', { hasText: 'Available' }).waitFor();
+    res = await residentStarts('Rene Reconnect');
+    await page.getByRole('button', { name: 'Accept' }).click();
+    await page.getByRole('heading', { name: 'Web chat with Rene Reconnect' }).waitFor();
+    await residentSays(res.page, 'Before the cut');
+    await page.locator('#thread .msg.resident .txt', { hasText: 'Before the cut' }).waitFor();
+
+    deskProxy.cut();
+    await page.locator('#conn', { hasText: /Connection lost|Connecting/ }).waitFor();
+    await page.getByLabel('Your reply').fill('Written while offline');
+    await page.getByLabel('Your reply').press('Enter');
+    await page.locator('#thread .msg.advisor .meta', { hasText: 'Not sent yet' }).waitFor();
+    await residentSays(res.page, 'Said during the cut');
+    await new Promise(r => setTimeout(r, 1500));
+    deskProxy.restore();
+
+    await wtext(res.page, 'Written while offline').waitFor({ timeout: 40000 });
+    await page.locator('#thread .msg.resident .txt', { hasText: 'Said during the cut' }).waitFor({ timeout: 40000 });
+    await page.locator('#thread .msg.advisor .meta', { hasText: /Sent|Read/ }).waitFor();
+    await until(async () => (await page.locator('#conn').textContent()) === '', 'the connection banner to go');
+    await page.locator('#status-now', { hasText: 'Available' }).waitFor();
+    await new Promise(r => setTimeout(r, 500));
+    const deskTexts = await page.locator('#thread .msg .txt').allTextContents();
+    for (const x of ['Before the cut', 'Said during the cut', 'Written while offline']) {
+      assert.equal(deskTexts.filter(y => y === x).length, 1, x);
+    }
+    const resTexts = await res.page.locator('switchboard-chat .log .m .txt').allTextContents();
+    assert.equal(resTexts.filter(y => y === 'Written while offline').length, 1);
+    await page.getByRole('button', { name: 'Release: closed' }).click();
+    await page.locator('#c-state', { hasText: /left your list/ }).waitFor();
+    await res.page.getByText('The advisor ended the chat.').first().waitFor();
+    await goAway(page);
+    assert.deepEqual(errors.filter(e => !/401|ERR_|WebSocket/.test(e)), []);
+  } catch (e) {
+    console.error('desk errors:', errors, await page.locator('#c-state').textContent().catch(() => ''));
+    throw e;
+  } finally {
+    deskProxy.restore();
     await goAway(page).catch(() => {});
     await res?.ctx.close();
     await ctx.close();
