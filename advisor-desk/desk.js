@@ -470,13 +470,15 @@ function openConv(id, focus) {
   const prev = S.open;
   S.open = id;
   if (prev && prev !== id) {
-    stopTyping(S.convs.get(prev));
     const p = S.convs.get(prev);
+    stopTyping(p);
+    if (p) p.draft = $('composer').value;
     if (p && p.gone) S.convs.delete(prev);
   }
   const c = S.convs.get(id);
   if (c && !c.history) askHistory(c);
-  if (prev !== id) $('composer').value = '';
+  // Each conversation keeps its unsent draft.
+  if (prev !== id) $('composer').value = (c && c.draft) || '';
   renderInbox();
   renderConv(prev !== id);
   if (c) markRead(c);

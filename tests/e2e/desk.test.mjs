@@ -4,7 +4,7 @@
 // page (through a TCP proxy, the widget origin) in another.
 // Each test leaves the advisor away (or signed out) so no later test is offered its chats.
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_LOGIN, SB_PASSWORD.
-import { test, before, after } from 'node:test';
+import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -106,6 +106,54 @@ async function deskPage(base = SB) {
   await page.getByRole('heading', { name: 'Sign in to the advisor desk' }).waitFor();
   return { ctx, page, errors };
 }
+// Ends what a failed test left: the open chat is released, then the desk goes away.
+async function cleanUp(page) {
+  const rel = page.locator('#close-btn');
+  if (await rel.isVisible().catch(() => false) && await rel.isEnabled().catch(() => false)) {
+    await rel.click().catch(() => {});
+    await page.locator('#c-state', { hasText: /left your list/ }).waitFor({ timeout: 5000 }).catch(() => {});
+  }
+  await goAway(page).catch(() => {});
+}
+// Before each test: a desk of the same advisor takes whatever waits for it (left by an
+// earlier test or file) and releases it as closed, then goes away.
+async function drain() {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(SB + '/desk/');
+  await page.evaluate(async ({ login, password }) => {
+    const r = await fetch('/api/session', { method: 'POST', body: JSON.stringify({ login, password }),
+      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' } });
+    if (!r.ok) throw new Error('sign-in answered ' + r.status);
+    await new Promise(resolve => {
+      const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'switchboard.v1');
+      let quiet = 0;
+      const settle = () => { clearTimeout(quiet); quiet = setTimeout(() => {
+        ws.send(JSON.stringify({ type: 'desk.status', status: 'away', reason: 'test' }));
+        setTimeout(() => { ws.close(); resolve(); }, 300);
+      }, 1500); };
+      ws.onmessage = e => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'desk.ready') ws.send(JSON.stringify({ type: 'desk.status', status: 'available' }));
+        if (m.type === 'desk.conversations') {
+          for (const c of m.conversations) {
+            if (c.state === 'offered') ws.send(JSON.stringify({ type: 'offer.accept', conversation: c.conversation }));
+            else ws.send(JSON.stringify({ type: 'conversation.release', conversation: c.conversation, why: 'closed' }));
+          }
+        }
+        if (m.type === 'offer') ws.send(JSON.stringify({ type: 'offer.accept', conversation: m.conversation }));
+        if (m.type === 'conversation.assigned') {
+          ws.send(JSON.stringify({ type: 'conversation.release', conversation: m.conversation, why: 'closed' }));
+        }
+        settle();
+      };
+      ws.onclose = () => resolve();
+    });
+  }, { login: LOGIN, password: PASSWORD });
+  await ctx.close();
+}
+beforeEach(drain);
+
 async function goAway(page) {
   if (await page.locator('#desk').isHidden()) return;
   await page.getByLabel('Change status to').selectOption('away');
@@ -209,10 +257,11 @@ test('desk: sign in (wrong, then right), available, offer with countdown, accept
     assert.deepEqual(errors.filter(e => !/401/.test(e)), []);
   } catch (e) {
     console.error('desk page errors:', errors, 'announced:', await page.locator('#say-polite').textContent(),
-      await page.locator('#say-alert').textContent());
+      await page.locator('#say-alert').textContent(), 'view:', await page.locator('#conv-h').textContent(),
+      await page.locator('#c-state').textContent(), await page.locator('#c-customer').textContent());
     throw e;
   } finally {
-    await goAway(page).catch(() => {});
+    await cleanUp(page);
     await res?.ctx.close();
     await ctx.close();
   }
@@ -267,7 +316,7 @@ test('desk, keyboard only: sign in, go available, accept an offer, answer and en
       await page.locator('#c-state').textContent(), await page.locator('#say-polite').textContent());
     throw e;
   } finally {
-    await goAway(page).catch(() => {});
+    await cleanUp(page);
     await res?.ctx.close();
     await ctx.close();
   }
@@ -321,7 +370,7 @@ test('desk: the connection drops and comes back; a reply written meanwhile is se
     throw e;
   } finally {
     deskProxy.restore();
-    await goAway(page).catch(() => {});
+    await cleanUp(page);
     await res?.ctx.close();
     await ctx.close();
   }
