@@ -31,7 +31,7 @@ function clock(at) {
   const d = new Date(typeof at === 'number' ? at : Date.parse(at));
   return isNaN(d) ? '' : d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
 }
-const STATUS_TEXT = { available: 'Available', busy: 'Busy', away: 'Away', wrap_up: 'Wrapping up', offline: 'Offline' };
+const STATUS_TEXT = { unknown: 'Not known yet (connecting)', available: 'Available', busy: 'Busy', away: 'Away', wrap_up: 'Wrapping up', offline: 'Offline' };
 const REASON_TEXT = { missed_offers: 'missed offers', disconnected: 'disconnected' };
 const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone' };
 const channelName = c => CHANNEL_TEXT[c] || c || 'Unknown channel';
@@ -49,12 +49,13 @@ function say(text, assertive = false) {
 // ---------------------------------------------------------------- state
 const S = {
   me: null,
-  status: 'offline',
+  status: 'unknown',
   reason: '',
   offers: new Map(),     // conversation -> offer
   convs: new Map(),      // conversation -> conversation state
   open: null,            // the conversation shown
   acceptedHere: new Set(),
+  queues: new Map(),     // queue id -> the last queue.view
   waiting: new Map(),    // request id -> handler(msg) for answers and errors
   seq: 0,
   typingSentAt: 0,
@@ -169,8 +170,10 @@ function resetDesk() {
   S.open = null;
   S.me = null;
   S.acceptedHere.clear();
+  S.queues.clear();
+  $('queues').replaceChildren();
   S.waiting.clear();
-  S.status = 'offline';
+  S.status = 'unknown';
   S.reason = '';
   $('offers').replaceChildren();
   $('inbox').replaceChildren();
@@ -384,8 +387,8 @@ function askHistory(c, tries = 0) {
     }
     // Just after an acceptance the chat may not be ours in the database yet; a lost
     // connection asks again on reconnect.
-    if (m.code !== 'offline' && tries < 6 && S.convs.get(c.id) === c && !c.gone) {
-      setTimeout(() => askHistory(c, tries + 1), 300 * 2 ** tries);
+    if (m.code !== 'offline' && tries < 20 && S.convs.get(c.id) === c && !c.gone) {
+      setTimeout(() => askHistory(c, tries + 1), Math.min(5000, 300 * 2 ** tries));
     } else if (S.open === c.id && m.code !== 'offline') {
       $('c-state').textContent = `The messages could not be loaded: ${m.message || m.code}.`;
     }
@@ -525,7 +528,8 @@ function renderConv(fresh) {
   } else pg.textContent = 'Not known';
   $('c-presence').textContent = c.online == null ? 'Not known' :
     c.online ? 'The resident has the chat open' : 'The resident has left the chat window (they may come back)';
-  const state = [c.ended ? `The chat has ended (ended by the ${c.ended}).` : '',
+  const state = [c.channel === 'chat' && !c.history && !c.gone ? 'Loading the messages…' : '',
+    c.ended ? `The chat has ended (ended by the ${c.ended}).` : '',
     c.gone ? `This conversation has left your list (${c.gone}).` : ''].filter(Boolean).join(' ');
   $('c-state').textContent = state;
 
@@ -661,6 +665,83 @@ function transfer(ev) {
   });
 }
 
+// ---------------------------------------------------------------- queues (queue.view, pick)
+function watchQueue(ev) {
+  ev.preventDefault();
+  const q = $('q-name');
+  const name = q.value.trim();
+  fieldError(q, 'q-name-err', name ? '' : 'Enter a queue number or name');
+  if (!name) { q.focus(); return; }
+  request({ type: 'queue.view', queue: name }, m => {
+    if (m.type === 'error') {
+      fieldError(q, 'q-name-err', m.code === 'not_found' || m.code === 'bad_message' ? `There is no queue “${name}”` :
+        m.code === 'forbidden' ? `You do not serve the queue “${name}”` : `The queue cannot be shown: ${m.message || m.code}`);
+      q.focus();
+      return;
+    }
+    q.value = '';
+    gotQueue(m);
+    say(`Watching queue ${m.queue}.`);
+  });
+}
+function gotQueue(m) {
+  S.queues.set(String(m.queue), m);
+  renderQueues();
+}
+function unwatch(id) {
+  S.queues.delete(id);
+  request({ type: 'queue.unwatch', queue: id });
+  renderQueues();
+  $('q-name').focus();
+}
+function pick(conv) {
+  S.acceptedHere.add(conv);
+  request({ type: 'conversation.pick', conversation: conv }, m => {
+    if (m.type !== 'error') return;
+    S.acceptedHere.delete(conv);
+    say({ taken: 'Someone else took that conversation first.', at_capacity: 'You have no room for another conversation on that channel.',
+      not_available: 'Set yourself available to pick conversations.', forbidden: 'That queue is not one of yours.' }[m.code] ||
+      `The conversation could not be picked: ${m.message || m.code}.`, true);
+  });
+}
+function renderQueues() {
+  const list = $('queues');
+  const active = document.activeElement;
+  const keep = active && active.dataset ? active.dataset.key : null;
+  list.replaceChildren(...[...S.queues.values()].map(v => {
+    const li = el('li');
+    li.append(el('h3', null, `Queue ${v.queue}`));
+    li.append(el('p', null, `${v.pulled} waiting to be picked, ${v.pushed} being offered by routing.`));
+    const pulls = (v.conversations || []).filter(x => x.mode === 'pull');
+    if (pulls.length) {
+      const ul = el('ul');
+      for (const x of pulls) {
+        const b = el('button', 'btn', `Pick conversation ${x.conversation}`);
+        b.type = 'button';
+        b.dataset.key = 'pick-' + x.conversation;
+        b.setAttribute('aria-describedby', 'qd-' + x.conversation);
+        b.addEventListener('click', () => pick(String(x.conversation)));
+        const d = el('span', 'hint', ` ${channelName(x.channel)}, waited ${ago(x.waited_ms)}`);
+        d.id = 'qd-' + x.conversation;
+        const item = el('li');
+        item.append(b, d);
+        ul.append(item);
+      }
+      li.append(ul);
+    }
+    const stop = el('button', 'btn btn-quiet', `Stop watching queue ${v.queue}`);
+    stop.type = 'button';
+    stop.dataset.key = 'stop-' + v.queue;
+    stop.addEventListener('click', () => unwatch(String(v.queue)));
+    li.append(stop);
+    return li;
+  }));
+  if (keep) {
+    const b = list.querySelector(`[data-key="${CSS.escape(keep)}"]`);
+    if (b) b.focus();
+  }
+}
+
 // ---------------------------------------------------------------- the protocol
 function onmessage(m) {
   if (m.id != null && S.waiting.has(m.id)) {
@@ -679,8 +760,13 @@ function onmessage(m) {
     $('who-name').textContent = m.name || '';
     const want = wantStatus();
     setStatus(want ? want.status : 'offline', want ? want.reason : '', false);
+    // A new socket follows no queue: watch again what was watched.
+    for (const id of S.queues.keys()) request({ type: 'queue.view', queue: id }, v => { if (v.type === 'queue.view') gotQueue(v); });
     break;
   }
+  case 'queue.view':
+    if (m.id == null) gotQueue(m);
+    break;
   case 'desk.conversations': {
     const seen = new Set();
     for (const x of m.conversations || []) {
@@ -840,6 +926,7 @@ function init() {
   $('close-btn').addEventListener('click', () => release('closed'));
   $('wrap-btn').addEventListener('click', () => release('wrapped'));
   $('transfer-form').addEventListener('submit', transfer);
+  $('queue-form').addEventListener('submit', watchQueue);
   document.addEventListener('visibilitychange', () => {
     if (S.open) markRead(S.convs.get(S.open));
   });

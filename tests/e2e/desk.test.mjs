@@ -376,7 +376,7 @@ test('desk: the connection drops and comes back; a reply written meanwhile is se
   }
 });
 
-test('desk: reflows at 320 px without scrolling sideways', async () => {
+test('desk: reflows at 320 px without scrolling sideways; watching a queue', async () => {
   const { ctx, page } = await deskPage();
   try {
     await page.setViewportSize({ width: 320, height: 640 });
@@ -385,8 +385,21 @@ test('desk: reflows at 320 px without scrolling sideways', async () => {
     await page.getByLabel('Login').fill(LOGIN);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Your status' }).waitFor();
+    await page.locator('#status-now', { hasText: 'Offline' }).waitFor();
     assert.equal(await wide(), false, 'the desk fits 320 px');
+    // Watching queues: an unknown one is refused in text tied to the field.
+    await page.getByLabel('Queue (number or name)').fill('no-such-queue');
+    await page.getByRole('button', { name: 'Watch queue' }).click();
+    await page.locator('#q-name-err', { hasText: /There is no queue|You do not serve/ }).waitFor();
+    assert.equal(await page.getByLabel('Queue (number or name)').getAttribute('aria-describedby'), 'q-name-err');
+    await page.getByLabel('Queue (number or name)').fill('council-tax');
+    await page.getByRole('button', { name: 'Watch queue' }).click();
+    await page.getByRole('heading', { name: 'Queue 1' }).waitFor();
+    await page.getByText(/0 waiting to be picked/).waitFor();
+    assert.equal(await wide(), false, 'the desk with a queue fits 320 px');
+    await axe(page, 'desk watching a queue, 320 px');
+    await page.getByRole('button', { name: 'Stop watching queue 1' }).click();
+    await page.getByRole('heading', { name: 'Queue 1' }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('You have signed out.').waitFor();
   } finally {
