@@ -37,13 +37,14 @@ const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Pho
 const channelName = c => CHANNEL_TEXT[c] || c || 'Unknown channel';
 
 // ---------------------------------------------------------------- announcements
-let sayTimer = 0;
+const sayTimers = {};
 function say(text, assertive = false) {
-  const r = assertive ? $('say-alert') : $('say-polite');
+  const key = assertive ? 'say-alert' : 'say-polite';
+  const r = $(key);
   r.textContent = '';
-  clearTimeout(sayTimer);
+  clearTimeout(sayTimers[key]);
   // A short gap so the same words twice are announced twice.
-  sayTimer = setTimeout(() => { r.textContent = text; }, 50);
+  sayTimers[key] = setTimeout(() => { r.textContent = text; }, 50);
 }
 
 // ---------------------------------------------------------------- state

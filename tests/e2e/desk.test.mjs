@@ -58,7 +58,12 @@ const until = async (fn, what, ms = 15000) => {
     await new Promise(r => setTimeout(r, 50));
   }
 };
+// SB_SHOTS=<folder>: screenshots of the states axe checks, to look at by eye.
+let shot = 0;
 async function axe(page, state) {
+  if (process.env.SB_SHOTS) {
+    await page.screenshot({ path: path.join(process.env.SB_SHOTS, `${++shot}-${state.replace(/\W+/g, '-')}.png`), fullPage: true });
+  }
   await page.evaluate(AXE);
   const r = await page.evaluate(tags => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
   const v = r.violations.map(x => `${x.id}: ${x.nodes.map(n => n.target.join(' ')).join(', ')}`);
