@@ -52,6 +52,7 @@ const S = {
   me: null,
   status: 'unknown',
   reason: '',
+  choosing: false,       // the advisor changed the status selector and has not set it yet
   offers: new Map(),     // conversation -> offer
   convs: new Map(),      // conversation -> conversation state
   open: null,            // the conversation shown
@@ -225,6 +226,12 @@ function renderStatus() {
   b.dataset.status = S.status;
   b.textContent = STATUS_TEXT[S.status] || S.status;
   $('status-reason-now').textContent = S.reason ? `(${REASON_TEXT[S.reason] || S.reason})` : '';
+  // The selector starts from the status now, unless the advisor is choosing one.
+  const sel = $('status-select');
+  if (!S.choosing && [...sel.options].some(o => o.value === S.status)) {
+    sel.value = S.status;
+    $('reason-field').hidden = S.status !== 'away';
+  }
 }
 function wantStatus() {
   try { return JSON.parse(sessionStorage.getItem('sb-desk-status')) || null; } catch { return null; }
@@ -908,10 +915,12 @@ function init() {
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', signOut);
   $('status-select').addEventListener('change', () => {
+    S.choosing = true;
     $('reason-field').hidden = $('status-select').value !== 'away';
   });
   $('status-form').addEventListener('submit', e => {
     e.preventDefault();
+    S.choosing = false;
     const st = $('status-select').value;
     setStatus(st, st === 'away' ? $('status-reason').value : '', true);
   });
