@@ -263,7 +263,7 @@ function addOffer(o) {
     S.offers.set(o.conversation, cur);
     say(`New ${channelName(o.channel).toLowerCase()} offer from queue ${o.queue}. ` +
         `${Math.max(0, Math.round((o.deadline_ms - Date.now()) / 1000))} seconds to accept. ` +
-        'It is in the Offers list: press A on it to accept.', true);
+        'Alt+Shift+O goes to it; then A accepts.', true);
   } else {
     Object.assign(cur, o);
   }
@@ -941,6 +941,13 @@ function init() {
     if (S.open) markRead(S.convs.get(S.open));
   });
   window.addEventListener('online', () => sock.now());
+  // Alt+Shift+O: to the first offer, from anywhere (say, while typing a reply).
+  document.addEventListener('keydown', e => {
+    if (e.altKey && e.shiftKey && !e.ctrlKey && !e.metaKey && e.code === 'KeyO') {
+      const o = $('offers').querySelector('.offer');
+      if (o) { e.preventDefault(); o.focus(); }
+    }
+  });
   setInterval(() => { for (const o of S.offers.values()) if (o.left) tickOffer(o); }, 1000);
   setInterval(() => { if (!$('desk').hidden) renderInbox(); }, 15000);
 

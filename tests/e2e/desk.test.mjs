@@ -294,7 +294,9 @@ test('desk, keyboard only: sign in, go available, accept an offer, answer and en
 
     res = await residentStarts('Kim Keyboard');
     await page.locator('.offer').waitFor();
-    await tabTo(page, /\|offer\|DIV$/, 'the offer');
+    // From the status button, one shortcut to the offer, one key to accept.
+    await page.keyboard.press('Alt+Shift+O');
+    assert.match(await focused(page), /\|offer\|DIV$/);
     await page.keyboard.press('a');
     await page.getByRole('heading', { name: 'Web chat with Kim Keyboard' }).waitFor();
     assert.equal(await focused(page), 'conv-h||H2');
