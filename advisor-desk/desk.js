@@ -1,0 +1,958 @@
+// Switchboard advisor desk: sign-in, status, offers, the advisor's conversations and the
+// chat conversation view, over REST (/api/session) and the desk protocol on /ws
+// (docs/routing-protocol.md, docs/chat-protocol.md "Advisor side").
+// Every string that comes from a resident or the network is put in the page with
+// textContent (the el() helper), never as HTML.
+import { DeskSocket } from './socket.js';
+
+const $ = id => document.getElementById(id);
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map(x => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+function clock(at) {
+  const d = new Date(typeof at === 'number' ? at : Date.parse(at));
+  return isNaN(d) ? '' : d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
+}
+const STATUS_TEXT = { unknown: 'Not known yet (connecting)', available: 'Available', busy: 'Busy', away: 'Away', wrap_up: 'Wrapping up', offline: 'Offline' };
+const REASON_TEXT = { missed_offers: 'missed offers', disconnected: 'disconnected' };
+const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone' };
+const channelName = c => CHANNEL_TEXT[c] || c || 'Unknown channel';
+
+// ---------------------------------------------------------------- announcements
+const sayTimers = {};
+function say(text, assertive = false) {
+  const key = assertive ? 'say-alert' : 'say-polite';
+  const r = $(key);
+  r.textContent = '';
+  clearTimeout(sayTimers[key]);
+  // A short gap so the same words twice are announced twice.
+  sayTimers[key] = setTimeout(() => { r.textContent = text; }, 50);
+}
+
+// ---------------------------------------------------------------- state
+const S = {
+  me: null,
+  status: 'unknown',
+  reason: '',
+  choosing: false,       // the advisor changed the status selector and has not set it yet
+  offers: new Map(),     // conversation -> offer
+  convs: new Map(),      // conversation -> conversation state
+  open: null,            // the conversation shown
+  acceptedHere: new Set(),
+  queues: new Map(),     // queue id -> the last queue.view
+  waiting: new Map(),    // request id -> handler(msg) for answers and errors
+  seq: 0,
+  typingSentAt: 0,
+  typingOn: false,
+  typingIdle: 0
+};
+const sock = new DeskSocket({ onmessage, onstate, onsession: sessionGone });
+
+function request(msg, handler) {
+  const id = 'd' + (++S.seq);
+  msg.id = id;
+  if (handler) S.waiting.set(id, handler);
+  // Until desk.ready the daemon answers every message not_ready.
+  if (!sock.open || !sock.send(msg)) {
+    S.waiting.delete(id);
+    if (handler) handler({ type: 'error', code: 'offline', message: 'not connected', id });
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- sign-in
+function showSignIn(note) {
+  $('desk').hidden = true;
+  $('who').hidden = true;
+  $('signin').hidden = false;
+  $('signin-note').textContent = note || '';
+  document.title = 'Sign in – Switchboard advisor desk';
+  $('signin-h').focus();
+}
+function fieldError(input, errId, text) {
+  const e = $(errId);
+  e.textContent = text || '';
+  e.hidden = !text;
+  if (text) {
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', errId);
+  } else {
+    input.removeAttribute('aria-invalid');
+    input.removeAttribute('aria-describedby');
+  }
+}
+function formError(text) {
+  $('signin-error-text').textContent = text || '';
+  $('signin-error').hidden = !text;
+}
+async function signIn(ev) {
+  ev.preventDefault();
+  const login = $('login'), password = $('password');
+  formError('');
+  fieldError(login, 'login-err', login.value.trim() ? '' : 'Enter your login');
+  fieldError(password, 'password-err', password.value ? '' : 'Enter your password');
+  if (!login.value.trim() || !password.value) {
+    (login.value.trim() ? password : login).focus();
+    return;
+  }
+  const btn = $('signin-btn');
+  btn.disabled = true;
+  btn.textContent = 'Signing in…';
+  let r = null;
+  try {
+    r = await fetch('/api/session', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'switchboard-desk' },
+      body: JSON.stringify({ login: login.value.trim(), password: password.value })
+    });
+  } catch {
+    r = null;
+  }
+  btn.disabled = false;
+  btn.textContent = 'Sign in';
+  if (r && r.ok) {
+    const info = await r.json().catch(() => ({}));
+    password.value = '';
+    startDesk(info);
+    return;
+  }
+  if (r && r.status === 401) {
+    fieldError(password, 'password-err', 'The login or password is not right. Check both and try again.');
+    login.setAttribute('aria-invalid', 'true');
+    login.setAttribute('aria-describedby', 'password-err');
+    password.value = '';
+    password.focus();
+  } else if (r && r.status === 429) {
+    formError('Too many failed sign-in attempts. Wait a few minutes, then try again.');
+    login.focus();
+  } else {
+    formError(r ? `Signing in failed (the server answered ${r.status}). Try again in a moment.`
+      : 'Switchboard cannot be reached. Check your connection and try again.');
+    login.focus();
+  }
+}
+
+function startDesk(info) {
+  $('signin').hidden = true;
+  $('desk').hidden = false;
+  $('who').hidden = false;
+  $('who-name').textContent = info && info.name ? info.name : '';
+  document.title = 'Advisor desk – Switchboard';
+  renderStatus();
+  renderOffers();
+  renderInbox();
+  renderConv();
+  $('desk-h').focus();
+  sock.start();
+}
+
+function resetDesk() {
+  for (const o of S.offers.values()) clearInterval(o.timer);
+  S.offers.clear();
+  S.convs.clear();
+  S.open = null;
+  S.me = null;
+  S.acceptedHere.clear();
+  S.queues.clear();
+  $('queues').replaceChildren();
+  S.waiting.clear();
+  S.status = 'unknown';
+  S.reason = '';
+  $('offers').replaceChildren();
+  $('inbox').replaceChildren();
+}
+
+async function signOut() {
+  if (sock.open) {
+    await new Promise(resolve => {
+      const t = setTimeout(resolve, 2000);
+      request({ type: 'desk.logout' }, () => { clearTimeout(t); resolve(); });
+    });
+  }
+  sock.stop();
+  try {
+    await fetch('/api/session', { method: 'DELETE', credentials: 'same-origin',
+      headers: { 'X-Requested-With': 'switchboard-desk' } });
+  } catch { /* the session ends on its own */ }
+  sessionStorage.removeItem('sb-desk-status');
+  resetDesk();
+  showSignIn('You have signed out.');
+}
+
+function sessionGone() {
+  sock.stop();
+  resetDesk();
+  showSignIn('Your session has ended. Sign in again to carry on.');
+}
+
+// ---------------------------------------------------------------- connection
+function onstate(state, detail) {
+  const c = $('conn');
+  if (state === 'open') c.textContent = '';
+  else if (state === 'connecting') c.textContent = 'Connecting…';
+  else if (state === 'waiting') {
+    c.textContent = `Connection lost. Trying again in ${detail} s.`;
+    // Answers to what was asked on the lost socket never come.
+    const w = [...S.waiting.entries()];
+    S.waiting.clear();
+    for (const [id, h] of w) h({ type: 'error', code: 'offline', message: 'not connected', id });
+  }
+  else c.textContent = '';
+  renderConv();
+}
+
+// ---------------------------------------------------------------- status
+function renderStatus() {
+  const b = $('status-now');
+  b.dataset.status = S.status;
+  b.textContent = STATUS_TEXT[S.status] || S.status;
+  $('status-reason-now').textContent = S.reason ? `(${REASON_TEXT[S.reason] || S.reason})` : '';
+  // The selector starts from the status now, unless the advisor is choosing one.
+  const sel = $('status-select');
+  if (!S.choosing && [...sel.options].some(o => o.value === S.status)) {
+    sel.value = S.status;
+    $('reason-field').hidden = S.status !== 'away';
+  }
+}
+function wantStatus() {
+  try { return JSON.parse(sessionStorage.getItem('sb-desk-status')) || null; } catch { return null; }
+}
+function setStatus(status, reason, fromAdvisor) {
+  const msg = { type: 'desk.status', status };
+  if (reason) msg.reason = reason;
+  const err = $('status-err');
+  err.hidden = true;
+  request(msg, m => {
+    if (m.type === 'error') {
+      err.textContent = `Your status was not changed: ${m.message || m.code}.`;
+      err.hidden = false;
+      return;
+    }
+    S.status = status;
+    S.reason = reason || '';
+    sessionStorage.setItem('sb-desk-status', JSON.stringify({ status, reason: S.reason }));
+    renderStatus();
+    if (fromAdvisor) say(`Your status is now ${STATUS_TEXT[status]}.`);
+  });
+}
+
+// ---------------------------------------------------------------- offers
+function addOffer(o) {
+  let cur = S.offers.get(o.conversation);
+  if (!cur) {
+    cur = { ...o };
+    S.offers.set(o.conversation, cur);
+    say(`New ${channelName(o.channel).toLowerCase()} offer from queue ${o.queue}. ` +
+        `${Math.max(0, Math.round((o.deadline_ms - Date.now()) / 1000))} seconds to accept. ` +
+        'Alt+Shift+O goes to it; then A accepts.', true);
+  } else {
+    Object.assign(cur, o);
+  }
+  renderOffers();
+}
+function dropOffer(conv) {
+  const o = S.offers.get(conv);
+  if (!o) return null;
+  S.offers.delete(conv);
+  const had = o.node && o.node.contains(document.activeElement);
+  renderOffers();
+  if (had) {
+    const next = $('offers').querySelector('.offer');
+    (next || $('offers-h')).focus();
+  }
+  return o;
+}
+function accept(conv) {
+  const o = S.offers.get(conv);
+  if (!o || o.busy) return;
+  o.busy = true;
+  S.acceptedHere.add(conv);
+  renderOffers();
+  request({ type: 'offer.accept', conversation: conv }, m => {
+    if (m.type === 'error') {
+      S.acceptedHere.delete(conv);
+      say(m.code === 'not_offered' ? 'That offer has gone: it was taken or timed out.' :
+        `The offer could not be accepted: ${m.message || m.code}.`, true);
+      dropOffer(conv);
+    }
+  });
+}
+function reject(conv) {
+  const o = S.offers.get(conv);
+  if (!o || o.busy) return;
+  o.busy = true;
+  renderOffers();
+  request({ type: 'offer.reject', conversation: conv }, m => {
+    if (m.type === 'offer.rejected' || m.type === 'error') {
+      dropOffer(conv);
+      say('Offer rejected.');
+    }
+  });
+}
+function offerNode(o) {
+  const li = el('li');
+  const box = el('div', 'offer');
+  box.setAttribute('role', 'group');
+  box.tabIndex = 0;
+  const hid = 'offer-h-' + o.conversation, kid = 'offer-k-' + o.conversation;
+  box.setAttribute('aria-labelledby', hid);
+  box.setAttribute('aria-describedby', kid);
+  box.dataset.conversation = o.conversation;
+  const h = el('h3', null, `${channelName(o.channel)} offer, queue ${o.queue}`);
+  h.id = hid;
+  const waited = el('p', null, `Waited ${ago(o.waited_ms || 0)} in the queue.`);
+  const left = el('p', 'left');
+  const bar = el('div', 'bar');
+  bar.setAttribute('aria-hidden', 'true');
+  const fill = el('span');
+  bar.append(fill);
+  const keys = el('p', 'hint');
+  keys.id = kid;
+  keys.append('While this offer has focus, press ', el('kbd', null, 'A'), ' to accept or ',
+    el('kbd', null, 'R'), ' to reject.');
+  const acc = el('button', 'btn', o.busy ? 'Accepting…' : 'Accept');
+  acc.type = 'button';
+  acc.disabled = !!o.busy;
+  acc.addEventListener('click', () => accept(o.conversation));
+  const rej = el('button', 'btn btn-quiet', 'Reject');
+  rej.type = 'button';
+  rej.disabled = !!o.busy;
+  rej.addEventListener('click', () => reject(o.conversation));
+  box.addEventListener('keydown', e => {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === 'a' || e.key === 'A') { e.preventDefault(); accept(o.conversation); }
+    else if (e.key === 'r' || e.key === 'R') { e.preventDefault(); reject(o.conversation); }
+  });
+  box.append(h, waited, left, bar, keys, acc, rej);
+  li.append(box);
+  o.node = li;
+  o.left = left;
+  o.fill = fill;
+  o.total = o.total || Math.max(1000, o.deadline_ms - Date.now());
+  tickOffer(o);
+  return li;
+}
+function tickOffer(o) {
+  const ms = Math.max(0, o.deadline_ms - Date.now());
+  const s = Math.ceil(ms / 1000);
+  o.left.textContent = ms > 0 ? `${s} second${s === 1 ? '' : 's'} left to accept` : 'Time is up';
+  o.left.classList.toggle('soon', s <= 10);
+  o.fill.style.width = `${Math.min(100, (ms / o.total) * 100)}%`;
+}
+function renderOffers() {
+  const list = $('offers');
+  const active = document.activeElement;
+  const focusConv = active && active.closest && active.closest('.offer') ?
+    active.closest('.offer').dataset.conversation : null;
+  const wasBox = active && active.classList && active.classList.contains('offer');
+  list.replaceChildren(...[...S.offers.values()].map(offerNode));
+  $('offers-empty').hidden = S.offers.size > 0;
+  if (focusConv && S.offers.has(focusConv)) {
+    const box = list.querySelector(`.offer[data-conversation="${CSS.escape(focusConv)}"]`);
+    if (box) (wasBox ? box : box.querySelector('button:not(:disabled)') || box).focus();
+  }
+}
+
+// ---------------------------------------------------------------- conversations
+function conv(id, fields = {}) {
+  let c = S.convs.get(id);
+  if (!c) {
+    c = { id, queue: '', channel: 'chat', waited_ms: 0, since: Date.now(), messages: new Map(),
+      pending: new Map(), advisorRead: 0, residentRead: 0, page: null, customer: null,
+      online: null, reference: '', ended: '', gone: '', typing: false, typingTimer: 0, history: false };
+    S.convs.set(id, c);
+  }
+  for (const [k, v] of Object.entries(fields)) if (v != null && v !== '') c[k] = v;
+  return c;
+}
+function askHistory(c, tries = 0) {
+  if (c.channel !== 'chat' || c.asking) return;
+  c.asking = true;
+  request({ type: 'chat.history', conversation: c.id }, m => {
+    c.asking = false;
+    if (m.type !== 'error') {
+      gotHistory(c, m);
+      return;
+    }
+    // Just after an acceptance the chat may not be ours in the database yet; a lost
+    // connection asks again on reconnect.
+    if (m.code !== 'offline' && tries < 20 && S.convs.get(c.id) === c && !c.gone) {
+      setTimeout(() => askHistory(c, tries + 1), Math.min(5000, 300 * 2 ** tries));
+    } else if (S.open === c.id && m.code !== 'offline') {
+      $('c-state').textContent = `The messages could not be loaded: ${m.message || m.code}.`;
+    }
+  });
+}
+function gotHistory(c, m) {
+  c.history = true;
+  c.reference = m.reference || c.reference;
+  c.page = m.page || c.page;
+  c.customer = m.customer || c.customer;
+  if (typeof m.online === 'boolean') c.online = m.online;
+  c.advisorRead = Math.max(c.advisorRead, m.advisor_read || 0);
+  c.residentRead = Math.max(c.residentRead, m.resident_read || 0);
+  if (m.ended_by) c.ended = m.ended_by;
+  else if (m.status && /closed|ended/.test(m.status)) c.ended = c.ended || 'system';
+  for (const x of m.messages || []) c.messages.set(x.seq, x);
+  // Unsent replies go again with the same client_id (the daemon keeps one copy).
+  for (const [cid, p] of c.pending) if (p.state !== 'sent') sendPending(c, cid);
+  changed(c);
+}
+function residentName(c) {
+  return (c.customer && c.customer.name) || 'Resident';
+}
+function unread(c) {
+  let n = 0;
+  for (const m of c.messages.values()) if (m.from === 'resident' && m.seq > c.advisorRead) n++;
+  return n;
+}
+function lastMessage(c) {
+  let last = null;
+  for (const m of c.messages.values()) if (!last || m.seq > last.seq) last = m;
+  return last;
+}
+function waitingText(c) {
+  if (c.ended) return 'chat ended';
+  const last = lastMessage(c);
+  if (last && last.from === 'resident' && last.at) {
+    const at = typeof last.at === 'number' ? last.at : Date.parse(last.at);
+    if (!isNaN(at)) return `waiting for a reply for ${ago(Date.now() - at)}`;
+  }
+  if (last && last.from === 'advisor') return 'answered';
+  return `waited ${ago(c.waited_ms)} in the queue`;
+}
+function changed(c) {
+  renderInbox();
+  if (S.open === c.id) {
+    renderConv();
+    markRead(c);
+  }
+}
+function renderInbox() {
+  const list = $('inbox');
+  const active = document.activeElement;
+  const focusId = active && active.dataset ? active.dataset.inbox : null;
+  const items = [...S.convs.values()].filter(c => !c.gone);
+  list.replaceChildren(...items.map(c => {
+    const li = el('li');
+    const b = el('button');
+    b.type = 'button';
+    b.dataset.inbox = c.id;
+    if (S.open === c.id) b.setAttribute('aria-current', 'true');
+    const n = unread(c);
+    const title = el('span', 't', `${c.customer ? residentName(c) : 'Conversation ' + c.id}` +
+      (c.reference ? ` (${c.reference})` : ''));
+    const detail = el('span', 'd', `${channelName(c.channel)}, queue ${c.queue || '?'}, ${waitingText(c)}`);
+    b.append(title, detail);
+    if (n > 0) {
+      const u = el('span', 'unread', `${n} unread`);
+      b.append(u);
+    }
+    b.addEventListener('click', () => openConv(c.id, true));
+    li.append(b);
+    return li;
+  }));
+  $('inbox-empty').hidden = items.length > 0;
+  if (focusId) {
+    const b = list.querySelector(`button[data-inbox="${CSS.escape(focusId)}"]`);
+    if (b) b.focus();
+  }
+}
+function openConv(id, focus) {
+  const prev = S.open;
+  S.open = id;
+  if (prev && prev !== id) {
+    const p = S.convs.get(prev);
+    stopTyping(p);
+    if (p) p.draft = $('composer').value;
+    if (p && p.gone) S.convs.delete(prev);
+  }
+  const c = S.convs.get(id);
+  if (c && !c.history) askHistory(c);
+  // Each conversation keeps its unsent draft.
+  if (prev !== id) $('composer').value = (c && c.draft) || '';
+  renderInbox();
+  renderConv(prev !== id);
+  if (c) markRead(c);
+  if (focus) $('conv-h').focus();
+}
+function msgNode(c, m, pending) {
+  const li = el('li', 'msg ' + (m.from === 'resident' ? 'resident' : m.from === 'advisor' ? 'advisor' :
+    m.from === 'note' ? 'note' : 'system'));
+  const who = m.from === 'resident' ? residentName(c) : m.from === 'advisor' ? (m.name || 'Advisor') :
+    m.from === 'note' ? `Internal note${m.name ? ' by ' + m.name : ''}` : 'Switchboard';
+  li.append(el('span', 'who', who));
+  li.append(el('span', 'txt', m.text));
+  let meta = m.at ? clock(m.at) : '';
+  if (pending) {
+    const st = pending.state === 'failed' ? `Not sent: ${pending.error}` :
+      sock.open ? 'Sending…' : 'Not sent yet: it will be sent when the connection is back';
+    meta = st;
+    if (pending.state === 'failed') li.classList.add('failed');
+  } else if (m.from === 'advisor') {
+    meta += m.seq <= c.residentRead ? ' · Read' : ' · Sent';
+  }
+  li.append(el('span', 'meta', meta));
+  return li;
+}
+function renderConv(fresh) {
+  const c = S.open ? S.convs.get(S.open) : null;
+  $('conv-none').hidden = !!c;
+  $('conv-body').hidden = !c;
+  if (!c) {
+    $('conv-h').textContent = 'No conversation open';
+    return;
+  }
+  $('conv-h').textContent = `${channelName(c.channel)} with ${c.customer ? residentName(c) : 'a resident'}`;
+  $('c-ref').textContent = c.reference || '–';
+  $('c-channel').textContent = `${channelName(c.channel)}, queue ${c.queue || '?'}`;
+  const cu = c.customer || {};
+  $('c-customer').textContent = cu.name ? `${cu.name}${cu.match ? ' (' + cu.match + ' match)' : ''}` : 'Not given';
+  $('c-contact').textContent = [cu.email, cu.mobile].filter(Boolean).join(', ') || 'Not given';
+  const pg = $('c-page');
+  pg.replaceChildren();
+  if (c.page && (c.page.url || c.page.title)) {
+    pg.append(el('span', 'pt', c.page.title || '(no title)'), el('br'),
+      el('span', 'pu', c.page.url || ''));
+  } else pg.textContent = 'Not known';
+  $('c-presence').textContent = c.online == null ? 'Not known' :
+    c.online ? 'The resident has the chat open' : 'The resident has left the chat window (they may come back)';
+  const state = [c.channel === 'chat' && !c.history && !c.gone ? 'Loading the messages…' : '',
+    c.ended ? `The chat has ended (ended by the ${c.ended}).` : '',
+    c.gone ? `This conversation has left your list (${c.gone}).` : ''].filter(Boolean).join(' ');
+  $('c-state').textContent = state;
+
+  const thread = $('thread');
+  const nearEnd = fresh || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 60;
+  const items = [...c.messages.values()].sort((a, b) => a.seq - b.seq).map(m => msgNode(c, m, null));
+  for (const p of c.pending.values()) {
+    if (p.state !== 'sent') items.push(msgNode(c, { from: 'advisor', name: S.me && S.me.name, text: p.text }, p));
+  }
+  thread.replaceChildren(...items);
+  if (nearEnd) thread.scrollTop = thread.scrollHeight;
+  $('c-typing').textContent = c.typing ? `${residentName(c)} is typing…` : '';
+
+  const isChat = c.channel === 'chat';
+  const closed = !!(c.ended || c.gone);
+  $('composer-chat').hidden = !isChat || closed;
+  $('composer-other').hidden = isChat;
+  $('composer-other').textContent = isChat ? '' :
+    `Replying by ${channelName(c.channel).toLowerCase()} is not available yet.`;
+  $('end-btn').hidden = !isChat;
+  $('end-btn').disabled = closed;
+  $('close-btn').disabled = !!c.gone;
+  $('wrap-btn').disabled = !!c.gone;
+  $('transfer').hidden = !!c.gone;
+}
+function markRead(c) {
+  if (!c || S.open !== c.id || document.visibilityState !== 'visible' || !sock.open || c.gone) return;
+  let newest = 0;
+  for (const m of c.messages.values()) if (m.from === 'resident' && m.seq > newest) newest = m.seq;
+  if (newest > c.advisorRead) {
+    c.advisorRead = newest;
+    request({ type: 'chat.read', conversation: c.id, seq: newest });
+    renderInbox();
+  }
+}
+
+// ---------------------------------------------------------------- composer
+function sendPending(c, cid) {
+  const p = c.pending.get(cid);
+  p.state = 'sending';
+  request({ type: 'chat.send', conversation: c.id, client_id: cid, text: p.text }, m => {
+    if (m.type === 'chat.sent') {
+      p.state = 'sent';
+      c.pending.delete(cid);
+      if (!c.messages.has(m.seq)) {
+        c.messages.set(m.seq, { seq: m.seq, from: 'advisor', name: S.me && S.me.name, text: p.text, at: m.at, client_id: cid });
+      }
+      changed(c);
+    } else if (m.type === 'error' && m.code !== 'offline' && m.code !== 'unavailable' && m.code !== 'rate_limited') {
+      p.state = 'failed';
+      p.error = m.code === 'forbidden' ? 'this chat is no longer yours' : (m.message || m.code);
+      changed(c);
+    } else {
+      p.state = 'queued';
+      changed(c);
+    }
+  });
+}
+function sendReply(ev) {
+  if (ev) ev.preventDefault();
+  const c = S.convs.get(S.open);
+  const box = $('composer');
+  const text = box.value.replace(/^\s+|\s+$/g, '');
+  if (!c || !text || c.ended || c.gone) return;
+  const cid = uuid();
+  c.pending.set(cid, { text, state: 'queued' });
+  box.value = '';
+  stopTyping(c);
+  if (sock.open) sendPending(c, cid);
+  changed(c);
+  const thread = $('thread');
+  thread.scrollTop = thread.scrollHeight;
+}
+function typing() {
+  const c = S.convs.get(S.open);
+  if (!c || c.channel !== 'chat' || !sock.open || c.ended || c.gone) return;
+  const now = Date.now();
+  if ($('composer').value && now - S.typingSentAt >= 3000) {
+    S.typingSentAt = now;
+    S.typingOn = true;
+    request({ type: 'chat.typing', conversation: c.id, state: true });
+  }
+  clearTimeout(S.typingIdle);
+  S.typingIdle = setTimeout(() => stopTyping(c), 4000);
+}
+function stopTyping(c) {
+  clearTimeout(S.typingIdle);
+  if (S.typingOn && c && sock.open && !c.gone) request({ type: 'chat.typing', conversation: c.id, state: false });
+  S.typingOn = false;
+  S.typingSentAt = 0;
+}
+
+// ---------------------------------------------------------------- actions
+function endChat() {
+  const c = S.convs.get(S.open);
+  if (!c) return;
+  request({ type: 'chat.end', conversation: c.id }, m => {
+    if (m.type === 'error') { say(`The chat could not be ended: ${m.message || m.code}.`); return; }
+    c.ended = c.ended || 'advisor';
+    say('Chat ended.');
+    changed(c);
+  });
+}
+function release(why) {
+  const c = S.convs.get(S.open);
+  if (!c) return;
+  request({ type: 'conversation.release', conversation: c.id, why }, m => {
+    if (m.type === 'error') { say(`The conversation was not released: ${m.message || m.code}.`); return; }
+    say(why === 'wrapped' ? 'Conversation released for wrap-up.' : 'Conversation closed.');
+  });
+}
+function transfer(ev) {
+  ev.preventDefault();
+  const c = S.convs.get(S.open);
+  const q = $('t-queue');
+  const note = $('t-note').value.trim();
+  const queue = q.value.trim();
+  fieldError(q, 't-queue-err', queue ? '' : 'Enter a queue number or name');
+  if (!c || !queue) { q.focus(); return; }
+  const msg = { type: 'conversation.transfer', conversation: c.id, queue };
+  if (note) msg.note = note;
+  request(msg, m => {
+    if (m.type === 'error') {
+      fieldError(q, 't-queue-err', m.code === 'not_found' ? `There is no queue “${queue}”` :
+        `The transfer failed: ${m.message || m.code}`);
+      q.focus();
+      return;
+    }
+    q.value = '';
+    $('t-note').value = '';
+    $('transfer').open = false;
+    say(`Transferred to queue ${queue}.` + (m.note_saved === false ? ' The note could not be saved.' : ''));
+  });
+}
+
+// ---------------------------------------------------------------- queues (queue.view, pick)
+function watchQueue(ev) {
+  ev.preventDefault();
+  const q = $('q-name');
+  const name = q.value.trim();
+  fieldError(q, 'q-name-err', name ? '' : 'Enter a queue number or name');
+  if (!name) { q.focus(); return; }
+  request({ type: 'queue.view', queue: name }, m => {
+    if (m.type === 'error') {
+      fieldError(q, 'q-name-err', m.code === 'not_found' || m.code === 'bad_message' ? `There is no queue “${name}”` :
+        m.code === 'forbidden' ? `You do not serve the queue “${name}”` : `The queue cannot be shown: ${m.message || m.code}`);
+      q.focus();
+      return;
+    }
+    q.value = '';
+    gotQueue(m);
+    say(`Watching queue ${m.queue}.`);
+  });
+}
+function gotQueue(m) {
+  S.queues.set(String(m.queue), m);
+  renderQueues();
+}
+function unwatch(id) {
+  S.queues.delete(id);
+  request({ type: 'queue.unwatch', queue: id });
+  renderQueues();
+  $('q-name').focus();
+}
+function pick(conv) {
+  S.acceptedHere.add(conv);
+  request({ type: 'conversation.pick', conversation: conv }, m => {
+    if (m.type !== 'error') return;
+    S.acceptedHere.delete(conv);
+    say({ taken: 'Someone else took that conversation first.', at_capacity: 'You have no room for another conversation on that channel.',
+      not_available: 'Set yourself available to pick conversations.', forbidden: 'That queue is not one of yours.' }[m.code] ||
+      `The conversation could not be picked: ${m.message || m.code}.`, true);
+  });
+}
+function renderQueues() {
+  const list = $('queues');
+  const active = document.activeElement;
+  const keep = active && active.dataset ? active.dataset.key : null;
+  list.replaceChildren(...[...S.queues.values()].map(v => {
+    const li = el('li');
+    li.append(el('h3', null, `Queue ${v.queue}`));
+    li.append(el('p', null, `${v.pulled} waiting to be picked, ${v.pushed} being offered by routing.`));
+    const pulls = (v.conversations || []).filter(x => x.mode === 'pull');
+    if (pulls.length) {
+      const ul = el('ul');
+      for (const x of pulls) {
+        const b = el('button', 'btn', `Pick conversation ${x.conversation}`);
+        b.type = 'button';
+        b.dataset.key = 'pick-' + x.conversation;
+        b.setAttribute('aria-describedby', 'qd-' + x.conversation);
+        b.addEventListener('click', () => pick(String(x.conversation)));
+        const d = el('span', 'hint', ` ${channelName(x.channel)}, waited ${ago(x.waited_ms)}`);
+        d.id = 'qd-' + x.conversation;
+        const item = el('li');
+        item.append(b, d);
+        ul.append(item);
+      }
+      li.append(ul);
+    }
+    const stop = el('button', 'btn btn-quiet', `Stop watching queue ${v.queue}`);
+    stop.type = 'button';
+    stop.dataset.key = 'stop-' + v.queue;
+    stop.addEventListener('click', () => unwatch(String(v.queue)));
+    li.append(stop);
+    return li;
+  }));
+  if (keep) {
+    const b = list.querySelector(`[data-key="${CSS.escape(keep)}"]`);
+    if (b) b.focus();
+  }
+}
+
+// ---------------------------------------------------------------- the protocol
+function onmessage(m) {
+  if (m.id != null && S.waiting.has(m.id)) {
+    const h = S.waiting.get(m.id);
+    S.waiting.delete(m.id);
+    h(m);
+    if (m.type === 'error' || m.type === 'chat.history') return;
+  } else if (m.type === 'error') {
+    if (m.code !== 'rate_limited') say(`Switchboard refused a request: ${m.message || m.code}.`);
+    return;
+  }
+  const c = m.conversation != null ? S.convs.get(String(m.conversation)) : null;
+  switch (m.type) {
+  case 'desk.ready': {
+    S.me = m;
+    $('who-name').textContent = m.name || '';
+    const want = wantStatus();
+    setStatus(want ? want.status : 'offline', want ? want.reason : '', false);
+    // A new socket follows no queue: watch again what was watched.
+    for (const id of S.queues.keys()) request({ type: 'queue.view', queue: id }, v => { if (v.type === 'queue.view') gotQueue(v); });
+    break;
+  }
+  case 'queue.view':
+    if (m.id == null) gotQueue(m);
+    break;
+  case 'desk.conversations': {
+    const seen = new Set();
+    for (const x of m.conversations || []) {
+      const id = String(x.conversation);
+      seen.add(id);
+      if (x.state === 'offered') {
+        addOffer({ conversation: id, queue: x.queue, channel: x.channel, deadline_ms: x.deadline_ms, waited_ms: x.waited_ms });
+      } else {
+        dropOffer(id);
+        const cv = conv(id, { queue: x.queue, channel: x.channel, waited_ms: x.waited_ms });
+        cv.gone = '';
+        askHistory(cv);
+      }
+    }
+    for (const id of [...S.offers.keys()]) if (!seen.has(id)) dropOffer(id);
+    for (const [id, cv] of S.convs) {
+      if (!seen.has(id)) {
+        if (S.open === id) cv.gone = 'it left your desk while you were disconnected';
+        else S.convs.delete(id);
+      }
+    }
+    renderInbox();
+    renderConv();
+    break;
+  }
+  case 'desk.status':
+    S.status = m.status;
+    S.reason = m.reason || '';
+    if (m.status !== 'offline' || m.reason !== 'disconnected') {
+      sessionStorage.setItem('sb-desk-status', JSON.stringify({ status: m.status, reason: S.reason }));
+    }
+    renderStatus();
+    say(`Your status was changed to ${STATUS_TEXT[m.status] || m.status}` +
+      (m.reason ? `: ${REASON_TEXT[m.reason] || m.reason}.` : '.'), m.reason === 'missed_offers');
+    break;
+  case 'offer':
+    addOffer({ ...m, conversation: String(m.conversation) });
+    break;
+  case 'conversation.assigned': {
+    const id = String(m.conversation);
+    const o = dropOffer(id);
+    const cv = conv(id, o ? { queue: o.queue, channel: o.channel, waited_ms: o.waited_ms } : {});
+    cv.gone = '';
+    askHistory(cv);
+    renderInbox();
+    if (S.acceptedHere.has(id)) {
+      S.acceptedHere.delete(id);
+      say('Offer accepted. The conversation is open.');
+      openConv(id, true);
+    } else {
+      say('A conversation was added to your list.');
+    }
+    break;
+  }
+  case 'conversation.removed': {
+    const id = String(m.conversation);
+    if (S.offers.has(id)) {
+      dropOffer(id);
+      if (m.reason === 'timed_out') say('An offer timed out and went to another advisor.', true);
+      else if (m.reason !== 'rejected') say('An offer was withdrawn.');
+    }
+    const cv = S.convs.get(id);
+    if (cv) {
+      const why = { released: 'released', transferred: 'transferred', requeued: 'sent back to the queue' }[m.reason] || m.reason;
+      if (S.open === id) {
+        cv.gone = why;
+        stopTyping(cv);
+      } else S.convs.delete(id);
+      say(`A conversation left your list: ${why}.`);
+      renderInbox();
+      renderConv();
+    }
+    break;
+  }
+  case 'chat.message': {
+    if (!c) break;
+    const x = { seq: m.seq, from: m.from, name: m.name, text: m.text, at: m.at, client_id: m.client_id };
+    const isNew = !c.messages.has(m.seq);
+    c.messages.set(m.seq, x);
+    if (m.client_id && c.pending.has(m.client_id)) c.pending.delete(m.client_id);
+    if (m.from === 'resident') {
+      c.typing = false;
+      if (isNew) {
+        if (S.open === c.id && document.visibilityState === 'visible') say(`${residentName(c)} says: ${m.text}`);
+        else say(`New message from ${residentName(c)}.`);
+      }
+    }
+    changed(c);
+    break;
+  }
+  case 'chat.typing':
+    if (!c) break;
+    c.typing = !!m.state;
+    clearTimeout(c.typingTimer);
+    if (c.typing) c.typingTimer = setTimeout(() => { c.typing = false; if (S.open === c.id) renderConv(); }, 15000);
+    if (S.open === c.id) $('c-typing').textContent = c.typing ? `${residentName(c)} is typing…` : '';
+    break;
+  case 'chat.read':
+    if (!c) break;
+    c.residentRead = Math.max(c.residentRead, m.seq || 0);
+    changed(c);
+    break;
+  case 'chat.page':
+    if (!c) break;
+    c.page = { url: m.url, title: m.title };
+    changed(c);
+    if (S.open === c.id) say(`${residentName(c)} moved to the page ${m.title || m.url}.`);
+    break;
+  case 'chat.presence':
+    if (!c) break;
+    c.online = !!m.online;
+    changed(c);
+    break;
+  case 'chat.ended':
+    if (!c) break;
+    c.ended = m.by || 'system';
+    c.typing = false;
+    if (S.open === c.id) say(`The chat has ended (by the ${c.ended}).`);
+    changed(c);
+    break;
+  case 'conversation.transferred':
+  case 'conversation.released':
+  case 'offer.accepted':
+  case 'offer.rejected':
+  case 'desk.status.ok':
+  case 'chat.end.ok':
+  case 'chat.sent':
+  case 'hello':
+  case 'pong':
+    break;
+  default:
+    break;
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+function init() {
+  $('signin-form').addEventListener('submit', signIn);
+  $('signout').addEventListener('click', signOut);
+  $('status-select').addEventListener('change', () => {
+    S.choosing = true;
+    $('reason-field').hidden = $('status-select').value !== 'away';
+  });
+  $('status-form').addEventListener('submit', e => {
+    e.preventDefault();
+    S.choosing = false;
+    const st = $('status-select').value;
+    setStatus(st, st === 'away' ? $('status-reason').value : '', true);
+  });
+  $('composer-form').addEventListener('submit', sendReply);
+  $('composer').addEventListener('keydown', e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing) {
+      e.preventDefault();
+      sendReply();
+    }
+  });
+  $('composer').addEventListener('input', typing);
+  $('end-btn').addEventListener('click', endChat);
+  $('close-btn').addEventListener('click', () => release('closed'));
+  $('wrap-btn').addEventListener('click', () => release('wrapped'));
+  $('transfer-form').addEventListener('submit', transfer);
+  $('queue-form').addEventListener('submit', watchQueue);
+  document.addEventListener('visibilitychange', () => {
+    if (S.open) markRead(S.convs.get(S.open));
+  });
+  window.addEventListener('online', () => sock.now());
+  // Alt+Shift+O: to the first offer, from anywhere (say, while typing a reply).
+  document.addEventListener('keydown', e => {
+    if (e.altKey && e.shiftKey && !e.ctrlKey && !e.metaKey && e.code === 'KeyO') {
+      const o = $('offers').querySelector('.offer');
+      if (o) { e.preventDefault(); o.focus(); }
+    }
+  });
+  setInterval(() => { for (const o of S.offers.values()) if (o.left) tickOffer(o); }, 1000);
+  setInterval(() => { if (!$('desk').hidden) renderInbox(); }, 15000);
+
+  fetch('/api/session', { credentials: 'same-origin', cache: 'no-store' })
+    .then(r => (r.ok ? r.json().then(startDesk) : showSignIn()))
+    .catch(() => showSignIn('Switchboard cannot be reached. Check your connection, then sign in.'));
+}
+init();
