@@ -562,6 +562,7 @@ function renderConv(fresh) {
   $('close-btn').disabled = !!c.gone;
   $('wrap-btn').disabled = !!c.gone;
   $('transfer').hidden = !!c.gone;
+  $('note-box').hidden = !!c.gone;
 }
 function markRead(c) {
   if (!c || S.open !== c.id || document.visibilityState !== 'visible' || !sock.open || c.gone) return;
@@ -670,6 +671,26 @@ function transfer(ev) {
     $('t-note').value = '';
     $('transfer').open = false;
     say(`Transferred to queue ${queue}.` + (m.note_saved === false ? ' The note could not be saved.' : ''));
+  });
+}
+
+// An internal note (chat.note): shown to staff in the thread, never to the resident.
+function addNote(ev) {
+  ev.preventDefault();
+  const c = S.convs.get(S.open);
+  const t = $('n-text');
+  const text = t.value.trim();
+  fieldError(t, 'n-text-err', text ? '' : 'Write the note first');
+  if (!c || !text) { t.focus(); return; }
+  request({ type: 'chat.note', conversation: c.id, client_id: uuid(), text }, m => {
+    if (m.type === 'error') {
+      fieldError(t, 'n-text-err', `The note was not saved: ${m.message || m.code}`);
+      t.focus();
+      return;
+    }
+    t.value = '';
+    $('note-box').open = false;
+    say('Note added.');
   });
 }
 
@@ -936,6 +957,7 @@ function init() {
   $('close-btn').addEventListener('click', () => release('closed'));
   $('wrap-btn').addEventListener('click', () => release('wrapped'));
   $('transfer-form').addEventListener('submit', transfer);
+  $('note-form').addEventListener('submit', addNote);
   $('queue-form').addEventListener('submit', watchQueue);
   document.addEventListener('visibilitychange', () => {
     if (S.open) markRead(S.convs.get(S.open));

@@ -181,6 +181,29 @@ static const char SEND_SQL[] =
         "  AND m.external_id = $4";
 
 /*
+ * An internal note on a conversation (any channel, not closed) held by
+ * the advisor ($2; '' for a supervisor): never shown to the resident.
+ * $3 the author, $4 text, $5 external id. Columns as SEND_SQL's.
+ */
+static const char NOTE_SQL[] =
+        "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
+        "  AND status <> 'closed'"
+        "  AND ($2::text = '' OR assigned_staff_id::text = $2::text)),"
+        " ins AS (INSERT INTO messages (conversation_id, direction,"
+        "   author_kind, author_staff_id, body, metadata, source,"
+        "   external_id)"
+        "  SELECT id, 'internal', 'staff', $3::bigint, $4,"
+        "   '{\"kind\": \"note\"}', 'desk', $5 FROM c"
+        "  ON CONFLICT (source, external_id) DO NOTHING"
+        "  RETURNING id, created_at)"
+        " SELECT coalesce(ins.id, m.id),"
+        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
+        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c)"
+        " FROM (SELECT 1) one LEFT JOIN ins ON true"
+        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
+        "  AND m.external_id = $5 AND m.conversation_id IN (SELECT id FROM c)";
+
+/*
  * Ends a chat: the session and the conversation. $3: the advisor who
  * must hold it ('' for anyone). Columns: allowed, ended now.
  */
@@ -1406,22 +1429,28 @@ on_desk_sent(void *arg, int ok, const PGresult *res, const char *err)
 		at = atoll(PQgetvalue(res, 0, 1));
 		reply(c, p->conn, p->id,
 		      json_pack("{s:s, s:s, s:s, s:I, s:I}", "type",
-		                "chat.sent", "conversation", cv, "client_id",
-		                p->client, "seq", (json_int_t)seq, "at",
-		                (json_int_t)at));
+		                p->flag ? "chat.noted" : "chat.sent",
+		                "conversation", cv, "client_id", p->client,
+		                "seq", (json_int_t)seq, "at", (json_int_t)at));
+		/* A note (flag) is for the desks only. */
 		if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
 			fanout(c, p->conv,
-			       json_pack("{s:s, s:I, s:s, s:s, s:O, s:I}",
-			                 "type", "message", "seq",
-			                 (json_int_t)seq, "from", "advisor",
-			                 "name", p->name, "text",
-			                 json_object_get(p->obj, "text"), "at",
-			                 (json_int_t)at),
+			       p->flag ? NULL
+			               : json_pack("{s:s, s:I, s:s, s:s, s:O, "
+			                           "s:I}",
+			                           "type", "message", "seq",
+			                           (json_int_t)seq, "from",
+			                           "advisor", "name", p->name,
+			                           "text",
+			                           json_object_get(p->obj,
+			                                           "text"),
+			                           "at", (json_int_t)at),
 			       json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:I,"
 			                 " s:s}",
 			                 "type", "chat.message", "conversation",
 			                 cv, "seq", (json_int_t)seq, "from",
-			                 "advisor", "name", p->name, "text",
+			                 p->flag ? "note" : "advisor", "name",
+			                 p->name, "text",
 			                 json_object_get(p->obj, "text"), "at",
 			                 (json_int_t)at, "client_id",
 			                 p->client));
@@ -1476,7 +1505,7 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 	        json_string_value(json_object_get(msg, "conversation"));
 	uint64_t conv = parse_u64(cs);
 	char staff[24], who[24], num[24], ext[64];
-	const char *params[4], *reason = NULL, *text, *client;
+	const char *params[5], *reason = NULL, *text, *client;
 	struct pend *p;
 
 	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
@@ -1502,7 +1531,10 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 			            "database unavailable");
 			pend_free(p);
 		}
-	} else if (strcmp(type, "chat.send") == 0) {
+	} else if (strcmp(type, "chat.send") == 0 ||
+	           strcmp(type, "chat.note") == 0) {
+		int note = strcmp(type, "chat.note") == 0;
+
 		text = json_string_value(json_object_get(msg, "text"));
 		client = json_string_value(json_object_get(msg, "client_id"));
 		if (!chat_is_uuid(client) || text == NULL || text[0] == '\0' ||
@@ -1511,8 +1543,8 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 		    chat_utf8_chars(text) > CHAT_TEXT_MAX) {
 			reply_error(
 			        c, d->conn, id, "bad_message",
-			        "chat.send needs client_id (a UUID) and text "
-			        "(1 to 4000 characters)");
+			        "needs client_id (a UUID) and text (1 to 4000 "
+			        "characters)");
 			return;
 		}
 		p = pend_new(c, d->conn, conv, msg);
@@ -1520,11 +1552,14 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 		snprintf(p->name, sizeof(p->name), "%s", d->name);
 		p->obj = json_pack("{s:s}", "text", text);
 		snprintf(ext, sizeof(ext), "%s:%s", cs, client);
+		p->flag = note;
 		params[0] = cs;
-		params[1] = staff;
-		params[2] = text;
-		params[3] = ext;
-		if (db_commit_submit(c->w, SEND_SQL, 4, params, on_desk_sent, p,
+		params[1] = note ? who : staff;
+		params[2] = note ? staff : text;
+		params[3] = note ? text : ext;
+		params[4] = ext;
+		if (db_commit_submit(c->w, note ? NOTE_SQL : SEND_SQL,
+		                     note ? 5 : 4, params, on_desk_sent, p,
 		                     &reason) != 0) {
 			reply_error(c, d->conn, id, "unavailable", reason);
 			pend_free(p);

@@ -246,6 +246,15 @@ test('desk: sign in (wrong, then right), available, offer with countdown, accept
     await wtext(res.page, 'Let me check that').waitFor();
     await axe(page, 'conversation view');
 
+    // An internal note: in the desk's thread, never in the widget.
+    await page.getByText('Add an internal note').click();
+    await page.locator('#n-text').fill('Resident <b>upset</b> about the bill');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.locator('#thread .msg', { hasText: 'Resident <b>upset</b> about the bill' }).waitFor();
+    assert.equal(await page.locator('#thread .msg b').count(), 0, 'note text is text');
+    await new Promise(r => setTimeout(r, 500));
+    assert.equal(await wtext(res.page, 'upset').count(), 0, 'the resident never sees a note');
+
     // End the chat.
     await page.getByRole('button', { name: 'End chat' }).click();
     await res.page.getByText('The advisor ended the chat.').first().waitFor();

@@ -187,6 +187,28 @@ class ChatTest(harness.TestCase):
         self.assertEqual(self.sql(
             "SELECT page_title || '|' || advisor_read FROM chat_sessions "
             "WHERE conversation_id = %s" % r.conv), "Discounts|%d" % seq)
+        # An internal note: the desks see it, the resident never does.
+        ncid = str(uuid.uuid4())
+        desk.send(type="chat.note", conversation=r.conv, client_id=ncid,
+                  text="Resident seemed upset", id="note")
+        noted = desk.wait_for("chat.noted", id="note")
+        m = desk.wait_for("chat.message", seq=noted["seq"])
+        self.assertEqual((m["from"], m["text"]),
+                         ("note", "Resident seemed upset"))
+        vcid = str(uuid.uuid4())
+        desk.send(type="chat.send", conversation=r.conv, client_id=vcid,
+                  text="after the note", id="after")
+        after = desk.wait_for("chat.sent", id="after")["seq"]
+        nxt = r.wait_for("message")
+        self.assertEqual((nxt["seq"], nxt["text"]), (after,
+                                                      "after the note"))
+        self.assertEqual(self.sql(
+            "SELECT direction || '|' || author_kind FROM messages WHERE id"
+            " = %d" % noted["seq"]), "internal|staff")
+        desk.send(type="chat.history", conversation=r.conv, id="h2")
+        h2 = desk.wait_for("chat.history", id="h2")
+        self.assertIn(("note", "Resident seemed upset"),
+                      [(x["from"], x["text"]) for x in h2["messages"]])
         # Rating is for an ended chat only.
         r.send(type="rating", score=5, id="early")
         self.assertEqual(r.wait_for("error", id="early")["code"],
