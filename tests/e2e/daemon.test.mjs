@@ -7,60 +7,20 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { axe, launch, startProxy, until } from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const AXE = fs.readFileSync(path.join(HERE, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
 let browser, proxy;
 
-// ---- a TCP proxy between the resident's browser and the daemon ----
-function startProxy(port, target) {
-  const socks = new Set();
-  const p = { down: false };
-  const srv = net.createServer(c => {
-    if (p.down) { c.destroy(); return; }
-    const u = net.connect(target.port, '127.0.0.1');
-    socks.add(c); socks.add(u);
-    c.pipe(u); u.pipe(c);
-    const gone = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
-    c.on('error', gone); u.on('error', gone); c.on('close', gone); u.on('close', gone);
-  });
-  p.cut = () => { p.down = true; for (const s of socks) s.destroy(); socks.clear(); };
-  p.restore = () => { p.down = false; };
-  p.close = () => new Promise(r => { p.cut(); srv.close(() => r()); });
-  return new Promise(r => srv.listen(port, '127.0.0.1', () => r(p)));
-}
 
 before(async () => {
   assert.ok(SB, 'SB_URL is set by tests/e2e/run');
   proxy = await startProxy(+process.env.SB_PROXY_PORT, new URL(SB));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
+  browser = await launch();
 });
 after(async () => { await browser?.close(); await proxy?.close(); });
 
-const until = async (fn, what, ms = 15000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail('timed out waiting for ' + what);
-    await new Promise(r => setTimeout(r, 50));
-  }
-};
-async function axe(page, state) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(tags => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
-  const v = r.violations.map(x => `${x.id}: ${x.nodes.map(n => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(v, [], `axe violations in state "${state}"`);
-}
 
 // ---- the advisor: a staff session and a desk socket in a browser page ----
 async function openDesk() {

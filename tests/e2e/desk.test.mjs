@@ -6,15 +6,9 @@
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_LOGIN, SB_PASSWORD.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { axe as axeCheck, launch, startProxy, until } from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const AXE = fs.readFileSync(path.join(HERE, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
 const LOGIN = process.env.SB_LOGIN;
@@ -22,52 +16,22 @@ const PASSWORD = process.env.SB_PASSWORD;
 let browser, proxy, deskProxy;
 const DESK = `http://localhost:${process.env.SB_DESK_PROXY_PORT}`;
 
-function startProxy(port, target) {
-  const socks = new Set();
-  const p = { down: false };
-  const srv = net.createServer(c => {
-    if (p.down) { c.destroy(); return; }
-    const u = net.connect(target.port, '127.0.0.1');
-    socks.add(c); socks.add(u);
-    c.pipe(u); u.pipe(c);
-    const gone = () => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
-    c.on('error', gone); u.on('error', gone); c.on('close', gone); u.on('close', gone);
-  });
-  p.cut = () => { p.down = true; for (const s of socks) s.destroy(); socks.clear(); };
-  p.restore = () => { p.down = false; };
-  p.close = () => new Promise(r => { p.cut(); srv.close(() => r()); });
-  return new Promise(r => srv.listen(port, '127.0.0.1', () => r(p)));
-}
-
 before(async () => {
   assert.ok(SB, 'SB_URL is set by tests/e2e/run');
   proxy = await startProxy(+process.env.SB_PROXY_PORT, new URL(SB));
   // The desk through a proxy of its own (an allowed staff origin), so a test can cut it.
   deskProxy = await startProxy(+process.env.SB_DESK_PROXY_PORT, new URL(SB));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
+  browser = await launch();
 });
 after(async () => { await browser?.close(); await proxy?.close(); await deskProxy?.close(); });
 
-const until = async (fn, what, ms = 15000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail('timed out waiting for ' + what);
-    await new Promise(r => setTimeout(r, 50));
-  }
-};
 // SB_SHOTS=<folder>: screenshots of the states axe checks, to look at by eye.
 let shot = 0;
 async function axe(page, state) {
   if (process.env.SB_SHOTS) {
     await page.screenshot({ path: path.join(process.env.SB_SHOTS, `${++shot}-${state.replace(/\W+/g, '-')}.png`), fullPage: true });
   }
-  await page.evaluate(AXE);
-  const r = await page.evaluate(tags => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
-  const v = r.violations.map(x => `${x.id}: ${x.nodes.map(n => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(v, [], `axe violations in state "${state}"`);
+  await axeCheck(page, state);
 }
 const focused = page => page.evaluate(() => {
   const a = document.activeElement;

@@ -9,20 +9,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { axe as axeCheck, launch, until as untilDone } from './lib.mjs';
 import { startServer } from './fake-chat-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WIDGET = path.resolve(HERE, '../../web-chat-widget');
-const AXE = fs.readFileSync(path.join(HERE, 'node_modules/axe-core/axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 
 let browser, srv, ctx, page, cspErrors;
 
 before(async () => {
   srv = await startServer();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-background-networking'] });
+  browser = await launch();
 });
 after(async () => { await browser?.close(); await srv?.close(); });
 beforeEach(async () => {
@@ -54,21 +51,8 @@ const focused = () => page.evaluate(() => {
   while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
   return a ? (a.id || a.className || a.tagName) + '|' + (a.textContent || '').trim().slice(0, 40) : '';
 });
-const until = async (fn, what, ms = 10000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail('timed out waiting for ' + what);
-    await new Promise(r => setTimeout(r, 50));
-  }
-};
-async function axe(state) {
-  await page.evaluate(AXE);
-  const r = await page.evaluate(tags => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
-  const v = r.violations.map(x => `${x.id}: ${x.nodes.map(n => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(v, [], `axe violations in state "${state}"`);
-}
+const until = (fn, what, ms = 10000) => untilDone(fn, what, ms);
+const axe = state => axeCheck(page, state);
 async function startChat(name = 'Alex Resident', email = 'alex@example.com') {
   await demo();
   await launcher().click();

@@ -16,6 +16,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_routing import Desk as RoutingDesk  # noqa: E402
 
 # Long: a conversation back in the queue within seconds of a disable was
 # put there by the logout, not by the grace-period sweep.
@@ -24,19 +25,7 @@ GRACE = 60
 CLOSE_WITHIN = 10
 
 
-class Desk(harness.JsonSocket):
-    def __init__(self, test, sb, cookie):
-        super().__init__(test, sb.websocket(headers={"Cookie": cookie}))
-        self.test = test
-        test.assertEqual(self.next()["type"], "hello")
-        ready = self.next()
-        test.assertEqual(ready["type"], "desk.ready", ready)
-        self.staff = str(ready["staff"])
-
-    def status(self, status):
-        self.send(type="desk.status", status=status, id="st")
-        self.wait_for("desk.status.ok", id="st")
-
+class Desk(RoutingDesk):
     def closed(self, timeout=CLOSE_WITHIN):
         """(code, reason, seconds) of the server's close frame."""
         t0 = time.monotonic()
