@@ -60,6 +60,9 @@ const S = {
   queues: new Map(),     // queue id -> the last queue.view
   waiting: new Map(),    // request id -> handler(msg) for answers and errors
   seq: 0,
+  idleS: 0,              // the session's inactivity timeout (desk.ready)
+  lastActive: 0,         // when the desk last sent something that counts as use
+  idleFocus: null,
   typingSentAt: 0,
   typingOn: false,
   typingIdle: 0
@@ -67,6 +70,7 @@ const S = {
 const sock = new DeskSocket({ onmessage, onstate, onsession: sessionGone });
 
 function request(msg, handler) {
+  if (msg.type !== 'chat.read') S.lastActive = Date.now();
   const id = 'd' + (++S.seq);
   msg.id = id;
   if (handler) S.waiting.set(id, handler);
@@ -199,9 +203,58 @@ async function signOut() {
 }
 
 function sessionGone() {
+  const idle = S.idleS && Date.now() - S.lastActive >= (S.idleS - 60) * 1000;
+  closeIdle();
   sock.stop();
   resetDesk();
-  showSignIn('Your session has ended. Sign in again to carry on.');
+  showSignIn(idle
+    ? `You were signed out because the desk was not used for ${Math.round(S.idleS / 60)} minutes. Sign in again to carry on.`
+    : 'Your session has ended. Sign in again to carry on.');
+}
+
+// ---------------------------------------------------------------- inactivity
+// The daemon ends a session nobody used for idle_timeout_s (desk.ready tells it):
+// what the desk sends counts as use, read receipts do not. Two minutes before, a
+// dialog offers to stay signed in (GET /api/session counts as use).
+const IDLE_WARN_S = 120;
+function checkIdle() {
+  if (!S.idleS || !S.me) return;
+  const left = Math.round((S.lastActive + S.idleS * 1000 - Date.now()) / 1000);
+  const dlg = $('idle-dlg');
+  if (left > IDLE_WARN_S) {
+    if (dlg.open) closeIdle();
+    return;
+  }
+  const mins = Math.max(0, Math.ceil(left / 60));
+  $('idle-text').textContent = `You have not used the desk for a while. To protect residents' information, ` +
+    `you will be signed out in ${mins <= 1 ? 'about a minute' : mins + ' minutes'}. Your status and conversations ` +
+    'are kept if you stay.';
+  if (!dlg.open) {
+    S.idleFocus = document.activeElement;
+    dlg.showModal();
+    $('idle-stay').focus();
+  }
+}
+function closeIdle() {
+  const dlg = $('idle-dlg');
+  if (!dlg.open) return;
+  dlg.close();
+  if (S.idleFocus && S.idleFocus.isConnected) S.idleFocus.focus();
+  S.idleFocus = null;
+}
+async function stayIn() {
+  let r = null;
+  try {
+    r = await fetch('/api/session', { credentials: 'same-origin', cache: 'no-store' });
+  } catch { /* said below */ }
+  if (r && r.status === 401) { sessionGone(); return; }
+  if (!r || !r.ok) {
+    $('idle-text').textContent = 'Switchboard could not be reached to keep you signed in. Check your connection and try again.';
+    return;
+  }
+  S.lastActive = Date.now();
+  closeIdle();
+  say('You are still signed in.');
 }
 
 // ---------------------------------------------------------------- connection
@@ -786,9 +839,14 @@ function onmessage(m) {
   switch (m.type) {
   case 'desk.ready': {
     S.me = m;
+    S.idleS = Number(m.idle_timeout_s) || 0;
+    S.lastActive = Date.now();
     $('who-name').textContent = m.name || '';
+    // The status this tab last chose; a new tab takes the status the advisor has now
+    // (another tab's), which desk.conversations tells.
     const want = wantStatus();
-    setStatus(want ? want.status : 'offline', want ? want.reason : '', false);
+    S.statusFromServer = !want;
+    if (want) setStatus(want.status, want.reason, false);
     // A new socket follows no queue: watch again what was watched.
     for (const id of S.queues.keys()) request({ type: 'queue.view', queue: id }, v => { if (v.type === 'queue.view') gotQueue(v); });
     break;
@@ -809,6 +867,11 @@ function onmessage(m) {
         cv.gone = '';
         askHistory(cv);
       }
+    }
+    if (S.statusFromServer) {
+      S.statusFromServer = false;
+      const st = ['available', 'busy', 'away'].includes(m.status) ? m.status : 'offline';
+      setStatus(st, st === 'offline' ? '' : m.reason || '', false);
     }
     for (const id of [...S.offers.keys()]) if (!seen.has(id)) dropOffer(id);
     for (const [id, cv] of S.convs) {
@@ -972,6 +1035,11 @@ function init() {
   });
   setInterval(() => { for (const o of S.offers.values()) if (o.left) tickOffer(o); }, 1000);
   setInterval(() => { if (!$('desk').hidden) renderInbox(); }, 15000);
+  setInterval(checkIdle, 5000);
+  $('idle-stay').addEventListener('click', stayIn);
+  $('idle-out').addEventListener('click', () => { closeIdle(); signOut(); });
+  // Escape in the dialog means "stay signed in", as the first button does.
+  $('idle-dlg').addEventListener('cancel', e => { e.preventDefault(); stayIn(); });
 
   fetch('/api/session', { credentials: 'same-origin', cache: 'no-store' })
     .then(r => (r.ok ? r.json().then(startDesk) : showSignIn()))

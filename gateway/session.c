@@ -122,14 +122,28 @@ static const char sql_revoke_staff[] =
  */
 static const char sql_live[] =
         "WITH a AS (SELECT s.id, s.staff_id, (s.revoked_at IS NULL"
-        "  AND s.expires_at > now() AND NOT u.disabled) AS live,"
-        "  NOT u.disabled AS enabled"
+        "  AND s.expires_at > now() AND NOT u.disabled"
+        "  AND s.last_seen_at > now() - $2::int * interval '1 second')"
+        "  AS live, NOT u.disabled AS enabled"
         "  FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id"
         "  WHERE s.id = ANY ($1::bigint[]))"
         " SELECT a.id, a.live, a.enabled AND EXISTS (SELECT 1"
         "  FROM staff_sessions o WHERE o.staff_id = a.staff_id"
-        "  AND o.revoked_at IS NULL AND o.expires_at > now())"
+        "  AND o.revoked_at IS NULL AND o.expires_at > now()"
+        "  AND o.last_seen_at > now() - $2::int * interval '1 second')"
         " FROM a";
+
+/*
+ * Activity on an open desk socket: keeps its session from going idle.
+ * A session already idle, revoked or past its absolute timeout stays so.
+ */
+static const char sql_touch[] =
+        "WITH t AS (UPDATE staff_sessions SET last_seen_at = now()"
+        "  WHERE id = $1::bigint AND revoked_at IS NULL"
+        "  AND expires_at > now()"
+        "  AND last_seen_at > now() - $2::int * interval '1 second'"
+        "  RETURNING 1)"
+        " SELECT count(*) FROM t";
 
 static const char sql_prune[] =
         "WITH s AS (DELETE FROM staff_sessions"
@@ -794,9 +808,9 @@ gw_session_live(struct gw_session_store *st, const long long *ids, size_t n,
 {
 	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
 	struct session_op *op;
-	const char *params[1];
+	const char *params[2];
 	size_t i, len = 0, cap;
-	char *array;
+	char *array, idle[16];
 
 	if (ids == NULL || n == 0 || n > GW_SESSION_LIVE_MAX) {
 		rc = GW_SESSION_DENIED;
@@ -815,11 +829,61 @@ gw_session_live(struct gw_session_store *st, const long long *ids, size_t n,
 	array[len] = '\0';
 	op = op_new(st, OP_LIVE, "live", arg);
 	op->live_cb = cb;
+	snprintf(idle, sizeof(idle), "%d", st->idle_s);
 	params[0] = array;
-	rc = op_start(op, sql_live, 1, params, live_on_result);
+	params[1] = idle;
+	rc = op_start(op, sql_live, 2, params, live_on_result);
 	free(array);
 out:
 	return rc;
+}
+
+static void
+touch_on_result(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (op->st->closing || !result_ok(op, res, err) || PQntuples(res) != 1)
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+	else
+		op_finish(op, GW_SESSION_OK, NULL,
+		          strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+}
+
+enum gw_session_status
+gw_session_touch(struct gw_session_store *st, long long session_id,
+                 gw_session_done_cb cb, void *arg)
+{
+	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
+	struct session_op *op;
+	const char *params[2];
+	char id[24], idle[16];
+
+	if (session_id <= 0) {
+		rc = GW_SESSION_DENIED;
+		goto out;
+	}
+	if (!store_open(st))
+		goto out;
+	op = op_new(st, OP_DONE, "touch", arg);
+	op->done_cb = cb;
+	snprintf(id, sizeof(id), "%lld", session_id);
+	snprintf(idle, sizeof(idle), "%d", st->idle_s);
+	params[0] = id;
+	params[1] = idle;
+	rc = op_start(op, sql_touch, 2, params, touch_on_result);
+out:
+	return rc;
+}
+
+int
+gw_session_idle_timeout(const struct gw_session_store *st)
+{
+	return st->idle_s;
 }
 
 enum gw_session_status

@@ -80,7 +80,10 @@ typedef void (*gw_session_check_cb)(void *arg, enum gw_session_status status,
 /* What gw_session_live tells of one session asked about. */
 struct gw_session_state {
 	long long session_id;
-	/* Not revoked, not past its absolute timeout, user not disabled. */
+	/*
+	 * Not revoked, not idle, not past its absolute timeout, user not
+	 * disabled.
+	 */
 	int live;
 	/* The user has some live session (this one or another). */
 	int staff_live;
@@ -157,6 +160,17 @@ enum gw_session_status gw_session_revoke_staff(struct gw_session_store *st,
 enum gw_session_status gw_session_live(struct gw_session_store *st,
                                        const long long *ids, size_t n,
                                        gw_session_live_cb cb, void *arg);
+/*
+ * Activity of a session's holder outside REST (an open desk socket):
+ * last_seen_at = now, unless the session has already ended (idle,
+ * revoked, absolute timeout). count is 1 when touched, 0 when it had
+ * ended. cb may be NULL.
+ */
+enum gw_session_status gw_session_touch(struct gw_session_store *st,
+                                        long long session_id,
+                                        gw_session_done_cb cb, void *arg);
+/* The inactivity timeout in seconds. */
+int gw_session_idle_timeout(const struct gw_session_store *st);
 /*
  * Deletes sessions that ended, and login attempts made, more than keep_s
  * seconds ago (at least the throttling window). count is the rows deleted.

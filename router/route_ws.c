@@ -35,6 +35,7 @@
  */
 #define POSITION_FLUSH_MS 500
 #define POSITION_GAP_MS   2000
+#define DESK_TOUCH_MS     30000
 /* ... and all of them re-checked this often, whatever happened. */
 #define POSITIONS_ALL_EVERY_TICKS 10
 /*
@@ -63,6 +64,7 @@ struct peer {
 	long long session; /* staff_sessions.id it was opened with */
 	int revoked;       /* being closed: its session ended */
 	unsigned asked;    /* sessions_gen of the last question about it */
+	uint64_t touched;  /* uv_now of the last activity sent to its session */
 	char role[24];
 	char name[201];
 	char status[16];
@@ -1040,6 +1042,7 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
            size_t n)
 {
 	struct pending *p = arg;
+	const char *status = "offline", *reason = "";
 	json_t *list, *c;
 	size_t i;
 
@@ -1051,6 +1054,12 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
 	list = json_array();
 	for (i = 0; i < n; i++) {
 		int offered = strcmp(ev[i].kind, "offered") == 0;
+
+		if (strcmp(ev[i].kind, "status") == 0) {
+			status = ev[i].nextra > 0 ? ev[i].extra[0] : status;
+			reason = ev[i].nextra > 1 ? ev[i].extra[1] : reason;
+			continue;
+		}
 
 		c = json_pack("{s:s, s:s, s:s, s:s}", "conversation",
 		              ev[i].conv, "state",
@@ -1072,8 +1081,9 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
 		json_array_append_new(list, c);
 	}
 	send_to(p->rw, p->conn, NULL,
-	        json_pack("{s:s, s:o}", "type", "desk.conversations",
-	                  "conversations", list));
+	        json_pack("{s:s, s:o, s:s, s:s}", "type", "desk.conversations",
+	                  "conversations", list, "status", status, "reason",
+	                  reason));
 	pending_free(p);
 }
 
@@ -1476,17 +1486,40 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	peer->kind = PEER_STAFF;
 	peer->staff = (uint64_t)info->staff_id;
 	peer->session = info->session_id;
+	peer->touched = uv_now(p->rw->loop); /* the check just touched it */
 	snprintf(peer->role, sizeof(peer->role), "%s", info->role);
 	snprintf(peer->name, sizeof(peer->name), "%s", info->display_name);
 	desk_link(p->rw, peer);
 	gw_info("route_ws.desk", "conn=%lu staff=%lld role=%s", p->conn,
 	        info->staff_id, info->role);
 	send_to(p->rw, p->conn, NULL,
-	        json_pack("{s:s, s:I, s:s, s:s}", "type", "desk.ready", "staff",
-	                  (json_int_t)info->staff_id, "role", info->role,
-	                  "name", info->display_name));
+	        json_pack("{s:s, s:I, s:s, s:s, s:i}", "type", "desk.ready",
+	                  "staff", (json_int_t)info->staff_id, "role",
+	                  info->role, "name", info->display_name,
+	                  "idle_timeout_s",
+	                  gw_session_idle_timeout(p->rw->sessions)));
 	send_holding(p->rw, peer);
 	pending_free(p);
+}
+
+/*
+ * A message from a desk is activity: it keeps the session from going idle
+ * (written at most every DESK_TOUCH_MS, or a quarter of the idle
+ * timeout when that is shorter; sessions_recheck closes the desks
+ * of sessions that went idle all the same).
+ */
+static void
+desk_touch(struct route_ws *rw, struct peer *peer)
+{
+	uint64_t now = uv_now(rw->loop);
+	uint64_t every = (uint64_t)gw_session_idle_timeout(rw->sessions) * 250;
+
+	if (every > DESK_TOUCH_MS)
+		every = DESK_TOUCH_MS;
+	if (now - peer->touched < every)
+		return;
+	peer->touched = now;
+	gw_session_touch(rw->sessions, peer->session, NULL, NULL);
 }
 
 /* The session token in a Cookie header, or NULL. */
@@ -1546,6 +1579,9 @@ on_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 		send_error(rw, conn, id, "unauthorised",
 		           "signed out: sign in again");
 	} else if (peer->kind == PEER_STAFF) {
+		/* Read receipts go out on their own when a message shows. */
+		if (strcmp(type, "chat.read") != 0)
+			desk_touch(rw, peer);
 		desk_message(rw, peer, type, msg);
 	} else if (strncmp(type, "desk.", 5) == 0 ||
 	           strncmp(type, "offer.", 6) == 0 ||

@@ -598,6 +598,8 @@ test_old_epoch_fenced_after_bump(void **st)
 	/* (earlier tests may have left it more: look for these two) */
 	assert_non_null(strstr(h.pairs, "offered:5 "));
 	assert_non_null(strstr(h.pairs, "accepted:6 "));
+	/* and, last, the advisor's status */
+	assert_non_null(strstr(h.pairs, "status: "));
 	assert_int_equal(route_holding(f.r, "x", on_reply, &h), -1);
 	/* Another instance starts a rebuild. */
 	assert_int_equal(sb_pg_exec(&pg, "UPDATE router_state SET epoch = "

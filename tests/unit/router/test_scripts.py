@@ -446,14 +446,19 @@ class ScriptTest(unittest.TestCase):
         self.assertGreater(ev[0][4], base + 1000)
 
     def test_holding_lists_offers_and_assignments(self):
-        self.assertEqual(self.rt.op("holding", "a1"), [])
+        # nothing held; the status, last, is offline when unknown
+        self.assertEqual(self.rt.op("holding", "a1"),
+                         [["status", "", "a1", "", 0, "offline", ""]])
         self.rt.advisor("a1")
         self.rt.enqueue("c1", "q1")
         self.rt.enqueue("c2", "q1")
         self.rt.op("accept", "c1", "a1")
         self.rt.enqueue("c3", "q2")  # a1 does not serve q2
         before = self.r.call("GET", "sb:1:seq")
-        held = {e[1]: e for e in self.rt.op("holding", "a1")}
+        events = self.rt.op("holding", "a1")
+        self.assertEqual(events[-1][0], "status")
+        self.assertEqual(events[-1][5], "available")
+        held = {e[1]: e for e in events[:-1]}
         self.assertEqual(sorted(held), ["c1", "c2"])
         self.assertEqual(held["c1"][0], "accepted")
         self.assertEqual(held["c2"][0], "offered")
@@ -464,7 +469,8 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(self.r.call("GET", "sb:1:seq"), before)
         self.assertEqual(self.rt.conv("c2")["st"], "offered")
         self.rt.op("release", "c1", "closed")
-        self.assertEqual(kinds(self.rt.op("holding", "a1")), ["offered"])
+        self.assertEqual(kinds(self.rt.op("holding", "a1")),
+                         ["offered", "status"])
         with self.assertRaises(RedisError):
             self.rt.run("holding", "7", "a1")
 

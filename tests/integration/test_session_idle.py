@@ -1,0 +1,127 @@
+"""The staff session's inactivity timeout on open desk sockets, and the
+advisor's status told to a desk that opens (desk.conversations).
+
+With sessions.idle_timeout = 4 s: what a desk sends keeps its session in
+use (REST with the same cookie still works after twice the timeout), read
+receipts do not, and a desk that sends nothing is closed 4003 once the
+timeout has passed and the cookie is refused."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from test_routing import Desk  # noqa: E402
+
+IDLE = 4
+# The daemon re-checks desk sessions every 2 s; allow for a loaded host.
+SLACK = 8
+
+
+class SessionIdleTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis, {"sessions": {"idle_timeout": IDLE}},
+            dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name) VALUES (21, 'tax', 'Tax');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (21, 'chat', 60, 30);", dbname=cls.db)
+        cls.passwords = {}
+        for login in ("ada", "bob", "cat"):
+            r = subprocess.run(
+                [harness.switchboard_bin(), "-c", cls.sb.conf, "user", "add",
+                 "--role", "advisor", "--name", login.title(), login],
+                capture_output=True, text=True, timeout=120,
+                env=harness.clean_env())
+            assert r.returncode == 0, r.stderr
+            cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
+        cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, 21 FROM staff_users", dbname=cls.db)
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    def cookie(self, login):
+        r = self.sb.request(
+            "POST", "/api/session",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"login": login,
+                             "password": self.passwords[login]}).encode())
+        self.assertEqual(r.status, 200, r.body)
+        return r.headers["set-cookie"].split(";", 1)[0]
+
+    def session_status(self, cookie):
+        return self.sb.request("GET", "/api/session",
+                               headers={"Cookie": cookie}).status
+
+    def open_desk(self, cookie):
+        ws = self.sb.websocket(headers={"Cookie": cookie})
+        d = harness.JsonSocket(self, ws)
+        self.assertEqual(d.next()["type"], "hello")
+        ready = d.next()
+        self.assertEqual(ready["type"], "desk.ready", ready)
+        return d, ready
+
+    def test_ready_tells_the_timeout(self):
+        d, ready = self.open_desk(self.cookie("ada"))
+        self.assertEqual(ready["idle_timeout_s"], IDLE)
+
+    def test_desk_messages_keep_the_session(self):
+        cookie = self.cookie("ada")
+        d, _ = self.open_desk(cookie)
+        end = time.monotonic() + 2 * IDLE + 2
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+            d.send(type="desk.status", status="away", reason="admin",
+                   id="s%d" % n)
+            d.wait_for("desk.status.ok", id="s%d" % n)
+            time.sleep(0.5)
+        # Twice the timeout without a REST call: the socket kept it alive.
+        self.assertEqual(self.session_status(cookie), 200)
+        d.send(type="desk.status", status="offline", id="end")
+        d.wait_for("desk.status.ok", id="end")
+
+    def test_quiet_desk_is_closed(self):
+        cookie = self.cookie("bob")
+        d, _ = self.open_desk(cookie)
+        t0 = time.monotonic()
+        # Read receipts are sent by the desk on its own: they are no use.
+        stop = t0 + IDLE + 1
+        while time.monotonic() < stop:
+            d.send(type="chat.read", conversation="1", seq=1)
+            time.sleep(0.5)
+        code, reason = d.ws.recv_close(IDLE + SLACK)
+        self.assertEqual((code, reason), (4003, "signed out"))
+        self.assertLess(time.monotonic() - t0, IDLE + SLACK)
+        self.assertEqual(self.session_status(cookie), 401)
+        # Signing in again works, and gives a new, live session.
+        self.assertEqual(self.session_status(self.cookie("bob")), 200)
+
+    def test_new_desk_learns_the_status(self):
+        cookie = self.cookie("cat")
+        first, _ = self.open_desk(cookie)
+        snap = first.wait_for("desk.conversations")
+        self.assertEqual(snap["status"], "offline", snap)
+        first.send(type="desk.status", status="away", reason="lunch",
+                   id="st")
+        first.wait_for("desk.status.ok", id="st")
+        second, _ = self.open_desk(cookie)
+        snap = second.wait_for("desk.conversations")
+        self.assertEqual((snap["status"], snap["reason"]), ("away", "lunch"))
+        first.send(type="desk.status", status="offline", id="off")
+        first.wait_for("desk.status.ok", id="off")
+
+
+if __name__ == "__main__":
+    harness.main()
