@@ -39,7 +39,8 @@ enum {
 	R_EDIT,
 	R_CREATE,
 	R_MOVE,
-	R_LINK
+	R_LINK,
+	R_AUDIT
 };
 
 /*
@@ -145,6 +146,78 @@ static const char THREAD_SQL[] =
                       "   LEFT JOIN staff_users su ON su.id = "
                       "m.author_staff_id))::text"
                       "  FROM v)";
+
+/*
+ * A customer's whole record, for a subject access request or a complaint
+ * file: the details, identities, links, and every conversation with
+ * every message (internal notes included, marked so). $1 customer, $2
+ * staff id, $3 login, $4 client address. Audited as customer.export with
+ * the counts, in the same statement.
+ */
+static const char EXPORT_SQL[] =
+        "WITH c AS (SELECT * FROM customers WHERE id = $1::bigint),"
+        " v AS (SELECT v.*, q.slug AS queue_slug FROM conversations v"
+        "  LEFT JOIN queues q ON q.id = v.queue_id"
+        "  WHERE v.customer_id = $1::bigint),"
+        " m AS (SELECT m.*, su.display_name AS staff_name FROM messages m"
+        "  JOIN v ON v.id = m.conversation_id"
+        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $2::bigint, $3, 'customer.export', 'customer', c.id::text,"
+        "   jsonb_build_object('conversations', (SELECT count(*) FROM v),"
+        "    'messages', (SELECT count(*) FROM m)), $4::inet FROM c)"
+        " SELECT json_build_object('format', 'switchboard.customer.v1',"
+        "  'exported_at', (extract(epoch FROM now()) * 1000)::bigint,"
+        "  'exported_by', $3::text,"
+        "  'customer', json_build_object('id', c.id, 'name', c.display_name,"
+        "   'vulnerable', c.vulnerable, 'reasonable_adjustments',"
+        "   c.reasonable_adjustments, 'preferred_language',"
+        "   c.preferred_language, 'preferred_channel', c.preferred_channel,"
+        "   'created_at', (extract(epoch FROM c.created_at) * 1000)::bigint,"
+        "   'updated_at', (extract(epoch FROM c.updated_at) * 1000)::bigint),"
+        "  'identities', (SELECT coalesce(json_agg(json_build_object("
+        "   'kind', i.kind, 'value', i.value, 'verified', i.verified)"
+        "   ORDER BY i.kind, i.value), '[]') FROM customer_identities i"
+        "   WHERE i.customer_id = c.id),"
+        "  'links', (SELECT coalesce(json_agg(json_build_object('customer',"
+        "   CASE WHEN l.customer_a = c.id THEN l.customer_b"
+        "    ELSE l.customer_a END, 'note', l.note, 'at',"
+        "   (extract(epoch FROM l.created_at) * 1000)::bigint)"
+        "   ORDER BY l.id), '[]') FROM customer_links l"
+        "   WHERE l.customer_a = c.id OR l.customer_b = c.id),"
+        "  'conversations', (SELECT coalesce(json_agg(json_build_object("
+        "   'conversation', v.id::text, 'reference', v.reference,"
+        "   'channel', v.channel, 'status', v.status, 'subject', v.subject,"
+        "   'queue', v.queue_slug,"
+        "   'created_at', (extract(epoch FROM v.created_at) * 1000)::bigint,"
+        "   'closed_at', (extract(epoch FROM v.closed_at) * 1000)::bigint,"
+        "   'messages', (SELECT coalesce(json_agg(json_build_object("
+        "    'seq', m.id, 'from', CASE"
+        "     WHEN m.direction = 'internal' THEN 'note'"
+        "     WHEN m.author_kind = 'customer' THEN 'customer'"
+        "     WHEN m.author_kind = 'staff' THEN 'advisor' ELSE 'system' END,"
+        "    'name', m.staff_name, 'text', m.body, 'source', m.source,"
+        "    'at', (extract(epoch FROM m.created_at) * 1000)::bigint)"
+        "    ORDER BY m.id), '[]') FROM m WHERE m.conversation_id = v.id))"
+        "   ORDER BY v.created_at, v.id), '[]') FROM v))::text FROM c";
+
+/*
+ * The audit log, newest first, for admins. $1 object kind, $2 object id,
+ * $3 actor (login), $4 before (an entry id): '' for any; $5 page size.
+ */
+static const char AUDIT_SQL[] =
+        "SELECT coalesce(json_agg(json_build_object('id', a.id, 'at',"
+        "  (extract(epoch FROM a.at) * 1000)::bigint, 'actor', a.actor,"
+        "  'action', a.action, 'object_kind', a.object_kind, 'object_id',"
+        "  a.object_id, 'detail', a.detail, 'ip', host(a.ip))"
+        "  ORDER BY a.id DESC), '[]')::text"
+        " FROM (SELECT * FROM audit_log a"
+        "  WHERE ($1 = '' OR a.object_kind = $1)"
+        "  AND ($2 = '' OR a.object_id = $2)"
+        "  AND ($3 = '' OR a.actor = $3)"
+        "  AND ($4 = '' OR a.id < nullif($4, '')::bigint)"
+        "  ORDER BY a.id DESC LIMIT $5::int) a";
 
 /*
  * $1 name prefix (LIKE-escaped, lower case), $2 email, $3 phone (E.164),
@@ -315,7 +388,8 @@ path_id(const char *path, const char *prefix, const char **rest)
 
 /*
  * The value of name in a query string (a=b&c=d) into out; 0 if present,
- * -1 if absent or too long. libwebsockets has URL-decoded it already.
+ * -1 if absent, -2 if too long for out (out is then ""). libwebsockets
+ * has URL-decoded it already.
  */
 static int
 query_param(const char *query, const char *name, char *out, size_t len)
@@ -327,8 +401,11 @@ query_param(const char *query, const char *name, char *out, size_t len)
 		if (strncmp(p, name, n) == 0 && p[n] == '=') {
 			p += n + 1;
 			k = strcspn(p, "&");
-			if (k >= len)
-				return -1;
+			if (k >= len) {
+				if (len > 0)
+					out[0] = '\0';
+				return -2;
+			}
 			memcpy(out, p, k);
 			out[k] = '\0';
 			return 0;
@@ -603,8 +680,43 @@ int
 api_records_owns(const char *path)
 {
 	return strcmp(path, "/api/customers") == 0 ||
+	       strcmp(path, "/api/audit") == 0 ||
 	       strncmp(path, "/api/customers/", 15) == 0 ||
 	       strncmp(path, "/api/conversations/", 19) == 0;
+}
+
+/* GET /api/audit?object_kind&object_id&actor&before&limit (admins). */
+static void
+audit(struct api_records *a, unsigned long conn, const char *method,
+      const char *query, const struct gw_session_info *who, const char *limit)
+{
+	char kind[101] = "", oid[201] = "", actor[201] = "", before[24] = "";
+	const char *params[5] = {kind, oid, actor, before, limit};
+	const char *names[4] = {"object_kind", "object_id", "actor", "before"};
+	char *bufs[4] = {kind, oid, actor, before};
+	size_t lens[4] = {sizeof(kind), sizeof(oid), sizeof(actor),
+	                  sizeof(before)};
+	int i;
+
+	if (strcmp(method, "GET") != 0) {
+		respond_error(a, conn, 405, "method not allowed");
+		return;
+	}
+	if (strcmp(who->role, "admin") != 0) {
+		respond_error(a, conn, 403, "the audit log is for admins");
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		if (query_param(query, names[i], bufs[i], lens[i]) == -2) {
+			respond_error(a, conn, 400, "a filter is too long");
+			return;
+		}
+	}
+	if (query_int(query, "before", 0, 1, (1LL << 53)) < 0) {
+		respond_error(a, conn, 400, "before must be an entry id");
+		return;
+	}
+	run(a, conn, R_AUDIT, AUDIT_SQL, 5, params);
 }
 
 void
@@ -645,6 +757,10 @@ api_records_request(struct api_records *a, unsigned long conn,
 		}
 		return;
 	}
+	if (strcmp(path, "/api/audit") == 0) {
+		audit(a, conn, method, query, who, limit);
+		return;
+	}
 	cust = path_id(path, "/api/customers/", &rest);
 	conv = path_id(path, "/api/conversations/", &rest);
 	snprintf(id, sizeof(id), "%lld", cust ? cust : conv);
@@ -678,6 +794,22 @@ api_records_request(struct api_records *a, unsigned long conn,
 		params[4] = addr;
 		run(a, conn, R_EDIT, EDIT_SQL, 5, params);
 		free(changes);
+	} else if (cust != 0 && strcmp(rest, "/export") == 0) {
+		if (strcmp(method, "GET") != 0) {
+			respond_error(a, conn, 405, "method not allowed");
+			return;
+		}
+		if (!all) {
+			respond_error(a, conn, 403,
+			              "exports are for feedback officers, "
+			              "supervisors and admins");
+			return;
+		}
+		params[0] = id;
+		params[1] = staff;
+		params[2] = who->login;
+		params[3] = addr;
+		run(a, conn, R_CUSTOMER, EXPORT_SQL, 4, params);
 	} else if (cust != 0 && strcmp(rest, "/timeline") == 0 &&
 	           strcmp(method, "GET") == 0) {
 		n = query_int(query, "before", 0, 1, (1LL << 53));

@@ -298,28 +298,39 @@ http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
 	return http_send_headers(wsi, r);
 }
 
-/* The request, with its body if any, goes to the API handler. */
-static void
+/*
+ * The request, with its body if any, goes to the API handler; a query
+ * string too long for it is answered 414 here. Returns what the lws
+ * callback returns.
+ */
+static int
 api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
 {
 	char cookie[1024] = "", peer[64] = "", ctype[128] = "", xrw[64] = "";
-	char query[512] = "", frag[256];
-	size_t k;
+	char query[1024] = "", *body;
+	size_t k, len;
 	int i, n;
 
 	/*
 	 * The query string: libwebsockets keeps each name=value (URL-decoded)
-	 * as a fragment; joined here with '&' (a longer one is cut).
+	 * as a fragment; joined here with '&'. One that does not fit is
+	 * refused rather than dropped: a dropped filter would widen a query.
 	 */
 	for (i = 0, k = 0;
-	     (n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
-	                                WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
+	     (n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
 	     i++) {
-		if (k + (size_t)n + 2 > sizeof(query))
-			break;
+		if (k + (size_t)n + 2 > sizeof(query) ||
+		    lws_hdr_copy_fragment(wsi, query + k + (k > 0),
+		                          (int)(sizeof(query) - k - (k > 0)),
+		                          WSI_TOKEN_HTTP_URI_ARGS, i) != n) {
+			r->api_state = API_NONE;
+			body = json_error("query string too long", &len);
+			http_set_body(r, HTTP_STATUS_REQ_URI_TOO_LONG,
+			              "application/json", body, len);
+			return http_send_headers(wsi, r);
+		}
 		if (k > 0)
 			query[k++] = '&';
-		memcpy(query + k, frag, (size_t)n);
 		k += (size_t)n;
 		query[k] = '\0';
 	}
@@ -332,6 +343,7 @@ api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
 	h->api.request(h->api.arg, conn_id(wsi), r->method, r->path, query,
 	               r->req_body ? r->req_body : "", r->req_len, cookie, peer,
 	               ctype, xrw[0] != '\0');
+	return 0;
 }
 
 static int
@@ -342,8 +354,7 @@ api_start(struct gw_http *h, struct lws *wsi, struct http_req *r)
 		r->api_state = API_READING;
 		return 0; /* body callbacks follow */
 	}
-	api_dispatch(h, wsi, r);
-	return 0;
+	return api_dispatch(h, wsi, r);
 }
 
 static int
@@ -873,7 +884,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return api_body(h, wsi, r, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (r->api_state == API_READING)
-			api_dispatch(h, wsi, r);
+			return api_dispatch(h, wsi, r);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (r->api_state == API_WAITING)
