@@ -397,6 +397,8 @@ superseded(const PGresult *res, int row)
 	return accepted ? "a newer routing decision was recorded" : NULL;
 }
 
+static void publish_events(struct route *r, const struct events *e);
+
 static void
 on_event_written(void *arg, int ok, const PGresult *res, int row,
                  const char *err)
@@ -421,8 +423,10 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 		gw_warn("route.superseded", "instance=%s kind=%s reason=\"%s\"",
 		        c->r->instance, PQgetvalue(res, row, 1), why);
 	}
-	if (--c->writes_pending == 0)
+	if (--c->writes_pending == 0) {
+		publish_events(c->r, &c->events);
 		call_finish(c, !c->write_failed, c->err);
+	}
 }
 
 /*
@@ -466,8 +470,10 @@ on_status_written(void *arg, int ok, const PGresult *res, int row,
 		gw_warn("route.status_unrecorded",
 		        "reason=\"no such advisor\"");
 	}
-	if (--c->writes_pending == 0)
+	if (--c->writes_pending == 0) {
+		publish_events(c->r, &c->events);
 		call_finish(c, !c->write_failed, c->err);
+	}
 }
 
 static void
@@ -698,9 +704,16 @@ on_call_reply(void *arg, redisReply *reply)
 		return;
 	}
 	check_counter(r, &c->events);
-	publish_events(r, &c->events);
-	if (record_events(c) == 0)
+	/*
+	 * Desks (here and, through Redis, everywhere) hear of a decision once
+	 * PostgreSQL has it: a desk told "assigned" may at once read the
+	 * conversation as its own (chat.history). History-only events are
+	 * not waited for.
+	 */
+	if (record_events(c) == 0) {
+		publish_events(r, &c->events);
 		call_finish(c, !c->write_failed, c->err);
+	}
 }
 
 static const char *

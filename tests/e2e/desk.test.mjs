@@ -153,7 +153,9 @@ test('desk: sign in (wrong, then right), available, offer with countdown, accept
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Your status' }).waitFor();
     await page.locator('#who-name', { hasText: 'Sam Advisor' }).waitFor();
-    await page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    // A new desk takes the status the advisor has now: drain() left it away.
+    await page.locator('#status-now', { hasText: 'Away' }).waitFor();
+    await page.locator('#status-reason-now', { hasText: '(test)' }).waitFor();
 
     // Available.
     await page.getByLabel('Change status to').selectOption('available');
@@ -255,7 +257,7 @@ test('desk, keyboard only: sign in, go available, accept an offer, answer and en
     await page.keyboard.press('Tab');
     await page.keyboard.type(PASSWORD);
     await page.keyboard.press('Enter');
-    await page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    await page.locator('#status-now', { hasText: 'Away' }).waitFor();
     await tabTo(page, /^status-select\|/, 'the status selector');
     // "Available" is the first option; make sure of it from the keyboard.
     await page.keyboard.press('Home');
@@ -309,7 +311,7 @@ test('desk: the connection drops and comes back; a reply written meanwhile is se
     await page.getByLabel('Login').fill(LOGIN);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    await page.locator('#status-now', { hasText: 'Away' }).waitFor();
     await page.getByLabel('Change status to').selectOption('available');
     await page.getByRole('button', { name: 'Set status' }).click();
     await page.locator('#status-now', { hasText: 'Available' }).waitFor();
@@ -365,7 +367,7 @@ test('desk: reflows at 320 px without scrolling sideways; watching a queue', asy
     await page.getByLabel('Login').fill(LOGIN);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    await page.locator('#status-now', { hasText: 'Away' }).waitFor();
     assert.equal(await wide(), false, 'the desk fits 320 px');
     // Watching queues: an unknown one is refused in text tied to the field.
     await page.getByLabel('Queue (number or name)').fill('no-such-queue');
@@ -381,6 +383,49 @@ test('desk: reflows at 320 px without scrolling sideways; watching a queue', asy
     await page.getByRole('button', { name: 'Stop watching queue 1' }).click();
     await page.getByRole('heading', { name: 'Queue 1' }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You have signed out.').waitFor();
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('desk: warned before the session ends for inactivity; staying signed in keeps it', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  // The page's clock is the test's: half an hour passes in an instant. The daemon's
+  // clock is not faked, so the session itself stays live (its end is the integration
+  // test test_session_idle.py's).
+  await page.clock.install();
+  try {
+    await page.goto(SB + '/desk/');
+    await page.getByLabel('Login').fill(LOGIN);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#status-now', { hasText: 'Away' }).waitFor();
+    const dlg = page.getByRole('dialog', { name: 'You will be signed out soon' });
+    assert.equal(await dlg.isVisible(), false);
+    await page.getByLabel('Queue (number or name)').focus();
+    // 29 minutes without using the desk (the default timeout is 30).
+    await page.clock.fastForward('29:00');
+    await dlg.waitFor();
+    assert.match(await dlg.textContent(), /signed out in about a minute|signed out in 2 minutes/);
+    assert.equal(await focused(page), 'idle-stay|btn|BUTTON');
+    await axe(page, 'inactivity warning');
+    await page.keyboard.press('Enter');
+    await dlg.waitFor({ state: 'hidden' });
+    await until(async () => /still signed in/.test(await page.locator('#say-polite').textContent()), 'announced');
+    // Focus goes back where it was.
+    assert.equal(await focused(page), 'q-name||INPUT');
+    // Again; Escape answers it the same way.
+    await page.clock.fastForward('29:00');
+    await dlg.waitFor();
+    await page.keyboard.press('Escape');
+    await dlg.waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('#desk').isVisible(), true);
+    // And "Sign out" signs out.
+    await page.clock.fastForward('29:00');
+    await dlg.waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).last().click();
     await page.getByText('You have signed out.').waitFor();
   } finally {
     await ctx.close();

@@ -694,13 +694,39 @@ test_live(void **state)
 	                 0);
 	assert_int_equal(live_mask(&f, ids, 5, &staff), 0xa);
 	assert_int_equal(staff, 0xb);
-	/* Idle is not judged here: an open socket is not a request. */
+	/* A desk's activity keeps its session in use. */
+	assert_int_equal(exec("UPDATE staff_sessions SET last_seen_at ="
+	                      " now() - interval '1000 s' WHERE id = %lld",
+	                      a2.session_id),
+	                 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(gw_session_touch(f.st, a2.session_id, on_done, &r),
+	                 GW_SESSION_OK);
+	wait_reply(&f, &r);
+	assert_int_equal(r.status, GW_SESSION_OK);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(live_mask(&f, ids, 5, NULL), 0xa);
+	/* Idle: not live (its desks are closed), and a touch cannot revive it.
+	 */
 	assert_int_equal(exec("UPDATE staff_sessions SET last_seen_at ="
 	                      " now() - interval '1 day' WHERE id = %lld",
 	                      a2.session_id),
 	                 0);
-	assert_int_equal(live_mask(&f, ids, 5, NULL), 0xa);
-	/* Disabled user: its sessions are not revoked, but not live. */
+	assert_int_equal(live_mask(&f, ids, 5, &staff), 0x8);
+	assert_int_equal(staff, 0x8);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(gw_session_touch(f.st, a2.session_id, on_done, &r),
+	                 GW_SESSION_OK);
+	wait_reply(&f, &r);
+	assert_int_equal(r.count, 0);
+	assert_int_equal(live_mask(&f, ids, 5, NULL), 0x8);
+	assert_int_equal(gw_session_touch(f.st, 0, on_done, &r),
+	                 GW_SESSION_DENIED);
+	/* Back in use; then a disabled user: not revoked, but not live. */
+	assert_int_equal(exec("UPDATE staff_sessions SET last_seen_at = now()"
+	                      " WHERE id = %lld",
+	                      a2.session_id),
+	                 0);
 	assert_int_equal(exec("UPDATE staff_users SET disabled = true"
 	                      " WHERE id = %lld",
 	                      dave_id),
