@@ -514,7 +514,8 @@ api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
 
 	if (strcmp(path, "/api/canned") == 0 && strcmp(method, "GET") == 0) {
 		query_value(query, "queue", queue, sizeof(queue));
-		if (queue[0] != '\0' && path_id(queue, "", &rest) == 0) {
+		if (queue[0] != '\0' &&
+		    (path_id(queue, "", &rest) == 0 || rest[0] != '\0')) {
 			respond_error(a, conn, 400, "queue must be a queue id");
 			goto out;
 		}

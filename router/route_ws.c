@@ -686,6 +686,8 @@ on_wrap_stored(void *arg, int ok, const PGresult *res, const char *err)
 		return;
 	}
 	if (strcmp(s, "ok") == 0) {
+		gw_info("route_ws.wrap_up", "conv=%s by=%s", w->p->conv,
+		        w->p->staff[0] != '\0' ? w->p->staff : "supervisor");
 		if (route_release_by(w->p->rw->r, w->p->conv, "closed",
 		                     w->p->staff, on_wrap_released, w) != 0)
 			wrap_answer(w, "unavailable", "routing is unavailable");

@@ -129,6 +129,8 @@ class CannedWrapUpTest(harness.TestCase):
         self.assertIn("Hello", self.titles("ada", "?queue=33"))
         status, body = self.call("ada", "GET", "/api/canned?queue=x")
         self.assertEqual(status, 400)
+        status, body = self.call("ada", "GET", "/api/canned?queue=31x")
+        self.assertEqual(status, 400)
         # Supervisors see every queue's; inactive ones when asked.
         self.assertIn("Bins day", self.titles("sue"))
         self.assertNotIn("Old", self.titles("sue"))
