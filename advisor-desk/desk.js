@@ -497,7 +497,12 @@ function openConv(id, focus) {
   }
   const c = S.convs.get(id);
   if (c && !c.history) askHistory(c);
-  if (prev !== id) picker.hide(false);
+  if (prev !== id) {
+    picker.hide(false);
+    // A warning was about the other conversation's draft.
+    S.leftoverOk = null;
+    composerWarning('');
+  }
   // A queue with wrap-up codes gets no plain close (docs/desk.md).
   if (c && c.hasCodes == null) {
     wrap.hasCodes(c.queue).then(h => {

@@ -5,7 +5,8 @@
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_LOGIN, SB_PASSWORD.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { axe, launch, startProxy, until } from './lib.mjs';
+import path from 'node:path';
+import { axe as axeCheck, launch, startProxy, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -20,6 +21,14 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await proxy?.close(); });
 
+// SB_SHOTS=<folder>: screenshots of the states axe checks, to look at by eye.
+let shot = 0;
+async function axe(page, state) {
+  if (process.env.SB_SHOTS) {
+    await page.screenshot({ path: path.join(process.env.SB_SHOTS, `canned-${++shot}-${state.replace(/\W+/g, '-')}.png`), fullPage: true });
+  }
+  await axeCheck(page, state);
+}
 const focused = page => page.evaluate(() => {
   const a = document.activeElement;
   return a ? `${a.id}|${a.className}|${a.tagName}` : '';
