@@ -4,6 +4,8 @@
 // Every string that comes from a resident or the network is put in the page with
 // textContent (the el() helper), never as HTML.
 import { DeskSocket } from './socket.js';
+import { CannedPicker, firstName, leftovers, warning } from './canned.js';
+import { WrapUp } from './wrapup.js';
 
 const $ = id => document.getElementById(id);
 function el(tag, cls, text) {
@@ -68,6 +70,8 @@ const S = {
   typingIdle: 0
 };
 const sock = new DeskSocket({ onmessage, onstate, onsession: sessionGone });
+let picker = null;   // the canned-response picker (canned.js)
+let wrap = null;     // the wrap-up form (wrapup.js)
 
 function request(msg, handler) {
   if (msg.type !== 'chat.read') S.lastActive = Date.now();
@@ -166,6 +170,7 @@ function startDesk(info) {
   renderInbox();
   renderConv();
   $('desk-h').focus();
+  picker.load(true);
   sock.start();
 }
 
@@ -183,6 +188,10 @@ function resetDesk() {
   S.reason = '';
   $('offers').replaceChildren();
   $('inbox').replaceChildren();
+  picker.data = null;
+  picker.hide(false);
+  wrap.codes.clear();
+  wrap.hide(false);
 }
 
 async function signOut() {
@@ -541,6 +550,19 @@ function openConv(id, focus) {
   }
   const c = S.convs.get(id);
   if (c && !c.history) askHistory(c);
+  if (prev !== id) {
+    picker.hide(false);
+    // A warning was about the other conversation's draft.
+    S.leftoverOk = null;
+    composerWarning('');
+  }
+  // A queue with wrap-up codes gets no plain close (docs/desk.md).
+  if (c && c.hasCodes == null) {
+    wrap.hasCodes(c.queue).then(h => {
+      c.hasCodes = h;
+      if (S.open === c.id) renderConv();
+    });
+  }
   // Each conversation keeps its unsent draft.
   if (prev !== id) $('composer').value = (c && c.draft) || '';
   renderInbox();
@@ -573,6 +595,7 @@ function renderConv(fresh) {
   $('conv-body').hidden = !c;
   if (!c) {
     $('conv-h').textContent = 'No conversation open';
+    wrap.follow(null);
     return;
   }
   $('conv-h').textContent = `${channelName(c.channel)} with ${c.customer ? residentName(c) : 'a resident'}`;
@@ -613,7 +636,10 @@ function renderConv(fresh) {
   $('end-btn').hidden = !isChat;
   $('end-btn').disabled = closed;
   $('close-btn').disabled = !!c.gone;
-  $('wrap-btn').disabled = !!c.gone;
+  $('close-btn').hidden = c.hasCodes === true;
+  // Released (the chat ended, say) it may still be wrapped up; moved on, not.
+  $('wrap-btn').disabled = !!c.gone && c.gone !== 'released';
+  wrap.follow(c);
   $('transfer').hidden = !!c.gone;
   $('note-box').hidden = !!c.gone;
 }
@@ -650,12 +676,100 @@ function sendPending(c, cid) {
     }
   });
 }
+// ---------------------------------------------------------------- canned responses
+// The open conversation's queue and the values of the placeholders (canned.js).
+function cannedContext() {
+  const c = S.open ? S.convs.get(S.open) : null;
+  if (!c) return null;
+  const name = (c.customer && c.customer.name) || '';
+  const me = (S.me && S.me.name) || '';
+  return { queue: c.queue, values: {
+    'resident.name': name, 'resident.first_name': firstName(name),
+    'advisor.name': me, 'advisor.first_name': firstName(me),
+    reference: c.reference, 'queue.name': picker.queueName(c.queue), 'council.name': picker.council()
+  } };
+}
+// A warning about the reply, in text tied to the composer ('' clears it).
+function composerWarning(text) {
+  const box = $('composer'), e = $('composer-err');
+  e.textContent = text;
+  e.hidden = !text;
+  if (text) box.setAttribute('aria-invalid', 'true');
+  else box.removeAttribute('aria-invalid');
+  box.setAttribute('aria-describedby', text ? 'composer-err composer-hint' : 'composer-hint');
+}
+// The filled-in text goes where the cursor is (or replaces the /shortcut typed).
+function insertReply(text, result, slash) {
+  const box = $('composer');
+  let at;
+  if (slash && /^\/\S*$/.test(box.value)) {
+    box.value = text;
+    at = text.length;
+  } else {
+    const a = box.selectionStart ?? box.value.length, b = box.selectionEnd ?? a;
+    box.value = box.value.slice(0, a) + text + box.value.slice(b);
+    at = a + text.length;
+  }
+  box.focus();
+  box.setSelectionRange(at, at);
+  S.leftoverOk = null;
+  composerWarning(warning(result.missing, result.unknown));
+  typing();
+}
+// Typing / at the start of the composer: the picker, narrowed by what follows.
+function composerSlash() {
+  const v = $('composer').value;
+  const m = /^\/([\w-]*)$/.exec(v);
+  if (m && (picker.root.hidden || picker.slash)) picker.open(m[1], false);
+  else if (!m && picker.slash) picker.hide(false);
+  if ($('composer-err').textContent && !leftovers(v).length) composerWarning('');
+}
+function composerKey(e) {
+  if (!picker.slash || picker.root.hidden) return false;
+  if (e.key === 'ArrowDown') {
+    const b = picker.buttons()[0];
+    if (b) { e.preventDefault(); b.focus(); }
+    return true;
+  }
+  if (e.key === 'Escape') { e.preventDefault(); picker.hide(false); return true; }
+  if (e.key === 'Enter' && !e.shiftKey) {
+    e.preventDefault();
+    const r = picker.best($('composer').value.slice(1));
+    if (r) picker.choose(r);
+    else say(`No canned response matches ${$('composer').value}.`);
+    return true;
+  }
+  return false;
+}
+// Wrapped up: the conversation is closed and leaves the list.
+function wrappedUp(c) {
+  stopTyping(c);
+  S.convs.delete(c.id);
+  if (S.open === c.id) S.open = null;
+  renderInbox();
+  renderConv();
+  say('Wrapped up. The conversation is closed and has left your list.');
+  $('conv-h').focus();
+}
+
 function sendReply(ev) {
   if (ev) ev.preventDefault();
   const c = S.convs.get(S.open);
   const box = $('composer');
   const text = box.value.replace(/^\s+|\s+$/g, '');
   if (!c || !text || c.ended || c.gone) return;
+  // A {placeholder} left in the reply is never sent without a warning first.
+  const left = leftovers(text);
+  if (left.length && S.leftoverOk !== text) {
+    S.leftoverOk = text;
+    const w = `Your reply still contains ${left.join(', ')}. Replace ${left.length > 1 ? 'them' : 'it'} with the right words, or press Send again to send it as it is.`;
+    composerWarning(w);
+    say(w);
+    box.focus();
+    return;
+  }
+  S.leftoverOk = null;
+  composerWarning('');
   const cid = uuid();
   c.pending.set(cid, { text, state: 'queued' });
   box.value = '';
@@ -981,6 +1095,7 @@ function onmessage(m) {
     break;
   case 'conversation.transferred':
   case 'conversation.released':
+  case 'conversation.wrapped_up':
   case 'offer.accepted':
   case 'offer.rejected':
   case 'desk.status.ok':
@@ -1009,16 +1124,21 @@ function init() {
     setStatus(st, st === 'away' ? $('status-reason').value : '', true);
   });
   $('composer-form').addEventListener('submit', sendReply);
+  picker = new CannedPicker({ root: $('canned'), button: $('canned-btn'), search: $('canned-q'),
+    list: $('canned-list'), count: $('canned-count'), close: $('canned-close'), composer: $('composer') },
+  cannedContext, insertReply, say);
+  wrap = new WrapUp({ request, say, fieldError, current: () => (S.open ? S.convs.get(S.open) : null), done: wrappedUp });
   $('composer').addEventListener('keydown', e => {
+    if (composerKey(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing) {
       e.preventDefault();
       sendReply();
     }
   });
   $('composer').addEventListener('input', typing);
+  $('composer').addEventListener('input', composerSlash);
   $('end-btn').addEventListener('click', endChat);
   $('close-btn').addEventListener('click', () => release('closed'));
-  $('wrap-btn').addEventListener('click', () => release('wrapped'));
   $('transfer-form').addEventListener('submit', transfer);
   $('note-form').addEventListener('submit', addNote);
   $('queue-form').addEventListener('submit', watchQueue);

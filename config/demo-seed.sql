@@ -130,4 +130,64 @@ FROM c CROSS JOIN (VALUES
 ) AS v (kind, value, verified)
 ON CONFLICT DO NOTHING;
 
+-- Canned responses ---------------------------------------------------------------
+-- Placeholders ({resident.first_name}, {advisor.name}, {reference}, ...) are
+-- expanded by the desk before the advisor sends (docs/desk.md). Created only if
+-- a response with that title and scope is not there yet.
+
+INSERT INTO canned_responses (title, body, shortcut, queue_id)
+SELECT v.title, v.body, v.shortcut, q.id
+FROM (VALUES
+	('Greeting', 'Hello {resident.first_name}, my name is {advisor.first_name} and I work for {council.name}. How can I help you today?', 'hello', NULL),
+	('Reference number', 'Your reference for this conversation is {reference}. Please quote it if you contact us again about this.', 'ref', NULL),
+	('Anything else', 'Is there anything else I can help you with today, {resident.first_name}?', 'else', NULL),
+	('Goodbye', 'Thank you for contacting {council.name}, {resident.first_name}. Goodbye.', 'bye', NULL),
+	('Council Tax: account number', 'To find your Council Tax account, could you tell me your account number? It is 8 digits and is at the top of your bill.', 'ctax-acct', 'council-tax'),
+	('Waste: missed bin reported', 'I have reported your missed collection. The crew will return within two working days. Your reference is {reference}.', 'missed-bin', 'waste-recycling'),
+	('Repairs: emergency', 'If this is an emergency (no heating, flooding or unsafe electrics), please call 0300 555 0000 now: it is answered at any time.', 'emergency', 'housing-repairs')
+) AS v (title, body, shortcut, slug)
+LEFT JOIN queues q ON q.slug = v.slug
+WHERE (v.slug IS NULL OR q.id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM canned_responses c
+                  WHERE c.title = v.title AND c.queue_id IS NOT DISTINCT FROM q.id);
+
+-- Wrap-up codes: reasons (why they got in touch) and outcomes, per queue.
+INSERT INTO disposition_codes (queue_id, kind, code, label, position)
+SELECT q.id, v.kind, v.code, v.label, v.position
+FROM (VALUES
+	('council-tax', 'reason', 'bill-query', 'Question about a bill', 10),
+	('council-tax', 'reason', 'payment', 'Payment or instalments', 20),
+	('council-tax', 'reason', 'discount', 'Discount or Council Tax Reduction', 30),
+	('council-tax', 'reason', 'moving', 'Moving home', 40),
+	('council-tax', 'reason', 'other', 'Something else', 90),
+	('council-tax', 'outcome', 'resolved', 'Resolved during the contact', 10),
+	('council-tax', 'outcome', 'follow-up', 'Follow-up needed by the team', 20),
+	('council-tax', 'outcome', 'referred', 'Referred to another service', 30),
+	('council-tax', 'outcome', 'no-action', 'No action needed', 40),
+	('waste-recycling', 'reason', 'missed-bin', 'Missed collection', 10),
+	('waste-recycling', 'reason', 'bulky-waste', 'Bulky waste collection', 20),
+	('waste-recycling', 'reason', 'new-container', 'New or replacement container', 30),
+	('waste-recycling', 'reason', 'garden-waste', 'Garden waste subscription', 40),
+	('waste-recycling', 'reason', 'other', 'Something else', 90),
+	('waste-recycling', 'outcome', 'resolved', 'Resolved during the contact', 10),
+	('waste-recycling', 'outcome', 'request-raised', 'Request raised', 20),
+	('waste-recycling', 'outcome', 'info-given', 'Information given', 30),
+	('housing-repairs', 'reason', 'new-repair', 'New repair', 10),
+	('housing-repairs', 'reason', 'repair-progress', 'Progress of a repair', 20),
+	('housing-repairs', 'reason', 'emergency', 'Emergency repair', 30),
+	('housing-repairs', 'reason', 'damp-mould', 'Damp and mould', 40),
+	('housing-repairs', 'outcome', 'job-raised', 'Repair job raised', 10),
+	('housing-repairs', 'outcome', 'appointment', 'Appointment booked', 20),
+	('housing-repairs', 'outcome', 'escalated', 'Escalated to a surveyor', 30),
+	('housing-repairs', 'outcome', 'info-given', 'Information given', 40),
+	('complaints', 'reason', 'complaint', 'Complaint', 10),
+	('complaints', 'reason', 'compliment', 'Compliment', 20),
+	('complaints', 'reason', 'comment', 'Comment or suggestion', 30),
+	('complaints', 'outcome', 'logged', 'Logged for the feedback team', 10),
+	('complaints', 'outcome', 'resolved', 'Resolved at first contact', 20),
+	('complaints', 'outcome', 'signposted', 'Signposted elsewhere', 30)
+) AS v (slug, kind, code, label, position)
+JOIN queues q ON q.slug = v.slug
+ON CONFLICT DO NOTHING;
+
 COMMIT;

@@ -1,0 +1,603 @@
+/*
+ * api_desk.c: canned responses and wrap-up disposition codes for the desk.
+ * See api_desk.h and docs/api.md. Each answer is one PostgreSQL statement;
+ * a change writes its audit_log row in the same statement. Bodies are
+ * checked here field by field so a 400 names every wrong field; the
+ * database's constraints stay the last word (a refusal there is a 400 too).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api_desk.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct api_desk {
+	struct gw_http *http;
+	struct db *db;
+};
+
+enum dkind {
+	D_LIST = 0,
+	D_CANNED_WRITE,
+	D_CREATE,
+	D_CODES,
+	D_CODE_CREATE,
+};
+
+struct dreq {
+	struct api_desk *a;
+	unsigned long conn;
+	enum dkind kind;
+};
+
+/* A canned response as the API shows it. */
+#define CANNED_JSON(c)                                                         \
+	"json_build_object('id', " c ".id, 'title', " c ".title, 'body', " c   \
+	".body, 'shortcut', " c ".shortcut, 'queue', " c ".queue_id,"          \
+	" 'active', " c ".active, 'updated_at', (extract(epoch FROM " c        \
+	".updated_at) * 1000)::bigint, 'updated_by', (SELECT display_name"     \
+	" FROM staff_users WHERE id = " c ".updated_by))"
+
+#define CODE_JSON(d)                                                           \
+	"json_build_object('id', " d ".id, 'queue', " d                        \
+	".queue_id, 'kind', " d ".kind, 'code', " d ".code, 'label', " d       \
+	".label, 'active', " d ".active, 'position', " d ".position)"
+
+/* The queues an advisor serves; every queue when $p is '' (the others). */
+#define SERVED(col, p)                                                         \
+	"(" p "::text = '' OR " col " IN (SELECT queue_id FROM queue_members"  \
+	" WHERE staff_id = nullif(" p "::text, '')::bigint))"
+
+/*
+ * $1 scope ('' or the advisor's id), $2 '1' to include inactive ones, $3
+ * a queue to narrow to ('' for all). The council's name and the queues'
+ * names come too: the desk's placeholders need them.
+ */
+static const char LIST_SQL[] =
+        "SELECT json_build_object('council', (SELECT name FROM councils"
+        "  ORDER BY id LIMIT 1),"
+        " 'queues', (SELECT coalesce(json_agg(json_build_object('id', q.id,"
+        "   'slug', q.slug, 'name', q.name) ORDER BY q.id), '[]')"
+        "  FROM queues q WHERE " SERVED(
+                "q.id",
+                "$1") "),"
+                      " 'responses', (SELECT coalesce(json_agg(" CANNED_JSON(
+                              "c") " ORDER BY c.title, c.id), '[]')"
+                                   "  FROM canned_responses c WHERE ($2::text "
+                                   "= '1' OR "
+                                   "c.active)"
+                                   "  AND (c.queue_id IS NULL OR " SERVED(
+                                           "c.queue_id",
+                                           "$1") ")"
+                                                 "  AND ($3::text = '' OR "
+                                                 "c.queue_id IS NULL"
+                                                 "   OR c.queue_id = "
+                                                 "nullif($3::text, "
+                                                 "'')::bigint)))::text";
+
+/* $1 the fields (checked), $2 staff id, $3 login, $4 address. */
+static const char CANNED_CREATE_SQL[] =
+        "WITH j AS (SELECT $1::jsonb AS j),"
+        " ins AS (INSERT INTO canned_responses (title, body, shortcut,"
+        "   queue_id, active, created_by, updated_by)"
+        "  SELECT j->>'title', j->>'body', nullif(j->>'shortcut', ''),"
+        "   (j->>'queue')::bigint, coalesce((j->>'active')::boolean, true),"
+        "   $2::bigint, $2::bigint FROM j RETURNING *),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $2::bigint, $3, 'canned.create', 'canned_response',"
+        "   ins.id::text, $1::jsonb, $4::inet FROM ins)"
+        " SELECT " CANNED_JSON("ins") "::text FROM ins";
+
+/* $1 id, $2 the changes (checked), $3 staff id, $4 login, $5 address. */
+static const char CANNED_EDIT_SQL[] =
+        "WITH j AS (SELECT $2::jsonb AS j),"
+        " up AS (UPDATE canned_responses c SET"
+        "  title = coalesce(j->>'title', c.title),"
+        "  body = coalesce(j->>'body', c.body),"
+        "  shortcut = CASE WHEN j ? 'shortcut'"
+        "   THEN nullif(j->>'shortcut', '') ELSE c.shortcut END,"
+        "  queue_id = CASE WHEN j ? 'queue' THEN (j->>'queue')::bigint"
+        "   ELSE c.queue_id END,"
+        "  active = coalesce((j->>'active')::boolean, c.active),"
+        "  updated_by = $3::bigint, updated_at = now()"
+        "  FROM j WHERE c.id = $1::bigint RETURNING c.*),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $3::bigint, $4, 'canned.edit', 'canned_response',"
+        "   up.id::text, $2::jsonb, $5::inet FROM up)"
+        " SELECT " CANNED_JSON("up") "::text FROM up";
+
+/* $1 queue, $2 '1' to include inactive codes. NULL: no such queue. */
+static const char CODES_SQL[] =
+        "SELECT json_build_object('queue', q.id, 'reason', (SELECT"
+        "  coalesce(json_agg(" CODE_JSON(
+                "d") " ORDER BY d.position, d.label, d.id),"
+                     "   '[]') FROM disposition_codes d WHERE d.queue_id = "
+                     "q.id"
+                     "   AND d.kind = 'reason' AND ($2::text = '1' OR "
+                     "d.active)),"
+                     " 'outcome', (SELECT coalesce(json_agg(" CODE_JSON(
+                             "d") " ORDER BY d.position, d.label,"
+                                  "   d.id), '[]') FROM disposition_codes d"
+                                  "   WHERE d.queue_id = q.id AND d.kind = "
+                                  "'outcome'"
+                                  "   AND ($2::text = '1' OR "
+                                  "d.active)))::text"
+                                  " FROM queues q WHERE q.id = $1::bigint";
+
+/* $1 queue, $2 the fields (checked), $3 staff id, $4 login, $5 address. */
+static const char CODE_CREATE_SQL[] =
+        "WITH j AS (SELECT $2::jsonb AS j),"
+        " ins AS (INSERT INTO disposition_codes (queue_id, kind, code, label,"
+        "   position, active, updated_by)"
+        "  SELECT $1::bigint, j->>'kind', j->>'code', j->>'label',"
+        "   coalesce((j->>'position')::int, 0),"
+        "   coalesce((j->>'active')::boolean, true), $3::bigint FROM j"
+        "  RETURNING *),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $3::bigint, $4, 'disposition_code.create',"
+        "   'disposition_code', ins.id::text, $2::jsonb, $5::inet FROM ins)"
+        " SELECT " CODE_JSON("ins") "::text FROM ins";
+
+/* $1 code id, $2 the changes (checked), $3 staff id, $4 login, $5 addr. */
+static const char CODE_EDIT_SQL[] =
+        "WITH j AS (SELECT $2::jsonb AS j),"
+        " up AS (UPDATE disposition_codes d SET"
+        "  label = coalesce(j->>'label', d.label),"
+        "  position = coalesce((j->>'position')::int, d.position),"
+        "  active = coalesce((j->>'active')::boolean, d.active),"
+        "  updated_by = $3::bigint, updated_at = now()"
+        "  FROM j WHERE d.id = $1::bigint RETURNING d.*),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "   object_kind, object_id, detail, ip)"
+        "  SELECT $3::bigint, $4, 'disposition_code.edit',"
+        "   'disposition_code', up.id::text, $2::jsonb, $5::inet FROM up)"
+        " SELECT " CODE_JSON("up") "::text FROM up";
+
+/* ---------------------------------------------------------------- fields */
+
+enum ftype {
+	F_STR = 0,
+	F_INT,
+	F_BOOL,
+};
+
+/* One field a body may carry. */
+struct field {
+	const char *name;
+	enum ftype type;
+	int required; /* on creation */
+	int nullable;
+	long long min, max; /* characters for strings, value for integers */
+	int slug;           /* a string: lower-case letters, digits, - and _ */
+};
+
+static const struct field CANNED_FIELDS[] = {
+        {"title", F_STR, 1, 0, 1, 200, 0},
+        {"body", F_STR, 1, 0, 1, 4000, 0},
+        {"shortcut", F_STR, 0, 1, 1, 32, 1},
+        {"queue", F_INT, 0, 1, 1, (1LL << 53), 0},
+        {"active", F_BOOL, 0, 0, 0, 0, 0},
+        {NULL, F_STR, 0, 0, 0, 0, 0},
+};
+
+static const struct field CODE_FIELDS[] = {
+        {"kind", F_STR, 1, 0, 1, 16, 1},
+        {"code", F_STR, 1, 0, 1, 64, 1},
+        {"label", F_STR, 1, 0, 1, 200, 0},
+        {"position", F_INT, 0, 0, -1000000, 1000000, 0},
+        {"active", F_BOOL, 0, 0, 0, 0, 0},
+        {NULL, F_STR, 0, 0, 0, 0, 0},
+};
+
+/* Only these may change on a code: its queue, kind and code are its key. */
+static const struct field CODE_EDIT_FIELDS[] = {
+        {"label", F_STR, 0, 0, 1, 200, 0},
+        {"position", F_INT, 0, 0, -1000000, 1000000, 0},
+        {"active", F_BOOL, 0, 0, 0, 0, 0},
+        {NULL, F_STR, 0, 0, 0, 0, 0},
+};
+
+/* Characters (not bytes) of a UTF-8 string; blank: 0. */
+static long long
+text_chars(const char *s)
+{
+	long long n = 0;
+	int blank = 1;
+
+	for (; *s != '\0'; s++) {
+		if ((*s & 0xc0) != 0x80)
+			n++;
+		if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+			blank = 0;
+	}
+	return blank ? 0 : n;
+}
+
+static int
+is_slug(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		int ok = (s[i] >= 'a' && s[i] <= 'z') ||
+		         (s[i] >= '0' && s[i] <= '9') ||
+		         (i > 0 && (s[i] == '-' || s[i] == '_'));
+
+		if (!ok)
+			return 0;
+	}
+	return i > 0;
+}
+
+/* Why v is not a valid f; NULL when it is. */
+static const char *
+field_problem(const struct field *f, json_t *v, char *buf, size_t len)
+{
+	const char *s;
+
+	if (json_is_null(v))
+		return f->nullable ? NULL : "must not be null";
+	if (f->type == F_BOOL)
+		return json_is_boolean(v) ? NULL : "must be true or false";
+	if (f->type == F_INT) {
+		if (!json_is_integer(v) || json_integer_value(v) < f->min ||
+		    json_integer_value(v) > f->max) {
+			snprintf(buf, len, "must be a whole number from %lld",
+			         f->min);
+			return buf;
+		}
+		return NULL;
+	}
+	s = json_string_value(v);
+	if (s == NULL)
+		return "must be a string";
+	if (text_chars(s) < f->min || text_chars(s) > f->max) {
+		snprintf(buf, len, "must be %lld to %lld characters, not blank",
+		         f->min, f->max);
+		return buf;
+	}
+	if (strcmp(f->name, "kind") == 0 && strcmp(s, "reason") != 0 &&
+	    strcmp(s, "outcome") != 0)
+		return "must be reason or outcome";
+	if (f->slug && !is_slug(s))
+		return "may have only lower-case letters, digits, - and _, "
+		       "and starts with a letter or digit";
+	return NULL;
+}
+
+/*
+ * Checks body o against fields; returns NULL when good, else an error
+ * object {"error": "...", "fields": {name: why}} naming every problem.
+ */
+static json_t *
+check_fields(json_t *o, const struct field *fields, int create)
+{
+	json_t *bad = json_object(), *v, *out = NULL;
+	const struct field *f;
+	const char *k, *why;
+	char buf[96], msg[512];
+	size_t used = 0;
+
+	json_object_foreach(o, k, v)
+	{
+		for (f = fields; f->name != NULL; f++)
+			if (strcmp(f->name, k) == 0)
+				break;
+		if (f->name == NULL)
+			json_object_set_new(bad, k,
+			                    json_string("is not a field here"));
+		else if ((why = field_problem(f, v, buf, sizeof(buf))) != NULL)
+			json_object_set_new(bad, k, json_string(why));
+	}
+	for (f = fields; create && f->name != NULL; f++)
+		if (f->required && json_object_get(o, f->name) == NULL)
+			json_object_set_new(bad, f->name,
+			                    json_string("is required"));
+	if (!create && json_object_size(o) == 0)
+		json_object_set_new(
+		        bad, "body",
+		        json_string("must change at least one field"));
+	if (json_object_size(bad) == 0) {
+		json_decref(bad);
+		return NULL;
+	}
+	msg[0] = '\0';
+	json_object_foreach(bad, k, v)
+	{
+		int n = snprintf(msg + used, sizeof(msg) - used, "%s%s %s",
+		                 used > 0 ? "; " : "", k, json_string_value(v));
+
+		if (n < 0 || (size_t)n >= sizeof(msg) - used)
+			break;
+		used += (size_t)n;
+	}
+	out = json_pack("{s:s, s:o}", "error", msg, "fields", bad);
+	return out;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+static void
+respond_json(struct api_desk *a, unsigned long conn, int status, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	gw_http_respond(a->http, conn, status, s ? s : "{}", NULL);
+	free(s);
+	json_decref(o);
+}
+
+static void
+respond_error(struct api_desk *a, unsigned long conn, int status,
+              const char *message)
+{
+	respond_json(a, conn, status, json_pack("{s:s}", "error", message));
+}
+
+static void
+on_answer(void *arg, PGresult *res, const char *err)
+{
+	struct dreq *r = arg;
+	struct api_desk *a = r->a;
+	const char *state =
+	        res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+		gw_http_respond(a->http, r->conn,
+		                r->kind == D_CREATE || r->kind == D_CODE_CREATE
+		                        ? 201
+		                        : 200,
+		                PQgetvalue(res, 0, 0), NULL);
+	} else if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		respond_error(a, r->conn, 404, "not found");
+	} else if (state != NULL && strcmp(state, "23505") == 0) {
+		respond_error(a, r->conn, 409,
+		              r->kind == D_CODES || r->kind == D_CODE_CREATE
+		                      ? "this queue has that code already"
+		                      : "an active canned response has that "
+		                        "shortcut already");
+	} else if (state != NULL && strcmp(state, "23503") == 0) {
+		respond_error(a, r->conn, 400, "queue: no such queue");
+	} else if (state != NULL && (strncmp(state, "23", 2) == 0 ||
+	                             strncmp(state, "22", 2) == 0)) {
+		respond_error(a, r->conn, 400,
+		              "a value is not valid for this field");
+	} else {
+		gw_warn("api.desk_failed", "reason=\"%s\"", err ? err : "?");
+		respond_error(a, r->conn, 503, "database unavailable");
+	}
+	free(r);
+}
+
+static void
+run(struct api_desk *a, unsigned long conn, enum dkind kind, const char *sql,
+    int n, const char *const *params)
+{
+	struct dreq *r = xcalloc(1, sizeof(*r));
+
+	r->a = a;
+	r->conn = conn;
+	r->kind = kind;
+	if (db_query(a->db, sql, n, params, on_answer, r) != 0) {
+		respond_error(a, conn, 503, "database unavailable");
+		free(r);
+	}
+}
+
+/* "/api/canned/12" with prefix "/api/canned/": 12, rest "". 0 if none. */
+static long long
+path_id(const char *path, const char *prefix, const char **rest)
+{
+	size_t n = strlen(prefix);
+	long long v = 0;
+	const char *p;
+
+	if (strncmp(path, prefix, n) != 0)
+		return 0;
+	for (p = path + n; *p >= '0' && *p <= '9' && p - path - n < 16; p++)
+		v = v * 10 + (*p - '0');
+	if (p == path + n)
+		return 0;
+	*rest = p;
+	return v;
+}
+
+/* The value of name=... in a query string, or "" (into out). */
+static void
+query_value(const char *query, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name), k;
+	const char *p = query;
+
+	out[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, name, n) == 0 && p[n] == '=') {
+			k = strcspn(p + n + 1, "&");
+			if (k < len) {
+				memcpy(out, p + n + 1, k);
+				out[k] = '\0';
+			}
+			return;
+		}
+		p = strchr(p, '&');
+		if (p != NULL)
+			p++;
+	}
+}
+
+/*
+ * A state change's body, checked: CSRF header, JSON, the role, the
+ * fields. Returns the fields as JSON text (caller frees), or NULL when it
+ * answered already.
+ */
+static char *
+change_body(struct api_desk *a, unsigned long conn, const char *body,
+            size_t len, const char *ctype, int csrf, int allowed,
+            const struct field *fields, int create)
+{
+	json_t *o = NULL, *bad;
+	char *s = NULL;
+
+	if (!csrf) {
+		respond_error(a, conn, 403, "X-Requested-With header required");
+		goto out;
+	}
+	if (!allowed) {
+		respond_error(a, conn, 403, "your role may not change this");
+		goto out;
+	}
+	if (strncmp(ctype, "application/json", 16) != 0) {
+		respond_error(a, conn, 415,
+		              "Content-Type must be application/json");
+		goto out;
+	}
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		respond_error(a, conn, 400, "body must be a JSON object");
+		goto out;
+	}
+	bad = check_fields(o, fields, create);
+	if (bad != NULL) {
+		respond_json(a, conn, 400, bad);
+		goto out;
+	}
+	s = json_dumps(o, JSON_COMPACT);
+out:
+	json_decref(o);
+	return s;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+int
+api_desk_owns(const char *path)
+{
+	return strcmp(path, "/api/canned") == 0 ||
+	       strncmp(path, "/api/canned/", 12) == 0 ||
+	       strncmp(path, "/api/queues/", 12) == 0 ||
+	       strncmp(path, "/api/dispositions/", 18) == 0;
+}
+
+void
+api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
+                 const char *path, const char *query, const char *body,
+                 size_t len, const char *peer, const char *ctype, int csrf,
+                 const struct gw_session_info *who)
+{
+	const char *addr = peer != NULL && peer[0] != '\0' ? peer : NULL;
+	int advisor = strcmp(who->role, "advisor") == 0;
+	int manager = strcmp(who->role, "supervisor") == 0 ||
+	              strcmp(who->role, "admin") == 0;
+	int admin = strcmp(who->role, "admin") == 0;
+	char staff[24], id[24], all[8], queue[24];
+	const char *params[5], *rest = "";
+	long long canned, q, code;
+	char *fields = NULL;
+
+	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
+	canned = path_id(path, "/api/canned/", &rest);
+	q = path_id(path, "/api/queues/", &rest);
+	code = path_id(path, "/api/dispositions/", &rest);
+	snprintf(id, sizeof(id), "%lld", canned ? canned : q ? q : code);
+	query_value(query, "all", all, sizeof(all));
+	/* Inactive ones are for those who may edit them. */
+	if (!manager || strcmp(all, "1") != 0)
+		all[0] = '\0';
+
+	if (strcmp(path, "/api/canned") == 0 && strcmp(method, "GET") == 0) {
+		query_value(query, "queue", queue, sizeof(queue));
+		if (queue[0] != '\0' &&
+		    (path_id(queue, "", &rest) == 0 || rest[0] != '\0')) {
+			respond_error(a, conn, 400, "queue must be a queue id");
+			goto out;
+		}
+		params[0] = advisor ? staff : "";
+		params[1] = all;
+		params[2] = queue;
+		run(a, conn, D_LIST, LIST_SQL, 3, params);
+	} else if (strcmp(path, "/api/canned") == 0 &&
+	           strcmp(method, "POST") == 0) {
+		fields = change_body(a, conn, body, len, ctype, csrf, manager,
+		                     CANNED_FIELDS, 1);
+		if (fields == NULL)
+			goto out;
+		params[0] = fields;
+		params[1] = staff;
+		params[2] = who->login;
+		params[3] = addr;
+		run(a, conn, D_CREATE, CANNED_CREATE_SQL, 4, params);
+	} else if (canned != 0 && rest[0] == '\0' &&
+	           strcmp(method, "PATCH") == 0) {
+		fields = change_body(a, conn, body, len, ctype, csrf, manager,
+		                     CANNED_FIELDS, 0);
+		if (fields == NULL)
+			goto out;
+		params[0] = id;
+		params[1] = fields;
+		params[2] = staff;
+		params[3] = who->login;
+		params[4] = addr;
+		run(a, conn, D_CANNED_WRITE, CANNED_EDIT_SQL, 5, params);
+	} else if (q != 0 && strcmp(rest, "/dispositions") == 0 &&
+	           strcmp(method, "GET") == 0) {
+		params[0] = id;
+		params[1] = admin && strcmp(all, "1") == 0 ? "1" : "";
+		run(a, conn, D_CODES, CODES_SQL, 2, params);
+	} else if (q != 0 && strcmp(rest, "/dispositions") == 0 &&
+	           strcmp(method, "POST") == 0) {
+		fields = change_body(a, conn, body, len, ctype, csrf, admin,
+		                     CODE_FIELDS, 1);
+		if (fields == NULL)
+			goto out;
+		params[0] = id;
+		params[1] = fields;
+		params[2] = staff;
+		params[3] = who->login;
+		params[4] = addr;
+		run(a, conn, D_CODE_CREATE, CODE_CREATE_SQL, 5, params);
+	} else if (code != 0 && rest[0] == '\0' &&
+	           strcmp(method, "PATCH") == 0) {
+		fields = change_body(a, conn, body, len, ctype, csrf, admin,
+		                     CODE_EDIT_FIELDS, 0);
+		if (fields == NULL)
+			goto out;
+		params[0] = id;
+		params[1] = fields;
+		params[2] = staff;
+		params[3] = who->login;
+		params[4] = addr;
+		run(a, conn, D_CODES, CODE_EDIT_SQL, 5, params);
+	} else if (strcmp(path, "/api/canned") == 0 ||
+	           ((canned != 0 || code != 0) && rest[0] == '\0') ||
+	           (q != 0 && strcmp(rest, "/dispositions") == 0)) {
+		respond_error(a, conn, 405, "method not allowed");
+	} else {
+		respond_error(a, conn, 404, "not found");
+	}
+out:
+	free(fields);
+}
+
+struct api_desk *
+api_desk_new(struct gw_http *h, struct db *db)
+{
+	struct api_desk *a = xcalloc(1, sizeof(*a));
+
+	a->http = h;
+	a->db = db;
+	return a;
+}
+
+void
+api_desk_free(struct api_desk *a)
+{
+	free(a);
+}
