@@ -299,6 +299,8 @@ function wantStatus() {
   try { return JSON.parse(sessionStorage.getItem('sb-desk-status')) || null; } catch { return null; }
 }
 function setStatus(status, reason, fromAdvisor) {
+  // The advisor's own choice wins over the status a new desk would take from the daemon.
+  if (fromAdvisor) S.statusFromServer = false;
   const msg = { type: 'desk.status', status };
   if (reason) msg.reason = reason;
   const err = $('status-err');

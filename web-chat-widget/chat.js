@@ -176,7 +176,8 @@ export function mount(script, api, queued) {
     if (first) first.focus();
     return !first;
   }
-  const emailErr = v => v && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) ? T.errEmail : '';
+  // As the daemon checks it (chat_proto.c): no spaces, commas, semicolons or angle brackets.
+  const emailErr = v => v && !/^[^\s@,;<>]+@[^\s@,;<>]+\.[^\s@,;<>]+$/.test(v) ? T.errEmail : '';
   const mobileErr = v => v && !/^\+?\d{10,15}$/.test(v.replace(/[\s()-]/g, '')) ? T.errMobile : '';
   const nameErr = v => !v ? T.errName : new TextEncoder().encode(v).length > 200 ? T.errNameLong : '';
   const privacyP = () => h('p', { class: 'hint' }, T.privacy, privacy ? ' ' : '',
