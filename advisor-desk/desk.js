@@ -4,14 +4,9 @@
 // Every string that comes from a resident or the network is put in the page with
 // textContent (the el() helper), never as HTML.
 import { DeskSocket } from './socket.js';
+import * as record from './record.js';
+import { $, el } from './dom.js';
 
-const $ = id => document.getElementById(id);
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text != null) e.textContent = String(text);
-  return e;
-}
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -179,6 +174,7 @@ function resetDesk() {
   S.reason = '';
   $('offers').replaceChildren();
   $('inbox').replaceChildren();
+  record.reset();
 }
 
 async function signOut() {
@@ -516,6 +512,7 @@ function msgNode(c, m, pending) {
 }
 function renderConv(fresh) {
   const c = S.open ? S.convs.get(S.open) : null;
+  record.show(c && { id: c.id, reference: c.reference, customer: c.customer });
   $('conv-none').hidden = !!c;
   $('conv-body').hidden = !c;
   if (!c) {
@@ -931,8 +928,17 @@ function onmessage(m) {
   }
 }
 
+// The record panel linked this conversation to another customer, or edited its name.
+function customerChanged(id, cu) {
+  const c = S.convs.get(String(id));
+  if (!c) return;
+  c.customer = { ...(c.customer || {}), ...cu };
+  changed(c);
+}
+
 // ---------------------------------------------------------------- wiring
 function init() {
+  record.init({ say, sessionGone, customerChanged });
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', signOut);
   $('status-select').addEventListener('change', () => {
