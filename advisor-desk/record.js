@@ -127,6 +127,11 @@ async function openRecord(id, focus) {
   R.more = false;
   R.confirming = false;
   panelError('');
+  // The forms belong to the record shown: never save one record's values over another's.
+  $('r-edit-box').open = false;
+  $('r-same-box').open = false;
+  $('r-same-note').value = '';
+  fieldError($('r-same-note'), '');
   $('r-body').hidden = true;
   $('r-none').hidden = true;
   $('r-loading').hidden = false;
@@ -158,11 +163,13 @@ function renderRecord() {
   const m = mine && R.conv.customer.match;
   const hint = $('r-match');
   hint.hidden = !(m === 'new' || m === 'none' || m === 'ambiguous');
-  hint.textContent = m === 'ambiguous' ?
-    'The details given in the chat matched more than one record, so this is a new record. Search for the ' +
-    'resident and link the conversation to the right one.' :
-    'This record was made from the chat form. If the resident is already on record, search for them and ' +
-    'link the conversation to that record.';
+  // How the chat form matched when the chat started (chat.history's match).
+  hint.textContent = (m === 'ambiguous' ?
+    'The email and mobile given in the chat form were on two different records when the chat started, so ' +
+    'neither was used.' : m === 'new' ?
+    'The email or mobile given in the chat form was on no record when the chat started.' :
+    'The resident gave no email or mobile in the chat form, so the chat was matched to no record when it ' +
+    'started.') + ' If they are on record, search for them and link the conversation to that record.';
 
   $('r-vulnerable').textContent = rec.vulnerable ? 'Yes: take extra care' : 'No';
   $('r-vulnerable').classList.toggle('flag', !!rec.vulnerable);
@@ -243,8 +250,10 @@ async function loadTimeline(gen, older) {
   more.disabled = false;
   more.textContent = 'Show older contacts';
   const shown = list.children.length;
+  const all = R.rec && shown >= R.rec.conversations;
   $('r-tl-state').textContent = shown === 0 ? 'No past contacts you can see.' :
-    `Showing the newest ${shown} contact${shown === 1 ? '' : 's'}${R.more ? '' : ' (all of them)'}.`;
+    `Showing the newest ${shown} contact${shown === 1 ? '' : 's'}` + (R.more ? '.' : all ? ' (all of them).' :
+      ' (all you can see: the others are in queues you do not serve).');
   if (older) {
     hooks.say(nodes.length ? `${nodes.length} older contact${nodes.length === 1 ? '' : 's'} shown.` : 'No older contacts.');
     const first = nodes[0] && nodes[0].querySelector('button');
@@ -590,12 +599,12 @@ export function show(conv) {
   } else if (!conv) {
     // No conversation: keep a record found by search, else say there is none.
     if (R.rec) renderRecord();
-    else noRecord('Open a conversation to see its customer, or search for a customer below.');
+    else noRecord('Open a conversation to see its customer, or use Find a customer.');
   } else {
     R.gen++;
     R.id = null;
     R.rec = null;
-    noRecord('No customer is known for this conversation yet. Search for the customer below, or create one.');
+    noRecord('No customer is known for this conversation yet. Use Find a customer to search for them or create one.');
   }
 }
 function noRecord(text) {
@@ -619,5 +628,5 @@ export function reset() {
   $('r-results-count').textContent = '';
   $('r-q').value = '';
   panelError('');
-  noRecord('Open a conversation to see its customer, or search for a customer below.');
+  noRecord('Open a conversation to see its customer, or use Find a customer.');
 }

@@ -135,7 +135,7 @@ test('record panel: create a customer (errors, 409), link the conversation to it
       const t = document.getElementById('r-which').textContent.match(/customer (\d+)/);
       return t && t[1];
     }), 'the chat\'s new customer shown'));
-    await page.locator('#r-match', { hasText: 'made from the chat form' }).waitFor();
+    await page.locator('#r-match', { hasText: 'gave no email or mobile' }).waitFor();
 
     // Create: an empty name, then a bad email, each tied to its field.
     await page.getByText('Create a customer').click();
