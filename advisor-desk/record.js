@@ -626,7 +626,18 @@ export function reset() {
   $('r-results').replaceChildren();
   $('r-results-h').hidden = true;
   $('r-results-count').textContent = '';
-  $('r-q').value = '';
+  // Nothing a customer said stays in a form for whoever signs in next.
+  for (const f of ['r-q', 'r-new-name', 'r-new-email', 'r-new-phone', 'r-same-note', 'r-ed-name', 'r-ed-adjust',
+    'r-ed-lang']) {
+    $(f).value = '';
+    fieldError($(f), '');
+  }
+  for (const f of ['r-name', 'r-identities', 'r-links']) $(f).replaceChildren();
+  summary('r-new-error', '');
+  summary('r-ed-error', '');
+  $('r-create-box').open = false;
+  $('r-edit-box').open = false;
+  $('r-same-box').open = false;
   panelError('');
   noRecord('Open a conversation to see its customer, or use Find a customer.');
 }

@@ -263,7 +263,7 @@ test('record panel: create a customer (errors, 409), link the conversation to it
   }
 });
 
-test('record panel: keyboard only, and 320 px', async () => {
+test('record panel: keyboard only at 320 px; the API failing; signing out clears it', async () => {
   const { ctx, page } = await openDesk(browser, SB);
   try {
     await page.setViewportSize({ width: 320, height: 640 });
@@ -289,6 +289,35 @@ test('record panel: keyboard only, and 320 px', async () => {
     const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
     assert.equal(wide, false, 'the record panel fits 320 px');
     await axe(page, 'a record opened from search, 320 px');
+
+    // The API failing (answers stubbed in the browser): said in words, next to the search.
+    for (const [status, words] of [[503, 'could not reach its database'], [403, 'not allowed'],
+      [500, 'could not reach its database']]) {
+      await page.route('**/api/customers?q=*', r => r.fulfill({ status, contentType: 'application/json',
+        body: JSON.stringify({ error: 'stubbed' }) }));
+      await page.getByLabel('Name, email, phone number or reference').fill('hana');
+      await page.keyboard.press('Enter');
+      await page.locator('#r-q-err', { hasText: words }).waitFor();
+      assert.equal(await focused(page), 'r-q');
+      await page.unroute('**/api/customers?q=*');
+    }
+    // A record that is not there.
+    await page.route('**/api/customers/*', r => r.fulfill({ status: 404, contentType: 'application/json',
+      body: JSON.stringify({ error: 'no such customer' }) }));
+    await page.getByLabel('Name, email, phone number or reference').fill('hana');
+    await page.keyboard.press('Enter');
+    await page.locator('#r-results .result', { hasText: 'Hana Historic' }).click();
+    await page.locator('#r-error', { hasText: /There is no customer \d+/ }).waitFor();
+    await page.unroute('**/api/customers/*');
+
+    // Signing out leaves nothing of a customer in the forms.
+    await page.getByText('Create a customer').click();
+    await page.locator('#r-new-name').fill('Someone Private');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You have signed out.').waitFor();
+    assert.equal(await page.locator('#r-new-name').inputValue(), '');
+    assert.equal(await page.locator('#r-q').inputValue(), '');
+    assert.equal(await page.locator('#r-results li').count(), 0);
   } finally {
     await cleanUp(page);
     await ctx.close();
