@@ -193,7 +193,7 @@ function renderRecord() {
   const links = $('r-links');
   links.replaceChildren(...(rec.links || []).map(l => {
     const li = el('li');
-    const b = el('button', 'linkish', `Customer ${l.customer}`);
+    const b = el('button', 'linkish', `${l.name || 'Name not known'} (customer ${l.customer})`);
     b.type = 'button';
     b.addEventListener('click', () => openRecord(l.customer, true));
     li.append(b, el('span', null, ` linked for review ${when(l.at)}`));

@@ -219,7 +219,7 @@ test('record panel: create a customer (errors, 409), link the conversation to it
     assert.equal(await focused(page), 'r-same-note');
     await page.getByLabel('Why they may be the same person').fill('Same first name, chat the same <b>day</b>');
     await page.getByRole('button', { name: 'Link for review (not a merge)' }).click();
-    await page.locator('#r-links li', { hasText: `Customer ${created}` }).waitFor();
+    await page.locator('#r-links li', { hasText: `Nia Example-Jones (customer ${created})` }).waitFor();
     assert.match(await page.locator('#r-links li').first().textContent(), /Same first name, chat the same <b>day<\/b>/);
     assert.equal(await page.locator('#r-links b').count(), 0, 'the note is text');
     await axe(page, 'record linked for review');
@@ -228,7 +228,7 @@ test('record panel: create a customer (errors, 409), link the conversation to it
     // Back to the conversation's customer.
     await page.getByRole('button', { name: 'Back to this conversation\'s customer' }).click();
     await panel(page).getByRole('heading', { name: 'Nia Example-Jones', level: 3 }).waitFor();
-    await page.locator('#r-links li', { hasText: `Customer ${chatCustomer}` }).waitFor();
+    await page.locator('#r-links li', { hasText: `Nia Newcomer (customer ${chatCustomer})` }).waitFor();
 
     // Every view and change is in the audit log, as rita.
     const audit = a => +sql(`SELECT count(*) FROM audit_log WHERE actor = '${LOGIN}' AND action = '${a}'`);
