@@ -297,6 +297,7 @@ function timelineNode(t) {
   if (t.subject) fact('Subject', t.subject);
   const msgs = el('ol', 'thread tl-thread');
   msgs.setAttribute('aria-label', `Messages of ${t.reference}`);
+  msgs.tabIndex = 0; // it scrolls: reachable from the keyboard
   const state = el('p', 'note');
   d.append(facts, state, msgs);
   li.append(d);
