@@ -183,6 +183,7 @@ test('record panel: create a customer (errors, 409), link the conversation to it
     assert.ok(conv, 'the conversation is the new customer\'s');
     // Its thread, from the timeline (the resident has said something by now).
     await residentSays(res.page, 'Hello from Nia');
+    await page.locator('#thread .msg.resident .txt', { hasText: 'Hello from Nia' }).waitFor();
     const mine = page.locator('#r-timeline > li', { hasText: 'this conversation' });
     await mine.locator('button.tl-toggle').click();
     await mine.locator('.msg.resident .txt', { hasText: 'Hello from Nia' }).waitFor();
