@@ -162,7 +162,7 @@ function renderRecord() {
     R.conv ? `Customer ${rec.id}: not the open conversation's customer.` : `Customer ${rec.id}.`;
   const m = mine && R.conv.customer.match;
   const hint = $('r-match');
-  hint.hidden = !(m === 'new' || m === 'none' || m === 'ambiguous');
+  $('r-match-box').hidden = !(m === 'new' || m === 'none' || m === 'ambiguous');
   // How the chat form matched when the chat started (chat.history's match).
   hint.textContent = (m === 'ambiguous' ?
     'The email and mobile given in the chat form were on two different records when the chat started, so ' +
@@ -170,6 +170,17 @@ function renderRecord() {
     'The email or mobile given in the chat form was on no record when the chat started.' :
     'The resident gave no email or mobile in the chat form, so the chat was matched to no record when it ' +
     'started.') + ' If they are on record, search for them and link the conversation to that record.';
+  // One press searches for what the resident typed (for `ambiguous`, it finds each record).
+  const given = mine ? [R.conv.customer.email, R.conv.customer.mobile].filter(Boolean) : [];
+  $('r-match-search').replaceChildren(...given.map(v => {
+    const b = el('button', 'btn btn-quiet', `Search for ${v}`);
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      $('r-q').value = v;
+      search();
+    });
+    return b;
+  }));
 
   $('r-vulnerable').textContent = rec.vulnerable ? 'Yes: take extra care' : 'No';
   $('r-vulnerable').classList.toggle('flag', !!rec.vulnerable);
@@ -351,7 +362,7 @@ async function loadMessages(t, list, state, after, failed) {
 
 // ---------------------------------------------------------------- search
 async function search(ev) {
-  ev.preventDefault();
+  if (ev) ev.preventDefault();
   const input = $('r-q');
   const q = input.value.trim();
   if (!fieldError(input, !q ? 'Enter a name, email, phone number or reference' :

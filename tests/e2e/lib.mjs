@@ -56,7 +56,7 @@ export function startProxy(port, target) {
 
 // ---- the resident: the widget's demo page, in a browser context of its own ----
 export const wtext = (page, text) => page.locator('switchboard-chat .log .m .txt', { hasText: text }).first();
-export async function startResident(browser, base, name, email) {
+export async function startResident(browser, base, name, email, mobile) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const errors = [];
@@ -65,6 +65,7 @@ export async function startResident(browser, base, name, email) {
   await page.locator('switchboard-chat .launch').click();
   await page.getByLabel('Your name').fill(name);
   if (email) await page.getByLabel(/Email address/).fill(email);
+  if (mobile) await page.getByLabel(/Mobile number/).fill(mobile);
   await page.getByRole('button', { name: 'Start chat' }).click();
   return { ctx, page, errors };
 }

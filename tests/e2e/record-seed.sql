@@ -29,3 +29,9 @@ SELECT v.id, x.direction, x.author, x.body || ' ' || substr(v.subject, 14),
                   ('out', 'system', 'Past answer', interval '2 minutes'),
                   ('internal', 'system', 'Past note', interval '3 minutes'))
        x(direction, author, body, after);
+
+-- Someone else with a mobile of their own: a chat giving Hana's email and this
+-- mobile matches two records (`ambiguous`).
+WITH c AS (INSERT INTO customers (display_name) VALUES ('Hana Other') RETURNING id)
+INSERT INTO customer_identities (customer_id, kind, value)
+SELECT id, 'phone', '+447700900111' FROM c;

@@ -30,7 +30,7 @@ function sql(q) {
 const focused = page => page.evaluate(() => document.activeElement ? document.activeElement.id : '');
 
 // Signs in, goes available, and accepts the chat the resident starts.
-async function acceptChat(page, name, email) {
+async function acceptChat(page, name, email, mobile) {
   await page.getByLabel('Login').fill(LOGIN);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -38,7 +38,7 @@ async function acceptChat(page, name, email) {
   await page.getByLabel('Change status to').selectOption('available');
   await page.getByRole('button', { name: 'Set status' }).click();
   await page.locator('#status-now', { hasText: 'Available' }).waitFor();
-  const res = await startResident(browser, RES, name, email);
+  const res = await startResident(browser, RES, name, email, mobile);
   await page.getByRole('button', { name: 'Accept' }).click();
   await page.getByRole('heading', { name: `Web chat with ${name}` }).waitFor();
   return res;
@@ -257,6 +257,39 @@ test('record panel: create a customer (errors, 409), link the conversation to it
     console.error('desk errors:', errors, await page.locator('#r-error').textContent().catch(() => ''),
       await page.locator('#say-polite').textContent().catch(() => ''));
     throw e;
+  } finally {
+    await cleanUp(page);
+    await res?.ctx.close();
+    await ctx.close();
+  }
+});
+
+test('record panel: an ambiguous match; what the resident typed searched with one press; linked to one of them', async () => {
+  const { ctx, page, errors } = await openDesk(browser, SB);
+  let res;
+  try {
+    res = await acceptChat(page, 'Hana Maybe', 'hana@example.com', '07700 900111');
+    await page.locator('#r-match', { hasText: 'on two different records' }).waitFor();
+    assert.match(await page.locator('#r-which').textContent(), /This conversation's customer/);
+    await axe(page, 'an ambiguous match');
+    await page.getByRole('button', { name: 'Search for +447700900111' }).click();
+    await page.locator('#r-results .result', { hasText: 'Hana Other' }).waitFor();
+    assert.equal(await page.locator('#r-q').inputValue(), '+447700900111');
+    assert.equal(await focused(page), 'r-results-h');
+    await page.getByRole('button', { name: 'Search for hana@example.com' }).click();
+    await page.locator('#r-results .result', { hasText: 'Hana Historic' }).waitFor();
+    // It was the other one.
+    await page.getByRole('button', { name: 'Search for +447700900111' }).click();
+    await page.locator('#r-results .result', { hasText: 'Hana Other' }).click();
+    await panel(page).getByRole('heading', { name: 'Hana Other', level: 3 }).waitFor();
+    await page.getByRole('button', { name: 'This conversation is this customer\'s' }).click();
+    await page.getByRole('button', { name: 'Yes, link the conversation' }).click();
+    await page.locator('#r-which', { hasText: 'This conversation\'s customer' }).waitFor();
+    await page.locator('#c-customer', { hasText: 'Hana Other' }).waitFor();
+    await page.getByRole('heading', { name: 'Web chat with Hana Other' }).waitFor();
+    await page.locator('#r-timeline > li', { hasText: 'this conversation' }).waitFor();
+    assert.equal(await page.locator('#r-match-box').isHidden(), true, 'no match note once linked by hand');
+    assert.deepEqual(errors.filter(e => !/401/.test(e)), []);
   } finally {
     await cleanUp(page);
     await res?.ctx.close();
