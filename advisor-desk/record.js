@@ -170,8 +170,9 @@ function renderRecord() {
     'The email or mobile given in the chat form was on no record when the chat started.' :
     'The resident gave no email or mobile in the chat form, so the chat was matched to no record when it ' +
     'started.') + ' If they are on record, search for them and link the conversation to that record.';
-  // One press searches for what the resident typed (for `ambiguous`, it finds each record).
-  const given = mine ? [R.conv.customer.email, R.conv.customer.mobile].filter(Boolean) : [];
+  // Ambiguous: one press searches for what the resident typed, each finding one record. (For
+  // `new`, the conversation's own record holds them: a search would find only that.)
+  const given = m === 'ambiguous' ? [R.conv.customer.email, R.conv.customer.mobile].filter(Boolean) : [];
   $('r-match-search').replaceChildren(...given.map(v => {
     const b = el('button', 'btn btn-quiet', `Search for ${v}`);
     b.type = 'button';
