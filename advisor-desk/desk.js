@@ -5,7 +5,7 @@
 // textContent (the el() helper), never as HTML.
 import { DeskSocket } from './socket.js';
 import * as record from './record.js';
-import { $, el } from './dom.js';
+import { $, el, fieldError } from './dom.js';
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -82,18 +82,6 @@ function showSignIn(note) {
   $('signin-note').textContent = note || '';
   document.title = 'Sign in – Switchboard advisor desk';
   $('signin-h').focus();
-}
-function fieldError(input, errId, text) {
-  const e = $(errId);
-  e.textContent = text || '';
-  e.hidden = !text;
-  if (text) {
-    input.setAttribute('aria-invalid', 'true');
-    input.setAttribute('aria-describedby', errId);
-  } else {
-    input.removeAttribute('aria-invalid');
-    input.removeAttribute('aria-describedby');
-  }
 }
 function formError(text) {
   $('signin-error-text').textContent = text || '';

@@ -7,7 +7,7 @@
 // to init() when the session has gone or a conversation's customer changed.
 // Every string from a resident or the network goes into the page with textContent.
 
-import { $, el } from './dom.js';
+import { $, el, fieldError } from './dom.js';
 
 const PAGE = 20;
 const CHANNEL = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone', visit: 'Visit' };
@@ -86,19 +86,8 @@ async function api(method, path, body) {
 }
 
 // ---------------------------------------------------------------- fields and errors
-function fieldError(input, text) {
-  const e = $(input.id + '-err');
-  e.textContent = text || '';
-  e.hidden = !text;
-  if (text) {
-    input.setAttribute('aria-invalid', 'true');
-    input.setAttribute('aria-describedby', e.id);
-  } else {
-    input.removeAttribute('aria-invalid');
-    input.removeAttribute('aria-describedby');
-  }
-  return !text;
-}
+// The error of a field is the element `<its id>-err`; true when there is none.
+const check = (input, text) => fieldError(input, input.id + '-err', text);
 function summary(id, text) {
   const box = $(id);
   box.replaceChildren();
@@ -131,7 +120,7 @@ async function openRecord(id, focus) {
   $('r-edit-box').open = false;
   $('r-same-box').open = false;
   $('r-same-note').value = '';
-  fieldError($('r-same-note'), '');
+  check($('r-same-note'), '');
   $('r-body').hidden = true;
   $('r-none').hidden = true;
   $('r-loading').hidden = false;
@@ -366,7 +355,7 @@ async function search(ev) {
   if (ev) ev.preventDefault();
   const input = $('r-q');
   const q = input.value.trim();
-  if (!fieldError(input, !q ? 'Enter a name, email, phone number or reference' :
+  if (!check(input, !q ? 'Enter a name, email, phone number or reference' :
     q.length > 200 ? 'Search with at most 200 characters' : q.includes('&') ? 'Leave out the “&”' : '')) {
     input.focus();
     return;
@@ -379,7 +368,7 @@ async function search(ev) {
   } catch (e) {
     btn.disabled = false;
     if (e.status === 401) return;
-    fieldError(input, `The search failed. ${e.message}`);
+    check(input, `The search failed. ${e.message}`);
     input.focus();
     return;
   }
@@ -414,9 +403,9 @@ async function create(ev) {
   const n = name.value.trim(), e = email.value.trim(), p = phone.value.trim();
   summary('r-new-error', '');
   const ok = [
-    fieldError(name, !n ? 'Enter the customer\'s name' : bytes(n) > 200 ? 'The name must be at most 200 characters' : ''),
-    fieldError(email, e && !/^[^@\s]+@[^@\s]+$/.test(e) ? 'Enter an email address like name@example.com, or leave it empty' : ''),
-    fieldError(phone, p && !/^[+(]?[0-9][0-9 ()-]{5,}$/.test(p) ? 'Enter a phone number like 07700 900123, or leave it empty' : '')
+    check(name, !n ? 'Enter the customer\'s name' : bytes(n) > 200 ? 'The name must be at most 200 characters' : ''),
+    check(email, e && !/^[^@\s]+@[^@\s]+$/.test(e) ? 'Enter an email address like name@example.com, or leave it empty' : ''),
+    check(phone, p && !/^[+(]?[0-9][0-9 ()-]{5,}$/.test(p) ? 'Enter a phone number like 07700 900123, or leave it empty' : '')
   ];
   const bad = [name, email, phone][ok.indexOf(false)];
   if (bad) { bad.focus(); return; }
@@ -435,13 +424,13 @@ async function create(ev) {
       open.type = 'button';
       open.addEventListener('click', () => openRecord(x.body.customer, true));
       box.append(open);
-      for (const f of [email, phone]) if (f.value.trim()) fieldError(f, 'Already on another customer\'s record: see above');
+      for (const f of [email, phone]) if (f.value.trim()) check(f, 'Already on another customer\'s record: see above');
       (e ? email : phone).focus();
     } else if (x.status === 400 && /email/.test(x.message)) {
-      fieldError(email, 'Switchboard does not take this as an email address');
+      check(email, 'Switchboard does not take this as an email address');
       email.focus();
     } else if (x.status === 400 && /phone/.test(x.message)) {
-      fieldError(phone, 'Switchboard does not take this as a phone number: give a UK number, or + and the country code');
+      check(phone, 'Switchboard does not take this as a phone number: give a UK number, or + and the country code');
       phone.focus();
     } else if (x.status !== 401) {
       summary('r-new-error', `The customer was not created. ${x.message}`);
@@ -463,7 +452,7 @@ function fillEdit() {
   $('r-ed-adjust').value = R.rec.reasonable_adjustments || '';
   $('r-ed-lang').value = R.rec.preferred_language || '';
   $('r-ed-channel').value = R.rec.preferred_channel || '';
-  for (const f of ['r-ed-name', 'r-ed-adjust', 'r-ed-lang']) fieldError($(f), '');
+  for (const f of ['r-ed-name', 'r-ed-adjust', 'r-ed-lang']) check($(f), '');
   summary('r-ed-error', '');
 }
 async function edit(ev) {
@@ -474,9 +463,9 @@ async function edit(ev) {
   const n = name.value.trim(), a = adj.value.trim(), l = lang.value.trim();
   summary('r-ed-error', '');
   const ok = [
-    fieldError(name, !n && rec.name ? 'Enter the customer\'s name' : bytes(n) > 200 ? 'The name must be at most 200 characters' : ''),
-    fieldError(adj, a.length > 4000 ? 'Write at most 4,000 characters' : ''),
-    fieldError(lang, !LANG_RE.test(l) ? 'Enter a language code such as en, cy (Welsh), pl or pt-BR' : '')
+    check(name, !n && rec.name ? 'Enter the customer\'s name' : bytes(n) > 200 ? 'The name must be at most 200 characters' : ''),
+    check(adj, a.length > 4000 ? 'Write at most 4,000 characters' : ''),
+    check(lang, !LANG_RE.test(l) ? 'Enter a language code such as en, cy (Welsh), pl or pt-BR' : '')
   ];
   const bad = [name, adj, lang][ok.indexOf(false)];
   if (bad) { bad.focus(); return; }
@@ -556,7 +545,7 @@ async function linkSame(ev) {
   const conv = R.conv, rec = R.rec;
   const why = $('r-same-note');
   const w = why.value.trim();
-  if (!fieldError(why, !w ? 'Say why they may be the same person' : bytes(w) > 2000 ? 'Write at most 2,000 characters' : '')) {
+  if (!check(why, !w ? 'Say why they may be the same person' : bytes(w) > 2000 ? 'Write at most 2,000 characters' : '')) {
     why.focus();
     return;
   }
@@ -566,7 +555,7 @@ async function linkSame(ev) {
     await api('POST', `/api/customers/${encodeURIComponent(rec.id)}/links`, { customer: +conv.customer.id, note: w });
   } catch (x) {
     if (x.status !== 401) {
-      fieldError(why, `The records were not linked. ${x.message}`);
+      check(why, `The records were not linked. ${x.message}`);
       why.focus();
     }
     return;
@@ -643,7 +632,7 @@ export function reset() {
   for (const f of ['r-q', 'r-new-name', 'r-new-email', 'r-new-phone', 'r-same-note', 'r-ed-name', 'r-ed-adjust',
     'r-ed-lang']) {
     $(f).value = '';
-    fieldError($(f), '');
+    check($(f), '');
   }
   for (const f of ['r-name', 'r-identities', 'r-links']) $(f).replaceChildren();
   summary('r-new-error', '');

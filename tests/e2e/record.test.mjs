@@ -324,11 +324,11 @@ test('record panel: keyboard only at 320 px; the API failing; signing out clears
     assert.equal(wide, false, 'the record panel fits 320 px');
     await axe(page, 'a record opened from search, 320 px');
 
-    // The API failing (answers stubbed in the browser): said in words, next to the search.
+    // The API failing (its answers replaced in the browser): said in words, next to the search.
     for (const [status, words] of [[503, 'could not reach its database'], [403, 'not allowed'],
       [500, 'could not reach its database']]) {
       await page.route('**/api/customers?q=*', r => r.fulfill({ status, contentType: 'application/json',
-        body: JSON.stringify({ error: 'stubbed' }) }));
+        body: JSON.stringify({ error: 'replaced by the test' }) }));
       await page.getByLabel('Name, email, phone number or reference').fill('hana');
       await page.keyboard.press('Enter');
       await page.locator('#r-q-err', { hasText: words }).waitFor();
