@@ -6,14 +6,9 @@
 import { DeskSocket } from './socket.js';
 import { CannedPicker, firstName, leftovers, warning } from './canned.js';
 import { WrapUp } from './wrapup.js';
+import * as record from './record.js';
+import { $, el, fieldError } from './dom.js';
 
-const $ = id => document.getElementById(id);
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text != null) e.textContent = String(text);
-  return e;
-}
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -95,18 +90,6 @@ function showSignIn(note) {
   $('signin-note').textContent = note || '';
   document.title = 'Sign in – Switchboard advisor desk';
   $('signin-h').focus();
-}
-function fieldError(input, errId, text) {
-  const e = $(errId);
-  e.textContent = text || '';
-  e.hidden = !text;
-  if (text) {
-    input.setAttribute('aria-invalid', 'true');
-    input.setAttribute('aria-describedby', errId);
-  } else {
-    input.removeAttribute('aria-invalid');
-    input.removeAttribute('aria-describedby');
-  }
 }
 function formError(text) {
   $('signin-error-text').textContent = text || '';
@@ -192,6 +175,7 @@ function resetDesk() {
   picker.hide(false);
   wrap.codes.clear();
   wrap.hide(false);
+  record.reset();
 }
 
 async function signOut() {
@@ -593,6 +577,7 @@ function msgNode(c, m, pending) {
 }
 function renderConv(fresh) {
   const c = S.open ? S.convs.get(S.open) : null;
+  record.show(c && { id: c.id, reference: c.reference, customer: c.customer });
   $('conv-none').hidden = !!c;
   $('conv-body').hidden = !c;
   if (!c) {
@@ -1111,8 +1096,17 @@ function onmessage(m) {
   }
 }
 
+// The record panel linked this conversation to another customer, or edited its name.
+function customerChanged(id, cu) {
+  const c = S.convs.get(String(id));
+  if (!c) return;
+  c.customer = { ...(c.customer || {}), ...cu };
+  changed(c);
+}
+
 // ---------------------------------------------------------------- wiring
 function init() {
+  record.init({ say, sessionGone, customerChanged });
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', signOut);
   $('status-select').addEventListener('change', () => {

@@ -73,10 +73,11 @@ static const char CUSTOMER_SQL[] =
         "  'conversations', (SELECT count(*) FROM conversations v"
         "   WHERE v.customer_id = c.id),"
         "  'links', (SELECT coalesce(json_agg(json_build_object('customer',"
-        "   CASE WHEN l.customer_a = c.id THEN l.customer_b"
-        "    ELSE l.customer_a END, 'note', l.note, 'at',"
+        "   o.id, 'name', o.display_name, 'note', l.note, 'at',"
         "   (extract(epoch FROM l.created_at) * 1000)::bigint)"
         "   ORDER BY l.id), '[]') FROM customer_links l"
+        "   JOIN customers o ON o.id = CASE WHEN l.customer_a = c.id"
+        "    THEN l.customer_b ELSE l.customer_a END"
         "   WHERE l.customer_a = c.id OR l.customer_b = c.id))::text FROM c";
 
 /*

@@ -7,7 +7,8 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { axe as axeCheck, launch, startProxy, until } from './lib.mjs';
+import { axe as axeCheck, cleanUp, drain, goAway, launch, openDesk, residentSays, startProxy, startResident, until,
+  wtext } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -45,91 +46,10 @@ async function tabTo(page, re, what, max = 60) {
   assert.fail('Tab never reached ' + what + ' (at ' + await focused(page) + ')');
 }
 
-// ---- the resident ----
-const wtext = (page, text) => page.locator('switchboard-chat .log .m .txt', { hasText: text }).first();
-async function residentStarts(name, email) {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', e => errors.push(e.message));
-  await page.goto(RES + '/widget/demo/');
-  await page.locator('switchboard-chat .launch').click();
-  await page.getByLabel('Your name').fill(name);
-  if (email) await page.getByLabel(/Email address/).fill(email);
-  await page.getByRole('button', { name: 'Start chat' }).click();
-  return { ctx, page, errors };
-}
-async function residentSays(page, text) {
-  await page.getByLabel('Your message').fill(text);
-  await page.getByLabel('Your message').press('Enter');
-}
-
-// ---- the desk ----
-async function deskPage(base = SB) {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', e => errors.push(e.message));
-  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(base + '/desk/');
-  await page.getByRole('heading', { name: 'Sign in to the advisor desk' }).waitFor();
-  return { ctx, page, errors };
-}
-// Ends what a failed test left: the open chat is released, then the desk goes away.
-async function cleanUp(page) {
-  const rel = page.locator('#close-btn');
-  if (await rel.isVisible().catch(() => false) && await rel.isEnabled().catch(() => false)) {
-    await rel.click().catch(() => {});
-    await page.locator('#c-state', { hasText: /left your list/ }).waitFor({ timeout: 5000 }).catch(() => {});
-  }
-  await goAway(page).catch(() => {});
-}
-// Before each test: a desk of the same advisor takes whatever waits for it (left by an
-// earlier test or file) and releases it as closed, then goes away.
-async function drain() {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await page.goto(SB + '/desk/');
-  await page.evaluate(async ({ login, password }) => {
-    const r = await fetch('/api/session', { method: 'POST', body: JSON.stringify({ login, password }),
-      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' } });
-    if (!r.ok) throw new Error('sign-in answered ' + r.status);
-    await new Promise(resolve => {
-      const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'switchboard.v1');
-      let quiet = 0;
-      const settle = () => { clearTimeout(quiet); quiet = setTimeout(() => {
-        ws.send(JSON.stringify({ type: 'desk.status', status: 'away', reason: 'test' }));
-        setTimeout(() => { ws.close(); resolve(); }, 300);
-      }, 1500); };
-      ws.onmessage = e => {
-        const m = JSON.parse(e.data);
-        if (m.type === 'desk.ready') ws.send(JSON.stringify({ type: 'desk.status', status: 'available' }));
-        if (m.type === 'desk.conversations') {
-          for (const c of m.conversations) {
-            if (c.state === 'offered') ws.send(JSON.stringify({ type: 'offer.accept', conversation: c.conversation }));
-            else ws.send(JSON.stringify({ type: 'conversation.release', conversation: c.conversation, why: 'closed' }));
-          }
-        }
-        if (m.type === 'offer') ws.send(JSON.stringify({ type: 'offer.accept', conversation: m.conversation }));
-        if (m.type === 'conversation.assigned') {
-          ws.send(JSON.stringify({ type: 'conversation.release', conversation: m.conversation, why: 'closed' }));
-        }
-        settle();
-      };
-      ws.onclose = () => resolve();
-    });
-  }, { login: LOGIN, password: PASSWORD });
-  await ctx.close();
-}
-beforeEach(drain);
-
-async function goAway(page) {
-  if (await page.locator('#desk').isHidden()) return;
-  await page.getByLabel('Change status to').selectOption('away');
-  await page.getByLabel('Reason for being away').selectOption('training');
-  await page.getByRole('button', { name: 'Set status' }).click();
-  await page.locator('#status-now', { hasText: 'Away' }).waitFor();
-}
+// ---- the resident and the desk (tests/e2e/lib.mjs) ----
+const residentStarts = (name, email) => startResident(browser, RES, name, email);
+const deskPage = (base = SB) => openDesk(browser, base);
+beforeEach(() => drain(browser, SB, LOGIN, PASSWORD));
 
 test('desk: sign in (wrong, then right), available, offer with countdown, accept by key, chat both ways, page change, end, sign out', async () => {
   const { ctx, page, errors } = await deskPage();

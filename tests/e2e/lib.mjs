@@ -1,5 +1,7 @@
 // Shared by the end-to-end test files: Debian's Chromium, an axe-core check, polling,
-// and a TCP proxy a test can cut (the network going) and restore.
+// a TCP proxy a test can cut (the network going) and restore, and for the desk's files
+// (desk.test.mjs, record.test.mjs) a resident on the widget's demo page and an advisor's
+// desk page.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -50,4 +52,89 @@ export function startProxy(port, target) {
   p.restore = () => { p.down = false; };
   p.close = () => new Promise(r => { p.cut(); srv.close(() => r()); });
   return new Promise(r => srv.listen(port, '127.0.0.1', () => r(p)));
+}
+
+// ---- the resident: the widget's demo page, in a browser context of its own ----
+export const wtext = (page, text) => page.locator('switchboard-chat .log .m .txt', { hasText: text }).first();
+export async function startResident(browser, base, name, email, mobile) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  await page.goto(base + '/widget/demo/');
+  await page.locator('switchboard-chat .launch').click();
+  await page.getByLabel('Your name').fill(name);
+  if (email) await page.getByLabel(/Email address/).fill(email);
+  if (mobile) await page.getByLabel(/Mobile number/).fill(mobile);
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  return { ctx, page, errors };
+}
+export async function residentSays(page, text) {
+  await page.getByLabel('Your message').fill(text);
+  await page.getByLabel('Your message').press('Enter');
+}
+
+// ---- the desk ----
+export async function openDesk(browser, base) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(base + '/desk/');
+  await page.getByRole('heading', { name: 'Sign in to the advisor desk' }).waitFor();
+  return { ctx, page, errors };
+}
+export async function goAway(page) {
+  if (await page.locator('#desk').isHidden()) return;
+  await page.getByLabel('Change status to').selectOption('away');
+  await page.getByLabel('Reason for being away').selectOption('training');
+  await page.getByRole('button', { name: 'Set status' }).click();
+  await page.locator('#status-now', { hasText: 'Away' }).waitFor();
+}
+// Ends what a failed test left: the open chat is released, then the desk goes away.
+export async function cleanUp(page) {
+  const rel = page.locator('#close-btn');
+  if (await rel.isVisible().catch(() => false) && await rel.isEnabled().catch(() => false)) {
+    await rel.click().catch(() => {});
+    await page.locator('#c-state', { hasText: /left your list/ }).waitFor({ timeout: 5000 }).catch(() => {});
+  }
+  await goAway(page).catch(() => {});
+}
+// Before each test: a desk of the same advisor takes whatever waits for it (left by an
+// earlier test or file) and releases it as closed, then goes away.
+export async function drain(browser, base, login, password) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(base + '/desk/');
+  await page.evaluate(async ({ login, password }) => {
+    const r = await fetch('/api/session', { method: 'POST', body: JSON.stringify({ login, password }),
+      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' } });
+    if (!r.ok) throw new Error('sign-in answered ' + r.status);
+    await new Promise(resolve => {
+      const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'switchboard.v1');
+      let quiet = 0;
+      const settle = () => { clearTimeout(quiet); quiet = setTimeout(() => {
+        ws.send(JSON.stringify({ type: 'desk.status', status: 'away', reason: 'test' }));
+        setTimeout(() => { ws.close(); resolve(); }, 300);
+      }, 1500); };
+      ws.onmessage = e => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'desk.ready') ws.send(JSON.stringify({ type: 'desk.status', status: 'available' }));
+        if (m.type === 'desk.conversations') {
+          for (const c of m.conversations) {
+            if (c.state === 'offered') ws.send(JSON.stringify({ type: 'offer.accept', conversation: c.conversation }));
+            else ws.send(JSON.stringify({ type: 'conversation.release', conversation: c.conversation, why: 'closed' }));
+          }
+        }
+        if (m.type === 'offer') ws.send(JSON.stringify({ type: 'offer.accept', conversation: m.conversation }));
+        if (m.type === 'conversation.assigned') {
+          ws.send(JSON.stringify({ type: 'conversation.release', conversation: m.conversation, why: 'closed' }));
+        }
+        settle();
+      };
+      ws.onclose = () => resolve();
+    });
+  }, { login, password });
+  await ctx.close();
 }

@@ -301,10 +301,12 @@ class RecordsTest(harness.TestCase):
             self.assertEqual(status, 200, body)
         self.assertEqual(self.sql("SELECT count(*) FROM customer_links"),
                          "1")
-        for cid, other in ((7001, new), (new, 7001)):
+        for cid, other, name in ((7001, new, "New Caller"),
+                                 (new, 7001, "Ann Example")):
             status, c = self.get("sue", "/api/customers/%d" % cid)
-            self.assertEqual([(x["customer"], x["note"])
-                              for x in c["links"]], [(other, "Same person?")])
+            self.assertEqual([(x["customer"], x["name"], x["note"])
+                              for x in c["links"]],
+                             [(other, name, "Same person?")])
         self.assertEqual(self.sql("SELECT count(*) FROM customers WHERE id"
                                   " IN (7001, %d)" % new), "2")
         status, body = self.post("ada", "/api/customers/7001/links",
