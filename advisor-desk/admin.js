@@ -2,26 +2,16 @@
 // accounts": a table of accounts, a create form, changing name, role and queues, resetting a
 // password (the one-time password is shown once) and disabling or enabling, each confirmed.
 // Errors the server ties to a field ({"field"}) are shown on that field.
-import { $, el, say, fieldError, api, currentStaff, ROLE_TEXT, signInLink } from './common.js';
+import { $, el, say, fieldError, api, pageStaff, showView, showSignedOut, showForbidden, ROLE_TEXT } from './common.js';
 
 const A = { me: null, accounts: [], queues: [], editing: null, back: null };
 
-function show(id) {
-  for (const s of ['loading', 'signed-out', 'forbidden', 'admin']) $(s).hidden = s !== id;
-}
 function signedOut(note) {
-  show('signed-out');
-  $('who').hidden = true;
   if ($('confirm').open) $('confirm').close();
-  $('signed-out-text').textContent = note || 'You are not signed in, or your session has ended.';
-  $('signin-link').href = signInLink('admin.html');
-  document.title = 'Sign in – Switchboard administration';
-  $('signed-out-h').focus();
+  showSignedOut('admin', 'admin.html', note, 'Sign in – Switchboard administration');
 }
 function forbidden() {
-  show('forbidden');
-  document.title = 'Admins only – Switchboard administration';
-  $('forbidden-h').focus();
+  showForbidden('admin', 'Admins only – Switchboard administration');
 }
 function summary(prefix, text) {
   $(`${prefix}-error-text`).textContent = text || '';
@@ -295,19 +285,11 @@ async function init() {
   for (const id of ['c-pw-gen', 'c-pw-set']) {
     $(id).addEventListener('change', () => { $('c-password-field').hidden = !$('c-pw-set').checked; });
   }
-  let me;
-  try {
-    me = await currentStaff();
-  } catch {
-    signedOut('Switchboard cannot be reached. Check your connection, then reload the page.');
-    return;
-  }
-  if (!me) { signedOut(); return; }
+  const me = await pageStaff(signedOut);
+  if (!me) return;
   A.me = me;
-  $('who').hidden = false;
-  $('who-name').textContent = me.name || '';
   if (me.role !== 'admin') { forbidden(); return; }
-  show('admin');
+  showView('admin', 'admin');
   if (await load()) $('admin-h').focus();
 }
 init();

@@ -75,6 +75,44 @@ export async function api(method, path, body) {
   }
 }
 
+// ---- the wallboard's and the admin page's shared states: loading, signed out, forbidden, the page.
+// Each page has the sections #loading, #signed-out (#signed-out-h, #signed-out-text,
+// #signin-link), #forbidden (#forbidden-h) and its own main view.
+export function showView(id, main) {
+  for (const s of ['loading', 'signed-out', 'forbidden', main]) $(s).hidden = s !== id;
+}
+export function showSignedOut(main, page, note, title) {
+  showView('signed-out', main);
+  $('who').hidden = true;
+  $('signed-out-text').textContent = typeof note === 'string' && note ? note
+    : 'You are not signed in, or your session has ended.';
+  $('signin-link').href = signInLink(page);
+  document.title = title;
+  $('signed-out-h').focus();
+}
+export function showForbidden(main, title) {
+  showView('forbidden', main);
+  document.title = title;
+  $('forbidden-h').focus();
+}
+// The signed-in staff member, named in #who; null (signedOut(note) called) when there is none.
+export async function pageStaff(signedOut) {
+  let me;
+  try {
+    me = await currentStaff();
+  } catch {
+    signedOut('Switchboard cannot be reached. Check your connection, then reload the page.');
+    return null;
+  }
+  if (!me) {
+    signedOut();
+    return null;
+  }
+  $('who').hidden = false;
+  $('who-name').textContent = me.name || '';
+  return me;
+}
+
 // Where the desk's sign-in sends a staff member back to after signing in (pages of the desk only).
 export const RETURN_PAGES = ['wallboard.html', 'admin.html'];
 export function signInLink(page) {

@@ -4,7 +4,7 @@
 // are never announced; with "Announce changes" on, a short polite summary is announced when
 // the number waiting or the advisors' statuses change.
 import { DeskSocket } from './socket.js';
-import { $, el, ago, say, currentStaff, STATUS_TEXT, REASON_TEXT, channelName, signInLink } from './common.js';
+import { $, el, ago, say, pageStaff, showView, showSignedOut, showForbidden, STATUS_TEXT, REASON_TEXT, channelName } from './common.js';
 
 const ALLOWED = ['supervisor', 'admin'];
 const SUMMARY_EVERY_MS = 15000; // at most one announcement this often
@@ -18,26 +18,13 @@ const B = {
 };
 const sock = new DeskSocket({ onmessage, onstate, onsession: signedOut });
 
-function show(id) {
-  for (const s of ['loading', 'signed-out', 'forbidden', 'board']) $(s).hidden = s !== id;
-}
-
 function signedOut(note) {
   sock.stop();
-  show('signed-out');
-  $('who').hidden = true;
-  $('signed-out-text').textContent = typeof note === 'string' ? note
-    : 'You are not signed in, or your session has ended.';
-  $('signin-link').href = signInLink('wallboard.html');
-  document.title = 'Sign in – Switchboard wallboard';
-  $('signed-out-h').focus();
+  showSignedOut('board', 'wallboard.html', note, 'Sign in – Switchboard wallboard');
 }
-
 function forbidden() {
   sock.stop();
-  show('forbidden');
-  document.title = 'Supervisors only – Switchboard wallboard';
-  $('forbidden-h').focus();
+  showForbidden('board', 'Supervisors only – Switchboard wallboard');
 }
 
 function onstate(state, detail) {
@@ -163,24 +150,13 @@ async function init() {
     else clearTimeout(B.sayTimer);
   });
   window.addEventListener('online', () => sock.now());
-  let me;
-  try {
-    me = await currentStaff();
-  } catch {
-    signedOut('Switchboard cannot be reached. Check your connection, then reload the page.');
-    return;
-  }
-  if (!me) {
-    signedOut();
-    return;
-  }
-  $('who').hidden = false;
-  $('who-name').textContent = me.name || '';
+  const me = await pageStaff(signedOut);
+  if (!me) return;
   if (!ALLOWED.includes(me.role)) {
     forbidden();
     return;
   }
-  show('board');
+  showView('board', 'board');
   $('board-h').focus();
   sock.start();
 }

@@ -494,6 +494,17 @@ new_password(struct api_staff *a, unsigned long conn, json_t *o,
 
 /* ---------------------------------------------------------------- requests */
 
+/* What is wrong with an optional name field (nv NULL: absent), or NULL. */
+static const char *
+name_field_problem(json_t *nv)
+{
+	if (nv == NULL)
+		return NULL;
+	if (!json_is_string(nv))
+		return "name must be a string";
+	return gw_staff_name_problem(json_string_value(nv));
+}
+
 /*
  * What is wrong with a new account's body, or NULL; *field names the
  * field. *queues is the membership list (owned by the caller) when valid.
@@ -520,10 +531,7 @@ create_problem(json_t *o, const char **field, char **queues)
 	if (why != NULL)
 		return why;
 	*field = "name";
-	if (nv != NULL && !json_is_string(nv))
-		return "name must be a string";
-	if (nv != NULL)
-		why = gw_staff_name_problem(json_string_value(nv));
+	why = name_field_problem(nv);
 	if (why != NULL)
 		return why;
 	*field = "role";
@@ -596,10 +604,7 @@ edit_problem(json_t *o, long long id, const struct gw_session_info *who,
 	if (json_object_size(o) == 0)
 		return "nothing to change: give name, role or queues";
 	*field = "name";
-	if (nv != NULL && !json_is_string(nv))
-		return "name must be a string";
-	if (nv != NULL)
-		why = gw_staff_name_problem(json_string_value(nv));
+	why = name_field_problem(nv);
 	if (why != NULL)
 		return why;
 	*field = "role";
