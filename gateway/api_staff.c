@@ -475,12 +475,13 @@ new_password(struct api_staff *a, unsigned long conn, json_t *o,
 {
 	json_t *v = json_object_get(o, "password");
 	const char *why;
-	char buf[32];
 
 	*generated = v == NULL || json_is_null(v);
 	if (*generated) {
-		gw_staff_random_password(buf, sizeof(buf));
-		return xstrdup(buf);
+		char *pw = xmalloc(32);
+
+		gw_staff_random_password(pw, 32);
+		return pw;
 	}
 	why = json_is_string(v)
 	              ? gw_staff_password_problem(json_string_value(v), login)
