@@ -116,9 +116,15 @@ test('admin: signs in from the page, creates an advisor, form errors, resets the
     assert.equal(await canSignIn('e2e-newbie', second), 200);
     await page.getByRole('button', { name: 'I have noted it down' }).click();
 
-    // Disable, after saying no once: signed out and refused.
-    await row(page, 'e2e-newbie').getByRole('button', { name: 'Disable e2e-newbie' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    // Disable, after saying no once by keyboard (Escape: focus back on the button).
+    const disable = row(page, 'e2e-newbie').getByRole('button', { name: 'Disable e2e-newbie' });
+    await disable.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Disable e2e-newbie?' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'confirm-no');
+    await page.keyboard.press('Escape');
+    await until(async () => await disable.evaluate(b => b === document.activeElement), 'focus back on Disable', 5000);
+    assert.equal(await page.locator('#confirm').isVisible(), false);
     assert.equal(await row(page, 'e2e-newbie').locator('td').nth(3).textContent(), 'Enabled');
     await row(page, 'e2e-newbie').getByRole('button', { name: 'Disable e2e-newbie' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Disable account' }).click();
