@@ -85,7 +85,7 @@ function roleOptions(select) {
 function queueChecks(prefix, chosen) {
   const list = $(`${prefix}-queue-list`);
   list.replaceChildren(...A.queues.map(q => {
-    const d = el('div');
+    const d = el('div', 'check');
     const i = el('input');
     i.type = 'checkbox';
     i.id = `${prefix}-q-${q.id}`;

@@ -7,7 +7,8 @@
 // SB_SUPER, SB_SUPER_PASSWORD, SB_ADV, SB_ADV_PASSWORD.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { axe, launch, startProxy, until } from './lib.mjs';
+import path from 'node:path';
+import { axe as axeCheck, launch, startProxy, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -20,6 +21,15 @@ before(async () => {
   browser = await launch();
 });
 after(async () => { await browser?.close(); await proxy?.close(); });
+
+// SB_SHOTS=<folder>: screenshots of the states axe checks, to look at by eye.
+let shot = 0;
+async function axe(page, state) {
+  if (E.SB_SHOTS) {
+    await page.screenshot({ path: path.join(E.SB_SHOTS, `admin-${++shot}-${state.replace(/\W+/g, '-')}.png`), fullPage: true });
+  }
+  await axeCheck(page, state);
+}
 
 async function newPage() {
   const ctx = await browser.newContext();
