@@ -7,7 +7,7 @@ import { DeskSocket } from './socket.js';
 import { CannedPicker, firstName, leftovers, warning } from './canned.js';
 import { WrapUp } from './wrapup.js';
 import * as record from './record.js';
-import { $, el, fieldError } from './dom.js';
+import { $, el, ago, say, fieldError, STATUS_TEXT, REASON_TEXT, channelName, RETURN_PAGES } from './common.js';
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -17,31 +17,9 @@ function uuid() {
   const h = [...b].map(x => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
-function ago(ms) {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
 function clock(at) {
   const d = new Date(typeof at === 'number' ? at : Date.parse(at));
   return isNaN(d) ? '' : d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
-}
-const STATUS_TEXT = { unknown: 'Not known yet (connecting)', available: 'Available', busy: 'Busy', away: 'Away', wrap_up: 'Wrapping up', offline: 'Offline' };
-const REASON_TEXT = { missed_offers: 'missed offers', disconnected: 'disconnected' };
-const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone' };
-const channelName = c => CHANNEL_TEXT[c] || c || 'Unknown channel';
-
-// ---------------------------------------------------------------- announcements
-const sayTimers = {};
-function say(text, assertive = false) {
-  const key = assertive ? 'say-alert' : 'say-polite';
-  const r = $(key);
-  r.textContent = '';
-  clearTimeout(sayTimers[key]);
-  // A short gap so the same words twice are announced twice.
-  sayTimers[key] = setTimeout(() => { r.textContent = text; }, 50);
 }
 
 // ---------------------------------------------------------------- state
@@ -123,6 +101,12 @@ async function signIn(ev) {
   if (r && r.ok) {
     const info = await r.json().catch(() => ({}));
     password.value = '';
+    // Signed in from the wallboard or the admin page: back there.
+    const next = new URLSearchParams(location.search).get('next');
+    if (RETURN_PAGES.includes(next)) {
+      location.assign(next);
+      return;
+    }
     startDesk(info);
     return;
   }
@@ -147,6 +131,10 @@ function startDesk(info) {
   $('desk').hidden = false;
   $('who').hidden = false;
   $('who-name').textContent = info && info.name ? info.name : '';
+  // The wallboard is for supervisors and admins, staff accounts for admins.
+  const role = info && info.role;
+  $('link-wallboard').hidden = role !== 'supervisor' && role !== 'admin';
+  $('link-admin').hidden = role !== 'admin';
   document.title = 'Advisor desk – Switchboard';
   renderStatus();
   renderOffers();

@@ -7,7 +7,7 @@
 // to init() when the session has gone or a conversation's customer changed.
 // Every string from a resident or the network goes into the page with textContent.
 
-import { $, el, fieldError } from './dom.js';
+import { $, el, fieldError } from './common.js';
 
 const PAGE = 20;
 const CHANNEL = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone', visit: 'Visit' };

@@ -5,7 +5,7 @@
 // Errors are shown in text tied to their field. Every string from the network goes into
 // the page with textContent.
 
-import { $ } from './dom.js';
+import { $ } from './common.js';
 
 export class WrapUp {
   // deps: {request(msg, handler), say(text), fieldError(input, errId, text),

@@ -12,6 +12,7 @@
 #include "api.h"
 #include "api_desk.h"
 #include "api_records.h"
+#include "api_staff.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -23,6 +24,7 @@ struct gw_api {
 	int max_age;
 	struct api_records *records;
 	struct api_desk *desk;
+	struct api_staff *staff;
 };
 
 /* A request kept while its session is checked. */
@@ -237,6 +239,10 @@ on_authed(void *arg, enum gw_session_status st, const char *err,
 		api_desk_request(r->api->desk, r->conn, r->method, r->path,
 		                 r->query, r->body, r->len, r->peer, r->ctype,
 		                 r->csrf, info);
+	else if (api_staff_owns(r->path))
+		api_staff_request(r->api->staff, r->conn, r->method, r->path,
+		                  r->body, r->len, r->peer, r->ctype, r->csrf,
+		                  info);
 	else
 		api_records_request(r->api->records, r->conn, r->method,
 		                    r->path, r->query, r->body, r->len, r->peer,
@@ -291,7 +297,8 @@ api_request(void *arg, unsigned long conn, const char *method, const char *path,
 		session_request(api, conn, method, body, len, cookie, peer,
 		                ctype, csrf_header);
 	else if (api->records != NULL &&
-	         (api_records_owns(path) || api_desk_owns(path)))
+	         (api_records_owns(path) || api_desk_owns(path) ||
+	          api_staff_owns(path)))
 		authed_request(api, conn, method, path, query, body, len,
 		               cookie, peer, ctype, csrf_header);
 	else
@@ -299,7 +306,7 @@ api_request(void *arg, unsigned long conn, const char *method, const char *path,
 }
 
 struct gw_api *
-gw_api_new(struct gw_http *h, struct gw_session_store *st,
+gw_api_new(uv_loop_t *loop, struct gw_http *h, struct gw_session_store *st,
            int session_max_age_s, struct db *db)
 {
 	struct gw_api *api = xcalloc(1, sizeof(*api));
@@ -310,8 +317,16 @@ gw_api_new(struct gw_http *h, struct gw_session_store *st,
 	api->max_age = session_max_age_s;
 	api->records = db != NULL ? api_records_new(h, db) : NULL;
 	api->desk = db != NULL ? api_desk_new(h, db) : NULL;
+	api->staff = db != NULL ? api_staff_new(loop, h, db) : NULL;
 	gw_http_set_api_handler(h, &hd);
 	return api;
+}
+
+void
+gw_api_close(struct gw_api *api)
+{
+	if (api != NULL)
+		api_staff_close(api->staff);
 }
 
 void
@@ -324,5 +339,6 @@ gw_api_free(struct gw_api *api)
 	gw_http_set_api_handler(api->http, &none);
 	api_records_free(api->records);
 	api_desk_free(api->desk);
+	api_staff_free(api->staff);
 	free(api);
 }

@@ -1,7 +1,8 @@
 /*
  * api.h: the REST API under /api/ (docs/http-api.md, docs/api.md): staff
  * sign in and out (/api/session), and, for signed-in staff, customer
- * records and conversation threads (api_records.c). Loop thread only.
+ * records and conversation threads (api_records.c), and for admins staff
+ * accounts (api_staff.c). Loop thread only.
  */
 #ifndef GW_API_H
 #define GW_API_H
@@ -12,9 +13,15 @@
 
 struct gw_api;
 
-/* Registers itself as h's API handler; db answers the records' reads. */
-struct gw_api *gw_api_new(struct gw_http *h, struct gw_session_store *st,
-                          int session_max_age_s, struct db *db);
+/*
+ * Registers itself as h's API handler; db answers the records' reads and
+ * the accounts' changes; loop runs password hashing on its workers.
+ */
+struct gw_api *gw_api_new(uv_loop_t *loop, struct gw_http *h,
+                          struct gw_session_store *st, int session_max_age_s,
+                          struct db *db);
+/* Sends nothing more to db (call before closing it). NULL is a no-op. */
+void gw_api_close(struct gw_api *api);
 void gw_api_free(struct gw_api *api);
 
 #endif

@@ -409,6 +409,7 @@ server_close(struct gw_server *s)
 	s->kv_chat = NULL;
 	/* The store answers what it has in flight, then db goes. */
 	gw_session_store_free(s->sessions);
+	gw_api_close(s->api);
 	s->sessions = NULL;
 	/* db first: it fails in-flight writes through the writer. */
 	db_close(s->db, NULL, NULL);
@@ -526,7 +527,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                     ROUTE_WRITERS, &ro);
 	s->sessions = gw_session_store_new(&s->loop, s->db, cfg->session_idle,
 	                                   cfg->session_absolute);
-	s->api = gw_api_new(s->http, s->sessions, cfg->session_absolute, s->db);
+	s->api = gw_api_new(&s->loop, s->http, s->sessions,
+	                    cfg->session_absolute, s->db);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
 	                           s->commit[WRITERS - 2], s->sessions);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,

@@ -1,9 +1,12 @@
 /*
- * staff.c: staff account helpers for the CLI. Blocking libpq and libsodium.
+ * staff.c: staff account rules (roles, login, password policy, Argon2id)
+ * shared by the CLI and the admin API, and the CLI's account commands
+ * (blocking libpq). See staff.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -25,6 +28,56 @@ gw_staff_role_valid(const char *role)
 		if (strcmp(role, roles[i]) == 0)
 			return 1;
 	return 0;
+}
+
+const char *
+gw_staff_login_problem(const char *login)
+{
+	size_t i, n = strlen(login);
+
+	if (n == 0 || n > GW_LOGIN_MAX)
+		return "login must be 1 to 128 characters";
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)login[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || strchr("._@-", c) != NULL))
+			return "login may hold only letters, digits and . _ @ "
+			       "-";
+	}
+	return NULL;
+}
+
+const char *
+gw_staff_name_problem(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > GW_NAME_MAX)
+		return "name must be 1 to 200 bytes";
+	for (i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return "name must not hold control characters";
+	return NULL;
+}
+
+const char *
+gw_staff_password_problem(const char *password, const char *login)
+{
+	size_t i, bytes = strnlen(password, GW_PASSWORD_MAX + 1), chars = 0;
+
+	if (bytes == 0)
+		return "the password is empty";
+	if (bytes > GW_PASSWORD_MAX)
+		return "the password is over 1024 bytes";
+	for (i = 0; i < bytes; i++)
+		if (((unsigned char)password[i] & 0xc0) != 0x80)
+			chars++; /* a UTF-8 continuation byte is no character */
+	if (chars < GW_PASSWORD_MIN)
+		return "the password must be at least 12 characters";
+	if (login != NULL && strcasecmp(password, login) == 0)
+		return "the password must not be the login";
+	return NULL;
 }
 
 void
@@ -77,22 +130,8 @@ cli_connect(const char *conninfo, char *err, size_t errlen)
 	return conn;
 }
 
-/*
- * One statement changes the user, revokes its sessions when asked to and
- * appends the audit row: all or nothing. Open desk sockets of a revoked
- * session are closed by the daemons within seconds (router/route_ws.c).
- * $1 login, $2 action, $3 revoke (bool); the change is the caller's CTE.
- */
-#define SQL_ACCOUNT_TAIL                                                       \
-	" s AS (UPDATE staff_sessions x SET revoked_at = now() FROM u"         \
-	"  WHERE $3::bool AND x.staff_id = u.id AND x.revoked_at IS NULL"      \
-	"  RETURNING 1),"                                                      \
-	" n AS (SELECT count(*) AS c FROM s),"                                 \
-	" a AS (INSERT INTO audit_log (actor, action, object_kind, object_id," \
-	"  detail) SELECT 'cli', $2, 'staff', u.id::text,"                     \
-	"  jsonb_build_object('login', u.login, 'sessions_revoked', n.c)"      \
-	"  FROM u, n)"                                                         \
-	" SELECT u.id, n.c FROM u, n"
+/* $1 login, $2 action, $3 revoke (bool); the change is the caller's CTE. */
+#define SQL_ACCOUNT_TAIL GW_STAFF_SQL_TAIL("$3", "$2", "NULL", "'cli'", "NULL")
 
 static int
 account_change(const char *conninfo, const char *sql, const char *login,
@@ -138,16 +177,17 @@ gw_staff_passwd(const char *conninfo, const char *login, const char *password,
 	        "WITH u AS (UPDATE staff_users SET password_hash = $4"
 	        "  WHERE login = $1 RETURNING id, login)," SQL_ACCOUNT_TAIL;
 	char hash[crypto_pwhash_STRBYTES];
+	const char *why;
 	int rc = -1;
 
 	*revoked = 0;
-	if (password[0] == '\0') {
-		snprintf(err, errlen, "the password is empty");
+	why = gw_staff_password_problem(password, login);
+	if (why != NULL) {
+		snprintf(err, errlen, "%s", why);
 		goto out;
 	}
 	if (gw_staff_hash_password(password, hash, sizeof(hash)) != 0) {
-		snprintf(err, errlen, "cannot hash password (at most %d bytes)",
-		         GW_PASSWORD_MAX);
+		snprintf(err, errlen, "cannot hash password");
 		goto out;
 	}
 	rc = account_change(conninfo, sql, login, "staff.password_reset", 1,
@@ -207,7 +247,7 @@ gw_staff_add(const char *conninfo, const char *login, const char *name,
 	                            NULL};
 	const char *const vals[] = {"switchboard-cli", conninfo, NULL};
 	char hash[crypto_pwhash_STRBYTES];
-	const char *params[4];
+	const char *params[4], *why;
 	PGconn *conn = NULL;
 	PGresult *res = NULL;
 	int rc = -1;
@@ -219,8 +259,13 @@ gw_staff_add(const char *conninfo, const char *login, const char *name,
 		         role);
 		goto out;
 	}
-	if (login[0] == '\0' || strlen(login) > 128) {
-		snprintf(err, errlen, "login must be 1-128 characters");
+	why = gw_staff_login_problem(login);
+	if (why == NULL)
+		why = gw_staff_name_problem(name);
+	if (why == NULL)
+		why = gw_staff_password_problem(password, login);
+	if (why != NULL) {
+		snprintf(err, errlen, "%s", why);
 		goto out;
 	}
 	if (gw_staff_hash_password(password, hash, sizeof(hash)) != 0) {

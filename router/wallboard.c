@@ -178,6 +178,7 @@ on_read(void *arg, PGresult *res, const char *err)
 	uint64_t us = uv_hrtime() / 1000 - wb->started;
 	json_t *board;
 	char *text, *btext;
+	uv_timeval64_t tv;
 
 	wb->inflight = 0;
 	wb->reads++;
@@ -199,8 +200,12 @@ on_read(void *arg, PGresult *res, const char *err)
 	json_decref(board);
 	if (btext == NULL)
 		return;
+	/* Unix ms, like oldest_since_ms and since_ms (uv_now is not). */
+	if (uv_gettimeofday(&tv) != 0)
+		tv.tv_sec = tv.tv_usec = 0;
 	text = xasprintf("{\"type\":\"wallboard\",\"at\":%lld,\"board\":%s}",
-	                 (long long)(uv_now(wb->loop)), btext);
+	                 (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000,
+	                 btext);
 	free(btext);
 	/* Unchanged since the last push (its time aside): not sent again. */
 	if (!wb->fresh && wb->last != NULL &&

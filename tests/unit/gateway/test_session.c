@@ -88,7 +88,9 @@ group_setup(void **st)
 	if (add_user("alice", "advisor", ALICE_PW) != 0 ||
 	    add_user("bob", "supervisor", BOB_PW) != 0 ||
 	    add_user("carol", "advisor", CAROL_PW) != 0 ||
-	    add_user("dave", "admin", DAVE_PW) != 0)
+	    add_user("dave", "admin", DAVE_PW) != 0 ||
+	    /* Not the last admin: disabling dave is allowed (0010). */
+	    add_user("erin", "admin", "erin's passphrase") != 0)
 		return -1;
 	if (sb_pg_exec(&pg, "UPDATE staff_users SET disabled = true"
 	                    " WHERE login = 'carol'") != 0)
@@ -758,14 +760,15 @@ test_cli_account_changes(void **state)
 	fixture_open(&f, 1800, 8 * 3600);
 	login_ok(&f, "alice", ALICE_PW, "192.0.2.31", &a);
 	login_ok(&f, "alice", ALICE_PW, "192.0.2.31", &r);
-	assert_int_equal(gw_staff_passwd(pg.conninfo, "alice", "new secret",
-	                                 &revoked, err, sizeof(err)),
+	assert_int_equal(gw_staff_passwd(pg.conninfo, "alice",
+	                                 "new secret phrase", &revoked, err,
+	                                 sizeof(err)),
 	                 0);
 	assert_int_equal(revoked, 2);
 	check_denied(&f, a.token);
 	do_login(&f, "alice", ALICE_PW, "192.0.2.31", &r);
 	expect_denied(&r, "invalid login or password");
-	login_ok(&f, "alice", "new secret", "192.0.2.31", &a);
+	login_ok(&f, "alice", "new secret phrase", "192.0.2.31", &a);
 	assert_int_equal(value("SELECT count(*) FROM audit_log WHERE actor ="
 	                       " 'cli' AND action = 'staff.password_reset'"
 	                       " AND object_kind = 'staff' AND object_id ="
@@ -803,8 +806,9 @@ test_cli_account_changes(void **state)
 	                 2);
 
 	/* Refusals change nothing and write no audit row. */
-	assert_int_equal(gw_staff_passwd(pg.conninfo, "nobody", "x", &revoked,
-	                                 err, sizeof(err)),
+	assert_int_equal(gw_staff_passwd(pg.conninfo, "nobody",
+	                                 "long enough pw", &revoked, err,
+	                                 sizeof(err)),
 	                 -1);
 	assert_string_equal(err, "no user with login \"nobody\"");
 	assert_int_equal(gw_staff_set_disabled(pg.conninfo, "nobody", 1,

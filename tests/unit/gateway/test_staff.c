@@ -191,6 +191,58 @@ test_random_passwords_differ_and_cover_alphabet(void **state)
 }
 
 static void
+test_password_policy(void **state)
+{
+	static char big[GW_PASSWORD_MAX + 2];
+
+	(void)state;
+	assert_string_equal(gw_staff_password_problem("", NULL),
+	                    "the password is empty");
+	assert_non_null(gw_staff_password_problem("elevenchars", NULL));
+	assert_null(gw_staff_password_problem("twelve chars", NULL));
+	/* Characters, not bytes: eleven é are 22 bytes but 11 characters. */
+	assert_non_null(
+	        gw_staff_password_problem("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+	                                  "\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	                                  "\xc3\xa9\xc3\xa9\xc3\xa9",
+	                                  NULL));
+	assert_string_equal(
+	        gw_staff_password_problem("Long.Login-Name", "long.login-name"),
+	        "the password must not be the login");
+	assert_null(gw_staff_password_problem("Long.Login-Name", "other"));
+	memset(big, 'x', GW_PASSWORD_MAX);
+	big[GW_PASSWORD_MAX] = '\0';
+	assert_null(gw_staff_password_problem(big, NULL));
+	big[GW_PASSWORD_MAX] = 'x';
+	big[GW_PASSWORD_MAX + 1] = '\0';
+	assert_string_equal(gw_staff_password_problem(big, NULL),
+	                    "the password is over 1024 bytes");
+}
+
+static void
+test_login_and_name_rules(void **state)
+{
+	char login[GW_LOGIN_MAX + 2];
+
+	(void)state;
+	assert_null(gw_staff_login_problem("ann.example@council-1_x"));
+	assert_non_null(gw_staff_login_problem(""));
+	assert_non_null(gw_staff_login_problem("ann example"));
+	assert_non_null(gw_staff_login_problem("ann\n"));
+	assert_non_null(gw_staff_login_problem("\xc3\xa9"));
+	memset(login, 'a', GW_LOGIN_MAX);
+	login[GW_LOGIN_MAX] = '\0';
+	assert_null(gw_staff_login_problem(login));
+	login[GW_LOGIN_MAX] = 'a';
+	login[GW_LOGIN_MAX + 1] = '\0';
+	assert_non_null(gw_staff_login_problem(login));
+	assert_null(gw_staff_name_problem("Ann \xc3\x89xample"));
+	assert_non_null(gw_staff_name_problem(""));
+	assert_non_null(gw_staff_name_problem("Ann\tExample"));
+	assert_non_null(gw_staff_name_problem("Ann\x7f"));
+}
+
+static void
 test_roles(void **state)
 {
 	static const char *const bad[] = {
@@ -233,6 +285,8 @@ main(void)
 	        cmocka_unit_test(
 	                test_random_passwords_differ_and_cover_alphabet),
 	        cmocka_unit_test(test_roles),
+	        cmocka_unit_test(test_password_policy),
+	        cmocka_unit_test(test_login_and_name_rules),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

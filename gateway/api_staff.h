@@ -1,0 +1,43 @@
+/*
+ * api_staff.h: the admin page's REST endpoints for staff accounts
+ * (docs/api.md, "Staff accounts"): list, create, change name, role and
+ * queues, reset a password, disable and enable; and the list of queues
+ * for the membership picker. Admins only: any other role is answered 403.
+ * Every change writes its audit_log row in the same statement. Passwords
+ * are hashed (Argon2id, staff.c) on a libuv worker thread, never on the
+ * loop. Loop thread only.
+ */
+#ifndef GW_API_STAFF_H
+#define GW_API_STAFF_H
+
+#include <uv.h>
+
+#include "db.h"
+#include "http.h"
+#include "session.h"
+
+struct api_staff;
+
+struct api_staff *api_staff_new(uv_loop_t *loop, struct gw_http *h,
+                                struct db *db);
+/*
+ * No statement is sent after this (db is about to close): a password
+ * being hashed is answered 503 when its worker job ends. Call before
+ * db_close; free after the loop has run down.
+ */
+void api_staff_close(struct api_staff *a);
+void api_staff_free(struct api_staff *a);
+
+/* 1 when path is one of this module's. */
+int api_staff_owns(const char *path);
+
+/*
+ * Handles one signed-in request; answers it with gw_http_respond (now or
+ * later). csrf: the request carried X-Requested-With.
+ */
+void api_staff_request(struct api_staff *a, unsigned long conn,
+                       const char *method, const char *path, const char *body,
+                       size_t len, const char *peer, const char *ctype,
+                       int csrf, const struct gw_session_info *who);
+
+#endif

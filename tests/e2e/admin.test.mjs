@@ -1,0 +1,219 @@
+// End-to-end tests of the wallboard (advisor-desk/wallboard.html) and the staff accounts page
+// (advisor-desk/admin.html) against the REAL daemon started by ./run, with users of their own
+// made there (never the advisor `sam` of desk.test.mjs): an admin, a supervisor and an
+// advisor serving Council Tax, who stays busy or away (a chat waits only in a queue someone
+// available or busy serves; busy or away, they are offered nothing). ./run runs this file on its own, after desk.test.mjs.
+// Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_ADMIN, SB_ADMIN_PASSWORD,
+// SB_SUPER, SB_SUPER_PASSWORD, SB_ADV, SB_ADV_PASSWORD.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { axe as axeCheck, launch, startProxy, until } from './lib.mjs';
+
+const SB = process.env.SB_URL;
+const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
+const E = process.env;
+let browser, proxy;
+
+before(async () => {
+  assert.ok(SB && E.SB_ADMIN, 'SB_URL and the users are set by tests/e2e/run');
+  proxy = await startProxy(+E.SB_PROXY_PORT, new URL(SB));
+  browser = await launch();
+});
+after(async () => { await browser?.close(); await proxy?.close(); });
+
+// SB_SHOTS=<folder>: screenshots of the states axe checks, to look at by eye.
+let shot = 0;
+async function axe(page, state) {
+  if (E.SB_SHOTS) {
+    await page.screenshot({ path: path.join(E.SB_SHOTS, `admin-${++shot}-${state.replace(/\W+/g, '-')}.png`), fullPage: true });
+  }
+  await axeCheck(page, state);
+}
+
+async function newPage() {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  page.on('console', m => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) errors.push(m.text()); });
+  return { ctx, page, errors };
+}
+// Signs in on the desk's sign-in form (the page opened is where it starts).
+async function signIn(page, login, password) {
+  await page.getByLabel('Login').fill(login);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+async function canSignIn(login, password) {
+  const r = await fetch(SB + '/api/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ login, password }) });
+  return r.status;
+}
+const otp = page => page.locator('#otp-code').textContent();
+const row = (page, login) => page.locator(`#accounts tr[data-login="${login}"]`);
+
+test('admin: signs in from the page, creates an advisor, form errors, resets the password, disables the account', async () => {
+  const { ctx, page, errors } = await newPage();
+  try {
+    await page.goto(SB + '/desk/admin.html');
+    await page.getByRole('heading', { name: 'Sign in to manage staff accounts' }).waitFor();
+    await page.getByRole('link', { name: 'Sign in on the advisor desk' }).click();
+    await page.getByRole('heading', { name: 'Sign in to the advisor desk' }).waitFor();
+    await signIn(page, E.SB_ADMIN, E.SB_ADMIN_PASSWORD);
+    await page.getByRole('heading', { name: 'Staff accounts', level: 1 }).waitFor();
+    assert.match(page.url(), /\/desk\/admin\.html$/);
+    await row(page, E.SB_SUPER).waitFor();
+    assert.equal(await row(page, E.SB_SUPER).locator('td').nth(1).textContent(), 'Supervisor');
+    await axe(page, 'admin page');
+
+    // Errors tied to their fields: one found here, one the server finds.
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const login = page.getByLabel('Login', { exact: true });
+    assert.equal(await login.getAttribute('aria-invalid'), 'true');
+    assert.equal(await login.getAttribute('aria-describedby'), 'c-login-err');
+    assert.equal(await page.locator('#c-login-err').textContent(), 'Enter a login');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'c-login');
+    await axe(page, 'admin page with a form error');
+    await login.fill(E.SB_SUPER);
+    await page.locator('#c-name').fill('Someone Else');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#c-login-err', { hasText: 'This login is taken.' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'c-login');
+    await page.getByLabel('Choose a password').check();
+    await page.getByLabel('Password', { exact: true }).fill('short');
+    await login.fill('e2e-newbie');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#c-password-err', { hasText: /at least 12 characters/ }).waitFor();
+    assert.equal(await page.getByLabel('Password', { exact: true }).getAttribute('aria-invalid'), 'true');
+
+    // A new advisor serving Council Tax, with a one-time password.
+    await page.getByLabel('Make a one-time password for me to pass on').check();
+    await page.locator('#c-name').fill('Newbie Advisor');
+    await page.locator('#c-role').selectOption('advisor');
+    await page.getByLabel('Council Tax').check();
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'One-time password' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'otp-h');
+    const first = await otp(page);
+    assert.equal(first.length, 20);
+    assert.equal(await canSignIn('e2e-newbie', first), 200);
+    assert.equal(await row(page, 'e2e-newbie').locator('td').nth(2).textContent(), 'Council Tax');
+    await axe(page, 'admin page showing a one-time password');
+    await page.getByRole('button', { name: 'I have noted it down' }).click();
+    assert.equal(await page.locator('#otp').isHidden(), true);
+    assert.equal(await otp(page), '');
+
+    // Change: name and queues.
+    await row(page, 'e2e-newbie').getByRole('button', { name: 'Change e2e-newbie' }).click();
+    await page.getByRole('heading', { name: 'Change e2e-newbie' }).waitFor();
+    await page.locator('#e-name').fill('Newbie Renamed');
+    await page.locator('#edit').getByLabel('Bins and recycling').check();
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await row(page, 'e2e-newbie').locator('td', { hasText: 'Newbie Renamed' }).waitFor();
+    assert.equal(await row(page, 'e2e-newbie').locator('td').nth(2).textContent(), 'Bins and recycling, Council Tax');
+
+    // Reset the password, confirmed: the old one stops working.
+    await row(page, 'e2e-newbie').getByRole('button', { name: 'Reset password e2e-newbie' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reset the password of e2e-newbie?' });
+    await dialog.waitFor();
+    await axe(page, 'admin page asking to confirm');
+    await dialog.getByRole('button', { name: 'Reset password' }).click();
+    await page.getByRole('heading', { name: 'One-time password' }).waitFor();
+    await until(async () => (await otp(page)) && (await otp(page)) !== first, 'a new password');
+    const second = await otp(page);
+    assert.equal(await canSignIn('e2e-newbie', first), 401);
+    assert.equal(await canSignIn('e2e-newbie', second), 200);
+    await page.getByRole('button', { name: 'I have noted it down' }).click();
+
+    // Disable, after saying no once by keyboard (Escape: focus back on the button).
+    const disable = row(page, 'e2e-newbie').getByRole('button', { name: 'Disable e2e-newbie' });
+    await disable.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Disable e2e-newbie?' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'confirm-no');
+    await page.keyboard.press('Escape');
+    await until(async () => await disable.evaluate(b => b === document.activeElement), 'focus back on Disable', 5000);
+    assert.equal(await page.locator('#confirm').isVisible(), false);
+    assert.equal(await row(page, 'e2e-newbie').locator('td').nth(3).textContent(), 'Enabled');
+    await row(page, 'e2e-newbie').getByRole('button', { name: 'Disable e2e-newbie' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Disable account' }).click();
+    await row(page, 'e2e-newbie').locator('td', { hasText: 'Disabled' }).waitFor();
+    await row(page, 'e2e-newbie').getByRole('button', { name: 'Enable e2e-newbie' }).waitFor();
+    assert.equal(await canSignIn('e2e-newbie', second), 401);
+    // The admin's own row has no Disable button.
+    assert.equal(await row(page, E.SB_ADMIN).getByRole('button', { name: /^Disable/ }).count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('wallboard: a supervisor sees a waiting chat and an advisor\'s status live; an advisor is told it is for supervisors only', async () => {
+  const adv = await newPage();
+  const sup = await newPage();
+  let res = null;
+  try {
+    // The advisor signs in on the desk and goes busy.
+    await adv.page.goto(SB + '/desk/');
+    await signIn(adv.page, E.SB_ADV, E.SB_ADV_PASSWORD);
+    await adv.page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    await adv.page.getByLabel('Change status to').selectOption('busy');
+    await adv.page.getByRole('button', { name: 'Set status' }).click();
+    await adv.page.locator('#status-now', { hasText: 'Busy' }).waitFor();
+    assert.equal(await adv.page.getByRole('link', { name: 'Wallboard' }).isHidden(), true);
+
+    // The supervisor: from the desk's link to the wallboard.
+    await sup.page.goto(SB + '/desk/');
+    await signIn(sup.page, E.SB_SUPER, E.SB_SUPER_PASSWORD);
+    await sup.page.getByRole('link', { name: 'Wallboard' }).click();
+    await sup.page.getByRole('heading', { name: 'Wallboard', level: 1 }).waitFor();
+    const advRow = sup.page.locator('#advisors tr', { hasText: 'Avery Advisor' });
+    await advRow.locator('.state', { hasText: 'Busy' }).waitFor({ timeout: 15000 });
+    assert.match(await advRow.locator('td.since').textContent(), /^\d+ s$/);
+    assert.match(await advRow.locator('td', { hasText: 'Web chat' }).textContent(), /Web chat: 0 of \d+/);
+    const tax = sup.page.locator('#queues tr', { hasText: 'Council Tax' });
+    await tax.waitFor();
+    const before = Number(await tax.locator('td.waiting').textContent());
+
+    // A resident starts a chat in Council Tax: it shows as waiting within a few seconds.
+    res = await newPage();
+    await res.page.goto(RES + '/widget/demo/');
+    await res.page.locator('switchboard-chat .launch').click();
+    await res.page.getByLabel('Your name').fill('Wendy Wallboard');
+    await res.page.getByRole('button', { name: 'Start chat' }).click();
+    await until(async () => Number(await tax.locator('td.waiting').textContent()) > before, 'the chat waiting on the wallboard')
+      .catch(async e => {
+        console.log('widget:', await res.page.locator('switchboard-chat').evaluate(w => (w.shadowRoot || w).textContent));
+        throw e;
+      });
+    const w1 = await tax.locator('td.wait').textContent();
+    assert.match(w1, /^\d+ s$/);
+    await until(async () => (await tax.locator('td.wait').textContent()) !== w1, 'the longest wait ticking', 5000);
+    // Tables for assistive technology: captions and headers.
+    assert.equal(await sup.page.locator('#queues-table caption').textContent(), 'Queues');
+    assert.equal(await sup.page.locator('#queues-table th[scope=col]').count(), 6);
+    assert.equal(await sup.page.locator('#queues th[scope=row]', { hasText: 'Council Tax' }).count(), 1);
+    // The ticking is not announced.
+    assert.equal(await sup.page.locator('#queues [aria-live], #advisors [aria-live]').count(), 0);
+    await axe(sup.page, 'wallboard');
+
+    // The advisor changes status: the board follows.
+    await adv.page.getByLabel('Change status to').selectOption('away');
+    await adv.page.getByLabel('Reason for being away').selectOption('training');
+    await adv.page.getByRole('button', { name: 'Set status' }).click();
+    await advRow.locator('.state', { hasText: 'Away (training)' }).waitFor({ timeout: 15000 });
+
+    // The advisor opens the wallboard: supervisors only.
+    await adv.page.goto(SB + '/desk/wallboard.html');
+    await adv.page.getByRole('heading', { name: 'Supervisors only' }).waitFor();
+    await axe(adv.page, 'wallboard refused to an advisor');
+    assert.deepEqual(sup.errors, []);
+    assert.deepEqual(adv.errors, []);
+  } finally {
+    await res?.ctx.close();
+    // The advisor's desk goes offline for the next run.
+    await adv.ctx.close();
+    await sup.ctx.close();
+  }
+});
