@@ -113,6 +113,20 @@ static const char CANNED_EDIT_SQL[] =
         " SELECT " CANNED_JSON("up") "::text FROM up";
 
 /* $1 queue, $2 '1' to include inactive codes. NULL: no such queue. */
+/*
+ * Who a conversation of queue $1 can be transferred to by name: the
+ * enabled advisors and supervisors who serve it, by name. No status: the
+ * router offers a pinned conversation when that advisor is available.
+ */
+static const char ADVISORS_SQL[] =
+        "SELECT json_build_object('queue', q.id, 'advisors',"
+        " (SELECT coalesce(json_agg(json_build_object('id', u.id, 'name',"
+        "   u.display_name) ORDER BY u.display_name, u.id), '[]')"
+        "  FROM staff_users u JOIN queue_members m ON m.staff_id = u.id"
+        "  WHERE m.queue_id = q.id AND NOT u.disabled"
+        "  AND u.role IN ('advisor', 'supervisor')))::text"
+        " FROM queues q WHERE q.id = $1::bigint";
+
 static const char CODES_SQL[] =
         "SELECT json_build_object('queue', q.id, 'reason', (SELECT"
         "  coalesce(json_agg(" CODE_JSON(
@@ -546,6 +560,10 @@ api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
 		params[3] = who->login;
 		params[4] = addr;
 		run(a, conn, D_CANNED_WRITE, CANNED_EDIT_SQL, 5, params);
+	} else if (q != 0 && strcmp(rest, "/advisors") == 0 &&
+	           strcmp(method, "GET") == 0) {
+		params[0] = id;
+		run(a, conn, D_LIST, ADVISORS_SQL, 1, params);
 	} else if (q != 0 && strcmp(rest, "/dispositions") == 0 &&
 	           strcmp(method, "GET") == 0) {
 		params[0] = id;

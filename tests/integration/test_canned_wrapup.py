@@ -102,6 +102,17 @@ class CannedWrapUpTest(harness.TestCase):
 
     # ------------------------------------------------------------ canned
 
+    def test_advisors_of_a_queue_for_transfers(self):
+        status, body = self.call("bob", "GET", "/api/queues/31/advisors")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([a["name"] for a in body["advisors"]], ["Ada"])
+        status, body = self.call("ada", "GET", "/api/queues/32/advisors")
+        self.assertEqual([a["name"] for a in body["advisors"]], ["Bob"])
+        status, body = self.call("ada", "GET", "/api/queues/999/advisors")
+        self.assertEqual(status, 404, body)
+        status, body = self.call(None, "GET", "/api/queues/31/advisors")
+        self.assertEqual(status, 401, body)
+
     def test_canned_signed_in_only(self):
         status, body = self.call(None, "GET", "/api/canned")
         self.assertEqual(status, 401)
