@@ -7,7 +7,7 @@ import { DeskSocket } from './socket.js';
 import { CannedPicker, firstName, leftovers, warning } from './canned.js';
 import { WrapUp } from './wrapup.js';
 import * as record from './record.js';
-import { $, el, ago, say, fieldError, STATUS_TEXT, REASON_TEXT, channelName, RETURN_PAGES } from './common.js';
+import { $, el, ago, say, api, fieldError, STATUS_TEXT, REASON_TEXT, channelName, RETURN_PAGES } from './common.js';
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -792,27 +792,68 @@ function release(why) {
     say(why === 'wrapped' ? 'Conversation released for wrap-up.' : 'Conversation closed.');
   });
 }
+// The advisors of the open conversation's queue, for a transfer to one of them by name
+// (GET /api/queues/{id}/advisors), asked when the transfer form opens.
+async function loadAdvisors() {
+  const c = S.convs.get(S.open);
+  const sel = $('t-advisor');
+  const keep = sel.value;
+  sel.replaceChildren(el('option', '', 'Anyone in the queue'));
+  sel.firstChild.value = '';
+  if (!c || !/^\d+$/.test(String(c.queue || ''))) return;
+  const r = await api('GET', `/api/queues/${c.queue}/advisors`);
+  if (r.status === 401) { sessionGone(); return; }
+  if (r.status !== 200) {
+    fieldError(sel, 't-advisor-err', 'The list of advisors could not be loaded; you can still transfer to a queue.');
+    return;
+  }
+  fieldError(sel, 't-advisor-err', '');
+  for (const a of r.body.advisors || []) {
+    if (S.me && String(a.id) === String(S.me.staff)) continue;
+    const o = el('option', '', a.name);
+    o.value = String(a.id);
+    sel.append(o);
+  }
+  sel.value = [...sel.options].some(o => o.value === keep) ? keep : '';
+}
+
 function transfer(ev) {
   ev.preventDefault();
   const c = S.convs.get(S.open);
   const q = $('t-queue');
+  const sel = $('t-advisor');
   const note = $('t-note').value.trim();
   const queue = q.value.trim();
-  fieldError(q, 't-queue-err', queue ? '' : 'Enter a queue number or name');
-  if (!c || !queue) { q.focus(); return; }
-  const msg = { type: 'conversation.transfer', conversation: c.id, queue };
+  const advisor = sel.value;
+  const who = advisor ? sel.options[sel.selectedIndex].textContent : '';
+  fieldError(sel, 't-advisor-err', '');
+  fieldError(q, 't-queue-err', queue || advisor ? ''
+    : 'Enter a queue number or name, or choose an advisor');
+  if (queue && advisor) {
+    fieldError(sel, 't-advisor-err', 'Choose a queue or an advisor, not both');
+    sel.focus();
+    return;
+  }
+  if (!c || (!queue && !advisor)) { q.focus(); return; }
+  const msg = { type: 'conversation.transfer', conversation: c.id };
+  if (queue) msg.queue = queue;
+  if (advisor) msg.advisor = advisor;
   if (note) msg.note = note;
   request(msg, m => {
     if (m.type === 'error') {
-      fieldError(q, 't-queue-err', m.code === 'not_found' ? `There is no queue “${queue}”` :
+      const bad = advisor ? sel : q;
+      fieldError(bad, advisor ? 't-advisor-err' : 't-queue-err',
+        m.code === 'not_found' ? (advisor ? `${who} cannot take it` : `There is no queue “${queue}”`) :
         `The transfer failed: ${m.message || m.code}`);
-      q.focus();
+      bad.focus();
       return;
     }
     q.value = '';
+    sel.value = '';
     $('t-note').value = '';
     $('transfer').open = false;
-    say(`Transferred to queue ${queue}.` + (m.note_saved === false ? ' The note could not be saved.' : ''));
+    say((advisor ? `Transferred to ${who}.` : `Transferred to queue ${queue}.`) +
+      (m.note_saved === false ? ' The note could not be saved.' : ''));
   });
 }
 
@@ -1124,6 +1165,7 @@ function init() {
   $('end-btn').addEventListener('click', endChat);
   $('close-btn').addEventListener('click', () => release('closed'));
   $('transfer-form').addEventListener('submit', transfer);
+  $('transfer').addEventListener('toggle', () => { if ($('transfer').open) loadAdvisors(); });
   $('note-form').addEventListener('submit', addNote);
   $('queue-form').addEventListener('submit', watchQueue);
   document.addEventListener('visibilitychange', () => {
