@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "api_desk.h"
+#include "api_util.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -341,18 +342,14 @@ check_fields(json_t *o, const struct field *fields, int create)
 static void
 respond_json(struct api_desk *a, unsigned long conn, int status, json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
-
-	gw_http_respond(a->http, conn, status, s ? s : "{}", NULL);
-	free(s);
-	json_decref(o);
+	api_respond_json(a->http, conn, status, o);
 }
 
 static void
 respond_error(struct api_desk *a, unsigned long conn, int status,
               const char *message)
 {
-	respond_json(a, conn, status, json_pack("{s:s}", "error", message));
+	api_respond_error(a->http, conn, status, message);
 }
 
 static void
@@ -406,47 +403,6 @@ run(struct api_desk *a, unsigned long conn, enum dkind kind, const char *sql,
 	}
 }
 
-/* "/api/canned/12" with prefix "/api/canned/": 12, rest "". 0 if none. */
-static long long
-path_id(const char *path, const char *prefix, const char **rest)
-{
-	size_t n = strlen(prefix);
-	long long v = 0;
-	const char *p;
-
-	if (strncmp(path, prefix, n) != 0)
-		return 0;
-	for (p = path + n; *p >= '0' && *p <= '9' && p - path - n < 16; p++)
-		v = v * 10 + (*p - '0');
-	if (p == path + n)
-		return 0;
-	*rest = p;
-	return v;
-}
-
-/* The value of name=... in a query string, or "" (into out). */
-static void
-query_value(const char *query, const char *name, char *out, size_t len)
-{
-	size_t n = strlen(name), k;
-	const char *p = query;
-
-	out[0] = '\0';
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			k = strcspn(p + n + 1, "&");
-			if (k < len) {
-				memcpy(out, p + n + 1, k);
-				out[k] = '\0';
-			}
-			return;
-		}
-		p = strchr(p, '&');
-		if (p != NULL)
-			p++;
-	}
-}
-
 /*
  * A state change's body, checked: CSRF header, JSON, the role, the
  * fields. Returns the fields as JSON text (caller frees), or NULL when it
@@ -468,16 +424,9 @@ change_body(struct api_desk *a, unsigned long conn, const char *body,
 		respond_error(a, conn, 403, "your role may not change this");
 		goto out;
 	}
-	if (strncmp(ctype, "application/json", 16) != 0) {
-		respond_error(a, conn, 415,
-		              "Content-Type must be application/json");
+	o = api_json_body(a->http, conn, body, len, ctype, csrf);
+	if (o == NULL)
 		goto out;
-	}
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(o)) {
-		respond_error(a, conn, 400, "body must be a JSON object");
-		goto out;
-	}
 	bad = check_fields(o, fields, create);
 	if (bad != NULL) {
 		respond_json(a, conn, 400, bad);
@@ -517,19 +466,20 @@ api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
 	char *fields = NULL;
 
 	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
-	canned = path_id(path, "/api/canned/", &rest);
-	q = path_id(path, "/api/queues/", &rest);
-	code = path_id(path, "/api/dispositions/", &rest);
+	canned = api_path_id(path, "/api/canned/", &rest);
+	q = api_path_id(path, "/api/queues/", &rest);
+	code = api_path_id(path, "/api/dispositions/", &rest);
 	snprintf(id, sizeof(id), "%lld", canned ? canned : q ? q : code);
-	query_value(query, "all", all, sizeof(all));
+	api_query_param(query, "all", all, sizeof(all));
 	/* Inactive ones are for those who may edit them. */
 	if (!manager || strcmp(all, "1") != 0)
 		all[0] = '\0';
 
 	if (strcmp(path, "/api/canned") == 0 && strcmp(method, "GET") == 0) {
-		query_value(query, "queue", queue, sizeof(queue));
-		if (queue[0] != '\0' &&
-		    (path_id(queue, "", &rest) == 0 || rest[0] != '\0')) {
+		if (api_query_param(query, "queue", queue, sizeof(queue)) ==
+		            -2 ||
+		    (queue[0] != '\0' &&
+		     (api_path_id(queue, "", &rest) == 0 || rest[0] != '\0'))) {
 			respond_error(a, conn, 400, "queue must be a queue id");
 			goto out;
 		}

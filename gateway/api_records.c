@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "api_records.h"
+#include "api_util.h"
 #include "chat_proto.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -361,61 +362,7 @@ static void
 respond_error(struct api_records *a, unsigned long conn, int status,
               const char *message)
 {
-	json_t *o = json_pack("{s:s}", "error", message);
-	char *s = json_dumps(o, JSON_COMPACT);
-
-	respond(a, conn, status, s ? s : "{}");
-	free(s);
-	json_decref(o);
-}
-
-/* "/api/customers/123/timeline" with prefix "/api/customers/": 123. */
-static long long
-path_id(const char *path, const char *prefix, const char **rest)
-{
-	size_t n = strlen(prefix);
-	long long v = 0;
-	const char *p;
-
-	if (strncmp(path, prefix, n) != 0)
-		return 0;
-	for (p = path + n; *p >= '0' && *p <= '9' && p - path - n < 18; p++)
-		v = v * 10 + (*p - '0');
-	if (p == path + n)
-		return 0;
-	*rest = p;
-	return v;
-}
-
-/*
- * The value of name in a query string (a=b&c=d) into out; 0 if present,
- * -1 if absent, -2 if too long for out (out is then ""). libwebsockets
- * has URL-decoded it already.
- */
-static int
-query_param(const char *query, const char *name, char *out, size_t len)
-{
-	size_t n = strlen(name), k;
-	const char *p = query;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			p += n + 1;
-			k = strcspn(p, "&");
-			if (k >= len) {
-				if (len > 0)
-					out[0] = '\0';
-				return -2;
-			}
-			memcpy(out, p, k);
-			out[k] = '\0';
-			return 0;
-		}
-		p = strchr(p, '&');
-		if (p != NULL)
-			p++;
-	}
-	return -1;
+	api_respond_error(a->http, conn, status, message);
 }
 
 static long long
@@ -425,7 +372,8 @@ query_int(const char *query, const char *name, long long def, long long lo,
 	char buf[24], *end;
 	long long v;
 
-	if (query_param(query, name, buf, sizeof(buf)) != 0 || buf[0] == '\0')
+	if (api_query_param(query, name, buf, sizeof(buf)) != 0 ||
+	    buf[0] == '\0')
 		return def;
 	v = strtoll(buf, &end, 10);
 	if (*end != '\0' || v < lo)
@@ -537,7 +485,7 @@ search(struct api_records *a, unsigned long conn, const char *query,
 	const char *params[8];
 	size_t i, n;
 
-	if (query_param(query, "q", q, sizeof(q)) != 0) {
+	if (api_query_param(query, "q", q, sizeof(q)) != 0) {
 		respond_error(a, conn, 400,
 		              "q (1 to 200 characters) is required");
 		return;
@@ -606,31 +554,6 @@ edit_changes(const char *body, size_t len, const char **why)
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
-}
-
-/* A JSON object body, for POST; NULL (answered) when it is not one. */
-static json_t *
-json_body(struct api_records *a, unsigned long conn, const char *body,
-          size_t len, const char *ctype, int csrf)
-{
-	json_t *o;
-
-	if (!csrf) {
-		respond_error(a, conn, 403, "X-Requested-With header required");
-		return NULL;
-	}
-	if (strncmp(ctype, "application/json", 16) != 0) {
-		respond_error(a, conn, 415,
-		              "Content-Type must be application/json");
-		return NULL;
-	}
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		respond_error(a, conn, 400, "body must be a JSON object");
-		return NULL;
-	}
-	return o;
 }
 
 /* POST /api/customers: {name, email?, phone?}. */
@@ -708,7 +631,7 @@ audit(struct api_records *a, unsigned long conn, const char *method,
 		return;
 	}
 	for (i = 0; i < 4; i++) {
-		if (query_param(query, names[i], bufs[i], lens[i]) == -2) {
+		if (api_query_param(query, names[i], bufs[i], lens[i]) == -2) {
 			respond_error(a, conn, 400, "a filter is too long");
 			return;
 		}
@@ -746,7 +669,8 @@ api_records_request(struct api_records *a, unsigned long conn,
 	snprintf(limit, sizeof(limit), "%lld", lim);
 	if (strcmp(path, "/api/customers") == 0) {
 		if (strcmp(method, "POST") == 0) {
-			json_t *o = json_body(a, conn, body, len, ctype, csrf);
+			json_t *o = api_json_body(a->http, conn, body, len,
+			                          ctype, csrf);
 
 			if (o != NULL)
 				create(a, conn, o, ids);
@@ -762,8 +686,8 @@ api_records_request(struct api_records *a, unsigned long conn,
 		audit(a, conn, method, query, who, limit);
 		return;
 	}
-	cust = path_id(path, "/api/customers/", &rest);
-	conv = path_id(path, "/api/conversations/", &rest);
+	cust = api_path_id(path, "/api/customers/", &rest);
+	conv = api_path_id(path, "/api/conversations/", &rest);
 	snprintf(id, sizeof(id), "%lld", cust ? cust : conv);
 	if (cust != 0 && rest[0] == '\0' && strcmp(method, "GET") == 0) {
 		params[0] = id;
@@ -847,7 +771,8 @@ api_records_request(struct api_records *a, unsigned long conn,
 	} else if ((cust != 0 && strcmp(rest, "/links") == 0) ||
 	           (conv != 0 && strcmp(rest, "/customer") == 0)) {
 		json_t *o = strcmp(method, "POST") == 0
-		                    ? json_body(a, conn, body, len, ctype, csrf)
+		                    ? api_json_body(a->http, conn, body, len,
+		                                    ctype, csrf)
 		                    : NULL;
 		json_t *other = o ? json_object_get(o, "customer") : NULL;
 		const char *note =

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "api_staff.h"
+#include "api_util.h"
 #include "log.h"
 #include "staff.h"
 #include "xmalloc.h"
@@ -169,11 +170,7 @@ static const char DISABLE_SQL[] =
 static void
 respond_json(struct api_staff *a, unsigned long conn, int status, json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
-
-	gw_http_respond(a->http, conn, status, s ? s : "{}", NULL);
-	free(s);
-	json_decref(o);
+	api_respond_json(a->http, conn, status, o);
 }
 
 /* {"error": message, "field": field} (no field when NULL). */
@@ -398,24 +395,7 @@ static json_t *
 change_body(struct api_staff *a, unsigned long conn, const char *body,
             size_t len, const char *ctype, int csrf)
 {
-	json_t *o = NULL;
-
-	if (!csrf)
-		respond_error(a, conn, 403, NULL,
-		              "X-Requested-With header required");
-	else if (strncmp(ctype, "application/json", 16) != 0)
-		respond_error(a, conn, 415, NULL,
-		              "Content-Type must be application/json");
-	else {
-		o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(o)) {
-			json_decref(o);
-			o = NULL;
-			respond_error(a, conn, 400, NULL,
-			              "body must be a JSON object");
-		}
-	}
-	return o;
+	return api_json_body(a->http, conn, body, len, ctype, csrf);
 }
 
 /* The first key of o not in allowed (NULL-terminated), or NULL. */

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { axe as axeCheck, launch, startProxy, until } from './lib.mjs';
+import { axe as axeCheck, launch, setStatus, signedInDesk, startProxy, startResident, until, wtext } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -40,41 +40,13 @@ async function tabTo(page, re, what, max = 80) {
   }
   assert.fail('Tab never reached ' + what + ' (at ' + await focused(page) + ')');
 }
-const wtext = (page, text) => page.locator('switchboard-chat .log .m .txt', { hasText: text }).first();
 
-async function residentStarts(name) {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await page.goto(RES + '/widget/demo/');
-  await page.locator('switchboard-chat .launch').click();
-  await page.getByLabel('Your name').fill(name);
-  await page.getByRole('button', { name: 'Start chat' }).click();
-  return { ctx, page };
-}
+const residentStarts = name => startResident(browser, RES, name);
 
-async function signedInDesk() {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', e => errors.push(e.message));
-  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(SB + '/desk/');
-  await page.getByLabel('Login').fill(LOGIN);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Your status' }).waitFor();
-  await page.locator('#status-now', { hasText: /Offline|Away/ }).waitFor();
-  return { ctx, page, errors };
-}
-async function setStatus(page, status) {
-  await page.getByLabel('Change status to').selectOption(status);
-  if (status === 'away') await page.getByLabel('Reason for being away').selectOption('training');
-  await page.getByRole('button', { name: 'Set status' }).click();
-  await page.locator('#status-now', { hasText: status === 'away' ? 'Away' : 'Available' }).waitFor();
-}
+const signedIn = () => signedInDesk(browser, SB, LOGIN, PASSWORD);
 
 test('canned response with placeholders, sent; a warned placeholder; wrap-up with a disposition', async () => {
-  const { ctx, page, errors } = await signedInDesk();
+  const { ctx, page, errors } = await signedIn();
   let res;
   try {
     await setStatus(page, 'available');
@@ -168,7 +140,7 @@ test('canned response with placeholders, sent; a warned placeholder; wrap-up wit
 });
 
 test('keyboard only: / and a shortcut in the composer, the picker from its button, wrap-up', async () => {
-  const { ctx, page, errors } = await signedInDesk();
+  const { ctx, page, errors } = await signedIn();
   let res;
   try {
     await setStatus(page, 'available');

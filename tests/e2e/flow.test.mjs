@@ -10,7 +10,7 @@
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_ANN, SB_BEN, SB_SUE (passwords).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { axe, drain, launch, startProxy, startResident, until, wtext } from './lib.mjs';
+import { axe, drain, launch, setStatus, signedInDesk, startProxy, startResident, until, wtext } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -27,25 +27,7 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await proxy?.close(); });
 
-async function signedIn(login, path = '/desk/') {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', e => errors.push(e.message));
-  await page.goto(SB + path);
-  await page.getByLabel('Login').fill(login);
-  await page.getByLabel('Password', { exact: true }).fill(PW[login]);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Your status' }).waitFor();
-  await page.locator('#status-now', { hasText: /Offline|Away/ }).waitFor();
-  return { ctx, page, errors };
-}
-async function setStatus(page, status) {
-  await page.getByLabel('Change status to').selectOption(status);
-  if (status === 'away') await page.getByLabel('Reason for being away').selectOption('training');
-  await page.getByRole('button', { name: 'Set status' }).click();
-  await page.locator('#status-now', { hasText: status === 'away' ? 'Away' : 'Available' }).waitFor();
-}
+const signedIn = login => signedInDesk(browser, SB, login, PW[login]);
 
 test('an advisor\'s conversation end to end: accept, canned reply, note, transfer, wrap-up; the wallboard follows', async () => {
   const sue = await signedIn('flo-sue');

@@ -85,6 +85,24 @@ export async function openDesk(browser, base) {
   await page.getByRole('heading', { name: 'Sign in to the advisor desk' }).waitFor();
   return { ctx, page, errors };
 }
+// A desk page signed in as login; its status is whatever the advisor had (offline, or
+// away after drain()).
+export async function signedInDesk(browser, base, login, password) {
+  const { ctx, page, errors } = await openDesk(browser, base);
+  await page.getByLabel('Login').fill(login);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Your status' }).waitFor();
+  await page.locator('#status-now', { hasText: /Offline|Away/ }).waitFor();
+  return { ctx, page, errors };
+}
+// Sets the desk's status from its form (away: for training).
+export async function setStatus(page, status) {
+  await page.getByLabel('Change status to').selectOption(status);
+  if (status === 'away') await page.getByLabel('Reason for being away').selectOption('training');
+  await page.getByRole('button', { name: 'Set status' }).click();
+  await page.locator('#status-now', { hasText: status === 'away' ? 'Away' : 'Available' }).waitFor();
+}
 export async function goAway(page) {
   if (await page.locator('#desk').isHidden()) return;
   await page.getByLabel('Change status to').selectOption('away');
