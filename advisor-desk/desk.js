@@ -35,6 +35,7 @@ const S = {
   queues: new Map(),     // queue id -> the last queue.view
   waiting: new Map(),    // request id -> handler(msg) for answers and errors
   seq: 0,
+  capacity: null,        // channel -> how many the advisor may hold at once
   idleS: 0,              // the session's inactivity timeout (desk.ready)
   lastActive: 0,         // when the desk last sent something that counts as use
   idleFocus: null,
@@ -146,6 +147,7 @@ function startDesk(info) {
 }
 
 function resetDesk() {
+  S.capacity = null;
   for (const o of S.offers.values()) clearInterval(o.timer);
   S.offers.clear();
   S.convs.clear();
@@ -256,6 +258,7 @@ function onstate(state, detail) {
 
 // ---------------------------------------------------------------- status
 function renderStatus() {
+  renderCapacity();
   const b = $('status-now');
   b.dataset.status = S.status;
   b.textContent = STATUS_TEXT[S.status] || S.status;
@@ -285,6 +288,7 @@ function setStatus(status, reason, fromAdvisor) {
     }
     S.status = status;
     S.reason = reason || '';
+    if (m.capacity) S.capacity = m.capacity;
     sessionStorage.setItem('sb-desk-status', JSON.stringify({ status, reason: S.reason }));
     renderStatus();
     if (fromAdvisor) say(`Your status is now ${STATUS_TEXT[status]}.`);
@@ -483,7 +487,22 @@ function changed(c) {
     markRead(c);
   }
 }
+// "Web chat: 1 of 3" per channel the advisor may take: capacity from the daemon (desk.status,
+// desk.conversations), load from the conversations on this desk.
+function renderCapacity() {
+  const caps = S.capacity || {};
+  const chans = Object.keys(caps);
+  $('capacity').hidden = chans.length === 0;
+  const load = {};
+  for (const c of S.convs.values()) if (!c.gone) load[c.channel] = (load[c.channel] || 0) + 1;
+  $('capacity-list').replaceChildren(...chans.map(ch => {
+    const li = el('li', (load[ch] || 0) >= caps[ch] ? 'full' : '', `${channelName(ch)}: ${load[ch] || 0} of ${caps[ch]}`);
+    return li;
+  }));
+}
+
 function renderInbox() {
+  renderCapacity();
   const list = $('inbox');
   const active = document.activeElement;
   const focusId = active && active.dataset ? active.dataset.inbox : null;
@@ -998,6 +1017,7 @@ function onmessage(m) {
         askHistory(cv);
       }
     }
+    if (m.capacity && Object.keys(m.capacity).length) S.capacity = m.capacity;
     if (S.statusFromServer) {
       S.statusFromServer = false;
       const st = ['available', 'busy', 'away'].includes(m.status) ? m.status : 'offline';
@@ -1017,6 +1037,7 @@ function onmessage(m) {
   case 'desk.status':
     S.status = m.status;
     S.reason = m.reason || '';
+    if (m.capacity) S.capacity = m.capacity;
     if (m.status !== 'offline' || m.reason !== 'disconnected') {
       sessionStorage.setItem('sb-desk-status', JSON.stringify({ status: m.status, reason: S.reason }));
     }

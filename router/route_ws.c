@@ -457,20 +457,54 @@ desk_unlink(struct route_ws *rw, struct peer *p)
 	return 0;
 }
 
+/* "chat=3,email=5" (a status event's capacities) as {"chat": 3, ...}. */
+static json_t *
+caps_json(const char *s)
+{
+	json_t *o = json_object();
+	char ch[16];
+	long cap;
+	int used;
+
+	while (s != NULL && sscanf(s, "%15[a-z]=%ld%n", ch, &cap, &used) == 2) {
+		json_object_set_new(o, ch, json_integer(cap));
+		s += used;
+		s = *s == ',' ? s + 1 : NULL;
+	}
+	return o;
+}
+
+/* The capacities a routing answer's status event carries, or NULL. */
+static json_t *
+status_caps(const struct route_event *ev, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ev[i].kind, "status") == 0 && ev[i].nextra > 2)
+			return caps_json(ev[i].extra[2]);
+	return NULL;
+}
+
 static void
 on_routed(void *arg, int ok, const char *err, const struct route_event *ev,
           size_t n)
 {
 	struct pending *p = arg;
 	const char *type = p->reply[0] != '\0' ? p->reply : "ok";
+	json_t *m, *caps;
 
-	(void)ev;
-	(void)n;
 	if (peer_get(p->rw, p->conn) != NULL) {
-		if (ok)
-			send_to(p->rw, p->conn, p->id,
-			        json_pack("{s:s}", "type", type));
-		else
+		if (ok) {
+			m = json_pack("{s:s}", "type", type);
+			/* desk.status.ok: what the advisor may take now. */
+			caps = strcmp(type, "desk.status.ok") == 0
+			               ? status_caps(ev, n)
+			               : NULL;
+			if (caps != NULL)
+				json_object_set_new(m, "capacity", caps);
+			send_to(p->rw, p->conn, p->id, m);
+		} else
 			send_error(p->rw, p->conn, p->id, route_error_code(err),
 			           err);
 	}
@@ -1209,12 +1243,15 @@ push_to_desks(struct route_ws *rw, const struct route_event *ev)
 			m = json_pack("{s:s, s:s, s:s}", "type",
 			              "conversation.removed", "conversation",
 			              ev->conv, "reason", ev->kind);
-		else if (strcmp(ev->kind, "status") == 0)
+		else if (strcmp(ev->kind, "status") == 0) {
 			m = json_pack(
 			        "{s:s, s:s, s:s}", "type", "desk.status",
 			        "status", ev->nextra > 0 ? ev->extra[0] : "",
 			        "reason", ev->nextra > 1 ? ev->extra[1] : "");
-		else
+			if (ev->nextra > 2)
+				json_object_set_new(m, "capacity",
+				                    caps_json(ev->extra[2]));
+		} else
 			return;
 		gw_http_ws_send(rw->http, d->conn, m);
 	}
@@ -1284,7 +1321,7 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
            size_t n)
 {
 	struct pending *p = arg;
-	const char *status = "offline", *reason = "";
+	const char *status = "offline", *reason = "", *caps = "";
 	json_t *list, *c;
 	size_t i;
 
@@ -1300,6 +1337,7 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
 		if (strcmp(ev[i].kind, "status") == 0) {
 			status = ev[i].nextra > 0 ? ev[i].extra[0] : status;
 			reason = ev[i].nextra > 1 ? ev[i].extra[1] : reason;
+			caps = ev[i].nextra > 2 ? ev[i].extra[2] : caps;
 			continue;
 		}
 
@@ -1323,9 +1361,10 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
 		json_array_append_new(list, c);
 	}
 	send_to(p->rw, p->conn, NULL,
-	        json_pack("{s:s, s:o, s:s, s:s}", "type", "desk.conversations",
-	                  "conversations", list, "status", status, "reason",
-	                  reason));
+	        json_pack("{s:s, s:o, s:s, s:s, s:o}", "type",
+	                  "desk.conversations", "conversations", list, "status",
+	                  status, "reason", reason, "capacity",
+	                  caps_json(caps)));
 	pending_free(p);
 }
 

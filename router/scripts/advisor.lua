@@ -50,7 +50,7 @@ if ARGV[7] and ARGV[7] ~= '-' then
 end
 refresh_advisor(aid)
 local events = {{'status', '', aid, inst, next_version(), st,
-    reason or ''}}
+    reason or '', caps_of(aid)}}
 if st == 'available' then
 	dispatch_advisor_queues(aid, now, events)
 end

@@ -237,6 +237,18 @@ local function bump_version(cid)
 	return v
 end
 
+-- An advisor's capacities, "chat=3,email=5" (channels with room for any).
+local function caps_of(aid)
+	local a = hgetall(P .. 'a:' .. aid)
+	local out = {}
+	for _, ch in ipairs(CHANNELS) do
+		if num(a['cap:' .. ch], 0) > 0 then
+			out[#out + 1] = ch .. '=' .. a['cap:' .. ch]
+		end
+	end
+	return table.concat(out, ',')
+end
+
 local function inst_of(aid)
 	return redis.call('HGET', P .. 'a:' .. aid, 'inst') or ''
 end

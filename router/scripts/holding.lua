@@ -1,7 +1,8 @@
 -- holding: what an advisor holds now, for a desk that (re)connects or
 -- after a rebuild: open offers and assigned conversations, as events of
 -- the usual shape ('offered' with deadline and wait, 'accepted' with
--- wait), then one 'status' event (status, reason). Read-only: it decides
+-- wait), then one 'status' event (status, reason, capacities as
+-- "chat=3,email=5"). Read-only: it decides
 -- nothing.
 -- ARGV: epoch, advisor
 local err = epoch_error(ARGV[1])
@@ -25,5 +26,6 @@ for _, cid in ipairs(redis.call('SMEMBERS', P .. 'a:' .. aid .. ':c')) do
 end
 -- Last, the advisor's status as routing knows it ('offline' when unknown).
 local a = redis.call('HMGET', P .. 'a:' .. aid, 'st', 'reason')
-out[#out + 1] = {'status', '', aid, inst, 0, a[1] or 'offline', a[2] or ''}
+out[#out + 1] = {'status', '', aid, inst, 0, a[1] or 'offline', a[2] or '',
+    caps_of(aid)}
 return out

@@ -56,6 +56,8 @@ test('an advisor\'s conversation end to end: accept, canned reply, note, transfe
     await ann.page.keyboard.press('a');
     await ann.page.getByRole('heading', { name: 'Web chat with Robin Resident' }).waitFor();
     await res.page.locator('switchboard-chat .stat', { hasText: 'You are chatting with Ann Flow' }).waitFor();
+    // Her capacity per channel, with the chat she holds.
+    await ann.page.locator('#capacity-list li', { hasText: /^Web chat: 1 of \d+/ }).waitFor();
     await annRow.locator('td', { hasText: /Web chat: 1 of \d+/ }).waitFor({ timeout: 15000 });
 
     // A canned response, placeholders filled in, sent; the resident reads it.

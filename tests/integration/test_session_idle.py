@@ -119,6 +119,13 @@ class SessionIdleTest(harness.TestCase):
         second, _ = self.open_desk(cookie)
         snap = second.wait_for("desk.conversations")
         self.assertEqual((snap["status"], snap["reason"]), ("away", "lunch"))
+        # and what it may hold: the default chat capacity at least
+        self.assertGreater(snap["capacity"]["chat"], 0)
+        first.send(type="desk.status", status="available", id="av")
+        ok = first.wait_for("desk.status.ok", id="av")
+        self.assertEqual(ok["capacity"], snap["capacity"])
+        pushed = second.wait_for("desk.status", status="available")
+        self.assertEqual(pushed["capacity"], snap["capacity"])
         first.send(type="desk.status", status="offline", id="off")
         first.wait_for("desk.status.ok", id="off")
 

@@ -446,9 +446,10 @@ class ScriptTest(unittest.TestCase):
         self.assertGreater(ev[0][4], base + 1000)
 
     def test_holding_lists_offers_and_assignments(self):
-        # nothing held; the status, last, is offline when unknown
+        # nothing held; the status, last, is offline when unknown, with
+        # no capacities
         self.assertEqual(self.rt.op("holding", "a1"),
-                         [["status", "", "a1", "", 0, "offline", ""]])
+                         [["status", "", "a1", "", 0, "offline", "", ""]])
         self.rt.advisor("a1")
         self.rt.enqueue("c1", "q1")
         self.rt.enqueue("c2", "q1")
@@ -458,6 +459,8 @@ class ScriptTest(unittest.TestCase):
         events = self.rt.op("holding", "a1")
         self.assertEqual(events[-1][0], "status")
         self.assertEqual(events[-1][5], "available")
+        # the capacities the advisor announced, in channel order
+        self.assertEqual(events[-1][7], "chat=3,email=5,voice=1")
         held = {e[1]: e for e in events[:-1]}
         self.assertEqual(sorted(held), ["c1", "c2"])
         self.assertEqual(held["c1"][0], "accepted")
