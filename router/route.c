@@ -159,6 +159,7 @@ struct call {
 	struct events events;
 	unsigned writes_pending;
 	int write_failed;
+	int publish_late; /* publish the events once their rows are committed */
 	char err[256];
 };
 
@@ -399,6 +400,18 @@ superseded(const PGresult *res, int row)
 
 static void publish_events(struct route *r, const struct events *e);
 
+/* Whether a decision assigned a conversation (accepted or picked). */
+static int
+has_assignment(const struct events *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->ev[i].kind, "accepted") == 0)
+			return 1;
+	return 0;
+}
+
 static void
 on_event_written(void *arg, int ok, const PGresult *res, int row,
                  const char *err)
@@ -424,7 +437,8 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 		        c->r->instance, PQgetvalue(res, row, 1), why);
 	}
 	if (--c->writes_pending == 0) {
-		publish_events(c->r, &c->events);
+		if (c->publish_late)
+			publish_events(c->r, &c->events);
 		call_finish(c, !c->write_failed, c->err);
 	}
 }
@@ -471,7 +485,8 @@ on_status_written(void *arg, int ok, const PGresult *res, int row,
 		        "reason=\"no such advisor\"");
 	}
 	if (--c->writes_pending == 0) {
-		publish_events(c->r, &c->events);
+		if (c->publish_late)
+			publish_events(c->r, &c->events);
 		call_finish(c, !c->write_failed, c->err);
 	}
 }
@@ -705,13 +720,19 @@ on_call_reply(void *arg, redisReply *reply)
 	}
 	check_counter(r, &c->events);
 	/*
-	 * Desks (here and, through Redis, everywhere) hear of a decision once
-	 * PostgreSQL has it: a desk told "assigned" may at once read the
-	 * conversation as its own (chat.history). History-only events are
-	 * not waited for.
+	 * An assignment reaches desks (here and, through Redis, everywhere)
+	 * once PostgreSQL has it: a desk told "assigned" at once reads the
+	 * conversation as its own (chat.history, wrap-up), which PostgreSQL
+	 * decides. Every other decision is published at once: an offer must
+	 * not wait for a commit (routing latency), and nothing a desk does
+	 * with it reads PostgreSQL first.
 	 */
-	if (record_events(c) == 0) {
+	c->publish_late = has_assignment(&c->events);
+	if (!c->publish_late)
 		publish_events(r, &c->events);
+	if (record_events(c) == 0) {
+		if (c->publish_late)
+			publish_events(r, &c->events);
 		call_finish(c, !c->write_failed, c->err);
 	}
 }
