@@ -464,22 +464,28 @@ class ChatTest(harness.TestCase):
         self.assertEqual(bad.ws.recv_close()[0], 1007)
         flood = Resident(self, sb)
         # 600 a minute in bursts of 100: the 101st is refused, and going
-        # on for another burst's worth closes the socket. Sent no faster
-        # than answered near the end, so that the close frame is not lost
-        # to a reset of a connection closed with unread data.
+        # on for another burst's worth closes the socket. Each message is
+        # answered once (not_started before a chat, or rate_limited) until
+        # the close; from the 150th on, each is sent only once every one
+        # before it was answered, so that the server never closes with
+        # unread data (a reset would lose the close frame), however slow
+        # the machine.
         codes = set()
-        for i in range(260):
+        sent = answered = 0
+        closed = False
+        for i in range(400):
             flood.ws.send_text('{"type":"typing","state":true}')
-            if i < 190:
-                continue
-            op, payload = flood.ws.recv_message(5)
-            while op != 8 and flood.ws.buf:
-                codes.add(json.loads(payload).get("code"))
-                op, payload = flood.ws.recv_message(5)
-            if op == 8:
-                codes.add(int.from_bytes(payload[:2], "big"))
+            sent += 1
+            while i >= 150 and answered < sent and not closed:
+                op, payload = flood.ws.recv_message(10)
+                if op == 8:
+                    codes.add(int.from_bytes(payload[:2], "big"))
+                    closed = True
+                else:
+                    codes.add(json.loads(payload).get("code"))
+                    answered += 1
+            if closed:
                 break
-            codes.add(json.loads(payload).get("code"))
         self.assertIn("rate_limited", codes)
         self.assertIn(1008, codes)
         # A page of another site, or no subprotocol: refused.
