@@ -136,6 +136,7 @@ function startDesk(info) {
   const role = info && info.role;
   $('link-wallboard').hidden = role !== 'supervisor' && role !== 'admin';
   $('link-admin').hidden = role !== 'admin';
+  $('link-audit').hidden = role !== 'admin';
   document.title = 'Advisor desk – Switchboard';
   renderStatus();
   renderOffers();

@@ -295,9 +295,10 @@ static const char CREATE_SQL[] =
         "  SELECT c.id, x.kind, x.value FROM c, (VALUES ('email', $2::text),"
         "   ('phone', $3::text)) x(kind, value) WHERE x.value IS NOT NULL),"
         " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
-        "   object_kind, object_id, ip)"
+        "   object_kind, object_id, detail, ip)"
         "  SELECT $4::bigint, $5, 'customer.create', 'customer', c.id::text,"
-        "   $6::inet FROM c)"
+        "   jsonb_strip_nulls(jsonb_build_object('name', $1::text,"
+        "    'email', $2::text, 'phone', $3::text)), $6::inet FROM c)"
         " SELECT (SELECT id FROM c), (SELECT customer_id FROM taken)";
 
 /*

@@ -217,3 +217,67 @@ test('wallboard: a supervisor sees a waiting chat and an advisor\'s status live;
     await sup.ctx.close();
   }
 });
+
+test('audit log: an admin filters it by a record and by who; a supervisor is told it is for admins only', async () => {
+  const adm = await newPage();
+  const sup = await newPage();
+  try {
+    // Something to find: the supervisor views customer 1 (made here) twice.
+    await sup.page.goto(SB + '/desk/');
+    await signIn(sup.page, E.SB_SUPER, E.SB_SUPER_PASSWORD);
+    await sup.page.getByRole('heading', { name: 'Your status' }).waitFor();
+    const made = await sup.page.evaluate(async () => {
+      const h = { 'Content-Type': 'application/json', 'X-Requested-With': 'test' };
+      const c = await fetch('/api/customers', { method: 'POST', headers: h,
+        body: JSON.stringify({ name: 'Audrey <b>Audit</b>' }) }).then(r => r.json());
+      for (let i = 0; i < 2; i++) await fetch(`/api/customers/${c.id}`);
+      return c.id;
+    });
+    assert.ok(made > 0);
+
+    // The admin: from the desk's header link to the audit log.
+    await adm.page.goto(SB + '/desk/');
+    await signIn(adm.page, E.SB_ADMIN, E.SB_ADMIN_PASSWORD);
+    await adm.page.getByRole('link', { name: 'Audit log' }).click();
+    await adm.page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+    await adm.page.locator('#log tr').first().waitFor();
+    await axe(adm.page, 'audit log');
+
+    // A bad number is refused at its field.
+    await adm.page.getByLabel('Its number').fill('12x');
+    await adm.page.getByRole('button', { name: 'Show entries' }).click();
+    await adm.page.locator('#f-id-err', { hasText: 'Enter a number' }).waitFor();
+    assert.equal(await adm.page.getByLabel('Its number').getAttribute('aria-invalid'), 'true');
+    await axe(adm.page, 'audit log with a field error');
+
+    // That record: created once, viewed twice, by the supervisor; newest first.
+    await adm.page.getByLabel('What').selectOption('customer');
+    await adm.page.getByLabel('Its number').fill(String(made));
+    await adm.page.getByRole('button', { name: 'Show entries' }).click();
+    await adm.page.locator('#result-note', { hasText: '3 entries shown' }).waitFor();
+    const rows = adm.page.locator('#log tr');
+    assert.deepEqual(await rows.locator('td:nth-of-type(2)').allTextContents(),
+      ['Viewed the record', 'Viewed the record', 'Created a record']);
+    assert.deepEqual([...new Set(await rows.locator('td:nth-of-type(1)').allTextContents())], [E.SB_SUPER]);
+    // The created name is in the details as text.
+    assert.match(await rows.last().locator('td.detail').textContent(), /Audrey <b>Audit<\/b>/);
+    assert.equal(await adm.page.locator('#log b').count(), 0);
+
+    // By who: only the supervisor's entries; 50 a page, older ones on demand.
+    await adm.page.getByLabel('What').selectOption('');
+    await adm.page.getByLabel('Its number').fill('');
+    await adm.page.getByLabel('Who (a login)').fill(E.SB_ADMIN);
+    await adm.page.getByRole('button', { name: 'Show entries' }).click();
+    await until(async () => /entr(y|ies) shown|No entries/.test(await adm.page.locator('#result-note').textContent()), 'the admin\'s entries');
+    for (const who of await adm.page.locator('#log tr td:nth-of-type(1)').allTextContents()) assert.equal(who, E.SB_ADMIN);
+
+    // A supervisor may not read it.
+    await sup.page.goto(SB + '/desk/audit.html');
+    await sup.page.getByRole('heading', { name: 'Admins only' }).waitFor();
+    await axe(sup.page, 'audit log refused to a supervisor');
+    assert.deepEqual(adm.errors, []);
+  } finally {
+    await adm.ctx.close();
+    await sup.ctx.close();
+  }
+});
