@@ -438,6 +438,29 @@ out:
 	return s;
 }
 
+/*
+ * A change, its body already checked (fields NULL: answered already):
+ * the statement's parameters are [id,] fields, staff id, login, address.
+ */
+static void
+write(struct api_desk *a, unsigned long conn, enum dkind kind, const char *sql,
+      const char *id, const char *fields, const char *staff, const char *login,
+      const char *addr)
+{
+	const char *params[5];
+	int n = 0;
+
+	if (fields == NULL)
+		return;
+	if (id != NULL)
+		params[n++] = id;
+	params[n++] = fields;
+	params[n++] = staff;
+	params[n++] = login;
+	params[n++] = addr;
+	run(a, conn, kind, sql, n, params);
+}
+
 /* ---------------------------------------------------------------- entry */
 
 int
@@ -491,25 +514,14 @@ api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
 	           strcmp(method, "POST") == 0) {
 		fields = change_body(a, conn, body, len, ctype, csrf, manager,
 		                     CANNED_FIELDS, 1);
-		if (fields == NULL)
-			goto out;
-		params[0] = fields;
-		params[1] = staff;
-		params[2] = who->login;
-		params[3] = addr;
-		run(a, conn, D_CREATE, CANNED_CREATE_SQL, 4, params);
+		write(a, conn, D_CREATE, CANNED_CREATE_SQL, NULL, fields, staff,
+		      who->login, addr);
 	} else if (canned != 0 && rest[0] == '\0' &&
 	           strcmp(method, "PATCH") == 0) {
 		fields = change_body(a, conn, body, len, ctype, csrf, manager,
 		                     CANNED_FIELDS, 0);
-		if (fields == NULL)
-			goto out;
-		params[0] = id;
-		params[1] = fields;
-		params[2] = staff;
-		params[3] = who->login;
-		params[4] = addr;
-		run(a, conn, D_CANNED_WRITE, CANNED_EDIT_SQL, 5, params);
+		write(a, conn, D_CANNED_WRITE, CANNED_EDIT_SQL, id, fields,
+		      staff, who->login, addr);
 	} else if (q != 0 && strcmp(rest, "/advisors") == 0 &&
 	           strcmp(method, "GET") == 0) {
 		params[0] = id;
@@ -523,26 +535,14 @@ api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
 	           strcmp(method, "POST") == 0) {
 		fields = change_body(a, conn, body, len, ctype, csrf, admin,
 		                     CODE_FIELDS, 1);
-		if (fields == NULL)
-			goto out;
-		params[0] = id;
-		params[1] = fields;
-		params[2] = staff;
-		params[3] = who->login;
-		params[4] = addr;
-		run(a, conn, D_CODE_CREATE, CODE_CREATE_SQL, 5, params);
+		write(a, conn, D_CODE_CREATE, CODE_CREATE_SQL, id, fields,
+		      staff, who->login, addr);
 	} else if (code != 0 && rest[0] == '\0' &&
 	           strcmp(method, "PATCH") == 0) {
 		fields = change_body(a, conn, body, len, ctype, csrf, admin,
 		                     CODE_EDIT_FIELDS, 0);
-		if (fields == NULL)
-			goto out;
-		params[0] = id;
-		params[1] = fields;
-		params[2] = staff;
-		params[3] = who->login;
-		params[4] = addr;
-		run(a, conn, D_CODES, CODE_EDIT_SQL, 5, params);
+		write(a, conn, D_CODES, CODE_EDIT_SQL, id, fields, staff,
+		      who->login, addr);
 	} else if (strcmp(path, "/api/canned") == 0 ||
 	           ((canned != 0 || code != 0) && rest[0] == '\0') ||
 	           (q != 0 && strcmp(rest, "/dispositions") == 0)) {
