@@ -38,6 +38,9 @@
  */
 #define DETACHED_WAITING_MS 120000
 
+/* How many replayed message numbers a chat keeps to drop late copies. */
+#define REPLAYED_KEEP 32
+
 struct rsock {
 	unsigned long conn;
 	uint64_t conv;
@@ -55,6 +58,13 @@ struct rchat {
 	int warned;
 	int replaying;
 	json_t *hold; /* messages for the resident held during a replay */
+	/*
+	 * The newest messages the last replay sent. One committed just before
+	 * the replay read the table may still come through Redis, during the
+	 * replay or just after it; it is not sent twice.
+	 */
+	uint64_t replayed[REPLAYED_KEEP];
+	int nreplayed;
 };
 
 struct flist {
@@ -388,6 +398,22 @@ flist_drop(struct chat *c, uint64_t conv)
 	}
 }
 
+/* Whether obj is a message the last replay has already sent. */
+static int
+was_replayed(const struct rchat *ch, json_t *obj)
+{
+	const char *type = json_string_value(json_object_get(obj, "type"));
+	json_int_t seq = json_integer_value(json_object_get(obj, "seq"));
+	int i;
+
+	if (type == NULL || strcmp(type, "message") != 0 || seq <= 0)
+		return 0;
+	for (i = 0; i < ch->nreplayed; i++)
+		if (ch->replayed[i] == (uint64_t)seq)
+			return 1;
+	return 0;
+}
+
 /* Sends obj (stolen) to the resident of conv if its socket is here. */
 static int
 to_resident(struct chat *c, uint64_t conv, json_t *obj)
@@ -406,6 +432,8 @@ to_resident(struct chat *c, uint64_t conv, json_t *obj)
 	}
 	if (ch->replaying)
 		json_array_append_new(ch->hold, obj);
+	else if (was_replayed(ch, obj))
+		json_decref(obj);
 	else
 		gw_http_ws_send(c->http, ch->conn, obj);
 	return 1;
@@ -977,8 +1005,10 @@ on_replayed(void *arg, PGresult *res, const char *err)
 	struct rchat *ch = idmap_get(c->chats, p->conv);
 	size_t i;
 	int n, k;
+	json_t *m;
 
 	if (ch != NULL && ch->conn == p->conn) {
+		ch->nreplayed = 0;
 		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 			/* The widget resumes again and gets them then. */
 			gw_warn("chat.replay_failed", "conv=%llu reason=\"%s\"",
@@ -987,15 +1017,21 @@ on_replayed(void *arg, PGresult *res, const char *err)
 			                 "replay failed");
 		} else {
 			n = PQntuples(res);
+			for (k = n > REPLAYED_KEEP ? n - REPLAYED_KEEP : 0;
+			     k < n; k++)
+				ch->replayed[ch->nreplayed++] =
+				        parse_u64(PQgetvalue(res, k, 0));
 			for (k = 0; k < n; k++)
 				gw_http_ws_send(c->http, p->conn,
 				                message_json(res, k, 1));
 		}
 		ch->replaying = 0;
-		for (i = 0; i < json_array_size(ch->hold); i++)
-			gw_http_ws_send(
-			        c->http, p->conn,
-			        json_incref(json_array_get(ch->hold, i)));
+		for (i = 0; i < json_array_size(ch->hold); i++) {
+			m = json_array_get(ch->hold, i);
+			if (!was_replayed(ch, m))
+				gw_http_ws_send(c->http, p->conn,
+				                json_incref(m));
+		}
 		json_array_clear(ch->hold);
 		if (s != NULL && ch->state == 'w')
 			send_position(c, p->conv, ch->queue);

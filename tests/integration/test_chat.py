@@ -314,6 +314,45 @@ class ChatTest(harness.TestCase):
         self.assertEqual(r3.wait_for("chat.ended")["by"], "advisor")
         desk.status("away")
 
+    def test_resume_while_the_advisor_writes(self):
+        """A resume racing the advisor's messages: one committed just
+        before the replay read the table, whose copy through Redis comes
+        during or after the replay, reaches the resident once."""
+        desk = self.desk(self.sbs[0])
+        r, _ = self.assigned_chat(desk, self.sbs[0])
+        after = r.ack(r.say("hello"))
+        token, sock, n = r.token, r, 0
+        for rnd in range(6):
+            cids = [str(uuid.uuid4()) for _ in range(8)]
+            for i, cid in enumerate(cids):
+                desk.send(type="chat.send", conversation=r.conv,
+                          client_id=cid, text="round %d #%d" % (rnd, i),
+                          id=cid)
+                if i == 3:
+                    # Half-way through the burst, the resident is back on
+                    # the other instance.
+                    sock = Resident(self, self.sbs[(rnd + 1) % 2])
+                    sock.send(type="chat.resume", token=token, after=after,
+                              id="res")
+            sent = [desk.wait_for("chat.sent", id=cid)["seq"]
+                    for cid in cids]
+            sock.wait_for("chat.resumed", id="res")
+            got = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not set(sent) <= set(got):
+                x = sock.next(deadline - time.monotonic())
+                if x["type"] == "message":
+                    got.append(x["seq"])
+            self.assertEqual(len(got), len(set(got)), got)
+            self.assertLessEqual(set(sent), set(got))
+            self.assertEqual(sorted(s for s in got if s in sent), sent)
+            after = max(got)
+            n += len(got)
+        self.assertEqual(n, 48)
+        sock.send(type="chat.end", id="end")
+        sock.wait_for("chat.ended")
+        desk.status("away")
+
     def test_identity_matching_never_merges(self):
         self.sql("INSERT INTO customers (id, display_name) VALUES "
                  "(9001, 'Known Email'), (9002, 'Known Phone');"
