@@ -7,7 +7,7 @@ import { DeskSocket } from './socket.js';
 import { CannedPicker, firstName, leftovers, warning } from './canned.js';
 import { WrapUp } from './wrapup.js';
 import * as record from './record.js';
-import { $, el, ago, say, api, fieldError, STATUS_TEXT, REASON_TEXT, channelName, RETURN_PAGES } from './common.js';
+import { $, el, ago, say, api, fieldError, STATUS_TEXT, REASON_TEXT, ROLE_TEXT, channelName, RETURN_PAGES } from './common.js';
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -127,16 +127,19 @@ async function signIn(ev) {
   }
 }
 
+// The wallboard is for supervisors and admins, staff accounts for admins.
+function roleLinks(role) {
+  $('link-wallboard').hidden = role !== 'supervisor' && role !== 'admin';
+  $('link-admin').hidden = role !== 'admin';
+  $('link-audit').hidden = role !== 'admin';
+}
+
 function startDesk(info) {
   $('signin').hidden = true;
   $('desk').hidden = false;
   $('who').hidden = false;
   $('who-name').textContent = info && info.name ? info.name : '';
-  // The wallboard is for supervisors and admins, staff accounts for admins.
-  const role = info && info.role;
-  $('link-wallboard').hidden = role !== 'supervisor' && role !== 'admin';
-  $('link-admin').hidden = role !== 'admin';
-  $('link-audit').hidden = role !== 'admin';
+  roleLinks(info && info.role);
   document.title = 'Advisor desk – Switchboard';
   renderStatus();
   renderOffers();
@@ -988,17 +991,31 @@ function onmessage(m) {
   const c = m.conversation != null ? S.convs.get(String(m.conversation)) : null;
   switch (m.type) {
   case 'desk.ready': {
+    // An admin changed this account's role or queues: the daemon closed the
+    // socket (4005) and this one is served under the new rules.
+    if (S.me && S.me.role !== m.role) say(`Your role is now ${ROLE_TEXT[m.role] || m.role}.`, true);
     S.me = m;
     S.idleS = Number(m.idle_timeout_s) || 0;
     S.lastActive = Date.now();
     $('who-name').textContent = m.name || '';
+    roleLinks(m.role);
     // The status this tab last chose; a new tab takes the status the advisor has now
     // (another tab's), which desk.conversations tells.
     const want = wantStatus();
     S.statusFromServer = !want;
     if (want) setStatus(want.status, want.reason, false);
     // A new socket follows no queue: watch again what was watched.
-    for (const id of S.queues.keys()) request({ type: 'queue.view', queue: id }, v => { if (v.type === 'queue.view') gotQueue(v); });
+    for (const id of S.queues.keys()) {
+      request({ type: 'queue.view', queue: id }, v => {
+        if (v.type === 'queue.view') gotQueue(v);
+        else if (v.code === 'forbidden') {
+          // No longer one of this advisor's queues.
+          S.queues.delete(id);
+          renderQueues();
+          say(`Queue ${id} is no longer one of yours.`);
+        }
+      });
+    }
     break;
   }
   case 'queue.view':

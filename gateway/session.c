@@ -91,10 +91,21 @@ static const char sql_login_create[] =
         " SELECT s.staff_id, u.login, u.role, u.display_name, s.id"
         " FROM s JOIN u ON u.id = s.staff_id";
 
+/*
+ * What the user may do, as a digest: the role and the queue memberships
+ * (with proficiencies) of the staff_users row named u. A desk opened with
+ * one digest is closed when it changes (route_ws), so that it connects
+ * again under the new rules.
+ */
+#define ACCESS_SQL                                                             \
+	" md5(u.role || ':' || coalesce((SELECT string_agg(m.queue_id"         \
+	" || '/' || m.proficiency, ',' ORDER BY m.queue_id)"                   \
+	" FROM queue_members m WHERE m.staff_id = u.id), ''))"
+
 /* Finds a live session and touches it when last written touch_s ago. */
 static const char sql_check[] =
         "WITH s AS (SELECT s.id, s.staff_id, s.last_seen_at, u.login,"
-        "  u.role, u.display_name"
+        "  u.role, u.display_name," ACCESS_SQL " AS access"
         "  FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id"
         "  WHERE s.token_hash = decode($1, 'hex') AND s.revoked_at IS NULL"
         "  AND s.expires_at > now()"
@@ -103,7 +114,7 @@ static const char sql_check[] =
         " t AS (UPDATE staff_sessions x SET last_seen_at = now() FROM s"
         "  WHERE x.id = s.id"
         "  AND s.last_seen_at <= now() - $3::int * interval '1 second')"
-        " SELECT staff_id, login, role, display_name, id FROM s";
+        " SELECT staff_id, login, role, display_name, id, access FROM s";
 
 static const char sql_logout[] =
         "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
@@ -124,14 +135,14 @@ static const char sql_live[] =
         "WITH a AS (SELECT s.id, s.staff_id, (s.revoked_at IS NULL"
         "  AND s.expires_at > now() AND NOT u.disabled"
         "  AND s.last_seen_at > now() - $2::int * interval '1 second')"
-        "  AS live, NOT u.disabled AS enabled"
+        "  AS live, NOT u.disabled AS enabled," ACCESS_SQL " AS access"
         "  FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id"
         "  WHERE s.id = ANY ($1::bigint[]))"
         " SELECT a.id, a.live, a.enabled AND EXISTS (SELECT 1"
         "  FROM staff_sessions o WHERE o.staff_id = a.staff_id"
         "  AND o.revoked_at IS NULL AND o.expires_at > now()"
-        "  AND o.last_seen_at > now() - $2::int * interval '1 second')"
-        " FROM a";
+        "  AND o.last_seen_at > now() - $2::int * interval '1 second'),"
+        " a.access FROM a";
 
 /*
  * Activity on an open desk socket: keeps its session from going idle.
@@ -578,6 +589,7 @@ check_on_result(void *arg, PGresult *res, const char *err)
 		info.role = PQgetvalue(res, 0, 2);
 		info.display_name = PQgetvalue(res, 0, 3);
 		info.session_id = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+		info.access = PQgetvalue(res, 0, 5);
 		op_finish(op, GW_SESSION_OK, &info, 0);
 	}
 }
@@ -603,6 +615,8 @@ live_on_result(void *arg, PGresult *res, const char *err)
 		states[i].session_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		states[i].live = strcmp(PQgetvalue(res, i, 1), "t") == 0;
 		states[i].staff_live = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+		snprintf(states[i].access, sizeof(states[i].access), "%s",
+		         PQgetvalue(res, i, 3));
 	}
 	if (op->live_cb != NULL)
 		op->live_cb(op->arg, GW_SESSION_OK, NULL, states, (size_t)n);

@@ -39,6 +39,9 @@
  * GW_SESSION_UNAVAILABLE at once.
  */
 #define GW_SESSION_LOGINS_MAX 32
+/* Hex digits of an access digest (gw_session_info.access). */
+#define GW_SESSION_ACCESS_LEN 32
+
 /* Session ids one gw_session_live call may ask about. */
 #define GW_SESSION_LIVE_MAX 100000
 
@@ -62,6 +65,12 @@ struct gw_session_info {
 	const char *login;
 	const char *display_name;
 	const char *role;
+	/*
+	 * Check only (NULL at login): a digest of the role and the queue
+	 * memberships, GW_SESSION_ACCESS_LEN hex digits; it changes when they
+	 * do.
+	 */
+	const char *access;
 	/* Login only: the new token to hand to the client; NULL for a check. */
 	const char *token;
 };
@@ -87,6 +96,8 @@ struct gw_session_state {
 	int live;
 	/* The user has some live session (this one or another). */
 	int staff_live;
+	/* The user's access digest now (gw_session_info.access). */
+	char access[GW_SESSION_ACCESS_LEN + 1];
 };
 /*
  * gw_session_live: status GW_SESSION_OK with one state per session asked

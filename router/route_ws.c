@@ -43,11 +43,16 @@
  * one statement for all of them. A socket whose session was revoked
  * (logout, `user passwd`, `user disable`, on any instance or from the
  * CLI), reached its absolute timeout, or whose user was disabled, is
- * closed with DESK_REVOKED_CODE.
+ * closed with DESK_REVOKED_CODE. One whose user's role or queue memberships
+ * changed (the access digest, gw_session_info.access) is closed with
+ * DESK_CHANGED_CODE: the desk connects again at once and is served under
+ * the new rules (its role, and the queues routing offers it).
  */
 #define SESSIONS_EVERY_TICKS 2
 #define DESK_REVOKED_CODE    4003
 #define DESK_REVOKED_REASON  "signed out"
+#define DESK_CHANGED_CODE    4005
+#define DESK_CHANGED_REASON  "access changed"
 
 enum peer_kind {
 	PEER_NEW = 0,
@@ -62,10 +67,12 @@ struct peer {
 	/* staff */
 	uint64_t staff;
 	long long session; /* staff_sessions.id it was opened with */
-	int revoked;       /* being closed: its session ended */
-	unsigned asked;    /* sessions_gen of the last question about it */
-	uint64_t touched;  /* uv_now of the last activity sent to its session */
+	/* Being closed: 1 its session ended, 2 its user's access changed. */
+	int revoked;
+	unsigned asked;   /* sessions_gen of the last question about it */
+	uint64_t touched; /* uv_now of the last activity sent to its session */
 	char role[24];
+	char access[GW_SESSION_ACCESS_LEN + 1]; /* the digest it opened with */
 	char name[201];
 	char status[16];
 	char reason[64];
@@ -1599,10 +1606,14 @@ state_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* A desk to close, and whether its user is signed out everywhere. */
+/*
+ * A desk to close, and whether its user is signed out everywhere, or
+ * (changed) still signed in with another access digest.
+ */
 struct revoked {
 	unsigned long conn;
 	int logout;
+	int changed;
 };
 
 struct revoke_scan {
@@ -1633,9 +1644,11 @@ find_revoked(void *arg, uint64_t staff, void *value)
 		st = sc->nstates == 0 ? NULL
 		                      : bsearch(&key, sc->states, sc->nstates,
 		                                sizeof(key), state_cmp);
-		if (st != NULL && st->live)
+		if (st != NULL && st->live &&
+		    strcmp(st->access, d->access) == 0)
 			continue;
 		sc->found[sc->n].conn = d->conn;
+		sc->found[sc->n].changed = st != NULL && st->live;
 		/* A deleted session ended long ago: nothing says otherwise. */
 		sc->found[sc->n].logout = st == NULL || !st->staff_live;
 		sc->n++;
@@ -1673,6 +1686,26 @@ desk_revoke(struct route_ws *rw, unsigned long conn, int logout)
 	                 DESK_REVOKED_REASON);
 }
 
+/*
+ * The desk's user got another role or other queues: it is closed, and
+ * connects again under the new rules. An ordinary close for routing (the
+ * grace period covers the reconnection); its messages are refused until
+ * then.
+ */
+static void
+desk_changed(struct route_ws *rw, unsigned long conn)
+{
+	struct peer *peer = peer_get(rw, conn);
+
+	if (peer == NULL || peer->kind != PEER_STAFF || peer->revoked)
+		return;
+	peer->revoked = 2;
+	gw_info("route_ws.desk_access_changed", "conn=%lu staff=%llu", conn,
+	        (unsigned long long)peer->staff);
+	gw_http_ws_close(rw->http, conn, DESK_CHANGED_CODE,
+	                 DESK_CHANGED_REASON);
+}
+
 static void
 on_sessions_live(void *arg, enum gw_session_status status, const char *err,
                  const struct gw_session_state *states, size_t n)
@@ -1702,7 +1735,10 @@ on_sessions_live(void *arg, enum gw_session_status status, const char *err,
 	sc.found = xcalloc(sc.cap + 1, sizeof(*sc.found));
 	idmap_each(rw->desks, find_revoked, &sc);
 	for (i = 0; i < sc.n; i++)
-		desk_revoke(rw, sc.found[i].conn, sc.found[i].logout);
+		if (sc.found[i].changed)
+			desk_changed(rw, sc.found[i].conn);
+		else
+			desk_revoke(rw, sc.found[i].conn, sc.found[i].logout);
 	free(sc.found);
 	free(sorted);
 }
@@ -1769,6 +1805,8 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	peer->session = info->session_id;
 	peer->touched = uv_now(p->rw->loop); /* the check just touched it */
 	snprintf(peer->role, sizeof(peer->role), "%s", info->role);
+	snprintf(peer->access, sizeof(peer->access), "%s",
+	         info->access ? info->access : "");
 	snprintf(peer->name, sizeof(peer->name), "%s", info->display_name);
 	desk_link(p->rw, peer);
 	gw_info("route_ws.desk", "conn=%lu staff=%lld role=%s", p->conn,
@@ -1856,6 +1894,9 @@ on_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 	if (peer->kind == PEER_AUTHENTICATING) {
 		send_error(rw, conn, id, "not_ready",
 		           "the session is still being checked");
+	} else if (peer->kind == PEER_STAFF && peer->revoked == 2) {
+		send_error(rw, conn, id, "unauthorised",
+		           "access changed: connect again");
 	} else if (peer->kind == PEER_STAFF && peer->revoked) {
 		send_error(rw, conn, id, "unauthorised",
 		           "signed out: sign in again");

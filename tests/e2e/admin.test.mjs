@@ -281,3 +281,47 @@ test('audit log: an admin filters it by a record and by who; a supervisor is tol
     await sup.ctx.close();
   }
 });
+
+test('access change: an advisor made supervisor on the admin API gets the wallboard link on the open desk, and is told', async () => {
+  const adm = await newPage();
+  const who = await newPage();
+  try {
+    await adm.page.goto(SB + '/desk/');
+    await signIn(adm.page, E.SB_ADMIN, E.SB_ADMIN_PASSWORD);
+    await adm.page.getByRole('heading', { name: 'Your status' }).waitFor();
+    const login = 'promo' + Date.now().toString(36);
+    const made = await adm.page.evaluate(async login => {
+      const r = await fetch('/api/staff', { method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' },
+        body: JSON.stringify({ login, name: 'Pat Promoted', role: 'advisor', queues: [] }) });
+      return r.json();
+    }, login);
+    assert.ok(made.id > 0 && made.password, JSON.stringify(made));
+
+    await who.page.goto(SB + '/desk/');
+    await signIn(who.page, login, made.password);
+    await who.page.getByRole('heading', { name: 'Your status' }).waitFor();
+    await who.page.locator('#status-now', { hasText: 'Offline' }).waitFor();
+    assert.equal(await who.page.getByRole('link', { name: 'Wallboard' }).isHidden(), true);
+
+    const status = await adm.page.evaluate(async id => {
+      const r = await fetch(`/api/staff/${id}`, { method: 'PATCH',
+        headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' },
+        body: JSON.stringify({ role: 'supervisor' }) });
+      return r.status;
+    }, made.id);
+    assert.equal(status, 200);
+    // The daemon closes the desk (4005); it connects again at once under the new role.
+    await who.page.getByRole('link', { name: 'Wallboard' }).waitFor({ timeout: 15000 });
+    await until(async () => /Your role is now Supervisor\./.test(await who.page.locator('#say-alert').textContent()), 'the new role announced')
+      .catch(async e => { console.log('say:', await who.page.locator('#say-polite').textContent(), await who.page.locator('#say-alert').textContent()); throw e; });
+    assert.equal(await who.page.getByRole('link', { name: 'Staff accounts' }).isHidden(), true);
+    assert.equal(await who.page.locator('#signin').isHidden(), true);
+    await axe(who.page, 'desk after a change of role');
+    assert.deepEqual(who.errors, []);
+    assert.deepEqual(adm.errors, []);
+  } finally {
+    await adm.ctx.close();
+    await who.ctx.close();
+  }
+});

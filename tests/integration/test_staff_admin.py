@@ -6,10 +6,13 @@ the field; a created account signs in with its one-time password; a
 password reset and a disable revoke every session (the open desk socket
 is closed 4003, REST calls get 401); the last enabled admin cannot be
 disabled or demoted, nor an admin disable themselves; every change
-writes its audit row."""
+writes its audit row. A new role or queue list reaches an open desk: it is
+closed 4005 and, connecting again, served under the new rules (wallboard,
+offers); a change of name alone leaves it open."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -17,6 +20,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from test_accounts import Desk, CLOSE_WITHIN  # noqa: E402
+from test_chat import Resident, WIDGET  # noqa: E402
 
 ROLES = {"ada": "admin", "sue": "supervisor", "fay": "feedback_officer",
          "al": "advisor"}
@@ -28,8 +32,9 @@ class StaffAdminTest(harness.TestCase):
         cls.pg = harness.Postgres()
         cls.redis = harness.Redis()
         cls.db = cls.pg.createdb()
-        cls.sb = harness.Switchboard(cls.pg, cls.redis, dbname=cls.db,
-                                     start=False)
+        cls.sb = harness.Switchboard(cls.pg, cls.redis,
+                                     {"widget_origins": [WIDGET]},
+                                     dbname=cls.db, start=False)
         r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
         assert r.returncode == 0, r.stderr
         cls.pg.psql(
@@ -297,6 +302,58 @@ class StaffAdminTest(harness.TestCase):
         self.assertEqual((status, r["disabled"]), (200, False))
         self.assertEqual(self.login("dis").status, 200)
         self.assertEqual(self.audits("staff.enable", "dis"), "ada,true,true")
+
+    def test_access_change_reaches_the_open_desk(self):
+        made = self.create("chg", queues=[31], role="supervisor")
+        self.passwords["chg"] = made["password"]
+        cookie = self.cookie("chg")
+        desk = Desk(self, self.sb, cookie)
+        desk.send(type="wallboard.watch", id="w")
+        desk.wait_for("wallboard.watching", id="w")
+        # A new name is not new access: the desk stays open.
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"name": "Chg Renamed"})
+        self.assertEqual(status, 200, r)
+        with self.assertRaises(socket.timeout):
+            desk.ws.recv_close(3)
+        # Supervisor to advisor, and no queues.
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"role": "advisor", "queues": []})
+        self.assertEqual(status, 200, r)
+        code, reason, took = desk.closed()
+        self.assertEqual((code, reason), (4005, "access changed"))
+        self.assertLess(took, CLOSE_WITHIN)
+        # The same session goes on, under the new rules.
+        desk = Desk(self, self.sb, cookie)
+        desk.send(type="wallboard.watch", id="w2")
+        self.assertEqual(desk.wait_for("error", id="w2")["code"],
+                         "forbidden")
+        desk.status("available")
+        # A chat in tax (which al serves, busy) is no longer offered to them.
+        self.sql("INSERT INTO queue_members (staff_id, queue_id) VALUES"
+                 " (%d, 31) ON CONFLICT DO NOTHING" % self.staff_id("al"))
+        al = Desk(self, self.sb, self.cookie("al"))
+        al.status("busy")
+        res = Resident(self, self.sb)
+        res.start(queue="tax")
+        with self.assertRaises(AssertionError):
+            desk.wait_for("offer", timeout=3, conversation=res.conv)
+        # Tax again: closed, and the waiting chat is offered once back.
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"queues": [31]})
+        self.assertEqual(status, 200, r)
+        code, reason, _ = desk.closed()
+        self.assertEqual(code, 4005)
+        desk = Desk(self, self.sb, cookie)
+        self.assertEqual(
+            self.sb.request("GET", "/api/session",
+                            headers={"Cookie": cookie}).status, 200)
+        desk.status("available")
+        desk.wait_for("offer", conversation=res.conv)
+        res.send(type="chat.end", id="end")
+        res.wait_for("chat.ended")
+        desk.status("offline")
+        al.status("offline")
 
     def test_last_admin_and_self(self):
         ada = self.staff_id("ada")

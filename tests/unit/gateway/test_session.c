@@ -165,6 +165,7 @@ struct reply {
 	char login[64];
 	char role[32];
 	char name[64];
+	char access[GW_SESSION_ACCESS_LEN + 1];
 };
 
 static void
@@ -186,6 +187,8 @@ on_info(void *arg, enum gw_session_status status, const char *err,
 		snprintf(r->login, sizeof(r->login), "%s", info->login);
 		snprintf(r->role, sizeof(r->role), "%s", info->role);
 		snprintf(r->name, sizeof(r->name), "%s", info->display_name);
+		snprintf(r->access, sizeof(r->access), "%s",
+		         info->access ? info->access : "");
 	}
 	if (status == GW_SESSION_OK)
 		assert_null(err);
@@ -748,6 +751,80 @@ test_live(void **state)
 	fixture_close(&f);
 }
 
+/* bob's access digest, from a check and from gw_session_live alike. */
+static void
+bob_access(struct fixture *f, const struct reply *b, char *out)
+{
+	struct reply r;
+
+	do_check(f, b->token, &r);
+	assert_int_equal(r.status, GW_SESSION_OK);
+	assert_int_equal(strlen(r.access), GW_SESSION_ACCESS_LEN);
+	assert_int_equal(strspn(r.access, "0123456789abcdef"),
+	                 GW_SESSION_ACCESS_LEN);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(gw_session_live(f->st, &b->session_id, 1, on_live, &r),
+	                 GW_SESSION_OK);
+	wait_reply(f, &r);
+	assert_int_equal(r.nstates, 1);
+	assert_true(r.states[0].live);
+	strcpy(out, r.states[0].access);
+	do_check(f, b->token, &r);
+	assert_string_equal(r.access, out);
+}
+
+/* The access digest follows the role and the queue memberships only. */
+static void
+test_access_digest(void **state)
+{
+	struct fixture f;
+	struct reply b;
+	char a0[GW_SESSION_ACCESS_LEN + 1], a1[GW_SESSION_ACCESS_LEN + 1];
+
+	(void)state;
+	fixture_open(&f, 1800, 8 * 3600);
+	login_ok(&f, "bob", BOB_PW, "192.0.2.40", &b);
+	assert_string_equal(b.access, ""); /* a login does not tell it */
+	bob_access(&f, &b, a0);
+	/* A new name is not new access. */
+	assert_int_equal(exec("UPDATE staff_users SET display_name = 'Robert'"
+	                      " WHERE id = %lld",
+	                      bob_id),
+	                 0);
+	bob_access(&f, &b, a1);
+	assert_string_equal(a0, a1);
+	/* A queue, then another proficiency, then another role. */
+	assert_int_equal(exec("INSERT INTO queues (id, slug, name) VALUES"
+	                      " (77, 'digest', 'Digest');"
+	                      "INSERT INTO queue_members (staff_id, queue_id)"
+	                      " VALUES (%lld, 77)",
+	                      bob_id),
+	                 0);
+	bob_access(&f, &b, a1);
+	assert_string_not_equal(a0, a1);
+	strcpy(a0, a1);
+	assert_int_equal(exec("UPDATE queue_members SET proficiency = 9"
+	                      " WHERE staff_id = %lld",
+	                      bob_id),
+	                 0);
+	bob_access(&f, &b, a1);
+	assert_string_not_equal(a0, a1);
+	strcpy(a0, a1);
+	assert_int_equal(exec("UPDATE staff_users SET role = 'advisor'"
+	                      " WHERE id = %lld",
+	                      bob_id),
+	                 0);
+	bob_access(&f, &b, a1);
+	assert_string_not_equal(a0, a1);
+	assert_int_equal(exec("DELETE FROM queue_members WHERE staff_id = %lld;"
+	                      "DELETE FROM queues WHERE id = 77;"
+	                      "UPDATE staff_users SET role = 'supervisor',"
+	                      " display_name = 'bob' WHERE id = %lld",
+	                      bob_id, bob_id),
+	                 0);
+	fixture_close(&f);
+}
+
 static void
 test_cli_account_changes(void **state)
 {
@@ -1216,6 +1293,7 @@ main(void)
 	        cmocka_unit_test(test_logout),
 	        cmocka_unit_test(test_revoke_staff),
 	        cmocka_unit_test(test_live),
+	        cmocka_unit_test(test_access_digest),
 	        cmocka_unit_test(test_cli_account_changes),
 	        cmocka_unit_test(test_idle_timeout),
 	        cmocka_unit_test(test_absolute_timeout),
