@@ -116,7 +116,7 @@ export async function pageStaff(signedOut) {
 }
 
 // Where the desk's sign-in sends a staff member back to after signing in (pages of the desk only).
-export const RETURN_PAGES = ['wallboard.html', 'admin.html', 'audit.html'];
+export const RETURN_PAGES = ['wallboard.html', 'admin.html', 'audit.html', 'settings.html'];
 export function signInLink(page) {
   return `./?next=${encodeURIComponent(page)}`;
 }

@@ -127,9 +127,10 @@ async function signIn(ev) {
   }
 }
 
-// The wallboard is for supervisors and admins, staff accounts for admins.
+// The wallboard and canned responses are for supervisors and admins, staff accounts for admins.
 function roleLinks(role) {
   $('link-wallboard').hidden = role !== 'supervisor' && role !== 'admin';
+  $('link-settings').hidden = role !== 'supervisor' && role !== 'admin';
   $('link-admin').hidden = role !== 'admin';
   $('link-audit').hidden = role !== 'admin';
 }
