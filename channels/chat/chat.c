@@ -506,19 +506,25 @@ publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
 
 /*
  * r (for the resident) and d (for the desks), both stolen and either
- * NULL: delivered here, and published unless r was delivered here and
- * there is no d. Returns how many desks here got d. d is serialised
- * once, for every desk here and the other instances.
+ * NULL: delivered here, and always published. r is published even when
+ * the resident's socket is here: the resident may be resuming on another
+ * instance right now, whose replay has already read the table, and which
+ * would otherwise never get it (the socket here is about to be told to
+ * go). A socket gets a message once all the same: only the instance
+ * holding it delivers, and a replay drops the copies it sent already.
+ * Returns how many desks here got d. d is serialised once, for every desk
+ * here and the other instances.
  */
 static size_t
 fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
 {
-	int here = r != NULL && to_resident(c, conv, json_incref(r));
 	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
 	size_t n = ds != NULL ? to_desks_text(c, conv, ds) : 0;
 
-	if ((r != NULL && !here) || ds != NULL)
-		publish_text(c, conv, here ? NULL : r, ds, NULL);
+	if (r != NULL)
+		to_resident(c, conv, json_incref(r));
+	if (r != NULL || ds != NULL)
+		publish_text(c, conv, r, ds, NULL);
 	free(ds);
 	json_decref(r);
 	json_decref(d);
