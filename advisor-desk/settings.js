@@ -24,14 +24,15 @@ function refused(r, prefix) {
     : `That did not work: ${r.body.error || `the server answered ${r.status}`}.`);
 }
 const queueName = id => (S.queues.find(q => q.id === id) || {}).name || `Queue ${id}`;
-function options(select, list, keep) {
-  const was = keep ? select.value : '';
+// Fills a select with [value, text] pairs, keeping the choice when it is still there.
+function options(select, list) {
+  const was = select.value;
   select.replaceChildren(...list.map(([v, t]) => {
     const o = el('option', null, t);
     o.value = v;
     return o;
   }));
-  if (keep && list.some(([v]) => v === was)) select.value = was;
+  if (list.some(([v]) => v === was)) select.value = was;
 }
 function button(text, what, cls, onclick) {
   const b = el('button', `btn ${cls || 'btn-quiet'}`, text);
@@ -127,9 +128,9 @@ async function loadCanned() {
   S.queues = r.body.queues || [];
   S.responses = r.body.responses;
   const qs = S.queues.map(q => [String(q.id), q.name]);
-  options($('cf-queue'), [['', 'All queues'], ['global', 'Every queue (shared responses only)'], ...qs], true);
-  options($('cr-queue'), [['', 'Every queue'], ...qs], true);
-  options($('kf-queue'), qs, true);
+  options($('cf-queue'), [['', 'All queues'], ['global', 'Every queue (shared responses only)'], ...qs]);
+  options($('cr-queue'), [['', 'Every queue'], ...qs]);
+  options($('kf-queue'), qs);
   renderCanned();
   return true;
 }
