@@ -2,7 +2,9 @@
 
 Three daemons share one Redis and one PostgreSQL. 50 advisors with mixed
 chat capacities serve 4 queues from desks on random instances; 1,000
-residents start chats on random instances. Advisors accept, reject or
+residents start chats on random instances as the widget does
+(switchboard.chat.v1, with a client_id, sent again elsewhere if the
+socket drops before chat.started). Advisors accept, reject or
 ignore offers at random, release what they took after a while, and some
 drop their desk and come back (before or after the grace period).
 Meanwhile Redis is flushed (FLUSHALL), then restarted, then one daemon is
@@ -23,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +38,7 @@ START_SECONDS = 40
 GRACE = 2
 OFFER_TIMEOUT = 5
 DEADLINE = int(os.environ.get("STRESS_DEADLINE", "240"))
+WIDGET = "https://www.council.example"
 
 
 class Stop(Exception):
@@ -168,15 +172,41 @@ class Advisor(threading.Thread):
 
 
 class Residents(threading.Thread):
-    """Starts the chats and keeps reading every resident socket."""
+    """Starts the chats and keeps reading every resident socket.
+
+    Like the widget, a resident whose socket closes before chat.started
+    sends the same chat.start (same client_id) again on another instance:
+    the daemon it reached may have been killed before it committed."""
 
     def __init__(self, run):
         super().__init__(daemon=True)
         self.run_ = run
         self.sel = selectors.DefaultSelector()
-        self.started = 0
+        self.started = 0   # residents who sent chat.start (once each)
+        self.confirmed = 0  # residents who got chat.started
         self.queued = 0
+        self.retried = []  # (resident, port of the instance that dropped)
+        self.closed = []  # residents told the chat is closed (unserved)
         self.socks = []
+
+    def open(self, rng, r):
+        """Sends resident r's chat.start on a random live instance."""
+        while not self.run_.stopping:
+            sb = rng.choice(self.run_.alive())
+            try:
+                ws = sb.websocket(origin=WIDGET,
+                                  protocol="switchboard.chat.v1", timeout=10)
+                ws.send_text(json.dumps({
+                    "type": "chat.start", "queue": r["queue"],
+                    "name": r["name"], "client_id": r["client_id"]}))
+            except (OSError, harness.WebSocketError):
+                time.sleep(0.05)
+                continue
+            ws.sock.setblocking(False)
+            r["port"] = sb.port
+            self.sel.register(ws.sock, selectors.EVENT_READ, (ws, r))
+            self.socks.append(ws)
+            return
 
     def run(self):
         rng = random.Random(7)
@@ -185,29 +215,35 @@ class Residents(threading.Thread):
             due = min(CONVERSATIONS,
                       int((time.monotonic() - t0) / START_SECONDS *
                           CONVERSATIONS) + 1)
-            while self.started < due:
-                sb = rng.choice(self.run_.alive())
-                try:
-                    ws = sb.websocket(timeout=10)
-                    ws.send_text(json.dumps({
-                        "type": "chat.start",
-                        "queue": "q%d" % rng.randint(1, QUEUES),
-                        "name": "Resident %d" % self.started}))
-                    ws.sock.setblocking(False)
-                    self.sel.register(ws.sock, selectors.EVENT_READ, ws)
-                    self.socks.append(ws)
-                    self.started += 1
-                except (OSError, harness.WebSocketError):
-                    time.sleep(0.05)
+            while self.started < due and not self.run_.stopping:
+                r = {"queue": "q%d" % rng.randint(1, QUEUES),
+                     "name": "Resident %d" % self.started,
+                     "client_id": str(uuid.UUID(int=rng.getrandbits(128),
+                                                version=4)),
+                     "tail": b"", "started": False}
+                self.open(rng, r)
+                self.started += 1
             for key, _ in self.sel.select(0.05):
+                ws, r = key.data
                 try:
                     data = key.fileobj.recv(65536)
                 except OSError:
                     data = b""
                 if not data:
                     self.sel.unregister(key.fileobj)
+                    if not r["started"]:
+                        self.retried.append((r["name"], r["port"]))
+                        r["tail"] = b""
+                        self.open(rng, r)
                     continue
+                seen = r["tail"] + data
+                if not r["started"] and b'"chat.started"' in seen:
+                    r["started"] = True
+                    self.confirmed += 1
+                if b'"chat.closed"' in seen:
+                    self.closed.append(r["name"])
                 self.queued += data.count(b'"chat.queued"')
+                r["tail"] = seen[-32:]
         for ws in self.socks:
             ws.close()
 
@@ -223,7 +259,7 @@ class RoutingStressTest(harness.TestCase):
         self.stopping = False
         over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100,
                            "max_missed_offers": 3},
-                "log_level": "notice"}
+                "log_level": "notice", "widget_origins": [WIDGET]}
         self.sbs = [harness.Switchboard(self.pg, self.redis, over,
                                         dbname=self.db, start=False)
                     for _ in range(3)]
@@ -265,6 +301,12 @@ class RoutingStressTest(harness.TestCase):
                     for a in range(ADVISORS)]
         for a in advisors:
             a.start()
+        # Residents come once the advisors are signed in (else a chat is
+        # answered chat.closed, reason unserved).
+        harness.wait_for(lambda: self.pg.psql(
+            "SELECT count(DISTINCT staff_id) FROM staff_status_events "
+            "WHERE status = 'available'", dbname=self.db).strip() ==
+            str(ADVISORS), 60, what="every advisor available")
         residents = Residents(self)
         residents.start()
 
@@ -286,7 +328,7 @@ class RoutingStressTest(harness.TestCase):
                 self.sbs[2].kill()
 
         def settled():
-            if residents.started < CONVERSATIONS:
+            if residents.confirmed < CONVERSATIONS:
                 return False
             left = self.pg.psql(
                 "SELECT count(*) FROM conversations WHERE status IN "
@@ -296,8 +338,10 @@ class RoutingStressTest(harness.TestCase):
             harness.wait_for(settled, DEADLINE - (time.monotonic() - t0),
                              interval=1, what="every conversation answered")
         finally:
-            sys.stderr.write("residents started %d queued %d\n" % (
-                residents.started, residents.queued))
+            sys.stderr.write("residents started %d confirmed %d queued %d "
+                             "retried %r\n" % (
+                                 residents.started, residents.confirmed,
+                                 residents.queued, residents.retried))
             sys.stderr.write(self.pg.psql(
                 "SELECT status, count(*) FROM conversations GROUP BY 1",
                 dbname=self.db))
@@ -313,6 +357,10 @@ class RoutingStressTest(harness.TestCase):
 
         errors = [e for a in advisors for e in a.errors]
         self.assertEqual(errors, [])
+        self.assertEqual(residents.closed, [])
+        # Only the killed instance may drop a resident before chat.started.
+        self.assertEqual([r for r in residents.retried
+                          if r[1] != self.sbs[2].port], [])
         self.check_invariants()
         for sb in self.sbs[:2]:
             sb.assert_alive()
