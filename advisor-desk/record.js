@@ -274,8 +274,9 @@ function timelineNode(t) {
   b.setAttribute('aria-controls', detailId);
   b.append(el('span', 't', `${t.reference} · ${channelName(t.channel)} · ${when(t.created_at)}` +
     (here ? ' (this conversation)' : '')));
+  const w = t.wrap_up;
   b.append(el('span', 'd', `${STATUS[t.status] || t.status}, ${t.queue_name || t.queue || 'no queue'}, ` +
-    `${t.messages} message${t.messages === 1 ? '' : 's'}`));
+    `${t.messages} message${t.messages === 1 ? '' : 's'}` + (w && w.outcome_label ? `, ${w.outcome_label}` : '')));
   h.append(b);
   li.append(h);
   if (t.last) li.append(el('p', 'tl-last', t.last));
@@ -296,6 +297,13 @@ function timelineNode(t) {
   fact('Closed', t.closed_at ? when(t.closed_at) : 'Not closed');
   if (t.advisor) fact('Advisor', t.advisor);
   if (t.subject) fact('Subject', t.subject);
+  if (w) {
+    // How it was wrapped up: the queue's reason and outcome labels, the advisor's note.
+    fact('Reason', w.reason_label || 'None given');
+    fact('Outcome', w.outcome_label || 'None given');
+    if (w.note) fact('Wrap-up note', w.note);
+    fact('Wrapped up', when(w.at) + (w.by ? ` by ${w.by}` : ''));
+  }
   const msgs = el('ol', 'thread tl-thread');
   msgs.setAttribute('aria-label', `Messages of ${t.reference}`);
   msgs.tabIndex = 0; // it scrolls: reachable from the keyboard

@@ -82,6 +82,21 @@ static const char CUSTOMER_SQL[] =
         "   WHERE l.customer_a = c.id OR l.customer_b = c.id))::text FROM c";
 
 /*
+ * How conversation v was wrapped up (conversation_dispositions): its
+ * reason and outcome codes with their labels, the note, who and when; null
+ * before it is wrapped up. One primary-key read.
+ */
+#define WRAP_UP_OF_V                                                           \
+	"(SELECT json_build_object('reason', r.code, 'reason_label', r.label," \
+	" 'outcome', o.code, 'outcome_label', o.label, 'note', d.note, 'by',"  \
+	" s.display_name, 'at', (extract(epoch FROM d.created_at) * 1000)"     \
+	"::bigint) FROM conversation_dispositions d"                           \
+	" LEFT JOIN disposition_codes r ON r.id = d.reason_id"                 \
+	" LEFT JOIN disposition_codes o ON o.id = d.outcome_id"                \
+	" LEFT JOIN staff_users s ON s.id = d.staff_id"                        \
+	" WHERE d.conversation_id = v.id)"
+
+/*
  * $1 customer, $2 scope, $3 before (a conversation id, '' for the
  * newest), $4 page size. Newest first, by (created_at, id): the index
  * conversations_customer_idx serves it, whatever the customer's history.
@@ -96,7 +111,8 @@ static const char TIMELINE_SQL[] =
         "  (SELECT count(*) FROM messages m WHERE m.conversation_id = v.id),"
         "  'last', (SELECT left(m.body, 200) FROM messages m"
         "   WHERE m.conversation_id = v.id AND m.direction <> 'internal'"
-        "   ORDER BY m.id DESC LIMIT 1))"
+        "   ORDER BY m.id DESC LIMIT 1),"
+        "  'wrap_up', " WRAP_UP_OF_V ")"
         "  ORDER BY v.created_at DESC, v.id DESC), '[]')::text"
         " FROM (SELECT * FROM conversations v WHERE v.customer_id = $1::bigint"
         "  AND " SCOPE(
@@ -129,7 +145,8 @@ static const char THREAD_SQL[] =
                       " (SELECT json_build_object('conversation', v.id::text,"
                       "  'reference', v.reference, 'channel', v.channel, "
                       "'status',"
-                      "  v.status, 'customer', v.customer_id, 'messages',"
+                      "  v.status, 'customer', v.customer_id, "
+                      "'wrap_up', " WRAP_UP_OF_V ", 'messages',"
                       "  (SELECT coalesce(json_agg(json_build_object('seq', "
                       "m.id,"
                       "    'direction', m.direction, 'from', CASE"
@@ -194,6 +211,7 @@ static const char EXPORT_SQL[] =
         "   'queue', v.queue_slug,"
         "   'created_at', (extract(epoch FROM v.created_at) * 1000)::bigint,"
         "   'closed_at', (extract(epoch FROM v.closed_at) * 1000)::bigint,"
+        "   'wrap_up', " WRAP_UP_OF_V ","
         "   'messages', (SELECT coalesce(json_agg(json_build_object("
         "    'seq', m.id, 'from', CASE"
         "     WHEN m.direction = 'internal' THEN 'note'"

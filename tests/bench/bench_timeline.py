@@ -90,6 +90,9 @@ def main():
     def page_of_20(items):
         if len(items) != 20:
             sys.exit("a first page of %d items" % len(items))
+        if any(not (t["wrap_up"] or {}).get("outcome_label")
+               for t in items):
+            sys.exit("a contact without its wrap-up")
 
     timed(sup, first, 200, page_of_20)  # warm-up
     report("timeline_first_page_supervisor", timed(sup, first, n,

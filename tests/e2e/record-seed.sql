@@ -30,6 +30,23 @@ SELECT v.id, x.direction, x.author, x.body || ' ' || substr(v.subject, 14),
                   ('internal', 'system', 'Past note', interval '3 minutes'))
        x(direction, author, body, after);
 
+-- Every past contact was wrapped up, with codes both queues have since retired
+-- (inactive: never offered, still shown on the history) and a note holding
+-- markup, which the desk must show as text.
+INSERT INTO disposition_codes (queue_id, kind, code, label, active)
+SELECT q, x.kind, x.code, x.label, false
+  FROM (VALUES (1), (2)) qs(q),
+       (VALUES ('reason', 'past-enquiry', 'Past enquiry'),
+               ('outcome', 'answered', 'Answered in full')) x(kind, code, label);
+INSERT INTO conversation_dispositions (conversation_id, queue_id, reason_id,
+                                      outcome_id, note, created_at)
+SELECT v.id, v.queue_id, r.id, o.id,
+       'Told to call back <b>Monday</b> ' || substr(v.subject, 14), v.closed_at
+  FROM conversations v
+  JOIN customers c ON c.id = v.customer_id AND c.display_name = 'Hana Historic'
+  JOIN disposition_codes r ON r.queue_id = v.queue_id AND r.code = 'past-enquiry'
+  JOIN disposition_codes o ON o.queue_id = v.queue_id AND o.code = 'answered';
+
 -- Someone else with a mobile of their own: a chat giving Hana's email and this
 -- mobile matches two records (`ambiguous`).
 WITH c AS (INSERT INTO customers (display_name) VALUES ('Hana Other') RETURNING id)

@@ -91,6 +91,14 @@ test('record panel: the chat\'s customer with flags, 1,200 past contacts paged, 
     await old.locator('.msg.note .who', { hasText: 'Internal note' }).waitFor();
     await old.getByText('Council Tax').or(old.getByText('Bins and recycling')).first().waitFor();
     assert.equal(await old.locator('.msg').count(), 3);
+    // How it was wrapped up: retired codes still named, the note as text.
+    assert.match(await toggle.textContent(), /, Answered in full$/);
+    const fact = k => old.locator('.facts div', { has: page.locator('dt', { hasText: new RegExp(`^${k}$`) }) }).locator('dd');
+    assert.equal(await fact('Reason').textContent(), 'Past enquiry');
+    assert.equal(await fact('Outcome').textContent(), 'Answered in full');
+    assert.match(await fact('Wrap-up note').textContent(), /^Told to call back <b>Monday<\/b> \d+$/);
+    assert.equal(await old.locator('.facts b').count(), 0);
+    assert.match(await fact('Wrapped up').textContent(), /\S/);
     await axe(page, 'record panel with a paged timeline and an open past contact');
     await toggle.click();
     assert.equal(await toggle.getAttribute('aria-expanded'), 'false');

@@ -371,10 +371,48 @@ class CannedWrapUpTest(harness.TestCase):
         # Wrapped up and closed: not again.
         m = self.wrap(ada, conv, "w10", reason="bill", outcome="resolved")
         self.assertEqual(m["code"], "not_found", m)
+        self.check_wrap_up_readable(conv, conv2)
         ada.send(type="offer.accept", conversation=conv2, id="acc2")
         ada.wait_for("offer.accepted", id="acc2")
         ada.release(conv2)
         ada.status("away")
+
+    def check_wrap_up_readable(self, conv, open_conv):
+        """The stored wrap-up is read back on the customer's timeline, in
+        the thread and in the export: codes, labels, note (as text), who
+        and when; null while a conversation is not wrapped up."""
+        cust = self.sql(
+            "INSERT INTO customers (display_name) VALUES ('Ann Example')"
+            " RETURNING id")
+        self.sql("UPDATE conversations SET customer_id = %s WHERE id IN"
+                 " (%s, %s)" % (cust, conv, open_conv))
+        at = int(self.sql(
+            "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM"
+            " conversation_dispositions WHERE conversation_id = %s" % conv))
+        want = {"reason": "moving", "reason_label": "Moving home",
+                "outcome": "follow-up", "outcome_label": "Follow-up needed",
+                "note": "Moving on 1 May; " + HOSTILE, "by": "Ada",
+                "at": at}
+        status, items = self.call("ada", "GET",
+                                  "/api/customers/%s/timeline" % cust)
+        self.assertEqual(status, 200, items)
+        got = {t["conversation"]: t["wrap_up"] for t in items}
+        self.assertEqual(got, {conv: want, open_conv: None})
+        status, thread = self.call(
+            "ada", "GET", "/api/conversations/%s/messages" % conv)
+        self.assertEqual((status, thread["wrap_up"]), (200, want))
+        status, thread = self.call(
+            "ada", "GET", "/api/conversations/%s/messages" % open_conv)
+        self.assertEqual((status, thread["wrap_up"]), (200, None))
+        status, doc = self.call("sue", "GET",
+                                "/api/customers/%s/export" % cust)
+        self.assertEqual(status, 200, doc)
+        got = {c["conversation"]: c["wrap_up"] for c in doc["conversations"]}
+        self.assertEqual(got, {conv: want, open_conv: None})
+        # Another queue's advisor sees neither the contact nor its wrap-up.
+        status, items = self.call("bob", "GET",
+                                  "/api/customers/%s/timeline" % cust)
+        self.assertEqual((status, items), (200, []))
 
     def test_wrap_up_by_supervisor(self):
         ada = Desk(self, self.sb, self.cookie("ada"))
