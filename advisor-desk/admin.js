@@ -1,10 +1,10 @@
 // Switchboard staff accounts (admins only), over the REST endpoints of docs/api.md "Staff
-// accounts": a table of accounts, a create form, changing name, role and queues, resetting a
+// accounts": a table of accounts, a create form, changing name, role, queues and capacities, resetting a
 // password (the one-time password is shown once) and disabling or enabling, each confirmed.
 // Errors the server ties to a field ({"field"}) are shown on that field.
-import { $, el, say, fieldError, api, pageStaff, showView, showSignedOut, showForbidden, ROLE_TEXT } from './common.js';
+import { $, el, say, fieldError, api, pageStaff, showView, showSignedOut, showForbidden, ROLE_TEXT, channelName } from './common.js';
 
-const A = { me: null, accounts: [], queues: [], editing: null, back: null };
+const A = { me: null, accounts: [], queues: [], channels: [], editing: null, back: null };
 
 function signedOut(note) {
   if ($('confirm').open) $('confirm').close();
@@ -34,6 +34,12 @@ function queueNames(ids) {
   const names = A.queues.filter(q => ids.includes(q.id)).map(q => q.name);
   return names.length ? names.join(', ') : 'None';
 }
+// An account's own capacities ({channel: n}); the channels' defaults apply to the rest.
+function capacityText(cap) {
+  const own = A.channels.filter(c => cap && cap[c.channel] !== undefined)
+    .map(c => `${channelName(c.channel)} ${cap[c.channel]}`);
+  return own.length ? own.join(', ') : 'Defaults';
+}
 function button(text, who, cls, onclick) {
   const b = el('button', `btn ${cls || 'btn-quiet'}`, text);
   b.type = 'button';
@@ -54,14 +60,15 @@ function renderAccounts() {
     const th = el('th', null, a.login);
     th.scope = 'row';
     tr.append(th, el('td', null, a.name), el('td', null, ROLE_TEXT[a.role] || a.role),
-      el('td', null, queueNames(a.queues || [])), el('td', null, a.disabled ? 'Disabled' : 'Enabled'),
+      el('td', null, queueNames(a.queues || [])), el('td', null, capacityText(a.capacity)),
+      el('td', null, a.disabled ? 'Disabled' : 'Enabled'),
       el('td', null, a.last_sign_in ? new Date(a.last_sign_in).toLocaleString('en-GB') : 'Not known'), acts);
     return tr;
   }));
 }
 async function load() {
-  const [s, q] = await Promise.all([api('GET', '/api/staff'), api('GET', '/api/queues')]);
-  for (const r of [s, q]) {
+  const [s, q, c] = await Promise.all([api('GET', '/api/staff'), api('GET', '/api/queues'), api('GET', '/api/channels')]);
+  for (const r of [s, q, c]) {
     if (r.status !== 200) {
       refused(r, 'page');
       return false;
@@ -69,6 +76,7 @@ async function load() {
   }
   A.accounts = s.body;
   A.queues = q.body;
+  A.channels = c.body;
   renderAccounts();
   queueChecks('c', new Set([...document.querySelectorAll('#c-queue-list input:checked')].map(i => Number(i.value))));
   return true;
@@ -98,6 +106,59 @@ function queueChecks(prefix, chosen) {
   }));
   if (!A.queues.length) list.append(el('p', 'note', 'There are no queues yet.'));
 }
+function capacityInputs(cap) {
+  $('e-capacity-list').replaceChildren(...A.channels.map(c => {
+    const d = el('div', 'field');
+    const id = `e-cap-${c.channel}`;
+    const l = el('label', null, channelName(c.channel));
+    l.htmlFor = id;
+    const hint = el('p', 'hint', `Default ${c.default_capacity}`);
+    hint.id = `${id}-hint`;
+    const err = el('p', 'field-error');
+    err.id = `${id}-err`;
+    err.hidden = true;
+    const i = el('input');
+    i.id = id;
+    i.type = 'number';
+    i.min = '0';
+    i.max = '50';
+    i.step = '1';
+    i.inputMode = 'numeric';
+    i.autocomplete = 'off';
+    i.dataset.channel = c.channel;
+    i.setAttribute('aria-describedby', hint.id);
+    i.value = cap && cap[c.channel] !== undefined ? String(cap[c.channel]) : '';
+    d.append(l, hint, err, i);
+    return d;
+  }));
+}
+// The capacities that changed: {channel: n, or null for the default}; null when one is wrong
+// (shown on its field).
+function changedCapacity(a) {
+  const out = {};
+  for (const i of document.querySelectorAll('#e-capacity-list input')) {
+    const ch = i.dataset.channel, v = i.value.trim();
+    const err = `${i.id}-err`;
+    if (i.validity.badInput || (v !== '' && (!/^\d{1,2}$/.test(v) || Number(v) > 50))) {
+      fieldError(i, err, `Enter a whole number from 0 to 50 for ${channelName(ch)}, or leave it empty for the default`);
+      i.setAttribute('aria-describedby', `${err} ${i.id}-hint`);
+      i.focus();
+      return null;
+    }
+    fieldError(i, err, '');
+    i.setAttribute('aria-describedby', `${i.id}-hint`);
+    const now = v === '' ? null : Number(v);
+    const was = a.capacity && a.capacity[ch] !== undefined ? a.capacity[ch] : null;
+    if (now !== was) out[ch] = now;
+  }
+  return out;
+}
+function capacityError(text) {
+  const e = $('e-capacity-err');
+  e.textContent = text || '';
+  e.hidden = !text;
+  $('e-capacity').setAttribute('aria-describedby', [text ? e.id : '', 'e-capacity-hint'].filter(Boolean).join(' '));
+}
 function chosenQueues(prefix) {
   return [...document.querySelectorAll(`#${prefix}-queue-list input:checked`)].map(i => Number(i.value));
 }
@@ -119,9 +180,15 @@ function clearErrors(prefix) {
   summary(prefix === 'c' ? 'create' : 'edit', '');
   for (const id of Object.values(FIELDS[prefix])) fieldError($(id), `${id}-err`, '');
   queuesError(prefix, '');
+  if (prefix === 'e') capacityError('');
 }
 // Puts the server's error on its field (and focus there); false when it names none we show.
 function onField(prefix, field, text) {
+  if (field === 'capacity' && prefix === 'e') {
+    capacityError(text);
+    ($('e-capacity-list').querySelector('input') || $('e-capacity')).focus();
+    return true;
+  }
   if (field === 'queues') {
     queuesError(prefix, text);
     ($(`${prefix}-queue-list`).querySelector('input') || $(`${prefix}-queues`)).focus();
@@ -173,6 +240,7 @@ function openEdit(a) {
   $('e-name').value = a.name;
   $('e-role').value = a.role;
   queueChecks('e', new Set(a.queues || []));
+  capacityInputs(a.capacity);
   $('edit').hidden = false;
   $('edit-h').focus();
 }
@@ -196,6 +264,9 @@ async function saveEdit(ev) {
   if ($('e-role').value !== a.role) body.role = $('e-role').value;
   const qs = chosenQueues('e');
   if (qs.join(',') !== [...(a.queues || [])].sort((x, y) => x - y).join(',')) body.queues = qs;
+  const cap = changedCapacity(a);
+  if (!cap) return;
+  if (Object.keys(cap).length) body.capacity = cap;
   if (!Object.keys(body).length) { say('Nothing was changed.'); closeEdit(); return; }
   const r = await api('PATCH', `/api/staff/${a.id}`, body);
   if (r.status === 200) {

@@ -7,15 +7,13 @@
 // to init() when the session has gone or a conversation's customer changed.
 // Every string from a resident or the network goes into the page with textContent.
 
-import { $, el, fieldError } from './common.js';
+import { $, el, fieldError, channelName } from './common.js';
 
 const PAGE = 20;
-const CHANNEL = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone', visit: 'Visit' };
 const STATUS = { open: 'open', waiting: 'waiting in a queue', offered: 'being offered', assigned: 'with an advisor',
   wrap_up: 'wrapping up', closed: 'closed', awaiting_customer: 'waiting for the resident' };
 const KIND = { email: 'Email', phone: 'Phone', chat: 'Web chat visitor', uprn: 'Property (UPRN)' };
 const LANG_RE = /^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
-const channelName = c => CHANNEL[c] || c || 'Unknown channel';
 const bytes = s => new TextEncoder().encode(s).length;
 function when(ms) {
   if (ms == null) return '';

@@ -25,6 +25,8 @@
 
 /* Queue ids one account's membership list may hold. */
 #define QUEUES_MAX 500
+/* staff_capacity.capacity: 0 to 50 (a CHECK in 0002_router.sql). */
+#define CAPACITY_MAX 50
 /* Passwords hashed at once (each takes a worker and 19 MiB). */
 #define HASHING_MAX 4
 #define NPARAMS     9
@@ -40,6 +42,7 @@ struct api_staff {
 enum sreq_kind {
 	S_LIST = 0,
 	S_QUEUES,
+	S_CHANNELS,
 	S_CREATE,
 	S_EDIT,
 	S_PASSWORD,
@@ -67,18 +70,34 @@ struct sreq {
 	"(SELECT coalesce(json_agg(m.queue_id ORDER BY m.queue_id), '[]')"     \
 	" FROM queue_members m WHERE m.staff_id = " u ".id)"
 
-/* One account as the API shows it; queues is SQL yielding a JSON array. */
-#define ACCOUNT_JSON(u, queues)                                                \
+/* An account's own capacities (staff_capacity), as a JSON object. */
+#define CAPACITIES(u)                                                          \
+	"(SELECT coalesce(json_object_agg(c.channel, c.capacity ORDER BY"      \
+	" c.channel), '{}') FROM staff_capacity c WHERE c.staff_id = " u       \
+	".id)"
+
+/*
+ * One account as the API shows it; queues is SQL yielding a JSON array,
+ * caps one yielding a JSON object.
+ */
+#define ACCOUNT_JSON(u, queues, caps)                                          \
 	"json_build_object('id', " u ".id, 'login', " u ".login, 'name', " u   \
 	".display_name, 'role', " u ".role, 'disabled', " u ".disabled,"       \
-	" 'queues', " queues ", 'last_sign_in', (SELECT (extract(epoch FROM"   \
-	" max(ss.created_at)) * 1000)::bigint FROM staff_sessions ss"          \
-	" WHERE ss.staff_id = " u ".id))"
+	" 'queues', " queues ", 'capacity', " caps ", 'last_sign_in', (SELECT" \
+	" (extract(epoch FROM max(ss.created_at)) * 1000)::bigint FROM"        \
+	" staff_sessions ss WHERE ss.staff_id = " u ".id))"
 
 /* Last sign-in: the newest session not yet pruned (else null). */
 static const char LIST_SQL[] = "SELECT coalesce(json_agg(" ACCOUNT_JSON(
-        "u", MEMBERS("u")) " ORDER BY"
-                           " u.login), '[]')::text FROM staff_users u";
+        "u", MEMBERS("u"), CAPACITIES("u")) " ORDER BY"
+                                            " u.login), '[]')::text FROM "
+                                            "staff_users u";
+
+/* The channels and their default capacity, in the channel type's order. */
+static const char CHANNELS_SQL[] =
+        "SELECT coalesce(json_agg(json_build_object('channel', c.channel,"
+        " 'default_capacity', c.default_capacity, 'live', c.live)"
+        " ORDER BY c.channel), '[]')::text FROM channel_settings c";
 
 static const char QUEUES_SQL[] =
         "SELECT coalesce(json_agg(json_build_object('id', q.id, 'slug',"
@@ -108,47 +127,66 @@ static const char CREATE_SQL[] =
         " SELECT (SELECT id FROM u), (SELECT ok FROM ok)";
 
 /*
- * $1 account, $2 the changes ({name?, role?, queues?}), $3 staff id, $4
- * login, $5 address. One row: the account exists, every queue exists,
- * the account as it is now (NULL when not changed).
+ * $1 account, $2 the changes ({name?, role?, queues?, capacity?}), $3
+ * staff id, $4 login, $5 address. One row: the account exists, every
+ * queue exists, the account as it is now (NULL when not changed), every
+ * capacity names a channel. A capacity of null removes the account's own
+ * (the channel's default applies).
  */
+/* The SQL around the macros is kept as written. */
+/* clang-format off */
 static const char EDIT_SQL[] =
         "WITH ch AS (SELECT $2::jsonb AS j),"
         " qs AS (SELECT DISTINCT x::bigint AS q FROM ch,"
         "  jsonb_array_elements_text(CASE WHEN ch.j ? 'queues'"
         "   THEN ch.j->'queues' ELSE '[]' END) x),"
+        " cap AS (SELECT e.key AS k, e.value AS v FROM ch, jsonb_each("
+        "  CASE WHEN ch.j ? 'capacity' THEN ch.j->'capacity' ELSE '{}' END) e),"
+        " capok AS (SELECT NOT EXISTS (SELECT 1 FROM cap WHERE cap.k NOT IN"
+        "  (SELECT channel::text FROM channel_settings)) AS ok),"
         " ok AS (SELECT NOT EXISTS (SELECT 1 FROM qs"
-        "  WHERE qs.q NOT IN (SELECT id FROM queues)) AS ok),"
-        " old AS (SELECT u.id, u.display_name, u.role, " MEMBERS(
-                "u") " AS"
-                     "  queues FROM staff_users u WHERE u.id = $1::bigint),"
-                     " up AS (UPDATE staff_users u SET"
-                     "  display_name = coalesce(ch.j->>'name', u.display_name),"
-                     "  role = coalesce(ch.j->>'role', u.role)"
-                     "  FROM ch, ok WHERE u.id = $1::bigint AND ok.ok "
-                     "RETURNING u.*),"
-                     " del AS (DELETE FROM queue_members m USING ch, up"
-                     "  WHERE m.staff_id = up.id AND ch.j ? 'queues'"
-                     "  AND m.queue_id NOT IN (SELECT q FROM qs)),"
-                     " ins AS (INSERT INTO queue_members (staff_id, queue_id)"
-                     "  SELECT up.id, qs.q FROM up, qs ON CONFLICT DO NOTHING),"
-                     " a AS (INSERT INTO audit_log (actor_staff_id, actor, "
-                     "action,"
-                     "  object_kind, object_id, detail, ip) SELECT $3::bigint, "
-                     "$4,"
-                     "  'staff.edit', 'staff', up.id::text, "
-                     "jsonb_build_object('login',"
-                     "  up.login, 'before', (SELECT jsonb_build_object('name',"
-                     "  o.display_name, 'role', o.role, 'queues', o.queues) "
-                     "FROM old o),"
-                     "  'changes', $2::jsonb), $5::inet FROM up)"
-                     " SELECT (SELECT count(*) FROM old), (SELECT ok FROM ok),"
-                     " (SELECT " ACCOUNT_JSON(
-                             "up",
-                             "CASE WHEN ch.j ? 'queues' THEN (SELECT coalesce("
-                             "json_agg(q ORDER BY q), '[]') FROM qs) ELSE "
-                             "(SELECT "
-                             "o.queues FROM old o) END") "::text FROM up, ch)";
+        "  WHERE qs.q NOT IN (SELECT id FROM queues))"
+        "  AND (SELECT ok FROM capok) AS ok),"
+        " old AS (SELECT u.id, u.display_name, u.role,"
+        "  " MEMBERS("u") " AS queues,"
+        "  " CAPACITIES("u") " AS capacity"
+        "  FROM staff_users u WHERE u.id = $1::bigint),"
+        " up AS (UPDATE staff_users u SET"
+        "  display_name = coalesce(ch.j->>'name', u.display_name),"
+        "  role = coalesce(ch.j->>'role', u.role)"
+        "  FROM ch, ok WHERE u.id = $1::bigint AND ok.ok RETURNING u.*),"
+        " del AS (DELETE FROM queue_members m USING ch, up"
+        "  WHERE m.staff_id = up.id AND ch.j ? 'queues'"
+        "  AND m.queue_id NOT IN (SELECT q FROM qs)),"
+        " ins AS (INSERT INTO queue_members (staff_id, queue_id)"
+        "  SELECT up.id, qs.q FROM up, qs ON CONFLICT DO NOTHING),"
+        " cdel AS (DELETE FROM staff_capacity c USING up, cap"
+        "  WHERE c.staff_id = up.id AND c.channel::text = cap.k"
+        "  AND jsonb_typeof(cap.v) = 'null'),"
+        " cins AS (INSERT INTO staff_capacity (staff_id, channel, capacity)"
+        "  SELECT up.id, cap.k::sb_channel, (cap.v #>> '{}')::smallint"
+        "  FROM up, cap WHERE jsonb_typeof(cap.v) = 'number'"
+        "  ON CONFLICT (staff_id, channel) DO UPDATE"
+        "  SET capacity = EXCLUDED.capacity),"
+        " a AS (INSERT INTO audit_log (actor_staff_id, actor, action,"
+        "  object_kind, object_id, detail, ip) SELECT $3::bigint, $4,"
+        "  'staff.edit', 'staff', up.id::text, jsonb_build_object('login',"
+        "  up.login, 'before', (SELECT jsonb_build_object('name',"
+        "  o.display_name, 'role', o.role, 'queues', o.queues, 'capacity',"
+        "  o.capacity) FROM old o), 'changes', $2::jsonb), $5::inet FROM up)"
+        " SELECT (SELECT count(*) FROM old), (SELECT ok FROM ok),"
+        " (SELECT " ACCOUNT_JSON("up",
+                "CASE WHEN ch.j ? 'queues' THEN (SELECT coalesce(json_agg(q"
+                " ORDER BY q), '[]') FROM qs) ELSE (SELECT o.queues FROM old"
+                " o) END",
+                /* The capacities as they are after the change. */
+                "(SELECT coalesce(json_object_agg(x.k, x.v ORDER BY x.k),"
+                " '{}') FROM (SELECT c.key AS k, c.value AS v FROM old o,"
+                " json_each(o.capacity) c WHERE c.key NOT IN (SELECT k FROM"
+                " cap) UNION ALL SELECT k, v::json FROM cap WHERE"
+                " jsonb_typeof(v) = 'number') x)") "::text FROM up, ch),"
+        " (SELECT ok FROM capok)";
+/* clang-format on */
 
 /*
  * $1 account, $2 'staff.password_reset', $3 true, $4 hash, $5 staff id, $6
@@ -278,7 +316,8 @@ on_answer(void *arg, PGresult *res, const char *err)
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		answer_failed(r, res, err);
-	} else if (r->kind == S_LIST || r->kind == S_QUEUES) {
+	} else if (r->kind == S_LIST || r->kind == S_QUEUES ||
+	           r->kind == S_CHANNELS) {
 		gw_http_respond(a->http, r->conn, 200, PQgetvalue(res, 0, 0),
 		                NULL);
 	} else if (r->kind == S_CREATE) {
@@ -303,6 +342,10 @@ on_answer(void *arg, PGresult *res, const char *err)
 	} else if (r->kind == S_EDIT) {
 		if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
 			respond_error(a, r->conn, 404, NULL, "no such account");
+		else if (strcmp(PQgetvalue(res, 0, 3), "t") != 0)
+			respond_error(a, r->conn, 400, "capacity",
+			              "capacity names a channel that does not "
+			              "exist");
 		else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
 			respond_error(a, r->conn, 400, "queues",
 			              "a queue in queues does not exist");
@@ -567,23 +610,54 @@ out:
 	free(queues);
 }
 
+/*
+ * What is wrong with capacity ({channel: 0 to CAPACITY_MAX, or null for
+ * the channel's default}), or NULL. Whether each channel exists is
+ * PostgreSQL's to say.
+ */
+static const char *
+capacity_problem(json_t *v)
+{
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(v) || json_object_size(v) == 0 ||
+	    json_object_size(v) > 16)
+		return "capacity must be an object of channels, each a number "
+		       "of conversations or null";
+	json_object_foreach(v, k, x)
+	{
+		if (strlen(k) == 0 || strlen(k) > 32)
+			return "capacity names a channel that does not exist";
+		if (!json_is_null(x) &&
+		    (!json_is_integer(x) || json_integer_value(x) < 0 ||
+		     json_integer_value(x) > CAPACITY_MAX))
+			return "a capacity must be a whole number from 0 to "
+			       "50, "
+			       "or null for the channel's default";
+	}
+	return NULL;
+}
+
 /* What is wrong with an account's changes, or NULL, as create_problem. */
 static const char *
 edit_problem(json_t *o, long long id, const struct gw_session_info *who,
              const char **field, char **queues, int *status)
 {
-	static const char *const keys[] = {"name", "role", "queues", NULL};
+	static const char *const keys[] = {"name", "role", "queues", "capacity",
+	                                   NULL};
 	json_t *nv = json_object_get(o, "name"),
 	       *rv = json_object_get(o, "role");
-	json_t *qv = json_object_get(o, "queues");
+	json_t *qv = json_object_get(o, "queues"),
+	       *cv = json_object_get(o, "capacity");
 	const char *why = NULL;
 
 	*status = 400;
 	*field = unknown_key(o, keys);
 	if (*field != NULL)
-		return "this field is not one of name, role, queues";
+		return "this field is not one of name, role, queues, capacity";
 	if (json_object_size(o) == 0)
-		return "nothing to change: give name, role or queues";
+		return "nothing to change: give name, role, queues or capacity";
 	*field = "name";
 	why = name_field_problem(nv);
 	if (why != NULL)
@@ -603,11 +677,14 @@ edit_problem(json_t *o, long long id, const struct gw_session_info *who,
 		*queues = queue_list(qv, &why);
 	if (why != NULL)
 		return why;
+	*field = "capacity";
+	if (cv != NULL && (why = capacity_problem(cv)) != NULL)
+		return why;
 	*field = NULL;
 	return NULL;
 }
 
-/* PATCH /api/staff/{id}: {name?, role?, queues?}. */
+/* PATCH /api/staff/{id}: {name?, role?, queues?, capacity?}. */
 static void
 edit(struct api_staff *a, unsigned long conn, long long id, json_t *o,
      const struct gw_session_info *who, const char *const ids[3])
@@ -694,7 +771,8 @@ api_staff_owns(const char *path)
 {
 	return strcmp(path, "/api/staff") == 0 ||
 	       strncmp(path, "/api/staff/", 11) == 0 ||
-	       strcmp(path, "/api/queues") == 0;
+	       strcmp(path, "/api/queues") == 0 ||
+	       strcmp(path, "/api/channels") == 0;
 }
 
 void
@@ -717,8 +795,13 @@ api_staff_request(struct api_staff *a, unsigned long conn, const char *method,
 		              "only admins manage accounts");
 		return;
 	}
-	if (strcmp(path, "/api/queues") == 0 ||
-	    strcmp(path, "/api/staff") == 0) {
+	if (strcmp(path, "/api/channels") == 0) {
+		if (get)
+			start(sreq_new(a, conn, S_CHANNELS, CHANNELS_SQL));
+		else
+			respond_error(a, conn, 405, NULL, "method not allowed");
+	} else if (strcmp(path, "/api/queues") == 0 ||
+	           strcmp(path, "/api/staff") == 0) {
 		if (get)
 			start(sreq_new(a, conn,
 			               path[5] == 'q' ? S_QUEUES : S_LIST,

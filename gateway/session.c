@@ -92,15 +92,19 @@ static const char sql_login_create[] =
         " FROM s JOIN u ON u.id = s.staff_id";
 
 /*
- * What the user may do, as a digest: the role and the queue memberships
- * (with proficiencies) of the staff_users row named u. A desk opened with
+ * What the user may do, as a digest: the role, the queue memberships
+ * (with proficiencies) and the own capacities of the staff_users row named
+ * u. A desk opened with
  * one digest is closed when it changes (route_ws), so that it connects
  * again under the new rules.
  */
 #define ACCESS_SQL                                                             \
 	" md5(u.role || ':' || coalesce((SELECT string_agg(m.queue_id"         \
 	" || '/' || m.proficiency, ',' ORDER BY m.queue_id)"                   \
-	" FROM queue_members m WHERE m.staff_id = u.id), ''))"
+	" FROM queue_members m WHERE m.staff_id = u.id), '') || ':' ||"        \
+	" coalesce((SELECT string_agg(c.channel || '=' || c.capacity, ','"     \
+	" ORDER BY c.channel) FROM staff_capacity c"                           \
+	" WHERE c.staff_id = u.id), ''))"
 
 /* Finds a live session and touches it when last written touch_s ago. */
 static const char sql_check[] =

@@ -113,6 +113,22 @@ test('admin: signs in from the page, creates an advisor, form errors, resets the
     await row(page, 'e2e-newbie').locator('td', { hasText: 'Newbie Renamed' }).waitFor();
     assert.equal(await row(page, 'e2e-newbie').locator('td').nth(2).textContent(), 'Bins and recycling, Council Tax');
 
+    // Capacities of their own: a wrong one is refused at its field; then Web chat 2 and Phone 0.
+    assert.equal(await row(page, 'e2e-newbie').locator('td').nth(3).textContent(), 'Defaults');
+    await row(page, 'e2e-newbie').getByRole('button', { name: 'Change e2e-newbie' }).click();
+    await page.getByRole('heading', { name: 'Change e2e-newbie' }).waitFor();
+    const edit = page.locator('#edit');
+    await edit.getByLabel('Web chat', { exact: true }).fill('51');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('#e-cap-chat-err', { hasText: 'whole number from 0 to 50' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'e-cap-chat');
+    assert.equal(await edit.getByLabel('Web chat', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await axe(page, 'capacity with a field error');
+    await edit.getByLabel('Web chat', { exact: true }).fill('2');
+    await edit.getByLabel('Phone', { exact: true }).fill('0');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await row(page, 'e2e-newbie').locator('td', { hasText: 'Web chat 2, Phone 0' }).waitFor();
+
     // Reset the password, confirmed: the old one stops working.
     await row(page, 'e2e-newbie').getByRole('button', { name: 'Reset password e2e-newbie' }).click();
     const dialog = page.getByRole('dialog', { name: 'Reset the password of e2e-newbie?' });
@@ -135,7 +151,7 @@ test('admin: signs in from the page, creates an advisor, form errors, resets the
     await page.keyboard.press('Escape');
     await until(async () => await disable.evaluate(b => b === document.activeElement), 'focus back on Disable', 5000);
     assert.equal(await page.locator('#confirm').isVisible(), false);
-    assert.equal(await row(page, 'e2e-newbie').locator('td').nth(3).textContent(), 'Enabled');
+    assert.equal(await row(page, 'e2e-newbie').locator('td').nth(4).textContent(), 'Enabled');
     await row(page, 'e2e-newbie').getByRole('button', { name: 'Disable e2e-newbie' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Disable account' }).click();
     await row(page, 'e2e-newbie').locator('td', { hasText: 'Disabled' }).waitFor();

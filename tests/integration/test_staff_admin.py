@@ -107,6 +107,7 @@ class StaffAdminTest(harness.TestCase):
     def test_only_admins(self):
         ada = self.staff_id("ada")
         calls = [("GET", "/api/staff", None), ("GET", "/api/queues", None),
+                 ("GET", "/api/channels", None),
                  ("POST", "/api/staff", {"login": "x1", "role": "advisor"}),
                  ("PATCH", "/api/staff/%d" % ada, {"name": "X"}),
                  ("POST", "/api/staff/%d/password" % ada, {}),
@@ -193,10 +194,23 @@ class StaffAdminTest(harness.TestCase):
                             ({"name": 5}, "name"),
                             ({"queues": [0]}, "queues"),
                             ({"queues": [77]}, "queues"),
-                            ({"login": "new"}, "login")):
+                            ({"login": "new"}, "login"),
+                            ({"capacity": 3}, "capacity"),
+                            ({"capacity": {}}, "capacity"),
+                            ({"capacity": {"chat": 51}}, "capacity"),
+                            ({"capacity": {"chat": -1}}, "capacity"),
+                            ({"capacity": {"chat": 1.5}}, "capacity"),
+                            ({"capacity": {"chat": "2"}}, "capacity"),
+                            # Checked by PostgreSQL: nothing is kept.
+                            ({"capacity": {"chat": 2, "fax": 1}},
+                             "capacity"),
+                            ({"capacity": {"chat": 2}, "queues": [77]},
+                             "queues")):
             status, r = self.call("ada", "PATCH", "/api/staff/%d" % v2, body)
             self.assertEqual((status, r.get("field")), (400, field),
                              (body, r))
+        self.assertEqual(self.sql("SELECT count(*) FROM staff_capacity"
+                                  " WHERE staff_id = %d" % v2), "0")
         status, r = self.call("ada", "PATCH", "/api/staff/999999",
                               {"name": "Nobody"})
         self.assertEqual(status, 404)
@@ -248,10 +262,41 @@ class StaffAdminTest(harness.TestCase):
             "SELECT json_agg(detail ORDER BY id) FROM audit_log WHERE"
             " action = 'staff.edit' AND object_id = '%d'" % made["id"]))
         self.assertEqual(edits[0]["before"], {"name": "Cid", "role":
-                                              "advisor", "queues": [31]})
+                                              "advisor", "queues": [31],
+                                              "capacity": {}})
         self.assertEqual(edits[1]["changes"], {"queues": []})
         self.assertEqual(self.audits("staff.edit", "cid"),
                          "ada,true,true\nada,true,true")
+
+        # Capacities of their own: set, changed, back to the default.
+        status, chans = self.call("ada", "GET", "/api/channels")
+        self.assertEqual(status, 200, chans)
+        self.assertEqual([(c["channel"], c["default_capacity"])
+                          for c in chans],
+                         [("chat", 3), ("email", 5), ("sms", 5),
+                          ("visit", 1), ("voice", 1)])
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"capacity": {"chat": 2, "email": 0}})
+        self.assertEqual((status, r["capacity"]),
+                         (200, {"chat": 2, "email": 0}), r)
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"capacity": {"chat": None, "sms": 4}})
+        self.assertEqual((status, r["capacity"], r["queues"]),
+                         (200, {"email": 0, "sms": 4}, []), r)
+        self.assertEqual(self.sql(
+            "SELECT string_agg(channel || '=' || capacity, ',' ORDER BY"
+            " channel) FROM staff_capacity WHERE staff_id = %d"
+            % made["id"]), "email=0,sms=4")
+        status, staff = self.call("ada", "GET", "/api/staff")
+        self.assertEqual({s["login"]: s["capacity"] for s in staff}["cid"],
+                         {"email": 0, "sms": 4})
+        edits = json.loads(self.sql(
+            "SELECT json_agg(detail ORDER BY id) FROM audit_log WHERE"
+            " action = 'staff.edit' AND object_id = '%d'" % made["id"]))
+        self.assertEqual((edits[-1]["before"]["capacity"],
+                          edits[-1]["changes"]),
+                         ({"chat": 2, "email": 0},
+                          {"capacity": {"chat": None, "sms": 4}}))
 
         # Reset: the old password and every session end.
         cookie = self.login("cid", made["password"]).headers[
@@ -352,6 +397,18 @@ class StaffAdminTest(harness.TestCase):
         desk.wait_for("offer", conversation=res.conv)
         res.send(type="chat.end", id="end")
         res.wait_for("chat.ended")
+        # A capacity of their own: the desk reconnects, and routing uses
+        # the new capacity from its next status.
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"capacity": {"chat": 1, "voice": 0}})
+        self.assertEqual(status, 200, r)
+        code, reason, _ = desk.closed()
+        self.assertEqual((code, reason), (4005, "access changed"))
+        desk = Desk(self, self.sb, cookie)
+        desk.send(type="desk.status", status="available", id="st2")
+        ok = desk.wait_for("desk.status.ok", id="st2")
+        self.assertEqual((ok["capacity"].get("chat"),
+                          ok["capacity"].get("voice")), (1, None), ok)
         desk.status("offline")
         al.status("offline")
 

@@ -773,7 +773,10 @@ bob_access(struct fixture *f, const struct reply *b, char *out)
 	assert_string_equal(r.access, out);
 }
 
-/* The access digest follows the role and the queue memberships only. */
+/*
+ * The access digest follows the role, the queue memberships and the own
+ * capacities only.
+ */
 static void
 test_access_digest(void **state)
 {
@@ -816,12 +819,29 @@ test_access_digest(void **state)
 	                 0);
 	bob_access(&f, &b, a1);
 	assert_string_not_equal(a0, a1);
-	assert_int_equal(exec("DELETE FROM queue_members WHERE staff_id = %lld;"
-	                      "DELETE FROM queues WHERE id = 77;"
-	                      "UPDATE staff_users SET role = 'supervisor',"
-	                      " display_name = 'bob' WHERE id = %lld",
-	                      bob_id, bob_id),
+	strcpy(a0, a1);
+	/* An own capacity, then another one. */
+	assert_int_equal(exec("INSERT INTO staff_capacity (staff_id, channel,"
+	                      " capacity) VALUES (%lld, 'chat', 2)",
+	                      bob_id),
 	                 0);
+	bob_access(&f, &b, a1);
+	assert_string_not_equal(a0, a1);
+	strcpy(a0, a1);
+	assert_int_equal(exec("UPDATE staff_capacity SET capacity = 4"
+	                      " WHERE staff_id = %lld",
+	                      bob_id),
+	                 0);
+	bob_access(&f, &b, a1);
+	assert_string_not_equal(a0, a1);
+	assert_int_equal(
+	        exec("DELETE FROM staff_capacity WHERE staff_id = %lld;"
+	             "DELETE FROM queue_members WHERE staff_id = %lld;"
+	             "DELETE FROM queues WHERE id = 77;"
+	             "UPDATE staff_users SET role = 'supervisor',"
+	             " display_name = 'bob' WHERE id = %lld",
+	             bob_id, bob_id, bob_id),
+	        0);
 	fixture_close(&f);
 }
 
