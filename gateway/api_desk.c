@@ -16,6 +16,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
+/* The longest report, in days (from and to included). */
+#define REPORT_DAYS_MAX 366
+
 struct api_desk {
 	struct gw_http *http;
 	struct db *db;
@@ -27,6 +30,7 @@ enum dkind {
 	D_CREATE,
 	D_CODES,
 	D_CODE_CREATE,
+	D_REPORT,
 };
 
 struct dreq {
@@ -144,6 +148,42 @@ static const char CODES_SQL[] =
                                   "   AND ($2::text = '1' OR "
                                   "d.active)))::text"
                                   " FROM queues q WHERE q.id = $1::bigint";
+
+/*
+ * The wrap-up report: how many conversations were wrapped up with each
+ * reason and each outcome, per queue, over the council's local days $1 to
+ * $2 (dates; '' for the last 7 days to today), in queue $3 ('' for every
+ * queue). A disposition without a reason (or outcome) counts under null.
+ */
+/* clang-format off */
+#define REPORT_COUNTS(col)                                                     \
+	"(SELECT coalesce(json_agg(json_build_object('code', c.code, 'label',"  \
+	" c.label, 'active', c.active, 'count', y.n) ORDER BY y.n DESC,"       \
+	" c.label NULLS LAST), '[]') FROM (SELECT d." col " AS cid, count(*)"  \
+	" AS n FROM d WHERE d.queue_id IS NOT DISTINCT FROM x.queue_id"        \
+	" GROUP BY d." col ") y LEFT JOIN disposition_codes c ON c.id = y.cid)"
+static const char REPORT_SQL[] =
+        "WITH z AS (SELECT coalesce((SELECT timezone FROM councils"
+        "  WHERE id = 1), 'Europe/London') AS tz),"
+        " r AS (SELECT coalesce(nullif($1::text, '')::date,"
+        "  (now() AT TIME ZONE z.tz)::date - 6) AS f,"
+        "  coalesce(nullif($2::text, '')::date,"
+        "  (now() AT TIME ZONE z.tz)::date) AS t, z.tz FROM z),"
+        " d AS (SELECT d.* FROM conversation_dispositions d, r"
+        "  WHERE d.created_at >= (r.f::timestamp AT TIME ZONE r.tz)"
+        "  AND d.created_at < ((r.t + 1)::timestamp AT TIME ZONE r.tz)"
+        "  AND ($3::text = '' OR d.queue_id = nullif($3::text, '')::bigint))"
+        " SELECT json_build_object('from', r.f, 'to', r.t, 'timezone', r.tz,"
+        "  'queue', nullif($3::text, '')::bigint,"
+        "  'wrapped_up', (SELECT count(*) FROM d),"
+        "  'queues', (SELECT coalesce(json_agg(json_build_object("
+        "   'id', x.queue_id, 'name', q.name, 'wrapped_up', x.n,"
+        "   'reasons', " REPORT_COUNTS("reason_id") ","
+        "   'outcomes', " REPORT_COUNTS("outcome_id") ")"
+        "   ORDER BY q.name NULLS LAST, x.queue_id), '[]')"
+        "   FROM (SELECT queue_id, count(*) AS n FROM d GROUP BY queue_id) x"
+        "   LEFT JOIN queues q ON q.id = x.queue_id))::text FROM r";
+/* clang-format on */
 
 /* $1 queue, $2 the fields (checked), $3 staff id, $4 login, $5 address. */
 static const char CODE_CREATE_SQL[] =
@@ -461,12 +501,94 @@ write(struct api_desk *a, unsigned long conn, enum dkind kind, const char *sql,
 	run(a, conn, kind, sql, n, params);
 }
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's). */
+static long
+days_from_civil(int y, int m, int d)
+{
+	int era, yoe, doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return (long)era * 146097 +
+	       (long)(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
+}
+
+/*
+ * A report day: YYYY-MM-DD, a real date from 2000 to 2999. Sets *days
+ * (since 1970) and returns 0, or -1.
+ */
+static int
+report_day(const char *s, long *days)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+	                            31, 31, 30, 31, 30, 31};
+	int y, m, d, leap;
+	char end;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+	    sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) != 3)
+		return -1;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 ||
+	    d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+		return -1;
+	*days = days_from_civil(y, m, d);
+	return 0;
+}
+
+/*
+ * GET /api/reports/dispositions?from=&to=&queue=: supervisors and admins.
+ * Both days or neither (the last 7 days); at most REPORT_DAYS_MAX days.
+ */
+static void
+report(struct api_desk *a, unsigned long conn, const char *query, int manager)
+{
+	char from[16], to[16], queue[24];
+	const char *params[3], *rest = "";
+	long f = 0, t = 0;
+
+	if (!manager) {
+		respond_error(a, conn, 403,
+		              "reports are for supervisors and admins");
+		return;
+	}
+	if (api_query_param(query, "from", from, sizeof(from)) == -2 ||
+	    api_query_param(query, "to", to, sizeof(to)) == -2 ||
+	    (from[0] != '\0') != (to[0] != '\0') ||
+	    (from[0] != '\0' &&
+	     (report_day(from, &f) != 0 || report_day(to, &t) != 0))) {
+		respond_error(a, conn, 400,
+		              "from and to must both be dates (YYYY-MM-DD), or "
+		              "both left out for the last 7 days");
+		return;
+	}
+	if (t < f || t - f >= REPORT_DAYS_MAX) {
+		respond_error(a, conn, 400,
+		              "to must be on or after from, at most 366 days "
+		              "later");
+		return;
+	}
+	if (api_query_param(query, "queue", queue, sizeof(queue)) == -2 ||
+	    (queue[0] != '\0' &&
+	     (api_path_id(queue, "", &rest) == 0 || rest[0] != '\0'))) {
+		respond_error(a, conn, 400, "queue must be a queue id");
+		return;
+	}
+	params[0] = from;
+	params[1] = to;
+	params[2] = queue;
+	run(a, conn, D_REPORT, REPORT_SQL, 3, params);
+}
+
 /* ---------------------------------------------------------------- entry */
 
 int
 api_desk_owns(const char *path)
 {
-	return strcmp(path, "/api/canned") == 0 ||
+	return strcmp(path, "/api/reports/dispositions") == 0 ||
+	       strcmp(path, "/api/canned") == 0 ||
 	       strncmp(path, "/api/canned/", 12) == 0 ||
 	       strncmp(path, "/api/queues/", 12) == 0 ||
 	       strncmp(path, "/api/dispositions/", 18) == 0;
@@ -498,7 +620,13 @@ api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
 	if (!manager || strcmp(all, "1") != 0)
 		all[0] = '\0';
 
-	if (strcmp(path, "/api/canned") == 0 && strcmp(method, "GET") == 0) {
+	if (strcmp(path, "/api/reports/dispositions") == 0) {
+		if (strcmp(method, "GET") == 0)
+			report(a, conn, query, manager);
+		else
+			respond_error(a, conn, 405, "method not allowed");
+	} else if (strcmp(path, "/api/canned") == 0 &&
+	           strcmp(method, "GET") == 0) {
 		if (api_query_param(query, "queue", queue, sizeof(queue)) ==
 		            -2 ||
 		    (queue[0] != '\0' &&

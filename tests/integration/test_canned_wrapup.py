@@ -343,7 +343,8 @@ class CannedWrapUpTest(harness.TestCase):
         m = self.wrap(bob, conv, "w8", reason="bill", outcome="resolved")
         self.assertEqual(m["code"], "forbidden", m)
         self.assertEqual(self.sql("SELECT count(*) FROM"
-                                  " conversation_dispositions"), "0")
+                                  " conversation_dispositions WHERE"
+                                  " conversation_id = %s" % conv), "0")
         # A second resident waits: ada has room for one chat only.
         ws2, conv2 = self.resident()
         m = self.wrap(ada, conv, "w9", reason="moving", outcome="follow-up",
@@ -413,6 +414,81 @@ class CannedWrapUpTest(harness.TestCase):
         status, items = self.call("bob", "GET",
                                   "/api/customers/%s/timeline" % cust)
         self.assertEqual((status, items), (200, []))
+
+    def test_disposition_report(self):
+        """Counts per queue, reason and outcome over the council's local
+        days (Europe/London: a wrap-up at 23:30 UTC on 30 June is 1 July),
+        for supervisors and admins; dates checked."""
+        self.sql(
+            "INSERT INTO queues (id, slug, name) VALUES (34, 'rep',"
+            " 'Report queue');"
+            "INSERT INTO disposition_codes (queue_id, kind, code, label,"
+            " active) VALUES (34, 'reason', 'r-a', 'Reason A', true),"
+            " (34, 'reason', 'r-b', 'Reason B', false),"
+            " (34, 'outcome', 'o-a', 'Outcome A', true);"
+            "WITH c AS (INSERT INTO customers (display_name) VALUES"
+            " ('Report Person') RETURNING id)"
+            " INSERT INTO conversations (customer_id, channel, queue_id,"
+            " status) SELECT c.id, 'chat', 34, 'closed' FROM c,"
+            " generate_series(1, 5);"
+            "WITH v AS (SELECT id, row_number() OVER (ORDER BY id) n FROM"
+            " conversations WHERE queue_id = 34)"
+            " INSERT INTO conversation_dispositions (conversation_id,"
+            " queue_id, reason_id, outcome_id, created_at)"
+            " SELECT v.id, 34, CASE WHEN v.n <= 2 THEN (SELECT id FROM"
+            " disposition_codes WHERE code = 'r-a') WHEN v.n = 3 THEN"
+            " (SELECT id FROM disposition_codes WHERE code = 'r-b') END,"
+            " CASE WHEN v.n <> 4 THEN (SELECT id FROM disposition_codes"
+            " WHERE code = 'o-a') END, CASE v.n"
+            " WHEN 1 THEN '2026-06-30 23:30+00'::timestamptz"
+            " WHEN 2 THEN '2026-07-01 12:00+00' WHEN 3 THEN"
+            " '2026-07-01 22:59+00' WHEN 4 THEN '2026-07-02 10:00+00'"
+            " ELSE '2026-06-30 22:59+00' END FROM v")
+        status, r = self.call("sue", "GET", "/api/reports/dispositions"
+                              "?from=2026-07-01&to=2026-07-02&queue=34")
+        self.assertEqual(status, 200, r)
+        self.assertEqual((r["from"], r["to"], r["queue"], r["wrapped_up"],
+                          r["timezone"]),
+                         ("2026-07-01", "2026-07-02", 34, 4,
+                          "Europe/London"))
+        q, = r["queues"]
+        self.assertEqual((q["id"], q["name"], q["wrapped_up"]),
+                         (34, "Report queue", 4))
+        self.assertEqual([(x["code"], x["label"], x["active"], x["count"])
+                          for x in q["reasons"]],
+                         [("r-a", "Reason A", True, 2),
+                          ("r-b", "Reason B", False, 1),
+                          (None, None, None, 1)])
+        self.assertEqual([(x["code"], x["count"]) for x in q["outcomes"]],
+                         [("o-a", 3), (None, 1)])
+        # One day: 1 July only (23:30 UTC on 30 June is 00:30 in London).
+        status, r = self.call("root", "GET", "/api/reports/dispositions"
+                              "?from=2026-07-01&to=2026-07-01")
+        self.assertEqual(status, 200, r)
+        got = {q["id"]: q["wrapped_up"] for q in r["queues"]}
+        self.assertEqual(got.get(34), 3, r)
+        # The last 7 days by default; other queues' wrap-ups count too.
+        status, r = self.call("sue", "GET", "/api/reports/dispositions")
+        self.assertEqual(status, 200, r)
+        self.assertNotIn(34, [q["id"] for q in r["queues"]])
+        # Only supervisors and admins; bad dates and queues are refused.
+        status, r = self.call("ada", "GET", "/api/reports/dispositions")
+        self.assertEqual((status, r["error"]),
+                         (403, "reports are for supervisors and admins"))
+        for q in ("from=2026-07-01", "from=2026-7-1&to=2026-07-02",
+                  "from=2026-02-29&to=2026-03-01",
+                  "from=2026-07-02&to=2026-07-01",
+                  "from=2025-06-30&to=2026-07-01",
+                  "from=2026-07-01&to=2026-07-02&queue=x"):
+            status, r = self.call("sue", "GET",
+                                  "/api/reports/dispositions?" + q)
+            self.assertEqual(status, 400, (q, r))
+        status, r = self.call("sue", "GET", "/api/reports/dispositions"
+                              "?from=2025-07-01&to=2026-07-01")
+        self.assertEqual(status, 200, r)  # 366 days, both ends: allowed
+        status, r = self.call("sue", "POST", "/api/reports/dispositions",
+                              {})
+        self.assertEqual(status, 405)
 
     def test_wrap_up_by_supervisor(self):
         ada = Desk(self, self.sb, self.cookie("ada"))
