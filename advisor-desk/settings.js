@@ -1,6 +1,7 @@
 // Switchboard canned responses (supervisors and admins) and wrap-up codes (admins; supervisors
 // read the active ones), over the REST endpoints of docs/api.md "Canned responses" and
-// "Wrap-up codes": lists, a form to add or change each, making one inactive or active again.
+// "Wrap-up codes": lists, a form to add or change each, making one inactive or active again;
+// and the wrap-up report (docs/api.md, GET /api/reports/dispositions).
 // Errors the server ties to fields ({"fields"}) are shown on those fields; everything from
 // the server is put in the page as text.
 import { $, el, say, fieldError, api, pageStaff, showView, showSignedOut, showForbidden } from './common.js';
@@ -258,6 +259,63 @@ async function saveCode(ev) {
   } else refused(r, 'kd');
 }
 
+// ---------------------------------------------------------------- wrap-up report
+function reportTable(q) {
+  const wrap = el('div', 'table-wrap');
+  const t = el('table', 'accounts');
+  t.append(el('caption', null, `${q.name || 'No queue'}: ${q.wrapped_up} wrapped up`));
+  const head = el('tr');
+  for (const h of ['Reason or outcome', 'Kind', 'Conversations', 'Share']) {
+    const th = el('th', null, h);
+    th.scope = 'col';
+    head.append(th);
+  }
+  const thead = el('thead');
+  thead.append(head);
+  const body = el('tbody');
+  for (const [kind, list] of [['reason', q.reasons], ['outcome', q.outcomes]]) {
+    for (const c of list || []) {
+      const tr = el('tr');
+      const label = c.code == null ? `No ${kind} given` : c.active ? c.label : `${c.label} (inactive)`;
+      const th = el('th', null, label);
+      th.scope = 'row';
+      tr.append(th, el('td', null, KIND_TEXT[kind]), el('td', null, c.count),
+        el('td', null, q.wrapped_up ? `${Math.round(c.count * 100 / q.wrapped_up)}%` : ''));
+      body.append(tr);
+    }
+  }
+  t.append(thead, body);
+  wrap.append(t);
+  return wrap;
+}
+async function loadReport(announce) {
+  summary('rp', '');
+  const from = $('rp-from').value, to = $('rp-to').value, q = $('rp-queue').value;
+  if (!from !== !to) {
+    summary('rp', 'Choose both days, or neither for the last 7 days.');
+    $(from ? 'rp-to' : 'rp-from').focus();
+    return;
+  }
+  const p = new URLSearchParams();
+  if (from) { p.set('from', from); p.set('to', to); }
+  if (q) p.set('queue', q);
+  const r = await api('GET', `/api/reports/dispositions?${p}`);
+  if (r.status === 400) {
+    summary('rp', `The report cannot be shown: ${r.body.error}.`);
+    $('rp-from').focus();
+    return;
+  }
+  if (r.status !== 200) { refused(r, 'rp'); return; }
+  const b = r.body;
+  $('rp-from').value = b.from;
+  $('rp-to').value = b.to;
+  const text = `${b.wrapped_up} ${b.wrapped_up === 1 ? 'conversation' : 'conversations'} wrapped up from ${b.from} to ${b.to}` +
+    ` (${b.timezone} days)${b.queue ? ` in ${queueName(b.queue)}` : ''}.`;
+  $('report-note').textContent = text;
+  $('report').replaceChildren(...b.queues.map(reportTable));
+  if (announce) say(text);
+}
+
 // ---------------------------------------------------------------- start
 async function init() {
   $('canned-filter').addEventListener('submit', ev => { ev.preventDefault(); summary('page', ''); loadCanned(); });
@@ -268,6 +326,7 @@ async function init() {
   $('kf-queue').addEventListener('change', () => { summary('page', ''); codeForm(null); loadCodes(); });
   $('kd-form').addEventListener('submit', saveCode);
   $('kd-cancel').addEventListener('click', () => { codeForm(null); focusBack('codes-h'); });
+  $('report-form').addEventListener('submit', ev => { ev.preventDefault(); loadReport(true); });
   const me = await pageStaff(signedOut);
   if (!me) return;
   S.me = me;
@@ -280,6 +339,8 @@ async function init() {
   $('codes-admins').hidden = isAdmin();
   if (await loadCanned()) {
     await loadCodes();
+    options($('rp-queue'), [['', 'All queues'], ...S.queues.map(q => [String(q.id), q.name])]);
+    await loadReport(false);
     $('settings-h').focus();
   }
 }

@@ -404,6 +404,20 @@ test('responses and codes: a supervisor manages canned responses, an admin wrap-
     // Wrap-up codes: read-only for a supervisor.
     assert.equal(await p.locator('#codes-admins').isVisible(), true);
     assert.equal(await p.locator('#kd-panel').isHidden(), true);
+    // The wrap-up report: the last 7 days at first (the record panel's past contacts were
+    // wrapped up with codes since made inactive); a range the wrong way round is refused.
+    await p.locator('#report caption', { hasText: /^Council Tax: \d+ wrapped up$/ }).waitFor();
+    await p.locator('#report th[scope=row]', { hasText: 'Answered in full (inactive)' }).first().waitFor();
+    assert.match(await p.locator('#report-note').textContent(), /wrapped up from \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d/);
+    await axe(p, 'wrap-up report');
+    await p.getByLabel('First day', { exact: true }).fill('2026-07-02');
+    await p.getByLabel('Last day', { exact: true }).fill('2026-07-01');
+    await p.getByRole('button', { name: 'Show report' }).click();
+    await p.locator('#rp-error-text', { hasText: 'to must be on or after from' }).waitFor();
+    await p.getByLabel('Last day', { exact: true }).fill('2026-07-03');
+    await p.getByRole('button', { name: 'Show report' }).click();
+    await p.locator('#report-note', { hasText: /^0 conversations wrapped up from 2026-07-02 to 2026-07-03/ }).waitFor();
+    assert.equal(await p.locator('#rp-error').isHidden(), true);
 
     // The admin: a reason code for Council Tax.
     await adm.page.goto(SB + '/desk/settings.html');
