@@ -302,8 +302,8 @@ class RoutingStressTest(harness.TestCase):
                     for a in range(ADVISORS)]
         for a in advisors:
             a.start()
-        # Residents come once the advisors are signed in (else a chat is
-        # answered chat.closed, reason unserved).
+        # Residents come once the advisors are signed in, as when a
+        # council opens.
         harness.wait_for(lambda: self.pg.psql(
             "SELECT count(DISTINCT staff_id) FROM staff_status_events "
             "WHERE status = 'available'", dbname=self.db).strip() ==
@@ -440,9 +440,9 @@ class RoutingStressTest(harness.TestCase):
             " FROM staff_status_events "
             "ORDER BY 4, 7", dbname=self.db)
         state, load, problems = {}, {}, []
-        # Conversations the killed daemon made and never answered for: a
-        # start sent again (their residents' names; conversations made
-        # by it with no event of their own before the kill).
+        # Conversations whose route.queued event is missing: made by the
+        # killed daemon just before it died (their start was sent again),
+        # so their first routing events may have died with it.
         dropped = set(self.pg.psql(
             "SELECT v.id FROM conversations v WHERE NOT EXISTS (SELECT 1"
             " FROM conversation_events e WHERE e.conversation_id = v.id"
