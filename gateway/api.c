@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api_advisor.h"
 #include "api_desk.h"
 #include "api_records.h"
 #include "api_staff.h"
@@ -25,6 +26,7 @@ struct gw_api {
 	struct api_records *records;
 	struct api_desk *desk;
 	struct api_staff *staff;
+	struct api_advisor *advisor;
 };
 
 /* A request kept while its session is checked. */
@@ -235,6 +237,10 @@ on_authed(void *arg, enum gw_session_status st, const char *err,
 
 	if (st != GW_SESSION_OK)
 		respond_error(r->api, r->conn, http_status_of(st), err);
+	else if (api_advisor_owns(r->path))
+		api_advisor_request(r->api->advisor, r->conn, r->method,
+		                    r->path, r->body, r->len, r->peer, r->ctype,
+		                    r->csrf, info);
 	else if (api_desk_owns(r->path))
 		api_desk_request(r->api->desk, r->conn, r->method, r->path,
 		                 r->query, r->body, r->len, r->peer, r->ctype,
@@ -298,7 +304,7 @@ api_request(void *arg, unsigned long conn, const char *method, const char *path,
 		                ctype, csrf_header);
 	else if (api->records != NULL &&
 	         (api_records_owns(path) || api_desk_owns(path) ||
-	          api_staff_owns(path)))
+	          api_staff_owns(path) || api_advisor_owns(path)))
 		authed_request(api, conn, method, path, query, body, len,
 		               cookie, peer, ctype, csrf_header);
 	else
@@ -318,8 +324,16 @@ gw_api_new(uv_loop_t *loop, struct gw_http *h, struct gw_session_store *st,
 	api->records = db != NULL ? api_records_new(h, db) : NULL;
 	api->desk = db != NULL ? api_desk_new(h, db) : NULL;
 	api->staff = db != NULL ? api_staff_new(loop, h, db) : NULL;
+	api->advisor = db != NULL ? api_advisor_new(h, db) : NULL;
 	gw_http_set_api_handler(h, &hd);
 	return api;
+}
+
+void
+gw_api_set_route(struct gw_api *api, struct route *r)
+{
+	if (api != NULL)
+		api_advisor_set_route(api->advisor, r);
 }
 
 void
@@ -340,5 +354,6 @@ gw_api_free(struct gw_api *api)
 	api_records_free(api->records);
 	api_desk_free(api->desk);
 	api_staff_free(api->staff);
+	api_advisor_free(api->advisor);
 	free(api);
 }

@@ -2,13 +2,15 @@
  * api.h: the REST API under /api/ (docs/http-api.md, docs/api.md): staff
  * sign in and out (/api/session), and, for signed-in staff, customer
  * records and conversation threads (api_records.c), and for admins staff
- * accounts (api_staff.c). Loop thread only.
+ * accounts (api_staff.c), and the desk's queue names, offer summaries and
+ * preferences (api_advisor.c). Loop thread only.
  */
 #ifndef GW_API_H
 #define GW_API_H
 
 #include "db.h"
 #include "http.h"
+#include "route.h"
 #include "session.h"
 
 struct gw_api;
@@ -20,6 +22,11 @@ struct gw_api;
 struct gw_api *gw_api_new(uv_loop_t *loop, struct gw_http *h,
                           struct gw_session_store *st, int session_max_age_s,
                           struct db *db);
+/*
+ * The router the offer summaries ask who holds what (borrowed, may be
+ * NULL). NULL api is a no-op.
+ */
+void gw_api_set_route(struct gw_api *api, struct route *r);
 /* Sends nothing more to db (call before closing it). NULL is a no-op. */
 void gw_api_close(struct gw_api *api);
 void gw_api_free(struct gw_api *api);

@@ -41,7 +41,6 @@ struct api_staff {
 
 enum sreq_kind {
 	S_LIST = 0,
-	S_QUEUES,
 	S_CHANNELS,
 	S_CREATE,
 	S_EDIT,
@@ -98,11 +97,6 @@ static const char CHANNELS_SQL[] =
         "SELECT coalesce(json_agg(json_build_object('channel', c.channel,"
         " 'default_capacity', c.default_capacity, 'live', c.live)"
         " ORDER BY c.channel), '[]')::text FROM channel_settings c";
-
-static const char QUEUES_SQL[] =
-        "SELECT coalesce(json_agg(json_build_object('id', q.id, 'slug',"
-        " q.slug, 'name', q.name, 'active', q.active) ORDER BY q.name, q.id),"
-        " '[]')::text FROM queues q";
 
 /*
  * $1 login, $2 name, $3 role, $4 hash, $5 queue ids (JSON array), $6
@@ -316,8 +310,7 @@ on_answer(void *arg, PGresult *res, const char *err)
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		answer_failed(r, res, err);
-	} else if (r->kind == S_LIST || r->kind == S_QUEUES ||
-	           r->kind == S_CHANNELS) {
+	} else if (r->kind == S_LIST || r->kind == S_CHANNELS) {
 		gw_http_respond(a->http, r->conn, 200, PQgetvalue(res, 0, 0),
 		                NULL);
 	} else if (r->kind == S_CREATE) {
@@ -771,7 +764,6 @@ api_staff_owns(const char *path)
 {
 	return strcmp(path, "/api/staff") == 0 ||
 	       strncmp(path, "/api/staff/", 11) == 0 ||
-	       strcmp(path, "/api/queues") == 0 ||
 	       strcmp(path, "/api/channels") == 0;
 }
 
@@ -800,13 +792,10 @@ api_staff_request(struct api_staff *a, unsigned long conn, const char *method,
 			start(sreq_new(a, conn, S_CHANNELS, CHANNELS_SQL));
 		else
 			respond_error(a, conn, 405, NULL, "method not allowed");
-	} else if (strcmp(path, "/api/queues") == 0 ||
-	           strcmp(path, "/api/staff") == 0) {
+	} else if (strcmp(path, "/api/staff") == 0) {
 		if (get)
-			start(sreq_new(a, conn,
-			               path[5] == 'q' ? S_QUEUES : S_LIST,
-			               path[5] == 'q' ? QUEUES_SQL : LIST_SQL));
-		else if (path[5] == 'q' || strcmp(method, "POST") != 0)
+			start(sreq_new(a, conn, S_LIST, LIST_SQL));
+		else if (strcmp(method, "POST") != 0)
 			respond_error(a, conn, 405, NULL, "method not allowed");
 		else {
 			o = change_body(a, conn, body, len, ctype, csrf);

@@ -1,8 +1,9 @@
 /*
  * api_staff.h: the admin page's REST endpoints for staff accounts
  * (docs/api.md, "Staff accounts"): list, create, change name, role and
- * queues, reset a password, disable and enable; and the list of queues
- * for the membership picker. Admins only: any other role is answered 403.
+ * queues, reset a password, disable and enable; and the channels' default
+ * capacities. Admins only: any other role is answered 403 (the list of
+ * queues is everyone's: api_advisor.c).
  * Every change writes its audit_log row in the same statement. Passwords
  * are hashed (Argon2id, staff.c) on a libuv worker thread, never on the
  * loop. Loop thread only.

@@ -529,6 +529,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                                   cfg->session_absolute);
 	s->api = gw_api_new(&s->loop, s->http, s->sessions,
 	                    cfg->session_absolute, s->db);
+	gw_api_set_route(s->api, s->route);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
 	                           s->commit[WRITERS - 2], s->sessions);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
