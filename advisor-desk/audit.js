@@ -2,7 +2,7 @@
 // searched, edited or exported which record and who changed which account, newest first,
 // filtered by object and by who, 50 entries a page. Everything from the log is put in the
 // page as text.
-import { $, el, say, fieldError, api, pageStaff, showView, showSignedOut, showForbidden } from './common.js';
+import { $, el, say, fieldError, api, pageStaff, plural, showView, showSignedOut, showForbidden } from './common.js';
 
 const PAGE = 50;
 const L = { filter: '', last: null };
@@ -60,7 +60,7 @@ async function load(more) {
   $('older').hidden = r.body.length < PAGE;
   const n = $('log').children.length;
   $('result-note').textContent = n ? `${n} ${n === 1 ? 'entry' : 'entries'} shown, newest first.` : 'No entries match.';
-  say(more ? `${r.body.length} older entries shown.` : $('result-note').textContent);
+  say(more ? `${plural(r.body.length, 'older entry', 'older entries')} shown.` : $('result-note').textContent);
   if (more && rows.length) { rows[0].firstChild.tabIndex = -1; rows[0].firstChild.focus(); }
   return true;
 }

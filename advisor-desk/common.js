@@ -18,6 +18,11 @@ export function ago(ms) {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+// "1 minute", "3 minutes": a count with its noun in the right number.
+export function plural(n, one, many = one + 's') {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 export const STATUS_TEXT = { unknown: 'Not known yet (connecting)', available: 'Available', busy: 'Busy', away: 'Away', wrap_up: 'Wrapping up', offline: 'Offline' };
 export const REASON_TEXT = { missed_offers: 'missed offers', disconnected: 'disconnected' };
 export const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone', visit: 'Visit' };
@@ -112,7 +117,25 @@ export async function pageStaff(signedOut) {
   }
   $('who').hidden = false;
   $('who-name').textContent = me.name || '';
+  wireSignOut();
   return me;
+}
+
+// The Sign out button (#signout) of a page other than the desk, wired once its staff
+// member is known: ends the session (DELETE /api/session; the daemon closes the page's
+// socket, if any) and goes to the desk's sign-in page, which says so.
+function wireSignOut() {
+  const b = $('signout');
+  if (!b || b.dataset.wired) return;
+  b.dataset.wired = '1';
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await fetch('/api/session', { method: 'DELETE', credentials: 'same-origin',
+        headers: { 'X-Requested-With': 'switchboard-desk' } });
+    } catch { /* the session ends on its own; the sign-in page is shown either way */ }
+    location.assign('./?signed-out=1');
+  });
 }
 
 // Where the desk's sign-in sends a staff member back to after signing in (pages of the desk only).

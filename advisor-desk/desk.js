@@ -7,7 +7,10 @@ import { DeskSocket } from './socket.js';
 import { CannedPicker, firstName, leftovers, warning } from './canned.js';
 import { WrapUp } from './wrapup.js';
 import * as record from './record.js';
-import { $, el, ago, say, api, fieldError, STATUS_TEXT, REASON_TEXT, ROLE_TEXT, channelName, RETURN_PAGES } from './common.js';
+import * as queues from './queues.js';
+import * as alerts from './alerts.js';
+import { $, el, ago, say, api, fieldError, plural, STATUS_TEXT, REASON_TEXT, ROLE_TEXT, channelName, RETURN_PAGES } from './common.js';
+import { queueName } from './queues.js';
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -129,6 +132,7 @@ async function signIn(ev) {
 
 // The wallboard and canned responses are for supervisors and admins, staff accounts for admins.
 function roleLinks(role) {
+  S.role = role || '';
   $('link-wallboard').hidden = role !== 'supervisor' && role !== 'admin';
   $('link-settings').hidden = role !== 'supervisor' && role !== 'admin';
   $('link-admin').hidden = role !== 'admin';
@@ -148,12 +152,16 @@ function startDesk(info) {
   renderConv();
   $('desk-h').focus();
   picker.load(true);
+  alerts.load();
   sock.start();
 }
 
 function resetDesk() {
   S.capacity = null;
-  for (const o of S.offers.values()) clearInterval(o.timer);
+  for (const o of S.offers.values()) { clearInterval(o.timer); clearTimeout(o.sayTimer); }
+  queues.reset();
+  alerts.reset();
+  fillQueueSelects();
   S.offers.clear();
   S.convs.clear();
   S.open = null;
@@ -196,7 +204,7 @@ function sessionGone() {
   sock.stop();
   resetDesk();
   showSignIn(idle
-    ? `You were signed out because the desk was not used for ${Math.round(S.idleS / 60)} minutes. Sign in again to carry on.`
+    ? `You were signed out because the desk was not used for ${plural(Math.round(S.idleS / 60), 'minute')}. Sign in again to carry on.`
     : 'Your session has ended. Sign in again to carry on.');
 }
 
@@ -301,14 +309,47 @@ function setStatus(status, reason, fromAdvisor) {
 }
 
 // ---------------------------------------------------------------- offers
+// An offer shows its queue by name at once; the resident's name, the first message and
+// whether it is a left message come from GET /api/conversations/{id}/offer, asked when
+// the offer arrives. The offer is announced once: when those details are in, or after
+// OFFER_SAY_MS without them (the card works without them too).
+const OFFER_SAY_MS = 1000;
+const lowerFirst = t => t[0].toLowerCase() + t.slice(1);
+function offerTitle(o) {
+  const left = o.summary && o.summary.left_message;
+  return `${left ? 'Left message' : channelName(o.channel) + ' offer'}: ${queueName(o.queue)}`;
+}
+function announceOffer(o) {
+  clearTimeout(o.sayTimer);
+  if (o.announced || S.offers.get(o.conversation) !== o) return;
+  o.announced = true;
+  const t = offerTitle(o);
+  const from = o.summary && o.summary.name ? `, from ${o.summary.name}` : '';
+  const secs = Math.max(0, Math.round((o.deadline_ms - Date.now()) / 1000));
+  say(`New ${lowerFirst(t)}${from}. ${plural(secs, 'second')} to accept. ` +
+      'Alt+Shift+O goes to it; then A accepts.', true);
+}
+async function offerDetails(o) {
+  if (!/^\d+$/.test(o.conversation)) return;
+  const r = await api('GET', `/api/conversations/${o.conversation}/offer`);
+  if (S.offers.get(o.conversation) !== o) return;
+  if (r.status === 200) o.summary = r.body;
+  else o.detailsFailed = true;
+  renderOffers();
+  announceOffer(o);
+}
+function focusOffer(conv) {
+  const box = $('offers').querySelector(`.offer[data-conversation="${CSS.escape(conv)}"]`);
+  if (box) box.focus();
+}
 function addOffer(o) {
   let cur = S.offers.get(o.conversation);
   if (!cur) {
     cur = { ...o };
     S.offers.set(o.conversation, cur);
-    say(`New ${channelName(o.channel).toLowerCase()} offer from queue ${o.queue}. ` +
-        `${Math.max(0, Math.round((o.deadline_ms - Date.now()) / 1000))} seconds to accept. ` +
-        'Alt+Shift+O goes to it; then A accepts.', true);
+    cur.sayTimer = setTimeout(() => announceOffer(cur), OFFER_SAY_MS);
+    alerts.offer(o.conversation, `New ${lowerFirst(offerTitle(cur))}`);
+    offerDetails(cur);
   } else {
     Object.assign(cur, o);
   }
@@ -317,6 +358,8 @@ function addOffer(o) {
 function dropOffer(conv) {
   const o = S.offers.get(conv);
   if (!o) return null;
+  clearTimeout(o.sayTimer);
+  alerts.gone(conv);
   S.offers.delete(conv);
   const had = o.node && o.node.contains(document.activeElement);
   renderOffers();
@@ -362,8 +405,9 @@ function offerNode(o) {
   box.setAttribute('aria-labelledby', hid);
   box.setAttribute('aria-describedby', kid);
   box.dataset.conversation = o.conversation;
-  const h = el('h3', null, `${channelName(o.channel)} offer, queue ${o.queue}`);
+  const h = el('h3', null, offerTitle(o));
   h.id = hid;
+  const details = offerDetailNodes(o);
   const waited = el('p', null, `Waited ${ago(o.waited_ms || 0)} in the queue.`);
   const left = el('p', 'left');
   const bar = el('div', 'bar');
@@ -387,7 +431,7 @@ function offerNode(o) {
     if (e.key === 'a' || e.key === 'A') { e.preventDefault(); accept(o.conversation); }
     else if (e.key === 'r' || e.key === 'R') { e.preventDefault(); reject(o.conversation); }
   });
-  box.append(h, waited, left, bar, keys, acc, rej);
+  box.append(h, ...details, waited, left, bar, keys, acc, rej);
   li.append(box);
   o.node = li;
   o.left = left;
@@ -395,6 +439,20 @@ function offerNode(o) {
   o.total = o.total || Math.max(1000, o.deadline_ms - Date.now());
   tickOffer(o);
   return li;
+}
+// Who, and what they wrote first (as text), once GET /api/conversations/{id}/offer answered.
+function offerDetailNodes(o) {
+  const s = o.summary;
+  if (!s) return [el('p', 'hint', o.detailsFailed ? 'The resident\u2019s details could not be loaded.' : 'Loading the details\u2026')];
+  const out = [el('p', 'offer-who', s.name ? `From ${s.name}` : 'The resident gave no name.')];
+  if (s.left_message) out.push(el('p', 'offer-tag', 'Left message: the resident is not in a live chat'));
+  if (s.first_message) {
+    const p = el('p', 'offer-first');
+    p.append(el('span', 'vh', s.left_message ? 'Their message: ' : 'First message: '),
+      `\u201c${s.first_message}\u201d`);
+    out.push(p);
+  } else if (!s.left_message) out.push(el('p', 'hint', 'No message yet.'));
+  return out;
 }
 function tickOffer(o) {
   const ms = Math.max(0, o.deadline_ms - Date.now());
@@ -521,7 +579,7 @@ function renderInbox() {
     const n = unread(c);
     const title = el('span', 't', `${c.customer ? residentName(c) : 'Conversation ' + c.id}` +
       (c.reference ? ` (${c.reference})` : ''));
-    const detail = el('span', 'd', `${channelName(c.channel)}, queue ${c.queue || '?'}, ${waitingText(c)}`);
+    const detail = el('span', 'd', `${channelName(c.channel)}, ${queueName(c.queue)}, ${waitingText(c)}`);
     b.append(title, detail);
     if (n > 0) {
       const u = el('span', 'unread', `${n} unread`);
@@ -587,6 +645,11 @@ function msgNode(c, m, pending) {
   li.append(el('span', 'meta', meta));
   return li;
 }
+// How the chat's contact details matched customers (chat.history customer.match).
+const MATCH_TEXT = { matched: 'details match an existing record', new: 'new customer',
+  ambiguous: 'several records match \u2014 check', none: 'no email or mobile given' };
+// The resident's typing shows only while the chat is live and on this desk.
+const typingText = c => (c.typing && !c.ended && !c.gone ? `${residentName(c)} is typing\u2026` : '');
 function renderConv(fresh) {
   const c = S.open ? S.convs.get(S.open) : null;
   record.show(c && { id: c.id, reference: c.reference, customer: c.customer });
@@ -599,9 +662,9 @@ function renderConv(fresh) {
   }
   $('conv-h').textContent = `${channelName(c.channel)} with ${c.customer ? residentName(c) : 'a resident'}`;
   $('c-ref').textContent = c.reference || '–';
-  $('c-channel').textContent = `${channelName(c.channel)}, queue ${c.queue || '?'}`;
+  $('c-channel').textContent = `${channelName(c.channel)}, ${queueName(c.queue)}`;
   const cu = c.customer || {};
-  $('c-customer').textContent = cu.name ? `${cu.name}${cu.match ? ' (' + cu.match + ' match)' : ''}` : 'Not given';
+  $('c-customer').textContent = cu.name ? `${cu.name}${MATCH_TEXT[cu.match] ? ' (' + MATCH_TEXT[cu.match] + ')' : ''}` : 'Not given';
   $('c-contact').textContent = [cu.email, cu.mobile].filter(Boolean).join(', ') || 'Not given';
   const pg = $('c-page');
   pg.replaceChildren();
@@ -624,7 +687,7 @@ function renderConv(fresh) {
   }
   thread.replaceChildren(...items);
   if (nearEnd) thread.scrollTop = thread.scrollHeight;
-  $('c-typing').textContent = c.typing ? `${residentName(c)} is typing…` : '';
+  $('c-typing').textContent = typingText(c);
 
   const isChat = c.channel === 'chat';
   const closed = !!(c.ended || c.gone);
@@ -801,9 +864,11 @@ function stopTyping(c) {
 function endChat() {
   const c = S.convs.get(S.open);
   if (!c) return;
+  stopTyping(c);
   request({ type: 'chat.end', conversation: c.id }, m => {
     if (m.type === 'error') { say(`The chat could not be ended: ${m.message || m.code}.`); return; }
     c.ended = c.ended || 'advisor';
+    c.typing = false;
     say('Chat ended.');
     changed(c);
   });
@@ -811,6 +876,7 @@ function endChat() {
 function release(why) {
   const c = S.convs.get(S.open);
   if (!c) return;
+  stopTyping(c);
   request({ type: 'conversation.release', conversation: c.id, why }, m => {
     if (m.type === 'error') { say(`The conversation was not released: ${m.message || m.code}.`); return; }
     say(why === 'wrapped' ? 'Conversation released for wrap-up.' : 'Conversation closed.');
@@ -824,6 +890,7 @@ async function loadAdvisors() {
   const keep = sel.value;
   sel.replaceChildren(el('option', '', 'Anyone in the queue'));
   sel.firstChild.value = '';
+  fillTransferQueues(c);
   if (!c || !/^\d+$/.test(String(c.queue || ''))) return;
   const r = await api('GET', `/api/queues/${c.queue}/advisors`);
   if (r.status === 401) { sessionGone(); return; }
@@ -852,13 +919,14 @@ function transfer(ev) {
   const who = advisor ? sel.options[sel.selectedIndex].textContent : '';
   fieldError(sel, 't-advisor-err', '');
   fieldError(q, 't-queue-err', queue || advisor ? ''
-    : 'Enter a queue number or name, or choose an advisor');
+    : 'Choose a queue or an advisor');
   if (queue && advisor) {
     fieldError(sel, 't-advisor-err', 'Choose a queue or an advisor, not both');
     sel.focus();
     return;
   }
   if (!c || (!queue && !advisor)) { q.focus(); return; }
+  stopTyping(c);
   const msg = { type: 'conversation.transfer', conversation: c.id };
   if (queue) msg.queue = queue;
   if (advisor) msg.advisor = advisor;
@@ -867,7 +935,7 @@ function transfer(ev) {
     if (m.type === 'error') {
       const bad = advisor ? sel : q;
       fieldError(bad, advisor ? 't-advisor-err' : 't-queue-err',
-        m.code === 'not_found' ? (advisor ? `${who} cannot take it` : `There is no queue “${queue}”`) :
+        m.code === 'not_found' ? (advisor ? `${who} cannot take it` : `${queueName(queue)} cannot take it`) :
         `The transfer failed: ${m.message || m.code}`);
       bad.focus();
       return;
@@ -876,7 +944,7 @@ function transfer(ev) {
     sel.value = '';
     $('t-note').value = '';
     $('transfer').open = false;
-    say((advisor ? `Transferred to ${who}.` : `Transferred to queue ${queue}.`) +
+    say((advisor ? `Transferred to ${who}.` : `Transferred to ${queueName(queue)}.`) +
       (m.note_saved === false ? ' The note could not be saved.' : ''));
   });
 }
@@ -901,23 +969,56 @@ function addNote(ev) {
   });
 }
 
+// ---------------------------------------------------------------- queue names (queues.js)
+// The watch list: the queues the advisor serves (supervisors and admins: every active one).
+function fillQueueSelects() {
+  const sel = $('q-name');
+  const keep = sel.value;
+  const all = S.role === 'supervisor' || S.role === 'admin';
+  fillSelect(sel, 'Choose a queue', queues.all().filter(q => q.active && (all || q.serves)), keep);
+}
+// Transfer targets: the active queues that take the conversation's channel.
+function fillTransferQueues(c) {
+  const sel = $('t-queue');
+  fillSelect(sel, 'No queue', queues.all().filter(q => q.active &&
+    (!c || !Array.isArray(q.channels) || q.channels.includes(c.channel))), sel.value);
+}
+function fillSelect(sel, none, list, keep) {
+  const first = el('option', '', none);
+  first.value = '';
+  sel.replaceChildren(first, ...list.map(q => {
+    const o = el('option', '', q.name);
+    o.value = String(q.id);
+    return o;
+  }));
+  sel.value = list.some(q => String(q.id) === keep) ? keep : '';
+}
+async function loadQueues() {
+  if (!(await queues.load()) || $('desk').hidden) return;
+  fillQueueSelects();
+  renderOffers();
+  renderInbox();
+  renderConv();
+  renderQueues();
+}
+
 // ---------------------------------------------------------------- queues (queue.view, pick)
 function watchQueue(ev) {
   ev.preventDefault();
   const q = $('q-name');
-  const name = q.value.trim();
-  fieldError(q, 'q-name-err', name ? '' : 'Enter a queue number or name');
+  const name = q.value;
+  fieldError(q, 'q-name-err', name ? '' : 'Choose a queue');
   if (!name) { q.focus(); return; }
   request({ type: 'queue.view', queue: name }, m => {
     if (m.type === 'error') {
-      fieldError(q, 'q-name-err', m.code === 'not_found' || m.code === 'bad_message' ? `There is no queue “${name}”` :
-        m.code === 'forbidden' ? `You do not serve the queue “${name}”` : `The queue cannot be shown: ${m.message || m.code}`);
+      fieldError(q, 'q-name-err', m.code === 'not_found' || m.code === 'bad_message' ? `${queueName(name)} cannot be watched` :
+        m.code === 'forbidden' ? `You do not serve ${queueName(name)}` : `The queue cannot be shown: ${m.message || m.code}`);
       q.focus();
       return;
     }
     q.value = '';
     gotQueue(m);
-    say(`Watching queue ${m.queue}.`);
+    say(`Watching ${queueName(m.queue)}.`);
   });
 }
 function gotQueue(m) {
@@ -946,7 +1047,7 @@ function renderQueues() {
   const keep = active && active.dataset ? active.dataset.key : null;
   list.replaceChildren(...[...S.queues.values()].map(v => {
     const li = el('li');
-    li.append(el('h3', null, `Queue ${v.queue}`));
+    li.append(el('h3', null, queueName(v.queue)));
     li.append(el('p', null, `${v.pulled} waiting to be picked, ${v.pushed} being offered by routing.`));
     const pulls = (v.conversations || []).filter(x => x.mode === 'pull');
     if (pulls.length) {
@@ -965,7 +1066,7 @@ function renderQueues() {
       }
       li.append(ul);
     }
-    const stop = el('button', 'btn btn-quiet', `Stop watching queue ${v.queue}`);
+    const stop = el('button', 'btn btn-quiet', `Stop watching ${queueName(v.queue)}`);
     stop.type = 'button';
     stop.dataset.key = 'stop-' + v.queue;
     stop.addEventListener('click', () => unwatch(String(v.queue)));
@@ -1000,6 +1101,8 @@ function onmessage(m) {
     S.lastActive = Date.now();
     $('who-name').textContent = m.name || '';
     roleLinks(m.role);
+    // A new socket may mean new queues (4005): their names and the watch list again.
+    loadQueues();
     // The status this tab last chose; a new tab takes the status the advisor has now
     // (another tab's), which desk.conversations tells.
     const want = wantStatus();
@@ -1013,7 +1116,7 @@ function onmessage(m) {
           // No longer one of this advisor's queues.
           S.queues.delete(id);
           renderQueues();
-          say(`Queue ${id} is no longer one of yours.`);
+          say(`${queueName(id)} is no longer one of yours.`);
         }
       });
     }
@@ -1093,6 +1196,8 @@ function onmessage(m) {
     const cv = S.convs.get(id);
     if (cv) {
       const why = { released: 'released', transferred: 'transferred', requeued: 'sent back to the queue' }[m.reason] || m.reason;
+      cv.typing = false;
+      clearTimeout(cv.typingTimer);
       if (S.open === id) {
         cv.gone = why;
         stopTyping(cv);
@@ -1120,11 +1225,11 @@ function onmessage(m) {
     break;
   }
   case 'chat.typing':
-    if (!c) break;
+    if (!c || c.ended || c.gone) break;
     c.typing = !!m.state;
     clearTimeout(c.typingTimer);
     if (c.typing) c.typingTimer = setTimeout(() => { c.typing = false; if (S.open === c.id) renderConv(); }, 15000);
-    if (S.open === c.id) $('c-typing').textContent = c.typing ? `${residentName(c)} is typing…` : '';
+    if (S.open === c.id) $('c-typing').textContent = typingText(c);
     break;
   case 'chat.read':
     if (!c) break;
@@ -1146,6 +1251,7 @@ function onmessage(m) {
     if (!c) break;
     c.ended = m.by || 'system';
     c.typing = false;
+    clearTimeout(c.typingTimer);
     if (S.open === c.id) say(`The chat has ended (by the ${c.ended}).`);
     changed(c);
     break;
@@ -1176,6 +1282,7 @@ function customerChanged(id, cu) {
 // ---------------------------------------------------------------- wiring
 function init() {
   record.init({ say, sessionGone, customerChanged });
+  alerts.init({ sessionGone, focusOffer });
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', signOut);
   $('status-select').addEventListener('change', () => {
@@ -1227,8 +1334,16 @@ function init() {
   // Escape in the dialog means "stay signed in", as the first button does.
   $('idle-dlg').addEventListener('cancel', e => { e.preventDefault(); stayIn(); });
 
+  // Signed out from another staff page (common.js): said here, once.
+  const params = new URLSearchParams(location.search);
+  const out = params.has('signed-out') ? 'You have signed out.' : '';
+  if (out) {
+    params.delete('signed-out');
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + (rest ? '?' + rest : ''));
+  }
   fetch('/api/session', { credentials: 'same-origin', cache: 'no-store' })
-    .then(r => (r.ok ? r.json().then(startDesk) : showSignIn()))
+    .then(r => (r.ok ? r.json().then(startDesk) : showSignIn(out)))
     .catch(() => showSignIn('Switchboard cannot be reached. Check your connection, then sign in.'));
 }
 init();

@@ -140,11 +140,17 @@ export function mount(script, api, queued) {
       : v === 'ended' ? endedView() : '');
     renderStatus();
   }
+  // The estimated wait in words: "less than a minute", "about 1 minute", "about 3 minutes".
+  function waitText(ms) {
+    if (ms == null || ms < 0) return T.waitUnknown;
+    if (ms < 60000) return T.waitLess;
+    const m = Math.round(ms / 60000);
+    return m === 1 ? T.waitOne : t('waitAbout', { m });
+  }
   function statusLine() {
     if (S.view === 'chat') return S.advisor ? t('chattingWith', { name: S.advisor }) : '';
     if (!S.token || S.position == null) return T.connecting;
-    const w = S.wait == null || S.wait < 0 ? T.waitUnknown : t('waitAbout', { m: Math.max(1, Math.round(S.wait / 60000)) });
-    return t('position', { n: S.position }) + ' ' + w;
+    return t('position', { n: S.position }) + ' ' + waitText(S.wait);
   }
   function renderStatus() {
     statusText.textContent = statusLine();
@@ -518,6 +524,8 @@ export function mount(script, api, queued) {
       show('chat');
       break;
     case 'chat.requeued':
+      clearTimeout(advTypingTimer);
+      typingEl.hidden = true;
       note(T.requeued);
       S.advisor = null;
       show('wait');
@@ -536,9 +544,10 @@ export function mount(script, api, queued) {
       break;
     case 'typing':
       clearTimeout(advTypingTimer);
-      typingEl.hidden = !m.state;
+      // A late one after the chat ended shows nothing.
+      typingEl.hidden = !m.state || S.view === 'ended';
       typingEl.textContent = t('typing', { name: S.advisor || T.advisor });
-      if (m.state) {
+      if (!typingEl.hidden) {
         if (Date.now() - lastAnnounce > 30000) announce(typingEl.textContent);
         advTypingTimer = setTimeout(() => { typingEl.hidden = true; }, 30000);
       }
@@ -546,6 +555,8 @@ export function mount(script, api, queued) {
     case 'chat.ended':
       alertBox.hidden = true;
       stopTyping();
+      clearTimeout(advTypingTimer);
+      typingEl.hidden = true;
       if (S.leaving) { st.clear(); break; }
       S.by = m.by;
       S.outbox = [];

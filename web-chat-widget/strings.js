@@ -28,6 +28,8 @@ export const EN = {
   offline: 'Connection lost. Reconnecting… Your messages will be sent when we are back.',
   position: 'You are number {n} in the queue.',
   waitAbout: 'Estimated wait: about {m} minutes.',
+  waitOne: 'Estimated wait: about 1 minute.',
+  waitLess: 'Estimated wait: less than a minute.',
   waitUnknown: 'We cannot estimate the wait at the moment.',
   leaveInstead: 'Leave a message instead',
   chattingWith: 'You are chatting with {name}.',

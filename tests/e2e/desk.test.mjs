@@ -86,6 +86,9 @@ test('desk: sign in (wrong, then right), available, offer with countdown, accept
     res = await residentStarts('Alex Resident', 'alex@example.com');
     const offer = page.locator('.offer').first();
     await offer.waitFor();
+    // Named: the queue, then the resident (GET /api/conversations/{id}/offer).
+    await offer.getByRole('heading', { name: 'Web chat offer: Council Tax' }).waitFor();
+    await offer.getByText('From Alex Resident').waitFor();
     const left = async () => +((await offer.locator('.left').textContent()).match(/(\d+) seconds? left/) || [])[1];
     const t0 = await left();
     assert.ok(t0 > 0 && t0 <= 60, 'countdown shows the seconds left: ' + t0);
@@ -289,19 +292,20 @@ test('desk: reflows at 320 px without scrolling sideways; watching a queue', asy
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#status-now', { hasText: 'Away' }).waitFor();
     assert.equal(await wide(), false, 'the desk fits 320 px');
-    // Watching queues: an unknown one is refused in text tied to the field.
-    await page.getByLabel('Queue (number or name)').fill('no-such-queue');
+    // Watching queues, chosen by name: none chosen is an error tied to the field.
+    const qsel = page.getByLabel('Queue', { exact: true });
+    await qsel.locator('option', { hasText: 'Council Tax' }).waitFor({ state: 'attached' });
     await page.getByRole('button', { name: 'Watch queue' }).click();
-    await page.locator('#q-name-err', { hasText: /There is no queue|You do not serve/ }).waitFor();
-    assert.equal(await page.getByLabel('Queue (number or name)').getAttribute('aria-describedby'), 'q-name-err');
-    await page.getByLabel('Queue (number or name)').fill('council-tax');
+    await page.locator('#q-name-err', { hasText: 'Choose a queue' }).waitFor();
+    assert.equal(await qsel.getAttribute('aria-describedby'), 'q-name-err');
+    await qsel.selectOption({ label: 'Council Tax' });
     await page.getByRole('button', { name: 'Watch queue' }).click();
-    await page.getByRole('heading', { name: 'Queue 1' }).waitFor();
+    await page.getByRole('heading', { name: 'Council Tax' }).waitFor();
     await page.getByText(/0 waiting to be picked/).waitFor();
     assert.equal(await wide(), false, 'the desk with a queue fits 320 px');
     await axe(page, 'desk watching a queue, 320 px');
-    await page.getByRole('button', { name: 'Stop watching queue 1' }).click();
-    await page.getByRole('heading', { name: 'Queue 1' }).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Stop watching Council Tax' }).click();
+    await page.getByRole('heading', { name: 'Council Tax' }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('You have signed out.').waitFor();
   } finally {
@@ -324,7 +328,7 @@ test('desk: warned before the session ends for inactivity; staying signed in kee
     await page.locator('#status-now', { hasText: 'Away' }).waitFor();
     const dlg = page.getByRole('dialog', { name: 'You will be signed out soon' });
     assert.equal(await dlg.isVisible(), false);
-    await page.getByLabel('Queue (number or name)').focus();
+    await page.getByLabel('Queue', { exact: true }).focus();
     // 29 minutes without using the desk (the default timeout is 30).
     await page.clock.fastForward('29:00');
     await dlg.waitFor();
@@ -335,7 +339,7 @@ test('desk: warned before the session ends for inactivity; staying signed in kee
     await dlg.waitFor({ state: 'hidden' });
     await until(async () => /still signed in/.test(await page.locator('#say-polite').textContent()), 'announced');
     // Focus goes back where it was.
-    assert.equal(await focused(page), 'q-name||INPUT');
+    assert.equal(await focused(page), 'q-name||SELECT');
     // Again; Escape answers it the same way.
     await page.clock.fastForward('29:00');
     await dlg.waitFor();
