@@ -448,7 +448,7 @@ function offerDetailNodes(o) {
   if (s.left_message) out.push(el('p', 'offer-tag', 'Left message: the resident is not in a live chat'));
   if (s.first_message) {
     const p = el('p', 'offer-first');
-    p.append(el('span', 'vh', s.left_message ? 'Their message: ' : 'First message: '),
+    p.append(el('span', 'offer-label', s.left_message ? 'Their message: ' : 'First message: '),
       `\u201c${s.first_message}\u201d`);
     out.push(p);
   } else if (!s.left_message) out.push(el('p', 'hint', 'No message yet.'));
