@@ -10,7 +10,8 @@ import * as record from './record.js';
 import * as queues from './queues.js';
 import * as alerts from './alerts.js';
 import { $, el, ago, say, api, fieldError, plural, STATUS_TEXT, REASON_TEXT, ROLE_TEXT, channelName, RETURN_PAGES } from './common.js';
-import { queueName } from './queues.js';
+
+const { queueName } = queues;
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -316,8 +317,10 @@ function setStatus(status, reason, fromAdvisor) {
 const OFFER_SAY_MS = 1000;
 const lowerFirst = t => t[0].toLowerCase() + t.slice(1);
 function offerTitle(o) {
-  const left = o.summary && o.summary.left_message;
-  return `${left ? 'Left message' : channelName(o.channel) + ' offer'}: ${queueName(o.queue)}`;
+  const s = o.summary;
+  // The summary names the queue too, should the list of queues not be in yet.
+  const q = s && s.queue_name && !queues.all().length ? s.queue_name : queueName(o.queue);
+  return `${s && s.left_message ? 'Left message' : channelName(o.channel) + ' offer'}: ${q}`;
 }
 function announceOffer(o) {
   clearTimeout(o.sayTimer);
