@@ -1,8 +1,9 @@
 /*
  * main.c: command line. `switchboard [-c FILE]` runs the daemon;
  * `-t` checks the configuration; `migrate` applies migrations;
- * `user add|passwd|disable|enable|list` manage staff accounts. Main
- * thread.
+ * `user add|passwd|disable|enable|list` manage staff accounts; `-h` or
+ * `--help` anywhere (also after a command) prints the usage and needs no
+ * configuration file. Main thread.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -46,8 +47,25 @@ usage(FILE *f)
 	      "       switchboard [-c FILE] user enable LOGIN\n"
 	      "                                        allow sign-in again\n"
 	      "       switchboard [-c FILE] user list  list staff users\n"
-	      "       switchboard -V                   print the version\n",
+	      "       switchboard -V                   print the version\n"
+	      "       switchboard -h | --help          print this help\n",
 	      f);
+}
+
+/*
+ * -h or --help anywhere before "--": help, before any configuration is
+ * read (`switchboard user --help` on a machine without one).
+ */
+static int
+wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
 }
 
 static int
@@ -218,6 +236,10 @@ main(int argc, char **argv)
 	char err[512];
 	int ch, test = 0, rc;
 
+	if (wants_help(argc, argv)) {
+		usage(stdout);
+		return 0;
+	}
 	while ((ch = getopt(argc, argv, "+c:thV")) != -1) {
 		switch (ch) {
 		case 'c':

@@ -273,5 +273,27 @@ class AccountsTest(harness.TestCase):
         self.assertEqual(m["code"], "unauthorised", m)
 
 
+class HelpTest(harness.TestCase):
+    """-h and --help print the usage on stdout and exit 0, wherever they
+    are, before any configuration file is read (issue 13 item 23)."""
+
+    def test_help_needs_no_configuration(self):
+        missing = "/nonexistent/switchboard.conf"
+        for args in (["--help"], ["-h"], ["user", "--help"],
+                     ["user", "-h"], ["-c", missing, "user", "--help"],
+                     ["-c", missing, "user", "passwd", "--help"],
+                     ["-c", missing, "migrate", "-h"], ["-c", missing,
+                                                        "--help"]):
+            r = harness.run_switchboard(args, timeout=30)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertTrue(r.stdout.startswith("usage: switchboard"),
+                            (args, r.stdout))
+            self.assertIn("user add --role ROLE", r.stdout)
+            self.assertEqual(r.stderr, "", args)
+        # Without it, a missing file is still an error.
+        r = harness.run_switchboard(["-c", missing, "user", "list"])
+        self.assertNotEqual(r.returncode, 0)
+
+
 if __name__ == "__main__":
     harness.main()
