@@ -14,6 +14,7 @@
 #include "api_desk.h"
 #include "api_records.h"
 #include "api_staff.h"
+#include "http_hdr.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -136,21 +137,11 @@ on_logout(void *arg, enum gw_session_status st, const char *err,
 	free(r);
 }
 
+/* The session token among the request's cookies, or NULL. */
 static const char *
 cookie_token(const char *cookie, char *buf, size_t len)
 {
-	const char *s = strstr(cookie, COOKIE_NAME "=");
-	size_t n;
-
-	if (s == NULL || (s != cookie && s[-1] != ' ' && s[-1] != ';'))
-		return NULL;
-	s += strlen(COOKIE_NAME "=");
-	n = strcspn(s, "; ");
-	if (n == 0 || n >= len)
-		return NULL;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return buf;
+	return http_hdr_cookie(cookie, COOKIE_NAME, buf, len) > 0 ? buf : NULL;
 }
 
 static void

@@ -99,6 +99,19 @@ valid_rx_buffer(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* lws keeps a request's headers in at most 65535 bytes (unsigned short). */
+static int
+valid_header_max(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 4096 || v > 65535) {
+		cfg_error(cfg, "%s: %ld out of range 4096-65535", opt->name, v);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 valid_nonneg(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -295,6 +308,7 @@ static cfg_opt_t chat_opts[] = {
 static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
+	CFG_INT("http_header_max", 16384, CFGF_NONE),
 	CFG_INT("ws_message_max", 65536, CFGF_NONE),
 	CFG_INT("ws_rx_buffer", 256, CFGF_NONE),
 	CFG_INT("ws_per_ip", 1000, CFGF_NONE),
@@ -360,6 +374,7 @@ static const struct validator validators[] = {
         {"chat|token_lifetime", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
+        {"limits|http_header_max", valid_header_max},
         {"limits|ws_message_max", valid_positive},
         {"limits|ws_rx_buffer", valid_rx_buffer},
         {"limits|ws_per_ip", valid_positive},
@@ -676,6 +691,7 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	sec = cfg_getsec(cfg, "limits");
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
+	c->http_header_max = cfg_getint(sec, "http_header_max");
 	c->ws_message_max = cfg_getint(sec, "ws_message_max");
 	c->ws_rx_buffer = cfg_getint(sec, "ws_rx_buffer");
 	c->ws_per_ip = cfg_getint(sec, "ws_per_ip");

@@ -60,6 +60,7 @@ struct gw_config {
 
 	int max_connections;
 	long http_body_max;
+	long http_header_max; /* bytes of one request's headers, together */
 	long ws_message_max;
 	long ws_rx_buffer; /* bytes lws receives a message in, per socket */
 	long ws_per_ip;    /* WebSockets from one address */

@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "http.h"
+#include "http_hdr.h"
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
@@ -69,6 +70,11 @@ struct http_req {
 	int api_state; /* API_NONE .. */
 	char *set_cookie;
 	struct lws *wsi;
+	/*
+	 * The connection closes once the answer is out: its body was refused
+	 * unread (411, 413, 400), so what follows on it is not a request.
+	 */
+	int close_after;
 };
 
 /*
@@ -149,6 +155,91 @@ http_lws_log(int level, const char *line)
 	       "msg=\"%s\"", buf);
 }
 
+/* ---------------------------------------------------------------- headers */
+
+/* Whether ip (canonical text) is one of trusted_proxies. */
+static int
+http_trusted(void *arg, const char *ip)
+{
+	const struct gw_config *cfg = arg;
+	char canon[HTTP_HDR_IP_MAX];
+	size_t i;
+
+	for (i = 0; i < cfg->n_trusted_proxies; i++)
+		if (http_hdr_ip_normalize(cfg->trusted_proxies[i],
+		                          strlen(cfg->trusted_proxies[i]),
+		                          canon, sizeof(canon)) == 0 &&
+		    strcmp(canon, ip) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A header lws knows by token, every occurrence joined (lws joins them
+ * with ','; Cookie fragments, which it joins with nothing, with "; "), in
+ * a buffer of its own size (malloc'd; "" when absent).
+ */
+static char *
+http_header(struct lws *wsi, enum lws_token_indexes tok)
+{
+	int i, n, total = lws_hdr_total_length(wsi, tok);
+	size_t cap, len = 0;
+	char *s;
+
+	if (total <= 0)
+		return xstrdup("");
+	if (tok != WSI_TOKEN_HTTP_COOKIE) {
+		s = xmalloc((size_t)total + 1);
+		if (lws_hdr_copy(wsi, s, total + 1, tok) < 0)
+			s[0] = '\0';
+		return s;
+	}
+	/* Room for "; " between fragments. */
+	cap = (size_t)total * 3 + 1;
+	s = xmalloc(cap);
+	s[0] = '\0';
+	for (i = 0; (n = lws_hdr_fragment_length(wsi, tok, i)) > 0; i++) {
+		if (len + (size_t)n + 3 > cap)
+			break;
+		if (len > 0) {
+			memcpy(s + len, "; ", 2);
+			len += 2;
+		}
+		if (lws_hdr_copy_fragment(wsi, s + len, (int)(cap - len), tok,
+		                          i) != n)
+			break;
+		len += (size_t)n;
+	}
+	s[len] = '\0';
+	return s;
+}
+
+/*
+ * The client's address: the peer's, or, when the peer is one of
+ * trusted_proxies, the right-most address of X-Forwarded-For that is not
+ * one of them (docs/configuration.md). Canonical text.
+ */
+static void
+client_address(struct gw_http *h, struct lws *wsi, char *out, size_t len)
+{
+	char peer[64], canon[HTTP_HDR_IP_MAX];
+	char *xff;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (http_hdr_ip_normalize(peer, strlen(peer), canon, sizeof(canon)) ==
+	    0)
+		snprintf(peer, sizeof(peer), "%s", canon);
+	snprintf(out, len, "%s", peer);
+	if (h->cfg->n_trusted_proxies == 0 ||
+	    !http_trusted((void *)h->cfg, peer))
+		return;
+	xff = http_header(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	if (http_hdr_forwarded_client(xff, http_trusted, (void *)h->cfg, canon,
+	                              sizeof(canon)) == 0)
+		snprintf(out, len, "%s", canon);
+	free(xff);
+}
+
 /* ---------------------------------------------------------------- http */
 
 static void
@@ -169,6 +260,15 @@ enum {
 	API_ANSWER,  /* answer set, headers to send when writable */
 	API_BODY,    /* headers sent, body to send */
 };
+
+/* The answer is out: the next request, or the end of the connection. */
+static int
+http_done(struct lws *wsi, const struct http_req *r)
+{
+	if (r->close_after)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
 
 static int
 http_send_headers(struct lws *wsi, struct http_req *r)
@@ -192,11 +292,8 @@ http_send_headers(struct lws *wsi, struct http_req *r)
 	                                  end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	if (r->head_only || r->body_len == 0) {
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
-	}
+	if (r->head_only || r->body_len == 0)
+		return http_done(wsi, r);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -306,8 +403,8 @@ http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
 static int
 api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
 {
-	char cookie[1024] = "", peer[64] = "", ctype[128] = "", xrw[64] = "";
-	char query[1024] = "", *body;
+	char peer[64] = "", ctype[128] = "", xrw[64] = "";
+	char query[1024] = "", *body, *cookie;
 	size_t k, len;
 	int i, n;
 
@@ -334,46 +431,85 @@ api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
 		k += (size_t)n;
 		query[k] = '\0';
 	}
-	lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
+	cookie = http_header(wsi, WSI_TOKEN_HTTP_COOKIE);
 	lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE);
 	lws_hdr_custom_copy(wsi, xrw, sizeof(xrw), "x-requested-with:", 17);
-	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	client_address(h, wsi, peer, sizeof(peer));
 	r->api_state = API_WAITING;
 	idmap_put(h->api_waiting, conn_id(wsi), r);
 	h->api.request(h->api.arg, conn_id(wsi), r->method, r->path, query,
 	               r->req_body ? r->req_body : "", r->req_len, cookie, peer,
 	               ctype, xrw[0] != '\0');
+	free(cookie);
 	return 0;
 }
 
+/* Answers an API request now with an error; its body is left unread. */
+static int
+api_refuse(struct lws *wsi, struct http_req *r, int status, const char *why)
+{
+	size_t n;
+	char *body = json_error(why, &n);
+
+	r->api_state = API_NONE;
+	r->close_after = 1;
+	http_set_body(r, status, "application/json", body, n);
+	return http_send_headers(wsi, r);
+}
+
+/*
+ * What lws 4.1 does with a request body: it reads Content-Length bytes
+ * (any method) and hands them over in HTTP_BODY callbacks, then
+ * HTTP_BODY_COMPLETION; a POST with Content-Length: 0 gets both with no
+ * data; a POST, PUT or PATCH without Content-Length is read as a body of
+ * 100 MiB; chunked bodies are not decoded. So: a body with a
+ * Content-Length of 1 to http_body_max bytes is read, then handled; one
+ * of 0, or none on another method, is handled at once; anything else is
+ * refused unread and the connection closed.
+ */
 static int
 api_start(struct gw_http *h, struct lws *wsi, struct http_req *r)
 {
+	char value[32];
+	unsigned long long n = 0;
+	int has_body = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
+	               lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
+	               lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
+
 	r->wsi = wsi;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-		r->api_state = API_READING;
-		return 0; /* body callbacks follow */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+		return api_refuse(wsi, r, HTTP_STATUS_LENGTH_REQUIRED,
+		                  "chunked request bodies are not accepted: "
+		                  "send Content-Length");
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+		if (has_body)
+			return api_refuse(wsi, r, HTTP_STATUS_LENGTH_REQUIRED,
+			                  "Content-Length required");
+		return api_dispatch(h, wsi, r);
 	}
-	return api_dispatch(h, wsi, r);
+	if (lws_hdr_copy(wsi, value, sizeof(value),
+	                 WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0 ||
+	    http_hdr_content_length(value, &n) != 0)
+		return api_refuse(wsi, r, HTTP_STATUS_BAD_REQUEST,
+		                  "malformed Content-Length");
+	if (n > (unsigned long long)h->cfg->http_body_max)
+		return api_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		                  "request body too large");
+	if (n == 0)
+		return api_dispatch(h, wsi, r);
+	r->api_state = API_READING;
+	return 0; /* body callbacks follow */
 }
 
 static int
 api_body(struct gw_http *h, struct lws *wsi, struct http_req *r, const void *in,
          size_t len)
 {
-	char *body;
-	size_t n;
-
-	if (r->api_state != API_READING)
+	if (r->api_state != API_READING || len == 0)
 		return 0;
-	if (r->req_len + len > (size_t)h->cfg->http_body_max) {
-		body = json_error("request body too large", &n);
-		r->api_state = API_NONE;
-		http_set_body(r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
-		              "application/json", body, n);
-		http_send_headers(wsi, r);
-		return -1;
-	}
+	if (r->req_len + len > (size_t)h->cfg->http_body_max)
+		return api_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		                  "request body too large");
 	r->req_body = xrealloc(r->req_body, r->req_len + len + 1);
 	memcpy(r->req_body + r->req_len, in, len);
 	r->req_len += len;
@@ -420,7 +556,7 @@ http_write_body(struct lws *wsi, struct http_req *r)
 	http_set_body(r, 0, NULL, NULL, 0);
 	if (n < 0)
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return http_done(wsi, r);
 }
 
 /* ---------------------------------------------------------------- ws */
@@ -442,34 +578,6 @@ static struct conn *
 ws_find(struct gw_http *h, unsigned long id)
 {
 	return idmap_get(h->by_id, id);
-}
-
-/*
- * The client's address: the peer, or when the peer is one of
- * trusted_proxies, the last address of X-Forwarded-For it sent.
- */
-static void
-client_address(struct gw_http *h, struct lws *wsi, char *out, size_t len)
-{
-	char xff[512], *last;
-	size_t i;
-	int n;
-
-	lws_get_peer_simple(wsi, out, len);
-	for (i = 0; i < h->cfg->n_trusted_proxies; i++)
-		if (strcmp(out, h->cfg->trusted_proxies[i]) == 0)
-			break;
-	if (i == h->cfg->n_trusted_proxies)
-		return;
-	n = lws_hdr_custom_copy(wsi, xff, sizeof(xff), "x-forwarded-for:", 16);
-	if (n <= 0)
-		return;
-	last = strrchr(xff, ',');
-	last = last != NULL ? last + 1 : xff;
-	while (*last == ' ')
-		last++;
-	if (*last != '\0' && strlen(last) < len)
-		snprintf(out, len, "%s", last);
 }
 
 /* FNV-1a of the address text, never 0 (idmap keys). */
@@ -970,7 +1078,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		gw_metrics_conn(GW_CONN_HTTP, -1);
 		gw_metrics_conn(GW_CONN_WS, 1);
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
-		gw_info("ws.open", "conn=%lu peer=%s", c->id, peer);
+		gw_info("ws.open", "conn=%lu peer=%s client=%s", c->id, peer,
+		        addr);
 		if (c->chat) {
 			/*
 			 * A resident's widget: no cookie is ever read, the
@@ -989,14 +1098,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			                  (json_int_t)h->cfg->ws_idle_timeout));
 			if (h->chat_handler.open != NULL)
 				h->chat_handler.open(h->chat_handler.arg, c->id,
-				                     "", peer);
+				                     "", addr);
 			break;
 		}
 		ws_queue_json(c, json_pack("{s:s, s:s, s:s}", "type", "hello",
 		                           "protocol", WS_PROTOCOL, "server",
 		                           "switchboard/" SWITCHBOARD_VERSION));
 		if (h->handler.open != NULL) {
-			char cookie[1024] = "";
+			char *cookie;
 
 			/*
 			 * A council site embedding the widget (widget_origins)
@@ -1008,11 +1117,12 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			if (lws_hdr_copy(wsi, origin, sizeof(origin),
 			                 WSI_TOKEN_ORIGIN) <= 0 ||
 			    !gw_config_origin_allowed(h->cfg, origin))
-				cookie[0] = '\0';
-			else if (lws_hdr_copy(wsi, cookie, sizeof(cookie),
-			                      WSI_TOKEN_HTTP_COOKIE) < 0)
-				cookie[0] = '\0';
-			h->handler.open(h->handler.arg, c->id, cookie, peer);
+				cookie = xstrdup("");
+			else
+				cookie =
+				        http_header(wsi, WSI_TOKEN_HTTP_COOKIE);
+			h->handler.open(h->handler.arg, c->id, cookie, addr);
+			free(cookie);
 		}
 		break;
 	case LWS_CALLBACK_RECEIVE:
@@ -1194,7 +1304,13 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	 * process's open-files limit. limits.max_connections is enforced in
 	 * LWS_CALLBACK_FILTER_NETWORK_CONNECTION instead.
 	 */
-	info.max_http_header_data = 4096;
+	/*
+	 * Every header of a request, together: a council's intranet sets
+	 * many cookies on its domain, and the desk's comes with them. Held
+	 * only while a request's headers are read and handled (a WebSocket
+	 * gives it back once open).
+	 */
+	info.max_http_header_data = (unsigned short)cfg->http_header_max;
 	info.timeout_secs = 30;
 	/*
 	 * Dead peers (a phone that lost signal, a desk whose machine died)

@@ -13,13 +13,14 @@
 #include <time.h>
 
 #include "hours.h"
+#include "http_hdr.h"
 #include "idmap.h"
 #include "log.h"
 #include "route_ws.h"
 #include "wallboard.h"
 #include "xmalloc.h"
 
-#define SESSION_COOKIE   "__Host-sb_session="
+#define SESSION_COOKIE   "__Host-sb_session"
 #define POSITION_TICK_MS 1000
 #define NAME_MAX_LEN     200
 /* Opening hours and out-of-hours rules are re-read this often (ticks). */
@@ -803,6 +804,55 @@ desk_wrap_up(struct route_ws *rw, struct peer *peer, json_t *msg)
 		            why ? why : "database unavailable");
 }
 
+static struct qinfo *queue_find(struct route_ws *rw, const char *slug_or_id);
+
+/*
+ * conversation.transfer's arguments: queue (an id, or the slug of an
+ * active queue, resolved into qid), advisor (a staff id), at least one of
+ * them, and an optional note. NULL, or why the message is malformed:
+ * every argument is checked here, so that a refusal of the router can
+ * only mean that routing is unavailable.
+ */
+static const char *
+transfer_args(struct route_ws *rw, json_t *msg, char *qid, size_t len,
+              const char **queue, const char **to, const char **note)
+{
+	struct qinfo *q;
+
+	if (opt_string(msg, "queue", 64, queue) != 0)
+		return "queue must be a queue id or slug (a string)";
+	if (opt_string(msg, "advisor", 24, to) != 0 ||
+	    (*to != NULL && parse_id(*to) == 0))
+		return "advisor must be a staff id (decimal, as a string)";
+	if (opt_string(msg, "note", NOTE_MAX_LEN, note) != 0)
+		return "note must be a string of at most 4000 bytes";
+	if (*queue != NULL && parse_id(*queue) == 0) {
+		q = queue_find(rw, *queue);
+		if (q == NULL)
+			return "queue must be the id or slug of an active "
+			       "queue";
+		snprintf(qid, len, "%llu", (unsigned long long)q->id);
+		*queue = qid;
+	}
+	if (*queue == NULL && *to == NULL)
+		return "a transfer needs a queue or an advisor";
+	return NULL;
+}
+
+/* The statuses an advisor may take (router/scripts/advisor.lua). */
+static int
+desk_status_valid(const char *st)
+{
+	static const char *const valid[] = {"available", "busy", "away",
+	                                    "wrap_up", "offline"};
+	unsigned i;
+
+	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		if (strcmp(st, valid[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* The reply type rides in pending.conv for desk operations. */
 static struct pending *
 op_pending(struct route_ws *rw, unsigned long conn, json_t *msg,
@@ -834,13 +884,15 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 	}
 	if (strcmp(type, "desk.status") == 0) {
 		const char *st = str_field(msg, "status");
-		const char *reason = str_field(msg, "reason");
+		const char *reason;
 
-		if (st == NULL || strlen(st) >= sizeof(peer->status) ||
-		    (reason != NULL &&
-		     strlen(reason) >= sizeof(peer->reason))) {
+		if (st == NULL || !desk_status_valid(st) ||
+		    opt_string(msg, "reason", sizeof(peer->reason) - 1,
+		               &reason) != 0) {
 			send_error(rw, peer->conn, id, "bad_message",
-			           "desk.status needs a status");
+			           "desk.status needs a status (available, "
+			           "busy, away, wrap_up or offline) and an "
+			           "optional reason of at most 63 bytes");
 			return;
 		}
 		snprintf(peer->status, sizeof(peer->status), "%s", st);
@@ -880,17 +932,16 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 		desk_wrap_up(rw, peer, msg);
 		return;
 	} else if (strcmp(type, "conversation.transfer") == 0) {
-		const char *queue = str_field(msg, "queue");
-		const char *to = str_field(msg, "advisor");
+		const char *queue, *to, *note, *why;
 		/* Supervisors may move anyone's conversation. */
 		const char *by = is_supervisor(peer) ? "" : staff;
-
-		const char *note = str_field(msg, "note");
 		struct transfer_pending *t;
+		char qid[24];
 
-		if (note != NULL && strlen(note) > NOTE_MAX_LEN) {
-			send_error(rw, peer->conn, id, "bad_message",
-			           "a transfer note is at most 4000 bytes");
+		why = transfer_args(rw, msg, qid, sizeof(qid), &queue, &to,
+		                    &note);
+		if (why != NULL) {
+			send_error(rw, peer->conn, id, "bad_message", why);
 			return;
 		}
 		p = op_pending(rw, peer->conn, msg, "conversation.transferred");
@@ -1841,22 +1892,12 @@ desk_touch(struct route_ws *rw, struct peer *peer)
 	gw_session_touch(rw->sessions, peer->session, NULL, NULL);
 }
 
-/* The session token in a Cookie header, or NULL. */
+/* The session token among a handshake's cookies, or NULL. */
 static const char *
 session_token(const char *cookie, char *buf, size_t len)
 {
-	const char *s = strstr(cookie, SESSION_COOKIE);
-	size_t n;
-
-	if (s == NULL || (s != cookie && s[-1] != ' ' && s[-1] != ';'))
-		return NULL;
-	s += strlen(SESSION_COOKIE);
-	n = strcspn(s, "; ");
-	if (n == 0 || n >= len)
-		return NULL;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return buf;
+	return http_hdr_cookie(cookie, SESSION_COOKIE, buf, len) > 0 ? buf
+	                                                             : NULL;
 }
 
 static void

@@ -213,6 +213,55 @@ class AuthzTest(harness.TestCase):
                                      conversation=conv, why="closed"),
                          "conversation.released")
 
+    def test_malformed_desk_messages_are_bad_message(self):
+        """A malformed desk operation is refused bad_message, never
+        "unavailable" (which tells a client to try again, for ever); a
+        queue slug is a queue (issue 13 item 17)."""
+        r, ada = self.held_chat()
+        conv = r.conv
+        sue = Desk(self, self.sb, self.cookie("sue"))
+        bad = (
+            ("conversation.transfer", {"queue": "no-such-queue"}),
+            ("conversation.transfer", {"queue": 52}),
+            ("conversation.transfer", {"queue": ["52"]}),
+            ("conversation.transfer", {"advisor": "ada"}),
+            ("conversation.transfer", {"advisor": 3}),
+            ("conversation.transfer", {}),
+            ("conversation.transfer", {"queue": "52", "note": 7}),
+            ("conversation.transfer", {"queue": "52", "note": "x" * 4001}),
+            ("desk.status", {"status": "sleeping"}),
+            ("desk.status", {"status": "away", "reason": 5}),
+            ("desk.status", {"status": "away", "reason": "r" * 64}),
+            ("desk.status", {}),
+            ("offer.accept", {"conversation": "tax"}),
+            ("offer.reject", {"conversation": 12}),
+            ("conversation.pick", {"conversation": ""}),
+            ("conversation.release", {"why": "bored"}),
+            ("conversation.release", {"conversation": "x", "why": "closed"}),
+            ("queue.view", {"queue": "nope"}),
+            ("queue.unwatch", {}),
+        )
+        for mtype, fields in bad:
+            msg = dict(fields)
+            if mtype.startswith(("conversation.", "offer.")):
+                msg.setdefault("conversation", conv)
+            for desk in (ada, sue):
+                self.assertEqual(self.answer(desk, "m", type=mtype, **msg),
+                                 "error:bad_message", (mtype, fields))
+        # Nothing moved.
+        self.assertEqual(self.sql(
+            "SELECT status || ':' || queue_id FROM conversations"
+            " WHERE id = %s" % conv), "assigned:51")
+        # The slug of a queue names it, as queue.view's does.
+        self.assertEqual(self.answer(ada, "t", type="conversation.transfer",
+                                     conversation=conv, queue="bins"),
+                         "conversation.transferred")
+        self.assertEqual(self.sql(
+            "SELECT queue_id FROM conversations WHERE id = %s" % conv), "52")
+        self.assertEqual(self.answer(sue, "rel", type="conversation.release",
+                                     conversation=conv, why="closed"),
+                         "conversation.released")
+
 
 if __name__ == "__main__":
     harness.main()

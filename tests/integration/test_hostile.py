@@ -1,0 +1,271 @@
+"""Hostile input on the daemon's outside surfaces (issue 13 items 16, 17,
+18): every method with empty, short, malformed, oversized and chunked
+bodies, with and without Content-Length, to every route (each answered,
+well formed, within ANSWER_WITHIN, and the daemon lives); the session
+cookie among 7 KiB of other cookies before and after it, on REST and on
+/ws; WebSocket frames RFC 6455 refuses."""
+
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# The daemon under test is built with ASan; none of these waits for
+# anything but itself and PostgreSQL.
+ANSWER_WITHIN = 1.0
+BODY_MAX = 4096
+COOKIE = "__Host-sb_session"
+
+
+def api_routes():
+    """Every REST route the docs name, {id} filled in."""
+    found = set()
+    for name in ("api.md", "http-api.md"):
+        with open(os.path.join(harness.SRC, "docs", name)) as f:
+            for m in re.finditer(r"`(?:GET|POST|PUT|PATCH|DELETE) "
+                                 r"(/api/[^` ?]*)", f.read()):
+                found.add(m.group(1).replace("{id}", "999999"))
+    return sorted(found)
+
+
+OTHER_ROUTES = ("/", "/healthz", "/readyz", "/metrics", "/widget/",
+                "/desk/", "/desk/index.html", "/ws", "/nope", "/api/",
+                "/api/nope", "/api/session/extra")
+
+
+def bodies():
+    """(name, extra header lines, body bytes) of each kind of body."""
+    big = BODY_MAX + 1
+    return (
+        ("none", [], b""),
+        ("empty", ["Content-Length: 0"], b""),
+        ("short", ["Content-Length: 2", "Content-Type: application/json"],
+         b"{}"),
+        ("json", ["Content-Length: 27", "Content-Type: application/json"],
+         b'{"login":"x","password":""}'),
+        ("malformed", ["Content-Length: 5",
+                       "Content-Type: application/json"], b'{"a":'),
+        ("binary", ["Content-Length: 4"], b"\xff\x00{\x80"),
+        # Announced, never sent in full: refused before it is read.
+        ("oversized", ["Content-Length: %d" % big,
+                       "Content-Type: application/json"], b"{" * 100),
+        ("bad_length", ["Content-Length: 2, 2"], b"{}"),
+        ("negative_length", ["Content-Length: -1"], b""),
+        ("chunked", ["Transfer-Encoding: chunked",
+                     "Content-Type: application/json"],
+         b"2\r\n{}\r\n0\r\n\r\n"),
+    )
+
+
+def read_answer(sock, head_only, deadline):
+    """One HTTP/1.1 answer: (status, headers, body). Raises AssertionError
+    if it is not well formed or not complete by the deadline."""
+    buf = b""
+
+    def more():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no complete answer in time: %r" % buf)
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise AssertionError("no complete answer in time: %r" % buf)
+        except ConnectionResetError:
+            chunk = b""
+        return chunk
+
+    while b"\r\n\r\n" not in buf:
+        chunk = more()
+        if not chunk:
+            raise AssertionError("connection closed before an answer: %r"
+                                 % buf)
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3}) ", lines[0] + " ")
+    if not m:
+        raise AssertionError("bad status line %r" % lines[0])
+    headers = {}
+    for ln in lines[1:]:
+        k, sep, v = ln.partition(":")
+        if not sep or not k or k != k.strip():
+            raise AssertionError("bad header line %r" % ln)
+        headers[k.lower()] = v.strip()
+    status = int(m.group(1))
+    if head_only or status in (204, 304):
+        return status, headers, b""
+    if "content-length" not in headers:
+        raise AssertionError("no Content-Length in %r" % lines)
+    want = int(headers["content-length"])
+    while len(rest) < want:
+        chunk = more()
+        if not chunk:
+            raise AssertionError("body cut at %d of %d bytes" %
+                                 (len(rest), want))
+        rest += chunk
+    return status, headers, rest[:want]
+
+
+class HostileHttpTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis, {"limits": {"http_body_max": BODY_MAX}},
+            dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        r = harness.run_switchboard(["-c", cls.sb.conf, "user", "add",
+                                     "--role", "admin", "root"])
+        assert r.returncode == 0, r.stderr
+        cls.password = r.stdout.strip().split("=", 1)[1]
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    def login(self):
+        r = self.sb.request(
+            "POST", "/api/session",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"login": "root",
+                             "password": self.password}).encode())
+        self.assertEqual(r.status, 200, r.body)
+        return r.headers["set-cookie"].split(";", 1)[0]
+
+    def send(self, method, path, extra, body, cookie=None):
+        """(status, seconds) of one request on a connection of its own."""
+        lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1",
+                 "X-Requested-With: test"] + list(extra)
+        if cookie:
+            lines.append("Cookie: " + cookie)
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.sb.port), 5) as s:
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            status, _, _ = read_answer(s, method == "HEAD",
+                                       t0 + ANSWER_WITHIN)
+        return status, time.monotonic() - t0
+
+    def matrix(self, routes, cookie=None):
+        seen = {}
+        for path in routes:
+            for method in METHODS:
+                for name, extra, body in bodies():
+                    what = "%s %s %s%s" % (method, path, name,
+                                           " (signed in)" if cookie else "")
+                    try:
+                        status, _ = self.send(method, path, extra, body,
+                                              cookie)
+                    except (AssertionError, OSError) as e:
+                        self.sb.assert_alive()
+                        self.fail("%s: %s" % (what, e))
+                    self.assertLess(status, 600, what)
+                    seen[status] = seen.get(status, 0) + 1
+                    if name == "oversized" and path.startswith("/api/"):
+                        self.assertEqual(status, 413, what)
+                    if name == "chunked" and path.startswith("/api/"):
+                        self.assertEqual(status, 411, what)
+            self.sb.assert_alive()
+        self.assertEqual(self.sb.get("/healthz").status, 200)
+        return seen
+
+    def test_every_method_every_body_every_route(self):
+        routes = api_routes()
+        self.assertIn("/api/session", routes)
+        self.assertGreater(len(routes), 20)
+        seen = self.matrix(list(OTHER_ROUTES) + routes)
+        # Unauthenticated: 401s, and refusals of the bodies themselves.
+        self.assertIn(401, seen)
+        # The sign-in itself is never the one to fall (was: UB, abort).
+        for method in METHODS:
+            status, _ = self.send(method, "/api/session",
+                                  ["Content-Length: 0"], b"")
+            self.assertNotEqual(status, 500, method)
+
+    def test_every_method_signed_in(self):
+        cookie = self.login()
+        # Ids that do not exist: nothing is changed; /api/session is
+        # left out (DELETE would sign this session out).
+        routes = [r for r in api_routes() if r != "/api/session"]
+        seen = self.matrix(routes, cookie)
+        self.assertNotIn(401, seen)
+        # Still signed in: nothing above signed the session out.
+        r = self.sb.request("GET", "/api/session", headers={"Cookie": cookie})
+        self.assertEqual(r.status, 200, r.body)
+
+    def test_empty_bodies(self):
+        """Item 17 as reported: POST /api/session with Content-Length: 0
+        (undefined behaviour, the sanitizer build aborted) and GET/DELETE
+        on /api/* with Content-Length: 0 (never answered)."""
+        status, _ = self.send("POST", "/api/session",
+                              ["Content-Length: 0",
+                               "Content-Type: application/json"], b"")
+        self.assertEqual(status, 400)
+        status, _ = self.send("GET", "/api/session", ["Content-Length: 0"],
+                              b"")
+        self.assertEqual(status, 401)
+        status, _ = self.send("DELETE", "/api/session",
+                              ["Content-Length: 0"], b"")
+        self.assertEqual(status, 401)
+        status, _ = self.send("GET", "/api/customers", ["Content-Length: 0"],
+                              b"")
+        self.assertEqual(status, 401)
+        # A body without a length on a method that has one.
+        status, _ = self.send("POST", "/api/session",
+                              ["Content-Type: application/json"], b"")
+        self.assertEqual(status, 411)
+        self.sb.assert_alive()
+
+    def test_keep_alive_after_empty_body(self):
+        """A connection goes on to its next request after an empty one."""
+        req = ("GET /api/session HTTP/1.1\r\nHost: x\r\n"
+               "Content-Length: 0\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", self.sb.port), 5) as s:
+            for _ in range(3):
+                s.sendall(req)
+                status, _, _ = read_answer(s, False,
+                                           time.monotonic() + ANSWER_WITHIN)
+                self.assertEqual(status, 401)
+
+    # ------------------------------------------------ cookies (item 16)
+
+    def test_session_among_many_cookies(self):
+        cookie = self.login()
+        token = cookie.split("=", 1)[1]
+        before = "; ".join("intranet_%d=%s" % (i, "x" * 40)
+                           for i in range(140))
+        after = "; ".join("tracker%d=%s" % (i, "y" * 40)
+                          for i in range(140))
+        self.assertGreaterEqual(len(before), 7 * 1024)
+        self.assertGreaterEqual(len(after), 7 * 1024)
+        for header in ("%s; %s=%s" % (before, COOKIE, token),
+                       "%s=%s; %s" % (COOKIE, token, after),
+                       "%s; %s=%s; %s" % (before, COOKIE, token, after)):
+            r = self.sb.request("GET", "/api/session",
+                                headers={"Cookie": header})
+            self.assertEqual(r.status, 200, (len(header), r.body))
+            ws = self.sb.websocket(headers={"Cookie": header})
+            d = harness.JsonSocket(self, ws)
+            self.assertEqual(d.next()["type"], "hello")
+            self.assertEqual(d.next()["type"], "desk.ready")
+            ws.close()
+        # In a second Cookie header line of its own (HTTP/2 style).
+        status, _ = self.send("GET", "/api/session",
+                              ["Cookie: " + before,
+                               "Cookie: %s=%s" % (COOKIE, token)], b"")
+        self.assertEqual(status, 200)
+        # Not a prefix match: a longer name holding it is not it.
+        status, _ = self.send("GET", "/api/session",
+                              ["Cookie: x%s=%s" % (COOKIE, token)], b"")
+        self.assertEqual(status, 401)
+
+if __name__ == "__main__":
+    harness.main()
