@@ -296,6 +296,13 @@ static cfg_opt_t router_opts[] = {
 static cfg_opt_t session_opts[] = {
 	CFG_INT("idle_timeout", 1800, CFGF_NONE),
 	CFG_INT("absolute_timeout", 43200, CFGF_NONE),
+	/* The defaults of session.h's GW_SESSION_THROTTLE_*. */
+	CFG_INT("throttle_window", 900, CFGF_NONE),
+	CFG_INT("throttle_login_address", 5, CFGF_NONE),
+	CFG_INT("throttle_address", 20, CFGF_NONE),
+	CFG_INT("throttle_login", 5, CFGF_NONE),
+	CFG_INT("throttle_delay_ms", 1000, CFGF_NONE),
+	CFG_INT("throttle_delay_max_ms", 10000, CFGF_NONE),
 	CFG_END()
 };
 
@@ -371,6 +378,12 @@ static const struct validator validators[] = {
         {"router|sweep_interval_ms", valid_positive},
         {"sessions|idle_timeout", valid_positive},
         {"sessions|absolute_timeout", valid_positive},
+        {"sessions|throttle_window", valid_positive},
+        {"sessions|throttle_login_address", valid_positive},
+        {"sessions|throttle_address", valid_positive},
+        {"sessions|throttle_login", valid_positive},
+        {"sessions|throttle_delay_ms", valid_nonneg},
+        {"sessions|throttle_delay_max_ms", valid_nonneg},
         {"chat|token_lifetime", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
@@ -683,6 +696,14 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	sec = cfg_getsec(cfg, "sessions");
 	c->session_idle = (int)cfg_getint(sec, "idle_timeout");
 	c->session_absolute = (int)cfg_getint(sec, "absolute_timeout");
+	c->throttle_window = (int)cfg_getint(sec, "throttle_window");
+	c->throttle_login_address =
+	        (int)cfg_getint(sec, "throttle_login_address");
+	c->throttle_address = (int)cfg_getint(sec, "throttle_address");
+	c->throttle_login = (int)cfg_getint(sec, "throttle_login");
+	c->throttle_delay_ms = (int)cfg_getint(sec, "throttle_delay_ms");
+	c->throttle_delay_max_ms =
+	        (int)cfg_getint(sec, "throttle_delay_max_ms");
 
 	sec = cfg_getsec(cfg, "chat");
 	c->chat_idle_timeout = (int)cfg_getint(sec, "idle_timeout");
@@ -713,6 +734,13 @@ gw_config_load(const char *path, char *err, size_t errlen)
 		         "%s: sessions: idle_timeout (%d) is longer than "
 		         "absolute_timeout (%d)",
 		         path, c->session_idle, c->session_absolute);
+		goto fail;
+	}
+	if (c->throttle_delay_max_ms < c->throttle_delay_ms) {
+		snprintf(err, errlen,
+		         "%s: sessions: throttle_delay_max_ms (%d) is shorter "
+		         "than throttle_delay_ms (%d)",
+		         path, c->throttle_delay_max_ms, c->throttle_delay_ms);
 		goto fail;
 	}
 	if ((*c->tls_certificate == '\0') != (*c->tls_key == '\0')) {

@@ -53,6 +53,9 @@ struct gw_config {
 	int session_idle; /* seconds without use before a staff session ends */
 	int session_absolute; /* seconds after sign-in when it ends regardless
 	                       */
+	/* sessions.throttle_*: see struct gw_session_throttle */
+	int throttle_window, throttle_login_address, throttle_address;
+	int throttle_login, throttle_delay_ms, throttle_delay_max_ms;
 
 	/* chat: an assigned chat silent this long ends (s), warned first */
 	int chat_idle_timeout;

@@ -34,8 +34,26 @@ static const char *const conn_kinds[] = {"http", "websocket"};
 static const char *const err_kinds[] = {"postgresql", "redis", "http",
                                         "websocket", "commit"};
 
+/* Each refusal: its metric and, if any, its label. */
+static const struct {
+	const char *metric, *label, *help;
+} refusals[GW_REFUSAL_MAX] = {
+        {"switchboard_logins_throttled_total", "limit=\"login_address\"",
+         "Sign-ins refused unchecked: too many failures from the client "
+         "address."},
+        {"switchboard_logins_throttled_total", "limit=\"address\"", NULL},
+        {"switchboard_logins_delayed_total", NULL,
+         "Sign-ins slowed: too many failures of their login."},
+        {"switchboard_websockets_refused_total", "reason=\"protocol\"",
+         "WebSockets closed for what they sent or would not read."},
+        {"switchboard_websockets_refused_total", "reason=\"too_big\"", NULL},
+        {"switchboard_websockets_refused_total", "reason=\"send_queue\"", NULL},
+        {"switchboard_websockets_refused_total", "reason=\"rate_limit\"", NULL},
+};
+
 static struct {
 	long conns[GW_CONN_KIND_MAX];
+	uint64_t refusals[GW_REFUSAL_MAX];
 	uint64_t messages[NCHANNELS][GW_DIR_MAX];
 	uint64_t errors[GW_ERR_KIND_MAX];
 	struct hist pg, redis, batch;
@@ -133,6 +151,13 @@ gw_metrics_error(enum gw_error_kind kind)
 		m.errors[kind]++;
 }
 
+void
+gw_metrics_refusal(enum gw_refusal what)
+{
+	if (what < GW_REFUSAL_MAX)
+		m.refusals[what]++;
+}
+
 struct buf {
 	char *p;
 	size_t len, cap;
@@ -209,6 +234,17 @@ gw_metrics_render(const struct gw_metrics_state *st, size_t *len)
 	for (i = 0; i < GW_ERR_KIND_MAX; i++)
 		bput(&b, "switchboard_errors_total{kind=\"%s\"} %llu\n",
 		     err_kinds[i], (unsigned long long)m.errors[i]);
+	for (i = 0; i < GW_REFUSAL_MAX; i++) {
+		if (refusals[i].help != NULL)
+			bput(&b, "# HELP %s %s\n# TYPE %s counter\n",
+			     refusals[i].metric, refusals[i].help,
+			     refusals[i].metric);
+		bput(&b, "%s%s%s%s %llu\n", refusals[i].metric,
+		     refusals[i].label ? "{" : "",
+		     refusals[i].label ? refusals[i].label : "",
+		     refusals[i].label ? "}" : "",
+		     (unsigned long long)m.refusals[i]);
+	}
 	hist_render(&b, "switchboard_pg_roundtrip_seconds",
 	            "PostgreSQL request round trips.", &m.pg);
 	hist_render(&b, "switchboard_redis_roundtrip_seconds",

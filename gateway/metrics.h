@@ -28,6 +28,24 @@ enum gw_direction {
 	GW_DIR_MAX,
 };
 
+/*
+ * Refusals of the limits on hostile clients: sign-ins throttled or slowed
+ * (session.c) and WebSockets closed for what they sent or would not read
+ * (http.c). Rendered as switchboard_logins_throttled_total{limit},
+ * switchboard_logins_delayed_total and
+ * switchboard_websockets_refused_total{reason}.
+ */
+enum gw_refusal {
+	GW_REFUSAL_LOGIN_ADDRESS = 0, /* this login, from this address */
+	GW_REFUSAL_ADDRESS,           /* this address, any login */
+	GW_REFUSAL_LOGIN_DELAYED,     /* a login under attack, slowed */
+	GW_REFUSAL_WS_PROTOCOL,       /* a frame RFC 6455 forbids: 1002 */
+	GW_REFUSAL_WS_TOO_BIG,        /* a message over ws_message_max: 1009 */
+	GW_REFUSAL_WS_SEND_QUEUE,     /* does not read its messages: 1008 */
+	GW_REFUSAL_WS_RATE,           /* went on over the rate limit: 1008 */
+	GW_REFUSAL_MAX,
+};
+
 /* Readiness facts the renderer reports as gauges. */
 struct gw_metrics_state {
 	int pg_up;
@@ -43,6 +61,7 @@ void gw_metrics_pg_rtt(double seconds);
 void gw_metrics_redis_rtt(double seconds);
 void gw_metrics_commit_batch(unsigned writes);
 void gw_metrics_error(enum gw_error_kind kind);
+void gw_metrics_refusal(enum gw_refusal what);
 /* Current gauge for open connections of a kind (for tests and drain). */
 long gw_metrics_conn_open(enum gw_conn_kind kind);
 /* Returns a malloc'd Prometheus text exposition owned by the caller. */

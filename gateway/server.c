@@ -440,6 +440,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	struct db_options dbo;
 	struct kv_options kvo;
 	struct route_options ro;
+	struct gw_session_throttle throttle;
 	char n[16];
 	int i;
 
@@ -527,6 +528,13 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                     ROUTE_WRITERS, &ro);
 	s->sessions = gw_session_store_new(&s->loop, s->db, cfg->session_idle,
 	                                   cfg->session_absolute);
+	throttle.window_s = cfg->throttle_window;
+	throttle.login_address = cfg->throttle_login_address;
+	throttle.address = cfg->throttle_address;
+	throttle.login = cfg->throttle_login;
+	throttle.delay_ms = cfg->throttle_delay_ms;
+	throttle.delay_max_ms = cfg->throttle_delay_max_ms;
+	gw_session_set_throttle(s->sessions, &throttle);
 	s->api = gw_api_new(&s->loop, s->http, s->sessions,
 	                    cfg->session_absolute, s->db);
 	gw_api_set_route(s->api, s->route);

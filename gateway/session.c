@@ -17,8 +17,12 @@
  * Throttling is race-free within the database: the statement that counts
  * recent failures also records this attempt as a failure, and marks it a
  * success only once the password matched. Statements on one connection run
- * one after another, so concurrent attempts see each other.
+ * one after another, so concurrent attempts see each other. A login whose
+ * account is under attack waits on a timer of its own (op->delay, closed
+ * before the op goes on) between that statement and the password check;
+ * the store keeps such logins in a list so that freeing it ends them.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 #include "staff.h"
 #include "xmalloc.h"
@@ -53,10 +58,13 @@ static const char dummy_hash[] =
         "ACiDi3djBuyp8jp6ce9M/juY1c2o69vAikMla/OJ8Hk";
 
 /*
- * Counts this login's failures since its last success and the address's
- * failures, both in the window, and records the attempt (as a failure for
- * now) unless either is over its limit. One row: the attempt id (NULL when
- * throttled), then the user (NULLs when unknown).
+ * Counts, in the window: this login's failures from this address since it
+ * last succeeded from there ($6: refused at that many), the address's
+ * failures for any login ($5: refused), and this login's failures from
+ * anywhere since its last success (returned: its delay). Records the
+ * attempt (as a failure for now) unless the address is refused. One row:
+ * the attempt id (NULL when refused), then the user (NULLs when unknown),
+ * then the login's failures. A NULL address is never refused.
  */
 static const char sql_login_begin[] =
         "WITH c AS (SELECT"
@@ -66,12 +74,19 @@ static const char sql_login_begin[] =
         "   AND a.id > coalesce((SELECT max(s.id) FROM login_attempts s"
         "                        WHERE s.login = $1 AND s.ok), 0)) AS nl,"
         " (SELECT count(*) FROM login_attempts a"
+        "   WHERE a.login = $1 AND a.ip = $2::inet AND NOT a.ok"
+        "   AND a.at > now() - $3::int * interval '1 second'"
+        "   AND a.id > coalesce((SELECT max(s.id) FROM login_attempts s"
+        "                        WHERE s.login = $1 AND s.ip = $2::inet"
+        "                        AND s.ok), 0)) AS nla,"
+        " (SELECT count(*) FROM login_attempts a"
         "   WHERE a.ip = $2::inet AND NOT a.ok"
         "   AND a.at > now() - $3::int * interval '1 second') AS ni),"
         " ins AS (INSERT INTO login_attempts (login, ip)"
         "  SELECT $1, $2::inet FROM c"
-        "  WHERE c.nl < $4::int AND c.ni < $5::int RETURNING id)"
-        " SELECT (SELECT id FROM ins), u.id, u.password_hash, u.disabled"
+        "  WHERE c.nla < $4::int AND c.ni < $5::int RETURNING id)"
+        " SELECT (SELECT id FROM ins), u.id, u.password_hash, u.disabled,"
+        " c.nl, c.nla >= $4::int"
         " FROM c LEFT JOIN staff_users u ON u.login = $1";
 
 /*
@@ -182,9 +197,11 @@ struct gw_session_store {
 	uv_loop_t *loop;
 	struct db *db;
 	int idle_s, absolute_s, touch_s;
+	struct gw_session_throttle throttle;
 	unsigned inflight; /* requests not yet answered */
-	unsigned logins;   /* of which logins */
-	int closing;       /* freed by its owner */
+	unsigned logins;   /* of which logins, less those waiting their delay */
+	struct session_op *delayed; /* logins waiting their delay */
+	int closing;                /* freed by its owner */
 };
 
 struct session_op {
@@ -209,6 +226,10 @@ struct session_op {
 	char *hash;     /* NULL: unknown login, dummy_hash is checked */
 	int user_ok;
 	int verified;
+	/* Waiting before the password is checked (a login under attack). */
+	uv_timer_t delay;
+	struct session_op *dprev, *dnext; /* st->delayed */
+	int delay_closing;
 	char token[TOKEN_BUF];
 	/* Login and check: hex SHA-256 of the token. */
 	char token_hash[HASH_HEX_BUF];
@@ -542,10 +563,76 @@ login_after_work(uv_work_t *w, int status)
 }
 
 static void
+login_check_password(struct session_op *op)
+{
+	if (op->st->closing || uv_queue_work(op->st->loop, &op->work,
+	                                     login_work, login_after_work) != 0)
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+}
+
+/* The delay is over (or the store is being freed): on with the login. */
+static void
+login_delay_closed(uv_handle_t *h)
+{
+	struct session_op *op = h->data;
+	struct gw_session_store *st = op->st;
+
+	if (op->dprev != NULL)
+		op->dprev->dnext = op->dnext;
+	else
+		st->delayed = op->dnext;
+	if (op->dnext != NULL)
+		op->dnext->dprev = op->dprev;
+	op->dprev = op->dnext = NULL;
+	st->logins++;
+	login_check_password(op);
+}
+
+static void
+login_delay_close(struct session_op *op)
+{
+	if (op->delay_closing)
+		return;
+	op->delay_closing = 1;
+	uv_timer_stop(&op->delay);
+	uv_close((uv_handle_t *)&op->delay, login_delay_closed);
+}
+
+static void
+login_delay_over(uv_timer_t *t)
+{
+	login_delay_close(t->data);
+}
+
+/*
+ * How long a login with failures recent failures (from anywhere, since
+ * its last success) waits before its password is checked: nothing below
+ * the threshold, then delay_ms doubling with each failure, at most
+ * delay_max_ms.
+ */
+static uint64_t
+login_delay_ms(const struct gw_session_throttle *t, long failures)
+{
+	uint64_t ms;
+	long over;
+
+	if (failures < t->login || t->delay_ms <= 0)
+		return 0;
+	over = failures - t->login;
+	if (over > 20)
+		over = 20;
+	ms = (uint64_t)t->delay_ms << over;
+	if (ms > (uint64_t)t->delay_max_ms)
+		ms = (uint64_t)t->delay_max_ms;
+	return ms;
+}
+
+static void
 login_on_begin(void *arg, PGresult *res, const char *err)
 {
 	struct session_op *op = arg;
 	struct gw_session_store *st = op->st;
+	uint64_t delay;
 
 	if (op->in_call) {
 		op->lost = 1;
@@ -554,9 +641,14 @@ login_on_begin(void *arg, PGresult *res, const char *err)
 	if (st->closing || !result_ok(op, res, err) || PQntuples(res) != 1) {
 		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
 	} else if (PQgetisnull(res, 0, 0)) {
-		gw_warn("staff.login_throttled", "staff_id=%s ip=%s",
+		int per_login = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+
+		gw_warn("staff.login_throttled", "staff_id=%s ip=%s limit=%s",
 		        PQgetisnull(res, 0, 1) ? "-" : PQgetvalue(res, 0, 1),
-		        op->ip ? op->ip : "-");
+		        op->ip ? op->ip : "-",
+		        per_login ? "login_address" : "address");
+		gw_metrics_refusal(per_login ? GW_REFUSAL_LOGIN_ADDRESS
+		                             : GW_REFUSAL_ADDRESS);
 		op_finish(op, GW_SESSION_THROTTLED, NULL, 0);
 	} else {
 		op->attempt_id = xstrdup(PQgetvalue(res, 0, 0));
@@ -566,9 +658,26 @@ login_on_begin(void *arg, PGresult *res, const char *err)
 			/* Disabled: still checked, so it takes as long. */
 			op->user_ok = strcmp(PQgetvalue(res, 0, 3), "f") == 0;
 		}
-		if (uv_queue_work(st->loop, &op->work, login_work,
-		                  login_after_work) != 0)
-			op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+		delay = login_delay_ms(&st->throttle,
+		                       strtol(PQgetvalue(res, 0, 4), NULL, 10));
+		if (delay == 0) {
+			login_check_password(op);
+			return;
+		}
+		/* Unknown logins too: an attacker cannot tell them apart. */
+		gw_notice("staff.login_delayed",
+		          "staff_id=%s ip=%s delay_ms=%llu",
+		          op->staff_id ? op->staff_id : "-",
+		          op->ip ? op->ip : "-", (unsigned long long)delay);
+		gw_metrics_refusal(GW_REFUSAL_LOGIN_DELAYED);
+		st->logins--;
+		op->dnext = st->delayed;
+		if (st->delayed != NULL)
+			st->delayed->dprev = op;
+		st->delayed = op;
+		uv_timer_init(st->loop, &op->delay);
+		op->delay.data = op;
+		uv_timer_start(&op->delay, login_delay_over, delay, 0);
 	}
 }
 
@@ -684,6 +793,12 @@ gw_session_store_new(uv_loop_t *loop, struct db *db, int idle_timeout_s,
 	st->db = db;
 	st->idle_s = idle_timeout_s;
 	st->absolute_s = absolute_timeout_s;
+	st->throttle.window_s = GW_SESSION_THROTTLE_WINDOW_S;
+	st->throttle.login_address = GW_SESSION_THROTTLE_LOGIN_ADDRESS;
+	st->throttle.address = GW_SESSION_THROTTLE_IP;
+	st->throttle.login = GW_SESSION_THROTTLE_LOGIN;
+	st->throttle.delay_ms = GW_SESSION_THROTTLE_DELAY_MS;
+	st->throttle.delay_max_ms = GW_SESSION_THROTTLE_DELAY_MAX_MS;
 	/* Touching less often than idle/2 could let a used session lapse. */
 	st->touch_s = idle_timeout_s / 2;
 	if (st->touch_s > TOUCH_MAX_S)
@@ -692,12 +807,30 @@ out:
 	return st;
 }
 
+int
+gw_session_set_throttle(struct gw_session_store *st,
+                        const struct gw_session_throttle *t)
+{
+	if (t->window_s <= 0 || t->login_address <= 0 || t->address <= 0 ||
+	    t->login <= 0 || t->delay_ms < 0 || t->delay_max_ms < t->delay_ms)
+		return -1;
+	st->throttle = *t;
+	return 0;
+}
+
 void
 gw_session_store_free(struct gw_session_store *st)
 {
+	struct session_op *op, *next;
+
 	if (st == NULL)
 		return;
 	st->closing = 1;
+	/* Delayed logins are answered UNAVAILABLE as their timers close. */
+	for (op = st->delayed; op != NULL; op = next) {
+		next = op->dnext;
+		login_delay_close(op);
+	}
 	if (st->inflight == 0)
 		free(st);
 }
@@ -710,7 +843,7 @@ gw_session_login(struct gw_session_store *st, const char *login,
 	enum gw_session_status rc = GW_SESSION_DENIED;
 	struct session_op *op;
 	const char *params[5];
-	char window[16], max_login[16], max_ip[16];
+	char window[16], max_pair[16], max_ip[16];
 	size_t login_len, password_len;
 
 	if (!store_open(st) || st->logins >= GW_SESSION_LOGINS_MAX) {
@@ -732,13 +865,13 @@ gw_session_login(struct gw_session_store *st, const char *login,
 	op->password_len = password_len;
 	op->ip = ip_copy(ip);
 	op->user_agent = user_agent_copy(user_agent);
-	snprintf(window, sizeof(window), "%d", GW_SESSION_THROTTLE_WINDOW_S);
-	snprintf(max_login, sizeof(max_login), "%d", GW_SESSION_THROTTLE_LOGIN);
-	snprintf(max_ip, sizeof(max_ip), "%d", GW_SESSION_THROTTLE_IP);
+	snprintf(window, sizeof(window), "%d", st->throttle.window_s);
+	snprintf(max_pair, sizeof(max_pair), "%d", st->throttle.login_address);
+	snprintf(max_ip, sizeof(max_ip), "%d", st->throttle.address);
 	params[0] = op->login;
 	params[1] = op->ip;
 	params[2] = window;
-	params[3] = max_login;
+	params[3] = max_pair;
 	params[4] = max_ip;
 	rc = op_start(op, sql_login_begin, 5, params, login_on_begin);
 out:
@@ -916,8 +1049,8 @@ gw_session_prune(struct gw_session_store *st, int keep_s, gw_session_done_cb cb,
 	if (!store_open(st))
 		goto out;
 	/* Throttling needs the attempts of the whole window. */
-	if (keep_s < GW_SESSION_THROTTLE_WINDOW_S)
-		keep_s = GW_SESSION_THROTTLE_WINDOW_S;
+	if (keep_s < st->throttle.window_s)
+		keep_s = st->throttle.window_s;
 	op = op_new(st, OP_DONE, "prune", arg);
 	op->done_cb = cb;
 	snprintf(keep, sizeof(keep), "%d", keep_s);

@@ -27,12 +27,38 @@
 /* Characters of a token: base64url of 32 random bytes, no padding. */
 #define GW_SESSION_TOKEN_LEN 43
 
-/* Failed logins counted over this sliding window... */
+/*
+ * Sign-in throttling (docs/operations.md, "Staff sessions"), defaults of
+ * struct gw_session_throttle. Failed logins are counted over a sliding
+ * window. A client address with too many failures for one login since
+ * that login last succeeded from it, or too many failures for any login,
+ * is refused GW_SESSION_THROTTLED without a password check: an attacker
+ * locks out only their own addresses. A login with too many failures
+ * from anywhere since its last success is not refused but slowed: every
+ * attempt on it waits before its password is checked, the right one from
+ * a clean address included, so guesses from many addresses cost time and
+ * nobody is locked out.
+ */
 #define GW_SESSION_THROTTLE_WINDOW_S 900
-/* ...refuse a login with this many failures since its last success, */
-#define GW_SESSION_THROTTLE_LOGIN 5
-/* ...or a client address with this many failures (any login). */
+/* Failures of one login from one address: that address is refused. */
+#define GW_SESSION_THROTTLE_LOGIN_ADDRESS 5
+/* Failures from one address, any login: that address is refused. */
 #define GW_SESSION_THROTTLE_IP 20
+/* Failures of one login, any address: its attempts are delayed. */
+#define GW_SESSION_THROTTLE_LOGIN 5
+/* The first delay (ms), doubled for each further failure, up to the max. */
+#define GW_SESSION_THROTTLE_DELAY_MS     1000
+#define GW_SESSION_THROTTLE_DELAY_MAX_MS 10000
+
+struct gw_session_throttle {
+	int window_s;
+	int login_address; /* GW_SESSION_THROTTLE_LOGIN_ADDRESS */
+	int address;       /* GW_SESSION_THROTTLE_IP */
+	int login;         /* GW_SESSION_THROTTLE_LOGIN */
+	int delay_ms;
+	int delay_max_ms;
+};
+
 /*
  * Logins between their call and their answer, per store: each may hold a
  * worker thread and 19 MiB for Argon2id. Beyond it logins are refused
@@ -51,7 +77,10 @@ enum gw_session_status {
 	GW_SESSION_OK = 0,
 	/* Wrong login or password, disabled user, bad or ended session. */
 	GW_SESSION_DENIED,
-	/* Too many failed logins: refused without checking the password. */
+	/*
+	 * Too many failed logins from this client address: refused without
+	 * checking the password.
+	 */
 	GW_SESSION_THROTTLED,
 	/* Database unreachable or failing, or the store is being freed. */
 	GW_SESSION_UNAVAILABLE,
@@ -122,6 +151,13 @@ struct gw_session_store *gw_session_store_new(uv_loop_t *loop, struct db *db,
                                               int idle_timeout_s,
                                               int absolute_timeout_s);
 /*
+ * Replaces the throttling thresholds (copied). Counts must be positive,
+ * delays not negative, delay_max_ms at least delay_ms; -1 otherwise (and
+ * nothing changes).
+ */
+int gw_session_set_throttle(struct gw_session_store *st,
+                            const struct gw_session_throttle *t);
+/*
  * Frees the store once its requests are over. Requests still in flight are
  * answered GW_SESSION_UNAVAILABLE and send nothing more to the database;
  * the loop must run until they are (uv_run then returns and uv_loop_close
@@ -132,7 +168,9 @@ void gw_session_store_free(struct gw_session_store *st);
 /*
  * Starts a login. login, password, ip (textual IPv4 or IPv6 address, or
  * NULL) and user_agent (or NULL) are copied; the copy of the password is
- * wiped once checked. Returns GW_SESSION_OK when cb will be called, or the
+ * wiped once checked. A login under attack (see above) is answered only
+ * after its delay; such a wait holds no worker and is not counted in
+ * GW_SESSION_LOGINS_MAX. Returns GW_SESSION_OK when cb will be called, or the
  * status refusing it now, without a callback: GW_SESSION_DENIED for an
  * empty or over-long login or a password over GW_PASSWORD_MAX bytes,
  * GW_SESSION_UNAVAILABLE when the database is not ready, the store is

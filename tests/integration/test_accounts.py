@@ -9,6 +9,7 @@ both instances."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -271,6 +272,143 @@ class AccountsTest(harness.TestCase):
         m = json.loads(ws.recv_message()[1])
         self.assertEqual(m["type"], "error", m)
         self.assertEqual(m["code"], "unauthorised", m)
+
+
+DELAY_MS, DELAY_MAX_MS = 200, 400
+
+
+class ThrottleTest(harness.TestCase):
+    """Sign-in throttling slows guessing without handing out lock-outs
+    (issue 13 item 15), behind a trusted proxy (127.0.0.1: every request
+    of this test comes from there) that forwards the client's address in
+    X-Forwarded-For: each address is judged on its own, and the audit
+    records it. A second daemon trusts no proxy: there the header is the
+    client's own claim and changes nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        throttle = {"sessions": {"throttle_delay_ms": DELAY_MS,
+                                 "throttle_delay_max_ms": DELAY_MAX_MS}}
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis,
+            dict(throttle, trusted_proxies=["127.0.0.1"]), dbname=cls.db,
+            start=False)
+        cls.direct = harness.Switchboard(cls.pg, cls.redis, throttle,
+                                         dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.passwords = {}
+        for login, role in (("ada", "advisor"), ("bob", "advisor"),
+                            ("cy", "advisor"), ("root", "admin")):
+            r = harness.run_switchboard(["-c", cls.sb.conf, "user", "add",
+                                         "--role", role, login])
+            assert r.returncode == 0, r.stderr
+            cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
+        for sb in (cls.sb, cls.direct):
+            sb.start()
+            sb.wait_ready()
+
+    def sql(self, q):
+        return self.pg.psql(q, dbname=self.db).strip()
+
+    def login(self, login, client, password=None, sb=None):
+        """(status, seconds) of a sign-in forwarded for client."""
+        t0 = time.monotonic()
+        r = (sb or self.sb).request(
+            "POST", "/api/session",
+            headers={"Content-Type": "application/json",
+                     # What a client may claim, then what the proxy saw.
+                     "X-Forwarded-For": "10.9.9.9, " + client},
+            body=json.dumps({"login": login, "password": password or
+                             self.passwords[login]}).encode(), timeout=30)
+        return r.status, time.monotonic() - t0, r
+
+    def test_failing_address_is_refused_others_are_not(self):
+        for _ in range(5):
+            self.assertEqual(self.login("ada", "198.51.100.1", "wrong")[0],
+                             401)
+        # The attacker's address: refused, even the right password.
+        self.assertEqual(self.login("ada", "198.51.100.1")[0], 429)
+        # The advisor at her own desk: let in.
+        status, took, r = self.login("ada", "198.51.100.2")
+        self.assertEqual(status, 200, r.body)
+        self.assertGreaterEqual(took, DELAY_MS / 1000)
+        # Recorded with the forwarded address, not the proxy's.
+        self.assertEqual(self.sql(
+            "SELECT s.ip FROM staff_sessions s JOIN staff_users u ON"
+            " u.id = s.staff_id WHERE u.login = 'ada'"), "198.51.100.2")
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM login_attempts WHERE login = 'ada' AND"
+            " ip = '127.0.0.1'"), "0")
+        self.assertIn('staff.login staff_id=', self.sb.log_text())
+        self.assertRegex(self.sb.log_text(),
+                         r"staff\.login staff_id=\d+ ip=198\.51\.100\.2")
+        self.assertRegex(self.sb.log_text(),
+                         r"staff\.login_throttled staff_id=\d+ "
+                         r"ip=198\.51\.100\.1 limit=login_address")
+
+    def test_rotating_addresses_cannot_lock_out(self):
+        """20 wrong guesses from 20 forwarded clients locked out a 21st
+        client's right password, and the audit said 127.0.0.1."""
+        slow = 0
+        for i in range(1, 21):
+            status, took, _ = self.login("bob", "203.0.113.%d" % i,
+                                         "guess%d" % i)
+            self.assertEqual(status, 401, i)
+            if i > 5:
+                self.assertGreaterEqual(took, DELAY_MS / 1000)
+                slow += 1
+        self.assertEqual(slow, 15)
+        status, took, r = self.login("bob", "203.0.113.21")
+        self.assertEqual(status, 200, r.body)
+        self.assertGreaterEqual(took, DELAY_MAX_MS / 1000)
+        self.assertEqual(self.sql(
+            "SELECT string_agg(DISTINCT host(ip), ',') FROM login_attempts"
+            " WHERE login = 'bob' AND ok"), "203.0.113.21")
+        metrics = self.sb.get("/metrics").body.decode()
+        m = re.search(r"^switchboard_logins_delayed_total (\d+)$", metrics,
+                      re.M)
+        self.assertIsNotNone(m, metrics)
+        self.assertGreaterEqual(int(m.group(1)), 16)
+
+    def test_one_address_many_logins(self):
+        # 20 failures from one address, over many logins (most unknown).
+        for i in range(20):
+            self.assertEqual(self.login("user%d" % i, "192.0.2.77",
+                                        "x")[0], 401)
+        self.assertEqual(self.login("cy", "192.0.2.77")[0], 429)
+        self.assertEqual(self.login("cy", "192.0.2.78")[0], 200)
+        metrics = self.sb.get("/metrics").body.decode()
+        self.assertRegex(metrics, r'switchboard_logins_throttled_total'
+                         r'\{limit="address"\} [1-9]')
+
+    def test_audit_has_the_forwarded_address(self):
+        status, _, r = self.login("root", "198.51.100.50")
+        self.assertEqual(status, 200, r.body)
+        cookie = r.headers["set-cookie"].split(";", 1)[0]
+        cy = self.sql("SELECT id FROM staff_users WHERE login = 'cy'")
+        r = self.sb.request(
+            "PATCH", "/api/staff/" + cy,
+            headers={"Cookie": cookie, "Content-Type": "application/json",
+                     "X-Requested-With": "t",
+                     "X-Forwarded-For": "10.1.1.1, 198.51.100.50"},
+            body=json.dumps({"name": "Cy"}).encode())
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.sql(
+            "SELECT host(ip) FROM audit_log WHERE action = 'staff.edit'"
+            " ORDER BY id DESC LIMIT 1"), "198.51.100.50")
+
+    def test_untrusted_peer_cannot_claim_an_address(self):
+        # The same header to a daemon that trusts no proxy: 127.0.0.1 is
+        # the client, whatever it says.
+        status, _, r = self.login("cy", "198.51.100.99", sb=self.direct)
+        self.assertEqual(status, 200, r.body)
+        self.assertEqual(self.sql(
+            "SELECT host(ip) FROM login_attempts WHERE login = 'cy'"
+            " ORDER BY id DESC LIMIT 1"), "127.0.0.1")
 
 
 class HelpTest(harness.TestCase):

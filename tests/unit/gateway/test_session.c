@@ -1,11 +1,13 @@
 /*
  * test_session.c: staff logins and sessions against a real PostgreSQL with
  * the real migrations: tokens and their stored hashes, the one error text
- * for every failed login, disabled users, throttling per login and per
- * address (also for a burst sent at once), logout and revocation, idle and
- * absolute timeouts, malformed tokens, refusals without a callback, a
- * store freed (or a database closed) while requests are in flight, which
- * sessions are still live (desk sockets), and the CLI's password reset,
+ * for every failed login, disabled users, throttling (a failing address
+ * refused for a login and for all, a login under attack slowed but never
+ * locked: the right password from a clean address gets in, also after
+ * guesses from 20 addresses; also for a burst sent at once), logout and
+ * revocation, idle and absolute timeouts, malformed tokens, refusals without a
+ * callback, a store freed (or a database closed) while requests are in flight,
+ * which sessions are still live (desk sockets), and the CLI's password reset,
  * disabling and enabling (sessions revoked, audit rows).
  * Loop thread of each test plus libuv's workers for Argon2id.
  */
@@ -30,6 +32,9 @@
 #define CAROL_PW "carol's password"
 #define DAVE_PW  "dave-pw-1234"
 #define WAIT_MS  30000
+/* Throttling delays in these tests (ms): short, and measurable. */
+#define DELAY_MS     50
+#define DELAY_MAX_MS 200
 
 static struct sb_pg pg;
 static long long alice_id, bob_id, dave_id;
@@ -115,6 +120,15 @@ is_ready(void *arg)
 	return db_ready(arg);
 }
 
+static const struct gw_session_throttle test_throttle = {
+        GW_SESSION_THROTTLE_WINDOW_S,
+        GW_SESSION_THROTTLE_LOGIN_ADDRESS,
+        GW_SESSION_THROTTLE_IP,
+        GW_SESSION_THROTTLE_LOGIN,
+        DELAY_MS,
+        DELAY_MAX_MS,
+};
+
 struct fixture {
 	uv_loop_t loop;
 	struct db *db;
@@ -138,6 +152,7 @@ fixture_open(struct fixture *f, int idle_s, int absolute_s)
 	assert_true(sb_run_until(&f->loop, is_ready, f->db, 5000));
 	f->st = gw_session_store_new(&f->loop, f->db, idle_s, absolute_s);
 	assert_non_null(f->st);
+	assert_int_equal(gw_session_set_throttle(f->st, &test_throttle), 0);
 	assert_int_equal(
 	        sb_pg_exec(&pg, "TRUNCATE staff_sessions, login_attempts"), 0);
 }
@@ -440,6 +455,19 @@ test_disabled_user(void **state)
 	fixture_close(&f);
 }
 
+static int no_db_pending(void *arg);
+
+/* Milliseconds a login took, from its call to its answer. */
+static uint64_t
+timed_login(struct fixture *f, const char *login, const char *pw,
+            const char *ip, struct reply *r)
+{
+	uint64_t t0 = uv_hrtime();
+
+	do_login(f, login, pw, ip, r);
+	return (uv_hrtime() - t0) / 1000000;
+}
+
 static void
 test_throttle_login(void **state)
 {
@@ -449,30 +477,150 @@ test_throttle_login(void **state)
 
 	(void)state;
 	fixture_open(&f, 1800, 8 * 3600);
-	for (i = 0; i < GW_SESSION_THROTTLE_LOGIN; i++) {
+	for (i = 0; i < GW_SESSION_THROTTLE_LOGIN_ADDRESS; i++) {
 		do_login(&f, "dave", "wrong", "192.0.2.15", &r);
 		expect_denied(&r, "invalid login or password");
 	}
-	/* The sixth attempt, right password: refused before hashing. */
+	/* The sixth attempt from there, right password: refused unchecked. */
 	do_login(&f, "dave", DAVE_PW, "192.0.2.15", &r);
 	assert_int_equal(r.status, GW_SESSION_THROTTLED);
 	assert_string_equal(r.err, "too many attempts");
-	/* Per login: another address does not help... */
-	do_login(&f, "dave", DAVE_PW, "198.51.100.1", &r);
-	assert_int_equal(r.status, GW_SESSION_THROTTLED);
 	/* ...and the refusals are not counted as failures. */
 	assert_int_equal(value("SELECT count(*) FROM login_attempts WHERE"
 	                       " login = 'dave'"),
-	                 GW_SESSION_THROTTLE_LOGIN);
-	/* Other logins from the same address are fine. */
+	                 GW_SESSION_THROTTLE_LOGIN_ADDRESS);
+	/*
+	 * Not a lock-out: the right password from an address that has not
+	 * been failing is let in, only later (the login is under attack).
+	 */
+	assert_true(timed_login(&f, "dave", DAVE_PW, "198.51.100.1", &r) >=
+	            DELAY_MS);
+	assert_int_equal(r.status, GW_SESSION_OK);
+	assert_int_equal(r.staff_id, dave_id);
+	/* That success does not let the failing address in again. */
+	do_login(&f, "dave", DAVE_PW, "192.0.2.15", &r);
+	assert_int_equal(r.status, GW_SESSION_THROTTLED);
+	/* Other logins from the same address are fine, and not delayed. */
 	login_ok(&f, "alice", ALICE_PW, "192.0.2.15", &r);
-	/* Once the failures leave the window, dave is let in. */
+	/* Once the failures leave the window, the address is let in. */
 	assert_int_equal(exec("UPDATE login_attempts SET at = now() - "
 	                      "interval '%d seconds' WHERE login = 'dave'",
 	                      GW_SESSION_THROTTLE_WINDOW_S + 1),
 	                 0);
 	login_ok(&f, "dave", DAVE_PW, "192.0.2.15", &r);
 	assert_int_equal(r.staff_id, dave_id);
+	fixture_close(&f);
+}
+
+/*
+ * Issue 13 item 15: 20 wrong guesses from 20 addresses locked out a 21st
+ * address's right password. Now every guess is checked (none of those
+ * addresses failed twice), later and later, and the 21st gets in.
+ */
+static void
+test_throttle_rotating_addresses(void **state)
+{
+	struct fixture f;
+	struct reply r;
+	struct gw_session_throttle slow = test_throttle;
+	char ip[32];
+	uint64_t ms;
+	int i;
+
+	(void)state;
+	fixture_open(&f, 1800, 8 * 3600);
+	for (i = 1; i <= 20; i++) {
+		snprintf(ip, sizeof(ip), "203.0.113.%d", i);
+		ms = timed_login(&f, "dave", "guess", ip, &r);
+		expect_denied(&r, "invalid login or password");
+		/* From the threshold on, each guess waits before its check. */
+		if (i > GW_SESSION_THROTTLE_LOGIN)
+			assert_true(ms >= DELAY_MS);
+		if (i > GW_SESSION_THROTTLE_LOGIN + 3)
+			assert_true(ms >= DELAY_MAX_MS);
+	}
+	assert_true(timed_login(&f, "dave", DAVE_PW, "203.0.113.21", &r) >=
+	            DELAY_MAX_MS);
+	assert_int_equal(r.status, GW_SESSION_OK);
+	/* The address recorded is the client's own. */
+	assert_int_equal(value("SELECT count(*) FROM staff_sessions WHERE"
+	                       " ip = '203.0.113.21'"),
+	                 1);
+	assert_int_equal(value("SELECT count(*) FROM login_attempts WHERE ok"
+	                       " AND ip = '203.0.113.21'"),
+	                 1);
+	/*
+	 * The success ends the delay: with a minute's delay now, the next
+	 * sign-in is still answered within wait_reply's deadline.
+	 */
+	slow.delay_ms = slow.delay_max_ms = 60000;
+	assert_int_equal(gw_session_set_throttle(f.st, &slow), 0);
+	login_ok(&f, "dave", DAVE_PW, "203.0.113.22", &r);
+	fixture_close(&f);
+}
+
+/* A store freed while logins wait their delay answers them at once. */
+static void
+test_throttle_delay_freed(void **state)
+{
+	struct fixture f;
+	struct reply r[3], a;
+	struct gw_session_throttle slow = test_throttle;
+	int i;
+
+	(void)state;
+	fixture_open(&f, 1800, 8 * 3600);
+	slow.delay_ms = slow.delay_max_ms = 60000;
+	assert_int_equal(gw_session_set_throttle(f.st, &slow), 0);
+	assert_int_equal(exec("INSERT INTO login_attempts (login, ip, ok)"
+	                      " SELECT 'dave', ('198.51.100.' || g)::inet,"
+	                      " false"
+	                      " FROM generate_series(1, %d) g",
+	                      GW_SESSION_THROTTLE_LOGIN),
+	                 0);
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(gw_session_login(f.st, "dave", DAVE_PW,
+		                                  "192.0.2.40", NULL, on_info,
+		                                  &r[i]),
+		                 GW_SESSION_OK);
+	/* Their statements answered: all three are waiting now. */
+	assert_true(sb_run_until(&f.loop, no_db_pending, f.db, WAIT_MS));
+	sb_run_for(&f.loop, 100);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(r[i].calls, 0);
+	/* Another login is not held up by them. */
+	login_ok(&f, "alice", ALICE_PW, "192.0.2.40", &a);
+	gw_session_store_free(f.st);
+	db_close(f.db, NULL, NULL);
+	/* Would take a minute if the timers were left running. */
+	assert_int_equal(sb_loop_finish(&f.loop), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].status, GW_SESSION_UNAVAILABLE);
+	}
+}
+
+static void
+test_throttle_settings(void **state)
+{
+	struct fixture f;
+	struct gw_session_throttle t = test_throttle;
+
+	(void)state;
+	fixture_open(&f, 1800, 8 * 3600);
+	t.login_address = 0;
+	assert_int_equal(gw_session_set_throttle(f.st, &t), -1);
+	t = test_throttle;
+	t.delay_max_ms = t.delay_ms - 1;
+	assert_int_equal(gw_session_set_throttle(f.st, &t), -1);
+	t = test_throttle;
+	t.window_s = 0;
+	assert_int_equal(gw_session_set_throttle(f.st, &t), -1);
+	/* No delay at all is allowed (refusals per address remain). */
+	t = test_throttle;
+	t.delay_ms = t.delay_max_ms = 0;
+	assert_int_equal(gw_session_set_throttle(f.st, &t), 0);
 	fixture_close(&f);
 }
 
@@ -488,20 +636,20 @@ test_throttle_reset_by_success(void **state)
 	assert_int_equal(exec("INSERT INTO login_attempts (login, ip, ok)"
 	                      " SELECT 'dave', '192.0.2.16', false"
 	                      " FROM generate_series(1, %d)",
-	                      GW_SESSION_THROTTLE_LOGIN - 1),
+	                      GW_SESSION_THROTTLE_LOGIN_ADDRESS - 1),
 	                 0);
 	login_ok(&f, "dave", DAVE_PW, "192.0.2.16", &r);
 	assert_int_equal(exec("INSERT INTO login_attempts (login, ip, ok)"
 	                      " SELECT 'dave', '192.0.2.16', false"
 	                      " FROM generate_series(1, %d)",
-	                      GW_SESSION_THROTTLE_LOGIN - 1),
+	                      GW_SESSION_THROTTLE_LOGIN_ADDRESS - 1),
 	                 0);
 	login_ok(&f, "dave", DAVE_PW, "192.0.2.16", &r);
-	/* One more failure makes five since the last success. */
+	/* Five since the last success from there. */
 	assert_int_equal(exec("INSERT INTO login_attempts (login, ip, ok)"
 	                      " SELECT 'dave', '192.0.2.16', false"
 	                      " FROM generate_series(1, %d)",
-	                      GW_SESSION_THROTTLE_LOGIN),
+	                      GW_SESSION_THROTTLE_LOGIN_ADDRESS),
 	                 0);
 	do_login(&f, "dave", DAVE_PW, "192.0.2.16", &r);
 	assert_int_equal(r.status, GW_SESSION_THROTTLED);
@@ -568,8 +716,8 @@ test_throttle_burst(void **state)
 		else if (r[i].status == GW_SESSION_THROTTLED)
 			throttled++;
 	}
-	assert_int_equal(denied, GW_SESSION_THROTTLE_LOGIN);
-	assert_int_equal(throttled, 12 - GW_SESSION_THROTTLE_LOGIN);
+	assert_int_equal(denied, GW_SESSION_THROTTLE_LOGIN_ADDRESS);
+	assert_int_equal(throttled, 12 - GW_SESSION_THROTTLE_LOGIN_ADDRESS);
 	fixture_close(&f);
 }
 
@@ -1307,6 +1455,9 @@ main(void)
 	        cmocka_unit_test(test_unknown_user),
 	        cmocka_unit_test(test_disabled_user),
 	        cmocka_unit_test(test_throttle_login),
+	        cmocka_unit_test(test_throttle_rotating_addresses),
+	        cmocka_unit_test(test_throttle_delay_freed),
+	        cmocka_unit_test(test_throttle_settings),
 	        cmocka_unit_test(test_throttle_reset_by_success),
 	        cmocka_unit_test(test_throttle_ip),
 	        cmocka_unit_test(test_throttle_burst),
