@@ -99,6 +99,20 @@ valid_rx_buffer(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* A send queue of 1 KiB to 16 MiB (its byte count is 32-bit). */
+static int
+valid_send_queue(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 1024 || v > 16777216) {
+		cfg_error(cfg, "%s: %ld out of range 1024-16777216", opt->name,
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
 /* lws keeps a request's headers in at most 65535 bytes (unsigned short). */
 static int
 valid_header_max(cfg_t *cfg, cfg_opt_t *opt)
@@ -319,6 +333,7 @@ static cfg_opt_t limits_opts[] = {
 	CFG_INT("ws_message_max", 65536, CFGF_NONE),
 	CFG_INT("ws_rx_buffer", 256, CFGF_NONE),
 	CFG_INT("ws_per_ip", 1000, CFGF_NONE),
+	CFG_INT("ws_send_queue", 65536, CFGF_NONE),
 	CFG_INT("ws_messages_per_minute", 600, CFGF_NONE),
 	CFG_INT("ws_idle_timeout", 60, CFGF_NONE),
 	CFG_INT("shutdown_timeout", 10, CFGF_NONE),
@@ -391,6 +406,7 @@ static const struct validator validators[] = {
         {"limits|ws_message_max", valid_positive},
         {"limits|ws_rx_buffer", valid_rx_buffer},
         {"limits|ws_per_ip", valid_positive},
+        {"limits|ws_send_queue", valid_send_queue},
         {"limits|ws_messages_per_minute", valid_positive},
         {"limits|ws_idle_timeout", valid_positive},
         {"limits|shutdown_timeout", valid_positive},
@@ -716,6 +732,7 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->ws_message_max = cfg_getint(sec, "ws_message_max");
 	c->ws_rx_buffer = cfg_getint(sec, "ws_rx_buffer");
 	c->ws_per_ip = cfg_getint(sec, "ws_per_ip");
+	c->ws_send_queue = cfg_getint(sec, "ws_send_queue");
 	c->ws_messages_per_minute = cfg_getint(sec, "ws_messages_per_minute");
 	c->ws_idle_timeout = cfg_getint(sec, "ws_idle_timeout");
 	c->shutdown_timeout = (int)cfg_getint(sec, "shutdown_timeout");

@@ -65,8 +65,9 @@ struct gw_config {
 	long http_body_max;
 	long http_header_max; /* bytes of one request's headers, together */
 	long ws_message_max;
-	long ws_rx_buffer; /* bytes lws receives a message in, per socket */
-	long ws_per_ip;    /* WebSockets from one address */
+	long ws_rx_buffer;  /* bytes lws receives a message in, per socket */
+	long ws_per_ip;     /* WebSockets from one address */
+	long ws_send_queue; /* bytes waiting for a client besides the head */
 	long ws_messages_per_minute; /* per socket; bursts of a sixth */
 	long ws_idle_timeout;        /* s silent before a ping */
 	int shutdown_timeout;

@@ -31,10 +31,15 @@
 #define IDLE_GRACE_MS 20000
 /* Silent sockets are looked for this often at most (ms). */
 #define IDLE_CHECK_MAX_MS 5000
-#define WS_SENDQ_MAX      64
-#define WS_TX_PACKET      4096 /* sends are cut at this (see the protocols) */
-#define WS_RX_FIRST       4096 /* a message in pieces: first buffer, doubled */
-#define READY_JSON_MAX    1024
+/*
+ * An id echoed in answers (ping's pong, every request's reply), as JSON;
+ * the error text below says the same number.
+ */
+#define WS_ID_MAX      128
+#define WS_TYPE_MAX    64
+#define WS_TX_PACKET   4096 /* sends are cut at this (see the protocols) */
+#define WS_RX_FIRST    4096 /* a message in pieces: first buffer, doubled */
+#define READY_JSON_MAX 1024
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -79,23 +84,27 @@ struct http_req {
 
 /*
  * Per-socket state of the WebSocket protocols (lws allocates and zeroes
- * it). Every idle resident's socket holds one: keep it small (104 bytes, a
- * 112-byte malloc chunk; tests/bench/run-idle measures the whole socket).
+ * it). Every idle resident's socket holds one: keep it small (88 bytes, a
+ * 96-byte malloc chunk; tests/bench/run-idle measures the whole socket).
  * A socket between messages holds no buffer of its own: rx and the send
- * queue are allocated only while a message is in flight.
+ * queue are allocated only while a message is in flight. What it may make
+ * the daemon hold is bounded: rx by limits.ws_message_max, the send queue
+ * by limits.ws_send_queue bytes besides the message at its head (see
+ * ws_queue), a pong by WS_ID_MAX.
  */
 struct conn {
 	struct gw_http *h;
 	struct lws *wsi;
-	struct conn *prev, *next; /* h->ws_list */
 	unsigned long id;
 	struct ws_msg *sq_head, *sq_tail; /* waiting for the socket */
 	struct ws_rx *rx;                 /* a message arriving in pieces */
 	uint64_t ip_key;      /* its client address, hashed (per-address cap) */
 	uint64_t last_rx;     /* loop ms of the last frame or pong received */
 	uint64_t tokens_at;   /* loop ms the bucket was last filled */
-	double tokens;        /* rate limit: messages it may still send */
-	uint8_t sq_len;       /* messages queued, at most WS_SENDQ_MAX */
+	float tokens;         /* rate limit: messages it may still send */
+	uint32_t sq_bytes;    /* payload bytes in the send queue */
+	uint32_t last_write;  /* bytes of the last lws_write (lws may hold them)
+	                       */
 	unsigned chat : 1;    /* speaks switchboard.chat.v1 (a resident) */
 	unsigned closing : 1; /* the close frame is queued */
 	unsigned ping_due : 1; /* a ping is to go out when writable */
@@ -107,7 +116,6 @@ struct gw_http {
 	const struct gw_config *cfg;
 	struct gw_http_hooks hooks;
 	struct lws_context *ctx;
-	struct conn *ws_list;
 	struct idmap *by_id; /* open WebSockets by connection id */
 	unsigned ws_count;
 	struct gw_ws_handler handler;      /* switchboard.v1 */
@@ -571,7 +579,7 @@ ws_drop_queue(struct conn *c)
 		free(m);
 	}
 	c->sq_tail = NULL;
-	c->sq_len = 0;
+	c->sq_bytes = 0;
 }
 
 static struct conn *
@@ -616,13 +624,6 @@ ws_unlink(struct gw_http *h, struct conn *c)
 {
 	if (idmap_get(h->by_id, c->id) == c)
 		idmap_del(h->by_id, c->id);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else if (h->ws_list == c)
-		h->ws_list = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
 	ws_drop_queue(c);
 	free(c->rx);
 	c->rx = NULL;
@@ -663,7 +664,32 @@ ws_close_later(struct conn *c, enum lws_close_status status, const char *reason)
 	ws_append(c, m);
 }
 
-/* Queues a text frame; a reader that lets the queue fill is closed. */
+/*
+ * Bytes a socket holds for its client besides the message at the head of
+ * the line (the one being written, or the one lws holds the rest of): a
+ * message of any size may always go out, and behind it up to
+ * limits.ws_send_queue bytes more may wait for the client to read.
+ */
+static size_t
+ws_backlog(const struct conn *c)
+{
+	if (lws_partial_buffered(c->wsi))
+		return c->sq_bytes;
+	return c->sq_head != NULL ? c->sq_bytes - c->sq_head->len : 0;
+}
+
+static void
+ws_refuse(struct conn *c, enum gw_refusal why, enum lws_close_status status,
+          const char *reason)
+{
+	gw_warn("ws.refused", "conn=%lu code=%d reason=\"%s\"", c->id,
+	        (int)status, reason);
+	gw_metrics_refusal(why);
+	gw_metrics_error(GW_ERR_WS);
+	ws_close_later(c, status, reason);
+}
+
+/* Queues a text frame; a client that does not read is closed. */
 static int
 ws_queue(struct conn *c, const char *text)
 {
@@ -673,12 +699,13 @@ ws_queue(struct conn *c, const char *text)
 	/* Closing: only the close frame goes out now. */
 	if (c->closing)
 		return -1;
-	if (c->sq_len >= WS_SENDQ_MAX) {
-		gw_warn("ws.slow_reader", "conn=%lu queued=%u", c->id,
-		        (unsigned)c->sq_len);
+	if ((c->sq_head != NULL || lws_partial_buffered(c->wsi)) &&
+	    ws_backlog(c) + len > (size_t)c->h->cfg->ws_send_queue) {
+		gw_info("ws.slow_reader", "conn=%lu queued_bytes=%u", c->id,
+		        (unsigned)c->sq_bytes);
 		ws_drop_queue(c);
-		ws_close_later(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-		               "send queue full");
+		ws_refuse(c, GW_REFUSAL_WS_SEND_QUEUE,
+		          LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
 		return -1;
 	}
 	m = xmalloc(sizeof(*m) + LWS_PRE + len);
@@ -694,6 +721,7 @@ ws_queue(struct conn *c, const char *text)
 		 * whole is kept by lws, which then waits for POLLOUT itself
 		 * (lws_partial_buffered is true until it is out).
 		 */
+		c->last_write = (uint32_t)len;
 		if (lws_write(c->wsi, m->buf + LWS_PRE, len, LWS_WRITE_TEXT) <
 		    (int)len) {
 			free(m);
@@ -704,7 +732,7 @@ ws_queue(struct conn *c, const char *text)
 		free(m);
 		return 0;
 	}
-	c->sq_len++;
+	c->sq_bytes += (uint32_t)len;
 	ws_append(c, m);
 	return 0;
 }
@@ -755,10 +783,25 @@ ws_message(struct conn *c, const char *text, size_t len)
 		ws_error(c, "bad_message", "missing string field \"type\"");
 		goto out;
 	}
+	/* Echoed in answers (unknown_type): no type is longer. */
+	if (json_string_length(type) > WS_TYPE_MAX) {
+		ws_error(c, "bad_message", "type: at most 64 bytes");
+		goto out;
+	}
+	/* Echoed in the answer: a large one would make the answer large. */
+	id = json_object_get(msg, "id");
+	if (id != NULL &&
+	    json_dumpb(id, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) >
+	            WS_ID_MAX) {
+		ws_error(c, "bad_message",
+		         "id: at most "
+		         "128"
+		         " bytes of JSON");
+		goto out;
+	}
 	if (strcmp(json_string_value(type), "ping") == 0) {
 		json_t *pong = json_pack("{s:s}", "type", "pong");
 
-		id = json_object_get(msg, "id");
 		if (id != NULL)
 			json_object_set(pong, "id", id);
 		ws_queue_json(c, pong);
@@ -782,13 +825,13 @@ out:
 static int
 ws_rate_take(struct gw_http *h, struct conn *c)
 {
-	double per_ms = (double)h->cfg->ws_messages_per_minute / 60000.0;
-	double burst = (double)h->cfg->ws_messages_per_minute / 6.0;
+	float per_ms = (float)h->cfg->ws_messages_per_minute / 60000.0f;
+	float burst = (float)h->cfg->ws_messages_per_minute / 6.0f;
 	uint64_t now = uv_now(h->loop);
 
 	if (burst < 1)
 		burst = 1;
-	c->tokens += (double)(now - c->tokens_at) * per_ms;
+	c->tokens += (float)(now - c->tokens_at) * per_ms;
 	c->tokens_at = now;
 	if (c->tokens > burst)
 		c->tokens = burst;
@@ -816,17 +859,21 @@ ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
 	struct ws_rx *rx = c->rx;
 
 	have = rx != NULL ? rx->len : 0;
-	if (have + len > max) {
-		gw_warn("ws.too_big", "conn=%lu max=%zu", c->id, max);
-		gw_metrics_error(GW_ERR_WS);
-		ws_close_later(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-		               "message too big");
+	/*
+	 * What the frame announces counts too: a header claiming 2^62 bytes
+	 * is refused at its first piece, not after 64 KiB of it.
+	 */
+	if (have + len > max || lws_remaining_packet_payload(wsi) > max ||
+	    have + len + lws_remaining_packet_payload(wsi) > max) {
+		ws_refuse(c, GW_REFUSAL_WS_TOO_BIG,
+		          LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		          "message too big");
 		return 0;
 	}
 	if (lws_frame_is_binary(wsi)) {
-		gw_metrics_error(GW_ERR_WS);
-		ws_close_later(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-		               "text frames only");
+		ws_refuse(c, GW_REFUSAL_WS_PROTOCOL,
+		          LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+		          "text frames only");
 		return 0;
 	}
 	if (rx != NULL || !lws_is_final_fragment(wsi) ||
@@ -858,11 +905,8 @@ ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
 		ws_error(c, "rate_limited", "too many messages: slow down");
 		break;
 	default:
-		gw_warn("ws.rate_limited", "conn=%lu reason=\"went on\"",
-		        c->id);
-		gw_metrics_error(GW_ERR_WS);
-		ws_close_later(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-		               "rate limit");
+		ws_refuse(c, GW_REFUSAL_WS_RATE,
+		          LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit");
 		break;
 	}
 	/* c->rx is still this message's: nothing above replaces it. */
@@ -905,13 +949,14 @@ ws_writeable(struct lws *wsi, struct conn *c)
 		lws_write(wsi, m->buf + LWS_PRE, m->len, WS_WRITE_CLOSE);
 		return -1;
 	}
+	c->last_write = (uint32_t)m->len;
 	if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
 	    (int)m->len)
 		return -1;
 	c->sq_head = m->next;
 	if (c->sq_head == NULL)
 		c->sq_tail = NULL;
-	c->sq_len--;
+	c->sq_bytes -= (uint32_t)m->len;
 	free(m);
 	if (c->sq_head != NULL)
 		lws_callback_on_writable(wsi);
@@ -925,28 +970,70 @@ ws_writeable(struct lws *wsi, struct conn *c)
  * TCP keepalive finds vanished peers too, but only after about 90 s, and
  * not a peer that keeps its TCP connection but stopped reading.
  */
+struct idle_scan {
+	uint64_t now, idle, grace;
+};
+
+static void
+idle_check_one(void *arg, uint64_t id, void *value)
+{
+	const struct idle_scan *sc = arg;
+	struct conn *c = value;
+
+	(void)id;
+	if (c->closing)
+		return;
+	if (c->pinged && sc->now - c->last_rx >= sc->idle + sc->grace) {
+		gw_info("ws.idle_closed", "conn=%lu silent_ms=%llu", c->id,
+		        (unsigned long long)(sc->now - c->last_rx));
+		ws_close_later(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle");
+	} else if (!c->pinged && sc->now - c->last_rx >= sc->idle) {
+		c->pinged = 1;
+		c->ping_due = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
 static void
 on_idle_check(uv_timer_t *t)
 {
 	struct gw_http *h = t->data;
-	uint64_t now = uv_now(h->loop);
-	uint64_t idle = (uint64_t)h->cfg->ws_idle_timeout * 1000;
-	uint64_t grace = idle < IDLE_GRACE_MS ? idle : IDLE_GRACE_MS;
-	struct conn *c;
+	struct idle_scan sc;
 
-	for (c = h->ws_list; c != NULL; c = c->next) {
-		if (c->closing)
-			continue;
-		if (c->pinged && now - c->last_rx >= idle + grace) {
-			gw_info("ws.idle_closed", "conn=%lu silent_ms=%llu",
-			        c->id, (unsigned long long)(now - c->last_rx));
-			ws_close_later(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle");
-		} else if (!c->pinged && now - c->last_rx >= idle) {
-			c->pinged = 1;
-			c->ping_due = 1;
-			lws_callback_on_writable(c->wsi);
-		}
-	}
+	sc.now = uv_now(h->loop);
+	sc.idle = (uint64_t)h->cfg->ws_idle_timeout * 1000;
+	sc.grace = sc.idle < IDLE_GRACE_MS ? sc.idle : IDLE_GRACE_MS;
+	/* Closing only queues a frame: the map does not change meanwhile. */
+	idmap_each(h->by_id, idle_check_one, &sc);
+}
+
+/*
+ * The client's close frame. lws 4.1 answers one whose code is not one a
+ * peer may send with 1002 itself, but echoes a 1-byte payload (a code
+ * needs 2, RFC 6455 5.5.1): that one is answered 1002 here, and the
+ * connection dropped. Returns what the lws callback returns.
+ */
+static int
+ws_peer_close(struct conn *c, struct lws *wsi, const void *in, size_t len)
+{
+	unsigned char frame[LWS_PRE + 2 + 20];
+
+	(void)in;
+	if (c == NULL || c->wsi == NULL || len != 1)
+		return 0;
+	gw_warn("ws.refused",
+	        "conn=%lu code=1002 reason=\"close frame of 1 "
+	        "byte\"",
+	        c->id);
+	gw_metrics_refusal(GW_REFUSAL_WS_PROTOCOL);
+	gw_metrics_error(GW_ERR_WS);
+	frame[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8);
+	frame[LWS_PRE + 1] =
+	        (unsigned char)(LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff);
+	memcpy(frame + LWS_PRE + 2, "bad close frame", 15);
+	c->closing = 1;
+	lws_write(wsi, frame + LWS_PRE, 17, WS_WRITE_CLOSE);
+	return -1;
 }
 
 /* ---------------------------------------------------------------- callback */
@@ -1064,16 +1151,12 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->id = conn_id(wsi);
 		c->chat = strcmp(lws_get_protocol(wsi)->name,
 		                 WS_CHAT_PROTOCOL) == 0;
-		c->next = h->ws_list;
-		if (h->ws_list != NULL)
-			h->ws_list->prev = c;
-		h->ws_list = c;
 		idmap_put(h->by_id, c->id, c);
 		client_address(h, wsi, addr, sizeof(addr));
 		c->ip_key = ip_key_of(addr);
 		ip_add(h, c->ip_key, 1);
 		c->last_rx = c->tokens_at = uv_now(h->loop);
-		c->tokens = (double)h->cfg->ws_messages_per_minute / 6.0;
+		c->tokens = (float)h->cfg->ws_messages_per_minute / 6.0f;
 		h->ws_count++;
 		gw_metrics_conn(GW_CONN_HTTP, -1);
 		gw_metrics_conn(GW_CONN_WS, 1);
@@ -1131,6 +1214,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->last_rx = uv_now(h->loop);
 		c->pinged = 0;
 		return ws_receive(h, wsi, c, in, len);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		return ws_peer_close(c, wsi, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (c != NULL && c->wsi != NULL) {
 			c->last_rx = uv_now(h->loop);
@@ -1353,18 +1438,23 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	return h;
 }
 
+static void
+drain_one(void *arg, uint64_t id, void *value)
+{
+	(void)arg;
+	(void)id;
+	ws_close_later(value, LWS_CLOSE_STATUS_GOINGAWAY,
+	               "server shutting down");
+}
+
 void
 gw_http_drain(struct gw_http *h)
 {
-	struct conn *c;
-
 	if (h->draining)
 		return;
 	h->draining = 1;
 	lws_context_deprecate(h->ctx, http_deprecated);
-	for (c = h->ws_list; c != NULL; c = c->next)
-		ws_close_later(c, LWS_CLOSE_STATUS_GOINGAWAY,
-		               "server shutting down");
+	idmap_each(h->by_id, drain_one, NULL);
 }
 
 void

@@ -9,12 +9,17 @@ import json
 import os
 import re
 import socket
+import struct
 import sys
 import time
+import unittest
+import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_chat import WIDGET, Resident  # noqa: E402
+from test_routing import Desk  # noqa: E402
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # The daemon under test is built with ASan; none of these waits for
@@ -266,6 +271,225 @@ class HostileHttpTest(harness.TestCase):
         status, _ = self.send("GET", "/api/session",
                               ["Cookie: x%s=%s" % (COOKIE, token)], b"")
         self.assertEqual(status, 401)
+
+def masked(opcode, payload, length=None, fin=True):
+    """A client frame; length (announced) defaults to len(payload)."""
+    n = len(payload) if length is None else length
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+SEND_QUEUE = 1024
+
+
+class HostileWebSocketTest(harness.TestCase):
+    """RFC 6455 framing the server must refuse, and clients that do not
+    read (item 18). Each refusal costs only its own socket."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis,
+            {"limits": {"ws_send_queue": SEND_QUEUE,
+                        "ws_messages_per_minute": 600000,
+                        # Bystanders sit unread through the longest test.
+                        "ws_idle_timeout": 600}},
+            dbname=cls.db)
+        cls.sb.wait_ready()
+
+    def socket(self):
+        ws = self.sb.websocket()
+        self.addCleanup(ws.close)
+        op, payload = ws.recv_message()
+        self.assertEqual(json.loads(payload)["type"], "hello")
+        return ws
+
+    def alive(self, ws):
+        ws.send_text(json.dumps({"type": "ping", "id": 7}))
+        while True:
+            op, payload = ws.recv_message()
+            self.assertEqual(op, 1, payload)
+            m = json.loads(payload)
+            if m["type"] == "pong":
+                self.assertEqual(m["id"], 7)
+                return
+
+    def refused(self, code, send):
+        bystander = self.socket()
+        ws = self.socket()
+        send(ws)
+        got, reason = ws.recv_close(10)
+        self.assertEqual(got, code, reason)
+        self.alive(bystander)
+        self.sb.assert_alive()
+
+    def test_huge_announced_payload_is_refused_at_once(self):
+        # 2^62 bytes announced; 1 KiB of it sent.
+        self.refused(1009, lambda ws: ws.sock.sendall(
+            masked(0x1, b"x" * 1024, length=1 << 62)))
+        # A fragment that announces more than the rest may hold.
+        self.refused(1009, lambda ws: ws.sock.sendall(
+            masked(0x1, b"[" * 1024, fin=False) +
+            masked(0x0, b"[" * 1024, length=65536)))
+
+    def test_close_frame_of_one_byte(self):
+        self.refused(1002, lambda ws: ws.sock.sendall(masked(0x8, b"\x03")))
+
+    def test_close_frames_that_are_fine(self):
+        ws = self.socket()
+        ws.send_close(1000, b"bye")
+        self.assertEqual(ws.recv_close(10)[0], 1000)
+        ws = self.socket()
+        ws.send_frame(0x8, b"")
+        self.assertIn(ws.recv_close(10)[0], (None, 1000))
+
+    @unittest.expectedFailure
+    def test_unmasked_frame(self):
+        """RFC 6455 5.1: a server must close on an unmasked client frame.
+        libwebsockets 4.1.6 (Debian 12) takes it as if masked, and tells
+        its user nothing of the mask: this cannot be refused from our
+        callbacks (fixed upstream in lws commit cae06c63a). Browsers
+        always mask; see docs/http-api.md, "Close codes"."""
+        data = b'{"type":"ping","id":1}'
+        self.refused(1002, lambda ws: ws.sock.sendall(
+            bytes([0x81, len(data)]) + data))
+
+    def test_large_ids_are_not_echoed(self):
+        ws = self.socket()
+        ws.send_text(json.dumps({"type": "ping", "id": "x" * 60000}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual((m["type"], m["code"]), ("error", "bad_message"), m)
+        self.assertNotIn("id", m)
+        self.assertLess(len(json.dumps(m)), 200)
+        ws.send_text(json.dumps({"type": "ping", "id": ["y"] * 100}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual(m["code"], "bad_message", m)
+        # Nor long types (unknown_type says which).
+        ws.send_text(json.dumps({"type": "t" * 60000}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual(m["code"], "bad_message", m)
+        self.assertLess(len(json.dumps(m)), 200)
+        # 128 bytes of JSON are fine.
+        ws.send_text(json.dumps({"type": "ping", "id": "z" * 126}))
+        m = json.loads(ws.recv_message()[1])
+        self.assertEqual((m["type"], m["id"]), ("pong", "z" * 126))
+
+    def test_requests_of_a_client_that_does_not_read(self):
+        """Pings from a client that never reads its pongs: the server
+        stops reading its requests once it cannot write (lws), and never
+        holds more than the send queue for it."""
+        bystander = self.socket()
+        ws = self.socket()
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ping = masked(0x1, json.dumps({"type": "ping",
+                                       "id": "p" * 120}).encode())
+        ws.sock.settimeout(3)
+        try:
+            for _ in range(20000):
+                ws.sock.sendall(ping * 50)
+        except socket.timeout:
+            pass  # the server has stopped reading it
+        self.alive(bystander)
+        ws.close()
+        self.sb.assert_alive()
+
+
+class NonReaderTest(harness.TestCase):
+    """A resident whose advisor writes to it while it reads nothing: once
+    more than ws_send_queue bytes wait behind the message being written,
+    it is closed 1008; the advisor's desk and other sockets go on."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis,
+            {"widget_origins": [WIDGET],
+             "limits": {"ws_send_queue": 16384,
+                        "ws_messages_per_minute": 600000,
+                        "ws_idle_timeout": 600}},
+            dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name) VALUES (31, 'tax', 'Tax');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (31, 'chat', 60, 30);", dbname=cls.db)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "user", "add",
+                                     "--role", "advisor", "ada"])
+        assert r.returncode == 0, r.stderr
+        password = r.stdout.strip().split("=", 1)[1]
+        cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) SELECT"
+                    " id, 31 FROM staff_users", dbname=cls.db)
+        cls.sb.start()
+        cls.sb.wait_ready()
+        r = cls.sb.request(
+            "POST", "/api/session",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"login": "ada", "password": password}).encode())
+        assert r.status == 200, r.body
+        cls.cookie = r.headers["set-cookie"].split(";", 1)[0]
+
+    def test_resident_that_does_not_read_is_closed(self):
+        desk = Desk(self, self.sb, self.cookie)
+        desk.status("available")
+        r = Resident(self, self.sb)
+        r.start()
+        desk.wait_for("offer", conversation=r.conv)
+        desk.send(type="offer.accept", conversation=r.conv, id="acc")
+        desk.wait_for("offer.accepted", id="acc")
+        r.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        text = "x" * 4000
+        start = len(self.sb.log_text())
+        n = 0
+        deadline = time.monotonic() + 120
+        while "send queue full" not in self.sb.log_text()[start:]:
+            self.assertLess(time.monotonic(), deadline,
+                            "never refused after %d messages" % n)
+            for _ in range(100):
+                n += 1
+                desk.send(type="chat.send", conversation=r.conv,
+                          client_id=str(uuid.uuid4()), text=text,
+                          id="m%d" % n)
+            desk.wait_for("chat.sent", id="m%d" % n, timeout=30)
+        # The resident's socket: what was written, then 1008.
+        # (a window of 4 KiB reads slowly: open it)
+        r.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        chunks = []
+        r.ws.sock.settimeout(30)
+        while True:
+            chunk = r.ws.sock.recv(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        close = b"\x03\xf0send queue full"
+        self.assertTrue(data.endswith(bytes([0x88, len(close)]) + close),
+                        data[-40:])
+        # What the daemon held for it when it gave up: the queue's bound,
+        # and the message being written, no more.
+        held = re.search(r"ws\.slow_reader conn=\d+ queued_bytes=(\d+)",
+                         self.sb.log_text()[start:])
+        self.assertIsNotNone(held)
+        self.assertLessEqual(int(held.group(1)), 16384 + 4200)
+        # The desk is untouched.
+        desk.send(type="desk.status", status="away", id="st")
+        desk.wait_for("desk.status.ok", id="st")
+        metrics = self.sb.get("/metrics").body.decode()
+        self.assertRegex(metrics, r'switchboard_websockets_refused_total'
+                         r'\{reason="send_queue"\} [1-9]')
 
 if __name__ == "__main__":
     harness.main()
