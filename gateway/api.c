@@ -23,6 +23,7 @@
 struct gw_api {
 	struct gw_http *http;
 	struct gw_session_store *sessions;
+	struct gw_revoke *revoke;
 	int max_age;
 	struct api_records *records;
 	struct api_desk *desk;
@@ -121,20 +122,41 @@ on_check(void *arg, enum gw_session_status st, const char *err,
 }
 
 static void
+signed_out(struct req *r)
+{
+	respond_json(r->api, r->conn, 200, json_pack("{s:b}", "signed_out", 1),
+	             COOKIE_NAME "=; Path=/; Secure; HttpOnly; "
+	                         "SameSite=Strict; Max-Age=0");
+	free(r);
+}
+
+static void
+on_revoked_everywhere(void *arg, int confirmed, long long acks)
+{
+	(void)confirmed;
+	(void)acks;
+	signed_out(arg);
+}
+
+/*
+ * The session is revoked in the database; its desks, on every instance,
+ * stop taking messages before the answer (gateway/revoke.h).
+ */
+static void
 on_logout(void *arg, enum gw_session_status st, const char *err,
-          long long count)
+          const struct gw_session_ended *e)
 {
 	struct req *r = arg;
 
-	(void)count;
-	if (st != GW_SESSION_OK && st != GW_SESSION_DENIED)
+	if (st != GW_SESSION_OK && st != GW_SESSION_DENIED) {
 		respond_error(r->api, r->conn, http_status_of(st), err);
-	else
-		respond_json(r->api, r->conn, 200,
-		             json_pack("{s:b}", "signed_out", 1),
-		             COOKIE_NAME "=; Path=/; Secure; HttpOnly; "
-		                         "SameSite=Strict; Max-Age=0");
-	free(r);
+		free(r);
+	} else if (e != NULL && e->count > 0) {
+		gw_revoke_announce(r->api->revoke, e->staff_id, e->session_id,
+		                   !e->staff_live, on_revoked_everywhere, r);
+	} else {
+		signed_out(r);
+	}
 }
 
 /* The session token among the request's cookies, or NULL. */
@@ -325,6 +347,13 @@ gw_api_set_route(struct gw_api *api, struct route *r)
 {
 	if (api != NULL)
 		api_advisor_set_route(api->advisor, r);
+}
+
+void
+gw_api_set_revoke(struct gw_api *api, struct gw_revoke *rv)
+{
+	api->revoke = rv;
+	api_staff_set_revoke(api->staff, rv);
 }
 
 void

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "http.h"
 #include "route.h"
+#include "revoke.h"
 #include "session.h"
 
 struct gw_api;
@@ -27,6 +28,12 @@ struct gw_api *gw_api_new(uv_loop_t *loop, struct gw_http *h,
  * NULL). NULL api is a no-op.
  */
 void gw_api_set_route(struct gw_api *api, struct route *r);
+/*
+ * Sign-outs, password resets and disablings are answered once every
+ * instance has applied them (gateway/revoke.h). rv must outlive api's
+ * requests (free it after gw_api_close).
+ */
+void gw_api_set_revoke(struct gw_api *api, struct gw_revoke *rv);
 /* Sends nothing more to db (call before closing it). NULL is a no-op. */
 void gw_api_close(struct gw_api *api);
 void gw_api_free(struct gw_api *api);

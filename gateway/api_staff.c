@@ -35,6 +35,7 @@ struct api_staff {
 	uv_loop_t *loop;
 	struct gw_http *http;
 	struct db *db;
+	struct gw_revoke *revoke;
 	unsigned hashing;
 	int closing;
 };
@@ -301,6 +302,40 @@ answer_failed(struct sreq *r, PGresult *res, const char *err)
 	}
 }
 
+/* An answer held until the revocation is applied everywhere. */
+struct held_answer {
+	struct api_staff *a;
+	unsigned long conn;
+	json_t *o;
+};
+
+static void
+on_revoked_everywhere(void *arg, int confirmed, long long acks)
+{
+	struct held_answer *h = arg;
+
+	(void)confirmed;
+	(void)acks;
+	respond_json(h->a, h->conn, 200, h->o);
+	free(h);
+}
+
+/*
+ * Every session of staff was revoked: their desks, on every instance,
+ * stop taking messages before the admin is told (o is then answered).
+ */
+static void
+answer_after_revoke(struct api_staff *a, unsigned long conn, long long staff,
+                    json_t *o)
+{
+	struct held_answer *h = xcalloc(1, sizeof(*h));
+
+	h->a = a;
+	h->conn = conn;
+	h->o = o;
+	gw_revoke_announce(a->revoke, staff, 0, 1, on_revoked_everywhere, h);
+}
+
 static void
 on_answer(void *arg, PGresult *res, const char *err)
 {
@@ -362,7 +397,12 @@ on_answer(void *arg, PGresult *res, const char *err)
 			                    json_string(r->password));
 		gw_info("staff.changed", "staff_id=%s action=%s by=%s",
 		        PQgetvalue(res, 0, 0), r->p[1], r->p[r->n - 3]);
-		respond_json(a, r->conn, 200, o);
+		if (r->kind == S_ENABLE)
+			respond_json(a, r->conn, 200, o);
+		else
+			answer_after_revoke(
+			        a, r->conn,
+			        strtoll(PQgetvalue(res, 0, 0), NULL, 10), o);
 	}
 	sreq_free(r);
 }
@@ -828,6 +868,13 @@ api_staff_new(uv_loop_t *loop, struct gw_http *h, struct db *db)
 	a->http = h;
 	a->db = db;
 	return a;
+}
+
+void
+api_staff_set_revoke(struct api_staff *a, struct gw_revoke *rv)
+{
+	if (a != NULL)
+		a->revoke = rv;
 }
 
 void

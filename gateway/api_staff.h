@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "revoke.h"
 #include "session.h"
 
 struct api_staff;
@@ -26,6 +27,11 @@ struct api_staff *api_staff_new(uv_loop_t *loop, struct gw_http *h,
  * being hashed is answered 503 when its worker job ends. Call before
  * db_close; free after the loop has run down.
  */
+/*
+ * Password resets and disablings are answered only once every instance
+ * has closed the user's desks (gateway/revoke.h); NULL: at once.
+ */
+void api_staff_set_revoke(struct api_staff *a, struct gw_revoke *rv);
 void api_staff_close(struct api_staff *a);
 void api_staff_free(struct api_staff *a);
 

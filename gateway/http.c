@@ -472,8 +472,9 @@ api_refuse(struct lws *wsi, struct http_req *r, int status, const char *why)
  * data; a POST, PUT or PATCH without Content-Length is read as a body of
  * 100 MiB; chunked bodies are not decoded. So: a body with a
  * Content-Length of 1 to http_body_max bytes is read, then handled; one
- * of 0, or none on another method, is handled at once; anything else is
- * refused unread and the connection closed.
+ * of 0, or none at all, is empty and handled at once (without
+ * Content-Length on a POST, PUT or PATCH, the connection then closes);
+ * anything else is refused unread and the connection closed.
  */
 static int
 api_start(struct gw_http *h, struct lws *wsi, struct http_req *r)
@@ -490,9 +491,12 @@ api_start(struct gw_http *h, struct lws *wsi, struct http_req *r)
 		                  "chunked request bodies are not accepted: "
 		                  "send Content-Length");
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
-		if (has_body)
-			return api_refuse(wsi, r, HTTP_STATUS_LENGTH_REQUIRED,
-			                  "Content-Length required");
+		/*
+		 * No body (RFC 9112 6.3), though lws would read one of 100
+		 * MiB after it: handled empty, and the connection closed
+		 * once it is answered.
+		 */
+		r->close_after = has_body;
 		return api_dispatch(h, wsi, r);
 	}
 	if (lws_hdr_copy(wsi, value, sizeof(value),

@@ -23,6 +23,7 @@
 #include "migrate.h"
 #include "api.h"
 #include "route.h"
+#include "revoke.h"
 #include "route_ws.h"
 #include "chat.h"
 #include "session.h"
@@ -83,8 +84,10 @@ struct gw_server {
 	struct db *wdb[WRITERS];
 	struct db_commit *commit[WRITERS];
 	struct kv *kv;
-	struct kv *kv_sub;  /* subscriber connection for routing events */
-	struct kv *kv_chat; /* subscriber connection for the chat fan-out */
+	struct kv *kv_sub;    /* subscriber connection for routing events */
+	struct kv *kv_chat;   /* subscriber connection for the chat fan-out */
+	struct kv *kv_revoke; /* subscriber connection for revocations */
+	struct gw_revoke *revoke;
 	struct chat *chat;
 	struct route *route;
 	struct route_ws *route_ws;
@@ -407,6 +410,11 @@ server_close(struct gw_server *s)
 	s->kv_sub = NULL;
 	kv_close(s->kv_chat, NULL, NULL);
 	s->kv_chat = NULL;
+	kv_close(s->kv_revoke, NULL, NULL);
+	s->kv_revoke = NULL;
+	/* Revocations still waiting for acknowledgements are answered. */
+	gw_revoke_free(s->revoke);
+	s->revoke = NULL;
 	/* The store answers what it has in flight, then db goes. */
 	gw_session_store_free(s->sessions);
 	gw_api_close(s->api);
@@ -428,6 +436,13 @@ server_close(struct gw_server *s)
 		db_commit_free(s->commit[i]);
 		s->commit[i] = NULL;
 	}
+}
+
+/* A revocation heard from any instance: this one's desks are closed. */
+static void
+on_revoke_apply(void *arg, long long staff, long long session, int logout)
+{
+	route_ws_revoke(arg, staff, session, logout);
 }
 
 /* ---------------------------------------------------------------- API */
@@ -507,6 +522,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	kvo.ping_interval_ms = 0;
 	s->kv_sub = kv_new(&s->loop, &kvo);
 	s->kv_chat = kv_new(&s->loop, &kvo);
+	s->kv_revoke = kv_new(&s->loop, &kvo);
 
 	if (cfg->router_instance[0] != '\0') {
 		snprintf(s->instance, sizeof(s->instance), "%s",
@@ -540,6 +556,11 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	gw_api_set_route(s->api, s->route);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
 	                           s->commit[WRITERS - 2], s->sessions);
+	/* Each instance waits at most redis.timeout for the others' acks. */
+	s->revoke = gw_revoke_new(&s->loop, s->kv, s->kv_revoke,
+	                          cfg->redis_timeout * 1000);
+	gw_revoke_set_apply(s->revoke, on_revoke_apply, s->route_ws);
+	gw_api_set_revoke(s->api, s->revoke);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);
@@ -570,6 +591,7 @@ gw_server_run(struct gw_server *s)
 	kv_start(s->kv);
 	kv_start(s->kv_sub);
 	kv_start(s->kv_chat);
+	kv_start(s->kv_revoke);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",
 	          SWITCHBOARD_VERSION, (int)getpid(), db_migrate_latest());
 	uv_run(&s->loop, UV_RUN_DEFAULT);

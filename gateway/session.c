@@ -135,11 +135,23 @@ static const char sql_check[] =
         "  AND s.last_seen_at <= now() - $3::int * interval '1 second')"
         " SELECT staff_id, login, role, display_name, id, access FROM s";
 
+/*
+ * Revokes one session: how many (0 or 1), whose, which, and whether its
+ * user has another live session (the statement does not see its own
+ * update: the revoked one is left out by id).
+ */
 static const char sql_logout[] =
         "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
         "  WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL"
-        "  RETURNING 1)"
-        " SELECT count(*) FROM r";
+        "  RETURNING id, staff_id)"
+        " SELECT (SELECT count(*) FROM r),"
+        " coalesce((SELECT staff_id FROM r), 0),"
+        " coalesce((SELECT id FROM r), 0),"
+        " EXISTS (SELECT 1 FROM staff_sessions o JOIN staff_users u"
+        "  ON u.id = o.staff_id WHERE o.staff_id = (SELECT staff_id FROM r)"
+        "  AND o.id <> (SELECT id FROM r) AND o.revoked_at IS NULL"
+        "  AND o.expires_at > now() AND NOT u.disabled"
+        "  AND o.last_seen_at > now() - $2::int * interval '1 second')";
 
 static const char sql_revoke_staff[] =
         "WITH r AS (UPDATE staff_sessions SET revoked_at = now()"
@@ -189,8 +201,9 @@ static const char sql_prune[] =
 enum op_kind {
 	OP_LOGIN = 0,
 	OP_CHECK,
-	OP_DONE, /* logout, revocation, pruning: answered with a count */
+	OP_DONE, /* revocation, pruning, touch: answered with a count */
 	OP_LIVE,
+	OP_LOGOUT,
 };
 
 struct gw_session_store {
@@ -209,6 +222,7 @@ struct session_op {
 	enum op_kind kind;
 	gw_session_login_cb info_cb; /* OP_LOGIN, OP_CHECK */
 	gw_session_done_cb done_cb;  /* OP_DONE */
+	gw_session_logout_cb out_cb; /* OP_LOGOUT */
 	gw_session_live_cb live_cb;  /* OP_LIVE */
 	void *arg;
 	const char *what; /* for log lines */
@@ -298,6 +312,9 @@ op_finish(struct session_op *op, enum gw_session_status status,
 	if (op->kind == OP_LIVE) {
 		if (op->live_cb != NULL)
 			op->live_cb(op->arg, status, err, NULL, 0);
+	} else if (op->kind == OP_LOGOUT) {
+		if (op->out_cb != NULL)
+			op->out_cb(op->arg, status, err, NULL);
 	} else if (op->kind == OP_DONE) {
 		if (op->done_cb != NULL)
 			op->done_cb(op->arg, status, err, count);
@@ -906,13 +923,39 @@ out:
 	return rc;
 }
 
+static void
+logout_on_result(void *arg, PGresult *res, const char *err)
+{
+	struct session_op *op = arg;
+	struct gw_session_ended e;
+
+	if (op->in_call) {
+		op->lost = 1;
+		return;
+	}
+	if (op->st->closing || !result_ok(op, res, err) ||
+	    PQntuples(res) != 1) {
+		op_finish(op, GW_SESSION_UNAVAILABLE, NULL, 0);
+		return;
+	}
+	e.count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	e.staff_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	e.session_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	e.staff_live = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	gw_info("staff.sessions_ended", "request=logout count=%lld", e.count);
+	if (op->out_cb != NULL)
+		op->out_cb(op->arg, GW_SESSION_OK, NULL, &e);
+	op_release(op);
+}
+
 enum gw_session_status
 gw_session_logout(struct gw_session_store *st, const char *token,
-                  gw_session_done_cb cb, void *arg)
+                  gw_session_logout_cb cb, void *arg)
 {
 	enum gw_session_status rc = GW_SESSION_UNAVAILABLE;
 	struct session_op *op;
-	const char *params[1];
+	const char *params[2];
+	char idle[16];
 
 	if (!token_valid(token)) {
 		rc = GW_SESSION_DENIED;
@@ -920,11 +963,13 @@ gw_session_logout(struct gw_session_store *st, const char *token,
 	}
 	if (!store_open(st))
 		goto out;
-	op = op_new(st, OP_DONE, "logout", arg);
-	op->done_cb = cb;
+	op = op_new(st, OP_LOGOUT, "logout", arg);
+	op->out_cb = cb;
 	token_hash_hex(token, op->token_hash);
+	snprintf(idle, sizeof(idle), "%d", st->idle_s);
 	params[0] = op->token_hash;
-	rc = op_start(op, sql_logout, 1, params, done_on_result);
+	params[1] = idle;
+	rc = op_start(op, sql_logout, 2, params, logout_on_result);
 out:
 	return rc;
 }

@@ -141,6 +141,18 @@ typedef void (*gw_session_live_cb)(void *arg, enum gw_session_status status,
 /* Logout and revocation: count is the number of sessions ended. */
 typedef void (*gw_session_done_cb)(void *arg, enum gw_session_status status,
                                    const char *err, long long count);
+/* What a logout ended (all 0 when the session had ended already). */
+struct gw_session_ended {
+	long long count;
+	long long staff_id;
+	long long session_id;
+	/* The user still has another live session. */
+	int staff_live;
+};
+/* status GW_SESSION_OK: ended is set; otherwise it is NULL. */
+typedef void (*gw_session_logout_cb)(void *arg, enum gw_session_status status,
+                                     const char *err,
+                                     const struct gw_session_ended *ended);
 
 /*
  * A store on loop using db (which must outlive the store's use of it:
@@ -188,10 +200,14 @@ enum gw_session_status gw_session_login(struct gw_session_store *st,
 enum gw_session_status gw_session_check(struct gw_session_store *st,
                                         const char *token,
                                         gw_session_check_cb cb, void *arg);
-/* Revokes the session of token (count 0 if it had ended already). */
+/*
+ * Revokes the session of token (count 0 if it had ended already), and
+ * tells whose it was, so that its desks can be closed everywhere
+ * (gateway/revoke.h).
+ */
 enum gw_session_status gw_session_logout(struct gw_session_store *st,
                                          const char *token,
-                                         gw_session_done_cb cb, void *arg);
+                                         gw_session_logout_cb cb, void *arg);
 /* Revokes every live session of a staff user (disabled, password reset). */
 enum gw_session_status gw_session_revoke_staff(struct gw_session_store *st,
                                                long long staff_id,

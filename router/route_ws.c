@@ -54,6 +54,12 @@
 #define DESK_REVOKED_REASON  "signed out"
 #define DESK_CHANGED_CODE    4005
 #define DESK_CHANGED_REASON  "access changed"
+/*
+ * Revocations announced (route_ws_revoke) are remembered this long, for
+ * desks whose session check was asked before and answers after: the
+ * periodic re-check covers anything later.
+ */
+#define REVOKED_KEEP_MS 10000
 
 enum peer_kind {
 	PEER_NEW = 0,
@@ -72,6 +78,7 @@ struct peer {
 	int revoked;
 	unsigned asked;   /* sessions_gen of the last question about it */
 	uint64_t touched; /* uv_now of the last activity sent to its session */
+	uint64_t opened;  /* uv_now when its session check was asked */
 	char role[24];
 	char access[GW_SESSION_ACCESS_LEN + 1]; /* the digest it opened with */
 	char name[201];
@@ -115,6 +122,7 @@ struct route_ws {
 	struct idmap *dirty;     /* queue id -> itself: positions changed */
 	int sessions_inflight;
 	unsigned sessions_gen; /* questions asked about desk sessions */
+	struct idmap *revoked; /* staff id -> struct revoked_at, recent */
 	uv_timer_t positions;
 	uv_timer_t flush;    /* pushes the positions of the dirty queues */
 	uint64_t flushed_at; /* loop time of the last flush */
@@ -1794,6 +1802,100 @@ on_sessions_live(void *arg, enum gw_session_status status, const char *err,
 	free(sorted);
 }
 
+/* A revocation announced, kept REVOKED_KEEP_MS (route_ws_revoke). */
+struct revoked_at {
+	uint64_t at;
+	long long session; /* 0: every session of the staff member */
+	int logout;
+};
+
+void
+route_ws_revoke(struct route_ws *rw, long long staff, long long session,
+                int logout)
+{
+	struct revoked_at *ra;
+	struct peer *d;
+	unsigned long conns[64];
+	int i, n = 0;
+
+	if (rw == NULL || staff <= 0)
+		return;
+	ra = idmap_get(rw->revoked, (uint64_t)staff);
+	if (ra == NULL) {
+		ra = xcalloc(1, sizeof(*ra));
+		idmap_put(rw->revoked, (uint64_t)staff, ra);
+		ra->session = session;
+	} else if (ra->session != session) {
+		ra->session = 0; /* two sessions: judge every one */
+	}
+	ra->at = uv_now(rw->loop);
+	ra->logout = logout;
+	/* desk_revoke does not change the list: collect, then act. */
+	do {
+		n = 0;
+		for (d = idmap_get(rw->desks, (uint64_t)staff);
+		     d != NULL && n < 64; d = d->next_desk)
+			if (!d->revoked &&
+			    (session == 0 || d->session == session))
+				conns[n++] = d->conn;
+		for (i = 0; i < n; i++)
+			desk_revoke(rw, conns[i], logout);
+	} while (n == 64);
+}
+
+/*
+ * A desk whose session check answered: revoked meanwhile (announced after
+ * the check was asked)? The database's answer may predate the revocation.
+ */
+static int
+revoked_since(struct route_ws *rw, const struct peer *peer)
+{
+	const struct revoked_at *ra = idmap_get(rw->revoked, peer->staff);
+
+	return ra != NULL && ra->at >= peer->opened &&
+	       (ra->session == 0 || ra->session == peer->session);
+}
+
+static void
+forget_revoked(void *arg, uint64_t staff, void *value)
+{
+	struct route_ws *rw = arg;
+	struct revoked_at *ra = value;
+
+	(void)staff;
+	if (uv_now(rw->loop) - ra->at > REVOKED_KEEP_MS)
+		ra->at = 0; /* freed below: the map cannot change in a walk */
+}
+
+struct stale {
+	uint64_t ids[64];
+	int n;
+};
+
+static void
+collect_stale(void *arg, uint64_t staff, void *value)
+{
+	struct stale *st = arg;
+
+	if (((struct revoked_at *)value)->at == 0 && st->n < 64)
+		st->ids[st->n++] = staff;
+}
+
+static void
+prune_revoked(struct route_ws *rw)
+{
+	struct stale st;
+	int i;
+
+	if (idmap_count(rw->revoked) == 0)
+		return;
+	idmap_each(rw->revoked, forget_revoked, rw);
+	st.n = 0;
+	idmap_each(rw->revoked, collect_stale, &st);
+	for (i = 0; i < st.n; i++)
+		free(idmap_del(rw->revoked, st.ids[i]));
+}
+
 static void
 sessions_recheck(struct route_ws *rw)
 {
@@ -1825,8 +1927,10 @@ on_positions(uv_timer_t *t)
 	 */
 	if (rw->ticks % POSITIONS_ALL_EVERY_TICKS == 0)
 		idmap_each(rw->residents, mark_waiting_dirty, rw);
-	if (rw->ticks % SESSIONS_EVERY_TICKS == 0)
+	if (rw->ticks % SESSIONS_EVERY_TICKS == 0) {
 		sessions_recheck(rw);
+		prune_revoked(rw);
+	}
 	rw->ticks++;
 }
 
@@ -1869,6 +1973,12 @@ on_session(void *arg, enum gw_session_status status, const char *err,
 	                  "idle_timeout_s",
 	                  gw_session_idle_timeout(p->rw->sessions)));
 	send_holding(p->rw, peer);
+	/* Revoked while its check was on its way: closed at once. */
+	if (revoked_since(p->rw, peer))
+		desk_revoke(p->rw, p->conn,
+		            ((struct revoked_at *)idmap_get(p->rw->revoked,
+		                                            peer->staff))
+		                    ->logout);
 	pending_free(p);
 }
 
@@ -1915,6 +2025,7 @@ on_open(void *arg, unsigned long conn, const char *cookie, const char *peer_ip)
 	if (session_token(cookie, token, sizeof(token)) == NULL)
 		return;
 	peer->kind = PEER_AUTHENTICATING;
+	peer->opened = uv_now(rw->loop);
 	p = pending_new(rw, conn, NULL);
 	if (gw_session_check(rw->sessions, token, on_session, p) !=
 	    GW_SESSION_OK) {
@@ -2006,6 +2117,7 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
 	rw->desks = idmap_new();
 	rw->residents = idmap_new();
 	rw->dirty = idmap_new();
+	rw->revoked = idmap_new();
 	rw->wallboard = wallboard_new(loop, http, db);
 	gw_http_set_ws_handler(http, &hd);
 	route_set_callbacks(r, on_route_events, on_route_epoch, rw);
@@ -2093,6 +2205,8 @@ route_ws_closed(uv_handle_t *h)
 	idmap_free(rw->desks);
 	idmap_free(rw->residents);
 	idmap_free(rw->dirty);
+	idmap_each(rw->revoked, free_peer, NULL);
+	idmap_free(rw->revoked);
 	idmap_each(rw->queues, qinfo_free, NULL);
 	idmap_free(rw->queues);
 	free(rw);

@@ -10,8 +10,10 @@ both instances."""
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -34,13 +36,70 @@ class Desk(RoutingDesk):
         return code, reason, time.monotonic() - t0
 
 
+class Hammer:
+    """A desk socket sending a desk operation as fast as it is answered,
+    from a thread: for each message, when it was sent and what came back.
+    The operation is queue.unwatch, which touches neither PostgreSQL nor
+    Redis: only the revocation can refuse it (desk.status or queue.view
+    would be refused by their own reads of a disabled user's profile)."""
+
+    def __init__(self, sb, cookie):
+        self.ws = sb.websocket(headers={"Cookie": cookie})
+        assert json.loads(self.ws.recv_message()[1])["type"] == "hello"
+        m = json.loads(self.ws.recv_message()[1])
+        assert m["type"] == "desk.ready", m
+        self.sent = {}     # id -> monotonic time it was sent
+        self.answers = {}  # id -> "ok" or the error code
+        self.closed = None  # (code, time) of the server's close
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        n = 0
+        try:
+            while not self.stop:
+                n += 1
+                self.sent[n] = time.monotonic()
+                self.ws.send_text(json.dumps({
+                    "type": "queue.unwatch", "id": n, "queue": "21"}))
+                while True:
+                    op, payload = self.ws.recv_message(20)
+                    if op == 8:
+                        self.closed = (struct.unpack("!H", payload[:2])[0]
+                                       if len(payload) >= 2 else None,
+                                       time.monotonic())
+                        return
+                    m = json.loads(payload)
+                    if m.get("id") == n:
+                        self.answers[n] = ("ok" if m["type"] ==
+                                           "queue.unwatched" else m["code"])
+                        break
+        except (OSError, EOFError):
+            if self.closed is None:
+                self.closed = (None, time.monotonic())
+
+    def accepted_after(self, t):
+        """Ids sent after t that were accepted."""
+        return [i for i, at in self.sent.items()
+                if at > t and self.answers.get(i) == "ok"]
+
+    def finish(self):
+        self.stop = True
+        self.thread.join(30)
+        self.ws.close()
+
+
 class AccountsTest(harness.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pg = harness.Postgres()
         cls.redis = harness.Redis()
         cls.db = cls.pg.createdb()
-        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100}}
+        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100},
+                # The revocation races send without pause.
+                "limits": dict(harness.default_config(None, None, 0)[
+                    "limits"], ws_messages_per_minute=600000)}
         cls.sbs = [harness.Switchboard(cls.pg, cls.redis, over,
                                        dbname=cls.db, start=False)
                    for _ in range(2)]
@@ -55,8 +114,11 @@ class AccountsTest(harness.TestCase):
             "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
             " offer_timeout_s) VALUES (22, 'chat', 60, 30);", dbname=cls.db)
         cls.passwords = {}
-        for login in ("ada", "bob", "cat", "dan", "eve"):
+        for login in ("ada", "bob", "cat", "dan", "eve", "gus", "hal"):
             cls.passwords[login] = cls.add_user(login)
+        r = cls.cli("user", "add", "--role", "admin", "root")
+        assert r.returncode == 0, r.stderr
+        cls.passwords["root"] = r.stdout.strip().split("=", 1)[1]
         cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
                     "SELECT id, CASE login WHEN 'eve' THEN 22 ELSE 21 END "
                     "FROM staff_users", dbname=cls.db)
@@ -272,6 +334,79 @@ class AccountsTest(harness.TestCase):
         m = json.loads(ws.recv_message()[1])
         self.assertEqual(m["type"], "error", m)
         self.assertEqual(m["code"], "unauthorised", m)
+
+    # ---------------------------------------------- revocation races
+    # Revocation takes effect on every instance before the revoking
+    # request is answered (issue 13 item 19): desks on two instances send
+    # desk operations without pause while their user is disabled through
+    # the admin REST API, or signs out; of what is sent after the answer
+    # arrived, nothing is accepted.
+
+    def hammer_during(self, login, revoke):
+        sb, sb2 = self.sbs
+        desks = [Hammer(sb, self.cookie(sb, login)),
+                 Hammer(sb2, self.cookie(sb2, login))]
+        try:
+            time.sleep(0.5)  # both going
+            for d in desks:
+                self.assertGreater(len(d.answers), 0)
+            answered = revoke()
+            time.sleep(1)  # well short of the 2 s re-check
+        finally:
+            for d in desks:
+                d.finish()
+        for d in desks:
+            self.assertEqual(d.accepted_after(answered), [], d.answers)
+            # Closed 4003, signed out.
+            self.assertIsNotNone(d.closed)
+            self.assertIn(d.closed[0], (4003, None))
+        return desks
+
+    def test_disable_through_the_api(self):
+        sb = self.sbs[0]
+        admin = self.cookie(sb, "root")
+        gus = self.sql("SELECT id FROM staff_users WHERE login = 'gus'")
+
+        def revoke():
+            r = sb.request("POST", "/api/staff/%s/disable" % gus,
+                           headers={"Cookie": admin,
+                                    "Content-Type": "application/json",
+                                    "X-Requested-With": "t"}, body=b"{}")
+            t = time.monotonic()
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json()["sessions_revoked"], 2)
+            return t
+        self.hammer_during("gus", revoke)
+
+    def test_sign_out_everywhere(self):
+        sb, sb2 = self.sbs
+        cookie = self.cookie(sb2, "hal")
+        other = Desk(self, sb, self.cookie(sb, "hal"))
+
+        def revoke():
+            # The session the desks were opened with is another: this
+            # signs out only the desks of its own.
+            r = sb.request("DELETE", "/api/session",
+                           headers={"Cookie": cookie,
+                                    "X-Requested-With": "t"})
+            t = time.monotonic()
+            self.assertEqual(r.status, 200, r.body)
+            return t
+
+        sb, sb2 = self.sbs
+        desks = [Hammer(sb, cookie), Hammer(sb2, cookie)]
+        try:
+            time.sleep(0.5)
+            answered = revoke()
+            time.sleep(1)
+        finally:
+            for d in desks:
+                d.finish()
+        for d in desks:
+            self.assertEqual(d.accepted_after(answered), [], d.answers)
+            self.assertIsNotNone(d.closed)
+        # The desk of hal's other session goes on.
+        other.status("away")
 
 
 DELAY_MS, DELAY_MAX_MS = 200, 400

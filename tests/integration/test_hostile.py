@@ -223,10 +223,10 @@ class HostileHttpTest(harness.TestCase):
         status, _ = self.send("GET", "/api/customers", ["Content-Length: 0"],
                               b"")
         self.assertEqual(status, 401)
-        # A body without a length on a method that has one.
+        # No length on a method that has a body: an empty body.
         status, _ = self.send("POST", "/api/session",
                               ["Content-Type: application/json"], b"")
-        self.assertEqual(status, 411)
+        self.assertEqual(status, 400)
         self.sb.assert_alive()
 
     def test_keep_alive_after_empty_body(self):

@@ -173,6 +173,7 @@ struct reply {
 	long long staff_id;
 	long long session_id;
 	long long count;
+	int staff_live;
 	struct gw_session_state states[8];
 	size_t nstates;
 	int has_info;
@@ -280,10 +281,30 @@ do_check(struct fixture *f, const char *token, struct reply *r)
 }
 
 static void
+on_logout(void *arg, enum gw_session_status status, const char *err,
+          const struct gw_session_ended *e)
+{
+	struct reply *r = arg;
+
+	r->done = 1;
+	r->calls++;
+	r->status = status;
+	snprintf(r->err, sizeof(r->err), "%s", err ? err : "");
+	if (e != NULL) {
+		r->count = e->count;
+		r->staff_id = e->staff_id;
+		r->session_id = e->session_id;
+		r->staff_live = e->staff_live;
+	}
+	if (status != GW_SESSION_OK)
+		assert_null(e);
+}
+
+static void
 do_logout(struct fixture *f, const char *token, struct reply *r)
 {
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(gw_session_logout(f->st, token, on_done, r),
+	assert_int_equal(gw_session_logout(f->st, token, on_logout, r),
 	                 GW_SESSION_OK);
 	wait_reply(f, r);
 }
@@ -734,6 +755,10 @@ test_logout(void **state)
 	do_logout(&f, a.token, &r);
 	assert_int_equal(r.status, GW_SESSION_OK);
 	assert_int_equal(r.count, 1);
+	/* Whose it was, which, and that she is signed in elsewhere. */
+	assert_int_equal(r.staff_id, alice_id);
+	assert_int_equal(r.session_id, a.session_id);
+	assert_int_equal(r.staff_live, 1);
 	check_denied(&f, a.token);
 	/* Only that session. */
 	do_check(&f, b.token, &r);
@@ -742,9 +767,15 @@ test_logout(void **state)
 	do_logout(&f, a.token, &r);
 	assert_int_equal(r.status, GW_SESSION_OK);
 	assert_int_equal(r.count, 0);
+	assert_int_equal(r.staff_id, 0);
 	assert_int_equal(value("SELECT count(*) FROM staff_sessions WHERE"
 	                       " revoked_at IS NOT NULL"),
 	                 1);
+	/* Her last session: signed in nowhere now. */
+	do_logout(&f, b.token, &r);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.session_id, b.session_id);
+	assert_int_equal(r.staff_live, 0);
 	fixture_close(&f);
 }
 
@@ -1177,7 +1208,7 @@ test_malformed_tokens(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(gw_session_check(f.st, bad[i], on_info, &r),
 		                 GW_SESSION_DENIED);
-		assert_int_equal(gw_session_logout(f.st, bad[i], on_done, &r),
+		assert_int_equal(gw_session_logout(f.st, bad[i], on_logout, &r),
 		                 GW_SESSION_DENIED);
 	}
 	assert_int_equal(gw_session_check(f.st, NULL, on_info, &r),
