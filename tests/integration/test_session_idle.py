@@ -4,10 +4,15 @@ advisor's status told to a desk that opens (desk.conversations).
 With sessions.idle_timeout = 4 s: what a desk sends keeps its session in
 use (REST with the same cookie still works after twice the timeout), read
 receipts do not, and a desk that sends nothing is closed 4003 once the
-timeout has passed and the cookie is refused."""
+timeout has passed and the cookie is refused; so is one that only pings
+(WebSocket or JSON pings are no use). With absolute_timeout = 8 s, a desk
+in constant use is closed 4003 at the absolute timeout (issue 13 item 9:
+both were in place before the issue's fix round; these tests keep them)."""
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -108,6 +113,30 @@ class SessionIdleTest(harness.TestCase):
         # Signing in again works, and gives a new, live session.
         self.assertEqual(self.session_status(self.cookie("bob")), 200)
 
+    def test_pings_are_not_use(self):
+        """A desk whose user does nothing: its socket answers the server's
+        WebSocket pings and sends JSON pings of its own (a heartbeat), and
+        is closed at the idle timeout all the same (issue 13 item 9)."""
+        cookie = self.cookie("ada")
+        d, _ = self.open_desk(cookie)
+        t0 = time.monotonic()
+        stop = t0 + IDLE + SLACK
+        code = None
+        while time.monotonic() < stop and code is None:
+            d.ws.send_frame(0x9, b"hb")  # a WebSocket ping of its own
+            d.send(type="ping", id="hb")
+            try:
+                while True:
+                    op, payload = d.ws.recv_message(0.5)
+                    if op == 8:
+                        code = struct.unpack("!H", payload[:2])[0]
+                        break
+            except socket.timeout:
+                pass
+        self.assertEqual(code, 4003)
+        self.assertGreaterEqual(time.monotonic() - t0, IDLE - 1)
+        self.assertEqual(self.session_status(cookie), 401)
+
     def test_new_desk_learns_the_status(self):
         cookie = self.cookie("cat")
         first, _ = self.open_desk(cookie)
@@ -128,6 +157,67 @@ class SessionIdleTest(harness.TestCase):
         self.assertEqual(pushed["capacity"], snap["capacity"])
         first.send(type="desk.status", status="offline", id="off")
         first.wait_for("desk.status.ok", id="off")
+
+
+ABSOLUTE = 8
+
+
+class SessionAbsoluteTest(harness.TestCase):
+    """A desk in constant use is still closed 4003 when its session
+    reaches sessions.absolute_timeout, within the re-check interval."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(
+            cls.pg, cls.redis,
+            {"sessions": {"idle_timeout": IDLE,
+                          "absolute_timeout": ABSOLUTE}},
+            dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        r = harness.run_switchboard(["-c", cls.sb.conf, "user", "add",
+                                     "--role", "advisor", "ada"])
+        assert r.returncode == 0, r.stderr
+        cls.password = r.stdout.strip().split("=", 1)[1]
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    def test_busy_desk_closed_at_absolute_timeout(self):
+        r = self.sb.request(
+            "POST", "/api/session",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"login": "ada",
+                             "password": self.password}).encode())
+        self.assertEqual(r.status, 200, r.body)
+        signed_in = time.monotonic()
+        cookie = r.headers["set-cookie"].split(";", 1)[0]
+        ws = self.sb.websocket(headers={"Cookie": cookie})
+        d = harness.JsonSocket(self, ws)
+        self.assertEqual(d.next()["type"], "hello")
+        self.assertEqual(d.next()["type"], "desk.ready")
+        n, code = 0, None
+        while code is None:
+            self.assertLess(time.monotonic() - signed_in, ABSOLUTE + SLACK)
+            n += 1
+            d.send(type="desk.status", status="away", reason="admin",
+                   id="s%d" % n)
+            try:
+                while True:
+                    op, payload = ws.recv_message(0.5)
+                    if op == 8:
+                        code = struct.unpack("!H", payload[:2])[0]
+                        break
+            except socket.timeout:
+                pass
+        self.assertEqual(code, 4003)
+        # In use to the end: closed by the absolute timeout, not idleness.
+        self.assertGreaterEqual(time.monotonic() - signed_in, ABSOLUTE - 1)
+        r = self.sb.request("GET", "/api/session",
+                            headers={"Cookie": cookie})
+        self.assertEqual(r.status, 401)
 
 
 if __name__ == "__main__":
