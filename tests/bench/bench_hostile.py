@@ -3,17 +3,18 @@
 hold (tests/bench/run-hostile starts everything; docs/operations.md,
 "Hostile clients"). A benchmark: it reports, it does not pass or fail.
 
-    bench_hostile.py URL ORIGIN DAEMON_PID CONNECTIONS MESSAGE_MAX
+    bench_hostile.py URL ORIGIN DAEMON_PID CONNECTIONS MESSAGE_MAX [BIG]
 
 Every socket is a resident's widget (switchboard.chat.v1 from ORIGIN) with
 a 4 KiB receive buffer, and after its hello it reads nothing more. In turn:
   1. floor: CONNECTIONS idle sockets; the daemon's VmRSS before and after;
      then closed, and the daemon's WebSocket gauge awaited back at 0;
   2. hostile: CONNECTIONS sockets, each sending, without reading a byte:
-     pings whose id is 60 KB (the pongs once echoed it: 3.2 MiB a socket),
-     then pings with the longest id echoed (128 bytes of JSON), as many as
-     the rate limit's burst lets through, then a message of MESSAGE_MAX - 1
-     bytes announced and not finished (the daemon gathers it);
+     BIG (90) pings whose id is 60 KB (the pongs once echoed it: 3.2 MiB
+     a socket), 5 with the longest id still echoed (128 bytes of JSON),
+     all within the rate limit's burst, then a message of MESSAGE_MAX - 1
+     bytes announced and not finished (the daemon gathers it), written as
+     far as the daemon reads them;
      the daemon's VmRSS after, which sockets it closed and why (/metrics);
   3. all closed: VmRSS once more.
 Prints key=value lines."""
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import selectors
 import socket
 import struct
 import sys
@@ -98,13 +100,35 @@ def frame(opcode, payload, announced=None):
     return head + mask + bytes(a ^ b for a, b in zip(payload, m))
 
 
-def send_some(s, data):
-    """Whatever the socket takes now; the rest is dropped (never read
-    from, the daemon stops reading it once it cannot write)."""
-    try:
-        return s.send(data)
-    except (BlockingIOError, OSError):
-        return 0
+def pump(socks, data, stall_s=10.0):
+    """Writes data to every socket, as far as each takes it: until all is
+    written, or nothing more goes anywhere for stall_s (the daemon stops
+    reading a socket it cannot write to, or closed it). Returns
+    (bytes written, sockets the daemon closed)."""
+    left = {s.fileno(): [s, memoryview(data)] for s in socks}
+    sel = selectors.DefaultSelector()
+    for fd, (s, _) in left.items():
+        sel.register(s, selectors.EVENT_WRITE)
+    written, closed = 0, 0
+    last = time.monotonic()
+    while left and time.monotonic() - last < stall_s:
+        for key, _ in sel.select(timeout=0.2):
+            s, buf = left[key.fd]
+            try:
+                n = s.send(buf[:1 << 20])
+            except BlockingIOError:
+                continue
+            except OSError:
+                n, closed = -1, closed + 1
+            if n > 0:
+                written += n
+                last = time.monotonic()
+                left[key.fd][1] = buf = buf[n:]
+            if n < 0 or len(buf) == 0:
+                sel.unregister(s)
+                del left[key.fd]
+    sel.close()
+    return written, closed
 
 
 def open_many(host, port, origin, n):
@@ -131,6 +155,7 @@ def wait_gauge(url, value, timeout=60):
 def main():
     url, origin, pid, n, message_max = sys.argv[1:6]
     pid, n, message_max = int(pid), int(n), int(message_max)
+    big_pings = int(sys.argv[6]) if len(sys.argv) > 6 else 90
     u = urllib.parse.urlparse(url)
     host, port = u.hostname, u.port
 
@@ -165,19 +190,12 @@ def main():
                                  "id": "x" * 60000}).encode())
     small = frame(0x1, json.dumps({"type": "ping",
                                    "id": "y" * 126}).encode())
-    sent = 0
-    for _ in range(5):
-        for s in socks:
-            sent += send_some(s, big)
-    # The burst the rate limit allows (100 messages by default), less
-    # those already sent.
-    for s in socks:
-        sent += send_some(s, small * 90)
     # A message announced and left unfinished: the daemon gathers it.
     partial = frame(0x1, b'{"type":"ping","id":"' +
                     b"z" * (message_max - 40), announced=message_max - 1)
-    for s in socks:
-        sent += send_some(s, partial)
+    # Within the rate limit's burst (100 messages by default): 90 pings
+    # whose pongs once echoed 60 KB each, 5 small ones, the partial one.
+    sent, gone = pump(socks, big * big_pings + small * 5 + partial)
     time.sleep(5)
     after = rss_kib(pid)
     m1 = metrics(url)
@@ -187,11 +205,12 @@ def main():
         return (metric(m1, "switchboard_websockets_refused_total", labels) -
                 metric(m0, "switchboard_websockets_refused_total", labels))
     print("hostile sockets=%d refused=%d send_s=%.1f sent_mib=%.1f "
+          "write_refused=%d "
           "rss_before_kib=%d rss_after_kib=%d bytes_per_socket=%.0f "
           "still_open=%d closed_send_queue=%d closed_too_big=%d "
           "closed_protocol=%d closed_rate_limit=%d"
           % (len(socks), refused, time.monotonic() - t0, sent / 1048576,
-             before, after, (after - before) * 1024 / max(1, len(socks)),
+             gone, before, after, (after - before) * 1024 / max(1, len(socks)),
              still, delta('{reason="send_queue"}'),
              delta('{reason="too_big"}'), delta('{reason="protocol"}'),
              delta('{reason="rate_limit"}')))
