@@ -26,11 +26,15 @@ import os
 import re
 import selectors
 import socket
-import struct
 import sys
 import time
 import urllib.parse
 import urllib.request
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from test_hostile import masked as frame  # noqa: E402
 
 PROTO = "switchboard.chat.v1"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -84,20 +88,6 @@ def ws_open(host, port, origin):
         raise OSError("no hello: %r" % rest[:80])
     s.setblocking(False)
     return s
-
-
-def frame(opcode, payload, announced=None):
-    n = len(payload) if announced is None else announced
-    head = bytes([0x80 | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    mask = os.urandom(4)
-    m = (mask * (len(payload) // 4 + 1))[:len(payload)]
-    return head + mask + bytes(a ^ b for a, b in zip(payload, m))
 
 
 def pump(socks, data, stall_s=10.0):
@@ -192,7 +182,7 @@ def main():
                                    "id": "y" * 126}).encode())
     # A message announced and left unfinished: the daemon gathers it.
     partial = frame(0x1, b'{"type":"ping","id":"' +
-                    b"z" * (message_max - 40), announced=message_max - 1)
+                    b"z" * (message_max - 40), length=message_max - 1)
     # Within the rate limit's burst (100 messages by default): 90 pings
     # whose pongs once echoed 60 KB each, 5 small ones, the partial one.
     sent, gone = pump(socks, big * big_pings + small * 5 + partial)

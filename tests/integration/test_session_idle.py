@@ -27,6 +27,18 @@ IDLE = 4
 SLACK = 8
 
 
+def close_code_soon(ws, wait=0.5):
+    """The code of a close frame among what arrives within wait seconds
+    (other messages are read and dropped), or None."""
+    try:
+        while True:
+            op, payload = ws.recv_message(wait)
+            if op == 8:
+                return struct.unpack("!H", payload[:2])[0]
+    except socket.timeout:
+        return None
+
+
 class SessionIdleTest(harness.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -125,14 +137,7 @@ class SessionIdleTest(harness.TestCase):
         while time.monotonic() < stop and code is None:
             d.ws.send_frame(0x9, b"hb")  # a WebSocket ping of its own
             d.send(type="ping", id="hb")
-            try:
-                while True:
-                    op, payload = d.ws.recv_message(0.5)
-                    if op == 8:
-                        code = struct.unpack("!H", payload[:2])[0]
-                        break
-            except socket.timeout:
-                pass
+            code = close_code_soon(d.ws)
         self.assertEqual(code, 4003)
         self.assertGreaterEqual(time.monotonic() - t0, IDLE - 1)
         self.assertEqual(self.session_status(cookie), 401)
@@ -204,14 +209,7 @@ class SessionAbsoluteTest(harness.TestCase):
             n += 1
             d.send(type="desk.status", status="away", reason="admin",
                    id="s%d" % n)
-            try:
-                while True:
-                    op, payload = ws.recv_message(0.5)
-                    if op == 8:
-                        code = struct.unpack("!H", payload[:2])[0]
-                        break
-            except socket.timeout:
-                pass
+            code = close_code_soon(ws)
         self.assertEqual(code, 4003)
         # In use to the end: closed by the absolute timeout, not idleness.
         self.assertGreaterEqual(time.monotonic() - signed_in, ABSOLUTE - 1)
