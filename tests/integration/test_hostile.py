@@ -262,6 +262,18 @@ class HostileHttpTest(harness.TestCase):
             self.assertEqual(d.next()["type"], "hello")
             self.assertEqual(d.next()["type"], "desk.ready")
             ws.close()
+        # Over limits.http_header_max (16 KiB) in all: closed unanswered,
+        # and nothing else is the worse for it.
+        with socket.create_connection(("127.0.0.1", self.sb.port), 5) as s:
+            s.sendall(("GET /api/session HTTP/1.1\r\nHost: x\r\n"
+                       "Cookie: %s; %s; %s=%s\r\n\r\n"
+                       % (before, before + before, COOKIE, token)).encode())
+            s.settimeout(10)
+            try:
+                self.assertEqual(s.recv(4096), b"")
+            except ConnectionResetError:
+                pass
+        self.assertEqual(self.sb.get("/healthz").status, 200)
         # In a second Cookie header line of its own (HTTP/2 style).
         status, _ = self.send("GET", "/api/session",
                               ["Cookie: " + before,
