@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "http.h"
+#include "http_static.h"
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,7 @@
 #define WS_TX_PACKET      4096 /* sends are cut at this (see the protocols) */
 #define WS_RX_FIRST       4096 /* a message in pieces: first buffer, doubled */
 #define READY_JSON_MAX    1024
+#define HTTP_GETS_MAX     4 /* public GET routes (gw_http_add_get) */
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -69,6 +71,7 @@ struct http_req {
 	int api_state; /* API_NONE .. */
 	char *set_cookie;
 	struct lws *wsi;
+	struct http_static_reply *st; /* headers of a static or public reply */
 };
 
 /*
@@ -96,6 +99,14 @@ struct conn {
 	unsigned pinged : 1;   /* one went out, no answer yet */
 };
 
+/* A public GET route (gw_http_add_get). */
+struct http_get {
+	const char *path;
+	const char *cache_control;
+	gw_http_get_fn fn;
+	void *arg;
+};
+
 struct gw_http {
 	uv_loop_t *loop;
 	const struct gw_config *cfg;
@@ -117,8 +128,9 @@ struct gw_http {
 	int destroying;
 	struct lws_protocol_vhost_options hdr[5];
 	char *csp;
-	struct lws_protocol_vhost_options mime[6];
-	struct lws_http_mount mounts[2];
+	struct http_static *files; /* /widget/ and /desk/ */
+	struct http_get gets[HTTP_GETS_MAX];
+	unsigned ngets;
 	struct lws_protocols protocols[4];
 };
 
@@ -180,11 +192,14 @@ http_send_headers(struct lws *wsi, struct http_req *r)
 	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 	                                   *end = buf + sizeof(buf) - 1;
 
-	if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
-	                                r->body_len, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-	                                 (const unsigned char *)"no-store", 8,
-	                                 &p, end) ||
+	if ((r->st != NULL &&
+	     http_static_headers(wsi, r->st, r->body_len, &p, end) != 0) ||
+	    (r->st == NULL &&
+	     (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
+	                                  r->body_len, &p, end) ||
+	      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                   (const unsigned char *)"no-store", 8,
+	                                   &p, end))) ||
 	    (r->set_cookie != NULL &&
 	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
 	                                  (const unsigned char *)r->set_cookie,
@@ -241,6 +256,84 @@ json_error(const char *reason, size_t *len)
 
 static int api_start(struct gw_http *h, struct lws *wsi, struct http_req *r);
 
+/*
+ * A reply with headers of its own (http_static.h): a static file, a
+ * public GET route's answer, their errors. Takes st and its body; a
+ * method other than GET and HEAD makes it a 405.
+ */
+static int
+http_reply(struct lws *wsi, struct http_req *r, struct http_static_reply *st,
+           int get_or_head)
+{
+	static const char not_allowed[] =
+	        "{\"error\":\"method not allowed\"}\n";
+
+	if (!get_or_head) {
+		free(st->body);
+		memset(st, 0, sizeof(*st));
+		st->status = HTTP_STATUS_METHOD_NOT_ALLOWED;
+		st->ctype = "application/json";
+		st->body = xstrdup(not_allowed);
+		st->len = sizeof(not_allowed) - 1;
+	}
+	free(r->st);
+	r->st = st;
+	http_set_body(r, st->status, st->ctype, st->body, st->len);
+	st->body = NULL;
+	return http_send_headers(wsi, r);
+}
+
+/* /widget/ and /desk/: files (http_static.c), or a redirect to a folder. */
+static int
+http_files(struct gw_http *h, struct lws *wsi, struct http_req *r,
+           const char *path, int get_or_head)
+{
+	struct http_static_reply *st = xcalloc(1, sizeof(*st));
+	char ae[256], inm[256];
+
+	if (!get_or_head)
+		return http_reply(wsi, r, st, 0);
+	/* Too long to read: as if absent (identity, no validator). */
+	if (lws_hdr_copy(wsi, ae, sizeof(ae), WSI_TOKEN_HTTP_ACCEPT_ENCODING) <
+	    0)
+		ae[0] = '\0';
+	if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) <
+	    0)
+		inm[0] = '\0';
+	http_static_get(h->files, path, ae, inm, st);
+	if (st->status == HTTP_STATUS_MOVED_PERMANENTLY) {
+		unsigned char buf[LWS_PRE + 1024], *p = buf + LWS_PRE,
+		                                   *end = buf + sizeof(buf) - 1;
+		int rc = lws_http_redirect(wsi, HTTP_STATUS_MOVED_PERMANENTLY,
+		                           (const unsigned char *)st->location,
+		                           (int)strlen(st->location), &p, end);
+
+		free(st);
+		if (rc < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	return http_reply(wsi, r, st, 1);
+}
+
+/* A public GET route: its answer, never stored when not a 200. */
+static int
+http_get_route(struct lws *wsi, struct http_req *r, const struct http_get *g,
+               int get_or_head)
+{
+	struct http_static_reply *st = xcalloc(1, sizeof(*st));
+	int status = HTTP_STATUS_OK;
+
+	if (!get_or_head)
+		return http_reply(wsi, r, st, 0);
+	st->body = g->fn(g->arg, &status, &st->len);
+	st->status = status;
+	st->ctype = "application/json";
+	st->cors = 1;
+	st->cache_control = status == HTTP_STATUS_OK ? g->cache_control : NULL;
+	return http_reply(wsi, r, st, 1);
+}
+
 static int
 http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
            const char *path)
@@ -250,10 +343,19 @@ http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
 	char *body;
 	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 	int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+	unsigned i;
 
 	r->head_only = is_head;
+	free(r->st); /* an earlier request's on this connection */
+	r->st = NULL;
 	if (strncmp(path, "/api/", 5) == 0 && h->api.request != NULL)
 		return api_start(h, wsi, r);
+	for (i = 0; i < h->ngets; i++)
+		if (strcmp(path, h->gets[i].path) == 0)
+			return http_get_route(wsi, r, &h->gets[i],
+			                      is_get || is_head);
+	if (http_static_owns(path))
+		return http_files(h, wsi, r, path, is_get || is_head);
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
 	    strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0) {
 		body = json_error("not found", &len);
@@ -895,6 +997,8 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (r != NULL) {
 			api_forget(h, r);
 			http_set_body(r, 0, NULL, NULL, 0);
+			free(r->st);
+			r->st = NULL;
 		}
 		break;
 	default:
@@ -1089,14 +1193,6 @@ http_setup_protocols(struct gw_http *h, const struct gw_config *cfg)
 static void
 http_setup_options(struct gw_http *h, const struct gw_config *cfg)
 {
-	static const char *const exts[][2] = {
-	        {".html", "text/html; charset=utf-8"},
-	        {".js", "text/javascript; charset=utf-8"},
-	        {".mjs", "text/javascript; charset=utf-8"},
-	        {".css", "text/css; charset=utf-8"},
-	        {".json", "application/json"},
-	        {".svg", "image/svg+xml"},
-	};
 	int tls = cfg->tls_certificate[0] != '\0';
 	unsigned i, n = 0;
 
@@ -1116,26 +1212,6 @@ http_setup_options(struct gw_http *h, const struct gw_config *cfg)
 	}
 	for (i = 0; i + 1 < n; i++)
 		h->hdr[i].next = &h->hdr[i + 1];
-
-	for (i = 0; i < nitems(exts); i++) {
-		h->mime[i].name = exts[i][0];
-		h->mime[i].value = exts[i][1];
-		h->mime[i].next = i + 1 < nitems(exts) ? &h->mime[i + 1] : NULL;
-	}
-
-	h->mounts[0].mountpoint = "/widget";
-	h->mounts[0].mountpoint_len = 7;
-	h->mounts[0].origin = cfg->widget_dir;
-	h->mounts[0].def = "index.html";
-	h->mounts[0].origin_protocol = LWSMPRO_FILE;
-	h->mounts[0].extra_mimetypes = h->mime;
-	h->mounts[0].mount_next = &h->mounts[1];
-	h->mounts[1].mountpoint = "/desk";
-	h->mounts[1].mountpoint_len = 5;
-	h->mounts[1].origin = cfg->desk_dir;
-	h->mounts[1].def = "index.html";
-	h->mounts[1].origin_protocol = LWSMPRO_FILE;
-	h->mounts[1].extra_mimetypes = h->mime;
 }
 
 static int
@@ -1165,6 +1241,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	h->by_id = idmap_new();
 	h->api_waiting = idmap_new();
 	h->per_ip = idmap_new();
+	h->files = http_static_new(cfg);
 	http_setup_options(h, cfg);
 	http_setup_protocols(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
@@ -1174,7 +1251,6 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	info.port = cfg->listen_port;
 	info.iface = cfg->listen_address;
 	info.protocols = h->protocols;
-	info.mounts = h->mounts;
 	info.headers = h->hdr;
 	info.user = h;
 	info.foreign_loops = loops;
@@ -1220,6 +1296,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		idmap_free(h->by_id);
 		idmap_free(h->api_waiting);
 		idmap_free(h->per_ip);
+		http_static_free(h->files);
 		free(h->csp);
 		free(h);
 		return NULL;
@@ -1267,6 +1344,18 @@ void
 gw_http_set_api_handler(struct gw_http *h, const struct gw_api_handler *hd)
 {
 	h->api = *hd;
+}
+
+void
+gw_http_add_get(struct gw_http *h, const char *path, const char *cache_control,
+                gw_http_get_fn fn, void *arg)
+{
+	if (h->ngets == HTTP_GETS_MAX)
+		fatalx("gw_http_add_get: more than %d routes", HTTP_GETS_MAX);
+	h->gets[h->ngets].path = path;
+	h->gets[h->ngets].cache_control = cache_control;
+	h->gets[h->ngets].fn = fn;
+	h->gets[h->ngets++].arg = arg;
 }
 
 int
@@ -1400,6 +1489,7 @@ gw_http_free(struct gw_http *h)
 	idmap_free(h->by_id);
 	idmap_free(h->api_waiting);
 	idmap_free(h->per_ip);
+	http_static_free(h->files);
 	free(h->csp);
 	free(h);
 }

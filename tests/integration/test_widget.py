@@ -1,0 +1,214 @@
+"""What a council page's browser gets from the daemon for the widget, and the
+desk's browser for the desk: the static files (gzip only when accepted, with
+Vary; an ETag per representation and 304 on a match; Cache-Control no-cache;
+the widget's readable from any origin), and the widget's topics
+(GET /widget/topics.json: the active queues that take chat, open or closed
+now by their hours and closure days).
+
+One daemon (with real PostgreSQL and Redis) serves every test in this file.
+The static folders are temporary copies of web-chat-widget/ and
+advisor-desk/, so that a test may change a file on disk."""
+
+import gzip
+import http.client
+import os
+import shutil
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+SRC = os.environ.get("SWITCHBOARD_SRC",
+                     os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+class WidgetFilesTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.pg.createdb("switchboard")
+        cls.redis = harness.Redis()
+        root = harness.tempdir("widget")
+        cls.widget = os.path.join(root, "widget")
+        cls.desk = os.path.join(root, "desk")
+        shutil.copytree(os.path.join(SRC, "web-chat-widget"), cls.widget)
+        shutil.copytree(os.path.join(SRC, "advisor-desk"), cls.desk)
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, {
+            "widget_dir": cls.widget,
+            "desk_dir": cls.desk,
+        })
+        cls.sb.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.stop()
+
+    def raw(self, path):
+        with open(os.path.join(self.widget, path), "rb") as f:
+            return f.read()
+
+    def test_gzip_only_when_accepted(self):
+        plain = self.raw("chat.js")
+        for ae in ("gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.5",
+                   "*"):
+            r = self.sb.get("/widget/chat.js", {"Accept-Encoding": ae})
+            self.assertEqual(r.status, 200, ae)
+            self.assertEqual(r.headers.get("content-encoding"), "gzip", ae)
+            self.assertEqual(gzip.decompress(r.body), plain, ae)
+            self.assertLess(len(r.body), len(plain) / 2, ae)
+            self.assertEqual(int(r.headers["content-length"]), len(r.body))
+            self.assertIn("Accept-Encoding", r.headers.get("vary", ""))
+        for ae in (None, "identity", "br", "gzip;q=0", "gzip;q=0, *",
+                   "deflate, br, zstd"):
+            r = self.sb.get("/widget/chat.js",
+                            {"Accept-Encoding": ae} if ae else {})
+            self.assertEqual(r.status, 200, ae)
+            self.assertNotIn("content-encoding", r.headers, ae)
+            self.assertEqual(r.body, plain, ae)
+            self.assertIn("Accept-Encoding", r.headers.get("vary", ""))
+        # The right type and the security headers stay.
+        self.assertEqual(r.headers["content-type"],
+                         "text/javascript; charset=utf-8")
+        self.assertEqual(r.headers.get("x-content-type-options"), "nosniff")
+        self.assertIn("default-src 'self'",
+                      r.headers.get("content-security-policy", ""))
+
+    def test_etag_and_304(self):
+        gz = {"Accept-Encoding": "gzip"}
+        r = self.sb.get("/widget/widget.js", gz)
+        tag_gz = r.headers["etag"]
+        self.assertRegex(tag_gz, r'^"[0-9a-f]{32}-gz"$')
+        self.assertEqual(r.headers.get("cache-control"), "no-cache")
+        r = self.sb.get("/widget/widget.js")
+        tag = r.headers["etag"]
+        self.assertRegex(tag, r'^"[0-9a-f]{32}"$')
+        # A matching tag: 304, headers only, the same validators.
+        for inm, hdrs, want in ((tag_gz, gz, tag_gz), (tag, {}, tag),
+                                ('W/' + tag_gz, gz, tag_gz),
+                                ('"x", ' + tag_gz, gz, tag_gz),
+                                ("*", gz, tag_gz)):
+            r = self.sb.get("/widget/widget.js",
+                            dict(hdrs, **{"If-None-Match": inm}))
+            self.assertEqual(r.status, 304, inm)
+            self.assertEqual(r.body, b"", inm)
+            self.assertEqual(r.headers.get("etag"), want, inm)
+            self.assertEqual(r.headers.get("cache-control"), "no-cache")
+            self.assertIn("Accept-Encoding", r.headers.get("vary", ""))
+            self.assertEqual(r.headers.get("access-control-allow-origin"),
+                             "*")
+        # Another representation's tag, an old tag, garbage: the file.
+        for inm, hdrs in ((tag, gz), (tag_gz, {}), ('"0123"', gz),
+                          ("garbage", gz), ('"' + "a" * 300 + '"', gz)):
+            r = self.sb.get("/widget/widget.js",
+                            dict(hdrs, **{"If-None-Match": inm}))
+            self.assertEqual(r.status, 200, inm)
+            self.assertGreater(len(r.body), 0)
+
+    def test_keep_alive_200_304_200(self):
+        """Several answers on one connection, as a browser reuses it."""
+        c = http.client.HTTPConnection("127.0.0.1", self.sb.port, timeout=5)
+        try:
+            seen = []
+            tag = None
+            for path, inm in (("/widget/chat.js", None),
+                              ("/widget/chat.js", "tag"),
+                              ("/widget/conn.js", None),
+                              ("/healthz", None),
+                              ("/widget/chat.js", "tag")):
+                c.putrequest("GET", path, skip_accept_encoding=True)
+                c.putheader("Accept-Encoding", "gzip")
+                if inm:
+                    c.putheader("If-None-Match", tag)
+                c.endheaders()
+                r = c.getresponse()
+                body = r.read()
+                if path == "/widget/chat.js" and not inm:
+                    tag = r.getheader("etag")
+                seen.append((path, r.status, len(body) > 0))
+        finally:
+            c.close()
+        self.assertEqual(seen, [("/widget/chat.js", 200, True),
+                                ("/widget/chat.js", 304, False),
+                                ("/widget/conn.js", 200, True),
+                                ("/healthz", 200, True),
+                                ("/widget/chat.js", 304, False)])
+
+    def test_head(self):
+        r = self.sb.request("HEAD", "/widget/chat.js",
+                            {"Accept-Encoding": "gzip"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"")
+        full = self.sb.get("/widget/chat.js", {"Accept-Encoding": "gzip"})
+        self.assertEqual(r.headers["content-length"],
+                         full.headers["content-length"])
+        self.assertEqual(r.headers["etag"], full.headers["etag"])
+
+    def test_other_methods(self):
+        for m in ("POST", "PUT", "DELETE", "PATCH"):
+            r = self.sb.request(m, "/widget/chat.js", body=b"x")
+            self.assertEqual(r.status, 405, m)
+            self.assertEqual(r.headers.get("allow"), "GET, HEAD", m)
+
+    def test_cors_widget_only(self):
+        r = self.sb.get("/widget/chat.js",
+                        {"Origin": "https://www.council.example"})
+        self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
+        r = self.sb.get("/desk/desk.js",
+                        {"Origin": "https://www.council.example"})
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("access-control-allow-origin", r.headers)
+
+    def test_desk_compressed_and_validated(self):
+        r = self.sb.get("/desk/desk.js", {"Accept-Encoding": "gzip"})
+        self.assertEqual(r.headers.get("content-encoding"), "gzip")
+        self.assertEqual(r.headers.get("cache-control"), "no-cache")
+        with open(os.path.join(self.desk, "desk.js"), "rb") as f:
+            self.assertEqual(gzip.decompress(r.body), f.read())
+        r2 = self.sb.get("/desk/desk.js", {
+            "Accept-Encoding": "gzip", "If-None-Match": r.headers["etag"]})
+        self.assertEqual(r2.status, 304)
+        r = self.sb.get("/desk/")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.headers["content-type"].startswith("text/html"))
+
+    def test_folders_redirect_to_their_slash(self):
+        for path, to in (("/widget", "/widget/"),
+                         ("/widget/demo", "/widget/demo/"),
+                         ("/desk", "/desk/")):
+            r = self.sb.get(path)
+            self.assertIn(r.status, (301, 308), path)
+            self.assertTrue(r.headers.get("location", "").endswith(to),
+                            (path, r.headers.get("location")))
+        r = self.sb.get("/widget/demo/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"Demo District Council", r.body)
+
+    def test_not_served(self):
+        for path in ("/widget/README.md", "/widget/no-such.js",
+                     "/widget/.git/config", "/widget/chat.js/",
+                     "/widget/demo/../../secret"):
+            r = self.sb.get(path)
+            self.assertEqual(r.status, 404, path)
+
+    def test_new_version_on_disk(self):
+        """A deployment replaces a file: the next request gets it, with a
+        new ETag, and the old ETag no longer answers 304."""
+        path = os.path.join(self.widget, "strings.js")
+        r1 = self.sb.get("/widget/strings.js", {"Accept-Encoding": "gzip"})
+        old = r1.headers["etag"]
+        with open(path, "ab") as f:
+            f.write(b"\n// a new version\n")
+        # A deployment is at least one mtime tick later on any file system.
+        os.utime(path, (time.time() + 2, time.time() + 2))
+        r2 = self.sb.get("/widget/strings.js", {
+            "Accept-Encoding": "gzip", "If-None-Match": old})
+        self.assertEqual(r2.status, 200)
+        self.assertNotEqual(r2.headers["etag"], old)
+        self.assertTrue(gzip.decompress(r2.body).endswith(
+            b"// a new version\n"))
+
+
+if __name__ == "__main__":
+    harness.main()
