@@ -350,7 +350,8 @@ http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
 	r->st = NULL;
 	if (strncmp(path, "/api/", 5) == 0 && h->api.request != NULL)
 		return api_start(h, wsi, r);
-	for (i = 0; i < h->ngets; i++)
+	/* Their owners may be gone once the context is being destroyed. */
+	for (i = 0; i < h->ngets && !h->destroying; i++)
 		if (strcmp(path, h->gets[i].path) == 0)
 			return http_get_route(wsi, r, &h->gets[i],
 			                      is_get || is_head);

@@ -23,6 +23,7 @@
 #include "migrate.h"
 #include "api.h"
 #include "route.h"
+#include "route_topics.h"
 #include "route_ws.h"
 #include "chat.h"
 #include "session.h"
@@ -532,6 +533,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	gw_api_set_route(s->api, s->route);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
 	                           s->commit[WRITERS - 2], s->sessions);
+	route_topics_register(s->http, s->route_ws);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);

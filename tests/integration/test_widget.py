@@ -9,12 +9,14 @@ One daemon (with real PostgreSQL and Redis) serves every test in this file.
 The static folders are temporary copies of web-chat-widget/ and
 advisor-desk/, so that a test may change a file on disk."""
 
+import datetime
 import gzip
 import http.client
 import os
 import shutil
 import sys
 import time
+import zoneinfo
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -208,6 +210,119 @@ class WidgetFilesTest(harness.TestCase):
         self.assertNotEqual(r2.headers["etag"], old)
         self.assertTrue(gzip.decompress(r2.body).endswith(
             b"// a new version\n"))
+
+
+LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+
+def london_midnight_ms(day):
+    """Unix ms of 00:00 Europe/London on day (a date)."""
+    return int(datetime.datetime(day.year, day.month, day.day,
+                                 tzinfo=LONDON).timestamp()) * 1000
+
+
+class TopicsTest(harness.TestCase):
+    """GET /widget/topics.json from queues in the database: which are
+    listed, in what order, open or closed now and until when."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Closure days are whole London days: not across a midnight.
+        now = datetime.datetime.now(LONDON)
+        if now.hour == 23 and now.minute >= 58:
+            time.sleep((60 - now.minute) * 60 - now.second + 60)
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, {}, dbname=cls.db,
+                                     start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.today = datetime.datetime.now(LONDON).date()
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name, out_of_hours_message,"
+            " active) VALUES"
+            " (1, 'tax', 'Council Tax', '', true),"
+            " (2, 'bins', 'Bins & \"Recycling\" <b>', 'Back tomorrow.', true),"
+            " (3, 'repairs', 'a repairs line', '', true),"
+            " (4, 'old', 'Old queue', '', false),"
+            " (5, 'mail', 'Email only', '', true),"
+            " (6, 'night', 'Night line', 'Closed today.', true);"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " out_of_hours) VALUES (1, 'chat', 60, 'leave_message'),"
+            " (2, 'chat', 60, 'leave_message'), (3, 'chat', 60, 'queue'),"
+            " (4, 'chat', 60, 'leave_message'), (5, 'email', 60, 'queue'),"
+            " (6, 'chat', 60, 'closed');"
+            # bins, repairs and night: 00:00-24:00 every day; bins and
+            # night closed today, repairs tomorrow; tax has no hours
+            # (always open).
+            "INSERT INTO queue_hours (queue_id, weekday, opens_at, closes_at)"
+            " SELECT q, d, '00:00', '24:00' FROM generate_series(1, 7) d,"
+            " (VALUES (2), (3), (6)) v(q);"
+            "INSERT INTO closure_days (queue_id, day, name) VALUES"
+            " (2, '%s', 'Training'), (6, '%s', 'Training'),"
+            " (3, '%s', 'Training');"
+            % (cls.today, cls.today, cls.today + datetime.timedelta(days=1)),
+            dbname=cls.db)
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.stop()
+
+    def topics(self):
+        """The list once the daemon has read the queues (its first read is
+        a second or so after it starts)."""
+        def ready():
+            r = self.sb.get("/widget/topics.json")
+            return r if r.status == 200 else None
+        return harness.wait_for(ready, 20, 0.1, "topics.json to answer 200")
+
+    def test_listed_in_order_with_their_state(self):
+        r = self.topics()
+        doc = r.json()
+        t = {x["queue"]: x for x in doc["topics"]}
+        # Active queues that take chat, by name (case-insensitive).
+        self.assertEqual([x["queue"] for x in doc["topics"]],
+                         ["repairs", "bins", "tax", "night"])
+        tomorrow = london_midnight_ms(self.today + datetime.timedelta(days=1))
+        self.assertEqual(t["tax"], {"queue": "tax", "name": "Council Tax",
+                                    "open": True,
+                                    "out_of_hours": "leave_message"})
+        self.assertEqual(t["bins"], {
+            "queue": "bins", "name": 'Bins & "Recycling" <b>',
+            "open": False, "out_of_hours": "leave_message",
+            "next_open_ms": tomorrow, "message": "Back tomorrow."})
+        self.assertEqual(t["repairs"], {
+            "queue": "repairs", "name": "a repairs line", "open": True,
+            "out_of_hours": "queue", "closes_ms": tomorrow})
+        self.assertEqual(t["night"]["open"], False)
+        self.assertEqual(t["night"]["out_of_hours"], "closed")
+        self.assertEqual(t["night"]["message"], "Closed today.")
+        self.assertLess(abs(doc["now_ms"] - time.time() * 1000), 60000)
+
+    def test_headers(self):
+        r = self.topics()
+        self.assertEqual(r.headers.get("content-type"), "application/json")
+        self.assertEqual(r.headers.get("cache-control"), "public, max-age=10")
+        self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
+        self.assertNotIn("set-cookie", r.headers)
+        # No cookie is read: a staff session changes nothing.
+        r2 = self.sb.get("/widget/topics.json",
+                         {"Cookie": "__Host-sb_session=x" * 50,
+                          "Origin": "https://www.council.example"})
+        self.assertEqual(r2.status, 200)
+        self.assertEqual(r2.json()["topics"], r.json()["topics"])
+        h = self.sb.request("HEAD", "/widget/topics.json")
+        self.assertEqual(h.status, 200)
+        self.assertEqual(h.body, b"")
+        for m in ("POST", "PUT", "DELETE"):
+            r = self.sb.request(m, "/widget/topics.json", body=b"{}")
+            self.assertEqual(r.status, 405, m)
+        # A query string changes nothing; another path is a file (none).
+        self.assertEqual(self.sb.get("/widget/topics.json?x=1").status, 200)
+        self.assertEqual(self.sb.get("/widget/topics.jsonx").status, 404)
 
 
 if __name__ == "__main__":
