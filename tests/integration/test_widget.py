@@ -325,5 +325,71 @@ class TopicsTest(harness.TestCase):
         self.assertEqual(self.sb.get("/widget/topics.jsonx").status, 404)
 
 
+class DemoSeedTest(harness.TestCase):
+    """config/demo-seed.sql as published to the widget: every demo queue
+    that takes chat is a topic, open Monday to Friday 08:30 to 17:00 London
+    time (not on bank holidays), as the demo page says."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, {}, dbname=cls.db,
+                                     start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql_file(os.path.join(SRC, "config", "demo-seed.sql"),
+                         dbname=cls.db)
+        cls.holidays = set(cls.pg.psql(
+            "SELECT day FROM closure_days WHERE queue_id IS NULL",
+            dbname=cls.db).split())
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.stop()
+
+    def test_every_chat_queue_with_its_hours(self):
+        r = harness.wait_for(
+            lambda: (lambda x: x if x.status == 200 else None)(
+                self.sb.get("/widget/topics.json")),
+            20, 0.1, "topics.json to answer 200")
+        topics = r.json()["topics"]
+        self.assertEqual([(t["queue"], t["name"]) for t in topics], [
+            ("complaints", "Complaints and Compliments"),
+            ("council-tax", "Council Tax"),
+            ("housing-repairs", "Housing Repairs"),
+            ("waste-recycling", "Waste and Recycling")])
+        for t in topics:
+            self.assertEqual(t["out_of_hours"], "leave_message")
+            if t["open"]:
+                at = datetime.datetime.fromtimestamp(t["closes_ms"] / 1000,
+                                                     LONDON)
+                self.assertEqual((at.hour, at.minute), (17, 0), t)
+            else:
+                at = datetime.datetime.fromtimestamp(
+                    t["next_open_ms"] / 1000, LONDON)
+                self.assertEqual((at.hour, at.minute), (8, 30), t)
+                self.assertLess(at.isoweekday(), 6, t)
+                self.assertNotIn(at.date().isoformat(), self.holidays, t)
+                self.assertIn("8:30am to 5pm", t["message"])
+        # Open now exactly when London is in a weekday's 08:30-17:00.
+        now = datetime.datetime.now(LONDON)
+        hm = (now.hour, now.minute)
+        expect = (now.isoweekday() < 6 and (8, 30) <= hm < (17, 0) and
+                  now.date().isoformat() not in self.holidays)
+        if hm not in ((8, 29), (8, 30), (16, 59), (17, 0)):
+            self.assertEqual({t["open"] for t in topics}, {expect})
+
+    def test_demo_page_says_the_same_hours(self):
+        r = self.sb.get("/widget/demo/")
+        self.assertEqual(r.status, 200)
+        text = r.body.decode("utf-8")
+        self.assertIn("8:30am to 5pm", text)
+        self.assertNotIn("9am", text)
+
+
 if __name__ == "__main__":
     harness.main()
