@@ -13,6 +13,7 @@ import datetime
 import gzip
 import http.client
 import os
+import re
 import shutil
 import sys
 import time
@@ -193,6 +194,35 @@ class WidgetFilesTest(harness.TestCase):
                      "/widget/demo/../../secret"):
             r = self.sb.get(path)
             self.assertEqual(r.status, 404, path)
+
+    def test_every_module_asked_for_at_once(self):
+        """No round trip per level of imports: each page preloads every
+        module its script imports (transitively), and widget.js lists
+        every module of the widget."""
+        def imports(folder, name, seen):
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                for dep in re.findall(r"from '\./([\w-]+\.js)'", f.read()):
+                    if dep not in seen:
+                        seen.add(dep)
+                        imports(folder, dep, seen)
+            return seen
+
+        for page in sorted(os.listdir(self.desk)):
+            if not page.endswith(".html"):
+                continue
+            with open(os.path.join(self.desk, page), encoding="utf-8") as f:
+                html = f.read()
+            for main in re.findall(r'<script type="module" src="([\w-]+\.js)"',
+                                   html):
+                want = imports(self.desk, main, set())
+                have = set(re.findall(
+                    r'<link rel="modulepreload" href="([\w-]+\.js)">', html))
+                self.assertEqual(want - have, set(), page)
+        want = imports(self.widget, "chat.js", {"chat.js"})
+        with open(os.path.join(self.widget, "widget.js"),
+                  encoding="utf-8") as f:
+            listed = re.search(r"FILES = \[([^\]]*)\]", f.read()).group(1)
+        self.assertEqual(set(re.findall(r"'([\w-]+\.js)'", listed)), want)
 
     def test_new_version_on_disk(self):
         """A deployment replaces a file: the next request gets it, with a
