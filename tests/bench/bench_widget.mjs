@@ -37,7 +37,7 @@ const PARTS = [
 // Every request of one navigation, with what the protocol said about it.
 async function watch(ctx, page) {
   const cdp = await ctx.newCDPSession(page);
-  const reqs = new Map();
+  const reqs = new Map(), wire = new Map();
   await cdp.send('Network.enable');
   cdp.on('Network.requestWillBeSent', e => {
     if (e.request.url.startsWith('data:')) return;
@@ -54,11 +54,14 @@ async function watch(ctx, page) {
     r.bytes = (e.response.encodedDataLength || 0) + (+h['content-length'] || 0);
   });
   cdp.on('Network.requestServedFromCache', e => { const r = reqs.get(e.requestId); if (r) r.cached = true; });
+  // The status as it came over the wire (a revalidated file is reported 200 above); this
+  // event may come before the request's own.
+  cdp.on('Network.responseReceivedExtraInfo', e => { wire.set(e.requestId, e.statusCode); });
   cdp.on('Network.loadingFinished', e => {
     const r = reqs.get(e.requestId);
     if (r) { r.bytes = e.encodedDataLength; r.end = e.timestamp; }
   });
-  return { cdp, reqs };
+  return { cdp, reqs, wire };
 }
 
 // Round trips, from the times of a view with latency added to every request: the page
@@ -89,8 +92,8 @@ function sum(list) {
   return {
     requests: list.length,
     bytes: list.reduce((a, r) => a + r.bytes, 0),
-    s200: list.filter(r => r.status === 200 && !r.cached).length,
-    s304: list.filter(r => r.status === 304).length,
+    s200: list.filter(r => (r.wire || r.status) === 200 && !r.cached).length,
+    s304: list.filter(r => (r.wire || r.status) === 304).length,
     cached: list.filter(r => r.cached).length,
     gzip: list.filter(r => r.gzip).length
   };
@@ -104,7 +107,7 @@ function print(prefix, s) {
 // and the ms from the navigation's start to usable and from the page's arrival to usable.
 async function view(ctx, part, latency) {
   const page = await ctx.newPage();
-  const { cdp, reqs } = await watch(ctx, page);
+  const { cdp, reqs, wire } = await watch(ctx, page);
   cdp.on('Network.loadingFailed', e => { const r = reqs.get(e.requestId); if (r) r.failed = true; });
   if (latency) {
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency,
@@ -117,7 +120,7 @@ async function view(ctx, part, latency) {
   const ready = Date.now() - t0;
   await settle(reqs);
   await page.close();
-  const list = [...reqs.values()].filter(r => !r.failed);
+  const list = [...reqs.entries()].filter(([, r]) => !r.failed).map(([id, r]) => Object.assign(r, { wire: wire.get(id) }));
   rounds(list);
   return { list, own: list.filter(r => part.own(new URL(r.url))), ready, afterPage: ready - commit };
 }
@@ -146,9 +149,12 @@ try {
     console.log(`${part.name}_ready_ms=${slow.ready}`);
     console.log(`${part.name}_ready_after_page_ms=${slow.afterPage}`);
     const depth = new Map(slow.list.map(x => [x.url, x.depth]));
-    for (const x of first.list) {
-      console.log(`${part.name}_file=${new URL(x.url).pathname} status=${x.status} bytes=${x.bytes}` +
-        ` round=${depth.get(x.url) || '?'}${x.gzip ? ' gzip' : ''}`);
+    for (const [v, list] of [['first', first.list], ['repeat', repeat.list]]) {
+      for (const x of list) {
+        console.log(`${part.name}_${v}_file=${new URL(x.url).pathname} status=${x.wire || x.status}` +
+          ` bytes=${x.bytes}${v === 'first' ? ' round=' + (depth.get(x.url) || '?') : ''}` +
+          `${x.gzip ? ' gzip' : ''}${x.cached ? ' cache' : ''}`);
+      }
     }
   }
 } finally {
