@@ -201,7 +201,7 @@ class WidgetFilesTest(harness.TestCase):
         every module of the widget."""
         def imports(folder, name, seen):
             with open(os.path.join(folder, name), encoding="utf-8") as f:
-                for dep in re.findall(r"from '\./([\w-]+\.js)'", f.read()):
+                for dep in re.findall(r"""from ['"]\./([\w-]+\.js)['"]""", f.read()):
                     if dep not in seen:
                         seen.add(dep)
                         imports(folder, dep, seen)
