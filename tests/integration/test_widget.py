@@ -245,6 +245,34 @@ class WidgetFilesTest(harness.TestCase):
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
+def start_migrated(cls, sql=None, sql_file=None):
+    """cls gets pg, redis, db and sb: a daemon on a database of its own,
+    migrated and loaded with sql (or sql_file) before it starts, so that its
+    first read of the queues sees them."""
+    cls.pg = harness.Postgres()
+    cls.redis = harness.Redis()
+    cls.db = cls.pg.createdb()
+    cls.sb = harness.Switchboard(cls.pg, cls.redis, {}, dbname=cls.db,
+                                 start=False)
+    r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+    assert r.returncode == 0, r.stderr
+    if sql:
+        cls.pg.psql(sql, dbname=cls.db)
+    if sql_file:
+        cls.pg.psql_file(sql_file, dbname=cls.db)
+    cls.sb.start()
+    cls.sb.wait_ready()
+
+
+def topics_of(sb):
+    """topics.json once the daemon has read the queues (its first read is a
+    second or so after it starts)."""
+    def ready():
+        r = sb.get("/widget/topics.json")
+        return r if r.status == 200 else None
+    return harness.wait_for(ready, 20, 0.1, "topics.json to answer 200")
+
+
 def london_midnight_ms(day):
     """Unix ms of 00:00 Europe/London on day (a date)."""
     return int(datetime.datetime(day.year, day.month, day.day,
@@ -261,15 +289,9 @@ class TopicsTest(harness.TestCase):
         now = datetime.datetime.now(LONDON)
         if now.hour == 23 and now.minute >= 58:
             time.sleep((60 - now.minute) * 60 - now.second + 60)
-        cls.pg = harness.Postgres()
-        cls.redis = harness.Redis()
-        cls.db = cls.pg.createdb()
-        cls.sb = harness.Switchboard(cls.pg, cls.redis, {}, dbname=cls.db,
-                                     start=False)
-        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
-        assert r.returncode == 0, r.stderr
         cls.today = datetime.datetime.now(LONDON).date()
-        cls.pg.psql(
+        start_migrated(
+            cls,
             "INSERT INTO queues (id, slug, name, out_of_hours_message,"
             " active) VALUES"
             " (1, 'tax', 'Council Tax', '', true),"
@@ -292,25 +314,14 @@ class TopicsTest(harness.TestCase):
             "INSERT INTO closure_days (queue_id, day, name) VALUES"
             " (2, '%s', 'Training'), (6, '%s', 'Training'),"
             " (3, '%s', 'Training');"
-            % (cls.today, cls.today, cls.today + datetime.timedelta(days=1)),
-            dbname=cls.db)
-        cls.sb.start()
-        cls.sb.wait_ready()
+            % (cls.today, cls.today, cls.today + datetime.timedelta(days=1)))
 
     @classmethod
     def tearDownClass(cls):
         cls.sb.stop()
 
-    def topics(self):
-        """The list once the daemon has read the queues (its first read is
-        a second or so after it starts)."""
-        def ready():
-            r = self.sb.get("/widget/topics.json")
-            return r if r.status == 200 else None
-        return harness.wait_for(ready, 20, 0.1, "topics.json to answer 200")
-
     def test_listed_in_order_with_their_state(self):
-        r = self.topics()
+        r = topics_of(self.sb)
         doc = r.json()
         t = {x["queue"]: x for x in doc["topics"]}
         # Active queues that take chat, by name (case-insensitive).
@@ -333,7 +344,7 @@ class TopicsTest(harness.TestCase):
         self.assertLess(abs(doc["now_ms"] - time.time() * 1000), 60000)
 
     def test_headers(self):
-        r = self.topics()
+        r = topics_of(self.sb)
         self.assertEqual(r.headers.get("content-type"), "application/json")
         self.assertEqual(r.headers.get("cache-control"), "public, max-age=10")
         self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
@@ -362,31 +373,18 @@ class DemoSeedTest(harness.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.pg = harness.Postgres()
-        cls.redis = harness.Redis()
-        cls.db = cls.pg.createdb()
-        cls.sb = harness.Switchboard(cls.pg, cls.redis, {}, dbname=cls.db,
-                                     start=False)
-        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
-        assert r.returncode == 0, r.stderr
-        cls.pg.psql_file(os.path.join(SRC, "config", "demo-seed.sql"),
-                         dbname=cls.db)
+        start_migrated(cls, sql_file=os.path.join(SRC, "config",
+                                                  "demo-seed.sql"))
         cls.holidays = set(cls.pg.psql(
             "SELECT day FROM closure_days WHERE queue_id IS NULL",
             dbname=cls.db).split())
-        cls.sb.start()
-        cls.sb.wait_ready()
 
     @classmethod
     def tearDownClass(cls):
         cls.sb.stop()
 
     def test_every_chat_queue_with_its_hours(self):
-        r = harness.wait_for(
-            lambda: (lambda x: x if x.status == 200 else None)(
-                self.sb.get("/widget/topics.json")),
-            20, 0.1, "topics.json to answer 200")
-        topics = r.json()["topics"]
+        topics = topics_of(self.sb).json()["topics"]
         self.assertEqual([(t["queue"], t["name"]) for t in topics], [
             ("complaints", "Complaints and Compliments"),
             ("council-tax", "Council Tax"),
