@@ -35,7 +35,8 @@
 #define WS_TX_PACKET      4096 /* sends are cut at this (see the protocols) */
 #define WS_RX_FIRST       4096 /* a message in pieces: first buffer, doubled */
 #define READY_JSON_MAX    1024
-#define HTTP_GETS_MAX     4 /* public GET routes (gw_http_add_get) */
+#define HTTP_GETS_MAX     4    /* public GET routes (gw_http_add_get) */
+#define HTTP_TX_CHUNK     4096 /* a response body is written this much at once */
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -59,6 +60,7 @@ struct ws_rx {
 struct http_req {
 	char *body;
 	size_t body_len;
+	size_t body_off; /* written so far */
 	int status;
 	const char *ctype;
 	int head_only;
@@ -172,6 +174,7 @@ http_set_body(struct http_req *r, int status, const char *ctype, char *body,
 	r->ctype = ctype;
 	r->body = body;
 	r->body_len = len;
+	r->body_off = 0;
 }
 
 enum {
@@ -205,7 +208,17 @@ http_send_headers(struct lws *wsi, struct http_req *r)
 	                                  (const unsigned char *)r->set_cookie,
 	                                  (int)strlen(r->set_cookie), &p,
 	                                  end)) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	    lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	/*
+	 * No body to follow (HEAD, 304, empty): over HTTP/2 the headers end
+	 * the stream, else a 304 (no Content-Length) leaves it open.
+	 */
+	if (lws_write(wsi, start, (size_t)(p - start),
+	              LWS_WRITE_HTTP_HEADERS |
+	                      (r->head_only || r->body_len == 0
+	                               ? LWS_WRITE_H2_STREAM_END
+	                               : 0)) != (int)(p - start))
 		return -1;
 	if (r->head_only || r->body_len == 0) {
 		if (lws_http_transaction_completed(wsi))
@@ -508,21 +521,35 @@ api_writeable(struct lws *wsi, struct http_req *r)
 	return http_write_body(wsi, r);
 }
 
+/*
+ * The body, HTTP_TX_CHUNK bytes (or the HTTP/2 stream's send window) per
+ * WRITEABLE callback: over HTTP/2, one larger write was cut short and its
+ * stream never ended (a 26 KB file stopped at 4 KB).
+ */
 static int
 http_write_body(struct lws *wsi, struct http_req *r)
 {
-	unsigned char *buf;
-	int n;
+	unsigned char buf[LWS_PRE + HTTP_TX_CHUNK];
+	lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
+	size_t left, n;
 
 	if (r->body == NULL)
 		return 0;
-	buf = xmalloc(LWS_PRE + r->body_len);
-	memcpy(buf + LWS_PRE, r->body, r->body_len);
-	n = lws_write(wsi, buf + LWS_PRE, r->body_len, LWS_WRITE_HTTP_FINAL);
-	free(buf);
-	http_set_body(r, 0, NULL, NULL, 0);
-	if (n < 0)
+	left = r->body_len - r->body_off;
+	n = left < HTTP_TX_CHUNK ? left : HTTP_TX_CHUNK;
+	if (allow >= 0 && (size_t)allow < n)
+		n = (size_t)allow; /* 0: called again when the window opens */
+	memcpy(buf + LWS_PRE, r->body + r->body_off, n);
+	if (n > 0 && lws_write(wsi, buf + LWS_PRE, n,
+	                       n == left ? LWS_WRITE_HTTP_FINAL
+	                                 : LWS_WRITE_HTTP) < (int)n)
 		return -1;
+	r->body_off += n;
+	if (r->body_off < r->body_len) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	http_set_body(r, 0, NULL, NULL, 0);
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 

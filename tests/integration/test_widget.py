@@ -15,6 +15,7 @@ import http.client
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import zoneinfo
@@ -240,6 +241,56 @@ class WidgetFilesTest(harness.TestCase):
         self.assertNotEqual(r2.headers["etag"], old)
         self.assertTrue(gzip.decompress(r2.body).endswith(
             b"// a new version\n"))
+
+
+class OverHttp2Test(harness.TestCase):
+    """Browsers speak HTTP/2 to a daemon serving TLS: a 304 (no body, no
+    Content-Length) must end its stream, not leave the browser waiting."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_tls import make_cert
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cert, key = make_cert(harness.tempdir("sb-h2"), "127.0.0.1")
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, {
+            "tls": {"certificate": cert, "key": key}},
+            dbname=cls.pg.createdb(), wait=False)
+        cls.url = "https://127.0.0.1:%d" % cls.sb.port
+        harness.wait_for(lambda: cls.curl("/readyz")[0] == "200", 30, 0.2,
+                         "the daemon to be ready over TLS")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.stop()
+
+    @classmethod
+    def curl(cls, path, *args):
+        """status, HTTP version, headers (lower-case) of one request."""
+        r = subprocess.run(
+            ["curl", "-sk", "--http2", "-m", "10", "-o", "/dev/null",
+             "-D", "-", "-w", "\n%{http_code} %{http_version}",
+             *args, cls.url + path], capture_output=True, text=True)
+        lines = r.stdout.strip().splitlines()
+        code, version = (lines[-1].split() + ["", ""])[:2] \
+            if r.returncode == 0 else ("curl exit %d" % r.returncode, "")
+        hdrs = dict(x.split(":", 1) for x in lines[:-1] if ":" in x)
+        return code, version, {k.strip().lower(): v.strip()
+                               for k, v in hdrs.items()}
+
+    def test_200_304_and_head(self):
+        code, version, h = self.curl("/widget/chat.js", "-H",
+                                     "Accept-Encoding: gzip")
+        self.assertEqual((code, version), ("200", "2"))
+        self.assertEqual(h.get("content-encoding"), "gzip")
+        for args in (("-H", "Accept-Encoding: gzip",
+                      "-H", "If-None-Match: " + h["etag"]), ("-I",)):
+            code, version, _ = self.curl("/widget/chat.js", *args)
+            self.assertEqual((code, version),
+                             ("304" if "-I" not in args else "200", "2"),
+                             args)
+        code, version, h = self.curl("/widget/topics.json")
+        self.assertEqual((code, version), ("200", "2"))
 
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
