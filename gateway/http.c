@@ -36,7 +36,7 @@
 #define WS_RX_FIRST       4096 /* a message in pieces: first buffer, doubled */
 #define READY_JSON_MAX    1024
 #define HTTP_GETS_MAX     4    /* public GET routes (gw_http_add_get) */
-#define HTTP_TX_CHUNK     4096 /* a response body is written this much at once */
+#define HTTP_TX_CHUNK     4096 /* HTTP/2: a body is written this much at once */
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -522,28 +522,38 @@ api_writeable(struct lws *wsi, struct http_req *r)
 }
 
 /*
- * The body, HTTP_TX_CHUNK bytes (or the HTTP/2 stream's send window) per
- * WRITEABLE callback: over HTTP/2, one larger write was cut short and its
- * stream never ended (a 26 KB file stopped at 4 KB).
+ * The body: at once over HTTP/1 (lws keeps what the socket cannot take);
+ * over HTTP/2 (which has a send window: lws_get_peer_write_allowance is not
+ * -1) HTTP_TX_CHUNK bytes at most per WRITEABLE callback, within the
+ * window: one larger write was cut short at 4 KB and its stream never
+ * ended.
  */
 static int
 http_write_body(struct lws *wsi, struct http_req *r)
 {
-	unsigned char buf[LWS_PRE + HTTP_TX_CHUNK];
 	lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
-	size_t left, n;
+	unsigned char *buf;
+	size_t n;
+	int rc;
 
 	if (r->body == NULL)
 		return 0;
-	left = r->body_len - r->body_off;
-	n = left < HTTP_TX_CHUNK ? left : HTTP_TX_CHUNK;
+	n = r->body_len - r->body_off;
+	if (allow >= 0 && n > HTTP_TX_CHUNK)
+		n = HTTP_TX_CHUNK;
 	if (allow >= 0 && (size_t)allow < n)
 		n = (size_t)allow; /* 0: called again when the window opens */
-	memcpy(buf + LWS_PRE, r->body + r->body_off, n);
-	if (n > 0 && lws_write(wsi, buf + LWS_PRE, n,
-	                       n == left ? LWS_WRITE_HTTP_FINAL
-	                                 : LWS_WRITE_HTTP) < (int)n)
-		return -1;
+	if (n > 0) {
+		buf = xmalloc(LWS_PRE + n);
+		memcpy(buf + LWS_PRE, r->body + r->body_off, n);
+		rc = lws_write(wsi, buf + LWS_PRE, n,
+		               r->body_off + n == r->body_len
+		                       ? LWS_WRITE_HTTP_FINAL
+		                       : LWS_WRITE_HTTP);
+		free(buf);
+		if (rc < (int)n)
+			return -1;
+	}
 	r->body_off += n;
 	if (r->body_off < r->body_len) {
 		lws_callback_on_writable(wsi);
