@@ -21,7 +21,7 @@ SB_PACKAGES=(
 	build-essential cmake pkg-config git curl ca-certificates python3
 	libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
 	libpq-dev libetpan-dev libesmtp-dev libjansson-dev libsodium-dev
-	libssl-dev libcmocka-dev libconfuse-dev
+	libssl-dev libcmocka-dev libconfuse-dev zlib1g-dev
 	postgresql postgresql-contrib redis-server clang-format cppcheck
 	clang libclang-rt-14-dev openssl
 

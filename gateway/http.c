@@ -18,6 +18,7 @@
 
 #include "http.h"
 #include "http_hdr.h"
+#include "http_static.h"
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
@@ -40,6 +41,8 @@
 #define WS_TX_PACKET   4096 /* sends are cut at this (see the protocols) */
 #define WS_RX_FIRST    4096 /* a message in pieces: first buffer, doubled */
 #define READY_JSON_MAX 1024
+#define HTTP_GETS_MAX  4    /* public GET routes (gw_http_add_get) */
+#define HTTP_TX_CHUNK  4096 /* HTTP/2: a body is written this much at once */
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -63,6 +66,7 @@ struct ws_rx {
 struct http_req {
 	char *body;
 	size_t body_len;
+	size_t body_off; /* written so far */
 	int status;
 	const char *ctype;
 	int head_only;
@@ -80,6 +84,7 @@ struct http_req {
 	 * unread (411, 413, 400), so what follows on it is not a request.
 	 */
 	int close_after;
+	struct http_static_reply *st; /* headers of a static or public reply */
 };
 
 /*
@@ -111,6 +116,14 @@ struct conn {
 	unsigned pinged : 1;   /* one went out, no answer yet */
 };
 
+/* A public GET route (gw_http_add_get). */
+struct http_get {
+	const char *path;
+	const char *cache_control;
+	gw_http_get_fn fn;
+	void *arg;
+};
+
 struct gw_http {
 	uv_loop_t *loop;
 	const struct gw_config *cfg;
@@ -131,8 +144,9 @@ struct gw_http {
 	int destroying;
 	struct lws_protocol_vhost_options hdr[5];
 	char *csp;
-	struct lws_protocol_vhost_options mime[6];
-	struct lws_http_mount mounts[2];
+	struct http_static *files; /* /widget/ and /desk/ */
+	struct http_get gets[HTTP_GETS_MAX];
+	unsigned ngets;
 	struct lws_protocols protocols[4];
 };
 
@@ -259,6 +273,7 @@ http_set_body(struct http_req *r, int status, const char *ctype, char *body,
 	r->ctype = ctype;
 	r->body = body;
 	r->body_len = len;
+	r->body_off = 0;
 }
 
 enum {
@@ -288,17 +303,30 @@ http_send_headers(struct lws *wsi, struct http_req *r)
 	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 	                                   *end = buf + sizeof(buf) - 1;
 
-	if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
-	                                r->body_len, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-	                                 (const unsigned char *)"no-store", 8,
-	                                 &p, end) ||
+	if ((r->st != NULL &&
+	     http_static_headers(wsi, r->st, r->body_len, &p, end) != 0) ||
+	    (r->st == NULL &&
+	     (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
+	                                  r->body_len, &p, end) ||
+	      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                   (const unsigned char *)"no-store", 8,
+	                                   &p, end))) ||
 	    (r->set_cookie != NULL &&
 	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
 	                                  (const unsigned char *)r->set_cookie,
 	                                  (int)strlen(r->set_cookie), &p,
 	                                  end)) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	    lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	/*
+	 * No body to follow (HEAD, 304, empty): over HTTP/2 the headers end
+	 * the stream, else a 304 (no Content-Length) leaves it open.
+	 */
+	if (lws_write(wsi, start, (size_t)(p - start),
+	              LWS_WRITE_HTTP_HEADERS |
+	                      (r->head_only || r->body_len == 0
+	                               ? LWS_WRITE_H2_STREAM_END
+	                               : 0)) != (int)(p - start))
 		return -1;
 	if (r->head_only || r->body_len == 0)
 		return http_done(wsi, r);
@@ -346,6 +374,84 @@ json_error(const char *reason, size_t *len)
 
 static int api_start(struct gw_http *h, struct lws *wsi, struct http_req *r);
 
+/*
+ * A reply with headers of its own (http_static.h): a static file, a
+ * public GET route's answer, their errors. Takes st and its body; a
+ * method other than GET and HEAD makes it a 405.
+ */
+static int
+http_reply(struct lws *wsi, struct http_req *r, struct http_static_reply *st,
+           int get_or_head)
+{
+	static const char not_allowed[] =
+	        "{\"error\":\"method not allowed\"}\n";
+
+	if (!get_or_head) {
+		free(st->body);
+		memset(st, 0, sizeof(*st));
+		st->status = HTTP_STATUS_METHOD_NOT_ALLOWED;
+		st->ctype = "application/json";
+		st->body = xstrdup(not_allowed);
+		st->len = sizeof(not_allowed) - 1;
+	}
+	free(r->st);
+	r->st = st;
+	http_set_body(r, st->status, st->ctype, st->body, st->len);
+	st->body = NULL;
+	return http_send_headers(wsi, r);
+}
+
+/* /widget/ and /desk/: files (http_static.c), or a redirect to a folder. */
+static int
+http_files(struct gw_http *h, struct lws *wsi, struct http_req *r,
+           const char *path, int get_or_head)
+{
+	struct http_static_reply *st = xcalloc(1, sizeof(*st));
+	char ae[256], inm[256];
+
+	if (!get_or_head)
+		return http_reply(wsi, r, st, 0);
+	/* Too long to read: as if absent (identity, no validator). */
+	if (lws_hdr_copy(wsi, ae, sizeof(ae), WSI_TOKEN_HTTP_ACCEPT_ENCODING) <
+	    0)
+		ae[0] = '\0';
+	if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) <
+	    0)
+		inm[0] = '\0';
+	http_static_get(h->files, path, ae, inm, st);
+	if (st->status == HTTP_STATUS_MOVED_PERMANENTLY) {
+		unsigned char buf[LWS_PRE + 1024], *p = buf + LWS_PRE,
+		                                   *end = buf + sizeof(buf) - 1;
+		int rc = lws_http_redirect(wsi, HTTP_STATUS_MOVED_PERMANENTLY,
+		                           (const unsigned char *)st->location,
+		                           (int)strlen(st->location), &p, end);
+
+		free(st);
+		if (rc < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	return http_reply(wsi, r, st, 1);
+}
+
+/* A public GET route: its answer, never stored when not a 200. */
+static int
+http_get_route(struct lws *wsi, struct http_req *r, const struct http_get *g,
+               int get_or_head)
+{
+	struct http_static_reply *st = xcalloc(1, sizeof(*st));
+	int status = HTTP_STATUS_OK;
+
+	if (!get_or_head)
+		return http_reply(wsi, r, st, 0);
+	st->body = g->fn(g->arg, &status, &st->len);
+	st->status = status;
+	st->ctype = "application/json";
+	st->cors = 1;
+	st->cache_control = status == HTTP_STATUS_OK ? g->cache_control : NULL;
+	return http_reply(wsi, r, st, 1);
+}
+
 static int
 http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
            const char *path)
@@ -355,10 +461,20 @@ http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
 	char *body;
 	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 	int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+	unsigned i;
 
 	r->head_only = is_head;
+	free(r->st); /* an earlier request's on this connection */
+	r->st = NULL;
 	if (strncmp(path, "/api/", 5) == 0 && h->api.request != NULL)
 		return api_start(h, wsi, r);
+	/* Their owners may be gone once the context is being destroyed. */
+	for (i = 0; i < h->ngets && !h->destroying; i++)
+		if (strcmp(path, h->gets[i].path) == 0)
+			return http_get_route(wsi, r, &h->gets[i],
+			                      is_get || is_head);
+	if (http_static_owns(path))
+		return http_files(h, wsi, r, path, is_get || is_head);
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
 	    strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0) {
 		body = json_error("not found", &len);
@@ -553,21 +669,45 @@ api_writeable(struct lws *wsi, struct http_req *r)
 	return http_write_body(wsi, r);
 }
 
+/*
+ * The body: at once over HTTP/1 (lws keeps what the socket cannot take);
+ * over HTTP/2 (which has a send window: lws_get_peer_write_allowance is not
+ * -1) HTTP_TX_CHUNK bytes at most per WRITEABLE callback, within the
+ * window: one larger write was cut short at 4 KB and its stream never
+ * ended.
+ */
 static int
 http_write_body(struct lws *wsi, struct http_req *r)
 {
+	lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
 	unsigned char *buf;
-	int n;
+	size_t n;
+	int rc;
 
 	if (r->body == NULL)
 		return 0;
-	buf = xmalloc(LWS_PRE + r->body_len);
-	memcpy(buf + LWS_PRE, r->body, r->body_len);
-	n = lws_write(wsi, buf + LWS_PRE, r->body_len, LWS_WRITE_HTTP_FINAL);
-	free(buf);
+	n = r->body_len - r->body_off;
+	if (allow >= 0 && n > HTTP_TX_CHUNK)
+		n = HTTP_TX_CHUNK;
+	if (allow >= 0 && (size_t)allow < n)
+		n = (size_t)allow; /* 0: called again when the window opens */
+	if (n > 0) {
+		buf = xmalloc(LWS_PRE + n);
+		memcpy(buf + LWS_PRE, r->body + r->body_off, n);
+		rc = lws_write(wsi, buf + LWS_PRE, n,
+		               r->body_off + n == r->body_len
+		                       ? LWS_WRITE_HTTP_FINAL
+		                       : LWS_WRITE_HTTP);
+		free(buf);
+		if (rc < (int)n)
+			return -1;
+	}
+	r->body_off += n;
+	if (r->body_off < r->body_len) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
 	http_set_body(r, 0, NULL, NULL, 0);
-	if (n < 0)
-		return -1;
 	return http_done(wsi, r);
 }
 
@@ -1094,6 +1234,8 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (r != NULL) {
 			api_forget(h, r);
 			http_set_body(r, 0, NULL, NULL, 0);
+			free(r->st);
+			r->st = NULL;
 		}
 		break;
 	default:
@@ -1288,14 +1430,6 @@ http_setup_protocols(struct gw_http *h, const struct gw_config *cfg)
 static void
 http_setup_options(struct gw_http *h, const struct gw_config *cfg)
 {
-	static const char *const exts[][2] = {
-	        {".html", "text/html; charset=utf-8"},
-	        {".js", "text/javascript; charset=utf-8"},
-	        {".mjs", "text/javascript; charset=utf-8"},
-	        {".css", "text/css; charset=utf-8"},
-	        {".json", "application/json"},
-	        {".svg", "image/svg+xml"},
-	};
 	int tls = cfg->tls_certificate[0] != '\0';
 	unsigned i, n = 0;
 
@@ -1315,26 +1449,6 @@ http_setup_options(struct gw_http *h, const struct gw_config *cfg)
 	}
 	for (i = 0; i + 1 < n; i++)
 		h->hdr[i].next = &h->hdr[i + 1];
-
-	for (i = 0; i < nitems(exts); i++) {
-		h->mime[i].name = exts[i][0];
-		h->mime[i].value = exts[i][1];
-		h->mime[i].next = i + 1 < nitems(exts) ? &h->mime[i + 1] : NULL;
-	}
-
-	h->mounts[0].mountpoint = "/widget";
-	h->mounts[0].mountpoint_len = 7;
-	h->mounts[0].origin = cfg->widget_dir;
-	h->mounts[0].def = "index.html";
-	h->mounts[0].origin_protocol = LWSMPRO_FILE;
-	h->mounts[0].extra_mimetypes = h->mime;
-	h->mounts[0].mount_next = &h->mounts[1];
-	h->mounts[1].mountpoint = "/desk";
-	h->mounts[1].mountpoint_len = 5;
-	h->mounts[1].origin = cfg->desk_dir;
-	h->mounts[1].def = "index.html";
-	h->mounts[1].origin_protocol = LWSMPRO_FILE;
-	h->mounts[1].extra_mimetypes = h->mime;
 }
 
 static int
@@ -1364,6 +1478,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	h->by_id = idmap_new();
 	h->api_waiting = idmap_new();
 	h->per_ip = idmap_new();
+	h->files = http_static_new(cfg);
 	http_setup_options(h, cfg);
 	http_setup_protocols(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
@@ -1373,7 +1488,6 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 	info.port = cfg->listen_port;
 	info.iface = cfg->listen_address;
 	info.protocols = h->protocols;
-	info.mounts = h->mounts;
 	info.headers = h->hdr;
 	info.user = h;
 	info.foreign_loops = loops;
@@ -1425,6 +1539,7 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		idmap_free(h->by_id);
 		idmap_free(h->api_waiting);
 		idmap_free(h->per_ip);
+		http_static_free(h->files);
 		free(h->csp);
 		free(h);
 		return NULL;
@@ -1477,6 +1592,18 @@ void
 gw_http_set_api_handler(struct gw_http *h, const struct gw_api_handler *hd)
 {
 	h->api = *hd;
+}
+
+void
+gw_http_add_get(struct gw_http *h, const char *path, const char *cache_control,
+                gw_http_get_fn fn, void *arg)
+{
+	if (h->ngets == HTTP_GETS_MAX)
+		fatalx("gw_http_add_get: more than %d routes", HTTP_GETS_MAX);
+	h->gets[h->ngets].path = path;
+	h->gets[h->ngets].cache_control = cache_control;
+	h->gets[h->ngets].fn = fn;
+	h->gets[h->ngets++].arg = arg;
 }
 
 int
@@ -1610,6 +1737,7 @@ gw_http_free(struct gw_http *h)
 	idmap_free(h->by_id);
 	idmap_free(h->api_waiting);
 	idmap_free(h->per_ip);
+	http_static_free(h->files);
 	free(h->csp);
 	free(h);
 }

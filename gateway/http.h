@@ -1,8 +1,9 @@
 /*
  * http.h: the public HTTP/WebSocket listener (libwebsockets on our libuv
  * loop): /healthz, /readyz, /metrics, static files of the widget and the
- * desk with security headers, and the WebSocket endpoint /ws (subprotocol
- * switchboard.v1) that the chat and desk protocols attach to.
+ * desk with security headers (http_static.h), public GET routes others
+ * add, and the WebSocket endpoint /ws (subprotocol switchboard.v1) that the
+ * chat and desk protocols attach to.
  * Loop thread only.
  */
 #ifndef GW_HTTP_H
@@ -73,6 +74,16 @@ struct gw_api_handler {
 
 void gw_http_set_api_handler(struct gw_http *h,
                              const struct gw_api_handler *hd);
+/*
+ * A public route: GET (and HEAD) of exactly path is answered with the
+ * JSON fn returns (malloc'd, *len bytes; *status preset to 200, which fn
+ * may change), with Cache-Control cache_control when 200 (no-store
+ * otherwise) and Access-Control-Allow-Origin: * (no cookie is read: any
+ * page may read it). path and cache_control must outlive h. At most 4.
+ */
+typedef char *(*gw_http_get_fn)(void *arg, int *status, size_t *len);
+void gw_http_add_get(struct gw_http *h, const char *path,
+                     const char *cache_control, gw_http_get_fn fn, void *arg);
 /*
  * Answers an API request with a JSON body (copied) and an optional
  * Set-Cookie value. -1 when the request is gone (the client closed).

@@ -24,6 +24,7 @@
 #include "api.h"
 #include "route.h"
 #include "revoke.h"
+#include "route_topics.h"
 #include "route_ws.h"
 #include "chat.h"
 #include "session.h"
@@ -561,6 +562,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                          cfg->redis_timeout * 1000);
 	gw_revoke_set_apply(s->revoke, on_revoke_apply, s->route_ws);
 	gw_api_set_revoke(s->api, s->revoke);
+	route_topics_register(s->http, s->route_ws);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);

@@ -96,7 +96,10 @@ struct peer {
 	long long last_ewt;
 };
 
-/* What a chat.start needs to know about a queue before it is let in. */
+/*
+ * What a chat.start needs to know about a queue before it is let in, and
+ * the widget's topic list (route_topics.c, through route_ws_each_queue).
+ */
 struct qinfo {
 	uint64_t id;
 	char slug[64];
@@ -104,6 +107,8 @@ struct qinfo {
 	char out_of_hours[16]; /* queue_channels.out_of_hours for chat */
 	char *message;         /* queues.out_of_hours_message */
 	uint64_t overflow;     /* queues.overflow_queue_id, 0 for none */
+	char *name;            /* queues.name */
+	int chat;              /* it takes chat (a queue_channels row) */
 };
 
 struct route_ws {
@@ -112,6 +117,7 @@ struct route_ws {
 	struct idmap *queues; /* queue id -> qinfo */
 	unsigned ticks;
 	int queues_inflight;
+	int queues_loaded; /* rw->queues was read at least once */
 	struct gw_http *http;
 	struct route *r;
 	struct db_commit *w;
@@ -1022,7 +1028,8 @@ static const char QUEUES_SQL[] =
         "  FROM queue_hours h WHERE h.queue_id = q.id),"
         " (SELECT coalesce(string_agg(to_char(d.day, 'YYYY-MM-DD'), ','), '')"
         "  FROM closure_days d WHERE (d.queue_id = q.id OR d.queue_id IS NULL)"
-        "  AND d.day >= current_date - 1)"
+        "  AND d.day >= current_date - 1),"
+        " q.name, qc.queue_id IS NOT NULL"
         " FROM queues q LEFT JOIN queue_channels qc"
         "  ON qc.queue_id = q.id AND qc.channel = 'chat'"
         " WHERE q.active";
@@ -1036,6 +1043,7 @@ qinfo_free(void *arg, uint64_t key, void *value)
 	(void)key;
 	route_hours_free(q->hours);
 	free(q->message);
+	free(q->name);
 	free(q);
 }
 
@@ -1052,6 +1060,8 @@ qinfo_from_row(const PGresult *res, int i)
 	         PQgetvalue(res, i, 2));
 	q->message = xstrdup(PQgetvalue(res, i, 3));
 	q->overflow = parse_id(PQgetvalue(res, i, 4));
+	q->name = xstrdup(PQgetvalue(res, i, 7));
+	q->chat = strcmp(PQgetvalue(res, i, 8), "t") == 0;
 	q->hours = route_hours_new();
 	for (p = PQgetvalue(res, i, 5);
 	     sscanf(p, "%d:%d:%d%n", &wd, &o, &c, &n) == 3; p += n) {
@@ -1095,6 +1105,7 @@ on_queues(void *arg, PGresult *res, const char *err)
 	idmap_each(rw->queues, qinfo_free, NULL);
 	idmap_free(rw->queues);
 	rw->queues = fresh;
+	rw->queues_loaded = 1;
 }
 
 static void
@@ -1919,7 +1930,8 @@ on_positions(uv_timer_t *t)
 {
 	struct route_ws *rw = t->data;
 
-	if (rw->ticks % QUEUES_EVERY_TICKS == 0)
+	/* Every tick until the first read succeeds (the database was down). */
+	if (rw->ticks % QUEUES_EVERY_TICKS == 0 || !rw->queues_loaded)
 		queues_reload(rw);
 	/*
 	 * A safety net: a change whose event this instance missed (Redis
@@ -2183,6 +2195,42 @@ route_ws_queue_open(struct route_ws *rw, const char *queue)
 	struct qinfo *q = queue_find(rw, queue);
 
 	return q == NULL || route_hours_is_open(q->hours, time(NULL));
+}
+
+struct each_queue {
+	void (*fn)(void *arg, const struct route_queue_view *q);
+	void *arg;
+};
+
+static void
+each_queue(void *arg, uint64_t key, void *value)
+{
+	struct each_queue *e = arg;
+	const struct qinfo *q = value;
+	struct route_queue_view v = {
+	        .slug = q->slug,
+	        .name = q->name,
+	        .out_of_hours = q->out_of_hours,
+	        .message = q->message,
+	        .hours = q->hours,
+	        .chat = q->chat,
+	};
+
+	(void)key;
+	e->fn(e->arg, &v);
+}
+
+int
+route_ws_each_queue(struct route_ws *rw,
+                    void (*fn)(void *arg, const struct route_queue_view *q),
+                    void *arg)
+{
+	struct each_queue e = {fn, arg};
+
+	if (!rw->queues_loaded)
+		return -1;
+	idmap_each(rw->queues, each_queue, &e);
+	return 0;
 }
 
 static void

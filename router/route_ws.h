@@ -76,5 +76,22 @@ const char *route_ws_gate(struct route_ws *rw, unsigned long conn, json_t *id,
                           const char *queue, char *buf, size_t len);
 /* 1 when queue (slug or id) is open now, by its hours and closure days. */
 int route_ws_queue_open(struct route_ws *rw, const char *queue);
+/*
+ * An active queue as this instance knows it (re-read every 30 s): what
+ * the widget's topic list shows (route_topics.c). Borrowed for the call.
+ */
+struct route_hours; /* hours.h */
+struct route_queue_view {
+	const char *slug;
+	const char *name;
+	const char *out_of_hours; /* its chat rule; "" when it takes no chat */
+	const char *message;      /* queues.out_of_hours_message */
+	const struct route_hours *hours;
+	int chat; /* it takes chat */
+};
+/* Calls fn for each active queue; -1 (no call) before the first read. */
+int route_ws_each_queue(struct route_ws *rw,
+                        void (*fn)(void *arg, const struct route_queue_view *q),
+                        void *arg);
 
 #endif

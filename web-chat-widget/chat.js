@@ -26,7 +26,17 @@ export function safeColour(v) {
   return '#' + rgb.map(c => c.toString(16).padStart(2, '0')).join('');
 }
 
-export function mount(script, api, queued) {
+// A time for the resident: "17:00" today, else "Monday 8 December at 08:30".
+function when(ms) {
+  const d = new Date(ms), o = { hour: '2-digit', minute: '2-digit' };
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString('en-GB', o)
+    : d.toLocaleString('en-GB', Object.assign({ weekday: 'long', day: 'numeric', month: 'long' }, o));
+}
+
+// firstTopics: a promise of the deployment's topics (topics.json, asked for by
+// widget.js with the modules), null when they could not be had; fetchTopics()
+// asks again.
+export function mount(script, api, queued, firstTopics, fetchTopics) {
   const d = script.dataset;
   const src = new URL(script.src, location.href);
   const over = d.lang && window[d.lang];
@@ -34,9 +44,12 @@ export function mount(script, api, queued) {
   if (d.title) T.title = d.title;
   const t = (k, v) => fmt(T[k], v || {});
   const st = store(d.storage);
-  const topics = (d.topics || T.topics).split(';').map(p => p.split('='));
-  const defQueue = d.queue || topics[0][0];
-  if (!topics.some(p => p[0] === defQueue)) topics.unshift([defQueue, defQueue.replace(/-/g, ' ')]);
+  // The topics: the page's own list (data-topics="slug=Label;..."), else the
+  // deployment's; the deployment's says which exist and which are open.
+  const own = d.topics ? d.topics.split(';').map(p => p.split('=').map(x => x.trim()))
+    .filter(p => p[0]).map(([queue, name]) => ({ queue, name: name || queue })) : null;
+  let topics = [], known = null, skew = 0, topicsAt = 0, loading = true, tries = 0;
+  let defQueue = d.queue || '';
   let privacy = null;
   try {
     const u = new URL(d.privacyUrl, location.href);
@@ -64,6 +77,7 @@ export function mount(script, api, queued) {
     'aria-controls': 'sb-panel', onclick: () => open(true) }, h('span', { text: T.title }), ' ', badge);
   const announcer = h('div', { class: 'vh', role: 'status', 'aria-live': 'polite' });
   const alertBox = h('div', { hidden: true });
+  const errBox = h('p', { class: 'err', role: 'alert', hidden: true });
   const statusText = h('p', { class: 'stat', tabindex: '-1' });
   const leaveBtn = h('button', { type: 'button', class: 'sec', text: T.leaveInstead, onclick: leaveInstead });
   const connNote = h('p', { class: 'conn', text: T.offline, hidden: true });
@@ -82,7 +96,7 @@ export function mount(script, api, queued) {
     hidden: true, onkeydown: e => { if (e.key === 'Escape') { e.preventDefault(); close(); } } },
     h('div', { class: 'head' }, h('h2', { id: 'sb-title', text: T.title }),
       h('button', { type: 'button', class: 'x', 'aria-label': T.close, onclick: close }, '×')),
-    h('div', { class: 'body' }, alertBox, statusBox, viewBox, conv));
+    h('div', { class: 'body' }, alertBox, errBox, statusBox, viewBox, conv));
   wrap.append(launcher, panel, announcer);
   root.append(link, wrap);
 
@@ -100,6 +114,7 @@ export function mount(script, api, queued) {
     badge.hidden = true;
     if (focus) focusView();
     markRead();
+    if (S.view === 'form' && !loading && Date.now() - topicsAt > 60000) loadTopics();
   }
   function close() {
     if (!isOpen) return;
@@ -112,7 +127,7 @@ export function mount(script, api, queued) {
   }
   function focusView() {
     const v = S.view;
-    const el = v === 'chat' ? msgIn : v === 'wait' ? statusText : viewBox.querySelector('input,h3');
+    const el = v === 'chat' ? msgIn : v === 'wait' ? statusText : viewBox.querySelector('select,input,h3,button');
     if (el) el.focus();
   }
 
@@ -125,6 +140,7 @@ export function mount(script, api, queued) {
 
   // ---- views ----
   function show(view) {
+    errBox.hidden = true;
     S.view = view;
     save();
     render();
@@ -190,14 +206,108 @@ export function mount(script, api, queued) {
     privacy ? h('a', { href: privacy, target: '_blank', rel: 'noopener noreferrer' }, T.privacyLink,
       h('span', { class: 'vh', text: T.newTab })) : '');
 
+  // ---- topics ----
+  // Takes the deployment's topics (null: not to be had) and makes the list.
+  function setTopics(doc) {
+    const list = doc && Array.isArray(doc.topics) ? doc.topics.filter(x => x && typeof x.queue === 'string') : null;
+    if (list) {
+      known = new Map(list.map(x => [x.queue, x]));
+      skew = typeof doc.now_ms === 'number' ? doc.now_ms - Date.now() : 0;
+      topicsAt = Date.now();
+    }
+    topics = (own || (known ? [...known.values()].map(x => ({ queue: x.queue, name: String(x.name || x.queue) })) : []))
+      .map(x => Object.assign({}, x));
+    if (!defQueue && topics.length) defQueue = topics[0].queue;
+    if (defQueue && !topics.some(x => x.queue === defQueue)) {
+      topics.unshift({ queue: defQueue, name: (known && known.get(defQueue) || {}).name || defQueue.replace(/-/g, ' ') });
+    }
+  }
+  // Asks for the topics again (after a failure, with backoff, three times).
+  function loadTopics() {
+    loading = true;
+    fetchTopics().then(topicsIn);
+  }
+  function topicsIn(doc) {
+    loading = false;
+    if (doc || !known) setTopics(doc);
+    if (!doc && tries++ < 3) setTimeout(loadTopics, 2000 * tries);
+    // A form being filled in is not redrawn (its topics' states are updated
+    // in place); a view still waiting for the topics is.
+    const f = viewBox.querySelector('form');
+    if (f && f.sbRefresh) f.sbRefresh();
+    else if (!f && (S.view === 'form' || (S.view === 'offline' && S.pick))) render();
+  }
+  // What a topic is now: open, startable while closed (its rule queues or
+  // overflows), closed with or without leave-a-message, gone (the deployment
+  // has no such topic), or maybe (the deployment's list could not be had).
+  function topicState(queue) {
+    const x = known && known.get(queue);
+    if (!x) return { queue, s: known ? 'gone' : 'maybe' };
+    const now = Date.now() + skew;
+    let open = !!x.open;
+    if (!open && x.next_open_ms > 0 && x.next_open_ms <= now) open = true;
+    else if (open && x.closes_ms > 0 && x.closes_ms <= now) open = false;
+    const r = x.out_of_hours;
+    return Object.assign({}, x, { s: open ? 'open' : r === 'queue' || r === 'overflow' ? 'start'
+      : r === 'closed' ? 'shut' : 'leave', next: open ? 0 : x.next_open_ms > now ? x.next_open_ms : 0 });
+  }
+  const topicName = q => (topics.find(x => x.queue === q) || { name: q }).name;
+  // The topics a message may be left for: those the deployment has.
+  const leaveChoices = () => topics.filter(x => known && known.has(x.queue));
+  function topicLabel(x) {
+    const st = topicState(x.queue).s;
+    return st === 'gone' ? t('goneLabel', { name: x.name }) : st === 'leave' || st === 'shut' || st === 'start'
+      ? t('closedLabel', { name: x.name }) : x.name;
+  }
+  function topicHint(x) {
+    if (x.s === 'open') return x.closes_ms > 0 ? t('openUntil', { when: when(x.closes_ms) }) : T.openNow;
+    if (x.s === 'gone') return t('unknownTopic', { name: topicName(x.queue) });
+    if (x.s === 'maybe') return '';
+    return T.closedNow + (x.next ? ' ' + t('nextOpen', { when: when(x.next) }) : '') + (x.s === 'start' ? ' ' + T.stillStart : '');
+  }
+  // To the leave-a-message form: for a closed topic, or (pick) to choose another.
+  function goLeave(queue, x, pick, name) {
+    Object.assign(S, { queue, closed: x.message || '', shut: x.s === 'leave', nextOpen: x.next || 0, noLeave: false,
+      pick: !!pick, gone: pick ? topicName(queue) : '', name: name || S.name, start: false });
+    show('offline');
+  }
+
   function preChat() {
+    if (!topics.length) {
+      return loading ? h('p', { text: T.topicsLoading }) : h('div', {}, h('p', { class: 'err', role: 'alert', text: T.noTopics }),
+        h('button', { type: 'button', class: 'sec', text: T.retry, onclick: () => { tries = 0; loadTopics(); render(); } }));
+    }
     const name = inp('text', { autocomplete: 'name', maxlength: '200' });
     const email = inp('email', { autocomplete: 'email', spellcheck: 'false' });
     const mobile = inp('tel', { autocomplete: 'tel' });
-    const topic = h('select', {}, topics.map(([q, l]) => h('option', { value: q, text: l, selected: q === defQueue })));
+    const sel = S.queue && topics.some(x => x.queue === S.queue) ? S.queue : defQueue;
+    const topic = h('select', { onchange: showTopic }, topics.map(x => h('option', { value: x.queue, text: topicLabel(x), selected: x.queue === sel })));
+    const topicField = field('topic', T.topic, topic, ' ');
+    const hint = topicField.querySelector('.hint');
+    const startPart = h('div', { class: 'part' }, field('name', T.name, name), field('email', T.email, email, T.emailHint),
+      field('mobile', T.mobile, mobile), privacyP(), h('button', { type: 'submit', class: 'pri', text: T.start }));
+    const notice = h('div', { class: 'part notice' });
     name.value = S.name || '';
+    // The chosen topic's state, before anything is filled in: the form to
+    // start a chat, or why not and the way to leave a message.
+    function showTopic() {
+      const x = topicState(topic.value);
+      hint.textContent = topicHint(x);
+      hint.hidden = !hint.textContent;
+      hint.className = x.s === 'gone' ? 'hint err' : 'hint';
+      const startable = x.s === 'open' || x.s === 'start' || x.s === 'maybe';
+      startPart.hidden = !startable;
+      notice.hidden = startable;
+      const leave = x.s === 'gone' ? leaveChoices().length > 0 : x.s === 'leave';
+      notice.replaceChildren(x.message && !startable ? h('p', { text: x.message }) : '',
+        leave ? h('p', { text: T.leaveOffer }) : '',
+        leave ? h('button', { type: 'button', class: 'pri', text: T.leaveTitle,
+          onclick: () => goLeave(topic.value, x, x.s === 'gone', name.value.trim()) }) : '');
+    }
+    showTopic();
     const f = h('form', { novalidate: true, onsubmit: e => {
       e.preventDefault();
+      if (startPart.hidden) return;
       const v = { name: name.value.trim(), email: email.value.trim(), mobile: mobile.value.trim() };
       if (!check([[name, nameErr(v.name)], [email, emailErr(v.email)], [mobile, mobileErr(v.mobile)]])) return;
       // startId: the same start sent again (its answer lost) is the same chat.
@@ -208,10 +318,11 @@ export function mount(script, api, queued) {
       if (ready) sendStart();
     } },
     S.note ? h('p', { class: 'note', text: S.note }) : '',
-    h('p', { text: T.intro }),
-    field('name', T.name, name), field('email', T.email, email, T.emailHint),
-    field('mobile', T.mobile, mobile), field('topic', T.topic, topic), privacyP(),
-    h('button', { type: 'submit', class: 'pri', text: T.start }));
+    h('p', { text: T.intro }), topicField, startPart, notice);
+    f.sbRefresh = () => {
+      for (const o of topic.options) o.textContent = topicLabel({ queue: o.value, name: topicName(o.value) });
+      showTopic();
+    };
     return f;
   }
 
@@ -221,14 +332,14 @@ export function mount(script, api, queued) {
         h('p', { text: t('left', { ref: S.ref }) }),
         h('button', { type: 'button', class: 'sec', text: T.newChat, onclick: reset }));
     }
-    const box = h('div', {}, h('h3', { tabindex: '-1', text: S.closed ? T.closedTitle : T.leaveTitle }));
+    const box = h('div', { class: 'part' }, h('h3', { tabindex: '-1', text: S.closed || S.shut ? T.closedTitle : T.leaveTitle }));
+    if (S.gone) box.append(h('p', { class: 'err', text: t('unknownTopic', { name: S.gone }) }));
     if (S.closed) box.append(h('p', { text: S.closed }));
-    if (S.nextOpen) {
-      const at = S.nextOpen > 1e12 ? S.nextOpen : Date.now() + S.nextOpen;
-      box.append(h('p', { text: t('nextOpen', { when: new Date(at).toLocaleString('en-GB',
-        { weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' }) }) }));
-    }
-    if (S.noLeave) return box;
+    if (S.nextOpen) box.append(h('p', { text: t('nextOpen', { when: when(S.nextOpen > 1e12 ? S.nextOpen : Date.now() + S.nextOpen) }) }));
+    // A topic that is gone: the message goes to one the deployment has.
+    const choices = S.pick ? leaveChoices() : null;
+    if (S.noLeave || (choices && !choices.length)) return box;
+    const pick = choices && h('select', {}, choices.map(x => h('option', { value: x.queue, text: topicLabel(x) })));
     const name = inp('text', { autocomplete: 'name', maxlength: '200' });
     const email = inp('email', { autocomplete: 'email', spellcheck: 'false' });
     const mobile = inp('tel', { autocomplete: 'tel' });
@@ -244,6 +355,7 @@ export function mount(script, api, queued) {
       if (!check([[name, nameErr(v.name)], [email, emailErr(v.email) || none], [mobile, mobileErr(v.mobile)],
         [text, v.text ? '' : T.errText]])) return;
       Object.assign(S, { name: v.name, email: v.email, mobile: v.mobile });
+      if (pick) S.queue = pick.value;
       const m = { type: 'message.leave', id: ++reqId, queue: S.queue || defQueue, name: v.name, text: v.text,
         client_id: uuid() };
       if (v.email) m.email = v.email;
@@ -251,7 +363,8 @@ export function mount(script, api, queued) {
       sendBtn.disabled = true;
       later.push(m);
       if (!conn.send(m)) conn.open(); else later = later.filter(x => x !== m);
-    } }, field('lname', T.name, name), field('lemail', T.email, email), field('lmobile', T.mobile, mobile),
+    } }, pick ? field('ltopic', T.leaveTopic, pick) : '', field('lname', T.name, name), field('lemail', T.email, email),
+    field('lmobile', T.mobile, mobile),
     field('ltext', T.leaveText, text), privacyP(), sendBtn));
     return box;
   }
@@ -623,12 +736,27 @@ export function mount(script, api, queued) {
     } else if (c === 'ended') {
       S.outbox = [];
       if (S.view !== 'ended') show('ended');
+    } else if (c === 'not_found') {
+      // The topic is gone (never there, or removed since the list was read):
+      // said where it is seen, and a message may be left about another one.
+      const q = S.queue;
+      if (known) known.delete(q);
+      later = later.filter(x => x.type !== 'message.leave');
+      Object.assign(S, { start: false, token: null, pick: true, gone: topicName(q), closed: '', shut: false,
+        nextOpen: 0, noLeave: false });
+      show('offline');
+      loadTopics();
     } else if (c !== 'closed') {
-      announce(t('problem', { msg: m.message || c }), true);
+      // Seen, and read out (role alert).
+      errBox.textContent = t('problem', { msg: m.message || c });
+      errBox.hidden = false;
     }
   }
 
   // ---- start ----
+  fetchTopics = fetchTopics || (() => fetch(new URL('topics.json', src).href, { credentials: 'omit' })
+    .then(r => r.ok ? r.json() : null).catch(() => null));
+  (firstTopics || fetchTopics()).then(topicsIn);
   addEventListener('popstate', pageCheck);
   addEventListener('hashchange', pageCheck);
   setInterval(pageCheck, 2000);

@@ -1,7 +1,8 @@
 # tests/bench/stack.sh -- sourced by the desk benchmarks (run-timeline,
 # run-wallboard): a throwaway PostgreSQL and Redis under $WORK, the built
 # daemon configured and migrated, started, and the floors they print.
-# Before sourcing, set WORK, BUILD, FLOOR_SECS and the array CMAKE_ARGS;
+# Before sourcing, set WORK, BUILD, FLOOR_SECS and the array CMAKE_ARGS
+# (BENCH_BIN, when set, is the daemon to run instead of building one);
 # after bench_stack_up: bin, conf, http_port, pg_port, redis_port.
 # shellcheck shell=bash
 # shellcheck source=contrib/lib.sh
@@ -33,8 +34,12 @@ bench_stack_up()
 {
 	local level=$1 conninfo
 	sb_ensure_packages "${SB_PACKAGES[@]}"
-	sb_build "$BUILD" RelWithDebInfo "${CMAKE_ARGS[@]}"
-	bin=$SB_ROOT/$BUILD/switchboard
+	if [ -n "${BENCH_BIN:-}" ]; then
+		bin=$BENCH_BIN # a daemon built already (e.g. build-san/switchboard)
+	else
+		sb_build "$BUILD" RelWithDebInfo "${CMAKE_ARGS[@]}"
+		bin=$SB_ROOT/$BUILD/switchboard
+	fi
 	[ -x "$bin" ] || sb_die "build did not produce $bin"
 	mkdir -p "$WORK"
 	trap bench_cleanup EXIT

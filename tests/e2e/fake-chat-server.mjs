@@ -7,7 +7,11 @@
 // repeated client_id, replay after `after`, expired tokens). daemon.test.mjs runs
 // the widget against the daemon itself. Never served in production.
 //
-// Serves web-chat-widget/ at /widget/ with the CSP the council pages use.
+// Serves web-chat-widget/ at /widget/ with the CSP the council pages use, pages a
+// test adds (opts.pages: path -> HTML), and
+// /widget/topics.json from opts.topics (docs/chat-protocol.md, "Topics"; null: 503):
+// a start or a left message for a queue not in it is answered not_found, as the
+// daemon answers for a queue that does not take chat.
 // WebSocket framing is written here over node's http 'upgrade' event (RFC 6455):
 // text, close, ping and pong frames, fragmented messages, 16 KiB limit (1009),
 // invalid UTF-8 (1007); frames from the client must be masked.
@@ -91,6 +95,20 @@ class Sock {
   }
 }
 
+// The topics the scripted deployment publishes: council-tax and bins open,
+// housing closed (leave a message) until tomorrow 08:30.
+function defaultTopics() {
+  const t = new Date();
+  t.setDate(t.getDate() + 1);
+  t.setHours(8, 30, 0, 0);
+  return { topics: [
+    { queue: 'bins', name: 'Bins and recycling', open: true, out_of_hours: 'leave_message' },
+    { queue: 'council-tax', name: 'Council Tax', open: true, out_of_hours: 'leave_message' },
+    { queue: 'housing', name: 'Housing', open: false, out_of_hours: 'leave_message', next_open_ms: t.getTime(),
+      message: 'Our housing team is available Monday to Friday, 8:30am to 5pm.' }
+  ] };
+}
+
 // ---- the resident side of switchboard.chat.v1 ----
 export async function startServer(port = 0) {
   let seq = 1000, convN = 0;
@@ -98,7 +116,9 @@ export async function startServer(port = 0) {
   const byToken = new Map();     // token -> conversation
   const socks = new Set();
   const received = [];           // every message a widget sent: {type, ...}
-  const opts = { refuse: false, closed: new Set(), replayAll: false, autoDeliver: true, start: { position: 3, estimated_wait_ms: 240000 } };
+  const opts = { refuse: false, closed: new Set(), replayAll: false, autoDeliver: true, start: { position: 3, estimated_wait_ms: 240000 },
+    topics: defaultTopics(), pages: new Map() };
+  const exists = q => !opts.topics || opts.topics.topics.some(t => t.queue === q);
   let srv;
 
   const out = (c, obj) => { if (c.sock) c.sock.send(obj); };
@@ -116,6 +136,7 @@ export async function startServer(port = 0) {
     case 'chat.start': {
       if (typeof m.queue !== 'string' || typeof m.name !== 'string' || !m.name || Buffer.byteLength(m.name) > 200) return err(s, 'bad_message', 'queue and name', id);
       if (m.page && (typeof m.page.url !== 'string' || typeof m.page.title !== 'string')) return err(s, 'bad_message', 'page', id);
+      if (!exists(m.queue)) return err(s, 'not_found', 'no such queue takes chat', id);
       if (opts.closed.has(m.queue)) {
         s.send({ type: 'chat.closed', message: 'Our advisors are not online now.', leave_message: true, next_open_ms: 15 * 3600 * 1000 });
         return err(s, 'closed', 'queue closed', id);
@@ -186,6 +207,7 @@ export async function startServer(port = 0) {
       return;
     case 'message.leave': {
       if (typeof m.queue !== 'string' || typeof m.name !== 'string' || !m.name || typeof m.text !== 'string' || !m.text || (!m.email && !m.mobile)) return err(s, 'bad_message', 'queue, name, email or mobile, text', id);
+      if (!exists(m.queue)) return err(s, 'not_found', 'no such queue takes chat', id);
       const ref = 'LM-' + (7000 + (++convN));
       left.push({ ...m, reference: ref });
       s.send({ type: 'message.left', id, reference: ref });
@@ -225,7 +247,7 @@ export async function startServer(port = 0) {
 
   // The test's levers: the advisor's desk and the server's moods.
   const api = {
-    opts, received, left, convs,
+    opts, received, left, convs, topicRequests: 0, defaultTopics,
     conv: (id) => (id ? convs.get(id) : [...convs.values()].at(-1)),
     connected: () => socks.size,
     queue(id, position, wait = 60000) { const c = api.conv(id); Object.assign(c, { position, wait, state: 'queued' }); out(c, { type: 'chat.queued', position, estimated_wait_ms: wait }); },
@@ -259,6 +281,16 @@ export async function startServer(port = 0) {
     }
     const headers = { 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin', 'Cache-Control': 'no-store' };
     if (u.pathname === '/') { res.writeHead(302, { ...headers, Location: '/widget/demo/' }); return res.end(); }
+    if (opts.pages.has(u.pathname)) {
+      res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8' });
+      return res.end(opts.pages.get(u.pathname));
+    }
+    if (u.pathname === '/widget/topics.json') {
+      api.topicRequests++;
+      const t = opts.topics;
+      res.writeHead(t ? 200 : 503, { ...headers, 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' });
+      return res.end(JSON.stringify(t ? { ...t, now_ms: Date.now() } : { error: 'topics not known yet' }));
+    }
     let p = null;
     if (u.pathname.startsWith('/widget/')) {
       p = path.resolve(WIDGET, '.' + decodeURIComponent(u.pathname.slice(7)));

@@ -23,6 +23,8 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await srv?.close(); });
 beforeEach(async () => {
+  srv.opts.topics = srv.defaultTopics();
+  srv.topicRequests = 0;
   srv.opts.closed.clear();
   srv.opts.replayAll = false;
   srv.refuse(false);
@@ -73,13 +75,15 @@ async function send(text) {
   await page.getByLabel('Your message').press('Enter');
 }
 
-test('shipped files are under 15 KB gzipped', () => {
+// 13.7 KB before the topics (topics.json, closed and unknown topics) came in; the
+// daemon sends each file gzipped, so this is what a first view transfers in bodies.
+test('shipped files are under 17 KB gzipped', () => {
   const files = fs.readdirSync(WIDGET).filter(f => /\.(js|css)$/.test(f));
   assert.ok(files.includes('widget.js') && files.includes('widget.css'));
   let total = 0;
   for (const f of files) total += zlib.gzipSync(fs.readFileSync(path.join(WIDGET, f)), { level: 9 }).length;
   console.log(`# widget gzipped size: ${total} bytes over ${files.join(' ')}`);
-  assert.ok(total < 15 * 1024, `gzipped size ${total}`);
+  assert.ok(total < 17 * 1024, `gzipped size ${total}`);
 });
 
 test('only one global, window.SwitchboardChat, with open() and close()', async () => {
@@ -105,7 +109,10 @@ test('keyboard only: launcher, pre-chat form, chatting, Escape and back', async 
   assert.match(f, /^launch/, 'Tab reaches the launcher');
   await page.keyboard.press('Enter');
   await panel().waitFor();
-  assert.match(await focused(), /^sb-name/, 'focus moves into the panel');
+  // The topic first: whether it is open is said before anything is typed.
+  assert.match(await focused(), /^sb-topic/, 'focus moves into the panel, on the topic');
+  await page.keyboard.press('Tab');
+  assert.match(await focused(), /^sb-name/);
   await page.keyboard.type('Kim Keyboard');
   for (let i = 0; i < 10 && !(await focused()).includes('Start chat'); i++) await page.keyboard.press('Tab');
   assert.match(await focused(), /Start chat/);
@@ -380,4 +387,166 @@ test('brand colour: kept when it passes 4.5:1 with white, darkened when it fails
   assert.equal(r.bad, '#1d70b8');
   const bg = await launcher().evaluate(e => getComputedStyle(e).backgroundColor);
   assert.equal(bg, 'rgb(29, 112, 184)');
+});
+
+// ---- topics from the deployment (topics.json) ----
+const SHOTS = process.env.SB_SHOTS || '';
+const shot = async name => { if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `widget-${name}.png`) }); };
+// A page of the council's site with the widget's script tag and these data-* options.
+async function councilPage(attrs) {
+  const a = Object.entries(attrs).map(([k, v]) => ` data-${k}="${v}"`).join('');
+  srv.opts.pages.set('/council.html', '<!doctype html><html lang="en-GB"><head><meta charset="utf-8">' +
+    '<title>A council page</title></head><body><main><h1>Contact us</h1></main>' +
+    `<script src="/widget/widget.js"${a} async></script></body></html>`);
+  await page.goto(srv.url + '/council.html');
+}
+const topicSelect = () => page.getByLabel('What is your question about?');
+const optionTexts = () => topicSelect().evaluate(s => [...s.options].map(o => o.textContent));
+const hintText = () => page.locator('switchboard-chat #sb-topic-h').textContent();
+
+test('topics come from the deployment; closed ones say so in the list', async () => {
+  await demo();
+  await launcher().click();
+  await topicSelect().waitFor();
+  assert.deepEqual(await optionTexts(), ['Bins and recycling', 'Council Tax', 'Housing (closed now)']);
+  assert.equal(await topicSelect().inputValue(), 'council-tax', 'data-queue chosen');
+  assert.equal(await hintText(), 'Open now.');
+  assert.equal(srv.topicRequests, 1, 'topics.json asked once');
+  await topicSelect().selectOption('bins');
+  await page.getByLabel('Your name').fill('Bea Bins');
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  await until(() => srv.received.some(m => m.type === 'chat.start' && m.queue === 'bins'), 'a chat in bins');
+});
+
+test('a closed topic says so, and when it opens, before the form; leave a message', async () => {
+  const before = srv.received.length;
+  await demo();
+  await launcher().click();
+  await topicSelect().selectOption('housing');
+  const hint = await hintText();
+  assert.match(hint, /^Closed now\. Chat opens again \w+ \d+ \w+ at 08:30\.$/);
+  assert.ok(await page.locator('switchboard-chat #sb-topic-h').isVisible());
+  assert.equal(await page.getByLabel('Your name').isVisible(), false, 'no form to fill in for a closed topic');
+  assert.equal(await page.getByRole('button', { name: 'Start chat' }).isVisible(), false);
+  await page.getByText('Our housing team is available Monday to Friday').waitFor();
+  // The select tells it too (aria-describedby), for a screen reader on the select.
+  const desc = await topicSelect().evaluate(e => e.getAttribute('aria-describedby').split(' ')
+    .map(id => e.getRootNode().getElementById(id).textContent).join(' '));
+  assert.equal(desc, hint);
+  await axe('closed topic chosen');
+  await shot('closed-topic');
+  await page.getByRole('button', { name: 'Leave a message' }).click();
+  await page.getByRole('heading', { name: 'Chat is closed' }).waitFor();
+  await page.getByText(/Chat opens again \w+ \d+ \w+ at 08:30/).waitFor();
+  await page.getByLabel('Your name').fill('Hal Housing');
+  await page.getByLabel(/Email address/).fill('hal@example.com');
+  await page.locator('switchboard-chat #sb-ltext').fill('My boiler is broken.');
+  await page.getByRole('button', { name: 'Send message' }).click();
+  await page.getByText(/Your reference is LM-\d+/).waitFor();
+  assert.equal(srv.left.at(-1).queue, 'housing');
+  assert.ok(!srv.received.slice(before).some(m => m.type === 'chat.start'), 'no chat was started');
+  // Back to an open topic: the form again.
+  await page.getByRole('button', { name: 'Start a new chat' }).click();
+  await topicSelect().selectOption('council-tax');
+  assert.ok(await page.getByLabel('Your name').isVisible());
+});
+
+test('a topic of the page that the deployment does not have: a visible error, and leave a message', async () => {
+  await councilPage({ queue: 'parking', topics: 'council-tax=Council Tax;parking=Parking permits' });
+  await launcher().click();
+  await topicSelect().waitFor();
+  assert.deepEqual(await optionTexts(), ['Council Tax', 'Parking permits (not available)']);
+  assert.equal(await topicSelect().inputValue(), 'parking');
+  const err = page.locator('switchboard-chat #sb-topic-h');
+  assert.equal(await err.textContent(), 'Chat about Parking permits is not available.');
+  assert.ok(await err.isVisible(), 'seen, not only read out');
+  assert.equal(await err.evaluate(e => getComputedStyle(e).color), 'rgb(178, 30, 16)', 'shown as an error');
+  assert.equal(await page.getByRole('button', { name: 'Start chat' }).isVisible(), false);
+  await axe('unknown topic');
+  await shot('unknown-topic');
+  await page.getByRole('button', { name: 'Leave a message' }).click();
+  await page.getByText('Chat about Parking permits is not available.').waitFor();
+  // The message goes to a topic the deployment has.
+  const pick = page.getByLabel('What is your message about?');
+  assert.deepEqual(await pick.evaluate(s => [...s.options].map(o => o.value)), ['council-tax']);
+  await page.getByLabel('Your name').fill('Pat Parker');
+  await page.getByLabel(/Mobile number/).fill('07700 900982');
+  await page.locator('switchboard-chat #sb-ltext').fill('Where do I renew my permit?');
+  await axe('leave a message about another topic');
+  await shot('unknown-topic-leave');
+  await page.getByRole('button', { name: 'Send message' }).click();
+  await page.getByText(/Your reference is LM-\d+/).waitFor();
+  assert.equal(srv.left.at(-1).queue, 'council-tax');
+});
+
+test('a topic removed after the list was read: the start answers not_found, seen, with leave a message', async () => {
+  await demo();
+  await launcher().click();
+  await topicSelect().selectOption('bins');
+  srv.opts.topics.topics = srv.opts.topics.topics.filter(t => t.queue !== 'bins');
+  await page.getByLabel('Your name').fill('Rae Removed');
+  await page.getByLabel(/Email address/).fill('rae@example.com');
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  const err = page.getByText('Chat about Bins and recycling is not available.');
+  await err.waitFor();
+  assert.ok(await err.isVisible());
+  assert.equal(await page.locator('switchboard-chat .stat').isVisible(), false, 'not left at "Connecting…"');
+  const pick = page.getByLabel('What is your message about?');
+  assert.deepEqual(await pick.evaluate(s => [...s.options].map(o => o.value)), ['council-tax', 'housing']);
+  await axe('topic gone after the start');
+  await shot('topic-gone');
+  await page.locator('switchboard-chat #sb-ltext').fill('About my bins.');
+  await page.getByRole('button', { name: 'Send message' }).click();
+  await page.getByText(/Your reference is LM-\d+/).waitFor();
+  assert.equal(srv.left.at(-1).queue, 'council-tax');
+  assert.equal(srv.left.at(-1).name, 'Rae Removed');
+});
+
+test('no topics to be had: said, with Try again; a page naming its topic still works', async () => {
+  srv.opts.topics = null;
+  await councilPage({});
+  await launcher().click();
+  const none = page.getByText('Chat is not available at the moment. Please try again later.');
+  await none.waitFor();
+  await axe('no topics');
+  await shot('no-topics');
+  srv.opts.topics = srv.defaultTopics();
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await topicSelect().waitFor();
+  assert.deepEqual(await optionTexts(), ['Bins and recycling', 'Council Tax', 'Housing (closed now)']);
+  // The demo page names its topic (data-queue): a chat can start without the list.
+  srv.opts.topics = null;
+  await page.evaluate(() => sessionStorage.clear());
+  await demo();
+  await launcher().click();
+  await topicSelect().waitFor();
+  assert.deepEqual(await optionTexts(), ['council tax']);
+  await page.getByLabel('Your name').fill('Noel Nolist');
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  await page.getByText(/You are number 3 in the queue/).first().waitFor();
+});
+
+test('the loader asks for every file at once: one round trip after widget.js', async () => {
+  const asked = new Map();
+  let chatSent = 0;
+  page.on('request', r => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/widget/') && !u.pathname.startsWith('/widget/demo/')) {
+      asked.set(u.pathname, (asked.get(u.pathname) || []).concat(Date.now()));
+    }
+  });
+  // chat.js answered late: nothing else may wait for it.
+  await page.route('**/widget/chat.js', async r => {
+    await new Promise(res => setTimeout(res, 1500));
+    chatSent = Date.now();
+    await r.continue();
+  });
+  await demo();
+  await launcher().waitFor();
+  for (const f of ['conn.js', 'dom.js', 'strings.js', 'widget.css', 'topics.json']) {
+    const at = asked.get('/widget/' + f);
+    assert.ok(at, f + ' asked for');
+    assert.ok(at[0] < chatSent, f + ' asked for before chat.js arrived');
+  }
+  for (const [f, at] of asked) assert.equal(at.length, 1, f + ' asked for once');
 });

@@ -1,0 +1,122 @@
+/*
+ * route_topics.c: the widget's topics, GET /widget/topics.json: the active
+ * queues that take chat, by their public name, each open or closed now by
+ * its opening hours and closure days (as route_ws.c reads them every 30 s
+ * and hours.c evaluates them), with when it next opens or closes. Public:
+ * no cookie is read, any page may read it (a council page on another
+ * origin), and a browser may keep it a few seconds. docs/chat-protocol.md,
+ * "Topics". Loop thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "hours.h"
+#include "log.h"
+#include "route_topics.h"
+#include "xmalloc.h"
+
+/* Topics shown at most (queues beyond these are left out, logged). */
+#define TOPICS_MAX 100
+
+struct topics {
+	json_t *item[TOPICS_MAX];
+	size_t n;
+	size_t dropped;
+	time_t now;
+};
+
+static void
+add_topic(void *arg, const struct route_queue_view *q)
+{
+	struct topics *t = arg;
+	time_t next, closes;
+	json_t *o;
+	int open;
+
+	if (!q->chat)
+		return;
+	if (t->n == TOPICS_MAX) {
+		t->dropped++;
+		return;
+	}
+	open = route_hours_is_open(q->hours, t->now);
+	o = json_pack("{s:s, s:s, s:b, s:s}", "queue", q->slug, "name", q->name,
+	              "open", open, "out_of_hours", q->out_of_hours);
+	if (open) {
+		closes = route_hours_closes_at(q->hours, t->now);
+		if (closes > 0 && closes != ROUTE_HOURS_NEVER)
+			json_object_set_new(
+			        o, "closes_ms",
+			        json_integer((json_int_t)closes * 1000));
+	} else {
+		next = route_hours_next_open(q->hours, t->now);
+		if (next > 0)
+			json_object_set_new(
+			        o, "next_open_ms",
+			        json_integer((json_int_t)next * 1000));
+		if (q->message != NULL && q->message[0] != '\0')
+			json_object_set_new(o, "message",
+			                    json_string(q->message));
+	}
+	t->item[t->n++] = o;
+}
+
+/* By name, then slug: the order a resident reads a list in. */
+static int
+by_name(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcasecmp(json_string_value(json_object_get(x, "name")),
+	                   json_string_value(json_object_get(y, "name")));
+
+	return c != 0 ? c
+	              : strcmp(json_string_value(json_object_get(x, "queue")),
+	                       json_string_value(json_object_get(y, "queue")));
+}
+
+static char *
+topics_get(void *arg, int *status, size_t *len)
+{
+	struct route_ws *rw = arg;
+	struct topics *t = xcalloc(1, sizeof(*t));
+	json_t *list, *doc;
+	char *s;
+	size_t i;
+
+	t->now = time(NULL);
+	if (route_ws_each_queue(rw, add_topic, t) != 0) {
+		/* Not read yet (just started, database down): try again. */
+		*status = 503;
+		s = xstrdup("{\"error\":\"topics not known yet\"}\n");
+		*len = strlen(s);
+		free(t);
+		return s;
+	}
+	if (t->dropped > 0)
+		gw_warn("route_topics.too_many", "shown=%d left_out=%zu",
+		        TOPICS_MAX, t->dropped);
+	qsort(t->item, t->n, sizeof(t->item[0]), by_name);
+	list = json_array();
+	for (i = 0; i < t->n; i++)
+		json_array_append_new(list, t->item[i]);
+	doc = json_pack("{s:o, s:I}", "topics", list, "now_ms",
+	                (json_int_t)t->now * 1000);
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (s == NULL)
+		fatalx("route_topics: json_dumps failed");
+	*len = strlen(s);
+	free(t);
+	return s;
+}
+
+void
+route_topics_register(struct gw_http *http, struct route_ws *rw)
+{
+	gw_http_add_get(http, "/widget/topics.json", "public, max-age=10",
+	                topics_get, rw);
+}
