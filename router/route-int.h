@@ -7,7 +7,7 @@
 
 #include "route.h"
 
-#define ROUTE_MAX_SCRIPTS 16
+#define ROUTE_MAX_SCRIPTS 24
 
 enum route_state {
 	ROUTE_IDLE = 0,   /* Redis down */

@@ -370,6 +370,12 @@ status_for(const char *kind, const struct route_event *ev)
 	 */
 	if (strcmp(kind, "accepted") == 0)
 		return "assigned";
+	/*
+	 * After-contact work: still the advisor's until wrapped up (the
+	 * end of its hold, acw_expired, changes nothing here).
+	 */
+	if (strcmp(kind, "ended") == 0)
+		return "wrap_up";
 	if (strcmp(kind, "queued") == 0 || strcmp(kind, "requeued") == 0 ||
 	    strcmp(kind, "transferred") == 0)
 		return "waiting";
@@ -555,9 +561,14 @@ record_events(struct call *c)
 		if (strcmp(ev->kind, "overflowed") == 0 && ev->nextra > 2)
 			json_object_set_new(d, "overflow_queue",
 			                    json_string(ev->extra[2]));
-		if (strcmp(ev->kind, "released") == 0 && ev->nextra > 2)
+		if ((strcmp(ev->kind, "released") == 0 ||
+		     strcmp(ev->kind, "ended") == 0) &&
+		    ev->nextra > 2)
 			json_object_set_new(d, "why",
 			                    json_string(ev->extra[2]));
+		if (strcmp(ev->kind, "ended") == 0 && ev->nextra > 3)
+			json_object_set_new(d, "deadline_ms",
+			                    json_integer(atoll(ev->extra[3])));
 		detail = json_dumps(d, JSON_COMPACT);
 		json_decref(d);
 		params[0] = ev->conv;
@@ -947,6 +958,21 @@ route_release(struct route *r, const char *conv, const char *why,
               route_reply_cb cb, void *arg)
 {
 	return route_release_by(r, conv, why, "", cb, arg);
+}
+
+int
+route_end(struct route *r, const char *conv, const char *why, route_reply_cb cb,
+          void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv) || why == NULL ||
+	    (strcmp(why, "closed") != 0 && strcmp(why, "abandoned") != 0))
+		return -1;
+	c = call_new(r, "finish", cb, arg);
+	call_arg(c, conv);
+	call_arg(c, why);
+	return call_start(c);
 }
 
 int

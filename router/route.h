@@ -33,10 +33,13 @@ extern const unsigned route_scripts_count;
 
 /*
  * One routing event. kind: queued, offered, accepted, rejected, timed_out,
- * requeued, transferred, released, status. conv is "" for status events.
- * extra, by kind: queue and channel for conversation events, then
- * offered: deadline_ms, waited_ms; accepted: waited_ms; transferred:
- * pinned advisor; released: why, previous state; status: status, reason.
+ * withdrawn, requeued, transferred, overflowed, released, ended,
+ * acw_expired, status. conv is "" for status events. extra, by kind:
+ * queue and channel for conversation events, then offered: deadline_ms,
+ * waited_ms; accepted: waited_ms; withdrawn: the advisor's new status;
+ * transferred: pinned advisor; overflowed: the overflow queue; released:
+ * why, previous state; ended: why, wrap-up deadline_ms; status: status,
+ * reason.
  * Strings are valid only during the callback that receives them.
  */
 struct route_event {
@@ -101,6 +104,42 @@ int route_release(struct route *r, const char *conv, const char *why,
 int route_transfer(struct route *r, const char *conv, const char *queue,
                    const char *advisor, route_reply_cb cb, void *arg);
 /*
+ * The conversation is over: the resident or the advisor ended the chat,
+ * the resident left, or it timed out. why: "closed" (ended by either
+ * side) or "abandoned" (the resident left before an advisor took it).
+ * Script `finish`, one atomic decision:
+ *
+ *  - assigned to an advisor: after-contact work (ACW). It stays counted
+ *    against the advisor (routing state "ended", still in their set, so
+ *    no offer takes its place) for its queue's wrap-up time on its
+ *    channel (queue_channels.wrap_up_s; 0: no hold). Event "ended"
+ *    (advisor; extra: queue, channel, why, deadline_ms), recorded as
+ *    route.ended, moves the PostgreSQL row to status wrap_up
+ *    (assigned_staff_id kept). When the time is up, the sweep of any
+ *    instance frees the capacity and offers waiting work: event
+ *    "acw_expired" (advisor; extra: queue, channel), recorded as
+ *    route.acw_expired; the row stays wrap_up and the conversation stays
+ *    the advisor's until they wrap it up. With wrap_up_s 0 both events
+ *    come from this one call. The advisor's conversation.wrap_up (which
+ *    calls route_release_by(conv, "closed", advisor, ...)) ends the hold
+ *    at once and closes the row. A desk that opens meanwhile sees it in
+ *    route_holding as an "ended" event.
+ *  - waiting or offered (never assigned): released as by
+ *    route_release(conv, why): event "released", row closed.
+ *  - already ended, or not in routing: nothing happens (ok, n = 0), so
+ *    calling it twice is harmless.
+ *
+ * The PostgreSQL row of an assigned conversation must not be closed by
+ * the caller before (route.ended does not reopen a closed row): leave its
+ * status to this call, or set it to wrap_up yourself. cb (may be NULL) is
+ * called once the events are committed, as for every operation. Returns
+ * 0, or -1 (cb not called) when routing is not ready or conv is not a
+ * decimal id; the conversation then stays in routing as it was, and a
+ * later conversation.wrap_up still releases it.
+ */
+int route_end(struct route *r, const char *conv, const char *why,
+              route_reply_cb cb, void *arg);
+/*
  * Release and transfer on behalf of an advisor: refused (NOTYOURS) unless
  * the conversation is assigned or offered to `by`. "" acts for anyone
  * (supervisors, the system).
@@ -131,8 +170,10 @@ int route_advisor_logout(struct route *r, const char *advisor,
 /* Position (1 = next) and estimated wait in ms (-1 unknown). */
 /*
  * What the advisor holds now: one "offered" event (extra: queue, channel,
- * deadline ms, waited ms) per open offer and one "accepted" event (extra:
- * queue, channel, waited ms) per assigned conversation. Read-only; cb gets
+ * deadline ms, waited ms) per open offer, one "accepted" event (extra:
+ * queue, channel, waited ms) per assigned conversation and one "ended"
+ * event (extra: queue, channel, wrap-up deadline ms, waited ms) per
+ * conversation in after-contact work (see route_end). Read-only; cb gets
  * the events. For a desk that opens, and after a rebuild.
  */
 int route_holding(struct route *r, const char *advisor, route_reply_cb cb,

@@ -29,7 +29,9 @@ static const char CONFIG_SQL[] =
         "   || qc.offer_timeout_s * 1000 || ':' || qc.routing_mode"
         "   || ':' || q.priority"
         "   || ':' || coalesce(q.overflow_queue_id::text, '')"
-        "   || ':' || coalesce((q.overflow_after_s * 1000)::text, ''),"
+        "   || ':' || coalesce((q.overflow_after_s * 1000)::text, '')"
+        "   || ':' || qc.refusal_cooldown_s * 1000"
+        "   || ':' || qc.wrap_up_s * 1000,"
         "   ','), '')"
         "  FROM queue_channels qc JOIN queues q ON q.id = qc.queue_id"
         "  WHERE q.active),"
@@ -43,6 +45,10 @@ static const char CONFIG_SQL[] =
 /*
  * Versions restart above every earlier epoch's: max(stored, epoch << 32).
  * A vulnerable customer's conversation is raised 10 priority points.
+ * A conversation in after-contact work (wrap_up, its route.ended deadline
+ * still ahead) is loaded with that deadline, so a lost Redis does not free
+ * its advisor's capacity early. wrap_up_s is at most an hour, and
+ * route.ended set updated_at, so older wrap_up rows are not looked at.
  */
 static const char CONVS_SQL[] =
         "SELECT c.id, c.queue_id, c.channel,"
@@ -50,10 +56,21 @@ static const char CONVS_SQL[] =
         " (extract(epoch FROM coalesce(c.queued_at, c.created_at)) * 1000)"
         "  ::bigint,"
         " c.status, coalesce(c.assigned_staff_id::text, ''),"
-        " greatest(c.route_version, $1::bigint << 32)"
+        " greatest(c.route_version, $1::bigint << 32),"
+        " coalesce(acw.deadline::text, '')"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
-        " WHERE c.status IN ('waiting', 'offered', 'assigned')"
-        " AND c.queue_id IS NOT NULL";
+        " LEFT JOIN LATERAL (SELECT (e.detail->>'deadline_ms')::bigint"
+        "   AS deadline FROM conversation_events e"
+        "  WHERE e.conversation_id = c.id AND e.kind = 'route.ended'"
+        "   AND e.route_version IS NOT NULL"
+        "   AND (e.detail->>'applied')::boolean IS NOT FALSE"
+        "  ORDER BY e.route_version DESC LIMIT 1) acw"
+        "  ON c.status = 'wrap_up'"
+        " WHERE c.queue_id IS NOT NULL"
+        " AND (c.status IN ('waiting', 'offered', 'assigned')"
+        "  OR (c.status = 'wrap_up' AND c.assigned_staff_id IS NOT NULL"
+        "   AND c.updated_at > now() - interval '1 hour 1 minute'"
+        "   AND acw.deadline > extract(epoch FROM now()) * 1000))";
 
 static void rebuild_fail(struct route *r, const char *why);
 
@@ -257,7 +274,7 @@ static void
 on_convs(void *arg, PGresult *res, const char *err)
 {
 	struct route *r = arg;
-	const char *argv[9];
+	const char *argv[10];
 	int i, n;
 
 	if (r->state != ROUTE_REBUILDING)
@@ -277,7 +294,8 @@ on_convs(void *arg, PGresult *res, const char *err)
 		argv[6] = PQgetvalue(res, i, 5);
 		argv[7] = PQgetvalue(res, i, 6);
 		argv[8] = PQgetvalue(res, i, 7);
-		if (restore(r, on_restored, 9, argv) != 0) {
+		argv[9] = PQgetvalue(res, i, 8);
+		if (restore(r, on_restored, 10, argv) != 0) {
 			rebuild_fail(r, "redis unavailable");
 			return;
 		}

@@ -1409,7 +1409,9 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
 	}
 	list = json_array();
 	for (i = 0; i < n; i++) {
-		int offered = strcmp(ev[i].kind, "offered") == 0;
+		/* offers and ended ones carry a deadline, then the wait */
+		int ended = strcmp(ev[i].kind, "ended") == 0;
+		int offered = strcmp(ev[i].kind, "offered") == 0 || ended;
 
 		if (strcmp(ev[i].kind, "status") == 0) {
 			status = ev[i].nextra > 0 ? ev[i].extra[0] : status;
@@ -1420,8 +1422,11 @@ on_holding(void *arg, int ok, const char *err, const struct route_event *ev,
 
 		c = json_pack("{s:s, s:s, s:s, s:s}", "conversation",
 		              ev[i].conv, "state",
-		              offered ? "offered" : "assigned", "queue",
-		              ev[i].nextra > 0 ? ev[i].extra[0] : "", "channel",
+		              ended     ? "ended"
+		              : offered ? "offered"
+		                        : "assigned",
+		              "queue", ev[i].nextra > 0 ? ev[i].extra[0] : "",
+		              "channel",
 		              ev[i].nextra > 1 ? ev[i].extra[1] : "");
 		if (offered)
 			json_object_set_new(

@@ -8,10 +8,11 @@
 -- an older epoch is never read again once a rebuild has made a new one.
 -- Keys (under P):
 --   c:<conv>             hash: q, ch, pr (priority), since (ms), st
---                        (waiting|offered|assigned), adv, dl (offer
+--                        (waiting|offered|assigned|ended), adv, dl (offer
 --                        deadline ms), v (route version), only (advisor
 --                        a transfer is pinned to), front (re-queued first),
---                        ov (the queue it overflowed to)
+--                        ov (the queue it overflowed to), end (wrap-up
+--                        deadline ms of an ended conversation)
 --   c:<conv>:x           set: advisors who rejected or missed this offer
 --   q:<q>:w              zset: waiting conversations, best first (channels
 --                        the queue routes in push mode: offered)
@@ -27,12 +28,17 @@
 --                        pull:<ch> '1' when that channel is pulled; pr
 --                        the queue's priority (0-100, higher served first
 --                        by an advisor free for several queues); ovq, ovms
---                        the overflow queue and after how long (ms)
+--                        the overflow queue and after how long (ms);
+--                        acw:<ch> wrap-up time ms (capacity held after a
+--                        conversation ends; absent or 0: none)
 --   a:<adv>              hash: st, reason, inst, idle (ms), miss,
 --                        cap:<ch>, load:<ch>
 --   a:<adv>:q            hash: queue -> proficiency (1-10)
 --   a:<adv>:c            set: conversations offered or assigned to adv
 --   offers               zset: offered conversations by deadline
+--   acw                  zset: ended conversations (after-contact work:
+--                        still counted against their advisor) by wrap-up
+--                        deadline
 --   advisors             set: every advisor announced in this epoch
 --   queues               set: every queue with settings (qc:<q>)
 --   presence             zset: advisor -> last heartbeat (ms) of its desk
@@ -182,17 +188,25 @@ local function resort_waiting(q)
 end
 
 -- Replaces the queue settings, blending rules and router settings.
--- qc "q:ch:timeout_ms[:mode[:queue priority[:overflow queue:after ms]]],...",
--- mode push or pull;
+-- qc "q:ch:timeout_ms[:mode[:queue priority[:overflow queue:after ms
+-- [:cool-down ms[:wrap-up ms]]]]],...", mode push or pull (the overflow
+-- fields may be empty);
 -- blend "busy=a|b;...".
 local function apply_settings(qc, blend, max_missed, grace_ms, live)
 	for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
 		redis.call('DEL', P .. 'qc:' .. q)
 	end
 	redis.call('DEL', P .. 'queues', P .. 'blend')
-	for q, ch, to, mode, pr, ovq, ovms in string.gmatch(qc,
-	    '([^:,]+):(%a+):(%d+):?(%a*):?(%d*):?([^:,]*):?(%d*)') do
+	for q, ch, to, mode, pr, ovq, ovms, cool, acw in string.gmatch(qc,
+	    '([^:,]+):(%a+):(%d+):?(%a*):?(%d*):?([^:,]*):?(%d*):?(%d*):?(%d*)')
+	    do
 		redis.call('HSET', P .. 'qc:' .. q, 'to:' .. ch, to)
+		if cool ~= '' then
+			redis.call('HSET', P .. 'qc:' .. q, 'cool:' .. ch, cool)
+		end
+		if acw ~= '' then
+			redis.call('HSET', P .. 'qc:' .. q, 'acw:' .. ch, acw)
+		end
 		if pr ~= '' then
 			redis.call('HSET', P .. 'qc:' .. q, 'pr', pr)
 		end
@@ -422,6 +436,35 @@ local function end_offer(cid, c, aid, kind, now, events)
 	end
 	dispatch_queue(c.q, now, events, 64)
 	dispatch_advisor_queues(aid, now, events)
+end
+
+-- A conversation leaves routing (closed, wrapped up, abandoned): the
+-- advisor's capacity frees and their queues' waiting work is offered.
+local function release_conv(cid, c, why, now, events)
+	local v = bump_version(cid)
+	unqueue(c.q, cid)
+	redis.call('ZREM', P .. 'offers', cid)
+	redis.call('ZREM', P .. 'acw', cid)
+	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
+	events[#events + 1] = {'released', cid, c.adv or '', inst_of(c.adv or ''),
+	    v, c.q, c.ch, why, c.st}
+	if c.adv and c.adv ~= '' then
+		release_load(c.adv, cid, c.ch)
+		dispatch_advisor_queues(c.adv, now, events)
+	end
+end
+
+-- The wrap-up time of an ended conversation is over: the advisor's
+-- capacity frees. The conversation stays theirs in PostgreSQL (wrap_up)
+-- until they wrap it up; routing forgets it.
+local function acw_free(cid, c, now, events)
+	local v = bump_version(cid)
+	redis.call('ZREM', P .. 'acw', cid)
+	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
+	events[#events + 1] = {'acw_expired', cid, c.adv, inst_of(c.adv), v, c.q,
+	    c.ch}
+	release_load(c.adv, cid, c.ch)
+	dispatch_advisor_queues(c.adv, now, events)
 end
 
 -- The advisor's desk is gone for good (grace period over, or logout):

@@ -8,7 +8,7 @@ end
 local cid, q, ch = ARGV[2], ARGV[3], ARGV[4]
 local key = P .. 'c:' .. cid
 local st = redis.call('HGET', key, 'st')
-if st == 'offered' or st == 'assigned' then
+if st == 'offered' or st == 'assigned' or st == 'ended' then
 	return redis.error_reply('BUSY conversation is ' .. st)
 end
 if st == 'waiting' then

@@ -1,7 +1,8 @@
 -- holding: what an advisor holds now, for a desk that (re)connects or
--- after a rebuild: open offers and assigned conversations, as events of
--- the usual shape ('offered' with deadline and wait, 'accepted' with
--- wait), then one 'status' event (status, reason, capacities as
+-- after a rebuild: open offers, assigned conversations and those in
+-- after-contact work, as events of the usual shape ('offered' with
+-- deadline and wait, 'accepted' with wait, 'ended' with the wrap-up
+-- deadline and wait), then one 'status' event (status, reason, capacities as
 -- "chat=3,email=5"). Read-only: it decides
 -- nothing.
 -- ARGV: epoch, advisor
@@ -22,6 +23,9 @@ for _, cid in ipairs(redis.call('SMEMBERS', P .. 'a:' .. aid .. ':c')) do
 	elseif c.adv == aid and c.st == 'assigned' then
 		out[#out + 1] = {'accepted', cid, aid, inst, num(c.v, 0), c.q, c.ch,
 		    waited}
+	elseif c.adv == aid and c.st == 'ended' then
+		out[#out + 1] = {'ended', cid, aid, inst, num(c.v, 0), c.q, c.ch,
+		    c['end'] or '0', waited}
 	end
 end
 -- Last, the advisor's status as routing knows it ('offline' when unknown).

@@ -15,15 +15,6 @@ if ARGV[4] and ARGV[4] ~= '' and c.adv ~= ARGV[4] then
 	return redis.error_reply('NOTYOURS conversation ' .. cid ..
 	    ' is not assigned to ' .. ARGV[4])
 end
-local now = now_ms()
-local v = bump_version(cid)
-unqueue(c.q, cid)
-redis.call('ZREM', P .. 'offers', cid)
-redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
-local events = {{'released', cid, c.adv or '', inst_of(c.adv or ''), v,
-    c.q, c.ch, why, c.st}}
-if c.adv and c.adv ~= '' then
-	release_load(c.adv, cid, c.ch)
-	dispatch_advisor_queues(c.adv, now, events)
-end
+local events = {}
+release_conv(cid, c, why, now_ms(), events)
 return events

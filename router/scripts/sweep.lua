@@ -1,6 +1,7 @@
 -- sweep: offers past their deadline time out; the conversation goes to
 -- the next advisor, the advisor's missed count grows (auto-away at
--- cfg max_missed). Any instance may run it; it is idempotent.
+-- cfg max_missed). Wrap-up times that are over free their advisor's
+-- capacity. Any instance may run it; it is idempotent.
 -- ARGV: epoch, limit
 local err = epoch_error(ARGV[1])
 if err then
@@ -16,6 +17,17 @@ for _, cid in ipairs(due) do
 		end_offer(cid, c, c.adv, 'timed_out', now, events)
 	else
 		redis.call('ZREM', P .. 'offers', cid)
+	end
+end
+-- Ended conversations whose wrap-up time is over: the advisor's capacity
+-- frees.
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'acw', '-inf', now,
+    'LIMIT', 0, num(ARGV[2], 100))) do
+	local c = hgetall(P .. 'c:' .. cid)
+	if c.st == 'ended' and c.adv and c.adv ~= '' then
+		acw_free(cid, c, now, events)
+	else
+		redis.call('ZREM', P .. 'acw', cid)
 	end
 end
 -- Conversations waiting longer than their queue's overflow time are also

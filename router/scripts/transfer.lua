@@ -13,6 +13,10 @@ if not c.st then
 	return redis.error_reply('NOCONV conversation ' .. cid ..
 	    ' is not in routing')
 end
+if c.st == 'ended' then
+	return redis.error_reply('NOCONV conversation ' .. cid ..
+	    ' has ended')
+end
 if ARGV[5] and ARGV[5] ~= '' and c.adv ~= ARGV[5] then
 	return redis.error_reply('NOTYOURS conversation ' .. cid ..
 	    ' is not assigned to ' .. ARGV[5])

@@ -79,7 +79,7 @@ class Router:
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
            "requeue", "transfer", "positions", "presence", "restore",
-           "holding", "pick", "waiting", "settings")
+           "holding", "pick", "waiting", "settings", "finish")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -607,6 +607,126 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:p", 0, -1), ["e1"])
         self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:r:email", 0, -1),
                          [])
+
+
+    # -------------------------------------------------------- after-contact work
+
+    def acw(self, ms):
+        self.r.call("HSET", "sb:1:qc:q1", "acw:chat", ms)
+
+    def assigned(self, cid, aid="a1"):
+        self.rt.enqueue(cid, "q1")
+        self.assertEqual(kinds(self.rt.op("accept", cid, aid)), ["accepted"])
+
+    def test_finish_holds_capacity_until_wrap_up_deadline(self):
+        self.acw(300)
+        self.rt.advisor("a1", caps="chat=1")
+        self.assigned("c1")
+        self.rt.enqueue("c2", "q1")
+        t = int(time.time() * 1000)
+        ev = self.rt.op("finish", "c1", "closed")
+        self.assertEqual(kinds(ev), ["ended"])
+        self.assertEqual(ev[0][2], "a1")
+        self.assertEqual(ev[0][7], "closed")
+        self.assertGreaterEqual(int(ev[0][8]), t + 300)
+        c = self.rt.conv("c1")
+        self.assertEqual((c["st"], c["adv"]), ("ended", "a1"))
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"), "1")
+        # the desk that opens now lists it as ended, with its deadline
+        held = self.rt.op("holding", "a1")
+        self.assertEqual([h[:2] for h in held[:-1]], [["ended", "c1"]])
+        self.assertEqual(held[0][7], ev[0][8])
+        # before the deadline the sweep frees nothing
+        self.assertEqual(kinds(self.rt.op("sweep", 100)), [])
+        # finishing again does nothing
+        self.assertEqual(self.rt.op("finish", "c1", "closed"), [])
+        time.sleep(0.35)
+        ev = self.rt.op("sweep", 100)
+        self.assertEqual(kinds(ev), ["acw_expired", "offered"])
+        self.assertEqual(offers(ev), [("c2", "a1")])
+        self.assertEqual(self.rt.conv("c1"), {})
+        self.assertEqual(self.r.call("ZCARD", "sb:1:acw"), 0)
+
+    def test_wrap_up_ends_after_contact_work_early(self):
+        self.acw(60000)
+        self.rt.advisor("a1", caps="chat=1")
+        self.rt.advisor("a2", caps="chat=1")
+        self.assigned("c1", "a1")
+        self.rt.op("finish", "c1", "closed")
+        self.rt.enqueue("c2", "q1")
+        self.rt.op("reject", "c2", "a2")
+        # someone else's wrap-up is refused
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("release", "c1", "closed", "a2")
+        self.assertIn("NOTYOURS", str(e.exception))
+        ev = self.rt.op("release", "c1", "closed", "a1")
+        self.assertEqual(kinds(ev), ["released", "offered"])
+        self.assertEqual(ev[0][7:9], ["closed", "ended"])
+        self.assertEqual(offers(ev), [("c2", "a1")])
+        self.assertEqual(self.r.call("ZCARD", "sb:1:acw"), 0)
+
+    def test_finish_without_wrap_up_time_frees_at_once(self):
+        self.rt.advisor("a1", caps="chat=1")
+        self.assigned("c1")
+        self.rt.enqueue("c2", "q1")
+        ev = self.rt.op("finish", "c1", "closed")
+        self.assertEqual(kinds(ev), ["ended", "acw_expired", "offered"])
+        self.assertEqual(offers(ev), [("c2", "a1")])
+
+    def test_finish_unassigned_is_released(self):
+        self.acw(60000)
+        self.rt.enqueue("c1", "q1")
+        ev = self.rt.op("finish", "c1", "abandoned")
+        self.assertEqual(kinds(ev), ["released"])
+        self.assertEqual(ev[0][7:9], ["abandoned", "waiting"])
+        self.rt.advisor("a1", caps="chat=1")
+        self.rt.enqueue("c2", "q1")
+        ev = self.rt.op("finish", "c2", "abandoned")
+        self.assertEqual(ev[0][7:9], ["abandoned", "offered"])
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"), "0")
+        self.assertEqual(self.rt.op("finish", "nope", "closed"), [])
+
+    def test_ended_is_neither_queued_again_nor_transferred(self):
+        self.acw(60000)
+        self.rt.advisor("a1", caps="chat=2")
+        self.assigned("c1")
+        self.rt.op("finish", "c1", "closed")
+        with self.assertRaises(RedisError) as e:
+            self.rt.enqueue("c1", "q1")
+        self.assertIn("BUSY", str(e.exception))
+        with self.assertRaises(RedisError) as e:
+            self.rt.op("transfer", "c1", "q2", "", "a1")
+        self.assertIn("NOCONV", str(e.exception))
+        # a lost desk does not re-queue an ended conversation
+        ev = self.rt.op("requeue", "a1", "")
+        self.assertNotIn("requeued", kinds(ev))
+        self.assertEqual(self.rt.conv("c1")["st"], "ended")
+
+    def test_restore_ended_conversation_keeps_capacity_held(self):
+        new = Router(self.r, epoch="2")
+        self.r.call("SET", "sb:rebuild", "i1", "NX", "PX", 10000)
+        new.op("restore", "i1", "config",
+               "q1:chat:30000:push:50:::60000:300", "", 3, 30000, "chat")
+        t = int(time.time() * 1000)
+        new.op("restore", "i1", "conv", "c1", "q1", "chat", 0, t - 900,
+               "wrap_up", "a7", (2 << 32) + 1, t + 300)
+        new.op("restore", "i1", "conv", "c2", "q1", "chat", 0, t - 500,
+               "waiting", "", (2 << 32) + 1, "")
+        # wrap_up without a deadline ahead: not in routing
+        new.op("restore", "i1", "conv", "c3", "q1", "chat", 0, t - 500,
+               "wrap_up", "a7", (2 << 32) + 1, "")
+        new.op("restore", "i1", "finish")
+        self.assertEqual(self.r.call("HGET", "sb:2:qc:q1", "acw:chat"), "300")
+        self.assertEqual(self.r.call("HGET", "sb:2:qc:q1", "cool:chat"),
+                         "60000")
+        self.assertEqual(new.conv("c1")["st"], "ended")
+        self.assertEqual(new.conv("c3"), {})
+        ev = new.advisor("a7", caps="chat=1")
+        self.assertEqual(offers(ev), [])
+        time.sleep(0.35)
+        ev = new.op("sweep", 100)
+        self.assertEqual(kinds(ev), ["acw_expired", "offered"])
+        self.assertEqual(offers(ev), [("c2", "a7")])
 
 
 if __name__ == "__main__":
