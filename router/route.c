@@ -566,6 +566,10 @@ record_events(struct call *c)
 		    ev->nextra > 2)
 			json_object_set_new(d, "why",
 			                    json_string(ev->extra[2]));
+		/* The status the advisor left 'available' for. */
+		if (strcmp(ev->kind, "withdrawn") == 0 && ev->nextra > 2)
+			json_object_set_new(d, "status",
+			                    json_string(ev->extra[2]));
 		if (strcmp(ev->kind, "ended") == 0 && ev->nextra > 3)
 			json_object_set_new(d, "deadline_ms",
 			                    json_integer(atoll(ev->extra[3])));

@@ -1316,7 +1316,8 @@ push_to_desks(struct route_ws *rw, const struct route_event *ev)
 		         strcmp(ev->kind, "requeued") == 0 ||
 		         strcmp(ev->kind, "transferred") == 0 ||
 		         strcmp(ev->kind, "released") == 0 ||
-		         strcmp(ev->kind, "rejected") == 0)
+		         strcmp(ev->kind, "rejected") == 0 ||
+		         strcmp(ev->kind, "withdrawn") == 0)
 			m = json_pack("{s:s, s:s, s:s}", "type",
 			              "conversation.removed", "conversation",
 			              ev->conv, "reason", ev->kind);

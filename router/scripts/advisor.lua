@@ -1,4 +1,5 @@
 -- advisor: an advisor logs in, re-announces presence or changes status.
+-- Leaving 'available' withdraws their open offers.
 -- ARGV: epoch, advisor, status (available|busy|away|wrap_up|offline),
 --       reason, instance, capacities "chat=3,email=5,...",
 --       queues "queue:proficiency,..." ("-" keeps the current ones)
@@ -53,5 +54,9 @@ local events = {{'status', '', aid, inst, next_version(), st,
     reason or '', caps_of(aid)}}
 if st == 'available' then
 	dispatch_advisor_queues(aid, now, events)
+else
+	-- Away, busy, wrap-up or offline: an open offer is not left to
+	-- time out; it goes to the next advisor now.
+	withdraw_offers(aid, st, now, events)
 end
 return events

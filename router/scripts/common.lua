@@ -13,7 +13,10 @@
 --                        a transfer is pinned to), front (re-queued first),
 --                        ov (the queue it overflowed to), end (wrap-up
 --                        deadline ms of an ended conversation)
---   c:<conv>:x           set: advisors who rejected or missed this offer
+--   c:<conv>:x           zset: advisors who rejected or missed an offer of
+--                        this conversation -> when their cool-down ends
+--                        (ms); not offered it again before then while
+--                        another eligible advisor exists
 --   q:<q>:w              zset: waiting conversations, best first (channels
 --                        the queue routes in push mode: offered)
 --   q:<q>:p              zset: the same for channels in pull mode (advisors
@@ -29,6 +32,7 @@
 --                        the queue's priority (0-100, higher served first
 --                        by an advisor free for several queues); ovq, ovms
 --                        the overflow queue and after how long (ms);
+--                        cool:<ch> refusal cool-down ms (absent: 60000);
 --                        acw:<ch> wrap-up time ms (capacity held after a
 --                        conversation ends; absent or 0: none)
 --   a:<adv>              hash: st, reason, inst, idle (ms), miss,
@@ -36,6 +40,9 @@
 --   a:<adv>:q            hash: queue -> proficiency (1-10)
 --   a:<adv>:c            set: conversations offered or assigned to adv
 --   offers               zset: offered conversations by deadline
+--   cool                 zset: waiting conversations -> the next end of a
+--                        cool-down of theirs (ms): the sweep offers them
+--                        again then
 --   acw                  zset: ended conversations (after-contact work:
 --                        still counted against their advisor) by wrap-up
 --                        deadline
@@ -267,8 +274,13 @@ local function inst_of(aid)
 	return redis.call('HGET', P .. 'a:' .. aid, 'inst') or ''
 end
 
--- The best ready advisor for a conversation, or nil.
-local function pick_advisor(q, cid, c)
+-- The best ready advisor for a conversation, or nil. An advisor who
+-- refused it (rejected, or let the offer time out) is skipped while their
+-- cool-down runs, but only when another eligible advisor exists: a
+-- resident never waits for an advisor who is free, only for a better
+-- choice (then at most until the first cool-down ends; the sweep offers
+-- it again at that moment, see `cool`).
+local function pick_advisor(q, cid, c, now)
 	local key = P .. 'q:' .. q .. ':r:' .. c.ch
 	if c.only and c.only ~= '' then
 		if redis.call('ZSCORE', key, c.only) then
@@ -276,13 +288,31 @@ local function pick_advisor(q, cid, c)
 		end
 		return nil
 	end
-	local cands = redis.call('ZRANGE', key, 0, 31)
+	local xkey = P .. 'c:' .. cid .. ':x'
+	-- Among the first (refusals + 1) candidates one has not refused it.
+	local nx = math.min(redis.call('ZCARD', xkey), 255)
+	local cands = redis.call('ZRANGE', key, 0, nx)
 	for _, aid in ipairs(cands) do
-		if redis.call('SISMEMBER', P .. 'c:' .. cid .. ':x', aid) == 0 then
+		if nx == 0 or num(redis.call('ZSCORE', xkey, aid), 0) <= now then
 			return aid
 		end
 	end
+	if #cands == 1 and redis.call('ZCARD', key) == 1 then
+		return cands[1]
+	end
 	return nil
+end
+
+-- Advisor aid refused conversation cid: not offered it again for the
+-- queue's cool-down while someone else can take it.
+local function refuse(cid, c, aid, now)
+	local cool = num(redis.call('HGET', P .. 'qc:' .. c.q, 'cool:' .. c.ch),
+	    60000)
+	local ends = string.format('%.0f', now + cool)
+	redis.call('ZADD', P .. 'c:' .. cid .. ':x', ends, aid)
+	if cool > 0 then
+		redis.call('ZADD', P .. 'cool', 'LT', ends, cid)
+	end
 end
 
 local function make_offer(cid, c, aid, now, events)
@@ -328,7 +358,7 @@ local function dispatch_queue(q, now, events, budget)
 				local c = hgetall(P .. 'c:' .. cid)
 				local aid = nil
 				if c.ch then
-					aid = pick_advisor(q, cid, c)
+					aid = pick_advisor(q, cid, c, now)
 				end
 				if aid then
 					make_offer(cid, c, aid, now, events)
@@ -377,6 +407,7 @@ local function assign(cid, c, aid, now)
 	redis.call('HSET', P .. 'c:' .. cid, 'st', 'assigned', 'adv', aid)
 	redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front', 'only')
 	redis.call('ZREM', P .. 'offers', cid)
+	redis.call('ZREM', P .. 'cool', cid)
 	redis.call('DEL', P .. 'c:' .. cid .. ':x')
 	redis.call('LPUSH', P .. 'q:' .. c.q .. ':at', now)
 	redis.call('LTRIM', P .. 'q:' .. c.q .. ':at', 0, 19)
@@ -415,11 +446,35 @@ local function release_load(aid, cid, ch)
 	refresh_advisor(aid)
 end
 
+-- The advisor left 'available' (for status st): their open offers end at
+-- once ('withdrawn'; not a refusal) and go to the next advisor.
+local function withdraw_offers(aid, st, now, events)
+	local touched, order = {}, {}
+	for _, cid in ipairs(redis.call('SMEMBERS', P .. 'a:' .. aid .. ':c')) do
+		local c = hgetall(P .. 'c:' .. cid)
+		if c.st == 'offered' and c.adv == aid then
+			local v = bump_version(cid)
+			back_to_queue(cid, c, now, false)
+			release_load(aid, cid, c.ch)
+			events[#events + 1] = {'withdrawn', cid, aid, inst_of(aid), v,
+			    c.q, c.ch, st}
+			if not touched[c.q] then
+				touched[c.q] = true
+				order[#order + 1] = c.q
+			end
+		end
+	end
+	table.sort(order)
+	for _, q in ipairs(order) do
+		dispatch_queue(q, now, events, 64)
+	end
+end
+
 -- Ends an offer that was refused or not answered in time.
 local function end_offer(cid, c, aid, kind, now, events)
 	local v = bump_version(cid)
 	back_to_queue(cid, c, now, false)
-	redis.call('SADD', P .. 'c:' .. cid .. ':x', aid)
+	refuse(cid, c, aid, now)
 	release_load(aid, cid, c.ch)
 	events[#events + 1] = {kind, cid, aid, inst_of(aid), v, c.q, c.ch}
 	if kind == 'timed_out' then
@@ -432,6 +487,8 @@ local function end_offer(cid, c, aid, kind, now, events)
 			refresh_advisor(aid)
 			events[#events + 1] = {'status', '', aid, inst_of(aid),
 			    next_version(), 'away', 'missed_offers'}
+			-- Away: their other open offers go to the next advisor.
+			withdraw_offers(aid, 'away', now, events)
 		end
 	end
 	dispatch_queue(c.q, now, events, 64)
@@ -445,6 +502,7 @@ local function release_conv(cid, c, why, now, events)
 	unqueue(c.q, cid)
 	redis.call('ZREM', P .. 'offers', cid)
 	redis.call('ZREM', P .. 'acw', cid)
+	redis.call('ZREM', P .. 'cool', cid)
 	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
 	events[#events + 1] = {'released', cid, c.adv or '', inst_of(c.adv or ''),
 	    v, c.q, c.ch, why, c.st}

@@ -1,6 +1,7 @@
 -- sweep: offers past their deadline time out; the conversation goes to
 -- the next advisor, the advisor's missed count grows (auto-away at
--- cfg max_missed). Wrap-up times that are over free their advisor's
+-- cfg max_missed). Conversations whose refusal cool-down ended are
+-- offered again. Wrap-up times that are over free their advisor's
 -- capacity. Any instance may run it; it is idempotent.
 -- ARGV: epoch, limit
 local err = epoch_error(ARGV[1])
@@ -17,6 +18,34 @@ for _, cid in ipairs(due) do
 		end_offer(cid, c, c.adv, 'timed_out', now, events)
 	else
 		redis.call('ZREM', P .. 'offers', cid)
+	end
+end
+-- Waiting conversations whose refusal cool-down ended: offered again now
+-- (pick_advisor no longer skips that advisor), not at the next event.
+local redo = {}
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'cool', '-inf', now,
+    'LIMIT', 0, num(ARGV[2], 100))) do
+	redis.call('ZREM', P .. 'cool', cid)
+	local c = hgetall(P .. 'c:' .. cid)
+	-- The next cool-down of it to end (offered meanwhile, it may be
+	-- refused again before then).
+	local nxt = redis.call('ZRANGEBYSCORE', P .. 'c:' .. cid .. ':x',
+	    '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+	if c.st and #nxt > 0 then
+		redis.call('ZADD', P .. 'cool', nxt[2], cid)
+	end
+	if c.st == 'waiting' then
+		redo[#redo + 1] = c.q
+		if c.ov and c.ov ~= '' then
+			redo[#redo + 1] = c.ov
+		end
+	end
+end
+local done = {}
+for _, q in ipairs(redo) do
+	if not done[q] then
+		done[q] = true
+		dispatch_queue(q, now, events, 64)
 	end
 end
 -- Ended conversations whose wrap-up time is over: the advisor's capacity

@@ -33,6 +33,7 @@ local v = bump_version(cid)
 local from = c.adv or ''
 unqueue(c.q, cid)
 redis.call('ZREM', P .. 'offers', cid)
+redis.call('ZREM', P .. 'cool', cid)
 redis.call('DEL', P .. 'c:' .. cid .. ':x')
 if from ~= '' then
 	release_load(from, cid, c.ch)

@@ -267,7 +267,8 @@ class ScriptTest(unittest.TestCase):
         with self.assertRaises(RedisError):
             self.rt.enqueue("c1", "q1")
 
-    def test_reject_goes_to_next_and_never_back(self):
+    def test_reject_goes_to_next_not_back_during_cool_down(self):
+        self.r.call("HSET", "sb:1:qc:q1", "cool:chat", 300)
         self.rt.advisor("a1")
         time.sleep(0.005)
         self.rt.advisor("a2")
@@ -276,9 +277,81 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(kinds(ev)[:1], ["rejected"])
         self.assertEqual(offers(ev), [("c1", "a2")])
         ev = self.rt.op("reject", "c1", "a2")
+        # both refused it and both are eligible: each waits for the other
         self.assertEqual(offers(ev), [])
         self.assertEqual(self.rt.conv("c1")["st"], "waiting")
         self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"), "0")
+        self.assertEqual(kinds(self.rt.op("sweep", 100)), [])
+        # a1's cool-down ends first: the sweep offers it to a1 at once
+        time.sleep(0.32)
+        ev = self.rt.op("sweep", 100)
+        self.assertEqual(offers(ev), [("c1", "a1")])
+        # accepted: refusals and their wake-up are forgotten
+        self.rt.op("accept", "c1", "a1")
+        self.assertEqual(self.r.call("EXISTS", "sb:1:c:c1:x"), 0)
+        self.assertEqual(self.r.call("ZCARD", "sb:1:cool"), 0)
+
+    def test_refusal_holds_only_while_another_advisor_is_eligible(self):
+        # the default cool-down (60 s) is running
+        self.r.call("HSET", "sb:1:qc:q1", "to:chat", 200)
+        self.rt.advisor("a1", caps="chat=1")
+        self.rt.enqueue("c1", "q1")
+        # the only advisor on shift rejects: offered to them again at once
+        ev = self.rt.op("reject", "c1", "a1")
+        self.assertEqual(kinds(ev), ["rejected", "offered"])
+        self.assertEqual(offers(ev), [("c1", "a1")])
+        # with a second advisor the refusal holds: a2 gets it
+        self.rt.advisor("a2", caps="chat=1")
+        ev = self.rt.op("reject", "c1", "a1")
+        self.assertEqual(offers(ev), [("c1", "a2")])
+        # a2 lets it time out while a1 is busy with other work: a2 is the
+        # only eligible advisor, so it comes straight back to a2
+        self.rt.enqueue("c2", "q1")
+        self.assertEqual(self.rt.conv("c2")["adv"], "a1")
+        self.rt.op("accept", "c2", "a1")
+        time.sleep(0.25)
+        ev = self.rt.op("sweep", 100)
+        self.assertEqual(kinds(ev)[:2], ["timed_out", "offered"])
+        self.assertEqual(offers(ev), [("c1", "a2")])
+        # a1 frees up, a2 rejects: both refused it, so neither is offered
+        # it until a cool-down ends
+        self.assertEqual(offers(self.rt.op("release", "c2", "closed")), [])
+        ev = self.rt.op("reject", "c1", "a2")
+        self.assertEqual(offers(ev), [])
+        self.assertEqual(self.rt.conv("c1")["st"], "waiting")
+        self.assertIsNotNone(self.r.call("ZSCORE", "sb:1:cool", "c1"))
+
+    def test_leaving_available_withdraws_open_offers(self):
+        for st in ("away", "busy", "wrap_up", "offline"):
+            self.tearDown()
+            self.setUp()
+            self.rt.advisor("a1", caps="chat=2")
+            self.rt.enqueue("c1", "q1")
+            self.rt.enqueue("c2", "q1")
+            self.rt.op("accept", "c2", "a1")
+            self.rt.advisor("a2", caps="chat=1")
+            self.assertEqual(self.rt.conv("c1")["adv"], "a1")
+            ev = self.rt.advisor("a1", st=st, reason="lunch")
+            self.assertEqual(kinds(ev), ["status", "withdrawn", "offered"],
+                             st)
+            self.assertEqual(ev[1][1:3], ["c1", "a1"])
+            self.assertEqual(ev[1][7], st)
+            self.assertEqual(offers(ev), [("c1", "a2")])
+            # not a refusal, and the assignment stays
+            self.assertEqual(self.r.call("EXISTS", "sb:1:c:c1:x"), 0)
+            self.assertEqual(self.rt.conv("c2")["adv"], "a1")
+            self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"),
+                             "1")
+            self.assertEqual(self.r.call("ZSCORE", "sb:1:offers", "c2"),
+                             None)
+        # with nobody else, the offer waits in the queue
+        self.tearDown()
+        self.setUp()
+        self.rt.advisor("a1")
+        self.rt.enqueue("c1", "q1")
+        ev = self.rt.advisor("a1", st="away")
+        self.assertEqual(kinds(ev), ["status", "withdrawn"])
+        self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:w", 0, -1), ["c1"])
 
     def test_timeout_reoffers_and_auto_away(self):
         self.r.call("HSET", "sb:1:qc:q1", "to:chat", 30)
@@ -567,8 +640,8 @@ class ScriptTest(unittest.TestCase):
         with self.assertRaises(RedisError) as e:
             self.rt.op("pick", "e2", "a1")
         self.assertTrue(str(e.exception).startswith("NOTWAITING"))
-        # pushed conversations cannot be picked
-        self.rt.op("reject", "c1", "a1")
+        # pushed conversations cannot be picked (withdrawn: waiting)
+        self.rt.op("advisor", "a1", "away", "", "i1", "", "-")
         with self.assertRaises(RedisError) as e:
             self.rt.op("pick", "c1", "a1")
         self.assertTrue(str(e.exception).startswith("NOTWAITING"))
@@ -602,7 +675,7 @@ class ScriptTest(unittest.TestCase):
         ev = self.pull_settings("")
         self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:p", 0, -1), [])
         self.assertEqual(offers(ev), [("e1", "a1")])
-        self.rt.op("reject", "e1", "a1")
+        self.rt.op("advisor", "a1", "away", "", "i1", "", "-")
         self.pull_settings()
         self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:p", 0, -1), ["e1"])
         self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:r:email", 0, -1),
@@ -650,11 +723,10 @@ class ScriptTest(unittest.TestCase):
     def test_wrap_up_ends_after_contact_work_early(self):
         self.acw(60000)
         self.rt.advisor("a1", caps="chat=1")
-        self.rt.advisor("a2", caps="chat=1")
+        self.rt.advisor("a2", st="away", caps="chat=1")
         self.assigned("c1", "a1")
         self.rt.op("finish", "c1", "closed")
-        self.rt.enqueue("c2", "q1")
-        self.rt.op("reject", "c2", "a2")
+        self.assertEqual(offers(self.rt.enqueue("c2", "q1")), [])
         # someone else's wrap-up is refused
         with self.assertRaises(RedisError) as e:
             self.rt.op("release", "c1", "closed", "a2")
