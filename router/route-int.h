@@ -47,6 +47,8 @@ struct route {
 	char sha[ROUTE_MAX_SCRIPTS][41];
 	unsigned loading;
 	uv_timer_t sweep, presence, wait;
+	uv_timer_t hold_timer; /* snapshots waiting for a commit (route.c) */
+	struct hold *holds;
 	int handles_open;
 	int sweep_inflight;
 	int settings_inflight;
@@ -75,7 +77,44 @@ struct route {
 	unsigned rebuild_pending;
 	int rebuild_failed;
 	size_t gc_deleted;
+	struct route_stream *stream;
 };
+
+/*
+ * The drainer (route_stream.c): entries of the event stream sb:events that
+ * nobody deleted (their instance died before recording them, or
+ * PostgreSQL failed) are recorded by one instance at a time once a few
+ * seconds old, and deleted after COMMIT.
+ */
+struct route_stream;
+struct route_stream *route_stream_new(struct route *r);
+void route_stream_free(struct route_stream *s);
+unsigned long route_stream_drained(const struct route_stream *s);
+
+/*
+ * One decision's stream entry, deleted (XDEL, batched per loop turn) once
+ * every write holding it succeeded. _new holds it once (NULL id: NULL,
+ * and the other calls do nothing); each _hold is matched by one _done,
+ * ok = 0 when that write failed (the entry then stays for the drainer).
+ */
+struct route_entry;
+struct route_entry *route_entry_new(struct route *r, const char *id);
+void route_entry_hold(struct route_entry *e);
+void route_entry_done(struct route_entry *e, int ok);
+
+/*
+ * Submits the PostgreSQL row of one event (idempotent). cb/arg for a row
+ * the caller waits for, history_cb/history_arg for a history-only row
+ * (written behind). drained: recorded from the stream (detail says so).
+ * Returns 1 (cb will be called), 2 (history_cb will be), 0 (nothing to
+ * record) or -1 (*reason set; no callback).
+ */
+int route_submit_event(struct route *r, const struct route_event *ev,
+                       int drained, db_commit_row_cb cb, void *arg,
+                       db_commit_row_cb history_cb, void *history_arg,
+                       const char **reason);
+/* Publishes events on sb:route and to this instance's sockets. */
+void route_publish(struct route *r, const struct route_event *ev, size_t n);
 
 int route_script_index(const char *name);
 void route_set_ready(struct route *r, unsigned long long epoch);

@@ -133,6 +133,7 @@ struct events {
 	size_t n;
 	char **strs;
 	size_t nstrs;
+	const char *entry; /* the decision's sb:events entry id, or NULL */
 };
 
 enum call_kind {
@@ -157,6 +158,7 @@ struct call {
 	route_view_cb vcb;
 	void *arg;
 	struct events events;
+	struct route_entry *entry; /* its stream entry, once recorded */
 	unsigned writes_pending;
 	int write_failed;
 	int publish_late; /* publish the events once their rows are committed */
@@ -164,6 +166,7 @@ struct call {
 };
 
 static void call_send(struct call *c);
+static void on_hold_tick(uv_timer_t *t);
 static void view_reply(struct call *c, const redisReply *reply);
 static void check_counter(struct route *r, const struct events *e);
 
@@ -242,6 +245,11 @@ events_from_reply(struct events *e, const redisReply *reply)
 		const redisReply *a = reply->element[i];
 		struct route_event *ev = &e->ev[e->n];
 
+		/* A decision's last element: its stream entry (emit). */
+		if (a->type == REDIS_REPLY_STRING && i == reply->elements - 1) {
+			e->entry = reply_str(e, a);
+			continue;
+		}
 		if (a->type != REDIS_REPLY_ARRAY || a->elements < 5)
 			continue;
 		ev->kind = reply_str(e, a->element[0]);
@@ -325,6 +333,8 @@ call_free(struct call *c)
 		free(c->argv[i]);
 	free(c->argv);
 	free(c->argvlen);
+	/* The call's own hold: the entry goes once every write is done. */
+	route_entry_done(c->entry, 1);
 	events_free(&c->events);
 	free(c);
 }
@@ -418,6 +428,33 @@ has_assignment(const struct events *e)
 	return 0;
 }
 
+/*
+ * Publishes a call's events once its rows are committed: an assignment
+ * only when it stands (a superseded or unrecorded one never reaches a
+ * desk: PostgreSQL does not give the advisor the conversation; the
+ * drainer publishes it if it is recorded later).
+ */
+static void
+publish_committed(struct call *c)
+{
+	struct events e = c->events;
+	struct route_event *kept;
+	size_t i, n = 0;
+
+	if (!c->write_failed) {
+		publish_events(c->r, &c->events);
+		return;
+	}
+	kept = xcalloc(c->events.n + 1, sizeof(*kept));
+	for (i = 0; i < c->events.n; i++)
+		if (strcmp(c->events.ev[i].kind, "accepted") != 0)
+			kept[n++] = c->events.ev[i];
+	e.ev = kept;
+	e.n = n;
+	publish_events(c->r, &e);
+	free(kept);
+}
+
 static void
 on_event_written(void *arg, int ok, const PGresult *res, int row,
                  const char *err)
@@ -425,6 +462,7 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 	struct call *c = arg;
 	const char *why;
 
+	route_entry_done(c->entry, ok);
 	if (!ok) {
 		c->write_failed = 1;
 		snprintf(c->err, sizeof(c->err), "not recorded: %s", err);
@@ -444,20 +482,21 @@ on_event_written(void *arg, int ok, const PGresult *res, int row,
 	}
 	if (--c->writes_pending == 0) {
 		if (c->publish_late)
-			publish_events(c->r, &c->events);
+			publish_committed(c);
 		call_finish(c, !c->write_failed, c->err);
 	}
 }
 
 /*
  * A history-only event (an offer, a rejection, a time-out: no row moves)
- * that was not recorded: logged. Nobody waits for these.
+ * that was not recorded: logged (its stream entry stays for the drainer).
+ * Nobody waits for these.
  */
 static void
 on_history_written(void *arg, int ok, const PGresult *res, int row,
                    const char *err)
 {
-	(void)arg;
+	route_entry_done(arg, ok);
 	if (!ok)
 		gw_error("route.history_unrecorded", "reason=\"%s\"", err);
 	else if (res == NULL || row < 0 ||
@@ -479,6 +518,7 @@ on_status_written(void *arg, int ok, const PGresult *res, int row,
 {
 	struct call *c = arg;
 
+	route_entry_done(c->entry, ok);
 	if (!ok) {
 		c->write_failed = 1;
 		snprintf(c->err, sizeof(c->err), "not recorded: %s", err);
@@ -492,125 +532,140 @@ on_status_written(void *arg, int ok, const PGresult *res, int row,
 	}
 	if (--c->writes_pending == 0) {
 		if (c->publish_late)
-			publish_events(c->r, &c->events);
+			publish_committed(c);
 		call_finish(c, !c->write_failed, c->err);
 	}
 }
 
-static void
-record_status(struct call *c, const struct route_event *ev, unsigned *queued)
+/* The detail column of a conversation event (JSON text, to free). */
+static char *
+event_detail(const struct route_event *ev, int drained)
 {
-	const char *params[5], *reason = NULL;
-	char version[32];
+	json_t *d;
+	char *text;
 
-	snprintf(version, sizeof(version), "%lld", ev->version);
-	params[0] = ev->advisor;
-	params[1] = ev->nextra > 0 ? ev->extra[0] : "";
-	params[2] = ev->nextra > 1 ? ev->extra[1] : "";
-	params[3] = version;
-	params[4] = c->r->instance;
-	if (db_commit_submit_row(writer_for(c->r, ev->advisor), &STATUS_ROWS,
-	                         params, on_status_written, c, &reason) == 0) {
-		(*queued)++;
-		c->writes_pending++;
-	} else {
-		c->write_failed = 1;
-		snprintf(c->err, sizeof(c->err), "not recorded: %s", reason);
-		gw_error("route.record_failed",
-		         "advisor=%s kind=status reason=\"%s\"", ev->advisor,
-		         reason);
-	}
+	d = json_pack("{s:s, s:s}", "queue", ev->nextra > 0 ? ev->extra[0] : "",
+	              "channel", ev->nextra > 1 ? ev->extra[1] : "");
+	if (strcmp(ev->kind, "offered") == 0 && ev->nextra > 3)
+		json_object_set_new(d, "waited_ms",
+		                    json_integer(atoll(ev->extra[3])));
+	if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 2)
+		json_object_set_new(d, "waited_ms",
+		                    json_integer(atoll(ev->extra[2])));
+	/* Taken from the queue view rather than offered. */
+	if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 3 &&
+	    strcmp(ev->extra[3], "picked") == 0)
+		json_object_set_new(d, "picked", json_true());
+	if (strcmp(ev->kind, "overflowed") == 0 && ev->nextra > 2)
+		json_object_set_new(d, "overflow_queue",
+		                    json_string(ev->extra[2]));
+	if ((strcmp(ev->kind, "released") == 0 ||
+	     strcmp(ev->kind, "ended") == 0) &&
+	    ev->nextra > 2)
+		json_object_set_new(d, "why", json_string(ev->extra[2]));
+	/* The status the advisor left 'available' for. */
+	if (strcmp(ev->kind, "withdrawn") == 0 && ev->nextra > 2)
+		json_object_set_new(d, "status", json_string(ev->extra[2]));
+	if (strcmp(ev->kind, "ended") == 0 && ev->nextra > 3)
+		json_object_set_new(d, "deadline_ms",
+		                    json_integer(atoll(ev->extra[3])));
+	/* Recorded from the stream by another instance (route_stream.c). */
+	if (drained)
+		json_object_set_new(d, "drained", json_true());
+	text = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return text;
 }
 
-/* Records each conversation event; returns how many writes were queued. */
+int
+route_submit_event(struct route *r, const struct route_event *ev, int drained,
+                   db_commit_row_cb cb, void *arg, db_commit_row_cb history_cb,
+                   void *history_arg, const char **reason)
+{
+	const char *params[9], *st;
+	char version[32], *detail;
+	int rc;
+
+	snprintf(version, sizeof(version), "%lld", ev->version);
+	if (strcmp(ev->kind, "status") == 0) {
+		if (!is_id(ev->advisor) || ev->version <= 0)
+			return 0;
+		params[0] = ev->advisor;
+		params[1] = ev->nextra > 0 ? ev->extra[0] : "";
+		params[2] = ev->nextra > 1 ? ev->extra[1] : "";
+		params[3] = version;
+		params[4] = r->instance;
+		rc = db_commit_submit_row(writer_for(r, ev->advisor),
+		                          &STATUS_ROWS, params, cb, arg,
+		                          reason);
+		return rc == 0 ? 1 : -1;
+	}
+	if (!is_id(ev->conv))
+		return 0;
+	st = status_for(ev->kind, ev);
+	detail = event_detail(ev, drained);
+	params[0] = ev->conv;
+	params[1] = ev->kind;
+	params[2] = st;
+	params[3] =
+	        st != NULL && strcmp(st, "assigned") == 0 && is_id(ev->advisor)
+	                ? ev->advisor
+	                : NULL;
+	params[4] = ev->nextra > 0 && is_id(ev->extra[0]) ? ev->extra[0] : NULL;
+	params[5] = version;
+	params[6] = is_id(ev->advisor) ? ev->advisor : NULL;
+	params[7] = detail;
+	params[8] = r->instance;
+	/*
+	 * History only: the caller is not held for it, and it goes behind the
+	 * decisions callers wait for (a burst of offers when many desks go
+	 * available must not delay acceptances). Its version keeps its place
+	 * in the history.
+	 */
+	if (st == NULL)
+		rc = db_commit_submit_row_later(writer_for(r, ev->conv),
+		                                &EVENT_ROWS, params, history_cb,
+		                                history_arg, reason);
+	else
+		rc = db_commit_submit_row(writer_for(r, ev->conv), &EVENT_ROWS,
+		                          params, cb, arg, reason);
+	free(detail);
+	if (rc != 0)
+		return -1;
+	return st == NULL ? 2 : 1;
+}
+
+/*
+ * Records each event of a call: the caller waits for the rows that move a
+ * conversation (and for status changes); history-only rows are written
+ * behind. Each write holds the call's stream entry, deleted once all of
+ * them are committed (route_stream.c). Returns how many writes the caller
+ * waits for.
+ */
 static unsigned
 record_events(struct call *c)
 {
-	struct route *r = c->r;
 	const struct route_event *ev;
-	const char *params[9], *reason = NULL, *st;
-	char version[32], *detail;
+	const char *reason = NULL;
 	unsigned queued = 0;
 	size_t i;
-	json_t *d;
+	int rc;
 
 	for (i = 0; i < c->events.n; i++) {
 		ev = &c->events.ev[i];
-		if (strcmp(ev->kind, "status") == 0 && is_id(ev->advisor) &&
-		    ev->version > 0) {
-			record_status(c, ev, &queued);
-			continue;
-		}
-		if (!is_id(ev->conv))
-			continue;
-		st = status_for(ev->kind, ev);
-		snprintf(version, sizeof(version), "%lld", ev->version);
-		d = json_pack("{s:s, s:s}", "queue",
-		              ev->nextra > 0 ? ev->extra[0] : "", "channel",
-		              ev->nextra > 1 ? ev->extra[1] : "");
-		if (strcmp(ev->kind, "offered") == 0 && ev->nextra > 3)
-			json_object_set_new(d, "waited_ms",
-			                    json_integer(atoll(ev->extra[3])));
-		if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 2)
-			json_object_set_new(d, "waited_ms",
-			                    json_integer(atoll(ev->extra[2])));
-		/* Taken from the queue view rather than offered. */
-		if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 3 &&
-		    strcmp(ev->extra[3], "picked") == 0)
-			json_object_set_new(d, "picked", json_true());
-		if (strcmp(ev->kind, "overflowed") == 0 && ev->nextra > 2)
-			json_object_set_new(d, "overflow_queue",
-			                    json_string(ev->extra[2]));
-		if ((strcmp(ev->kind, "released") == 0 ||
-		     strcmp(ev->kind, "ended") == 0) &&
-		    ev->nextra > 2)
-			json_object_set_new(d, "why",
-			                    json_string(ev->extra[2]));
-		/* The status the advisor left 'available' for. */
-		if (strcmp(ev->kind, "withdrawn") == 0 && ev->nextra > 2)
-			json_object_set_new(d, "status",
-			                    json_string(ev->extra[2]));
-		if (strcmp(ev->kind, "ended") == 0 && ev->nextra > 3)
-			json_object_set_new(d, "deadline_ms",
-			                    json_integer(atoll(ev->extra[3])));
-		detail = json_dumps(d, JSON_COMPACT);
-		json_decref(d);
-		params[0] = ev->conv;
-		params[1] = ev->kind;
-		params[2] = st;
-		params[3] = st != NULL && strcmp(st, "assigned") == 0 &&
-		                            is_id(ev->advisor)
-		                    ? ev->advisor
-		                    : NULL;
-		params[4] = ev->nextra > 0 && is_id(ev->extra[0]) ? ev->extra[0]
-		                                                  : NULL;
-		params[5] = version;
-		params[6] = is_id(ev->advisor) ? ev->advisor : NULL;
-		params[7] = detail;
-		params[8] = r->instance;
-		/*
-		 * History only: the caller is not held for it, and it goes
-		 * behind the decisions callers wait for (a burst of offers
-		 * when many desks go available must not delay acceptances).
-		 * Its version keeps its place in the history.
-		 */
-		if (st == NULL) {
-			if (db_commit_submit_row_later(writer_for(r, ev->conv),
-			                               &EVENT_ROWS, params,
-			                               on_history_written, NULL,
-			                               &reason) != 0)
-				gw_error("route.history_unrecorded",
-				         "conv=%s kind=%s reason=\"%s\"",
-				         ev->conv, ev->kind, reason);
-			free(detail);
-			continue;
-		}
-		if (db_commit_submit_row(writer_for(r, ev->conv), &EVENT_ROWS,
-		                         params, on_event_written, c,
-		                         &reason) == 0) {
+		route_entry_hold(c->entry);
+		rc = route_submit_event(
+		        c->r, ev, 0,
+		        strcmp(ev->kind, "status") == 0 ? on_status_written
+		                                        : on_event_written,
+		        c, on_history_written, c->entry, &reason);
+		if (rc == 1) {
 			queued++;
 			c->writes_pending++;
-		} else {
+		} else if (rc != 2) {
+			route_entry_done(c->entry, rc == 0);
+		}
+		if (rc < 0) {
 			c->write_failed = 1;
 			snprintf(c->err, sizeof(c->err), "not recorded: %s",
 			         reason);
@@ -618,7 +673,6 @@ record_events(struct call *c)
 			         "conv=%s kind=%s reason=\"%s\"", ev->conv,
 			         ev->kind, reason);
 		}
-		free(detail);
 	}
 	return queued;
 }
@@ -647,6 +701,17 @@ publish_events(struct route *r, const struct events *e)
 	 */
 	if (r->event_cb != NULL)
 		r->event_cb(r->cb_arg, e->ev, e->n);
+}
+
+void
+route_publish(struct route *r, const struct route_event *ev, size_t n)
+{
+	struct events e;
+
+	memset(&e, 0, sizeof(e));
+	e.ev = (struct route_event *)ev;
+	e.n = n;
+	publish_events(r, &e);
 }
 
 static void
@@ -745,9 +810,10 @@ on_call_reply(void *arg, redisReply *reply)
 	c->publish_late = has_assignment(&c->events);
 	if (!c->publish_late)
 		publish_events(r, &c->events);
+	c->entry = route_entry_new(r, c->events.entry);
 	if (record_events(c) == 0) {
 		if (c->publish_late)
-			publish_events(r, &c->events);
+			publish_committed(c);
 		call_finish(c, !c->write_failed, c->err);
 	}
 }
@@ -1026,18 +1092,221 @@ route_positions(struct route *r, const char *queue, const char *const *convs,
 	return call_start(c);
 }
 
+/*
+ * What an advisor holds, told to a desk only once PostgreSQL has it: an
+ * assignment still on its way (its caller's commit, or the drainer's when
+ * its instance died) would let the desk ask chat.history of a
+ * conversation PostgreSQL does not give the advisor yet. Such a snapshot
+ * waits, the holding script asked again every HOLD_POLL_MS, until every
+ * assignment in it is committed; after HOLD_MAX_MS (longer than the
+ * drainer takes) the ones still missing are left out, and reach the desk
+ * as conversation.assigned once committed, if ever.
+ */
+#define HOLD_POLL_MS 100
+#define HOLD_MAX_MS  10000
+
+/*
+ * Which of the listed assignments ($1 ids, $2 versions) PostgreSQL has
+ * for advisor $3: the row is theirs at that version or a later one (or a
+ * rebuild restored it: counter 0, from PostgreSQL itself).
+ */
+static const char HELD_SQL[] =
+        "SELECT h.id::text FROM unnest($1::bigint[], $2::bigint[]) AS h(id, v)"
+        " JOIN conversations c ON c.id = h.id"
+        " WHERE c.assigned_staff_id = $3::bigint"
+        "  AND c.status IN ('assigned', 'wrap_up')"
+        "  AND (c.route_version >= h.v OR h.v & 4294967295 = 0)";
+
+struct hold {
+	struct route *r;
+	struct hold *next;
+	char advisor[24];
+	route_reply_cb cb;
+	void *arg;
+	uint64_t started;
+	int waiting; /* for the poll timer */
+	struct events events;
+};
+
+static void hold_run(struct hold *h);
+
+static void
+hold_unlink(struct hold *h)
+{
+	struct hold **p;
+
+	for (p = &h->r->holds; *p != NULL; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+}
+
+static void
+hold_finish(struct hold *h, int ok, const char *err, const struct events *e)
+{
+	hold_unlink(h);
+	if (h->cb != NULL)
+		h->cb(h->arg, ok, err, ok ? e->ev : NULL, ok ? e->n : 0);
+	events_free(&h->events);
+	free(h);
+}
+
+/* Keeps every event but the assignments PostgreSQL does not have yet. */
+static void
+on_held_checked(void *arg, PGresult *res, const char *err)
+{
+	struct hold *h = arg;
+	struct route *r = h->r;
+	struct events out = h->events;
+	struct route_event *kept;
+	size_t i, n = 0;
+	int k, missing = 0, found;
+
+	(void)err;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		/* PostgreSQL cannot say: the desk gets what routing holds. */
+		hold_finish(h, 1, NULL, &h->events);
+		return;
+	}
+	kept = xcalloc(h->events.n + 1, sizeof(*kept));
+	for (i = 0; i < h->events.n; i++) {
+		found = strcmp(h->events.ev[i].kind, "accepted") != 0;
+		for (k = 0; !found && k < PQntuples(res); k++)
+			found = strcmp(PQgetvalue(res, k, 0),
+			               h->events.ev[i].conv) == 0;
+		if (found)
+			kept[n++] = h->events.ev[i];
+		else
+			missing++;
+	}
+	if (missing > 0 && uv_now(r->loop) - h->started < HOLD_MAX_MS &&
+	    r->state == ROUTE_READY) {
+		free(kept);
+		h->waiting = 1;
+		if (!uv_is_active((uv_handle_t *)&r->hold_timer))
+			uv_timer_start(&r->hold_timer, on_hold_tick,
+			               HOLD_POLL_MS, 0);
+		return;
+	}
+	if (missing > 0)
+		gw_warn("route.holding_uncommitted",
+		        "advisor=%s assignments=%d reason=\"not in PostgreSQL "
+		        "yet; left out of the snapshot\"",
+		        h->advisor, missing);
+	out.ev = kept;
+	out.n = n;
+	hold_finish(h, 1, NULL, &out);
+	free(kept);
+}
+
+static void
+on_held(void *arg, int ok, const char *err, const struct route_event *ev,
+        size_t n)
+{
+	struct hold *h = arg;
+	struct route *r = h->r;
+	char *ids = NULL, *vers = NULL, *tmp, num[32];
+	const char *params[3];
+	size_t i;
+
+	if (!ok) {
+		hold_finish(h, 0, err, NULL);
+		return;
+	}
+	events_free(&h->events);
+	h->events.ev = xcalloc(n + 1, sizeof(struct route_event));
+	for (i = 0; i < n; i++) {
+		struct route_event *e = &h->events.ev[i];
+		unsigned k;
+
+		*e = ev[i];
+		e->kind =
+		        events_str(&h->events, ev[i].kind, strlen(ev[i].kind));
+		e->conv =
+		        events_str(&h->events, ev[i].conv, strlen(ev[i].conv));
+		e->advisor = events_str(&h->events, ev[i].advisor,
+		                        strlen(ev[i].advisor));
+		e->instance = events_str(&h->events, ev[i].instance,
+		                         strlen(ev[i].instance));
+		for (k = 0; k < ev[i].nextra; k++)
+			e->extra[k] = events_str(&h->events, ev[i].extra[k],
+			                         strlen(ev[i].extra[k]));
+		if (strcmp(ev[i].kind, "accepted") != 0 || !is_id(ev[i].conv))
+			continue;
+		snprintf(num, sizeof(num), "%lld", ev[i].version);
+		tmp = xasprintf("%s%s%s", ids ? ids : "{", ids ? "," : "",
+		                ev[i].conv);
+		free(ids);
+		ids = tmp;
+		tmp = xasprintf("%s%s%s", vers ? vers : "{", vers ? "," : "",
+		                num);
+		free(vers);
+		vers = tmp;
+	}
+	h->events.n = n;
+	if (ids == NULL) {
+		hold_finish(h, 1, NULL, &h->events);
+		return;
+	}
+	tmp = xasprintf("%s}", ids);
+	free(ids);
+	ids = tmp;
+	tmp = xasprintf("%s}", vers);
+	free(vers);
+	vers = tmp;
+	params[0] = ids;
+	params[1] = vers;
+	params[2] = h->advisor;
+	if (db_query(r->db, HELD_SQL, 3, params, on_held_checked, h) != 0)
+		hold_finish(h, 1, NULL, &h->events);
+	free(ids);
+	free(vers);
+}
+
+static void
+hold_run(struct hold *h)
+{
+	struct call *c = call_new(h->r, "holding", on_held, h);
+
+	h->waiting = 0;
+	c->kind = CALL_READ;
+	call_arg(c, h->advisor);
+	if (call_start(c) != 0)
+		hold_finish(h, 0, "routing unavailable", NULL);
+}
+
+static void
+on_hold_tick(uv_timer_t *t)
+{
+	struct route *r = t->data;
+	struct hold *h, *next;
+
+	for (h = r->holds; h != NULL; h = next) {
+		next = h->next;
+		if (h->waiting)
+			hold_run(h);
+	}
+}
+
 int
 route_holding(struct route *r, const char *advisor, route_reply_cb cb,
               void *arg)
 {
-	struct call *c;
+	struct hold *h;
 
-	if (!is_id(advisor))
+	if (!is_id(advisor) || r->state != ROUTE_READY)
 		return -1;
-	c = call_new(r, "holding", cb, arg);
-	c->kind = CALL_READ;
-	call_arg(c, advisor);
-	return call_start(c);
+	h = xcalloc(1, sizeof(*h));
+	h->r = r;
+	snprintf(h->advisor, sizeof(h->advisor), "%s", advisor);
+	h->cb = cb;
+	h->arg = arg;
+	h->started = uv_now(r->loop);
+	h->next = r->holds;
+	r->holds = h;
+	hold_run(h);
+	return 0;
 }
 
 int
@@ -1503,7 +1772,9 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 	uv_timer_init(loop, &r->presence);
 	uv_timer_init(loop, &r->wait);
 	uv_timer_init(loop, &r->settings);
+	uv_timer_init(loop, &r->hold_timer);
 	r->sweep.data = r->presence.data = r->wait.data = r->settings.data = r;
+	r->hold_timer.data = r;
 	uv_timer_start(&r->settings, on_settings_tick, SETTINGS_MS,
 	               SETTINGS_MS);
 	uv_timer_start(&r->sweep, on_sweep, (uint64_t)r->opt.sweep_ms,
@@ -1512,6 +1783,7 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 	               (uint64_t)r->opt.presence_ms);
 	if (sub != NULL)
 		kv_subscribe(sub, ROUTE_CHANNEL, on_route_message, r);
+	r->stream = route_stream_new(r);
 	return r;
 }
 
@@ -1567,7 +1839,21 @@ route_free(struct route *r)
 		return;
 	r->gen++;
 	r->state = ROUTE_IDLE;
-	r->handles_open = 4;
+	route_stream_free(r->stream);
+	r->stream = NULL;
+	/*
+	 * Snapshots still waiting for a commit: their owners are gone (Redis
+	 * and PostgreSQL were closed first and answered every call).
+	 */
+	while (r->holds != NULL) {
+		struct hold *h = r->holds;
+
+		r->holds = h->next;
+		events_free(&h->events);
+		free(h);
+	}
+	r->handles_open = 5;
+	uv_close((uv_handle_t *)&r->hold_timer, route_timer_closed);
 	uv_close((uv_handle_t *)&r->settings, route_timer_closed);
 	uv_close((uv_handle_t *)&r->sweep, route_timer_closed);
 	uv_close((uv_handle_t *)&r->presence, route_timer_closed);

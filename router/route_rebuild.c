@@ -17,11 +17,10 @@
 #include "route-int.h"
 #include "xmalloc.h"
 
-#define REBUILD_LOCK_MS   60000
-#define WAIT_POLL_MS      200
-#define REBUILD_SETTLE_MS 3000
-#define FENCE_POLL_MS     50
-#define FENCE_MAX_MS      60000
+#define REBUILD_LOCK_MS 60000
+#define WAIT_POLL_MS    200
+#define FENCE_POLL_MS   50
+#define FENCE_MAX_MS    60000
 
 static const char CONFIG_SQL[] =
         "SELECT"
@@ -408,12 +407,13 @@ on_fence(void *arg, PGresult *res, const char *err)
 	r->rebuild_fence = xstrdup(PQgetvalue(res, 0, 0));
 	r->rebuild_fence_at = uv_now(r->loop);
 	/*
-	 * Decisions of the old state may still be on their way to
-	 * PostgreSQL from any instance: let them land before reading (they
-	 * are then recorded as not applied, and the rebuilt state is read
-	 * with fewer of them still to come).
+	 * No settling time: a decision of the old state that reaches
+	 * PostgreSQL from now on (from any instance, however late) reads the
+	 * new epoch and is recorded as not applied, so it cannot change what
+	 * the rebuild reads; only those already running may, and they are
+	 * the transactions just listed.
 	 */
-	uv_timer_start(&r->wait, on_settled, REBUILD_SETTLE_MS, 0);
+	on_settled(&r->wait);
 }
 
 static void

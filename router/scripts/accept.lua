@@ -9,4 +9,4 @@ local c, refused = offered_to(cid, aid)
 if not c then
 	return refused
 end
-return {assign(cid, c, aid, now_ms())}
+return emit({assign(cid, c, aid, now_ms())})

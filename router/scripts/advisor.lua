@@ -59,4 +59,4 @@ else
 	-- time out; it goes to the next advisor now.
 	withdraw_offers(aid, st, now, events)
 end
-return events
+return emit(events)

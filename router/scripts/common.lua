@@ -54,12 +54,51 @@
 --   cfg                  hash: max_missed (auto-away threshold), grace_ms
 --                        (how long a desk may be gone), live (channels
 --                        re-queued when it is)
+-- Outside the epoch prefix (it outlives a rebuild):
+--   sb:events            stream: every decision's events, appended by the
+--                        script that took it (emit), one entry per call,
+--                        field e = the events as JSON (versions as strings).
+--                        The calling instance records them in PostgreSQL
+--                        and deletes the entry once committed; entries
+--                        older than a few seconds are recorded by the
+--                        drainer of any instance (route.c). Capped at
+--                        about STREAM_MAX entries.
+--   sb:drain             the drainer's lease (an instance's tag, PX)
 -- Versions: v = epoch * 2^32 + counter (one counter, `seq`, per epoch), so
 -- a decision taken in an older epoch always carries a smaller version than
 -- any taken in a newer one, and versions give the order of all decisions.
 
 local CHANNELS = {'chat', 'email', 'sms', 'voice', 'visit'}
+local STREAM = 'sb:events'
+-- About 100 s of entries at 1,000 decisions a second: a PostgreSQL outage
+-- longer than that loses the oldest unrecorded history (router.md).
+local STREAM_MAX = 100000
 local P = 'sb:' .. (ARGV[1] or '') .. ':'
+
+-- A decision and its history are one atomic act: the events go to the
+-- stream in the same script. The entry id is returned after the events
+-- (a string where each event is an array), so the caller can delete the
+-- entry once it has recorded them.
+local function emit(events)
+	if #events == 0 then
+		return events
+	end
+	local flat = {}
+	for i, e in ipairs(events) do
+		local copy = {}
+		for k, x in ipairs(e) do
+			if type(x) == 'number' then
+				copy[k] = string.format('%.0f', x)
+			else
+				copy[k] = x
+			end
+		end
+		flat[i] = copy
+	end
+	events[#events + 1] = redis.call('XADD', STREAM, 'MAXLEN', '~',
+	    STREAM_MAX, '*', 'e', cjson.encode(flat))
+	return events
+end
 
 local function now_ms()
 	local t = redis.call('TIME')

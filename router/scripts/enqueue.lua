@@ -29,4 +29,4 @@ local v = bump_version(cid)
 redis.call('ZADD', wait_key(q, ch), wait_score(c), cid)
 local events = {{'queued', cid, '', '', v, q, ch}}
 dispatch_queue(q, now, events, 64)
-return events
+return emit(events)

@@ -30,7 +30,7 @@ if c.st == 'assigned' and c.adv and c.adv ~= '' then
 	else
 		acw_free(cid, c, now, events)
 	end
-	return events
+	return emit(events)
 end
 release_conv(cid, c, why, now, events)
-return events
+return emit(events)

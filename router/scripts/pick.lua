@@ -39,4 +39,4 @@ redis.call('HINCRBY', P .. 'a:' .. aid, 'load:' .. c.ch, 1)
 redis.call('SADD', P .. 'a:' .. aid .. ':c', cid)
 local ev = assign(cid, c, aid, now_ms())
 ev[#ev + 1] = 'picked'
-return {ev}
+return emit({ev})

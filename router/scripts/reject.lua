@@ -12,4 +12,4 @@ if not c then
 end
 local events = {}
 end_offer(cid, c, aid, 'rejected', now_ms(), events)
-return events
+return emit(events)

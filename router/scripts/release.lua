@@ -17,4 +17,4 @@ if ARGV[4] and ARGV[4] ~= '' and c.adv ~= ARGV[4] then
 end
 local events = {}
 release_conv(cid, c, why, now_ms(), events)
-return events
+return emit(events)

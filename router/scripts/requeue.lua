@@ -13,4 +13,4 @@ if not live or live == '' then
 end
 local events = {}
 requeue_advisor(ARGV[2], live, now_ms(), events)
-return events
+return emit(events)

@@ -20,4 +20,4 @@ end
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
 	dispatch_queue(q, now, events, 64)
 end
-return events
+return emit(events)

@@ -94,4 +94,4 @@ local gone = redis.call('ZRANGEBYSCORE', P .. 'presence', '-inf', now - grace,
 for _, aid in ipairs(gone) do
 	requeue_advisor(aid, live, now, events)
 end
-return events
+return emit(events)

@@ -49,4 +49,4 @@ dispatch_queue(newq, now, events, 64)
 if from ~= '' then
 	dispatch_advisor_queues(from, now, events)
 end
-return events
+return emit(events)

@@ -4,6 +4,7 @@ rejected or time out, auto-away, re-queue at the front, transfers, queue
 position and estimated wait, and epoch fencing. Each script is loaded the
 way the daemon loads it: common.lua followed by the operation's file."""
 
+import json
 import os
 import socket
 import sys
@@ -79,7 +80,7 @@ class Router:
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
            "requeue", "transfer", "positions", "presence", "restore",
-           "holding", "pick", "waiting", "settings", "finish")
+           "holding", "pick", "waiting", "settings", "finish", "drain")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -88,7 +89,12 @@ class Router:
                     for op in self.OPS}
 
     def run(self, op, *args):
-        return self.r.call("EVALSHA", self.sha[op], 0, *args)
+        out = self.r.call("EVALSHA", self.sha[op], 0, *args)
+        # A decision's events end with its sb:events entry id (emit).
+        self.entry = None
+        if isinstance(out, list) and out and isinstance(out[-1], str):
+            self.entry = out.pop()
+        return out
 
     def op(self, op, *args):
         return self.run(op, self.epoch, *args)
@@ -799,6 +805,60 @@ class ScriptTest(unittest.TestCase):
         ev = new.op("sweep", 100)
         self.assertEqual(kinds(ev), ["acw_expired", "offered"])
         self.assertEqual(offers(ev), [("c2", "a7")])
+
+
+    # -------------------------------------------------------- event stream
+
+    def stream(self):
+        return [(i, json.loads(dict(zip(f[::2], f[1::2]))["e"]))
+                for i, f in self.r.call("XRANGE", "sb:events", "-", "+")]
+
+    def test_every_decision_appends_its_events_to_the_stream(self):
+        self.rt.advisor("a1", caps="chat=1")
+        ev = self.rt.enqueue("c1", "q1")
+        entry = self.rt.entry
+        self.assertIsNotNone(entry)
+        ev2 = self.rt.op("accept", "c1", "a1")
+        ev3 = self.rt.op("finish", "c1", "closed")
+        s = self.stream()
+        self.assertEqual(len(s), 4)  # advisor, enqueue, accept, finish
+        self.assertEqual(s[1][0], entry)
+        # the same events, versions as strings (exact at any size)
+        self.assertEqual(s[1][1], [[str(x) for x in e] for e in ev])
+        self.assertEqual([e[0] for e in s[2][1]], kinds(ev2))
+        self.assertEqual(s[3][1][0][4], str(ev3[0][4]))
+        # decisions with no events and read-only scripts add nothing
+        self.assertEqual(self.rt.op("release", "nope", "closed"), [])
+        self.assertIsNone(self.rt.entry)
+        self.rt.op("holding", "a1")
+        self.rt.op("positions", "q1", "c1")
+        self.assertEqual(len(self.stream()), 4)
+        # outside the epoch: a new epoch's decisions go to the same stream
+        self.assertEqual(self.r.call("TYPE", "sb:events"), "stream")
+        # bounded: trimmed to about STREAM_MAX entries
+        self.assertIn("XADD', STREAM, 'MAXLEN', '~'", script("enqueue"))
+
+    def test_drain_reads_old_entries_under_one_lease(self):
+        self.rt.advisor("a1")
+        self.rt.enqueue("c1", "q1")
+        # nothing is old enough yet
+        self.assertEqual(self.rt.op("drain", "i1", 5000, 5000, 10, "-"), [])
+        time.sleep(0.05)
+        got = self.rt.op("drain", "i1", 5000, 20, 10, "-")
+        self.assertEqual([g[0] for g in got], [i for i, _ in self.stream()])
+        # another instance gets nothing while i1 holds the lease
+        self.assertEqual(self.rt.op("drain", "i2", 5000, 20, 10, "-"), [])
+        # a pass goes on after the last id it had
+        more = self.rt.op("drain", "i1", 5000, 20, 1, "-")
+        self.assertEqual(len(more), 1)
+        rest = self.rt.op("drain", "i1", 5000, 20, 10, "(" + more[0][0])
+        self.assertEqual(len(rest), len(got) - 1)
+        # it works in any epoch (the stream outlives a rebuild)
+        self.assertEqual(len(self.rt.run("drain", "99", "i1", 5000, 20, 10,
+                                         "-")), len(got))
+        self.r.call("DEL", "sb:drain")
+        self.assertEqual(len(self.rt.op("drain", "i2", 5000, 20, 10, "-")),
+                         len(got))
 
 
 if __name__ == "__main__":
