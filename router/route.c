@@ -139,9 +139,10 @@ struct events {
 enum call_kind {
 	CALL_EVENTS = 0,
 	CALL_POSITION,
-	CALL_READ, /* events that only describe state: not published, not
-	              recorded */
-	CALL_VIEW, /* the queue view */
+	CALL_READ,   /* events that only describe state: not published, not
+	                recorded */
+	CALL_VIEW,   /* the queue view */
+	CALL_SERVED, /* whether anyone serves a queue */
 };
 
 struct call {
@@ -156,6 +157,7 @@ struct call {
 	route_reply_cb cb;
 	route_positions_cb pcb;
 	route_view_cb vcb;
+	route_served_cb scb;
 	void *arg;
 	struct events events;
 	struct route_entry *entry; /* its stream entry, once recorded */
@@ -345,6 +347,9 @@ call_finish(struct call *c, int ok, const char *err)
 	if (c->kind == CALL_VIEW) {
 		if (c->vcb != NULL)
 			c->vcb(c->arg, 0, err, NULL);
+	} else if (c->kind == CALL_SERVED) {
+		if (c->scb != NULL)
+			c->scb(c->arg, -1);
 	} else if (c->kind == CALL_POSITION) {
 		if (c->pcb != NULL)
 			c->pcb(c->arg, 0, NULL, 0, 0, 0);
@@ -771,6 +776,15 @@ on_call_reply(void *arg, redisReply *reply)
 		view_reply(c, reply);
 		return;
 	}
+	if (c->kind == CALL_SERVED) {
+		if (c->scb != NULL)
+			c->scb(c->arg, reply->type != REDIS_REPLY_INTEGER ? -1
+			               : reply->integer != 0              ? 1
+			                                                  : 0);
+		c->scb = NULL;
+		call_free(c);
+		return;
+	}
 	if (c->kind == CALL_POSITION) {
 		size_t i, n = reply->type == REDIS_REPLY_ARRAY &&
 		                              reply->elements >= 2
@@ -927,6 +941,7 @@ call_start(struct call *c)
 		c->cb = NULL;
 		c->pcb = NULL;
 		c->vcb = NULL;
+		c->scb = NULL;
 		call_free(c);
 		return -1;
 	}
@@ -1307,6 +1322,20 @@ route_holding(struct route *r, const char *advisor, route_reply_cb cb,
 	r->holds = h;
 	hold_run(h);
 	return 0;
+}
+
+int
+route_served(struct route *r, const char *queue, route_served_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(queue))
+		return -1;
+	c = call_new(r, "served", NULL, arg);
+	c->kind = CALL_SERVED;
+	c->scb = cb;
+	call_arg(c, queue);
+	return call_start(c);
 }
 
 int

@@ -179,6 +179,19 @@ int route_advisor_logout(struct route *r, const char *advisor,
 int route_holding(struct route *r, const char *advisor, route_reply_cb cb,
                   void *arg);
 
+/*
+ * Whether anyone serves queue (an id) now, for a resident starting a
+ * chat: served is 1 when a member of the queue is present (their desk
+ * beats, or went silent less than the grace period ago) and not offline,
+ * 0 when nobody is, and -1 when routing could not say (Redis unavailable,
+ * a rebuild): the caller then lets the chat queue (never refuse a
+ * resident because Redis blinked). Read-only (script `served`). Returns 0,
+ * or -1 (cb not called) when routing is not ready or queue is not an id.
+ */
+typedef void (*route_served_cb)(void *arg, int served);
+int route_served(struct route *r, const char *queue, route_served_cb cb,
+                 void *arg);
+
 /* An advisor takes a waiting conversation of a pulled channel. */
 int route_pick(struct route *r, const char *conv, const char *advisor,
                route_reply_cb cb, void *arg);

@@ -2195,6 +2195,14 @@ route_ws_gate(struct route_ws *rw, unsigned long conn, json_t *id,
 	return gate_queue(rw, conn, id, queue, buf, len);
 }
 
+uint64_t
+route_ws_queue_id(struct route_ws *rw, const char *queue)
+{
+	struct qinfo *q = queue_find(rw, queue);
+
+	return q != NULL ? q->id : 0;
+}
+
 int
 route_ws_queue_open(struct route_ws *rw, const char *queue)
 {

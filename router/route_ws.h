@@ -74,6 +74,8 @@ void route_ws_resident_remove(struct route_ws *rw, unsigned long conn);
  */
 const char *route_ws_gate(struct route_ws *rw, unsigned long conn, json_t *id,
                           const char *queue, char *buf, size_t len);
+/* The id of chat queue (slug or id), 0 when not known (yet). */
+uint64_t route_ws_queue_id(struct route_ws *rw, const char *queue);
 /* 1 when queue (slug or id) is open now, by its hours and closure days. */
 int route_ws_queue_open(struct route_ws *rw, const char *queue);
 /*

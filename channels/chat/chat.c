@@ -108,10 +108,11 @@ struct pend {
 
 /* ---------------------------------------------------------------- SQL */
 
+/* $10: whether anyone serves the queue (route_served; NULL: unknown). */
 static const char START_SQL[] =
         "SELECT conversation_id, reference, queue_id, queued_ms, match,"
         " repeated, unserved FROM sb_chat_start($1, $2, $3, $4,"
-        " decode($5, 'hex'), $6::uuid, $7, $8, $9::integer)";
+        " decode($5, 'hex'), $6::uuid, $7, $8, $9::integer, $10::boolean)";
 
 static const char LEAVE_SQL[] =
         "SELECT conversation_id, reference, queue_id, queued_ms, repeated"
@@ -900,13 +901,41 @@ token_hash(const char *token, char *hash_hex, size_t hlen)
 	sodium_bin2hex(hash_hex, hlen, h, sizeof(h));
 }
 
+/*
+ * Routing said whether anyone serves the queue (served -1: it could not,
+ * and the chat queues): the start is submitted with the answer. Its
+ * parameters wait in p->obj.
+ */
+static void
+on_served(void *arg, int served)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rsock *s = idmap_get(c->socks, p->conn);
+	const char *params[10], *reason = NULL;
+	size_t i;
+
+	for (i = 0; i < 9; i++)
+		params[i] = json_string_value(json_array_get(p->obj, i));
+	params[9] = served < 0 ? NULL : served ? "true" : "false";
+	if (db_commit_submit(c->w, START_SQL, 10, params, on_started, p,
+	                     &reason) != 0) {
+		if (s != NULL) {
+			s->busy = 0;
+			reply_error(c, p->conn, p->id, "unavailable", reason);
+		}
+		pend_free(p);
+	}
+}
+
 static void
 start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 {
 	json_t *id = json_object_get(msg, "id");
-	char qbuf[24], hash[65], life[16];
-	const char *queue, *params[9], *reason = NULL;
+	char qbuf[24], hash[65], life[16], qid[24];
+	const char *queue, *params[9];
 	struct pend *p;
+	size_t i;
 
 	if (s->conv != 0 || s->busy) {
 		reply_error(c, s->conn, id, "bad_message",
@@ -928,13 +957,21 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 	params[6] = q->url;
 	params[7] = q->title;
 	params[8] = life;
-	if (db_commit_submit(c->w, START_SQL, 9, params, on_started, p,
-	                     &reason) != 0) {
-		reply_error(c, s->conn, id, "unavailable", reason);
-		pend_free(p);
-		return;
-	}
+	p->obj = json_array();
+	for (i = 0; i < 9; i++)
+		json_array_append_new(p->obj,
+		                      params[i] != NULL
+		                              ? json_string_nocheck(params[i])
+		                              : json_null());
 	s->busy = 1;
+	/*
+	 * Nobody serves it now (live presence): leave a message instead. An
+	 * unknown queue is the start's to refuse.
+	 */
+	snprintf(qid, sizeof(qid), "%llu",
+	         (unsigned long long)route_ws_queue_id(c->rw, queue));
+	if (strcmp(qid, "0") == 0 || route_served(c->r, qid, on_served, p) != 0)
+		on_served(p, -1);
 }
 
 static void

@@ -40,12 +40,14 @@ if ARGV[7] and ARGV[7] ~= '-' then
 		for _, ch in ipairs(CHANNELS) do
 			redis.call('ZREM', P .. 'q:' .. q .. ':r:' .. ch, aid)
 		end
+		redis.call('SREM', P .. 'q:' .. q .. ':m', aid)
 	end
 	redis.call('DEL', key .. ':q')
 	for pair in string.gmatch(ARGV[7], '[^,]+') do
 		local q, prof = string.match(pair, '^([^:]+):(%d+)$')
 		if q then
 			redis.call('HSET', key .. ':q', q, prof)
+			redis.call('SADD', P .. 'q:' .. q .. ':m', aid)
 		end
 	end
 end

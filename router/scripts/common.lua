@@ -27,6 +27,7 @@
 --   q:<q>:r:<ch>         zset: advisors ready for channel ch in queue q,
 --                        longest idle first, proficiency breaking ties
 --   q:<q>:at             list: times of the latest answers (newest first)
+--   q:<q>:m              set: advisors announced as members of q (served)
 --   qc:<q>               hash: to:<ch> offer timeout ms per channel taken;
 --                        pull:<ch> '1' when that channel is pulled; pr
 --                        the queue's priority (0-100, higher served first

@@ -74,7 +74,7 @@ class RoutingTest(harness.TestCase):
             "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
             " routing_mode) VALUES (25, 'chat', 60, 'pull');", dbname=cls.db)
         cls.passwords = {}
-        for login in ("ada", "bob", "sue"):
+        for login in ("ada", "bob", "sue", "cat"):
             role = "supervisor" if login == "sue" else "advisor"
             r = harness.run_switchboard(
                 ["-c", cls.sbs[0].conf, "user", "add", "--role", role,
@@ -86,7 +86,15 @@ class RoutingTest(harness.TestCase):
                     "('ada', 'bob');"
                     "INSERT INTO queue_members (staff_id, queue_id) "
                     "SELECT id, 25 FROM staff_users WHERE login IN "
-                    "('ada', 'bob')", dbname=cls.db)
+                    "('ada', 'bob');"
+                    # Only cat serves 'solo'.
+                    "INSERT INTO queues (id, slug, name) VALUES"
+                    " (26, 'solo', 'Solo');"
+                    "INSERT INTO queue_channels (queue_id, channel,"
+                    " answer_target_s) VALUES (26, 'chat', 60);"
+                    "INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, 26 FROM staff_users WHERE login = 'cat'",
+                    dbname=cls.db)
         for sb in cls.sbs:
             sb.start()
         for sb in cls.sbs:
@@ -359,12 +367,85 @@ class RoutingTest(harness.TestCase):
         self.assertEqual(held[conv2]["state"], "offered")
         self.assertGreater(held[conv2]["deadline_ms"],
                            int(time.time() * 1000))
+        # Going away withdraws the open offer at once (not after its
+        # time-out); the assignment stays.
         ada.status("away")
-        ada.send(type="offer.reject", conversation=conv2, id="x")
-        ada.wait_for("offer.rejected", id="x")
+        m = ada.wait_for("conversation.removed", conversation=conv2)
+        self.assertEqual(m["reason"], "withdrawn")
+        harness.wait_for(lambda: "route.withdrawn" in self.kinds(conv2), 10,
+                         what="route.withdrawn recorded")
         ada.release(conv)
         ws2.send_text(json.dumps({"type": "chat.leave"}))
         self.recv_type(ws2, "chat.left")
+
+    def widget_start(self, sb, queue, name):
+        """A switchboard.chat.v1 resident starts a chat: its first answer
+        (chat.started or chat.closed)."""
+        ws = sb.websocket(origin=WIDGET_ORIGIN,
+                          protocol="switchboard.chat.v1")
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
+        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
+                                 "name": name, "id": 1}))
+        while True:
+            m = json.loads(ws.recv_message()[1])
+            if m["type"] in ("chat.started", "chat.closed", "error"):
+                return ws, m
+
+    def test_unserved_from_live_presence(self):
+        # Cat's desk is on an instance that is killed without signing
+        # out, and the routing state is lost before the grace period
+        # ends: PostgreSQL's last status of cat says "available" for ever.
+        over = {"router": {"grace_period": GRACE, "sweep_interval_ms": 100},
+                "widget_origins": [WIDGET_ORIGIN]}
+        doomed = harness.Switchboard(self.pg, self.redis, over,
+                                     dbname=self.db)
+        self.addCleanup(doomed.kill)
+        doomed.wait_ready()
+        cat = Desk(self, doomed, self.cookie(doomed, "cat"))
+        cat.status("available")
+        ws, m = self.widget_start(self.sbs[0], "solo", "Served")
+        self.assertEqual(m["type"], "chat.started", m)
+        ws.send_text(json.dumps({"type": "chat.end", "id": 2}))
+        epoch = self.redis.cli("GET", "sb:epoch").strip()
+        doomed.kill()
+        self.redis.cli("FLUSHALL")
+        harness.wait_for(lambda: self.redis.cli("GET", "sb:epoch").strip()
+                         not in ("", epoch), 30, what="routing rebuilt")
+        self.sbs[0].wait_ready()
+        self.assertEqual(self.sql(
+            "SELECT status FROM staff_status_events e JOIN staff_users u ON"
+            " u.id = e.staff_id WHERE u.login = 'cat' ORDER BY"
+            " route_version DESC LIMIT 1"), "available")
+        # Nobody is there: the resident is offered to leave a message.
+        ws, m = self.widget_start(self.sbs[0], "solo", "Unserved")
+        self.assertEqual(m["type"], "chat.closed", m)
+        self.assertEqual(m["reason"], "unserved")
+        self.assertTrue(m["leave_message"])
+        # Cat signs in again elsewhere: chats queue for cat.
+        cat = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "cat"))
+        cat.status("available")
+        ws, m = self.widget_start(self.sbs[2], "solo", "Served again")
+        self.assertEqual(m["type"], "chat.started", m)
+        ws.send_text(json.dumps({"type": "chat.end", "id": 2}))
+        cat.status("away")
+
+    def test_only_advisor_gets_a_rejected_chat_again(self):
+        # A refusal holds only while someone else could take the chat:
+        # alone on shift, the advisor who rejected it is offered it again
+        # at once, and the resident is not stranded.
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        ada.status("available")
+        ws, conv = self.resident(self.sbs[1], "Alone")
+        ada.wait_for("offer", conversation=conv)
+        ada.send(type="offer.reject", conversation=conv, id="x")
+        ada.wait_for("offer.rejected", id="x")
+        ada.wait_for("offer", conversation=conv)
+        ada.send(type="offer.accept", conversation=conv, id="y")
+        ada.wait_for("offer.accepted", id="y")
+        self.recv_type(ws, "chat.assigned")
+        ada.status("away")
+        ada.release(conv)
 
     def test_position_pushed_when_it_changes(self):
         # Nobody is available: three residents wait, on two instances.

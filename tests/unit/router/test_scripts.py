@@ -80,7 +80,7 @@ class Router:
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
            "requeue", "transfer", "positions", "presence", "restore",
-           "holding", "pick", "waiting", "settings", "finish", "drain")
+           "holding", "pick", "waiting", "settings", "finish", "drain", "served")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -859,6 +859,41 @@ class ScriptTest(unittest.TestCase):
         self.r.call("DEL", "sb:drain")
         self.assertEqual(len(self.rt.op("drain", "i2", 5000, 20, 10, "-")),
                          len(got))
+
+
+    # -------------------------------------------------------- served
+
+    def test_served_from_live_presence(self):
+        served = lambda q: self.rt.op("served", q)  # noqa: E731
+        self.assertEqual(served("q1"), 0)
+        # a member away (present) serves; offline or gone does not
+        self.rt.advisor("a1", st="away", queues="q1:5")
+        self.assertEqual(served("q1"), 1)
+        self.assertEqual(served("q2"), 0)
+        self.rt.advisor("a1", st="offline", queues="q1:5")
+        self.assertEqual(served("q1"), 0)
+        # available and full: not in the ready set, still serving
+        self.rt.advisor("a1", caps="chat=1", queues="q1:5")
+        self.rt.enqueue("c1", "q1")
+        self.rt.op("accept", "c1", "a1")
+        self.assertEqual(self.r.call("ZCARD", "sb:1:q:q1:r:chat"), 0)
+        self.assertEqual(served("q1"), 1)
+        # its desk went silent past the grace period: the sweep takes it
+        # out of presence (and sets it offline)
+        self.r.call("HSET", "sb:1:cfg", "grace_ms", 50)
+        time.sleep(0.08)
+        self.rt.op("sweep", 100)
+        self.assertEqual(served("q1"), 0)
+        # a desk killed without signing out, whose state was then lost,
+        # is simply not there: not a member in this epoch at all
+        self.r.call("ZADD", "sb:1:presence", int(time.time() * 1000), "a9")
+        self.assertEqual(served("q1"), 0)
+        # leaving the queue: no longer a member
+        self.rt.advisor("a2", st="busy", queues="q1:5")
+        self.assertEqual(served("q1"), 1)
+        self.rt.advisor("a2", st="busy", queues="q2:5")
+        self.assertEqual(served("q1"), 0)
+        self.assertEqual(served("q2"), 1)
 
 
 if __name__ == "__main__":

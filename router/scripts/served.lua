@@ -1,0 +1,33 @@
+-- served: whether anyone serves queue q now, for a resident starting a
+-- chat: a member of the queue whose desk is present (it beats, or went
+-- silent less than the grace period ago; sweep takes it out of presence
+-- after that) and whose status is not offline. Away and busy members
+-- count: they are there and will come back to the queue. Read-only.
+-- ARGV: epoch, queue
+-- Returns 1 or 0.
+local err = epoch_error(ARGV[1])
+if err then
+	return err
+end
+local q = ARGV[2]
+-- Someone ready (available with free capacity) is present: the common case.
+for _, ch in ipairs(CHANNELS) do
+	if redis.call('ZCARD', P .. 'q:' .. q .. ':r:' .. ch) > 0 then
+		return 1
+	end
+end
+local cursor = '0'
+repeat
+	local page = redis.call('SSCAN', P .. 'q:' .. q .. ':m', cursor, 'COUNT',
+	    64)
+	cursor = page[1]
+	for _, aid in ipairs(page[2]) do
+		if redis.call('ZSCORE', P .. 'presence', aid) then
+			local st = redis.call('HGET', P .. 'a:' .. aid, 'st')
+			if st and st ~= 'offline' then
+				return 1
+			end
+		end
+	end
+until cursor == '0'
+return 0
