@@ -778,9 +778,11 @@ on_call_reply(void *arg, redisReply *reply)
 	}
 	if (c->kind == CALL_SERVED) {
 		if (c->scb != NULL)
-			c->scb(c->arg, reply->type != REDIS_REPLY_INTEGER ? -1
-			               : reply->integer != 0              ? 1
-			                                                  : 0);
+			c->scb(c->arg,
+			       reply->type != REDIS_REPLY_INTEGER
+			               ? -1
+			               : (int)(reply->integer > 0) -
+			                         (int)(reply->integer < 0));
 		c->scb = NULL;
 		call_free(c);
 		return;

@@ -52,6 +52,7 @@
 --   presence             zset: advisor -> last heartbeat (ms) of its desk
 --   blend                hash: busy channel -> comma list it blocks
 --   seq                  counter of decisions in this epoch
+--   born                 when this epoch's state was restored (ms)
 --   cfg                  hash: max_missed (auto-away threshold), grace_ms
 --                        (how long a desk may be gone), live (channels
 --                        re-queued when it is)

@@ -43,6 +43,9 @@ elseif op == 'conv' then
 	end
 	return 'OK'
 elseif op == 'finish' then
+	-- When the epoch began: desks announce themselves again within the
+	-- grace period (served).
+	redis.call('SET', P .. 'born', now_ms())
 	redis.call('SET', 'sb:epoch', ARGV[1])
 	redis.call('DEL', 'sb:rebuild')
 	return 'OK'

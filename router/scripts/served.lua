@@ -4,7 +4,9 @@
 -- after that) and whose status is not offline. Away and busy members
 -- count: they are there and will come back to the queue. Read-only.
 -- ARGV: epoch, queue
--- Returns 1 or 0.
+-- Returns 1, 0, or -1 (cannot tell yet: the routing state was rebuilt less
+-- than a grace period ago, and live desks may not have announced
+-- themselves again; the caller lets the chat queue).
 local err = epoch_error(ARGV[1])
 if err then
 	return err
@@ -30,4 +32,8 @@ repeat
 		end
 	end
 until cursor == '0'
+local grace = num(redis.call('HGET', P .. 'cfg', 'grace_ms'), 30000)
+if now_ms() - num(redis.call('GET', P .. 'born'), 0) < grace then
+	return -1
+end
 return 0

@@ -894,6 +894,13 @@ class ScriptTest(unittest.TestCase):
         self.rt.advisor("a2", st="busy", queues="q2:5")
         self.assertEqual(served("q1"), 0)
         self.assertEqual(served("q2"), 1)
+        # just after a rebuild, desks have yet to announce themselves:
+        # "cannot tell" (the chat queues) until a grace period passed
+        self.r.call("SET", "sb:1:born", int(time.time() * 1000))
+        self.assertEqual(served("q1"), -1)
+        self.assertEqual(served("q2"), 1)
+        time.sleep(0.06)
+        self.assertEqual(served("q1"), 0)
 
 
 if __name__ == "__main__":
