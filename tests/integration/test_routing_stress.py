@@ -237,10 +237,12 @@ class Residents(threading.Thread):
                 time.sleep(0.05)
                 continue
             ws.sock.setblocking(False)
-            r["ws"], r["port"], r["buf"] = ws, sb.port, ws.buf
-            ws.buf = b""
+            r["ws"], r["port"], r["buf"] = ws, sb.port, b""
             self.sel.register(ws.sock, selectors.EVENT_READ, r)
             self.socks.append(ws)
+            # Frames that came with the handshake's answer (the hello).
+            self.received(r, ws.buf)
+            ws.buf = b""
             return
 
     def send(self, r, **msg):
@@ -295,6 +297,17 @@ class Residents(threading.Thread):
             else:
                 self.errors.append((r["name"], m))
 
+    def received(self, r, data):
+        got, r["buf"] = frames(r["buf"] + data)
+        for op, payload in got:
+            if op == 0x9:
+                self.pong(r, payload)
+            elif op == 0x8:
+                self.dropped(r)
+                break
+            elif op == 0x1:
+                self.handle(r, json.loads(payload))
+
     def pong(self, r, payload):
         try:
             r["ws"].sock.setblocking(True)
@@ -341,15 +354,7 @@ class Residents(threading.Thread):
                 if not data:
                     self.dropped(r)
                     continue
-                got, r["buf"] = frames(r["buf"] + data)
-                for op, payload in got:
-                    if op == 0x9:
-                        self.pong(r, payload)
-                    elif op == 0x8:
-                        self.dropped(r)
-                        break
-                    elif op == 0x1:
-                        self.handle(r, json.loads(payload))
+                self.received(r, data)
         for ws in self.socks:
             ws.close()
 

@@ -982,6 +982,121 @@ test_late_old_epoch_acceptance_refused(void **st)
 	fx_close(&f);
 }
 
+/*
+ * After-contact work (item 11): an assigned conversation that ends stays
+ * counted against its advisor (route.ended moves the row to wrap_up) until
+ * the sweep frees it at its deadline (route.acw_expired, the row stays
+ * wrap_up), survives a rebuild from PostgreSQL meanwhile, and is freed at
+ * once by the advisor's wrap-up.
+ */
+static void
+test_after_contact_work(void **st)
+{
+	struct reply a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, g = {0};
+	struct reply h = {0}, k = {0}, m = {0};
+	struct pg_cond pc;
+	struct fx f;
+
+	(void)st;
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE queue_channels SET wrap_up_s "
+	                                 "= 4 WHERE queue_id = 11 AND channel "
+	                                 "= 'chat'"),
+	                 0);
+	fx_open(&f);
+	fresh_epoch(&f);
+	assert_int_equal(
+	        route_advisor_login(f.r, "104", "available", "", on_reply, &a),
+	        0);
+	wait_reply(&f, &a);
+	assert_int_equal(
+	        route_enqueue(f.r, "15", "11", "chat", 0, 0, "", on_reply, &b),
+	        0);
+	wait_reply(&f, &b);
+	assert_non_null(strstr(b.pairs, "offered:15 "));
+	assert_int_equal(route_accept(f.r, "15", "104", on_reply, &c), 0);
+	wait_reply(&f, &c);
+	assert_int_equal(c.ok, 1);
+	assert_int_equal(route_end(f.r, "15", "later", on_reply, &d), -1);
+	assert_int_equal(route_end(f.r, "15", "closed", on_reply, &d), 0);
+	wait_reply(&f, &d);
+	assert_int_equal(d.ok, 1);
+	assert_string_equal(d.kinds, "ended ");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 15 AND status = 'wrap_up' AND "
+	                         "assigned_staff_id = 104"),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events "
+	                         "WHERE conversation_id = 15 AND kind = "
+	                         "'route.ended' AND detail->>'why' = 'closed' "
+	                         "AND (detail->>'deadline_ms')::bigint > "
+	                         "extract(epoch FROM now()) * 1000"),
+	                 1);
+	/* Ending it again does nothing. */
+	assert_int_equal(route_end(f.r, "15", "closed", on_reply, &e), 0);
+	wait_reply(&f, &e);
+	assert_int_equal(e.ok, 1);
+	assert_string_equal(e.kinds, "");
+	/* Redis loses its state: the hold is restored from PostgreSQL. */
+	fresh_epoch(&f);
+	assert_int_equal(
+	        route_advisor_login(f.r, "104", "available", "", on_reply, &g),
+	        0);
+	wait_reply(&f, &g);
+	assert_int_equal(route_holding(f.r, "104", on_reply, &h), 0);
+	wait_reply(&f, &h);
+	assert_non_null(strstr(h.pairs, "ended:15 "));
+	/* At its deadline the sweep frees it; the row stays wrap_up. */
+	pc.sql = "SELECT count(*) FROM conversation_events WHERE "
+	         "conversation_id = 15 AND kind = 'route.acw_expired'";
+	pc.want = 1;
+	assert_true(sb_run_until(&f.loop, pg_is, &pc, 15000));
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 15 AND status = 'wrap_up' AND "
+	                         "assigned_staff_id = 104"),
+	                 1);
+	/* A wrap-up ends the hold at once and closes the row. */
+	assert_int_equal(
+	        route_enqueue(f.r, "16", "11", "chat", 0, 0, "", on_reply, &k),
+	        0);
+	wait_reply(&f, &k);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(route_accept(f.r, "16", "104", on_reply, &c), 0);
+	wait_reply(&f, &c);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(route_end(f.r, "16", "closed", on_reply, &d), 0);
+	wait_reply(&f, &d);
+	assert_string_equal(d.kinds, "ended ");
+	assert_int_equal(
+	        route_release_by(f.r, "16", "closed", "104", on_reply, &m), 0);
+	wait_reply(&f, &m);
+	assert_int_equal(m.ok, 1);
+	assert_string_equal(m.kinds, "released ");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 16 AND status = 'closed'"),
+	                 1);
+	/* Never assigned: released as before. */
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(
+	        route_advisor_status(f.r, "104", "away", "", on_reply, &k), 0);
+	wait_reply(&f, &k);
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(
+	        route_enqueue(f.r, "17", "11", "chat", 0, 0, "", on_reply, &k),
+	        0);
+	wait_reply(&f, &k);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(route_end(f.r, "17", "abandoned", on_reply, &d), 0);
+	wait_reply(&f, &d);
+	assert_string_equal(d.kinds, "released ");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE "
+	                         "id = 17 AND status = 'closed'"),
+	                 1);
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE queue_channels SET wrap_up_s "
+	                                 "= 60 WHERE queue_id = 11"),
+	                 0);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -998,6 +1113,7 @@ main(void)
 	        cmocka_unit_test(
 	                test_drainer_records_a_dead_instances_decisions),
 	        cmocka_unit_test(test_late_old_epoch_acceptance_refused),
+	        cmocka_unit_test(test_after_contact_work),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
