@@ -47,6 +47,7 @@ struct route {
 	char sha[ROUTE_MAX_SCRIPTS][41];
 	unsigned loading;
 	uv_timer_t sweep, presence, wait;
+	uv_timer_t lease;      /* renews the rebuild lock (route_rebuild.c) */
 	uv_timer_t hold_timer; /* snapshots waiting for a commit (route.c) */
 	struct hold *holds;
 	int handles_open;

@@ -1804,6 +1804,8 @@ route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub, struct db *db,
 	uv_timer_init(loop, &r->wait);
 	uv_timer_init(loop, &r->settings);
 	uv_timer_init(loop, &r->hold_timer);
+	uv_timer_init(loop, &r->lease);
+	r->lease.data = r;
 	r->sweep.data = r->presence.data = r->wait.data = r->settings.data = r;
 	r->hold_timer.data = r;
 	uv_timer_start(&r->settings, on_settings_tick, SETTINGS_MS,
@@ -1883,8 +1885,9 @@ route_free(struct route *r)
 		events_free(&h->events);
 		free(h);
 	}
-	r->handles_open = 5;
+	r->handles_open = 6;
 	uv_close((uv_handle_t *)&r->hold_timer, route_timer_closed);
+	uv_close((uv_handle_t *)&r->lease, route_timer_closed);
 	uv_close((uv_handle_t *)&r->settings, route_timer_closed);
 	uv_close((uv_handle_t *)&r->sweep, route_timer_closed);
 	uv_close((uv_handle_t *)&r->presence, route_timer_closed);

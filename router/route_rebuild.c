@@ -17,10 +17,17 @@
 #include "route-int.h"
 #include "xmalloc.h"
 
-#define REBUILD_LOCK_MS 60000
-#define WAIT_POLL_MS    200
-#define FENCE_POLL_MS   50
-#define FENCE_MAX_MS    60000
+/*
+ * The rebuild lock lapses this long after its holder stopped renewing it
+ * (it renews it every REBUILD_RENEW_MS while it rebuilds): an instance
+ * killed while rebuilding holds routing up for at most that long, then a
+ * waiting instance rebuilds instead.
+ */
+#define REBUILD_LOCK_MS  15000
+#define REBUILD_RENEW_MS 5000
+#define WAIT_POLL_MS     200
+#define FENCE_POLL_MS    50
+#define FENCE_MAX_MS     60000
 
 static const char CONFIG_SQL[] =
         "SELECT"
@@ -234,6 +241,7 @@ on_finished(void *arg, redisReply *reply)
 		return;
 	}
 	gw_notice("route.rebuilt", "epoch=%llu", r->rebuild_epoch);
+	uv_timer_stop(&r->lease);
 	route_set_ready(r, r->rebuild_epoch);
 	snprintf(msg, sizeof(msg), "{\"epoch\":%llu}", r->rebuild_epoch);
 	kv_command(r->kv, NULL, NULL, "PUBLISH sb:route %s", msg);
@@ -430,20 +438,61 @@ on_new_epoch(void *arg, PGresult *res, const char *err)
 		rebuild_fail(r, "database unavailable");
 }
 
+/* The epoch and whether a rebuild lock is held, read at once. */
+static const char WAITED_LUA[] = "return {redis.call('GET', 'sb:epoch') or '',"
+                                 " redis.call('EXISTS', 'sb:rebuild')}";
+
 static void
 on_waited_epoch(void *arg, redisReply *reply)
 {
 	struct route *r = arg;
+	const redisReply *e;
 
-	if (r->state != ROUTE_WAITING || reply == NULL)
+	if (r->state != ROUTE_WAITING || reply == NULL ||
+	    reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
 		return;
+	e = reply->element[0];
 	/*
 	 * A newer epoch than ours: when the rebuild follows a stale state
 	 * (lost writes), sb:epoch still names the old one meanwhile.
 	 */
-	if (reply->type == REDIS_REPLY_STRING &&
-	    strtoull(reply->str, NULL, 10) > r->epoch)
-		route_set_ready(r, strtoull(reply->str, NULL, 10));
+	if (e->type == REDIS_REPLY_STRING && e->len > 0 &&
+	    strtoull(e->str, NULL, 10) > r->epoch) {
+		route_set_ready(r, strtoull(e->str, NULL, 10));
+		return;
+	}
+	/*
+	 * No new epoch and nobody holds the lock: the instance that was
+	 * rebuilding died (or gave up). This one rebuilds instead.
+	 */
+	if (reply->element[1]->type == REDIS_REPLY_INTEGER &&
+	    reply->element[1]->integer == 0) {
+		gw_warn("route.rebuild_abandoned",
+		        "reason=\"the rebuilding instance let its lock lapse; "
+		        "rebuilding here\"");
+		r->state = ROUTE_IDLE;
+		route_rebuild_start(r);
+	}
+}
+
+/* Keeps the rebuild lock while this instance holds it and rebuilds. */
+static const char RENEW_LUA[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then"
+        " return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+static void
+on_lease_tick(uv_timer_t *t)
+{
+	struct route *r = t->data;
+	char px[16];
+
+	if (r->state != ROUTE_REBUILDING) {
+		uv_timer_stop(&r->lease);
+		return;
+	}
+	snprintf(px, sizeof(px), "%d", REBUILD_LOCK_MS);
+	kv_command(r->kv, NULL, NULL, "EVAL %s 1 sb:rebuild %s %s", RENEW_LUA,
+	           r->instance, px);
 }
 
 static void
@@ -452,7 +501,7 @@ on_wait_tick(uv_timer_t *t)
 	struct route *r = t->data;
 
 	if (r->state == ROUTE_WAITING)
-		kv_command(r->kv, on_waited_epoch, r, "GET sb:epoch");
+		kv_command(r->kv, on_waited_epoch, r, "EVAL %s 0", WAITED_LUA);
 	else if (r->state == ROUTE_IDLE && r->status != NULL &&
 	         strncmp(r->status, "rebuild failed", 14) == 0)
 		route_rebuild_start(r);
@@ -477,6 +526,8 @@ on_lock(void *arg, redisReply *reply)
 		               WAIT_POLL_MS);
 		return;
 	}
+	uv_timer_start(&r->lease, on_lease_tick, REBUILD_RENEW_MS,
+	               REBUILD_RENEW_MS);
 	if (db_query(
 	            r->db,
 	            "UPDATE router_state SET epoch = epoch + 1 RETURNING epoch",
@@ -488,6 +539,7 @@ static void
 rebuild_fail(struct route *r, const char *why)
 {
 	gw_error("route.rebuild_failed", "reason=\"%s\"", why);
+	uv_timer_stop(&r->lease);
 	kv_command(r->kv, NULL, NULL, "DEL sb:rebuild");
 	route_fail_state(r, "rebuild failed; retrying");
 	/* Retried from the wait timer. */

@@ -31,6 +31,20 @@ class Desk(harness.JsonSocket):
         self.send(type="desk.status", status=status, id="st")
         self.wait_for("desk.status.ok", id="st")
 
+    def next_of(self, types, id_, timeout=10):
+        """The answer with this id, whichever of types it is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, m in enumerate(self.pending):
+                if m.get("type") in types and m.get("id") == id_:
+                    return self.pending.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no answer %s to %s" % (types, id_))
+            op, payload = self.ws.recv_message(left)
+            self.test.assertEqual(op, 1, payload)
+            self.pending.append(json.loads(payload))
+
     def release(self, conv):
         self.send(type="conversation.release", conversation=conv,
                   why="closed", id="rel")
@@ -438,6 +452,48 @@ class RoutingTest(harness.TestCase):
         self.assertEqual(m["type"], "chat.started", m)
         ws.send_text(json.dumps({"type": "chat.end", "id": 2}))
         cat.status("away")
+
+    def test_history_right_after_an_accept_is_never_refused(self):
+        # Desks hear of an assignment only once PostgreSQL has it, so
+        # chat.history asked the moment a desk hears of it is answered:
+        # on the accepting desk (offer.accepted), on another desk of the
+        # same advisor on another instance (conversation.assigned), and on
+        # a desk opened while the acceptance is on its way (its
+        # desk.conversations snapshot).
+        ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
+        ada2 = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "ada"))
+        ada.status("available")
+        refused = []
+
+        def history(desk, conv, tag):
+            desk.send(type="chat.history", conversation=conv, id=tag)
+            m = desk.next_of(("chat.history", "error"), tag)
+            if m["type"] != "chat.history":
+                refused.append((tag, m))
+
+        for i in range(15):
+            ws, m = self.widget_start(self.sbs[2], "tax", "History %d" % i)
+            self.assertEqual(m["type"], "chat.started", m)
+            conv = m["conversation"]
+            ada.wait_for("offer", conversation=conv)
+            ada.send(type="offer.accept", conversation=conv, id="acc")
+            late = Desk(self, self.sbs[2], self.cookie(self.sbs[2], "ada"))
+            ada.wait_for("offer.accepted", id="acc")
+            history(ada, conv, "h0-%d" % i)
+            ada2.wait_for("conversation.assigned", conversation=conv)
+            history(ada2, conv, "h1-%d" % i)
+            snap = late.wait_for("desk.conversations")
+            held = [c["conversation"] for c in snap["conversations"]
+                    if c["state"] == "assigned"]
+            if conv in held:
+                history(late, conv, "h2-%d" % i)
+            else:
+                late.wait_for("conversation.assigned", conversation=conv)
+                history(late, conv, "h2-%d" % i)
+            late.ws.close()
+            ada.release(conv)
+        self.assertEqual(refused, [])
+        ada.status("away")
 
     def test_only_advisor_gets_a_rejected_chat_again(self):
         # A refusal holds only while someone else could take the chat:

@@ -1097,6 +1097,36 @@ test_after_contact_work(void **st)
 	fx_close(&f);
 }
 
+/*
+ * The instance holding the rebuild lock dies mid-rebuild: once its lock
+ * lapses (it is no longer renewed), a waiting instance rebuilds instead
+ * of waiting for an epoch that never comes.
+ */
+static void
+test_rebuild_taken_over_when_its_instance_dies(void **st)
+{
+	struct places pl = {0};
+	const char *convs[1] = {"1"};
+	struct newer n;
+	char cmd[160];
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	n.f = &f;
+	n.than = route_epoch(f.r);
+	snprintf(cmd, sizeof(cmd),
+	         "redis-cli -p %d FLUSHALL >/dev/null && redis-cli -p %d SET "
+	         "sb:rebuild ghost PX 1500 >/dev/null",
+	         redis.port, redis.port);
+	assert_int_equal(system(cmd), 0);
+	route_positions(f.r, "11", convs, 1, on_places, &pl);
+	sb_run_for(&f.loop, 500);
+	assert_false(route_ready(f.r));
+	assert_true(sb_run_until(&f.loop, newer_epoch_ready, &n, 10000));
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -1114,6 +1144,8 @@ main(void)
 	                test_drainer_records_a_dead_instances_decisions),
 	        cmocka_unit_test(test_late_old_epoch_acceptance_refused),
 	        cmocka_unit_test(test_after_contact_work),
+	        cmocka_unit_test(
+	                test_rebuild_taken_over_when_its_instance_dies),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
