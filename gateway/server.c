@@ -407,6 +407,7 @@ server_close(struct gw_server *s)
 	/* Redis first: pending routing calls are answered while route lives. */
 	kv_close(s->kv, NULL, NULL);
 	s->kv = NULL;
+	route_kv_state(s->route, 0);
 	kv_close(s->kv_sub, NULL, NULL);
 	s->kv_sub = NULL;
 	kv_close(s->kv_chat, NULL, NULL);

@@ -1673,11 +1673,18 @@ on_load(void *arg, redisReply *reply)
 void
 route_kv_state(struct route *r, int up)
 {
+	struct hold *h, *next;
 	unsigned i;
 
 	r->gen++;
 	if (!up) {
 		route_fail_state(r, "redis unavailable");
+		/* Snapshots waiting for a commit are answered now. */
+		for (h = r->holds; h != NULL; h = next) {
+			next = h->next;
+			if (h->waiting)
+				hold_finish(h, 0, "redis unavailable", NULL);
+		}
 		return;
 	}
 	r->state = ROUTE_LOADING;
@@ -1875,8 +1882,8 @@ route_free(struct route *r)
 	route_stream_free(r->stream);
 	r->stream = NULL;
 	/*
-	 * Snapshots still waiting for a commit: their owners are gone (Redis
-	 * and PostgreSQL were closed first and answered every call).
+	 * Snapshots still waiting for a commit were answered when Redis went
+	 * (route_kv_state); any left have owners that are gone.
 	 */
 	while (r->holds != NULL) {
 		struct hold *h = r->holds;

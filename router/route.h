@@ -82,7 +82,12 @@ struct route *route_new(uv_loop_t *loop, struct kv *kv, struct kv *sub,
                         const struct route_options *opt);
 void route_set_callbacks(struct route *r, route_event_cb ev,
                          route_epoch_cb epoch, void *arg);
-/* Tell the router the command connection came up or went down. */
+/*
+ * Tell the router the command connection came up or went down. Also call
+ * it (down) when closing the connection before freeing what waits on
+ * routing: desk snapshots waiting for a commit (route_holding) are
+ * answered then.
+ */
 void route_kv_state(struct route *r, int up);
 int route_ready(const struct route *r);
 const char *route_status(const struct route *r);

@@ -166,6 +166,7 @@ fx_close(struct fx *f)
 {
 	kv_close(f->kv, NULL, NULL);
 	kv_close(f->sub, NULL, NULL);
+	route_kv_state(f->r, 0);
 	db_close(f->db, NULL, NULL);
 	route_free(f->r);
 	db_commit_free(f->w);
