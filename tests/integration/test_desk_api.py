@@ -212,11 +212,15 @@ class DeskApiTest(harness.TestCase):
         self.assertTrue(body["first_message"].endswith("\u2026"))
         ada.send(type="offer.reject", conversation=conv, id="rej")
         ada.wait_for("offer.rejected", id="rej")
-        # Rejected: no longer ada's to read.
+        # Ada is the only advisor on shift, so the refusal does not hold
+        # and it is offered to her again (router.md, "Refusals"); going
+        # busy withdraws it: then it is no longer ada's to read.
+        ada.wait_for("offer", conversation=conv)
+        ada.status("busy")
+        ada.wait_for("conversation.removed", conversation=conv)
         status, body = self.call("ada", "GET",
                                  "/api/conversations/%s/offer" % conv)
         self.assertEqual(status, 404, body)
-        ada.status("busy")
 
     def test_offer_before_the_resident_wrote(self):
         ada = self.desk("ada", "busy")
