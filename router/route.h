@@ -189,8 +189,9 @@ int route_holding(struct route *r, const char *advisor, route_reply_cb cb,
  * chat: served is 1 when a member of the queue is present (their desk
  * beats, or went silent less than the grace period ago) and not offline,
  * 0 when nobody is, and -1 when routing could not say (Redis unavailable,
- * a rebuild, or one less than a grace period ago, before every live desk
- * announced itself again): the caller then lets the chat queue (never refuse a
+ * a rebuild, or one a moment ago (the grace period, at most 5 s), before
+ * every live desk announced itself again): the caller then lets the chat
+ * queue (never refuse a
  * resident because Redis blinked). Read-only (script `served`). Returns 0,
  * or -1 (cb not called) when routing is not ready or queue is not an id.
  */

@@ -4,9 +4,9 @@
 -- after that) and whose status is not offline. Away and busy members
 -- count: they are there and will come back to the queue. Read-only.
 -- ARGV: epoch, queue
--- Returns 1, 0, or -1 (cannot tell yet: the routing state was rebuilt less
--- than a grace period ago, and live desks may not have announced
--- themselves again; the caller lets the chat queue).
+-- Returns 1, 0, or -1 (cannot tell yet: the routing state was rebuilt a
+-- moment ago (within the grace period, at most 5 s), and live desks may not
+-- have announced themselves again; the caller lets the chat queue).
 local err = epoch_error(ARGV[1])
 if err then
 	return err
@@ -32,8 +32,11 @@ repeat
 		end
 	end
 until cursor == '0'
-local grace = num(redis.call('HGET', P .. 'cfg', 'grace_ms'), 30000)
-if now_ms() - num(redis.call('GET', P .. 'born'), 0) < grace then
+-- Every instance announces its desks as soon as it learns the new epoch
+-- (published by the rebuild, or met at its next call).
+local settle = math.min(num(redis.call('HGET', P .. 'cfg', 'grace_ms'),
+    30000), 5000)
+if now_ms() - num(redis.call('GET', P .. 'born'), 0) < settle then
 	return -1
 end
 return 0
