@@ -1143,6 +1143,9 @@ struct hold {
 	uint64_t started;
 	int waiting; /* for the poll timer */
 	struct events events;
+	/* Assignments PostgreSQL was found to have (decimal ids). */
+	char **committed;
+	size_t ncommitted;
 };
 
 static void hold_run(struct hold *h);
@@ -1160,25 +1163,86 @@ hold_unlink(struct hold *h)
 }
 
 static void
+hold_free(struct hold *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->ncommitted; i++)
+		free(h->committed[i]);
+	free(h->committed);
+	events_free(&h->events);
+	free(h);
+}
+
+static void
 hold_finish(struct hold *h, int ok, const char *err, const struct events *e)
 {
 	hold_unlink(h);
 	if (h->cb != NULL)
 		h->cb(h->arg, ok, err, ok ? e->ev : NULL, ok ? e->n : 0);
-	events_free(&h->events);
-	free(h);
+	hold_free(h);
 }
 
-/* Keeps every event but the assignments PostgreSQL does not have yet. */
+static int
+hold_committed(const struct hold *h, const char *conv)
+{
+	size_t i;
+
+	for (i = 0; i < h->ncommitted; i++)
+		if (strcmp(h->committed[i], conv) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether event i is an assignment PostgreSQL is not known to have. */
+static int
+hold_pending(const struct hold *h, size_t i)
+{
+	return strcmp(h->events.ev[i].kind, "accepted") == 0 &&
+	       !hold_committed(h, h->events.ev[i].conv);
+}
+
+/*
+ * Delivers the snapshot without the assignments PostgreSQL does not have
+ * (HOLD_MAX_MS passed, or the advisor's desk opens while routing has an
+ * acceptance that never stands).
+ */
+static void
+hold_give_up(struct hold *h)
+{
+	struct events out = h->events;
+	struct route_event *kept;
+	size_t i, n = 0;
+
+	kept = xcalloc(h->events.n + 1, sizeof(*kept));
+	for (i = 0; i < h->events.n; i++)
+		if (!hold_pending(h, i))
+			kept[n++] = h->events.ev[i];
+		else
+			gw_warn("route.holding_uncommitted",
+			        "advisor=%s conv=%s reason=\"not in PostgreSQL "
+			        "yet; left out of the snapshot\"",
+			        h->advisor, h->events.ev[i].conv);
+	out.ev = kept;
+	out.n = n;
+	hold_finish(h, 1, NULL, &out);
+	free(kept);
+}
+
+/*
+ * PostgreSQL's answer: the listed assignments it has. When it has them
+ * all, the holding script is asked once more and that answer delivered
+ * (a snapshot then reaches the desk in the order of this instance's
+ * other routing replies, not after events that followed it); the rest
+ * are polled for.
+ */
 static void
 on_held_checked(void *arg, PGresult *res, const char *err)
 {
 	struct hold *h = arg;
 	struct route *r = h->r;
-	struct events out = h->events;
-	struct route_event *kept;
-	size_t i, n = 0;
-	int k, missing = 0, found;
+	size_t i;
+	int k, missing = 0;
 
 	(void)err;
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1186,35 +1250,25 @@ on_held_checked(void *arg, PGresult *res, const char *err)
 		hold_finish(h, 1, NULL, &h->events);
 		return;
 	}
-	kept = xcalloc(h->events.n + 1, sizeof(*kept));
-	for (i = 0; i < h->events.n; i++) {
-		found = strcmp(h->events.ev[i].kind, "accepted") != 0;
-		for (k = 0; !found && k < PQntuples(res); k++)
-			found = strcmp(PQgetvalue(res, k, 0),
-			               h->events.ev[i].conv) == 0;
-		if (found)
-			kept[n++] = h->events.ev[i];
-		else
-			missing++;
+	for (k = 0; k < PQntuples(res); k++) {
+		h->committed = xrealloc(h->committed,
+		                        (h->ncommitted + 1) * sizeof(char *));
+		h->committed[h->ncommitted++] = xstrdup(PQgetvalue(res, k, 0));
 	}
-	if (missing > 0 && uv_now(r->loop) - h->started < HOLD_MAX_MS &&
-	    r->state == ROUTE_READY) {
-		free(kept);
-		h->waiting = 1;
-		if (!uv_is_active((uv_handle_t *)&r->hold_timer))
-			uv_timer_start(&r->hold_timer, on_hold_tick,
-			               HOLD_POLL_MS, 0);
+	for (i = 0; i < h->events.n; i++)
+		missing += hold_pending(h, i);
+	if (missing == 0) {
+		hold_run(h);
 		return;
 	}
-	if (missing > 0)
-		gw_warn("route.holding_uncommitted",
-		        "advisor=%s assignments=%d reason=\"not in PostgreSQL "
-		        "yet; left out of the snapshot\"",
-		        h->advisor, missing);
-	out.ev = kept;
-	out.n = n;
-	hold_finish(h, 1, NULL, &out);
-	free(kept);
+	if (uv_now(r->loop) - h->started >= HOLD_MAX_MS ||
+	    r->state != ROUTE_READY) {
+		hold_give_up(h);
+		return;
+	}
+	h->waiting = 1;
+	if (!uv_is_active((uv_handle_t *)&r->hold_timer))
+		uv_timer_start(&r->hold_timer, on_hold_tick, HOLD_POLL_MS, 0);
 }
 
 static void
@@ -1249,7 +1303,10 @@ on_held(void *arg, int ok, const char *err, const struct route_event *ev,
 		for (k = 0; k < ev[i].nextra; k++)
 			e->extra[k] = events_str(&h->events, ev[i].extra[k],
 			                         strlen(ev[i].extra[k]));
-		if (strcmp(ev[i].kind, "accepted") != 0 || !is_id(ev[i].conv))
+	}
+	h->events.n = n;
+	for (i = 0; i < n; i++) {
+		if (!hold_pending(h, i) || !is_id(ev[i].conv))
 			continue;
 		snprintf(num, sizeof(num), "%lld", ev[i].version);
 		tmp = xasprintf("%s%s%s", ids ? ids : "{", ids ? "," : "",
@@ -1261,7 +1318,7 @@ on_held(void *arg, int ok, const char *err, const struct route_event *ev,
 		free(vers);
 		vers = tmp;
 	}
-	h->events.n = n;
+	/* Straight from routing's answer: nothing left to wait for. */
 	if (ids == NULL) {
 		hold_finish(h, 1, NULL, &h->events);
 		return;
@@ -1889,8 +1946,7 @@ route_free(struct route *r)
 		struct hold *h = r->holds;
 
 		r->holds = h->next;
-		events_free(&h->events);
-		free(h);
+		hold_free(h);
 	}
 	r->handles_open = 6;
 	uv_close((uv_handle_t *)&r->hold_timer, route_timer_closed);
