@@ -419,21 +419,28 @@ test_stale_decision_not_applied(void **st)
 }
 
 static long
-redis_count(const char *pattern)
+redis_long(const char *args)
 {
 	char cmd[256], out[64] = "";
-	FILE *f;
+	FILE *p;
 
-	snprintf(cmd, sizeof(cmd),
-	         "redis-cli -p %d --scan --pattern '%s' | wc -l", redis.port,
-	         pattern);
-	f = popen(cmd, "r");
-	if (f == NULL)
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s", redis.port, args);
+	p = popen(cmd, "r");
+	if (p == NULL)
 		return -1;
-	if (fgets(out, sizeof(out), f) == NULL)
+	if (fgets(out, sizeof(out), p) == NULL)
 		out[0] = '\0';
-	pclose(f);
+	pclose(p);
 	return atol(out);
+}
+
+static long
+redis_count(const char *pattern)
+{
+	char args[160];
+
+	snprintf(args, sizeof(args), "--scan --pattern '%s' | wc -l", pattern);
+	return redis_long(args);
 }
 
 static void
@@ -686,22 +693,6 @@ test_rebuild_waits_for_open_transactions(void **st)
 }
 
 /* ------------------------------------------------------------ the stream */
-
-static long
-redis_long(const char *args)
-{
-	char cmd[256], out[64] = "";
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s", redis.port, args);
-	p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	if (fgets(out, sizeof(out), p) == NULL)
-		out[0] = '\0';
-	pclose(p);
-	return atol(out);
-}
 
 static int
 stream_empty(void *arg)
