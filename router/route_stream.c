@@ -42,7 +42,6 @@
 #define DRAIN_LEASE_MS 5000
 #define DRAIN_COUNT    256
 #define XDEL_MAX       512 /* ids per XDEL command */
-#define DRAIN_EVENTS   64  /* events per entry (a script emits fewer) */
 
 struct route_stream {
 	struct route *r; /* NULL once route_free ran */
@@ -76,8 +75,8 @@ struct drain_item {
 	struct route_stream *s;
 	struct route_entry *entry;
 	json_t *json;
-	struct route_event ev[DRAIN_EVENTS];
-	struct drain_write w[DRAIN_EVENTS];
+	struct route_event *ev; /* n of them, and one write each */
+	struct drain_write *w;
 	size_t n;
 	unsigned pending;
 };
@@ -188,6 +187,8 @@ item_free(struct drain_item *it)
 
 	route_entry_done(it->entry, 1);
 	json_decref(it->json);
+	free(it->ev);
+	free(it->w);
 	free(it);
 	if (--s->batch_left == 0)
 		drain_batch_done(s);
@@ -228,15 +229,19 @@ item_parse(struct drain_item *it, const char *text, size_t len)
 	json_t *e, *x;
 	size_t i, k, n = 0;
 
+	json_decref(it->json);
 	it->json = json_loadb(text, len, 0, &jerr);
 	if (!json_is_array(it->json))
 		return 0;
+	free(it->ev);
+	free(it->w);
+	it->ev = xcalloc(json_array_size(it->json) + 1, sizeof(*it->ev));
+	it->w = xcalloc(json_array_size(it->json) + 1, sizeof(*it->w));
 	json_array_foreach(it->json, i, e)
 	{
 		struct route_event *ev = &it->ev[n];
 
-		if (n == DRAIN_EVENTS || !json_is_array(e) ||
-		    json_array_size(e) < 5)
+		if (!json_is_array(e) || json_array_size(e) < 5)
 			continue;
 		memset(ev, 0, sizeof(*ev));
 		ev->kind = json_string_value(json_array_get(e, 0));
@@ -261,7 +266,10 @@ item_parse(struct drain_item *it, const char *text, size_t len)
 	return n;
 }
 
-/* Records one drained entry; 0 when there was nothing to wait for. */
+/*
+ * Records one drained entry's events; the entry is deleted once they are
+ * committed (one that holds none it can read is deleted, and logged).
+ */
 static void
 drain_entry(struct route_stream *s, const redisReply *entry)
 {
@@ -288,6 +296,9 @@ drain_entry(struct route_stream *s, const redisReply *entry)
 		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
 			it->n = item_parse(it, fields->element[i + 1]->str,
 			                   fields->element[i + 1]->len);
+	if (it->n == 0)
+		gw_warn("route.drain_unreadable", "entry=%s",
+		        entry->element[0]->str);
 	for (i = 0; i < it->n; i++) {
 		it->w[i].item = it;
 		it->w[i].idx = i;

@@ -1119,6 +1119,42 @@ test_rebuild_taken_over_when_its_instance_dies(void **st)
 	fx_close(&f);
 }
 
+/* An entry of many events (a sweep, a settings change) is drained whole. */
+static void
+test_drainer_records_a_large_entry(void **st)
+{
+	char cmd[8192], *p;
+	unsigned long long v;
+	struct pg_cond pc;
+	size_t len;
+	struct fx f;
+	int i;
+
+	(void)st;
+	fx_open(&f);
+	fresh_epoch(&f);
+	v = (route_epoch(f.r) << 32) + 100000;
+	len = (size_t)snprintf(cmd, sizeof(cmd),
+	                       "redis-cli -p %d XADD sb:events 1-1 e '[",
+	                       redis.port);
+	for (i = 0; i < 100; i++) {
+		p = cmd + len;
+		len += (size_t)snprintf(
+		        p, sizeof(cmd) - len,
+		        "%s[\"status\",\"\",\"104\",\"test-9\",\"%llu\","
+		        "\"away\",\"drain%d\"]",
+		        i ? "," : "", v + (unsigned long long)i, i);
+	}
+	snprintf(cmd + len, sizeof(cmd) - len, "]' >/dev/null");
+	assert_int_equal(system(cmd), 0);
+	pc.sql = "SELECT count(*) FROM staff_status_events WHERE staff_id = "
+	         "104 AND reason LIKE 'drain%'";
+	pc.want = 100;
+	assert_true(sb_run_until(&f.loop, pg_is, &pc, 15000));
+	assert_true(sb_run_until(&f.loop, stream_empty, NULL, 3000));
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -1138,6 +1174,7 @@ main(void)
 	        cmocka_unit_test(test_after_contact_work),
 	        cmocka_unit_test(
 	                test_rebuild_taken_over_when_its_instance_dies),
+	        cmocka_unit_test(test_drainer_records_a_large_entry),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
