@@ -13,10 +13,13 @@
 --                        a transfer is pinned to), front (re-queued first),
 --                        ov (the queue it overflowed to), end (wrap-up
 --                        deadline ms of an ended conversation)
---   c:<conv>:x           zset: advisors who rejected or missed an offer of
+--   c:<conv>:refused     zset: advisors who rejected or missed an offer of
 --                        this conversation -> when their cool-down ends
 --                        (ms); not offered it again before then while
---                        another eligible advisor exists
+--                        another eligible advisor exists. (Until issue 13
+--                        it was the set c:<conv>:x, "never again"; a new
+--                        name, so instances of both versions can share
+--                        Redis during an upgrade.)
 --   q:<q>:w              zset: waiting conversations, best first (channels
 --                        the queue routes in push mode: offered)
 --   q:<q>:p              zset: the same for channels in pull mode (advisors
@@ -329,7 +332,7 @@ local function pick_advisor(q, cid, c, now)
 		end
 		return nil
 	end
-	local xkey = P .. 'c:' .. cid .. ':x'
+	local xkey = P .. 'c:' .. cid .. ':refused'
 	-- Among the first (refusals + 1) candidates one has not refused it.
 	local nx = math.min(redis.call('ZCARD', xkey), 255)
 	local cands = redis.call('ZRANGE', key, 0, nx)
@@ -350,7 +353,7 @@ local function refuse(cid, c, aid, now)
 	local cool = num(redis.call('HGET', P .. 'qc:' .. c.q, 'cool:' .. c.ch),
 	    60000)
 	local ends = string.format('%.0f', now + cool)
-	redis.call('ZADD', P .. 'c:' .. cid .. ':x', ends, aid)
+	redis.call('ZADD', P .. 'c:' .. cid .. ':refused', ends, aid)
 	if cool > 0 then
 		redis.call('ZADD', P .. 'cool', 'LT', ends, cid)
 	end
@@ -449,7 +452,7 @@ local function assign(cid, c, aid, now)
 	redis.call('HDEL', P .. 'c:' .. cid, 'dl', 'front', 'only')
 	redis.call('ZREM', P .. 'offers', cid)
 	redis.call('ZREM', P .. 'cool', cid)
-	redis.call('DEL', P .. 'c:' .. cid .. ':x')
+	redis.call('DEL', P .. 'c:' .. cid .. ':refused')
 	redis.call('LPUSH', P .. 'q:' .. c.q .. ':at', now)
 	redis.call('LTRIM', P .. 'q:' .. c.q .. ':at', 0, 19)
 	redis.call('HSET', P .. 'a:' .. aid, 'miss', 0, 'idle', now)
@@ -544,7 +547,7 @@ local function release_conv(cid, c, why, now, events)
 	redis.call('ZREM', P .. 'offers', cid)
 	redis.call('ZREM', P .. 'acw', cid)
 	redis.call('ZREM', P .. 'cool', cid)
-	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
+	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':refused')
 	events[#events + 1] = {'released', cid, c.adv or '', inst_of(c.adv or ''),
 	    v, c.q, c.ch, why, c.st}
 	if c.adv and c.adv ~= '' then
@@ -559,7 +562,7 @@ end
 local function acw_free(cid, c, now, events)
 	local v = bump_version(cid)
 	redis.call('ZREM', P .. 'acw', cid)
-	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':x')
+	redis.call('DEL', P .. 'c:' .. cid, P .. 'c:' .. cid .. ':refused')
 	events[#events + 1] = {'acw_expired', cid, c.adv, inst_of(c.adv), v, c.q,
 	    c.ch}
 	release_load(c.adv, cid, c.ch)

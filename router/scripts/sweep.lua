@@ -29,7 +29,7 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'cool', '-inf', now,
 	local c = hgetall(P .. 'c:' .. cid)
 	-- The next cool-down of it to end (offered meanwhile, it may be
 	-- refused again before then).
-	local nxt = redis.call('ZRANGEBYSCORE', P .. 'c:' .. cid .. ':x',
+	local nxt = redis.call('ZRANGEBYSCORE', P .. 'c:' .. cid .. ':refused',
 	    '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 	if c.st and #nxt > 0 then
 		redis.call('ZADD', P .. 'cool', nxt[2], cid)

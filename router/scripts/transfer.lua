@@ -34,7 +34,7 @@ local from = c.adv or ''
 unqueue(c.q, cid)
 redis.call('ZREM', P .. 'offers', cid)
 redis.call('ZREM', P .. 'cool', cid)
-redis.call('DEL', P .. 'c:' .. cid .. ':x')
+redis.call('DEL', P .. 'c:' .. cid .. ':refused')
 if from ~= '' then
 	release_load(from, cid, c.ch)
 end

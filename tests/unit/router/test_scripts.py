@@ -294,7 +294,7 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(offers(ev), [("c1", "a1")])
         # accepted: refusals and their wake-up are forgotten
         self.rt.op("accept", "c1", "a1")
-        self.assertEqual(self.r.call("EXISTS", "sb:1:c:c1:x"), 0)
+        self.assertEqual(self.r.call("EXISTS", "sb:1:c:c1:refused"), 0)
         self.assertEqual(self.r.call("ZCARD", "sb:1:cool"), 0)
 
     def test_refusal_holds_only_while_another_advisor_is_eligible(self):
@@ -344,7 +344,7 @@ class ScriptTest(unittest.TestCase):
             self.assertEqual(ev[1][7], st)
             self.assertEqual(offers(ev), [("c1", "a2")])
             # not a refusal, and the assignment stays
-            self.assertEqual(self.r.call("EXISTS", "sb:1:c:c1:x"), 0)
+            self.assertEqual(self.r.call("EXISTS", "sb:1:c:c1:refused"), 0)
             self.assertEqual(self.rt.conv("c2")["adv"], "a1")
             self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:chat"),
                              "1")
