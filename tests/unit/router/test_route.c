@@ -745,6 +745,32 @@ fresh_epoch(struct fx *f)
 }
 
 /*
+ * From an empty routing state, advisor 104 (capacity 50) is available and
+ * conversation conv is offered to them.
+ */
+static void
+offered_to_104(struct fx *f, const char *conv)
+{
+	struct reply a = {0}, b = {0};
+	struct seen_arg sa;
+	char what[48];
+
+	fresh_epoch(f);
+	assert_int_equal(
+	        route_advisor_login(f->r, "104", "available", "", on_reply, &a),
+	        0);
+	wait_reply(f, &a);
+	assert_int_equal(
+	        route_enqueue(f->r, conv, "11", "chat", 0, 0, "", on_reply, &b),
+	        0);
+	wait_reply(f, &b);
+	snprintf(what, sizeof(what), "offered:%s:104", conv);
+	sa.f = f;
+	sa.what = what;
+	assert_true(sb_run_until(&f->loop, seen_cond, &sa, 3000));
+}
+
+/*
  * A routing script run by an instance that dies before it records
  * anything: the decision stands in Redis, nobody answers, nobody writes.
  */
@@ -911,10 +937,9 @@ test_drainer_records_a_dead_instances_decisions(void **st)
 static void
 test_late_old_epoch_acceptance_refused(void **st)
 {
-	struct reply a = {0}, b = {0}, c = {0}, d = {0};
+	struct reply c = {0}, d = {0};
 	struct places pl = {0};
 	const char *convs[1] = {"13"};
-	struct seen_arg sa;
 	struct newer n;
 	uint64_t t0, took;
 	char cmd[128];
@@ -922,18 +947,7 @@ test_late_old_epoch_acceptance_refused(void **st)
 
 	(void)st;
 	fx_open(&f);
-	fresh_epoch(&f);
-	assert_int_equal(
-	        route_advisor_login(f.r, "104", "available", "", on_reply, &a),
-	        0);
-	wait_reply(&f, &a);
-	assert_int_equal(
-	        route_enqueue(f.r, "13", "11", "chat", 0, 0, "", on_reply, &b),
-	        0);
-	wait_reply(&f, &b);
-	sa.f = &f;
-	sa.what = "offered:13:104";
-	assert_true(sb_run_until(&f.loop, seen_cond, &sa, 3000));
+	offered_to_104(&f, "13");
 	/* The acceptance is decided, its statement held back 6 s. */
 	db_commit_set_linger(f.w, 6000);
 	assert_int_equal(route_accept(f.r, "13", "104", on_reply, &c), 0);
@@ -984,8 +998,8 @@ test_late_old_epoch_acceptance_refused(void **st)
 static void
 test_after_contact_work(void **st)
 {
-	struct reply a = {0}, b = {0}, c = {0}, d = {0}, e = {0}, g = {0};
-	struct reply h = {0}, k = {0}, m = {0};
+	struct reply c = {0}, d = {0}, e = {0}, g = {0}, h = {0}, k = {0};
+	struct reply m = {0};
 	struct pg_cond pc;
 	struct fx f;
 
@@ -995,16 +1009,7 @@ test_after_contact_work(void **st)
 	                                 "= 'chat'"),
 	                 0);
 	fx_open(&f);
-	fresh_epoch(&f);
-	assert_int_equal(
-	        route_advisor_login(f.r, "104", "available", "", on_reply, &a),
-	        0);
-	wait_reply(&f, &a);
-	assert_int_equal(
-	        route_enqueue(f.r, "15", "11", "chat", 0, 0, "", on_reply, &b),
-	        0);
-	wait_reply(&f, &b);
-	assert_non_null(strstr(b.pairs, "offered:15 "));
+	offered_to_104(&f, "15");
 	assert_int_equal(route_accept(f.r, "15", "104", on_reply, &c), 0);
 	wait_reply(&f, &c);
 	assert_int_equal(c.ok, 1);
