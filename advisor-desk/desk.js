@@ -45,7 +45,8 @@ const S = {
   idleFocus: null,
   typingSentAt: 0,
   typingOn: false,
-  typingIdle: 0
+  typingIdle: 0,
+  gen: 0                 // grows with each routing event about a conversation (checkWrapups)
 };
 const sock = new DeskSocket({ onmessage, onstate, onsession: sessionGone });
 let picker = null;   // the canned-response picker (canned.js)
@@ -484,19 +485,31 @@ function conv(id, fields = {}) {
   if (!c) {
     c = { id, queue: '', channel: 'chat', waited_ms: 0, since: Date.now(), messages: new Map(),
       pending: new Map(), advisorRead: 0, residentRead: 0, page: null, customer: null,
-      online: null, reference: '', ended: '', gone: '', typing: false, typingTimer: 0, history: false };
+      online: null, reference: '', ended: '', gone: '', typing: false, typingTimer: 0, history: false,
+      left: false, replyBy: '', acwUntil: 0, touched: 0 };
     S.convs.set(id, c);
   }
   for (const [k, v] of Object.entries(fields)) if (v != null && v !== '') c[k] = v;
   return c;
 }
+// The highest message number the desk holds: a desk that reconnects (or reads the next
+// page) asks only for what came after it; the daemon sends what arrives meanwhile after
+// the history, so nothing falls between the two (docs/chat-protocol.md).
+function lastSeq(c) {
+  let n = 0;
+  for (const seq of c.messages.keys()) if (seq > n) n = seq;
+  return n;
+}
 function askHistory(c, tries = 0) {
   if (c.channel !== 'chat' || c.asking) return;
   c.asking = true;
-  request({ type: 'chat.history', conversation: c.id }, m => {
+  const msg = { type: 'chat.history', conversation: c.id };
+  if (c.history && lastSeq(c) > 0) msg.after = lastSeq(c);
+  request(msg, m => {
     c.asking = false;
     if (m.type !== 'error') {
       gotHistory(c, m);
+      if (m.more) askHistory(c);
       return;
     }
     // Just after an acceptance the chat may not be ours in the database yet; a lost
@@ -517,7 +530,10 @@ function gotHistory(c, m) {
   c.advisorRead = Math.max(c.advisorRead, m.advisor_read || 0);
   c.residentRead = Math.max(c.residentRead, m.resident_read || 0);
   if (m.ended_by) c.ended = m.ended_by;
-  else if (m.status && /closed|ended/.test(m.status)) c.ended = c.ended || 'system';
+  else if (m.status && /closed|ended|wrap_up/.test(m.status)) c.ended = c.ended || 'system';
+  // A message left out of hours or when nobody was free: no chat to reply in.
+  c.left = !!m.left_message;
+  c.replyBy = m.reply_by || '';
   for (const x of m.messages || []) c.messages.set(x.seq, x);
   // Unsent replies go again with the same client_id (the daemon keeps one copy).
   for (const [cid, p] of c.pending) if (p.state !== 'sent') sendPending(c, cid);
@@ -537,6 +553,7 @@ function lastMessage(c) {
   return last;
 }
 function waitingText(c) {
+  if (c.left) return 'a message left for the council';
   if (c.ended) return 'chat ended';
   const last = lastMessage(c);
   if (last && last.from === 'resident' && last.at) {
@@ -560,7 +577,10 @@ function renderCapacity() {
   const chans = Object.keys(caps);
   $('capacity').hidden = chans.length === 0;
   const load = {};
-  for (const c of S.convs.values()) if (!c.gone) load[c.channel] = (load[c.channel] || 0) + 1;
+  // An ended chat holds capacity only during its queue's wrap-up time (acwUntil).
+  for (const c of S.convs.values()) {
+    if (!c.gone && (!c.ended || c.acwUntil > Date.now())) load[c.channel] = (load[c.channel] || 0) + 1;
+  }
   $('capacity-list').replaceChildren(...chans.map(ch => {
     const li = el('li', (load[ch] || 0) >= caps[ch] ? 'full' : '', `${channelName(ch)}: ${load[ch] || 0} of ${caps[ch]}`);
     return li;
@@ -588,6 +608,9 @@ function renderInbox() {
       const u = el('span', 'unread', `${n} unread`);
       b.append(u);
     }
+    // Ended, not wrapped up yet: it stays here until it is (docs/desk.md).
+    if (c.ended && !c.gone) b.append(el('span', 'ended', c.left ? 'Left message – wrap up' : 'Ended – wrap up'));
+    else if (c.left && !c.gone) b.append(el('span', 'ended', 'Left message'));
     b.addEventListener('click', () => openConv(c.id, true));
     li.append(b);
     return li;
@@ -678,7 +701,9 @@ function renderConv(fresh) {
   $('c-presence').textContent = c.online == null ? 'Not known' :
     c.online ? 'The resident has the chat open' : 'The resident has left the chat window (they may come back)';
   const state = [c.channel === 'chat' && !c.history && !c.gone ? 'Loading the messages…' : '',
-    c.ended ? `The chat has ended (ended by the ${c.ended}).` : '',
+    c.left ? 'This is a message left for the council' + (c.replyBy ? ` (the resident asked for a reply by ${c.replyBy === 'sms' ? 'text message' : 'email'})` : '') + '.' : '',
+    c.ended && !c.left ? `The chat has ended (ended by the ${c.ended}).` : '',
+    c.ended && !c.gone ? 'Wrap it up to record why the resident got in touch and how it ended.' : '',
     c.gone ? `This conversation has left your list (${c.gone}).` : ''].filter(Boolean).join(' ');
   $('c-state').textContent = state;
 
@@ -698,7 +723,13 @@ function renderConv(fresh) {
   $('composer-other').hidden = isChat;
   $('composer-other').textContent = isChat ? '' :
     `Replying by ${channelName(c.channel).toLowerCase()} is not available yet.`;
-  $('end-btn').hidden = !isChat;
+  // A left message has no chat to reply in, and email and SMS replies do not exist yet:
+  // the composer says so and takes nothing (the daemon refuses chat.send: cannot_reply).
+  $('composer').disabled = c.left;
+  $('send-btn').disabled = c.left;
+  $('canned-btn').disabled = c.left;
+  $('composer-hint').textContent = c.left ? LEFT_HINT : COMPOSER_HINT;
+  $('end-btn').hidden = !isChat || c.left;
   $('end-btn').disabled = closed;
   $('close-btn').disabled = !!c.gone;
   $('close-btn').hidden = c.hasCodes === true;
@@ -720,6 +751,8 @@ function markRead(c) {
 }
 
 // ---------------------------------------------------------------- composer
+const COMPOSER_HINT = 'Enter sends. Shift and Enter starts a new line. Type / and a shortcut (for example /hello) for a canned response.';
+const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the council, and replying by email or text message is not available in Switchboard yet. Add a note and wrap it up; reply to the resident another way if they need an answer.';
 function sendPending(c, cid) {
   const p = c.pending.get(cid);
   p.state = 'sending';
@@ -733,7 +766,8 @@ function sendPending(c, cid) {
       changed(c);
     } else if (m.type === 'error' && m.code !== 'offline' && m.code !== 'unavailable' && m.code !== 'rate_limited') {
       p.state = 'failed';
-      p.error = m.code === 'forbidden' ? 'this chat is no longer yours' : (m.message || m.code);
+      p.error = m.code === 'forbidden' ? 'this chat is no longer yours' :
+        m.code === 'cannot_reply' ? 'a reply cannot be sent to a left message yet' : (m.message || m.code);
       changed(c);
     } else {
       p.state = 'queued';
@@ -806,6 +840,44 @@ function composerKey(e) {
   }
   return false;
 }
+// Which conversations wait for this advisor's wrap-up (chat.wrap_ups, from PostgreSQL:
+// status wrap_up, theirs). They are kept or brought back, marked ended; those of ids
+// that are not, and that no routing event touched since the question, leave the list.
+function checkWrapups(ids) {
+  const gen = S.gen;
+  const drop = listed => {
+    for (const id of ids) {
+      const cv = S.convs.get(id);
+      if (!cv || listed.has(id) || cv.touched > gen || (listed.unknown && cv.ended)) continue;
+      if (S.open === id) cv.gone = 'it left your desk while you were disconnected';
+      else S.convs.delete(id);
+    }
+    renderInbox();
+    renderConv();
+  };
+  request({ type: 'chat.wrap_ups' }, m => {
+    if (m.type !== 'chat.wrap_ups') {
+      // Not known now: ended ones are kept, the rest leave as before.
+      const none = new Set();
+      none.unknown = true;
+      drop(none);
+      return;
+    }
+    const listed = new Set();
+    for (const x of m.conversations || []) {
+      const id = String(x.conversation);
+      listed.add(id);
+      dropOffer(id);
+      const cv = conv(id, { queue: x.queue, channel: x.channel, reference: x.reference });
+      cv.ended = cv.ended || x.ended_by || 'system';
+      cv.left = cv.left || !!x.left_message;
+      cv.gone = '';
+      if (!cv.customer && x.name) cv.customer = { name: x.name };
+      if (!cv.history) askHistory(cv);
+    }
+    drop(listed);
+  });
+}
 // Wrapped up: the conversation is closed and leaves the list.
 function wrappedUp(c) {
   stopTyping(c);
@@ -822,7 +894,7 @@ function sendReply(ev) {
   const c = S.convs.get(S.open);
   const box = $('composer');
   const text = box.value.replace(/^\s+|\s+$/g, '');
-  if (!c || !text || c.ended || c.gone) return;
+  if (!c || !text || c.ended || c.gone || c.left) return;
   // A {placeholder} left in the reply is never sent without a warning first.
   const left = leftovers(text);
   if (left.length && S.leftoverOk !== text) {
@@ -883,6 +955,14 @@ function release(why) {
   request({ type: 'conversation.release', conversation: c.id, why }, m => {
     if (m.type === 'error') { say(`The conversation was not released: ${m.message || m.code}.`); return; }
     say(why === 'wrapped' ? 'Conversation released for wrap-up.' : 'Conversation closed.');
+    // Closed: it leaves the list (one waiting for wrap-up has no routing event to say so).
+    if (why === 'closed' && S.convs.get(c.id) === c) {
+      stopTyping(c);
+      S.convs.delete(c.id);
+      if (S.open === c.id) S.open = null;
+      renderInbox();
+      renderConv();
+    }
   });
 }
 // The advisors of the open conversation's queue, for a transfer to one of them by name
@@ -1139,6 +1219,12 @@ function onmessage(m) {
         dropOffer(id);
         const cv = conv(id, { queue: x.queue, channel: x.channel, waited_ms: x.waited_ms });
         cv.gone = '';
+        cv.touched = ++S.gen;
+        // Ended, in its queue's wrap-up time: it holds the capacity until then.
+        if (x.state === 'ended') {
+          cv.ended = cv.ended || 'system';
+          cv.acwUntil = Number(x.deadline_ms) || 0;
+        }
         askHistory(cv);
       }
     }
@@ -1149,12 +1235,9 @@ function onmessage(m) {
       setStatus(st, st === 'offline' ? '' : m.reason || '', false);
     }
     for (const id of [...S.offers.keys()]) if (!seen.has(id)) dropOffer(id);
-    for (const [id, cv] of S.convs) {
-      if (!seen.has(id)) {
-        if (S.open === id) cv.gone = 'it left your desk while you were disconnected';
-        else S.convs.delete(id);
-      }
-    }
+    // Routing no longer holds the others: those waiting for their wrap-up stay (and
+    // ended chats of this advisor come back after a reload), the rest leave.
+    checkWrapups([...S.convs.keys()].filter(id => !seen.has(id)));
     renderInbox();
     renderConv();
     break;
@@ -1178,6 +1261,7 @@ function onmessage(m) {
     const o = dropOffer(id);
     const cv = conv(id, o ? { queue: o.queue, channel: o.channel, waited_ms: o.waited_ms } : {});
     cv.gone = '';
+    cv.touched = ++S.gen;
     askHistory(cv);
     renderInbox();
     if (S.acceptedHere.has(id)) {
@@ -1197,7 +1281,12 @@ function onmessage(m) {
       else if (m.reason !== 'rejected') say('An offer was withdrawn.');
     }
     const cv = S.convs.get(id);
-    if (cv) {
+    if (cv && cv.ended && m.reason !== 'transferred' && m.reason !== 'requeued') {
+      // An ended chat leaves routing but stays the advisor's until it is wrapped up.
+      cv.acwUntil = 0;
+      checkWrapups([id]);
+      renderInbox();
+    } else if (cv) {
       const why = { released: 'released', transferred: 'transferred', requeued: 'sent back to the queue' }[m.reason] || m.reason;
       cv.typing = false;
       clearTimeout(cv.typingTimer);
@@ -1255,7 +1344,8 @@ function onmessage(m) {
     c.ended = m.by || 'system';
     c.typing = false;
     clearTimeout(c.typingTimer);
-    if (S.open === c.id) say(`The chat has ended (by the ${c.ended}).`);
+    if (S.open === c.id) say(`The chat has ended (by the ${c.ended}). Wrap it up when you are ready.`);
+    else say(`A chat with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
     changed(c);
     break;
   case 'conversation.transferred':

@@ -639,7 +639,8 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
     case 'chat.requeued':
       clearTimeout(advTypingTimer);
       typingEl.hidden = true;
-      note(T.requeued);
+      // A transfer is not an advisor leaving: the resident is told where it goes.
+      note(m.reason !== 'transferred' ? T.requeued : m.to === 'advisor' ? T.transferredAdvisor : T.transferredQueue);
       S.advisor = null;
       show('wait');
       break;

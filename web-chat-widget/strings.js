@@ -45,6 +45,8 @@ export const EN = {
   leaveInstead: 'Leave a message instead',
   chattingWith: 'You are chatting with {name}.',
   requeued: 'Your advisor had to leave. You are back in the queue.',
+  transferredAdvisor: 'You are being transferred to another advisor. Please wait: they will be with you shortly.',
+  transferredQueue: 'You are being transferred to another team. Please wait for the next advisor.',
   advisor: 'Advisor',
   you: 'You',
   system: 'Council',

@@ -30,6 +30,8 @@
 /* The warning before an idle chat ends (half the time-out when shorter). */
 #define WARN_MS       60000
 #define REPLAY_MAX    "2000"
+#define REPLAY_PAGE   2000 /* REPLAY_MAX as a number */
+#define WRAP_UPS_MAX  "200"
 #define CLOSE_RESUMED 4001 /* the chat was resumed on another socket */
 /*
  * A waiting chat whose resident's socket went is given up after this
@@ -40,6 +42,17 @@
 
 /* How many replayed message numbers a chat keeps to drop late copies. */
 #define REPLAYED_KEEP 32
+/* How many sent message numbers a desk keeps to drop repeats. */
+#define RECENT_KEEP 16
+/* Live messages held for a desk while its history is read, at most. */
+#define HELD_MAX 1024
+/*
+ * An instance whose chat registry beat (once a sweep) is older than this
+ * is dead: another one takes its chats over (see "registry").
+ */
+#define DEAD_MS 5000
+/* Chats taken over, and chats registered, per Redis call at most. */
+#define ADOPT_MAX 256
 
 struct rsock {
 	unsigned long conn;
@@ -67,9 +80,34 @@ struct rchat {
 	int nreplayed;
 };
 
+/*
+ * A desk socket here showing a conversation. While its chat.history read
+ * is in flight (loading) the chat's live messages are held for it, then
+ * sent after the history less those the history had: no gap, no double.
+ */
+struct held {
+	uint64_t seq; /* 0: not a message */
+	char *text;
+};
+
+struct follower {
+	unsigned long conn;
+	int loading;  /* chat.history reads in flight */
+	int shown;    /* a chat.history was answered: it may type */
+	int overflow; /* more than HELD_MAX held: the read is refused */
+	struct held *held;
+	size_t nheld, capheld;
+	/*
+	 * The newest message numbers sent to it: a message published again
+	 * (a resident's retry after its instance died) is not sent twice.
+	 */
+	uint64_t recent[RECENT_KEEP];
+	unsigned nrecent;
+};
+
 struct flist {
 	size_t n, cap;
-	unsigned long *conn;
+	struct follower *f;
 };
 
 struct chat {
@@ -87,6 +125,8 @@ struct chat {
 	/* What our publications start with: {"o":"<origin>","c": */
 	char self[128];
 	size_t selflen;
+	int beating;              /* a registry beat is in flight */
+	unsigned long long beats; /* answered beats */
 };
 
 /* An answer on its way: what it needs to find its socket again. */
@@ -102,6 +142,7 @@ struct pend {
 	json_t *obj; /* a message to send on success */
 	char token[CHAT_TOKEN_LEN + 1];
 	long long after;
+	long long at;
 	uint64_t queue;
 	int flag;
 };
@@ -144,7 +185,8 @@ static const char REPLAY_SQL[] =
 /*
  * A resident's messages, many per statement. Stored once per client id
  * (external_id '<conversation>:<client id>'): a repeat returns the stored
- * one. Columns: position, seq, at (ms), repeat, conversation open.
+ * one. Columns: position, seq, at (ms), repeat, conversation open, the
+ * text stored. A chat in wrap-up is over: nothing more is stored.
  * The stored one is looked up by key for each repeat alone (LATERAL, kept
  * from being flattened by its LIMIT): as a plain join the generic plan,
  * made while the table is small, hashed every chat message ever stored
@@ -152,7 +194,7 @@ static const char REPLAY_SQL[] =
  */
 static const struct db_rows MSG_ROWS = {
         "WITH r AS (SELECT r.n, r.conv, r.ext, r.body,"
-        "   coalesce(c.status <> 'closed', false) AS open"
+        "   coalesce(c.status NOT IN ('closed', 'wrap_up'), false) AS open"
         "  FROM unnest($1::bigint[], $2::text[], $3::text[])"
         "   WITH ORDINALITY AS r(conv, ext, body, n)"
         "  LEFT JOIN conversations c ON c.id = r.conv),"
@@ -164,18 +206,25 @@ static const struct db_rows MSG_ROWS = {
         "  RETURNING id, external_id, created_at)"
         " SELECT r.n, coalesce(ins.id, m.id),"
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, ins.id IS NULL, r.open"
+        "   * 1000)::bigint, ins.id IS NULL, r.open,"
+        "  coalesce(m.body, r.body)"
         " FROM r LEFT JOIN ins ON ins.external_id = r.ext"
-        " LEFT JOIN LATERAL (SELECT m.id, m.created_at FROM messages m"
+        " LEFT JOIN LATERAL (SELECT m.id, m.created_at, m.body"
+        "  FROM messages m"
         "  WHERE ins.id IS NULL AND m.source = 'chat'"
         "  AND m.external_id = r.ext LIMIT 1) m ON true",
         3};
 
-/* An advisor's message, on a chat assigned to them ($2). */
+/*
+ * An advisor's message, on a chat assigned to them ($2). A message left
+ * with no chat (no chat session) cannot be answered here: columns seq, at,
+ * repeat, allowed, and whether it is such a left message.
+ */
 static const char SEND_SQL[] =
         "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
         "  AND channel = 'chat' AND status = 'assigned'"
-        "  AND assigned_staff_id = $2::bigint),"
+        "  AND assigned_staff_id = $2::bigint AND EXISTS (SELECT 1"
+        "   FROM chat_sessions s WHERE s.conversation_id = $1::bigint)),"
         " ins AS (INSERT INTO messages (conversation_id, direction,"
         "   author_kind, author_staff_id, body, source, external_id)"
         "  SELECT id, 'out', 'staff', $2::bigint, $3, 'desk', $4 FROM c"
@@ -186,7 +235,9 @@ static const char SEND_SQL[] =
         "  AND EXISTS (SELECT 1 FROM ins))"
         " SELECT coalesce(ins.id, m.id),"
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c)"
+        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c),"
+        "  NOT EXISTS (SELECT 1 FROM chat_sessions s"
+        "   WHERE s.conversation_id = $1::bigint)"
         " FROM (SELECT 1) one LEFT JOIN ins ON true"
         " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
         "  AND m.external_id = $4";
@@ -215,8 +266,11 @@ static const char NOTE_SQL[] =
         "  AND m.external_id = $5 AND m.conversation_id IN (SELECT id FROM c)";
 
 /*
- * Ends a chat: the session and the conversation. $3: the advisor who
- * must hold it ('' for anyone). Columns: allowed, ended now.
+ * Ends a chat: the session, and the conversation: one with an advisor
+ * goes to wrap_up (still theirs: its reason and outcome are recorded
+ * when they wrap it up), one never answered is closed. $3: the advisor
+ * who must hold it ('' for anyone). Columns: allowed, ended now, the
+ * conversation's new status ('' when it was closed or in wrap-up already).
  */
 static const char END_SQL[] =
         "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
@@ -224,14 +278,16 @@ static const char END_SQL[] =
         " s AS (UPDATE chat_sessions SET ended_at = now(), ended_by = $2"
         "  WHERE conversation_id = (SELECT id FROM c) AND ended_at IS NULL"
         "  RETURNING conversation_id),"
-        " cv AS (UPDATE conversations SET status = 'closed'"
+        " cv AS (UPDATE conversations SET status = CASE WHEN status ="
+        "   'assigned' THEN 'wrap_up' ELSE 'closed' END"
         "  WHERE id = (SELECT conversation_id FROM s)"
-        "  AND status NOT IN ('closed', 'wrap_up') RETURNING id),"
+        "  AND status NOT IN ('closed', 'wrap_up') RETURNING status),"
         " ev AS (INSERT INTO conversation_events (conversation_id, kind,"
         "   staff_id, detail)"
         "  SELECT conversation_id, 'chat.ended', nullif($3::text, '')::bigint,"
         "   jsonb_build_object('by', $2::text) FROM s)"
-        " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM s)";
+        " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM s),"
+        "  coalesce((SELECT status FROM cv), '')";
 
 static const char RES_READ_SQL[] =
         "UPDATE chat_sessions SET resident_read = greatest(resident_read,"
@@ -272,12 +328,22 @@ static const char TRANSCRIPT_SQL[] =
         " ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key ="
         "  EXCLUDED.dedupe_key RETURNING id";
 
-/* A desk's view of a chat; $2: the advisor who must hold it, or ''. */
+/*
+ * A desk's view of a chat, or of a message left with no chat (sb_chat_leave:
+ * no chat session; the contact details are the chat.left_message event's).
+ * $2: the advisor who must hold it, or ''. $3: messages after this id.
+ * Columns: reference, status, page url, page title, match, resident read,
+ * advisor read, ended by, name, email, mobile, customer id, messages
+ * (JSON), a left message ('t'), how to reply to it.
+ */
 static const char HISTORY_SQL[] =
-        "SELECT c.reference, c.status, s.page_url, s.page_title,"
-        " s.customer_match, s.resident_read, s.advisor_read,"
-        " coalesce(s.ended_by, ''), cu.display_name, coalesce(s.email, ''),"
-        " coalesce(s.mobile, ''), c.customer_id,"
+        "SELECT c.reference, c.status, coalesce(s.page_url, ''),"
+        " coalesce(s.page_title, ''),"
+        " coalesce(s.customer_match, lm.detail->>'match', 'none'),"
+        " coalesce(s.resident_read, 0), coalesce(s.advisor_read, 0),"
+        " coalesce(s.ended_by, ''), cu.display_name,"
+        " coalesce(s.email, lm.detail->>'email', ''),"
+        " coalesce(s.mobile, lm.detail->>'mobile', ''), c.customer_id,"
         " (SELECT coalesce(json_agg(json_build_object('seq', m.id, 'from',"
         "   CASE WHEN m.direction = 'internal' THEN 'note'"
         "    WHEN m.author_kind = 'customer' THEN 'resident'"
@@ -287,12 +353,34 @@ static const char HISTORY_SQL[] =
         "   ORDER BY m.id), '[]')"
         "  FROM (SELECT * FROM messages WHERE conversation_id = c.id"
         "   AND id > $3::bigint ORDER BY id LIMIT " REPLAY_MAX ") m"
-        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text"
-        " FROM conversations c JOIN chat_sessions s"
+        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text,"
+        " s.conversation_id IS NULL,"
+        " CASE WHEN lm.detail->>'email' IS NOT NULL THEN 'email'"
+        "  ELSE 'sms' END"
+        " FROM conversations c LEFT JOIN chat_sessions s"
         "  ON s.conversation_id = c.id"
         " JOIN customers cu ON cu.id = c.customer_id"
-        " WHERE c.id = $1::bigint"
+        " LEFT JOIN LATERAL (SELECT e.detail FROM conversation_events e"
+        "  WHERE e.conversation_id = c.id AND e.kind = 'chat.left_message'"
+        "  ORDER BY e.id LIMIT 1) lm ON s.conversation_id IS NULL"
+        " WHERE c.id = $1::bigint AND c.channel = 'chat'"
+        "  AND (s.conversation_id IS NOT NULL OR lm.detail IS NOT NULL)"
         "  AND ($2::text = '' OR c.assigned_staff_id::text = $2::text)";
+
+/*
+ * The advisor's conversations waiting for their wrap-up (a chat that
+ * ended, on any desk: it stays theirs until wrapped up), for a desk that
+ * opens. Columns: id, queue, channel, reference, ended by, name, a left
+ * message.
+ */
+static const char WRAP_UPS_SQL[] =
+        "SELECT c.id, coalesce(c.queue_id, 0), c.channel, c.reference,"
+        " coalesce(s.ended_by, ''), cu.display_name,"
+        " s.conversation_id IS NULL"
+        " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " LEFT JOIN chat_sessions s ON s.conversation_id = c.id"
+        " WHERE c.status = 'wrap_up' AND c.assigned_staff_id = $1::bigint"
+        " ORDER BY c.id LIMIT " WRAP_UPS_MAX;
 
 static const char NAME_SQL[] =
         "SELECT display_name FROM staff_users WHERE id = $1::bigint";
@@ -366,39 +454,6 @@ conv_text(uint64_t conv, char *buf, size_t len)
 	snprintf(buf, len, "%llu", (unsigned long long)conv);
 }
 
-/* ---------------------------------------------------------------- fan-out */
-
-static void
-flist_add(struct chat *c, uint64_t conv, unsigned long conn)
-{
-	struct flist *f = idmap_get(c->follow, conv);
-	size_t i;
-
-	if (f == NULL) {
-		f = xcalloc(1, sizeof(*f));
-		idmap_put(c->follow, conv, f);
-	}
-	for (i = 0; i < f->n; i++)
-		if (f->conn[i] == conn)
-			return;
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 2;
-		f->conn = xrealloc(f->conn, f->cap * sizeof(*f->conn));
-	}
-	f->conn[f->n++] = conn;
-}
-
-static void
-flist_drop(struct chat *c, uint64_t conv)
-{
-	struct flist *f = idmap_del(c->follow, conv);
-
-	if (f != NULL) {
-		free(f->conn);
-		free(f);
-	}
-}
-
 /* Whether obj is a message the last replay has already sent. */
 static int
 was_replayed(const struct rchat *ch, json_t *obj)
@@ -440,15 +495,171 @@ to_resident(struct chat *c, uint64_t conv, json_t *obj)
 	return 1;
 }
 
-/* Sends text (a serialised message) to the desks here showing conv. */
-static size_t
-to_desks_text(struct chat *c, uint64_t conv, const char *text)
+/* ---------------------------------------------------------------- fan-out */
+
+static struct follower *
+follower_find(struct chat *c, uint64_t conv, unsigned long conn)
 {
 	struct flist *f = idmap_get(c->follow, conv);
-	size_t i, n = 0;
+	size_t i;
 
 	for (i = 0; f != NULL && i < f->n; i++)
-		if (gw_http_ws_send_text(c->http, f->conn[i], text) == 0)
+		if (f->f[i].conn == conn)
+			return &f->f[i];
+	return NULL;
+}
+
+static void
+follower_clear(struct follower *fw)
+{
+	size_t i;
+
+	for (i = 0; i < fw->nheld; i++)
+		free(fw->held[i].text);
+	free(fw->held);
+	fw->held = NULL;
+	fw->nheld = fw->capheld = 0;
+	fw->overflow = 0;
+}
+
+/* conn follows conv from now on (held while loading); 1 if it did. */
+static int
+flist_add(struct chat *c, uint64_t conv, unsigned long conn)
+{
+	struct flist *f = idmap_get(c->follow, conv);
+	struct follower *fw = follower_find(c, conv, conn);
+
+	if (fw != NULL) {
+		fw->loading++;
+		return 1;
+	}
+	if (f == NULL) {
+		f = xcalloc(1, sizeof(*f));
+		idmap_put(c->follow, conv, f);
+	}
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 2;
+		f->f = xrealloc(f->f, f->cap * sizeof(*f->f));
+	}
+	fw = &f->f[f->n++];
+	memset(fw, 0, sizeof(*fw));
+	fw->conn = conn;
+	fw->loading = 1;
+	return 0;
+}
+
+static void
+flist_free(struct flist *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		follower_clear(&f->f[i]);
+	free(f->f);
+	free(f);
+}
+
+/* conn no longer follows conv. */
+static void
+flist_remove(struct chat *c, uint64_t conv, unsigned long conn)
+{
+	struct flist *f = idmap_get(c->follow, conv);
+	size_t i;
+
+	for (i = 0; f != NULL && i < f->n; i++) {
+		if (f->f[i].conn != conn)
+			continue;
+		follower_clear(&f->f[i]);
+		f->f[i] = f->f[--f->n];
+		break;
+	}
+	if (f != NULL && f->n == 0)
+		flist_free(idmap_del(c->follow, conv));
+}
+
+static void
+flist_drop(struct chat *c, uint64_t conv)
+{
+	struct flist *f = idmap_del(c->follow, conv);
+
+	if (f != NULL)
+		flist_free(f);
+}
+
+static int
+recent_has(const struct follower *fw, uint64_t seq)
+{
+	unsigned i;
+
+	for (i = 0; i < RECENT_KEEP; i++)
+		if (fw->recent[i] == seq)
+			return 1;
+	return 0;
+}
+
+static void
+recent_add(struct follower *fw, uint64_t seq)
+{
+	fw->recent[fw->nrecent++ % RECENT_KEEP] = seq;
+}
+
+/* The seq of a chat.message (for desks), else 0. */
+static uint64_t
+desk_seq(json_t *d)
+{
+	const char *type = json_string_value(json_object_get(d, "type"));
+	json_int_t seq = json_integer_value(json_object_get(d, "seq"));
+
+	if (type == NULL || strcmp(type, "chat.message") != 0 || seq <= 0)
+		return 0;
+	return (uint64_t)seq;
+}
+
+/* Sends text to one follower now, or holds it while its history loads. */
+static int
+to_follower(struct chat *c, struct follower *fw, const char *text, uint64_t seq)
+{
+	if (seq != 0 && recent_has(fw, seq))
+		return -1;
+	if (fw->loading) {
+		if (fw->nheld == HELD_MAX) {
+			fw->overflow = 1;
+			return -1;
+		}
+		if (fw->nheld == fw->capheld) {
+			fw->capheld = fw->capheld ? fw->capheld * 2 : 8;
+			fw->held = xrealloc(fw->held,
+			                    fw->capheld * sizeof(*fw->held));
+		}
+		fw->held[fw->nheld].seq = seq;
+		fw->held[fw->nheld++].text = xstrdup(text);
+		if (seq != 0)
+			recent_add(fw, seq);
+		return -1;
+	}
+	if (gw_http_ws_send_text(c->http, fw->conn, text) != 0)
+		return -1;
+	if (seq != 0)
+		recent_add(fw, seq);
+	return 0;
+}
+
+/*
+ * Sends text (d serialised) to the desks here showing conv; how many got
+ * it now (not held).
+ */
+static size_t
+to_desks_text(struct chat *c, uint64_t conv, const char *text, json_t *d)
+{
+	struct flist *f = idmap_get(c->follow, conv);
+	uint64_t seq;
+	size_t i, n = 0;
+
+	if (f == NULL || f->n == 0)
+		return 0;
+	seq = desk_seq(d);
+	for (i = 0; i < f->n; i++)
+		if (to_follower(c, &f->f[i], text, seq) == 0)
 			n++;
 	return n;
 }
@@ -464,7 +675,7 @@ to_desks(struct chat *c, uint64_t conv, json_t *obj)
 	if (f == NULL || f->n == 0)
 		return 0;
 	text = json_dumps(obj, JSON_COMPACT);
-	n = text != NULL ? to_desks_text(c, conv, text) : 0;
+	n = text != NULL ? to_desks_text(c, conv, text, obj) : 0;
 	free(text);
 	return n;
 }
@@ -473,25 +684,30 @@ to_desks(struct chat *c, uint64_t conv, json_t *obj)
  * Publishes on sb:chat {"o": origin, "c": conv, "r": r, "d": d, "x": x}
  * (each of r, d and x only when not NULL; d already serialised), "o"
  * first: an instance knows its own messages by their first bytes.
+ * cb (may be NULL) gets Redis's answer: the other instances have it once
+ * it is not NULL. Returns 0, or -1 when Redis is down (cb not called).
  */
-static void
+static int
 publish_text(struct chat *c, uint64_t conv, json_t *r, const char *d,
-             const char *x)
+             const char *x, kv_reply_cb cb, void *arg)
 {
 	char *rs = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL, *s;
+	int rc;
 
 	if (r != NULL && rs == NULL)
-		return;
+		return -1;
 	s = xasprintf("%s%llu%s%s%s%s%s%s%s}", c->self,
 	              (unsigned long long)conv, rs ? ",\"r\":" : "",
 	              rs ? rs : "", d ? ",\"d\":" : "", d ? d : "",
 	              x ? ",\"x\":\"" : "", x ? x : "", x ? "\"" : "");
 	free(rs);
-	if (kv_command(c->kv, NULL, NULL, "PUBLISH %s %b", FANOUT_CHANNEL, s,
-	               strlen(s)) != 0)
+	rc = kv_command(c->kv, cb, arg, "PUBLISH %s %b", FANOUT_CHANNEL, s,
+	                strlen(s));
+	if (rc != 0)
 		gw_warn("chat.fanout_lost", "conv=%llu reason=\"redis down\"",
 		        (unsigned long long)conv);
 	free(s);
+	return rc;
 }
 
 /* x: a word of letters and dots, not escaped. */
@@ -501,7 +717,7 @@ publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
 	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
 
 	if (d == NULL || ds != NULL)
-		publish_text(c, conv, r, ds, x);
+		publish_text(c, conv, r, ds, x, NULL, NULL);
 	free(ds);
 }
 
@@ -513,23 +729,33 @@ publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
  * would otherwise never get it (the socket here is about to be told to
  * go). A socket gets a message once all the same: only the instance
  * holding it delivers, and a replay drops the copies it sent already.
- * Returns how many desks here got d. d is serialised once, for every desk
- * here and the other instances.
+ * d is serialised once, for every desk here and the other instances.
+ * cb (may be NULL) gets the publication's answer; *told is set to 1 when
+ * it will be called (Redis up), else left alone. Returns how many desks
+ * here got d.
  */
 static size_t
-fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
+fanout_cb(struct chat *c, uint64_t conv, json_t *r, json_t *d, kv_reply_cb cb,
+          void *arg, int *told)
 {
 	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
-	size_t n = ds != NULL ? to_desks_text(c, conv, ds) : 0;
+	size_t n = ds != NULL ? to_desks_text(c, conv, ds, d) : 0;
 
 	if (r != NULL)
 		to_resident(c, conv, json_incref(r));
-	if (r != NULL || ds != NULL)
-		publish_text(c, conv, r, ds, NULL);
+	if ((r != NULL || ds != NULL) &&
+	    publish_text(c, conv, r, ds, NULL, cb, arg) == 0 && cb != NULL)
+		*told = 1;
 	free(ds);
 	json_decref(r);
 	json_decref(d);
 	return n;
+}
+
+static size_t
+fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
+{
+	return fanout_cb(c, conv, r, d, NULL, NULL, NULL);
 }
 
 /* A resident's message reached an advisor's desk: "delivered". */
@@ -549,6 +775,9 @@ delivered(struct chat *c, uint64_t conv, json_t *d)
 }
 
 static void detach_socket(struct chat *c, struct rsock *s);
+static void chat_forget(struct chat *c, uint64_t conv);
+static void registry_hold(struct chat *c, uint64_t conv);
+static void registry_drop(struct chat *c, uint64_t conv);
 
 static void
 on_fanout(void *arg, const char *payload, size_t len)
@@ -587,6 +816,10 @@ on_fanout(void *arg, const char *payload, size_t len)
 		free(ch);
 	} else if (x != NULL && strcmp(x, "ended") == 0 && ch != NULL) {
 		ch->state = 'e';
+	} else if (x != NULL && strcmp(x, "reclaim") == 0 && ch != NULL &&
+	           ch->conn == 0) {
+		/* Taken over from an instance that was not dead after all. */
+		chat_forget(c, conv);
 	}
 	r = json_object_get(m, "r");
 	d = json_object_get(m, "d");
@@ -688,7 +921,7 @@ on_end_written(void *arg, int ok, const PGresult *res, const char *err)
 	struct chat *c = p->c;
 	struct rchat *ch = idmap_get(c->chats, p->conv);
 	char cv[24];
-	int was_waiting = ch != NULL && ch->state == 'w';
+	const char *now;
 
 	conv_text(p->conv, cv, sizeof(cv));
 	if (!ok || res == NULL || PQntuples(res) != 1) {
@@ -709,10 +942,18 @@ on_end_written(void *arg, int ok, const PGresult *res, const char *err)
 	if (ch != NULL)
 		ch->state = 'e';
 	if (strcmp(PQgetvalue(res, 0, 1), "1") == 0) {
-		/* Ended now: out of routing, and both sides told. */
-		route_release(c->r, cv, was_waiting ? "abandoned" : "closed",
+		/*
+		 * Ended now: out of routing, and both sides told. One in
+		 * wrap-up stays the advisor's until they wrap it up.
+		 */
+		now = PQgetvalue(res, 0, 2);
+		route_release(c->r, cv,
+		              strcmp(now, "wrap_up") == 0  ? "wrapped"
+		              : strcmp(now, "closed") == 0 ? "abandoned"
+		                                           : "closed",
 		              NULL, NULL);
 		gw_info("chat.ended", "conv=%s by=%s", cv, p->by);
+		registry_drop(c, p->conv);
 		publish(c, p->conv, NULL, NULL, "ended");
 		fanout(c, p->conv,
 		       json_pack("{s:s, s:s}", "type", "chat.ended", "by",
@@ -866,6 +1107,7 @@ on_started(void *arg, int ok, const PGresult *res, const char *err)
 		                "match", PQgetvalue(res, 0, 4)));
 		route_ws_resident_add(c->rw, p->conn, conv, queue, 1);
 	}
+	registry_hold(c, conv);
 	gw_info("chat.started", "conv=%llu match=%s repeated=%s",
 	        (unsigned long long)conv, PQgetvalue(res, 0, 4),
 	        PQgetvalue(res, 0, 5));
@@ -1138,6 +1380,7 @@ on_resumed(void *arg, PGresult *res, const char *err)
 		state = "waiting";
 	}
 	s->conv = p->conv;
+	registry_hold(c, p->conv);
 	ch->replaying = 1;
 	if (ch->hold == NULL)
 		ch->hold = json_array();
@@ -1194,14 +1437,43 @@ resume(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 
 /* ---------------------------------------------------------------- messages */
 
+/* Acknowledges a resident's message (p->after: seq, p->at). */
+static void
+msg_ack(struct pend *p)
+{
+	reply(p->c, p->conn, p->id,
+	      json_pack("{s:s, s:s, s:I, s:I}", "type", "message.ack",
+	                "client_id", p->client, "seq", (json_int_t)p->after,
+	                "at", (json_int_t)p->at));
+}
+
+/*
+ * Redis has the message for the other instances' desks (or lost it with
+ * the connection: the resident sends it again, and its repeat is
+ * published again). Only now is it acknowledged: an instance that dies
+ * between the commit and this never acknowledged it.
+ */
+static void
+on_msg_published(void *arg, redisReply *r)
+{
+	struct pend *p = arg;
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		reply_error(p->c, p->conn, p->id, "unavailable",
+		            "not passed on to the advisor: send it again");
+	else
+		msg_ack(p);
+	pend_free(p);
+}
+
 static void
 on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	char cv[24];
-	long long seq, at;
 	json_t *d;
+	int told = 0;
 
 	if (!ok) {
 		reply_error(c, p->conn, p->id, "unavailable", err);
@@ -1218,24 +1490,28 @@ on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 		pend_free(p);
 		return;
 	}
-	seq = atoll(PQgetvalue(res, row, 1));
-	at = atoll(PQgetvalue(res, row, 2));
-	reply(c, p->conn, p->id,
-	      json_pack("{s:s, s:s, s:I, s:I}", "type", "message.ack",
-	                "client_id", p->client, "seq", (json_int_t)seq, "at",
-	                (json_int_t)at));
-	if (strcmp(PQgetvalue(res, row, 3), "t") != 0) {
-		conv_text(p->conv, cv, sizeof(cv));
-		d = json_pack("{s:s, s:s, s:I, s:s, s:O, s:I, s:s}", "type",
-		              "chat.message", "conversation", cv, "seq",
-		              (json_int_t)seq, "from", "resident", "text",
-		              json_object_get(p->obj, "text"), "at",
-		              (json_int_t)at, "client_id", p->client);
-		if (fanout(c, p->conv, NULL, json_incref(d)) > 0)
-			delivered(c, p->conv, d);
-		json_decref(d);
+	p->after = atoll(PQgetvalue(res, row, 1));
+	p->at = atoll(PQgetvalue(res, row, 2));
+	/*
+	 * A repeat is passed on again: the first may have been committed by
+	 * an instance that died before publishing it. Desks drop what they
+	 * had (follower.recent).
+	 */
+	conv_text(p->conv, cv, sizeof(cv));
+	d = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "type",
+	              "chat.message", "conversation", cv, "seq",
+	              (json_int_t)p->after, "from", "resident", "text",
+	              PQgetvalue(res, row, 5), "at", (json_int_t)p->at,
+	              "client_id", p->client);
+	if (fanout_cb(c, p->conv, NULL, json_incref(d), on_msg_published, p,
+	              &told) > 0)
+		delivered(c, p->conv, d);
+	json_decref(d);
+	if (!told) {
+		/* Redis is down: desks elsewhere read it in their history. */
+		msg_ack(p);
+		pend_free(p);
 	}
-	pend_free(p);
 }
 
 static void
@@ -1249,7 +1525,6 @@ send_message(struct chat *c, struct rsock *s, json_t *msg,
 	conv_text(s->conv, cv, sizeof(cv));
 	snprintf(ext, sizeof(ext), "%s:%s", cv, q->client_id);
 	snprintf(p->client, sizeof(p->client), "%s", q->client_id);
-	p->obj = json_pack("{s:s}", "text", q->text);
 	if (db_commit_submit_row(c->w, &MSG_ROWS, params, on_msg_written, p,
 	                         &reason) != 0) {
 		reply_error(c, s->conn, p->id, "unavailable", reason);
@@ -1442,50 +1717,163 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 
 /* ---------------------------------------------------------------- desks */
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The history was sent to fw: what was held meanwhile follows, less the
+ * messages the history had (seqs, sorted).
+ */
+static void
+follower_flush(struct chat *c, struct follower *fw, const uint64_t *seqs,
+               size_t nseq)
+{
+	size_t i;
+
+	for (i = 0; i < fw->nheld; i++) {
+		uint64_t seq = fw->held[i].seq;
+
+		if (seq != 0 && nseq > 0 &&
+		    bsearch(&seq, seqs, nseq, sizeof(*seqs), cmp_u64) != NULL)
+			continue;
+		gw_http_ws_send_text(c->http, fw->conn, fw->held[i].text);
+	}
+	follower_clear(fw);
+}
+
+/* A desk's view of the chat: the chat.history answer, or NULL. */
+static json_t *
+history_json(const PGresult *res, uint64_t conv, json_t *msgs)
+{
+	char cv[24];
+	json_t *m;
+
+	conv_text(conv, cv, sizeof(cv));
+	m = json_pack(
+	        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:I, s:s,"
+	        " s:s, s:s, s:s}, s:I, s:I, s:b, s:O}",
+	        "type", "chat.history", "conversation", cv, "reference",
+	        PQgetvalue(res, 0, 0), "status", PQgetvalue(res, 0, 1),
+	        "ended_by", PQgetvalue(res, 0, 7), "page", "url",
+	        PQgetvalue(res, 0, 2), "title", PQgetvalue(res, 0, 3),
+	        "customer", "id", (json_int_t)atoll(PQgetvalue(res, 0, 11)),
+	        "name", PQgetvalue(res, 0, 8), "email", PQgetvalue(res, 0, 9),
+	        "mobile", PQgetvalue(res, 0, 10), "match",
+	        PQgetvalue(res, 0, 4), "resident_read",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 5)), "advisor_read",
+	        (json_int_t)atoll(PQgetvalue(res, 0, 6)), "left_message",
+	        strcmp(PQgetvalue(res, 0, 13), "t") == 0, "messages", msgs);
+	if (m == NULL)
+		return NULL;
+	if (strcmp(PQgetvalue(res, 0, 13), "t") == 0)
+		json_object_set_new(m, "reply_by",
+		                    json_string(PQgetvalue(res, 0, 14)));
+	/* Page by page: the desk asks again after the last one. */
+	if (json_array_size(msgs) >= REPLAY_PAGE)
+		json_object_set_new(m, "more", json_true());
+	return m;
+}
+
+/*
+ * The answer to a desk's chat.history. The desk has followed the chat
+ * since before the read (flist_add), its live messages held: they follow
+ * the history, less those it had, so nothing falls between the two.
+ */
 static void
 on_history(void *arg, PGresult *res, const char *err)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
-	json_t *msgs, *m;
+	struct follower *fw = follower_find(c, p->conv, p->conn);
+	const char *code = NULL, *why = err;
+	json_t *msgs = NULL, *m = NULL;
+	uint64_t *seqs = NULL;
+	size_t nseq = 0, i;
+	struct rchat *ch;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		code = "unavailable";
+	} else if (PQntuples(res) != 1) {
+		code = "forbidden";
+		why = "no chat of yours has this id";
+	} else if (fw != NULL && fw->overflow) {
+		code = "unavailable";
+		why = "too many messages came while it was read: ask again";
+	} else {
+		msgs = json_loads(PQgetvalue(res, 0, 12), 0, NULL);
+		if (!json_is_array(msgs)) {
+			json_decref(msgs);
+			msgs = json_array();
+		}
+		m = history_json(res, p->conv, msgs);
+		if (m == NULL)
+			code = "unavailable";
+	}
+	if (code != NULL) {
+		reply_error(c, p->conn, p->id, code, why);
+		if (fw != NULL && --fw->loading == 0) {
+			if (fw->shown)
+				follower_flush(c, fw, NULL, 0);
+			else
+				flist_remove(c, p->conv, p->conn);
+		}
+		goto out;
+	}
+	ch = idmap_get(c->chats, p->conv);
+	if (ch != NULL)
+		json_object_set_new(m, "online", json_boolean(ch->conn != 0));
+	reply(c, p->conn, p->id, m);
+	/* Gone meanwhile (released, transferred): answered, not followed. */
+	if (fw == NULL)
+		goto out;
+	fw->shown = 1;
+	nseq = json_array_size(msgs);
+	seqs = xcalloc(nseq ? nseq : 1, sizeof(*seqs));
+	for (i = 0; i < nseq; i++)
+		seqs[i] = (uint64_t)json_integer_value(
+		        json_object_get(json_array_get(msgs, i), "seq"));
+	qsort(seqs, nseq, sizeof(*seqs), cmp_u64);
+	/* A copy of the newest ones may still come through Redis. */
+	for (i = nseq > RECENT_KEEP ? nseq - RECENT_KEEP : 0; i < nseq; i++)
+		recent_add(fw, seqs[i]);
+	if (--fw->loading == 0)
+		follower_flush(c, fw, seqs, nseq);
+out:
+	free(seqs);
+	json_decref(msgs);
+	pend_free(p);
+}
+
+/* chat.sent or chat.noted for a desk's message (p->after: seq, p->at). */
+static void
+desk_sent_ack(struct pend *p)
+{
 	char cv[24];
 
 	conv_text(p->conv, cv, sizeof(cv));
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		reply_error(c, p->conn, p->id, "unavailable", err);
-	} else if (PQntuples(res) != 1) {
-		reply_error(c, p->conn, p->id, "forbidden",
-		            "no chat of yours has this id");
-	} else {
-		msgs = json_loads(PQgetvalue(res, 0, 12), 0, NULL);
-		m = json_pack(
-		        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:I, s:s,"
-		        " s:s, s:s, s:s}, s:I, s:I, s:o}",
-		        "type", "chat.history", "conversation", cv, "reference",
-		        PQgetvalue(res, 0, 0), "status", PQgetvalue(res, 0, 1),
-		        "ended_by", PQgetvalue(res, 0, 7), "page", "url",
-		        PQgetvalue(res, 0, 2), "title", PQgetvalue(res, 0, 3),
-		        "customer", "id",
-		        (json_int_t)atoll(PQgetvalue(res, 0, 11)), "name",
-		        PQgetvalue(res, 0, 8), "email", PQgetvalue(res, 0, 9),
-		        "mobile", PQgetvalue(res, 0, 10), "match",
-		        PQgetvalue(res, 0, 4), "resident_read",
-		        (json_int_t)atoll(PQgetvalue(res, 0, 5)),
-		        "advisor_read",
-		        (json_int_t)atoll(PQgetvalue(res, 0, 6)), "messages",
-		        msgs ? msgs : json_array());
-		if (m != NULL) {
-			struct rchat *ch = idmap_get(c->chats, p->conv);
+	reply(p->c, p->conn, p->id,
+	      json_pack("{s:s, s:s, s:s, s:I, s:I}", "type",
+	                p->flag ? "chat.noted" : "chat.sent", "conversation",
+	                cv, "client_id", p->client, "seq", (json_int_t)p->after,
+	                "at", (json_int_t)p->at));
+}
 
-			if (ch != NULL)
-				json_object_set_new(
-				        m, "online",
-				        json_boolean(ch->conn != 0));
-			/* From now on it gets the chat's news. */
-			flist_add(c, p->conv, p->conn);
-			reply(c, p->conn, p->id, m);
-		}
-	}
+/* As on_msg_published, for the advisor's side. */
+static void
+on_desk_published(void *arg, redisReply *r)
+{
+	struct pend *p = arg;
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		reply_error(p->c, p->conn, p->id, "unavailable",
+		            "not passed on: send it again");
+	else
+		desk_sent_ack(p);
 	pend_free(p);
 }
 
@@ -1495,44 +1883,46 @@ on_desk_sent(void *arg, int ok, const PGresult *res, const char *err)
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	char cv[24];
-	long long seq, at;
+	int told = 0;
 
 	conv_text(p->conv, cv, sizeof(cv));
 	if (!ok || res == NULL || PQntuples(res) != 1) {
 		reply_error(c, p->conn, p->id, "unavailable", err);
+	} else if (PQgetisnull(res, 0, 0) && !p->flag &&
+	           strcmp(PQgetvalue(res, 0, 4), "t") == 0) {
+		reply_error(c, p->conn, p->id, "cannot_reply",
+		            "this is a message left for the council: replies "
+		            "by email or SMS cannot be sent yet");
 	} else if (PQgetisnull(res, 0, 0)) {
 		reply_error(c, p->conn, p->id, "forbidden",
 		            "this chat is not assigned to you");
 	} else {
-		seq = atoll(PQgetvalue(res, 0, 0));
-		at = atoll(PQgetvalue(res, 0, 1));
-		reply(c, p->conn, p->id,
-		      json_pack("{s:s, s:s, s:s, s:I, s:I}", "type",
-		                p->flag ? "chat.noted" : "chat.sent",
-		                "conversation", cv, "client_id", p->client,
-		                "seq", (json_int_t)seq, "at", (json_int_t)at));
-		/* A note (flag) is for the desks only. */
-		if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
-			fanout(c, p->conv,
-			       p->flag ? NULL
-			               : json_pack("{s:s, s:I, s:s, s:s, s:O, "
-			                           "s:I}",
-			                           "type", "message", "seq",
-			                           (json_int_t)seq, "from",
-			                           "advisor", "name", p->name,
-			                           "text",
-			                           json_object_get(p->obj,
-			                                           "text"),
-			                           "at", (json_int_t)at),
-			       json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:I,"
-			                 " s:s}",
-			                 "type", "chat.message", "conversation",
-			                 cv, "seq", (json_int_t)seq, "from",
-			                 p->flag ? "note" : "advisor", "name",
-			                 p->name, "text",
-			                 json_object_get(p->obj, "text"), "at",
-			                 (json_int_t)at, "client_id",
-			                 p->client));
+		p->after = atoll(PQgetvalue(res, 0, 0));
+		p->at = atoll(PQgetvalue(res, 0, 1));
+		/*
+		 * Acknowledged once Redis has it; a repeat is passed on again
+		 * (its first may have died with its instance). A note (flag)
+		 * is for the desks only.
+		 */
+		fanout_cb(
+		        c, p->conv,
+		        p->flag ? NULL
+		                : json_pack("{s:s, s:I, s:s, s:s, s:O, s:I}",
+		                            "type", "message", "seq",
+		                            (json_int_t)p->after, "from",
+		                            "advisor", "name", p->name, "text",
+		                            json_object_get(p->obj, "text"),
+		                            "at", (json_int_t)p->at),
+		        json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:I, s:s}",
+		                  "type", "chat.message", "conversation", cv,
+		                  "seq", (json_int_t)p->after, "from",
+		                  p->flag ? "note" : "advisor", "name", p->name,
+		                  "text", json_object_get(p->obj, "text"), "at",
+		                  (json_int_t)p->at, "client_id", p->client),
+		        on_desk_published, p, &told);
+		if (told)
+			return;
+		desk_sent_ack(p);
 	}
 	pend_free(p);
 }
@@ -1562,16 +1952,43 @@ is_supervisor(const char *role)
 	return strcmp(role, "supervisor") == 0 || strcmp(role, "admin") == 0;
 }
 
+/* Whether conn was shown conv's history (and still follows it). */
 static int
 following(struct chat *c, uint64_t conv, unsigned long conn)
 {
-	struct flist *f = idmap_get(c->follow, conv);
-	size_t i;
+	struct follower *fw = follower_find(c, conv, conn);
 
-	for (i = 0; f != NULL && i < f->n; i++)
-		if (f->conn[i] == conn)
-			return 1;
-	return 0;
+	return fw != NULL && fw->shown;
+}
+
+static void
+on_wrap_ups(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	json_t *list;
+	int i;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		reply_error(p->c, p->conn, p->id, "unavailable", err);
+		pend_free(p);
+		return;
+	}
+	list = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(
+		        list,
+		        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+		                  "conversation", PQgetvalue(res, i, 0),
+		                  "queue", PQgetvalue(res, i, 1), "channel",
+		                  PQgetvalue(res, i, 2), "reference",
+		                  PQgetvalue(res, i, 3), "ended_by",
+		                  PQgetvalue(res, i, 4), "name",
+		                  PQgetvalue(res, i, 5), "left_message",
+		                  strcmp(PQgetvalue(res, i, 6), "t") == 0));
+	reply(p->c, p->conn, p->id,
+	      json_pack("{s:s, s:o}", "type", "chat.wrap_ups", "conversations",
+	                list));
+	pend_free(p);
 }
 
 static void
@@ -1590,6 +2007,14 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
 	/* Supervisors see and end any chat; advisors only theirs. */
 	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
+	if (strcmp(type, "chat.wrap_ups") == 0) {
+		p = pend_new(c, d->conn, 0, msg);
+		params[0] = staff;
+		if (db_query(c->db, WRAP_UPS_SQL, 1, params, on_wrap_ups, p) !=
+		    0)
+			on_wrap_ups(p, NULL, "database unavailable");
+		return;
+	}
 	if (conv == 0) {
 		reply_error(c, d->conn, id, "bad_message",
 		            "conversation must be a conversation id (decimal)");
@@ -1604,12 +2029,10 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 		params[0] = cs;
 		params[1] = who;
 		params[2] = num;
-		if (db_query(c->db, HISTORY_SQL, 3, params, on_history, p) !=
-		    0) {
-			reply_error(c, d->conn, id, "unavailable",
-			            "database unavailable");
-			pend_free(p);
-		}
+		/* Following first, then reading: no gap between the two. */
+		flist_add(c, conv, d->conn);
+		if (db_query(c->db, HISTORY_SQL, 3, params, on_history, p) != 0)
+			on_history(p, NULL, "database unavailable");
 	} else if (strcmp(type, "chat.send") == 0 ||
 	           strcmp(type, "chat.note") == 0) {
 		int note = strcmp(type, "chat.note") == 0;
@@ -1680,25 +2103,43 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 	}
 }
 
+struct unfollow_pass {
+	unsigned long conn;
+	uint64_t *conv;
+	size_t n, cap;
+};
+
 static void
 unfollow(void *arg, uint64_t conv, void *value)
 {
+	struct unfollow_pass *u = arg;
 	struct flist *f = value;
-	unsigned long conn = *(unsigned long *)arg;
 	size_t i;
 
-	(void)conv;
-	for (i = 0; i < f->n; i++)
-		if (f->conn[i] == conn)
-			f->conn[i--] = f->conn[--f->n];
+	for (i = 0; i < f->n; i++) {
+		if (f->f[i].conn != u->conn)
+			continue;
+		if (u->n == u->cap) {
+			u->cap = u->cap ? u->cap * 2 : 8;
+			u->conv = xrealloc(u->conv, u->cap * sizeof(*u->conv));
+		}
+		u->conv[u->n++] = conv;
+		break;
+	}
 }
 
 static void
 on_desk_close(void *arg, unsigned long conn)
 {
 	struct chat *c = arg;
+	struct unfollow_pass u = {conn, NULL, 0, 0};
+	size_t i;
 
-	idmap_each(c->follow, unfollow, &conn);
+	/* The map must not change while it is walked: removed after. */
+	idmap_each(c->follow, unfollow, &u);
+	for (i = 0; i < u.n; i++)
+		flist_remove(c, u.conv[i], conn);
+	free(u.conv);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -1732,6 +2173,7 @@ on_route(void *arg, const struct route_event *ev, size_t n)
 	size_t i;
 	const char *params[1];
 	struct pend *p;
+	json_t *m;
 
 	for (i = 0; i < n; i++) {
 		conv = parse_u64(ev[i].conv);
@@ -1759,10 +2201,20 @@ on_route(void *arg, const struct route_event *ev, size_t n)
 			ch->state = 'w';
 			if (ev[i].nextra > 0 && parse_u64(ev[i].extra[0]))
 				ch->queue = parse_u64(ev[i].extra[0]);
-			to_resident(c, conv,
-			            json_pack("{s:s, s:s}", "type",
-			                      "chat.requeued", "reason",
-			                      ev[i].kind));
+			m = json_pack("{s:s, s:s}", "type", "chat.requeued",
+			              "reason", ev[i].kind);
+			/* A transfer: to a named advisor, or to a queue. */
+			if (strcmp(ev[i].kind, "transferred") == 0)
+				json_object_set_new(
+				        m, "to",
+				        json_string(
+				                ev[i].nextra > 2 &&
+				                                ev[i].extra[2]
+				                                           [0] !=
+				                                        '\0'
+				                        ? "advisor"
+				                        : "queue"));
+			to_resident(c, conv, m);
 			send_position(c, conv, ch->queue);
 		} else if (strcmp(ev[i].kind, "released") == 0 &&
 		           ch->state != 'e') {
@@ -1772,6 +2224,298 @@ on_route(void *arg, const struct route_event *ev, size_t n)
 			         NULL);
 		}
 	}
+}
+
+/* ---------------------------------------------------------------- registry */
+
+/*
+ * Which instance times each open chat out, kept in Redis so that the chats
+ * of an instance that dies are timed out by another:
+ *   sb:chat:alive       zset: instance (origin) -> its last beat (ms, by
+ *                       Redis's clock)
+ *   sb:chat:held        hash: conversation -> the instance holding it
+ *   sb:chat:i:<origin>  set: the conversations an instance holds
+ * A chat is registered when it starts or resumes here and dropped when it
+ * ends; nothing is written per message. Every instance beats once a sweep;
+ * the first beat that finds an instance silent for DEAD_MS moves its chats
+ * (ADOPT_MAX a beat) to the beating instance, which reads their state from
+ * PostgreSQL and times them out as detached since the holder's last beat.
+ * An instance that finds its own beat gone (Redis lost it, or it was cut
+ * off long enough to be taken for dead) registers its chats again, and
+ * those whose resident is connected here are taken back ("reclaim").
+ */
+static const char HOLD_LUA[] =
+        "local me = ARGV[1]"
+        " for i = 2, #ARGV do"
+        "  local cv = ARGV[i]"
+        "  local old = redis.call('HGET', 'sb:chat:held', cv)"
+        "  if old and old ~= me then"
+        "   redis.call('SREM', 'sb:chat:i:' .. old, cv) end"
+        "  redis.call('HSET', 'sb:chat:held', cv, me)"
+        "  redis.call('SADD', 'sb:chat:i:' .. me, cv)"
+        " end return #ARGV - 1";
+
+static const char DROP_LUA[] =
+        "for i = 1, #ARGV do"
+        " local old = redis.call('HGET', 'sb:chat:held', ARGV[i])"
+        " if old then"
+        "  redis.call('SREM', 'sb:chat:i:' .. old, ARGV[i])"
+        "  redis.call('HDEL', 'sb:chat:held', ARGV[i]) end"
+        " end return 0";
+
+/*
+ * ARGV: origin, DEAD_MS, ADOPT_MAX. Returns {1 when our beat was not
+ * there, now (ms), the dead instance's last beat (ms, 0 for none), the
+ * conversations taken over...}.
+ */
+static const char BEAT_LUA[] =
+        "local t = redis.call('TIME')"
+        " local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+        " local me = ARGV[1]"
+        " local new = redis.call('ZADD', 'sb:chat:alive', now, me)"
+        " local out = {new, tostring(now), '0'}"
+        " local dead = redis.call('ZRANGEBYSCORE', 'sb:chat:alive', '-inf',"
+        "  now - tonumber(ARGV[2]), 'WITHSCORES', 'LIMIT', 0, 1)"
+        " if dead[1] then"
+        "  local key = 'sb:chat:i:' .. dead[1]"
+        "  out[3] = dead[2]"
+        "  for _, cv in ipairs(redis.call('SPOP', key, tonumber(ARGV[3]))) do"
+        "   if redis.call('HGET', 'sb:chat:held', cv) == dead[1] then"
+        "    redis.call('HSET', 'sb:chat:held', cv, me)"
+        "    redis.call('SADD', 'sb:chat:i:' .. me, cv)"
+        "    out[#out + 1] = cv end"
+        "  end"
+        "  if redis.call('SCARD', key) == 0 then"
+        "   redis.call('ZREM', 'sb:chat:alive', dead[1]) end"
+        " end return out";
+
+/* Open chats taken over from a dead instance, by conversation. */
+static const char ADOPT_SQL[] =
+        "SELECT s.conversation_id, c.status, coalesce(c.queue_id, 0),"
+        " coalesce(c.assigned_staff_id, 0)"
+        " FROM chat_sessions s JOIN conversations c"
+        "  ON c.id = s.conversation_id"
+        " WHERE s.conversation_id = ANY($1::bigint[]) AND s.ended_at IS NULL"
+        "  AND c.status NOT IN ('closed', 'wrap_up')";
+
+/* Runs script with args (n of them, after the origin when with_me). */
+static int
+registry_call(struct chat *c, const char *script, int with_me,
+              const uint64_t *conv, size_t n, kv_reply_cb cb, void *arg)
+{
+	int argc = 3 + (with_me ? 1 : 0) + (int)n, i = 0, rc;
+	const char **argv = xcalloc((size_t)argc, sizeof(*argv));
+	size_t *lens = xcalloc((size_t)argc, sizeof(*lens)), k;
+	char(*num)[24] = xcalloc(n ? n : 1, sizeof(*num));
+
+	argv[i++] = "EVAL";
+	argv[i++] = script;
+	argv[i++] = "0";
+	if (with_me)
+		argv[i++] = c->origin;
+	for (k = 0; k < n; k++) {
+		conv_text(conv[k], num[k], sizeof(num[k]));
+		argv[i++] = num[k];
+	}
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	rc = kv_command_argv(c->kv, cb, arg, argc, argv, lens);
+	free(num);
+	free(lens);
+	free(argv);
+	return rc;
+}
+
+/* This instance times conv out from now on. */
+static void
+registry_hold(struct chat *c, uint64_t conv)
+{
+	if (registry_call(c, HOLD_LUA, 1, &conv, 1, NULL, NULL) != 0)
+		gw_warn("chat.registry_lost", "conv=%llu reason=\"redis down\"",
+		        (unsigned long long)conv);
+}
+
+/* conv ended: nobody times it out any more. */
+static void
+registry_drop(struct chat *c, uint64_t conv)
+{
+	registry_call(c, DROP_LUA, 0, &conv, 1, NULL, NULL);
+}
+
+struct reclaim_pass {
+	struct chat *c;
+	uint64_t conv[ADOPT_MAX];
+	size_t n;
+};
+
+static void
+reclaim_one(void *arg, uint64_t conv, void *value)
+{
+	struct reclaim_pass *rp = arg;
+	struct rchat *ch = value;
+
+	if (ch->state == 'e')
+		return;
+	rp->conv[rp->n++] = conv;
+	if (rp->n == ADOPT_MAX) {
+		registry_call(rp->c, HOLD_LUA, 1, rp->conv, rp->n, NULL, NULL);
+		rp->n = 0;
+	}
+	/* Taken for ours by an instance that thought us dead: ours again. */
+	if (ch->conn != 0)
+		publish_text(rp->c, conv, NULL, NULL, "reclaim", NULL, NULL);
+}
+
+/* Our beat was gone: every chat held here is registered again. */
+static void
+registry_reclaim(struct chat *c)
+{
+	struct reclaim_pass *rp = xcalloc(1, sizeof(*rp));
+
+	rp->c = c;
+	idmap_each(c->chats, reclaim_one, rp);
+	if (rp->n > 0)
+		registry_call(c, HOLD_LUA, 1, rp->conv, rp->n, NULL, NULL);
+	gw_info("chat.registry_renewed", "chats=%zu", idmap_count(c->chats));
+	free(rp);
+}
+
+struct adopt {
+	struct chat *c;
+	uint64_t died; /* loop ms of the dead instance's last beat */
+	size_t n;
+	uint64_t conv[];
+};
+
+static void
+on_adopted(void *arg, PGresult *res, const char *err)
+{
+	struct adopt *a = arg;
+	struct chat *c = a->c;
+	struct rchat *ch;
+	const char *status;
+	uint64_t conv;
+	size_t k, taken = 0;
+	int i, found;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		/* Still registered here: the next reclaim or restart retries.
+		 */
+		gw_warn("chat.adopt_failed", "chats=%zu reason=\"%s\"", a->n,
+		        err ? err : "?");
+		free(a);
+		return;
+	}
+	for (k = 0; k < a->n; k++) {
+		conv = a->conv[k];
+		found = -1;
+		for (i = 0; i < PQntuples(res); i++)
+			if (parse_u64(PQgetvalue(res, i, 0)) == conv)
+				found = i;
+		if (found < 0) {
+			/* Ended meanwhile: nothing to time out. */
+			registry_drop(c, conv);
+			continue;
+		}
+		if (idmap_get(c->chats, conv) != NULL)
+			continue; /* resumed here already */
+		status = PQgetvalue(res, found, 1);
+		ch = chat_hold(c, conv);
+		ch->state = strcmp(status, "assigned") == 0 ? 'a' : 'w';
+		ch->queue = parse_u64(PQgetvalue(res, found, 2));
+		ch->staff = parse_u64(PQgetvalue(res, found, 3));
+		ch->conn = 0;
+		ch->detached_at = a->died;
+		ch->last_act = a->died;
+		taken++;
+		if (ch->state == 'a')
+			presence(c, conv, 0);
+	}
+	gw_notice("chat.adopted", "chats=%zu", taken);
+	free(a);
+}
+
+/* Chats of a dead instance are ours now: read them, then time them out. */
+static void
+adopt(struct chat *c, const redisReply *r, uint64_t died)
+{
+	struct adopt *a;
+	size_t k, len = 2;
+	char *list, *p;
+	const char *params[1];
+
+	a = xcalloc(1, sizeof(*a) + (r->elements - 3) * sizeof(a->conv[0]));
+	a->c = c;
+	a->died = died;
+	for (k = 3; k < r->elements; k++) {
+		if (r->element[k]->type != REDIS_REPLY_STRING)
+			continue;
+		a->conv[a->n] = parse_u64(r->element[k]->str);
+		if (a->conv[a->n] != 0)
+			a->n++;
+	}
+	list = xcalloc(a->n * 21 + len + 1, 1);
+	p = list;
+	*p++ = '{';
+	for (k = 0; k < a->n; k++)
+		p += snprintf(p, 22, "%s%llu", k ? "," : "",
+		              (unsigned long long)a->conv[k]);
+	*p++ = '}';
+	params[0] = list;
+	if (a->n == 0 ||
+	    db_query(c->db, ADOPT_SQL, 1, params, on_adopted, a) != 0) {
+		if (a->n > 0)
+			gw_warn("chat.adopt_failed", "chats=%zu reason=\"%s\"",
+			        a->n, "database unavailable");
+		free(a);
+	}
+	free(list);
+}
+
+static void
+on_beat(void *arg, redisReply *r)
+{
+	struct chat *c = arg;
+	long long now, dead_at;
+	uint64_t loop_now, age;
+
+	c->beating = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	if (r->element[0]->integer == 1 && c->beats > 0 &&
+	    idmap_count(c->chats) > 0)
+		registry_reclaim(c);
+	c->beats++;
+	if (r->elements == 3)
+		return;
+	now = atoll(r->element[1]->str);
+	dead_at = atoll(r->element[2]->str);
+	loop_now = uv_now(c->loop);
+	age = now > dead_at && dead_at > 0 ? (uint64_t)(now - dead_at) : 0;
+	gw_notice("chat.instance_dead", "silent_ms=%llu chats=%zu",
+	          (unsigned long long)age, r->elements - 3);
+	adopt(c, r, age < loop_now ? loop_now - age : 0);
+}
+
+static void
+beat(struct chat *c)
+{
+	char dead[16], max[16];
+	const char *argv[6] = {"EVAL", BEAT_LUA, "0", c->origin, dead, max};
+	size_t lens[6];
+	int i;
+
+	if (c->beating)
+		return;
+	snprintf(dead, sizeof(dead), "%d", DEAD_MS);
+	snprintf(max, sizeof(max), "%d", ADOPT_MAX);
+	for (i = 0; i < 6; i++)
+		lens[i] = strlen(argv[i]);
+	if (kv_command_argv(c->kv, on_beat, c, 6, argv, lens) == 0)
+		c->beating = 1;
 }
 
 /* ---------------------------------------------------------------- sweep */
@@ -1842,10 +2586,13 @@ on_sweep(uv_timer_t *t)
 		ch->last_act = sp.now;
 		ch->detached_at = sp.now;
 	}
-	for (i = 0; i < sp.ndrop; i++)
+	for (i = 0; i < sp.ndrop; i++) {
 		chat_forget(c, sp.drop[i]);
+		registry_drop(c, sp.drop[i]);
+	}
 	free(sp.end);
 	free(sp.drop);
+	beat(c);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -1919,12 +2666,9 @@ free_chat(void *arg, uint64_t key, void *value)
 static void
 free_flist(void *arg, uint64_t key, void *value)
 {
-	struct flist *f = value;
-
 	(void)arg;
 	(void)key;
-	free(f->conn);
-	free(f);
+	flist_free(value);
 }
 
 static void

@@ -217,9 +217,10 @@ class ChatTest(harness.TestCase):
         r.send(type="chat.end", id="end")
         self.assertEqual(r.wait_for("chat.ended")["by"], "resident")
         desk.wait_for("chat.ended", conversation=r.conv, by="resident")
+        # Still the advisor's, waiting for its wrap-up.
         self.assertEqual(self.sql(
-            "SELECT status FROM conversations WHERE id = %s" % r.conv),
-            "closed")
+            "SELECT status || '|' || assigned_staff_id FROM conversations"
+            " WHERE id = %s" % r.conv), "wrap_up|%s" % desk.staff)
         r.say("after the end")
         self.assertEqual(r.wait_for("error")["code"], "ended")
         r.send(type="rating", score=4, comment="Quick, thanks", id="rate")
@@ -559,7 +560,7 @@ class ChatTest(harness.TestCase):
         self.assertEqual(self.sql(
             "SELECT s.ended_by || '|' || c.status FROM chat_sessions s JOIN"
             " conversations c ON c.id = s.conversation_id WHERE c.id = %s"
-            % r.conv), "system|closed")
+            % r.conv), "system|wrap_up")
         desk.status("away")
 
 
