@@ -1,0 +1,308 @@
+"""The web chat channel when an instance dies (SIGKILL): the chats it was
+timing out are timed out by a survivor, and every message a resident was
+told is stored reaches every desk that shows the chat, exactly once, even
+for desks that open while the resident writes (docs/chat-protocol.md,
+"Across instances" and "Time-outs")."""
+
+import json
+import os
+import random
+import select
+import sys
+import time
+import uuid
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from test_chat import PROTO, WIDGET, Resident  # noqa: E402
+from test_routing import Desk  # noqa: E402
+
+IDLE = 40  # chat.idle_timeout: also the detached grace here
+DEAD = 5   # an instance silent this long is dead (DEAD_MS in chat.c)
+
+
+def ready(js):
+    """Whether a message can be read from js without waiting."""
+    return bool(js.pending or js.ws.buf or
+                select.select([js.ws.sock], [], [], 0)[0])
+
+
+class Observer:
+    """A desk that shows one chat, on one socket after another: counts
+    each resident message it is sent, per socket and over all of them."""
+
+    def __init__(self, test, sb, cookie, conv):
+        self.test, self.cookie, self.conv = test, cookie, conv
+        self.seen = {}  # seq -> times received, over every socket
+        self.sockets = 0
+        self.open(sb)
+
+    def open(self, sb):
+        self.desk = Desk(self.test, sb, self.cookie)
+        self.sockets += 1
+        msg = dict(type="chat.history", conversation=self.conv, id="h")
+        if self.seen:
+            msg["after"] = max(self.seen)  # a desk that reconnects
+        self.desk.send(**msg)
+        self.loaded = False
+
+    def take(self, m):
+        if m.get("type") == "chat.history" and m.get("id") == "h":
+            self.test.assertFalse(self.loaded, m)
+            self.loaded = True
+            for x in m["messages"]:
+                if x["from"] == "resident":
+                    self.count(x["seq"])
+        elif m.get("type") == "chat.message" and \
+                m.get("conversation") == self.conv:
+            # Nothing live before the history: it follows it.
+            self.test.assertTrue(self.loaded, m)
+            if m["from"] == "resident":
+                self.count(m["seq"])
+        elif m.get("type") == "error":
+            self.test.fail("desk error %r" % m)
+
+    def count(self, seq):
+        self.seen[seq] = self.seen.get(seq, 0) + 1
+
+    def drain(self):
+        """Reads what has come; False when the socket has gone."""
+        try:
+            while ready(self.desk):
+                self.take(self.desk.next(10))
+        except (EOFError, ConnectionError, OSError):
+            return False
+        return True
+
+    def settle(self, want, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not want <= set(self.seen):
+            try:
+                self.take(self.desk.next(max(0.1,
+                                             deadline - time.monotonic())))
+            except OSError:
+                break
+        # And nothing more comes for a moment (no late copies).
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            if ready(self.desk):
+                self.take(self.desk.next(10))
+            else:
+                time.sleep(0.05)
+
+
+class ChatFailoverTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.over = {"router": {"grace_period": 30, "sweep_interval_ms": 100},
+                    "widget_origins": [WIDGET],
+                    "chat": {"idle_timeout": IDLE},
+                    # The burst below is not rate limited.
+                    "limits": {"ws_messages_per_minute": 60000}}
+        first = harness.Switchboard(cls.pg, cls.redis, cls.over,
+                                    dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", first.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql(
+            "INSERT INTO councils (slug, name) VALUES ('demo', 'Demo"
+            " Council') ON CONFLICT DO NOTHING;"
+            "INSERT INTO queues (id, slug, name) VALUES (41, 'tax', 'Tax');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s) VALUES (41, 'chat', 60, 30);",
+            dbname=cls.db)
+        cls.passwords = {}
+        for login, role in (("ada", "advisor"), ("sue", "supervisor")):
+            r = harness.run_switchboard(
+                ["-c", first.conf, "user", "add", "--role", role,
+                 "--name", login.title() + " Advisor", login])
+            assert r.returncode == 0, r.stderr
+            cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
+        cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, 41 FROM staff_users WHERE login = 'ada';"
+                    # Capacity for every chat of these tests.
+                    "UPDATE channel_settings SET default_capacity = 10"
+                    " WHERE channel = 'chat'",
+                    dbname=cls.db)
+
+    def daemons(self, n):
+        sbs = [harness.Switchboard(self.pg, self.redis, self.over,
+                                   dbname=self.db, start=False)
+               for _ in range(n)]
+        for sb in sbs:
+            sb.start()
+            self.addCleanup(sb.kill)
+        for sb in sbs:
+            sb.wait_ready()
+        return sbs
+
+    def sql(self, q):
+        return self.pg.psql(q, dbname=self.db).strip()
+
+    def cookie(self, sb, login):
+        r = sb.request("POST", "/api/session",
+                       headers={"Content-Type": "application/json"},
+                       body=json.dumps({"login": login, "password":
+                                        self.passwords[login]}).encode())
+        self.assertEqual(r.status, 200, r.body)
+        return r.headers["set-cookie"].split(";", 1)[0]
+
+    def advisor(self, sb):
+        d = Desk(self, sb, self.cookie(sb, "ada"))
+        d.status("available")
+        return d
+
+    def accept(self, desk, r):
+        desk.wait_for("offer", conversation=r.conv)
+        desk.send(type="offer.accept", conversation=r.conv, id="acc")
+        desk.wait_for("offer.accepted", id="acc")
+        r.wait_for("chat.assigned")
+
+    # ------------------------------------------------------------------
+
+    def test_a_survivor_times_out_the_chats_of_a_dead_instance(self):
+        """Item 6: the instance holding a waiting and an assigned chat is
+        killed; a survivor ends both once their detached grace (counted
+        from the death) is over. A third chat, resumed elsewhere, goes on."""
+        live, doomed = self.daemons(2)
+        desk = self.advisor(live)
+        assigned = Resident(self, doomed)
+        assigned.start()
+        self.accept(desk, assigned)
+        desk.send(type="chat.history", conversation=assigned.conv, id="h")
+        desk.wait_for("chat.history", id="h")
+        resumed = Resident(self, doomed)
+        resumed.start()
+        self.accept(desk, resumed)
+        desk.status("busy")  # the next one waits
+        waiting = Resident(self, doomed)
+        waiting.start()
+        waiting.wait_for("chat.queued")
+        killed = time.monotonic()
+        doomed.kill()
+        # The widget of one of them comes back on the survivor at once.
+        back = Resident(self, live)
+        back.send(type="chat.resume", token=resumed.token, after=0,
+                  id="res")
+        self.assertEqual(back.wait_for("chat.resumed", id="res")["state"],
+                         "assigned")
+        # The survivor takes the other two over...
+        live.wait_log(r"chat\.adopted.*chats=2", timeout=DEAD + 10)
+        back.ack(back.say("hello again"))  # not idle
+        ended = "SELECT coalesce(s.ended_by, '') || '|' || c.status FROM" \
+                " chat_sessions s JOIN conversations c ON c.id =" \
+                " s.conversation_id WHERE c.id = %s"
+        self.assertEqual(self.sql(ended % assigned.conv), "|assigned")
+        # ... and ends them once the grace since the death is over.
+        desk.wait_for("chat.presence", conversation=assigned.conv,
+                      online=False)
+        desk.wait_for("chat.ended", conversation=assigned.conv, by="system",
+                      timeout=IDLE + DEAD + 15)
+        back.ack(back.say("and again"))
+        harness.wait_for(lambda: self.sql(ended % waiting.conv) ==
+                         "system|closed", 15, what="waiting chat ended")
+        took = time.monotonic() - killed
+        self.assertGreaterEqual(took, IDLE - 3)
+        self.assertEqual(self.sql(ended % assigned.conv), "system|wrap_up")
+        # Out of routing: not offered to anyone any more.
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM conversation_events WHERE"
+            " conversation_id = %s AND kind = 'route.released'"
+            % waiting.conv), "1")
+        # The resumed one is not the survivor's to give up: still open
+        # (it writes, so it is not idle either).
+        self.assertEqual(self.sql(ended % resumed.conv), "|assigned")
+        back.send(type="chat.end", id="e")
+        back.wait_for("chat.ended")
+
+    def test_desks_get_every_acknowledged_message_once(self):
+        """Item 10: a resident writes a burst on an instance that is
+        killed half-way through; desks open on both instances at random
+        moments (those on the killed one open again on the survivor, from
+        the last message they hold). Every acknowledged message reaches
+        every desk exactly once."""
+        rng = random.Random(os.environ.get("SB_TEST_SEED", "chat"))
+        live, doomed = self.daemons(2)
+        desk = self.advisor(live)
+        r = Resident(self, doomed)
+        r.start()
+        self.accept(desk, r)
+        desk.status("busy")
+        sue = self.cookie(live, "sue")
+        observers = [Observer(self, live, sue, r.conv)]
+        token, conv = r.token, r.conv
+        total, window, kill_at = 400, 16, rng.randint(150, 250)
+        opens = set(rng.sample(range(total), 24))
+        cids = [str(uuid.uuid4()) for _ in range(total)]
+        acked = {}
+        inflight = []
+        sent = 0
+        killed = False
+        deadline = time.monotonic() + 120
+        while len(acked) < total and time.monotonic() < deadline:
+            while len(inflight) < window and sent < total:
+                cid = cids[sent]
+                inflight.append(cid)
+                try:
+                    r.send(type="message.send", id=cid, client_id=cid,
+                           text="burst %d" % sent)
+                except OSError:
+                    pass  # its instance died: sent again after the resume
+                if sent in opens:
+                    sb = live if rng.random() < 0.5 or killed else doomed
+                    observers.append(Observer(self, sb, sue, r.conv))
+                sent += 1
+            if not killed and sent >= kill_at:
+                doomed.kill()
+                killed = True
+            try:
+                m = r.next(10)
+            except (EOFError, ConnectionError, OSError):
+                # The instance died: back on the survivor, the messages
+                # not acknowledged sent again with the same client ids.
+                self.assertTrue(killed)
+                r = Resident(self, live)
+                r.token, r.conv = token, conv
+                r.send(type="chat.resume", token=token, after=0, id="res")
+                r.wait_for("chat.resumed", id="res")
+                for cid in inflight:
+                    r.send(type="message.send", id=cid, client_id=cid,
+                           text="burst %d" % cids.index(cid))
+                continue
+            if m.get("type") == "message.ack":
+                acked[m["client_id"]] = m["seq"]
+                if m["client_id"] in inflight:
+                    inflight.remove(m["client_id"])
+            elif m.get("type") == "error":
+                # unavailable: not passed on; sent again.
+                self.assertEqual(m["code"], "unavailable", m)
+                r.send(type="message.send", id=m["id"], client_id=m["id"],
+                       text="burst %d" % cids.index(m["id"]))
+            for o in observers:
+                if not o.drain():
+                    o.open(live)  # its instance died: reconnect
+        self.assertTrue(killed)
+        self.assertEqual(len(acked), total)
+        want = set(acked.values())
+        # Stored once each.
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM messages WHERE conversation_id = %s"
+            % r.conv), str(total))
+        for o in observers:
+            if not o.drain():
+                o.open(live)
+            o.settle(want)
+            missing = sorted(want - set(o.seen))
+            twice = sorted(s for s, n in o.seen.items() if n > 1)
+            self.assertEqual((missing, twice), ([], []),
+                             "a desk (%d sockets) missed %d and got %d twice"
+                             % (o.sockets, len(missing), len(twice)))
+        r.send(type="chat.end", id="e")
+        r.wait_for("chat.ended")
+
+
+if __name__ == "__main__":
+    harness.main()
