@@ -430,6 +430,111 @@ class ChatTest(harness.TestCase):
         self.assertTrue(m["leave_message"])
         desk.status("away")
 
+    def test_left_message_read_and_worked_at_the_desk(self):
+        """Item 12: a message left (no chat session) is offered, and once
+        accepted its text, sender and contact show in chat.history, marked
+        as a left message; a reply is refused plainly (cannot_reply) and
+        the conversation stays open for notes and wrap-up."""
+        time.sleep(1.2)  # the daemons' first reading of opening hours
+        desk = self.desk(self.sbs[0])
+        r = Resident(self, self.sbs[1])
+        cid = str(uuid.uuid4())
+        r.send(type="message.leave", id="l", queue="msg", name="Lou Left",
+               email="Lou@Example.org", mobile="07700 900555",
+               text="My bin was not collected", client_id=cid)
+        left = r.wait_for("message.left", id="l")
+        conv = left["conversation"]
+        desk.wait_for("offer", conversation=conv)
+        desk.send(type="offer.accept", conversation=conv, id="acc")
+        desk.wait_for("conversation.assigned", conversation=conv)
+        desk.send(type="chat.history", conversation=conv, id="h")
+        h = desk.wait_for("chat.history", id="h")
+        self.assertTrue(h["left_message"])
+        self.assertEqual(h["reply_by"], "email")
+        self.assertEqual(h["reference"], left["reference"])
+        self.assertEqual((h["customer"]["name"], h["customer"]["email"],
+                          h["customer"]["mobile"]),
+                         ("Lou Left", "lou@example.org", "+447700900555"))
+        self.assertEqual([(x["from"], x["text"]) for x in h["messages"]],
+                         [("resident", "My bin was not collected")])
+        # A reply would go nowhere: refused, nothing stored.
+        desk.send(type="chat.send", conversation=conv,
+                  client_id=str(uuid.uuid4()), text="Sorry!", id="s")
+        self.assertEqual(desk.wait_for("error", id="s")["code"],
+                         "cannot_reply")
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM messages WHERE conversation_id = %s"
+            " AND direction = 'out'" % conv), "0")
+        # Follow-up: a note, then the wrap-up closes it.
+        desk.send(type="chat.note", conversation=conv,
+                  client_id=str(uuid.uuid4()), text="Rang them back",
+                  id="n")
+        desk.wait_for("chat.noted", id="n")
+        desk.send(type="conversation.wrap_up", conversation=conv,
+                  note="Called", id="w")
+        desk.wait_for("conversation.wrapped_up", id="w")
+        harness.wait_for(lambda: self.sql(
+            "SELECT status FROM conversations WHERE id = %s" % conv) ==
+            "closed", 10, what="left message closed")
+        desk.status("away")
+
+    def test_ended_chat_waits_for_its_wrap_up(self):
+        """Item 11: a chat the resident ends stays the advisor's (wrap_up)
+        and is listed by chat.wrap_ups on a desk that opens later, until
+        it is wrapped up."""
+        desk = self.desk(self.sbs[0])
+        r, _ = self.assigned_chat(desk, self.sbs[1])
+        r.send(type="chat.end")
+        r.wait_for("chat.ended")
+        desk.wait_for("chat.ended", conversation=r.conv, by="resident")
+        # A desk opened afterwards (a reload) is told of it.
+        other = self.desk(self.sbs[1], status=None)
+        other.send(type="chat.wrap_ups", id="w")
+        w = other.wait_for("chat.wrap_ups", id="w")
+        mine = [x for x in w["conversations"] if x["conversation"] == r.conv]
+        self.assertEqual(len(mine), 1, w)
+        self.assertEqual((mine[0]["ended_by"], mine[0]["queue"],
+                          mine[0]["channel"], mine[0]["name"],
+                          mine[0]["left_message"]),
+                         ("resident", "31", "chat", "Ann Resident", False))
+        # Its history still opens; the resident cannot write into it.
+        other.send(type="chat.history", conversation=r.conv, id="h")
+        self.assertEqual(other.wait_for("chat.history", id="h")["status"],
+                         "wrap_up")
+        other.send(type="conversation.wrap_up", conversation=r.conv,
+                   note="Done", id="wu")
+        other.wait_for("conversation.wrapped_up", id="wu")
+        self.assertEqual(self.sql(
+            "SELECT status FROM conversations WHERE id = %s" % r.conv),
+            "closed")
+        other.send(type="chat.wrap_ups", id="w2")
+        w = other.wait_for("chat.wrap_ups", id="w2")
+        self.assertNotIn(r.conv, [x["conversation"]
+                                  for x in w["conversations"]])
+        desk.status("away")
+
+    def test_transfer_tells_the_resident_where_it_goes(self):
+        """Item 13: chat.requeued says transferred, and to whom."""
+        desk = self.desk(self.sbs[0])
+        r, _ = self.assigned_chat(desk, self.sbs[1])
+        desk.send(type="conversation.transfer", conversation=r.conv,
+                  queue="31", id="t1")
+        desk.wait_for("conversation.transferred", id="t1")
+        m = r.wait_for("chat.requeued")
+        self.assertEqual((m["reason"], m["to"]), ("transferred", "queue"))
+        desk.wait_for("offer", conversation=r.conv)
+        desk.send(type="offer.accept", conversation=r.conv, id="a2")
+        desk.wait_for("offer.accepted", id="a2")
+        r.wait_for("chat.assigned")
+        desk.send(type="conversation.transfer", conversation=r.conv,
+                  advisor=desk.staff, id="t2")
+        desk.wait_for("conversation.transferred", id="t2")
+        m = r.wait_for("chat.requeued")
+        self.assertEqual((m["reason"], m["to"]), ("transferred", "advisor"))
+        r.send(type="chat.end")
+        r.wait_for("chat.ended")
+        desk.status("away")
+
     def test_expired_and_not_started(self):
         r = Resident(self, self.sbs[0])
         r.say("hello?")
