@@ -29,6 +29,10 @@ struct gw_api {
 	struct api_desk *desk;
 	struct api_staff *staff;
 	struct api_advisor *advisor;
+	/* gw_api_set_public */
+	const char *public_prefix;
+	gw_api_public_cb public_fn;
+	void *public_arg;
 };
 
 /* A request kept while its session is checked. */
@@ -315,6 +319,10 @@ api_request(void *arg, unsigned long conn, const char *method, const char *path,
 	if (strcmp(path, "/api/session") == 0)
 		session_request(api, conn, method, body, len, cookie, peer,
 		                ctype, csrf_header);
+	else if (api->public_fn != NULL &&
+	         strncmp(path, api->public_prefix,
+	                 strlen(api->public_prefix)) == 0)
+		api->public_fn(api->public_arg, conn, method, path, query);
 	else if (api->records != NULL &&
 	         (api_records_owns(path) || api_desk_owns(path) ||
 	          api_staff_owns(path) || api_advisor_owns(path)))
@@ -354,6 +362,15 @@ gw_api_set_revoke(struct gw_api *api, struct gw_revoke *rv)
 {
 	api->revoke = rv;
 	api_staff_set_revoke(api->staff, rv);
+}
+
+void
+gw_api_set_public(struct gw_api *api, const char *prefix, gw_api_public_cb fn,
+                  void *arg)
+{
+	api->public_prefix = prefix;
+	api->public_fn = fn;
+	api->public_arg = arg;
 }
 
 void

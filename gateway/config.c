@@ -323,6 +323,9 @@ static cfg_opt_t session_opts[] = {
 static cfg_opt_t chat_opts[] = {
 	CFG_INT("idle_timeout", 600, CFGF_NONE),
 	CFG_INT("token_lifetime", 172800, CFGF_NONE),
+	CFG_INT("requests_per_socket", 3, CFGF_NONE),
+	CFG_INT("requests_per_client", 10, CFGF_NONE),
+	CFG_INT("requests_per_destination", 3, CFGF_NONE),
 	CFG_END()
 };
 
@@ -400,6 +403,9 @@ static const struct validator validators[] = {
         {"sessions|throttle_delay_ms", valid_nonneg},
         {"sessions|throttle_delay_max_ms", valid_nonneg},
         {"chat|token_lifetime", valid_positive},
+        {"chat|requests_per_socket", valid_positive},
+        {"chat|requests_per_client", valid_positive},
+        {"chat|requests_per_destination", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|http_header_max", valid_header_max},
@@ -724,6 +730,12 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	sec = cfg_getsec(cfg, "chat");
 	c->chat_idle_timeout = (int)cfg_getint(sec, "idle_timeout");
 	c->chat_token_lifetime = (int)cfg_getint(sec, "token_lifetime");
+	c->chat_requests_per_socket =
+	        (int)cfg_getint(sec, "requests_per_socket");
+	c->chat_requests_per_client =
+	        (int)cfg_getint(sec, "requests_per_client");
+	c->chat_requests_per_destination =
+	        (int)cfg_getint(sec, "requests_per_destination");
 
 	sec = cfg_getsec(cfg, "limits");
 	c->max_connections = (int)cfg_getint(sec, "max_connections");

@@ -60,6 +60,11 @@ struct gw_config {
 	/* chat: an assigned chat silent this long ends (s), warned first */
 	int chat_idle_timeout;
 	int chat_token_lifetime; /* resume tokens are never valid longer (s) */
+	/* leave-a-message and transcript requests at most: per socket, and
+	 * per client address and per destination in an hour */
+	int chat_requests_per_socket;
+	int chat_requests_per_client;
+	int chat_requests_per_destination;
 
 	int max_connections;
 	long http_body_max;

@@ -1325,6 +1325,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			                  "text_max", CHAT_TEXT_MAX,
 			                  "idle_timeout_s",
 			                  (json_int_t)h->cfg->ws_idle_timeout));
+			/* The client's address (its limits: chat.c). */
 			if (h->chat_handler.open != NULL)
 				h->chat_handler.open(h->chat_handler.arg, c->id,
 				                     "", addr);

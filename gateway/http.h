@@ -53,7 +53,8 @@ struct gw_ws_handler {
 void gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd);
 /*
  * The handler of switchboard.chat.v1 sockets (residents' widgets): its
- * open gets an empty cookie always.
+ * open gets an empty cookie always, and as peer the client's address (the
+ * forwarded one when the peer is one of trusted_proxies).
  */
 void gw_http_set_chat_handler(struct gw_http *h,
                               const struct gw_ws_handler *hd);

@@ -49,6 +49,11 @@ static const struct {
         {"switchboard_websockets_refused_total", "reason=\"too_big\"", NULL},
         {"switchboard_websockets_refused_total", "reason=\"send_queue\"", NULL},
         {"switchboard_websockets_refused_total", "reason=\"rate_limit\"", NULL},
+        {"switchboard_chat_refused_total", "limit=\"socket\"",
+         "Leave-a-message and transcript requests refused, by the limit "
+         "that refused them."},
+        {"switchboard_chat_refused_total", "limit=\"client\"", NULL},
+        {"switchboard_chat_refused_total", "limit=\"destination\"", NULL},
 };
 
 static struct {

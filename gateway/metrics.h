@@ -30,10 +30,13 @@ enum gw_direction {
 
 /*
  * Refusals of the limits on hostile clients: sign-ins throttled or slowed
- * (session.c) and WebSockets closed for what they sent or would not read
- * (http.c). Rendered as switchboard_logins_throttled_total{limit},
- * switchboard_logins_delayed_total and
- * switchboard_websockets_refused_total{reason}.
+ * (session.c), WebSockets closed for what they sent or would not read
+ * (http.c), and the chat's requests that may queue mail to an address a
+ * resident typed (channels/chat). Rendered as
+ * switchboard_logins_throttled_total{limit},
+ * switchboard_logins_delayed_total,
+ * switchboard_websockets_refused_total{reason} and
+ * switchboard_chat_refused_total{limit}.
  */
 enum gw_refusal {
 	GW_REFUSAL_LOGIN_ADDRESS = 0, /* this login, from this address */
@@ -43,6 +46,9 @@ enum gw_refusal {
 	GW_REFUSAL_WS_TOO_BIG,        /* a message over ws_message_max: 1009 */
 	GW_REFUSAL_WS_SEND_QUEUE,     /* does not read its messages: 1008 */
 	GW_REFUSAL_WS_RATE,           /* went on over the rate limit: 1008 */
+	GW_REFUSAL_CHAT_SOCKET,       /* chat.requests_per_socket */
+	GW_REFUSAL_CHAT_CLIENT,       /* chat.requests_per_client */
+	GW_REFUSAL_CHAT_DESTINATION,  /* chat.requests_per_destination */
 	GW_REFUSAL_MAX,
 };
 

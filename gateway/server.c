@@ -449,6 +449,20 @@ on_revoke_apply(void *arg, long long staff, long long session, int logout)
 
 /* ---------------------------------------------------------------- API */
 
+/* The chat's public path (chat_api), while the chat lives. */
+static void
+server_chat_api(void *arg, unsigned long conn, const char *method,
+                const char *path, const char *query)
+{
+	struct gw_server *s = arg;
+
+	if (s->chat != NULL)
+		chat_api(s->chat, conn, method, path, query);
+	else
+		gw_http_respond(s->http, conn, 503,
+		                "{\"error\":\"shutting down\"}", NULL);
+}
+
 struct gw_server *
 gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 {
@@ -567,6 +581,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);
+	gw_api_set_public(s->api, "/api/chat/", server_chat_api, s);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

@@ -340,6 +340,8 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
     const choices = S.pick ? leaveChoices() : null;
     if (S.noLeave || (choices && !choices.length)) return box;
     const pick = choices && h('select', {}, choices.map(x => h('option', { value: x.queue, text: topicLabel(x) })));
+    // Refused by the daemon's limits (too_many_requests): said where the form is.
+    if (S.limited) box.append(h('p', { class: 'err', text: T.limited }));
     const name = inp('text', { autocomplete: 'name', maxlength: '200' });
     const email = inp('email', { autocomplete: 'email', spellcheck: 'false' });
     const mobile = inp('tel', { autocomplete: 'tel' });
@@ -395,8 +397,9 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
         request(m);
       } }, fs, field('comment', T.comment, comment), h('button', { type: 'submit', class: 'pri', text: T.rateSend })));
     }
-    if (S.transcript) box.append(h('p', { text: t('transcriptSent', { email: S.email }) }));
-    else if (S.email) box.append(h('button', { type: 'button', class: 'sec', text: T.transcript,
+    if (S.limited) box.append(h('p', { class: 'err', text: T.limited }));
+    if (S.transcript) box.append(h('p', { text: t(S.transcript === 'confirm' ? 'transcriptConfirm' : 'transcriptSent', { email: S.email }) }));
+    else if (S.email && !S.limited) box.append(h('button', { type: 'button', class: 'sec', text: T.transcript,
       onclick: () => request({ type: 'transcript.request' }) }));
     box.append(h('button', { type: 'button', class: 'sec', text: T.newChat, onclick: reset }));
     return box;
@@ -694,6 +697,11 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
       S.transcript = true;
       show('ended');
       break;
+    case 'transcript.confirm':
+      // The address is not verified: a link to confirm it was emailed first.
+      S.transcript = 'confirm';
+      show('ended');
+      break;
     case 'session.expiring': {
       const ms = m.expires_ms > 1e12 ? m.expires_ms - Date.now() : m.expires_ms;
       const b = h('button', { type: 'button', class: 'pri', text: T.stillHere, onclick: extend });
@@ -734,6 +742,11 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
       conn.send({ type: 'chat.resume', token: S.token, after: S.seq || 0 });
     } else if (c === 'unavailable' || c === 'rate_limited') {
       setTimeout(() => { if (ready) flush(); }, 5000);
+    } else if (c === 'too_many_requests') {
+      S.limited = true;
+      later = later.filter(x => x.type !== 'message.leave' && x.type !== 'transcript.request');
+      show(S.view);
+      announce(T.limited, true);
     } else if (c === 'ended') {
       S.outbox = [];
       if (S.view !== 'ended') show('ended');

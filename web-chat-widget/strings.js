@@ -83,6 +83,8 @@ export const EN = {
   rated: 'Thank you for your feedback.',
   transcript: 'Email me the transcript',
   transcriptSent: 'We will email the transcript to {email}.',
+  transcriptConfirm: 'We have emailed {email} a link. Open it to confirm the address, and we will then send the transcript.',
+  limited: 'We cannot take more messages or transcript requests from you just now. Please try again later, or contact the council another way.',
   newChat: 'Start a new chat',
   expired: 'Your previous chat has ended. You can start a new one.',
   problem: 'Something went wrong: {msg}'

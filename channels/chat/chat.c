@@ -23,15 +23,18 @@
 #include "chat_proto.h"
 #include "idmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 #define FANOUT_CHANNEL "sb:chat"
 #define SWEEP_MS       1000
 /* The warning before an idle chat ends (half the time-out when shorter). */
-#define WARN_MS       60000
-#define REPLAY_MAX    "2000"
-#define REPLAY_PAGE   2000 /* REPLAY_MAX as a number */
-#define WRAP_UPS_MAX  "200"
+#define WARN_MS      60000
+#define REPLAY_MAX   "2000"
+#define REPLAY_PAGE  2000 /* REPLAY_MAX as a number */
+#define WRAP_UPS_MAX "200"
+/* How long a transcript confirmation link works. */
+#define LINK_TTL_S    86400
 #define CLOSE_RESUMED 4001 /* the chat was resumed on another socket */
 /*
  * A waiting chat whose resident's socket went is given up after this
@@ -57,7 +60,9 @@
 struct rsock {
 	unsigned long conn;
 	uint64_t conv;
-	int busy; /* a start or resume is in flight */
+	int busy;      /* a start or resume is in flight */
+	int requests;  /* leave-a-message and transcript requests made */
+	char addr[64]; /* the client's address */
 };
 
 struct rchat {
@@ -155,9 +160,14 @@ static const char START_SQL[] =
         " repeated, unserved FROM sb_chat_start($1, $2, $3, $4,"
         " decode($5, 'hex'), $6::uuid, $7, $8, $9::integer, $10::boolean)";
 
+/*
+ * message.leave within the limits (migration 0012): columns conversation,
+ * reference, queue, queued ms, repeated, refused ('' or the limit).
+ */
 static const char LEAVE_SQL[] =
-        "SELECT conversation_id, reference, queue_id, queued_ms, repeated"
-        " FROM sb_chat_leave($1, $2, $3, $4, $5, $6::uuid)";
+        "SELECT conversation_id, reference, queue_id, queued_ms, repeated,"
+        " coalesce(refused, '') FROM sb_chat_leave_limited($1, $2, $3, $4,"
+        " $5, $6::uuid, $7, $8::integer, $9::integer)";
 
 static const char RESUME_SQL[] =
         "SELECT s.conversation_id, c.reference, c.status,"
@@ -312,21 +322,20 @@ static const char RATING_SQL[] =
         " EXCLUDED.score, comment = EXCLUDED.comment, updated_at = now()"
         " RETURNING 1";
 
-/* The transcript, into the outbox once per address. */
+/*
+ * transcript.request within the limits: queued at once to an address
+ * verified for the chat's customer, else a confirmation link first
+ * (migration 0012). Columns: result, reference.
+ */
 static const char TRANSCRIPT_SQL[] =
-        "INSERT INTO outbox (conversation_id, channel, destination, payload,"
-        " dedupe_key)"
-        " SELECT c.id, 'email', lower(coalesce($2, s.email)),"
-        "  jsonb_build_object('kind', 'chat.transcript', 'subject',"
-        "   'Transcript of your chat - reference ' || c.reference,"
-        "   'text', sb_chat_transcript(c.id), 'reference', c.reference),"
-        "  'chat.transcript:' || c.id || ':' || lower(coalesce($2, s.email))"
-        " FROM chat_sessions s JOIN conversations c"
-        "  ON c.id = s.conversation_id"
-        " WHERE s.conversation_id = $1::bigint"
-        "  AND coalesce($2, s.email) IS NOT NULL"
-        " ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key ="
-        "  EXCLUDED.dedupe_key RETURNING id";
+        "SELECT result, coalesce(reference, '') FROM"
+        " sb_chat_transcript_request($1::bigint, $2, $3, decode($4, 'hex'),"
+        " $5, $6::integer, $7::integer, $8::integer)";
+
+/* The confirmation link was opened. Columns: result, reference. */
+static const char CONFIRM_SQL[] =
+        "SELECT result, coalesce(reference, '') FROM"
+        " sb_chat_transcript_confirm(decode($1, 'hex'))";
 
 /*
  * A desk's view of a chat, or of a message left with no chat (sb_chat_leave:
@@ -1216,6 +1225,53 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 		on_served(p, -1);
 }
 
+/* ---------------------------------------------------------------- limits */
+
+/*
+ * A request that may queue mail to an address the resident typed
+ * (message.leave, transcript.request) refused by a limit: logged,
+ * counted, answered too_many_requests. kind: leave, transcript; limit:
+ * socket, client or destination.
+ */
+static void
+refuse(struct chat *c, unsigned long conn, json_t *id, const char *kind,
+       const char *limit)
+{
+	enum gw_refusal why =
+	        strcmp(limit, "socket") == 0   ? GW_REFUSAL_CHAT_SOCKET
+	        : strcmp(limit, "client") == 0 ? GW_REFUSAL_CHAT_CLIENT
+	                                       : GW_REFUSAL_CHAT_DESTINATION;
+	struct rsock *s = idmap_get(c->socks, conn);
+	char addr[64];
+
+	gw_warn("chat.refused", "kind=%s limit=%s conn=%lu client=%s", kind,
+	        why == GW_REFUSAL_CHAT_SOCKET   ? "socket"
+	        : why == GW_REFUSAL_CHAT_CLIENT ? "client"
+	                                        : "destination",
+	        conn,
+	        gw_log_clean(addr, sizeof(addr), s != NULL ? s->addr : ""));
+	gw_metrics_refusal(why);
+	reply_error(c, conn, id, "too_many_requests",
+	            why == GW_REFUSAL_CHAT_DESTINATION
+	                    ? "too many requests for this email address or "
+	                      "number: try again later"
+	                    : "too many messages left or transcripts asked "
+	                      "for from here: try again later");
+}
+
+/* One more request on s; 1 (refused, answered) past the socket's limit. */
+static int
+over_socket_limit(struct chat *c, struct rsock *s, json_t *msg,
+                  const char *kind)
+{
+	if (s->requests >= c->cfg->chat_requests_per_socket) {
+		refuse(c, s->conn, json_object_get(msg, "id"), kind, "socket");
+		return 1;
+	}
+	s->requests++;
+	return 0;
+}
+
 static void
 on_left(void *arg, int ok, const PGresult *res, const char *err)
 {
@@ -1225,6 +1281,8 @@ on_left(void *arg, int ok, const PGresult *res, const char *err)
 
 	if (!ok || res == NULL || PQntuples(res) != 1) {
 		reply_error(c, p->conn, p->id, "unavailable", err);
+	} else if (PQgetvalue(res, 0, 5)[0] != '\0') {
+		refuse(c, p->conn, p->id, "leave", PQgetvalue(res, 0, 5));
 	} else if ((conv = parse_u64(PQgetvalue(res, 0, 0))) == 0) {
 		reply_error(c, p->conn, p->id, "not_found",
 		            "no such queue takes chat");
@@ -1245,12 +1303,20 @@ on_left(void *arg, int ok, const PGresult *res, const char *err)
 static void
 leave(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 {
-	const char *params[6] = {q->queue,  q->name, q->email,
-	                         q->mobile, q->text, q->client_id};
+	char maxc[16], maxd[16];
+	const char *params[9] = {q->queue,  q->name, q->email,
+	                         q->mobile, q->text, q->client_id,
+	                         s->addr,   maxc,    maxd};
 	const char *reason = NULL;
-	struct pend *p = pend_new(c, s->conn, 0, msg);
+	struct pend *p;
 
-	if (db_commit_submit(c->w, LEAVE_SQL, 6, params, on_left, p, &reason) !=
+	if (over_socket_limit(c, s, msg, "leave"))
+		return;
+	p = pend_new(c, s->conn, 0, msg);
+	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
+	snprintf(maxd, sizeof(maxd), "%d",
+	         c->cfg->chat_requests_per_destination);
+	if (db_commit_submit(c->w, LEAVE_SQL, 9, params, on_left, p, &reason) !=
 	    0) {
 		reply_error(c, s->conn, p->id, "unavailable", reason);
 		pend_free(p);
@@ -1573,6 +1639,154 @@ answered_write(struct chat *c, struct rsock *s, json_t *msg, const char *sql,
 	}
 }
 
+/* ---------------------------------------------------------------- transcript
+ */
+
+static void
+on_transcript(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	const char *r;
+
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		reply_error(c, p->conn, p->id, "unavailable", err);
+		pend_free(p);
+		return;
+	}
+	r = PQgetvalue(res, 0, 0);
+	if (strcmp(r, "queued") == 0)
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s}", "type", "transcript.queued"));
+	else if (strcmp(r, "confirm") == 0)
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s}", "type", "transcript.confirm"));
+	else if (strcmp(r, "client") == 0 || strcmp(r, "destination") == 0)
+		refuse(c, p->conn, p->id, "transcript", r);
+	else
+		reply_error(c, p->conn, p->id, "bad_message",
+		            "no email address to send it to");
+	pend_free(p);
+}
+
+/*
+ * transcript.request: queued for an address verified for the chat's
+ * customer; any other gets a single-use link to confirm it first, never
+ * the transcript (GET /api/chat/transcript?token=, chat_api).
+ */
+static void
+transcript(struct chat *c, struct rsock *s, json_t *msg,
+           const struct chat_req *q)
+{
+	char cv[24], token[CHAT_TOKEN_LEN + 1], hash[65], ttl[16], maxc[16],
+	        maxd[16], *link;
+	const char *params[8], *reason = NULL, *base = c->cfg->public_url;
+	size_t blen = strlen(base);
+	struct pend *p;
+
+	if (over_socket_limit(c, s, msg, "transcript"))
+		return;
+	p = pend_new(c, s->conn, s->conv, msg);
+	conv_text(s->conv, cv, sizeof(cv));
+	new_token(token, sizeof(token), hash, sizeof(hash));
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	link = xasprintf("%.*s/widget/transcript.html?token=%s", (int)blen,
+	                 base, token);
+	snprintf(ttl, sizeof(ttl), "%d", LINK_TTL_S);
+	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
+	snprintf(maxd, sizeof(maxd), "%d",
+	         c->cfg->chat_requests_per_destination);
+	params[0] = cv;
+	params[1] = q->email;
+	params[2] = s->addr;
+	params[3] = hash;
+	params[4] = link;
+	params[5] = ttl;
+	params[6] = maxc;
+	params[7] = maxd;
+	if (db_commit_submit(c->w, TRANSCRIPT_SQL, 8, params, on_transcript, p,
+	                     &reason) != 0) {
+		reply_error(c, s->conn, p->id, "unavailable", reason);
+		pend_free(p);
+	}
+	sodium_memzero(token, sizeof(token));
+	free(link);
+}
+
+struct confirm {
+	struct chat *c;
+	unsigned long conn;
+};
+
+static void
+on_confirmed(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct confirm *cf = arg;
+	const char *r = ok && res != NULL && PQntuples(res) == 1
+	                        ? PQgetvalue(res, 0, 0)
+	                        : NULL;
+	json_t *o;
+	char *text;
+	int status = 200;
+
+	if (r == NULL) {
+		o = json_pack("{s:s, s:s}", "status", "unavailable", "error",
+		              err ? err : "database unavailable");
+		status = 503;
+	} else {
+		/* The reference only: nothing the resident wrote. */
+		o = json_pack("{s:s, s:s}", "status", r, "reference",
+		              PQgetvalue(res, 0, 1));
+		if (strcmp(r, "unknown") == 0)
+			status = 404;
+		else if (strcmp(r, "expired") == 0 || strcmp(r, "used") == 0)
+			status = 410;
+		gw_info("chat.transcript_confirm", "result=%s", r);
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	gw_http_respond(cf->c->http, cf->conn, status, text ? text : "{}",
+	                NULL);
+	free(text);
+	json_decref(o);
+	free(cf);
+}
+
+void
+chat_api(struct chat *c, unsigned long conn, const char *method,
+         const char *path, const char *query)
+{
+	char token[CHAT_TOKEN_LEN + 1], hash[65];
+	const char *params[1] = {hash}, *reason = NULL;
+	struct confirm *cf;
+
+	if (strcmp(path, "/api/chat/transcript") != 0) {
+		gw_http_respond(c->http, conn, 404, "{\"error\":\"not found\"}",
+		                NULL);
+		return;
+	}
+	if (strcmp(method, "GET") != 0) {
+		gw_http_respond(c->http, conn, 405,
+		                "{\"error\":\"method not allowed\"}", NULL);
+		return;
+	}
+	if (chat_link_token(query, token, sizeof(token)) != 0) {
+		gw_http_respond(
+		        c->http, conn, 400,
+		        "{\"status\":\"bad_request\",\"error\":\"token: "
+		        "the link is not complete\"}",
+		        NULL);
+		return;
+	}
+	token_hash(token, hash, sizeof(hash));
+	cf = xcalloc(1, sizeof(*cf));
+	cf->c = c;
+	cf->conn = conn;
+	if (db_commit_submit(c->w, CONFIRM_SQL, 1, params, on_confirmed, cf,
+	                     &reason) != 0)
+		on_confirmed(cf, 0, NULL, reason);
+}
+
 /* ---------------------------------------------------------------- residents */
 
 static void
@@ -1582,8 +1796,8 @@ on_res_open(void *arg, unsigned long conn, const char *cookie, const char *peer)
 	struct rsock *s = xcalloc(1, sizeof(*s));
 
 	(void)cookie;
-	(void)peer;
 	s->conn = conn;
+	snprintf(s->addr, sizeof(s->addr), "%s", peer != NULL ? peer : "");
 	idmap_put(c->socks, conn, s);
 }
 
@@ -1692,11 +1906,7 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 		               "rate it once it ended");
 		break;
 	case CHAT_TRANSCRIPT:
-		params[0] = cv;
-		params[1] = q.email;
-		answered_write(c, s, msg, TRANSCRIPT_SQL, 2, params,
-		               json_pack("{s:s}", "type", "transcript.queued"),
-		               "no email");
+		transcript(c, s, msg, &q);
 		break;
 	case CHAT_EXTEND:
 		ch->last_act = uv_now(c->loop);

@@ -31,5 +31,12 @@ struct chat *chat_new(uv_loop_t *loop, const struct gw_config *cfg,
                       struct route_ws *rw, struct db *db, struct db_commit *w,
                       struct kv *kv, struct kv *sub, const char *instance);
 void chat_free(struct chat *c);
+/*
+ * The chat's public REST path (no session): GET /api/chat/transcript?token=
+ * (the link of a transcript confirmation email; docs/chat-protocol.md).
+ * Answers conn with gw_http_respond, now or later.
+ */
+void chat_api(struct chat *c, unsigned long conn, const char *method,
+              const char *path, const char *query);
 
 #endif

@@ -20,6 +20,35 @@ chat_utf8_chars(const char *s)
 }
 
 int
+chat_link_token(const char *query, char *out, size_t len)
+{
+	const char *p = query, *v;
+	size_t n, i;
+
+	if (query == NULL || len < CHAT_TOKEN_LEN + 1)
+		return -1;
+	while (*p != '\0') {
+		n = strcspn(p, "&");
+		if (n > 6 && strncmp(p, "token=", 6) == 0) {
+			v = p + 6;
+			if (n - 6 != CHAT_TOKEN_LEN)
+				return -1;
+			for (i = 0; i < CHAT_TOKEN_LEN; i++)
+				if (!isalnum((unsigned char)v[i]) &&
+				    v[i] != '-' && v[i] != '_')
+					return -1;
+			memcpy(out, v, CHAT_TOKEN_LEN);
+			out[CHAT_TOKEN_LEN] = '\0';
+			return 0;
+		}
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return -1;
+}
+
+int
 chat_is_uuid(const char *s)
 {
 	size_t i;

@@ -73,6 +73,13 @@ int chat_parse(json_t *msg, const char *type, struct chat_req *req,
 
 /* Characters (code points) in a valid UTF-8 string. */
 size_t chat_utf8_chars(const char *s);
+/*
+ * The token of a transcript confirmation link from a URL query string
+ * ("token=<43 base64url characters>", among other parameters): copied to
+ * out (at least CHAT_TOKEN_LEN + 1 bytes). -1 when there is none, or it
+ * is not one.
+ */
+int chat_link_token(const char *query, char *out, size_t len);
 /* 1 for a UUID written 8-4-4-4-12 in hexadecimal. */
 int chat_is_uuid(const char *s);
 /*

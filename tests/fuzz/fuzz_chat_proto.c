@@ -213,10 +213,32 @@ fuzz_mobile(const uint8_t *data, size_t size)
 		check_e164(out);
 }
 
+/* A confirmation link's query string: a token is 43 base64url bytes. */
+static void
+fuzz_link(const uint8_t *data, size_t size)
+{
+	char in[256], out[CHAT_TOKEN_LEN + 1];
+	size_t n = size < sizeof(in) - 1 ? size : sizeof(in) - 1, i;
+
+	memcpy(in, data, n);
+	in[n] = '\0';
+	if (chat_link_token(in, out, sizeof(out)) != 0)
+		return;
+	if (strlen(out) != CHAT_TOKEN_LEN)
+		abort();
+	for (i = 0; i < CHAT_TOKEN_LEN; i++)
+		if (!((out[i] >= 'a' && out[i] <= 'z') ||
+		      (out[i] >= 'A' && out[i] <= 'Z') ||
+		      (out[i] >= '0' && out[i] <= '9') || out[i] == '-' ||
+		      out[i] == '_'))
+			abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_parse(data, size);
 	fuzz_mobile(data, size);
+	fuzz_link(data, size);
 	return 0;
 }

@@ -225,13 +225,20 @@ class ChatTest(harness.TestCase):
         self.assertEqual(r.wait_for("error")["code"], "ended")
         r.send(type="rating", score=4, comment="Quick, thanks", id="rate")
         r.wait_for("rating.saved", id="rate")
+        # The address was only typed: confirmed by a link first (once).
         r.send(type="transcript.request", id="tr")
-        r.wait_for("transcript.queued", id="tr")
+        r.wait_for("transcript.confirm", id="tr")
         r.send(type="transcript.request", id="tr2")
-        r.wait_for("transcript.queued", id="tr2")
+        r.wait_for("transcript.confirm", id="tr2")
         self.assertEqual(self.sql(
             "SELECT score || '|' || comment FROM conversation_ratings "
             "WHERE conversation_id = %s" % r.conv), "4|Quick, thanks")
+        link = self.sql("SELECT payload->>'text' FROM outbox WHERE "
+                        "conversation_id = %s AND payload->>'kind' = "
+                        "'chat.transcript.confirm'" % r.conv)
+        token = link.split("transcript.html?token=", 1)[1][:43]
+        self.assertEqual(self.sbs[1].get("/api/chat/transcript?token=" +
+                                         token).status, 200)
         out = self.sql("SELECT destination || '|' || (payload->>'text') "
                        "FROM outbox WHERE conversation_id = %s AND "
                        "payload->>'kind' = 'chat.transcript'" % r.conv)
@@ -440,7 +447,7 @@ class ChatTest(harness.TestCase):
         r = Resident(self, self.sbs[1])
         cid = str(uuid.uuid4())
         r.send(type="message.leave", id="l", queue="msg", name="Lou Left",
-               email="Lou@Example.org", mobile="07700 900555",
+               email="Lou.Left@Example.org", mobile="07700 900555",
                text="My bin was not collected", client_id=cid)
         left = r.wait_for("message.left", id="l")
         conv = left["conversation"]
@@ -454,7 +461,7 @@ class ChatTest(harness.TestCase):
         self.assertEqual(h["reference"], left["reference"])
         self.assertEqual((h["customer"]["name"], h["customer"]["email"],
                           h["customer"]["mobile"]),
-                         ("Lou Left", "lou@example.org", "+447700900555"))
+                         ("Lou Left", "lou.left@example.org", "+447700900555"))
         self.assertEqual([(x["from"], x["text"]) for x in h["messages"]],
                          [("resident", "My bin was not collected")])
         # A reply would go nowhere: refused, nothing stored.

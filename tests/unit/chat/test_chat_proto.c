@@ -838,6 +838,43 @@ test_nothing_stale_between_requests(void **state)
 	assert_int_equal(req.score, 0);
 }
 
+/* The token of a transcript confirmation link, from a query string. */
+static void
+test_link_token(void **state)
+{
+	char tok_out[CHAT_TOKEN_LEN + 1], small[CHAT_TOKEN_LEN];
+	const char *tok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_01234";
+	char q[128];
+
+	(void)state;
+	assert_int_equal(strlen(tok), CHAT_TOKEN_LEN);
+	snprintf(q, sizeof(q), "token=%s", tok);
+	assert_int_equal(chat_link_token(q, tok_out, sizeof(tok_out)), 0);
+	assert_string_equal(tok_out, tok);
+	snprintf(q, sizeof(q), "x=1&token=%s&y=2", tok);
+	assert_int_equal(chat_link_token(q, tok_out, sizeof(tok_out)), 0);
+	assert_string_equal(tok_out, tok);
+	/* Too short, too long, a character outside base64url, none. */
+	assert_int_equal(chat_link_token("token=abc", tok_out, sizeof(tok_out)),
+	                 -1);
+	snprintf(q, sizeof(q), "token=%sA", tok);
+	assert_int_equal(chat_link_token(q, tok_out, sizeof(tok_out)), -1);
+	snprintf(q, sizeof(q), "token=%.42s%%", tok);
+	assert_int_equal(chat_link_token(q, tok_out, sizeof(tok_out)), -1);
+	snprintf(q, sizeof(q), "token=%.42s+", tok);
+	assert_int_equal(chat_link_token(q, tok_out, sizeof(tok_out)), -1);
+	assert_int_equal(chat_link_token("", tok_out, sizeof(tok_out)), -1);
+	assert_int_equal(chat_link_token("token=", tok_out, sizeof(tok_out)),
+	                 -1);
+	assert_int_equal(chat_link_token("&&&", tok_out, sizeof(tok_out)), -1);
+	assert_int_equal(chat_link_token(NULL, tok_out, sizeof(tok_out)), -1);
+	snprintf(q, sizeof(q), "xtoken=%s", tok);
+	assert_int_equal(chat_link_token(q, tok_out, sizeof(tok_out)), -1);
+	/* An output too small is refused, not overrun. */
+	snprintf(q, sizeof(q), "token=%s", tok);
+	assert_int_equal(chat_link_token(q, small, sizeof(small)), -1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -869,6 +906,7 @@ main(void)
 	        T(test_unknown_type),
 	        T(test_nul_in_string_refused),
 	        T(test_nothing_stale_between_requests),
+	        T(test_link_token),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
