@@ -958,8 +958,8 @@ function release(why) {
     // Closed: it leaves the list (one waiting for wrap-up has no routing event to say so).
     if (why === 'closed' && S.convs.get(c.id) === c) {
       stopTyping(c);
-      S.convs.delete(c.id);
-      if (S.open === c.id) S.open = null;
+      if (S.open === c.id) c.gone = 'closed';
+      else S.convs.delete(c.id);
       renderInbox();
       renderConv();
     }

@@ -138,7 +138,16 @@ export async function drain(browser, base, login, password) {
       }, 1500); };
       ws.onmessage = e => {
         const m = JSON.parse(e.data);
-        if (m.type === 'desk.ready') ws.send(JSON.stringify({ type: 'desk.status', status: 'available' }));
+        if (m.type === 'desk.ready') {
+          ws.send(JSON.stringify({ type: 'desk.status', status: 'available' }));
+          // Ended chats waiting for this advisor's wrap-up are closed too.
+          ws.send(JSON.stringify({ type: 'chat.wrap_ups', id: 'wrap-ups' }));
+        }
+        if (m.type === 'chat.wrap_ups') {
+          for (const c of m.conversations) {
+            ws.send(JSON.stringify({ type: 'conversation.release', conversation: c.conversation, why: 'closed' }));
+          }
+        }
         if (m.type === 'desk.conversations') {
           for (const c of m.conversations) {
             if (c.state === 'offered') ws.send(JSON.stringify({ type: 'offer.accept', conversation: c.conversation }));
