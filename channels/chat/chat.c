@@ -196,7 +196,8 @@ static const char REPLAY_SQL[] =
  * A resident's messages, many per statement. Stored once per client id
  * (external_id '<conversation>:<client id>'): a repeat returns the stored
  * one. Columns: position, seq, at (ms), repeat, conversation open, the
- * text stored. A chat in wrap-up is over: nothing more is stored.
+ * text stored for a repeat (NULL when inserted now). A chat in wrap-up is
+ * over: nothing more is stored.
  * The stored one is looked up by key for each repeat alone (LATERAL, kept
  * from being flattened by its LIMIT): as a plain join the generic plan,
  * made while the table is small, hashed every chat message ever stored
@@ -216,8 +217,7 @@ static const struct db_rows MSG_ROWS = {
         "  RETURNING id, external_id, created_at)"
         " SELECT r.n, coalesce(ins.id, m.id),"
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, ins.id IS NULL, r.open,"
-        "  coalesce(m.body, r.body)"
+        "   * 1000)::bigint, ins.id IS NULL, r.open, m.body"
         " FROM r LEFT JOIN ins ON ins.external_id = r.ext"
         " LEFT JOIN LATERAL (SELECT m.id, m.created_at, m.body"
         "  FROM messages m"
@@ -1564,11 +1564,14 @@ on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 	 * had (follower.recent).
 	 */
 	conv_text(p->conv, cv, sizeof(cv));
-	d = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "type",
+	/* A repeat shows the text stored, not what the retry says. */
+	d = json_pack("{s:s, s:s, s:I, s:s, s:o, s:I, s:s}", "type",
 	              "chat.message", "conversation", cv, "seq",
 	              (json_int_t)p->after, "from", "resident", "text",
-	              PQgetvalue(res, row, 5), "at", (json_int_t)p->at,
-	              "client_id", p->client);
+	              PQgetisnull(res, row, 5)
+	                      ? json_incref(json_object_get(p->obj, "text"))
+	                      : json_string(PQgetvalue(res, row, 5)),
+	              "at", (json_int_t)p->at, "client_id", p->client);
 	if (fanout_cb(c, p->conv, NULL, json_incref(d), on_msg_published, p,
 	              &told) > 0)
 		delivered(c, p->conv, d);
@@ -1591,6 +1594,7 @@ send_message(struct chat *c, struct rsock *s, json_t *msg,
 	conv_text(s->conv, cv, sizeof(cv));
 	snprintf(ext, sizeof(ext), "%s:%s", cv, q->client_id);
 	snprintf(p->client, sizeof(p->client), "%s", q->client_id);
+	p->obj = json_pack("{s:s}", "text", q->text);
 	if (db_commit_submit_row(c->w, &MSG_ROWS, params, on_msg_written, p,
 	                         &reason) != 0) {
 		reply_error(c, s->conn, p->id, "unavailable", reason);
