@@ -2455,8 +2455,9 @@ on_route(void *arg, const struct route_event *ev, size_t n)
  * (ADOPT_MAX a beat) to the beating instance, which reads their state from
  * PostgreSQL and times them out as detached since the holder's last beat.
  * An instance that finds its own beat gone (Redis lost it, or it was cut
- * off long enough to be taken for dead) registers its chats again, and
- * those whose resident is connected here are taken back ("reclaim").
+ * off long enough to be taken for dead), or its chats taken over
+ * (sb:chat:taken:<origin>), registers its chats again, and those whose
+ * resident is connected here are taken back ("reclaim").
  */
 static const char HOLD_LUA[] =
         "local me = ARGV[1]"
@@ -2479,20 +2480,23 @@ static const char DROP_LUA[] =
 
 /*
  * ARGV: origin, DEAD_MS, ADOPT_MAX. Returns {1 when our beat was not
- * there, now (ms), the dead instance's last beat (ms, 0 for none), the
- * conversations taken over...}.
+ * there or chats of ours were taken over (sb:chat:taken:<origin>), now
+ * (ms), the dead instance's last beat (ms, 0 for none), the conversations
+ * taken over...}.
  */
 static const char BEAT_LUA[] =
         "local t = redis.call('TIME')"
         " local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
         " local me = ARGV[1]"
         " local new = redis.call('ZADD', 'sb:chat:alive', now, me)"
-        " local out = {new, tostring(now), '0'}"
+        "  + redis.call('DEL', 'sb:chat:taken:' .. me)"
+        " local out = {math.min(new, 1), tostring(now), '0'}"
         " local dead = redis.call('ZRANGEBYSCORE', 'sb:chat:alive', '-inf',"
         "  now - tonumber(ARGV[2]), 'WITHSCORES', 'LIMIT', 0, 1)"
         " if dead[1] then"
         "  local key = 'sb:chat:i:' .. dead[1]"
         "  out[3] = dead[2]"
+        "  redis.call('SET', 'sb:chat:taken:' .. dead[1], '1', 'EX', 86400)"
         "  for _, cv in ipairs(redis.call('SPOP', key, tonumber(ARGV[3]))) do"
         "   if redis.call('HGET', 'sb:chat:held', cv) == dead[1] then"
         "    redis.call('HSET', 'sb:chat:held', cv, me)"

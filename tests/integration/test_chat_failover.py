@@ -218,6 +218,37 @@ class ChatFailoverTest(harness.TestCase):
         back.send(type="chat.end", id="e")
         back.wait_for("chat.ended")
 
+    def test_an_instance_taken_for_dead_takes_its_chats_back(self):
+        """Item 6: an instance that only looked dead (its beat stopped
+        reaching Redis) gets back the chats whose resident it holds, so
+        the instance that took them over does not time them out."""
+        a, b = self.daemons(2)
+        desk = self.advisor(b)
+        r = Resident(self, a)
+        r.start()
+        self.accept(desk, r)
+        desk.status("away")
+        holder = self.redis.cli("HGET", "sb:chat:held", r.conv)
+        self.assertTrue(holder, "registered")
+        # a's beat looks very old (until b's beat comes before a's next
+        # one): b takes its chats over.
+        def taken_over():
+            self.redis.cli("ZADD", "sb:chat:alive", "1", holder)
+            return "chat.adopted chats=1" in b.log_text()
+        harness.wait_for(taken_over, 30, interval=0.2,
+                         what="b taking a's chat over")
+        # a hears of it on its next beat and takes the chat back.
+        a.wait_log(r"chat\.registry_renewed", timeout=DEAD + 10)
+        harness.wait_for(lambda: self.redis.cli(
+            "HGET", "sb:chat:held", r.conv) == holder, 10,
+            what="the chat registered to a again")
+        r.ack(r.say("still here"))
+        r.send(type="chat.end")
+        r.wait_for("chat.ended")
+        harness.wait_for(lambda: self.redis.cli(
+            "HEXISTS", "sb:chat:held", r.conv) == "0", 10,
+            what="the ended chat unregistered")
+
     def test_desks_get_every_acknowledged_message_once(self):
         """Item 10: a resident writes a burst on an instance that is
         killed half-way through; desks open on both instances at random
