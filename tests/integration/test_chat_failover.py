@@ -4,7 +4,6 @@ told is stored reaches every desk that shows the chat, exactly once, even
 for desks that open while the resident writes (docs/chat-protocol.md,
 "Across instances" and "Time-outs")."""
 
-import json
 import os
 import random
 import select
@@ -15,7 +14,8 @@ import uuid
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_chat import PROTO, WIDGET, Resident  # noqa: E402
+import test_chat  # noqa: E402
+from test_chat import WIDGET, Resident  # noqa: E402
 from test_routing import Desk  # noqa: E402
 
 IDLE = 40  # chat.idle_timeout: also the detached grace here
@@ -142,13 +142,8 @@ class ChatFailoverTest(harness.TestCase):
     def sql(self, q):
         return self.pg.psql(q, dbname=self.db).strip()
 
-    def cookie(self, sb, login):
-        r = sb.request("POST", "/api/session",
-                       headers={"Content-Type": "application/json"},
-                       body=json.dumps({"login": login, "password":
-                                        self.passwords[login]}).encode())
-        self.assertEqual(r.status, 200, r.body)
-        return r.headers["set-cookie"].split(";", 1)[0]
+    # Signs login in on sb; the session cookie.
+    cookie = test_chat.ChatTest.cookie
 
     def advisor(self, sb):
         d = Desk(self, sb, self.cookie(sb, "ada"))
