@@ -479,6 +479,9 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
   }
   function statusUpTo(seq, state) {
     if (typeof seq !== 'number' || (state !== 'read' && state !== 'delivered')) return;
+    // Kept for a message whose ack comes after its status (it can, from another instance).
+    S.upTo = S.upTo || {};
+    S.upTo[state] = Math.max(S.upTo[state] || 0, seq);
     let changed = false;
     for (const e of S.log) {
       if (e.from !== 'resident' || !e.seq || e.seq > seq || e.st === 'read' || e.st === state) continue;
@@ -501,6 +504,9 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
     }
     if (seq > S.seq) S.seq = seq;
     if (e.st === 'queued' || e.st === 'sending') setSt(e, 'sent');
+    const up = S.upTo || {};
+    if (seq <= (up.read || 0)) setSt(e, 'read');
+    else if (seq <= (up.delivered || 0)) setSt(e, 'delivered');
     save();
   }
   function markRead() {

@@ -1503,7 +1503,11 @@ resume(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 
 /* ---------------------------------------------------------------- messages */
 
-/* Acknowledges a resident's message (p->after: seq, p->at). */
+/*
+ * Acknowledges a resident's message (p->after: seq, p->at); then, when a
+ * desk here had it (p->flag), "delivered": after the ack, which the
+ * widget needs first to know the message's seq.
+ */
 static void
 msg_ack(struct pend *p)
 {
@@ -1511,6 +1515,12 @@ msg_ack(struct pend *p)
 	      json_pack("{s:s, s:s, s:I, s:I}", "type", "message.ack",
 	                "client_id", p->client, "seq", (json_int_t)p->after,
 	                "at", (json_int_t)p->at));
+	if (p->flag)
+		fanout(p->c, p->conv,
+		       json_pack("{s:s, s:I, s:s}", "type", "message.status",
+		                 "seq", (json_int_t)p->after, "state",
+		                 "delivered"),
+		       NULL);
 }
 
 /*
@@ -1572,10 +1582,8 @@ on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 	                      ? json_incref(json_object_get(p->obj, "text"))
 	                      : json_string(PQgetvalue(res, row, 5)),
 	              "at", (json_int_t)p->at, "client_id", p->client);
-	if (fanout_cb(c, p->conv, NULL, json_incref(d), on_msg_published, p,
-	              &told) > 0)
-		delivered(c, p->conv, d);
-	json_decref(d);
+	p->flag =
+	        fanout_cb(c, p->conv, NULL, d, on_msg_published, p, &told) > 0;
 	if (!told) {
 		/* Redis is down: desks elsewhere read it in their history. */
 		msg_ack(p);
