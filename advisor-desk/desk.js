@@ -500,22 +500,23 @@ function lastSeq(c) {
   for (const seq of c.messages.keys()) if (seq > n) n = seq;
   return n;
 }
-function askHistory(c, tries = 0) {
+function askHistory(c, tries = 0, after = 0) {
   if (c.channel !== 'chat' || c.asking) return;
   c.asking = true;
   const msg = { type: 'chat.history', conversation: c.id };
-  if (c.history && lastSeq(c) > 0) msg.after = lastSeq(c);
+  if (after || (c.history && lastSeq(c) > 0)) msg.after = after || lastSeq(c);
   request(msg, m => {
     c.asking = false;
     if (m.type !== 'error') {
       gotHistory(c, m);
-      if (m.more) askHistory(c);
+      // Cut short: the next page, after this page's last message (live ones may be newer).
+      if (m.more) askHistory(c, 0, Math.max(...(m.messages || []).map(x => x.seq), msg.after || 0));
       return;
     }
     // Just after an acceptance the chat may not be ours in the database yet; a lost
     // connection asks again on reconnect.
     if (m.code !== 'offline' && tries < 20 && S.convs.get(c.id) === c && !c.gone) {
-      setTimeout(() => askHistory(c, tries + 1), Math.min(5000, 300 * 2 ** tries));
+      setTimeout(() => askHistory(c, tries + 1, after), Math.min(5000, 300 * 2 ** tries));
     } else if (S.open === c.id && m.code !== 'offline') {
       $('c-state').textContent = `The messages could not be loaded: ${m.message || m.code}.`;
     }

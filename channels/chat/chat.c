@@ -45,8 +45,11 @@
 
 /* How many replayed message numbers a chat keeps to drop late copies. */
 #define REPLAYED_KEEP 32
-/* How many sent message numbers a desk keeps to drop repeats. */
-#define RECENT_KEEP 16
+/*
+ * How many sent message numbers a desk keeps to drop repeats: more than a
+ * widget usually has unacknowledged when it sends them again.
+ */
+#define RECENT_KEEP 64
 /* Live messages held for a desk while its history is read, at most. */
 #define HELD_MAX 1024
 /*
@@ -92,7 +95,7 @@ struct rchat {
  */
 struct held {
 	uint64_t seq; /* 0: not a message */
-	char *text;
+	json_t *obj;  /* what the desk would have been sent (a reference) */
 };
 
 struct follower {
@@ -524,7 +527,7 @@ follower_clear(struct follower *fw)
 	size_t i;
 
 	for (i = 0; i < fw->nheld; i++)
-		free(fw->held[i].text);
+		json_decref(fw->held[i].obj);
 	free(fw->held);
 	fw->held = NULL;
 	fw->nheld = fw->capheld = 0;
@@ -624,9 +627,13 @@ desk_seq(json_t *d)
 	return (uint64_t)seq;
 }
 
-/* Sends text to one follower now, or holds it while its history loads. */
+/*
+ * Sends text (d serialised) to one follower now, or holds d while its
+ * history loads.
+ */
 static int
-to_follower(struct chat *c, struct follower *fw, const char *text, uint64_t seq)
+to_follower(struct chat *c, struct follower *fw, const char *text, json_t *d,
+            uint64_t seq)
 {
 	if (seq != 0 && recent_has(fw, seq))
 		return -1;
@@ -641,7 +648,7 @@ to_follower(struct chat *c, struct follower *fw, const char *text, uint64_t seq)
 			                    fw->capheld * sizeof(*fw->held));
 		}
 		fw->held[fw->nheld].seq = seq;
-		fw->held[fw->nheld++].text = xstrdup(text);
+		fw->held[fw->nheld++].obj = json_incref(d);
 		if (seq != 0)
 			recent_add(fw, seq);
 		return -1;
@@ -668,7 +675,7 @@ to_desks_text(struct chat *c, uint64_t conv, const char *text, json_t *d)
 		return 0;
 	seq = desk_seq(d);
 	for (i = 0; i < f->n; i++)
-		if (to_follower(c, &f->f[i], text, seq) == 0)
+		if (to_follower(c, &f->f[i], text, d, seq) == 0)
 			n++;
 	return n;
 }
@@ -1947,23 +1954,75 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int
+cmp_seq(const void *a, const void *b)
+{
+	json_int_t x =
+	        json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+	json_int_t y =
+	        json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+
+	return x < y ? -1 : x > y;
+}
+
 /*
- * The history was sent to fw: what was held meanwhile follows, less the
- * messages the history had (seqs, sorted).
+ * What was held for fw while its history was read (seqs: the history's
+ * message numbers, sorted), less what the history had. With msgs (a
+ * history not cut short) the messages join it, in seq order, so that the
+ * desk gets them in the one frame; without, they are sent one by one, as
+ * are the other events, which the caller does after the answer
+ * (follower_send_held).
  */
 static void
-follower_flush(struct chat *c, struct follower *fw, const uint64_t *seqs,
-               size_t nseq)
+follower_merge(struct follower *fw, const uint64_t *seqs, size_t nseq,
+               json_t *msgs)
 {
-	size_t i;
+	json_t *x, **all;
+	size_t i, k = 0, n;
 
 	for (i = 0; i < fw->nheld; i++) {
 		uint64_t seq = fw->held[i].seq;
 
 		if (seq != 0 && nseq > 0 &&
-		    bsearch(&seq, seqs, nseq, sizeof(*seqs), cmp_u64) != NULL)
+		    bsearch(&seq, seqs, nseq, sizeof(*seqs), cmp_u64) != NULL) {
+			json_decref(fw->held[i].obj);
 			continue;
-		gw_http_ws_send_text(c->http, fw->conn, fw->held[i].text);
+		}
+		if (seq != 0 && msgs != NULL) {
+			x = json_copy(fw->held[i].obj);
+			json_object_del(x, "type");
+			json_object_del(x, "conversation");
+			json_array_append_new(msgs, x);
+			json_decref(fw->held[i].obj);
+			continue;
+		}
+		fw->held[k++] = fw->held[i];
+	}
+	fw->nheld = k;
+	if (msgs == NULL || (n = json_array_size(msgs)) == nseq)
+		return;
+	all = xcalloc(n, sizeof(*all));
+	for (i = 0; i < n; i++)
+		all[i] = json_incref(json_array_get(msgs, i));
+	qsort(all, n, sizeof(*all), cmp_seq);
+	json_array_clear(msgs);
+	for (i = 0; i < n; i++)
+		json_array_append_new(msgs, all[i]);
+	free(all);
+}
+
+/* Sends what is still held for fw, then holds nothing. */
+static void
+follower_send_held(struct chat *c, struct follower *fw)
+{
+	size_t i;
+	char *text;
+
+	for (i = 0; i < fw->nheld; i++) {
+		text = json_dumps(fw->held[i].obj, JSON_COMPACT);
+		if (text != NULL)
+			gw_http_ws_send_text(c->http, fw->conn, text);
+		free(text);
 	}
 	follower_clear(fw);
 }
@@ -2040,7 +2099,7 @@ on_history(void *arg, PGresult *res, const char *err)
 		reply_error(c, p->conn, p->id, code, why);
 		if (fw != NULL && --fw->loading == 0) {
 			if (fw->shown)
-				follower_flush(c, fw, NULL, 0);
+				follower_send_held(c, fw);
 			else
 				flist_remove(c, p->conv, p->conn);
 		}
@@ -2049,10 +2108,11 @@ on_history(void *arg, PGresult *res, const char *err)
 	ch = idmap_get(c->chats, p->conv);
 	if (ch != NULL)
 		json_object_set_new(m, "online", json_boolean(ch->conn != 0));
-	reply(c, p->conn, p->id, m);
 	/* Gone meanwhile (released, transferred): answered, not followed. */
-	if (fw == NULL)
+	if (fw == NULL) {
+		reply(c, p->conn, p->id, m);
 		goto out;
+	}
 	fw->shown = 1;
 	nseq = json_array_size(msgs);
 	seqs = xcalloc(nseq ? nseq : 1, sizeof(*seqs));
@@ -2063,8 +2123,13 @@ on_history(void *arg, PGresult *res, const char *err)
 	/* A copy of the newest ones may still come through Redis. */
 	for (i = nseq > RECENT_KEEP ? nseq - RECENT_KEEP : 0; i < nseq; i++)
 		recent_add(fw, seqs[i]);
+	/* The last read in flight: what was held joins the answer. */
 	if (--fw->loading == 0)
-		follower_flush(c, fw, seqs, nseq);
+		follower_merge(fw, seqs, nseq,
+		               json_object_get(m, "more") ? NULL : msgs);
+	reply(c, p->conn, p->id, m);
+	if (fw->loading == 0)
+		follower_send_held(c, fw);
 out:
 	free(seqs);
 	json_decref(msgs);
