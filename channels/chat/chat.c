@@ -959,15 +959,18 @@ on_end_written(void *arg, int ok, const PGresult *res, const char *err)
 		ch->state = 'e';
 	if (strcmp(PQgetvalue(res, 0, 1), "1") == 0) {
 		/*
-		 * Ended now: out of routing, and both sides told. One in
-		 * wrap-up stays the advisor's until they wrap it up.
+		 * Ended now, both sides told. One an advisor held stays
+		 * theirs (wrap_up) until they wrap it up, its capacity held
+		 * for the queue's wrap-up time (route_end: after-contact
+		 * work); one never answered leaves routing.
 		 */
 		now = PQgetvalue(res, 0, 2);
-		route_release(c->r, cv,
-		              strcmp(now, "wrap_up") == 0  ? "wrapped"
-		              : strcmp(now, "closed") == 0 ? "abandoned"
-		                                           : "closed",
-		              NULL, NULL);
+		if (route_end(c->r, cv,
+		              strcmp(now, "closed") == 0 ? "abandoned"
+		                                         : "closed",
+		              NULL, NULL) != 0)
+			gw_warn("chat.route_end_later",
+			        "conv=%s reason=\"routing unavailable\"", cv);
 		gw_info("chat.ended", "conv=%s by=%s", cv, p->by);
 		registry_drop(c, p->conv);
 		publish(c, p->conv, NULL, NULL, "ended");
@@ -2534,6 +2537,10 @@ on_route(void *arg, const struct route_event *ev, size_t n)
  */
 static const char HOLD_LUA[] =
         "local me = ARGV[1]"
+        /* An instance killed before its first beat is found dead too. */
+        " local t = redis.call('TIME')"
+        " redis.call('ZADD', 'sb:chat:alive', 'NX',"
+        "  tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), me)"
         " for i = 2, #ARGV do"
         "  local cv = ARGV[i]"
         "  local old = redis.call('HGET', 'sb:chat:held', cv)"

@@ -79,7 +79,10 @@ class ChatTest(harness.TestCase):
             "INSERT INTO queue_hours (queue_id, weekday, opens_at, closes_at)"
             " SELECT 33, d, '00:00', '24:00' FROM generate_series(1, 7) d;"
             "INSERT INTO closure_days (queue_id, day, name) VALUES (33,"
-            " (now() AT TIME ZONE 'Europe/London')::date, 'Training');",
+            " (now() AT TIME ZONE 'Europe/London')::date, 'Training');"
+            # No after-contact hold: each test's advisor takes the next
+            # chat at once (the hold itself is the router's, tested there).
+            "UPDATE queue_channels SET wrap_up_s = 0;",
             dbname=cls.db)
         cls.passwords = {}
         for login, role in (("ada", "advisor"), ("sue", "supervisor")):
