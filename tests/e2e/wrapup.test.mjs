@@ -5,6 +5,7 @@
 //    cannot be sent yet; a note, then it is closed;
 //  * a chat the resident ends stays in the advisor's list marked "Ended – wrap up", also
 //    after the desk page is reloaded, until it is wrapped up.
+//  * the page a transcript confirmation email links to (issue 13 item 14).
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_LOGIN, SB_PASSWORD.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,6 +136,23 @@ test('a chat the resident ends stays in the list until wrapped up, also after a 
   } finally {
     await goAway(page).catch(() => {});
     await res?.ctx.close();
+    await ctx.close();
+  }
+});
+
+test('the transcript confirmation page says what happened, as text, and passes axe', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  try {
+    await page.goto(SB + '/widget/transcript/?token=' + 'A'.repeat(43));
+    await page.getByText('This link is not valid.').waitFor();
+    await axe(page, 'transcript link not valid');
+    await page.goto(SB + '/widget/transcript/');
+    await page.getByText('This link is not complete.').waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
     await ctx.close();
   }
 });

@@ -239,7 +239,7 @@ class ChatTest(harness.TestCase):
         link = self.sql("SELECT payload->>'text' FROM outbox WHERE "
                         "conversation_id = %s AND payload->>'kind' = "
                         "'chat.transcript.confirm'" % r.conv)
-        token = link.split("transcript.html?token=", 1)[1][:43]
+        token = link.split("transcript/?token=", 1)[1][:43]
         self.assertEqual(self.sbs[1].get("/api/chat/transcript?token=" +
                                          token).status, 200)
         out = self.sql("SELECT destination || '|' || (payload->>'text') "

@@ -209,11 +209,11 @@ class ChatLimitsTest(harness.TestCase):
         self.assertEqual(link["kind"], "chat.transcript.confirm")
         self.assertNotIn("pay now", link["text"])
         self.assertNotIn("Pat", link["text"])
-        token = re.search(r"/widget/transcript\.html\?token=([A-Za-z0-9_-]+)",
+        token = re.search(r"/widget/transcript/\?token=([A-Za-z0-9_-]+)",
                           link["text"]).group(1)
         self.assertEqual(len(token), 43)
         # The page the link opens is served; its script confirms.
-        self.assertEqual(self.sb.get("/widget/transcript.html").status, 200)
+        self.assertEqual(self.sb.get("/widget/transcript/").status, 200)
         self.assertEqual(self.sb.get(
             "/api/chat/transcript?token=" + "A" * 43).status, 404)
         self.assertEqual(self.sb.get("/api/chat/transcript?token=x").status,
