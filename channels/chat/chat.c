@@ -1713,8 +1713,8 @@ transcript(struct chat *c, struct rsock *s, json_t *msg,
 	new_token(token, sizeof(token), hash, sizeof(hash));
 	while (blen > 0 && base[blen - 1] == '/')
 		blen--;
-	link = xasprintf("%.*s/widget/transcript/?token=%s", (int)blen,
-	                 base, token);
+	link = xasprintf("%.*s/widget/transcript/?token=%s", (int)blen, base,
+	                 token);
 	snprintf(ttl, sizeof(ttl), "%d", LINK_TTL_S);
 	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
 	snprintf(maxd, sizeof(maxd), "%d",
