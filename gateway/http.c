@@ -112,8 +112,9 @@ struct conn {
 	                       */
 	unsigned chat : 1;    /* speaks switchboard.chat.v1 (a resident) */
 	unsigned closing : 1; /* the close frame is queued */
-	unsigned ping_due : 1; /* a ping is to go out when writable */
-	unsigned pinged : 1;   /* one went out, no answer yet */
+	unsigned ping_due : 1;     /* a ping is to go out when writable */
+	unsigned pinged : 1;       /* one went out, no answer yet */
+	unsigned want_drained : 1; /* tell the handler when sq_head empties */
 };
 
 /* A public GET route (gw_http_add_get). */
@@ -1059,6 +1060,17 @@ ws_receive(struct gw_http *h, struct lws *wsi, struct conn *c, void *in,
 	return 0;
 }
 
+/* The queue is empty: the handler that asked is told (it may send). */
+static void
+ws_drained(struct conn *c)
+{
+	if (!c->want_drained || c->closing)
+		return;
+	c->want_drained = 0;
+	if (ws_handler(c)->drained != NULL)
+		ws_handler(c)->drained(ws_handler(c)->arg, c->id);
+}
+
 static int
 ws_writeable(struct lws *wsi, struct conn *c)
 {
@@ -1080,8 +1092,10 @@ ws_writeable(struct lws *wsi, struct conn *c)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
-	if (m == NULL)
+	if (m == NULL) {
+		ws_drained(c);
 		return 0;
+	}
 	if (m->close) {
 		/*
 		 * Queued messages have gone out before it. lws 4.1 on libuv
@@ -1104,6 +1118,8 @@ ws_writeable(struct lws *wsi, struct conn *c)
 	free(m);
 	if (c->sq_head != NULL)
 		lws_callback_on_writable(wsi);
+	else
+		ws_drained(c);
 	return 0;
 }
 
@@ -1645,6 +1661,31 @@ gw_http_ws_send_text(struct gw_http *h, unsigned long conn, const char *text)
 	if (c == NULL || c->closing)
 		return -1;
 	return ws_queue(c, text);
+}
+
+size_t
+gw_http_ws_room(struct gw_http *h, unsigned long conn)
+{
+	struct conn *c = ws_find(h, conn);
+	size_t limit = (size_t)h->cfg->ws_send_queue;
+
+	/* Everything queued counts here, the head of the line too. */
+	if (c == NULL || c->closing || c->sq_bytes >= limit)
+		return 0;
+	return limit - c->sq_bytes;
+}
+
+void
+gw_http_ws_want_drained(struct gw_http *h, unsigned long conn)
+{
+	struct conn *c = ws_find(h, conn);
+
+	if (c == NULL || c->closing)
+		return;
+	c->want_drained = 1;
+	/* Nothing of ours queued: told at the next WRITEABLE. */
+	if (c->sq_head == NULL)
+		lws_callback_on_writable(c->wsi);
 }
 
 void

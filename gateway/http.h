@@ -48,6 +48,11 @@ struct gw_ws_handler {
 	                json_t *msg);
 	void (*close)(void *arg, unsigned long conn);
 	void *arg;
+	/*
+	 * Optional: the socket's send queue has emptied after
+	 * gw_http_ws_want_drained asked to be told (once per asking).
+	 */
+	void (*drained)(void *arg, unsigned long conn);
 };
 
 void gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd);
@@ -99,6 +104,14 @@ int gw_http_ws_send(struct gw_http *h, unsigned long conn, json_t *msg);
  */
 int gw_http_ws_send_text(struct gw_http *h, unsigned long conn,
                          const char *text);
+/*
+ * How many more bytes conn may be sent now before it is over
+ * limits.ws_send_queue (0 when gone or closing). A sender of much (a
+ * replay) sends while this allows, then asks gw_http_ws_want_drained.
+ */
+size_t gw_http_ws_room(struct gw_http *h, unsigned long conn);
+/* The handler's drained is called once conn's send queue has emptied. */
+void gw_http_ws_want_drained(struct gw_http *h, unsigned long conn);
 /* Closes conn with code and reason once its queue is written. */
 void gw_http_ws_close(struct gw_http *h, unsigned long conn, int code,
                       const char *reason);

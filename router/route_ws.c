@@ -2122,7 +2122,7 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
              struct gw_session_store *sessions)
 {
 	struct route_ws *rw = xcalloc(1, sizeof(*rw));
-	struct gw_ws_handler hd = {on_open, on_message, on_close, rw};
+	struct gw_ws_handler hd = {on_open, on_message, on_close, rw, NULL};
 
 	rw->loop = loop;
 	rw->db = db;
@@ -2277,7 +2277,7 @@ route_ws_closed(uv_handle_t *h)
 void
 route_ws_free(struct route_ws *rw)
 {
-	struct gw_ws_handler none = {NULL, NULL, NULL, NULL};
+	struct gw_ws_handler none = {NULL, NULL, NULL, NULL, NULL};
 
 	if (rw == NULL)
 		return;

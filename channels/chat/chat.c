@@ -80,12 +80,19 @@ struct rchat {
 	int replaying;
 	json_t *hold; /* messages for the resident held during a replay */
 	/*
-	 * The newest messages the last replay sent. One committed just before
-	 * the replay read the table may still come through Redis, during the
-	 * replay or just after it; it is not sent twice.
+	 * A replay goes out page by page, as fast as the socket drains
+	 * (limits.ws_send_queue): replay_more says a page is waiting for the
+	 * socket to drain, replay_after is the last message number sent.
+	 */
+	int replay_more;
+	long long replay_after;
+	/*
+	 * The newest messages the last replay sent (a ring). One committed
+	 * just before the replay read the table may still come through
+	 * Redis, during the replay or just after it; it is not sent twice.
 	 */
 	uint64_t replayed[REPLAYED_KEEP];
-	int nreplayed;
+	unsigned nreplayed;
 };
 
 /*
@@ -472,11 +479,11 @@ was_replayed(const struct rchat *ch, json_t *obj)
 {
 	const char *type = json_string_value(json_object_get(obj, "type"));
 	json_int_t seq = json_integer_value(json_object_get(obj, "seq"));
-	int i;
+	unsigned i;
 
 	if (type == NULL || strcmp(type, "message") != 0 || seq <= 0)
 		return 0;
-	for (i = 0; i < ch->nreplayed; i++)
+	for (i = 0; i < ch->nreplayed && i < REPLAYED_KEEP; i++)
 		if (ch->replayed[i] == (uint64_t)seq)
 			return 1;
 	return 0;
@@ -1357,6 +1364,43 @@ message_json(const PGresult *res, int i, int with_client)
 	return m;
 }
 
+/*
+ * Sends the rows of a replay page from row `from` on while the socket has
+ * room for them (at least one: the queue has drained when a page starts);
+ * returns 1 when rows are left for the next page (cut short, or a full
+ * page read: more may follow in the table).
+ */
+static int
+replay_page(struct chat *c, struct rchat *ch, unsigned long conn,
+            const PGresult *res)
+{
+	int n = PQntuples(res), k;
+	uint64_t seq;
+	json_t *m;
+	char *text;
+
+	for (k = 0; k < n; k++) {
+		m = message_json(res, k, 1);
+		text = json_dumps(m, JSON_COMPACT);
+		json_decref(m);
+		if (text == NULL)
+			continue;
+		if (k > 0 && strlen(text) > gw_http_ws_room(c->http, conn)) {
+			free(text);
+			return 1;
+		}
+		gw_http_ws_send_text(c->http, conn, text);
+		free(text);
+		seq = parse_u64(PQgetvalue(res, k, 0));
+		ch->replayed[ch->nreplayed++ % REPLAYED_KEEP] = seq;
+		ch->replay_after = (long long)seq;
+	}
+	return n == REPLAY_PAGE;
+}
+
+static void replay_read(struct chat *c, unsigned long conn, uint64_t conv,
+                        long long after);
+
 static void
 on_replayed(void *arg, PGresult *res, const char *err)
 {
@@ -1365,39 +1409,62 @@ on_replayed(void *arg, PGresult *res, const char *err)
 	struct rsock *s = idmap_get(c->socks, p->conn);
 	struct rchat *ch = idmap_get(c->chats, p->conv);
 	size_t i;
-	int n, k;
 	json_t *m;
 
-	if (ch != NULL && ch->conn == p->conn) {
-		ch->nreplayed = 0;
-		if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-			/* The widget resumes again and gets them then. */
-			gw_warn("chat.replay_failed", "conv=%llu reason=\"%s\"",
-			        (unsigned long long)p->conv, err ? err : "?");
-			gw_http_ws_close(c->http, p->conn, 1011,
-			                 "replay failed");
-		} else {
-			n = PQntuples(res);
-			for (k = n > REPLAYED_KEEP ? n - REPLAYED_KEEP : 0;
-			     k < n; k++)
-				ch->replayed[ch->nreplayed++] =
-				        parse_u64(PQgetvalue(res, k, 0));
-			for (k = 0; k < n; k++)
-				gw_http_ws_send(c->http, p->conn,
-				                message_json(res, k, 1));
-		}
-		ch->replaying = 0;
-		for (i = 0; i < json_array_size(ch->hold); i++) {
-			m = json_array_get(ch->hold, i);
-			if (!was_replayed(ch, m))
-				gw_http_ws_send(c->http, p->conn,
-				                json_incref(m));
-		}
-		json_array_clear(ch->hold);
-		if (s != NULL && ch->state == 'w')
-			send_position(c, p->conv, ch->queue);
+	if (ch == NULL || ch->conn != p->conn || !ch->replaying)
+		goto out;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		/* The widget resumes again and gets them then. */
+		gw_warn("chat.replay_failed", "conv=%llu reason=\"%s\"",
+		        (unsigned long long)p->conv, err ? err : "?");
+		gw_http_ws_close(c->http, p->conn, 1011, "replay failed");
+	} else if (replay_page(c, ch, p->conn, res)) {
+		/* The rest once the socket has taken this much. */
+		ch->replay_more = 1;
+		gw_http_ws_want_drained(c->http, p->conn);
+		goto out;
 	}
+	ch->replaying = 0;
+	for (i = 0; i < json_array_size(ch->hold); i++) {
+		m = json_array_get(ch->hold, i);
+		if (!was_replayed(ch, m))
+			gw_http_ws_send(c->http, p->conn, json_incref(m));
+	}
+	json_array_clear(ch->hold);
+	if (s != NULL && ch->state == 'w')
+		send_position(c, p->conv, ch->queue);
+out:
 	pend_free(p);
+}
+
+/* Reads the resident's messages after `after` for conv's replay. */
+static void
+replay_read(struct chat *c, unsigned long conn, uint64_t conv, long long after)
+{
+	struct pend *p = pend_new(c, conn, conv, NULL);
+	char cv[24], num[24];
+	const char *params[2] = {cv, num};
+
+	conv_text(conv, cv, sizeof(cv));
+	snprintf(num, sizeof(num), "%lld", after);
+	if (db_query(c->db, REPLAY_SQL, 2, params, on_replayed, p) != 0)
+		on_replayed(p, NULL, "database unavailable");
+}
+
+/* A replay page went out whole: the next one. */
+static void
+on_res_drained(void *arg, unsigned long conn)
+{
+	struct chat *c = arg;
+	struct rsock *s = idmap_get(c->socks, conn);
+	struct rchat *ch =
+	        s != NULL && s->conv != 0 ? idmap_get(c->chats, s->conv) : NULL;
+
+	if (ch == NULL || ch->conn != conn || !ch->replaying ||
+	    !ch->replay_more)
+		return;
+	ch->replay_more = 0;
+	replay_read(c, conn, ch->conv, ch->replay_after);
 }
 
 static void
@@ -1408,8 +1475,6 @@ on_resumed(void *arg, PGresult *res, const char *err)
 	struct rsock *s = idmap_get(c->socks, p->conn), *old;
 	struct rchat *ch;
 	const char *status, *state, *ended_by;
-	char after[24];
-	const char *params[2];
 	json_t *m;
 
 	if (s != NULL)
@@ -1458,6 +1523,8 @@ on_resumed(void *arg, PGresult *res, const char *err)
 	s->conv = p->conv;
 	registry_hold(c, p->conv);
 	ch->replaying = 1;
+	ch->replay_more = 0;
+	ch->nreplayed = 0;
 	if (ch->hold == NULL)
 		ch->hold = json_array();
 	publish(c, p->conv, NULL, NULL, "attach");
@@ -1478,13 +1545,8 @@ on_resumed(void *arg, PGresult *res, const char *err)
 	                      ch->state == 'w');
 	if (ch->state == 'a')
 		presence(c, p->conv, 1);
-	snprintf(after, sizeof(after), "%lld", p->after);
-	params[0] = PQgetvalue(res, 0, 0);
-	params[1] = after;
-	json_decref(p->id);
-	p->id = NULL;
-	if (db_query(c->db, REPLAY_SQL, 2, params, on_replayed, p) != 0)
-		on_replayed(p, NULL, "database unavailable");
+	replay_read(c, p->conn, p->conv, p->after);
+	pend_free(p);
 }
 
 static void
@@ -2902,8 +2964,8 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
-	struct gw_ws_handler hd = {on_res_open, on_res_message, on_res_close,
-	                           c};
+	struct gw_ws_handler hd = {on_res_open, on_res_message, on_res_close, c,
+	                           on_res_drained};
 	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
 	unsigned char nonce[8];
 	char hex[17], *origin;
@@ -2986,7 +3048,7 @@ chat_closed(uv_handle_t *h)
 void
 chat_free(struct chat *c)
 {
-	struct gw_ws_handler none = {NULL, NULL, NULL, NULL};
+	struct gw_ws_handler none = {NULL, NULL, NULL, NULL, NULL};
 	struct route_ws_chat nochat = {NULL, NULL, NULL, NULL};
 
 	if (c == NULL)

@@ -690,10 +690,10 @@ class Switchboard:
                                  % (e, self.log_tail()))
 
     def websocket(self, path="/ws", origin=None, protocol="switchboard.v1",
-                  timeout=10, headers=None):
+                  timeout=10, headers=None, rcvbuf=None):
         return WebSocket(self.port, path,
                          origin if origin is not None else self.public_url,
-                         protocol, timeout, headers)
+                         protocol, timeout, headers, rcvbuf)
 
 
 # ------------------------------------------------------------ WebSocket
@@ -712,8 +712,18 @@ class WebSocket:
     Sec-WebSocket-Accept; self.status/self.headers hold its answer."""
 
     def __init__(self, port, path, origin, protocol, timeout=10,
-                 headers=None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+                 headers=None, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection(("127.0.0.1", port),
+                                                 timeout)
+        else:
+            # A small receive window, set before connecting: a client
+            # on a slow link, which the server can only trickle to.
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                 rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
         self.buf = b""
         key = base64.b64encode(os.urandom(16))
         req = ["GET %s HTTP/1.1" % path,

@@ -23,8 +23,9 @@ IDLE = 40  # chat.idle_timeout here: warned at 20 s, ended at 40 s
 
 
 class Resident(harness.JsonSocket):
-    def __init__(self, test, sb, origin=WIDGET):
-        super().__init__(test, sb.websocket(origin=origin, protocol=PROTO))
+    def __init__(self, test, sb, origin=WIDGET, rcvbuf=None):
+        super().__init__(test, sb.websocket(origin=origin, protocol=PROTO,
+                                            rcvbuf=rcvbuf))
         hello = self.next()
         test.assertEqual(hello["type"], "hello", hello)
         test.assertEqual(hello["protocol"], PROTO)
@@ -323,6 +324,41 @@ class ChatTest(harness.TestCase):
         desk.send(type="chat.end", conversation=r.conv, id="e")
         desk.wait_for("chat.end.ok", id="e")
         self.assertEqual(r3.wait_for("chat.ended")["by"], "advisor")
+        desk.status("away")
+
+    def test_long_replay_to_a_slow_reader(self):
+        """A resume replays a long chat (700 KB, more than a page) to a
+        client on a slow link: the replay goes out as fast as the socket
+        drains, within the send-queue bound, never closed 1008, every
+        message once and in order."""
+        desk = self.desk(self.sbs[0])
+        r, _ = self.assigned_chat(desk, self.sbs[0])
+        self.sql(
+            "INSERT INTO messages (conversation_id, direction, author_kind,"
+            " body, source, external_id) SELECT %s, 'in', 'customer',"
+            " i || ':' || repeat('x', 280), 'chat', '%s:bulk-' || i"
+            " FROM generate_series(1, 2500) i" % (r.conv, r.conv))
+        want = [int(x) for x in self.sql(
+            "SELECT id FROM messages WHERE conversation_id = %s"
+            " ORDER BY id" % r.conv).split()]
+        self.assertGreater(len(want), 2000)  # more than one page
+        r.ws.sock.close()
+        slow = Resident(self, self.sbs[1], rcvbuf=4096)
+        slow.send(type="chat.resume", token=r.token, after=0, id="res")
+        time.sleep(2)  # not reading: the daemon can only queue
+        slow.wait_for("chat.resumed", id="res", timeout=20)
+        got = []
+        deadline = time.monotonic() + 60
+        while len(got) < len(want) and time.monotonic() < deadline:
+            x = slow.next(deadline - time.monotonic())
+            if x["type"] == "message":
+                got.append(x["seq"])
+        self.assertEqual(got, want)
+        # Still open: it answers a ping.
+        slow.send(type="ping", id="p")
+        slow.wait_for("pong", id="p")
+        desk.send(type="chat.end", conversation=r.conv, id="e")
+        desk.wait_for("chat.end.ok", id="e")
         desk.status("away")
 
     def test_resume_while_the_advisor_writes(self):
