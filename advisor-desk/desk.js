@@ -492,19 +492,25 @@ function conv(id, fields = {}) {
   for (const [k, v] of Object.entries(fields)) if (v != null && v !== '') c[k] = v;
   return c;
 }
-// The highest message number the desk holds: a desk that reconnects (or reads the next
-// page) asks only for what came after it; the daemon sends what arrives meanwhile after
-// the history, so nothing falls between the two (docs/chat-protocol.md).
-function lastSeq(c) {
-  let n = 0;
-  for (const seq of c.messages.keys()) if (seq > n) n = seq;
-  return n;
+// A desk that reconnects (or reads the next page) asks only for what came after what it
+// holds; the daemon sends what arrives meanwhile after the history, so nothing falls
+// between the two (docs/chat-protocol.md). On a reconnect that is the newest message it
+// holds less 10 s of the chat (by message time): a message numbered lower may have been
+// committed after that one on another instance while the desk was away. What comes twice
+// is kept once (by seq).
+const RESYNC_MARGIN_MS = 10000;
+function resyncAfter(c) {
+  let newest = 0, after = 0;
+  for (const m of c.messages.values()) if (m.at > newest) newest = m.at;
+  for (const m of c.messages.values()) if (m.at && m.at <= newest - RESYNC_MARGIN_MS && m.seq > after) after = m.seq;
+  return after;
 }
 function askHistory(c, tries = 0, after = 0) {
   if (c.channel !== 'chat' || c.asking) return;
   c.asking = true;
   const msg = { type: 'chat.history', conversation: c.id };
-  if (after || (c.history && lastSeq(c) > 0)) msg.after = after || lastSeq(c);
+  if (after) msg.after = after;
+  else if (c.history && resyncAfter(c) > 0) msg.after = resyncAfter(c);
   request(msg, m => {
     c.asking = false;
     if (m.type !== 'error') {

@@ -8,6 +8,10 @@ import { Conn, store, uuid } from './conn.js';
 import { EN } from './strings.js';
 
 const LOG_MAX = 200;
+// A resume asks for what came after the newest message shown less this much of the
+// chat (by message time): a message numbered lower than the newest may have been
+// committed after it, on another instance (docs/chat-protocol.md, "Resuming").
+const RESUME_MARGIN_MS = 10000;
 
 // Relative luminance of [r, g, b] (0–255), as WCAG defines it.
 function lum(rgb) {
@@ -453,6 +457,14 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
     if (e.from === 'resident') setSt(e);
     log.scrollTop = log.scrollHeight;
   }
+  // The newest message shown whose time is RESUME_MARGIN_MS older than the newest's;
+  // what is replayed again is shown once (by seq).
+  function resumeAfter() {
+    let newest = 0, after = 0;
+    for (const e of S.log) if (e.seq && e.at > newest) newest = e.at;
+    for (const e of S.log) if (e.seq && e.at && e.at <= newest - RESUME_MARGIN_MS && e.seq > after) after = e.seq;
+    return after;
+  }
   function addMessage(m) {
     if (typeof m.seq !== 'number') return;
     if (m.seq > S.seq) S.seq = m.seq;
@@ -604,7 +616,7 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
         limits = m.limits;
         msgIn.maxLength = m.limits.text_max;
       }
-      if (S.token) conn.send({ type: 'chat.resume', token: S.token, after: S.seq || 0 });
+      if (S.token) conn.send({ type: 'chat.resume', token: S.token, after: resumeAfter() });
       else if (S.start) sendStart();
       else { ready = true; flush(); }
       break;
@@ -745,7 +757,7 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
       }
     } else if (c === 'not_started' && S.token) {
       ready = false;
-      conn.send({ type: 'chat.resume', token: S.token, after: S.seq || 0 });
+      conn.send({ type: 'chat.resume', token: S.token, after: resumeAfter() });
     } else if (c === 'unavailable' || c === 'rate_limited') {
       setTimeout(() => { if (ready) flush(); }, 5000);
     } else if (c === 'too_many_requests') {

@@ -123,7 +123,9 @@ export async function startServer(port = 0) {
 
   const out = (c, obj) => { if (c.sock) c.sock.send(obj); };
   const err = (s, code, message, id) => s.send({ type: 'error', code, message, ...(id !== undefined ? { id } : {}) });
-  const store = (c, m) => { seq += 1 + Math.floor(Math.random() * 9); const x = { seq, at: Date.now(), ...m }; c.messages.push(x); return x; };
+  // Numbers with gaps (at least 2), as the daemon's, which number every conversation's
+  // messages from one sequence.
+  const store = (c, m) => { seq += 2 + Math.floor(Math.random() * 8); const x = { seq, at: Date.now(), ...m }; c.messages.push(x); return x; };
 
   function onMessage(s, text) {
     let m;
@@ -253,6 +255,15 @@ export async function startServer(port = 0) {
     queue(id, position, wait = 60000) { const c = api.conv(id); Object.assign(c, { position, wait, state: 'queued' }); out(c, { type: 'chat.queued', position, estimated_wait_ms: wait }); },
     assign(id, name = 'Sam') { const c = api.conv(id); Object.assign(c, { advisor: name, state: 'assigned' }); out(c, { type: 'chat.assigned', advisor: { name } }); },
     say(id, text) { const c = api.conv(id); const x = store(c, { from: 'advisor', name: c.advisor, text }); out(c, { type: 'message', ...x }); return x.seq; },
+    // A message numbered just below the newest but committed after it (on another
+    // instance), so never sent live: only a replay that starts low enough brings it.
+    sayLate(id, text) {
+      const c = api.conv(id);
+      const x = { seq: c.messages.at(-1).seq - 1, at: Date.now(), from: 'advisor', name: c.advisor, text };
+      c.messages.push(x);
+      c.messages.sort((a, b) => a.seq - b.seq);
+      return x.seq;
+    },
     status(id, s, state) { out(api.conv(id), { type: 'message.status', seq: s, state }); },
     typing(id, state) { out(api.conv(id), { type: 'typing', state }); },
     expiring(id, ms = 30000) { out(api.conv(id), { type: 'session.expiring', expires_ms: ms }); },
