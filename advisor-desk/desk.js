@@ -1280,6 +1280,17 @@ function onmessage(m) {
     }
     break;
   }
+  case 'conversation.ended': {
+    // After-contact work: the chat's capacity stays held until wrap_up_until_ms.
+    const cv = S.convs.get(String(m.conversation));
+    if (!cv) break;
+    cv.ended = cv.ended || 'system';
+    cv.acwUntil = Number(m.wrap_up_until_ms) || 0;
+    clearTimeout(cv.acwTimer);
+    if (cv.acwUntil > Date.now()) cv.acwTimer = setTimeout(renderInbox, cv.acwUntil - Date.now() + 50);
+    renderInbox();
+    break;
+  }
   case 'conversation.removed': {
     const id = String(m.conversation);
     if (S.offers.has(id)) {

@@ -1312,6 +1312,19 @@ push_to_desks(struct route_ws *rw, const struct route_event *ev)
 			m = json_pack("{s:s, s:s}", "type",
 			              "conversation.assigned", "conversation",
 			              ev->conv);
+		/*
+		 * After-contact work: the capacity is held until then (0
+		 * once it is over); the conversation stays theirs.
+		 */
+		else if (strcmp(ev->kind, "ended") == 0 ||
+		         strcmp(ev->kind, "acw_expired") == 0)
+			m = json_pack(
+			        "{s:s, s:s, s:I}", "type", "conversation.ended",
+			        "conversation", ev->conv, "wrap_up_until_ms",
+			        (json_int_t)(ev->kind[0] == 'e' &&
+			                                     ev->nextra > 3
+			                             ? atoll(ev->extra[3])
+			                             : 0));
 		else if (strcmp(ev->kind, "timed_out") == 0 ||
 		         strcmp(ev->kind, "requeued") == 0 ||
 		         strcmp(ev->kind, "transferred") == 0 ||

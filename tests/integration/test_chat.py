@@ -82,8 +82,12 @@ class ChatTest(harness.TestCase):
             "INSERT INTO closure_days (queue_id, day, name) VALUES (33,"
             " (now() AT TIME ZONE 'Europe/London')::date, 'Training');"
             # No after-contact hold: each test's advisor takes the next
-            # chat at once (the hold itself is the router's, tested there).
-            "UPDATE queue_channels SET wrap_up_s = 0;",
+            # chat at once (the hold itself is the router's, tested there),
+            # but in acw, whose 3 s hold the desk is told of.
+            "UPDATE queue_channels SET wrap_up_s = 0;"
+            "INSERT INTO queues (id, slug, name) VALUES (34, 'acw', 'Acw');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s, wrap_up_s) VALUES (34, 'chat', 60, 30, 3);",
             dbname=cls.db)
         cls.passwords = {}
         for login, role in (("ada", "advisor"), ("sue", "supervisor")):
@@ -92,9 +96,10 @@ class ChatTest(harness.TestCase):
                  "--name", login.title() + " Advisor", login])
             assert r.returncode == 0, r.stderr
             cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
-        # ada serves tax and msg; nobody serves bins.
+        # ada serves tax, msg and acw; nobody serves bins.
         cls.pg.psql("INSERT INTO queue_members (staff_id, queue_id) "
-                    "SELECT id, q FROM staff_users, (VALUES (31), (33)) v(q)"
+                    "SELECT id, q FROM staff_users, (VALUES (31), (33), (34))"
+                    " v(q)"
                     " WHERE login = 'ada'", dbname=cls.db)
         for sb in cls.sbs:
             sb.start()
@@ -557,6 +562,28 @@ class ChatTest(harness.TestCase):
         w = other.wait_for("chat.wrap_ups", id="w2")
         self.assertNotIn(r.conv, [x["conversation"]
                                   for x in w["conversations"]])
+        desk.status("away")
+
+    def test_after_contact_work_is_told_to_the_desk(self):
+        """A chat that ends holds its advisor's capacity for the queue's
+        wrap-up time: the desk is told until when (conversation.ended),
+        and told again (0) when that time is over."""
+        desk = self.desk(self.sbs[0])
+        r, _ = self.assigned_chat(desk, self.sbs[1], queue="acw")
+        before = time.time() * 1000
+        r.send(type="chat.end")
+        r.wait_for("chat.ended")
+        held = desk.wait_for("conversation.ended", conversation=r.conv)
+        self.assertGreaterEqual(held["wrap_up_until_ms"], before + 2500)
+        self.assertLessEqual(held["wrap_up_until_ms"],
+                             time.time() * 1000 + 3500)
+        over = desk.wait_for("conversation.ended", conversation=r.conv,
+                             timeout=15)
+        self.assertEqual(over["wrap_up_until_ms"], 0)
+        self.assertGreaterEqual(time.time() * 1000,
+                                held["wrap_up_until_ms"] - 50)
+        desk.send(type="conversation.wrap_up", conversation=r.conv, id="wu")
+        desk.wait_for("conversation.wrapped_up", id="wu")
         desk.status("away")
 
     def test_transfer_tells_the_resident_where_it_goes(self):
