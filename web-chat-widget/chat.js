@@ -8,9 +8,7 @@ import { Conn, store, uuid } from './conn.js';
 import { EN } from './strings.js';
 
 const LOG_MAX = 200;
-// A resume asks for what came after the newest message shown less this much of the
-// chat (by message time): a message numbered lower than the newest may have been
-// committed after it, on another instance (docs/chat-protocol.md, "Resuming").
+// Resume margin (docs/chat-protocol.md, "Across instances").
 const RESUME_MARGIN_MS = 10000;
 
 // Relative luminance of [r, g, b] (0–255), as WCAG defines it.
@@ -169,7 +167,8 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
   }
   function statusLine() {
     if (S.view === 'chat') return S.advisor ? t('chattingWith', { name: S.advisor }) : '';
-    if (!S.token || S.position == null) return T.connecting;
+    if (!S.token) return T.connecting;
+    if (S.position == null || S.position < 1) return T.waitingAdvisor;
     return t('position', { n: S.position }) + ' ' + waitText(S.wait);
   }
   function renderStatus() {
@@ -457,8 +456,7 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
     if (e.from === 'resident') setSt(e);
     log.scrollTop = log.scrollHeight;
   }
-  // The newest message shown whose time is RESUME_MARGIN_MS older than the newest's;
-  // what is replayed again is shown once (by seq).
+  // Newest seq at least RESUME_MARGIN_MS older than the newest message.
   function resumeAfter() {
     let newest = 0, after = 0;
     for (const e of S.log) if (e.seq && e.at > newest) newest = e.at;
@@ -663,6 +661,8 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
       // A transfer is not an advisor leaving: the resident is told where it goes.
       note(m.reason !== 'transferred' ? T.requeued : m.to === 'advisor' ? T.transferredAdvisor : T.transferredQueue);
       S.advisor = null;
+      S.position = null;
+      S.wait = null;
       show('wait');
       break;
     case 'message':

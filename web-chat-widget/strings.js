@@ -36,6 +36,7 @@ export const EN = {
   errText: 'Enter your message',
   errRating: 'Choose a rating from 1 to 5',
   connecting: 'Connecting…',
+  waitingAdvisor: 'Waiting for the next advisor…',
   offline: 'Connection lost. Reconnecting… Your messages will be sent when we are back.',
   position: 'You are number {n} in the queue.',
   waitAbout: 'Estimated wait: about {m} minutes.',

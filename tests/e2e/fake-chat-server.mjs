@@ -253,6 +253,8 @@ export async function startServer(port = 0) {
     conv: (id) => (id ? convs.get(id) : [...convs.values()].at(-1)),
     connected: () => socks.size,
     queue(id, position, wait = 60000) { const c = api.conv(id); Object.assign(c, { position, wait, state: 'queued' }); out(c, { type: 'chat.queued', position, estimated_wait_ms: wait }); },
+    // Back in a queue: reason 'requeued' (the advisor's desk went) or 'transferred' (to 'queue' or 'advisor').
+    requeue(id, reason = 'requeued', to) { const c = api.conv(id); Object.assign(c, { advisor: null, state: 'queued' }); out(c, { type: 'chat.requeued', reason, ...(to ? { to } : {}) }); },
     assign(id, name = 'Sam') { const c = api.conv(id); Object.assign(c, { advisor: name, state: 'assigned' }); out(c, { type: 'chat.assigned', advisor: { name } }); },
     say(id, text) { const c = api.conv(id); const x = store(c, { from: 'advisor', name: c.advisor, text }); out(c, { type: 'message', ...x }); return x.seq; },
     // A message numbered just below the newest but committed after it (on another

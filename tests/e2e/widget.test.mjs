@@ -203,6 +203,20 @@ test('reload resumes the same conversation, full history, no duplicates, after a
   assert.equal(await page.locator('switchboard-chat .st', { hasText: 'Read' }).count(), 1, 'read state kept');
 });
 
+test('a transfer says where the chat goes, and waits for the next advisor (not "Connecting…")', async () => {
+  const c = await chatting();
+  srv.requeue(c.id, 'transferred', 'queue');
+  await page.getByText('You are being transferred to another team.').waitFor();
+  const stat = page.locator('switchboard-chat .stat');
+  await stat.filter({ hasText: 'Waiting for the next advisor' }).waitFor();
+  assert.doesNotMatch(await stat.textContent(), /Connecting|number 3/);
+  await axe('transferred, waiting for the next advisor');
+  srv.queue(c.id, 2, 30000);
+  await stat.filter({ hasText: 'You are number 2 in the queue' }).waitFor();
+  srv.assign(c.id, 'Kim');
+  await stat.filter({ hasText: 'You are chatting with Kim' }).waitFor();
+});
+
 test('a message numbered below the newest but committed later is not lost on resume', async () => {
   const c = await chatting();
   srv.say(c.id, 'First answer');
