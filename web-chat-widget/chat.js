@@ -335,7 +335,7 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
         h('p', { text: t('left', { ref: S.ref }) }),
         h('button', { type: 'button', class: 'sec', text: T.newChat, onclick: reset }));
     }
-    const box = h('div', { class: 'part' }, h('h3', { tabindex: '-1', text: S.closed || S.shut ? T.closedTitle : T.leaveTitle }));
+    const box = h('div', { class: 'part' }, h('h3', { tabindex: '-1', text: S.busy ? T.busyTitle : S.closed || S.shut ? T.closedTitle : T.leaveTitle }));
     if (S.gone) box.append(h('p', { class: 'err', text: t('unknownTopic', { name: S.gone }) }));
     if (S.closed) box.append(h('p', { text: S.closed }));
     if (S.nextOpen) box.append(h('p', { text: t('nextOpen', { when: when(S.nextOpen > 1e12 ? S.nextOpen : Date.now() + S.nextOpen) }) }));
@@ -698,7 +698,7 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
       show('ended');
       break;
     case 'chat.closed':
-      Object.assign(S, { closed: m.message || T.closedTitle, noLeave: m.leave_message === false,
+      Object.assign(S, { closed: m.message || T.closedTitle, busy: m.reason === 'unserved', noLeave: m.leave_message === false,
         nextOpen: m.next_open_ms > 0 ? m.next_open_ms : 0, start: false, token: null });
       show('offline');
       break;

@@ -67,6 +67,7 @@ export const EN = {
   expBody: 'Your chat will close in about {s} seconds because nothing has happened for a while.',
   stillHere: 'I’m still here',
   closedTitle: 'Chat is closed',
+  busyTitle: 'No advisor is free',
   nextOpen: 'Chat opens again {when}.',
   leaveTitle: 'Leave a message',
   leaveIntro: 'Leave a message and we will reply by email or text message.',

@@ -139,6 +139,10 @@ export async function startServer(port = 0) {
       if (typeof m.queue !== 'string' || typeof m.name !== 'string' || !m.name || Buffer.byteLength(m.name) > 200) return err(s, 'bad_message', 'queue and name', id);
       if (m.page && (typeof m.page.url !== 'string' || typeof m.page.title !== 'string')) return err(s, 'bad_message', 'page', id);
       if (!exists(m.queue)) return err(s, 'not_found', 'no such queue takes chat', id);
+      // Nobody signed in serves the queue now (the daemon's "unserved").
+      if (opts.unserved) {
+        return s.send({ type: 'chat.closed', id, reason: 'unserved', message: 'No advisor is available for this topic right now.', leave_message: true });
+      }
       if (opts.closed.has(m.queue)) {
         s.send({ type: 'chat.closed', message: 'Our advisors are not online now.', leave_message: true, next_open_ms: 15 * 3600 * 1000 });
         return err(s, 'closed', 'queue closed', id);

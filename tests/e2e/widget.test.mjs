@@ -203,6 +203,22 @@ test('reload resumes the same conversation, full history, no duplicates, after a
   assert.equal(await page.locator('switchboard-chat .st', { hasText: 'Read' }).count(), 1, 'read state kept');
 });
 
+test('nobody serves the topic now: "No advisor is free", with leave a message', async () => {
+  srv.opts.unserved = true;
+  try {
+    await demo();
+    await launcher().click();
+    await page.getByLabel('Your name').fill('Una Unserved');
+    await page.getByRole('button', { name: 'Start chat' }).click();
+    await page.getByRole('heading', { name: 'No advisor is free' }).waitFor();
+    await page.getByText('No advisor is available for this topic right now.').waitFor();
+    assert.ok(await page.locator('switchboard-chat #sb-ltext').isVisible(), 'leave a message offered');
+    await axe('nobody serves the topic');
+  } finally {
+    srv.opts.unserved = false;
+  }
+});
+
 test('a transfer says where the chat goes, and waits for the next advisor (not "Connecting…")', async () => {
   const c = await chatting();
   srv.requeue(c.id, 'transferred', 'queue');
