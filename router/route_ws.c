@@ -842,6 +842,9 @@ transfer_args(struct route_ws *rw, json_t *msg, char *qid, size_t len,
 		return "note must be a string of at most 4000 bytes";
 	if (*queue != NULL && parse_id(*queue) == 0) {
 		q = queue_find(rw, *queue);
+		/* Not read yet (just started): no answer on slugs yet. */
+		if (q == NULL && !rw->queues_loaded)
+			return NULL;
 		if (q == NULL)
 			return "queue must be the id or slug of an active "
 			       "queue";
@@ -852,6 +855,8 @@ transfer_args(struct route_ws *rw, json_t *msg, char *qid, size_t len,
 		return "a transfer needs a queue or an advisor";
 	return NULL;
 }
+
+static void queues_reload(struct route_ws *rw);
 
 /* The statuses an advisor may take (router/scripts/advisor.lua). */
 static int
@@ -956,6 +961,14 @@ desk_message(struct route_ws *rw, struct peer *peer, const char *type,
 		                    &note);
 		if (why != NULL) {
 			send_error(rw, peer->conn, id, "bad_message", why);
+			return;
+		}
+		if (queue != NULL && parse_id(queue) == 0) {
+			/* A slug before the queues were first read. */
+			send_error(
+			        rw, peer->conn, id, "unavailable",
+			        "the queues are still being read: try again");
+			queues_reload(rw);
 			return;
 		}
 		p = op_pending(rw, peer->conn, msg, "conversation.transferred");

@@ -50,6 +50,11 @@ class AuthzTest(harness.TestCase):
                     dbname=cls.db)
         cls.sb.start()
         cls.sb.wait_ready()
+        # The daemon has read its queues (slugs are known) once its topics
+        # are served.
+        harness.wait_for(
+            lambda: cls.sb.request("GET", "/widget/topics.json").status == 200,
+            10, what="the queues read")
         cls.cookies = {}
 
     def cookie(self, login):
