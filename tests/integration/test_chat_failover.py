@@ -231,10 +231,16 @@ class ChatFailoverTest(harness.TestCase):
         desk.status("away")
         holder = self.redis.cli("HGET", "sb:chat:held", r.conv)
         self.assertTrue(holder, "registered")
-        # a's beat looks very old (until b's beat comes before a's next
-        # one): b takes its chats over.
+        # a's beat looks just too old (until b's beat comes before a's
+        # next one): b takes its chats over, as detached since then, with
+        # the detached grace (IDLE) still to run: time for a to take its
+        # chat back. (A beat made to look decades old had b end the chat
+        # at its next sweep, before a could: the test raced.)
         def taken_over():
-            self.redis.cli("ZADD", "sb:chat:alive", "1", holder)
+            secs, usecs = self.redis.cli("TIME").split()
+            just_dead = int(secs) * 1000 + int(usecs) // 1000 \
+                - (DEAD + 1) * 1000
+            self.redis.cli("ZADD", "sb:chat:alive", str(just_dead), holder)
             return "chat.adopted chats=1" in b.log_text()
         harness.wait_for(taken_over, 30, interval=0.2,
                          what="b taking a's chat over")
