@@ -30,7 +30,7 @@ struct route_ws *route_ws_new(uv_loop_t *loop, struct gw_http *http,
                               struct gw_session_store *sessions);
 void route_ws_free(struct route_ws *rw);
 /*
- * A staff session revoked (gateway/revoke.c): the desks of staff opened
+ * A staff session revoked (gateway/auth/revoke.c): the desks of staff opened
  * with session (every one of staff's when session is 0) refuse messages
  * from now on and are closed 4003; logout: the user has no live session
  * left, routing takes their work back at once. A desk whose session is

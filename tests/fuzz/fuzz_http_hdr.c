@@ -1,6 +1,6 @@
 /*
  * fuzz_http_hdr.c: libFuzzer harness for the request header parsers
- * (gateway/http_hdr.c). The whole input, as a C string, goes to each:
+ * (gateway/http/http_hdr.c). The whole input, as a C string, goes to each:
  * as a Content-Length value, as a Cookie header searched for the session
  * cookie, as an address, and as X-Forwarded-For with two trusted
  * proxies. What each gives back is checked against its contract: a

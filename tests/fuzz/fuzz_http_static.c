@@ -1,6 +1,6 @@
 /*
  * fuzz_http_static.c: libFuzzer harness for the request headers the static
- * files read (gateway/http_static.c): Accept-Encoding, If-None-Match and
+ * files read (gateway/http/http_static.c): Accept-Encoding, If-None-Match and
  * the path below a folder. The input, as a C string (cut at its first NUL),
  * goes to each parser. A path accepted must hold no segment that is "..",
  * hidden or empty, and only the characters allowed; a tag list matching

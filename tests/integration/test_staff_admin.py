@@ -1,4 +1,4 @@
-"""The admin REST API for staff accounts (gateway/api_staff.c,
+"""The admin REST API for staff accounts (gateway/api/api_staff.c,
 docs/api.md "Staff accounts"): every endpoint refused 403 to advisors,
 supervisors and feedback officers and served to admins; the CSRF header
 and JSON content type required on changes; validation answered 400 with

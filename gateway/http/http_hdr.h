@@ -3,7 +3,7 @@
  * their text: Content-Length, a cookie of the Cookie header, and the
  * client address behind trusted proxies (X-Forwarded-For). Pure: no I/O,
  * no allocation, so each is fuzzed (tests/fuzz/fuzz_http_hdr.c) and unit
- * tested (tests/unit/gateway/test_http_hdr.c). Any thread.
+ * tested (tests/unit/gateway/http/test_http_hdr.c). Any thread.
  */
 #ifndef GW_HTTP_HDR_H
 #define GW_HTTP_HDR_H

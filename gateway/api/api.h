@@ -30,7 +30,7 @@ struct gw_api *gw_api_new(uv_loop_t *loop, struct gw_http *h,
 void gw_api_set_route(struct gw_api *api, struct route *r);
 /*
  * Sign-outs, password resets and disablings are answered once every
- * instance has applied them (gateway/revoke.h). rv must outlive api's
+ * instance has applied them (gateway/auth/revoke.h). rv must outlive api's
  * requests (free it after gw_api_close).
  */
 void gw_api_set_revoke(struct gw_api *api, struct gw_revoke *rv);

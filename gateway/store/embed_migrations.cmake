@@ -1,5 +1,5 @@
-# Turns gateway/migrations/NNNN_name.sql into a C table (see migrate.c).
-set(body "/* Generated from gateway/migrations by embed_migrations.cmake. */\n#include \"migrate.h\"\n\n")
+# Turns gateway/store/migrations/NNNN_name.sql into a C table (see migrate.c).
+set(body "/* Generated from gateway/store/migrations by embed_migrations.cmake. */\n#include \"migrate.h\"\n\n")
 set(table "const struct db_migration db_migrations[] = {\n")
 set(n 0)
 string(REPLACE "|" ";" FILES "${FILES}")

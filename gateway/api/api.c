@@ -144,7 +144,7 @@ on_revoked_everywhere(void *arg, int confirmed, long long acks)
 
 /*
  * The session is revoked in the database; its desks, on every instance,
- * stop taking messages before the answer (gateway/revoke.h).
+ * stop taking messages before the answer (gateway/auth/revoke.h).
  */
 static void
 on_logout(void *arg, enum gw_session_status st, const char *err,

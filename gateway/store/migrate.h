@@ -1,6 +1,6 @@
 /*
  * migrate.h: versioned SQL migrations compiled into the binary from
- * gateway/migrations/NNNN_name.sql, applied in order, each in its own
+ * gateway/store/migrations/NNNN_name.sql, applied in order, each in its own
  * transaction, under a PostgreSQL advisory lock so several instances may
  * start at once. Blocking: call from a worker thread or the CLI, never on
  * the loop thread.

@@ -203,7 +203,7 @@ enum gw_session_status gw_session_check(struct gw_session_store *st,
 /*
  * Revokes the session of token (count 0 if it had ended already), and
  * tells whose it was, so that its desks can be closed everywhere
- * (gateway/revoke.h).
+ * (gateway/auth/revoke.h).
  */
 enum gw_session_status gw_session_logout(struct gw_session_store *st,
                                          const char *token,

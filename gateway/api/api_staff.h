@@ -29,7 +29,7 @@ struct api_staff *api_staff_new(uv_loop_t *loop, struct gw_http *h,
  */
 /*
  * Password resets and disablings are answered only once every instance
- * has closed the user's desks (gateway/revoke.h); NULL: at once.
+ * has closed the user's desks (gateway/auth/revoke.h); NULL: at once.
  */
 void api_staff_set_revoke(struct api_staff *a, struct gw_revoke *rv);
 void api_staff_close(struct api_staff *a);
