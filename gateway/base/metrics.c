@@ -56,9 +56,13 @@ static const struct {
         {"switchboard_chat_refused_total", "limit=\"destination\"", NULL},
 };
 
+static const char *const bus_counts[GW_BUS_COUNT_MAX] = {
+        "published", "delivered", "repeat", "failed", "refused"};
+
 static struct {
 	long conns[GW_CONN_KIND_MAX];
 	uint64_t refusals[GW_REFUSAL_MAX];
+	uint64_t bus[GW_BUS_COUNT_MAX];
 	uint64_t messages[NCHANNELS][GW_DIR_MAX];
 	uint64_t errors[GW_ERR_KIND_MAX];
 	struct hist pg, redis, batch;
@@ -163,6 +167,13 @@ gw_metrics_refusal(enum gw_refusal what)
 		m.refusals[what]++;
 }
 
+void
+gw_metrics_bus(enum gw_bus_count what)
+{
+	if (what < GW_BUS_COUNT_MAX)
+		m.bus[what]++;
+}
+
 struct buf {
 	char *p;
 	size_t len, cap;
@@ -250,6 +261,12 @@ gw_metrics_render(const struct gw_metrics_state *st, size_t *len)
 		     refusals[i].label ? "}" : "",
 		     (unsigned long long)m.refusals[i]);
 	}
+	bput(&b,
+	     "# HELP switchboard_bus_events_total Conversation bus events.\n"
+	     "# TYPE switchboard_bus_events_total counter\n");
+	for (i = 0; i < GW_BUS_COUNT_MAX; i++)
+		bput(&b, "switchboard_bus_events_total{what=\"%s\"} %llu\n",
+		     bus_counts[i], (unsigned long long)m.bus[i]);
 	hist_render(&b, "switchboard_pg_roundtrip_seconds",
 	            "PostgreSQL request round trips.", &m.pg);
 	hist_render(&b, "switchboard_redis_roundtrip_seconds",

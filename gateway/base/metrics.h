@@ -52,6 +52,19 @@ enum gw_refusal {
 	GW_REFUSAL_MAX,
 };
 
+/*
+ * The conversation bus's events (gateway/core/bus.c), rendered as
+ * switchboard_bus_events_total{what}.
+ */
+enum gw_bus_count {
+	GW_BUS_PUBLISHED = 0, /* events published */
+	GW_BUS_DELIVERED,     /* sent to a desk socket */
+	GW_BUS_REPEAT,        /* dropped: the desk had that message */
+	GW_BUS_FAILED,        /* publications Redis did not take */
+	GW_BUS_REFUSED,       /* history reads refused: too much held */
+	GW_BUS_COUNT_MAX,
+};
+
 /* Readiness facts the renderer reports as gauges. */
 struct gw_metrics_state {
 	int pg_up;
@@ -68,6 +81,7 @@ void gw_metrics_redis_rtt(double seconds);
 void gw_metrics_commit_batch(unsigned writes);
 void gw_metrics_error(enum gw_error_kind kind);
 void gw_metrics_refusal(enum gw_refusal what);
+void gw_metrics_bus(enum gw_bus_count what);
 /* Current gauge for open connections of a kind (for tests and drain). */
 long gw_metrics_conn_open(enum gw_conn_kind kind);
 /* Returns a malloc'd Prometheus text exposition owned by the caller. */
