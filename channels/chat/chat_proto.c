@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chat_proto.h"
+#include "identity.h"
 
 size_t
 chat_utf8_chars(const char *s)
@@ -69,46 +70,7 @@ chat_is_uuid(const char *s)
 int
 chat_mobile_e164(const char *in, char *out, size_t len)
 {
-	char digits[32];
-	size_t n = 0, i;
-	int plus = 0;
-	const char *d;
-
-	for (i = 0; in[i] != '\0'; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		if (ch == '+' && n == 0 && !plus)
-			plus = 1;
-		else if (ch == '(' && in[i + 1] == '0' && in[i + 2] == ')' &&
-		         ((plus && n > 0) ||
-		          (n > 2 && digits[0] == '0' && digits[1] == '0')))
-			i += 2; /* "+44 (0)20": a 0 not dialled from abroad */
-		else if (isdigit(ch) && n < sizeof(digits) - 1)
-			digits[n++] = (char)ch;
-		else if (ch != ' ' && ch != '-' && ch != '(' && ch != ')' &&
-		         ch != '.')
-			return -1; /* a letter, or too many digits */
-	}
-	digits[n] = '\0';
-	d = digits;
-	if (!plus && d[0] == '0' && d[1] == '0') {
-		d += 2; /* international prefix */
-	} else if (!plus && d[0] == '0') {
-		/* A UK national number: 0 then 9 or 10 digits. */
-		if (n < 10 || n > 11)
-			return -1;
-		if (snprintf(out, len, "+44%s", d + 1) >= (int)len)
-			return -1;
-		return 0;
-	} else if (!plus) {
-		return -1;
-	}
-	n = strlen(d);
-	if (n < 7 || n > 15 || d[0] == '0')
-		return -1;
-	if (snprintf(out, len, "+%s", d) >= (int)len)
-		return -1;
-	return 0;
+	return identity_phone(in, 0, out, len, NULL);
 }
 
 /* Copies at most max bytes of s, not cutting a UTF-8 sequence. */
@@ -189,47 +151,27 @@ has_nul(json_t *msg)
 	return 0;
 }
 
-static int
-valid_email(const char *s)
-{
-	const char *at = strchr(s, '@');
-	size_t i;
-
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL ||
-	    strchr(at + 1, '.') == NULL || at[1] == '.' ||
-	    s[strlen(s) - 1] == '.' || strlen(s) > CHAT_EMAIL_MAX)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == ',' ||
-		    s[i] == ';' || s[i] == '<' || s[i] == '>')
-			return 0;
-	return 1;
-}
-
 /* Email and mobile of a start or a left message, both optional. */
 static int
 contact(json_t *msg, struct chat_req *req, const char **why)
 {
 	const char *e, *m;
-	size_t i;
 
 	if (opt_str(msg, "email", &e) != 0 || opt_str(msg, "mobile", &m) != 0) {
 		*why = "email and mobile must be strings";
 		return -1;
 	}
 	if (e != NULL) {
-		if (!valid_email(e)) {
+		if (identity_email(e, req->email_buf, sizeof(req->email_buf),
+		                   NULL) != 0) {
 			*why = "email is not an email address";
 			return -1;
 		}
-		for (i = 0; e[i] != '\0'; i++)
-			req->email_buf[i] = (char)tolower((unsigned char)e[i]);
-		req->email_buf[i] = '\0';
 		req->email = req->email_buf;
 	}
 	if (m != NULL) {
-		if (chat_mobile_e164(m, req->mobile_buf,
-		                     sizeof(req->mobile_buf)) != 0) {
+		if (identity_phone(m, 0, req->mobile_buf,
+		                   sizeof(req->mobile_buf), NULL) != 0) {
 			*why = "mobile is not a phone number";
 			return -1;
 		}

@@ -12,10 +12,12 @@
 
 #include <jansson.h>
 
+#include "identity.h"
+
 #define CHAT_TEXT_MAX    4000 /* characters of a message */
 #define CHAT_COMMENT_MAX 2000 /* characters of a rating's comment */
 #define CHAT_NAME_MAX    200  /* bytes */
-#define CHAT_EMAIL_MAX   320
+#define CHAT_EMAIL_MAX   IDENTITY_EMAIL_MAX
 #define CHAT_URL_MAX     2000 /* bytes; a longer page address is cut */
 #define CHAT_TITLE_MAX   300  /* characters; a longer title is cut */
 #define CHAT_TOKEN_LEN   43   /* 32 random bytes, base64url, no padding */
@@ -53,7 +55,7 @@ struct chat_req {
 	int state;       /* typing */
 	/* Own copies: lower-cased email, normalised mobile, cut page. */
 	char email_buf[CHAT_EMAIL_MAX + 1];
-	char mobile_buf[17];
+	char mobile_buf[IDENTITY_PHONE_LEN];
 	char client_buf[CHAT_UUID_LEN + 1];
 	char url_buf[CHAT_URL_MAX + 1];
 	char title_buf[CHAT_TITLE_MAX * 4 + 1];
@@ -84,7 +86,8 @@ int chat_link_token(const char *query, char *out, size_t len);
 int chat_is_uuid(const char *s);
 /*
  * A UK or international phone number as E.164 ("07700 900123" ->
- * "+447700900123"); -1 when it is not one.
+ * "+447700900123"); -1 when it is not one. identity_phone with no flags:
+ * kept for the chat's own callers and tests.
  */
 int chat_mobile_e164(const char *in, char *out, size_t len);
 

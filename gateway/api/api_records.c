@@ -13,7 +13,7 @@
 
 #include "api_records.h"
 #include "api_util.h"
-#include "chat_proto.h"
+#include "identity.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -500,7 +500,7 @@ search(struct api_records *a, unsigned long conn, const char *query,
        const char *ids[3])
 {
 	char q[QUERY_MAX + 1], name[2 * QUERY_MAX + 1], email[QUERY_MAX + 1];
-	char phone[24] = "", ref[QUERY_MAX + 1];
+	char phone[IDENTITY_PHONE_LEN] = "", ref[QUERY_MAX + 1];
 	const char *params[8];
 	size_t i, n;
 
@@ -521,12 +521,12 @@ search(struct api_records *a, unsigned long conn, const char *query,
 		return;
 	}
 	like_prefix(q, name, sizeof(name));
-	for (i = 0; q[i] != '\0'; i++) {
-		email[i] = (char)tolower((unsigned char)q[i]);
+	for (i = 0; q[i] != '\0'; i++)
 		ref[i] = (char)toupper((unsigned char)q[i]);
-	}
-	email[i] = ref[i] = '\0';
-	if (chat_mobile_e164(q, phone, sizeof(phone)) != 0)
+	ref[i] = '\0';
+	if (identity_email(q, email, sizeof(email), NULL) != 0)
+		email[0] = '\0';
+	if (identity_phone(q, 0, phone, sizeof(phone), NULL) != 0)
 		phone[0] = '\0';
 	params[0] = name;
 	params[1] = email;
@@ -583,9 +583,8 @@ create(struct api_records *a, unsigned long conn, json_t *o,
 	const char *name = json_string_value(json_object_get(o, "name"));
 	const char *email = json_string_value(json_object_get(o, "email"));
 	const char *phone = json_string_value(json_object_get(o, "phone"));
-	char lower[CHAT_EMAIL_MAX + 1], e164[24];
-	const char *params[6];
-	size_t i;
+	char lower[IDENTITY_EMAIL_MAX + 1], e164[IDENTITY_PHONE_LEN], msg[160];
+	const char *params[6], *why = NULL;
 
 	if (name == NULL || name[0] == '\0' || strlen(name) > 200 ||
 	    (json_object_get(o, "email") != NULL && email == NULL) ||
@@ -596,18 +595,19 @@ create(struct api_records *a, unsigned long conn, json_t *o,
 		return;
 	}
 	if (email != NULL &&
-	    (strchr(email, '@') == NULL || strlen(email) > CHAT_EMAIL_MAX ||
-	     strpbrk(email, " \t\r\n") != NULL)) {
-		respond_error(a, conn, 400, "email is not an email address");
+	    identity_email(email, lower, sizeof(lower), &why) != 0) {
+		snprintf(msg, sizeof(msg), "email is not an email address: %s",
+		         why);
+		respond_error(a, conn, 400, msg);
 		return;
 	}
-	if (phone != NULL && chat_mobile_e164(phone, e164, sizeof(e164)) != 0) {
-		respond_error(a, conn, 400, "phone is not a phone number");
+	if (phone != NULL &&
+	    identity_phone(phone, 0, e164, sizeof(e164), &why) != 0) {
+		snprintf(msg, sizeof(msg), "phone is not a phone number: %s",
+		         why);
+		respond_error(a, conn, 400, msg);
 		return;
 	}
-	for (i = 0; email != NULL && email[i] != '\0'; i++)
-		lower[i] = (char)tolower((unsigned char)email[i]);
-	lower[i] = '\0';
 	params[0] = name;
 	params[1] = email != NULL ? lower : NULL;
 	params[2] = phone != NULL ? e164 : NULL;

@@ -179,9 +179,11 @@ test_mobile_international(void **state)
 	mobile_bad("+123456");                             /* 6 */
 	mobile_bad("+1234567890123456");                   /* 16 */
 	mobile_bad("0012345");                             /* 5 after 00 */
-	mobile_bad("+0123456789");    /* no country code starts with 0 */
-	mobile_bad("000123456789");   /* likewise after 00 */
-	mobile_bad("44 7700 900123"); /* neither +, 00 nor 0 */
+	mobile_bad("+0123456789");  /* no country code starts with 0 */
+	mobile_bad("000123456789"); /* likewise after 00 */
+	/* 44 with no +: a UK form providers.md lists (issue 14, item 2). */
+	mobile_ok("44 7700 900123", "+447700900123");
+	mobile_bad("1 202 555 0123"); /* neither +, 00, 0 nor 44 */
 	mobile_bad("++44 7700 900123");
 	mobile_bad("+44 7700 +900123");
 	mobile_bad("0+44 7700 900123");
@@ -397,11 +399,18 @@ static void
 test_start_email_length(void **state)
 {
 	char email[CHAT_EMAIL_MAX + 2];
+	size_t i;
 
 	(void)state;
-	/* 308 + "@example.org" (12) = 320 bytes: the most allowed. */
-	memset(email, 'A', 308);
-	strcpy(email + 308, "@EXAMPLE.ORG");
+	/*
+	 * RFC 5321's limits (gateway/core/identity.c): 254 bytes in all, 64
+	 * before the @. 64 + "@" + 185 + ".org" = 254: the most allowed.
+	 */
+	memset(email, 'A', 64);
+	email[64] = '@';
+	for (i = 65; i < 250; i++)
+		email[i] = (i - 65) % 60 == 59 ? '.' : 'E';
+	strcpy(email + 250, ".ORG");
 	assert_int_equal(strlen(email), CHAT_EMAIL_MAX);
 	build("chat.start", "email", email);
 	set_str("queue", "q");
@@ -409,10 +418,19 @@ test_start_email_length(void **state)
 	assert_int_equal(parse_msg(), 0);
 	assert_int_equal(strlen(req.email), CHAT_EMAIL_MAX);
 	assert_int_equal(req.email[0], 'a');
-	assert_string_equal(req.email + 308, "@example.org");
+	assert_string_equal(req.email + 250, ".org");
 
-	memset(email, 'a', 309);
-	strcpy(email + 309, "@example.org");
+	/* One more after the @: 255. */
+	memmove(email + 66, email + 65, CHAT_EMAIL_MAX - 65 + 1);
+	email[65] = 'e';
+	build("chat.start", "email", email);
+	set_str("queue", "q");
+	set_str("name", "Bob");
+	refused_with(parse_msg(), CHAT_E_BAD);
+
+	/* 65 before the @, short in all. */
+	memset(email, 'a', 65);
+	strcpy(email + 65, "@example.org");
 	build("chat.start", "email", email);
 	set_str("queue", "q");
 	set_str("name", "Bob");
