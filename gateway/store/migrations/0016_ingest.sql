@@ -55,6 +55,31 @@ CREATE INDEX conversations_customer_channel_live_idx ON conversations (customer_
 -- Channel-neutral building blocks
 -- ---------------------------------------------------------------------------
 
+-- The customers holding any of the identities (a JSON array of {"kind",
+-- "value"}), distinct and ascending. One index lookup per identity: a join
+-- of jsonb_array_elements (estimated at 100 rows) with customer_identities
+-- may be planned as a sequential scan, which grows with the table.
+CREATE FUNCTION sb_identity_customers(p_identities jsonb) RETURNS bigint[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	x jsonb;
+	c bigint;
+	found_ids bigint[] := '{}';
+BEGIN
+	IF jsonb_typeof(p_identities) <> 'array' THEN
+		RETURN found_ids;
+	END IF;
+	FOR x IN SELECT e FROM jsonb_array_elements(p_identities) e LOOP
+		SELECT i.customer_id INTO c FROM customer_identities i
+		 WHERE i.kind = x->>'kind' AND i.value = x->>'value';
+		IF c IS NOT NULL AND NOT c = ANY (found_ids) THEN
+			found_ids := found_ids || c;
+		END IF;
+	END LOOP;
+	RETURN ARRAY(SELECT u FROM unnest(found_ids) u ORDER BY u);
+END;
+$$;
+
 -- The customer a contact belongs to, from its identities: a JSON array of
 -- {"kind", "value"} objects, values already normalised (NULL values are
 -- ignored). match:
@@ -79,10 +104,7 @@ DECLARE
 BEGIN
 	SELECT count(*) INTO n FROM jsonb_array_elements(ids) x
 	 WHERE x->>'value' IS NOT NULL;
-	SELECT coalesce(array_agg(DISTINCT i.customer_id ORDER BY i.customer_id), '{}')
-	  INTO candidates
-	  FROM jsonb_array_elements(ids) x
-	  JOIN customer_identities i ON i.kind = x->>'kind' AND i.value = x->>'value';
+	candidates := sb_identity_customers(ids);
 	IF cardinality(candidates) = 1 THEN
 		match := 'matched';
 		customer_id := candidates[1];
@@ -146,13 +168,20 @@ $$;
 
 -- A new conversation, waiting in queue p_queue (committed as waiting first:
 -- the router's reconciler queues it if the hand-off to routing is lost).
+-- PL/pgSQL rather than SQL: its plan is kept, a SQL function's is made again
+-- at every call.
 CREATE FUNCTION sb_conversation_open(p_customer bigint, p_channel text, p_queue bigint,
 	p_subject text,
 	OUT conversation_id bigint, OUT reference text, OUT queued_ms bigint)
-LANGUAGE sql AS $$
-	INSERT INTO conversations (customer_id, channel, queue_id, status, queued_at, subject)
-	VALUES (p_customer, p_channel, p_queue, 'waiting', now(), coalesce(p_subject, ''))
-	RETURNING id, reference, (extract(epoch FROM queued_at) * 1000)::bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO conversations AS cv (customer_id, channel, queue_id, status, queued_at,
+	                                 subject)
+	VALUES (p_customer, p_channel::sb_channel, p_queue, 'waiting', now(),
+	        coalesce(p_subject, ''))
+	RETURNING cv.id, cv.reference, (extract(epoch FROM cv.queued_at) * 1000)::bigint
+	     INTO conversation_id, reference, queued_ms;
+END;
 $$;
 
 -- ---------------------------------------------------------------------------
@@ -228,6 +257,8 @@ DECLARE
 	cust record;
 	follows bigint;
 	opener jsonb;
+	tkey text;
+	known bigint[];
 BEGIN
 	repeated := false;
 	route := false;
@@ -279,19 +310,19 @@ BEGIN
 		match := 'conversation';
 	ELSE
 		IF jsonb_typeof(p_thread_find) = 'array' THEN
-			SELECT t.conversation_id INTO c_id
-			  FROM jsonb_array_elements_text(p_thread_find) WITH ORDINALITY k(key, n)
-			  JOIN conversation_threads t ON t.channel = p_channel AND t.key = k.key
-			 ORDER BY k.n LIMIT 1;
+			-- One index lookup per key, best first (not a join: see
+			-- sb_identity_customers).
+			FOR tkey IN SELECT k FROM jsonb_array_elements_text(p_thread_find) k LOOP
+				SELECT t.conversation_id INTO c_id FROM conversation_threads t
+				 WHERE t.channel = p_channel AND t.key = tkey;
+				EXIT WHEN c_id IS NOT NULL;
+			END LOOP;
 		END IF;
 		IF c_id IS NULL AND p_reference IS NOT NULL THEN
 			-- Only the customer's own: a reference is easy to guess.
 			SELECT cv.id INTO c_id FROM conversations cv
 			 WHERE cv.reference = upper(p_reference)
-			   AND EXISTS (SELECT 1 FROM jsonb_array_elements(ids) x
-			                 JOIN customer_identities i ON i.kind = x->>'kind'
-			                  AND i.value = x->>'value'
-			                WHERE i.customer_id = cv.customer_id);
+			   AND cv.customer_id = ANY (sb_identity_customers(ids));
 		END IF;
 		IF c_id IS NOT NULL THEN
 			SELECT cv.customer_id, cv.status, cv.channel, cv.subject
@@ -305,13 +336,14 @@ BEGIN
 				follows := c_id;
 			END IF;
 		ELSIF p_open_on_channel THEN
-			SELECT cv.id, cv.customer_id INTO c_id, c_customer FROM conversations cv
-			 WHERE cv.customer_id = (SELECT min(i.customer_id) FROM jsonb_array_elements(ids) x
-			                          JOIN customer_identities i ON i.kind = x->>'kind'
-			                           AND i.value = x->>'value'
-			                         HAVING count(DISTINCT i.customer_id) = 1)
-			   AND cv.channel = p_channel AND cv.status NOT IN ('closed', 'wrap_up')
-			 ORDER BY cv.id DESC LIMIT 1;
+			known := sb_identity_customers(ids);
+			IF cardinality(known) = 1 THEN
+				SELECT cv.id, cv.customer_id INTO c_id, c_customer FROM conversations cv
+				 WHERE cv.customer_id = known[1]
+				   AND cv.channel = p_channel
+				   AND cv.status NOT IN ('closed', 'wrap_up')
+				 ORDER BY cv.id DESC LIMIT 1;
+			END IF;
 			IF c_id IS NOT NULL THEN
 				match := 'matched';
 			ELSE
