@@ -168,7 +168,7 @@ struct ingest_result {
 	long long at_ms;       /* messages.created_at, Unix ms */
 	uint64_t customer;
 	enum ingest_match match;
-	const uint64_t *candidates; /* ambiguous: the customers it could be */
+	const uint64_t *candidates; /* ambiguous: who it could be (first 16) */
 	size_t ncandidates;
 	enum ingest_opened opened;
 	int repeated; /* a repeat: nothing was written now */
