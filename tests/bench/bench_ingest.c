@@ -31,6 +31,7 @@
 
 #include <uv.h>
 
+#include "bench_common.h"
 #include "db.h"
 #include "db_commit.h"
 #include "ingest.h"
@@ -53,8 +54,7 @@ struct bench {
 	uint64_t deadline_ns, started_ns;
 	unsigned long done, failed, seq, routed;
 	unsigned inflight;
-	double *lat_ms;
-	size_t nlat, caplat;
+	struct bc_samples lat_ms;
 	uint64_t *convs; /* conversations opened by the new runs */
 	size_t nconvs;
 	unsigned run_id;
@@ -79,12 +79,7 @@ on_result(void *arg, const struct ingest_result *res)
 	if (res->status == INGEST_OK) {
 		b->done++;
 		b->routed += res->routed != 0;
-		if (b->nlat == b->caplat) {
-			b->caplat = b->caplat ? b->caplat * 2 : 65536;
-			b->lat_ms =
-			        xrealloc(b->lat_ms, b->caplat * sizeof(double));
-		}
-		b->lat_ms[b->nlat++] = (double)(now - s->t0) / 1e6;
+		bc_sample_add(&b->lat_ms, (double)(now - s->t0) / 1e6);
 		if (res->opened == INGEST_NEW && b->nconvs < CONV_MAX)
 			b->convs[b->nconvs++] = res->conversation;
 	} else {
@@ -138,25 +133,6 @@ submit(struct sender *s)
 		return;
 	}
 	b->inflight++;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-pct(const double *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return v[i];
 }
 
 static double
@@ -241,7 +217,7 @@ run_level(struct bench *b, int existing, unsigned concurrency, double seconds)
 
 	b->existing = existing;
 	b->done = b->failed = b->routed = 0;
-	b->nlat = 0;
+	b->lat_ms.n = 0;
 	b->run_id++;
 	b->started_ns = uv_hrtime();
 	b->deadline_ns = b->started_ns + (uint64_t)(seconds * 1e9);
@@ -256,16 +232,15 @@ run_level(struct bench *b, int existing, unsigned concurrency, double seconds)
 	uv_close((uv_handle_t *)&t, NULL);
 	uv_run(&b->loop, UV_RUN_NOWAIT);
 	elapsed = (double)(uv_hrtime() - b->started_ns) / 1e9;
-	qsort(b->lat_ms, b->nlat, sizeof(double), cmp_double);
 	tx = (double)(db_commit_transactions(b->w) - tx0);
 	printf("ingest kind=%s concurrency=%u ingests=%lu failed=%lu "
 	       "seconds=%.2f ingests_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
 	       "p999_ms=%.2f transactions=%.0f mean_batch=%.1f routed=%lu "
 	       "bench_cpu_pct=%.0f pg_cpu_pct=%.0f\n",
 	       existing ? "existing" : "new", concurrency, b->done, b->failed,
-	       elapsed, (double)b->done / elapsed, pct(b->lat_ms, b->nlat, 50),
-	       pct(b->lat_ms, b->nlat, 99), pct(b->lat_ms, b->nlat, 99.9), tx,
-	       tx > 0 ? (double)b->done / tx : 0, b->routed,
+	       elapsed, (double)b->done / elapsed, bc_quantile(&b->lat_ms, 0.5),
+	       bc_quantile(&b->lat_ms, 0.99), bc_quantile(&b->lat_ms, 0.999),
+	       tx, tx > 0 ? (double)b->done / tx : 0, b->routed,
 	       100.0 * (cpu_s() - cpu0) / elapsed,
 	       100.0 * (pg_cpu_s(b->pg_pid) - pg0) / elapsed);
 	fflush(stdout);
@@ -442,7 +417,7 @@ out:
 		fprintf(stderr, "bench_ingest: loop not closed\n");
 		rc = 1;
 	}
-	free(b.lat_ms);
+	bc_samples_free(&b.lat_ms);
 	free(b.convs);
 	return rc;
 }
