@@ -26,8 +26,9 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define FANOUT_CHANNEL "sb:chat"
-#define SWEEP_MS       1000
+#define FANOUT_CHANNEL   "sb:chat"
+#define CHAT_WS_PROTOCOL "switchboard.chat.v1"
+#define SWEEP_MS         1000
 /* The warning before an idle chat ends (half the time-out when shorter). */
 #define WARN_MS      60000
 #define REPLAY_MAX   "2000"
@@ -2957,6 +2958,27 @@ on_sweep(uv_timer_t *t)
 
 /* ---------------------------------------------------------------- setup */
 
+/* The resident's limits, in the hello of every switchboard.chat.v1 socket. */
+static void
+on_res_hello(void *arg, json_t *hello)
+{
+	struct chat *c = arg;
+
+	json_object_set_new(hello, "limits",
+	                    json_pack("{s:I, s:i, s:I}", "message_max",
+	                              (json_int_t)c->cfg->ws_message_max,
+	                              "text_max", CHAT_TEXT_MAX,
+	                              "idle_timeout_s",
+	                              (json_int_t)c->cfg->ws_idle_timeout));
+}
+
+/* GET /api/chat/transcript: the confirmation link (no session). */
+static void
+on_transcript_link(void *arg, const struct gw_http_request *req)
+{
+	chat_api(arg, req->id, req->method_name, req->path, req->query);
+}
+
 struct chat *
 chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          struct route *r, struct route_ws *rw, struct db *db,
@@ -2964,8 +2986,20 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
-	struct gw_ws_handler hd = {on_res_open, on_res_message, on_res_close, c,
-	                           on_res_drained};
+	/* Residents' widgets: never a cookie, the resume token is all. */
+	struct gw_ws_protocol p = {
+	        CHAT_WS_PROTOCOL,
+	        GW_WS_STAFF_ORIGINS | GW_WS_RESIDENT_ORIGINS,
+	        0,
+	        on_res_hello,
+	        {on_res_open, on_res_message, on_res_close, c, on_res_drained}};
+	struct gw_http_route link = {GW_HTTP_GET,
+	                             "/api/chat/transcript",
+	                             GW_HTTP_EXACT,
+	                             0,
+	                             NULL,
+	                             on_transcript_link,
+	                             c};
 	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
 	unsigned char nonce[8];
 	char hex[17], *origin;
@@ -2995,7 +3029,8 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	snprintf(c->self, sizeof(c->self), "{\"o\":%s,\"c\":", origin);
 	c->selflen = strlen(c->self);
 	free(origin);
-	gw_http_set_chat_handler(http, &hd);
+	gw_http_ws_register(http, &p);
+	gw_http_route_add(http, &link);
 	route_ws_set_chat(rw, &rc);
 	kv_subscribe(sub, FANOUT_CHANNEL, on_fanout, c);
 	uv_timer_init(loop, &c->sweep);
@@ -3048,12 +3083,11 @@ chat_closed(uv_handle_t *h)
 void
 chat_free(struct chat *c)
 {
-	struct gw_ws_handler none = {NULL, NULL, NULL, NULL, NULL};
 	struct route_ws_chat nochat = {NULL, NULL, NULL, NULL};
 
 	if (c == NULL)
 		return;
-	gw_http_set_chat_handler(c->http, &none);
+	gw_http_ws_unregister(c->http, CHAT_WS_PROTOCOL);
 	route_ws_set_chat(c->rw, &nochat);
 	uv_close((uv_handle_t *)&c->sweep, chat_closed);
 }
