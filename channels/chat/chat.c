@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "chat.h"
+#include "chat_config.h"
 #include "chat_proto.h"
 #include "idmap.h"
 #include "log.h"
@@ -129,6 +130,7 @@ struct flist {
 struct chat {
 	uv_loop_t *loop;
 	const struct gw_config *cfg;
+	const struct chat_config *cc; /* the chat section of cfg */
 	struct gw_http *http;
 	struct route *r;
 	struct route_ws *rw;
@@ -1216,7 +1218,7 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 		return; /* closed: told so */
 	p = pend_new(c, s->conn, 0, msg);
 	new_token(p->token, sizeof(p->token), hash, sizeof(hash));
-	snprintf(life, sizeof(life), "%d", c->cfg->chat_token_lifetime);
+	snprintf(life, sizeof(life), "%d", c->cc->token_lifetime);
 	params[0] = queue;
 	params[1] = q->name;
 	params[2] = q->email;
@@ -1282,7 +1284,7 @@ static int
 over_socket_limit(struct chat *c, struct rsock *s, json_t *msg,
                   const char *kind)
 {
-	if (s->requests >= c->cfg->chat_requests_per_socket) {
+	if (s->requests >= c->cc->requests_per_socket) {
 		refuse(c, s->conn, json_object_get(msg, "id"), kind, "socket");
 		return 1;
 	}
@@ -1331,9 +1333,8 @@ leave(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 	if (over_socket_limit(c, s, msg, "leave"))
 		return;
 	p = pend_new(c, s->conn, 0, msg);
-	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
-	snprintf(maxd, sizeof(maxd), "%d",
-	         c->cfg->chat_requests_per_destination);
+	snprintf(maxc, sizeof(maxc), "%d", c->cc->requests_per_client);
+	snprintf(maxd, sizeof(maxd), "%d", c->cc->requests_per_destination);
 	if (db_commit_submit(c->w, LEAVE_SQL, 9, params, on_left, p, &reason) !=
 	    0) {
 		reply_error(c, s->conn, p->id, "unavailable", reason);
@@ -1779,9 +1780,8 @@ transcript(struct chat *c, struct rsock *s, json_t *msg,
 	link = xasprintf("%.*s/widget/transcript/?token=%s", (int)blen, base,
 	                 token);
 	snprintf(ttl, sizeof(ttl), "%d", LINK_TTL_S);
-	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
-	snprintf(maxd, sizeof(maxd), "%d",
-	         c->cfg->chat_requests_per_destination);
+	snprintf(maxc, sizeof(maxc), "%d", c->cc->requests_per_client);
+	snprintf(maxd, sizeof(maxd), "%d", c->cc->requests_per_destination);
 	params[0] = cv;
 	params[1] = q->email;
 	params[2] = s->addr;
@@ -1997,13 +1997,11 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 		ch->last_act = uv_now(c->loop);
 		ch->warned = 0;
 		reply(c, conn, id,
-		      json_pack(
-		              "{s:s, s:I}", "type", "session.extended",
-		              "expires_ms",
-		              (json_int_t)(unix_ms() +
-		                           (long long)c->cfg
-		                                           ->chat_idle_timeout *
-		                                   1000)));
+		      json_pack("{s:s, s:I}", "type", "session.extended",
+		                "expires_ms",
+		                (json_int_t)(unix_ms() +
+		                             (long long)c->cc->idle_timeout *
+		                                     1000)));
 		break;
 	default:
 		break;
@@ -2894,7 +2892,7 @@ sweep_one(void *arg, uint64_t conv, void *value)
 	struct sweep_pass *sp = arg;
 	struct chat *c = sp->c;
 	struct rchat *ch = value;
-	uint64_t idle = (uint64_t)c->cfg->chat_idle_timeout * 1000;
+	uint64_t idle = (uint64_t)c->cc->idle_timeout * 1000;
 	uint64_t warn = idle >= 2 * WARN_MS ? WARN_MS : idle / 2;
 
 	if (sp->nend == sp->cap || sp->ndrop == sp->cap)
@@ -3007,6 +3005,7 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 
 	c->loop = loop;
 	c->cfg = cfg;
+	c->cc = chat_config(cfg);
 	c->http = http;
 	c->r = r;
 	c->rw = rw;
