@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "channels.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -270,6 +271,8 @@ main(int argc, char **argv)
 		fputs("switchboard: libsodium failed to initialise\n", stderr);
 		return 1;
 	}
+	/* The channels' sections of the file, checked by -t too. */
+	gw_config_set_sections(channels_config_sections);
 	cfg = gw_config_load(path, err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", err);

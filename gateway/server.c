@@ -17,6 +17,7 @@
 #include "db.h"
 #include "db_commit.h"
 #include "http.h"
+#include "http_files.h"
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
@@ -70,7 +71,8 @@ struct gw_server {
 	uv_loop_t loop;
 	struct gw_config *cfg;
 	struct gw_http *http;
-	struct db *db; /* reads and one-off statements */
+	struct http_files *files; /* /widget/ and /desk/ */
+	struct db *db;            /* reads and one-off statements */
 	/*
 	 * Two group-commit writers, each on its own connection: routing
 	 * events, and what channels write (new contacts, messages). Their
@@ -138,9 +140,8 @@ commit_backlog(const struct gw_server *s)
 }
 
 static int
-server_ready(void *arg, char *buf, size_t len)
+server_ready(struct gw_server *s, char *buf, size_t len)
 {
-	struct gw_server *s = arg;
 	int latest = db_migrate_latest(), have = db_schema_version(s->db);
 	char mig[160], *pg, *redis, *routing;
 	const char *down = pg_down(s);
@@ -180,9 +181,8 @@ server_ready(void *arg, char *buf, size_t len)
 }
 
 static char *
-server_metrics(void *arg, size_t *len)
+server_metrics(struct gw_server *s, size_t *len)
 {
-	struct gw_server *s = arg;
 	struct gw_metrics_state st;
 
 	st.pg_up = pg_down(s) == NULL;
@@ -447,27 +447,117 @@ on_revoke_apply(void *arg, long long staff, long long session, int logout)
 	route_ws_revoke(arg, staff, session, logout);
 }
 
-/* ---------------------------------------------------------------- API */
+/* ---------------------------------------------------------------- probes */
 
-/* The chat's public path (chat_api), while the chat lives. */
+/* The longest readiness answer. */
+#define READY_JSON_MAX 1024
+
 static void
-server_chat_api(void *arg, unsigned long conn, const char *method,
-                const char *path, const char *query)
+answer(struct gw_server *s, unsigned long id, int status, const char *ctype,
+       const char *body, size_t len)
+{
+	struct gw_http_response res = {status, ctype, body, len, NULL, 0};
+
+	gw_http_answer(s->http, id, &res);
+}
+
+/* GET /healthz: the process runs. */
+static void
+on_healthz(void *arg, const struct gw_http_request *req)
+{
+	static const char ok[] = "{\"status\":\"ok\"}\n";
+
+	answer(arg, req->id, 200, NULL, ok, sizeof(ok) - 1);
+}
+
+/* GET /readyz: 200 when every part is, else 503 with each one's reason. */
+static void
+on_readyz(void *arg, const struct gw_http_request *req)
+{
+	char ready[READY_JSON_MAX];
+	int ok = server_ready(arg, ready, sizeof(ready) - 2);
+	char *body = xasprintf("%s\n", ready);
+
+	answer(arg, req->id, ok ? 200 : 503, NULL, body, strlen(body));
+	free(body);
+}
+
+/* GET /metrics: Prometheus text. */
+static void
+on_metrics(void *arg, const struct gw_http_request *req)
+{
+	size_t len = 0;
+	char *body = server_metrics(arg, &len);
+
+	answer(arg, req->id, 200, "text/plain; version=0.0.4; charset=utf-8",
+	       body, len);
+	free(body);
+}
+
+/* GET /: the desk. */
+static void
+on_root(void *arg, const struct gw_http_request *req)
 {
 	struct gw_server *s = arg;
+	struct gw_http_field to = {"Location", "/desk/"};
+	struct gw_http_response res = {302, NULL, NULL, 0, &to, 1};
 
-	if (s->chat != NULL)
-		chat_api(s->chat, conn, method, path, query);
-	else
-		gw_http_respond(s->http, conn, 503,
-		                "{\"error\":\"shutting down\"}", NULL);
+	gw_http_answer(s->http, req->id, &res);
+}
+
+/* The daemon's own routes; the modules register theirs. */
+static void
+server_routes(struct gw_server *s)
+{
+	static const struct {
+		const char *path;
+		unsigned flags;
+		gw_http_handler_fn fn;
+	} routes[] = {
+	        {"/healthz", GW_HTTP_QUIET, on_healthz},
+	        {"/readyz", GW_HTTP_QUIET, on_readyz},
+	        {"/metrics", GW_HTTP_QUIET, on_metrics},
+	        {"/", GW_HTTP_EXACT, on_root},
+	};
+	struct gw_http_route r;
+	size_t i;
+
+	for (i = 0; i < nitems(routes); i++) {
+		memset(&r, 0, sizeof(r));
+		r.methods = GW_HTTP_GET | GW_HTTP_HEAD;
+		r.path = routes[i].path;
+		r.flags = routes[i].flags;
+		r.body_max = 0;
+		r.handler = routes[i].fn;
+		r.arg = s;
+		gw_http_route_add(s->http, &r);
+	}
+	s->files = http_files_new(s->http, s->cfg);
+}
+
+/*
+ * gw_http_start failed: everything made so far is closed, the loop run
+ * until it has let go of every handle.
+ */
+static void
+server_abandon(struct gw_server *s)
+{
+	server_close(s);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	gw_http_free(s->http);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&s->loop) != 0)
+		gw_error("server.abandon", "reason=\"loop still busy\"");
+	gw_api_free(s->api);
+	http_files_free(s->files);
+	gw_config_free(s->cfg);
+	free(s);
 }
 
 struct gw_server *
 gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 {
 	struct gw_server *s = xcalloc(1, sizeof(*s));
-	struct gw_http_hooks hooks = {server_ready, server_metrics, s};
 	struct db_options dbo;
 	struct kv_options kvo;
 	struct route_options ro;
@@ -485,13 +575,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	gw_log_set_level(cfg->log_level);
 	gw_log_set_format(cfg->log_format);
 
-	s->http = gw_http_new(&s->loop, cfg, &hooks, err, errlen);
-	if (s->http == NULL) {
-		uv_loop_close(&s->loop);
-		gw_config_free(cfg);
-		free(s);
-		return NULL;
-	}
+	s->http = gw_http_new(&s->loop, cfg);
+	server_routes(s);
 
 	memset(&dbo, 0, sizeof(dbo));
 	dbo.conninfo = cfg->pg_conninfo;
@@ -581,7 +666,6 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);
-	gw_api_set_public(s->api, "/api/chat/", server_chat_api, s);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);
@@ -590,6 +674,11 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	uv_timer_init(&s->loop, &s->maint);
 	uv_timer_init(&s->loop, &s->drain);
 	s->maint.data = s->drain.data = s;
+	/* Every route and subprotocol is registered: listen. */
+	if (gw_http_start(s->http, err, errlen) != 0) {
+		server_abandon(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -634,6 +723,7 @@ gw_server_free(struct gw_server *s)
 	/* After uv_run: late answers of the session store reached it. */
 	gw_api_free(s->api);
 	gw_http_free(s->http);
+	http_files_free(s->files);
 	gw_config_free(s->cfg);
 	free(s);
 }

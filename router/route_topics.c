@@ -114,9 +114,34 @@ topics_get(void *arg, int *status, size_t *len)
 	return s;
 }
 
+/* Public: any page may read it; a browser keeps a 200 for 10 s. */
+static void
+topics_route(void *arg, const struct gw_http_request *req)
+{
+	int status = 200;
+	size_t len = 0;
+	char *body = topics_get(arg, &status, &len);
+	struct gw_http_field f[] = {
+	        {"Cache-Control",
+	         status == 200 ? "public, max-age=10" : "no-store"},
+	        {"Access-Control-Allow-Origin", "*"},
+	};
+	struct gw_http_response res = {status, NULL, body, len, f, nitems(f)};
+
+	gw_http_answer(req->http, req->id, &res);
+	free(body);
+}
+
 void
 route_topics_register(struct gw_http *http, struct route_ws *rw)
 {
-	gw_http_add_get(http, "/widget/topics.json", "public, max-age=10",
-	                topics_get, rw);
+	struct gw_http_route r = {GW_HTTP_GET | GW_HTTP_HEAD,
+	                          "/widget/topics.json",
+	                          GW_HTTP_EXACT,
+	                          0,
+	                          NULL,
+	                          topics_route,
+	                          rw};
+
+	gw_http_route_add(http, &r);
 }

@@ -2148,7 +2148,12 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
              struct gw_session_store *sessions)
 {
 	struct route_ws *rw = xcalloc(1, sizeof(*rw));
-	struct gw_ws_handler hd = {on_open, on_message, on_close, rw, NULL};
+	/* Desks (the staff cookie) and residents' test clients. */
+	struct gw_ws_protocol p = {"switchboard.v1",
+	                           GW_WS_STAFF_ORIGINS | GW_WS_RESIDENT_ORIGINS,
+	                           1,
+	                           NULL,
+	                           {on_open, on_message, on_close, rw, NULL}};
 
 	rw->loop = loop;
 	rw->db = db;
@@ -2163,7 +2168,7 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
 	rw->dirty = idmap_new();
 	rw->revoked = idmap_new();
 	rw->wallboard = wallboard_new(loop, http, db);
-	gw_http_set_ws_handler(http, &hd);
+	gw_http_ws_register(http, &p);
 	route_set_callbacks(r, on_route_events, on_route_epoch, rw);
 	uv_timer_init(loop, &rw->positions);
 	rw->positions.data = rw;
@@ -2303,11 +2308,9 @@ route_ws_closed(uv_handle_t *h)
 void
 route_ws_free(struct route_ws *rw)
 {
-	struct gw_ws_handler none = {NULL, NULL, NULL, NULL, NULL};
-
 	if (rw == NULL)
 		return;
-	gw_http_set_ws_handler(rw->http, &none);
+	gw_http_ws_unregister(rw->http, "switchboard.v1");
 	route_set_callbacks(rw->r, NULL, NULL, NULL);
 	rw->closing = 2;
 	wallboard_free(rw->wallboard);

@@ -20,14 +20,16 @@
 #include <sodium.h>
 
 #include "chat.h"
+#include "chat_config.h"
 #include "chat_proto.h"
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define FANOUT_CHANNEL "sb:chat"
-#define SWEEP_MS       1000
+#define FANOUT_CHANNEL   "sb:chat"
+#define CHAT_WS_PROTOCOL "switchboard.chat.v1"
+#define SWEEP_MS         1000
 /* The warning before an idle chat ends (half the time-out when shorter). */
 #define WARN_MS      60000
 #define REPLAY_MAX   "2000"
@@ -128,6 +130,7 @@ struct flist {
 struct chat {
 	uv_loop_t *loop;
 	const struct gw_config *cfg;
+	const struct chat_config *cc; /* the chat section of cfg */
 	struct gw_http *http;
 	struct route *r;
 	struct route_ws *rw;
@@ -1215,7 +1218,7 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 		return; /* closed: told so */
 	p = pend_new(c, s->conn, 0, msg);
 	new_token(p->token, sizeof(p->token), hash, sizeof(hash));
-	snprintf(life, sizeof(life), "%d", c->cfg->chat_token_lifetime);
+	snprintf(life, sizeof(life), "%d", c->cc->token_lifetime);
 	params[0] = queue;
 	params[1] = q->name;
 	params[2] = q->email;
@@ -1281,7 +1284,7 @@ static int
 over_socket_limit(struct chat *c, struct rsock *s, json_t *msg,
                   const char *kind)
 {
-	if (s->requests >= c->cfg->chat_requests_per_socket) {
+	if (s->requests >= c->cc->requests_per_socket) {
 		refuse(c, s->conn, json_object_get(msg, "id"), kind, "socket");
 		return 1;
 	}
@@ -1330,9 +1333,8 @@ leave(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 	if (over_socket_limit(c, s, msg, "leave"))
 		return;
 	p = pend_new(c, s->conn, 0, msg);
-	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
-	snprintf(maxd, sizeof(maxd), "%d",
-	         c->cfg->chat_requests_per_destination);
+	snprintf(maxc, sizeof(maxc), "%d", c->cc->requests_per_client);
+	snprintf(maxd, sizeof(maxd), "%d", c->cc->requests_per_destination);
 	if (db_commit_submit(c->w, LEAVE_SQL, 9, params, on_left, p, &reason) !=
 	    0) {
 		reply_error(c, s->conn, p->id, "unavailable", reason);
@@ -1778,9 +1780,8 @@ transcript(struct chat *c, struct rsock *s, json_t *msg,
 	link = xasprintf("%.*s/widget/transcript/?token=%s", (int)blen, base,
 	                 token);
 	snprintf(ttl, sizeof(ttl), "%d", LINK_TTL_S);
-	snprintf(maxc, sizeof(maxc), "%d", c->cfg->chat_requests_per_client);
-	snprintf(maxd, sizeof(maxd), "%d",
-	         c->cfg->chat_requests_per_destination);
+	snprintf(maxc, sizeof(maxc), "%d", c->cc->requests_per_client);
+	snprintf(maxd, sizeof(maxd), "%d", c->cc->requests_per_destination);
 	params[0] = cv;
 	params[1] = q->email;
 	params[2] = s->addr;
@@ -1996,13 +1997,11 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 		ch->last_act = uv_now(c->loop);
 		ch->warned = 0;
 		reply(c, conn, id,
-		      json_pack(
-		              "{s:s, s:I}", "type", "session.extended",
-		              "expires_ms",
-		              (json_int_t)(unix_ms() +
-		                           (long long)c->cfg
-		                                           ->chat_idle_timeout *
-		                                   1000)));
+		      json_pack("{s:s, s:I}", "type", "session.extended",
+		                "expires_ms",
+		                (json_int_t)(unix_ms() +
+		                             (long long)c->cc->idle_timeout *
+		                                     1000)));
 		break;
 	default:
 		break;
@@ -2893,7 +2892,7 @@ sweep_one(void *arg, uint64_t conv, void *value)
 	struct sweep_pass *sp = arg;
 	struct chat *c = sp->c;
 	struct rchat *ch = value;
-	uint64_t idle = (uint64_t)c->cfg->chat_idle_timeout * 1000;
+	uint64_t idle = (uint64_t)c->cc->idle_timeout * 1000;
 	uint64_t warn = idle >= 2 * WARN_MS ? WARN_MS : idle / 2;
 
 	if (sp->nend == sp->cap || sp->ndrop == sp->cap)
@@ -2957,6 +2956,27 @@ on_sweep(uv_timer_t *t)
 
 /* ---------------------------------------------------------------- setup */
 
+/* The resident's limits, in the hello of every switchboard.chat.v1 socket. */
+static void
+on_res_hello(void *arg, json_t *hello)
+{
+	struct chat *c = arg;
+
+	json_object_set_new(hello, "limits",
+	                    json_pack("{s:I, s:i, s:I}", "message_max",
+	                              (json_int_t)c->cfg->ws_message_max,
+	                              "text_max", CHAT_TEXT_MAX,
+	                              "idle_timeout_s",
+	                              (json_int_t)c->cfg->ws_idle_timeout));
+}
+
+/* GET /api/chat/transcript: the confirmation link (no session). */
+static void
+on_transcript_link(void *arg, const struct gw_http_request *req)
+{
+	chat_api(arg, req->id, req->method_name, req->path, req->query);
+}
+
 struct chat *
 chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          struct route *r, struct route_ws *rw, struct db *db,
@@ -2964,8 +2984,20 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
-	struct gw_ws_handler hd = {on_res_open, on_res_message, on_res_close, c,
-	                           on_res_drained};
+	/* Residents' widgets: never a cookie, the resume token is all. */
+	struct gw_ws_protocol p = {
+	        CHAT_WS_PROTOCOL,
+	        GW_WS_STAFF_ORIGINS | GW_WS_RESIDENT_ORIGINS,
+	        0,
+	        on_res_hello,
+	        {on_res_open, on_res_message, on_res_close, c, on_res_drained}};
+	struct gw_http_route link = {GW_HTTP_GET,
+	                             "/api/chat/transcript",
+	                             GW_HTTP_EXACT,
+	                             0,
+	                             NULL,
+	                             on_transcript_link,
+	                             c};
 	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
 	unsigned char nonce[8];
 	char hex[17], *origin;
@@ -2973,6 +3005,7 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 
 	c->loop = loop;
 	c->cfg = cfg;
+	c->cc = chat_config(cfg);
 	c->http = http;
 	c->r = r;
 	c->rw = rw;
@@ -2995,7 +3028,8 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	snprintf(c->self, sizeof(c->self), "{\"o\":%s,\"c\":", origin);
 	c->selflen = strlen(c->self);
 	free(origin);
-	gw_http_set_chat_handler(http, &hd);
+	gw_http_ws_register(http, &p);
+	gw_http_route_add(http, &link);
 	route_ws_set_chat(rw, &rc);
 	kv_subscribe(sub, FANOUT_CHANNEL, on_fanout, c);
 	uv_timer_init(loop, &c->sweep);
@@ -3048,12 +3082,11 @@ chat_closed(uv_handle_t *h)
 void
 chat_free(struct chat *c)
 {
-	struct gw_ws_handler none = {NULL, NULL, NULL, NULL, NULL};
 	struct route_ws_chat nochat = {NULL, NULL, NULL, NULL};
 
 	if (c == NULL)
 		return;
-	gw_http_set_chat_handler(c->http, &none);
+	gw_http_ws_unregister(c->http, CHAT_WS_PROTOCOL);
 	route_ws_set_chat(c->rw, &nochat);
 	uv_close((uv_handle_t *)&c->sweep, chat_closed);
 }

@@ -29,10 +29,6 @@ struct gw_api {
 	struct api_desk *desk;
 	struct api_staff *staff;
 	struct api_advisor *advisor;
-	/* gw_api_set_public */
-	const char *public_prefix;
-	gw_api_public_cb public_fn;
-	void *public_arg;
 };
 
 /* A request kept while its session is checked. */
@@ -319,10 +315,6 @@ api_request(void *arg, unsigned long conn, const char *method, const char *path,
 	if (strcmp(path, "/api/session") == 0)
 		session_request(api, conn, method, body, len, cookie, peer,
 		                ctype, csrf_header);
-	else if (api->public_fn != NULL &&
-	         strncmp(path, api->public_prefix,
-	                 strlen(api->public_prefix)) == 0)
-		api->public_fn(api->public_arg, conn, method, path, query);
 	else if (api->records != NULL &&
 	         (api_records_owns(path) || api_desk_owns(path) ||
 	          api_staff_owns(path) || api_advisor_owns(path)))
@@ -332,12 +324,35 @@ api_request(void *arg, unsigned long conn, const char *method, const char *path,
 		respond_error(api, conn, 404, "not found");
 }
 
+/*
+ * What the API reads of a request's headers: the session cookie, the
+ * body's type, and X-Requested-With (which a cross-site form cannot send).
+ */
+enum { HDR_COOKIE = 0, HDR_CTYPE, HDR_XRW };
+static const char *const API_HEADERS[] = {"Cookie", "Content-Type",
+                                          "X-Requested-With", NULL};
+
+static void
+api_route(void *arg, const struct gw_http_request *req)
+{
+	api_request(arg, req->id, req->method_name, req->path, req->query,
+	            req->body, req->body_len, req->headers[HDR_COOKIE].value,
+	            req->peer, req->headers[HDR_CTYPE].value,
+	            req->headers[HDR_XRW].value[0] != '\0');
+}
+
 struct gw_api *
 gw_api_new(uv_loop_t *loop, struct gw_http *h, struct gw_session_store *st,
            int session_max_age_s, struct db *db)
 {
 	struct gw_api *api = xcalloc(1, sizeof(*api));
-	struct gw_api_handler hd = {api_request, api};
+	struct gw_http_route route = {GW_HTTP_ANY,
+	                              "/api/",
+	                              GW_HTTP_PREFIX,
+	                              GW_HTTP_BODY_CONFIGURED,
+	                              API_HEADERS,
+	                              api_route,
+	                              api};
 
 	api->http = h;
 	api->sessions = st;
@@ -346,7 +361,7 @@ gw_api_new(uv_loop_t *loop, struct gw_http *h, struct gw_session_store *st,
 	api->desk = db != NULL ? api_desk_new(h, db) : NULL;
 	api->staff = db != NULL ? api_staff_new(loop, h, db) : NULL;
 	api->advisor = db != NULL ? api_advisor_new(h, db) : NULL;
-	gw_http_set_api_handler(h, &hd);
+	gw_http_route_add(h, &route);
 	return api;
 }
 
@@ -365,15 +380,6 @@ gw_api_set_revoke(struct gw_api *api, struct gw_revoke *rv)
 }
 
 void
-gw_api_set_public(struct gw_api *api, const char *prefix, gw_api_public_cb fn,
-                  void *arg)
-{
-	api->public_prefix = prefix;
-	api->public_fn = fn;
-	api->public_arg = arg;
-}
-
-void
 gw_api_close(struct gw_api *api)
 {
 	if (api != NULL)
@@ -383,11 +389,8 @@ gw_api_close(struct gw_api *api)
 void
 gw_api_free(struct gw_api *api)
 {
-	struct gw_api_handler none = {NULL, NULL};
-
 	if (api == NULL)
 		return;
-	gw_http_set_api_handler(api->http, &none);
 	api_records_free(api->records);
 	api_desk_free(api->desk);
 	api_staff_free(api->staff);

@@ -17,7 +17,8 @@
 struct gw_api;
 
 /*
- * Registers itself as h's API handler; db answers the records' reads and
+ * Registers the route /api/ (any method, bodies up to limits.http_body_max)
+ * on h, before gw_http_start; db answers the records' reads and
  * the accounts' changes; loop runs password hashing on its workers.
  */
 struct gw_api *gw_api_new(uv_loop_t *loop, struct gw_http *h,
@@ -34,16 +35,6 @@ void gw_api_set_route(struct gw_api *api, struct route *r);
  * requests (free it after gw_api_close).
  */
 void gw_api_set_revoke(struct gw_api *api, struct gw_revoke *rv);
-/*
- * Requests under prefix go to fn without a staff session (a channel's
- * public path, such as the chat's confirmation links); fn answers them
- * with gw_http_respond. One such prefix.
- */
-typedef void (*gw_api_public_cb)(void *arg, unsigned long conn,
-                                 const char *method, const char *path,
-                                 const char *query);
-void gw_api_set_public(struct gw_api *api, const char *prefix,
-                       gw_api_public_cb fn, void *arg);
 /* Sends nothing more to db (call before closing it). NULL is a no-op. */
 void gw_api_close(struct gw_api *api);
 void gw_api_free(struct gw_api *api);

@@ -320,15 +320,6 @@ static cfg_opt_t session_opts[] = {
 	CFG_END()
 };
 
-static cfg_opt_t chat_opts[] = {
-	CFG_INT("idle_timeout", 600, CFGF_NONE),
-	CFG_INT("token_lifetime", 172800, CFGF_NONE),
-	CFG_INT("requests_per_socket", 3, CFGF_NONE),
-	CFG_INT("requests_per_client", 10, CFGF_NONE),
-	CFG_INT("requests_per_destination", 3, CFGF_NONE),
-	CFG_END()
-};
-
 static cfg_opt_t limits_opts[] = {
 	CFG_INT("max_connections", 19000, CFGF_NONE),
 	CFG_INT("http_body_max", 1048576, CFGF_NONE),
@@ -361,11 +352,128 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("redis", redis_opts, CFGF_NONE),
 	CFG_SEC("router", router_opts, CFGF_NONE),
 	CFG_SEC("sessions", session_opts, CFGF_NONE),
-	CFG_SEC("chat", chat_opts, CFGF_NONE),
 	CFG_SEC("limits", limits_opts, CFGF_NONE),
 	CFG_END()
 };
 /* clang-format on */
+
+/* Set once at start-up (gw_config_set_sections). */
+static const struct gw_config_section *const *sections;
+
+void
+gw_config_set_sections(const struct gw_config_section *const *list)
+{
+	size_t n = 0;
+
+	while (list != NULL && list[n] != NULL)
+		n++;
+	if (n > GW_CONFIG_SECTIONS_MAX)
+		fatalx("config: %zu sections registered, at most %d", n,
+		       GW_CONFIG_SECTIONS_MAX);
+	sections = list;
+}
+
+static size_t
+sections_count(const struct gw_config_section *const *list)
+{
+	size_t n = 0;
+
+	while (list != NULL && list[n] != NULL)
+		n++;
+	return n;
+}
+
+/*
+ * The options of the file: the daemon's own, then one section per
+ * registered one, CFG_END last. opts holds nitems(root_opts) +
+ * GW_CONFIG_SECTIONS_MAX entries.
+ */
+static void
+options_build(cfg_opt_t *opts, const struct gw_config_section *const *list)
+{
+	size_t n = nitems(root_opts) - 1, i;
+
+	memcpy(opts, root_opts, n * sizeof(*opts));
+	for (i = 0; list != NULL && list[i] != NULL; i++) {
+		cfg_opt_t sec =
+		        CFG_SEC(list[i]->name, list[i]->opts, CFGF_NONE);
+
+		opts[n++] = sec;
+	}
+	opts[n] = root_opts[nitems(root_opts) - 1];
+}
+
+/* Each registered section's checks, by "section|option". */
+static void
+sections_checks(cfg_t *cfg, const struct gw_config_section *const *list)
+{
+	const struct gw_config_check *k;
+	char path[128];
+	size_t i;
+
+	for (i = 0; list != NULL && list[i] != NULL; i++)
+		for (k = list[i]->checks; k != NULL && k->option != NULL; k++) {
+			snprintf(path, sizeof(path), "%s|%s", list[i]->name,
+			         k->option);
+			cfg_set_validate_func(cfg, path, k->fn);
+		}
+}
+
+/*
+ * Each registered section's settings into c. 0, or -1 with
+ * "FILE: section: reason" in err.
+ */
+static int
+sections_load(struct gw_config *c, cfg_t *cfg,
+              const struct gw_config_section *const *list, char *err,
+              size_t errlen)
+{
+	char why[256];
+	size_t i, n = sections_count(list);
+
+	c->sections = list;
+	c->settings = xcalloc(n + 1, sizeof(*c->settings));
+	for (i = 0; i < n; i++) {
+		why[0] = '\0';
+		c->settings[i] = list[i]->load(cfg_getsec(cfg, list[i]->name),
+		                               why, sizeof(why));
+		if (c->settings[i] == NULL) {
+			snprintf(err, errlen, "%s: %s: %s", c->path,
+			         list[i]->name, why[0] ? why : "invalid");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+const void *
+gw_config_settings(const struct gw_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg->sections != NULL && cfg->sections[i] != NULL; i++)
+		if (strcmp(cfg->sections[i]->name, name) == 0)
+			return cfg->settings[i];
+	return NULL;
+}
+
+int
+gw_config_valid_positive(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return valid_positive(cfg, opt);
+}
+
+int
+gw_config_valid_nonneg(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return valid_nonneg(cfg, opt);
+}
+
+int
+gw_config_valid_nonempty(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return valid_nonempty(cfg, opt);
+}
 
 struct validator {
 	const char *path;
@@ -402,10 +510,6 @@ static const struct validator validators[] = {
         {"sessions|throttle_login", valid_positive},
         {"sessions|throttle_delay_ms", valid_nonneg},
         {"sessions|throttle_delay_max_ms", valid_nonneg},
-        {"chat|token_lifetime", valid_positive},
-        {"chat|requests_per_socket", valid_positive},
-        {"chat|requests_per_client", valid_positive},
-        {"chat|requests_per_destination", valid_positive},
         {"limits|max_connections", valid_positive},
         {"limits|http_body_max", valid_positive},
         {"limits|http_header_max", valid_header_max},
@@ -640,6 +744,8 @@ struct gw_config *
 gw_config_load(const char *path, char *err, size_t errlen)
 {
 	struct load_ctx ctx = {err, errlen, 0, path, NULL};
+	const struct gw_config_section *const *list = sections;
+	cfg_opt_t opts[nitems(root_opts) + GW_CONFIG_SECTIONS_MAX];
 	char *text = NULL;
 	struct gw_config *c = NULL;
 	cfg_t *cfg, *sec;
@@ -647,11 +753,13 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	int rc;
 
 	err[0] = '\0';
-	cfg = cfg_init(root_opts, CFGF_NONE);
+	options_build(opts, list);
+	cfg = cfg_init(opts, CFGF_NONE);
 	cfg_set_error_function(cfg, config_errfunc);
 	for (i = 0; i < nitems(validators); i++)
 		cfg_set_validate_func(cfg, validators[i].path,
 		                      validators[i].cb);
+	sections_checks(cfg, list);
 	text = config_read_stripped(path, err, errlen);
 	if (text == NULL)
 		goto out;
@@ -727,16 +835,6 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->throttle_delay_max_ms =
 	        (int)cfg_getint(sec, "throttle_delay_max_ms");
 
-	sec = cfg_getsec(cfg, "chat");
-	c->chat_idle_timeout = (int)cfg_getint(sec, "idle_timeout");
-	c->chat_token_lifetime = (int)cfg_getint(sec, "token_lifetime");
-	c->chat_requests_per_socket =
-	        (int)cfg_getint(sec, "requests_per_socket");
-	c->chat_requests_per_client =
-	        (int)cfg_getint(sec, "requests_per_client");
-	c->chat_requests_per_destination =
-	        (int)cfg_getint(sec, "requests_per_destination");
-
 	sec = cfg_getsec(cfg, "limits");
 	c->max_connections = (int)cfg_getint(sec, "max_connections");
 	c->http_body_max = cfg_getint(sec, "http_body_max");
@@ -750,14 +848,6 @@ gw_config_load(const char *path, char *err, size_t errlen)
 	c->shutdown_timeout = (int)cfg_getint(sec, "shutdown_timeout");
 	c->worker_threads = (int)cfg_getint(sec, "worker_threads");
 
-	/* The resident is warned at least 20 s before an idle chat ends. */
-	if (c->chat_idle_timeout < 40) {
-		snprintf(err, errlen,
-		         "%s: chat: idle_timeout (%d) must be at least 40 "
-		         "seconds",
-		         path, c->chat_idle_timeout);
-		goto fail;
-	}
 	if (c->session_idle > c->session_absolute) {
 		snprintf(err, errlen,
 		         "%s: sessions: idle_timeout (%d) is longer than "
@@ -779,6 +869,8 @@ gw_config_load(const char *path, char *err, size_t errlen)
 		         path);
 		goto fail;
 	}
+	if (sections_load(c, cfg, list, err, errlen) != 0)
+		goto fail;
 	if (env_override("SWITCHBOARD_PG_URL", &c->pg_conninfo, path, err,
 	                 errlen) != 0 ||
 	    env_override("SWITCHBOARD_REDIS_PASSWORD", &c->redis_password, path,
@@ -797,8 +889,14 @@ out:
 void
 gw_config_free(struct gw_config *c)
 {
+	size_t i;
+
 	if (c == NULL)
 		return;
+	for (i = 0; c->settings != NULL && c->sections[i] != NULL; i++)
+		if (c->settings[i] != NULL)
+			c->sections[i]->free(c->settings[i]);
+	free(c->settings);
 	free(c->path);
 	free(c->listen_address);
 	free(c->public_url);

@@ -57,15 +57,6 @@ struct gw_config {
 	int throttle_window, throttle_login_address, throttle_address;
 	int throttle_login, throttle_delay_ms, throttle_delay_max_ms;
 
-	/* chat: an assigned chat silent this long ends (s), warned first */
-	int chat_idle_timeout;
-	int chat_token_lifetime; /* resume tokens are never valid longer (s) */
-	/* leave-a-message and transcript requests at most: per socket, and
-	 * per client address and per destination in an hour */
-	int chat_requests_per_socket;
-	int chat_requests_per_client;
-	int chat_requests_per_destination;
-
 	int max_connections;
 	long http_body_max;
 	long http_header_max; /* bytes of one request's headers, together */
@@ -77,7 +68,75 @@ struct gw_config {
 	long ws_idle_timeout;        /* s silent before a ping */
 	int shutdown_timeout;
 	int worker_threads;
+
+	/* The registered sections' settings (gw_config_section). */
+	const struct gw_config_section *const *sections;
+	void **settings;
 };
+
+/* ------------------------------------------------- registered sections */
+
+struct cfg_t;
+struct cfg_opt_t;
+
+/*
+ * A validator of one option, as libconfuse calls it: 0, or -1 after
+ * cfg_error(cfg, "%s: reason", opt->name), which the loader reports as
+ * "FILE:LINE: option: reason".
+ */
+typedef int (*gw_config_check_fn)(struct cfg_t *cfg, struct cfg_opt_t *opt);
+
+struct gw_config_check {
+	const char *option; /* its name within the section */
+	gw_config_check_fn fn;
+};
+
+/*
+ * A section of the file that a part of the daemon outside gateway/base
+ * declares in its own folder (a channel's own section), so that
+ * config.c names none. The parts list theirs in one NULL-ended table
+ * (channels/channels.c) handed to gw_config_set_sections.
+ */
+struct gw_config_section {
+	const char *name; /* the section's name in the file */
+	/*
+	 * Its options with their defaults (libconfuse, CFG_END-ended); an
+	 * option not listed is refused with FILE:LINE.
+	 */
+	struct cfg_opt_t *opts;
+	const struct gw_config_check *checks; /* NULL or {NULL, NULL}-ended */
+	/*
+	 * Reads the parsed section (every check passed) into the part's own
+	 * settings, malloc'd: what gw_config_settings returns. NULL with a
+	 * reason in err for a rule across options; it is reported as
+	 * "FILE: name: reason".
+	 */
+	void *(*load)(struct cfg_t *sec, char *err, size_t errlen);
+	void (*free)(void *settings);
+};
+
+/* At most this many registered sections. */
+#define GW_CONFIG_SECTIONS_MAX 16
+
+/*
+ * The sections every later gw_config_load parses besides the daemon's own
+ * (NULL-ended, borrowed for the process's life; at most
+ * GW_CONFIG_SECTIONS_MAX). Call once at start-up, before loading: main.c
+ * does, so that switchboard -t checks them. NULL: none.
+ */
+void gw_config_set_sections(const struct gw_config_section *const *list);
+/*
+ * The settings section name's load made of cfg, NULL when no section of
+ * that name was registered when cfg was loaded.
+ */
+const void *gw_config_settings(const struct gw_config *cfg, const char *name);
+/*
+ * The checks of the daemon's own options, for sections that want the same
+ * rule: a value of 1 or more, of 0 or more, a non-empty string.
+ */
+int gw_config_valid_positive(struct cfg_t *cfg, struct cfg_opt_t *opt);
+int gw_config_valid_nonneg(struct cfg_t *cfg, struct cfg_opt_t *opt);
+int gw_config_valid_nonempty(struct cfg_t *cfg, struct cfg_opt_t *opt);
 
 /*
  * Parses path and applies the environment overrides (SWITCHBOARD_PG_URL,

@@ -1,13 +1,18 @@
 /*
- * http.c: libwebsockets server on a foreign libuv loop.
+ * http.c: libwebsockets server on a foreign libuv loop, with a route table
+ * for HTTP (http_route.c) and a table of WebSocket subprotocols. It names
+ * no route and no protocol of its own: the modules register theirs (see
+ * http.h).
  *
  * Recipe for lws 4.1.6 (Debian 12): LWS_SERVER_OPTION_LIBUV with our loop
  * in foreign_loops; never lws_service (uv_run drives it); lws installs no
  * signal handlers on a foreign loop; the context is destroyed
  * asynchronously, so the loop must keep running afterwards. Responses are
- * written only from WRITEABLE callbacks with LWS_PRE headroom.
+ * written only from WRITEABLE callbacks with LWS_PRE headroom, or from the
+ * callback in which the request arrived.
  * Loop thread only.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,16 +23,16 @@
 
 #include "http.h"
 #include "http_hdr.h"
-#include "http_static.h"
+#include "http_route.h"
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define WS_PROTOCOL      "switchboard.v1"
-#define WS_CHAT_PROTOCOL "switchboard.chat.v1"
-/* The longest chat text, in characters (docs/chat-protocol.md). */
-#define CHAT_TEXT_MAX 4000
+/* The one path WebSockets are opened on. */
+#define WS_PATH "/ws"
+/* Subprotocols (gw_http_ws_register); a socket keeps its index in 3 bits. */
+#define WS_PROTOCOLS_MAX 8
 /* A pinged socket silent this much longer is closed. */
 #define IDLE_GRACE_MS 20000
 /* Silent sockets are looked for this often at most (ms). */
@@ -40,9 +45,11 @@
 #define WS_TYPE_MAX    64
 #define WS_TX_PACKET   4096 /* sends are cut at this (see the protocols) */
 #define WS_RX_FIRST    4096 /* a message in pieces: first buffer, doubled */
-#define READY_JSON_MAX 1024
-#define HTTP_GETS_MAX  4    /* public GET routes (gw_http_add_get) */
 #define HTTP_TX_CHUNK  4096 /* HTTP/2: a body is written this much at once */
+#define HTTP_QUERY_MAX 1024 /* a request's query string, joined */
+/* Fields of one answer (gw_http_answer), and the longest field name. */
+#define HTTP_FIELDS_MAX     16
+#define HTTP_FIELD_NAME_MAX 64
 /* lws keeps opcode 4 (close) out of its public enum; the ABI has it. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -62,29 +69,50 @@ struct ws_rx {
 	char data[];
 };
 
-/* Per-request state of the http protocol (lws allocates and zeroes it). */
+enum {
+	REQ_NONE = 0,
+	REQ_READING, /* its body is coming in */
+	REQ_WAITING, /* handed to its route's handler */
+	REQ_ANSWER,  /* answer set, headers to send when writable */
+	REQ_BODY,    /* headers sent, body to send */
+};
+
+/*
+ * Per-request state of the http protocol (lws allocates and zeroes it,
+ * per connection over HTTP/1.1, per stream over HTTP/2). A request owns
+ * what it read until its handler has been called, and its answer until
+ * that is written.
+ */
 struct http_req {
+	struct lws *wsi;
+	unsigned long id; /* while REQ_WAITING: its key in h->waiting */
+	int state;        /* REQ_NONE .. */
+	const char *method;
+	unsigned method_bit;
+	int head_only;
+	int quiet;
+	/*
+	 * The connection closes once the answer is out: its body was refused
+	 * unread (411, 413, 400, 404, ...), so what follows on it is not a
+	 * request.
+	 */
+	int close_after;
+	char log_path[128];                /* cleaned, for the log line */
+	char *path;                        /* as lws gave it */
+	const struct gw_http_route *route; /* found for it */
+	size_t body_max;
+	char *req_body;
+	size_t req_len;
+	/* the answer */
+	int status;
+	char *ctype;
 	char *body;
 	size_t body_len;
 	size_t body_off; /* written so far */
-	int status;
-	const char *ctype;
-	int head_only;
-	int quiet;
-	const char *method;
-	char path[128];
-	/* api: body being read, answer awaited, answer to send */
-	char *req_body;
-	size_t req_len;
-	int api_state; /* API_NONE .. */
-	char *set_cookie;
-	struct lws *wsi;
-	/*
-	 * The connection closes once the answer is out: its body was refused
-	 * unread (411, 413, 400), so what follows on it is not a request.
-	 */
-	int close_after;
-	struct http_static_reply *st; /* headers of a static or public reply */
+	/* its fields: nfields pairs "name:\0value\0", the names lower case */
+	char *fields;
+	size_t fields_len;
+	int has_cache_control;
 };
 
 /*
@@ -110,33 +138,26 @@ struct conn {
 	uint32_t sq_bytes;    /* payload bytes in the send queue */
 	uint32_t last_write;  /* bytes of the last lws_write (lws may hold them)
 	                       */
-	unsigned chat : 1;    /* speaks switchboard.chat.v1 (a resident) */
+	unsigned proto : 3;   /* its subprotocol: index in h->ws */
 	unsigned closing : 1; /* the close frame is queued */
 	unsigned ping_due : 1;     /* a ping is to go out when writable */
 	unsigned pinged : 1;       /* one went out, no answer yet */
 	unsigned want_drained : 1; /* tell the handler when sq_head empties */
 };
 
-/* A public GET route (gw_http_add_get). */
-struct http_get {
-	const char *path;
-	const char *cache_control;
-	gw_http_get_fn fn;
-	void *arg;
-};
-
 struct gw_http {
 	uv_loop_t *loop;
 	const struct gw_config *cfg;
-	struct gw_http_hooks hooks;
 	struct lws_context *ctx;
 	struct idmap *by_id; /* open WebSockets by connection id */
 	unsigned ws_count;
-	struct gw_ws_handler handler;      /* switchboard.v1 */
-	struct gw_ws_handler chat_handler; /* switchboard.chat.v1 */
-	struct gw_api_handler api;
-	struct idmap *api_waiting; /* HTTP requests awaiting their answer */
+	struct gw_ws_protocol ws[WS_PROTOCOLS_MAX]; /* subprotocols */
+	unsigned nws;
+	struct http_routes *routes;
+	struct idmap *waiting;    /* requests at their handler, by id */
+	struct http_req *calling; /* the request whose handler runs now */
 	unsigned long next_id;
+	unsigned long next_req;
 	unsigned long open_conns; /* accepted and not yet destroyed */
 	struct idmap *per_ip;     /* hashed client address -> open WebSockets */
 	uv_timer_t idle_timer;    /* pings silent sockets, closes dead ones */
@@ -145,10 +166,8 @@ struct gw_http {
 	int destroying;
 	struct lws_protocol_vhost_options hdr[5];
 	char *csp;
-	struct http_static *files; /* /widget/ and /desk/ */
-	struct http_get gets[HTTP_GETS_MAX];
-	unsigned ngets;
-	struct lws_protocols protocols[4];
+	/* "http", then one per subprotocol, then the zeroed end */
+	struct lws_protocols protocols[WS_PROTOCOLS_MAX + 2];
 };
 
 /*
@@ -198,42 +217,105 @@ http_trusted(void *arg, const char *ip)
 }
 
 /*
- * A header lws knows by token, every occurrence joined (lws joins them
- * with ','; Cookie fragments, which it joins with nothing, with "; "), in
- * a buffer of its own size (malloc'd; "" when absent).
+ * A header lws knows by token, every occurrence (lws keeps each as a
+ * fragment) joined with sep, in a buffer of its own size (malloc'd; ""
+ * when absent). *count: how many occurrences.
  */
 static char *
-http_header(struct lws *wsi, enum lws_token_indexes tok)
+http_header_token(struct lws *wsi, enum lws_token_indexes tok, const char *sep,
+                  unsigned *count)
 {
 	int i, n, total = lws_hdr_total_length(wsi, tok);
-	size_t cap, len = 0;
+	size_t cap, len = 0, slen = strlen(sep), k;
 	char *s;
 
+	*count = 0;
 	if (total <= 0)
 		return xstrdup("");
-	if (tok != WSI_TOKEN_HTTP_COOKIE) {
-		s = xmalloc((size_t)total + 1);
-		if (lws_hdr_copy(wsi, s, total + 1, tok) < 0)
-			s[0] = '\0';
-		return s;
-	}
-	/* Room for "; " between fragments. */
-	cap = (size_t)total * 3 + 1;
+	/* Room for a separator between any two bytes, at worst. */
+	cap = (size_t)total * (slen + 1) + 1;
 	s = xmalloc(cap);
 	s[0] = '\0';
 	for (i = 0; (n = lws_hdr_fragment_length(wsi, tok, i)) > 0; i++) {
-		if (len + (size_t)n + 3 > cap)
+		if (len + (size_t)n + slen + 1 > cap)
 			break;
 		if (len > 0) {
-			memcpy(s + len, "; ", 2);
-			len += 2;
+			memcpy(s + len, sep, slen);
+			len += slen;
 		}
 		if (lws_hdr_copy_fragment(wsi, s + len, (int)(cap - len), tok,
 		                          i) != n)
 			break;
-		len += (size_t)n;
+		/* lws keeps the white space before a repeated header's value.
+		 */
+		k = 0;
+		while (k < (size_t)n &&
+		       (s[len + k] == ' ' || s[len + k] == '\t'))
+			k++;
+		memmove(s + len, s + len + k, (size_t)n - k);
+		len += (size_t)n - k;
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		(*count)++;
 	}
 	s[len] = '\0';
+	return s;
+}
+
+/*
+ * The lws token of a header name (any case), or -1 when lws 4.1 does not
+ * know it (it then keeps it as a "custom" header: HTTP/1.1 only, first
+ * occurrence only).
+ */
+static int
+http_token_of(const char *name)
+{
+	const unsigned char *t;
+	size_t n = strlen(name), i;
+	int tok;
+
+	for (tok = 0; tok < WSI_TOKEN_COUNT; tok++) {
+		t = lws_token_to_string((enum lws_token_indexes)tok);
+		if (t == NULL || strlen((const char *)t) != n + 1 ||
+		    t[n] != ':')
+			continue;
+		for (i = 0; i < n && tolower((unsigned char)name[i]) == t[i];
+		     i++)
+			;
+		if (i == n)
+			return tok;
+	}
+	return -1;
+}
+
+/* A request header by name, as struct gw_http_header says (malloc'd). */
+static char *
+http_header_named(struct lws *wsi, const char *name, unsigned *count)
+{
+	char key[HTTP_FIELD_NAME_MAX + 2], *s;
+	int tok = http_token_of(name), n;
+	size_t i, klen = strlen(name);
+
+	*count = 0;
+	if (tok >= 0)
+		return http_header_token(
+		        wsi, (enum lws_token_indexes)tok,
+		        tok == WSI_TOKEN_HTTP_COOKIE ? "; " : ", ", count);
+	if (klen == 0 || klen > HTTP_FIELD_NAME_MAX)
+		return xstrdup("");
+	for (i = 0; i < klen; i++)
+		key[i] = (char)tolower((unsigned char)name[i]);
+	key[klen++] = ':';
+	key[klen] = '\0';
+	n = lws_hdr_custom_length(wsi, key, (int)klen);
+	if (n < 0)
+		return xstrdup("");
+	s = xmalloc((size_t)n + 1);
+	if (lws_hdr_custom_copy(wsi, s, n + 1, key, (int)klen) != n) {
+		s[0] = '\0';
+		return s;
+	}
+	*count = 1;
 	return s;
 }
 
@@ -246,6 +328,7 @@ static void
 client_address(struct gw_http *h, struct lws *wsi, char *out, size_t len)
 {
 	char peer[64], canon[HTTP_HDR_IP_MAX];
+	unsigned count;
 	char *xff;
 
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
@@ -256,7 +339,8 @@ client_address(struct gw_http *h, struct lws *wsi, char *out, size_t len)
 	if (h->cfg->n_trusted_proxies == 0 ||
 	    !http_trusted((void *)h->cfg, peer))
 		return;
-	xff = http_header(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	/* Several headers count as one list (RFC 9110 5.3). */
+	xff = http_header_token(wsi, WSI_TOKEN_X_FORWARDED_FOR, ",", &count);
 	if (http_hdr_forwarded_client(xff, http_trusted, (void *)h->cfg, canon,
 	                              sizeof(canon)) == 0)
 		snprintf(out, len, "%s", canon);
@@ -265,25 +349,73 @@ client_address(struct gw_http *h, struct lws *wsi, char *out, size_t len)
 
 /* ---------------------------------------------------------------- http */
 
+/* Forgets the answer (and its fields), sent or not. */
 static void
-http_set_body(struct http_req *r, int status, const char *ctype, char *body,
-              size_t len)
+http_answer_clear(struct http_req *r)
 {
 	free(r->body);
-	r->status = status;
-	r->ctype = ctype;
-	r->body = body;
-	r->body_len = len;
-	r->body_off = 0;
+	free(r->ctype);
+	free(r->fields);
+	r->body = r->ctype = r->fields = NULL;
+	r->body_len = r->body_off = r->fields_len = 0;
+	r->status = 0;
+	r->has_cache_control = 0;
 }
 
-enum {
-	API_NONE = 0,
-	API_READING, /* request body coming in */
-	API_WAITING, /* handed to the API handler */
-	API_ANSWER,  /* answer set, headers to send when writable */
-	API_BODY,    /* headers sent, body to send */
-};
+/* Forgets the request: what was read, and its place among the waiting. */
+static void
+http_req_forget(struct gw_http *h, struct http_req *r)
+{
+	if (r->state == REQ_WAITING && idmap_get(h->waiting, r->id) == r)
+		idmap_del(h->waiting, r->id);
+	free(r->req_body);
+	free(r->path);
+	r->req_body = r->path = NULL;
+	r->req_len = 0;
+	r->route = NULL;
+	r->state = REQ_NONE;
+	http_answer_clear(r);
+}
+
+/* Sets r's answer from res (copied). */
+static void
+http_answer_set(struct http_req *r, const struct gw_http_response *res)
+{
+	size_t i, j, need = 0, nlen, vlen;
+	char *p;
+
+	http_answer_clear(r);
+	r->status = res->status;
+	r->ctype = xstrdup(res->content_type != NULL ? res->content_type
+	                                             : "application/json");
+	if (res->len > 0) {
+		r->body = xmalloc(res->len);
+		memcpy(r->body, res->body, res->len);
+		r->body_len = res->len;
+	}
+	for (i = 0; i < res->nfields && i < HTTP_FIELDS_MAX; i++)
+		need += strlen(res->fields[i].name) + 2 +
+		        strlen(res->fields[i].value) + 1;
+	if (need == 0)
+		return;
+	p = r->fields = xmalloc(need);
+	for (i = 0; i < res->nfields && i < HTTP_FIELDS_MAX; i++) {
+		nlen = strlen(res->fields[i].name);
+		vlen = strlen(res->fields[i].value);
+		/* HTTP/2 wants names in lower case; lws wants the colon. */
+		for (j = 0; j < nlen; j++)
+			p[j] = (char)tolower(
+			        (unsigned char)res->fields[i].name[j]);
+		p[nlen] = ':';
+		p[nlen + 1] = '\0';
+		if (strcmp(p, "cache-control:") == 0)
+			r->has_cache_control = 1;
+		p += nlen + 2;
+		memcpy(p, res->fields[i].value, vlen + 1);
+		p += vlen + 1;
+	}
+	r->fields_len = need;
+}
 
 /* The answer is out: the next request, or the end of the connection. */
 static int
@@ -295,379 +427,70 @@ http_done(struct lws *wsi, const struct http_req *r)
 }
 
 static int
+http_add(struct lws *wsi, const char *name, const char *value,
+         unsigned char **p, unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+	                                   (const unsigned char *)value,
+	                                   (int)strlen(value), p, end);
+}
+
+/* Writes the status line and headers of r's answer; its body follows. */
+static int
 http_send_headers(struct lws *wsi, struct http_req *r)
 {
+	unsigned char buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start,
+	                                   *end = buf + sizeof(buf) - 1;
+	int no_body = r->status == 204 || r->status == 304;
+	const char *f = r->fields, *value;
+
 	/* Probes are polled every few seconds: keep them out of info. */
 	gw_log(r->quiet ? GW_LOG_DEBUG : GW_LOG_INFO, "http.request",
 	       "conn=%lu method=%s path=\"%s\" status=%d", conn_id(wsi),
-	       r->method, r->path, r->status);
-	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
-	                                   *end = buf + sizeof(buf) - 1;
-
-	if ((r->st != NULL &&
-	     http_static_headers(wsi, r->st, r->body_len, &p, end) != 0) ||
-	    (r->st == NULL &&
-	     (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype,
-	                                  r->body_len, &p, end) ||
-	      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-	                                   (const unsigned char *)"no-store", 8,
-	                                   &p, end))) ||
-	    (r->set_cookie != NULL &&
-	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
-	                                  (const unsigned char *)r->set_cookie,
-	                                  (int)strlen(r->set_cookie), &p,
-	                                  end)) ||
-	    lws_finalize_http_header(wsi, &p, end))
+	       r->method, r->log_path, r->status);
+	if (no_body) {
+		/* No Content-Type or Content-Length: there is no body. */
+		if (lws_add_http_header_status(wsi, (unsigned)r->status, &p,
+		                               end))
+			return -1;
+	} else if (lws_add_http_common_headers(wsi, (unsigned)r->status,
+	                                       r->ctype, r->body_len, &p,
+	                                       end)) {
 		return -1;
+	}
+	if (!r->has_cache_control &&
+	    http_add(wsi, "cache-control:", "no-store", &p, end))
+		return -1;
+	while (f != NULL && f < r->fields + r->fields_len) {
+		value = f + strlen(f) + 1;
+		if (http_add(wsi, f, value, &p, end))
+			return -1;
+		f = value + strlen(value) + 1;
+	}
+	if (lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	if (no_body || r->head_only) {
+		free(r->body);
+		r->body = NULL;
+		r->body_len = 0;
+	}
 	/*
 	 * No body to follow (HEAD, 304, empty): over HTTP/2 the headers end
 	 * the stream, else a 304 (no Content-Length) leaves it open.
 	 */
 	if (lws_write(wsi, start, (size_t)(p - start),
 	              LWS_WRITE_HTTP_HEADERS |
-	                      (r->head_only || r->body_len == 0
-	                               ? LWS_WRITE_H2_STREAM_END
-	                               : 0)) != (int)(p - start))
+	                      (r->body_len == 0 ? LWS_WRITE_H2_STREAM_END
+	                                        : 0)) != (int)(p - start))
 		return -1;
-	if (r->head_only || r->body_len == 0)
+	r->state = REQ_BODY;
+	if (r->body_len == 0) {
+		http_answer_clear(r);
+		r->state = REQ_NONE;
 		return http_done(wsi, r);
+	}
 	lws_callback_on_writable(wsi);
 	return 0;
-}
-
-/* Notes what the request is, for its log line. */
-static void
-http_request_start(struct lws *wsi, struct http_req *r, const char *path)
-{
-	static const struct {
-		enum lws_token_indexes tok;
-		const char *name;
-	} methods[] = {
-	        {WSI_TOKEN_GET_URI, "GET"},
-	        {WSI_TOKEN_HEAD_URI, "HEAD"},
-	        {WSI_TOKEN_POST_URI, "POST"},
-	        {WSI_TOKEN_PUT_URI, "PUT"},
-	        {WSI_TOKEN_PATCH_URI, "PATCH"},
-	        {WSI_TOKEN_DELETE_URI, "DELETE"},
-	        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
-	};
-	unsigned i;
-
-	r->method = "OTHER";
-	for (i = 0; i < nitems(methods); i++)
-		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
-			r->method = methods[i].name;
-	/* Kept only for the log line, so cleaned for it. */
-	gw_log_clean(r->path, sizeof(r->path), path);
-	r->quiet = strcmp(path, "/healthz") == 0 ||
-	           strcmp(path, "/readyz") == 0 ||
-	           strcmp(path, "/metrics") == 0;
-}
-
-static char *
-json_error(const char *reason, size_t *len)
-{
-	char *s = xasprintf("{\"error\":\"%s\"}\n", reason);
-
-	*len = strlen(s);
-	return s;
-}
-
-static int api_start(struct gw_http *h, struct lws *wsi, struct http_req *r);
-
-/*
- * A reply with headers of its own (http_static.h): a static file, a
- * public GET route's answer, their errors. Takes st and its body; a
- * method other than GET and HEAD makes it a 405.
- */
-static int
-http_reply(struct lws *wsi, struct http_req *r, struct http_static_reply *st,
-           int get_or_head)
-{
-	static const char not_allowed[] =
-	        "{\"error\":\"method not allowed\"}\n";
-
-	if (!get_or_head) {
-		free(st->body);
-		memset(st, 0, sizeof(*st));
-		st->status = HTTP_STATUS_METHOD_NOT_ALLOWED;
-		st->ctype = "application/json";
-		st->body = xstrdup(not_allowed);
-		st->len = sizeof(not_allowed) - 1;
-	}
-	free(r->st);
-	r->st = st;
-	http_set_body(r, st->status, st->ctype, st->body, st->len);
-	st->body = NULL;
-	return http_send_headers(wsi, r);
-}
-
-/* /widget/ and /desk/: files (http_static.c), or a redirect to a folder. */
-static int
-http_files(struct gw_http *h, struct lws *wsi, struct http_req *r,
-           const char *path, int get_or_head)
-{
-	struct http_static_reply *st = xcalloc(1, sizeof(*st));
-	char ae[256], inm[256];
-
-	if (!get_or_head)
-		return http_reply(wsi, r, st, 0);
-	/* Too long to read: as if absent (identity, no validator). */
-	if (lws_hdr_copy(wsi, ae, sizeof(ae), WSI_TOKEN_HTTP_ACCEPT_ENCODING) <
-	    0)
-		ae[0] = '\0';
-	if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) <
-	    0)
-		inm[0] = '\0';
-	http_static_get(h->files, path, ae, inm, st);
-	if (st->status == HTTP_STATUS_MOVED_PERMANENTLY) {
-		unsigned char buf[LWS_PRE + 1024], *p = buf + LWS_PRE,
-		                                   *end = buf + sizeof(buf) - 1;
-		int rc = lws_http_redirect(wsi, HTTP_STATUS_MOVED_PERMANENTLY,
-		                           (const unsigned char *)st->location,
-		                           (int)strlen(st->location), &p, end);
-
-		free(st);
-		if (rc < 0)
-			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	}
-	return http_reply(wsi, r, st, 1);
-}
-
-/* A public GET route: its answer, never stored when not a 200. */
-static int
-http_get_route(struct lws *wsi, struct http_req *r, const struct http_get *g,
-               int get_or_head)
-{
-	struct http_static_reply *st = xcalloc(1, sizeof(*st));
-	int status = HTTP_STATUS_OK;
-
-	if (!get_or_head)
-		return http_reply(wsi, r, st, 0);
-	st->body = g->fn(g->arg, &status, &st->len);
-	st->status = status;
-	st->ctype = "application/json";
-	st->cors = 1;
-	st->cache_control = status == HTTP_STATUS_OK ? g->cache_control : NULL;
-	return http_reply(wsi, r, st, 1);
-}
-
-static int
-http_route(struct gw_http *h, struct lws *wsi, struct http_req *r,
-           const char *path)
-{
-	char ready[READY_JSON_MAX];
-	size_t len;
-	char *body;
-	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-	int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-	unsigned i;
-
-	r->head_only = is_head;
-	free(r->st); /* an earlier request's on this connection */
-	r->st = NULL;
-	if (strncmp(path, "/api/", 5) == 0 && h->api.request != NULL)
-		return api_start(h, wsi, r);
-	/* Their owners may be gone once the context is being destroyed. */
-	for (i = 0; i < h->ngets && !h->destroying; i++)
-		if (strcmp(path, h->gets[i].path) == 0)
-			return http_get_route(wsi, r, &h->gets[i],
-			                      is_get || is_head);
-	if (http_static_owns(path))
-		return http_files(h, wsi, r, path, is_get || is_head);
-	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
-	    strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0) {
-		body = json_error("not found", &len);
-		http_set_body(r, HTTP_STATUS_NOT_FOUND, "application/json",
-		              body, len);
-		return http_send_headers(wsi, r);
-	}
-	if (!is_get && !is_head) {
-		body = json_error("method not allowed", &len);
-		http_set_body(r, HTTP_STATUS_METHOD_NOT_ALLOWED,
-		              "application/json", body, len);
-		return http_send_headers(wsi, r);
-	}
-	if (strcmp(path, "/") == 0) {
-		unsigned char buf[LWS_PRE + 1024], *p = buf + LWS_PRE,
-		                                   *end = buf + sizeof(buf) - 1;
-
-		if (lws_http_redirect(wsi, HTTP_STATUS_FOUND,
-		                      (const unsigned char *)"/desk/", 6, &p,
-		                      end) < 0)
-			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	}
-	if (strcmp(path, "/healthz") == 0) {
-		body = xstrdup("{\"status\":\"ok\"}\n");
-		http_set_body(r, HTTP_STATUS_OK, "application/json", body,
-		              strlen(body));
-	} else if (strcmp(path, "/readyz") == 0) {
-		int ok = h->hooks.ready(h->hooks.arg, ready, sizeof(ready) - 2);
-
-		body = xasprintf("%s\n", ready);
-		http_set_body(r,
-		              ok ? HTTP_STATUS_OK
-		                 : HTTP_STATUS_SERVICE_UNAVAILABLE,
-		              "application/json", body, strlen(body));
-	} else {
-		body = h->hooks.metrics(h->hooks.arg, &len);
-		http_set_body(r, HTTP_STATUS_OK,
-		              "text/plain; version=0.0.4; charset=utf-8", body,
-		              len);
-	}
-	return http_send_headers(wsi, r);
-}
-
-/*
- * The request, with its body if any, goes to the API handler; a query
- * string too long for it is answered 414 here. Returns what the lws
- * callback returns.
- */
-static int
-api_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
-{
-	char peer[64] = "", ctype[128] = "", xrw[64] = "";
-	char query[1024] = "", *body, *cookie;
-	size_t k, len;
-	int i, n;
-
-	/*
-	 * The query string: libwebsockets keeps each name=value (URL-decoded)
-	 * as a fragment; joined here with '&'. One that does not fit is
-	 * refused rather than dropped: a dropped filter would widen a query.
-	 */
-	for (i = 0, k = 0;
-	     (n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
-	     i++) {
-		if (k + (size_t)n + 2 > sizeof(query) ||
-		    lws_hdr_copy_fragment(wsi, query + k + (k > 0),
-		                          (int)(sizeof(query) - k - (k > 0)),
-		                          WSI_TOKEN_HTTP_URI_ARGS, i) != n) {
-			r->api_state = API_NONE;
-			body = json_error("query string too long", &len);
-			http_set_body(r, HTTP_STATUS_REQ_URI_TOO_LONG,
-			              "application/json", body, len);
-			return http_send_headers(wsi, r);
-		}
-		if (k > 0)
-			query[k++] = '&';
-		k += (size_t)n;
-		query[k] = '\0';
-	}
-	cookie = http_header(wsi, WSI_TOKEN_HTTP_COOKIE);
-	lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE);
-	lws_hdr_custom_copy(wsi, xrw, sizeof(xrw), "x-requested-with:", 17);
-	client_address(h, wsi, peer, sizeof(peer));
-	r->api_state = API_WAITING;
-	idmap_put(h->api_waiting, conn_id(wsi), r);
-	h->api.request(h->api.arg, conn_id(wsi), r->method, r->path, query,
-	               r->req_body ? r->req_body : "", r->req_len, cookie, peer,
-	               ctype, xrw[0] != '\0');
-	free(cookie);
-	return 0;
-}
-
-/* Answers an API request now with an error; its body is left unread. */
-static int
-api_refuse(struct lws *wsi, struct http_req *r, int status, const char *why)
-{
-	size_t n;
-	char *body = json_error(why, &n);
-
-	r->api_state = API_NONE;
-	r->close_after = 1;
-	http_set_body(r, status, "application/json", body, n);
-	return http_send_headers(wsi, r);
-}
-
-/*
- * What lws 4.1 does with a request body: it reads Content-Length bytes
- * (any method) and hands them over in HTTP_BODY callbacks, then
- * HTTP_BODY_COMPLETION; a POST with Content-Length: 0 gets both with no
- * data; a POST, PUT or PATCH without Content-Length is read as a body of
- * 100 MiB; chunked bodies are not decoded. So: a body with a
- * Content-Length of 1 to http_body_max bytes is read, then handled; one
- * of 0, or none at all, is empty and handled at once (without
- * Content-Length on a POST, PUT or PATCH, the connection then closes);
- * anything else is refused unread and the connection closed.
- */
-static int
-api_start(struct gw_http *h, struct lws *wsi, struct http_req *r)
-{
-	char value[32];
-	unsigned long long n = 0;
-	int has_body = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
-	               lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
-	               lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
-
-	r->wsi = wsi;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
-		return api_refuse(wsi, r, HTTP_STATUS_LENGTH_REQUIRED,
-		                  "chunked request bodies are not accepted: "
-		                  "send Content-Length");
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
-		/*
-		 * No body (RFC 9112 6.3), though lws would read one of 100
-		 * MiB after it: handled empty, and the connection closed
-		 * once it is answered.
-		 */
-		r->close_after = has_body;
-		return api_dispatch(h, wsi, r);
-	}
-	if (lws_hdr_copy(wsi, value, sizeof(value),
-	                 WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0 ||
-	    http_hdr_content_length(value, &n) != 0)
-		return api_refuse(wsi, r, HTTP_STATUS_BAD_REQUEST,
-		                  "malformed Content-Length");
-	if (n > (unsigned long long)h->cfg->http_body_max)
-		return api_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
-		                  "request body too large");
-	if (n == 0)
-		return api_dispatch(h, wsi, r);
-	r->api_state = API_READING;
-	return 0; /* body callbacks follow */
-}
-
-static int
-api_body(struct gw_http *h, struct lws *wsi, struct http_req *r, const void *in,
-         size_t len)
-{
-	if (r->api_state != API_READING || len == 0)
-		return 0;
-	if (r->req_len + len > (size_t)h->cfg->http_body_max)
-		return api_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
-		                  "request body too large");
-	r->req_body = xrealloc(r->req_body, r->req_len + len + 1);
-	memcpy(r->req_body + r->req_len, in, len);
-	r->req_len += len;
-	r->req_body[r->req_len] = '\0';
-	return 0;
-}
-
-static void
-api_forget(struct gw_http *h, struct http_req *r)
-{
-	if (r->wsi != NULL && idmap_get(h->api_waiting, conn_id(r->wsi)) == r)
-		idmap_del(h->api_waiting, conn_id(r->wsi));
-	free(r->req_body);
-	r->req_body = NULL;
-	free(r->set_cookie);
-	r->set_cookie = NULL;
-	r->api_state = API_NONE;
-}
-
-static int http_write_body(struct lws *wsi, struct http_req *r);
-
-static int
-api_writeable(struct lws *wsi, struct http_req *r)
-{
-	if (r->api_state == API_ANSWER) {
-		r->api_state = API_BODY;
-		return http_send_headers(wsi, r);
-	}
-	return http_write_body(wsi, r);
 }
 
 /*
@@ -685,7 +508,7 @@ http_write_body(struct lws *wsi, struct http_req *r)
 	size_t n;
 	int rc;
 
-	if (r->body == NULL)
+	if (r->state != REQ_BODY || r->body == NULL)
 		return 0;
 	n = r->body_len - r->body_off;
 	if (allow >= 0 && n > HTTP_TX_CHUNK)
@@ -708,8 +531,248 @@ http_write_body(struct lws *wsi, struct http_req *r)
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	http_set_body(r, 0, NULL, NULL, 0);
+	http_answer_clear(r);
+	r->state = REQ_NONE;
 	return http_done(wsi, r);
+}
+
+/*
+ * The table's own answer (404, 405, 411, 413, 414, 503, ...), now, with a
+ * JSON error and optional fields.
+ */
+static int
+http_refuse(struct lws *wsi, struct http_req *r, int status, const char *why,
+            const struct gw_http_field *fields, size_t nfields)
+{
+	char *body = xasprintf("{\"error\":\"%s\"}\n", why);
+	struct gw_http_response res = {status,       NULL,   body,
+	                               strlen(body), fields, nfields};
+
+	http_answer_set(r, &res);
+	free(body);
+	return http_send_headers(wsi, r);
+}
+
+/* Notes what the request is, for its log line and its route. */
+static void
+http_request_start(struct lws *wsi, struct http_req *r, const char *path)
+{
+	static const struct {
+		enum lws_token_indexes tok;
+		const char *name;
+	} methods[] = {
+	        {WSI_TOKEN_GET_URI, "GET"},
+	        {WSI_TOKEN_HEAD_URI, "HEAD"},
+	        {WSI_TOKEN_POST_URI, "POST"},
+	        {WSI_TOKEN_PUT_URI, "PUT"},
+	        {WSI_TOKEN_PATCH_URI, "PATCH"},
+	        {WSI_TOKEN_DELETE_URI, "DELETE"},
+	        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+	};
+	unsigned i;
+
+	r->method = "OTHER";
+	for (i = 0; i < nitems(methods); i++)
+		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
+			r->method = methods[i].name;
+	r->method_bit = http_route_method(r->method);
+	r->head_only = r->method_bit == GW_HTTP_HEAD;
+	r->quiet = 0;
+	r->close_after = 0;
+	/* Kept for the log line, so cleaned for it. */
+	gw_log_clean(r->log_path, sizeof(r->log_path), path);
+	r->path = xstrdup(path);
+}
+
+/*
+ * The query string: libwebsockets keeps each name=value (URL-decoded) as a
+ * fragment; joined here with '&'. One that does not fit is refused rather
+ * than cut: a dropped filter would widen a query. 0, or -1.
+ */
+static int
+http_query(struct lws *wsi, char *query, size_t len)
+{
+	size_t k = 0;
+	int i, n;
+
+	query[0] = '\0';
+	for (i = 0;
+	     (n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
+	     i++) {
+		if (k + (size_t)n + 2 > len ||
+		    lws_hdr_copy_fragment(wsi, query + k + (k > 0),
+		                          (int)(len - k - (k > 0)),
+		                          WSI_TOKEN_HTTP_URI_ARGS, i) != n)
+			return -1;
+		if (k > 0)
+			query[k++] = '&';
+		k += (size_t)n;
+		query[k] = '\0';
+	}
+	return 0;
+}
+
+/*
+ * The request, with its body, goes to its route's handler, which answers
+ * it now or later by id. Returns what the lws callback returns.
+ */
+static int
+http_dispatch(struct gw_http *h, struct lws *wsi, struct http_req *r)
+{
+	const struct gw_http_route *rt = r->route;
+	struct gw_http_header hdrs[HTTP_ROUTE_HEADERS_MAX];
+	char query[HTTP_QUERY_MAX], peer[64];
+	struct gw_http_request req;
+	size_t i, n = 0;
+
+	if (http_query(wsi, query, sizeof(query)) != 0)
+		return http_refuse(wsi, r, HTTP_STATUS_REQ_URI_TOO_LONG,
+		                   "query string too long", NULL, 0);
+	client_address(h, wsi, peer, sizeof(peer));
+	while (rt->headers != NULL && rt->headers[n] != NULL &&
+	       n < HTTP_ROUTE_HEADERS_MAX) {
+		hdrs[n].name = rt->headers[n];
+		hdrs[n].value =
+		        http_header_named(wsi, rt->headers[n], &hdrs[n].count);
+		n++;
+	}
+	memset(&req, 0, sizeof(req));
+	req.http = h;
+	req.id = ++h->next_req;
+	req.method = r->method_bit;
+	req.method_name = r->method;
+	req.path = r->path;
+	req.query = query;
+	req.body = r->req_body != NULL ? r->req_body : "";
+	req.body_len = r->req_len;
+	req.peer = peer;
+	req.headers = hdrs;
+	req.nheaders = n;
+	r->id = req.id;
+	r->state = REQ_WAITING;
+	idmap_put(h->waiting, r->id, r);
+	h->calling = r;
+	rt->handler(rt->arg, &req);
+	h->calling = NULL;
+	for (i = 0; i < n; i++)
+		free((char *)hdrs[i].value);
+	/* Borrowed for the call only. */
+	free(r->req_body);
+	r->req_body = NULL;
+	r->req_len = 0;
+	/* Answered at once (a probe, a file): out now, not a turn later. */
+	if (r->state == REQ_ANSWER)
+		return http_send_headers(wsi, r);
+	return 0;
+}
+
+/*
+ * A request's headers have arrived: the table finds its route, or answers
+ * itself. What lws 4.1 does with a body: it reads Content-Length bytes
+ * (any method) and hands them over in HTTP_BODY callbacks, then
+ * HTTP_BODY_COMPLETION; a POST with Content-Length: 0 gets both with no
+ * data; a POST, PUT or PATCH without Content-Length is read as a body of
+ * 100 MiB; chunked bodies are not decoded. So a body the route takes is
+ * read, then handled; none is handled at once (without Content-Length on
+ * a POST, PUT or PATCH the connection then closes); anything else is
+ * refused unread, and the connection closed (http.h has the rules).
+ */
+static int
+http_request(struct gw_http *h, struct lws *wsi, struct http_req *r,
+             const char *path)
+{
+	char value[32], allow[HTTP_ROUTE_ALLOW_MAX];
+	struct gw_http_field allow_field = {"Allow", allow};
+	unsigned long long n = 0;
+	struct http_route_hit hit;
+	int chunked, has_length, bad_length = 0;
+	int body_method;
+
+	/* An earlier request's, on this connection. */
+	http_req_forget(h, r);
+	r->wsi = wsi;
+	http_request_start(wsi, r, path);
+	body_method = (r->method_bit &
+	               (GW_HTTP_POST | GW_HTTP_PUT | GW_HTTP_PATCH)) != 0;
+	chunked =
+	        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+	has_length =
+	        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+	if (has_length && (lws_hdr_copy(wsi, value, sizeof(value),
+	                                WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0 ||
+	                   http_hdr_content_length(value, &n) != 0))
+		bad_length = 1;
+	/* A body left unread: what follows on the connection is not ours. */
+	r->close_after =
+	        chunked || bad_length || n > 0 || (body_method && !has_length);
+	if (h->draining || h->destroying)
+		return http_refuse(wsi, r, HTTP_STATUS_SERVICE_UNAVAILABLE,
+		                   "shutting down", NULL, 0);
+	http_routes_find(h->routes, r->method_bit, path,
+	                 (size_t)h->cfg->http_body_max, &hit);
+	if (hit.status == HTTP_STATUS_NOT_FOUND)
+		return http_refuse(wsi, r, HTTP_STATUS_NOT_FOUND, "not found",
+		                   NULL, 0);
+	if (chunked)
+		return http_refuse(wsi, r, HTTP_STATUS_LENGTH_REQUIRED,
+		                   "chunked request bodies are not accepted: "
+		                   "send Content-Length",
+		                   NULL, 0);
+	if (bad_length)
+		return http_refuse(wsi, r, HTTP_STATUS_BAD_REQUEST,
+		                   "malformed Content-Length", NULL, 0);
+	/* Over what any route may read, whatever the method. */
+	if (n > (unsigned long long)h->cfg->http_body_max)
+		return http_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		                   "request body too large", NULL, 0);
+	if (hit.status == HTTP_STATUS_METHOD_NOT_ALLOWED) {
+		http_route_allow(hit.allow, allow, sizeof(allow));
+		return http_refuse(wsi, r, HTTP_STATUS_METHOD_NOT_ALLOWED,
+		                   "method not allowed", &allow_field, 1);
+	}
+	if (n > (unsigned long long)hit.body_max)
+		return http_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		                   "request body too large", NULL, 0);
+	r->route = hit.route;
+	r->body_max = hit.body_max;
+	r->quiet = (hit.route->flags & GW_HTTP_QUIET) != 0;
+	/*
+	 * No Content-Length: no body (RFC 9112 6.3), though lws would read
+	 * one of 100 MiB after it on a POST, PUT or PATCH: handled empty, and
+	 * the connection closed once it is answered.
+	 */
+	r->close_after = body_method && !has_length;
+	if (n == 0)
+		return http_dispatch(h, wsi, r);
+	r->state = REQ_READING;
+	return 0; /* body callbacks follow */
+}
+
+static int
+http_body(struct lws *wsi, struct http_req *r, const void *in, size_t len)
+{
+	if (r->state != REQ_READING || len == 0)
+		return 0;
+	/* lws reads Content-Length bytes: this is a second line of defence. */
+	if (r->req_len + len > r->body_max) {
+		r->state = REQ_NONE;
+		r->close_after = 1;
+		return http_refuse(wsi, r, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+		                   "request body too large", NULL, 0);
+	}
+	r->req_body = xrealloc(r->req_body, r->req_len + len + 1);
+	memcpy(r->req_body + r->req_len, in, len);
+	r->req_len += len;
+	r->req_body[r->req_len] = '\0';
+	return 0;
+}
+
+static int
+http_writeable(struct lws *wsi, struct http_req *r)
+{
+	if (r->state == REQ_ANSWER)
+		return http_send_headers(wsi, r);
+	return http_write_body(wsi, r);
 }
 
 /* ---------------------------------------------------------------- ws */
@@ -904,13 +967,13 @@ ws_error(struct conn *c, const char *code, const char *message)
 static const struct gw_ws_handler *
 ws_handler(const struct conn *c)
 {
-	return c->chat ? &c->h->chat_handler : &c->h->handler;
+	return &c->h->ws[c->proto].handler;
 }
 
 /*
  * Handles one complete message of the base protocol: every message is a
  * JSON object with a string "type". The base knows "ping"; the channel
- * protocols (chat, desk) add their types on top of this dispatcher.
+ * subprotocols add their types on top of this dispatcher.
  */
 static void
 ws_message(struct conn *c, const char *text, size_t len)
@@ -1198,12 +1261,15 @@ ws_peer_close(struct conn *c, struct lws *wsi, const void *in, size_t len)
 
 /* ---------------------------------------------------------------- callback */
 
+/* ---------------------------------------------------------------- callback */
+
 static int
 http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
               void *in, size_t len)
 {
 	struct gw_http *h = lws_context_user(lws_get_context(wsi));
 	struct http_req *r = user;
+	char peer[64] = "";
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -1224,35 +1290,33 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			gw_metrics_conn(GW_CONN_HTTP, -1);
 		}
 		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/*
+		 * A WebSocket handshake lws gave to this protocol: it asked
+		 * for no subprotocol (lws's default is the first, this one),
+		 * or for "http". No socket of ours would serve it, and a
+		 * socket nobody serves would never be counted, limited or
+		 * closed when idle.
+		 */
+		lws_get_peer_simple(wsi, peer, sizeof(peer));
+		gw_warn("ws.refused", "peer=%s reason=\"no subprotocol\"",
+		        peer);
+		gw_metrics_error(GW_ERR_WS);
+		return 1;
 	case LWS_CALLBACK_HTTP:
-		http_request_start(wsi, r, (const char *)in);
-		if (h->draining) {
-			size_t n;
-			char *body = json_error("shutting down", &n);
-
-			http_set_body(r, HTTP_STATUS_SERVICE_UNAVAILABLE,
-			              "application/json", body, n);
-			return http_send_headers(wsi, r);
-		}
-		return http_route(h, wsi, r, (const char *)in);
+		return http_request(h, wsi, r, (const char *)in);
 	case LWS_CALLBACK_HTTP_BODY:
-		return api_body(h, wsi, r, in, len);
+		return http_body(wsi, r, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (r->api_state == API_READING)
-			return api_dispatch(h, wsi, r);
+		if (r->state == REQ_READING)
+			return http_dispatch(h, wsi, r);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (r->api_state == API_WAITING)
-			return 0;
-		return api_writeable(wsi, r);
+		return http_writeable(wsi, r);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		if (r != NULL) {
-			api_forget(h, r);
-			http_set_body(r, 0, NULL, NULL, 0);
-			free(r->st);
-			r->st = NULL;
-		}
+		if (r != NULL)
+			http_req_forget(h, r);
 		break;
 	default:
 		break;
@@ -1260,21 +1324,54 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* Whether origin is one the subprotocol p accepts. */
+static int
+ws_origin_ok(const struct gw_http *h, const struct gw_ws_protocol *p,
+             const char *origin)
+{
+	return ((p->origins & GW_WS_STAFF_ORIGINS) &&
+	        gw_config_origin_allowed(h->cfg, origin)) ||
+	       ((p->origins & GW_WS_RESIDENT_ORIGINS) &&
+	        gw_config_widget_origin(h->cfg, origin));
+}
+
+/* The hello every socket gets first, with what its protocol adds. */
+static void
+ws_hello(struct conn *c, const struct gw_ws_protocol *p)
+{
+	json_t *hello = json_pack("{s:s, s:s, s:s}", "type", "hello",
+	                          "protocol", p->name, "server",
+	                          "switchboard/" SWITCHBOARD_VERSION);
+
+	if (p->hello != NULL)
+		p->hello(p->handler.arg, hello);
+	ws_queue_json(c, hello);
+}
+
 static int
 ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             void *in, size_t len)
 {
 	struct gw_http *h = lws_context_user(lws_get_context(wsi));
+	const struct gw_ws_protocol *p;
 	struct conn *c = user;
 	char origin[256] = "", peer[64] = "", uri[64] = "", clean[256];
 	char addr[64] = "";
+	unsigned idx;
 
+	/* Its subprotocol: the index gw_http_start put in lws's entry. */
+	idx = lws_get_protocol(wsi) != NULL
+	              ? (unsigned)(uintptr_t)lws_get_protocol(wsi)->user
+	              : 0;
+	if (idx >= WS_PROTOCOLS_MAX)
+		idx = 0;
+	p = &h->ws[idx];
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
 		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <=
 		            0 ||
-		    strcmp(uri, "/ws") != 0) {
+		    strcmp(uri, WS_PATH) != 0) {
 			gw_warn("ws.refused", "peer=%s reason=\"bad path\"",
 			        peer);
 			return 1;
@@ -1285,8 +1382,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if (lws_hdr_copy(wsi, origin, sizeof(origin),
 		                 WSI_TOKEN_ORIGIN) <= 0 ||
-		    (!gw_config_origin_allowed(h->cfg, origin) &&
-		     !gw_config_widget_origin(h->cfg, origin))) {
+		    !ws_origin_ok(h, p, origin)) {
 			gw_warn("ws.refused",
 			        "peer=%s origin=\"%s\" reason=\"origin not "
 			        "allowed\"",
@@ -1311,8 +1407,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->h = h;
 		c->wsi = wsi;
 		c->id = conn_id(wsi);
-		c->chat = strcmp(lws_get_protocol(wsi)->name,
-		                 WS_CHAT_PROTOCOL) == 0;
+		c->proto = idx & (WS_PROTOCOLS_MAX - 1);
 		idmap_put(h->by_id, c->id, c);
 		client_address(h, wsi, addr, sizeof(addr));
 		c->ip_key = ip_key_of(addr);
@@ -1323,51 +1418,30 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		gw_metrics_conn(GW_CONN_HTTP, -1);
 		gw_metrics_conn(GW_CONN_WS, 1);
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
-		gw_info("ws.open", "conn=%lu peer=%s client=%s", c->id, peer,
-		        addr);
-		if (c->chat) {
-			/*
-			 * A resident's widget: no cookie is ever read, the
-			 * resume token is its only identity.
-			 */
-			ws_queue_json(
-			        c,
-			        json_pack("{s:s, s:s, s:s, s:{s:I, s:i, s:I}}",
-			                  "type", "hello", "protocol",
-			                  WS_CHAT_PROTOCOL, "server",
-			                  "switchboard/" SWITCHBOARD_VERSION,
-			                  "limits", "message_max",
-			                  (json_int_t)h->cfg->ws_message_max,
-			                  "text_max", CHAT_TEXT_MAX,
-			                  "idle_timeout_s",
-			                  (json_int_t)h->cfg->ws_idle_timeout));
-			/* The client's address (its limits: chat.c). */
-			if (h->chat_handler.open != NULL)
-				h->chat_handler.open(h->chat_handler.arg, c->id,
-				                     "", addr);
-			break;
-		}
-		ws_queue_json(c, json_pack("{s:s, s:s, s:s}", "type", "hello",
-		                           "protocol", WS_PROTOCOL, "server",
-		                           "switchboard/" SWITCHBOARD_VERSION));
-		if (h->handler.open != NULL) {
+		gw_info("ws.open", "conn=%lu peer=%s client=%s protocol=%s",
+		        c->id, peer, addr, p->name);
+		ws_hello(c, p);
+		if (p->handler.open != NULL) {
 			char *cookie;
+			unsigned count;
 
 			/*
-			 * A council site embedding the widget (widget_origins)
-			 * opens resident sockets only: a staff session cookie
-			 * its page's browser sends along (same site as the
-			 * desk, say) is not read, so that page can never act
-			 * as a desk.
+			 * A council site embedding the residents' client
+			 * (widget_origins) opens resident sockets only: a
+			 * staff session cookie its page's browser sends along
+			 * (same site as the desk, say) is not read, so that
+			 * page can never act as a desk.
 			 */
-			if (lws_hdr_copy(wsi, origin, sizeof(origin),
+			if (!p->staff_cookie ||
+			    lws_hdr_copy(wsi, origin, sizeof(origin),
 			                 WSI_TOKEN_ORIGIN) <= 0 ||
 			    !gw_config_origin_allowed(h->cfg, origin))
 				cookie = xstrdup("");
 			else
-				cookie =
-				        http_header(wsi, WSI_TOKEN_HTTP_COOKIE);
-			h->handler.open(h->handler.arg, c->id, cookie, addr);
+				cookie = http_header_token(
+				        wsi, WSI_TOKEN_HTTP_COOKIE, "; ",
+				        &count);
+			p->handler.open(p->handler.arg, c->id, cookie, addr);
 			free(cookie);
 		}
 		break;
@@ -1408,40 +1482,35 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* ---------------------------------------------------------------- setup */
 
 /*
- * The protocols. Each WebSocket gets a receive buffer of
- * limits.ws_rx_buffer bytes from libwebsockets for as long as it is open,
- * and its messages in pieces of that size (ws_receive gathers them): small
- * enough that an idle socket costs little, large enough that most
- * messages arrive in one piece. Sends are cut at WS_TX_PACKET bytes, as
- * they were when the buffer was 4096 (lws cuts them at the receive
- * buffer's size when tx_packet_size is 0).
+ * The protocols: "http" (lws's default, for every HTTP request), then one
+ * per registered subprotocol, in registration order. Each WebSocket gets
+ * a receive buffer of limits.ws_rx_buffer bytes from libwebsockets for as
+ * long as it is open, and its messages in pieces of that size (ws_receive
+ * gathers them): small enough that an idle socket costs little, large
+ * enough that most messages arrive in one piece. Sends are cut at
+ * WS_TX_PACKET bytes, as they were when the buffer was 4096 (lws cuts them
+ * at the receive buffer's size when tx_packet_size is 0).
  */
 static void
 http_setup_protocols(struct gw_http *h, const struct gw_config *cfg)
 {
-	static const struct {
-		const char *name;
-		lws_callback_function *cb;
-		size_t user;
-		int ws;
-	} defs[] = {
-	        {"http", http_callback, sizeof(struct http_req), 0},
-	        {WS_PROTOCOL, ws_callback, sizeof(struct conn), 1},
-	        {WS_CHAT_PROTOCOL, ws_callback, sizeof(struct conn), 1},
-	};
 	unsigned i;
 
-	for (i = 0; i < nitems(defs); i++) {
-		h->protocols[i].name = defs[i].name;
-		h->protocols[i].callback = defs[i].cb;
-		h->protocols[i].per_session_data_size = defs[i].user;
-		if (defs[i].ws) {
-			h->protocols[i].rx_buffer_size =
-			        (size_t)cfg->ws_rx_buffer;
-			h->protocols[i].tx_packet_size = WS_TX_PACKET;
-		}
+	memset(h->protocols, 0, sizeof(h->protocols));
+	h->protocols[0].name = "http";
+	h->protocols[0].callback = http_callback;
+	h->protocols[0].per_session_data_size = sizeof(struct http_req);
+	for (i = 0; i < h->nws; i++) {
+		struct lws_protocols *lp = &h->protocols[i + 1];
+
+		lp->name = h->ws[i].name;
+		lp->callback = ws_callback;
+		lp->per_session_data_size = sizeof(struct conn);
+		lp->rx_buffer_size = (size_t)cfg->ws_rx_buffer;
+		lp->tx_packet_size = WS_TX_PACKET;
+		lp->user = (void *)(uintptr_t)i;
 	}
-	/* h->protocols[nitems(defs)] stays zeroed: the end of the list. */
+	/* h->protocols[h->nws + 1] stays zeroed: the end of the list. */
 }
 
 static void
@@ -1474,29 +1543,73 @@ http_deprecated(void)
 	return 0;
 }
 
-/* No libwebsockets validity pings: see gw_http_new. */
+/* No libwebsockets validity pings: see gw_http_start. */
 static const lws_retry_bo_t no_validity_timer = {
         .secs_since_valid_ping = 0,
         .secs_since_valid_hangup = 0,
 };
 
 struct gw_http *
-gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
-            const struct gw_http_hooks *hooks, char *err, size_t errlen)
+gw_http_new(uv_loop_t *loop, const struct gw_config *cfg)
 {
-	struct lws_context_creation_info info;
 	struct gw_http *h = xcalloc(1, sizeof(*h));
-	void *loops[1] = {loop};
-	long idle_period;
 
 	h->loop = loop;
 	h->cfg = cfg;
-	h->hooks = *hooks;
 	h->by_id = idmap_new();
-	h->api_waiting = idmap_new();
+	h->waiting = idmap_new();
 	h->per_ip = idmap_new();
-	h->files = http_static_new(cfg);
+	h->routes = http_routes_new();
 	http_setup_options(h, cfg);
+	return h;
+}
+
+void
+gw_http_route_add(struct gw_http *h, const struct gw_http_route *r)
+{
+	if (h->ctx != NULL)
+		fatalx("http route %s: added after the server started",
+		       r->path);
+	http_routes_add(h->routes, r);
+}
+
+void
+gw_http_ws_register(struct gw_http *h, const struct gw_ws_protocol *p)
+{
+	unsigned i;
+
+	if (h->ctx != NULL || h->nws == WS_PROTOCOLS_MAX || p->name == NULL ||
+	    strcmp(p->name, "http") == 0)
+		fatalx("ws protocol %s: after start, too many or bad name",
+		       p->name != NULL ? p->name : "");
+	for (i = 0; i < h->nws; i++)
+		if (strcmp(h->ws[i].name, p->name) == 0)
+			fatalx("ws protocol %s: registered twice", p->name);
+	h->ws[h->nws++] = *p;
+}
+
+void
+gw_http_ws_unregister(struct gw_http *h, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < h->nws; i++)
+		if (strcmp(h->ws[i].name, name) == 0) {
+			memset(&h->ws[i].handler, 0, sizeof(h->ws[i].handler));
+			h->ws[i].hello = NULL;
+		}
+}
+
+int
+gw_http_start(struct gw_http *h, char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	const struct gw_config *cfg = h->cfg;
+	void *loops[1] = {h->loop};
+	long idle_period;
+
+	if (h->ctx != NULL)
+		fatalx("gw_http_start: started twice");
 	http_setup_protocols(h, cfg);
 	lws_set_log_level(getenv("SB_LWS_DEBUG") ? 0x3f : (LLL_ERR | LLL_WARN),
 	                  http_lws_log);
@@ -1553,25 +1666,23 @@ gw_http_new(uv_loop_t *loop, const struct gw_config *cfg,
 		         "cannot listen on %s port %d (address in use, or "
 		         "bad TLS certificate or key)",
 		         cfg->listen_address, cfg->listen_port);
-		idmap_free(h->by_id);
-		idmap_free(h->api_waiting);
-		idmap_free(h->per_ip);
-		http_static_free(h->files);
-		free(h->csp);
-		free(h);
-		return NULL;
+		return -1;
 	}
 	idle_period = cfg->ws_idle_timeout * 1000 / 4;
 	if (idle_period > IDLE_CHECK_MAX_MS)
 		idle_period = IDLE_CHECK_MAX_MS;
-	uv_timer_init(loop, &h->idle_timer);
+	uv_timer_init(h->loop, &h->idle_timer);
 	h->idle_timer.data = h;
 	h->idle_timer_open = 1;
 	uv_timer_start(&h->idle_timer, on_idle_check, (uint64_t)idle_period,
 	               (uint64_t)idle_period);
-	gw_info("http.listen", "address=%s port=%d tls=%s", cfg->listen_address,
-	        cfg->listen_port, cfg->tls_certificate[0] ? "on" : "off");
-	return h;
+	gw_info("http.listen",
+	        "address=%s port=%d tls=%s routes=%zu "
+	        "protocols=%u",
+	        cfg->listen_address, cfg->listen_port,
+	        cfg->tls_certificate[0] ? "on" : "off",
+	        http_routes_count(h->routes), h->nws);
+	return 0;
 }
 
 static void
@@ -1589,55 +1700,41 @@ gw_http_drain(struct gw_http *h)
 	if (h->draining)
 		return;
 	h->draining = 1;
-	lws_context_deprecate(h->ctx, http_deprecated);
+	if (h->ctx != NULL)
+		lws_context_deprecate(h->ctx, http_deprecated);
 	idmap_each(h->by_id, drain_one, NULL);
 }
 
-void
-gw_http_set_ws_handler(struct gw_http *h, const struct gw_ws_handler *hd)
+int
+gw_http_answer(struct gw_http *h, unsigned long id,
+               const struct gw_http_response *res)
 {
-	h->handler = *hd;
-}
+	struct http_req *r = idmap_get(h->waiting, id);
 
-void
-gw_http_set_chat_handler(struct gw_http *h, const struct gw_ws_handler *hd)
-{
-	h->chat_handler = *hd;
-}
-
-void
-gw_http_set_api_handler(struct gw_http *h, const struct gw_api_handler *hd)
-{
-	h->api = *hd;
-}
-
-void
-gw_http_add_get(struct gw_http *h, const char *path, const char *cache_control,
-                gw_http_get_fn fn, void *arg)
-{
-	if (h->ngets == HTTP_GETS_MAX)
-		fatalx("gw_http_add_get: more than %d routes", HTTP_GETS_MAX);
-	h->gets[h->ngets].path = path;
-	h->gets[h->ngets].cache_control = cache_control;
-	h->gets[h->ngets].fn = fn;
-	h->gets[h->ngets++].arg = arg;
+	if (r == NULL || r->state != REQ_WAITING)
+		return -1;
+	idmap_del(h->waiting, id);
+	http_answer_set(r, res);
+	r->state = REQ_ANSWER;
+	/* Answered inside its handler: http_dispatch sends it on return. */
+	if (h->calling != r)
+		lws_callback_on_writable(r->wsi);
+	return 0;
 }
 
 int
-gw_http_respond(struct gw_http *h, unsigned long conn, int status,
+gw_http_respond(struct gw_http *h, unsigned long id, int status,
                 const char *body, const char *set_cookie)
 {
-	struct http_req *r = idmap_del(h->api_waiting, conn);
+	struct gw_http_field cookie = {"Set-Cookie", set_cookie};
+	struct gw_http_response res = {status,
+	                               "application/json",
+	                               body,
+	                               strlen(body),
+	                               set_cookie != NULL ? &cookie : NULL,
+	                               set_cookie != NULL ? 1 : 0};
 
-	if (r == NULL || r->api_state != API_WAITING)
-		return -1;
-	http_set_body(r, status, "application/json", xstrdup(body),
-	              strlen(body));
-	free(r->set_cookie);
-	r->set_cookie = set_cookie ? xstrdup(set_cookie) : NULL;
-	r->api_state = API_ANSWER;
-	lws_callback_on_writable(r->wsi);
-	return 0;
+	return gw_http_answer(h, id, &res);
 }
 
 int
@@ -1754,7 +1851,7 @@ gw_http_reload_tls(struct gw_http *h, const struct gw_config *cfg)
 void
 gw_http_close(struct gw_http *h)
 {
-	if (h == NULL || h->ctx == NULL || h->destroying)
+	if (h == NULL || h->destroying)
 		return;
 	/* Asynchronous on a foreign loop: callbacks may still reach h. */
 	h->destroying = 1;
@@ -1762,7 +1859,8 @@ gw_http_close(struct gw_http *h)
 		h->idle_timer_open = 0;
 		uv_close((uv_handle_t *)&h->idle_timer, NULL);
 	}
-	lws_context_destroy(h->ctx);
+	if (h->ctx != NULL)
+		lws_context_destroy(h->ctx);
 }
 
 void
@@ -1775,11 +1873,12 @@ gw_http_free(struct gw_http *h)
 	 * lws 4.1 on a foreign loop frees the context only when destroy is
 	 * called again after the loop has closed its handles.
 	 */
-	lws_context_destroy(h->ctx);
+	if (h->ctx != NULL)
+		lws_context_destroy(h->ctx);
 	idmap_free(h->by_id);
-	idmap_free(h->api_waiting);
+	idmap_free(h->waiting);
 	idmap_free(h->per_ip);
-	http_static_free(h->files);
+	http_routes_free(h->routes);
 	free(h->csp);
 	free(h);
 }

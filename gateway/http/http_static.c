@@ -441,6 +441,12 @@ http_static_owns(const char *path)
 	return mount_of(path) >= 0;
 }
 
+const char *
+http_static_mount(unsigned i)
+{
+	return i < nitems(MOUNTS) ? MOUNTS[i].prefix : NULL;
+}
+
 static void
 not_found(struct http_static_reply *out)
 {
@@ -525,39 +531,4 @@ http_static_get(struct http_static *s, const char *path,
 	}
 	if (temp)
 		sfile_free(f);
-}
-
-static int
-add(struct lws *wsi, const char *name, const char *value, unsigned char **p,
-    unsigned char *end)
-{
-	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-	                                   (const unsigned char *)value,
-	                                   (int)strlen(value), p, end);
-}
-
-int
-http_static_headers(struct lws *wsi, const struct http_static_reply *out,
-                    size_t len, unsigned char **p, unsigned char *end)
-{
-	if (out->status == 304) {
-		/* No Content-Type or Content-Length: there is no body. */
-		if (lws_add_http_header_status(wsi, 304, p, end))
-			return -1;
-	} else if (lws_add_http_common_headers(wsi, (unsigned)out->status,
-	                                       out->ctype, len, p, end)) {
-		return -1;
-	}
-	if (add(wsi, "cache-control:",
-	        out->cache_control != NULL ? out->cache_control : "no-store", p,
-	        end) ||
-	    (out->etag[0] != '\0' && add(wsi, "etag:", out->etag, p, end)) ||
-	    (out->encoding != NULL &&
-	     add(wsi, "content-encoding:", out->encoding, p, end)) ||
-	    (out->vary && add(wsi, "vary:", "Accept-Encoding", p, end)) ||
-	    (out->cors &&
-	     add(wsi, "access-control-allow-origin:", "*", p, end)) ||
-	    (out->status == 405 && add(wsi, "allow:", "GET, HEAD", p, end)))
-		return -1;
-	return 0;
 }

@@ -6,14 +6,13 @@
  * revalidated on every use (Cache-Control: no-cache). The widget's files
  * may be read by any page (Access-Control-Allow-Origin: *): a council page
  * on another origin imports them as ES modules. docs/http-api.md has the
- * contract. Loop thread only.
+ * contract; http_files.c serves them as routes. Pure but for reading the
+ * files: no network I/O. Loop thread only.
  */
 #ifndef GW_HTTP_STATIC_H
 #define GW_HTTP_STATIC_H
 
 #include <stddef.h>
-
-#include <libwebsockets.h>
 
 #include "config.h"
 
@@ -26,9 +25,9 @@ struct http_static;
 
 /*
  * What to answer. status: 200, 304, 301 (location: the folder with its
- * slash), 404 or 405. body: malloc'd, the caller's (NULL when none); for
- * a HEAD it is still filled, so that Content-Length is right. The strings
- * are static or inside the reply.
+ * slash) or 404 (the route table answers other methods). body: malloc'd, the
+ * caller's (NULL when none); for a HEAD it is still filled, so that
+ * Content-Length is right. The strings are static or inside the reply.
  */
 struct http_static_reply {
 	int status;
@@ -49,6 +48,8 @@ struct http_static *http_static_new(const struct gw_config *cfg);
 void http_static_free(struct http_static *s);
 /* 1 when path (a request's, without its query) is under /widget or /desk. */
 int http_static_owns(const char *path);
+/* The i-th folder served ("/widget", "/desk"), NULL past the last. */
+const char *http_static_mount(unsigned i);
 /*
  * Answers a GET or HEAD of path (a HEAD sends out's headers only).
  * accept_encoding and if_none_match are the request's headers, "" when
@@ -57,14 +58,6 @@ int http_static_owns(const char *path);
 void http_static_get(struct http_static *s, const char *path,
                      const char *accept_encoding, const char *if_none_match,
                      struct http_static_reply *out);
-/*
- * Adds the status line and out's headers (Content-Type and Content-Length
- * for len, except on a 304) to an lws header buffer. 0, or -1 when they do
- * not fit.
- */
-int http_static_headers(struct lws *wsi, const struct http_static_reply *out,
-                        size_t len, unsigned char **p, unsigned char *end);
-
 /* ---- the pure parts, for the unit tests and the fuzzer ---- */
 
 /*

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "config.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -35,6 +36,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	/* The channels' sections, as the daemon parses them. */
+	gw_config_set_sections(channels_config_sections);
 	/* Secrets from the environment would make runs differ. */
 	unsetenv("SWITCHBOARD_PG_URL");
 	unsetenv("SWITCHBOARD_PG_URL_FILE");

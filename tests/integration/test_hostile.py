@@ -42,7 +42,8 @@ def api_routes():
 
 OTHER_ROUTES = ("/", "/healthz", "/readyz", "/metrics", "/widget/",
                 "/desk/", "/desk/index.html", "/ws", "/nope", "/api/",
-                "/api/nope", "/api/session/extra")
+                "/api/nope", "/api/session/extra", "/widget/topics.json",
+                "/api/chat/transcript", "/api/chat/transcript/x")
 
 
 def bodies():
@@ -239,6 +240,78 @@ class HostileHttpTest(harness.TestCase):
                 status, _, _ = read_answer(s, False,
                                            time.monotonic() + ANSWER_WITHIN)
                 self.assertEqual(status, 401)
+
+    def exchange(self, raw):
+        """(status, headers, closed) of one raw request on a connection of
+        its own; closed: the daemon closed the connection after it."""
+        with socket.create_connection(("127.0.0.1", self.sb.port), 5) as s:
+            s.sendall(raw)
+            status, headers, _ = read_answer(
+                s, raw.startswith(b"HEAD "), time.monotonic() + ANSWER_WITHIN)
+            s.settimeout(ANSWER_WITHIN)
+            try:
+                closed = s.recv(1) == b""
+            except socket.timeout:
+                closed = False
+            except ConnectionResetError:
+                closed = True
+        return status, headers, closed
+
+    def test_routes_with_a_small_body_limit(self):
+        """Routes registered with a body limit of 0 (the probes, the
+        topics, the chat's confirmation link): a body announced is refused
+        before it is read (413, connection closed), in the table's order:
+        411, 400, 413 over limits.http_body_max, 405 with Allow, 413 over
+        the route's own limit. The REST API takes up to
+        limits.http_body_max."""
+        for path in ("/healthz", "/widget/topics.json",
+                     "/api/chat/transcript?token=x"):
+            what = "GET %s" % path
+            req = ("GET %s HTTP/1.1\r\nHost: x\r\n" % path).encode()
+            status, _, closed = self.exchange(
+                req + b"Content-Length: 1\r\n\r\n{")
+            self.assertEqual(status, 413, what)
+            self.assertTrue(closed, what)
+            # Announced, never sent: refused at once all the same.
+            status, _, closed = self.exchange(
+                req + b"Content-Length: 100\r\n\r\n")
+            self.assertEqual(status, 413, what)
+            self.assertTrue(closed, what)
+            # No body: served, and the connection stays.
+            status, _, closed = self.exchange(
+                req + b"Content-Length: 0\r\n\r\n")
+            self.assertNotIn(status, (405, 411, 413), what)
+            self.assertFalse(closed, what)
+            status, _, _ = self.exchange(
+                req + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n0\r\n\r\n")
+            self.assertEqual(status, 411, what)
+            status, _, _ = self.exchange(
+                req + b"Content-Length: 1, 1\r\n\r\n{")
+            self.assertEqual(status, 400, what)
+        # A method the route does not take: 405 with Allow, before its
+        # own limit; over limits.http_body_max: 413 before that.
+        status, headers, closed = self.exchange(
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 1\r\n\r\n{")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers.get("allow"), "GET, HEAD")
+        self.assertTrue(closed)
+        status, headers, _ = self.exchange(
+            b"POST /api/chat/transcript HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers.get("allow"), "GET")
+        status, _, _ = self.exchange(
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: %d\r\n\r\n" % (BODY_MAX + 1))
+        self.assertEqual(status, 413)
+        # The REST API: a body of exactly limits.http_body_max is read.
+        body = b"{" + b" " * (BODY_MAX - 2) + b"}"
+        status, _, _ = self.exchange(
+            b"POST /api/session HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nX-Requested-With: t\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertNotIn(status, (411, 413, 500))
+        self.sb.assert_alive()
 
     # ------------------------------------------------ cookies (item 16)
 

@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <confuse.h>
 
+#include "channels.h"
+#include "chat_config.h"
 #include "config.h"
 
 #define MAX_TMP 8
@@ -46,6 +49,8 @@ setup(void **state)
 {
 	(void)state;
 	unset_env();
+	/* The daemon's sections; a test may register others. */
+	gw_config_set_sections(channels_config_sections);
 	n_tmp = 0;
 	err[0] = '\0';
 	return 0;
@@ -936,6 +941,151 @@ test_origin_without_host_refused(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- registered sections (config.h, struct gw_config_section) ---- */
+
+static void
+test_chat_section_defaults(void **state)
+{
+	struct gw_config *c = load_text("", NULL);
+	const struct chat_config *cc = chat_config(c);
+
+	(void)state;
+	assert_int_equal(cc->idle_timeout, 600);
+	assert_int_equal(cc->token_lifetime, 172800);
+	assert_int_equal(cc->requests_per_socket, 3);
+	assert_int_equal(cc->requests_per_client, 10);
+	assert_int_equal(cc->requests_per_destination, 3);
+	assert_ptr_equal(gw_config_settings(c, "chat"), cc);
+	assert_null(gw_config_settings(c, "nosuch"));
+	gw_config_free(c);
+}
+
+static void
+test_chat_section_values(void **state)
+{
+	struct gw_config *c =
+	        load_text("# the chat\nchat {\n\tidle_timeout = 40\n"
+	                  "\ttoken_lifetime = 60\n\trequests_per_socket = 1\n"
+	                  "\trequests_per_client = 7\n"
+	                  "\trequests_per_destination = 2\n}\n",
+	                  NULL);
+	const struct chat_config *cc = chat_config(c);
+
+	(void)state;
+	assert_int_equal(cc->idle_timeout, 40);
+	assert_int_equal(cc->token_lifetime, 60);
+	assert_int_equal(cc->requests_per_socket, 1);
+	assert_int_equal(cc->requests_per_client, 7);
+	assert_int_equal(cc->requests_per_destination, 2);
+	gw_config_free(c);
+}
+
+static void
+test_chat_section_refusals(void **state)
+{
+	(void)state;
+	/* A rule of the section's load: the file and the section named. */
+	expect_refused("chat {\n\tidle_timeout = 39\n}\n", 0,
+	               "chat: idle_timeout (39)", "at least 40");
+	/* A check of one option: its line. */
+	expect_refused("\n# c\nchat {\n\ttoken_lifetime = 0\n}\n", 4,
+	               "token_lifetime", "positive");
+	expect_refused("chat {\n\trequests_per_client = -1\n}\n", 2,
+	               "requests_per_client", NULL);
+	/* An option the section does not declare. */
+	expect_refused("chat {\n\n\tnosuch = 1\n}\n", 3, "nosuch", NULL);
+	/* The brace check covers registered sections too. */
+	expect_refused("\nchat {\n\tidle_timeout = 60\n", 2, "never closed",
+	               NULL);
+}
+
+/* A section of a part the loader does not know: registered by the test. */
+struct hooks {
+	char secret[64];
+};
+
+static int
+hooks_valid_secret(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v == NULL || strlen(v) >= sizeof(((struct hooks *)0)->secret)) {
+		cfg_error(cfg, "%s: too long", opt->name);
+		return -1;
+	}
+	return 0;
+}
+
+static void *
+hooks_load(cfg_t *sec, char *why, size_t whylen)
+{
+	struct hooks *h;
+	const char *v = cfg_getstr(sec, "secret");
+
+	if (strcmp(v, "refuse") == 0) {
+		snprintf(why, whylen, "secret: \"%s\" is refused", v);
+		return NULL;
+	}
+	h = calloc(1, sizeof(*h));
+	assert_non_null(h);
+	snprintf(h->secret, sizeof(h->secret), "%s", v);
+	return h;
+}
+
+static void
+hooks_free(void *settings)
+{
+	free(settings);
+}
+
+static cfg_opt_t hooks_opts[] = {
+        CFG_STR("secret", "none", CFGF_NONE),
+        CFG_INT("port", 1, CFGF_NONE),
+        CFG_END(),
+};
+static const struct gw_config_check hooks_checks[] = {
+        {"secret", hooks_valid_secret},
+        {"port", gw_config_valid_positive},
+        {NULL, NULL},
+};
+static const struct gw_config_section hooks_section = {
+        "hooks", hooks_opts, hooks_checks, hooks_load, hooks_free};
+static const struct gw_config_section *const hooks_only[] = {&hooks_section,
+                                                             NULL};
+
+static void
+test_registered_section(void **state)
+{
+	struct gw_config *c;
+	const struct hooks *h;
+
+	(void)state;
+	gw_config_set_sections(hooks_only);
+	c = load_text("hooks {\n\tsecret = \"s3\"\n}\n", NULL);
+	h = gw_config_settings(c, "hooks");
+	assert_non_null(h);
+	assert_string_equal(h->secret, "s3");
+	assert_null(gw_config_settings(c, "chat"));
+	gw_config_free(c);
+	/* Its defaults when the file does not name it. */
+	c = load_text("listen_port = 8080\n", NULL);
+	h = gw_config_settings(c, "hooks");
+	assert_non_null(h);
+	assert_string_equal(h->secret, "none");
+	gw_config_free(c);
+	expect_refused("hooks {\n\tport = 0\n}\n", 2, "port", NULL);
+	expect_refused("\nhooks {\n\tsecret = "
+	               "\"0123456789012345678901234567890123456789012345678901"
+	               "234567890123\"\n}\n",
+	               3, "secret", "too long");
+	expect_refused("hooks {\n\tsecret = \"refuse\"\n}\n", 0,
+	               "hooks: secret", "is refused");
+	/* A section registered no more is unknown. */
+	expect_refused("\n\nchat {\n}\n", 3, "chat", NULL);
+	gw_config_set_sections(NULL);
+	expect_refused("hooks {\n}\n", 1, "hooks", NULL);
+}
+
 int
 main(void)
 {
@@ -950,6 +1100,10 @@ main(void)
 	        T(test_unknown_top_level_directive),
 	        T(test_unknown_directive_in_section),
 	        T(test_unknown_section),
+	        T(test_chat_section_defaults),
+	        T(test_chat_section_values),
+	        T(test_chat_section_refusals),
+	        T(test_registered_section),
 	        T(test_section_not_nested),
 	        T(test_line_number_after_comments),
 	        T(test_listen_port_zero),

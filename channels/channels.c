@@ -1,0 +1,11 @@
+/*
+ * channels.c: the channels' registrations that the daemon's own code
+ * reads (channels.h).
+ */
+#include "channels.h"
+#include "chat_config.h"
+
+const struct gw_config_section *const channels_config_sections[] = {
+        &chat_config_section,
+        NULL,
+};
