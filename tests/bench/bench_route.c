@@ -56,6 +56,7 @@
 
 #include "bench_common.h"
 #include "idmap.h"
+#include "route_id.h"
 #include "xmalloc.h"
 
 #define WS_PROTOCOL "switchboard.v1"
@@ -279,23 +280,6 @@ parse_req_id(const char *id, char kind, char *conv, size_t len, uint64_t *sent)
 	conv[n] = '\0';
 	*sent = strtoull(id + 2 + n, NULL, 10);
 	return 0;
-}
-
-/* "123" -> 123, 0 for anything else. */
-static uint64_t
-parse_id(const char *s)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > 18)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	return v;
 }
 
 /* ---------------------------------------------------------------- sockets */
@@ -583,7 +567,7 @@ rec_get(struct bench *b, uint64_t conv)
 static void
 desk_offer(struct bench *b, struct conn *c, const char *conv, uint64_t t)
 {
-	uint64_t id = parse_id(conv);
+	uint64_t id = route_id_parse(conv);
 	struct rec *r;
 
 	b->pc[phase_index(b)].offers++;
@@ -695,7 +679,7 @@ static void
 resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 {
 	struct phase_counts *pc = &b->pc[c->phase - 1];
-	uint64_t conv = parse_id(
+	uint64_t conv = route_id_parse(
 	        json_string_value(json_object_get(msg, "conversation")));
 
 	if (strcmp(type, "hello") == 0) {
