@@ -1,8 +1,9 @@
 /*
  * route_topics.c: the widget's topics, GET /widget/topics.json: the active
  * queues that take chat, by their public name, each open or closed now by
- * its opening hours and closure days (as route_ws.c reads them every 30 s
- * and hours.c evaluates them), with when it next opens or closes. Public:
+ * the queue policy for chat (route_policy.h: its opening hours and closure
+ * days as route_queues.c reads them every 30 s, and its out-of-hours
+ * rule), with when it next opens or closes. Public:
  * no cookie is read, any page may read it (a council page on another
  * origin), and a browser may keep it a few seconds. docs/chat-protocol.md,
  * "Topics". Loop thread only.
@@ -16,6 +17,7 @@
 
 #include "hours.h"
 #include "log.h"
+#include "route_policy.h"
 #include "route_topics.h"
 #include "xmalloc.h"
 
@@ -30,37 +32,34 @@ struct topics {
 };
 
 static void
-add_topic(void *arg, const struct route_queue_view *q)
+add_topic(void *arg, const struct route_queue *q)
 {
 	struct topics *t = arg;
-	time_t next, closes;
+	struct route_decision d;
 	json_t *o;
-	int open;
 
-	if (!q->chat)
+	if (route_queues_rule(q, "chat") == NULL)
 		return;
 	if (t->n == TOPICS_MAX) {
 		t->dropped++;
 		return;
 	}
-	open = route_hours_is_open(q->hours, t->now);
+	route_policy_evaluate(q, "chat", t->now, &d);
 	o = json_pack("{s:s, s:s, s:b, s:s}", "queue", q->slug, "name", q->name,
-	              "open", open, "out_of_hours", q->out_of_hours);
-	if (open) {
-		closes = route_hours_closes_at(q->hours, t->now);
-		if (closes > 0 && closes != ROUTE_HOURS_NEVER)
+	              "open", d.open, "out_of_hours", d.rule);
+	if (d.open) {
+		if (d.closes > 0 && d.closes != ROUTE_HOURS_NEVER)
 			json_object_set_new(
 			        o, "closes_ms",
-			        json_integer((json_int_t)closes * 1000));
+			        json_integer((json_int_t)d.closes * 1000));
 	} else {
-		next = route_hours_next_open(q->hours, t->now);
-		if (next > 0)
+		if (d.next_open > 0)
 			json_object_set_new(
 			        o, "next_open_ms",
-			        json_integer((json_int_t)next * 1000));
-		if (q->message != NULL && q->message[0] != '\0')
+			        json_integer((json_int_t)d.next_open * 1000));
+		if (d.message[0] != '\0')
 			json_object_set_new(o, "message",
-			                    json_string(q->message));
+			                    json_string(d.message));
 	}
 	t->item[t->n++] = o;
 }
@@ -88,7 +87,7 @@ topics_get(void *arg, int *status, size_t *len)
 	size_t i;
 
 	t->now = time(NULL);
-	if (route_ws_each_queue(rw, add_topic, t) != 0) {
+	if (route_queues_each(route_ws_queues(rw), add_topic, t) != 0) {
 		/* Not read yet (just started, database down): try again. */
 		*status = 503;
 		s = xstrdup("{\"error\":\"topics not known yet\"}\n");

@@ -1,6 +1,6 @@
 /*
  * route_topics.h: GET /widget/topics.json, the widget's topics from the
- * queues route_ws.c knows (docs/chat-protocol.md, "Topics").
+ * queues route_ws knows (route_queues.h) (docs/chat-protocol.md, "Topics").
  * Loop thread only.
  */
 #ifndef GW_ROUTE_TOPICS_H

@@ -25,6 +25,7 @@
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
+#include "route_policy.h"
 #include "xmalloc.h"
 
 #define FANOUT_CHANNEL   "sb:chat"
@@ -1199,12 +1200,28 @@ on_served(void *arg, int served)
 	}
 }
 
+/* The queue policy's "closed" as the widget hears it (chat.closed). */
+static json_t *
+closed_message(const struct route_decision *d)
+{
+	json_t *m = json_pack("{s:s, s:s, s:s, s:b}", "type", "chat.closed",
+	                      "queue", d->slug, "message", d->message,
+	                      "leave_message", d->leave_message);
+
+	if (d->next_open > 0)
+		json_object_set_new(
+		        m, "next_open_ms",
+		        json_integer((json_int_t)d->next_open * 1000));
+	return m;
+}
+
 static void
 start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 {
 	json_t *id = json_object_get(msg, "id");
-	char qbuf[24], hash[65], life[16], qid[24];
+	char hash[65], life[16], qid[24];
 	const char *queue, *params[9];
+	struct route_decision d;
 	struct pend *p;
 	size_t i;
 
@@ -1213,9 +1230,13 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 		            "this socket has a chat already");
 		return;
 	}
-	queue = route_ws_gate(c->rw, s->conn, id, q->queue, qbuf, sizeof(qbuf));
-	if (queue == NULL)
-		return; /* closed: told so */
+	route_policy_decide(route_ws_queues(c->rw), q->queue, "chat",
+	                    time(NULL), &d);
+	if (d.kind == ROUTE_POLICY_CLOSED) {
+		reply(c, s->conn, id, closed_message(&d));
+		return;
+	}
+	queue = d.kind == ROUTE_POLICY_OVERFLOW ? d.overflow_id : q->queue;
 	p = pend_new(c, s->conn, 0, msg);
 	new_token(p->token, sizeof(p->token), hash, sizeof(hash));
 	snprintf(life, sizeof(life), "%d", c->cc->token_lifetime);

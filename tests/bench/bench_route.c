@@ -10,7 +10,8 @@
  *
  * FILE holds one "login password" pair a line. Every advisor signs in with
  * POST /api/session (a few at a time: each is an Argon2id check) and opens a
- * desk with the session cookie. Then:
+ * desk (switchboard.v1) with the session cookie. Residents chat as the
+ * widget does (switchboard.chat.v1). Then:
  *
  *   1. latency: desks available; 2 s later residents send chat.start at R a
  *      second for T seconds. Latency is from writing chat.start to reading the
@@ -30,8 +31,8 @@
  *
  * Output, one "name key=value ..." line each: route_login, route_latency
  * (chat.start to the offer), route_latency_queued (chat.start to
- * chat.queued: the conversation committed), route_latency_routing
- * (chat.queued to the offer: the issue's "starts waiting" to "offer
+ * chat.started: the conversation committed), route_latency_routing
+ * (chat.started to the offer: the issue's "starts waiting" to "offer
  * delivered"), route_assignments, route_desk_rtt (offer.accept and release
  * answered, per phase), route_assign_timeline (accepted in each second of phase
  * 2), route_cpu (percent of one core), route_errors. Progress goes to stderr.
@@ -55,9 +56,12 @@
 
 #include "bench_common.h"
 #include "idmap.h"
+#include "route_id.h"
 #include "xmalloc.h"
 
-#define WS_PROTOCOL    "switchboard.v1"
+#define WS_PROTOCOL "switchboard.v1"
+/* Residents speak the widget's protocol (switchboard.v1 is staff only). */
+#define RES_PROTOCOL   "switchboard.chat.v1"
 #define OPENING_MAX    256        /* sockets connecting at once */
 #define POOL_AHEAD     128        /* phase 1 residents opened in advance */
 #define LATE_NS        2000000ull /* a start later than this is "late" */
@@ -107,13 +111,13 @@ struct conn {
 	struct desk *desk;
 	/* resident */
 	int phase;
-	uint64_t t0, tq, conv; /* chat.start sent, chat.queued read */
+	uint64_t t0, tq, conv; /* chat.start sent, chat.started read */
 	int started, queued, assigned;
 };
 
 /* One phase 1 conversation, until both ends of its latency are known. */
 struct rec {
-	uint64_t t0, tq, t1; /* chat.start, chat.queued, offer at the desk */
+	uint64_t t0, tq, t1; /* chat.start, chat.started, offer at the desk */
 };
 
 struct phase_counts {
@@ -163,10 +167,10 @@ struct bench {
 	unsigned long reoffers;
 	double *lat;
 	size_t nlat;
-	/* phase 1, chat.start to chat.queued: the conversation committed */
+	/* phase 1, chat.start to chat.started: the conversation committed */
 	struct bc_samples qlat;
 	/*
-	 * phase 1, chat.queued to the offer: routing proper, from the moment
+	 * phase 1, chat.started to the offer: routing proper, from the moment
 	 * the conversation is durably waiting (0 when the offer came first)
 	 */
 	struct bc_samples rlat;
@@ -178,7 +182,7 @@ struct bench {
 	/* both */
 	struct phase_counts pc[2];
 	unsigned long errors;
-	uint64_t progress_ns; /* last offer, answer or chat.queued */
+	uint64_t progress_ns; /* last offer, answer or chat.started */
 	unsigned long not_offered;
 	int stalled;
 	/* CPU per phase, when told the servers' process ids */
@@ -276,23 +280,6 @@ parse_req_id(const char *id, char kind, char *conv, size_t len, uint64_t *sent)
 	conv[n] = '\0';
 	*sent = strtoull(id + 2 + n, NULL, 10);
 	return 0;
-}
-
-/* "123" -> 123, 0 for anything else. */
-static uint64_t
-parse_id(const char *s)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > 18)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	return v;
 }
 
 /* ---------------------------------------------------------------- sockets */
@@ -427,8 +414,10 @@ conn_open(struct bench *b, enum conn_kind kind, struct desk *d, int phase)
 	        kind == CONN_LOGIN  ? &login_ops
 	        : kind == CONN_DESK ? &desk_ops
 	                            : &res_ops,
-	        kind == CONN_LOGIN ? NULL : WS_PROTOCOL, b->origin,
-	        kind == CONN_DESK ? d->token : NULL);
+	        kind == CONN_LOGIN  ? NULL
+	        : kind == CONN_DESK ? WS_PROTOCOL
+	                            : RES_PROTOCOL,
+	        b->origin, kind == CONN_DESK ? d->token : NULL);
 
 	c->b = b;
 	c->kind = kind;
@@ -578,7 +567,7 @@ rec_get(struct bench *b, uint64_t conv)
 static void
 desk_offer(struct bench *b, struct conn *c, const char *conv, uint64_t t)
 {
-	uint64_t id = parse_id(conv);
+	uint64_t id = route_id_parse(conv);
 	struct rec *r;
 
 	b->pc[phase_index(b)].offers++;
@@ -690,7 +679,7 @@ static void
 resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 {
 	struct phase_counts *pc = &b->pc[c->phase - 1];
-	uint64_t conv = parse_id(
+	uint64_t conv = route_id_parse(
 	        json_string_value(json_object_get(msg, "conversation")));
 
 	if (strcmp(type, "hello") == 0) {
@@ -706,7 +695,9 @@ resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 			        b->queue);
 			pc->started++;
 		}
-	} else if (strcmp(type, "chat.queued") == 0) {
+	} else if (strcmp(type, "chat.started") == 0) {
+		/* Committed (its enqueue follows): v1's chat.queued was this.
+		 */
 		c->queued = 1;
 		if (c->tq == 0 && c->conv == 0)
 			c->tq = now_ns();
@@ -714,10 +705,18 @@ resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 		b->progress_ns = now_ns();
 		resident_knows(b, c, conv);
 	} else if (strcmp(type, "chat.assigned") == 0) {
+		/* switchboard.chat.v1's names no conversation: the socket's. */
 		if (!c->queued)
 			b->assigned_before_queued++;
 		c->assigned = 1;
-		resident_knows(b, c, conv);
+	} else if (strcmp(type, "chat.closed") == 0) {
+		/* Out of hours, or nobody serves the queue: not started. */
+		if (++b->errors <= ERRORS_SHOWN)
+			progress("chat.closed for queue %s: no desk serves it?",
+			         b->queue);
+		pc->start_failed++;
+		conn_close(c);
+		return;
 	} else if (strcmp(type, "error") == 0) {
 		note_error(b, c, msg);
 		if (c->started && !c->queued) {
@@ -727,8 +726,8 @@ resident_message(struct bench *b, struct conn *c, const char *type, json_t *msg)
 		}
 	}
 	/*
-	 * Closed only once both have arrived: closing before chat.queued
-	 * would make the daemon abandon a conversation it is still queueing.
+	 * Closed only once both have arrived: a socket closed while its
+	 * chat waits leaves it waiting, detached, for the chat's grace.
 	 * With --keep, phase 2's residents stay: their chats go on (the
 	 * desks keep them), and they close at the end of the run.
 	 */
@@ -928,7 +927,7 @@ p2_fill(struct bench *b)
 	}
 }
 
-/* No offer, answer or chat.queued for STALL_NS. */
+/* No offer, answer or chat.started for STALL_NS. */
 static int
 stalled(const struct bench *b, uint64_t t)
 {

@@ -20,6 +20,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from test_routing import Desk as RoutingDesk  # noqa: E402
+from test_routing import chat_resident  # noqa: E402
 
 # Long: a conversation back in the queue within seconds of a disable was
 # put there by the logout, not by the grace-period sweep.
@@ -175,14 +176,10 @@ class AccountsTest(harness.TestCase):
         self.assertEqual(r.status, 401, r.body)
 
     def resident(self, sb, queue="tax"):
-        ws = sb.websocket()
-        self.addCleanup(ws.close)
-        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
-        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
-                                 "name": "Ann", "id": 1}))
-        m = json.loads(ws.recv_message()[1])
-        self.assertEqual(m["type"], "chat.queued", m)
-        return ws, m["conversation"]
+        """A chat waiting in queue, its resident on switchboard.chat.v1."""
+        r = chat_resident(self, sb, origin=None)
+        r.start(queue=queue, name="Ann")
+        return r, r.conv
 
     # ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_routing import Desk  # noqa: E402
+from test_routing import Desk, chat_resident  # noqa: E402
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -287,14 +287,10 @@ class CannedWrapUpTest(harness.TestCase):
     # ------------------------------------------------------------ wrap-up
 
     def resident(self, queue="tax", name="Ann Example"):
-        ws = self.sb.websocket()
-        self.addCleanup(ws.close)
-        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
-        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
-                                 "name": name, "id": 1}))
-        m = json.loads(ws.recv_message()[1])
-        self.assertEqual(m["type"], "chat.queued", m)
-        return ws, m["conversation"]
+        """A chat waiting in queue, its resident on switchboard.chat.v1."""
+        r = chat_resident(self, self.sb, origin=None)
+        r.start(queue=queue, name=name)
+        return r, r.conv
 
     def accepted(self, desk, queue="tax"):
         ws, conv = self.resident(queue)

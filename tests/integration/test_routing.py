@@ -1,9 +1,11 @@
 """Routing over /ws with three daemons on one Redis and one PostgreSQL:
-staff sign in (POST /api/session) and open their desk socket on one
-instance, residents start chats on others; offers reach the right desk
-through sb:route, accept/reject/timeout behave, residents see their queue
-position, authorisation is per message, and a desk that vanishes has its
-chats re-queued after the grace period."""
+staff sign in (POST /api/session) and open their desk socket
+(switchboard.v1) on one instance, residents start chats on others (on
+switchboard.chat.v1, the widget's protocol: switchboard.v1 is the staff
+protocol only); offers reach the right desk through sb:route,
+accept/reject/timeout behave, residents see their queue position,
+authorisation is per message, and a desk that vanishes has its chats
+re-queued after the grace period."""
 
 import json
 import os
@@ -51,6 +53,37 @@ class Desk(harness.JsonSocket):
         self.wait_for("conversation.released", id="rel")
 
 
+def chat_resident(test, sb, origin=WIDGET_ORIGIN):
+    """A resident on switchboard.chat.v1 (test_chat.Resident; imported
+    here, when called, because test_chat imports this module). Its chat is
+    ended when the test ends, as closing a switchboard.v1 resident's socket
+    abandoned its chat: a chat left waiting would stand in the queue of the
+    next test for the detached grace (2 minutes)."""
+    from test_chat import Resident
+
+    r = Resident(test, sb, origin=origin)
+
+    def end():
+        try:
+            r.send(type="chat.end")
+        except OSError:
+            pass
+    test.addCleanup(end)
+    return r
+
+
+def next_place(test, r, old, timeout=10):
+    """The resident's next place in the queue other than old (the same
+    place may be told twice: by the chat channel, and by the positions
+    pushed to waiting residents)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = r.wait_for("chat.queued", timeout=max(0.1, deadline -
+                                                  time.monotonic()))
+        if m["position"] != old:
+            return m["position"]
+
+
 class RoutingTest(harness.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -88,7 +121,7 @@ class RoutingTest(harness.TestCase):
             "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
             " routing_mode) VALUES (25, 'chat', 60, 'pull');", dbname=cls.db)
         cls.passwords = {}
-        for login in ("ada", "bob", "sue", "cat"):
+        for login in ("ada", "bob", "sue", "cat", "kim"):
             role = "supervisor" if login == "sue" else "advisor"
             r = harness.run_switchboard(
                 ["-c", cls.sbs[0].conf, "user", "add", "--role", role,
@@ -107,7 +140,12 @@ class RoutingTest(harness.TestCase):
                     "INSERT INTO queue_channels (queue_id, channel,"
                     " answer_target_s) VALUES (26, 'chat', 60);"
                     "INSERT INTO queue_members (staff_id, queue_id) "
-                    "SELECT id, 26 FROM staff_users WHERE login = 'cat'",
+                    "SELECT id, 26 FROM staff_users WHERE login = 'cat';"
+                    # kim serves tax and fb: present (away), a chat queues
+                    # there although nobody takes it.
+                    "INSERT INTO queue_members (staff_id, queue_id) "
+                    "SELECT id, q FROM staff_users, (VALUES (21), (25))"
+                    " v(q) WHERE login = 'kim'",
                     dbname=cls.db)
         for sb in cls.sbs:
             sb.start()
@@ -135,24 +173,35 @@ class RoutingTest(harness.TestCase):
         self.assertTrue(set_cookie.startswith("__Host-sb_session="))
         return set_cookie.split(";", 1)[0]
 
-    def resident(self, sb, name="Ann"):
-        ws = sb.websocket()
-        self.addCleanup(ws.close)
-        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
-        ws.send_text(json.dumps({"type": "chat.start", "queue": "tax",
-                                 "name": name, "id": 1}))
-        m = json.loads(ws.recv_message()[1])
-        self.assertEqual(m["type"], "chat.queued", m)
-        self.assertEqual(m["id"], 1)
-        return ws, m["conversation"]
+    def resident(self, sb, name="Ann", queue="tax"):
+        """A resident whose chat waits in queue (once chat.started: it is
+        committed as waiting)."""
+        r = chat_resident(self, sb)
+        r.start(queue=queue, name=name)
+        return r, r.conv
+
+    def present(self, sb=None):
+        """kim's desk, away: the queue has a member present, so a chat
+        starts (an unserved queue answers chat.closed) and waits."""
+        sb = sb or self.sbs[0]
+        kim = Desk(self, sb, self.cookie(sb, "kim"))
+        kim.status("away")
+        return kim
+
+    def leave(self, r):
+        """The resident ends the chat (abandoned while it waits)."""
+        r.send(type="chat.end", id="end")
+        r.wait_for("chat.ended", by="resident")
 
     def kinds(self, conv):
-        """The conversation's events in the order of their decisions
-        (route_version: a history row may be written after a later
-        decision's), comma-separated."""
+        """The conversation's routing events in the order of their
+        decisions (route_version: a history row may be written after a
+        later decision's), comma-separated. The chat channel's own
+        (chat.started) are not routing's."""
         return self.sql("SELECT string_agg(kind, ',' ORDER BY route_version,"
                         " id) FROM conversation_events WHERE "
-                        "conversation_id = %s" % conv)
+                        "conversation_id = %s AND kind LIKE 'route.%%'"
+                        % conv)
 
     def recv_type(self, ws, type_, timeout=10):
         deadline = time.monotonic() + timeout
@@ -164,32 +213,26 @@ class RoutingTest(harness.TestCase):
 
     # ------------------------------------------------------------------
 
-    def start_chat(self, sb, queue):
-        ws = sb.websocket()
-        self.addCleanup(ws.close)
-        self.assertEqual(json.loads(ws.recv_message()[1])["type"], "hello")
-        ws.send_text(json.dumps({"type": "chat.start", "queue": queue,
-                                 "name": "Out of hours", "id": 5}))
-        return ws, json.loads(ws.recv_message()[1])
-
     def test_out_of_hours(self):
         time.sleep(1.5)  # the daemons' first reading of opening hours
-        ws, m = self.start_chat(self.sbs[0], "shut")
+        self.present()  # tax, the overflow queue, is served
+        ws, m = self.widget_start(self.sbs[0], "shut", "Out of hours")
         self.assertEqual(m["type"], "chat.closed", m)
         self.assertEqual(m["message"], "Closed for training today.")
         self.assertFalse(m["leave_message"])
         # Open again tomorrow at midnight, local time.
         self.assertGreater(m["next_open_ms"], time.time() * 1000)
         self.assertLess(m["next_open_ms"], (time.time() + 2 * 86400) * 1000)
-        ws, m = self.start_chat(self.sbs[1], "msg")
+        self.assertEqual(m["queue"], "shut")
+        ws, m = self.widget_start(self.sbs[1], "msg", "Out of hours")
         self.assertEqual(m["type"], "chat.closed", m)
         self.assertTrue(m["leave_message"])
-        ws, m = self.start_chat(self.sbs[2], "over")
-        self.assertEqual(m["type"], "chat.queued", m)
+        ws, m = self.widget_start(self.sbs[2], "over", "Out of hours")
+        self.assertEqual(m["type"], "chat.started", m)
         self.assertEqual(self.sql("SELECT queue_id FROM conversations WHERE "
                                   "id = %s" % m["conversation"]), "21")
-        ws.send_text(json.dumps({"type": "chat.leave"}))
-        self.recv_type(ws, "chat.left")
+        ws.send_text(json.dumps({"type": "chat.end", "id": 6}))
+        self.recv_type(ws, "chat.ended")
         self.assertEqual(self.sql("SELECT count(*) FROM conversations c "
                                   "JOIN queues q ON q.id = c.queue_id "
                                   "WHERE q.slug IN ('shut', 'msg')"), "0")
@@ -213,12 +256,12 @@ class RoutingTest(harness.TestCase):
     def test_offer_accept_across_instances(self):
         desk = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         desk.status("available")
-        ws, conv = self.resident(self.sbs[1])
+        r, conv = self.resident(self.sbs[1])
         offer = desk.wait_for("offer", conversation=conv)
         self.assertEqual(offer["channel"], "chat")
         desk.send(type="offer.accept", conversation=conv, id="a1")
         desk.wait_for("offer.accepted", id="a1")
-        self.recv_type(ws, "chat.assigned")
+        r.wait_for("chat.assigned")
         self.assertEqual(self.sql(
             "SELECT status || ':' || assigned_staff_id FROM conversations "
             "WHERE id = %s" % conv), "assigned:%s" % desk.staff)
@@ -242,12 +285,17 @@ class RoutingTest(harness.TestCase):
                                  "status": "available", "id": 3}))
         m = self.recv_type(ws, "error")
         self.assertEqual(m["code"], "unauthorised")
-        # It can chat as a resident.
+        # Residents do not chat on switchboard.v1 (the staff protocol)...
         ws.send_text(json.dumps({"type": "chat.start", "queue": "tax",
                                  "name": "Widget", "id": 4}))
-        self.recv_type(ws, "chat.queued")
-        ws.send_text(json.dumps({"type": "chat.leave", "id": 5}))
-        self.recv_type(ws, "chat.left")
+        m = self.recv_type(ws, "error")
+        self.assertEqual((m["code"], m["id"]), ("wrong_protocol", 4), m)
+        self.assertIn("switchboard.chat.v1", m["message"])
+        # ... but on switchboard.chat.v1, which never reads the cookie.
+        self.present()
+        r = chat_resident(self, sb)
+        r.start(name="Widget")
+        self.leave(r)
         # Another origin, in neither list, is refused at the handshake.
         with self.assertRaises(harness.WebSocketError):
             sb.websocket(origin="https://evil.example").close()
@@ -275,7 +323,8 @@ class RoutingTest(harness.TestCase):
         first = sue.wait_for("wallboard")["board"]
         answered = tax(first)["answered"]
         # A chat waits: seen on the board within its 2 s period.
-        ws, conv = self.resident(self.sbs[2])
+        self.present()
+        r, conv = self.resident(self.sbs[2])
         b = self.board_of(sue, lambda b: tax(b)["waiting"] >= 1)
         self.assertLessEqual(tax(b)["oldest_since_ms"], time.time() * 1000)
         # ada takes it: answered within target, ada busy with one chat.
@@ -304,7 +353,7 @@ class RoutingTest(harness.TestCase):
     def test_wrap_up_then_close(self):
         desk = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "bob"))
         desk.status("available")
-        ws, conv = self.resident(self.sbs[1])
+        r, conv = self.resident(self.sbs[1])
         desk.wait_for("offer", conversation=conv)
         desk.send(type="offer.accept", conversation=conv, id="a")
         desk.wait_for("offer.accepted", id="a")
@@ -324,13 +373,22 @@ class RoutingTest(harness.TestCase):
         desk.status("away")
 
     def test_resident_cannot_act_as_staff(self):
-        ws, conv = self.resident(self.sbs[2], "Mallory")
+        self.present()
+        r, conv = self.resident(self.sbs[2], "Mallory")
+        # A switchboard.v1 socket without a staff session...
+        ws = self.sbs[2].websocket()
+        self.addCleanup(ws.close)
+        self.recv_type(ws, "hello")
         ws.send_text(json.dumps({"type": "offer.accept",
                                  "conversation": conv, "id": 9}))
         m = self.recv_type(ws, "error")
         self.assertEqual(m["code"], "unauthorised")
-        ws.send_text(json.dumps({"type": "chat.leave", "id": 10}))
-        self.recv_type(ws, "chat.left")
+        # ... nor the resident's own socket.
+        r.send(type="offer.accept", conversation=conv, id=9)
+        self.assertEqual(r.wait_for("error", id=9)["code"], "unknown_type")
+        self.assertEqual(self.sql("SELECT status FROM conversations WHERE "
+                                  "id = %s" % conv), "waiting")
+        self.leave(r)
         self.assertEqual(self.sql("SELECT count(*) FROM conversation_events "
                                   "WHERE conversation_id = %s AND kind = "
                                   "'route.released'" % conv), "1")
@@ -338,8 +396,9 @@ class RoutingTest(harness.TestCase):
     def test_reject_goes_to_other_advisor_and_position(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         bob = Desk(self, self.sbs[2], self.cookie(self.sbs[2], "bob"))
-        ws, conv = self.resident(self.sbs[1], "Queue")
-        m = self.recv_type(ws, "queue.position")
+        self.present()
+        r, conv = self.resident(self.sbs[1], "Queue")
+        m = r.wait_for("chat.queued")
         self.assertEqual(m["position"], 1)
         ada.send(type="desk.status", status="available", id="s")
         offer = ada.wait_for("offer", conversation=conv)
@@ -350,7 +409,7 @@ class RoutingTest(harness.TestCase):
         bob.wait_for("offer", conversation=conv)
         bob.send(type="offer.accept", conversation=conv, id="y")
         bob.wait_for("offer.accepted", id="y")
-        self.recv_type(ws, "chat.assigned")
+        r.wait_for("chat.assigned")
         self.assertEqual(self.kinds(conv),
                          "route.queued,route.offered,route.rejected,"
                          "route.offered,route.accepted")
@@ -363,11 +422,11 @@ class RoutingTest(harness.TestCase):
         snap = ada.wait_for("desk.conversations")
         self.assertEqual(snap["conversations"], [])
         ada.status("available")
-        ws, conv = self.resident(self.sbs[1], "Kept")
+        r, conv = self.resident(self.sbs[1], "Kept")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="a")
         ada.wait_for("offer.accepted", id="a")
-        ws2, conv2 = self.resident(self.sbs[2], "Offered")
+        r2, conv2 = self.resident(self.sbs[2], "Offered")
         ada.wait_for("offer", conversation=conv2)
         ada.ws.close()
         # Back within the grace period, on another instance: the new desk
@@ -389,8 +448,7 @@ class RoutingTest(harness.TestCase):
         harness.wait_for(lambda: "route.withdrawn" in self.kinds(conv2), 10,
                          what="route.withdrawn recorded")
         ada.release(conv)
-        ws2.send_text(json.dumps({"type": "chat.leave"}))
-        self.recv_type(ws2, "chat.left")
+        self.leave(r2)
 
     def widget_start(self, sb, queue, name):
         """A switchboard.chat.v1 resident starts a chat: its first answer
@@ -501,41 +559,35 @@ class RoutingTest(harness.TestCase):
         # at once, and the resident is not stranded.
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         ada.status("available")
-        ws, conv = self.resident(self.sbs[1], "Alone")
+        r, conv = self.resident(self.sbs[1], "Alone")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.reject", conversation=conv, id="x")
         ada.wait_for("offer.rejected", id="x")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="y")
         ada.wait_for("offer.accepted", id="y")
-        self.recv_type(ws, "chat.assigned")
+        r.wait_for("chat.assigned")
         ada.status("away")
         ada.release(conv)
 
     def test_position_pushed_when_it_changes(self):
-        # Nobody is available: three residents wait, on two instances.
-        ws1, c1 = self.resident(self.sbs[0], "First")
-        self.assertEqual(self.recv_type(ws1, "queue.position")["position"],
-                         1)
-        ws2, c2 = self.resident(self.sbs[1], "Second")
-        self.assertEqual(self.recv_type(ws2, "queue.position")["position"],
-                         2)
-        ws3, c3 = self.resident(self.sbs[2], "Third")
-        self.assertEqual(self.recv_type(ws3, "queue.position")["position"],
-                         3)
+        # Nobody is available: three residents wait, on three instances.
+        self.present()
+        r1, c1 = self.resident(self.sbs[0], "First")
+        self.assertEqual(r1.wait_for("chat.queued")["position"], 1)
+        r2, c2 = self.resident(self.sbs[1], "Second")
+        self.assertEqual(r2.wait_for("chat.queued")["position"], 2)
+        r3, c3 = self.resident(self.sbs[2], "Third")
+        self.assertEqual(r3.wait_for("chat.queued")["position"], 3)
         # The first leaves: the others move up at once, pushed by the
         # instances holding their sockets (well before the 10 s re-check).
         t0 = time.monotonic()
-        ws1.send_text(json.dumps({"type": "chat.leave"}))
-        self.recv_type(ws1, "chat.left")
-        self.assertEqual(self.recv_type(ws2, "queue.position",
-                                        timeout=5)["position"], 1)
-        self.assertEqual(self.recv_type(ws3, "queue.position",
-                                        timeout=5)["position"], 2)
+        self.leave(r1)
+        self.assertEqual(next_place(self, r2, 2, timeout=5), 1)
+        self.assertEqual(next_place(self, r3, 3, timeout=5), 2)
         self.assertLess(time.monotonic() - t0, 5)
-        for ws in (ws2, ws3):
-            ws.send_text(json.dumps({"type": "chat.leave"}))
-            self.recv_type(ws, "chat.left")
+        for r in (r2, r3):
+            self.leave(r)
 
     def test_pull_queue_view_and_pick(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
@@ -561,14 +613,8 @@ class RoutingTest(harness.TestCase):
             bob.send(type="conversation.pick", conversation=bad, id="p0")
             self.assertEqual(bob.wait_for("error", id="p0")["code"],
                              "bad_message", bad)
-        ws = self.sbs[2].websocket()
-        self.addCleanup(ws.close)
-        self.recv_type(ws, "hello")
-        ws.send_text(json.dumps({"type": "chat.start", "queue": "fb",
-                                 "name": "Complainant"}))
-        conv = self.recv_type(ws, "chat.queued")["conversation"]
-        self.assertEqual(self.recv_type(ws, "queue.position")["position"],
-                         1)
+        r, conv = self.resident(self.sbs[2], "Complainant", queue="fb")
+        self.assertEqual(r.wait_for("chat.queued")["position"], 1)
         # Never offered; the followers' views show it at once.
         for d in (ada, sue):
             m = d.wait_for("queue.view", pulled=1)
@@ -577,14 +623,15 @@ class RoutingTest(harness.TestCase):
             self.assertTrue(0 <= m["conversations"][0]["waited_ms"] < 30000)
         bob.send(type="conversation.pick", conversation=conv, id="p")
         bob.wait_for("conversation.picked", id="p")
-        self.recv_type(ws, "chat.assigned")
+        r.wait_for("chat.assigned")
         ada.send(type="conversation.pick", conversation=conv, id="p")
         self.assertEqual(ada.wait_for("error", id="p")["code"], "taken")
         ada.wait_for("queue.view", pulled=0)
         self.assertEqual(self.sql(
             "SELECT status || ':' || assigned_staff_id || ':' || (SELECT "
             "string_agg(kind || coalesce(detail->>'picked', ''), ',' ORDER "
-            "BY id) FROM conversation_events WHERE conversation_id = c.id)"
+            "BY id) FROM conversation_events WHERE conversation_id = c.id"
+            " AND kind LIKE 'route.%%')"
             " FROM conversations c WHERE id = %s" % conv),
             "assigned:%s:route.queued,route.acceptedtrue" % bob.staff)
         for d in (ada, bob):
@@ -597,7 +644,7 @@ class RoutingTest(harness.TestCase):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         bob = Desk(self, self.sbs[1], self.cookie(self.sbs[1], "bob"))
         ada.status("available")
-        ws, conv = self.resident(self.sbs[2], "Moved")
+        r, conv = self.resident(self.sbs[2], "Moved")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="a")
         ada.wait_for("offer.accepted", id="a")
@@ -617,7 +664,7 @@ class RoutingTest(harness.TestCase):
         m = ada.wait_for("conversation.transferred", id="t")
         self.assertTrue(m["note_saved"])
         ada.wait_for("conversation.removed", conversation=conv)
-        self.recv_type(ws, "chat.requeued")
+        r.wait_for("chat.requeued")
         bob.wait_for("offer", conversation=conv)
         bob.send(type="offer.accept", conversation=conv, id="b")
         bob.wait_for("offer.accepted", id="b")
@@ -637,18 +684,17 @@ class RoutingTest(harness.TestCase):
     def test_vanished_desk_requeued_after_grace(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
         ada.status("available")
-        ws, conv = self.resident(self.sbs[1], "Lost")
+        r, conv = self.resident(self.sbs[1], "Lost")
         ada.wait_for("offer", conversation=conv)
         ada.send(type="offer.accept", conversation=conv, id="a")
         ada.wait_for("offer.accepted", id="a")
-        self.recv_type(ws, "chat.assigned")
+        r.wait_for("chat.assigned")
         ada.ws.close()
-        m = self.recv_type(ws, "chat.requeued", timeout=GRACE + 10)
+        m = r.wait_for("chat.requeued", timeout=GRACE + 10)
         self.assertEqual(m["reason"], "requeued")
         self.assertEqual(self.sql("SELECT status FROM conversations WHERE "
                                   "id = %s" % conv), "waiting")
-        ws.send_text(json.dumps({"type": "chat.leave"}))
-        self.recv_type(ws, "chat.left")
+        self.leave(r)
 
 
 if __name__ == "__main__":
