@@ -28,6 +28,7 @@
 #include "route_topics.h"
 #include "route_ws.h"
 #include "chat.h"
+#include "form.h"
 #include "session.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -92,6 +93,8 @@ struct gw_server {
 	struct kv *kv_revoke; /* subscriber connection for revocations */
 	struct gw_revoke *revoke;
 	struct chat *chat;
+	struct ingest *ingest; /* every channel's way in */
+	struct form *form;
 	struct route *route;
 	struct route_ws *route_ws;
 	struct gw_session_store *sessions;
@@ -430,6 +433,10 @@ server_close(struct gw_server *s)
 	}
 	chat_free(s->chat);
 	s->chat = NULL;
+	form_free(s->form);
+	s->form = NULL;
+	ingest_free(s->ingest);
+	s->ingest = NULL;
 	route_ws_free(s->route_ws);
 	s->route_ws = NULL;
 	route_free(s->route);
@@ -666,6 +673,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);
+	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
+	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

@@ -18,8 +18,8 @@
 #include "xmalloc.h"
 
 /* The values sb_channel allows (migration 0001; later ones add to it). */
-static const char *const channels[] = {"chat", "email", "sms", "voice",
-                                       "visit"};
+static const char *const channels[] = {"chat",  "email", "sms",
+                                       "voice", "visit", "web"};
 
 /* sb_ingest's refusals, and what they mean. */
 static const struct {

@@ -128,7 +128,7 @@ struct ingest_attachment {
  * and (for a message that may open a conversation) queue are required.
  */
 struct ingest_msg {
-	const char *channel;     /* "chat", "email", "sms", "voice", "visit" */
+	const char *channel;     /* sb_channel: "chat", ..., "visit", "web" */
 	const char *source;      /* messages.source: "imap:<mailbox>", ... */
 	const char *external_id; /* the source's own id (idempotency) */
 	const char *name;        /* the sender's name, for a new customer */
