@@ -258,7 +258,7 @@ on_ingested(void *arg, const struct ingest_result *res)
 		        res->code != NULL ? res->code : "refused",
 		        res->why != NULL ? res->why : "");
 		answer_json(f, op->req, 422,
-		            json_pack("{sssss}", "error",
+		            json_pack("{ssss}", "error",
 		                      res->code != NULL ? res->code : "refused",
 		                      "reason",
 		                      res->why != NULL ? res->why : ""),
