@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
 import sys
 import threading
 import unittest
@@ -181,6 +182,22 @@ class FormTest(harness.TestCase):
                             r'"missed-bin",result="repeated"\} [1-9]')
         self.assertRegex(m, r'switchboard_messages_total\{channel="web",'
                             r'direction="in"\} [1-9]')
+
+    def test_contrib_form_post(self):
+        """The sender's script of docs/integrations.md signs as we check
+        (openssl dgst, computed apart from signed_hook.c)."""
+        d = harness.tempdir("form")
+        path = os.path.join(d, "secret")
+        with open(path, "w") as f:
+            f.write(OLD_SECRET + "\n")
+        out = subprocess.run(
+            [os.path.join(harness.SRC, "contrib", "form-post"),
+             self.sbs[1].public_url + "/hooks/forms/" + FORM, path],
+            capture_output=True, text=True, timeout=30,
+            env=harness.clean_env())
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"^HTTP/1.1 201")
+        self.assertIn('"reference":"SB', out.stdout)
 
     def test_signatures(self):
         now = int(time.time())
