@@ -21,7 +21,7 @@
 #include "xmalloc.h"
 
 /* Seconds a sender is told to wait before retrying a 503. */
-#define RETRY_AFTER "5"
+#define RETRY_AFTER_S 5
 /* Addresses counted in one window; more pass uncounted (logged once). */
 #define RATE_SLOTS 8192
 #define ADDR_MAX   64
@@ -52,7 +52,7 @@ struct form {
 	struct gw_http *http;
 	struct ingest *ingest;
 	const struct form_config *fc;
-	/* per form (then one for unknown forms) and result */
+	/* per form and result */
 	uint64_t *(*counters)[FORM_RESULTS];
 	/* the per-address window: open addressing, cleared when it rolls */
 	struct rate_slot *slots;
@@ -86,15 +86,17 @@ static void
 answer(struct form *f, unsigned long req, int status, const char *body,
        int retry)
 {
-	struct gw_http_field ra = {"Retry-After", RETRY_AFTER};
+	char secs[16];
+	struct gw_http_field ra = {"Retry-After", secs};
 	struct gw_http_response res = {
 	        status,       NULL, body, strlen(body), retry ? &ra : NULL,
 	        retry ? 1 : 0};
 
+	snprintf(secs, sizeof(secs), "%d", retry);
 	gw_http_answer(f->http, req, &res);
 }
 
-/* Answers a JSON object (stolen) and frees it. */
+/* Answers a JSON object (stolen) and frees it; retry: Retry-After, or 0. */
 static void
 answer_json(struct form *f, unsigned long req, int status, json_t *o, int retry)
 {
@@ -149,6 +151,15 @@ rate_ok(struct form *f, const char *addr)
 		f->rate_full_logged = 1;
 	}
 	return 1;
+}
+
+/* Seconds until the per-address window rolls (at least 1). */
+static int
+rate_retry_after(const struct form *f)
+{
+	uint64_t used = (uv_now(f->loop) - f->window_start) / 1000;
+
+	return used >= (uint64_t)f->fc->window ? 1 : f->fc->window - (int)used;
 }
 
 /* A readable rendering of the fields: for search and transcripts. */
@@ -250,7 +261,8 @@ on_ingested(void *arg, const struct ingest_result *res)
 		gw_warn("form.refused", "form=%s reason=unavailable why=\"%s\"",
 		        slug, res->why != NULL ? res->why : "");
 		answer_json(f, op->req, 503,
-		            json_pack("{ss}", "error", "unavailable"), 1);
+		            json_pack("{ss}", "error", "unavailable"),
+		            RETRY_AFTER_S);
 		break;
 	default:
 		count(f, op->form_ix, FORM_REFUSED);
@@ -312,7 +324,8 @@ submit(struct form *f, const struct gw_http_request *req, size_t form_ix,
 		gw_warn("form.refused", "form=%s reason=unavailable why=\"%s\"",
 		        def->slug, why != NULL ? why : "");
 		answer_json(f, req->id, 503,
-		            json_pack("{ss}", "error", "unavailable"), 1);
+		            json_pack("{ss}", "error", "unavailable"),
+		            RETRY_AFTER_S);
 	} else {
 		count(f, form_ix, FORM_REFUSED);
 		gw_warn("form.refused", "form=%s reason=refused why=\"%s\"",
@@ -349,12 +362,24 @@ on_request(void *arg, const struct gw_http_request *req)
 	json_t *o;
 
 	if (f->closing) {
-		answer(f, req->id, 503, "{\"error\":\"unavailable\"}", 1);
+		answer(f, req->id, 503, "{\"error\":\"unavailable\"}",
+		       RETRY_AFTER_S);
 		return;
 	}
 	def = strchr(slug, '/') == NULL
 	              ? form_config_find(f->fc, slug, strlen(slug))
 	              : NULL;
+	/* Every request counts, to a form or not, signed or not. */
+	if (!rate_ok(f, req->peer)) {
+		if (def != NULL)
+			count(f, (size_t)(def - f->fc->forms),
+			      FORM_RATE_LIMITED);
+		gw_info("form.refused", "form=%s reason=rate peer=%s",
+		        def != NULL ? def->slug : "-", req->peer);
+		answer(f, req->id, 429, "{\"error\":\"rate_limited\"}",
+		       rate_retry_after(f));
+		return;
+	}
 	if (def == NULL) {
 		gw_info("form.refused", "reason=unknown_form peer=%s",
 		        req->peer);
@@ -362,13 +387,6 @@ on_request(void *arg, const struct gw_http_request *req)
 		return;
 	}
 	ix = (size_t)(def - f->fc->forms);
-	if (!rate_ok(f, req->peer)) {
-		count(f, ix, FORM_RATE_LIMITED);
-		gw_info("form.refused", "form=%s reason=rate peer=%s",
-		        def->slug, req->peer);
-		answer(f, req->id, 429, "{\"error\":\"rate_limited\"}", 1);
-		return;
-	}
 	/* Nothing of the body is looked at before it is verified. */
 	sr = signed_hook_verify(header(req, 0), header(req, 1), req->body,
 	                        req->body_len, def->keys, def->nkeys,

@@ -204,7 +204,7 @@ parse_fields(json_t *root, struct form_sub *sub, struct form_error *err)
 		if (total > FORM_TOTAL_MAX)
 			return fail(err, FORM_E_TOO_LONG, "fields", ix,
 			            "the fields together are longer than "
-			            "32768 bytes");
+			            "30000 bytes");
 		sub->fields[i].label = json_string_value(l);
 		sub->fields[i].value = json_string_value(v);
 		sub->nfields = i + 1;

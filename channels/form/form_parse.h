@@ -45,7 +45,11 @@
 #define FORM_FIELDS_MAX  100   /* fields */
 #define FORM_LABEL_MAX   200   /* characters */
 #define FORM_VALUE_MAX   10000 /* characters */
-#define FORM_TOTAL_MAX   32768 /* bytes of every label and value */
+/*
+ * Bytes of every label and value: escaped as JSON (at most twice as long)
+ * with the rest of the metadata, they stay under ingest's 64 KiB.
+ */
+#define FORM_TOTAL_MAX 30000
 /* The person's identities: email, phone, UPRN. */
 #define FORM_IDS_MAX 3
 

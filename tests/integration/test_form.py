@@ -10,6 +10,7 @@ Retry-After) and started again (the retry stored once)."""
 import hashlib
 import hmac
 import json
+import re
 import os
 import subprocess
 import sys
@@ -209,8 +210,8 @@ class FormTest(harness.TestCase):
             (lambda b: signed(b, sig="sha256=" + "0" * 64), "mismatch"),
             (lambda b: signed(b, sig="sha256=xyz"), "malformed"),
             (lambda b: signed(b, ts="12ab"), "malformed"),
-            (lambda b: signed(b, ts=now - 301), "stale"),
-            (lambda b: signed(b, ts=now + 301), "stale"),
+            (lambda b: signed(b, ts=now - 360), "stale"),
+            (lambda b: signed(b, ts=now + 360), "stale"),
         ]
         for hdrs, reason in cases:
             sid = "sig-" + str(uuid.uuid4())
@@ -277,6 +278,60 @@ class FormTest(harness.TestCase):
         r = self.post(big)
         self.assertEqual(r.status, 413, r.body)
         self.assertEqual(self.sql("SELECT count(*) FROM messages"), before)
+
+    def test_largest_submission_stored(self):
+        """Fields at the caps, every character one JSON escapes: stored
+        (the metadata stays within ingest's limit)."""
+        sid = "large-" + str(uuid.uuid4())
+        fields = [{"label": "L%d" % i, "value": '"\\' * 1480}
+                  for i in range(10)]
+        fields.append({"label": "x" * 200, "value": ""})
+        total = sum(len((f["label"] + f["value"]).encode()) for f in fields)
+        fields[-1]["value"] = "\n" * (30000 - total)  # 30,000 in all
+        body = submission(sid, fields=fields, form='"' * 200)
+        self.assertLess(len(body), 262144)
+        r = self.post(body)
+        self.assertEqual(r.status, 201, r.body)
+        meta = json.loads(self.sql(
+            "SELECT metadata FROM messages WHERE external_id = '%s'" % sid))
+        self.assertEqual(meta["fields"], fields)
+        # One byte more than the total: refused, naming the field.
+        fields[-1]["value"] += "\n"
+        r = self.post(submission(fields=fields))
+        self.refused(r, 400, "too_long", field="fields", index=10)
+
+    def test_config_checked(self):
+        """switchboard -t reports a broken form as FILE:LINE, never
+        quoting a secret."""
+        d = harness.tempdir("formconf")
+        short = os.path.join(d, "short")
+        with open(short, "w") as f:
+            f.write("tooshort\n")
+        cases = [
+            ({'form "Bad_Name"': {"secret": SECRET, "queue": "bins"}},
+             "a form's name is its URL"),
+            ({'form "nosecret"': {"queue": "bins"}}, "no secret"),
+            ({'form "both"': {"secret": SECRET, "secret_file": short,
+                              "queue": "bins"}}, "not both"),
+            ({'form "short"': {"secret_file": short, "queue": "bins"}},
+             "at least 16 bytes"),
+            ({'form "gone"': {"secret_file": os.path.join(d, "none"),
+                              "queue": "bins"}}, "does not exist"),
+            ({'form "noqueue"': {"secret": SECRET}}, "queue"),
+            ({"window": 0}, "window"),
+            ({"body_max": 10}, "body_max"),
+        ]
+        for forms, why in cases:
+            over = dict(self.over)
+            over["forms"] = dict(forms_config(), **forms)
+            sb = harness.Switchboard(self.pg, self.redis, over,
+                                     dbname=self.db, start=False)
+            r = harness.run_switchboard(["-t", "-c", sb.conf])
+            self.assertNotEqual(r.returncode, 0, forms)
+            out = r.stdout + r.stderr
+            self.assertRegex(out, re.escape(sb.conf) + r":\d+: ", out)
+            self.assertIn(why, out)
+            self.assertNotIn(SECRET, out)
 
     def test_unknown_form_and_method(self):
         body = submission()
@@ -355,12 +410,19 @@ class FormTest(harness.TestCase):
             self.assertEqual([r.status for r in codes],
                              [201, 201, 201, 429, 429])
             self.assertEqual(codes[3].json()["error"], "rate_limited")
-            self.assertTrue(codes[3].headers.get("retry-after"))
+            self.assertIn(int(codes[3].headers["retry-after"]),
+                          range(1, 61))
+            # Unknown forms and unsigned requests count too.
+            r = self.post(submission(), sb=sb, form="nope")
+            self.assertEqual(r.status, 429, r.body)
+            r = self.post(submission(), sb=sb,
+                          headers={"Content-Type": "application/json"})
+            self.assertEqual(r.status, 429, r.body)
             # Other instances count their own.
             self.assertEqual(self.post(submission()).status, 201)
             m = sb.get("/metrics").body.decode()
             self.assertIn('switchboard_form_submissions_total{form='
-                          '"missed-bin",result="rate_limited"} 2', m)
+                          '"missed-bin",result="rate_limited"} 3', m)
         finally:
             sb.stop()
 
