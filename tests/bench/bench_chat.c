@@ -1268,14 +1268,6 @@ load_users(struct bench *b, const char *path, unsigned max)
 		fatalx("%s: no users", path);
 }
 
-static void
-close_walk(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1442,7 +1434,7 @@ main(int argc, char **argv)
 		next = c->next;
 		bc_conn_close(&c->bc);
 	}
-	uv_walk(&b->loop, close_walk, NULL);
+	bc_close_all(&b->loop);
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&b->loop);
 	if (rc != 0)

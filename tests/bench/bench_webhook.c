@@ -429,14 +429,6 @@ read_secret(struct bench *b, const char *path)
 	b->key.len = n;
 }
 
-static void
-close_walk(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -537,7 +529,7 @@ main(int argc, char **argv)
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	printf("webhook_desks advisors=%zu available=%zu offers=%lu\n",
 	       b->ndesks, b->desks_available, b->offers);
-	uv_walk(&b->loop, close_walk, NULL);
+	bc_close_all(&b->loop);
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b->loop);
 	bc_samples_free(&b->lat);
