@@ -63,12 +63,23 @@ struct form {
 	int closing;
 };
 
-/* One submission in ingest, answered by request id. */
+/*
+ * One submission in ingest, answered by request id. It keeps what it was
+ * made of, so that a batch that failed while PostgreSQL is up (another
+ * instance committing the same submission_id, a lost connection) is
+ * submitted once more before the sender is told 503.
+ */
 struct sub {
 	struct form *f;
 	unsigned long req;
 	size_t form_ix;
+	int tries;
+	struct form_sub fs; /* owns the parsed body */
+	char *body, *meta;
 };
+
+/* Submissions to ingest for one request, at most. */
+#define SUBMIT_TRIES 2
 
 static const char *const form_headers[] = {
         "X-Switchboard-Timestamp",
@@ -227,11 +238,72 @@ render_metadata(const struct form_def *def, const struct form_sub *sub)
 }
 
 static void
-sub_done(struct form *f)
+sub_free(struct sub *op)
 {
+	struct form *f = op->f;
+
+	form_sub_clear(&op->fs);
+	free(op->body);
+	free(op->meta);
+	free(op);
 	f->pending--;
 	if (f->closing && f->pending == 0)
 		form_free(f);
+}
+
+static void on_ingested(void *arg, const struct ingest_result *res);
+
+/* Hands op to ingest (again). */
+static enum ingest_status
+sub_send(struct sub *op, const char **why)
+{
+	const struct form_def *def = &op->f->fc->forms[op->form_ix];
+	const struct form_sub *fs = &op->fs;
+	char source[8 + FORM_SLUG_MAX];
+	struct ingest_msg m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(source, sizeof(source), "form:%s", def->slug);
+	m.channel = "web";
+	m.source = source;
+	m.external_id = fs->submission_id;
+	m.name = fs->name;
+	m.ids = fs->ids;
+	m.nids = fs->nids;
+	m.queue = def->queue;
+	m.subject = fs->subject != NULL    ? fs->subject
+	            : def->subject != NULL ? def->subject
+	            : fs->title != NULL    ? fs->title
+	                                   : def->slug;
+	m.body = op->body;
+	m.metadata = op->meta;
+	op->tries++;
+	return ingest_submit(op->f->ingest, &m, on_ingested, op, why);
+}
+
+/* Answers a submission ingest did not store: 503 or 422. */
+static void
+not_stored(struct form *f, unsigned long req, size_t form_ix,
+           enum ingest_status st, const char *code, const char *why)
+{
+	const char *slug = f->fc->forms[form_ix].slug;
+
+	why = why != NULL ? why : "";
+	if (st == INGEST_RETRY) {
+		count(f, form_ix, FORM_RETRY);
+		gw_warn("form.refused", "form=%s reason=unavailable why=\"%s\"",
+		        slug, why);
+		answer_json(f, req, 503,
+		            json_pack("{ss}", "error", "unavailable"),
+		            RETRY_AFTER_S);
+		return;
+	}
+	code = code != NULL ? code : "refused";
+	count(f, form_ix, FORM_REFUSED);
+	gw_warn("form.refused", "form=%s reason=%s why=\"%s\"", slug, code,
+	        why);
+	answer_json(f, req, 422,
+	            json_pack("{ssss}", "error", code, "reason", why), 0);
 }
 
 /* Ingest's answer, after COMMIT (or not stored at all). */
@@ -240,11 +312,11 @@ on_ingested(void *arg, const struct ingest_result *res)
 {
 	struct sub *op = arg;
 	struct form *f = op->f;
-	const char *slug = f->fc->forms[op->form_ix].slug;
+	const char *why = res->why;
+	enum ingest_status st = res->status;
 	json_t *o;
 
-	switch (res->status) {
-	case INGEST_OK:
+	if (st == INGEST_OK) {
 		o = json_pack("{sIsssb}", "conversation",
 		              (json_int_t)res->conversation, "reference",
 		              res->reference != NULL ? res->reference : "",
@@ -252,92 +324,52 @@ on_ingested(void *arg, const struct ingest_result *res)
 		count(f, op->form_ix,
 		      res->repeated ? FORM_REPEATED : FORM_CREATED);
 		gw_info("form.accepted", "form=%s conv=%llu seq=%llu repeat=%d",
-		        slug, (unsigned long long)res->conversation,
+		        f->fc->forms[op->form_ix].slug,
+		        (unsigned long long)res->conversation,
 		        (unsigned long long)res->seq, res->repeated);
 		answer_json(f, op->req, res->repeated ? 200 : 201, o, 0);
-		break;
-	case INGEST_RETRY:
-		count(f, op->form_ix, FORM_RETRY);
-		gw_warn("form.refused", "form=%s reason=unavailable why=\"%s\"",
-		        slug, res->why != NULL ? res->why : "");
-		answer_json(f, op->req, 503,
-		            json_pack("{ss}", "error", "unavailable"),
-		            RETRY_AFTER_S);
-		break;
-	default:
-		count(f, op->form_ix, FORM_REFUSED);
-		gw_warn("form.refused", "form=%s reason=%s why=\"%s\"", slug,
-		        res->code != NULL ? res->code : "refused",
-		        res->why != NULL ? res->why : "");
-		answer_json(f, op->req, 422,
-		            json_pack("{ssss}", "error",
-		                      res->code != NULL ? res->code : "refused",
-		                      "reason",
-		                      res->why != NULL ? res->why : ""),
-		            0);
-		break;
+		goto out;
 	}
-	free(op);
-	sub_done(f);
+	if (st == INGEST_RETRY && op->tries < SUBMIT_TRIES && !f->closing) {
+		/* Refused at once when PostgreSQL is down: then a 503. */
+		gw_info("form.retry", "form=%s why=\"%s\"",
+		        f->fc->forms[op->form_ix].slug, why ? why : "");
+		st = sub_send(op, &why);
+		if (st == INGEST_OK)
+			return;
+	}
+	not_stored(f, op->req, op->form_ix, st,
+	           st == res->status ? res->code : NULL, why);
+out:
+	sub_free(op);
 }
 
-/* Hands a parsed submission to ingest; answers now unless it took it. */
+/*
+ * Hands a parsed submission (taken: sub is empty after) to ingest;
+ * answers now unless ingest took it.
+ */
 static void
 submit(struct form *f, const struct gw_http_request *req, size_t form_ix,
-       const struct form_sub *sub)
+       struct form_sub *sub)
 {
 	const struct form_def *def = &f->fc->forms[form_ix];
-	struct ingest_msg m;
-	struct sub *op;
-	char source[8 + FORM_SLUG_MAX];
-	char *body = render_body(def, sub), *meta = render_metadata(def, sub);
+	struct sub *op = xcalloc(1, sizeof(*op));
 	const char *why = NULL;
 	enum ingest_status st;
 
-	memset(&m, 0, sizeof(m));
-	snprintf(source, sizeof(source), "form:%s", def->slug);
-	m.channel = "web";
-	m.source = source;
-	m.external_id = sub->submission_id;
-	m.name = sub->name;
-	m.ids = sub->ids;
-	m.nids = sub->nids;
-	m.queue = def->queue;
-	m.subject = sub->subject != NULL   ? sub->subject
-	            : def->subject != NULL ? def->subject
-	            : sub->title != NULL   ? sub->title
-	                                   : def->slug;
-	m.body = body;
-	m.metadata = meta;
-	op = xcalloc(1, sizeof(*op));
 	op->f = f;
 	op->req = req->id;
 	op->form_ix = form_ix;
-	st = ingest_submit(f->ingest, &m, on_ingested, op, &why);
-	if (st == INGEST_OK) {
-		f->pending++;
-		goto out;
-	}
-	free(op);
-	if (st == INGEST_RETRY) {
-		count(f, form_ix, FORM_RETRY);
-		gw_warn("form.refused", "form=%s reason=unavailable why=\"%s\"",
-		        def->slug, why != NULL ? why : "");
-		answer_json(f, req->id, 503,
-		            json_pack("{ss}", "error", "unavailable"),
-		            RETRY_AFTER_S);
-	} else {
-		count(f, form_ix, FORM_REFUSED);
-		gw_warn("form.refused", "form=%s reason=refused why=\"%s\"",
-		        def->slug, why != NULL ? why : "");
-		answer_json(f, req->id, 422,
-		            json_pack("{ssss}", "error", "refused", "reason",
-		                      why != NULL ? why : ""),
-		            0);
-	}
-out:
-	free(body);
-	free(meta);
+	op->fs = *sub;
+	memset(sub, 0, sizeof(*sub));
+	op->body = render_body(def, &op->fs);
+	op->meta = render_metadata(def, &op->fs);
+	f->pending++;
+	st = sub_send(op, &why);
+	if (st == INGEST_OK)
+		return;
+	not_stored(f, req->id, form_ix, st, NULL, why);
+	sub_free(op);
 }
 
 static const char *
@@ -417,7 +449,6 @@ on_request(void *arg, const struct gw_http_request *req)
 		return;
 	}
 	submit(f, req, ix, &sub);
-	form_sub_clear(&sub);
 }
 
 struct form *

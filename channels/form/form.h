@@ -5,12 +5,14 @@
  * conversation on the channel `web` through ingest (ingest.h), and the
  * sender gets its 2xx only after COMMIT:
  *
- *   unknown form 404; over the per-address rate 429 (Retry-After); bad
- *   signature 401 {"error":"signature","reason":...} (nothing parsed or
- *   stored); malformed body 400 {"error":code,"field":...,"reason":...};
- *   ingest refused 422; database unavailable 503 (Retry-After); stored
- *   201 {"conversation":..,"reference":"SB..."}, a repeat 200 with the
- *   same body. Body limit forms.body_max (413 from the route table),
+ *   over the per-address rate 429 (Retry-After; every request counts);
+ *   unknown form 404; bad signature 401 {"error":"signature","reason":...}
+ *   (nothing parsed or stored); malformed body 400 {"error":code,
+ *   "field":...,"index":...,"reason":...}; ingest refused 422 with its
+ *   code; not stored 503 (Retry-After), after one more submission when
+ *   ingest's callback said INGEST_RETRY; stored 201 {"conversation":..,
+ *   "reference":"SB...","repeated":false}, a repeat 200 with the stored
+ *   conversation. Body limit forms.body_max (413 from the route table),
  *   other methods 405 from the table.
  *
  * Loop thread only. Requests are answered by their id (gw_http_answer), so
