@@ -1,6 +1,6 @@
 /*
  * form.c: the web-form channel (form.h): mounts POST /hooks/forms/{form},
- * then per request: form lookup, per-address rate, signature (before the
+ * then per request: per-address rate, form lookup, signature (before the
  * body is looked at), parse, ingest; the 2xx in ingest's callback, after
  * COMMIT. Loop thread only. Each submission in ingest is a struct sub that
  * names its request by id; the channel lives until the last is answered.
