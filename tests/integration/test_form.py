@@ -414,11 +414,6 @@ class FormTest(harness.TestCase):
         finally:
             sb.stop()
 
-    # router/scripts/common.lua lists the channels an advisor has capacity
-    # and ready sets for (CHANNELS); 'web' is not among them yet (router/
-    # is not this channel's to edit), so no advisor is ever ready for a
-    # web conversation. Remove this mark once it is: the test then passes.
-    @unittest.expectedFailure
     def test_routed_to_advisor_with_web_capacity(self):
         r = self.sbs[0].request(
             "POST", "/api/session",
