@@ -63,23 +63,14 @@ struct form {
 	int closing;
 };
 
-/*
- * One submission in ingest, answered by request id. It keeps what it was
- * made of, so that a batch that failed while PostgreSQL is up (another
- * instance committing the same submission_id, a lost connection) is
- * submitted once more before the sender is told 503.
- */
+/* One submission in ingest, answered by request id. */
 struct sub {
 	struct form *f;
 	unsigned long req;
 	size_t form_ix;
-	int tries;
 	struct form_sub fs; /* owns the parsed body */
 	char *body, *meta;
 };
-
-/* Submissions to ingest for one request, at most. */
-#define SUBMIT_TRIES 2
 
 static const char *const form_headers[] = {
         "X-Switchboard-Timestamp",
@@ -253,7 +244,7 @@ sub_free(struct sub *op)
 
 static void on_ingested(void *arg, const struct ingest_result *res);
 
-/* Hands op to ingest (again). */
+/* Hands op to ingest. */
 static enum ingest_status
 sub_send(struct sub *op, const char **why)
 {
@@ -277,7 +268,6 @@ sub_send(struct sub *op, const char **why)
 	                                   : def->slug;
 	m.body = op->body;
 	m.metadata = op->meta;
-	op->tries++;
 	return ingest_submit(op->f->ingest, &m, on_ingested, op, why);
 }
 
@@ -330,16 +320,9 @@ on_ingested(void *arg, const struct ingest_result *res)
 		answer_json(f, op->req, res->repeated ? 200 : 201, o, 0);
 		goto out;
 	}
-	if (st == INGEST_RETRY && op->tries < SUBMIT_TRIES && !f->closing) {
-		/* Refused at once when PostgreSQL is down: then a 503. */
-		gw_info("form.retry", "form=%s why=\"%s\"",
-		        f->fc->forms[op->form_ix].slug, why ? why : "");
-		st = sub_send(op, &why);
-		if (st == INGEST_OK)
-			return;
-	}
-	not_stored(f, op->req, op->form_ix, st,
-	           st == res->status ? res->code : NULL, why);
+	/* Two instances storing the same submission at once: the writer
+	 * tries the loser again (db_commit.h), which then finds the repeat. */
+	not_stored(f, op->req, op->form_ix, st, res->code, why);
 out:
 	sub_free(op);
 }
