@@ -40,25 +40,22 @@ static const char *const match_names[] = {"new", "matched", "ambiguous", "none",
 static const char *const opened_names[] = {"", "new", "reopened", "followed"};
 
 /*
- * Many messages per statement: each row is one sb_ingest call, in order,
- * so a later row sees what an earlier one of the same batch wrote (the
- * same external id twice is a repeat, the same new sender one customer).
- * Columns: position, then sb_ingest's result (migration 0016).
+ * Many messages per statement: sb_ingest_new (migration 0021) writes the
+ * batch's simple new contacts (no conversation, thread key or reference,
+ * sharing nothing with the rest of the batch) with one INSERT per table,
+ * then runs sb_ingest for every other row, in order, so a later row sees
+ * what an earlier one wrote (the same external id twice is a repeat, the
+ * same new sender one customer). Columns: position, then sb_ingest's
+ * result (migration 0016).
  */
 static const struct db_rows INGEST_ROWS = {
-        "SELECT r.n, i.conversation_id, i.reference, i.seq, i.at_ms,"
-        " i.customer_id, i.match, i.candidates::text, i.opened, i.repeated,"
-        " i.route, i.queue_id, i.channel, i.queued_ms, i.priority,"
-        " i.stored_body, i.stored_metadata::text, i.refused"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "SELECT n, conversation_id, reference, seq, at_ms, customer_id, match,"
+        " candidates::text, opened, repeated, route, queue_id, channel,"
+        " queued_ms, priority, stored_body, stored_metadata::text, refused"
+        " FROM sb_ingest_new($1::text[], $2::text[], $3::text[], $4::text[],"
         "  $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
         "  $10::boolean[], $11::text[], $12::text[], $13::text[],"
-        "  $14::jsonb[]) WITH ORDINALITY AS r(channel, source, ext, name,"
-        "  ids, conv, tfind, tadd, ref, open, queue, subject, body, meta, n)"
-        " CROSS JOIN LATERAL sb_ingest(r.channel, r.source, r.ext, r.name,"
-        "  r.ids, r.conv, r.tfind, r.tadd, r.ref, r.open, r.queue,"
-        "  r.subject, r.body, r.meta) i"
-        " ORDER BY r.n",
+        "  $14::jsonb[])",
         14};
 
 /*

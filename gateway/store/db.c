@@ -362,9 +362,15 @@ db_connect_step(struct db *db)
 static void
 db_connect(struct db *db)
 {
-	const char *const keys[] = {"fallback_application_name", "dbname",
+	/*
+	 * JIT off unless the conninfo sets options of its own: compiling a
+	 * group-commit batch's statement (its row estimates are large) cost
+	 * up to a second of the writer's one backend, every batch.
+	 */
+	const char *const keys[] = {"fallback_application_name", "options",
+	                            "dbname", NULL};
+	const char *const vals[] = {"switchboard", "-c jit=off", db->conninfo,
 	                            NULL};
-	const char *const vals[] = {"switchboard", db->conninfo, NULL};
 
 	if (db->state == DB_CLOSING)
 		return;

@@ -1142,6 +1142,127 @@ test_known_conversation_batch(void **st)
 	fx_close(&f);
 }
 
+/*
+ * New contacts in one batch take sb_ingest_new's set-based path when they
+ * share nothing, and sb_ingest otherwise, with the same answers: a new
+ * customer holding the identity, the one customer who holds it (nothing
+ * added), no identity, two rows sharing a new identity (one customer), a
+ * repeat of a stored message, a thread key to record, an unknown queue.
+ */
+static void
+test_new_contacts_batch(void **st)
+{
+	static const char *const phones[6] = {"phone:07700 900801",
+	                                      "phone:07700 900802",
+	                                      NULL,
+	                                      "phone:07700 900803",
+	                                      "phone:07700 900803",
+	                                      "phone:07700 900804"};
+	static const char *const key[] = {"<thread-801@example.org>"};
+	char ext[12][16];
+	struct ingest_msg m;
+	struct got old, g[12];
+	struct gots all = {g, 12};
+	struct seen_arg sa;
+	const char *why = NULL;
+	unsigned long tx;
+	struct fx f;
+	int i;
+
+	(void)st;
+	fx_open(&f, 1);
+	/* A customer who already holds 900802, and a stored message. */
+	msg_init(&m, "sms", "nc-old");
+	msg_ids(&m, "phone:07700 900802", NULL);
+	ingest_ok(&f, &m, &old);
+	sa.f = &f;
+	sa.conv = old.conv;
+	assert_true(sb_run_until(&f.loop, recorded_queued, &sa, 5000));
+	memset(g, 0, sizeof(g));
+	tx = db_commit_transactions(f.w);
+	for (i = 0; i < 12; i++) {
+		snprintf(ext[i], sizeof(ext[i]), "nc-%d", i);
+		msg_init(&m, "sms", ext[i]);
+		if (i < 6 && phones[i] != NULL)
+			msg_ids(&m, phones[i], NULL);
+		if (i == 6)
+			m.external_id = "nc-old"; /* a repeat */
+		if (i == 7) {
+			m.thread_add = key;
+			m.nthread_add = 1;
+		}
+		if (i == 8)
+			m.queue = "nowhere";
+		assert_int_equal(
+		        ingest_submit(f.in, &m, on_result, &g[i], &why),
+		        INGEST_OK);
+	}
+	assert_true(sb_run_until(&f.loop, all_done, &all, 10000));
+	assert_int_equal(db_commit_transactions(f.w) - tx, 1);
+	/* A new sender: a new customer holding the number, routed. */
+	assert_int_equal(g[0].status, INGEST_OK);
+	assert_int_equal(g[0].match, INGEST_MATCH_NEW);
+	assert_int_equal(g[0].opened, INGEST_NEW);
+	assert_true(g[0].routed);
+	assert_false(g[0].repeated);
+	assert_int_equal(g[0].queue, 11);
+	assert_string_equal(g[0].channel, "sms");
+	assert_int_equal(pg_long("SELECT count(*) FROM customer_identities"
+	                         " WHERE value = '+447700900801' AND"
+	                         " customer_id = %llu",
+	                         g[0].customer),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events"
+	                         " WHERE conversation_id = %llu AND kind ="
+	                         " 'conversation.new' AND detail->>'message' ="
+	                         " '%llu' AND detail->>'match' = 'new'",
+	                         g[0].conv, g[0].seq),
+	                 1);
+	/* The customer who holds it, nothing added; a new conversation. */
+	assert_int_equal(g[1].match, INGEST_MATCH_MATCHED);
+	assert_int_equal(g[1].customer, old.customer);
+	assert_int_equal(g[1].opened, INGEST_NEW);
+	assert_true(g[1].conv != old.conv);
+	/* No identity: a customer of its own. */
+	assert_int_equal(g[2].match, INGEST_MATCH_NONE);
+	assert_true(g[2].customer != g[0].customer);
+	/* Two rows with one new number: one customer. */
+	assert_int_equal(g[3].match, INGEST_MATCH_NEW);
+	assert_int_equal(g[4].match, INGEST_MATCH_MATCHED);
+	assert_int_equal(g[4].customer, g[3].customer);
+	assert_int_equal(pg_long("SELECT count(*) FROM customer_identities"
+	                         " WHERE value = '+447700900803'"),
+	                 1);
+	assert_int_equal(g[5].match, INGEST_MATCH_NEW);
+	/* The repeat: the stored message, nothing new. */
+	assert_true(g[6].repeated);
+	assert_int_equal(g[6].seq, old.seq);
+	assert_int_equal(g[6].conv, old.conv);
+	/* The thread key recorded; the unknown queue refused. */
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_threads"
+	                         " WHERE key = '<thread-801@example.org>' AND"
+	                         " conversation_id = %llu",
+	                         g[7].conv),
+	                 1);
+	assert_int_equal(g[8].status, INGEST_REFUSED);
+	assert_string_equal(g[8].code, "unknown_queue");
+	for (i = 9; i < 12; i++) {
+		assert_int_equal(g[i].status, INGEST_OK);
+		assert_int_equal(g[i].match, INGEST_MATCH_NONE);
+		assert_int_equal(g[i].opened, INGEST_NEW);
+	}
+	/* Every message once; references all different. */
+	assert_int_equal(pg_long("SELECT count(*) FROM messages WHERE source"
+	                         " = 'test' AND external_id LIKE 'nc-%%'"),
+	                 12 - 1 - 1 + 1);
+	assert_int_equal(pg_long("SELECT count(DISTINCT reference) FROM"
+	                         " conversations c JOIN messages m ON"
+	                         " m.conversation_id = c.id WHERE m.source ="
+	                         " 'test' AND m.external_id LIKE 'nc-%%'"),
+	                 12 - 1 - 1 + 1);
+	fx_close(&f);
+}
+
 /* ------------------------------------------------------- delivery hook */
 
 static void
@@ -1371,6 +1492,7 @@ main(void)
 	        cmocka_unit_test(test_open_conversation_per_channel),
 	        cmocka_unit_test(test_explicit_conversation),
 	        cmocka_unit_test(test_known_conversation_batch),
+	        cmocka_unit_test(test_new_contacts_batch),
 	        cmocka_unit_test(test_bad_queue),
 	        cmocka_unit_test(test_idempotent_across_batches),
 	        cmocka_unit_test(test_idempotent_in_one_batch),
