@@ -198,8 +198,7 @@ void conversation_free(struct conversation *cv);
  * replies yet") and ends with the core's part alone. 0, or -1 for a bad
  * name or more than CONVERSATION_CHANNELS_MAX channels.
  */
-int conversation_channel_register(struct conversation *cv,
-                                  const char *channel,
+int conversation_channel_register(struct conversation *cv, const char *channel,
                                   const struct conversation_channel_ops *ops);
 /* 1 when channel registered a reply op (its replies can be delivered). */
 int conversation_channel_can_reply(const struct conversation *cv,
