@@ -795,7 +795,7 @@ on_end_done(void *done_arg, const char *for_channel, const char *why)
 	conv_text(p->conv, cs, sizeof(cs));
 	if (p->flag || for_channel != NULL) {
 		ev = json_pack("{s:s, s:s, s:s, s:s}", "type",
-		               "conversation.ended", "conversation", cs, "by",
+		               "conversation.finished", "conversation", cs, "by",
 		               "advisor", "status", p->status);
 		bus_publish(cv->bus, p->conv, 0, ev, p->channel, for_channel,
 		            NULL, NULL);

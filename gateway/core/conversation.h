@@ -32,7 +32,8 @@
  *    system), "name", "text", "at" (Unix ms), "metadata" (an object),
  *    and "client_id" for a desk's own}
  *   {"type": "conversation.read", "conversation", "seq"}
- *   {"type": "conversation.ended", "conversation", "by", "status"}
+ *   {"type": "conversation.finished", "conversation", "by", "status"}
+ *   (the router's own "conversation.ended" is its after-contact hold)
  *
  * Ownership: nothing passed in is kept after a call returns, except the
  * ops table given to conversation_channel_register (a pointer kept until

@@ -800,7 +800,7 @@ test_end(void **st)
 	                 1);
 	assert_true(await(w, &w->b.desk[4], 2));
 	m = sent(&w->b.desk[4], 1);
-	assert_string_equal(str(m, "type"), "conversation.ended");
+	assert_string_equal(str(m, "type"), "conversation.finished");
 	assert_string_equal(str(m, "status"), "wrap_up");
 	json_decref(m);
 	/* Again: answered, nothing written, nothing published. */
