@@ -25,6 +25,7 @@
 #include "api.h"
 #include "bus.h"
 #include "conversation.h"
+#include "ingest.h"
 #include "route.h"
 #include "revoke.h"
 #include "route_topics.h"
@@ -95,6 +96,7 @@ struct gw_server {
 	struct kv *kv_bus;    /* subscriber connection for the bus */
 	struct bus *bus;
 	struct conversation *conversation; /* desk operations */
+	struct ingest *ingest; /* channels' inbound messages, to the desks */
 	struct gw_revoke *revoke;
 	struct chat *chat;
 	struct route *route;
@@ -409,6 +411,9 @@ server_close(struct gw_server *s)
 	uv_close((uv_handle_t *)&s->maint, NULL);
 	uv_close((uv_handle_t *)&s->drain, NULL);
 	gw_http_close(s->http);
+	/* Answers its callbacks; the desks are no longer told. */
+	ingest_free(s->ingest);
+	s->ingest = NULL;
 	/* Its answers in flight find nothing and only free themselves. */
 	conversation_free(s->conversation);
 	s->conversation = NULL;
@@ -700,6 +705,10 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	        conversation_new(&s->loop, s->db, s->commit[WRITERS - 2],
 	                         s->bus, s->route, server_ws_send, s);
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
+	if (conversation_attach(s->conversation, s->route_ws) != 0)
+		fatalx("route_ws: no room for the conversation hook");
+	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
+	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);

@@ -17,8 +17,10 @@
 
 #include "conversation.h"
 #include "idmap.h"
+#include "ingest.h"
 #include "log.h"
 #include "route.h"
+#include "route_ws.h"
 #include "xmalloc.h"
 
 #define CHANNEL_NAME_MAX 15
@@ -43,6 +45,7 @@ struct conversation {
 	size_t nchans;
 	struct idmap *pends; /* key -> struct pend, every one in flight */
 	uint64_t next_key;
+	struct route_ws *rw; /* attached to (its "conversation." hook) */
 };
 
 /* One request in flight. cv is NULL once the module is gone. */
@@ -795,8 +798,8 @@ on_end_done(void *done_arg, const char *for_channel, const char *why)
 	conv_text(p->conv, cs, sizeof(cs));
 	if (p->flag || for_channel != NULL) {
 		ev = json_pack("{s:s, s:s, s:s, s:s}", "type",
-		               "conversation.finished", "conversation", cs, "by",
-		               "advisor", "status", p->status);
+		               "conversation.finished", "conversation", cs,
+		               "by", "advisor", "status", p->status);
 		bus_publish(cv->bus, p->conv, 0, ev, p->channel, for_channel,
 		            NULL, NULL);
 		json_decref(ev);
@@ -960,8 +963,12 @@ orphan(void *arg, uint64_t key, void *value)
 void
 conversation_free(struct conversation *cv)
 {
+	static const struct route_ws_chat none = {NULL, NULL, NULL, NULL};
+
 	if (cv == NULL)
 		return;
+	if (cv->rw != NULL)
+		route_ws_set_hook(cv->rw, "conversation.", &none);
 	idmap_each(cv->pends, orphan, NULL);
 	idmap_free(cv->pends);
 	free(cv);
@@ -1007,6 +1014,68 @@ void
 conversation_left(struct conversation *cv, uint64_t conv)
 {
 	bus_drop_conversation(cv->bus, conv);
+}
+
+/* ---------------------------------------------------------------- wiring */
+
+static void
+on_ws_desk_msg(void *arg, const struct route_ws_desk *wd, const char *type,
+               json_t *msg)
+{
+	struct conversation_desk d;
+
+	d.conn = wd->conn;
+	d.staff = wd->staff;
+	d.role = wd->role;
+	d.name = wd->name;
+	conversation_desk_message(arg, &d, type, msg);
+}
+
+static void
+on_ws_desk_close(void *arg, unsigned long conn)
+{
+	conversation_desk_close(arg, conn);
+}
+
+/* Routing events that take a conversation from the desk holding it. */
+static const char *const LEAVING[] = {"released", "transferred", "requeued"};
+
+static void
+on_ws_events(void *arg, const struct route_event *ev, size_t n)
+{
+	size_t i, k;
+	uint64_t conv;
+
+	for (i = 0; i < n; i++) {
+		conv = parse_id(ev[i].conv);
+		if (conv == 0 || ev[i].kind == NULL)
+			continue;
+		for (k = 0; k < sizeof(LEAVING) / sizeof(LEAVING[0]); k++)
+			if (strcmp(ev[i].kind, LEAVING[k]) == 0)
+				conversation_left(arg, conv);
+	}
+}
+
+int
+conversation_attach(struct conversation *cv, struct route_ws *rw)
+{
+	struct route_ws_chat h = {on_ws_desk_msg, on_ws_desk_close,
+	                          on_ws_events, cv};
+
+	if (route_ws_set_hook(rw, "conversation.", &h) != 0)
+		return -1;
+	cv->rw = rw;
+	return 0;
+}
+
+void
+conversation_deliver(void *arg, const struct ingest_result *res)
+{
+	if (res->status != INGEST_OK || res->conversation == 0)
+		return;
+	conversation_publish_inbound(arg, res->conversation, res->seq,
+	                             res->at_ms, res->channel, res->body,
+	                             res->metadata);
 }
 
 size_t

@@ -53,7 +53,9 @@
 #include "db_commit.h"
 
 struct conversation;
+struct ingest_result;
 struct route;
+struct route_ws;
 
 /* Channels that may register (a name of [a-z0-9_], BUS_WIRE_CHANNEL_MAX). */
 #define CONVERSATION_CHANNELS_MAX 16
@@ -215,6 +217,18 @@ int conversation_channel_can_reply(const struct conversation *cv,
 void conversation_desk_message(struct conversation *cv,
                                const struct conversation_desk *d,
                                const char *type, json_t *msg);
+/*
+ * Takes its part of the desk protocol from rw (route_ws_set_hook, prefix
+ * "conversation."): every desk message of that prefix that is not
+ * route_ws's own (release, wrap_up, transfer, pick) goes to
+ * conversation_desk_message, a desk socket closing to
+ * conversation_desk_close, and a routing event of any instance that takes
+ * a conversation from its desk (released, transferred, requeued) to
+ * conversation_left. Until conversation_free, which removes the hook; rw
+ * must outlive cv. 0, or -1 when rw has no room for another hook.
+ */
+int conversation_attach(struct conversation *cv, struct route_ws *rw);
+
 /* Desk socket conn closed: it follows nothing any more. */
 void conversation_desk_close(struct conversation *cv, unsigned long conn);
 /*
@@ -234,5 +248,13 @@ size_t conversation_publish_inbound(struct conversation *cv, uint64_t conv,
                                     uint64_t seq, long long at_ms,
                                     const char *channel, const char *body,
                                     const char *metadata);
+
+/*
+ * ingest's delivery hook (ingest_set_deliver(in, conversation_deliver,
+ * cv)): a message accepted by ingest (res->status INGEST_OK, new or a
+ * repeat) is passed to conversation_publish_inbound; anything else is
+ * ignored.
+ */
+void conversation_deliver(void *arg, const struct ingest_result *res);
 
 #endif
