@@ -24,6 +24,7 @@
 #include "conversation.h"
 #include "db.h"
 #include "db_commit.h"
+#include "ingest.h"
 #include "kv.h"
 #include "migrate.h"
 #include "support.h"
@@ -693,6 +694,65 @@ test_two_instances(void **st)
 	                 0);
 }
 
+/*
+ * ingest's delivery hook on A: an accepted message (new or a repeat)
+ * reaches the desk following on B; a refused or retried one nothing.
+ */
+static void
+test_deliver(void **st)
+{
+	struct world *w = *st;
+	struct ingest_result res;
+	json_t *m;
+	size_t n;
+
+	m = ask(w, &w->b, 2, SUE, "supervisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	assert_string_equal(str(m, "type"), "conversation.history");
+	json_decref(m);
+	n = w->b.desk[2].n;
+	memset(&res, 0, sizeof(res));
+	res.status = INGEST_REFUSED;
+	res.code = "ended";
+	res.why = "x";
+	conversation_deliver(w->a.cv, &res);
+	res.status = INGEST_RETRY;
+	res.code = "unavailable";
+	conversation_deliver(w->a.cv, &res);
+	memset(&res, 0, sizeof(res));
+	res.status = INGEST_OK;
+	res.conversation = 12;
+	res.seq = 888888;
+	res.at_ms = 1765090000000LL;
+	res.channel = "web";
+	res.body = "A second form";
+	res.metadata = "{\"fields\": [{\"label\": \"Street\","
+	               " \"value\": \"2 Low Road\"}]}";
+	res.repeated = 1;
+	conversation_deliver(w->a.cv, &res);
+	assert_true(await(w, &w->b.desk[2], n + 1));
+	m = sent(&w->b.desk[2], n);
+	assert_string_equal(str(m, "type"), "conversation.message");
+	assert_string_equal(str(m, "conversation"), "12");
+	assert_string_equal(str(m, "from"), "resident");
+	assert_string_equal(str(m, "text"), "A second form");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 888888);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_array_get(
+	                        json_object_get(json_object_get(m, "metadata"),
+	                                        "fields"),
+	                        0),
+	                "value")),
+	        "2 Low Road");
+	json_decref(m);
+	/*
+	 * The first thing B's desk got is the accepted one: the refused and
+	 * retried ones, delivered before it in order, published nothing.
+	 */
+}
+
 /* A channel that delivers: stored once, its hook runs on every instance. */
 static void
 test_reply_delivered(void **st)
@@ -968,6 +1028,7 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_two_instances, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reply_delivered, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_read, setup, teardown),
