@@ -584,7 +584,7 @@ function lastMessage(c) {
 }
 function waitingText(c) {
   if (c.left) return 'a message left for the council';
-  if (c.ended) return 'chat ended';
+  if (c.ended) return c.channel === 'chat' ? 'chat ended' : 'ended';
   const last = lastMessage(c);
   if (last && last.from === 'resident' && last.at) {
     const at = typeof last.at === 'number' ? last.at : Date.parse(last.at);
@@ -708,7 +708,7 @@ const MATCH_TEXT = { matched: 'details match an existing record', new: 'new cust
 const typingText = c => (c.typing && !c.ended && !c.gone ? `${residentName(c)} is typing\u2026` : '');
 function renderConv(fresh) {
   const c = S.open ? S.convs.get(S.open) : null;
-  record.show(c && { id: c.id, reference: c.reference, customer: c.customer });
+  record.show(c && { id: c.id, reference: c.reference, channel: c.channel, customer: c.customer });
   $('conv-none').hidden = !!c;
   $('conv-body').hidden = !c;
   if (!c) {
@@ -759,9 +759,10 @@ function renderConv(fresh) {
   // for one that cannot, why not instead of a send button (notes still work below).
   const canSend = isChat || c.canReply;
   $('composer-chat').hidden = !canSend || closed;
-  $('composer-other').hidden = canSend;
-  $('composer-other').textContent = canSend ? '' :
-    `A reply cannot be sent on this conversation: ${channelName(c.channel)} ${c.cannotReply || 'cannot send replies yet'}. ` +
+  $('composer-other').hidden = canSend || closed;
+  $('composer-other').textContent = canSend || closed ? '' :
+    `A reply cannot be sent on this ${channelName(c.channel).toLowerCase()} conversation: ` +
+    `${c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
   // A left message has no chat to reply in, and email and SMS replies do not exist yet:
   // the composer says so and takes nothing (the daemon refuses chat.send: cannot_reply).
