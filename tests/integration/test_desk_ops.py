@@ -271,6 +271,20 @@ class DeskOpsTest(harness.TestCase):
                  why="closed", id="rel")
         m = ann.next_of(("error", "conversation.released"), "rel")
         self.assertNotEqual(m.get("code"), "unknown_type", m)
+        # A socket without a staff session: every one of them refused,
+        # nothing read or written.
+        anon = harness.JsonSocket(self, self.sbs[1].websocket())
+        self.assertEqual(anon.next()["type"], "hello")
+        for i, typ in enumerate(("conversation.history", "conversation.note",
+                                 "conversation.reply", "conversation.read",
+                                 "conversation.end")):
+            anon.send(type=typ, conversation="12", client_id=str(uuid.uuid4()),
+                      text="x", seq=1, id="a%d" % i)
+            m = anon.wait_for("error", id="a%d" % i)
+            self.assertEqual(m["code"], "unauthorised", (typ, m))
+        self.assertEqual(self.sql("SELECT count(*) FROM messages WHERE"
+                                  " conversation_id = 12 AND source = 'desk'"
+                                  " AND body = 'x'"), "0")
 
 
 if __name__ == "__main__":
