@@ -96,9 +96,9 @@ struct gw_server {
 	struct kv *kv_bus;    /* subscriber connection for the bus */
 	struct bus *bus;
 	struct conversation *conversation; /* desk operations */
-	struct ingest *ingest; /* channels' inbound messages, to the desks */
 	struct gw_revoke *revoke;
 	struct chat *chat;
+	struct ingest *ingest; /* every channel's way in */
 	struct route *route;
 	struct route_ws *route_ws;
 	struct gw_session_store *sessions;
@@ -411,9 +411,9 @@ server_close(struct gw_server *s)
 	uv_close((uv_handle_t *)&s->maint, NULL);
 	uv_close((uv_handle_t *)&s->drain, NULL);
 	gw_http_close(s->http);
-	/* Answers its callbacks; the desks are no longer told. */
-	ingest_free(s->ingest);
-	s->ingest = NULL;
+	/* Ingested messages no longer go to the desks. */
+	if (s->ingest != NULL)
+		ingest_set_deliver(s->ingest, NULL, NULL);
 	/* Its answers in flight find nothing and only free themselves. */
 	conversation_free(s->conversation);
 	s->conversation = NULL;
@@ -448,6 +448,8 @@ server_close(struct gw_server *s)
 	}
 	chat_free(s->chat);
 	s->chat = NULL;
+	ingest_free(s->ingest);
+	s->ingest = NULL;
 	route_ws_free(s->route_ws);
 	s->route_ws = NULL;
 	route_free(s->route);
@@ -707,11 +709,12 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
 	if (conversation_attach(s->conversation, s->route_ws) != 0)
 		fatalx("route_ws: no room for the conversation hook");
-	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
-	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);
+	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
+	/* Every message ingested reaches the desks following it. */
+	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

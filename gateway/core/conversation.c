@@ -1040,8 +1040,8 @@ on_ws_desk_close(void *arg, unsigned long conn)
 /* Routing events that take a conversation from the desk holding it. */
 static const char *const LEAVING[] = {"released", "transferred", "requeued"};
 
-static void
-on_ws_events(void *arg, const struct route_event *ev, size_t n)
+void
+conversation_route_events(void *arg, const struct route_event *ev, size_t n)
 {
 	size_t i, k;
 	uint64_t conv;
@@ -1060,7 +1060,7 @@ int
 conversation_attach(struct conversation *cv, struct route_ws *rw)
 {
 	struct route_ws_chat h = {on_ws_desk_msg, on_ws_desk_close,
-	                          on_ws_events, cv};
+	                          conversation_route_events, cv};
 
 	if (route_ws_set_hook(rw, "conversation.", &h) != 0)
 		return -1;

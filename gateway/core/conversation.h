@@ -55,6 +55,7 @@
 struct conversation;
 struct ingest_result;
 struct route;
+struct route_event;
 struct route_ws;
 
 /* Channels that may register (a name of [a-z0-9_], BUS_WIRE_CHANNEL_MAX). */
@@ -228,6 +229,14 @@ void conversation_desk_message(struct conversation *cv,
  * must outlive cv. 0, or -1 when rw has no room for another hook.
  */
 int conversation_attach(struct conversation *cv, struct route_ws *rw);
+
+/*
+ * Routing events of every instance (a route_event_cb; arg is cv): each
+ * released, transferred or requeued conversation is conversation_left.
+ * conversation_attach hands it route_ws's events.
+ */
+void conversation_route_events(void *arg, const struct route_event *ev,
+                               size_t n);
 
 /* Desk socket conn closed: it follows nothing any more. */
 void conversation_desk_close(struct conversation *cv, unsigned long conn);

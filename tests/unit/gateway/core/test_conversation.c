@@ -27,6 +27,7 @@
 #include "ingest.h"
 #include "kv.h"
 #include "migrate.h"
+#include "route.h"
 #include "support.h"
 
 #define DESKS      8
@@ -753,6 +754,51 @@ test_deliver(void **st)
 	 */
 }
 
+/*
+ * Routing events: one that takes the conversation from its desk
+ * (released, transferred, requeued) ends the following here; others
+ * (accepted, ended, another conversation's, malformed) do not.
+ */
+static void
+test_route_events(void **st)
+{
+	struct world *w = *st;
+	struct route_event ev[5];
+	const char *kinds[] = {"released", "transferred", "requeued"};
+	json_t *m;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		m = ask(w, &w->b, 2, SUE, "supervisor",
+		        "{\"type\": \"conversation.history\","
+		        " \"conversation\": \"12\"}");
+		assert_string_equal(str(m, "type"), "conversation.history");
+		json_decref(m);
+		memset(ev, 0, sizeof(ev));
+		ev[0].kind = "accepted";
+		ev[0].conv = "12";
+		ev[1].kind = "ended";
+		ev[1].conv = "12";
+		ev[2].kind = kinds[i];
+		ev[2].conv = "13";
+		ev[3].kind = kinds[i];
+		ev[3].conv = "12x";
+		ev[4].kind = NULL;
+		ev[4].conv = "12";
+		conversation_route_events(w->b.cv, ev, 5);
+		assert_int_equal(conversation_publish_inbound(w->b.cv, 12,
+		                                              900000 + i, 1,
+		                                              "web", "x", NULL),
+		                 1);
+		ev[0].kind = kinds[i];
+		conversation_route_events(w->b.cv, ev, 1);
+		assert_int_equal(conversation_publish_inbound(w->b.cv, 12,
+		                                              910000 + i, 1,
+		                                              "web", "x", NULL),
+		                 0);
+	}
+}
+
 /* A channel that delivers: stored once, its hook runs on every instance. */
 static void
 test_reply_delivered(void **st)
@@ -1029,6 +1075,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_two_instances, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_route_events, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_reply_delivered, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_read, setup, teardown),
