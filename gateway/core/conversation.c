@@ -20,6 +20,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "route.h"
+#include "route_id.h"
 #include "route_ws.h"
 #include "xmalloc.h"
 
@@ -260,27 +261,10 @@ conv_text(uint64_t conv, char *buf, size_t len)
 	snprintf(buf, len, "%llu", (unsigned long long)conv);
 }
 
-/* A decimal id of 1 to 19 digits, no sign, no leading zero; else 0. */
-static uint64_t
-parse_id(const char *s)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (s == NULL || s[0] < '1' || s[0] > '9')
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= 19 || s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	return v;
-}
-
 static uint64_t
 value_u64(const PGresult *res, int row, int col)
 {
-	return parse_id(PQgetvalue(res, row, col));
+	return strtoull(PQgetvalue(res, row, col), NULL, 10);
 }
 
 static long long
@@ -919,7 +903,7 @@ conversation_desk_message(struct conversation *cv,
 		answer_error(cv, d->conn, id, "unknown_type", type);
 		return;
 	}
-	conv = parse_id(
+	conv = route_id_parse(
 	        json_string_value(json_object_get(msg, "conversation")));
 	if (conv == 0) {
 		answer_error(
@@ -1047,7 +1031,7 @@ conversation_route_events(void *arg, const struct route_event *ev, size_t n)
 	uint64_t conv;
 
 	for (i = 0; i < n; i++) {
-		conv = parse_id(ev[i].conv);
+		conv = route_id_parse(ev[i].conv);
 		if (conv == 0 || ev[i].kind == NULL)
 			continue;
 		for (k = 0; k < sizeof(LEAVING) / sizeof(LEAVING[0]); k++)

@@ -958,7 +958,7 @@ test_bad_messages(void **st)
 	        "{\"type\": \"conversation.history\", \"conversation\": 12}",
 	        "{\"type\": \"conversation.history\", \"conversation\": \"0\"}",
 	        "{\"type\": \"conversation.history\", \"conversation\": "
-	        "\"012\"}",
+	        "\"12a\"}",
 	        "{\"type\": \"conversation.history\", \"conversation\":"
 	        " \"-12\"}",
 	        "{\"type\": \"conversation.history\", \"conversation\":"
