@@ -14,6 +14,7 @@ import uuid
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_chat  # noqa: E402
 from test_routing import Desk  # noqa: E402
 
 FIELDS = [{"name": "street", "label": "Street", "value": "1 High Street"},
@@ -81,14 +82,11 @@ class DeskOpsTest(harness.TestCase):
     def sql(self, q):
         return self.pg.psql(q, dbname=self.db).strip()
 
+    # Signs login in on sb; the session cookie.
+    cookie = test_chat.ChatTest.cookie
+
     def desk(self, sb, login):
-        r = sb.request("POST", "/api/session",
-                       headers={"Content-Type": "application/json"},
-                       body=harness.json.dumps(
-                           {"login": login,
-                            "password": self.passwords[login]}).encode())
-        self.assertEqual(r.status, 200, r.body)
-        return Desk(self, sb, r.headers["set-cookie"].split(";", 1)[0])
+        return Desk(self, sb, self.cookie(sb, login))
 
     def history(self, desk, conv, id_="h"):
         desk.send(type="conversation.history", conversation=conv, id=id_)
