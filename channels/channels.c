@@ -4,8 +4,10 @@
  */
 #include "channels.h"
 #include "chat_config.h"
+#include "form_config.h"
 
 const struct gw_config_section *const channels_config_sections[] = {
         &chat_config_section,
+        &form_config_section,
         NULL,
 };

@@ -50,6 +50,7 @@ FROM (VALUES
 	('waste-recycling', 'voice',  120,    80, 'push', 'closed'),
 	('waste-recycling', 'email',  172800, 90, 'pull', 'queue'),
 	('waste-recycling', 'sms',    86400,  90, 'pull', 'queue'),
+	('waste-recycling', 'web',    86400,  90, 'push', 'queue'),
 	('housing-repairs', 'chat',   45,     80, 'push', 'leave_message'),
 	('housing-repairs', 'voice',  60,     80, 'push', 'closed'),
 	('housing-repairs', 'email',  86400,  90, 'push', 'queue'),

@@ -31,6 +31,7 @@
 #include "route_topics.h"
 #include "route_ws.h"
 #include "chat.h"
+#include "form.h"
 #include "session.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -99,6 +100,7 @@ struct gw_server {
 	struct gw_revoke *revoke;
 	struct chat *chat;
 	struct ingest *ingest; /* every channel's way in */
+	struct form *form;
 	struct route *route;
 	struct route_ws *route_ws;
 	struct gw_session_store *sessions;
@@ -448,6 +450,8 @@ server_close(struct gw_server *s)
 	}
 	chat_free(s->chat);
 	s->chat = NULL;
+	form_free(s->form);
+	s->form = NULL;
 	ingest_free(s->ingest);
 	s->ingest = NULL;
 	route_ws_free(s->route_ws);
@@ -715,6 +719,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
+	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

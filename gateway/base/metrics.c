@@ -26,8 +26,8 @@ struct hist {
 	uint64_t count;
 };
 
-static const char *const channels[] = {"chat",  "email", "sms",
-                                       "voice", "visit", "other"};
+static const char *const channels[] = {"chat",  "email", "sms",  "voice",
+                                       "visit", "web",   "other"};
 #define NCHANNELS (sizeof(channels) / sizeof(channels[0]))
 
 static const char *const conn_kinds[] = {"http", "websocket"};
@@ -58,6 +58,16 @@ static const struct {
 
 static const char *const bus_counts[GW_BUS_COUNT_MAX] = {
         "published", "delivered", "repeat", "failed", "refused"};
+
+/* The modules' own series (gw_metrics_series), in the order made. */
+struct series {
+	const char *name, *help;
+	char *labels;
+	uint64_t value;
+};
+static struct series series[GW_METRICS_SERIES_MAX];
+static size_t nseries;
+static uint64_t series_spill; /* past the maximum: counted nowhere */
 
 static struct {
 	long conns[GW_CONN_KIND_MAX];
@@ -104,6 +114,10 @@ hist_observe(struct hist *h, double v)
 void
 gw_metrics_reset(void)
 {
+	size_t i;
+
+	for (i = 0; i < nseries; i++)
+		series[i].value = 0;
 	memset(&m, 0, sizeof(m));
 	ensure_init();
 }
@@ -174,6 +188,23 @@ gw_metrics_bus(enum gw_bus_count what)
 		m.bus[what]++;
 }
 
+uint64_t *
+gw_metrics_series(const char *name, const char *help, const char *labels)
+{
+	size_t i;
+
+	for (i = 0; i < nseries; i++)
+		if (strcmp(series[i].name, name) == 0 &&
+		    strcmp(series[i].labels, labels) == 0)
+			return &series[i].value;
+	if (nseries == GW_METRICS_SERIES_MAX)
+		return &series_spill;
+	series[nseries].name = name;
+	series[nseries].help = help;
+	series[nseries].labels = xstrdup(labels);
+	return &series[nseries++].value;
+}
+
 struct buf {
 	char *p;
 	size_t len, cap;
@@ -215,6 +246,28 @@ hist_render(struct buf *b, const char *name, const char *help,
 	bput(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
 	bput(b, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name,
 	     (unsigned long long)h->count);
+}
+
+/* Each family once, its HELP from its first series, then every series. */
+static void
+series_render(struct buf *b)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < nseries; i++) {
+		for (k = 0; k < i; k++)
+			if (strcmp(series[k].name, series[i].name) == 0)
+				break;
+		if (k < i)
+			continue;
+		bput(b, "# HELP %s %s\n# TYPE %s counter\n", series[i].name,
+		     series[i].help, series[i].name);
+		for (j = i; j < nseries; j++)
+			if (strcmp(series[j].name, series[i].name) == 0)
+				bput(b, "%s{%s} %llu\n", series[j].name,
+				     series[j].labels,
+				     (unsigned long long)series[j].value);
+	}
 }
 
 char *
@@ -267,6 +320,7 @@ gw_metrics_render(const struct gw_metrics_state *st, size_t *len)
 	for (i = 0; i < GW_BUS_COUNT_MAX; i++)
 		bput(&b, "switchboard_bus_events_total{what=\"%s\"} %llu\n",
 		     bus_counts[i], (unsigned long long)m.bus[i]);
+	series_render(&b);
 	hist_render(&b, "switchboard_pg_roundtrip_seconds",
 	            "PostgreSQL request round trips.", &m.pg);
 	hist_render(&b, "switchboard_redis_roundtrip_seconds",

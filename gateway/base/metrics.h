@@ -6,6 +6,7 @@
 #define GW_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum gw_conn_kind {
 	GW_CONN_HTTP = 0,
@@ -74,7 +75,10 @@ struct gw_metrics_state {
 };
 
 void gw_metrics_conn(enum gw_conn_kind kind, int delta);
-/* channel: "chat", "email", "sms", "voice" or "visit"; others are "other". */
+/*
+ * channel: "chat", "email", "sms", "voice", "visit" or "web"; others are
+ * "other".
+ */
 void gw_metrics_message(const char *channel, enum gw_direction dir);
 void gw_metrics_pg_rtt(double seconds);
 void gw_metrics_redis_rtt(double seconds);
@@ -82,6 +86,20 @@ void gw_metrics_commit_batch(unsigned writes);
 void gw_metrics_error(enum gw_error_kind kind);
 void gw_metrics_refusal(enum gw_refusal what);
 void gw_metrics_bus(enum gw_bus_count what);
+/*
+ * A counter of a family a module declares itself (a channel's own, such as
+ * switchboard_form_submissions_total{form,result}), so this file names no
+ * channel. name and help: static strings, help given by the first call of
+ * a name; labels: the series' label text ("form=\"x\",result=\"y\"",
+ * copied), whose values the caller has checked to need no escaping. Made
+ * on the first call for (name, labels), the same counter after. Returns
+ * the counter to increment, valid for the process's life (set to 0 by
+ * gw_metrics_reset). Past GW_METRICS_SERIES_MAX series, a counter that is
+ * never rendered.
+ */
+#define GW_METRICS_SERIES_MAX 2048
+uint64_t *gw_metrics_series(const char *name, const char *help,
+                            const char *labels);
 /* Current gauge for open connections of a kind (for tests and drain). */
 long gw_metrics_conn_open(enum gw_conn_kind kind);
 /* Returns a malloc'd Prometheus text exposition owned by the caller. */

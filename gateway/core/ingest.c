@@ -18,8 +18,8 @@
 #include "xmalloc.h"
 
 /* The values sb_channel allows (migration 0001; later ones add to it). */
-static const char *const channels[] = {"chat", "email", "sms", "voice",
-                                       "visit"};
+static const char *const channels[] = {"chat",  "email", "sms",
+                                       "voice", "visit", "web"};
 
 /* sb_ingest's refusals, and what they mean. */
 static const struct {
@@ -58,6 +58,67 @@ static const struct db_rows INGEST_ROWS = {
         " CROSS JOIN LATERAL sb_ingest(r.channel, r.source, r.ext, r.name,"
         "  r.ids, r.conv, r.tfind, r.tadd, r.ref, r.open, r.queue,"
         "  r.subject, r.body, r.meta) i"
+        " ORDER BY r.n",
+        14};
+
+/*
+ * The fast path: messages into a conversation the channel names (a chat
+ * socket's, a desk-side thread's), with no thread key to record. Set-based
+ * rather than one sb_ingest call a row: the conversation is read once,
+ * the messages inserted by one INSERT in the batch's order, each repeat
+ * looked up by its key alone (LATERAL, kept from being flattened by its
+ * LIMIT: as a plain join a generic plan made while the table was small
+ * hashes every message ever stored). Same parameters and columns as
+ * INGEST_ROWS, and the same answers: a repeat (an earlier batch's, or an
+ * earlier row of this one: k > 1) is the stored message; else refused as
+ * sb_ingest would (no_conversation, conversation_channel, ended). A row
+ * with neither (seq NULL, refused NULL) was committed by another instance
+ * after this statement's snapshot: on_written answers it RETRY, and the
+ * source's retry finds it as a repeat. Nothing here opens a conversation,
+ * so nothing is routed, a repeat included (ingest.h).
+ */
+static const struct db_rows INGEST_KNOWN_ROWS = {
+        "WITH r AS (SELECT r.n, r.channel, r.source, r.ext, r.conv, r.body,"
+        "   coalesce(r.meta, '{}') AS meta, c.status AS c_status,"
+        "   c.channel AS c_channel,"
+        "   row_number() OVER w AS k, first_value(r.body) OVER w AS body0,"
+        "   first_value(r.meta) OVER w AS meta0"
+        "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "   $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
+        "   $10::boolean[], $11::text[], $12::text[], $13::text[],"
+        "   $14::jsonb[]) WITH ORDINALITY AS r(channel, source, ext, name,"
+        "   ids, conv, tfind, tadd, ref, open, queue, subject, body, meta, n)"
+        "  LEFT JOIN conversations c ON c.id = r.conv"
+        "  WINDOW w AS (PARTITION BY r.source, r.ext ORDER BY r.n)),"
+        " ins AS (INSERT INTO messages (conversation_id, direction,"
+        "   author_kind, body, metadata, source, external_id)"
+        "  SELECT conv, 'in', 'customer', body, meta, source, ext FROM r"
+        "  WHERE k = 1 AND c_channel = channel"
+        "   AND c_status NOT IN ('closed', 'wrap_up') ORDER BY n"
+        "  ON CONFLICT (source, external_id) DO NOTHING"
+        "  RETURNING id, conversation_id, source, external_id, created_at)"
+        " SELECT r.n, cv.id, cv.reference, coalesce(ins.id, m.id),"
+        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
+        "   * 1000)::bigint, cv.customer_id, 'conversation', '{}', '',"
+        "  ins.id IS NULL OR r.k > 1, false, cv.queue_id, cv.channel,"
+        "  (extract(epoch FROM cv.queued_at) * 1000)::bigint,"
+        "  least(100, cv.priority + CASE WHEN cu.vulnerable THEN 10"
+        "   ELSE 0 END),"
+        "  CASE WHEN ins.id IS NULL THEN m.body ELSE r.body0 END,"
+        "  CASE WHEN ins.id IS NULL THEN m.metadata ELSE r.meta0 END::text,"
+        "  CASE WHEN ins.id IS NOT NULL OR m.id IS NOT NULL THEN NULL"
+        "   WHEN r.c_status IS NULL THEN 'no_conversation'"
+        "   WHEN r.c_channel <> r.channel THEN 'conversation_channel'"
+        "   WHEN r.c_status IN ('closed', 'wrap_up') THEN 'ended' END"
+        " FROM r LEFT JOIN ins ON ins.source = r.source"
+        "  AND ins.external_id = r.ext"
+        " LEFT JOIN LATERAL (SELECT m.id, m.conversation_id, m.created_at,"
+        "   m.body, m.metadata FROM messages m WHERE ins.id IS NULL"
+        "   AND m.source = r.source AND m.external_id = r.ext LIMIT 1) m"
+        "  ON true"
+        " LEFT JOIN conversations cv"
+        "  ON cv.id = coalesce(ins.conversation_id, m.conversation_id)"
+        " LEFT JOIN customers cu ON cu.id = cv.customer_id"
         " ORDER BY r.n",
         14};
 
@@ -474,6 +535,14 @@ on_written(void *arg, int ok, const PGresult *pg, int row, const char *err)
 		                   : "not stored");
 		goto out;
 	}
+	if (PQgetisnull(pg, row, COL_SEQ) &&
+	    PQgetisnull(pg, row, COL_REFUSED)) {
+		/* INGEST_KNOWN_ROWS: another instance committed it meanwhile.
+		 */
+		answer_error(j, INGEST_RETRY, "unavailable",
+		             "stored concurrently: send it again");
+		goto out;
+	}
 	if (!PQgetisnull(pg, row, COL_REFUSED)) {
 		const char *code = PQgetvalue(pg, row, COL_REFUSED);
 		const char *why = "refused";
@@ -595,8 +664,11 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->in = in;
 	j->cb = cb;
 	j->arg = arg;
-	if (db_commit_submit_row(in->w, &INGEST_ROWS, params, on_written, j,
-	                         &reason) != 0) {
+	if (db_commit_submit_row(in->w,
+	                         m->conversation != 0 && m->nthread_add == 0
+	                                 ? &INGEST_KNOWN_ROWS
+	                                 : &INGEST_ROWS,
+	                         params, on_written, j, &reason) != 0) {
 		/* Nothing queued: database unavailable or queue full. */
 		free(j);
 		st = INGEST_RETRY;

@@ -32,6 +32,11 @@
  *  6. the message goes to the delivery hook (ingest_set_deliver), if one
  *     is set.
  *
+ * Cost: a message naming its conversation with no thread key to record
+ * (a chat socket's, a reply into a known thread) takes a set-based
+ * statement shared by its whole batch, with the same answers; any other
+ * runs sb_ingest, one call a row (docs/architecture.md, "Ingest").
+ *
  * Threads: loop thread only. Ownership: ingest_submit copies what it needs
  * from the message (none of its pointers are kept); a result passed to a
  * callback is owned by ingest and valid only during that call.
@@ -51,7 +56,8 @@
  * unseen); the source's retry is then either stored now or found as the
  * repeat of what did commit. A repeat of the message that opened a
  * conversation still waiting goes to the router again (queueing is
- * idempotent), so a lost hand-off is not left to the reconciler.
+ * idempotent), so a lost hand-off is not left to the reconciler (when
+ * the retry names no conversation, as the message that opened it did not).
  * INGEST_REFUSED is final for that message as it is (the reason says why);
  * nothing of it was written.
  *
@@ -128,7 +134,7 @@ struct ingest_attachment {
  * and (for a message that may open a conversation) queue are required.
  */
 struct ingest_msg {
-	const char *channel;     /* "chat", "email", "sms", "voice", "visit" */
+	const char *channel;     /* sb_channel: "chat", ..., "visit", "web" */
 	const char *source;      /* messages.source: "imap:<mailbox>", ... */
 	const char *external_id; /* the source's own id (idempotency) */
 	const char *name;        /* the sender's name, for a new customer */

@@ -37,8 +37,10 @@ struct db_write {
 	void *arg;
 	PGresult *res;
 	int failed;
-	int lost; /* no answer: the connection went away */
-	int solo; /* retry alone after its batch aborted */
+	int lost;         /* no answer: the connection went away */
+	int solo;         /* retry alone after its batch aborted */
+	int serial;       /* failed by a serialization failure or deadlock */
+	unsigned retries; /* tried again alone for that */
 	char *err;
 	uint64_t at; /* loop time it was queued */
 };
@@ -124,6 +126,21 @@ write_finish(struct db_write *wr, int ok, const char *err)
 	write_free(wr);
 }
 
+/*
+ * The error is one PostgreSQL asks the client to retry (SQLSTATE 40001
+ * serialization_failure, 40P01 deadlock_detected): a concurrent writer
+ * won, and the same statement again sees what it committed.
+ */
+static int
+retryable(const PGresult *res)
+{
+	const char *code =
+	        res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return code != NULL &&
+	       (strcmp(code, "40001") == 0 || strcmp(code, "40P01") == 0);
+}
+
 static void
 write_set_err(struct db_write *wr, const char *err)
 {
@@ -156,6 +173,7 @@ on_write_result(void *arg, PGresult *res, const char *err)
 		        PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
 	} else {
 		wr->failed = 1;
+		wr->serial = retryable(res);
 		write_set_err(wr, st == PGRES_PIPELINE_ABORTED
 		                          ? "transaction aborted"
 		                          : PQresultErrorMessage(res));
@@ -179,6 +197,7 @@ on_merged_result(void *arg, PGresult *res, const char *err)
 		for (i = 0; i < m->n; i++) {
 			m->wr[i]->failed = 1;
 			m->wr[i]->lost = res == NULL;
+			m->wr[i]->serial = retryable(res);
 			write_set_err(m->wr[i],
 			              res == NULL ? err
 			              : st == PGRES_PIPELINE_ABORTED
@@ -207,6 +226,7 @@ requeue_solo(struct db_commit *w, struct db_write *list)
 	for (wr = list; wr != NULL; wr = wr->next) {
 		wr->solo = 1;
 		wr->failed = 0;
+		wr->serial = 0;
 		wr->lost = 0;
 		free(wr->err);
 		wr->err = NULL;
@@ -251,6 +271,13 @@ on_segment_sync(void *arg, int ok, const char *err)
 	} else if (!seg->solo && seg->n > 1) {
 		gw_debug("commit.retry_solo", "writes=%u reason=\"%s\"", seg->n,
 		         err ? err : "");
+		requeue_solo(w, seg->writes);
+	} else if (seg->n == 1 && seg->writes->serial &&
+	           seg->writes->retries < DB_COMMIT_SERIAL_RETRIES) {
+		/* A concurrent writer won: the same write again sees it. */
+		gw_debug("commit.retry_serial", "reason=\"%s\"",
+		         seg->writes->err ? seg->writes->err : "");
+		seg->writes->retries++;
 		requeue_solo(w, seg->writes);
 	} else {
 		gw_metrics_error(GW_ERR_COMMIT);

@@ -6,7 +6,11 @@
  * the next one. Each caller is told only after COMMIT returned.
  *
  * If a statement fails, the transaction aborts; the writes of that batch
- * are then retried one per transaction, so only the bad write fails. If
+ * are then retried one per transaction, so only the bad write fails. A
+ * write that fails alone with an error PostgreSQL asks clients to retry
+ * (serialization_failure, deadlock_detected: a concurrent writer, such as
+ * another instance storing the same idempotency key, won) is tried alone
+ * again, up to DB_COMMIT_SERIAL_RETRIES times, before it is reported. If
  * the connection is lost while a batch is in flight its outcome is unknown
  * and every write of it is reported failed: writes must be idempotent
  * (e.g. INSERT ... ON CONFLICT on a provider id) so callers can retry.
@@ -21,6 +25,9 @@
 #include "db.h"
 
 struct db_commit;
+
+/* Tries again of a write that failed alone by serialization or deadlock. */
+#define DB_COMMIT_SERIAL_RETRIES 2
 
 /*
  * ok = 1: committed; res is the statement's result (owned by the writer,

@@ -73,7 +73,7 @@
 -- a decision taken in an older epoch always carries a smaller version than
 -- any taken in a newer one, and versions give the order of all decisions.
 
-local CHANNELS = {'chat', 'email', 'sms', 'voice', 'visit'}
+local CHANNELS = {'chat', 'email', 'sms', 'voice', 'visit', 'web'}
 local STREAM = 'sb:events'
 -- About 100 s of entries at 1,000 decisions a second: a PostgreSQL outage
 -- longer than that loses the oldest unrecorded history (router.md).

@@ -58,6 +58,7 @@
 
 #include "bench_common.h"
 #include "idmap.h"
+#include "route_id.h"
 #include "xmalloc.h"
 
 #define WHO            "bench_chat"
@@ -236,22 +237,6 @@ set_stage(struct bench *b, enum stage s)
 {
 	b->stage = s;
 	b->stage_ns = bc_now_ns();
-}
-
-static uint64_t
-parse_id(const char *s)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > 18)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	return v;
 }
 
 /*
@@ -649,7 +634,7 @@ desk_json(struct bench *b, struct conn *c, const char *type, json_t *msg)
 		           "\"after\":0,\"id\":\"h%s\"}",
 		           id + 1, id + 1);
 	} else if (strcmp(type, "chat.history") == 0 && conv != NULL) {
-		cv = parse_id(conv);
+		cv = route_id_parse(conv);
 		b->progress_ns = bc_now_ns();
 		if (cv == 0 || idmap_get(b->followed_convs, cv) != NULL)
 			return;
@@ -707,7 +692,7 @@ desk_message(struct bc_conn *bc, const char *p, size_t len, uint64_t t)
 			            0 &&
 			    field_str(buf, "conversation", conv,
 			              sizeof(conv)) == 0)
-				got_delivery(b, cid, parse_id(conv),
+				got_delivery(b, cid, route_id_parse(conv),
 				             field_int(buf, "seq"), t);
 			return;
 		}
@@ -776,7 +761,7 @@ res_message(struct bc_conn *bc, const char *p, size_t len, uint64_t t)
 		           b->queue, (unsigned)(r - b->res));
 	} else if (strcmp(type, "chat.started") == 0) {
 		if (field_str(buf, "conversation", conv, sizeof(conv)) != 0 ||
-		    (r->conv = parse_id(conv)) == 0) {
+		    (r->conv = route_id_parse(conv)) == 0) {
 			fail(b, "chat.started without a conversation: %.200s",
 			     buf);
 			return;
@@ -1283,14 +1268,6 @@ load_users(struct bench *b, const char *path, unsigned max)
 		fatalx("%s: no users", path);
 }
 
-static void
-close_walk(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1457,7 +1434,7 @@ main(int argc, char **argv)
 		next = c->next;
 		bc_conn_close(&c->bc);
 	}
-	uv_walk(&b->loop, close_walk, NULL);
+	bc_close_all(&b->loop);
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&b->loop);
 	if (rc != 0)

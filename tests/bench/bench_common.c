@@ -783,3 +783,17 @@ bc_cpu_format(const struct bc_cpu_snap *a, const struct bc_cpu_snap *b,
 	                 : 0.0);
 #undef PCT
 }
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+void
+bc_close_all(uv_loop_t *loop)
+{
+	uv_walk(loop, close_walk, NULL);
+}

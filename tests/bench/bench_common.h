@@ -84,6 +84,11 @@ unsigned bc_parse_uint(const char *s, const char *what);
 /* http://IPV4:PORT into t->addr and t->host; exits on anything else. */
 void bc_parse_url(struct bc_target *t, const char *url);
 void bc_raise_fd_limit(const char *who);
+/*
+ * Closes every handle of loop still open (at the end of a run: sockets
+ * are dropped without their ops->closing); run the loop once more after.
+ */
+void bc_close_all(uv_loop_t *loop);
 
 /*
  * A socket of `size` bytes (>= sizeof(struct bc_conn), zeroed): a

@@ -1235,14 +1235,6 @@ free_rec(void *arg, uint64_t key, void *value)
 	free(value);
 }
 
-static void
-close_walk(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1364,7 +1356,7 @@ main(int argc, char **argv)
 		next = c->next;
 		conn_close(c);
 	}
-	uv_walk(&b->loop, close_walk, NULL);
+	bc_close_all(&b->loop);
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&b->loop);
 	if (rc != 0)

@@ -441,6 +441,54 @@ test_many_observations_stay_consistent(void **state)
 	free(t);
 }
 
+/* A module's own family (gw_metrics_series): declared once, its series. */
+static void
+test_module_series(void **state)
+{
+	uint64_t *a, *b, *c;
+	char *t;
+
+	(void)state;
+	a = gw_metrics_series("switchboard_test_total", "A test family.",
+	                      "form=\"a\",result=\"ok\"");
+	b = gw_metrics_series("switchboard_test_total", "ignored",
+	                      "form=\"b\",result=\"ok\"");
+	c = gw_metrics_series("switchboard_test_other_total", "Another.",
+	                      "x=\"1\"");
+	assert_ptr_equal(a, gw_metrics_series("switchboard_test_total", "",
+	                                      "form=\"a\",result=\"ok\""));
+	assert_ptr_not_equal(a, b);
+	(*a) += 3;
+	(*b)++;
+	t = render(&idle);
+	assert_family(t, "switchboard_test_total", "counter");
+	assert_family(t, "switchboard_test_other_total", "counter");
+	assert_null(strstr(t, "ignored"));
+	assert_true(sample(t, "switchboard_test_total{form=\"a\","
+	                      "result=\"ok\"}") == 3);
+	assert_true(sample(t, "switchboard_test_total{form=\"b\","
+	                      "result=\"ok\"}") == 1);
+	assert_true(sample(t, "switchboard_test_other_total{x=\"1\"}") == 0);
+	free(t);
+	/* Reset zeroes them; the counters stay valid. */
+	gw_metrics_reset();
+	assert_int_equal(*a, 0);
+	(*c)++;
+	t = render(&idle);
+	assert_true(sample(t, "switchboard_test_total{form=\"a\","
+	                      "result=\"ok\"}") == 0);
+	assert_true(sample(t, "switchboard_test_other_total{x=\"1\"}") == 1);
+	free(t);
+	/* "web" is a channel of its own. */
+	gw_metrics_message("web", GW_DIR_IN);
+	t = render(&idle);
+	assert_true(sample(t, "switchboard_messages_total{channel=\"web\","
+	                      "direction=\"in\"}") == 1);
+	assert_true(sample(t, "switchboard_messages_total{channel=\"other\","
+	                      "direction=\"in\"}") == 0);
+	free(t);
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int
@@ -458,6 +506,7 @@ main(void)
 	        T(test_errors_by_kind),
 	        T(test_state_gauges),
 	        T(test_many_observations_stay_consistent),
+	        T(test_module_series),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

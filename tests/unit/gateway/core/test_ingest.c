@@ -982,6 +982,17 @@ seen_queued(void *arg)
 	return seen(s->f, "queued", s->conv) > 0;
 }
 
+/* The router has recorded the queueing in PostgreSQL (after Redis). */
+static int
+recorded_queued(void *arg)
+{
+	struct seen_arg *s = arg;
+
+	return pg_long("SELECT count(*) FROM conversation_events WHERE"
+	               " conversation_id = %llu AND kind = 'route.queued'",
+	               s->conv) > 0;
+}
+
 static void
 test_router_gets_only_new_conversations(void **st)
 {
@@ -1000,7 +1011,8 @@ test_router_gets_only_new_conversations(void **st)
 	sa.f = &f;
 	sa.conv = a.conv;
 	assert_true(sb_run_until(&f.loop, seen_queued, &sa, 5000));
-	/* Recorded by the router: its version is on the row. */
+	/* Recorded by the router, once (its record follows Redis's). */
+	assert_true(sb_run_until(&f.loop, recorded_queued, &sa, 5000));
 	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events"
 	                         " WHERE conversation_id = %llu AND kind ="
 	                         " 'route.queued'",
@@ -1036,6 +1048,97 @@ test_router_gets_only_new_conversations(void **st)
 	                         " = %llu AND status = 'waiting'",
 	                         a.conv),
 	                 1);
+	fx_close(&f);
+}
+
+/*
+ * Messages into a known conversation take the set-based fast path: many
+ * in one statement, in order, the same answers as sb_ingest's (a repeat
+ * in the batch or from before, even once the conversation has ended; an
+ * ended or unknown conversation refused), beside the per-row path in the
+ * same transaction.
+ */
+static void
+test_known_conversation_batch(void **st)
+{
+	static const char *const ext[5] = {"kb-1", "kb-1", "kb-2", "kb-new",
+	                                   "kb-3"};
+	struct ingest_msg m;
+	struct got a, g[5], r;
+	struct gots all = {g, 5};
+	struct seen_arg sa;
+	const char *why = NULL;
+	unsigned long tx, stmts;
+	struct fx f;
+	int i;
+
+	(void)st;
+	fx_open(&f, 1);
+	msg_init(&m, "sms", "kb-0");
+	msg_ids(&m, "phone:07700 900701", NULL);
+	ingest_ok(&f, &m, &a);
+	/* The router's record of it done, so the batch below is alone. */
+	sa.f = &f;
+	sa.conv = a.conv;
+	assert_true(sb_run_until(&f.loop, recorded_queued, &sa, 5000));
+	memset(g, 0, sizeof(g));
+	tx = db_commit_transactions(f.w);
+	stmts = db_commit_statements(f.w);
+	for (i = 0; i < 5; i++) {
+		msg_init(&m, "sms", ext[i]);
+		m.body = i == 1 ? "a retry" : ext[i];
+		if (i == 3)
+			msg_ids(&m, "phone:07700 900702", NULL);
+		else
+			m.conversation = a.conv;
+		if (i == 4)
+			m.conversation = 999999;
+		assert_int_equal(
+		        ingest_submit(f.in, &m, on_result, &g[i], &why),
+		        INGEST_OK);
+	}
+	assert_true(sb_run_until(&f.loop, all_done, &all, 10000));
+	/* One transaction, one statement per path. */
+	assert_int_equal(db_commit_transactions(f.w) - tx, 1);
+	assert_int_equal(db_commit_statements(f.w) - stmts, 2);
+	assert_int_equal(g[0].status, INGEST_OK);
+	assert_false(g[0].repeated);
+	assert_int_equal(g[0].conv, a.conv);
+	assert_string_equal(g[0].reference, a.reference);
+	assert_int_equal(g[0].customer, a.customer);
+	assert_int_equal(g[0].match, INGEST_MATCH_CONVERSATION);
+	assert_int_equal(g[0].opened, INGEST_EXISTING);
+	assert_false(g[0].routed);
+	assert_string_equal(g[0].channel, "sms");
+	assert_true(g[1].repeated);
+	assert_int_equal(g[1].seq, g[0].seq);
+	assert_string_equal(g[1].body, "kb-1");
+	assert_false(g[2].repeated);
+	assert_true(g[2].seq > g[0].seq);
+	assert_int_equal(g[3].status, INGEST_OK);
+	assert_int_equal(g[3].opened, INGEST_NEW);
+	assert_true(g[3].routed);
+	assert_int_equal(g[4].status, INGEST_REFUSED);
+	assert_string_equal(g[4].code, "no_conversation");
+	assert_int_equal(pg_long("SELECT count(*) FROM messages WHERE source"
+	                         " = 'test' AND external_id LIKE 'kb-%%'"),
+	                 4);
+	/* Ended: a repeat is still the stored message; a new one refused. */
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE conversations SET status ="
+	                                 " 'closed' WHERE id IN (SELECT"
+	                                 " conversation_id FROM messages WHERE"
+	                                 " external_id = 'kb-0')"),
+	                 0);
+	msg_init(&m, "sms", "kb-2");
+	m.conversation = a.conv;
+	m.body = "again";
+	ingest_ok(&f, &m, &r);
+	assert_true(r.repeated);
+	assert_int_equal(r.seq, g[2].seq);
+	assert_string_equal(r.body, "kb-2");
+	msg_init(&m, "sms", "kb-4");
+	m.conversation = a.conv;
+	ingest_refused(&f, &m, "ended");
 	fx_close(&f);
 }
 
@@ -1267,6 +1370,7 @@ main(void)
 	        cmocka_unit_test(test_reference),
 	        cmocka_unit_test(test_open_conversation_per_channel),
 	        cmocka_unit_test(test_explicit_conversation),
+	        cmocka_unit_test(test_known_conversation_batch),
 	        cmocka_unit_test(test_bad_queue),
 	        cmocka_unit_test(test_idempotent_across_batches),
 	        cmocka_unit_test(test_idempotent_in_one_batch),

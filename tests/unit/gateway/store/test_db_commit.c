@@ -532,6 +532,66 @@ test_rows_bad_row_fails_alone(void **st)
 	fixture_close(&f);
 }
 
+/*
+ * A write that fails alone with serialization_failure (a concurrent
+ * writer won) is tried again alone, and succeeds; one that keeps failing
+ * so is reported after DB_COMMIT_SERIAL_RETRIES tries. A sequence counts
+ * the attempts: it is not rolled back with them.
+ */
+static void
+test_serialization_failure_retried(void **st)
+{
+	static const char *const fn =
+	        "CREATE OR REPLACE FUNCTION t_flaky(p int, fails int)"
+	        " RETURNS int LANGUAGE plpgsql AS $$ BEGIN"
+	        " IF nextval('t_tries') <= fails THEN RAISE EXCEPTION"
+	        " 'concurrent' USING ERRCODE = 'serialization_failure';"
+	        " END IF; INSERT INTO t (id, v) VALUES (p, 'x'); RETURN p;"
+	        " END $$";
+	const char *reason = NULL, *params[2];
+	struct outcome o[2];
+	struct all a = {o, 1}, b = {&o[1], 1};
+	struct fixture f;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	assert_int_equal(sb_pg_exec(&pg, "CREATE SEQUENCE t_tries"), 0);
+	assert_int_equal(sb_pg_exec(&pg, fn), 0);
+	fixture_open(&f, 256, 0);
+	params[0] = "7";
+	params[1] = "1"; /* fails once */
+	o[0].id = 7;
+	assert_int_equal(db_commit_submit(f.w,
+	                                  "SELECT t_flaky($1::int,"
+	                                  " $2::int)",
+	                                  2, params, on_commit, &o[0], &reason),
+	                 0);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_int_equal(o[0].ok, 1);
+	assert_int_equal(o[0].visible, 1);
+	assert_int_equal(sb_pg_value(&pg, "SELECT last_value FROM t_tries"), 2);
+	/* Always failing: 1 + DB_COMMIT_SERIAL_RETRIES tries, then reported. */
+	assert_int_equal(sb_pg_exec(&pg, "SELECT setval('t_tries', 1, false)"),
+	                 0);
+	params[0] = "8";
+	params[1] = "1000";
+	o[1].id = 8;
+	assert_int_equal(db_commit_submit(f.w,
+	                                  "SELECT t_flaky($1::int,"
+	                                  " $2::int)",
+	                                  2, params, on_commit, &o[1], &reason),
+	                 0);
+	assert_true(sb_run_until(&f.loop, all_done, &b, 5000));
+	assert_int_equal(o[1].ok, 0);
+	assert_non_null(strstr(o[1].err, "concurrent"));
+	assert_int_equal(sb_pg_value(&pg, "SELECT last_value FROM t_tries"),
+	                 1 + DB_COMMIT_SERIAL_RETRIES);
+	fixture_close(&f);
+	assert_int_equal(sb_pg_exec(&pg, "DROP FUNCTION t_flaky(int, int);"
+	                                 " DROP SEQUENCE t_tries"),
+	                 0);
+}
+
 static void
 test_refusals(void **st)
 {
@@ -610,6 +670,7 @@ main(void)
 	        cmocka_unit_test(test_rows_one_statement),
 	        cmocka_unit_test(test_rows_without_result),
 	        cmocka_unit_test(test_rows_bad_row_fails_alone),
+	        cmocka_unit_test(test_serialization_failure_retried),
 	        cmocka_unit_test(test_refusals),
 	        cmocka_unit_test(test_lost_connection_outcome_unknown),
 	};
