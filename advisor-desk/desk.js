@@ -688,7 +688,11 @@ function msgNode(c, m, pending) {
   const who = m.from === 'resident' ? residentName(c) : m.from === 'advisor' ? (m.name || 'Advisor') :
     m.from === 'note' ? `Internal note${m.name ? ' by ' + m.name : ''}` : 'Switchboard';
   li.append(el('span', 'who', who));
-  li.append(el('span', 'txt', m.text));
+  // The form's message: its answers are the table above, not read out twice (its text is
+  // the title, then a "label: value" line each).
+  const form = c.fields && c.fieldsSeq === m.seq;
+  li.append(el('span', 'txt', form ? `${String(m.text || '').split('\n')[0] || 'Form sent'} (the answers are in the table above)` :
+    m.text));
   let meta = m.at ? clock(m.at) : '';
   if (pending) {
     const st = pending.state === 'failed' ? `Not sent: ${pending.error}` :

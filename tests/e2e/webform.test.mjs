@@ -1,16 +1,18 @@
 // End-to-end tests of a web-form conversation in the advisor desk (advisor-desk/) against
-// the REAL daemon started by ./run, as the advisor `fern`: webform-seed.sql gave her a
-// conversation on the `web` channel ("Report a missed bin", from Wendell Webb) with the
-// form's answers in its first message's metadata, already assigned to her. The desk shows
-// the answers as a table, says why it cannot reply instead of offering a send button, and
-// still takes internal notes and ends the conversation (conversation.*,
-// docs/desk-protocol.md). Keyboard only, axe clean.
-// Environment (set by ./run): SB_URL, SB_LOGIN, SB_PASSWORD, SB_PSQL, SB_PG_PORT, SB_SHOTS.
+// the REAL daemon started by ./run, as the advisor `fern`, the only one in the queue
+// street-scene, where the form street-form (configured by ./run) goes: a submission signed
+// as docs/integrations.md says is posted to POST /hooks/forms/street-form, offered to fern,
+// and accepted. The desk shows the form's answers as a table, says why it cannot reply
+// instead of offering a send button, and still takes internal notes and ends the
+// conversation (conversation.*, docs/desk-protocol.md). Keyboard only, axe clean.
+// Environment (set by ./run): SB_URL, SB_LOGIN, SB_PASSWORD, SB_FORM_SECRET, SB_PSQL,
+// SB_PG_PORT, SB_SHOTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { axe as axeCheck, launch, signedInDesk, until } from './lib.mjs';
+import { axe as axeCheck, launch, setStatus, signedInDesk, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const LOGIN = process.env.SB_LOGIN;
@@ -48,16 +50,35 @@ async function tabTo(page, re, what, max = 80) {
   assert.fail('Tab never reached ' + what + ' (at ' + await focused(page) + ')');
 }
 
-test('web form: the answers as a table, no reply box but why, a note and the end by keyboard, axe clean', async () => {
-  const conv = sql("SELECT id FROM conversations WHERE subject = 'Report a missed bin' AND channel = 'web'");
-  assert.match(conv, /^\d+$/, 'webform-seed.sql made the conversation');
+// Posts one submission to the form, signed (X-Switchboard-Timestamp, -Signature).
+async function submit(body) {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const sig = crypto.createHmac('sha256', process.env.SB_FORM_SECRET).update(`${ts}.${body}`).digest('hex');
+  return fetch(SB + '/hooks/forms/street-form', { method: 'POST', body, headers: {
+    'Content-Type': 'application/json', 'X-Switchboard-Timestamp': ts, 'X-Switchboard-Signature': `sha256=${sig}` } });
+}
+
+test('web form: submitted, offered and accepted; the answers as a table, no reply box but why, a note and the end by keyboard, axe clean', async () => {
   const { ctx, page, errors } = await signedInDesk(browser, SB, LOGIN, PASSWORD);
   try {
-    // Routing's snapshot put it in her list, named by channel in words.
+    await setStatus(page, 'available');
+    // Routing knows the channel: the advisor's web capacity is shown in words.
+    await page.locator('#capacity-list li', { hasText: 'Web form: 0 of 5' }).waitFor();
+    const r = await submit(JSON.stringify({ submission_id: 'e2e-' + crypto.randomUUID(), form: 'Missed bin',
+      name: 'Wendell Webb', email: 'wendell@example.org', fields: [
+        { label: 'Street', value: '1 High Street' }, { label: 'Which bin was missed', value: 'Green (garden waste)' },
+        { label: 'Collection day', value: 'Monday' }, { label: 'Anything else', value: '' }] }));
+    const answer = await r.text();
+    assert.equal(r.status, 201, answer);
+    const conv = String(JSON.parse(answer).conversation);
+    // Offered by channel in words, and accepted.
+    await page.getByRole('heading', { name: 'Web form offer: Street scene' }).waitFor();
+    await page.getByRole('button', { name: 'Accept' }).click();
     const item = page.locator(`#inbox button[data-inbox="${conv}"]`);
     await item.waitFor();
     await until(async () => /Web form, Street scene/.test(await item.textContent()), 'the channel and queue in words');
     await until(async () => /Wendell Webb/.test(await item.textContent()), 'the resident named in the list');
+    await setStatus(page, 'away');
     // Opened from the keyboard.
     await tabTo(page, /\|inbox\|BUTTON$/, 'the conversation in the list');
     await page.keyboard.press('Enter');
@@ -88,7 +109,10 @@ test('web form: the answers as a table, no reply box but why, a note and the end
     // Above the thread, which has the resident's message.
     assert.ok(await page.evaluate(() => document.getElementById('c-fields-box').compareDocumentPosition(
       document.getElementById('thread')) & Node.DOCUMENT_POSITION_FOLLOWING));
-    await page.locator('#thread li', { hasText: 'Report a missed bin' }).waitFor();
+    // The form's message says where its answers are, rather than repeating them.
+    const sent = page.locator('#thread li', { hasText: 'Missed bin' });
+    await sent.waitFor();
+    assert.equal(await sent.locator('.txt').textContent(), 'Missed bin (the answers are in the table above)');
 
     // No reply box and no send button: why not, in words, instead.
     const why = page.locator('#composer-other');

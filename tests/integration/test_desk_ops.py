@@ -2,10 +2,11 @@
 .reply, .read, .end on switchboard.v1; docs/desk-protocol.md) over two
 real daemons sharing PostgreSQL and Redis.
 
-The conversations are made by SQL in the set-up: no channel submits
-through ingest on main yet (the web-form channel, sb_channel 'web' in
-migration 0018, is another branch's). When the schema does not allow
-'web' yet, the set-up widens the sb_channel domain as 0018 does."""
+Most conversations are made by SQL in the set-up (web conversations
+assigned to an advisor, with a form's fields in their first message's
+metadata); test_form_submission_to_desk takes the whole path instead: a
+signed submission to the web-form channel, ingest, routing's offer, and
+ingest's delivery hook to a desk on the other instance."""
 
 import os
 import sys
@@ -15,18 +16,11 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import test_chat  # noqa: E402
+import test_form  # noqa: E402
 from test_routing import Desk  # noqa: E402
 
 FIELDS = [{"name": "street", "label": "Street", "value": "1 High Street"},
           {"name": "bin", "label": "Which bin", "value": "Green"}]
-
-WEB_DOMAIN = (
-    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE"
-    " contypid = 'sb_channel'::regtype AND pg_get_constraintdef(oid)"
-    " LIKE '%web%') THEN ALTER DOMAIN sb_channel DROP CONSTRAINT"
-    " sb_channel_check; ALTER DOMAIN sb_channel ADD CONSTRAINT"
-    " sb_channel_check CHECK (VALUE IN ('chat', 'email', 'sms', 'voice',"
-    " 'visit', 'web')); END IF; END $$;")
 
 
 class DeskOpsTest(harness.TestCase):
@@ -35,8 +29,12 @@ class DeskOpsTest(harness.TestCase):
         cls.pg = harness.Postgres()
         cls.redis = harness.Redis()
         cls.db = cls.pg.createdb()
-        cls.sbs = [harness.Switchboard(cls.pg, cls.redis, dbname=cls.db,
-                                       start=False) for _ in range(2)]
+        over = {"forms": {"requests_per_address": 100000, "window": 60,
+                          'form "desk-form"': {"secret": test_form.SECRET,
+                                               "queue": "deskform"}}}
+        cls.sbs = [harness.Switchboard(cls.pg, cls.redis, over,
+                                       dbname=cls.db, start=False)
+                   for _ in range(2)]
         r = harness.run_switchboard(["-c", cls.sbs[0].conf, "migrate"])
         assert r.returncode == 0, r.stderr
         cls.passwords = {}
@@ -47,7 +45,15 @@ class DeskOpsTest(harness.TestCase):
                  "--name", login.title() + " Person", login])
             assert r.returncode == 0, r.stderr
             cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
-        cls.pg.psql(WEB_DOMAIN, dbname=cls.db)
+        # The web-form channel's queue: only test_form_submission_to_desk
+        # posts there, and only its desk is available.
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name) VALUES (42, 'deskform',"
+            " 'Desk forms');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s, wrap_up_s) VALUES (42, 'web', 3600, 30, 0);"
+            "INSERT INTO queue_members (staff_id, queue_id) SELECT id, 42"
+            " FROM staff_users WHERE login = 'ann'", dbname=cls.db)
         staff = {login: cls.pg.psql(
             "SELECT id FROM staff_users WHERE login = '%s'" % login,
             dbname=cls.db).strip() for login in ("ann", "bob")}
@@ -72,7 +78,11 @@ class DeskOpsTest(harness.TestCase):
             " (14, 'in', 'customer', 'Hole in the road', '{}',"
             "  'form:roads', 'sub-3'),"
             " (15, 'in', 'customer', 'Sofa in the lane', '{}',"
-            "  'form:tip', 'sub-4');" % dict(staff, md=md),
+            "  'form:tip', 'sub-4');"
+            # Ids given above: new rows (the form channel's) after them.
+            "SELECT setval(pg_get_serial_sequence('customers', 'id'), 100);"
+            "SELECT setval(pg_get_serial_sequence('conversations', 'id'),"
+            " 100);" % dict(staff, md=md),
             dbname=cls.db)
         for sb in cls.sbs:
             sb.start()
@@ -118,6 +128,53 @@ class DeskOpsTest(harness.TestCase):
         self.assertEqual(first["from"], "resident")
         self.assertEqual(first["text"], "Missed bin collection")
         self.assertEqual(first["metadata"]["fields"], FIELDS)
+
+    def test_form_submission_to_desk(self):
+        """The whole path on two instances: a signed submission posted to
+        A is offered to Ann on B; accepted, its history has the form's
+        fields and why it cannot be replied to; the same submission
+        posted again to B (a repeat: nothing written) is passed on by
+        ingest's delivery hook to a desk following it on A that did not
+        have it yet."""
+        ann = self.desk(self.sbs[1], "ann")
+        ann.status("available")
+        self.addCleanup(lambda: ann.status("away"))
+        sue = self.desk(self.sbs[0], "sue")
+        sid = "desk-" + str(uuid.uuid4())
+        body = test_form.submission(sid)
+        r = self.sbs[0].request("POST", "/hooks/forms/desk-form",
+                                headers=test_form.signed(body), body=body)
+        self.assertEqual(r.status, 201, r.body)
+        conv = str(r.json()["conversation"])
+        ann.wait_for("offer", conversation=conv)
+        ann.send(type="offer.accept", conversation=conv, id="acc")
+        ann.wait_for("offer.accepted", id="acc")
+        h = self.history(ann, conv)
+        self.assertEqual(h["channel"], "web")
+        self.assertIs(h["can_reply"], False)
+        self.assertEqual(h["cannot_reply"],
+                         "this channel cannot send replies yet")
+        first = h["messages"][0]
+        self.assertEqual(first["from"], "resident")
+        self.assertEqual([(f["label"], f["value"])
+                          for f in first["metadata"]["fields"]],
+                         [("Street", "1 High St"), ("Bin", "Green"),
+                          ("Notes", "Missed twice\nthis month")])
+        # A supervisor on A follows it from after that message.
+        sue.send(type="conversation.history", conversation=conv,
+                 after=first["seq"], id="h")
+        self.assertEqual(sue.next_of(("conversation.history",), "h")
+                         ["messages"], [])
+        r = self.sbs[1].request("POST", "/hooks/forms/desk-form",
+                                headers=test_form.signed(body), body=body)
+        self.assertEqual(r.status, 200, r.body)
+        m = sue.wait_for("conversation.message", conversation=conv)
+        self.assertEqual((m["seq"], m["from"]), (first["seq"], "resident"))
+        self.assertEqual(m["metadata"]["fields"],
+                         first["metadata"]["fields"])
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM messages WHERE external_id = '%s'" % sid),
+            "1")
 
     def test_note_on_one_instance_reaches_a_desk_on_the_other(self):
         """A note written by the advisor on A reaches a supervisor's desk

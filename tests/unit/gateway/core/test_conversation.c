@@ -5,10 +5,6 @@
  * connections, and its own conversation module) sharing one database.
  * Desk sockets are a table of what each connection id was sent. Every
  * test ends with uv_loop_close() == 0.
- *
- * The web-form channel (sb_channel 'web', migration 0018) is another
- * engineer's and not merged yet: when the schema does not allow 'web',
- * group_setup widens the domain in this throwaway database itself.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -312,16 +308,6 @@ group_setup(void **st)
 		fprintf(stderr, "migrate: %s\n", err);
 		return -1;
 	}
-	/* The form channel's migration (0018) may not be here yet. */
-	if (sb_pg_value(&pg, "SELECT count(*) FROM pg_constraint WHERE"
-	                     " contypid = 'sb_channel'::regtype AND"
-	                     " pg_get_constraintdef(oid) LIKE '%web%'") == 0 &&
-	    sb_pg_exec(&pg, "ALTER DOMAIN sb_channel DROP CONSTRAINT"
-	                    " sb_channel_check; ALTER DOMAIN sb_channel ADD"
-	                    " CONSTRAINT sb_channel_check CHECK (VALUE IN"
-	                    " ('chat', 'email', 'sms', 'voice', 'visit',"
-	                    " 'web'))") != 0)
-		return -1;
 	return sb_pg_exec(&pg,
 	                  "INSERT INTO staff_users (id, login, display_name,"
 	                  " password_hash, role) VALUES"
