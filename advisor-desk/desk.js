@@ -486,7 +486,8 @@ function conv(id, fields = {}) {
     c = { id, queue: '', channel: 'chat', waited_ms: 0, since: Date.now(), messages: new Map(),
       pending: new Map(), advisorRead: 0, residentRead: 0, page: null, customer: null,
       online: null, reference: '', ended: '', gone: '', typing: false, typingTimer: 0, history: false,
-      left: false, replyBy: '', acwUntil: 0, touched: 0 };
+      left: false, replyBy: '', acwUntil: 0, touched: 0, subject: '', canReply: true, cannotReply: '',
+      fields: null };
     S.convs.set(id, c);
   }
   for (const [k, v] of Object.entries(fields)) if (v != null && v !== '') c[k] = v;
@@ -505,10 +506,12 @@ function resyncAfter(c) {
   for (const m of c.messages.values()) if (m.at && m.at <= newest - RESYNC_MARGIN_MS && m.seq > after) after = m.seq;
   return after;
 }
+// Every channel's thread: chat's own chat.history until chat is ported onto the core,
+// conversation.history for any other (docs/desk-protocol.md).
 function askHistory(c, tries = 0, after = 0) {
-  if (c.channel !== 'chat' || c.asking) return;
+  if (c.asking) return;
   c.asking = true;
-  const msg = { type: 'chat.history', conversation: c.id };
+  const msg = { type: c.channel === 'chat' ? 'chat.history' : 'conversation.history', conversation: c.id };
   if (after) msg.after = after;
   else if (c.history && resyncAfter(c) > 0) msg.after = resyncAfter(c);
   request(msg, m => {
@@ -541,10 +544,30 @@ function gotHistory(c, m) {
   // A message left out of hours or when nobody was free: no chat to reply in.
   c.left = !!m.left_message;
   c.replyBy = m.reply_by || '';
-  for (const x of m.messages || []) c.messages.set(x.seq, x);
+  if (m.type === 'conversation.history') {
+    c.channel = m.channel || c.channel;
+    c.subject = m.subject || '';
+    c.canReply = !!m.can_reply;
+    c.cannotReply = m.cannot_reply || '';
+  }
+  for (const x of m.messages || []) {
+    c.messages.set(x.seq, x);
+    takeFields(c, x);
+  }
   // Unsent replies go again with the same client_id (the daemon keeps one copy).
   for (const [cid, p] of c.pending) if (p.state !== 'sent') sendPending(c, cid);
   changed(c);
+}
+// A web form's answers: metadata.fields of the resident's first message, a list of
+// { label (or name), value } in the form's order, or an object of name: value.
+function takeFields(c, x) {
+  const f = x && x.from === 'resident' && x.metadata && x.metadata.fields;
+  if (!f || (c.fields && c.fieldsSeq < x.seq)) return;
+  const rows = Array.isArray(f)
+    ? f.filter(r => r && typeof r === 'object').map(r => [String(r.label ?? r.name ?? ''), r.value])
+    : typeof f === 'object' ? Object.entries(f) : [];
+  c.fields = rows.map(([k, v]) => [k, v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)]);
+  c.fieldsSeq = x.seq;
 }
 function residentName(c) {
   return (c.customer && c.customer.name) || 'Resident';
@@ -561,7 +584,7 @@ function lastMessage(c) {
 }
 function waitingText(c) {
   if (c.left) return 'a message left for the council';
-  if (c.ended) return 'chat ended';
+  if (c.ended) return c.channel === 'chat' ? 'chat ended' : 'ended';
   const last = lastMessage(c);
   if (last && last.from === 'resident' && last.at) {
     const at = typeof last.at === 'number' ? last.at : Date.parse(last.at);
@@ -665,7 +688,11 @@ function msgNode(c, m, pending) {
   const who = m.from === 'resident' ? residentName(c) : m.from === 'advisor' ? (m.name || 'Advisor') :
     m.from === 'note' ? `Internal note${m.name ? ' by ' + m.name : ''}` : 'Switchboard';
   li.append(el('span', 'who', who));
-  li.append(el('span', 'txt', m.text));
+  // The form's message: its answers are the table above, not read out twice (its text is
+  // the title, then a "label: value" line each).
+  const form = c.fields && c.fieldsSeq === m.seq;
+  li.append(el('span', 'txt', form ? `${String(m.text || '').split('\n')[0] || 'Form sent'} (the answers are in the table above)` :
+    m.text));
   let meta = m.at ? clock(m.at) : '';
   if (pending) {
     const st = pending.state === 'failed' ? `Not sent: ${pending.error}` :
@@ -685,7 +712,7 @@ const MATCH_TEXT = { matched: 'details match an existing record', new: 'new cust
 const typingText = c => (c.typing && !c.ended && !c.gone ? `${residentName(c)} is typing\u2026` : '');
 function renderConv(fresh) {
   const c = S.open ? S.convs.get(S.open) : null;
-  record.show(c && { id: c.id, reference: c.reference, customer: c.customer });
+  record.show(c && { id: c.id, reference: c.reference, channel: c.channel, customer: c.customer });
   $('conv-none').hidden = !!c;
   $('conv-body').hidden = !c;
   if (!c) {
@@ -696,6 +723,13 @@ function renderConv(fresh) {
   $('conv-h').textContent = `${channelName(c.channel)} with ${c.customer ? residentName(c) : 'a resident'}`;
   $('c-ref').textContent = c.reference || '–';
   $('c-channel').textContent = `${channelName(c.channel)}, ${queueName(c.queue)}`;
+  $('c-subject-row').hidden = !c.subject;
+  $('c-subject').textContent = c.subject || '';
+  const isChat = c.channel === 'chat';
+  // Where the resident is and whether their window is open: a chat's facts only.
+  $('c-page-row').hidden = !isChat;
+  $('c-presence-row').hidden = !isChat;
+  renderFields(c);
   const cu = c.customer || {};
   $('c-customer').textContent = cu.name ? `${cu.name}${MATCH_TEXT[cu.match] ? ' (' + MATCH_TEXT[cu.match] + ')' : ''}` : 'Not given';
   $('c-contact').textContent = [cu.email, cu.mobile].filter(Boolean).join(', ') || 'Not given';
@@ -707,9 +741,9 @@ function renderConv(fresh) {
   } else pg.textContent = 'Not known';
   $('c-presence').textContent = c.online == null ? 'Not known' :
     c.online ? 'The resident has the chat open' : 'The resident has left the chat window (they may come back)';
-  const state = [c.channel === 'chat' && !c.history && !c.gone ? 'Loading the messages…' : '',
+  const state = [!c.history && !c.gone ? 'Loading the messages…' : '',
     c.left ? 'This is a message left for the council' + (c.replyBy ? ` (the resident asked for a reply by ${c.replyBy === 'sms' ? 'text message' : 'email'})` : '') + '.' : '',
-    c.ended && !c.left ? `The chat has ended (ended by the ${c.ended}).` : '',
+    c.ended && !c.left ? (isChat ? `The chat has ended (ended by the ${c.ended}).` : 'This conversation has ended.') : '',
     c.ended && !c.gone ? 'Wrap it up to record why the resident got in touch and how it ended.' : '',
     c.gone ? `This conversation has left your list (${c.gone}).` : ''].filter(Boolean).join(' ');
   $('c-state').textContent = state;
@@ -724,19 +758,24 @@ function renderConv(fresh) {
   if (nearEnd) thread.scrollTop = thread.scrollHeight;
   $('c-typing').textContent = typingText(c);
 
-  const isChat = c.channel === 'chat';
   const closed = !!(c.ended || c.gone);
-  $('composer-chat').hidden = !isChat || closed;
-  $('composer-other').hidden = isChat;
-  $('composer-other').textContent = isChat ? '' :
-    `Replying by ${channelName(c.channel).toLowerCase()} is not available yet.`;
+  // The composer by channel: chat's, or the core's for a channel that delivers replies;
+  // for one that cannot, why not instead of a send button (notes still work below).
+  const canSend = isChat || c.canReply;
+  $('composer-chat').hidden = !canSend || closed;
+  $('composer-other').hidden = canSend || closed;
+  $('composer-other').textContent = canSend || closed ? '' :
+    `A reply cannot be sent on this ${channelName(c.channel).toLowerCase()} conversation: ` +
+    `${c.cannotReply || 'this channel cannot send replies yet'}. ` +
+    'Add an internal note below, and contact the resident another way if they need an answer.';
   // A left message has no chat to reply in, and email and SMS replies do not exist yet:
   // the composer says so and takes nothing (the daemon refuses chat.send: cannot_reply).
   $('composer').disabled = c.left;
   $('send-btn').disabled = c.left;
   $('canned-btn').disabled = c.left;
   $('composer-hint').textContent = c.left ? LEFT_HINT : COMPOSER_HINT;
-  $('end-btn').hidden = !isChat || c.left;
+  $('end-btn').hidden = c.left;
+  $('end-btn').textContent = isChat ? 'End chat' : 'End conversation';
   $('end-btn').disabled = closed;
   $('close-btn').disabled = !!c.gone;
   $('close-btn').hidden = c.hasCodes === true;
@@ -746,13 +785,26 @@ function renderConv(fresh) {
   $('transfer').hidden = !!c.gone;
   $('note-box').hidden = !!c.gone;
 }
+// The form's answers as a table above the thread (caption, column and row headers).
+function renderFields(c) {
+  const rows = c.fields || [];
+  $('c-fields-box').hidden = rows.length === 0;
+  $('c-fields-cap').textContent = c.subject ? `Answers on the form: ${c.subject}` : 'Answers on the form';
+  $('c-fields-body').replaceChildren(...rows.map(([k, v]) => {
+    const tr = el('tr');
+    const th = el('th', '', k || '(no question)');
+    th.scope = 'row';
+    tr.append(th, el('td', '', v || '(left empty)'));
+    return tr;
+  }));
+}
 function markRead(c) {
   if (!c || S.open !== c.id || document.visibilityState !== 'visible' || !sock.open || c.gone) return;
   let newest = 0;
   for (const m of c.messages.values()) if (m.from === 'resident' && m.seq > newest) newest = m.seq;
   if (newest > c.advisorRead) {
     c.advisorRead = newest;
-    request({ type: 'chat.read', conversation: c.id, seq: newest });
+    request({ type: c.channel === 'chat' ? 'chat.read' : 'conversation.read', conversation: c.id, seq: newest });
     renderInbox();
   }
 }
@@ -763,8 +815,9 @@ const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the cou
 function sendPending(c, cid) {
   const p = c.pending.get(cid);
   p.state = 'sending';
-  request({ type: 'chat.send', conversation: c.id, client_id: cid, text: p.text }, m => {
-    if (m.type === 'chat.sent') {
+  const chat = c.channel === 'chat';
+  request({ type: chat ? 'chat.send' : 'conversation.reply', conversation: c.id, client_id: cid, text: p.text }, m => {
+    if (m.type === 'chat.sent' || m.type === 'conversation.replied') {
       p.state = 'sent';
       c.pending.delete(cid);
       if (!c.messages.has(m.seq)) {
@@ -773,8 +826,9 @@ function sendPending(c, cid) {
       changed(c);
     } else if (m.type === 'error' && m.code !== 'offline' && m.code !== 'unavailable' && m.code !== 'rate_limited') {
       p.state = 'failed';
-      p.error = m.code === 'forbidden' ? 'this chat is no longer yours' :
-        m.code === 'cannot_reply' ? 'a reply cannot be sent to a left message yet' : (m.message || m.code);
+      p.error = m.code === 'forbidden' ? `this ${chat ? 'chat' : 'conversation'} is no longer yours` :
+        m.code === 'cannot_reply' ? (chat ? 'a reply cannot be sent to a left message yet' : m.message || 'this channel cannot send replies') :
+        (m.message || m.code);
       changed(c);
     } else {
       p.state = 'queued';
@@ -947,11 +1001,12 @@ function endChat() {
   const c = S.convs.get(S.open);
   if (!c) return;
   stopTyping(c);
-  request({ type: 'chat.end', conversation: c.id }, m => {
-    if (m.type === 'error') { say(`The chat could not be ended: ${m.message || m.code}.`); return; }
+  const chat = c.channel === 'chat';
+  request({ type: chat ? 'chat.end' : 'conversation.end', conversation: c.id }, m => {
+    if (m.type === 'error') { say(`The ${chat ? 'chat' : 'conversation'} could not be ended: ${m.message || m.code}.`); return; }
     c.ended = c.ended || 'advisor';
     c.typing = false;
-    say('Chat ended.');
+    say(chat ? 'Chat ended.' : 'Conversation ended. Wrap it up when you are ready.');
     changed(c);
   });
 }
@@ -1039,7 +1094,8 @@ function transfer(ev) {
   });
 }
 
-// An internal note (chat.note): shown to staff in the thread, never to the resident.
+// An internal note (chat.note, conversation.note for other channels): shown to staff in
+// the thread, never to the resident.
 function addNote(ev) {
   ev.preventDefault();
   const c = S.convs.get(S.open);
@@ -1047,7 +1103,7 @@ function addNote(ev) {
   const text = t.value.trim();
   fieldError(t, 'n-text-err', text ? '' : 'Write the note first');
   if (!c || !text) { t.focus(); return; }
-  request({ type: 'chat.note', conversation: c.id, client_id: uuid(), text }, m => {
+  request({ type: c.channel === 'chat' ? 'chat.note' : 'conversation.note', conversation: c.id, client_id: uuid(), text }, m => {
     if (m.type === 'error') {
       fieldError(t, 'n-text-err', `The note was not saved: ${m.message || m.code}`);
       t.focus();
@@ -1175,7 +1231,7 @@ function onmessage(m) {
     const h = S.waiting.get(m.id);
     S.waiting.delete(m.id);
     h(m);
-    if (m.type === 'error' || m.type === 'chat.history') return;
+    if (m.type === 'error' || m.type === 'chat.history' || m.type === 'conversation.history') return;
   } else if (m.type === 'error') {
     if (m.code !== 'rate_limited') say(`Switchboard refused a request: ${m.message || m.code}.`);
     return;
@@ -1318,11 +1374,14 @@ function onmessage(m) {
     }
     break;
   }
-  case 'chat.message': {
+  case 'chat.message':
+  case 'conversation.message': {
     if (!c) break;
-    const x = { seq: m.seq, from: m.from, name: m.name, text: m.text, at: m.at, client_id: m.client_id };
+    const x = { seq: m.seq, from: m.from, name: m.name, text: m.text, at: m.at, client_id: m.client_id,
+      metadata: m.metadata };
     const isNew = !c.messages.has(m.seq);
     c.messages.set(m.seq, x);
+    takeFields(c, x);
     if (m.client_id && c.pending.has(m.client_id)) c.pending.delete(m.client_id);
     if (m.from === 'resident') {
       c.typing = false;
@@ -1340,6 +1399,18 @@ function onmessage(m) {
     clearTimeout(c.typingTimer);
     if (c.typing) c.typingTimer = setTimeout(() => { c.typing = false; if (S.open === c.id) renderConv(); }, 15000);
     if (S.open === c.id) $('c-typing').textContent = typingText(c);
+    break;
+  case 'conversation.read':
+    // Another desk (or tab) read it: nothing to announce.
+    if (!c) break;
+    c.advisorRead = Math.max(c.advisorRead, m.seq || 0);
+    changed(c);
+    break;
+  case 'conversation.finished':
+    if (!c || c.ended) break;
+    c.ended = m.by || 'advisor';
+    say(`The conversation with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
+    changed(c);
     break;
   case 'chat.read':
     if (!c) break;
@@ -1374,6 +1445,10 @@ function onmessage(m) {
   case 'desk.status.ok':
   case 'chat.end.ok':
   case 'chat.sent':
+  case 'conversation.replied':
+  case 'conversation.noted':
+  case 'conversation.read.ok':
+  case 'conversation.end.ok':
   case 'hello':
   case 'pong':
     break;

@@ -150,13 +150,18 @@ function renderRecord() {
   const m = mine && R.conv.customer.match;
   const hint = $('r-match');
   $('r-match-box').hidden = !(m === 'new' || m === 'none' || m === 'ambiguous');
-  // How the chat form matched when the chat started (chat.history's match).
+  // How the resident's details matched when the conversation began (its history's match):
+  // a chat's pre-chat form, or what another channel brought (a web form's email or phone).
+  const chat = !R.conv || !R.conv.channel || R.conv.channel === 'chat';
+  const where = chat ? 'in the chat form' : 'with the contact';
+  const began = chat ? 'the chat started' : 'the contact came in';
   hint.textContent = (m === 'ambiguous' ?
-    'The email and mobile given in the chat form were on two different records when the chat started, so ' +
+    `The email and mobile given ${where} were on two different records when ${began}, so ` +
     'neither was used.' : m === 'new' ?
-    'The email or mobile given in the chat form was on no record when the chat started.' :
-    'The resident gave no email or mobile in the chat form, so the chat was matched to no record when it ' +
-    'started.') + ' If they are on record, search for them and link the conversation to that record.';
+    `The email or mobile given ${where} was on no record when ${began}.` :
+    `The resident gave no email or mobile ${where}, so ${chat ? 'the chat' : 'the contact'} was matched to no ` +
+    `record when ${chat ? 'it started' : 'it came in'}.`) +
+    ' If they are on record, search for them and link the conversation to that record.';
   // Ambiguous: one press searches for what the resident typed, each finding one record. (For
   // `new`, the conversation's own record holds them: a search would find only that.)
   const given = m === 'ambiguous' ? [R.conv.customer.email, R.conv.customer.mobile].filter(Boolean) : [];
@@ -596,7 +601,8 @@ export function init(h) {
 export function show(conv) {
   const cu = conv && conv.customer && conv.customer.id ? conv.customer : null;
   const key = conv ? `${conv.id}:${cu ? cu.id : ''}` : '';
-  R.conv = conv ? { id: conv.id, reference: conv.reference, customer: cu ? { ...cu } : null } : null;
+  R.conv = conv ? { id: conv.id, reference: conv.reference, channel: conv.channel, customer: cu ? { ...cu } : null } :
+    null;
   if (key === R.key) {
     if (R.rec) renderActions();
     return;

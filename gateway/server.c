@@ -23,6 +23,9 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "api.h"
+#include "bus.h"
+#include "conversation.h"
+#include "ingest.h"
 #include "route.h"
 #include "revoke.h"
 #include "route_topics.h"
@@ -91,6 +94,9 @@ struct gw_server {
 	struct kv *kv_sub;    /* subscriber connection for routing events */
 	struct kv *kv_chat;   /* subscriber connection for the chat fan-out */
 	struct kv *kv_revoke; /* subscriber connection for revocations */
+	struct kv *kv_bus;    /* subscriber connection for the bus */
+	struct bus *bus;
+	struct conversation *conversation; /* desk operations */
 	struct gw_revoke *revoke;
 	struct chat *chat;
 	struct ingest *ingest; /* every channel's way in */
@@ -407,6 +413,12 @@ server_close(struct gw_server *s)
 	uv_close((uv_handle_t *)&s->maint, NULL);
 	uv_close((uv_handle_t *)&s->drain, NULL);
 	gw_http_close(s->http);
+	/* Ingested messages no longer go to the desks. */
+	if (s->ingest != NULL)
+		ingest_set_deliver(s->ingest, NULL, NULL);
+	/* Its answers in flight find nothing and only free themselves. */
+	conversation_free(s->conversation);
+	s->conversation = NULL;
 	/* Redis first: pending routing calls are answered while route lives. */
 	kv_close(s->kv, NULL, NULL);
 	s->kv = NULL;
@@ -417,6 +429,11 @@ server_close(struct gw_server *s)
 	s->kv_chat = NULL;
 	kv_close(s->kv_revoke, NULL, NULL);
 	s->kv_revoke = NULL;
+	kv_close(s->kv_bus, NULL, NULL);
+	s->kv_bus = NULL;
+	/* Its connections closed: publications in flight are told 0. */
+	bus_free(s->bus);
+	s->bus = NULL;
 	/* Revocations still waiting for acknowledgements are answered. */
 	gw_revoke_free(s->revoke);
 	s->revoke = NULL;
@@ -453,6 +470,21 @@ on_revoke_apply(void *arg, long long staff, long long session, int logout)
 {
 	route_ws_revoke(arg, staff, session, logout);
 }
+
+/* ---------------------------------------------------------------- desks */
+
+/* The bus's and desk operations' way to a desk socket. */
+static int
+server_ws_send(void *arg, unsigned long conn, const char *text)
+{
+	struct gw_server *s = arg;
+
+	return gw_http_ws_send_text(s->http, conn, text);
+}
+
+/* Web forms (channels/form) deliver no replies yet: refused, never sent. */
+static const struct conversation_channel_ops WEB_OPS = {
+        NULL, "this channel cannot send replies yet", NULL, NULL, NULL};
 
 /* ---------------------------------------------------------------- probes */
 
@@ -631,6 +663,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->kv_sub = kv_new(&s->loop, &kvo);
 	s->kv_chat = kv_new(&s->loop, &kvo);
 	s->kv_revoke = kv_new(&s->loop, &kvo);
+	s->kv_bus = kv_new(&s->loop, &kvo);
 
 	if (cfg->router_instance[0] != '\0') {
 		snprintf(s->instance, sizeof(s->instance), "%s",
@@ -670,10 +703,22 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	gw_revoke_set_apply(s->revoke, on_revoke_apply, s->route_ws);
 	gw_api_set_revoke(s->api, s->revoke);
 	route_topics_register(s->http, s->route_ws);
+	s->bus = bus_new(&s->loop, s->kv, s->kv_bus, s->instance,
+	                 server_ws_send, s);
+	if (s->bus == NULL)
+		fatalx("bus_new: cannot subscribe");
+	s->conversation =
+	        conversation_new(&s->loop, s->db, s->commit[WRITERS - 2],
+	                         s->bus, s->route, server_ws_send, s);
+	conversation_channel_register(s->conversation, "web", &WEB_OPS);
+	if (conversation_attach(s->conversation, s->route_ws) != 0)
+		fatalx("route_ws: no room for the conversation hook");
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
 	                   s->instance);
 	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
+	/* Every message ingested reaches the desks following it. */
+	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 
 	uv_signal_init(&s->loop, &s->sig_term);
@@ -708,6 +753,7 @@ gw_server_run(struct gw_server *s)
 	kv_start(s->kv_sub);
 	kv_start(s->kv_chat);
 	kv_start(s->kv_revoke);
+	kv_start(s->kv_bus);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",
 	          SWITCHBOARD_VERSION, (int)getpid(), db_migrate_latest());
 	uv_run(&s->loop, UV_RUN_DEFAULT);

@@ -1,0 +1,1085 @@
+/*
+ * conversation.c: desk operations on any conversation (conversation.h).
+ * Loop thread only. A desk's message is dispatched by the OPS table; each
+ * operation is one statement (a read on db, or a write on the channels'
+ * group-commit writer) whose answer finds its request by a struct pend.
+ * The module keeps every pend in flight in a map, so that
+ * conversation_free can orphan them: their callbacks (which the database,
+ * writer and bus each call exactly once) then only free them.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conversation.h"
+#include "idmap.h"
+#include "ingest.h"
+#include "log.h"
+#include "route.h"
+#include "route_id.h"
+#include "route_ws.h"
+#include "xmalloc.h"
+
+#define CHANNEL_NAME_MAX 15
+#define UUID_LEN         36
+#define NO_REPLY_DEFAULT "this channel cannot send replies yet"
+#define PAGE_TEXT        "2000" /* CONVERSATION_PAGE as text */
+
+struct chan {
+	char name[CHANNEL_NAME_MAX + 1];
+	const struct conversation_channel_ops *ops;
+};
+
+struct conversation {
+	uv_loop_t *loop;
+	struct db *db;
+	struct db_commit *w;
+	struct bus *bus;
+	struct route *r;
+	conversation_send_fn send;
+	void *send_arg;
+	struct chan chans[CONVERSATION_CHANNELS_MAX];
+	size_t nchans;
+	struct idmap *pends; /* key -> struct pend, every one in flight */
+	uint64_t next_key;
+	struct route_ws *rw; /* attached to (its "conversation." hook) */
+};
+
+/* One request in flight. cv is NULL once the module is gone. */
+struct pend {
+	struct conversation *cv;
+	uint64_t key;
+	unsigned long conn;
+	uint64_t conv;
+	uint64_t staff;
+	json_t *id; /* the desk's request id (a reference), or NULL */
+	char name[128];
+	char client[UUID_LEN + 1];
+	char channel[CHANNEL_NAME_MAX + 1];
+	char status[16];
+	char *text;
+	uint64_t seq;
+	long long at;
+	int flag; /* note: a note; end: ended now */
+	int repeated;
+};
+
+/* ---------------------------------------------------------------- SQL */
+
+/*
+ * A desk's view of a conversation of any channel. $2: the advisor it
+ * must be assigned to, or '' (supervisors). $3: messages after this id.
+ * Columns: reference, status, channel, subject, customer id, name, email,
+ * phone, match, advisor read, messages (JSON text).
+ */
+static const char HISTORY_SQL[] =
+        "SELECT c.reference, c.status, c.channel, c.subject, cu.id,"
+        " coalesce(cu.display_name, ''),"
+        " coalesce((SELECT i.value FROM customer_identities i"
+        "  WHERE i.customer_id = cu.id AND i.kind = 'email'"
+        "  ORDER BY i.verified DESC, i.id LIMIT 1), ''),"
+        " coalesce((SELECT i.value FROM customer_identities i"
+        "  WHERE i.customer_id = cu.id AND i.kind = 'phone'"
+        "  ORDER BY i.verified DESC, i.id LIMIT 1), ''),"
+        " coalesce((SELECT e.detail->>'match' FROM conversation_events e"
+        "  WHERE e.conversation_id = c.id AND e.detail ? 'match'"
+        "  ORDER BY e.id LIMIT 1), 'none'),"
+        " coalesce((SELECT r.advisor_read FROM conversation_reads r"
+        "  WHERE r.conversation_id = c.id), 0),"
+        " (SELECT coalesce(json_agg(json_build_object('seq', m.id, 'from',"
+        "   CASE WHEN m.direction = 'internal' THEN 'note'"
+        "    WHEN m.author_kind = 'customer' THEN 'resident'"
+        "    WHEN m.author_kind = 'staff' THEN 'advisor' ELSE 'system' END,"
+        "   'name', su.display_name, 'text', m.body, 'at',"
+        "   (extract(epoch FROM m.created_at) * 1000)::bigint,"
+        "   'metadata', m.metadata) ORDER BY m.id), '[]')"
+        "  FROM (SELECT * FROM messages WHERE conversation_id = c.id"
+        "   AND id > $3::bigint ORDER BY id LIMIT " PAGE_TEXT ") m"
+        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text"
+        " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " WHERE c.id = $1::bigint"
+        "  AND ($2::text = '' OR c.assigned_staff_id::text = $2::text)";
+
+/*
+ * An advisor's reply, on a conversation assigned to them ($2), written
+ * only when its channel is one of $5 (those that deliver replies).
+ * Columns: seq, at, repeat, allowed, channel, deliverable. seq is NULL
+ * when nothing was written (not allowed, not deliverable, or the
+ * client id was used for another kind of message).
+ */
+static const char REPLY_SQL[] =
+        "WITH c AS (SELECT id, channel, channel = ANY($5::text[]) AS can"
+        "  FROM conversations WHERE id = $1::bigint AND status = 'assigned'"
+        "  AND assigned_staff_id = $2::bigint),"
+        " ins AS (INSERT INTO messages (conversation_id, direction,"
+        "   author_kind, author_staff_id, body, source, external_id)"
+        "  SELECT id, 'out', 'staff', $2::bigint, $3, 'desk', $4 FROM c"
+        "  WHERE can ON CONFLICT (source, external_id) DO NOTHING"
+        "  RETURNING id, created_at),"
+        " fr AS (UPDATE conversations SET first_response_at = now()"
+        "  WHERE id = (SELECT id FROM c WHERE can)"
+        "  AND first_response_at IS NULL AND EXISTS (SELECT 1 FROM ins))"
+        " SELECT coalesce(ins.id, m.id),"
+        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
+        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c),"
+        "  coalesce((SELECT channel FROM c), ''),"
+        "  coalesce((SELECT can FROM c), false)"
+        " FROM (SELECT 1) one LEFT JOIN ins ON true"
+        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
+        "  AND m.external_id = $4 AND m.direction = 'out'"
+        "  AND m.conversation_id IN (SELECT id FROM c WHERE can)";
+
+/*
+ * An internal note on a conversation (any channel, not closed) held by
+ * the advisor ($2; '' for a supervisor): never shown to the customer.
+ * $3 the author, $4 text, $5 external id. Columns: seq, at, repeat,
+ * allowed, channel. chat.note's statement, the same key.
+ */
+static const char NOTE_SQL[] =
+        "WITH c AS (SELECT id, channel FROM conversations"
+        "  WHERE id = $1::bigint AND status <> 'closed'"
+        "  AND ($2::text = '' OR assigned_staff_id::text = $2::text)),"
+        " ins AS (INSERT INTO messages (conversation_id, direction,"
+        "   author_kind, author_staff_id, body, metadata, source,"
+        "   external_id)"
+        "  SELECT id, 'internal', 'staff', $3::bigint, $4,"
+        "   '{\"kind\": \"note\"}', 'desk', $5 FROM c"
+        "  ON CONFLICT (source, external_id) DO NOTHING"
+        "  RETURNING id, created_at)"
+        " SELECT coalesce(ins.id, m.id),"
+        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
+        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c),"
+        "  coalesce((SELECT channel FROM c), '')"
+        " FROM (SELECT 1) one LEFT JOIN ins ON true"
+        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
+        "  AND m.external_id = $5 AND m.direction = 'internal'"
+        "  AND m.conversation_id IN (SELECT id FROM c)";
+
+/*
+ * The advisors' read mark ($2) on a conversation held by $3 ('' for a
+ * supervisor); it only moves forward. Columns: allowed, channel, mark.
+ */
+static const char READ_SQL[] =
+        "WITH c AS (SELECT id, channel FROM conversations"
+        "  WHERE id = $1::bigint"
+        "  AND ($3::text = '' OR assigned_staff_id::text = $3::text)),"
+        " up AS (INSERT INTO conversation_reads (conversation_id,"
+        "   advisor_read) SELECT id, $2::bigint FROM c"
+        "  ON CONFLICT (conversation_id) DO UPDATE SET advisor_read ="
+        "   greatest(conversation_reads.advisor_read,"
+        "    EXCLUDED.advisor_read), updated_at = now()"
+        "  RETURNING advisor_read)"
+        " SELECT (SELECT count(*) FROM c),"
+        "  coalesce((SELECT channel FROM c), ''),"
+        "  coalesce((SELECT advisor_read FROM up), 0)";
+
+/*
+ * Ends a conversation held by $2 ('' for a supervisor; $3 who ends it):
+ * one with an advisor goes to wrap_up (still theirs until they wrap it
+ * up), any other not closed is closed. Columns: allowed, the new status
+ * ('' when it had ended before), channel, the status it has now.
+ */
+static const char END_SQL[] =
+        "WITH c AS (SELECT id, channel, status FROM conversations"
+        "  WHERE id = $1::bigint"
+        "  AND ($2::text = '' OR assigned_staff_id::text = $2::text)),"
+        " cv AS (UPDATE conversations SET status = CASE WHEN status ="
+        "   'assigned' THEN 'wrap_up' ELSE 'closed' END"
+        "  WHERE id = (SELECT id FROM c)"
+        "  AND status NOT IN ('closed', 'wrap_up') RETURNING status),"
+        " ev AS (INSERT INTO conversation_events (conversation_id, kind,"
+        "   staff_id, detail)"
+        "  SELECT id, 'conversation.ended', $3::bigint,"
+        "   jsonb_build_object('by', 'advisor', 'channel', channel) FROM c"
+        "  WHERE EXISTS (SELECT 1 FROM cv))"
+        " SELECT (SELECT count(*) FROM c), coalesce((SELECT status FROM cv),"
+        "  ''), coalesce((SELECT channel FROM c), ''),"
+        "  coalesce((SELECT status FROM cv), (SELECT status FROM c), '')";
+
+/* ---------------------------------------------------------------- util */
+
+static struct pend *
+pend_new(struct conversation *cv, const struct conversation_desk *d,
+         uint64_t conv, json_t *msg)
+{
+	struct pend *p = xcalloc(1, sizeof(*p));
+
+	p->cv = cv;
+	p->key = ++cv->next_key;
+	p->conn = d->conn;
+	p->staff = d->staff;
+	p->conv = conv;
+	p->id = json_incref(json_object_get(msg, "id"));
+	snprintf(p->name, sizeof(p->name), "%s", d->name ? d->name : "");
+	idmap_put(cv->pends, p->key, p);
+	return p;
+}
+
+static void
+pend_free(struct pend *p)
+{
+	if (p->cv != NULL)
+		idmap_del(p->cv->pends, p->key);
+	json_decref(p->id);
+	free(p->text);
+	free(p);
+}
+
+/* Sends obj (stolen) to conn, with the request's id when it had one. */
+static void
+answer(struct conversation *cv, unsigned long conn, json_t *id, json_t *obj)
+{
+	char *text;
+
+	if (obj == NULL)
+		return;
+	if (id != NULL)
+		json_object_set(obj, "id", id);
+	text = json_dumps(obj, JSON_COMPACT);
+	if (text != NULL)
+		cv->send(cv->send_arg, conn, text);
+	free(text);
+	json_decref(obj);
+}
+
+static void
+answer_error(struct conversation *cv, unsigned long conn, json_t *id,
+             const char *code, const char *message)
+{
+	answer(cv, conn, id,
+	       json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+	                 "message", message ? message : code));
+}
+
+static void
+conv_text(uint64_t conv, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)conv);
+}
+
+static uint64_t
+value_u64(const PGresult *res, int row, int col)
+{
+	return strtoull(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static long long
+value_ll(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int
+value_true(const PGresult *res, int row, int col)
+{
+	return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}
+
+/* 8-4-4-4-12 hexadecimal digits. */
+static int
+is_uuid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || strlen(s) != UUID_LEN)
+		return 0;
+	for (i = 0; i < UUID_LEN; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		char ch = s[i];
+
+		if (dash ? ch != '-'
+		         : !((ch >= '0' && ch <= '9') ||
+		             (ch >= 'a' && ch <= 'f') ||
+		             (ch >= 'A' && ch <= 'F')))
+			return 0;
+	}
+	return 1;
+}
+
+/* Characters of valid UTF-8 (jansson's strings are). */
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+static int
+is_supervisor(const char *role)
+{
+	return role != NULL &&
+	       (strcmp(role, "supervisor") == 0 || strcmp(role, "admin") == 0);
+}
+
+static int
+channel_name_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > CHANNEL_NAME_MAX)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static struct chan *
+chan_find(const struct conversation *cv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cv->nchans; i++)
+		if (strcmp(cv->chans[i].name, name) == 0)
+			return (struct chan *)&cv->chans[i];
+	return NULL;
+}
+
+static const struct conversation_channel_ops *
+ops_of(const struct conversation *cv, const char *channel)
+{
+	const struct chan *ch = chan_find(cv, channel);
+
+	return ch != NULL ? ch->ops : NULL;
+}
+
+/* Why channel cannot be replied on. */
+static const char *
+no_reply_why(const struct conversation *cv, const char *channel)
+{
+	const struct conversation_channel_ops *ops = ops_of(cv, channel);
+
+	return ops != NULL && ops->no_reply != NULL ? ops->no_reply
+	                                            : NO_REPLY_DEFAULT;
+}
+
+/*
+ * The channels that deliver replies, as a PostgreSQL array literal
+ * ("{chat,email}"): names are [a-z0-9_], so none needs quoting.
+ */
+static void
+deliverable(const struct conversation *cv, char *buf, size_t len)
+{
+	size_t i, at = 0;
+	int n;
+
+	n = snprintf(buf, len, "{");
+	at = (size_t)n;
+	for (i = 0; i < cv->nchans && at < len; i++) {
+		if (cv->chans[i].ops == NULL || cv->chans[i].ops->reply == NULL)
+			continue;
+		n = snprintf(buf + at, len - at, "%s%s", at > 1 ? "," : "",
+		             cv->chans[i].name);
+		at += (size_t)n;
+	}
+	if (at < len)
+		snprintf(buf + at, len - at, "}");
+}
+
+/* A message event for desks: {"type", "conversation", and a row's fields}. */
+static json_t *
+message_event(uint64_t conv, uint64_t seq, const char *from, const char *name,
+              const char *text, long long at, json_t *metadata,
+              const char *client)
+{
+	char cs[24];
+	json_t *ev;
+
+	conv_text(conv, cs, sizeof(cs));
+	ev = json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:I, s:o}", "type",
+	               "conversation.message", "conversation", cs, "seq",
+	               (json_int_t)seq, "from", from, "name",
+	               name != NULL ? json_string(name) : json_null(), "text",
+	               text, "at", (json_int_t)at, "metadata",
+	               metadata != NULL ? metadata : json_object());
+	if (ev != NULL && client != NULL)
+		json_object_set_new(ev, "client_id", json_string(client));
+	return ev;
+}
+
+/* ---------------------------------------------------------------- history */
+
+static json_t *
+history_json(const struct conversation *cv, const PGresult *res, uint64_t conv,
+             json_t *msgs)
+{
+	char cs[24];
+	const char *channel = PQgetvalue(res, 0, 2);
+	int can = conversation_channel_can_reply(cv, channel);
+	json_t *m;
+
+	conv_text(conv, cs, sizeof(cs));
+	m = json_pack(
+	        "{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I, s:s, s:s, s:s,"
+	        " s:s}, s:I, s:b, s:O}",
+	        "type", "conversation.history", "conversation", cs, "reference",
+	        PQgetvalue(res, 0, 0), "status", PQgetvalue(res, 0, 1),
+	        "channel", channel, "subject", PQgetvalue(res, 0, 3),
+	        "customer", "id", (json_int_t)value_u64(res, 0, 4), "name",
+	        PQgetvalue(res, 0, 5), "email", PQgetvalue(res, 0, 6), "mobile",
+	        PQgetvalue(res, 0, 7), "match", PQgetvalue(res, 0, 8),
+	        "advisor_read", (json_int_t)value_ll(res, 0, 9), "can_reply",
+	        can, "messages", msgs);
+	if (m == NULL)
+		return NULL;
+	if (!can)
+		json_object_set_new(m, "cannot_reply",
+		                    json_string(no_reply_why(cv, channel)));
+	if (json_array_size(msgs) >= CONVERSATION_PAGE)
+		json_object_set_new(m, "more", json_true());
+	return m;
+}
+
+/*
+ * The answer to conversation.history. The desk has followed the
+ * conversation since before the read (bus_history_begin): the bus merges
+ * what came meanwhile into the answer, less what the read had.
+ */
+static void
+on_history(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct conversation *cv = p->cv;
+	const char *code = NULL, *why = err;
+	json_t *msgs = NULL, *m = NULL;
+
+	if (cv == NULL)
+		goto out;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		code = "unavailable";
+	} else if (PQntuples(res) != 1) {
+		code = "forbidden";
+		why = "no conversation of yours has this id";
+	} else {
+		msgs = json_loads(PQgetvalue(res, 0, 10), 0, NULL);
+		if (!json_is_array(msgs)) {
+			json_decref(msgs);
+			msgs = json_array();
+		}
+		m = history_json(cv, res, p->conv, msgs);
+		if (m == NULL)
+			code = "unavailable";
+	}
+	if (code == NULL) {
+		if (p->id != NULL)
+			json_object_set(m, "id", p->id);
+		if (bus_history_end(cv->bus, p->conv, p->conn, m, msgs,
+		                    json_object_get(m, "more") != NULL) != 0) {
+			code = "unavailable";
+			why = "too many messages came while it was read: ask "
+			      "again";
+		}
+	}
+	if (code != NULL) {
+		answer_error(cv, p->conn, p->id, code, why);
+		bus_history_abort(cv->bus, p->conv, p->conn);
+	}
+out:
+	json_decref(m);
+	json_decref(msgs);
+	pend_free(p);
+}
+
+static void
+op_history(struct conversation *cv, const struct conversation_desk *d,
+           uint64_t conv, json_t *msg)
+{
+	json_t *v = json_object_get(msg, "after");
+	char cs[24], who[24], after[24];
+	const char *params[3];
+	struct pend *p;
+
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+		answer_error(cv, d->conn, json_object_get(msg, "id"),
+		             "bad_message",
+		             "after must be a message number (0 or more)");
+		return;
+	}
+	conv_text(conv, cs, sizeof(cs));
+	if (is_supervisor(d->role))
+		who[0] = '\0';
+	else
+		snprintf(who, sizeof(who), "%llu",
+		         (unsigned long long)d->staff);
+	snprintf(after, sizeof(after), "%lld",
+	         v != NULL ? (long long)json_integer_value(v) : 0LL);
+	params[0] = cs;
+	params[1] = who;
+	params[2] = after;
+	p = pend_new(cv, d, conv, msg);
+	/* Following first, then reading: nothing falls between the two. */
+	bus_history_begin(cv->bus, conv, d->conn);
+	if (db_query(cv->db, HISTORY_SQL, 3, params, on_history, p) != 0)
+		on_history(p, NULL, "database unavailable");
+}
+
+/* ---------------------------------------------------------------- reply */
+
+/* Redis has the reply (or the note) for the other instances, or not. */
+static void
+on_published(void *arg, int ok)
+{
+	struct pend *p = arg;
+	char cs[24];
+
+	if (p->cv == NULL)
+		goto out;
+	if (!ok) {
+		answer_error(p->cv, p->conn, p->id, "unavailable",
+		             "not passed on: send it again");
+		goto out;
+	}
+	conv_text(p->conv, cs, sizeof(cs));
+	answer(p->cv, p->conn, p->id,
+	       json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "type",
+	                 p->flag ? "conversation.noted"
+	                         : "conversation.replied",
+	                 "conversation", cs, "client_id", p->client, "seq",
+	                 (json_int_t)p->seq, "at", (json_int_t)p->at,
+	                 "repeated", p->repeated));
+out:
+	pend_free(p);
+}
+
+/* Publishes the stored reply or note; answered in on_published. */
+static void
+publish_written(struct pend *p)
+{
+	struct conversation *cv = p->cv;
+	const struct conversation_channel_ops *ops;
+	struct conversation_reply r;
+	char *for_channel = NULL;
+	json_t *ev;
+
+	if (!p->flag) {
+		ops = ops_of(cv, p->channel);
+		memset(&r, 0, sizeof(r));
+		r.conv = p->conv;
+		r.seq = p->seq;
+		r.at_ms = p->at;
+		r.staff = p->staff;
+		r.name = p->name;
+		r.text = p->text;
+		r.client_id = p->client;
+		r.repeated = p->repeated;
+		if (ops != NULL && ops->reply != NULL)
+			for_channel = ops->reply(ops->arg, &r);
+	}
+	ev = message_event(p->conv, p->seq, p->flag ? "note" : "advisor",
+	                   p->name, p->text, p->at,
+	                   p->flag ? json_pack("{s:s}", "kind", "note") : NULL,
+	                   p->client);
+	/* A note is for the desks only: no channel hook. */
+	bus_publish(cv->bus, p->conv, p->seq, ev, p->flag ? NULL : p->channel,
+	            for_channel, on_published, p);
+	json_decref(ev);
+	free(for_channel);
+}
+
+static void
+on_written(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct conversation *cv = p->cv;
+
+	if (cv == NULL) {
+		pend_free(p);
+		return;
+	}
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		answer_error(cv, p->conn, p->id, "unavailable", err);
+	} else if (strcmp(PQgetvalue(res, 0, 3), "0") == 0) {
+		answer_error(cv, p->conn, p->id, "forbidden",
+		             p->flag ? "no open conversation of yours has "
+		                       "this id"
+		                     : "this conversation is not assigned to "
+		                       "you");
+	} else if (!p->flag && !value_true(res, 0, 5)) {
+		/* Nothing was written: the channel cannot deliver. */
+		answer_error(cv, p->conn, p->id, "cannot_reply",
+		             no_reply_why(cv, PQgetvalue(res, 0, 4)));
+	} else if (PQgetisnull(res, 0, 0)) {
+		answer_error(cv, p->conn, p->id, "bad_message",
+		             "this client_id was used for another message");
+	} else {
+		p->seq = value_u64(res, 0, 0);
+		p->at = value_ll(res, 0, 1);
+		p->repeated = value_true(res, 0, 2);
+		snprintf(p->channel, sizeof(p->channel), "%s",
+		         PQgetvalue(res, 0, 4));
+		publish_written(p);
+		return;
+	}
+	pend_free(p);
+}
+
+/* conversation.reply and conversation.note. */
+static void
+write_message(struct conversation *cv, const struct conversation_desk *d,
+              uint64_t conv, json_t *msg, int note)
+{
+	json_t *id = json_object_get(msg, "id");
+	json_t *t = json_object_get(msg, "text");
+	const char *text = json_string_value(t);
+	const char *client =
+	        json_string_value(json_object_get(msg, "client_id"));
+	char cs[24], staff[24], who[24], ext[64], chans[512];
+	const char *params[5], *reason = NULL;
+	struct pend *p;
+
+	if (!is_uuid(client) || text == NULL || text[0] == '\0' ||
+	    strlen(text) != json_string_length(t) ||
+	    utf8_chars(text) > CONVERSATION_TEXT_MAX) {
+		answer_error(cv, d->conn, id, "bad_message",
+		             "needs client_id (a UUID) and text (1 to 4000 "
+		             "characters)");
+		return;
+	}
+	conv_text(conv, cs, sizeof(cs));
+	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
+	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
+	snprintf(ext, sizeof(ext), "%s:%s", cs, client);
+	p = pend_new(cv, d, conv, msg);
+	snprintf(p->client, sizeof(p->client), "%s", client);
+	p->text = xstrdup(text);
+	p->flag = note;
+	params[0] = cs;
+	if (note) {
+		params[1] = who;
+		params[2] = staff;
+		params[3] = text;
+		params[4] = ext;
+	} else {
+		deliverable(cv, chans, sizeof(chans));
+		params[1] = staff;
+		params[2] = text;
+		params[3] = ext;
+		params[4] = chans;
+	}
+	if (db_commit_submit(cv->w, note ? NOTE_SQL : REPLY_SQL, 5, params,
+	                     on_written, p, &reason) != 0) {
+		answer_error(cv, d->conn, id, "unavailable", reason);
+		pend_free(p);
+	}
+}
+
+static void
+op_reply(struct conversation *cv, const struct conversation_desk *d,
+         uint64_t conv, json_t *msg)
+{
+	write_message(cv, d, conv, msg, 0);
+}
+
+static void
+op_note(struct conversation *cv, const struct conversation_desk *d,
+        uint64_t conv, json_t *msg)
+{
+	write_message(cv, d, conv, msg, 1);
+}
+
+/* ---------------------------------------------------------------- read */
+
+static void
+on_read(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct conversation *cv = p->cv;
+	const struct conversation_channel_ops *ops;
+	const char *channel;
+	char cs[24], *for_channel = NULL;
+	uint64_t mark;
+	json_t *ev;
+
+	if (cv == NULL)
+		goto out;
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		answer_error(cv, p->conn, p->id, "unavailable", err);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		answer_error(cv, p->conn, p->id, "forbidden",
+		             "no conversation of yours has this id");
+		goto out;
+	}
+	channel = PQgetvalue(res, 0, 1);
+	mark = value_u64(res, 0, 2);
+	conv_text(p->conv, cs, sizeof(cs));
+	ops = ops_of(cv, channel);
+	if (ops != NULL && ops->read != NULL)
+		for_channel = ops->read(ops->arg, p->conv, p->seq);
+	ev = json_pack("{s:s, s:s, s:I}", "type", "conversation.read",
+	               "conversation", cs, "seq", (json_int_t)mark);
+	bus_publish(cv->bus, p->conv, 0, ev, channel, for_channel, NULL, NULL);
+	json_decref(ev);
+	free(for_channel);
+	answer(cv, p->conn, p->id,
+	       json_pack("{s:s, s:s, s:I}", "type", "conversation.read.ok",
+	                 "conversation", cs, "seq", (json_int_t)mark));
+out:
+	pend_free(p);
+}
+
+static void
+op_read(struct conversation *cv, const struct conversation_desk *d,
+        uint64_t conv, json_t *msg)
+{
+	json_t *v = json_object_get(msg, "seq");
+	char cs[24], seq[24], who[24];
+	const char *params[3], *reason = NULL;
+	struct pend *p;
+
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		answer_error(cv, d->conn, json_object_get(msg, "id"),
+		             "bad_message",
+		             "conversation.read needs seq (a message number)");
+		return;
+	}
+	conv_text(conv, cs, sizeof(cs));
+	snprintf(seq, sizeof(seq), "%lld", (long long)json_integer_value(v));
+	if (is_supervisor(d->role))
+		who[0] = '\0';
+	else
+		snprintf(who, sizeof(who), "%llu",
+		         (unsigned long long)d->staff);
+	params[0] = cs;
+	params[1] = seq;
+	params[2] = who;
+	p = pend_new(cv, d, conv, msg);
+	p->seq = (uint64_t)json_integer_value(v);
+	if (db_commit_submit(cv->w, READ_SQL, 3, params, on_read, p, &reason) !=
+	    0) {
+		answer_error(cv, d->conn, p->id, "unavailable", reason);
+		pend_free(p);
+	}
+}
+
+/* ---------------------------------------------------------------- end */
+
+/* The channel's part of an end is done (or failed): the desk is told. */
+static void
+on_end_done(void *done_arg, const char *for_channel, const char *why)
+{
+	struct pend *p = done_arg;
+	struct conversation *cv = p->cv;
+	char cs[24];
+	json_t *ev;
+
+	if (cv == NULL)
+		goto out;
+	if (why != NULL) {
+		answer_error(cv, p->conn, p->id, "unavailable", why);
+		goto out;
+	}
+	conv_text(p->conv, cs, sizeof(cs));
+	if (p->flag || for_channel != NULL) {
+		ev = json_pack("{s:s, s:s, s:s, s:s}", "type",
+		               "conversation.finished", "conversation", cs,
+		               "by", "advisor", "status", p->status);
+		bus_publish(cv->bus, p->conv, 0, ev, p->channel, for_channel,
+		            NULL, NULL);
+		json_decref(ev);
+	}
+	answer(cv, p->conn, p->id,
+	       json_pack("{s:s, s:s, s:s}", "type", "conversation.end.ok",
+	                 "conversation", cs, "status", p->status));
+out:
+	pend_free(p);
+}
+
+static void
+on_ended(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	struct conversation *cv = p->cv;
+	const struct conversation_channel_ops *ops;
+	struct conversation_end e;
+	char cs[24];
+
+	if (cv == NULL) {
+		pend_free(p);
+		return;
+	}
+	if (!ok || res == NULL || PQntuples(res) != 1) {
+		answer_error(cv, p->conn, p->id, "unavailable", err);
+		pend_free(p);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		answer_error(cv, p->conn, p->id, "forbidden",
+		             "no conversation of yours has this id");
+		pend_free(p);
+		return;
+	}
+	p->flag = PQgetvalue(res, 0, 1)[0] != '\0';
+	snprintf(p->channel, sizeof(p->channel), "%s", PQgetvalue(res, 0, 2));
+	snprintf(p->status, sizeof(p->status), "%s", PQgetvalue(res, 0, 3));
+	conv_text(p->conv, cs, sizeof(cs));
+	/*
+	 * Ended now. One an advisor held stays theirs (wrap_up) until they
+	 * wrap it up, its capacity held for the queue's wrap-up time; one
+	 * never answered leaves routing.
+	 */
+	if (p->flag && cv->r != NULL &&
+	    route_end(cv->r, cs,
+	              strcmp(p->status, "closed") == 0 ? "abandoned" : "closed",
+	              NULL, NULL) != 0)
+		gw_warn("conversation.route_end_later",
+		        "conv=%s reason=\"routing unavailable\"", cs);
+	if (p->flag)
+		gw_info("conversation.ended", "conv=%s channel=%s status=%s",
+		        cs, p->channel, p->status);
+	ops = ops_of(cv, p->channel);
+	if (ops == NULL || ops->end == NULL) {
+		on_end_done(p, NULL, NULL);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.conv = p->conv;
+	e.staff = p->staff;
+	e.status = p->flag ? p->status : "";
+	e.now = p->flag;
+	ops->end(ops->arg, &e, on_end_done, p);
+}
+
+static void
+op_end(struct conversation *cv, const struct conversation_desk *d,
+       uint64_t conv, json_t *msg)
+{
+	char cs[24], staff[24], who[24];
+	const char *params[3], *reason = NULL;
+	struct pend *p;
+
+	conv_text(conv, cs, sizeof(cs));
+	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
+	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
+	params[0] = cs;
+	params[1] = who;
+	params[2] = staff;
+	p = pend_new(cv, d, conv, msg);
+	if (db_commit_submit(cv->w, END_SQL, 3, params, on_ended, p, &reason) !=
+	    0) {
+		answer_error(cv, d->conn, p->id, "unavailable", reason);
+		pend_free(p);
+	}
+}
+
+/* ---------------------------------------------------------------- table */
+
+typedef void (*op_fn)(struct conversation *cv,
+                      const struct conversation_desk *d, uint64_t conv,
+                      json_t *msg);
+
+static const struct {
+	const char *type;
+	op_fn fn;
+} OPS[] = {
+        {"conversation.history", op_history}, {"conversation.reply", op_reply},
+        {"conversation.note", op_note},       {"conversation.read", op_read},
+        {"conversation.end", op_end},
+};
+
+void
+conversation_desk_message(struct conversation *cv,
+                          const struct conversation_desk *d, const char *type,
+                          json_t *msg)
+{
+	json_t *id = json_object_get(msg, "id");
+	uint64_t conv;
+	size_t i;
+
+	for (i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++)
+		if (strcmp(OPS[i].type, type) == 0)
+			break;
+	if (i == sizeof(OPS) / sizeof(OPS[0])) {
+		answer_error(cv, d->conn, id, "unknown_type", type);
+		return;
+	}
+	conv = route_id_parse(
+	        json_string_value(json_object_get(msg, "conversation")));
+	if (conv == 0) {
+		answer_error(
+		        cv, d->conn, id, "bad_message",
+		        "conversation must be a conversation id (decimal)");
+		return;
+	}
+	OPS[i].fn(cv, d, conv, msg);
+}
+
+/* ---------------------------------------------------------------- module */
+
+struct conversation *
+conversation_new(uv_loop_t *loop, struct db *db, struct db_commit *w,
+                 struct bus *bus, struct route *r, conversation_send_fn send,
+                 void *send_arg)
+{
+	struct conversation *cv = xcalloc(1, sizeof(*cv));
+
+	cv->loop = loop;
+	cv->db = db;
+	cv->w = w;
+	cv->bus = bus;
+	cv->r = r;
+	cv->send = send;
+	cv->send_arg = send_arg;
+	cv->pends = idmap_new();
+	return cv;
+}
+
+static void
+orphan(void *arg, uint64_t key, void *value)
+{
+	struct pend *p = value;
+
+	(void)arg;
+	(void)key;
+	p->cv = NULL;
+}
+
+void
+conversation_free(struct conversation *cv)
+{
+	static const struct route_ws_chat none = {NULL, NULL, NULL, NULL};
+
+	if (cv == NULL)
+		return;
+	if (cv->rw != NULL)
+		route_ws_set_hook(cv->rw, "conversation.", &none);
+	idmap_each(cv->pends, orphan, NULL);
+	idmap_free(cv->pends);
+	free(cv);
+}
+
+int
+conversation_channel_register(struct conversation *cv, const char *channel,
+                              const struct conversation_channel_ops *ops)
+{
+	struct chan *ch;
+
+	if (!channel_name_ok(channel))
+		return -1;
+	ch = chan_find(cv, channel);
+	if (ch == NULL) {
+		if (ops == NULL)
+			return 0;
+		if (cv->nchans == CONVERSATION_CHANNELS_MAX)
+			return -1;
+		ch = &cv->chans[cv->nchans++];
+		snprintf(ch->name, sizeof(ch->name), "%s", channel);
+	}
+	ch->ops = ops;
+	return 0;
+}
+
+int
+conversation_channel_can_reply(const struct conversation *cv,
+                               const char *channel)
+{
+	const struct conversation_channel_ops *ops = ops_of(cv, channel);
+
+	return ops != NULL && ops->reply != NULL;
+}
+
+void
+conversation_desk_close(struct conversation *cv, unsigned long conn)
+{
+	bus_drop_conn(cv->bus, conn);
+}
+
+void
+conversation_left(struct conversation *cv, uint64_t conv)
+{
+	bus_drop_conversation(cv->bus, conv);
+}
+
+/* ---------------------------------------------------------------- wiring */
+
+static void
+on_ws_desk_msg(void *arg, const struct route_ws_desk *wd, const char *type,
+               json_t *msg)
+{
+	struct conversation_desk d;
+
+	d.conn = wd->conn;
+	d.staff = wd->staff;
+	d.role = wd->role;
+	d.name = wd->name;
+	conversation_desk_message(arg, &d, type, msg);
+}
+
+static void
+on_ws_desk_close(void *arg, unsigned long conn)
+{
+	conversation_desk_close(arg, conn);
+}
+
+/* Routing events that take a conversation from the desk holding it. */
+static const char *const LEAVING[] = {"released", "transferred", "requeued"};
+
+void
+conversation_route_events(void *arg, const struct route_event *ev, size_t n)
+{
+	size_t i, k;
+	uint64_t conv;
+
+	for (i = 0; i < n; i++) {
+		conv = route_id_parse(ev[i].conv);
+		if (conv == 0 || ev[i].kind == NULL)
+			continue;
+		for (k = 0; k < sizeof(LEAVING) / sizeof(LEAVING[0]); k++)
+			if (strcmp(ev[i].kind, LEAVING[k]) == 0)
+				conversation_left(arg, conv);
+	}
+}
+
+int
+conversation_attach(struct conversation *cv, struct route_ws *rw)
+{
+	struct route_ws_chat h = {on_ws_desk_msg, on_ws_desk_close,
+	                          conversation_route_events, cv};
+
+	if (route_ws_set_hook(rw, "conversation.", &h) != 0)
+		return -1;
+	cv->rw = rw;
+	return 0;
+}
+
+void
+conversation_deliver(void *arg, const struct ingest_result *res)
+{
+	if (res->status != INGEST_OK || res->conversation == 0)
+		return;
+	conversation_publish_inbound(arg, res->conversation, res->seq,
+	                             res->at_ms, res->channel, res->body,
+	                             res->metadata);
+}
+
+size_t
+conversation_publish_inbound(struct conversation *cv, uint64_t conv,
+                             uint64_t seq, long long at_ms, const char *channel,
+                             const char *body, const char *metadata)
+{
+	json_t *md = metadata != NULL ? json_loads(metadata, 0, NULL) : NULL;
+	json_t *ev;
+	size_t n;
+
+	if (md != NULL && !json_is_object(md)) {
+		json_decref(md);
+		md = NULL;
+	}
+	ev = message_event(conv, seq, "resident", NULL, body ? body : "", at_ms,
+	                   md, NULL);
+	n = bus_publish(cv->bus, conv, seq, ev,
+	                channel_name_ok(channel) ? channel : NULL, NULL, NULL,
+	                NULL);
+	json_decref(ev);
+	return n;
+}

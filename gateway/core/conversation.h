@@ -1,0 +1,269 @@
+/*
+ * conversation.h: desk operations on any conversation (issue 14 item 4):
+ * the channel-neutral desk messages conversation.history, .reply, .note,
+ * .read and .end (docs/desk-protocol.md), and the table in which each
+ * channel registers how it delivers a reply and how it ends. Loop thread
+ * only.
+ *
+ * Who may do what (the conversation's row decides, in the same statement
+ * as the write, so a conversation transferred meanwhile is refused):
+ *   history, note, read, end  the advisor it is assigned to, or any
+ *                             supervisor or admin;
+ *   reply                     only the advisor it is assigned to, while
+ *                             it is assigned (not in wrap-up).
+ * Anything else is answered "forbidden", whatever the conversation is:
+ * a desk cannot tell another advisor's conversation from none.
+ *
+ * Writes: messages (replies, notes) and read marks are written here, by
+ * the core, on the channels' group-commit writer; never by a channel.
+ * Each message is stored once per (desk, conversation, client_id):
+ * messages.source 'desk', external_id '<conversation>:<client_id>', the
+ * same key chat.send and chat.note use, so a retry through either is a
+ * repeat. A repeat is answered as the first was (same seq and at), and
+ * published again (whoever published it first may have died); desks drop
+ * what they have by seq (bus.h).
+ *
+ * Live delivery is the bus's (bus.h): every event below is one
+ * bus_publish, keyed by the conversation; conversation.history follows the
+ * conversation from before its read (bus_history_begin), so no message
+ * falls between the answer and the live events. The desks' events:
+ *   {"type": "conversation.message", "conversation": "<id>", and the
+ *    fields of a history row: "seq", "from" (resident, advisor, note,
+ *    system), "name", "text", "at" (Unix ms), "metadata" (an object),
+ *    and "client_id" for a desk's own}
+ *   {"type": "conversation.read", "conversation", "seq"}
+ *   {"type": "conversation.finished", "conversation", "by", "status"}
+ *   (the router's own "conversation.ended" is its after-contact hold)
+ *
+ * Ownership: nothing passed in is kept after a call returns, except the
+ * ops table given to conversation_channel_register (a pointer kept until
+ * replaced or the module is freed: use a static const table).
+ */
+#ifndef GW_CONVERSATION_H
+#define GW_CONVERSATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "bus.h"
+#include "db.h"
+#include "db_commit.h"
+
+struct conversation;
+struct ingest_result;
+struct route;
+struct route_event;
+struct route_ws;
+
+/* Channels that may register (a name of [a-z0-9_], BUS_WIRE_CHANNEL_MAX). */
+#define CONVERSATION_CHANNELS_MAX 16
+/* Characters of a reply or a note (chat's CHAT_TEXT_MAX). */
+#define CONVERSATION_TEXT_MAX 4000
+/* Messages in one history answer; more: "more": true, ask again after. */
+#define CONVERSATION_PAGE 2000
+
+/* The desk socket a message came from, as route_ws authenticated it. */
+struct conversation_desk {
+	unsigned long conn;
+	uint64_t staff;
+	const char *role; /* "advisor", "supervisor", "admin" */
+	const char *name; /* display name */
+};
+
+/* An advisor's reply as stored, for the channel's reply op. */
+struct conversation_reply {
+	uint64_t conv;
+	uint64_t seq;     /* messages.id */
+	long long at_ms;  /* messages.created_at */
+	uint64_t staff;   /* the author */
+	const char *name; /* the author's display name */
+	const char *text;
+	const char *client_id;
+	int repeated; /* stored before: a retry, delivered again */
+};
+
+/* A conversation ended at a desk, for the channel's end op. */
+struct conversation_end {
+	uint64_t conv;
+	uint64_t staff;     /* who ended it */
+	const char *status; /* "wrap_up" or "closed"; "" when it was already */
+	int now;            /* 1: ended by this call; 0: it had ended before */
+};
+
+/*
+ * The end op's answer, exactly once, maybe later. why NULL: done, and
+ * for_channel (borrowed for the call; may be NULL) is published with the
+ * conversation.ended event to the channel's bus hook on every instance
+ * (chat: tell the resident's socket, wherever it is). why set: the
+ * channel could not do its part: the desk is answered "unavailable" with
+ * it, and may send conversation.end again (the conversation stays ended;
+ * end is called again with now = 0).
+ */
+typedef void (*conversation_end_done)(void *done_arg, const char *for_channel,
+                                      const char *why);
+
+/*
+ * What a channel registers. Any member may be NULL.
+ *
+ * reply: how an advisor's reply reaches the customer.
+ *   NULL: this channel cannot deliver replies. conversation.reply is then
+ *   refused with code "cannot_reply" and the reason no_reply (or "this
+ *   channel cannot send replies yet"), before anything is written: such a
+ *   reply is never stored and never shown as sent. Notes, read and end
+ *   still work.
+ *   Set: the core stores the message first (committed, once per
+ *   client_id), then calls reply on the advisor's instance. It returns
+ *   the text for the channel's bus hook (bus_set_channel_hook), malloc'd,
+ *   freed by the core; or NULL for none. The core publishes the message
+ *   once: its desks' part and this text, so the hook runs on every
+ *   instance (chat: write it to the resident's socket where that is).
+ *   The desk is answered "conversation.replied" once Redis took the
+ *   publication, "unavailable" when it did not (the message is stored; a
+ *   retry with the same client_id is a repeat: published again, reply
+ *   called again with repeated = 1).
+ *   Email and SMS will need the message and an outbox row in one
+ *   transaction: they will add an outbox member here (the row's
+ *   destination and payload), which the core's reply statement writes;
+ *   this round has no such channel, so there is no such member yet.
+ *
+ * end: the channel's own part of ending, called on the advisor's
+ *   instance once the core has committed the end (status assigned ->
+ *   wrap_up, anything else not closed -> closed; event
+ *   conversation.ended; the router told with route_end), and also when it
+ *   had ended before (now = 0: the part must be idempotent). It must call
+ *   done exactly once. NULL: nothing more than the core's.
+ *
+ * read: text for the channel's hook when an advisor read up to seq
+ *   (malloc'd, freed by the core; NULL for none).
+ *
+ * What chat must do to move onto this table (the next round), keeping
+ * its chat.* messages until the desk no longer sends them:
+ *   - register "chat" with reply = a function returning the resident's
+ *     event {"type": "message", "seq", "from": "advisor", "name", "text",
+ *     "at"} as text, and hook "chat" on the bus (bus_set_channel_hook)
+ *     with a function that writes that text to the resident's socket when
+ *     it is on this instance (today's to_resident);
+ *   - end = a function that ends the chat session (chat_sessions.ended_at,
+ *     ended_by: chat's own table; the conversation's status is the
+ *     core's now) on its own writer, and calls done with {"type":
+ *     "chat.ended", "by": "advisor"} for its hook;
+ *   - read = a function returning {"type": "message.status", "seq",
+ *     "state": "read"} (and the resident's read mark stays chat's);
+ *   - publish its residents' messages through ingest, whose delivery
+ *     hook is conversation_deliver (so desks get conversation.message),
+ *     instead of its sb:chat fan-out; then drop chat.history, chat.send,
+ *     chat.note, chat.read, chat.end from chat.c, HISTORY_SQL's panel
+ *     data moving into conversation.history ("page", "online",
+ *     "resident_read" are chat's: a chat hook on history will be needed
+ *     for them; this round conversation.history of a chat has no page).
+ */
+struct conversation_channel_ops {
+	char *(*reply)(void *arg, const struct conversation_reply *r);
+	const char *no_reply;
+	void (*end)(void *arg, const struct conversation_end *e,
+	            conversation_end_done done, void *done_arg);
+	char *(*read)(void *arg, uint64_t conv, uint64_t seq);
+	void *arg;
+};
+
+/*
+ * Sends text (NUL-terminated, copied by the callee) to desk socket conn
+ * (gw_http_ws_send_text in the daemon): the answers to the desk's own
+ * messages. 0, or -1 when the socket is gone.
+ */
+typedef int (*conversation_send_fn)(void *arg, unsigned long conn,
+                                    const char *text);
+
+/*
+ * A new module owned by the caller. db: reads (history); w: the channels'
+ * group-commit writer (replies, notes, reads, ends); bus: live delivery;
+ * r: the router (route_end on an end), or NULL. All are borrowed and must
+ * outlive the module. send answers desks.
+ */
+struct conversation *conversation_new(uv_loop_t *loop, struct db *db,
+                                      struct db_commit *w, struct bus *bus,
+                                      struct route *r,
+                                      conversation_send_fn send,
+                                      void *send_arg);
+/*
+ * Frees the module. Reads and writes in flight are answered later
+ * harmlessly: their callbacks find nothing by id and only free
+ * themselves, so db, w and bus may be freed after this. NULL: no-op.
+ */
+void conversation_free(struct conversation *cv);
+
+/*
+ * Registers channel's ops (a conversations.channel value, [a-z0-9_], at
+ * most 15 bytes); ops NULL removes them. A channel that registers
+ * nothing cannot be replied on ("cannot_reply": "this channel cannot send
+ * replies yet") and ends with the core's part alone. 0, or -1 for a bad
+ * name or more than CONVERSATION_CHANNELS_MAX channels.
+ */
+int conversation_channel_register(struct conversation *cv, const char *channel,
+                                  const struct conversation_channel_ops *ops);
+/* 1 when channel registered a reply op (its replies can be delivered). */
+int conversation_channel_can_reply(const struct conversation *cv,
+                                   const char *channel);
+
+/*
+ * A desk's message whose type starts with "conversation." and is not
+ * one of route_ws's own (release, wrap_up, transfer, pick). msg is
+ * borrowed. The desk is always answered: the operation's answer, or
+ * {"type": "error", "id", "code", "message"} with code bad_message,
+ * forbidden, cannot_reply, unavailable or unknown_type.
+ */
+void conversation_desk_message(struct conversation *cv,
+                               const struct conversation_desk *d,
+                               const char *type, json_t *msg);
+/*
+ * Takes its part of the desk protocol from rw (route_ws_set_hook, prefix
+ * "conversation."): every desk message of that prefix that is not
+ * route_ws's own (release, wrap_up, transfer, pick) goes to
+ * conversation_desk_message, a desk socket closing to
+ * conversation_desk_close, and a routing event of any instance that takes
+ * a conversation from its desk (released, transferred, requeued) to
+ * conversation_left. Until conversation_free, which removes the hook; rw
+ * must outlive cv. 0, or -1 when rw has no room for another hook.
+ */
+int conversation_attach(struct conversation *cv, struct route_ws *rw);
+
+/*
+ * Routing events of every instance (a route_event_cb; arg is cv): each
+ * released, transferred or requeued conversation is conversation_left.
+ * conversation_attach hands it route_ws's events.
+ */
+void conversation_route_events(void *arg, const struct route_event *ev,
+                               size_t n);
+
+/* Desk socket conn closed: it follows nothing any more. */
+void conversation_desk_close(struct conversation *cv, unsigned long conn);
+/*
+ * Conversation conv left the desks here (released, transferred,
+ * requeued): they no longer follow it; the next one asks its history.
+ */
+void conversation_left(struct conversation *cv, uint64_t conv);
+
+/*
+ * A message stored by someone else (ingest's delivery hook; seq its
+ * messages.id), published to the desks following conv on every instance
+ * as a conversation.message event from the resident; channel's hook gets
+ * no text for it (the channel has it already). metadata: the message's,
+ * a JSON object's text, or NULL. Returns how many desks here were sent it.
+ */
+size_t conversation_publish_inbound(struct conversation *cv, uint64_t conv,
+                                    uint64_t seq, long long at_ms,
+                                    const char *channel, const char *body,
+                                    const char *metadata);
+
+/*
+ * ingest's delivery hook (ingest_set_deliver(in, conversation_deliver,
+ * cv)): a message accepted by ingest (res->status INGEST_OK, new or a
+ * repeat) is passed to conversation_publish_inbound; anything else is
+ * ignored.
+ */
+void conversation_deliver(void *arg, const struct ingest_result *res);
+
+#endif

@@ -1,0 +1,1078 @@
+/*
+ * test_conversation.c: desk operations on any conversation against a real
+ * PostgreSQL (every migration applied) and a real redis-server, with two
+ * daemons in one process (each its own bus on its own two Redis
+ * connections, and its own conversation module) sharing one database.
+ * Desk sockets are a table of what each connection id was sent. Every
+ * test ends with uv_loop_close() == 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bus.h"
+#include "conversation.h"
+#include "db.h"
+#include "db_commit.h"
+#include "ingest.h"
+#include "kv.h"
+#include "migrate.h"
+#include "route.h"
+#include "support.h"
+
+#define DESKS      8
+#define SENT_MAX   256
+#define PROBE_CONV 999999
+#define PROBE_CONN 7
+
+#define ANN 101 /* advisor: holds 11 (chat), 12 (web), 14 (email) */
+#define BOB 102 /* advisor: holds 13 (web) */
+#define SUE 103 /* supervisor */
+
+#define UUID1 "11111111-2222-3333-4444-555555555555"
+#define UUID2 "11111111-2222-3333-4444-666666666666"
+
+struct desk {
+	size_t n;
+	char *sent[SENT_MAX];
+};
+
+struct hooked {
+	int calls;
+	char body[128];
+};
+
+struct daemon {
+	struct kv *pub, *sub;
+	struct bus *bus;
+	struct conversation *cv;
+	struct desk desk[DESKS];
+	struct hooked hook;
+};
+
+static struct sb_pg pg;
+static struct sb_redis redis;
+
+struct world {
+	uv_loop_t loop;
+	struct db *db, *wdb;
+	struct db_commit *w;
+	struct daemon a, b;
+};
+
+/* What the test channels' ops saw. */
+static int reply_calls, reply_repeated, end_calls, end_now;
+
+static int
+desk_send(void *arg, unsigned long conn, const char *text)
+{
+	struct daemon *d = arg;
+	struct desk *k;
+
+	if (conn == 0 || conn >= DESKS)
+		return -1;
+	k = &d->desk[conn];
+	assert_true(k->n < SENT_MAX);
+	k->sent[k->n++] = strdup(text);
+	return 0;
+}
+
+static void
+desk_reset(struct daemon *d)
+{
+	size_t i, j;
+
+	for (i = 0; i < DESKS; i++) {
+		for (j = 0; j < d->desk[i].n; j++)
+			free(d->desk[i].sent[j]);
+		d->desk[i].n = 0;
+	}
+}
+
+static void
+on_hook(void *arg, const struct bus_event *ev)
+{
+	struct hooked *h = arg;
+
+	h->calls++;
+	snprintf(h->body, sizeof(h->body), "%s", ev->body);
+}
+
+/* "email" stands for a channel that delivers replies and ends itself. */
+static char *
+email_reply(void *arg, const struct conversation_reply *r)
+{
+	(void)arg;
+	reply_calls++;
+	reply_repeated = r->repeated;
+	return strdup(r->text);
+}
+
+static void
+email_end(void *arg, const struct conversation_end *e,
+          conversation_end_done done, void *done_arg)
+{
+	(void)arg;
+	end_calls++;
+	end_now = e->now;
+	done(done_arg, "ended for the channel", NULL);
+}
+
+static const struct conversation_channel_ops EMAIL_OPS = {
+        email_reply, NULL, email_end, NULL, NULL};
+static const struct conversation_channel_ops WEB_OPS = {
+        NULL, "this channel cannot send replies yet", NULL, NULL, NULL};
+
+static struct kv *
+make_kv(uv_loop_t *loop, int port, int ping)
+{
+	struct kv_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.address = "127.0.0.1";
+	o.port = port;
+	o.timeout_ms = 1000;
+	o.ping_interval_ms = ping;
+	o.backoff_min_ms = 20;
+	o.backoff_max_ms = 100;
+	return kv_new(loop, &o);
+}
+
+static struct db *
+make_db(uv_loop_t *loop)
+{
+	struct db_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.conninfo = pg.conninfo;
+	o.connect_timeout_ms = 2000;
+	o.query_timeout_ms = 10000;
+	o.backoff_min_ms = 50;
+	o.backoff_max_ms = 300;
+	return db_new(loop, &o);
+}
+
+struct want {
+	struct desk *k;
+	size_t n;
+};
+
+static int
+has_n(void *arg)
+{
+	struct want *w = arg;
+
+	return w->k->n >= w->n;
+}
+
+static int
+await(struct world *w, struct desk *k, size_t n)
+{
+	struct want x = {k, n};
+
+	return sb_run_until(&w->loop, has_n, &x, 5000);
+}
+
+static int
+all_ready(void *arg)
+{
+	struct world *w = arg;
+
+	return db_ready(w->db) && db_ready(w->wdb) && kv_ready(w->a.pub) &&
+	       kv_ready(w->a.sub) && kv_ready(w->b.pub) && kv_ready(w->b.sub);
+}
+
+/* Until each bus hears the other: the subscriptions are in place. */
+static void
+link_up(struct world *w, struct daemon *from, struct daemon *to)
+{
+	json_t *ev = json_pack("{s:s}", "type", "probe");
+	struct want x = {&to->desk[PROBE_CONN], 1};
+	int i, got = 0;
+
+	bus_follow(to->bus, PROBE_CONV, PROBE_CONN);
+	for (i = 0; i < 60 && !got; i++) {
+		bus_publish(from->bus, PROBE_CONV, 0, ev, NULL, NULL, NULL,
+		            NULL);
+		got = sb_run_until(&w->loop, has_n, &x, 100);
+	}
+	assert_true(got);
+	bus_unfollow(to->bus, PROBE_CONV, PROBE_CONN);
+	json_decref(ev);
+}
+
+static void
+daemon_start(struct world *w, struct daemon *d, const char *name)
+{
+	d->pub = make_kv(&w->loop, redis.port, 200);
+	d->sub = make_kv(&w->loop, redis.port, 0);
+	d->bus = bus_new(&w->loop, d->pub, d->sub, name, desk_send, d);
+	assert_non_null(d->bus);
+	d->cv = conversation_new(&w->loop, w->db, w->w, d->bus, NULL, desk_send,
+	                         d);
+	assert_int_equal(
+	        conversation_channel_register(d->cv, "email", &EMAIL_OPS), 0);
+	assert_int_equal(conversation_channel_register(d->cv, "web", &WEB_OPS),
+	                 0);
+	assert_int_equal(
+	        bus_set_channel_hook(d->bus, "email", on_hook, &d->hook), 0);
+	kv_start(d->pub);
+	kv_start(d->sub);
+}
+
+static const char SEED[] =
+        "TRUNCATE conversation_reads, messages, conversation_events,"
+        " conversations, customer_identities, customers CASCADE;"
+        "INSERT INTO customers (id, display_name) VALUES"
+        " (1, 'Rita Resident'), (2, 'Other Person');"
+        "INSERT INTO customer_identities (customer_id, kind, value) VALUES"
+        " (1, 'email', 'rita@example.org'), (1, 'phone', '+447700900123');"
+        "INSERT INTO conversations (id, customer_id, channel, status,"
+        " assigned_staff_id, subject) VALUES"
+        " (11, 1, 'chat', 'assigned', 101, ''),"
+        " (12, 1, 'web', 'assigned', 101, 'Missed bin collection'),"
+        " (13, 2, 'web', 'assigned', 102, 'Noise complaint'),"
+        " (14, 1, 'email', 'assigned', 101, 'Council tax');"
+        "INSERT INTO messages (conversation_id, direction, author_kind,"
+        " body, metadata, source, external_id) VALUES"
+        " (12, 'in', 'customer', 'Missed bin collection',"
+        "  '{\"fields\": [{\"name\": \"street\", \"label\": \"Street\","
+        "   \"value\": \"1 High Street\"}]}', 'form:bins', 'sub-1'),"
+        " (13, 'in', 'customer', 'Too loud', '{}', 'form:noise', 'sub-2');"
+        "INSERT INTO conversation_events (conversation_id, kind, detail)"
+        " VALUES (12, 'conversation.new', '{\"match\": \"matched\"}');";
+
+static int
+setup(void **st)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	assert_int_equal(sb_pg_exec(&pg, SEED), 0);
+	reply_calls = reply_repeated = end_calls = end_now = 0;
+	uv_loop_init(&w->loop);
+	w->db = make_db(&w->loop);
+	w->wdb = make_db(&w->loop);
+	w->w = db_commit_new(&w->loop, w->wdb, 64, 0);
+	db_start(w->db);
+	db_start(w->wdb);
+	daemon_start(w, &w->a, "gw-a");
+	daemon_start(w, &w->b, "gw-b");
+	assert_true(sb_run_until(&w->loop, all_ready, w, 5000));
+	link_up(w, &w->a, &w->b);
+	link_up(w, &w->b, &w->a);
+	desk_reset(&w->a);
+	desk_reset(&w->b);
+	*st = w;
+	return 0;
+}
+
+static int
+teardown(void **st)
+{
+	struct world *w = *st;
+
+	conversation_free(w->a.cv);
+	conversation_free(w->b.cv);
+	kv_close(w->a.pub, NULL, NULL);
+	kv_close(w->a.sub, NULL, NULL);
+	kv_close(w->b.pub, NULL, NULL);
+	kv_close(w->b.sub, NULL, NULL);
+	bus_free(w->a.bus);
+	bus_free(w->b.bus);
+	db_close(w->db, NULL, NULL);
+	db_close(w->wdb, NULL, NULL);
+	db_commit_free(w->w);
+	assert_int_equal(sb_loop_finish(&w->loop), 0);
+	desk_reset(&w->a);
+	desk_reset(&w->b);
+	free(w);
+	return 0;
+}
+
+static int
+group_setup(void **st)
+{
+	char err[512];
+
+	(void)st;
+	if (sb_redis_setup(&redis) != 0 || sb_pg_setup(&pg) != 0)
+		return -1;
+	if (db_migrate_run(pg.conninfo, err, sizeof(err)) < 0) {
+		fprintf(stderr, "migrate: %s\n", err);
+		return -1;
+	}
+	return sb_pg_exec(&pg,
+	                  "INSERT INTO staff_users (id, login, display_name,"
+	                  " password_hash, role) VALUES"
+	                  " (101, 'ann', 'Ann Advisor', 'x', 'advisor'),"
+	                  " (102, 'bob', 'Bob Advisor', 'x', 'advisor'),"
+	                  " (103, 'sue', 'Sue Supervisor', 'x', 'supervisor')");
+}
+
+static int
+group_teardown(void **st)
+{
+	(void)st;
+	sb_pg_teardown(&pg);
+	sb_redis_teardown(&redis);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+desk_msg(struct daemon *d, unsigned long conn, uint64_t staff, const char *role,
+         const char *json)
+{
+	struct conversation_desk k = {conn, staff, role, "Ann Advisor"};
+	json_t *m = json_loads(json, JSON_ALLOW_NUL, NULL);
+
+	assert_non_null(m);
+	if (staff == BOB)
+		k.name = "Bob Advisor";
+	else if (staff == SUE)
+		k.name = "Sue Supervisor";
+	conversation_desk_message(
+	        d->cv, &k, json_string_value(json_object_get(m, "type")), m);
+	json_decref(m);
+}
+
+/* The i-th thing desk k was sent, parsed (the caller decrefs). */
+static json_t *
+sent(struct desk *k, size_t i)
+{
+	json_t *m;
+
+	assert_true(i < k->n);
+	m = json_loads(k->sent[i], 0, NULL);
+	assert_non_null(m);
+	return m;
+}
+
+static const char *
+str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : "";
+}
+
+/* Sends json from desk conn and returns its answer (the next thing). */
+static json_t *
+ask(struct world *w, struct daemon *d, unsigned long conn, uint64_t staff,
+    const char *role, const char *json)
+{
+	size_t n = d->desk[conn].n;
+
+	desk_msg(d, conn, staff, role, json);
+	assert_true(await(w, &d->desk[conn], n + 1));
+	return sent(&d->desk[conn], n);
+}
+
+static void
+assert_error(json_t *m, const char *code)
+{
+	assert_string_equal(str(m, "type"), "error");
+	assert_string_equal(str(m, "code"), code);
+	json_decref(m);
+}
+
+static long
+count(const char *sql)
+{
+	return sb_pg_value(&pg, sql);
+}
+
+static int
+hooked(void *arg)
+{
+	return ((struct hooked *)arg)->calls > 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* A web-form conversation's history: thread, metadata, panel, channel. */
+static void
+test_history_web(void **st)
+{
+	struct world *w = *st;
+	json_t *m, *msgs, *row, *fields;
+
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"id\": 5,"
+	        " \"conversation\": \"12\"}");
+	assert_string_equal(str(m, "type"), "conversation.history");
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 5);
+	assert_string_equal(str(m, "conversation"), "12");
+	assert_string_equal(str(m, "channel"), "web");
+	assert_string_equal(str(m, "subject"), "Missed bin collection");
+	assert_string_equal(str(m, "status"), "assigned");
+	assert_true(json_is_false(json_object_get(m, "can_reply")));
+	assert_string_equal(str(m, "cannot_reply"),
+	                    "this channel cannot send replies yet");
+	assert_string_equal(str(json_object_get(m, "customer"), "name"),
+	                    "Rita Resident");
+	assert_string_equal(str(json_object_get(m, "customer"), "email"),
+	                    "rita@example.org");
+	assert_string_equal(str(json_object_get(m, "customer"), "mobile"),
+	                    "+447700900123");
+	assert_string_equal(str(json_object_get(m, "customer"), "match"),
+	                    "matched");
+	msgs = json_object_get(m, "messages");
+	assert_int_equal(json_array_size(msgs), 1);
+	row = json_array_get(msgs, 0);
+	assert_string_equal(str(row, "from"), "resident");
+	assert_string_equal(str(row, "text"), "Missed bin collection");
+	fields = json_object_get(json_object_get(row, "metadata"), "fields");
+	assert_int_equal(json_array_size(fields), 1);
+	assert_string_equal(str(json_array_get(fields, 0), "value"),
+	                    "1 High Street");
+	assert_null(json_object_get(m, "more"));
+	json_decref(m);
+
+	/* Any channel answers: a chat too (registered nothing here). */
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"11\"}");
+	assert_string_equal(str(m, "channel"), "chat");
+	assert_int_equal(json_array_size(json_object_get(m, "messages")), 0);
+	json_decref(m);
+
+	/* after: only what follows. */
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\", \"after\": 999999999}");
+	assert_int_equal(json_array_size(json_object_get(m, "messages")), 0);
+	json_decref(m);
+}
+
+/* Another advisor's conversation: forbidden for everything; not for a
+ * supervisor. */
+static void
+test_forbidden(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.history\","
+	                 " \"conversation\": \"13\"}"),
+	             "forbidden");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.note\", \"conversation\":"
+	                 " \"13\", \"client_id\": \"" UUID1 "\","
+	                 " \"text\": \"hello\"}"),
+	             "forbidden");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.reply\", \"conversation\":"
+	                 " \"13\", \"client_id\": \"" UUID1 "\","
+	                 " \"text\": \"hello\"}"),
+	             "forbidden");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.read\", \"conversation\":"
+	                 " \"13\", \"seq\": 1}"),
+	             "forbidden");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.end\", \"conversation\":"
+	                 " \"13\"}"),
+	             "forbidden");
+	/* A conversation that does not exist looks the same. */
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.history\","
+	                 " \"conversation\": \"424242\"}"),
+	             "forbidden");
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " conversation_id = 13"),
+	                 1);
+	assert_int_equal(count("SELECT count(*) FROM conversations WHERE"
+	                       " id = 13 AND status = 'assigned'"),
+	                 1);
+	/* The history asked and refused left nothing followed. */
+	assert_int_equal(conversation_publish_inbound(w->a.cv, 13, 5000, 1,
+	                                              "web", "x", NULL),
+	                 0);
+
+	m = ask(w, &w->a, 2, SUE, "supervisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"13\"}");
+	assert_string_equal(str(m, "type"), "conversation.history");
+	assert_string_equal(str(m, "subject"), "Noise complaint");
+	json_decref(m);
+	/* A supervisor cannot reply on someone else's conversation. */
+	assert_error(ask(w, &w->a, 2, SUE, "supervisor",
+	                 "{\"type\": \"conversation.reply\", \"conversation\":"
+	                 " \"14\", \"client_id\": \"" UUID1 "\","
+	                 " \"text\": \"hello\"}"),
+	             "forbidden");
+}
+
+/* A reply on web: cannot_reply, the reason given, nothing stored or sent. */
+static void
+test_reply_web_refused(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	json_decref(m);
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.reply\", \"id\": \"r1\","
+	        " \"conversation\": \"12\", \"client_id\": \"" UUID1 "\","
+	        " \"text\": \"We will collect it tomorrow\"}");
+	assert_string_equal(str(m, "type"), "error");
+	assert_string_equal(str(m, "code"), "cannot_reply");
+	assert_string_equal(str(m, "message"),
+	                    "this channel cannot send replies yet");
+	assert_string_equal(str(m, "id"), "r1");
+	json_decref(m);
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " conversation_id = 12 AND source = 'desk'"),
+	                 0);
+	assert_int_equal(count("SELECT count(*) FROM conversations WHERE"
+	                       " id = 12 AND first_response_at IS NOT NULL"),
+	                 0);
+	/* Nothing reached the desk following it, nor any channel hook. */
+	sb_run_for(&w->loop, 100);
+	assert_int_equal(w->a.desk[1].n, 2);
+	assert_int_equal(w->a.hook.calls + w->b.hook.calls, 0);
+	/* A channel that registered nothing is refused the same way. */
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.reply\", \"conversation\":"
+	                 " \"11\", \"client_id\": \"" UUID1 "\","
+	                 " \"text\": \"hi\"}"),
+	             "cannot_reply");
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " source = 'desk'"),
+	                 0);
+}
+
+/* A note is stored once per client_id; a repeat answers the same seq. */
+static void
+test_note_once(void **st)
+{
+	struct world *w = *st;
+	json_t *m, *ev;
+	long long seq;
+	size_t before;
+
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	json_decref(m);
+	before = w->a.desk[1].n;
+	desk_msg(&w->a, 1, ANN, "advisor",
+	         "{\"type\": \"conversation.note\", \"id\": 1,"
+	         " \"conversation\": \"12\", \"client_id\": \"" UUID1 "\","
+	         " \"text\": \"Called the crew\"}");
+	/* The live event and the answer, in either order. */
+	assert_true(await(w, &w->a.desk[1], before + 2));
+	ev = sent(&w->a.desk[1], before);
+	m = sent(&w->a.desk[1], before + 1);
+	if (strcmp(str(ev, "type"), "conversation.noted") == 0) {
+		json_t *t = ev;
+
+		ev = m;
+		m = t;
+	}
+	assert_string_equal(str(m, "type"), "conversation.noted");
+	assert_string_equal(str(m, "client_id"), UUID1);
+	assert_true(json_is_false(json_object_get(m, "repeated")));
+	seq = json_integer_value(json_object_get(m, "seq"));
+	assert_true(seq > 0);
+	assert_string_equal(str(ev, "type"), "conversation.message");
+	assert_string_equal(str(ev, "from"), "note");
+	assert_string_equal(str(ev, "name"), "Ann Advisor");
+	assert_string_equal(str(ev, "text"), "Called the crew");
+	assert_int_equal(json_integer_value(json_object_get(ev, "seq")), seq);
+	json_decref(m);
+	json_decref(ev);
+
+	/* Again: the same seq, repeated, and no second live event. */
+	before = w->a.desk[1].n;
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.note\", \"id\": 2,"
+	        " \"conversation\": \"12\", \"client_id\": \"" UUID1 "\","
+	        " \"text\": \"Called the crew\"}");
+	assert_string_equal(str(m, "type"), "conversation.noted");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), seq);
+	assert_true(json_is_true(json_object_get(m, "repeated")));
+	json_decref(m);
+	sb_run_for(&w->loop, 100);
+	assert_int_equal(w->a.desk[1].n, before + 1);
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " conversation_id = 12 AND direction ="
+	                       " 'internal' AND body = 'Called the crew'"),
+	                 1);
+	/* The note is in the history, as a note. */
+	m = ask(w, &w->a, 3, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	ev = json_array_get(json_object_get(m, "messages"), 1);
+	assert_string_equal(str(ev, "from"), "note");
+	assert_string_equal(str(ev, "name"), "Ann Advisor");
+	json_decref(m);
+	/* A note's client id cannot become a reply. */
+	json_decref(ask(w, &w->a, 1, ANN, "advisor",
+	                "{\"type\": \"conversation.note\", \"conversation\":"
+	                " \"14\", \"client_id\": \"" UUID2 "\","
+	                " \"text\": \"n\"}"));
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.reply\", \"conversation\":"
+	                 " \"14\", \"client_id\": \"" UUID2 "\","
+	                 " \"text\": \"x\"}"),
+	             "bad_message");
+	assert_int_equal(reply_calls, 0);
+}
+
+/* Two instances: a note written on A reaches a desk following on B. */
+static void
+test_two_instances(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+	size_t n;
+
+	m = ask(w, &w->b, 2, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	assert_string_equal(str(m, "type"), "conversation.history");
+	json_decref(m);
+	n = w->b.desk[2].n;
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	        " \"client_id\": \"" UUID2 "\", \"text\": \"From A\"}");
+	assert_string_equal(str(m, "type"), "conversation.noted");
+	json_decref(m);
+	assert_true(await(w, &w->b.desk[2], n + 1));
+	m = sent(&w->b.desk[2], n);
+	assert_string_equal(str(m, "type"), "conversation.message");
+	assert_string_equal(str(m, "conversation"), "12");
+	assert_string_equal(str(m, "from"), "note");
+	assert_string_equal(str(m, "text"), "From A");
+	assert_string_equal(str(m, "client_id"), UUID2);
+	json_decref(m);
+	/* An inbound message published on A reaches B's desk too. */
+	n = w->b.desk[2].n;
+	conversation_publish_inbound(w->a.cv, 12, 777777, 1000, "web",
+	                             "Another form",
+	                             "{\"fields\": [{\"label\": \"A\","
+	                             " \"value\": \"b\"}]}");
+	assert_true(await(w, &w->b.desk[2], n + 1));
+	m = sent(&w->b.desk[2], n);
+	assert_string_equal(str(m, "from"), "resident");
+	assert_true(json_is_null(json_object_get(m, "name")));
+	assert_int_equal(json_array_size(json_object_get(
+	                         json_object_get(m, "metadata"), "fields")),
+	                 1);
+	json_decref(m);
+	/* The desk on B closes: it follows nothing any more. */
+	conversation_desk_close(w->b.cv, 2);
+	assert_int_equal(conversation_publish_inbound(w->b.cv, 12, 777778, 1,
+	                                              "web", "x", NULL),
+	                 0);
+}
+
+/*
+ * ingest's delivery hook on A: an accepted message (new or a repeat)
+ * reaches the desk following on B; a refused or retried one nothing.
+ */
+static void
+test_deliver(void **st)
+{
+	struct world *w = *st;
+	struct ingest_result res;
+	json_t *m;
+	size_t n;
+
+	m = ask(w, &w->b, 2, SUE, "supervisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	assert_string_equal(str(m, "type"), "conversation.history");
+	json_decref(m);
+	n = w->b.desk[2].n;
+	memset(&res, 0, sizeof(res));
+	res.status = INGEST_REFUSED;
+	res.code = "ended";
+	res.why = "x";
+	conversation_deliver(w->a.cv, &res);
+	res.status = INGEST_RETRY;
+	res.code = "unavailable";
+	conversation_deliver(w->a.cv, &res);
+	memset(&res, 0, sizeof(res));
+	res.status = INGEST_OK;
+	res.conversation = 12;
+	res.seq = 888888;
+	res.at_ms = 1765090000000LL;
+	res.channel = "web";
+	res.body = "A second form";
+	res.metadata = "{\"fields\": [{\"label\": \"Street\","
+	               " \"value\": \"2 Low Road\"}]}";
+	res.repeated = 1;
+	conversation_deliver(w->a.cv, &res);
+	assert_true(await(w, &w->b.desk[2], n + 1));
+	m = sent(&w->b.desk[2], n);
+	assert_string_equal(str(m, "type"), "conversation.message");
+	assert_string_equal(str(m, "conversation"), "12");
+	assert_string_equal(str(m, "from"), "resident");
+	assert_string_equal(str(m, "text"), "A second form");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 888888);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_array_get(
+	                        json_object_get(json_object_get(m, "metadata"),
+	                                        "fields"),
+	                        0),
+	                "value")),
+	        "2 Low Road");
+	json_decref(m);
+	/*
+	 * The first thing B's desk got is the accepted one: the refused and
+	 * retried ones, delivered before it in order, published nothing.
+	 */
+}
+
+/*
+ * Routing events: one that takes the conversation from its desk
+ * (released, transferred, requeued) ends the following here; others
+ * (accepted, ended, another conversation's, malformed) do not.
+ */
+static void
+test_route_events(void **st)
+{
+	struct world *w = *st;
+	struct route_event ev[5];
+	const char *kinds[] = {"released", "transferred", "requeued"};
+	json_t *m;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		m = ask(w, &w->b, 2, SUE, "supervisor",
+		        "{\"type\": \"conversation.history\","
+		        " \"conversation\": \"12\"}");
+		assert_string_equal(str(m, "type"), "conversation.history");
+		json_decref(m);
+		memset(ev, 0, sizeof(ev));
+		ev[0].kind = "accepted";
+		ev[0].conv = "12";
+		ev[1].kind = "ended";
+		ev[1].conv = "12";
+		ev[2].kind = kinds[i];
+		ev[2].conv = "13";
+		ev[3].kind = kinds[i];
+		ev[3].conv = "12x";
+		ev[4].kind = NULL;
+		ev[4].conv = "12";
+		conversation_route_events(w->b.cv, ev, 5);
+		assert_int_equal(conversation_publish_inbound(w->b.cv, 12,
+		                                              900000 + i, 1,
+		                                              "web", "x", NULL),
+		                 1);
+		ev[0].kind = kinds[i];
+		conversation_route_events(w->b.cv, ev, 1);
+		assert_int_equal(conversation_publish_inbound(w->b.cv, 12,
+		                                              910000 + i, 1,
+		                                              "web", "x", NULL),
+		                 0);
+	}
+}
+
+/* A channel that delivers: stored once, its hook runs on every instance. */
+static void
+test_reply_delivered(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+	long long seq;
+
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.reply\", \"conversation\": \"14\","
+	        " \"client_id\": \"" UUID1 "\", \"text\": \"Paid, thanks\"}");
+	assert_string_equal(str(m, "type"), "conversation.replied");
+	seq = json_integer_value(json_object_get(m, "seq"));
+	json_decref(m);
+	assert_int_equal(reply_calls, 1);
+	assert_int_equal(reply_repeated, 0);
+	assert_int_equal(w->a.hook.calls, 1);
+	assert_string_equal(w->a.hook.body, "Paid, thanks");
+	assert_true(sb_run_until(&w->loop, hooked, &w->b.hook, 5000));
+	assert_string_equal(w->b.hook.body, "Paid, thanks");
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.reply\", \"conversation\": \"14\","
+	        " \"client_id\": \"" UUID1 "\", \"text\": \"Paid, thanks\"}");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), seq);
+	assert_true(json_is_true(json_object_get(m, "repeated")));
+	json_decref(m);
+	assert_int_equal(reply_repeated, 1);
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " conversation_id = 14 AND direction = 'out'"
+	                       " AND author_staff_id = 101"),
+	                 1);
+	assert_int_equal(count("SELECT count(*) FROM conversations WHERE"
+	                       " id = 14 AND first_response_at IS NOT NULL"),
+	                 1);
+	/* The history shows it from the advisor. */
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"14\"}");
+	assert_true(json_is_true(json_object_get(m, "can_reply")));
+	assert_null(json_object_get(m, "cannot_reply"));
+	assert_string_equal(
+	        str(json_array_get(json_object_get(m, "messages"), 0), "from"),
+	        "advisor");
+	json_decref(m);
+}
+
+/* Read marks move forward only; the desks following are told. */
+static void
+test_read(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+
+	json_decref(ask(w, &w->b, 3, ANN, "advisor",
+	                "{\"type\": \"conversation.history\","
+	                " \"conversation\": \"12\"}"));
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
+	        " \"seq\": 40}");
+	assert_string_equal(str(m, "type"), "conversation.read.ok");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 40);
+	json_decref(m);
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
+	        " \"seq\": 30}");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 40);
+	json_decref(m);
+	assert_int_equal(count("SELECT advisor_read FROM conversation_reads"
+	                       " WHERE conversation_id = 12"),
+	                 40);
+	assert_true(await(w, &w->b.desk[3], 2));
+	m = sent(&w->b.desk[3], 1);
+	assert_string_equal(str(m, "type"), "conversation.read");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 40);
+	json_decref(m);
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12\"}");
+	assert_int_equal(json_integer_value(json_object_get(m, "advisor_read")),
+	                 40);
+	json_decref(m);
+}
+
+/* End: wrap_up for an assigned one, the channel's part, once. */
+static void
+test_end(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+
+	json_decref(ask(w, &w->b, 4, SUE, "supervisor",
+	                "{\"type\": \"conversation.history\","
+	                " \"conversation\": \"12\"}"));
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.end\", \"conversation\": \"12\"}");
+	assert_string_equal(str(m, "type"), "conversation.end.ok");
+	assert_string_equal(str(m, "status"), "wrap_up");
+	json_decref(m);
+	assert_int_equal(count("SELECT count(*) FROM conversations WHERE"
+	                       " id = 12 AND status = 'wrap_up'"),
+	                 1);
+	assert_int_equal(count("SELECT count(*) FROM conversation_events"
+	                       " WHERE conversation_id = 12 AND kind ="
+	                       " 'conversation.ended' AND staff_id = 101"),
+	                 1);
+	assert_true(await(w, &w->b.desk[4], 2));
+	m = sent(&w->b.desk[4], 1);
+	assert_string_equal(str(m, "type"), "conversation.finished");
+	assert_string_equal(str(m, "status"), "wrap_up");
+	json_decref(m);
+	/* Again: answered, nothing written, nothing published. */
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.end\", \"conversation\": \"12\"}");
+	assert_string_equal(str(m, "type"), "conversation.end.ok");
+	json_decref(m);
+	sb_run_for(&w->loop, 100);
+	assert_int_equal(w->b.desk[4].n, 2);
+	assert_int_equal(count("SELECT count(*) FROM conversation_events"
+	                       " WHERE conversation_id = 12 AND kind ="
+	                       " 'conversation.ended'"),
+	                 1);
+	/* In wrap-up a reply is refused; a note still works. */
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.reply\", \"conversation\":"
+	                 " \"12\", \"client_id\": \"" UUID1 "\","
+	                 " \"text\": \"x\"}"),
+	             "forbidden");
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	        " \"client_id\": \"" UUID1 "\", \"text\": \"after\"}");
+	assert_string_equal(str(m, "type"), "conversation.noted");
+	json_decref(m);
+
+	/* A channel with an end op: called with now, then again without. */
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.end\", \"conversation\": \"14\"}");
+	assert_string_equal(str(m, "type"), "conversation.end.ok");
+	json_decref(m);
+	assert_int_equal(end_calls, 1);
+	assert_int_equal(end_now, 1);
+	assert_true(sb_run_until(&w->loop, hooked, &w->b.hook, 5000));
+	assert_string_equal(w->b.hook.body, "ended for the channel");
+	json_decref(ask(w, &w->a, 1, ANN, "advisor",
+	                "{\"type\": \"conversation.end\","
+	                " \"conversation\": \"14\"}"));
+	assert_int_equal(end_calls, 2);
+	assert_int_equal(end_now, 0);
+}
+
+/* Hostile and malformed messages: refused, nothing written. */
+static void
+test_bad_messages(void **st)
+{
+	struct world *w = *st;
+	static const char *const bad[] = {
+	        "{\"type\": \"conversation.history\"}",
+	        "{\"type\": \"conversation.history\", \"conversation\": 12}",
+	        "{\"type\": \"conversation.history\", \"conversation\": \"0\"}",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"12a\"}",
+	        "{\"type\": \"conversation.history\", \"conversation\":"
+	        " \"-12\"}",
+	        "{\"type\": \"conversation.history\", \"conversation\":"
+	        " \"99999999999999999999\"}",
+	        "{\"type\": \"conversation.history\", \"conversation\": \"12\","
+	        " \"after\": -1}",
+	        "{\"type\": \"conversation.history\", \"conversation\": \"12\","
+	        " \"after\": \"5\"}",
+	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	        " \"client_id\": \"nope\", \"text\": \"x\"}",
+	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	        " \"client_id\": \"" UUID1 "\", \"text\": \"\"}",
+	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	        " \"client_id\": \"" UUID1 "\", \"text\": 5}",
+	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	        " \"client_id\": \"" UUID1 "\", \"text\": \"a\\u0000b\"}",
+	        "{\"type\": \"conversation.reply\", \"conversation\": \"14\","
+	        " \"client_id\": \"11111111-2222-3333-4444-55555555555g\","
+	        " \"text\": \"x\"}",
+	        "{\"type\": \"conversation.read\", \"conversation\": \"12\"}",
+	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
+	        " \"seq\": 0}",
+	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
+	        " \"seq\": \"4\"}",
+	};
+	char big[4100 * 3 + 200], *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_error(ask(w, &w->a, 1, ANN, "advisor", bad[i]),
+		             "bad_message");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.bogus\", \"conversation\":"
+	                 " \"12\"}"),
+	             "unknown_type");
+	/* 4001 characters (each 2 bytes): too long; 4000: fine. */
+	p = big + snprintf(big, sizeof(big),
+	                   "{\"type\": \"conversation.note\", \"conversation\":"
+	                   " \"12\", \"client_id\": \"" UUID2 "\","
+	                   " \"text\": \"");
+	for (i = 0; i < 4001; i++) {
+		*p++ = (char)0xc3;
+		*p++ = (char)0xa9;
+	}
+	snprintf(p, 3, "\"}");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor", big), "bad_message");
+	p -= 2;
+	snprintf(p, 3, "\"}");
+	json_decref(ask(w, &w->a, 1, ANN, "advisor", big));
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " source = 'desk'"),
+	                 1);
+	assert_int_equal(count("SELECT count(*) FROM conversation_reads"), 0);
+}
+
+/* Registration: names checked, the table bounded, removal. */
+static void
+test_register(void **st)
+{
+	struct world *w = *st;
+	char name[16];
+	int i, ok = 0;
+
+	assert_int_equal(conversation_channel_register(w->a.cv, "Web", NULL),
+	                 -1);
+	assert_int_equal(conversation_channel_register(w->a.cv, "", NULL), -1);
+	assert_int_equal(conversation_channel_register(
+	                         w->a.cv, "a_very_long_name_", &WEB_OPS),
+	                 -1);
+	assert_true(conversation_channel_can_reply(w->a.cv, "email"));
+	assert_false(conversation_channel_can_reply(w->a.cv, "web"));
+	assert_false(conversation_channel_can_reply(w->a.cv, "sms"));
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "ch%d", i);
+		if (conversation_channel_register(w->a.cv, name, &WEB_OPS) == 0)
+			ok++;
+	}
+	assert_int_equal(ok, CONVERSATION_CHANNELS_MAX - 2);
+	assert_int_equal(conversation_channel_register(w->a.cv, "email", NULL),
+	                 0);
+	assert_false(conversation_channel_can_reply(w->a.cv, "email"));
+}
+
+/* Freed with reads and writes in flight: they end harmlessly. */
+static void
+test_free_in_flight(void **st)
+{
+	struct world *w = *st;
+
+	desk_msg(&w->a, 1, ANN, "advisor",
+	         "{\"type\": \"conversation.history\", \"conversation\":"
+	         " \"12\"}");
+	desk_msg(&w->a, 1, ANN, "advisor",
+	         "{\"type\": \"conversation.note\", \"conversation\": \"12\","
+	         " \"client_id\": \"" UUID1 "\", \"text\": \"x\"}");
+	conversation_free(w->a.cv);
+	w->a.cv = NULL;
+	sb_run_for(&w->loop, 300);
+	assert_int_equal(w->a.desk[1].n, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_history_web, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_forbidden, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_reply_web_refused, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_note_once, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_two_instances, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_route_events, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_reply_delivered, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_read, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_end, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bad_messages, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_register, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_free_in_flight, setup,
+	                                        teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
