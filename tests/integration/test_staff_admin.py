@@ -274,7 +274,7 @@ class StaffAdminTest(harness.TestCase):
         self.assertEqual([(c["channel"], c["default_capacity"])
                           for c in chans],
                          [("chat", 3), ("email", 5), ("sms", 5),
-                          ("visit", 1), ("voice", 1)])
+                          ("visit", 1), ("voice", 1), ("web", 5)])
         status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
                               {"capacity": {"chat": 2, "email": 0}})
         self.assertEqual((status, r["capacity"]),
