@@ -23,9 +23,8 @@ segment_len(const char *s)
 	return n;
 }
 
-/* An id segment of n bytes at s: its value, or 0 when it is not one. */
-static long long
-segment_id(const char *s, size_t n)
+long long
+api_route_id(const char *s, size_t n)
 {
 	long long v = 0;
 	size_t i;
@@ -62,7 +61,7 @@ api_route_pattern(const char *pattern, const char *path, long long *id,
 			goto out;
 		if (pn == sizeof(ID_SEGMENT) - 1 &&
 		    memcmp(p, ID_SEGMENT, pn) == 0) {
-			v = segment_id(s, sn);
+			v = api_route_id(s, sn);
 			if (v == 0 || k == API_ROUTE_IDS_MAX)
 				goto out;
 			id[k++] = v;

@@ -109,6 +109,11 @@ struct api_route_hit {
 int api_route_pattern(const char *pattern, const char *path, long long *id,
                       size_t *nids);
 /*
+ * The n bytes at s as an id (the rule of {id}): 1 to API_ID_MAX, or 0 when
+ * they are not one.
+ */
+long long api_route_id(const char *s, size_t n);
+/*
  * Looks up method (one enum gw_http_method bit) and path in n tables and
  * fills hit.
  */
