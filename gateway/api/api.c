@@ -271,11 +271,12 @@ session_logout(void *arg, const struct api_call *c)
 }
 
 /* Sign-in and sign-out: no session needed to reach them. */
-static const struct api_route SESSION_ROUTES[] = {
+const struct api_route gw_api_routes[] = {
         {GW_HTTP_POST, "/api/session", API_OPEN, NULL, session_login},
         {GW_HTTP_GET, "/api/session", API_OPEN, NULL, session_check},
         {GW_HTTP_DELETE, "/api/session", API_CSRF, NULL, session_logout},
 };
+const size_t gw_api_nroutes = nitems(gw_api_routes);
 
 static void
 authed_free(struct authed *r)
@@ -455,7 +456,7 @@ gw_api_new(uv_loop_t *loop, struct gw_http *h, struct gw_session_store *st,
 	api->desk = db != NULL ? api_desk_new(h, db) : NULL;
 	api->staff = db != NULL ? api_staff_new(loop, h, db) : NULL;
 	api->advisor = db != NULL ? api_advisor_new(h, db) : NULL;
-	mount(api, SESSION_ROUTES, nitems(SESSION_ROUTES), api);
+	mount(api, gw_api_routes, gw_api_nroutes, api);
 	/* Without a database only signing in is served (the rest: 404). */
 	if (db != NULL) {
 		mount(api, api_records_routes, api_records_nroutes,
