@@ -232,20 +232,31 @@ out:
 	json_decref(msg);
 }
 
+/*
+ * The session token of c's cookie into token, and a request to answer
+ * once the store has: NULL after answering 401 when there is none.
+ */
+static struct req *
+token_req(struct gw_api *api, const struct api_call *c, char *token, size_t len)
+{
+	if (cookie_token(c->cookie, token, len) == NULL) {
+		respond_error(api, c->conn, 401, "not signed in");
+		return NULL;
+	}
+	return req_new(api, c->conn);
+}
+
 /* GET /api/session: who the cookie belongs to. */
 static void
 session_check(void *arg, const struct api_call *c)
 {
 	struct gw_api *api = arg;
-	enum gw_session_status st;
 	char token[256];
-	struct req *r;
+	struct req *r = token_req(api, c, token, sizeof(token));
+	enum gw_session_status st;
 
-	if (cookie_token(c->cookie, token, sizeof(token)) == NULL) {
-		respond_error(api, c->conn, 401, "not signed in");
+	if (r == NULL)
 		return;
-	}
-	r = req_new(api, c->conn);
 	st = gw_session_check(api->sessions, token, on_check, r);
 	if (st != GW_SESSION_OK)
 		session_refused(r, st, 1);
@@ -256,15 +267,12 @@ static void
 session_logout(void *arg, const struct api_call *c)
 {
 	struct gw_api *api = arg;
-	enum gw_session_status st;
 	char token[256];
-	struct req *r;
+	struct req *r = token_req(api, c, token, sizeof(token));
+	enum gw_session_status st;
 
-	if (cookie_token(c->cookie, token, sizeof(token)) == NULL) {
-		respond_error(api, c->conn, 401, "not signed in");
+	if (r == NULL)
 		return;
-	}
-	r = req_new(api, c->conn);
 	st = gw_session_logout(api->sessions, token, on_logout, r);
 	if (st != GW_SESSION_OK)
 		session_refused(r, st, 1);

@@ -635,34 +635,38 @@ canned_list(void *arg, const struct api_call *c)
 	run(arg, c->conn, D_LIST, LIST_SQL, 3, params);
 }
 
+/*
+ * A create or an edit: the body checked (role: manager, or admin when
+ * admin_only), then sql with [id,] fields, staff id, login, address.
+ */
+static void
+change(struct api_desk *a, const struct api_call *c, int admin_only,
+       const struct field *fields, int create, enum dkind kind, const char *sql,
+       int with_id)
+{
+	struct dctx x;
+	char *text;
+
+	dctx_init(c, &x);
+	text = change_body(a, c->conn, c->body, c->len, c->ctype, c->csrf,
+	                   admin_only ? x.admin : x.manager, fields, create);
+	write(a, c->conn, kind, sql, with_id ? x.id : NULL, text, x.staff,
+	      c->who->login, x.addr);
+	free(text);
+}
+
 /* POST /api/canned */
 static void
 canned_create(void *arg, const struct api_call *c)
 {
-	struct dctx x;
-	char *fields;
-
-	dctx_init(c, &x);
-	fields = change_body(arg, c->conn, c->body, c->len, c->ctype, c->csrf,
-	                     x.manager, CANNED_FIELDS, 1);
-	write(arg, c->conn, D_CREATE, CANNED_CREATE_SQL, NULL, fields, x.staff,
-	      c->who->login, x.addr);
-	free(fields);
+	change(arg, c, 0, CANNED_FIELDS, 1, D_CREATE, CANNED_CREATE_SQL, 0);
 }
 
 /* PATCH /api/canned/{id} */
 static void
 canned_edit(void *arg, const struct api_call *c)
 {
-	struct dctx x;
-	char *fields;
-
-	dctx_init(c, &x);
-	fields = change_body(arg, c->conn, c->body, c->len, c->ctype, c->csrf,
-	                     x.manager, CANNED_FIELDS, 0);
-	write(arg, c->conn, D_CANNED_WRITE, CANNED_EDIT_SQL, x.id, fields,
-	      x.staff, c->who->login, x.addr);
-	free(fields);
+	change(arg, c, 0, CANNED_FIELDS, 0, D_CANNED_WRITE, CANNED_EDIT_SQL, 1);
 }
 
 /* GET /api/queues/{id}/advisors */
@@ -694,30 +698,14 @@ queue_codes(void *arg, const struct api_call *c)
 static void
 code_create(void *arg, const struct api_call *c)
 {
-	struct dctx x;
-	char *fields;
-
-	dctx_init(c, &x);
-	fields = change_body(arg, c->conn, c->body, c->len, c->ctype, c->csrf,
-	                     x.admin, CODE_FIELDS, 1);
-	write(arg, c->conn, D_CODE_CREATE, CODE_CREATE_SQL, x.id, fields,
-	      x.staff, c->who->login, x.addr);
-	free(fields);
+	change(arg, c, 1, CODE_FIELDS, 1, D_CODE_CREATE, CODE_CREATE_SQL, 1);
 }
 
 /* PATCH /api/dispositions/{id} */
 static void
 code_edit(void *arg, const struct api_call *c)
 {
-	struct dctx x;
-	char *fields;
-
-	dctx_init(c, &x);
-	fields = change_body(arg, c->conn, c->body, c->len, c->ctype, c->csrf,
-	                     x.admin, CODE_EDIT_FIELDS, 0);
-	write(arg, c->conn, D_CODES, CODE_EDIT_SQL, x.id, fields, x.staff,
-	      c->who->login, x.addr);
-	free(fields);
+	change(arg, c, 1, CODE_EDIT_FIELDS, 0, D_CODES, CODE_EDIT_SQL, 1);
 }
 
 /*

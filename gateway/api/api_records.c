@@ -712,20 +712,24 @@ customers_create(void *arg, const struct api_call *c)
 	json_decref(o);
 }
 
+/* A customer read by sql ($1 id, $2 staff, $3 login, $4 address). */
+static void
+customer_read(struct api_records *a, const struct api_call *c,
+              const struct rctx *x, const char *sql)
+{
+	const char *params[4] = {x->id, x->staff, c->who->login, x->addr};
+
+	run(a, c->conn, R_CUSTOMER, sql, 4, params);
+}
+
 /* GET /api/customers/{id} (audited) */
 static void
 customer_get(void *arg, const struct api_call *c)
 {
-	const char *params[4];
 	struct rctx x;
 
-	if (rctx_init(arg, c, &x) != 0)
-		return;
-	params[0] = x.id;
-	params[1] = x.staff;
-	params[2] = c->who->login;
-	params[3] = x.addr;
-	run(arg, c->conn, R_CUSTOMER, CUSTOMER_SQL, 4, params);
+	if (rctx_init(arg, c, &x) == 0)
+		customer_read(arg, c, &x, CUSTOMER_SQL);
 }
 
 /* PATCH /api/customers/{id} (audited) */
@@ -762,22 +766,16 @@ customer_patch(void *arg, const struct api_call *c)
 static void
 customer_export(void *arg, const struct api_call *c)
 {
-	const char *params[4];
 	struct rctx x;
 
 	if (rctx_init(arg, c, &x) != 0)
 		return;
-	if (!x.all) {
+	if (!x.all)
 		respond_error(arg, c->conn, 403,
 		              "exports are for feedback officers, "
 		              "supervisors and admins");
-		return;
-	}
-	params[0] = x.id;
-	params[1] = x.staff;
-	params[2] = c->who->login;
-	params[3] = x.addr;
-	run(arg, c->conn, R_CUSTOMER, EXPORT_SQL, 4, params);
+	else
+		customer_read(arg, c, &x, EXPORT_SQL);
 }
 
 /* GET /api/customers/{id}/timeline?before=&limit= */
