@@ -8,6 +8,7 @@
 #ifndef GW_API_H
 #define GW_API_H
 
+#include "api_route.h"
 #include "db.h"
 #include "http.h"
 #include "route.h"
@@ -15,6 +16,15 @@
 #include "session.h"
 
 struct gw_api;
+
+/*
+ * The sign-in routes (/api/session: POST, GET, DELETE), which need no
+ * session; gw_api_new mounts them, then each module's table
+ * (api_records.h, api_desk.h, api_staff.h, api_advisor.h) when there is a
+ * database.
+ */
+extern const struct api_route gw_api_routes[];
+extern const size_t gw_api_nroutes;
 
 /*
  * Registers the route /api/ (any method, bodies up to limits.http_body_max)

@@ -269,47 +269,61 @@ out:
 
 /* ---------------------------------------------------------------- entry */
 
-static long long
-offer_id(const char *path)
+/* The caller's staff id as a statement parameter. */
+static void
+staff_param(const struct api_call *c, char *out, size_t len)
 {
-	const char *rest = "";
-	long long id = api_path_id(path, "/api/conversations/", &rest);
-
-	return id != 0 && strcmp(rest, "/offer") == 0 ? id : 0;
+	snprintf(out, len, "%lld", c->who->staff_id);
 }
 
-int
-api_advisor_owns(const char *path)
+/* GET /api/queues */
+static void
+queues(void *arg, const struct api_call *c)
 {
-	return strcmp(path, "/api/queues") == 0 ||
-	       strcmp(path, "/api/me/preferences") == 0 || offer_id(path) != 0;
-}
-
-void
-api_advisor_request(struct api_advisor *a, unsigned long conn,
-                    const char *method, const char *path, const char *body,
-                    size_t len, const char *peer, const char *ctype, int csrf,
-                    const struct gw_session_info *who)
-{
-	int get = strcmp(method, "GET") == 0;
-	const char *params[1];
 	char staff[24];
-	long long conv = offer_id(path);
+	const char *params[1] = {staff};
 
-	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
-	params[0] = staff;
-	if (strcmp(path, "/api/queues") == 0 && get)
-		run(a, conn, QUEUES_SQL, 1, params);
-	else if (strcmp(path, "/api/me/preferences") == 0 && get)
-		run(a, conn, PREFS_SQL, 1, params);
-	else if (strcmp(path, "/api/me/preferences") == 0 &&
-	         strcmp(method, "PATCH") == 0)
-		prefs_set(a, conn, body, len, ctype, csrf, staff);
-	else if (conv != 0 && get)
-		offer(a, conn, conv, peer, who);
-	else
-		api_respond_error(a->http, conn, 405, "method not allowed");
+	staff_param(c, staff, sizeof(staff));
+	run(arg, c->conn, QUEUES_SQL, 1, params);
 }
+
+/* GET /api/me/preferences */
+static void
+prefs_get(void *arg, const struct api_call *c)
+{
+	char staff[24];
+	const char *params[1] = {staff};
+
+	staff_param(c, staff, sizeof(staff));
+	run(arg, c->conn, PREFS_SQL, 1, params);
+}
+
+/* PATCH /api/me/preferences */
+static void
+prefs_patch(void *arg, const struct api_call *c)
+{
+	char staff[24];
+
+	staff_param(c, staff, sizeof(staff));
+	prefs_set(arg, c->conn, c->body, c->len, c->ctype, c->csrf, staff);
+}
+
+/* GET /api/conversations/{id}/offer */
+static void
+offer_get(void *arg, const struct api_call *c)
+{
+	offer(arg, c->conn, c->id[0], c->peer, c->who);
+}
+
+const struct api_route api_advisor_routes[] = {
+        {GW_HTTP_GET, "/api/queues", API_SESSION, NULL, queues},
+        {GW_HTTP_GET, "/api/me/preferences", API_SESSION, NULL, prefs_get},
+        {GW_HTTP_PATCH, "/api/me/preferences", API_SESSION | API_CSRF, NULL,
+         prefs_patch},
+        {GW_HTTP_GET, "/api/conversations/{id}/offer", API_SESSION, NULL,
+         offer_get},
+};
+const size_t api_advisor_nroutes = nitems(api_advisor_routes);
 
 struct api_advisor *
 api_advisor_new(struct gw_http *h, struct db *db)

@@ -10,6 +10,7 @@
 #ifndef GW_API_ADVISOR_H
 #define GW_API_ADVISOR_H
 
+#include "api_route.h"
 #include "db.h"
 #include "http.h"
 #include "route.h"
@@ -25,17 +26,12 @@ void api_advisor_free(struct api_advisor *a);
  */
 void api_advisor_set_route(struct api_advisor *a, struct route *r);
 
-/* 1 when path is one of this module's (the caller then passes it on). */
-int api_advisor_owns(const char *path);
-
 /*
- * Handles one signed-in request; answers it with gw_http_respond (now or
- * later). csrf: the request carried X-Requested-With. who is copied: it
- * need not outlive the call.
+ * Its routes (api_route.h), mounted by api.c with the api_advisor as arg:
+ * GET /api/queues, GET and PATCH /api/me/preferences, GET
+ * /api/conversations/{id}/offer; all for signed-in staff.
  */
-void api_advisor_request(struct api_advisor *a, unsigned long conn,
-                         const char *method, const char *path, const char *body,
-                         size_t len, const char *peer, const char *ctype,
-                         int csrf, const struct gw_session_info *who);
+extern const struct api_route api_advisor_routes[];
+extern const size_t api_advisor_nroutes;
 
 #endif

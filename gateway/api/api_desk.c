@@ -546,7 +546,7 @@ static void
 report(struct api_desk *a, unsigned long conn, const char *query, int manager)
 {
 	char from[16], to[16], queue[24];
-	const char *params[3], *rest = "";
+	const char *params[3];
 	long f = 0, t = 0;
 
 	if (!manager) {
@@ -571,8 +571,7 @@ report(struct api_desk *a, unsigned long conn, const char *query, int manager)
 		return;
 	}
 	if (api_query_param(query, "queue", queue, sizeof(queue)) == -2 ||
-	    (queue[0] != '\0' &&
-	     (api_path_id(queue, "", &rest) == 0 || rest[0] != '\0'))) {
+	    (queue[0] != '\0' && api_route_id(queue, strlen(queue)) == 0)) {
 		respond_error(a, conn, 400, "queue must be a queue id");
 		return;
 	}
@@ -584,103 +583,154 @@ report(struct api_desk *a, unsigned long conn, const char *query, int manager)
 
 /* ---------------------------------------------------------------- entry */
 
-int
-api_desk_owns(const char *path)
-{
-	return strcmp(path, "/api/reports/dispositions") == 0 ||
-	       strcmp(path, "/api/canned") == 0 ||
-	       strncmp(path, "/api/canned/", 12) == 0 ||
-	       strncmp(path, "/api/queues/", 12) == 0 ||
-	       strncmp(path, "/api/dispositions/", 18) == 0;
-}
+/* What every handler reads of its call. */
+struct dctx {
+	char staff[24], id[24], all[8];
+	const char *addr; /* NULL (SQL NULL) when unknown: it is an inet */
+	int advisor, manager, admin;
+};
 
-void
-api_desk_request(struct api_desk *a, unsigned long conn, const char *method,
-                 const char *path, const char *query, const char *body,
-                 size_t len, const char *peer, const char *ctype, int csrf,
-                 const struct gw_session_info *who)
+static void
+dctx_init(const struct api_call *c, struct dctx *x)
 {
-	const char *addr = peer != NULL && peer[0] != '\0' ? peer : NULL;
-	int advisor = strcmp(who->role, "advisor") == 0;
-	int manager = strcmp(who->role, "supervisor") == 0 ||
-	              strcmp(who->role, "admin") == 0;
-	int admin = strcmp(who->role, "admin") == 0;
-	char staff[24], id[24], all[8], queue[24];
-	const char *params[5], *rest = "";
-	long long canned, q, code;
-	char *fields = NULL;
-
-	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
-	canned = api_path_id(path, "/api/canned/", &rest);
-	q = api_path_id(path, "/api/queues/", &rest);
-	code = api_path_id(path, "/api/dispositions/", &rest);
-	snprintf(id, sizeof(id), "%lld", canned ? canned : q ? q : code);
-	api_query_param(query, "all", all, sizeof(all));
+	x->addr = c->peer != NULL && c->peer[0] != '\0' ? c->peer : NULL;
+	x->advisor = strcmp(c->who->role, "advisor") == 0;
+	x->admin = strcmp(c->who->role, "admin") == 0;
+	x->manager = x->admin || strcmp(c->who->role, "supervisor") == 0;
+	snprintf(x->staff, sizeof(x->staff), "%lld", c->who->staff_id);
+	snprintf(x->id, sizeof(x->id), "%lld", c->nids > 0 ? c->id[0] : 0);
+	api_query_param(c->query, "all", x->all, sizeof(x->all));
 	/* Inactive ones are for those who may edit them. */
-	if (!manager || strcmp(all, "1") != 0)
-		all[0] = '\0';
-
-	if (strcmp(path, "/api/reports/dispositions") == 0) {
-		if (strcmp(method, "GET") == 0)
-			report(a, conn, query, manager);
-		else
-			respond_error(a, conn, 405, "method not allowed");
-	} else if (strcmp(path, "/api/canned") == 0 &&
-	           strcmp(method, "GET") == 0) {
-		if (api_query_param(query, "queue", queue, sizeof(queue)) ==
-		            -2 ||
-		    (queue[0] != '\0' &&
-		     (api_path_id(queue, "", &rest) == 0 || rest[0] != '\0'))) {
-			respond_error(a, conn, 400, "queue must be a queue id");
-			goto out;
-		}
-		params[0] = advisor ? staff : "";
-		params[1] = all;
-		params[2] = queue;
-		run(a, conn, D_LIST, LIST_SQL, 3, params);
-	} else if (strcmp(path, "/api/canned") == 0 &&
-	           strcmp(method, "POST") == 0) {
-		fields = change_body(a, conn, body, len, ctype, csrf, manager,
-		                     CANNED_FIELDS, 1);
-		write(a, conn, D_CREATE, CANNED_CREATE_SQL, NULL, fields, staff,
-		      who->login, addr);
-	} else if (canned != 0 && rest[0] == '\0' &&
-	           strcmp(method, "PATCH") == 0) {
-		fields = change_body(a, conn, body, len, ctype, csrf, manager,
-		                     CANNED_FIELDS, 0);
-		write(a, conn, D_CANNED_WRITE, CANNED_EDIT_SQL, id, fields,
-		      staff, who->login, addr);
-	} else if (q != 0 && strcmp(rest, "/advisors") == 0 &&
-	           strcmp(method, "GET") == 0) {
-		params[0] = id;
-		run(a, conn, D_LIST, ADVISORS_SQL, 1, params);
-	} else if (q != 0 && strcmp(rest, "/dispositions") == 0 &&
-	           strcmp(method, "GET") == 0) {
-		params[0] = id;
-		params[1] = admin && strcmp(all, "1") == 0 ? "1" : "";
-		run(a, conn, D_CODES, CODES_SQL, 2, params);
-	} else if (q != 0 && strcmp(rest, "/dispositions") == 0 &&
-	           strcmp(method, "POST") == 0) {
-		fields = change_body(a, conn, body, len, ctype, csrf, admin,
-		                     CODE_FIELDS, 1);
-		write(a, conn, D_CODE_CREATE, CODE_CREATE_SQL, id, fields,
-		      staff, who->login, addr);
-	} else if (code != 0 && rest[0] == '\0' &&
-	           strcmp(method, "PATCH") == 0) {
-		fields = change_body(a, conn, body, len, ctype, csrf, admin,
-		                     CODE_EDIT_FIELDS, 0);
-		write(a, conn, D_CODES, CODE_EDIT_SQL, id, fields, staff,
-		      who->login, addr);
-	} else if (strcmp(path, "/api/canned") == 0 ||
-	           ((canned != 0 || code != 0) && rest[0] == '\0') ||
-	           (q != 0 && strcmp(rest, "/dispositions") == 0)) {
-		respond_error(a, conn, 405, "method not allowed");
-	} else {
-		respond_error(a, conn, 404, "not found");
-	}
-out:
-	free(fields);
+	if (!x->manager || strcmp(x->all, "1") != 0)
+		x->all[0] = '\0';
 }
+
+/* GET /api/reports/dispositions */
+static void
+report_get(void *arg, const struct api_call *c)
+{
+	struct dctx x;
+
+	dctx_init(c, &x);
+	report(arg, c->conn, c->query, x.manager);
+}
+
+/* GET /api/canned?queue=&all= */
+static void
+canned_list(void *arg, const struct api_call *c)
+{
+	const char *params[3];
+	char queue[24];
+	struct dctx x;
+
+	dctx_init(c, &x);
+	if (api_query_param(c->query, "queue", queue, sizeof(queue)) == -2 ||
+	    (queue[0] != '\0' && api_route_id(queue, strlen(queue)) == 0)) {
+		respond_error(arg, c->conn, 400, "queue must be a queue id");
+		return;
+	}
+	params[0] = x.advisor ? x.staff : "";
+	params[1] = x.all;
+	params[2] = queue;
+	run(arg, c->conn, D_LIST, LIST_SQL, 3, params);
+}
+
+/*
+ * A create or an edit: the body checked (role: manager, or admin when
+ * admin_only), then sql with [id,] fields, staff id, login, address.
+ */
+static void
+change(struct api_desk *a, const struct api_call *c, int admin_only,
+       const struct field *fields, int create, enum dkind kind, const char *sql,
+       int with_id)
+{
+	struct dctx x;
+	char *text;
+
+	dctx_init(c, &x);
+	text = change_body(a, c->conn, c->body, c->len, c->ctype, c->csrf,
+	                   admin_only ? x.admin : x.manager, fields, create);
+	write(a, c->conn, kind, sql, with_id ? x.id : NULL, text, x.staff,
+	      c->who->login, x.addr);
+	free(text);
+}
+
+/* POST /api/canned */
+static void
+canned_create(void *arg, const struct api_call *c)
+{
+	change(arg, c, 0, CANNED_FIELDS, 1, D_CREATE, CANNED_CREATE_SQL, 0);
+}
+
+/* PATCH /api/canned/{id} */
+static void
+canned_edit(void *arg, const struct api_call *c)
+{
+	change(arg, c, 0, CANNED_FIELDS, 0, D_CANNED_WRITE, CANNED_EDIT_SQL, 1);
+}
+
+/* GET /api/queues/{id}/advisors */
+static void
+queue_advisors(void *arg, const struct api_call *c)
+{
+	const char *params[1];
+	struct dctx x;
+
+	dctx_init(c, &x);
+	params[0] = x.id;
+	run(arg, c->conn, D_LIST, ADVISORS_SQL, 1, params);
+}
+
+/* GET /api/queues/{id}/dispositions?all= */
+static void
+queue_codes(void *arg, const struct api_call *c)
+{
+	const char *params[2];
+	struct dctx x;
+
+	dctx_init(c, &x);
+	params[0] = x.id;
+	params[1] = x.admin && strcmp(x.all, "1") == 0 ? "1" : "";
+	run(arg, c->conn, D_CODES, CODES_SQL, 2, params);
+}
+
+/* POST /api/queues/{id}/dispositions */
+static void
+code_create(void *arg, const struct api_call *c)
+{
+	change(arg, c, 1, CODE_FIELDS, 1, D_CODE_CREATE, CODE_CREATE_SQL, 1);
+}
+
+/* PATCH /api/dispositions/{id} */
+static void
+code_edit(void *arg, const struct api_call *c)
+{
+	change(arg, c, 1, CODE_EDIT_FIELDS, 0, D_CODES, CODE_EDIT_SQL, 1);
+}
+
+/*
+ * Roles are checked by the handlers (each refusal says which role may):
+ * reports and canned changes for supervisors and admins, codes' changes
+ * for admins.
+ */
+const struct api_route api_desk_routes[] = {
+        {GW_HTTP_GET, "/api/reports/dispositions", API_SESSION, NULL,
+         report_get},
+        {GW_HTTP_GET, "/api/canned", API_SESSION, NULL, canned_list},
+        {GW_HTTP_POST, "/api/canned", API_SESSION | API_CSRF, NULL,
+         canned_create},
+        {GW_HTTP_PATCH, "/api/canned/{id}", API_SESSION | API_CSRF, NULL,
+         canned_edit},
+        {GW_HTTP_GET, "/api/queues/{id}/advisors", API_SESSION, NULL,
+         queue_advisors},
+        {GW_HTTP_GET, "/api/queues/{id}/dispositions", API_SESSION, NULL,
+         queue_codes},
+        {GW_HTTP_POST, "/api/queues/{id}/dispositions", API_SESSION | API_CSRF,
+         NULL, code_create},
+        {GW_HTTP_PATCH, "/api/dispositions/{id}", API_SESSION | API_CSRF, NULL,
+         code_edit},
+};
+const size_t api_desk_nroutes = nitems(api_desk_routes);
 
 struct api_desk *
 api_desk_new(struct gw_http *h, struct db *db)

@@ -9,6 +9,7 @@
 #ifndef GW_API_DESK_H
 #define GW_API_DESK_H
 
+#include "api_route.h"
 #include "db.h"
 #include "http.h"
 #include "session.h"
@@ -18,17 +19,13 @@ struct api_desk;
 struct api_desk *api_desk_new(struct gw_http *h, struct db *db);
 void api_desk_free(struct api_desk *a);
 
-/* 1 when path is one of this module's (the caller then passes it on). */
-int api_desk_owns(const char *path);
-
 /*
- * Handles one signed-in request; answers it with gw_http_respond (now or
- * later). csrf: the request carried X-Requested-With.
+ * Its routes (api_route.h), mounted by api.c with the api_desk as arg:
+ * /api/canned, /api/canned/{id}, /api/queues/{id}/advisors,
+ * /api/queues/{id}/dispositions, /api/dispositions/{id},
+ * /api/reports/dispositions; all for signed-in staff.
  */
-void api_desk_request(struct api_desk *a, unsigned long conn,
-                      const char *method, const char *path, const char *query,
-                      const char *body, size_t len, const char *peer,
-                      const char *ctype, int csrf,
-                      const struct gw_session_info *who);
+extern const struct api_route api_desk_routes[];
+extern const size_t api_desk_nroutes;
 
 #endif

@@ -619,217 +619,294 @@ create(struct api_records *a, unsigned long conn, json_t *o,
 
 /* ---------------------------------------------------------------- entry */
 
-int
-api_records_owns(const char *path)
+/* What every handler reads of its call. */
+struct rctx {
+	char staff[24], id[24], limit[24];
+	/* NULL (SQL NULL) when the address is unknown: it is an inet. */
+	const char *addr;
+	const char *ids[3]; /* staff, login, addr: who acts, for audit_log */
+	/* Advisors are scoped to their queues; the others see everything. */
+	int all;
+};
+
+/*
+ * Fills x; -1 after answering 400 when the limit parameter (read by the
+ * lists, checked on every path) is not 1 to 100.
+ */
+static int
+rctx_init(struct api_records *a, const struct api_call *c, struct rctx *x)
 {
-	return strcmp(path, "/api/customers") == 0 ||
-	       strcmp(path, "/api/audit") == 0 ||
-	       strncmp(path, "/api/customers/", 15) == 0 ||
-	       strncmp(path, "/api/conversations/", 19) == 0;
+	long long lim;
+
+	memset(x, 0, sizeof(*x));
+	snprintf(x->staff, sizeof(x->staff), "%lld", c->who->staff_id);
+	snprintf(x->id, sizeof(x->id), "%lld", c->nids > 0 ? c->id[0] : 0);
+	x->addr = c->peer != NULL && c->peer[0] != '\0' ? c->peer : NULL;
+	x->ids[0] = x->staff;
+	x->ids[1] = c->who->login;
+	x->ids[2] = x->addr;
+	x->all = strcmp(c->who->role, "advisor") != 0;
+	lim = query_int(c->query, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
+	if (lim < 0 || query_int(c->query, "limit", 1, 1, 1000) < 0) {
+		respond_error(a, c->conn, 400, "limit must be 1 to 100");
+		return -1;
+	}
+	snprintf(x->limit, sizeof(x->limit), "%lld", lim);
+	return 0;
 }
 
 /* GET /api/audit?object_kind&object_id&actor&before&limit (admins). */
 static void
-audit(struct api_records *a, unsigned long conn, const char *method,
-      const char *query, const struct gw_session_info *who, const char *limit)
+audit(void *arg, const struct api_call *c)
 {
+	struct api_records *a = arg;
 	char kind[101] = "", oid[201] = "", actor[201] = "", before[24] = "";
-	const char *params[5] = {kind, oid, actor, before, limit};
 	const char *names[4] = {"object_kind", "object_id", "actor", "before"};
 	char *bufs[4] = {kind, oid, actor, before};
 	size_t lens[4] = {sizeof(kind), sizeof(oid), sizeof(actor),
 	                  sizeof(before)};
+	const char *params[5] = {kind, oid, actor, before, NULL};
+	struct rctx x;
 	int i;
 
-	if (strcmp(method, "GET") != 0) {
-		respond_error(a, conn, 405, "method not allowed");
+	if (rctx_init(a, c, &x) != 0)
 		return;
-	}
-	if (strcmp(who->role, "admin") != 0) {
-		respond_error(a, conn, 403, "the audit log is for admins");
-		return;
-	}
+	params[4] = x.limit;
 	for (i = 0; i < 4; i++) {
-		if (api_query_param(query, names[i], bufs[i], lens[i]) == -2) {
-			respond_error(a, conn, 400, "a filter is too long");
+		if (api_query_param(c->query, names[i], bufs[i], lens[i]) ==
+		    -2) {
+			respond_error(a, c->conn, 400, "a filter is too long");
 			return;
 		}
 	}
-	if (query_int(query, "before", 0, 1, (1LL << 53)) < 0) {
-		respond_error(a, conn, 400, "before must be an entry id");
+	if (query_int(c->query, "before", 0, 1, (1LL << 53)) < 0) {
+		respond_error(a, c->conn, 400, "before must be an entry id");
 		return;
 	}
-	run(a, conn, R_AUDIT, AUDIT_SQL, 5, params);
+	run(a, c->conn, R_AUDIT, AUDIT_SQL, 5, params);
 }
 
-void
-api_records_request(struct api_records *a, unsigned long conn,
-                    const char *method, const char *path, const char *query,
-                    const char *body, size_t len, const char *peer,
-                    const char *ctype, int csrf,
-                    const struct gw_session_info *who)
+/* GET /api/customers?q= */
+static void
+customers_search(void *arg, const struct api_call *c)
 {
-	char staff[24], id[24], before[24], after[24], limit[24];
-	/* NULL (SQL NULL) when the address is unknown: it is an inet. */
-	const char *addr = peer != NULL && peer[0] != '\0' ? peer : NULL;
-	const char *ids[3] = {staff, who->login, addr}, *rest = "", *why;
-	const char *params[7];
-	/* Advisors are scoped to their queues; the others see everything. */
-	int all = strcmp(who->role, "advisor") != 0;
-	long long cust, conv, lim, n;
+	struct rctx x;
+
+	if (rctx_init(arg, c, &x) == 0)
+		search(arg, c->conn, c->query, x.ids);
+}
+
+/* POST /api/customers */
+static void
+customers_create(void *arg, const struct api_call *c)
+{
+	struct api_records *a = arg;
+	struct rctx x;
+	json_t *o;
+
+	if (rctx_init(a, c, &x) != 0)
+		return;
+	o = api_json_body(a->http, c->conn, c->body, c->len, c->ctype, c->csrf);
+	if (o != NULL)
+		create(a, c->conn, o, x.ids);
+	json_decref(o);
+}
+
+/* A customer read by sql ($1 id, $2 staff, $3 login, $4 address). */
+static void
+customer_read(struct api_records *a, const struct api_call *c,
+              const struct rctx *x, const char *sql)
+{
+	const char *params[4] = {x->id, x->staff, c->who->login, x->addr};
+
+	run(a, c->conn, R_CUSTOMER, sql, 4, params);
+}
+
+/* GET /api/customers/{id} (audited) */
+static void
+customer_get(void *arg, const struct api_call *c)
+{
+	struct rctx x;
+
+	if (rctx_init(arg, c, &x) == 0)
+		customer_read(arg, c, &x, CUSTOMER_SQL);
+}
+
+/* PATCH /api/customers/{id} (audited) */
+static void
+customer_patch(void *arg, const struct api_call *c)
+{
+	struct api_records *a = arg;
+	const char *params[5], *why;
+	struct rctx x;
 	char *changes;
 
-	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
-	lim = query_int(query, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
-	if (lim < 0 || query_int(query, "limit", 1, 1, 1000) < 0) {
-		respond_error(a, conn, 400, "limit must be 1 to 100");
+	if (rctx_init(a, c, &x) != 0)
+		return;
+	if (strncmp(c->ctype, "application/json", 16) != 0) {
+		respond_error(a, c->conn, 415,
+		              "Content-Type must be application/json");
 		return;
 	}
-	snprintf(limit, sizeof(limit), "%lld", lim);
-	if (strcmp(path, "/api/customers") == 0) {
-		if (strcmp(method, "POST") == 0) {
-			json_t *o = api_json_body(a->http, conn, body, len,
-			                          ctype, csrf);
-
-			if (o != NULL)
-				create(a, conn, o, ids);
-			json_decref(o);
-		} else if (strcmp(method, "GET") != 0) {
-			respond_error(a, conn, 405, "method not allowed");
-		} else {
-			search(a, conn, query, ids);
-		}
+	changes = edit_changes(c->body, c->len, &why);
+	if (changes == NULL) {
+		respond_error(a, c->conn, 400, why);
 		return;
 	}
-	if (strcmp(path, "/api/audit") == 0) {
-		audit(a, conn, method, query, who, limit);
-		return;
-	}
-	cust = api_path_id(path, "/api/customers/", &rest);
-	conv = api_path_id(path, "/api/conversations/", &rest);
-	snprintf(id, sizeof(id), "%lld", cust ? cust : conv);
-	if (cust != 0 && rest[0] == '\0' && strcmp(method, "GET") == 0) {
-		params[0] = id;
-		params[1] = staff;
-		params[2] = who->login;
-		params[3] = addr;
-		run(a, conn, R_CUSTOMER, CUSTOMER_SQL, 4, params);
-	} else if (cust != 0 && rest[0] == '\0' &&
-	           strcmp(method, "PATCH") == 0) {
-		if (!csrf) {
-			respond_error(a, conn, 403,
-			              "X-Requested-With header required");
-			return;
-		}
-		if (strncmp(ctype, "application/json", 16) != 0) {
-			respond_error(a, conn, 415,
-			              "Content-Type must be application/json");
-			return;
-		}
-		changes = edit_changes(body, len, &why);
-		if (changes == NULL) {
-			respond_error(a, conn, 400, why);
-			return;
-		}
-		params[0] = id;
-		params[1] = changes;
-		params[2] = staff;
-		params[3] = who->login;
-		params[4] = addr;
-		run(a, conn, R_EDIT, EDIT_SQL, 5, params);
-		free(changes);
-	} else if (cust != 0 && strcmp(rest, "/export") == 0) {
-		if (strcmp(method, "GET") != 0) {
-			respond_error(a, conn, 405, "method not allowed");
-			return;
-		}
-		if (!all) {
-			respond_error(a, conn, 403,
-			              "exports are for feedback officers, "
-			              "supervisors and admins");
-			return;
-		}
-		params[0] = id;
-		params[1] = staff;
-		params[2] = who->login;
-		params[3] = addr;
-		run(a, conn, R_CUSTOMER, EXPORT_SQL, 4, params);
-	} else if (cust != 0 && strcmp(rest, "/timeline") == 0 &&
-	           strcmp(method, "GET") == 0) {
-		n = query_int(query, "before", 0, 1, (1LL << 53));
-		if (n < 0) {
-			respond_error(a, conn, 400,
-			              "before must be a conversation id");
-			return;
-		}
-		snprintf(before, sizeof(before), "%lld", n);
-		params[0] = id;
-		params[1] = all ? "" : staff;
-		params[2] = n > 0 ? before : "";
-		params[3] = limit;
-		run(a, conn, R_TIMELINE, TIMELINE_SQL, 4, params);
-	} else if (conv != 0 && strcmp(rest, "/messages") == 0 &&
-	           strcmp(method, "GET") == 0) {
-		n = query_int(query, "after", 0, 0, (1LL << 53));
-		if (n < 0) {
-			respond_error(a, conn, 400, "after must be a seq");
-			return;
-		}
-		snprintf(after, sizeof(after), "%lld", n);
-		params[0] = id;
-		params[1] = all ? "" : staff;
-		params[2] = after;
-		/* A thread is read whole, up to 1,000 messages a page. */
-		snprintf(limit, sizeof(limit), "%lld",
-		         query_int(query, "limit", 1000, 1, 1000));
-		params[3] = limit;
-		params[4] = staff;
-		params[5] = who->login;
-		params[6] = addr;
-		run(a, conn, R_THREAD, THREAD_SQL, 7, params);
-	} else if ((cust != 0 && strcmp(rest, "/links") == 0) ||
-	           (conv != 0 && strcmp(rest, "/customer") == 0)) {
-		json_t *o = strcmp(method, "POST") == 0
-		                    ? api_json_body(a->http, conn, body, len,
-		                                    ctype, csrf)
-		                    : NULL;
-		json_t *other = o ? json_object_get(o, "customer") : NULL;
-		const char *note =
-		        o ? json_string_value(json_object_get(o, "note"))
-		          : NULL;
-		char oid[24];
-
-		if (strcmp(method, "POST") != 0) {
-			respond_error(a, conn, 405, "method not allowed");
-		} else if (o != NULL &&
-		           (!json_is_integer(other) ||
-		            json_integer_value(other) <= 0 ||
-		            (json_object_get(o, "note") != NULL &&
-		             (note == NULL || strlen(note) > 2000)))) {
-			respond_error(a, conn, 400,
-			              "body must be {customer (an id), note? "
-			              "(at most 2000 bytes)}");
-		} else if (o != NULL) {
-			snprintf(oid, sizeof(oid), "%lld",
-			         (long long)json_integer_value(other));
-			params[0] = id;
-			params[1] = cust ? oid : (all ? "" : staff);
-			params[2] = cust ? (note ? note : "") : oid;
-			params[3] = staff;
-			params[4] = who->login;
-			params[5] = addr;
-			run(a, conn, cust ? R_LINK : R_MOVE,
-			    cust ? LINK_SQL : MOVE_SQL, 6, params);
-		}
-		json_decref(o);
-	} else if (cust != 0 || conv != 0) {
-		respond_error(a, conn, rest[0] == '\0' ? 405 : 404,
-		              rest[0] == '\0' ? "method not allowed"
-		                              : "not found");
-	} else {
-		respond_error(a, conn, 404, "not found");
-	}
+	params[0] = x.id;
+	params[1] = changes;
+	params[2] = x.staff;
+	params[3] = c->who->login;
+	params[4] = x.addr;
+	run(a, c->conn, R_EDIT, EDIT_SQL, 5, params);
+	free(changes);
 }
+
+/* GET /api/customers/{id}/export: not for advisors (audited). */
+static void
+customer_export(void *arg, const struct api_call *c)
+{
+	struct rctx x;
+
+	if (rctx_init(arg, c, &x) != 0)
+		return;
+	if (!x.all)
+		respond_error(arg, c->conn, 403,
+		              "exports are for feedback officers, "
+		              "supervisors and admins");
+	else
+		customer_read(arg, c, &x, EXPORT_SQL);
+}
+
+/* GET /api/customers/{id}/timeline?before=&limit= */
+static void
+customer_timeline(void *arg, const struct api_call *c)
+{
+	const char *params[4];
+	char before[24];
+	struct rctx x;
+	long long n;
+
+	if (rctx_init(arg, c, &x) != 0)
+		return;
+	n = query_int(c->query, "before", 0, 1, (1LL << 53));
+	if (n < 0) {
+		respond_error(arg, c->conn, 400,
+		              "before must be a conversation id");
+		return;
+	}
+	snprintf(before, sizeof(before), "%lld", n);
+	params[0] = x.id;
+	params[1] = x.all ? "" : x.staff;
+	params[2] = n > 0 ? before : "";
+	params[3] = x.limit;
+	run(arg, c->conn, R_TIMELINE, TIMELINE_SQL, 4, params);
+}
+
+/* GET /api/conversations/{id}/messages?after=&limit= (audited) */
+static void
+thread(void *arg, const struct api_call *c)
+{
+	const char *params[7];
+	char after[24];
+	struct rctx x;
+	long long n;
+
+	if (rctx_init(arg, c, &x) != 0)
+		return;
+	n = query_int(c->query, "after", 0, 0, (1LL << 53));
+	if (n < 0) {
+		respond_error(arg, c->conn, 400, "after must be a seq");
+		return;
+	}
+	snprintf(after, sizeof(after), "%lld", n);
+	params[0] = x.id;
+	params[1] = x.all ? "" : x.staff;
+	params[2] = after;
+	/* A thread is read whole, up to 1,000 messages a page. */
+	snprintf(x.limit, sizeof(x.limit), "%lld",
+	         query_int(c->query, "limit", 1000, 1, 1000));
+	params[3] = x.limit;
+	params[4] = x.staff;
+	params[5] = c->who->login;
+	params[6] = x.addr;
+	run(arg, c->conn, R_THREAD, THREAD_SQL, 7, params);
+}
+
+/*
+ * POST /api/customers/{id}/links (cust) and POST
+ * /api/conversations/{id}/customer: {customer, note?}.
+ */
+static void
+link_or_move(struct api_records *a, const struct api_call *c, int cust)
+{
+	const char *params[6], *note;
+	json_t *o, *other;
+	struct rctx x;
+	char oid[24];
+
+	if (rctx_init(a, c, &x) != 0)
+		return;
+	o = api_json_body(a->http, c->conn, c->body, c->len, c->ctype, c->csrf);
+	if (o == NULL)
+		return;
+	other = json_object_get(o, "customer");
+	note = json_string_value(json_object_get(o, "note"));
+	if (!json_is_integer(other) || json_integer_value(other) <= 0 ||
+	    (json_object_get(o, "note") != NULL &&
+	     (note == NULL || strlen(note) > 2000))) {
+		respond_error(a, c->conn, 400,
+		              "body must be {customer (an id), note? "
+		              "(at most 2000 bytes)}");
+		goto out;
+	}
+	snprintf(oid, sizeof(oid), "%lld",
+	         (long long)json_integer_value(other));
+	params[0] = x.id;
+	params[1] = cust ? oid : (x.all ? "" : x.staff);
+	params[2] = cust ? (note ? note : "") : oid;
+	params[3] = x.staff;
+	params[4] = c->who->login;
+	params[5] = x.addr;
+	run(a, c->conn, cust ? R_LINK : R_MOVE, cust ? LINK_SQL : MOVE_SQL, 6,
+	    params);
+out:
+	json_decref(o);
+}
+
+static void
+customer_link(void *arg, const struct api_call *c)
+{
+	link_or_move(arg, c, 1);
+}
+
+static void
+thread_move(void *arg, const struct api_call *c)
+{
+	link_or_move(arg, c, 0);
+}
+
+const struct api_route api_records_routes[] = {
+        {GW_HTTP_GET, "/api/customers", API_SESSION, NULL, customers_search},
+        {GW_HTTP_POST, "/api/customers", API_SESSION | API_CSRF, NULL,
+         customers_create},
+        {GW_HTTP_GET, "/api/customers/{id}", API_SESSION, NULL, customer_get},
+        {GW_HTTP_PATCH, "/api/customers/{id}", API_SESSION | API_CSRF, NULL,
+         customer_patch},
+        {GW_HTTP_GET, "/api/customers/{id}/export", API_SESSION, NULL,
+         customer_export},
+        {GW_HTTP_GET, "/api/customers/{id}/timeline", API_SESSION, NULL,
+         customer_timeline},
+        {GW_HTTP_POST, "/api/customers/{id}/links", API_SESSION | API_CSRF,
+         NULL, customer_link},
+        {GW_HTTP_GET, "/api/conversations/{id}/messages", API_SESSION, NULL,
+         thread},
+        {GW_HTTP_POST, "/api/conversations/{id}/customer",
+         API_SESSION | API_CSRF, NULL, thread_move},
+        {GW_HTTP_GET, "/api/audit", API_SESSION | API_ADMIN,
+         "the audit log is for admins", audit},
+};
+const size_t api_records_nroutes = nitems(api_records_routes);
 
 struct api_records *
 api_records_new(struct gw_http *h, struct db *db)

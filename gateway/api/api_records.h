@@ -9,6 +9,7 @@
 #ifndef GW_API_RECORDS_H
 #define GW_API_RECORDS_H
 
+#include "api_route.h"
 #include "db.h"
 #include "http.h"
 #include "session.h"
@@ -18,17 +19,13 @@ struct api_records;
 struct api_records *api_records_new(struct gw_http *h, struct db *db);
 void api_records_free(struct api_records *a);
 
-/* 1 when path is one of this module's (the caller then passes it on). */
-int api_records_owns(const char *path);
-
 /*
- * Handles one signed-in request; answers it with gw_http_respond (now or
- * later). csrf: the request carried X-Requested-With.
+ * Its routes (api_route.h), mounted by api.c with the api_records as arg:
+ * /api/customers, /api/customers/{id} and its /export, /timeline and
+ * /links, /api/conversations/{id}/messages and /customer, /api/audit
+ * (admins); all for signed-in staff.
  */
-void api_records_request(struct api_records *a, unsigned long conn,
-                         const char *method, const char *path,
-                         const char *query, const char *body, size_t len,
-                         const char *peer, const char *ctype, int csrf,
-                         const struct gw_session_info *who);
+extern const struct api_route api_records_routes[];
+extern const size_t api_records_nroutes;
 
 #endif

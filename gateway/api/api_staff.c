@@ -257,25 +257,6 @@ param(struct sreq *r, const char *v)
 	r->p[r->n++] = v != NULL ? xstrdup(v) : NULL;
 }
 
-/* "/api/staff/12/password" -> 12 and rest "/password"; 0 if not one. */
-static long long
-account_id(const char *path, const char **rest)
-{
-	static const char prefix[] = "/api/staff/";
-	const char *s = path + sizeof(prefix) - 1;
-	char *end = NULL;
-	long long v;
-
-	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0 || *s < '1' ||
-	    *s > '9')
-		return 0;
-	v = strtoll(s, &end, 10);
-	if (v <= 0 || v >= (1LL << 53))
-		return 0;
-	*rest = end;
-	return v;
-}
-
 /* ---------------------------------------------------------------- answers */
 
 static void
@@ -468,10 +449,10 @@ start(struct sreq *r)
 
 /* A JSON object body of a state change; NULL (answered) if not one. */
 static json_t *
-change_body(struct api_staff *a, unsigned long conn, const char *body,
-            size_t len, const char *ctype, int csrf)
+change_body(struct api_staff *a, const struct api_call *c)
 {
-	return api_json_body(a->http, conn, body, len, ctype, csrf);
+	return api_json_body(a->http, c->conn, c->body, c->len, c->ctype,
+	                     c->csrf);
 }
 
 /* The first key of o not in allowed (NULL-terminated), or NULL. */
@@ -746,16 +727,16 @@ out:
 	free(text);
 }
 
-/* POST /api/staff/{id}/password, /disable, /enable. */
+/* POST /api/staff/{id}/password, /disable, /enable (kind says which). */
 static void
 account_action(struct api_staff *a, unsigned long conn, long long id,
-               const char *rest, json_t *o, const struct gw_session_info *who,
-               const char *const ids[3])
+               enum sreq_kind kind, json_t *o,
+               const struct gw_session_info *who, const char *const ids[3])
 {
 	static const char *const pw_keys[] = {"password", NULL};
 	static const char *const no_keys[] = {NULL};
-	int pw = strcmp(rest, "/password") == 0;
-	int off = strcmp(rest, "/disable") == 0;
+	int pw = kind == S_PASSWORD;
+	int off = kind == S_DISABLE;
 	const char *k = unknown_key(o, pw ? pw_keys : no_keys);
 	char sid[24], *password;
 	struct sreq *r;
@@ -799,65 +780,113 @@ account_action(struct api_staff *a, unsigned long conn, long long id,
 
 /* ---------------------------------------------------------------- entry */
 
-int
-api_staff_owns(const char *path)
+/* Who acts, for audit_log: staff id, login, address (NULL: unknown). */
+struct sctx {
+	char staff[24];
+	const char *ids[3];
+};
+
+static void
+sctx_init(const struct api_call *c, struct sctx *x)
 {
-	return strcmp(path, "/api/staff") == 0 ||
-	       strncmp(path, "/api/staff/", 11) == 0 ||
-	       strcmp(path, "/api/channels") == 0;
+	memset(x, 0, sizeof(*x));
+	snprintf(x->staff, sizeof(x->staff), "%lld", c->who->staff_id);
+	x->ids[0] = x->staff;
+	x->ids[1] = c->who->login;
+	/* NULL (SQL NULL) when the address is unknown: it is an inet. */
+	x->ids[2] = c->peer != NULL && c->peer[0] != '\0' ? c->peer : NULL;
 }
 
-void
-api_staff_request(struct api_staff *a, unsigned long conn, const char *method,
-                  const char *path, const char *body, size_t len,
-                  const char *peer, const char *ctype, int csrf,
-                  const struct gw_session_info *who)
+/* GET /api/channels */
+static void
+channels_get(void *arg, const struct api_call *c)
 {
-	char staff[24];
-	/* NULL (SQL NULL) when the address is unknown: it is an inet. */
-	const char *addr = peer != NULL && peer[0] != '\0' ? peer : NULL;
-	const char *ids[3] = {staff, who->login, addr}, *rest = "";
-	int get = strcmp(method, "GET") == 0;
-	long long id = account_id(path, &rest);
-	json_t *o = NULL;
+	start(sreq_new(arg, c->conn, S_CHANNELS, CHANNELS_SQL));
+}
 
-	snprintf(staff, sizeof(staff), "%lld", who->staff_id);
-	if (strcmp(who->role, "admin") != 0) {
-		respond_error(a, conn, 403, NULL,
-		              "only admins manage accounts");
-		return;
-	}
-	if (strcmp(path, "/api/channels") == 0) {
-		if (get)
-			start(sreq_new(a, conn, S_CHANNELS, CHANNELS_SQL));
-		else
-			respond_error(a, conn, 405, NULL, "method not allowed");
-	} else if (strcmp(path, "/api/staff") == 0) {
-		if (get)
-			start(sreq_new(a, conn, S_LIST, LIST_SQL));
-		else if (strcmp(method, "POST") != 0)
-			respond_error(a, conn, 405, NULL, "method not allowed");
-		else {
-			o = change_body(a, conn, body, len, ctype, csrf);
-			if (o != NULL)
-				create(a, conn, o, ids);
-		}
-	} else if (id == 0 ||
-	           (rest[0] != '\0' && strcmp(rest, "/password") != 0 &&
-	            strcmp(rest, "/disable") != 0 &&
-	            strcmp(rest, "/enable") != 0)) {
-		respond_error(a, conn, 404, NULL, "not found");
-	} else if (strcmp(method, rest[0] == '\0' ? "PATCH" : "POST") != 0) {
-		respond_error(a, conn, 405, NULL, "method not allowed");
-	} else {
-		o = change_body(a, conn, body, len, ctype, csrf);
-		if (o != NULL && rest[0] == '\0')
-			edit(a, conn, id, o, who, ids);
-		else if (o != NULL)
-			account_action(a, conn, id, rest, o, who, ids);
-	}
+/* GET /api/staff */
+static void
+staff_list(void *arg, const struct api_call *c)
+{
+	start(sreq_new(arg, c->conn, S_LIST, LIST_SQL));
+}
+
+/* POST /api/staff */
+static void
+staff_create(void *arg, const struct api_call *c)
+{
+	json_t *o = change_body(arg, c);
+	struct sctx x;
+
+	sctx_init(c, &x);
+	if (o != NULL)
+		create(arg, c->conn, o, x.ids);
 	json_decref(o);
 }
+
+/* PATCH /api/staff/{id} */
+static void
+staff_edit(void *arg, const struct api_call *c)
+{
+	json_t *o = change_body(arg, c);
+	struct sctx x;
+
+	sctx_init(c, &x);
+	if (o != NULL)
+		edit(arg, c->conn, c->id[0], o, c->who, x.ids);
+	json_decref(o);
+}
+
+static void
+action(struct api_staff *a, const struct api_call *c, enum sreq_kind kind)
+{
+	json_t *o = change_body(a, c);
+	struct sctx x;
+
+	sctx_init(c, &x);
+	if (o != NULL)
+		account_action(a, c->conn, c->id[0], kind, o, c->who, x.ids);
+	json_decref(o);
+}
+
+/* POST /api/staff/{id}/password */
+static void
+staff_password(void *arg, const struct api_call *c)
+{
+	action(arg, c, S_PASSWORD);
+}
+
+/* POST /api/staff/{id}/disable */
+static void
+staff_disable(void *arg, const struct api_call *c)
+{
+	action(arg, c, S_DISABLE);
+}
+
+/* POST /api/staff/{id}/enable */
+static void
+staff_enable(void *arg, const struct api_call *c)
+{
+	action(arg, c, S_ENABLE);
+}
+
+#define ADMIN    (API_SESSION | API_ADMIN)
+#define ADMIN_RW (API_SESSION | API_ADMIN | API_CSRF)
+#define ADMINS   "only admins manage accounts"
+
+const struct api_route api_staff_routes[] = {
+        {GW_HTTP_GET, "/api/channels", ADMIN, ADMINS, channels_get},
+        {GW_HTTP_GET, "/api/staff", ADMIN, ADMINS, staff_list},
+        {GW_HTTP_POST, "/api/staff", ADMIN_RW, ADMINS, staff_create},
+        {GW_HTTP_PATCH, "/api/staff/{id}", ADMIN_RW, ADMINS, staff_edit},
+        {GW_HTTP_POST, "/api/staff/{id}/password", ADMIN_RW, ADMINS,
+         staff_password},
+        {GW_HTTP_POST, "/api/staff/{id}/disable", ADMIN_RW, ADMINS,
+         staff_disable},
+        {GW_HTTP_POST, "/api/staff/{id}/enable", ADMIN_RW, ADMINS,
+         staff_enable},
+};
+const size_t api_staff_nroutes = nitems(api_staff_routes);
 
 struct api_staff *
 api_staff_new(uv_loop_t *loop, struct gw_http *h, struct db *db)

@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "api_route.h"
 #include "db.h"
 #include "http.h"
 #include "revoke.h"
@@ -35,16 +36,12 @@ void api_staff_set_revoke(struct api_staff *a, struct gw_revoke *rv);
 void api_staff_close(struct api_staff *a);
 void api_staff_free(struct api_staff *a);
 
-/* 1 when path is one of this module's. */
-int api_staff_owns(const char *path);
-
 /*
- * Handles one signed-in request; answers it with gw_http_respond (now or
- * later). csrf: the request carried X-Requested-With.
+ * Its routes (api_route.h), mounted by api.c with the api_staff as arg:
+ * GET /api/channels, GET and POST /api/staff, PATCH /api/staff/{id}, POST
+ * /api/staff/{id}/password, /disable and /enable; admins only.
  */
-void api_staff_request(struct api_staff *a, unsigned long conn,
-                       const char *method, const char *path, const char *body,
-                       size_t len, const char *peer, const char *ctype,
-                       int csrf, const struct gw_session_info *who);
+extern const struct api_route api_staff_routes[];
+extern const size_t api_staff_nroutes;
 
 #endif

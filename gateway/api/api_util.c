@@ -21,23 +21,6 @@ api_respond_error(struct gw_http *h, unsigned long conn, int status,
 	api_respond_json(h, conn, status, json_pack("{s:s}", "error", message));
 }
 
-long long
-api_path_id(const char *path, const char *prefix, const char **rest)
-{
-	size_t n = strlen(prefix);
-	long long v = 0;
-	const char *p;
-
-	if (strncmp(path, prefix, n) != 0)
-		return 0;
-	for (p = path + n; *p >= '0' && *p <= '9' && p - path - n < 16; p++)
-		v = v * 10 + (*p - '0');
-	if (p == path + n)
-		return 0;
-	*rest = p;
-	return v;
-}
-
 int
 api_query_param(const char *query, const char *name, char *out, size_t len)
 {

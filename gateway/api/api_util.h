@@ -1,6 +1,6 @@
 /*
  * api_util.h: what every REST module under /api/ shares: JSON answers,
- * ids in paths, query-string values, and the checks of a state change's
+ * query-string values, and the checks of a state change's
  * request (CSRF header, JSON content type, a JSON object). Loop thread.
  */
 #ifndef GW_API_UTIL_H
@@ -18,12 +18,6 @@ void api_respond_json(struct gw_http *h, unsigned long conn, int status,
 /* Answers {"error": message} with status. */
 void api_respond_error(struct gw_http *h, unsigned long conn, int status,
                        const char *message);
-/*
- * "/api/customers/123/timeline" with prefix "/api/customers/": 123, and
- * *rest the text after the digits ("/timeline"). 0 when path does not
- * start with prefix and a number (then *rest is unchanged).
- */
-long long api_path_id(const char *path, const char *prefix, const char **rest);
 /*
  * The value of name in a query string (a=b&c=d, already URL-decoded) into
  * out: 0 when present, -1 when absent (out ""), -2 when too long for out

@@ -94,6 +94,59 @@ class DeskApiTest(harness.TestCase):
                         " WHERE object_kind = 'conversation' AND object_id ="
                         " '%s'" % conv)
 
+    # ------------------------------------------------------------ routes
+
+    def test_routes_404_and_405_come_from_the_tables(self):
+        """A path no route's pattern holds is 404; a method its routes do
+        not take is 405 with Allow; both before the session is looked at.
+        A route found still needs its session, role and header."""
+        ck = self.cookie("ada")
+        wrong_method = [
+            ("DELETE", "/api/customers/7", "GET, PATCH"),
+            ("POST", "/api/queues/31/advisors", "GET"),
+            ("HEAD", "/api/queues", "GET"),
+            ("PUT", "/api/session", "GET, POST, DELETE"),
+            ("GET", "/api/staff/5/password", "POST"),
+            ("DELETE", "/api/canned", "GET, POST"),
+            ("OPTIONS", "/api/me/preferences", "GET, PATCH"),
+        ]
+        no_route = ["/api/customers/0", "/api/customers/007",
+                    "/api/customers/9007199254740992",
+                    "/api/customers/99999999999999999999", "/api/queues/",
+                    "/api/customers/7/", "/api/nothing", "/api/",
+                    "/api/customers/7/timeline/x"]
+        for headers in ({}, {"Cookie": ck}):
+            for method, path, allow in wrong_method:
+                r = self.sb.request(method, path, headers=headers)
+                what = (headers, method, path)
+                self.assertEqual(r.status, 405, what)
+                self.assertEqual(r.headers.get("allow"), allow, what)
+                if method != "HEAD":
+                    self.assertEqual(json.loads(r.body),
+                                     {"error": "method not allowed"}, what)
+            for path in no_route:
+                r = self.sb.request("GET", path, headers=headers)
+                self.assertEqual(r.status, 404, (headers, path))
+                self.assertEqual(json.loads(r.body), {"error": "not found"})
+        # libwebsockets decodes and folds a path before any route sees it.
+        for path in ("/api//queues", "/api/x/../queues",
+                     "/api/me%2Fpreferences"):
+            r = self.sb.request("GET", path, headers={"Cookie": ck})
+            self.assertEqual(r.status, 200, path)
+        # The largest id is an id (no such customer: the handler's 404).
+        status, body = self.call("ada", "GET",
+                                 "/api/customers/9007199254740991")
+        self.assertEqual((status, body), (404, {"error": "no such customer"}))
+        status, body = self.call(None, "GET", "/api/customers/7")
+        self.assertEqual(status, 401, body)
+        status, body = self.call("ada", "GET", "/api/staff")
+        self.assertEqual((status, body),
+                         (403, {"error": "only admins manage accounts"}))
+        status, body = self.call("ada", "PATCH", "/api/me/preferences",
+                                 {"offer_sound": True}, csrf=False)
+        self.assertEqual((status, body),
+                         (403, {"error": "X-Requested-With header required"}))
+
     # ------------------------------------------------------------ queues
 
     def test_queues_by_name(self):
