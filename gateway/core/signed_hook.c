@@ -12,7 +12,7 @@
 #define MAC_BYTES     crypto_auth_hmacsha256_BYTES /* 32 */
 #define PREFIX        "sha256="
 #define PREFIX_LEN    7
-#define TS_DIGITS_MAX 19 /* below 2^63 */
+#define TS_DIGITS_MAX 19 /* 2^63 has 19: larger values are refused too */
 
 /* The signature header's values, decoded. */
 struct sigs {
@@ -52,7 +52,8 @@ parse_timestamp(const char *s, int64_t *out)
 	if (n == 0 || n > TS_DIGITS_MAX || (n > 1 && p[0] == '0'))
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
+		if (p[i] < '0' || p[i] > '9' ||
+		    v > (INT64_MAX - (p[i] - '0')) / 10)
 			return -1;
 		v = v * 10 + (p[i] - '0');
 	}

@@ -286,6 +286,8 @@ test_malformed(void **st)
 	        "0x6b1c9a00",           "1796601600s",
 	        "17966016OO",           "1e9",
 	        "99999999999999999999", /* 20 digits: past int64 */
+	        "9999999999999999999",  /* 19 digits, still past int64 */
+	        "9223372036854775808",  /* 2^63 */
 	        "1796601600\n",         "\xef\xbc\x91",
 	};
 	static const char *const sig[] = {
