@@ -25,9 +25,10 @@ after(async () => { await browser?.close(); await proxy?.close(); });
 
 // Each payload sets window.__pwned (or fetches /pwned) if it ever runs.
 const NAME = `<img src=x onerror="window.__pwned='name'">Hana`;
-// The daemon refuses < > , ; in an email address (chat_proto.c), and so does the widget:
-// quotes, and entities that HTML would decode even without their semicolons.
-const EMAIL = `o'hara"&amp&lt{{x}}@example.com`;
+// The daemon takes an email address only as an RFC 5321 dot-atom (gateway/core/identity.c:
+// no < > , ; " or spaces), and so does the widget: an apostrophe, and entities that HTML
+// would decode even without their semicolons, are what an address can carry.
+const EMAIL = `o'hara&amp&lt{{x}}@example.com`;
 const TITLE = `<svg onload="window.__pwned='title'">Council Tax</svg>`;
 const MSG = `<script>window.__pwned='msg'</script><b>bold</b> &lt;i&gt; {{7*7}} \${7*7}`;
 const MSG2 = `<iframe srcdoc="<script>parent.__pwned='iframe'</script>"></iframe>`;
