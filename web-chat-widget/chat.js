@@ -201,14 +201,9 @@ export function mount(script, api, queued, firstTopics, fetchTopics) {
     if (first) first.focus();
     return !first;
   }
-  // As the daemon checks them (gateway/core/identity.c): an email address is a dot-atom
-  // (RFC 5321: no quotes, no IP literal, ASCII), at most 64 before the @ and 254 in all, its
-  // domain of letters, digits and hyphens with a top-level domain; a phone number starts
-  // with +, 00, 0 or 44 once spaces, dots, hyphens and brackets are taken out.
-  const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
-  const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-  const EMAIL = new RegExp(`^(?=[^@]{1,64}@)${ATEXT}+(?:\\.${ATEXT}+)*@(?:${LABEL}\\.)+` +
-    '(?=[A-Za-z0-9-]*[A-Za-z-])[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]$');
+  // As the daemon checks them (identity.c).
+  const A = "[\\w!#$%&'*+/=?^`{|}~-]+", L = '[a-z\\d]([a-z\\d-]{0,61}[a-z\\d])?';
+  const EMAIL = RegExp(`^(?=[^@]{1,64}@)${A}(\\.${A})*@(${L}\\.)+(?=[\\w-]*[a-z-])[a-z\\d][a-z\\d-]*[a-z\\d]$`, 'i');
   const emailErr = v => v && (v.trim().length > 254 || !EMAIL.test(v.trim())) ? T.errEmail : '';
   const mobileErr = v => v && !/^(\+\d{7,15}|00\d{7,15}|0\d{9,10}|44\d{9,10})$/
     .test(v.trim().replace(/[\s().-]/g, '')) ? T.errMobile : '';
