@@ -713,13 +713,13 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
 	if (conversation_attach(s->conversation, s->route_ws) != 0)
 		fatalx("route_ws: no room for the conversation hook");
-	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
-	                   s->commit[WRITERS - 1], s->kv, s->kv_chat,
-	                   s->instance);
 	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
+	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
+	                   s->commit[WRITERS - 1], s->ingest, s->kv, s->kv_chat,
+	                   s->instance);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

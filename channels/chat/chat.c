@@ -137,6 +137,7 @@ struct chat {
 	struct route_ws *rw;
 	struct db *db;
 	struct db_commit *w;
+	struct ingest *in;
 	struct kv *kv, *sub;
 	struct idmap *socks, *chats, *follow;
 	uv_timer_t sweep;
@@ -205,39 +206,6 @@ static const char REPLAY_SQL[] =
         " WHERE m.conversation_id = $1::bigint AND m.id > $2::bigint"
         "  AND m.direction <> 'internal'"
         " ORDER BY m.id LIMIT " REPLAY_MAX;
-
-/*
- * A resident's messages, many per statement. Stored once per client id
- * (external_id '<conversation>:<client id>'): a repeat returns the stored
- * one. Columns: position, seq, at (ms), repeat, conversation open, the
- * text stored for a repeat (NULL when inserted now). A chat in wrap-up is
- * over: nothing more is stored.
- * The stored one is looked up by key for each repeat alone (LATERAL, kept
- * from being flattened by its LIMIT): as a plain join the generic plan,
- * made while the table is small, hashed every chat message ever stored
- * on each statement.
- */
-static const struct db_rows MSG_ROWS = {
-        "WITH r AS (SELECT r.n, r.conv, r.ext, r.body,"
-        "   coalesce(c.status NOT IN ('closed', 'wrap_up'), false) AS open"
-        "  FROM unnest($1::bigint[], $2::text[], $3::text[])"
-        "   WITH ORDINALITY AS r(conv, ext, body, n)"
-        "  LEFT JOIN conversations c ON c.id = r.conv),"
-        " ins AS (INSERT INTO messages (conversation_id, direction,"
-        "   author_kind, body, source, external_id)"
-        "  SELECT conv, 'in', 'customer', body, 'chat', ext FROM r"
-        "  WHERE open ORDER BY n"
-        "  ON CONFLICT (source, external_id) DO NOTHING"
-        "  RETURNING id, external_id, created_at)"
-        " SELECT r.n, coalesce(ins.id, m.id),"
-        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, ins.id IS NULL, r.open, m.body"
-        " FROM r LEFT JOIN ins ON ins.external_id = r.ext"
-        " LEFT JOIN LATERAL (SELECT m.id, m.created_at, m.body"
-        "  FROM messages m"
-        "  WHERE ins.id IS NULL AND m.source = 'chat'"
-        "  AND m.external_id = r.ext LIMIT 1) m ON true",
-        3};
 
 /*
  * An advisor's message, on a chat assigned to them ($2). A message left
@@ -1637,8 +1605,12 @@ on_msg_published(void *arg, redisReply *r)
 	pend_free(p);
 }
 
+/*
+ * Ingest stored the message (or found it stored: a retry of one sent
+ * before, acknowledged again with what was stored), after COMMIT.
+ */
 static void
-on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
+on_msg_ingested(void *arg, const struct ingest_result *r)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
@@ -1646,23 +1618,19 @@ on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 	json_t *d;
 	int told = 0;
 
-	if (!ok) {
-		reply_error(c, p->conn, p->id, "unavailable", err);
+	if (r->status == INGEST_RETRY) {
+		reply_error(c, p->conn, p->id, "unavailable", r->why);
 		pend_free(p);
 		return;
 	}
-	if (row < 0 || PQgetisnull(res, row, 1)) {
-		int open =
-		        row >= 0 && strcmp(PQgetvalue(res, row, 4), "t") == 0;
-
-		reply_error(c, p->conn, p->id, open ? "unavailable" : "ended",
-		            open ? "sent twice at once: send it again"
-		                 : "the chat is over");
+	if (r->status != INGEST_OK) {
+		/* ended, or no such chat conversation: nothing was stored. */
+		reply_error(c, p->conn, p->id, "ended", "the chat is over");
 		pend_free(p);
 		return;
 	}
-	p->after = atoll(PQgetvalue(res, row, 1));
-	p->at = atoll(PQgetvalue(res, row, 2));
+	p->after = (long long)r->seq;
+	p->at = r->at_ms;
 	/*
 	 * A repeat is passed on again: the first may have been committed by
 	 * an instance that died before publishing it. Desks drop what they
@@ -1670,12 +1638,9 @@ on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 	 */
 	conv_text(p->conv, cv, sizeof(cv));
 	/* A repeat shows the text stored, not what the retry says. */
-	d = json_pack("{s:s, s:s, s:I, s:s, s:o, s:I, s:s}", "type",
+	d = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "type",
 	              "chat.message", "conversation", cv, "seq",
-	              (json_int_t)p->after, "from", "resident", "text",
-	              PQgetisnull(res, row, 5)
-	                      ? json_incref(json_object_get(p->obj, "text"))
-	                      : json_string(PQgetvalue(res, row, 5)),
+	              (json_int_t)p->after, "from", "resident", "text", r->body,
 	              "at", (json_int_t)p->at, "client_id", p->client);
 	p->flag =
 	        fanout_cb(c, p->conv, NULL, d, on_msg_published, p, &told) > 0;
@@ -1686,21 +1651,35 @@ on_msg_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 	}
 }
 
+/*
+ * A resident's message, through ingest (source "chat", stored once per
+ * external id "<conversation>:<client id>"): acknowledged from its
+ * callback, after COMMIT.
+ */
 static void
 send_message(struct chat *c, struct rsock *s, json_t *msg,
              const struct chat_req *q)
 {
 	struct pend *p = pend_new(c, s->conn, s->conv, msg);
-	char cv[24], ext[64];
-	const char *params[3] = {cv, ext, q->text}, *reason = NULL;
+	char ext[64];
+	const char *reason = NULL;
+	struct ingest_msg m;
+	enum ingest_status st;
 
-	conv_text(s->conv, cv, sizeof(cv));
-	snprintf(ext, sizeof(ext), "%s:%s", cv, q->client_id);
+	snprintf(ext, sizeof(ext), "%llu:%s", (unsigned long long)s->conv,
+	         q->client_id);
 	snprintf(p->client, sizeof(p->client), "%s", q->client_id);
-	p->obj = json_pack("{s:s}", "text", q->text);
-	if (db_commit_submit_row(c->w, &MSG_ROWS, params, on_msg_written, p,
-	                         &reason) != 0) {
-		reply_error(c, s->conn, p->id, "unavailable", reason);
+	memset(&m, 0, sizeof(m));
+	m.channel = "chat";
+	m.source = "chat";
+	m.external_id = ext;
+	m.conversation = s->conv;
+	m.body = q->text;
+	st = ingest_submit(c->in, &m, on_msg_ingested, p, &reason);
+	if (st != INGEST_OK) {
+		reply_error(c, s->conn, p->id,
+		            st == INGEST_RETRY ? "unavailable" : "bad_message",
+		            reason);
 		pend_free(p);
 	}
 }
@@ -3001,7 +2980,7 @@ on_transcript_link(void *arg, const struct gw_http_request *req)
 struct chat *
 chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          struct route *r, struct route_ws *rw, struct db *db,
-         struct db_commit *w, struct kv *kv, struct kv *sub,
+         struct db_commit *w, struct ingest *in, struct kv *kv, struct kv *sub,
          const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
@@ -3032,6 +3011,7 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	c->rw = rw;
 	c->db = db;
 	c->w = w;
+	c->in = in;
 	c->kv = kv;
 	c->sub = sub;
 	c->socks = idmap_new();

@@ -16,6 +16,7 @@
 #include "db.h"
 #include "db_commit.h"
 #include "http.h"
+#include "ingest.h"
 #include "kv.h"
 #include "route.h"
 #include "route_ws.h"
@@ -24,12 +25,15 @@ struct chat;
 
 /*
  * kv sends the fan-out, sub (a connection of its own) receives it; w
- * commits the messages. All are owned by the caller and outlive the chat.
+ * commits the chat's own writes; in takes the residents' messages
+ * (ingest.h: stored, then routed). All are owned by the caller and outlive
+ * the chat.
  */
 struct chat *chat_new(uv_loop_t *loop, const struct gw_config *cfg,
                       struct gw_http *http, struct route *r,
                       struct route_ws *rw, struct db *db, struct db_commit *w,
-                      struct kv *kv, struct kv *sub, const char *instance);
+                      struct ingest *in, struct kv *kv, struct kv *sub,
+                      const char *instance);
 void chat_free(struct chat *c);
 /*
  * The chat's public REST path (no session): GET /api/chat/transcript?token=
