@@ -175,15 +175,6 @@ static const char START_SQL[] =
         " repeated, unserved FROM sb_chat_start($1, $2, $3, $4,"
         " decode($5, 'hex'), $6::uuid, $7, $8, $9::integer, $10::boolean)";
 
-/*
- * message.leave within the limits (migration 0012): columns conversation,
- * reference, queue, queued ms, repeated, refused ('' or the limit).
- */
-static const char LEAVE_SQL[] =
-        "SELECT conversation_id, reference, queue_id, queued_ms, repeated,"
-        " coalesce(refused, '') FROM sb_chat_leave_limited($1, $2, $3, $4,"
-        " $5, $6::uuid, $7, $8::integer, $9::integer)";
-
 static const char RESUME_SQL[] =
         "SELECT s.conversation_id, c.reference, c.status,"
         " coalesce(su.display_name, ''), coalesce(c.queue_id, 0),"
@@ -1281,54 +1272,110 @@ over_socket_limit(struct chat *c, struct rsock *s, json_t *msg,
 	return 0;
 }
 
+/* Ingest's refusals of a left message that are a chat limit's. */
+static const char *const LEAVE_LIMITS[] = {"client", "destination"};
+
+/*
+ * The left message is stored (after COMMIT) with what is chat's (the
+ * chat.leave hook, migration 0020: limits, event, acknowledgement email),
+ * or refused with nothing stored; ingest routes a new one.
+ */
 static void
-on_left(void *arg, int ok, const PGresult *res, const char *err)
+on_left(void *arg, const struct ingest_result *r)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
-	uint64_t conv;
+	char cv[24];
+	size_t i;
 
-	if (!ok || res == NULL || PQntuples(res) != 1) {
-		reply_error(c, p->conn, p->id, "unavailable", err);
-	} else if (PQgetvalue(res, 0, 5)[0] != '\0') {
-		refuse(c, p->conn, p->id, "leave", PQgetvalue(res, 0, 5));
-	} else if ((conv = parse_u64(PQgetvalue(res, 0, 0))) == 0) {
-		reply_error(c, p->conn, p->id, "not_found",
-		            "no such queue takes chat");
-	} else {
-		reply(c, p->conn, p->id,
-		      json_pack("{s:s, s:s, s:s}", "type", "message.left",
-		                "conversation", PQgetvalue(res, 0, 0),
-		                "reference", PQgetvalue(res, 0, 1)));
-		gw_info("chat.left_message", "conv=%llu repeated=%s",
-		        (unsigned long long)conv, PQgetvalue(res, 0, 4));
-		if (strcmp(PQgetvalue(res, 0, 4), "t") != 0)
-			enqueue(c, conv, parse_u64(PQgetvalue(res, 0, 2)),
-			        atoll(PQgetvalue(res, 0, 3)), 0);
+	if (r->status == INGEST_RETRY) {
+		reply_error(c, p->conn, p->id, "unavailable", r->why);
+		pend_free(p);
+		return;
 	}
+	if (r->status != INGEST_OK) {
+		for (i = 0; i < sizeof(LEAVE_LIMITS) / sizeof(LEAVE_LIMITS[0]);
+		     i++)
+			if (strcmp(r->code, LEAVE_LIMITS[i]) == 0)
+				break;
+		if (i < sizeof(LEAVE_LIMITS) / sizeof(LEAVE_LIMITS[0]))
+			refuse(c, p->conn, p->id, "leave", r->code);
+		else
+			reply_error(c, p->conn, p->id, "not_found",
+			            "no such queue takes chat");
+		pend_free(p);
+		return;
+	}
+	conv_text(r->conversation, cv, sizeof(cv));
+	reply(c, p->conn, p->id,
+	      json_pack("{s:s, s:s, s:s}", "type", "message.left",
+	                "conversation", cv, "reference", r->reference));
+	gw_info("chat.left_message", "conv=%s repeated=%s", cv,
+	        r->repeated ? "t" : "f");
 	pend_free(p);
 }
 
+/*
+ * message.leave: a contact through ingest (source chat, external id
+ * leave:<client id>, the resident's email and mobile as identities, the
+ * queue given), with the chat's own rows in its transaction.
+ */
 static void
 leave(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 {
-	char maxc[16], maxd[16];
-	const char *params[9] = {q->queue,  q->name, q->email,
-	                         q->mobile, q->text, q->client_id,
-	                         s->addr,   maxc,    maxd};
+	struct identity ids[2];
+	char ext[64], *meta = NULL, *data = NULL;
 	const char *reason = NULL;
+	struct ingest_msg m;
+	enum ingest_status st;
 	struct pend *p;
+	json_t *o;
 
 	if (over_socket_limit(c, s, msg, "leave"))
 		return;
 	p = pend_new(c, s->conn, 0, msg);
-	snprintf(maxc, sizeof(maxc), "%d", c->cc->requests_per_client);
-	snprintf(maxd, sizeof(maxd), "%d", c->cc->requests_per_destination);
-	if (db_commit_submit(c->w, LEAVE_SQL, 9, params, on_left, p, &reason) !=
-	    0) {
-		reply_error(c, s->conn, p->id, "unavailable", reason);
+	memset(&m, 0, sizeof(m));
+	m.ids = ids;
+	/* Normalised by chat_parse already: parsed again, never guessed. */
+	if (q->email != NULL &&
+	    identity_parse("email", q->email, &ids[m.nids], NULL) == 0)
+		m.nids++;
+	if (q->mobile != NULL &&
+	    identity_parse("phone", q->mobile, &ids[m.nids], NULL) == 0)
+		m.nids++;
+	snprintf(ext, sizeof(ext), "leave:%s", q->client_id);
+	o = json_pack("{s:s, s:s, s:s?, s:s?}", "kind", "left_message",
+	              "reply_by", q->email != NULL ? "email" : "sms", "email",
+	              q->email, "mobile", q->mobile);
+	meta = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	o = json_pack("{s:s?, s:s?, s:s, s:i, s:i}", "email", q->email,
+	              "mobile", q->mobile, "addr", s->addr, "max_client",
+	              c->cc->requests_per_client, "max_dest",
+	              c->cc->requests_per_destination);
+	data = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	m.channel = "chat";
+	m.source = "chat";
+	m.external_id = ext;
+	m.name = q->name;
+	m.queue = q->queue;
+	m.body = q->text;
+	m.metadata = meta;
+	m.hook = "chat.leave";
+	m.hook_data = data;
+	if (meta == NULL || data == NULL) {
+		reply_error(c, s->conn, p->id, "unavailable", "out of memory");
+		pend_free(p);
+	} else if ((st = ingest_submit(c->in, &m, on_left, p, &reason)) !=
+	           INGEST_OK) {
+		reply_error(c, s->conn, p->id,
+		            st == INGEST_RETRY ? "unavailable" : "bad_message",
+		            reason);
 		pend_free(p);
 	}
+	free(meta);
+	free(data);
 }
 
 /* ---------------------------------------------------------------- resume */

@@ -33,6 +33,7 @@ static const struct {
         {"no_conversation", "no such conversation"},
         {"conversation_channel", "the conversation is on another channel"},
         {"ended", "the conversation has ended"},
+        {"unknown_hook", "no such ingest hook (ingest_hooks)"},
 };
 
 static const char *const match_names[] = {"new", "matched", "ambiguous", "none",
@@ -119,6 +120,28 @@ static const struct db_rows INGEST_KNOWN_ROWS = {
         " ORDER BY r.n",
         14};
 
+/*
+ * A message with a channel's hook (ingest.h, "Hooks"): one sb_ingest_hooked
+ * call a row (migration 0020), in order: sb_ingest, then the hook in the
+ * same transaction. Columns: INGEST_ROWS's, then the hook's answer.
+ */
+static const struct db_rows INGEST_HOOKED_ROWS = {
+        "SELECT r.n, i.conversation_id, i.reference, i.seq, i.at_ms,"
+        " i.customer_id, i.match, i.candidates::text, i.opened, i.repeated,"
+        " i.route, i.queue_id, i.channel, i.queued_ms, i.priority,"
+        " i.stored_body, i.stored_metadata::text, i.refused, i.hook::text"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "  $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
+        "  $10::boolean[], $11::text[], $12::text[], $13::text[],"
+        "  $14::jsonb[], $15::text[], $16::jsonb[])"
+        "  WITH ORDINALITY AS r(channel, source, ext, name, ids, conv, tfind,"
+        "  tadd, ref, open, queue, subject, body, meta, hook, hdata, n)"
+        " CROSS JOIN LATERAL sb_ingest_hooked(r.hook, r.hdata, r.channel,"
+        "  r.source, r.ext, r.name, r.ids, r.conv, r.tfind, r.tadd, r.ref,"
+        "  r.open, r.queue, r.subject, r.body, r.meta) i"
+        " ORDER BY r.n",
+        16};
+
 enum {
 	COL_N = 0,
 	COL_CONV,
@@ -138,6 +161,7 @@ enum {
 	COL_BODY,
 	COL_METADATA,
 	COL_REFUSED,
+	COL_HOOK,
 	COLS
 };
 
@@ -354,6 +378,37 @@ out:
 	return s;
 }
 
+/* A name ingest_hooks may hold: [a-z][a-z0-9_.]{0,62}. */
+static int
+hook_name_valid(const char *s)
+{
+	size_t i;
+
+	if (s[0] < 'a' || s[0] > 'z')
+		return 0;
+	for (i = 1; s[i] != '\0'; i++)
+		if (i > 62 || !((s[i] >= 'a' && s[i] <= 'z') ||
+		                (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		                s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* 1 when s is a JSON object's text of at most INGEST_METADATA_MAX. */
+static int
+json_object_text(const char *s)
+{
+	json_t *o;
+	int ok;
+
+	if (strnlen(s, INGEST_METADATA_MAX + 1) > INGEST_METADATA_MAX)
+		return 0;
+	o = json_loads(s, 0, NULL);
+	ok = json_is_object(o);
+	json_decref(o);
+	return ok;
+}
+
 /* The first problem with m, or NULL. */
 static const char *
 check_msg(const struct ingest_msg *m)
@@ -391,6 +446,12 @@ check_msg(const struct ingest_msg *m)
 	if (m->nattachments > INGEST_ATTACHMENT_MAX ||
 	    (m->nattachments > 0 && m->attachments == NULL))
 		return "too many attachments";
+	if (m->hook == NULL && m->hook_data != NULL)
+		return "hook_data without a hook";
+	if (m->hook != NULL && !hook_name_valid(m->hook))
+		return "hook must be a registered name ([a-z][a-z0-9_.]*)";
+	if (m->hook_data != NULL && !json_object_text(m->hook_data))
+		return "hook_data must be a JSON object";
 	return NULL;
 }
 
@@ -578,6 +639,9 @@ on_written(void *arg, int ok, const PGresult *pg, int row, const char *err)
 	                        : "";
 	res.metadata =
 	        res.repeated ? PQgetvalue(pg, row, COL_METADATA) : j->metadata;
+	res.hook = PQnfields(pg) <= COL_HOOK || PQgetisnull(pg, row, COL_HOOK)
+	                   ? NULL
+	                   : PQgetvalue(pg, row, COL_HOOK);
 	if (!res.repeated)
 		gw_metrics_message(res.channel, GW_DIR_IN);
 	/* 4. the channel, after COMMIT; 5. routing; 6. delivery. */
@@ -617,7 +681,7 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 {
 	char *ids = NULL, *find = NULL, *add = NULL, *meta = NULL;
 	char *name = NULL, *subject = NULL, conv[24];
-	const char *params[14], *reason = NULL;
+	const char *params[16], *reason = NULL;
 	enum ingest_status st = INGEST_REFUSED;
 	struct ingest_job *j;
 	int bad = 0;
@@ -657,12 +721,15 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	params[11] = subject;
 	params[12] = m->body != NULL ? m->body : "";
 	params[13] = meta;
+	params[14] = m->hook;
+	params[15] = m->hook_data;
 	j = xcalloc(1, sizeof(*j));
 	j->in = in;
 	j->cb = cb;
 	j->arg = arg;
 	if (db_commit_submit_row(in->w,
-	                         m->conversation != 0 && m->nthread_add == 0
+	                         m->hook != NULL ? &INGEST_HOOKED_ROWS
+	                         : m->conversation != 0 && m->nthread_add == 0
 	                                 ? &INGEST_KNOWN_ROWS
 	                                 : &INGEST_ROWS,
 	                         params, on_written, j, &reason) != 0) {

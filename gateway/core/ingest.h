@@ -35,7 +35,21 @@
  * Cost: a message naming its conversation with no thread key to record
  * (a chat socket's, a reply into a known thread) takes a set-based
  * statement shared by its whole batch, with the same answers; any other
- * runs sb_ingest, one call a row (docs/architecture.md, "Ingest").
+ * runs sb_ingest, one call a row (docs/architecture.md, "Ingest"); a
+ * message with a hook (below) one sb_ingest_hooked call a row.
+ *
+ * Hooks: a channel that writes rows of its own with a message, which must
+ * commit or fail with it (a left chat message's limits, its event and its
+ * acknowledgement email), names an SQL hook (struct ingest_msg.hook): a
+ * function registered by name in ingest_hooks (migration 0020), called in
+ * the same transaction right after step 3 with sb_ingest's result and the
+ * channel's hook_data (both JSON objects), for a repeat too (it decides
+ * what a repeat means to it). Its answer, a JSON object's text, is the
+ * result's hook. It may refuse the message (SQLSTATE SB001, a short code
+ * as the message): nothing of the message is then written (a
+ * subtransaction) and the callback gets INGEST_REFUSED with the hook's
+ * code. A hook is never called for a message sb_ingest refused. A name
+ * not registered is refused "unknown_hook" by the database.
  *
  * Threads: loop thread only. Ownership: ingest_submit copies what it needs
  * from the message (none of its pointers are kept); a result passed to a
@@ -155,14 +169,17 @@ struct ingest_msg {
 	const char *metadata; /* the channel's: a JSON object's text */
 	const struct ingest_attachment *attachments;
 	size_t nattachments;
+	const char *hook;      /* an ingest_hooks name (see Hooks), or NULL */
+	const char *hook_data; /* for the hook: a JSON object's text, or NULL */
 };
 
 /*
  * What a callback (and the delivery hook) is told. status INGEST_OK: every
  * field below `why` is set. Otherwise code is a short token ("unavailable"
  * for a retry; for a refusal: unknown_queue, queue_inactive, queue_channel,
- * no_queue, no_conversation, conversation_channel, ended) and why a
- * sentence, and the other fields are 0/NULL.
+ * no_queue, no_conversation, conversation_channel, ended, unknown_hook, or
+ * the hook's own code) and why a sentence, and the other fields are
+ * 0/NULL.
  */
 struct ingest_result {
 	enum ingest_status status;
@@ -183,6 +200,7 @@ struct ingest_result {
 	const char *channel;  /* the conversation's (may differ: a thread) */
 	const char *body;     /* as stored */
 	const char *metadata; /* as stored: a JSON object's text */
+	const char *hook;     /* the hook's answer (a JSON text), or NULL */
 };
 
 typedef void (*ingest_cb)(void *arg, const struct ingest_result *res);
@@ -209,8 +227,8 @@ void ingest_set_deliver(struct ingest *in, ingest_deliver_fn fn, void *arg);
  * never called and *why says why: INGEST_RETRY at once when the database
  * is unavailable or the writer's queue is full (answer 503: nothing was
  * written), INGEST_REFUSED for a message ingest cannot take (a missing or
- * overlong field, an unknown channel, metadata that is not a JSON
- * object).
+ * overlong field, an unknown channel, metadata or hook_data that is not a
+ * JSON object, a hook name that cannot be one).
  */
 enum ingest_status ingest_submit(struct ingest *in, const struct ingest_msg *m,
                                  ingest_cb cb, void *arg, const char **why);

@@ -60,7 +60,8 @@ struct got {
 	char channel[16];
 	char body[256];
 	char metadata[512];
-	long visible; /* the message seen from another session, in the cb */
+	char hook[128]; /* the hook's answer, "" when none */
+	long visible;   /* the message seen from another session, in the cb */
 };
 
 static struct fx *cur_fx;
@@ -236,6 +237,8 @@ on_result(void *arg, const struct ingest_result *res)
 	snprintf(g->channel, sizeof(g->channel), "%s", res->channel);
 	snprintf(g->body, sizeof(g->body), "%s", res->body);
 	snprintf(g->metadata, sizeof(g->metadata), "%s", res->metadata);
+	snprintf(g->hook, sizeof(g->hook), "%s",
+	         res->hook != NULL ? res->hook : "");
 	/* Told only after COMMIT: another session sees it already. */
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(*) FROM messages m JOIN conversations c"
@@ -1336,6 +1339,12 @@ test_refused_before_the_database(void **st)
 	REFUSE((m.thread_find = keys, m.nthread_find = 1));
 	REFUSE(m.nids = 3); /* no array */
 	REFUSE(m.nattachments = 1);
+	REFUSE(m.hook_data = "{}"); /* without a hook */
+	REFUSE(m.hook = "");
+	REFUSE(m.hook = "Bad");
+	REFUSE(m.hook = "x;drop table messages");
+	REFUSE((m.hook = "test.hook", m.hook_data = "[1]"));
+	REFUSE((m.hook = "test.hook", m.hook_data = "{\"a\": "));
 #undef REFUSE
 	assert_int_equal(ingest_pending(f.in), 0);
 	sb_run_for(&f.loop, 100);
@@ -1378,6 +1387,99 @@ test_refused_before_the_database(void **st)
 		assert_int_equal(pg_long("SELECT count(*) FROM attachments"),
 		                 0);
 	}
+	fx_close(&f);
+}
+
+/* ------------------------------------------------------------ hooks */
+
+/*
+ * A channel's rows in ingest's transaction: the hook sees the result and
+ * its data, answers, may refuse (nothing of the message written), and is
+ * called for a repeat too; an unregistered name is refused.
+ */
+static void
+test_hooks(void **st)
+{
+	struct ingest_msg m;
+	struct got g, g2;
+	struct fx f;
+	long before;
+
+	(void)st;
+	assert_int_equal(
+	        sb_pg_exec(&pg,
+	                   "CREATE TABLE IF NOT EXISTS test_hook_rows"
+	                   " (conv bigint, seq bigint, repeated boolean,"
+	                   " tag text);"
+	                   "CREATE OR REPLACE FUNCTION test_hook(r jsonb,"
+	                   " d jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$"
+	                   "BEGIN"
+	                   " INSERT INTO test_hook_rows VALUES"
+	                   "  ((r->>'conversation_id')::bigint,"
+	                   "   (r->>'seq')::bigint,"
+	                   "   (r->>'repeated')::boolean, d->>'tag');"
+	                   " IF d->>'tag' = 'no' THEN RAISE EXCEPTION USING"
+	                   "  ERRCODE = 'SB001', MESSAGE = 'test_limit';"
+	                   " END IF;"
+	                   " RETURN jsonb_build_object('tag', d->>'tag',"
+	                   "  'opened', r->>'opened');"
+	                   "END $$;"
+	                   "INSERT INTO ingest_hooks VALUES ('test.hook',"
+	                   " 'test_hook') ON CONFLICT DO NOTHING"),
+	        0);
+	fx_open(&f, 1);
+
+	/* Called with the result, in the same transaction; its answer. */
+	msg_init(&m, "sms", "hook-1");
+	msg_ids(&m, "phone:07700 900801", NULL);
+	m.hook = "test.hook";
+	m.hook_data = "{\"tag\": \"yes\"}";
+	ingest_ok(&f, &m, &g);
+	assert_int_equal(g.opened, INGEST_NEW);
+	assert_string_equal(g.hook, "{\"tag\": \"yes\", \"opened\": \"new\"}");
+	assert_int_equal(pg_long("SELECT count(*) FROM test_hook_rows WHERE"
+	                         " conv = %llu AND seq = %llu AND NOT"
+	                         " repeated AND tag = 'yes'",
+	                         g.conv, g.seq),
+	                 1);
+
+	/* A repeat: the hook is told it is one. */
+	ingest_ok(&f, &m, &g2);
+	assert_true(g2.repeated);
+	assert_int_equal(g2.seq, g.seq);
+	assert_int_equal(pg_long("SELECT count(*) FROM test_hook_rows WHERE"
+	                         " seq = %llu AND repeated",
+	                         g.seq),
+	                 1);
+
+	/* Refused by the hook: nothing of the message is written. */
+	before = rows_total();
+	msg_init(&m, "sms", "hook-2");
+	msg_ids(&m, "phone:07700 900802", NULL);
+	m.hook = "test.hook";
+	m.hook_data = "{\"tag\": \"no\"}";
+	ingest_refused(&f, &m, "test_limit");
+	assert_int_equal(rows_total(), before);
+	assert_int_equal(
+	        pg_long("SELECT count(*) FROM test_hook_rows WHERE tag = 'no'"),
+	        0);
+	/* Not refused by ingest: the hook is not called. */
+	m.hook_data = "{\"tag\": \"never\"}";
+	m.queue = "nowhere";
+	ingest_refused(&f, &m, "unknown_queue");
+	assert_int_equal(pg_long("SELECT count(*) FROM test_hook_rows WHERE"
+	                         " tag = 'never'"),
+	                 0);
+	/* A name nobody registered. */
+	m.queue = "tax";
+	m.hook = "no.such.hook";
+	m.hook_data = NULL;
+	ingest_refused(&f, &m, "unknown_hook");
+	assert_int_equal(rows_total(), before);
+	/* Without a hook, the answer has none. */
+	m.hook = NULL;
+	ingest_ok(&f, &m, &g);
+	assert_string_equal(g.hook, "");
 	fx_close(&f);
 }
 
@@ -1501,6 +1603,7 @@ main(void)
 	        cmocka_unit_test(test_router_gets_only_new_conversations),
 	        cmocka_unit_test(test_delivery_hook),
 	        cmocka_unit_test(test_refused_before_the_database),
+	        cmocka_unit_test(test_hooks),
 	        cmocka_unit_test(test_chat_functions_still_answer),
 	};
 
