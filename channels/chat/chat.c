@@ -169,12 +169,6 @@ struct pend {
 
 /* ---------------------------------------------------------------- SQL */
 
-/* $10: whether anyone serves the queue (route_served; NULL: unknown). */
-static const char START_SQL[] =
-        "SELECT conversation_id, reference, queue_id, queued_ms, match,"
-        " repeated, unserved FROM sb_chat_start($1, $2, $3, $4,"
-        " decode($5, 'hex'), $6::uuid, $7, $8, $9::integer, $10::boolean)";
-
 static const char RESUME_SQL[] =
         "SELECT s.conversation_id, c.reference, c.status,"
         " coalesce(su.display_name, ''), coalesce(c.queue_id, 0),"
@@ -1000,59 +994,56 @@ send_position(struct chat *c, uint64_t conv, uint64_t queue)
 		pend_free(p);
 }
 
+/*
+ * Ingest handed a new chat to the router (routed: the router has it): the
+ * resident is told its place now.
+ */
 static void
-on_enqueued(void *arg, int ok, const char *err, const struct route_event *ev,
-            size_t n)
+on_start_routed(void *arg, uint64_t conv, uint64_t queue, int ok)
 {
-	struct pend *p = arg;
-
-	(void)ev;
-	(void)n;
-	/* Waiting in PostgreSQL already: the reconciler queues it later. */
-	if (!ok)
-		gw_warn("chat.enqueue_later", "conv=%llu reason=\"%s\"",
-		        (unsigned long long)p->conv, err);
-	else if (p->flag)
-		send_position(p->c, p->conv, p->queue);
-	pend_free(p);
-}
-
-static void
-enqueue(struct chat *c, uint64_t conv, uint64_t queue, long long since_ms,
-        int tell)
-{
-	struct pend *p = pend_new(c, 0, conv, NULL);
-	char cv[24], q[24];
-
-	conv_text(conv, cv, sizeof(cv));
-	conv_text(queue, q, sizeof(q));
-	p->queue = queue;
-	p->flag = tell;
-	if (route_enqueue(c->r, cv, q, "chat", 0, since_ms, "", on_enqueued,
-	                  p) != 0)
-		on_enqueued(p, 0, "routing unavailable", NULL, 0);
+	if (ok)
+		send_position(arg, conv, queue);
 }
 
 /* ---------------------------------------------------------------- start */
 
+/* The chat.start hook's answer: whether it was a repeat, and the match. */
 static void
-on_started(void *arg, int ok, const PGresult *res, const char *err)
+start_answer(const struct ingest_result *r, int *repeated, char *match,
+             size_t len)
+{
+	json_t *h = r->hook != NULL ? json_loads(r->hook, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(h, "match"));
+
+	*repeated = json_is_true(json_object_get(h, "repeated"));
+	snprintf(match, len, "%s", m != NULL ? m : "none");
+	json_decref(h);
+}
+
+/*
+ * Ingest found or opened the chat's conversation (no message: the start's
+ * thread key start:<client id> finds it again) and the chat.start hook
+ * (migration 0020) wrote the session, after COMMIT; or nothing was written.
+ */
+static void
+on_started(void *arg, const struct ingest_result *r)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	struct rsock *s = idmap_get(c->socks, p->conn);
 	struct rchat *ch;
-	uint64_t conv, queue;
+	char cv[24], match[16];
+	int repeated;
 
 	if (s != NULL)
 		s->busy = 0;
-	if (!ok || res == NULL || PQntuples(res) != 1) {
+	if (r->status == INGEST_RETRY) {
 		if (s != NULL)
-			reply_error(c, p->conn, p->id, "unavailable", err);
+			reply_error(c, p->conn, p->id, "unavailable", r->why);
 		pend_free(p);
 		return;
 	}
-	if (strcmp(PQgetvalue(res, 0, 6), "t") == 0) {
+	if (r->status != INGEST_OK && strcmp(r->code, "unserved") == 0) {
 		/* Nobody serves the topic now: leave a message instead. */
 		if (s != NULL)
 			reply(c, p->conn, p->id,
@@ -1065,47 +1056,49 @@ on_started(void *arg, int ok, const PGresult *res, const char *err)
 		pend_free(p);
 		return;
 	}
-	conv = parse_u64(PQgetvalue(res, 0, 0));
-	if (conv == 0) {
-		if (s != NULL)
+	if (r->status != INGEST_OK) {
+		if (s != NULL && strcmp(r->code, "ended") == 0)
+			reply_error(c, p->conn, p->id, "bad_message",
+			            "this client_id started a chat that has "
+			            "ended: start with a new one");
+		else if (s != NULL)
 			reply_error(c, p->conn, p->id, "not_found",
 			            "no such queue takes chat");
 		pend_free(p);
 		return;
 	}
-	queue = parse_u64(PQgetvalue(res, 0, 2));
+	start_answer(r, &repeated, match, sizeof(match));
+	conv_text(r->conversation, cv, sizeof(cv));
 	if (s == NULL || s->conv != 0) {
 		/*
 		 * The socket went (or took another chat) meanwhile: the chat
 		 * waits; the resident resumes with the same start client id
 		 * or the detached time-out ends it.
 		 */
-		ch = chat_hold(c, conv);
-		ch->queue = queue;
+		ch = chat_hold(c, r->conversation);
+		ch->queue = r->queue;
 		ch->detached_at = uv_now(c->loop);
 	} else {
-		ch = chat_hold(c, conv);
-		ch->queue = queue;
+		ch = chat_hold(c, r->conversation);
+		ch->queue = r->queue;
 		ch->conn = p->conn;
-		s->conv = conv;
+		s->conv = r->conversation;
 		reply(c, p->conn, p->id,
 		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
-		                "chat.started", "conversation",
-		                PQgetvalue(res, 0, 0), "reference",
-		                PQgetvalue(res, 0, 1), "token", p->token,
-		                "match", PQgetvalue(res, 0, 4)));
-		route_ws_resident_add(c->rw, p->conn, conv, queue, 1);
+		                "chat.started", "conversation", cv, "reference",
+		                r->reference, "token", p->token, "match",
+		                match));
+		route_ws_resident_add(c->rw, p->conn, r->conversation, r->queue,
+		                      1);
 	}
-	registry_hold(c, conv);
-	gw_info("chat.started", "conv=%llu match=%s repeated=%s",
-	        (unsigned long long)conv, PQgetvalue(res, 0, 4),
-	        PQgetvalue(res, 0, 5));
-	if (strcmp(PQgetvalue(res, 0, 5), "t") == 0) {
-		send_position(c, conv, queue);
+	registry_hold(c, r->conversation);
+	gw_info("chat.started", "conv=%s match=%s repeated=%s", cv, match,
+	        repeated ? "t" : "f");
+	/* A new one is routed by ingest now (on_start_routed: its place). */
+	if (repeated) {
+		send_position(c, r->conversation, r->queue);
 		if (s != NULL)
-			publish(c, conv, NULL, NULL, "attach");
-	} else {
-		enqueue(c, conv, queue, atoll(PQgetvalue(res, 0, 3)), 1);
+			publish(c, r->conversation, NULL, NULL, "attach");
 	}
 	pend_free(p);
 }
@@ -1137,23 +1130,75 @@ token_hash(const char *token, char *hash_hex, size_t hlen)
  * and the chat queues): the start is submitted with the answer. Its
  * parameters wait in p->obj.
  */
+/*
+ * Routing said whether anyone serves the queue (served -1: it could not,
+ * and the chat queues): the start goes to ingest with the answer, as a
+ * contact with no message; the chat.start hook writes the session. What
+ * the start said waits in p->obj.
+ */
 static void
 on_served(void *arg, int served)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	struct rsock *s = idmap_get(c->socks, p->conn);
-	const char *params[10], *reason = NULL;
-	size_t i;
+	const char *email = json_string_value(json_object_get(p->obj, "email"));
+	const char *mobile =
+	        json_string_value(json_object_get(p->obj, "mobile"));
+	const char *client =
+	        json_string_value(json_object_get(p->obj, "client"));
+	const char *reason = "out of memory", *key[1];
+	char ext[80], *data = NULL;
+	struct identity ids[2];
+	struct ingest_msg m;
+	enum ingest_status st = INGEST_RETRY;
 
-	for (i = 0; i < 9; i++)
-		params[i] = json_string_value(json_array_get(p->obj, i));
-	params[9] = served < 0 ? NULL : served ? "true" : "false";
-	if (db_commit_submit(c->w, START_SQL, 10, params, on_started, p,
-	                     &reason) != 0) {
+	memset(&m, 0, sizeof(m));
+	m.ids = ids;
+	/* Normalised by chat_parse already: parsed again, never guessed. */
+	if (email != NULL &&
+	    identity_parse("email", email, &ids[m.nids], NULL) == 0)
+		m.nids++;
+	if (mobile != NULL &&
+	    identity_parse("phone", mobile, &ids[m.nids], NULL) == 0)
+		m.nids++;
+	/* Without a client id a start is never found again (as before). */
+	snprintf(ext, sizeof(ext), "start:%s",
+	         client != NULL
+	                 ? client
+	                 : json_string_value(json_object_get(p->obj, "token")));
+	key[0] = ext;
+	if (client != NULL) {
+		m.thread_find = key;
+		m.nthread_find = 1;
+		m.thread_add = key;
+		m.nthread_add = 1;
+	}
+	json_object_set_new(p->obj, "served",
+	                    served < 0 ? json_null() : json_boolean(served));
+	json_object_set_new(p->obj, "lifetime",
+	                    json_integer(c->cc->token_lifetime));
+	m.channel = "chat";
+	m.source = "chat";
+	m.external_id = ext;
+	m.name = json_string_value(json_object_get(p->obj, "name"));
+	m.queue = json_string_value(json_object_get(p->obj, "queue"));
+	m.flags = INGEST_NO_MESSAGE;
+	m.hook = "chat.start";
+	m.routed = on_start_routed;
+	m.routed_arg = c;
+	data = json_dumps(p->obj, JSON_COMPACT);
+	m.hook_data = data;
+	if (data != NULL)
+		st = ingest_submit(c->in, &m, on_started, p, &reason);
+	free(data);
+	if (st != INGEST_OK) {
 		if (s != NULL) {
 			s->busy = 0;
-			reply_error(c, p->conn, p->id, "unavailable", reason);
+			reply_error(c, p->conn, p->id,
+			            st == INGEST_RETRY ? "unavailable"
+			                               : "bad_message",
+			            reason);
 		}
 		pend_free(p);
 	}
@@ -1178,11 +1223,10 @@ static void
 start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 {
 	json_t *id = json_object_get(msg, "id");
-	char hash[65], life[16], qid[24];
-	const char *queue, *params[9];
+	char hash[65], qid[24];
+	const char *queue;
 	struct route_decision d;
 	struct pend *p;
-	size_t i;
 
 	if (s->conv != 0 || s->busy) {
 		reply_error(c, s->conn, id, "bad_message",
@@ -1198,22 +1242,11 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 	queue = d.kind == ROUTE_POLICY_OVERFLOW ? d.overflow_id : q->queue;
 	p = pend_new(c, s->conn, 0, msg);
 	new_token(p->token, sizeof(p->token), hash, sizeof(hash));
-	snprintf(life, sizeof(life), "%d", c->cc->token_lifetime);
-	params[0] = queue;
-	params[1] = q->name;
-	params[2] = q->email;
-	params[3] = q->mobile;
-	params[4] = hash;
-	params[5] = q->client_id;
-	params[6] = q->url;
-	params[7] = q->title;
-	params[8] = life;
-	p->obj = json_array();
-	for (i = 0; i < 9; i++)
-		json_array_append_new(p->obj,
-		                      params[i] != NULL
-		                              ? json_string_nocheck(params[i])
-		                              : json_null());
+	/* The chat.start hook's data (migration 0020), and the contact's. */
+	p->obj = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}",
+	                   "queue", queue, "name", q->name, "email", q->email,
+	                   "mobile", q->mobile, "token", hash, "client",
+	                   q->client_id, "url", q->url, "title", q->title);
 	s->busy = 1;
 	/*
 	 * Nobody serves it now (live presence): leave a message instead. An

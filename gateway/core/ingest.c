@@ -180,6 +180,9 @@ struct ingest_job {
 	struct ingest *in;
 	ingest_cb cb;
 	void *arg;
+	ingest_routed_fn routed;
+	void *routed_arg;
+	int no_message;
 	char *body;     /* as submitted */
 	char *metadata; /* as submitted, with the attachments */
 };
@@ -446,6 +449,8 @@ check_msg(const struct ingest_msg *m)
 	if (m->nattachments > INGEST_ATTACHMENT_MAX ||
 	    (m->nattachments > 0 && m->attachments == NULL))
 		return "too many attachments";
+	if ((m->flags & INGEST_NO_MESSAGE) && m->body != NULL)
+		return "a contact with no message has no body";
 	if (m->hook == NULL && m->hook_data != NULL)
 		return "hook_data without a hook";
 	if (m->hook != NULL && !hook_name_valid(m->hook))
@@ -516,7 +521,9 @@ job_free(struct ingest_job *j)
 }
 
 struct routed {
-	uint64_t conv;
+	uint64_t conv, queue;
+	ingest_routed_fn fn;
+	void *arg;
 };
 
 static void
@@ -531,21 +538,30 @@ on_routed(void *arg, int ok, const char *err, const struct route_event *ev,
 	if (!ok)
 		gw_warn("ingest.enqueue_later", "conv=%llu reason=\"%s\"",
 		        (unsigned long long)r->conv, err ? err : "");
+	if (r->fn != NULL)
+		r->fn(r->arg, r->conv, r->queue, ok);
 	free(r);
 }
 
 /* Step 5: a conversation opened now goes to the router. */
 static void
-hand_to_router(struct ingest *in, const struct ingest_result *res,
-               const PGresult *pg, int row)
+hand_to_router(struct ingest *in, const struct ingest_job *j,
+               const struct ingest_result *res, const PGresult *pg, int row)
 {
 	struct routed *r;
 	char conv[24], queue[24];
 
-	if (in->r == NULL || res->queue == 0)
+	if (in->r == NULL || res->queue == 0) {
+		if (j->routed != NULL)
+			j->routed(j->routed_arg, res->conversation, res->queue,
+			          0);
 		return;
+	}
 	r = xcalloc(1, sizeof(*r));
 	r->conv = res->conversation;
+	r->queue = res->queue;
+	r->fn = j->routed;
+	r->arg = j->routed_arg;
 	snprintf(conv, sizeof(conv), "%llu",
 	         (unsigned long long)res->conversation);
 	snprintf(queue, sizeof(queue), "%llu", (unsigned long long)res->queue);
@@ -594,7 +610,7 @@ on_written(void *arg, int ok, const PGresult *pg, int row, const char *err)
 		goto out;
 	}
 	if (PQgetisnull(pg, row, COL_SEQ) &&
-	    PQgetisnull(pg, row, COL_REFUSED)) {
+	    PQgetisnull(pg, row, COL_REFUSED) && !j->no_message) {
 		/* INGEST_KNOWN_ROWS: another instance committed it meanwhile.
 		 */
 		answer_error(j, INGEST_RETRY, "unavailable",
@@ -637,18 +653,20 @@ on_written(void *arg, int ok, const PGresult *pg, int row, const char *err)
 	res.body = res.repeated ? PQgetvalue(pg, row, COL_BODY)
 	           : j->body    ? j->body
 	                        : "";
+	if (j->no_message)
+		res.body = "";
 	res.metadata =
 	        res.repeated ? PQgetvalue(pg, row, COL_METADATA) : j->metadata;
 	res.hook = PQnfields(pg) <= COL_HOOK || PQgetisnull(pg, row, COL_HOOK)
 	                   ? NULL
 	                   : PQgetvalue(pg, row, COL_HOOK);
-	if (!res.repeated)
+	if (!res.repeated && !j->no_message)
 		gw_metrics_message(res.channel, GW_DIR_IN);
 	/* 4. the channel, after COMMIT; 5. routing; 6. delivery. */
 	j->cb(j->arg, &res);
 	if (res.routed)
-		hand_to_router(in, &res, pg, row);
-	if (in->deliver != NULL && !in->closing)
+		hand_to_router(in, j, &res, pg, row);
+	if (in->deliver != NULL && !in->closing && !j->no_message)
 		in->deliver(in->deliver_arg, &res);
 out:
 	job_free(j);
@@ -719,7 +737,9 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	params[9] = (m->flags & INGEST_FIND_OPEN) ? "true" : "false";
 	params[10] = m->queue;
 	params[11] = subject;
-	params[12] = m->body != NULL ? m->body : "";
+	params[12] = (m->flags & INGEST_NO_MESSAGE) ? NULL
+	             : m->body != NULL              ? m->body
+	                                            : "";
 	params[13] = meta;
 	params[14] = m->hook;
 	params[15] = m->hook_data;
@@ -727,8 +747,12 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->in = in;
 	j->cb = cb;
 	j->arg = arg;
+	j->routed = m->routed;
+	j->routed_arg = m->routed_arg;
+	j->no_message = (m->flags & INGEST_NO_MESSAGE) != 0;
 	if (db_commit_submit_row(in->w,
-	                         m->hook != NULL ? &INGEST_HOOKED_ROWS
+	                         m->hook != NULL || j->no_message
+	                                 ? &INGEST_HOOKED_ROWS
 	                         : m->conversation != 0 && m->nthread_add == 0
 	                                 ? &INGEST_KNOWN_ROWS
 	                                 : &INGEST_ROWS,
@@ -738,7 +762,7 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 		st = INGEST_RETRY;
 		goto out;
 	}
-	j->body = xstrdup(params[12]);
+	j->body = params[12] != NULL ? xstrdup(params[12]) : NULL;
 	j->metadata = meta;
 	meta = NULL;
 	in->pending++;

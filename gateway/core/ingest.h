@@ -131,7 +131,29 @@ enum ingest_opened {
 };
 
 /* flags of struct ingest_msg */
-#define INGEST_FIND_OPEN 0x1u /* the customer's live conversation here */
+#define INGEST_FIND_OPEN  0x1u /* the customer's live conversation here */
+#define INGEST_NO_MESSAGE 0x2u /* a contact with no message yet: below */
+
+/*
+ * INGEST_NO_MESSAGE: a contact that opens or finds its conversation before
+ * anyone has said anything (a web chat started, a call ringing). body must
+ * be NULL. Steps 1 to 3 as for a message, but no message is stored: the
+ * result's seq and at_ms are 0, and nothing goes to the delivery hook. It
+ * has no (source, external_id) row to be found again by, so the channel
+ * gives its contact's own id as a thread key to find and to add
+ * (thread_find, thread_add): a repeat then finds the conversation
+ * (INGEST_EXISTING; or re-opened or followed once it has ended, as any
+ * thread: a hook may refuse that).
+ */
+
+/*
+ * Told once the router has answered the hand-off of step 5 (ok 0: it could
+ * not, and its reconciler queues the conversation within seconds); only
+ * for a result whose routed is set, after the channel's callback. A
+ * channel that tells its contact its place in the queue asks then.
+ */
+typedef void (*ingest_routed_fn)(void *arg, uint64_t conversation,
+                                 uint64_t queue, int ok);
 
 /* An attachment's metadata (its bytes are not stored yet: see above). */
 struct ingest_attachment {
@@ -162,7 +184,7 @@ struct ingest_msg {
 	const char *const *thread_add;
 	size_t nthread_add;
 	const char *reference; /* a case reference the sender quoted */
-	unsigned flags;        /* INGEST_FIND_OPEN */
+	unsigned flags;        /* INGEST_FIND_OPEN, INGEST_NO_MESSAGE */
 	const char *queue;     /* slug or id, for a new or re-opened one */
 	const char *subject;   /* of a new conversation */
 	const char *body;
@@ -171,6 +193,8 @@ struct ingest_msg {
 	size_t nattachments;
 	const char *hook;      /* an ingest_hooks name (see Hooks), or NULL */
 	const char *hook_data; /* for the hook: a JSON object's text, or NULL */
+	ingest_routed_fn routed; /* or NULL; routed_arg must outlive it */
+	void *routed_arg;
 };
 
 /*
@@ -187,8 +211,8 @@ struct ingest_result {
 	const char *why;
 	uint64_t conversation;
 	const char *reference; /* "SB10000008" */
-	uint64_t seq;          /* messages.id */
-	long long at_ms;       /* messages.created_at, Unix ms */
+	uint64_t seq;          /* messages.id; 0: INGEST_NO_MESSAGE */
+	long long at_ms;       /* messages.created_at, Unix ms; 0: none */
 	uint64_t customer;
 	enum ingest_match match;
 	const uint64_t *candidates; /* ambiguous: who it could be (first 16) */

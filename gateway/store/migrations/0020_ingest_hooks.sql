@@ -140,3 +140,273 @@ END;
 $$;
 
 INSERT INTO ingest_hooks (name, fn) VALUES ('chat.leave', 'sb_chat_left');
+
+-- ---------------------------------------------------------------------------
+-- A contact with no message yet
+-- ---------------------------------------------------------------------------
+
+-- sb_ingest (0016), the same but for p_body NULL: a contact that opens or
+-- finds its conversation before anyone has said anything (a web chat
+-- started, a call ringing). Steps 2 and 3 are as for a message; no message
+-- is inserted (seq and at_ms NULL) and the conversation event's message is
+-- null. Such a contact has no (source, external_id) row to be found again
+-- by: the channel gives its contact's own id as a thread key to find and
+-- to add, so a repeat finds the conversation (opened ''). Every caller
+-- before this one passed a body (ingest.c passes '' for none).
+CREATE OR REPLACE FUNCTION sb_ingest(p_channel text, p_source text, p_external_id text, p_name text,
+	p_identities jsonb, p_conversation bigint, p_thread_find jsonb, p_thread_add jsonb,
+	p_reference text, p_open_on_channel boolean, p_queue text, p_subject text,
+	p_body text, p_metadata jsonb,
+	OUT conversation_id bigint, OUT reference text, OUT seq bigint, OUT at_ms bigint,
+	OUT customer_id bigint, OUT match text, OUT candidates bigint[], OUT opened text,
+	OUT repeated boolean, OUT route boolean, OUT queue_id bigint, OUT channel text,
+	OUT queued_ms bigint, OUT priority integer, OUT stored_body text,
+	OUT stored_metadata jsonb, OUT refused text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	ids jsonb := CASE WHEN jsonb_typeof(p_identities) = 'array'
+	                  THEN p_identities ELSE '[]'::jsonb END;
+	-- the conversation found (c_id NULL: none)
+	c_id bigint;
+	c_customer bigint;
+	c_status text;
+	c_channel text;
+	c_subject text;
+	q record;
+	cust record;
+	follows bigint;
+	opener jsonb;
+	tkey text;
+	known bigint[];
+BEGIN
+	repeated := false;
+	route := false;
+	opened := '';
+	candidates := '{}';
+
+	-- 1. A repeat: the stored message and nothing else (a contact with no
+	-- message is found again by its thread key, in 2).
+	IF p_body IS NOT NULL THEN
+	SELECT m.id, m.conversation_id, (extract(epoch FROM m.created_at) * 1000)::bigint, m.body,
+	       m.metadata
+	  INTO seq, conversation_id, at_ms, stored_body, stored_metadata
+	  FROM messages m WHERE m.source = p_source AND m.external_id = p_external_id;
+	IF FOUND THEN
+		repeated := true;
+		SELECT e.detail INTO opener FROM conversation_events e
+		 WHERE e.conversation_id = sb_ingest.conversation_id
+		   AND e.kind IN ('conversation.new', 'conversation.reopened', 'conversation.followed')
+		   AND e.detail->>'message' = seq::text
+		 ORDER BY e.id LIMIT 1;
+		SELECT cv.reference, cv.customer_id, cv.queue_id, cv.channel,
+		       (extract(epoch FROM cv.queued_at) * 1000)::bigint,
+		       least(100, cv.priority + CASE WHEN cu.vulnerable THEN 10 ELSE 0 END),
+		       opener IS NOT NULL AND cv.status = 'waiting'
+		  INTO reference, customer_id, queue_id, channel, queued_ms, priority, route
+		  FROM conversations cv JOIN customers cu ON cu.id = cv.customer_id
+		 WHERE cv.id = sb_ingest.conversation_id;
+		match := coalesce(opener->>'match', 'conversation');
+		candidates := ARRAY(SELECT x::bigint FROM jsonb_array_elements_text(
+		                      coalesce(opener->'candidates', '[]')) x);
+		RETURN;
+	END IF;
+	END IF;
+
+	-- 2. The conversation: given, by thread key, by reference, or open.
+	IF p_conversation IS NOT NULL THEN
+		SELECT cv.id, cv.customer_id, cv.status, cv.channel
+		  INTO c_id, c_customer, c_status, c_channel
+		  FROM conversations cv WHERE cv.id = p_conversation;
+		IF c_id IS NULL THEN
+			refused := 'no_conversation';
+			RETURN;
+		END IF;
+		IF c_channel <> p_channel THEN
+			refused := 'conversation_channel';
+			RETURN;
+		END IF;
+		IF c_status IN ('closed', 'wrap_up') THEN
+			refused := 'ended';
+			RETURN;
+		END IF;
+		match := 'conversation';
+	ELSE
+		IF jsonb_typeof(p_thread_find) = 'array' THEN
+			-- One index lookup per key, best first (not a join: see
+			-- sb_identity_customers).
+			FOR tkey IN SELECT k FROM jsonb_array_elements_text(p_thread_find) k LOOP
+				SELECT t.conversation_id INTO c_id FROM conversation_threads t
+				 WHERE t.channel = p_channel AND t.key = tkey;
+				EXIT WHEN c_id IS NOT NULL;
+			END LOOP;
+		END IF;
+		IF c_id IS NULL AND p_reference IS NOT NULL THEN
+			-- Only the customer's own: a reference is easy to guess.
+			SELECT cv.id INTO c_id FROM conversations cv
+			 WHERE cv.reference = upper(p_reference)
+			   AND cv.customer_id = ANY (sb_identity_customers(ids));
+		END IF;
+		IF c_id IS NOT NULL THEN
+			SELECT cv.customer_id, cv.status, cv.channel, cv.subject
+			  INTO c_customer, c_status, c_channel, c_subject
+			  FROM conversations cv WHERE cv.id = c_id;
+			match := 'conversation';
+			IF c_status = 'closed' AND c_channel = p_channel THEN
+				opened := 'reopened';
+			ELSIF c_status IN ('closed', 'wrap_up') THEN
+				opened := 'followed';
+				follows := c_id;
+			END IF;
+		ELSIF p_open_on_channel THEN
+			known := sb_identity_customers(ids);
+			IF cardinality(known) = 1 THEN
+				SELECT cv.id, cv.customer_id INTO c_id, c_customer FROM conversations cv
+				 WHERE cv.customer_id = known[1]
+				   AND cv.channel = p_channel
+				   AND cv.status NOT IN ('closed', 'wrap_up')
+				 ORDER BY cv.id DESC LIMIT 1;
+			END IF;
+			IF c_id IS NOT NULL THEN
+				match := 'matched';
+			ELSE
+				opened := 'new';
+			END IF;
+		ELSE
+			opened := 'new';
+		END IF;
+	END IF;
+
+	-- 3. A queue for what opens: checked before anything is written.
+	IF opened <> '' THEN
+		IF p_queue IS NULL THEN
+			refused := 'no_queue';
+			RETURN;
+		END IF;
+		SELECT * INTO q FROM sb_queue_for_channel(p_queue, p_channel);
+		IF q.refused IS NOT NULL THEN
+			refused := q.refused;
+			RETURN;
+		END IF;
+	END IF;
+
+	-- 4. Written from here on.
+	IF opened = 'new' THEN
+		SELECT * INTO cust FROM sb_customer_resolve(p_name, ids);
+		match := cust.match;
+		candidates := cust.candidates;
+		customer_id := cust.customer_id;
+	ELSE
+		customer_id := c_customer;
+	END IF;
+	IF opened IN ('new', 'followed') THEN
+		SELECT o.conversation_id, o.reference, o.queued_ms
+		  INTO conversation_id, reference, queued_ms
+		  FROM sb_conversation_open(customer_id, p_channel, q.queue_id,
+		                            coalesce(p_subject, c_subject)) o;
+		queue_id := q.queue_id;
+		channel := p_channel;
+		priority := 0;
+	ELSIF opened = 'reopened' THEN
+		UPDATE conversations cv SET status = 'waiting', queue_id = q.queue_id,
+		       assigned_staff_id = NULL, queued_at = now(), updated_at = now()
+		 WHERE cv.id = c_id
+		RETURNING cv.id, cv.reference, (extract(epoch FROM cv.queued_at) * 1000)::bigint,
+		          cv.queue_id, cv.channel, cv.priority
+		     INTO conversation_id, reference, queued_ms, queue_id, channel, priority;
+	ELSE
+		SELECT cv.id, cv.reference, cv.queue_id, cv.channel,
+		       (extract(epoch FROM cv.queued_at) * 1000)::bigint, cv.priority
+		  INTO conversation_id, reference, queue_id, channel, queued_ms, priority
+		  FROM conversations cv WHERE cv.id = c_id;
+	END IF;
+	IF (SELECT cu.vulnerable FROM customers cu WHERE cu.id = sb_ingest.customer_id) THEN
+		priority := least(100, priority + 10);
+	END IF;
+
+	IF p_body IS NOT NULL THEN
+	INSERT INTO messages (conversation_id, direction, author_kind, body, metadata, source,
+	                      external_id)
+	VALUES (sb_ingest.conversation_id, 'in', 'customer', p_body,
+	        coalesce(p_metadata, '{}'), p_source, p_external_id)
+	ON CONFLICT (source, external_id) DO NOTHING
+	RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint INTO seq, at_ms;
+	IF seq IS NULL THEN
+		RAISE EXCEPTION 'sb_ingest: % % was stored concurrently', p_source, p_external_id
+			USING ERRCODE = 'serialization_failure';
+	END IF;
+	END IF;
+
+	IF opened <> '' THEN
+		route := true;
+		INSERT INTO conversation_events (conversation_id, kind, queue_id, detail)
+		VALUES (sb_ingest.conversation_id, 'conversation.' || opened, sb_ingest.queue_id,
+		        jsonb_build_object('channel', p_channel, 'source', p_source, 'message', seq,
+		                           'match', match, 'candidates', to_jsonb(candidates))
+		        || CASE WHEN follows IS NOT NULL
+		                THEN jsonb_build_object('follows', follows) ELSE '{}' END);
+	END IF;
+	IF follows IS NOT NULL THEN
+		UPDATE conversation_threads t SET conversation_id = sb_ingest.conversation_id
+		 WHERE t.conversation_id = follows AND t.channel = p_channel;
+	END IF;
+	IF jsonb_typeof(p_thread_add) = 'array' THEN
+		INSERT INTO conversation_threads (channel, key, conversation_id)
+		SELECT DISTINCT p_channel, k, sb_ingest.conversation_id
+		  FROM jsonb_array_elements_text(p_thread_add) k
+		ON CONFLICT DO NOTHING;
+	END IF;
+END;
+$$;
+
+-- chat.start (was sb_chat_start, 0016, which stays for older binaries):
+-- ingest finds or opens the conversation with no message (its thread key
+-- 'start:<client id>' finds the same start again) and resolves the
+-- customer; this writes what is the chat's: the session with its token
+-- hash, page and contact details, and the 'chat.started' event. The same
+-- start again gets a new token on its live session (answer: repeated, and
+-- the match the session was started with). Refused, nothing written:
+-- 'unserved' (p_data served false: nobody serves the queue now) and
+-- 'ended' (the start's chat is over: its conversation was found ended).
+-- p_data: token (SHA-256, hex), client, email, mobile, url, title,
+-- lifetime (seconds), served (true, false or null: unknown).
+CREATE FUNCTION sb_chat_started(p_result jsonb, p_data jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+	conv bigint := (p_result->>'conversation_id')::bigint;
+	opened text := p_result->>'opened';
+	m text;
+BEGIN
+	IF opened = '' THEN
+		UPDATE chat_sessions s SET token_sha256 = decode(p_data->>'token', 'hex')
+		 WHERE s.conversation_id = conv AND s.ended_at IS NULL
+		RETURNING s.customer_match INTO m;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION USING ERRCODE = 'SB001', MESSAGE = 'ended';
+		END IF;
+		RETURN jsonb_build_object('repeated', true, 'match', m);
+	END IF;
+	IF opened <> 'new' THEN
+		RAISE EXCEPTION USING ERRCODE = 'SB001', MESSAGE = 'ended';
+	END IF;
+	IF p_data->>'served' = 'false' THEN
+		RAISE EXCEPTION USING ERRCODE = 'SB001', MESSAGE = 'unserved';
+	END IF;
+	INSERT INTO chat_sessions (conversation_id, token_sha256, start_client_id, customer_match,
+	                           match_candidates, email, mobile, page_url, page_title, expires_at)
+	VALUES (conv, decode(p_data->>'token', 'hex'), (p_data->>'client')::uuid,
+	        p_result->>'match',
+	        ARRAY(SELECT x::bigint FROM jsonb_array_elements_text(
+	                coalesce(p_result->'candidates', '[]')) x),
+	        p_data->>'email', p_data->>'mobile', coalesce(p_data->>'url', ''),
+	        coalesce(p_data->>'title', ''),
+	        now() + make_interval(secs => (p_data->>'lifetime')::integer));
+	INSERT INTO conversation_events (conversation_id, kind, queue_id, detail)
+	VALUES (conv, 'chat.started', (p_result->>'queue_id')::bigint,
+	        jsonb_build_object('match', p_result->>'match',
+	                           'candidates', coalesce(p_result->'candidates', '[]'),
+	                           'page', coalesce(p_data->>'url', '')));
+	RETURN jsonb_build_object('repeated', false, 'match', p_result->>'match');
+END;
+$$;
+
+INSERT INTO ingest_hooks (name, fn) VALUES ('chat.start', 'sb_chat_started');

@@ -1483,6 +1483,117 @@ test_hooks(void **st)
 	fx_close(&f);
 }
 
+/* ------------------------------------------------- no message, routed */
+
+struct routed_got {
+	int n, ok;
+	unsigned long long conv, queue;
+};
+
+static void
+on_routed_told(void *arg, uint64_t conv, uint64_t queue, int ok)
+{
+	struct routed_got *r = arg;
+
+	r->n++;
+	r->ok = ok;
+	r->conv = conv;
+	r->queue = queue;
+}
+
+static int
+routed_told(void *arg)
+{
+	return ((struct routed_got *)arg)->n > 0;
+}
+
+/*
+ * A contact with no message: a conversation and customer, no message, no
+ * delivery; found again by its thread key (no second conversation, not
+ * routed again); the channel told once routing has it.
+ */
+static void
+test_no_message(void **st)
+{
+	const char *key[] = {"start:9a3e2d1c-0000-4000-8000-000000000001"};
+	struct routed_got rg;
+	struct ingest_msg m;
+	struct got a, b;
+	struct fx f;
+	const char *why;
+	long msgs;
+
+	(void)st;
+	fx_open(&f, 1);
+	msgs = pg_long("SELECT count(*) FROM messages");
+	msg_init(&m, "chat", "start:1");
+	msg_ids(&m, "email:start@example.org", NULL);
+	m.body = NULL;
+	m.subject = NULL;
+	m.flags = INGEST_NO_MESSAGE;
+	m.thread_find = key;
+	m.nthread_find = 1;
+	m.thread_add = key;
+	m.nthread_add = 1;
+	m.queue = "chatonly";
+	memset(&rg, 0, sizeof(rg));
+	m.routed = on_routed_told;
+	m.routed_arg = &rg;
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(ingest_submit(f.in, &m, on_result, &a, &why),
+	                 INGEST_OK);
+	assert_true(sb_run_until(&f.loop, got_done, &a, 10000));
+	assert_int_equal(a.status, INGEST_OK);
+	assert_int_equal(a.opened, INGEST_NEW);
+	assert_int_equal(a.match, INGEST_MATCH_NEW);
+	assert_int_equal(a.seq, 0);
+	assert_string_equal(a.body, "");
+	assert_true(a.routed);
+	assert_int_not_equal(a.conv, 0);
+	assert_int_equal(pg_long("SELECT count(*) FROM messages"), msgs);
+	assert_int_equal(f.delivered, 0);
+	/* Told once the router has it, after the callback. */
+	assert_true(sb_run_until(&f.loop, routed_told, &rg, 5000));
+	assert_int_equal(rg.n, 1);
+	assert_true(rg.ok);
+	assert_int_equal(rg.conv, a.conv);
+	assert_int_equal(rg.queue, a.queue);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events"
+	                         " WHERE conversation_id = %llu AND kind ="
+	                         " 'conversation.new' AND detail->'message'"
+	                         " = 'null'",
+	                         a.conv),
+	                 1);
+
+	/* The same contact again: found by its key, nothing new. */
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(ingest_submit(f.in, &m, on_result, &b, &why),
+	                 INGEST_OK);
+	assert_true(sb_run_until(&f.loop, got_done, &b, 10000));
+	assert_int_equal(b.status, INGEST_OK);
+	assert_int_equal(b.conv, a.conv);
+	assert_int_equal(b.opened, INGEST_EXISTING);
+	assert_int_equal(b.match, INGEST_MATCH_CONVERSATION);
+	assert_false(b.routed);
+	assert_int_equal(b.seq, 0);
+	sb_run_for(&f.loop, 200);
+	assert_int_equal(rg.n, 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM messages"), msgs);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversations WHERE"
+	                         " id IN (SELECT conversation_id FROM"
+	                         " conversation_threads WHERE key = '%s')",
+	                         key[0]),
+	                 1);
+
+	/* A body with the flag is refused before the database. */
+	m.body = "hello";
+	why = NULL;
+	assert_int_equal(ingest_submit(f.in, &m, on_result, &b, &why),
+	                 INGEST_REFUSED);
+	assert_non_null(why);
+	fx_close(&f);
+}
+
 /* --------------------------------------------- the chat's SQL still works */
 
 static void
@@ -1604,6 +1715,7 @@ main(void)
 	        cmocka_unit_test(test_delivery_hook),
 	        cmocka_unit_test(test_refused_before_the_database),
 	        cmocka_unit_test(test_hooks),
+	        cmocka_unit_test(test_no_message),
 	        cmocka_unit_test(test_chat_functions_still_answer),
 	};
 
