@@ -92,7 +92,6 @@ struct gw_server {
 	struct db_commit *commit[WRITERS];
 	struct kv *kv;
 	struct kv *kv_sub;    /* subscriber connection for routing events */
-	struct kv *kv_chat;   /* subscriber connection for the chat fan-out */
 	struct kv *kv_revoke; /* subscriber connection for revocations */
 	struct kv *kv_bus;    /* subscriber connection for the bus */
 	struct bus *bus;
@@ -425,8 +424,6 @@ server_close(struct gw_server *s)
 	route_kv_state(s->route, 0);
 	kv_close(s->kv_sub, NULL, NULL);
 	s->kv_sub = NULL;
-	kv_close(s->kv_chat, NULL, NULL);
-	s->kv_chat = NULL;
 	kv_close(s->kv_revoke, NULL, NULL);
 	s->kv_revoke = NULL;
 	kv_close(s->kv_bus, NULL, NULL);
@@ -661,7 +658,6 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	/* Redis answers PING differently to a subscriber: no probe there. */
 	kvo.ping_interval_ms = 0;
 	s->kv_sub = kv_new(&s->loop, &kvo);
-	s->kv_chat = kv_new(&s->loop, &kvo);
 	s->kv_revoke = kv_new(&s->loop, &kvo);
 	s->kv_bus = kv_new(&s->loop, &kvo);
 
@@ -718,7 +714,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
-	                   s->commit[WRITERS - 1], s->ingest, s->kv, s->kv_chat,
+	                   s->commit[WRITERS - 1], s->ingest, s->kv, s->bus,
 	                   s->instance);
 
 	uv_signal_init(&s->loop, &s->sig_term);
@@ -751,7 +747,6 @@ gw_server_run(struct gw_server *s)
 		db_start(s->wdb[i]);
 	kv_start(s->kv);
 	kv_start(s->kv_sub);
-	kv_start(s->kv_chat);
 	kv_start(s->kv_revoke);
 	kv_start(s->kv_bus);
 	gw_notice("server.start", "version=%s pid=%d schema=%d",

@@ -5,10 +5,10 @@
  *   socks   resident sockets of this instance (conn -> rsock)
  *   chats   chats whose resident socket is (or was last) here
  *           (conversation -> rchat): idle and detached time-outs
- *   follow  desk sockets here showing a conversation (conversation ->
- *           flist), after they asked its history
- * What one side says is delivered to the other side's sockets here at
- * once and published on sb:chat for the other instances. Asynchronous
+ * Desks follow a chat on the conversation bus (bus.h) once they ask its
+ * history. What one side says goes on the bus: desks here and elsewhere
+ * get it from the bus, the resident's socket from the chat's hook on it
+ * (on_bus), on whichever instance holds it. Asynchronous
  * answers carry connection ids, never socket pointers. Loop thread only.
  */
 #include <stdint.h>
@@ -28,7 +28,6 @@
 #include "route_policy.h"
 #include "xmalloc.h"
 
-#define FANOUT_CHANNEL   "sb:chat"
 #define CHAT_WS_PROTOCOL "switchboard.chat.v1"
 #define SWEEP_MS         1000
 /* The warning before an idle chat ends (half the time-out when shorter). */
@@ -48,13 +47,6 @@
 
 /* How many replayed message numbers a chat keeps to drop late copies. */
 #define REPLAYED_KEEP 32
-/*
- * How many sent message numbers a desk keeps to drop repeats: more than a
- * widget usually has unacknowledged when it sends them again.
- */
-#define RECENT_KEEP 64
-/* Live messages held for a desk while its history is read, at most. */
-#define HELD_MAX 1024
 /*
  * An instance whose chat registry beat (once a sweep) is older than this
  * is dead: another one takes its chats over (see "registry").
@@ -98,36 +90,6 @@ struct rchat {
 	unsigned nreplayed;
 };
 
-/*
- * A desk socket here showing a conversation. While its chat.history read
- * is in flight (loading) the chat's live messages are held for it, then
- * sent after the history less those the history had: no gap, no double.
- */
-struct held {
-	uint64_t seq; /* 0: not a message */
-	json_t *obj;  /* what the desk would have been sent (a reference) */
-};
-
-struct follower {
-	unsigned long conn;
-	int loading;  /* chat.history reads in flight */
-	int shown;    /* a chat.history was answered: it may type */
-	int overflow; /* more than HELD_MAX held: the read is refused */
-	struct held *held;
-	size_t nheld, capheld;
-	/*
-	 * The newest message numbers sent to it: a message published again
-	 * (a resident's retry after its instance died) is not sent twice.
-	 */
-	uint64_t recent[RECENT_KEEP];
-	unsigned nrecent;
-};
-
-struct flist {
-	size_t n, cap;
-	struct follower *f;
-};
-
 struct chat {
 	uv_loop_t *loop;
 	const struct gw_config *cfg;
@@ -138,13 +100,11 @@ struct chat {
 	struct db *db;
 	struct db_commit *w;
 	struct ingest *in;
-	struct kv *kv, *sub;
-	struct idmap *socks, *chats, *follow;
+	struct kv *kv;
+	struct bus *bus;
+	struct idmap *socks, *chats;
 	uv_timer_t sweep;
-	char origin[96];
-	/* What our publications start with: {"o":"<origin>","c": */
-	char self[128];
-	size_t selflen;
+	char origin[96];          /* this instance in the chat registry */
 	int beating;              /* a registry beat is in flight */
 	unsigned long long beats; /* answered beats */
 };
@@ -473,112 +433,6 @@ to_resident(struct chat *c, uint64_t conv, json_t *obj)
 
 /* ---------------------------------------------------------------- fan-out */
 
-static struct follower *
-follower_find(struct chat *c, uint64_t conv, unsigned long conn)
-{
-	struct flist *f = idmap_get(c->follow, conv);
-	size_t i;
-
-	for (i = 0; f != NULL && i < f->n; i++)
-		if (f->f[i].conn == conn)
-			return &f->f[i];
-	return NULL;
-}
-
-static void
-follower_clear(struct follower *fw)
-{
-	size_t i;
-
-	for (i = 0; i < fw->nheld; i++)
-		json_decref(fw->held[i].obj);
-	free(fw->held);
-	fw->held = NULL;
-	fw->nheld = fw->capheld = 0;
-	fw->overflow = 0;
-}
-
-/* conn follows conv from now on (held while loading); 1 if it did. */
-static int
-flist_add(struct chat *c, uint64_t conv, unsigned long conn)
-{
-	struct flist *f = idmap_get(c->follow, conv);
-	struct follower *fw = follower_find(c, conv, conn);
-
-	if (fw != NULL) {
-		fw->loading++;
-		return 1;
-	}
-	if (f == NULL) {
-		f = xcalloc(1, sizeof(*f));
-		idmap_put(c->follow, conv, f);
-	}
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 2;
-		f->f = xrealloc(f->f, f->cap * sizeof(*f->f));
-	}
-	fw = &f->f[f->n++];
-	memset(fw, 0, sizeof(*fw));
-	fw->conn = conn;
-	fw->loading = 1;
-	return 0;
-}
-
-static void
-flist_free(struct flist *f)
-{
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		follower_clear(&f->f[i]);
-	free(f->f);
-	free(f);
-}
-
-/* conn no longer follows conv. */
-static void
-flist_remove(struct chat *c, uint64_t conv, unsigned long conn)
-{
-	struct flist *f = idmap_get(c->follow, conv);
-	size_t i;
-
-	for (i = 0; f != NULL && i < f->n; i++) {
-		if (f->f[i].conn != conn)
-			continue;
-		follower_clear(&f->f[i]);
-		f->f[i] = f->f[--f->n];
-		break;
-	}
-	if (f != NULL && f->n == 0)
-		flist_free(idmap_del(c->follow, conv));
-}
-
-static void
-flist_drop(struct chat *c, uint64_t conv)
-{
-	struct flist *f = idmap_del(c->follow, conv);
-
-	if (f != NULL)
-		flist_free(f);
-}
-
-static int
-recent_has(const struct follower *fw, uint64_t seq)
-{
-	unsigned i;
-
-	for (i = 0; i < RECENT_KEEP; i++)
-		if (fw->recent[i] == seq)
-			return 1;
-	return 0;
-}
-
-static void
-recent_add(struct follower *fw, uint64_t seq)
-{
-	fw->recent[fw->nrecent++ % RECENT_KEEP] = seq;
-}
-
 /* The seq of a chat.message (for desks), else 0. */
 static uint64_t
 desk_seq(json_t *d)
@@ -592,165 +446,78 @@ desk_seq(json_t *d)
 }
 
 /*
- * Sends text (d serialised) to one follower now, or holds d while its
- * history loads.
- */
-static int
-to_follower(struct chat *c, struct follower *fw, const char *text, json_t *d,
-            uint64_t seq)
-{
-	if (seq != 0 && recent_has(fw, seq))
-		return -1;
-	if (fw->loading) {
-		if (fw->nheld == HELD_MAX) {
-			fw->overflow = 1;
-			return -1;
-		}
-		if (fw->nheld == fw->capheld) {
-			fw->capheld = fw->capheld ? fw->capheld * 2 : 8;
-			fw->held = xrealloc(fw->held,
-			                    fw->capheld * sizeof(*fw->held));
-		}
-		fw->held[fw->nheld].seq = seq;
-		fw->held[fw->nheld++].obj = json_incref(d);
-		if (seq != 0)
-			recent_add(fw, seq);
-		return -1;
-	}
-	if (gw_http_ws_send_text(c->http, fw->conn, text) != 0)
-		return -1;
-	if (seq != 0)
-		recent_add(fw, seq);
-	return 0;
-}
-
-/*
- * Sends text (d serialised) to the desks here showing conv; how many got
- * it now (not held).
+ * An event of conv on the conversation bus (bus.h), on channel "chat":
+ * d (for the desks following conv, here and elsewhere; stolen, may be
+ * NULL) and the chat's own part, {"r": r} (r for the resident, stolen,
+ * may be NULL), {"x": x} (x: a word of letters and dots, for the other
+ * instances' chat: attach, ended, reclaim) and "f": "resident" for a
+ * resident's message (so that an instance whose desks got it says
+ * "delivered"). The chat's hook (on_bus) delivers r to the resident's
+ * socket on whichever instance holds it, this one included. r goes out
+ * even when the resident's socket is here: the resident may be resuming
+ * on another instance right now, whose replay has already read the
+ * table; only the instance holding the socket delivers, and a replay
+ * drops the copies it sent already.
+ * done (may be NULL) gets whether Redis took the publication; *told is
+ * set to 1 when it will be called (Redis was up), else left alone: with
+ * Redis down a message is acknowledged at once, as before the bus.
+ * Returns how many desks here got d.
  */
 static size_t
-to_desks_text(struct chat *c, uint64_t conv, const char *text, json_t *d)
+fanout_x(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x,
+         int resident_msg, bus_done_fn done, void *arg, int *told)
 {
-	struct flist *f = idmap_get(c->follow, conv);
-	uint64_t seq;
-	size_t i, n = 0;
-
-	if (f == NULL || f->n == 0)
-		return 0;
-	seq = desk_seq(d);
-	for (i = 0; i < f->n; i++)
-		if (to_follower(c, &f->f[i], text, d, seq) == 0)
-			n++;
-	return n;
-}
-
-/* Sends obj (borrowed) to the desks here showing conv; how many. */
-static size_t
-to_desks(struct chat *c, uint64_t conv, json_t *obj)
-{
-	struct flist *f = idmap_get(c->follow, conv);
-	char *text;
+	json_t *own = json_object();
+	char *text = NULL;
 	size_t n;
 
-	if (f == NULL || f->n == 0)
-		return 0;
-	text = json_dumps(obj, JSON_COMPACT);
-	n = text != NULL ? to_desks_text(c, conv, text, obj) : 0;
-	free(text);
-	return n;
-}
-
-/*
- * Publishes on sb:chat {"o": origin, "c": conv, "r": r, "d": d, "x": x}
- * (each of r, d and x only when not NULL; d already serialised), "o"
- * first: an instance knows its own messages by their first bytes.
- * cb (may be NULL) gets Redis's answer: the other instances have it once
- * it is not NULL. Returns 0, or -1 when Redis is down (cb not called).
- */
-static int
-publish_text(struct chat *c, uint64_t conv, json_t *r, const char *d,
-             const char *x, kv_reply_cb cb, void *arg)
-{
-	char *rs = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL, *s;
-	int rc;
-
-	if (r != NULL && rs == NULL)
-		return -1;
-	s = xasprintf("%s%llu%s%s%s%s%s%s%s}", c->self,
-	              (unsigned long long)conv, rs ? ",\"r\":" : "",
-	              rs ? rs : "", d ? ",\"d\":" : "", d ? d : "",
-	              x ? ",\"x\":\"" : "", x ? x : "", x ? "\"" : "");
-	free(rs);
-	rc = kv_command(c->kv, cb, arg, "PUBLISH %s %b", FANOUT_CHANNEL, s,
-	                strlen(s));
-	if (rc != 0)
-		gw_warn("chat.fanout_lost", "conv=%llu reason=\"redis down\"",
-		        (unsigned long long)conv);
-	free(s);
-	return rc;
-}
-
-/* x: a word of letters and dots, not escaped. */
-static void
-publish(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
-{
-	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
-
-	if (d == NULL || ds != NULL)
-		publish_text(c, conv, r, ds, x, NULL, NULL);
-	free(ds);
-}
-
-/*
- * r (for the resident) and d (for the desks), both stolen and either
- * NULL: delivered here, and always published. r is published even when
- * the resident's socket is here: the resident may be resuming on another
- * instance right now, whose replay has already read the table, and which
- * would otherwise never get it (the socket here is about to be told to
- * go). A socket gets a message once all the same: only the instance
- * holding it delivers, and a replay drops the copies it sent already.
- * d is serialised once, for every desk here and the other instances.
- * cb (may be NULL) gets the publication's answer; *told is set to 1 when
- * it will be called (Redis up), else left alone. Returns how many desks
- * here got d.
- */
-static size_t
-fanout_cb(struct chat *c, uint64_t conv, json_t *r, json_t *d, kv_reply_cb cb,
-          void *arg, int *told)
-{
-	char *ds = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
-	size_t n = ds != NULL ? to_desks_text(c, conv, ds, d) : 0;
-
 	if (r != NULL)
-		to_resident(c, conv, json_incref(r));
-	if ((r != NULL || ds != NULL) &&
-	    publish_text(c, conv, r, ds, NULL, cb, arg) == 0 && cb != NULL)
+		json_object_set(own, "r", r);
+	if (x != NULL)
+		json_object_set_new(own, "x", json_string(x));
+	if (resident_msg)
+		json_object_set_new(own, "f", json_string("resident"));
+	if (json_object_size(own) > 0)
+		text = json_dumps(own, JSON_COMPACT);
+	if (done != NULL && !kv_ready(c->kv))
+		done = NULL;
+	n = bus_publish(c->bus, conv, desk_seq(d), d, "chat", text, done, arg);
+	if (done != NULL)
 		*told = 1;
-	free(ds);
+	free(text);
+	json_decref(own);
 	json_decref(r);
 	json_decref(d);
 	return n;
 }
 
 static size_t
+fanout_cb(struct chat *c, uint64_t conv, json_t *r, json_t *d, bus_done_fn cb,
+          void *arg, int *told)
+{
+	return fanout_x(c, conv, r, d, NULL, 0, cb, arg, told);
+}
+
+static size_t
 fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
 {
-	return fanout_cb(c, conv, r, d, NULL, NULL, NULL);
+	return fanout_x(c, conv, r, d, NULL, 0, NULL, NULL, NULL);
+}
+
+/* Tells the other instances' chat x about conv (nothing for the desks). */
+static void
+publish(struct chat *c, uint64_t conv, const char *x)
+{
+	fanout_x(c, conv, NULL, NULL, x, 0, NULL, NULL, NULL);
 }
 
 /* A resident's message reached an advisor's desk: "delivered". */
 static void
-delivered(struct chat *c, uint64_t conv, json_t *d)
+delivered(struct chat *c, uint64_t conv, uint64_t seq)
 {
-	json_t *seq = json_object_get(d, "seq");
-	const char *from = json_string_value(json_object_get(d, "from"));
-
-	if (from == NULL || strcmp(from, "resident") != 0 ||
-	    !json_is_integer(seq))
-		return;
 	fanout(c, conv,
-	       json_pack("{s:s, s:O, s:s}", "type", "message.status", "seq",
-	                 seq, "state", "delivered"),
+	       json_pack("{s:s, s:I, s:s}", "type", "message.status", "seq",
+	                 (json_int_t)seq, "state", "delivered"),
 	       NULL);
 }
 
@@ -759,29 +526,27 @@ static void chat_forget(struct chat *c, uint64_t conv);
 static void registry_hold(struct chat *c, uint64_t conv);
 static void registry_drop(struct chat *c, uint64_t conv);
 
+/*
+ * The chat's hook on the bus: every chat event, on every instance (this
+ * one included, local set), after the desks here were sent theirs.
+ */
 static void
-on_fanout(void *arg, const char *payload, size_t len)
+on_bus(void *arg, const struct bus_event *ev)
 {
 	struct chat *c = arg;
-	json_t *m, *r, *d;
-	const char *o, *x;
-	uint64_t conv;
+	json_t *m, *r;
+	const char *x, *f;
 	struct rchat *ch;
-	const char *type;
 
-	/* Our own, published before: known without parsing it. */
-	if (len >= c->selflen && memcmp(payload, c->self, c->selflen) == 0)
+	if (ev->len == 0)
 		return;
-	m = json_loadb(payload, len, 0, NULL);
-	o = json_string_value(json_object_get(m, "o"));
+	m = json_loadb(ev->body, ev->len, 0, NULL);
 	x = json_string_value(json_object_get(m, "x"));
-	conv = (uint64_t)json_integer_value(json_object_get(m, "c"));
-	if (m == NULL || o == NULL || strcmp(o, c->origin) == 0 || conv == 0) {
-		json_decref(m);
-		return;
-	}
-	ch = idmap_get(c->chats, conv);
-	if (x != NULL && strcmp(x, "attach") == 0 && ch != NULL) {
+	f = json_string_value(json_object_get(m, "f"));
+	ch = idmap_get(c->chats, ev->conv);
+	if (ev->local) {
+		/* What the other instances must do; nothing here. */
+	} else if (x != NULL && strcmp(x, "attach") == 0 && ch != NULL) {
 		/* Resumed on another instance: that one holds it now. */
 		struct rsock *s =
 		        ch->conn ? idmap_get(c->socks, ch->conn) : NULL;
@@ -791,24 +556,20 @@ on_fanout(void *arg, const char *payload, size_t len)
 			                 "resumed elsewhere");
 			detach_socket(c, s);
 		}
-		ch = idmap_del(c->chats, conv);
-		json_decref(ch->hold);
-		free(ch);
+		chat_forget(c, ev->conv);
 	} else if (x != NULL && strcmp(x, "ended") == 0 && ch != NULL) {
 		ch->state = 'e';
 	} else if (x != NULL && strcmp(x, "reclaim") == 0 && ch != NULL &&
 	           ch->conn == 0) {
 		/* Taken over from an instance that was not dead after all. */
-		chat_forget(c, conv);
+		chat_forget(c, ev->conv);
+	} else if (f != NULL && strcmp(f, "resident") == 0 && ev->seq != 0 &&
+	           ev->desks > 0) {
+		delivered(c, ev->conv, ev->seq);
 	}
 	r = json_object_get(m, "r");
-	d = json_object_get(m, "d");
 	if (r != NULL)
-		to_resident(c, conv, json_incref(r));
-	if (d != NULL && to_desks(c, conv, d) > 0 &&
-	    (type = json_string_value(json_object_get(d, "type"))) != NULL &&
-	    strcmp(type, "chat.message") == 0)
-		delivered(c, conv, d);
+		to_resident(c, ev->conv, json_incref(r));
 	json_decref(m);
 }
 
@@ -937,7 +698,7 @@ on_end_written(void *arg, int ok, const PGresult *res, const char *err)
 			        "conv=%s reason=\"routing unavailable\"", cv);
 		gw_info("chat.ended", "conv=%s by=%s", cv, p->by);
 		registry_drop(c, p->conv);
-		publish(c, p->conv, NULL, NULL, "ended");
+		publish(c, p->conv, "ended");
 		fanout(c, p->conv,
 		       json_pack("{s:s, s:s}", "type", "chat.ended", "by",
 		                 p->by),
@@ -1098,7 +859,7 @@ on_started(void *arg, const struct ingest_result *r)
 	if (repeated) {
 		send_position(c, r->conversation, r->queue);
 		if (s != NULL)
-			publish(c, r->conversation, NULL, NULL, "attach");
+			publish(c, r->conversation, "attach");
 	}
 	pend_free(p);
 }
@@ -1598,7 +1359,7 @@ on_resumed(void *arg, PGresult *res, const char *err)
 	ch->nreplayed = 0;
 	if (ch->hold == NULL)
 		ch->hold = json_array();
-	publish(c, p->conv, NULL, NULL, "attach");
+	publish(c, p->conv, "attach");
 	m = json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "chat.resumed",
 	              "conversation", PQgetvalue(res, 0, 0), "reference",
 	              PQgetvalue(res, 0, 1), "state", state, "read",
@@ -1673,11 +1434,11 @@ msg_ack(struct pend *p)
  * between the commit and this never acknowledged it.
  */
 static void
-on_msg_published(void *arg, redisReply *r)
+on_msg_published(void *arg, int ok)
 {
 	struct pend *p = arg;
 
-	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+	if (!ok)
 		reply_error(p->c, p->conn, p->id, "unavailable",
 		            "not passed on to the advisor: send it again");
 	else
@@ -1722,8 +1483,8 @@ on_msg_ingested(void *arg, const struct ingest_result *r)
 	              "chat.message", "conversation", cv, "seq",
 	              (json_int_t)p->after, "from", "resident", "text", r->body,
 	              "at", (json_int_t)p->at, "client_id", p->client);
-	p->flag =
-	        fanout_cb(c, p->conv, NULL, d, on_msg_published, p, &told) > 0;
+	p->flag = fanout_x(c, p->conv, NULL, d, NULL, 1, on_msg_published, p,
+	                   &told) > 0;
 	if (!told) {
 		/* Redis is down: desks elsewhere read it in their history. */
 		msg_ack(p);
@@ -1772,6 +1533,20 @@ on_logged(void *arg, int ok, const PGresult *res, const char *err)
 	if (!ok)
 		gw_warn("chat.write_failed", "what=%s reason=\"%s\"",
 		        (const char *)arg, err ? err : "?");
+}
+
+/*
+ * The page the resident is on, written (or not: logged): the desks are
+ * shown it now, so a desk that sees it finds it stored.
+ */
+static void
+on_page_written(void *arg, int ok, const PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+
+	on_logged((void *)"page", ok, res, err);
+	fanout(p->c, p->conv, NULL, json_incref(p->obj));
+	pend_free(p);
 }
 
 static void
@@ -1987,6 +1762,7 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 	struct chat_req q;
 	const char *code, *why, *params[3];
 	struct rchat *ch;
+	struct pend *p;
 	char cv[24], num[24];
 
 	if (s == NULL)
@@ -2051,12 +1827,13 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 		params[0] = cv;
 		params[1] = q.url;
 		params[2] = q.title;
-		db_commit_submit(c->w, PAGE_SQL, 3, params, on_logged,
-		                 (void *)"page", &why);
-		fanout(c, s->conv, NULL,
-		       json_pack("{s:s, s:s, s:s, s:s}", "type", "chat.page",
-		                 "conversation", cv, "url", q.url, "title",
-		                 q.title));
+		p = pend_new(c, conn, s->conv, NULL);
+		p->obj = json_pack("{s:s, s:s, s:s, s:s}", "type", "chat.page",
+		                   "conversation", cv, "url", q.url, "title",
+		                   q.title);
+		if (db_commit_submit(c->w, PAGE_SQL, 3, params, on_page_written,
+		                     p, &why) != 0)
+			on_page_written(p, 0, NULL, why);
 		break;
 	case CHAT_END:
 		end_chat(c, s->conv, "resident", "", conn, msg);
@@ -2089,87 +1866,6 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 }
 
 /* ---------------------------------------------------------------- desks */
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-cmp_seq(const void *a, const void *b)
-{
-	json_int_t x =
-	        json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
-	json_int_t y =
-	        json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * What was held for fw while its history was read (seqs: the history's
- * message numbers, sorted), less what the history had. With msgs (a
- * history not cut short) the messages join it, in seq order, so that the
- * desk gets them in the one frame; without, they are sent one by one, as
- * are the other events, which the caller does after the answer
- * (follower_send_held).
- */
-static void
-follower_merge(struct follower *fw, const uint64_t *seqs, size_t nseq,
-               json_t *msgs)
-{
-	json_t *x, **all;
-	size_t i, k = 0, n;
-
-	for (i = 0; i < fw->nheld; i++) {
-		uint64_t seq = fw->held[i].seq;
-
-		if (seq != 0 && nseq > 0 &&
-		    bsearch(&seq, seqs, nseq, sizeof(*seqs), cmp_u64) != NULL) {
-			json_decref(fw->held[i].obj);
-			continue;
-		}
-		if (seq != 0 && msgs != NULL) {
-			x = json_copy(fw->held[i].obj);
-			json_object_del(x, "type");
-			json_object_del(x, "conversation");
-			json_array_append_new(msgs, x);
-			json_decref(fw->held[i].obj);
-			continue;
-		}
-		fw->held[k++] = fw->held[i];
-	}
-	fw->nheld = k;
-	if (msgs == NULL || (n = json_array_size(msgs)) == nseq)
-		return;
-	all = xcalloc(n, sizeof(*all));
-	for (i = 0; i < n; i++)
-		all[i] = json_incref(json_array_get(msgs, i));
-	qsort(all, n, sizeof(*all), cmp_seq);
-	json_array_clear(msgs);
-	for (i = 0; i < n; i++)
-		json_array_append_new(msgs, all[i]);
-	free(all);
-}
-
-/* Sends what is still held for fw, then holds nothing. */
-static void
-follower_send_held(struct chat *c, struct follower *fw)
-{
-	size_t i;
-	char *text;
-
-	for (i = 0; i < fw->nheld; i++) {
-		text = json_dumps(fw->held[i].obj, JSON_COMPACT);
-		if (text != NULL)
-			gw_http_ws_send_text(c->http, fw->conn, text);
-		free(text);
-	}
-	follower_clear(fw);
-}
 
 /* A desk's view of the chat: the chat.history answer, or NULL. */
 static json_t *
@@ -2205,20 +1901,18 @@ history_json(const PGresult *res, uint64_t conv, json_t *msgs)
 }
 
 /*
- * The answer to a desk's chat.history. The desk has followed the chat
- * since before the read (flist_add), its live messages held: they follow
- * the history, less those it had, so nothing falls between the two.
+ * The answer to a desk's chat.history. The desk has followed the chat on
+ * the bus since before the read (bus_history_begin), its live messages
+ * held: the bus merges them into the answer, less those it had, so
+ * nothing falls between the two.
  */
 static void
 on_history(void *arg, PGresult *res, const char *err)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
-	struct follower *fw = follower_find(c, p->conv, p->conn);
 	const char *code = NULL, *why = err;
 	json_t *msgs = NULL, *m = NULL;
-	uint64_t *seqs = NULL;
-	size_t nseq = 0, i;
 	struct rchat *ch;
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -2226,9 +1920,6 @@ on_history(void *arg, PGresult *res, const char *err)
 	} else if (PQntuples(res) != 1) {
 		code = "forbidden";
 		why = "no chat of yours has this id";
-	} else if (fw != NULL && fw->overflow) {
-		code = "unavailable";
-		why = "too many messages came while it was read: ask again";
 	} else {
 		msgs = json_loads(PQgetvalue(res, 0, 12), 0, NULL);
 		if (!json_is_array(msgs)) {
@@ -2239,43 +1930,25 @@ on_history(void *arg, PGresult *res, const char *err)
 		if (m == NULL)
 			code = "unavailable";
 	}
+	if (code == NULL) {
+		ch = idmap_get(c->chats, p->conv);
+		if (ch != NULL)
+			json_object_set_new(m, "online",
+			                    json_boolean(ch->conn != 0));
+		if (p->id != NULL)
+			json_object_set(m, "id", p->id);
+		if (bus_history_end(c->bus, p->conv, p->conn, m, msgs,
+		                    json_object_get(m, "more") != NULL) != 0) {
+			code = "unavailable";
+			why = "too many messages came while it was read: ask "
+			      "again";
+		}
+	}
 	if (code != NULL) {
 		reply_error(c, p->conn, p->id, code, why);
-		if (fw != NULL && --fw->loading == 0) {
-			if (fw->shown)
-				follower_send_held(c, fw);
-			else
-				flist_remove(c, p->conv, p->conn);
-		}
-		goto out;
+		bus_history_abort(c->bus, p->conv, p->conn);
 	}
-	ch = idmap_get(c->chats, p->conv);
-	if (ch != NULL)
-		json_object_set_new(m, "online", json_boolean(ch->conn != 0));
-	/* Gone meanwhile (released, transferred): answered, not followed. */
-	if (fw == NULL) {
-		reply(c, p->conn, p->id, m);
-		goto out;
-	}
-	fw->shown = 1;
-	nseq = json_array_size(msgs);
-	seqs = xcalloc(nseq ? nseq : 1, sizeof(*seqs));
-	for (i = 0; i < nseq; i++)
-		seqs[i] = (uint64_t)json_integer_value(
-		        json_object_get(json_array_get(msgs, i), "seq"));
-	qsort(seqs, nseq, sizeof(*seqs), cmp_u64);
-	/* A copy of the newest ones may still come through Redis. */
-	for (i = nseq > RECENT_KEEP ? nseq - RECENT_KEEP : 0; i < nseq; i++)
-		recent_add(fw, seqs[i]);
-	/* The last read in flight: what was held joins the answer. */
-	if (--fw->loading == 0)
-		follower_merge(fw, seqs, nseq,
-		               json_object_get(m, "more") ? NULL : msgs);
-	reply(c, p->conn, p->id, m);
-	if (fw->loading == 0)
-		follower_send_held(c, fw);
-out:
-	free(seqs);
+	json_decref(m);
 	json_decref(msgs);
 	pend_free(p);
 }
@@ -2296,11 +1969,11 @@ desk_sent_ack(struct pend *p)
 
 /* As on_msg_published, for the advisor's side. */
 static void
-on_desk_published(void *arg, redisReply *r)
+on_desk_published(void *arg, int ok)
 {
 	struct pend *p = arg;
 
-	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+	if (!ok)
 		reply_error(p->c, p->conn, p->id, "unavailable",
 		            "not passed on: send it again");
 	else
@@ -2387,9 +2060,7 @@ is_supervisor(const char *role)
 static int
 following(struct chat *c, uint64_t conv, unsigned long conn)
 {
-	struct follower *fw = follower_find(c, conv, conn);
-
-	return fw != NULL && fw->shown;
+	return bus_shown(c->bus, conv, conn);
 }
 
 static void
@@ -2461,7 +2132,7 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 		params[1] = who;
 		params[2] = num;
 		/* Following first, then reading: no gap between the two. */
-		flist_add(c, conv, d->conn);
+		bus_history_begin(c->bus, conv, d->conn);
 		if (db_query(c->db, HISTORY_SQL, 3, params, on_history, p) != 0)
 			on_history(p, NULL, "database unavailable");
 	} else if (strcmp(type, "chat.send") == 0 ||
@@ -2534,43 +2205,12 @@ on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
 	}
 }
 
-struct unfollow_pass {
-	unsigned long conn;
-	uint64_t *conv;
-	size_t n, cap;
-};
-
-static void
-unfollow(void *arg, uint64_t conv, void *value)
-{
-	struct unfollow_pass *u = arg;
-	struct flist *f = value;
-	size_t i;
-
-	for (i = 0; i < f->n; i++) {
-		if (f->f[i].conn != u->conn)
-			continue;
-		if (u->n == u->cap) {
-			u->cap = u->cap ? u->cap * 2 : 8;
-			u->conv = xrealloc(u->conv, u->cap * sizeof(*u->conv));
-		}
-		u->conv[u->n++] = conv;
-		break;
-	}
-}
-
 static void
 on_desk_close(void *arg, unsigned long conn)
 {
 	struct chat *c = arg;
-	struct unfollow_pass u = {conn, NULL, 0, 0};
-	size_t i;
 
-	/* The map must not change while it is walked: removed after. */
-	idmap_each(c->follow, unfollow, &u);
-	for (i = 0; i < u.n; i++)
-		flist_remove(c, u.conv[i], conn);
-	free(u.conv);
+	bus_drop_conn(c->bus, conn);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -2613,7 +2253,8 @@ on_route(void *arg, const struct route_event *ev, size_t n)
 		if (strcmp(ev[i].kind, "released") == 0 ||
 		    strcmp(ev[i].kind, "transferred") == 0 ||
 		    strcmp(ev[i].kind, "requeued") == 0)
-			flist_drop(c, conv); /* the next advisor asks again */
+			/* the next advisor asks again */
+			bus_drop_conversation(c->bus, conv);
 		ch = idmap_get(c->chats, conv);
 		if (ch == NULL)
 			continue;
@@ -2802,7 +2443,7 @@ reclaim_one(void *arg, uint64_t conv, void *value)
 	}
 	/* Taken for ours by an instance that thought us dead: ours again. */
 	if (ch->conn != 0)
-		publish_text(rp->c, conv, NULL, NULL, "reclaim", NULL, NULL);
+		publish(rp->c, conv, "reclaim");
 }
 
 /* Our beat was gone: every chat held here is registered again. */
@@ -3060,7 +2701,7 @@ on_transcript_link(void *arg, const struct gw_http_request *req)
 struct chat *
 chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          struct route *r, struct route_ws *rw, struct db *db,
-         struct db_commit *w, struct ingest *in, struct kv *kv, struct kv *sub,
+         struct db_commit *w, struct ingest *in, struct kv *kv, struct bus *bus,
          const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
@@ -3080,8 +2721,7 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	                             c};
 	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
 	unsigned char nonce[8];
-	char hex[17], *origin;
-	json_t *js;
+	char hex[17];
 
 	c->loop = loop;
 	c->cfg = cfg;
@@ -3093,26 +2733,18 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	c->w = w;
 	c->in = in;
 	c->kv = kv;
-	c->sub = sub;
+	c->bus = bus;
 	c->socks = idmap_new();
 	c->chats = idmap_new();
-	c->follow = idmap_new();
 	/* Unique per process, even for instances sharing an id. */
 	randombytes_buf(nonce, sizeof(nonce));
 	sodium_bin2hex(hex, sizeof(hex), nonce, sizeof(nonce));
 	snprintf(c->origin, sizeof(c->origin), "%.60s/%s", instance, hex);
-	js = json_string(c->origin);
-	origin = js != NULL ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-	json_decref(js);
-	if (origin == NULL)
-		fatalx("chat: cannot encode the instance id");
-	snprintf(c->self, sizeof(c->self), "{\"o\":%s,\"c\":", origin);
-	c->selflen = strlen(c->self);
-	free(origin);
 	gw_http_ws_register(http, &p);
 	gw_http_route_add(http, &link);
 	route_ws_set_chat(rw, &rc);
-	kv_subscribe(sub, FANOUT_CHANNEL, on_fanout, c);
+	if (bus_set_channel_hook(bus, "chat", on_bus, c) != 0)
+		fatalx("chat: cannot hook the conversation bus");
 	uv_timer_init(loop, &c->sweep);
 	c->sweep.data = c;
 	uv_timer_start(&c->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
@@ -3139,14 +2771,6 @@ free_chat(void *arg, uint64_t key, void *value)
 }
 
 static void
-free_flist(void *arg, uint64_t key, void *value)
-{
-	(void)arg;
-	(void)key;
-	flist_free(value);
-}
-
-static void
 chat_closed(uv_handle_t *h)
 {
 	struct chat *c = h->data;
@@ -3155,8 +2779,6 @@ chat_closed(uv_handle_t *h)
 	idmap_free(c->socks);
 	idmap_each(c->chats, free_chat, NULL);
 	idmap_free(c->chats);
-	idmap_each(c->follow, free_flist, NULL);
-	idmap_free(c->follow);
 	free(c);
 }
 
@@ -3169,5 +2791,6 @@ chat_free(struct chat *c)
 		return;
 	gw_http_ws_unregister(c->http, CHAT_WS_PROTOCOL);
 	route_ws_set_chat(c->rw, &nochat);
+	bus_set_channel_hook(c->bus, "chat", NULL, NULL);
 	uv_close((uv_handle_t *)&c->sweep, chat_closed);
 }
