@@ -538,7 +538,11 @@ on_bus(void *arg, const struct bus_event *ev)
 	const char *x, *f;
 	struct rchat *ch;
 
-	if (ev->len == 0)
+	/*
+	 * Here, only a part for the resident matters ({"r": first: fanout_x
+	 * writes it first); most events (a resident's message) have none.
+	 */
+	if (ev->len == 0 || (ev->local && strncmp(ev->body, "{\"r\":", 5) != 0))
 		return;
 	m = json_loadb(ev->body, ev->len, 0, NULL);
 	x = json_string_value(json_object_get(m, "x"));
