@@ -1520,6 +1520,9 @@ send_message(struct chat *c, struct rsock *s, json_t *msg,
 	m.external_id = ext;
 	m.conversation = s->conv;
 	m.body = q->text;
+	/* Its desks get chat.message from on_msg_ingested, not the bus twice.
+	 */
+	m.flags = INGEST_OWN_DELIVERY;
 	st = ingest_submit(c->in, &m, on_msg_ingested, p, &reason);
 	if (st != INGEST_OK) {
 		reply_error(c, s->conn, p->id,

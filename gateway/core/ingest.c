@@ -183,8 +183,9 @@ struct ingest_job {
 	ingest_routed_fn routed;
 	void *routed_arg;
 	int no_message;
-	char *body;     /* as submitted */
-	char *metadata; /* as submitted, with the attachments */
+	int own_delivery; /* INGEST_OWN_DELIVERY */
+	char *body;       /* as submitted */
+	char *metadata;   /* as submitted, with the attachments */
 };
 
 /* ---------------------------------------------------------------- checks */
@@ -666,7 +667,8 @@ on_written(void *arg, int ok, const PGresult *pg, int row, const char *err)
 	j->cb(j->arg, &res);
 	if (res.routed)
 		hand_to_router(in, j, &res, pg, row);
-	if (in->deliver != NULL && !in->closing && !j->no_message)
+	if (in->deliver != NULL && !in->closing && !j->no_message &&
+	    !j->own_delivery)
 		in->deliver(in->deliver_arg, &res);
 out:
 	job_free(j);
@@ -750,6 +752,7 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->routed = m->routed;
 	j->routed_arg = m->routed_arg;
 	j->no_message = (m->flags & INGEST_NO_MESSAGE) != 0;
+	j->own_delivery = (m->flags & INGEST_OWN_DELIVERY) != 0;
 	if (db_commit_submit_row(in->w,
 	                         m->hook != NULL || j->no_message
 	                                 ? &INGEST_HOOKED_ROWS

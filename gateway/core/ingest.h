@@ -133,6 +133,12 @@ enum ingest_opened {
 /* flags of struct ingest_msg */
 #define INGEST_FIND_OPEN  0x1u /* the customer's live conversation here */
 #define INGEST_NO_MESSAGE 0x2u /* a contact with no message yet: below */
+/*
+ * The channel shows the message to the desks itself (the web chat's
+ * chat.message, until chat's desks use conversation.*): step 6 is skipped
+ * for it, so that it is not published on the bus twice.
+ */
+#define INGEST_OWN_DELIVERY 0x4u
 
 /*
  * INGEST_NO_MESSAGE: a contact that opens or finds its conversation before

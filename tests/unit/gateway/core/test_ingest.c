@@ -1288,6 +1288,11 @@ test_delivery_hook(void **st)
 	assert_int_equal(f.delivered, 2);
 	assert_int_equal(f.last_delivered_seq, a.seq);
 	assert_true(f.last_delivered_repeat);
+	/* A channel that shows it to the desks itself: not delivered. */
+	msg_init(&m, "email", "dl-3");
+	m.flags = INGEST_OWN_DELIVERY;
+	ingest_ok(&f, &m, &b);
+	assert_int_equal(f.delivered, 2);
 	/* A refusal is not delivered. */
 	msg_init(&m, "email", "dl-2");
 	m.queue = "nowhere";
