@@ -66,26 +66,26 @@ static const struct db_rows INGEST_ROWS = {
  * the messages inserted by one INSERT in the batch's order, each repeat
  * looked up by its key alone (LATERAL, kept from being flattened by its
  * LIMIT: as a plain join a generic plan made while the table was small
- * hashes every message ever stored). Same parameters and columns as
- * INGEST_ROWS, and the same answers: a repeat (an earlier batch's, or an
- * earlier row of this one: k > 1) is the stored message; else refused as
- * sb_ingest would (no_conversation, conversation_channel, ended). A row
- * with neither (seq NULL, refused NULL) was committed by another instance
- * after this statement's snapshot: on_written answers it RETRY, and the
- * source's retry finds it as a repeat. Nothing here opens a conversation,
- * so nothing is routed, a repeat included (ingest.h).
+ * hashes every message ever stored). Six parameters, what a known
+ * conversation needs (channel, source, external id, conversation, body,
+ * metadata), and INGEST_ROWS's columns (queued and priority NULL: nothing
+ * is routed; the customer's row is not read), with the same answers: a repeat
+ * (an earlier batch's, or an earlier row of this one: k > 1) is the stored
+ * message; else refused as sb_ingest would (no_conversation,
+ * conversation_channel, ended). A row with neither (seq NULL, refused NULL) was
+ * committed by another instance after this statement's snapshot: on_written
+ * answers it RETRY, and the source's retry finds it as a repeat. Nothing here
+ * opens a conversation, so nothing is routed, a repeat included (ingest.h).
  */
 static const struct db_rows INGEST_KNOWN_ROWS = {
         "WITH r AS (SELECT r.n, r.channel, r.source, r.ext, r.conv, r.body,"
         "   coalesce(r.meta, '{}') AS meta, c.status AS c_status,"
-        "   c.channel AS c_channel,"
+        "   c.channel AS c_channel, c.reference, c.customer_id, c.queue_id,"
         "   row_number() OVER w AS k, first_value(r.body) OVER w AS body0,"
         "   first_value(r.meta) OVER w AS meta0"
-        "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-        "   $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
-        "   $10::boolean[], $11::text[], $12::text[], $13::text[],"
-        "   $14::jsonb[]) WITH ORDINALITY AS r(channel, source, ext, name,"
-        "   ids, conv, tfind, tadd, ref, open, queue, subject, body, meta, n)"
+        "  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],"
+        "   $5::text[], $6::jsonb[]) WITH ORDINALITY"
+        "   AS r(channel, source, ext, conv, body, meta, n)"
         "  LEFT JOIN conversations c ON c.id = r.conv"
         "  WINDOW w AS (PARTITION BY r.source, r.ext ORDER BY r.n)),"
         " ins AS (INSERT INTO messages (conversation_id, direction,"
@@ -94,31 +94,35 @@ static const struct db_rows INGEST_KNOWN_ROWS = {
         "  WHERE k = 1 AND c_channel = channel"
         "   AND c_status NOT IN ('closed', 'wrap_up') ORDER BY n"
         "  ON CONFLICT (source, external_id) DO NOTHING"
-        "  RETURNING id, conversation_id, source, external_id, created_at)"
-        " SELECT r.n, cv.id, cv.reference, coalesce(ins.id, m.id),"
-        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, cv.customer_id, 'conversation', '{}', '',"
-        "  ins.id IS NULL OR r.k > 1, false, cv.queue_id, cv.channel,"
-        "  (extract(epoch FROM cv.queued_at) * 1000)::bigint,"
-        "  least(100, cv.priority + CASE WHEN cu.vulnerable THEN 10"
-        "   ELSE 0 END),"
-        "  CASE WHEN ins.id IS NULL THEN m.body ELSE r.body0 END,"
-        "  CASE WHEN ins.id IS NULL THEN m.metadata ELSE r.meta0 END::text,"
-        "  CASE WHEN ins.id IS NOT NULL OR m.id IS NOT NULL THEN NULL"
-        "   WHEN r.c_status IS NULL THEN 'no_conversation'"
-        "   WHEN r.c_channel <> r.channel THEN 'conversation_channel'"
-        "   WHEN r.c_status IN ('closed', 'wrap_up') THEN 'ended' END"
-        " FROM r LEFT JOIN ins ON ins.source = r.source"
-        "  AND ins.external_id = r.ext"
-        " LEFT JOIN LATERAL (SELECT m.id, m.conversation_id, m.created_at,"
-        "   m.body, m.metadata FROM messages m WHERE ins.id IS NULL"
-        "   AND m.source = r.source AND m.external_id = r.ext LIMIT 1) m"
-        "  ON true"
-        " LEFT JOIN conversations cv"
-        "  ON cv.id = coalesce(ins.conversation_id, m.conversation_id)"
-        " LEFT JOIN customers cu ON cu.id = cv.customer_id"
-        " ORDER BY r.n",
-        14};
+        "  RETURNING id, conversation_id, source, external_id, created_at),"
+        " a AS (SELECT r.*, ins.id AS ins_id, ins.created_at AS ins_at,"
+        "   m.id AS m_id, m.created_at AS m_at, m.body AS m_body,"
+        "   m.metadata AS m_meta,"
+        "   coalesce(ins.conversation_id, m.conversation_id) AS cid"
+        "  FROM r LEFT JOIN ins ON ins.source = r.source"
+        "   AND ins.external_id = r.ext"
+        "  LEFT JOIN LATERAL (SELECT m.id, m.conversation_id, m.created_at,"
+        "    m.body, m.metadata FROM messages m WHERE ins.id IS NULL"
+        "    AND m.source = r.source AND m.external_id = r.ext LIMIT 1) m"
+        "   ON true)"
+        " SELECT a.n, a.cid, CASE WHEN a.cid = a.conv THEN a.reference"
+        "   ELSE cv.reference END, coalesce(a.ins_id, a.m_id),"
+        "  (extract(epoch FROM coalesce(a.ins_at, a.m_at)) * 1000)::bigint,"
+        "  CASE WHEN a.cid = a.conv THEN a.customer_id ELSE cv.customer_id"
+        "   END, 'conversation', '{}', '', a.ins_id IS NULL OR a.k > 1,"
+        "  false, CASE WHEN a.cid = a.conv THEN a.queue_id ELSE cv.queue_id"
+        "   END, CASE WHEN a.cid = a.conv THEN a.c_channel::text"
+        "   ELSE cv.channel::text END, NULL, NULL,"
+        "  CASE WHEN a.ins_id IS NULL THEN a.m_body ELSE a.body0 END,"
+        "  CASE WHEN a.ins_id IS NULL THEN a.m_meta ELSE a.meta0 END::text,"
+        "  CASE WHEN a.ins_id IS NOT NULL OR a.m_id IS NOT NULL THEN NULL"
+        "   WHEN a.c_status IS NULL THEN 'no_conversation'"
+        "   WHEN a.c_channel <> a.channel THEN 'conversation_channel'"
+        "   WHEN a.c_status IN ('closed', 'wrap_up') THEN 'ended' END"
+        " FROM a LEFT JOIN conversations cv ON cv.id = a.cid"
+        "  AND a.cid <> a.conv"
+        " ORDER BY a.n",
+        6};
 
 /*
  * A message with a channel's hook (ingest.h, "Hooks"): one sb_ingest_hooked
@@ -704,7 +708,7 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	const char *params[16], *reason = NULL;
 	enum ingest_status st = INGEST_REFUSED;
 	struct ingest_job *j;
-	int bad = 0;
+	int bad = 0, known;
 
 	if (in->closing) {
 		st = INGEST_RETRY;
@@ -753,11 +757,18 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->routed_arg = m->routed_arg;
 	j->no_message = (m->flags & INGEST_NO_MESSAGE) != 0;
 	j->own_delivery = (m->flags & INGEST_OWN_DELIVERY) != 0;
+	known = m->hook == NULL && !j->no_message && m->conversation != 0 &&
+	        m->nthread_add == 0;
+	if (known) {
+		/* INGEST_KNOWN_ROWS's six: what a known conversation needs. */
+		params[3] = params[5];
+		params[4] = params[12];
+		params[5] = params[13];
+	}
 	if (db_commit_submit_row(in->w,
 	                         m->hook != NULL || j->no_message
 	                                 ? &INGEST_HOOKED_ROWS
-	                         : m->conversation != 0 && m->nthread_add == 0
-	                                 ? &INGEST_KNOWN_ROWS
+	                         : known ? &INGEST_KNOWN_ROWS
 	                                 : &INGEST_ROWS,
 	                         params, on_written, j, &reason) != 0) {
 		/* Nothing queued: database unavailable or queue full. */
