@@ -238,8 +238,9 @@ typedef void (*ingest_cb)(void *arg, const struct ingest_result *res);
  * The delivery hook: every message accepted (new or repeated: a repeat is
  * passed on again, since whoever committed it first may have died before
  * passing it on; receivers drop what they have by seq), after the
- * channel's callback and the hand-off to routing. The conversation bus
- * registers here (issue 14, next round); until then nothing does.
+ * channel's callback and the hand-off to routing, unless the message was
+ * submitted with INGEST_OWN_DELIVERY. The desk operations module
+ * registers here (conversation_deliver: the message onto the bus).
  */
 typedef void (*ingest_deliver_fn)(void *arg, const struct ingest_result *res);
 
