@@ -41,15 +41,14 @@ static const char *const match_names[] = {"new", "matched", "ambiguous", "none",
 static const char *const opened_names[] = {"", "new", "reopened", "followed"};
 
 /*
- * Many messages per statement: sb_ingest_new (migration 0021) writes the
- * batch's simple new contacts (no conversation, thread key or reference,
- * sharing nothing with the rest of the batch) with one INSERT per table,
- * then runs sb_ingest for every other row, in order, so a later row sees
- * what an earlier one wrote (the same external id twice is a repeat, the
- * same new sender one customer). Columns: position, then sb_ingest's
- * result (migration 0016).
+ * New contacts, many per statement: sb_ingest_new (migration 0021) writes
+ * the batch's simple ones (sharing nothing with the rest of the batch) with
+ * one INSERT per table, then runs sb_ingest for every other row, in order.
+ * ingest_submit sends here only messages that name no conversation, thread
+ * key or reference and do not ask for the customer's open conversation.
+ * Columns: position, then sb_ingest's result (migration 0016).
  */
-static const struct db_rows INGEST_ROWS = {
+static const struct db_rows INGEST_NEW_ROWS = {
         "SELECT n, conversation_id, reference, seq, at_ms, customer_id, match,"
         " candidates::text, opened, repeated, route, queue_id, channel,"
         " queued_ms, priority, stored_body, stored_metadata::text, refused"
@@ -57,6 +56,28 @@ static const struct db_rows INGEST_ROWS = {
         "  $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
         "  $10::boolean[], $11::text[], $12::text[], $13::text[],"
         "  $14::jsonb[])",
+        14};
+
+/*
+ * Every other message (a thread key to find or record, a quoted reference,
+ * the customer's open conversation): one sb_ingest call a row, in order, so
+ * a later row sees what an earlier one wrote (the same external id twice is
+ * a repeat, the same new sender one customer). Columns as INGEST_NEW_ROWS.
+ */
+static const struct db_rows INGEST_ROWS = {
+        "SELECT r.n, i.conversation_id, i.reference, i.seq, i.at_ms,"
+        " i.customer_id, i.match, i.candidates::text, i.opened, i.repeated,"
+        " i.route, i.queue_id, i.channel, i.queued_ms, i.priority,"
+        " i.stored_body, i.stored_metadata::text, i.refused"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "  $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
+        "  $10::boolean[], $11::text[], $12::text[], $13::text[],"
+        "  $14::jsonb[]) WITH ORDINALITY AS r(channel, source, ext, name,"
+        "  ids, conv, tfind, tadd, ref, open, queue, subject, body, meta, n)"
+        " CROSS JOIN LATERAL sb_ingest(r.channel, r.source, r.ext, r.name,"
+        "  r.ids, r.conv, r.tfind, r.tadd, r.ref, r.open, r.queue,"
+        "  r.subject, r.body, r.meta) i"
+        " ORDER BY r.n",
         14};
 
 /*
@@ -69,10 +90,14 @@ static const struct db_rows INGEST_ROWS = {
  * hashes every message ever stored). Six parameters, what a known
  * conversation needs (channel, source, external id, conversation, body,
  * metadata), and INGEST_ROWS's columns (queued and priority NULL: nothing
- * is routed; the customer's row is not read), with the same answers: a repeat
- * (an earlier batch's, or an earlier row of this one: k > 1) is the stored
- * message; else refused as sb_ingest would (no_conversation,
- * conversation_channel, ended). A row with neither (seq NULL, refused NULL) was
+ * is routed; the customer's row is not read), with sb_ingest's answers: a
+ * repeat (an earlier batch's, or an earlier acceptable row of this one:
+ * k > 1) is the stored message; else refused as sb_ingest would
+ * (no_conversation, conversation_channel, ended). One difference: a row
+ * refused here is refused even when a later row of the batch stores its
+ * external id (sb_ingest, one row after another, would have answered the
+ * later one a repeat of nothing and stored it; here the later one is
+ * stored too). A row with neither (seq NULL, refused NULL) was
  * committed by another instance after this statement's snapshot: on_written
  * answers it RETRY, and the source's retry finds it as a repeat. Nothing here
  * opens a conversation, so nothing is routed, a repeat included (ingest.h).
@@ -81,25 +106,28 @@ static const struct db_rows INGEST_KNOWN_ROWS = {
         "WITH r AS (SELECT r.n, r.channel, r.source, r.ext, r.conv, r.body,"
         "   coalesce(r.meta, '{}') AS meta, c.status AS c_status,"
         "   c.channel AS c_channel, c.reference, c.customer_id, c.queue_id,"
+        "   coalesce(c.channel = r.channel AND c.status NOT IN ('closed',"
+        "    'wrap_up'), false) AS ok,"
         "   row_number() OVER w AS k, first_value(r.body) OVER w AS body0,"
         "   first_value(r.meta) OVER w AS meta0"
         "  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],"
         "   $5::text[], $6::jsonb[]) WITH ORDINALITY"
         "   AS r(channel, source, ext, conv, body, meta, n)"
         "  LEFT JOIN conversations c ON c.id = r.conv"
-        "  WINDOW w AS (PARTITION BY r.source, r.ext ORDER BY r.n)),"
+        "  WINDOW w AS (PARTITION BY r.source, r.ext, coalesce(c.channel ="
+        "   r.channel AND c.status NOT IN ('closed', 'wrap_up'), false)"
+        "   ORDER BY r.n)),"
         " ins AS (INSERT INTO messages (conversation_id, direction,"
         "   author_kind, body, metadata, source, external_id)"
         "  SELECT conv, 'in', 'customer', body, meta, source, ext FROM r"
-        "  WHERE k = 1 AND c_channel = channel"
-        "   AND c_status NOT IN ('closed', 'wrap_up') ORDER BY n"
+        "  WHERE k = 1 AND ok ORDER BY n"
         "  ON CONFLICT (source, external_id) DO NOTHING"
         "  RETURNING id, conversation_id, source, external_id, created_at),"
         " a AS (SELECT r.*, ins.id AS ins_id, ins.created_at AS ins_at,"
         "   m.id AS m_id, m.created_at AS m_at, m.body AS m_body,"
         "   m.metadata AS m_meta,"
         "   coalesce(ins.conversation_id, m.conversation_id) AS cid"
-        "  FROM r LEFT JOIN ins ON ins.source = r.source"
+        "  FROM r LEFT JOIN ins ON r.ok AND ins.source = r.source"
         "   AND ins.external_id = r.ext"
         "  LEFT JOIN LATERAL (SELECT m.id, m.conversation_id, m.created_at,"
         "    m.body, m.metadata FROM messages m WHERE ins.id IS NULL"
@@ -125,9 +153,10 @@ static const struct db_rows INGEST_KNOWN_ROWS = {
         6};
 
 /*
- * A message with a channel's hook (ingest.h, "Hooks"): one sb_ingest_hooked
- * call a row (migration 0020), in order: sb_ingest, then the hook in the
- * same transaction. Columns: INGEST_ROWS's, then the hook's answer.
+ * A message with a channel's hook (ingest.h, "Hooks"), or a contact with
+ * no message (INGEST_NO_MESSAGE, p_hook NULL): one sb_ingest_hooked call a
+ * row (migration 0020), in order: sb_ingest, then the hook in the same
+ * transaction. Columns: INGEST_ROWS's, then the hook's answer.
  */
 static const struct db_rows INGEST_HOOKED_ROWS = {
         "SELECT r.n, i.conversation_id, i.reference, i.seq, i.at_ms,"
@@ -707,8 +736,9 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	char *name = NULL, *subject = NULL, conv[24];
 	const char *params[16], *reason = NULL;
 	enum ingest_status st = INGEST_REFUSED;
+	const struct db_rows *kind;
 	struct ingest_job *j;
-	int bad = 0, known;
+	int bad = 0;
 
 	if (in->closing) {
 		st = INGEST_RETRY;
@@ -757,20 +787,24 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->routed_arg = m->routed_arg;
 	j->no_message = (m->flags & INGEST_NO_MESSAGE) != 0;
 	j->own_delivery = (m->flags & INGEST_OWN_DELIVERY) != 0;
-	known = m->hook == NULL && !j->no_message && m->conversation != 0 &&
-	        m->nthread_add == 0;
-	if (known) {
+	if (m->hook != NULL || j->no_message)
+		kind = &INGEST_HOOKED_ROWS;
+	else if (m->conversation != 0 && m->nthread_add == 0)
+		kind = &INGEST_KNOWN_ROWS;
+	else if (m->conversation == 0 && m->nthread_find == 0 &&
+	         m->nthread_add == 0 && m->reference == NULL &&
+	         !(m->flags & INGEST_FIND_OPEN))
+		kind = &INGEST_NEW_ROWS;
+	else
+		kind = &INGEST_ROWS;
+	if (kind == &INGEST_KNOWN_ROWS) {
 		/* INGEST_KNOWN_ROWS's six: what a known conversation needs. */
 		params[3] = params[5];
 		params[4] = params[12];
 		params[5] = params[13];
 	}
-	if (db_commit_submit_row(in->w,
-	                         m->hook != NULL || j->no_message
-	                                 ? &INGEST_HOOKED_ROWS
-	                         : known ? &INGEST_KNOWN_ROWS
-	                                 : &INGEST_ROWS,
-	                         params, on_written, j, &reason) != 0) {
+	if (db_commit_submit_row(in->w, kind, params, on_written, j, &reason) !=
+	    0) {
 		/* Nothing queued: database unavailable or queue full. */
 		free(j);
 		st = INGEST_RETRY;

@@ -32,11 +32,17 @@
  *  6. the message goes to the delivery hook (ingest_set_deliver), if one
  *     is set.
  *
- * Cost: a message naming its conversation with no thread key to record
- * (a chat socket's, a reply into a known thread) takes a set-based
- * statement shared by its whole batch, with the same answers; any other
- * runs sb_ingest, one call a row (docs/architecture.md, "Ingest"); a
- * message with a hook (below) one sb_ingest_hooked call a row.
+ * Cost (docs/architecture.md, "Ingest"): a message naming its
+ * conversation with no thread key to record (a chat socket's) takes a
+ * set-based statement shared by its batch; so do new contacts that name no
+ * conversation, thread key or reference and do not ask for INGEST_FIND_OPEN
+ * (sb_ingest_new: those that share nothing with the rest of the batch in
+ * one INSERT per table, the rest one sb_ingest call each); any other
+ * message runs sb_ingest, one call a row; one with a hook (below) or
+ * INGEST_NO_MESSAGE one sb_ingest_hooked call a row. The answers are the
+ * same on every path, but for two: the known-conversation statement
+ * answers a message another instance committed meanwhile INGEST_RETRY
+ * (its retry is the repeat), and a repeat there is never routed again.
  *
  * Hooks: a channel that writes rows of its own with a message, which must
  * commit or fail with it (a left chat message's limits, its event and its
@@ -190,7 +196,8 @@ struct ingest_msg {
 	const char *const *thread_add;
 	size_t nthread_add;
 	const char *reference; /* a case reference the sender quoted */
-	unsigned flags;        /* INGEST_FIND_OPEN, INGEST_NO_MESSAGE */
+	unsigned flags;        /* INGEST_FIND_OPEN, INGEST_NO_MESSAGE,
+	                          INGEST_OWN_DELIVERY */
 	const char *queue;     /* slug or id, for a new or re-opened one */
 	const char *subject;   /* of a new conversation */
 	const char *body;

@@ -297,7 +297,8 @@ static void
 on_session_sql(void *arg, PGresult *res, const char *err)
 {
 	(void)arg;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	                    PQresultStatus(res) != PGRES_COMMAND_OK))
 		gw_warn("pg.session_settings_failed", "reason=\"%s\"",
 		        err != NULL ? err : "no result");
 }
@@ -320,7 +321,15 @@ db_on_connected(struct db *db)
 	db->status = "ok";
 	db->backoff_ms = db->opt.backoff_min_ms;
 	gw_info("pg.ready", "server_version=%d", PQserverVersion(db->conn));
-	/* First in the pipeline: everything after runs with these settings. */
+	/*
+	 * First in the pipeline: everything after runs with these settings.
+	 * JIT off on every connection: compiling a group-commit batch's
+	 * statement (its row estimates are large) cost up to a second of a
+	 * writer's one backend, every batch. A SET after connecting, not a
+	 * startup option, so PgBouncer and PGOPTIONS are left alone.
+	 */
+	if (db_query(db, "SET jit = off", 0, NULL, on_session_sql, db) != 0)
+		return;
 	if (db->opt.session_sql != NULL &&
 	    db_query(db, db->opt.session_sql, 0, NULL, on_session_sql, db) != 0)
 		return;
@@ -362,15 +371,9 @@ db_connect_step(struct db *db)
 static void
 db_connect(struct db *db)
 {
-	/*
-	 * JIT off unless the conninfo sets options of its own: compiling a
-	 * group-commit batch's statement (its row estimates are large) cost
-	 * up to a second of the writer's one backend, every batch.
-	 */
-	const char *const keys[] = {"fallback_application_name", "options",
-	                            "dbname", NULL};
-	const char *const vals[] = {"switchboard", "-c jit=off", db->conninfo,
+	const char *const keys[] = {"fallback_application_name", "dbname",
 	                            NULL};
+	const char *const vals[] = {"switchboard", db->conninfo, NULL};
 
 	if (db->state == DB_CLOSING)
 		return;

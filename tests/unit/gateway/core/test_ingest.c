@@ -996,6 +996,21 @@ recorded_queued(void *arg)
 	               s->conv) > 0;
 }
 
+/*
+ * ingest_ok of a message that opens a conversation, then until the
+ * router has recorded it: the writer's next transaction is the test's.
+ */
+static void
+ingest_ok_recorded(struct fx *f, const struct ingest_msg *m, struct got *g)
+{
+	struct seen_arg sa;
+
+	ingest_ok(f, m, g);
+	sa.f = f;
+	sa.conv = g->conv;
+	assert_true(sb_run_until(&f->loop, recorded_queued, &sa, 5000));
+}
+
 static void
 test_router_gets_only_new_conversations(void **st)
 {
@@ -1069,7 +1084,6 @@ test_known_conversation_batch(void **st)
 	struct ingest_msg m;
 	struct got a, g[5], r;
 	struct gots all = {g, 5};
-	struct seen_arg sa;
 	const char *why = NULL;
 	unsigned long tx, stmts;
 	struct fx f;
@@ -1079,11 +1093,7 @@ test_known_conversation_batch(void **st)
 	fx_open(&f, 1);
 	msg_init(&m, "sms", "kb-0");
 	msg_ids(&m, "phone:07700 900701", NULL);
-	ingest_ok(&f, &m, &a);
-	/* The router's record of it done, so the batch below is alone. */
-	sa.f = &f;
-	sa.conv = a.conv;
-	assert_true(sb_run_until(&f.loop, recorded_queued, &sa, 5000));
+	ingest_ok_recorded(&f, &m, &a);
 	memset(g, 0, sizeof(g));
 	tx = db_commit_transactions(f.w);
 	stmts = db_commit_statements(f.w);
@@ -1142,6 +1152,28 @@ test_known_conversation_batch(void **st)
 	msg_init(&m, "sms", "kb-4");
 	m.conversation = a.conv;
 	ingest_refused(&f, &m, "ended");
+	/*
+	 * One external id twice in a batch, the first into no conversation:
+	 * that one refused, the second stored (not taken for a repeat of it).
+	 */
+	msg_init(&m, "sms", "kb-once");
+	msg_ids(&m, "phone:07700 900703", NULL);
+	ingest_ok_recorded(&f, &m, &a);
+	memset(g, 0, sizeof(g));
+	for (i = 0; i < 2; i++) {
+		msg_init(&m, "sms", "kb-5");
+		m.conversation = i == 0 ? 999999 : a.conv;
+		assert_int_equal(
+		        ingest_submit(f.in, &m, on_result, &g[i], &why),
+		        INGEST_OK);
+	}
+	all.n = 2;
+	assert_true(sb_run_until(&f.loop, all_done, &all, 10000));
+	assert_int_equal(g[0].status, INGEST_REFUSED);
+	assert_string_equal(g[0].code, "no_conversation");
+	assert_int_equal(g[1].status, INGEST_OK);
+	assert_false(g[1].repeated);
+	assert_int_equal(g[1].conv, a.conv);
 	fx_close(&f);
 }
 
@@ -1166,7 +1198,6 @@ test_new_contacts_batch(void **st)
 	struct ingest_msg m;
 	struct got old, g[12];
 	struct gots all = {g, 12};
-	struct seen_arg sa;
 	const char *why = NULL;
 	unsigned long tx;
 	struct fx f;
@@ -1177,10 +1208,7 @@ test_new_contacts_batch(void **st)
 	/* A customer who already holds 900802, and a stored message. */
 	msg_init(&m, "sms", "nc-old");
 	msg_ids(&m, "phone:07700 900802", NULL);
-	ingest_ok(&f, &m, &old);
-	sa.f = &f;
-	sa.conv = old.conv;
-	assert_true(sb_run_until(&f.loop, recorded_queued, &sa, 5000));
+	ingest_ok_recorded(&f, &m, &old);
 	memset(g, 0, sizeof(g));
 	tx = db_commit_transactions(f.w);
 	for (i = 0; i < 12; i++) {
