@@ -754,10 +754,21 @@ free_fconn(void *arg, uint64_t key, void *value)
 	fconn_free(value);
 }
 
+/*
+ * The follow lists live until the handle is closed: what a channel does
+ * while the daemon shuts down (a history read failed by db_close, a hook
+ * taken away) still finds them.
+ */
 static void
 on_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct bus *b = h->data;
+
+	idmap_each(b->follow, free_flist, NULL);
+	idmap_free(b->follow);
+	idmap_each(b->conns, free_fconn, NULL);
+	idmap_free(b->conns);
+	free(b);
 }
 
 void
@@ -777,10 +788,6 @@ bus_free(struct bus *b)
 			p->done(p->arg, 0);
 		p->done = NULL;
 	}
-	idmap_each(b->follow, free_flist, NULL);
-	idmap_free(b->follow);
-	idmap_each(b->conns, free_fconn, NULL);
-	idmap_free(b->conns);
 	uv_close((uv_handle_t *)&b->timer, on_closed);
 }
 

@@ -107,7 +107,10 @@ struct bus *bus_new(uv_loop_t *loop, struct kv *pub, struct kv *sub,
                     const char *instance, bus_send_fn send, void *send_arg);
 /*
  * Frees the bus once its handle is closed (the loop must run). The
- * publications not yet answered get done(arg, 0) now. NULL: no-op.
+ * publications not yet answered get done(arg, 0) now. Until the loop has
+ * run, follow, history and hook calls still work (a channel shutting down
+ * after it, whose history reads db_close fails, may make them). NULL:
+ * no-op.
  */
 void bus_free(struct bus *b);
 /* This instance's tag, which its publications start with. */
