@@ -168,7 +168,9 @@ static const char READ_SQL[] =
         "  WHERE id = $1::bigint"
         "  AND ($3::text = '' OR assigned_staff_id::text = $3::text)),"
         " up AS (INSERT INTO conversation_reads (conversation_id,"
-        "   advisor_read) SELECT id, $2::bigint FROM c"
+        "   advisor_read) SELECT id, least($2::bigint, coalesce((SELECT"
+        "    max(m.id) FROM messages m WHERE m.conversation_id = c.id), 0))"
+        "   FROM c"
         "  ON CONFLICT (conversation_id) DO UPDATE SET advisor_read ="
         "   greatest(conversation_reads.advisor_read,"
         "    EXCLUDED.advisor_read), updated_at = now()"
@@ -715,7 +717,7 @@ on_read(void *arg, int ok, const PGresult *res, const char *err)
 	conv_text(p->conv, cs, sizeof(cs));
 	ops = ops_of(cv, channel);
 	if (ops != NULL && ops->read != NULL)
-		for_channel = ops->read(ops->arg, p->conv, p->seq);
+		for_channel = ops->read(ops->arg, p->conv, mark);
 	ev = json_pack("{s:s, s:s, s:I}", "type", "conversation.read",
 	               "conversation", cs, "seq", (json_int_t)mark);
 	bus_publish(cv->bus, p->conv, 0, ev, channel, for_channel, NULL, NULL);

@@ -96,7 +96,7 @@ struct conversation_end {
 /*
  * The end op's answer, exactly once, maybe later. why NULL: done, and
  * for_channel (borrowed for the call; may be NULL) is published with the
- * conversation.ended event to the channel's bus hook on every instance
+ * conversation.finished event to the channel's bus hook on every instance
  * (chat: tell the resident's socket, wherever it is). why set: the
  * channel could not do its part: the desk is answered "unavailable" with
  * it, and may send conversation.end again (the conversation stays ended;
@@ -131,8 +131,9 @@ typedef void (*conversation_end_done)(void *done_arg, const char *for_channel,
  *
  * end: the channel's own part of ending, called on the advisor's
  *   instance once the core has committed the end (status assigned ->
- *   wrap_up, anything else not closed -> closed; event
- *   conversation.ended; the router told with route_end), and also when it
+ *   wrap_up, anything else neither closed nor in wrap-up -> closed;
+ *   stored event conversation.ended, desks' event conversation.finished;
+ *   the router told with route_end), and also when it
  *   had ended before (now = 0: the part must be idempotent). It must call
  *   done exactly once. NULL: nothing more than the core's.
  *

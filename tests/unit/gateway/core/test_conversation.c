@@ -843,28 +843,38 @@ test_read(void **st)
 	                " \"conversation\": \"12\"}"));
 	m = ask(w, &w->a, 1, ANN, "advisor",
 	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
-	        " \"seq\": 40}");
+	        " \"seq\": 20}");
 	assert_string_equal(str(m, "type"), "conversation.read.ok");
-	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 40);
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 20);
 	json_decref(m);
 	m = ask(w, &w->a, 1, ANN, "advisor",
 	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
-	        " \"seq\": 30}");
-	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 40);
+	        " \"seq\": 10}");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 20);
 	json_decref(m);
 	assert_int_equal(count("SELECT advisor_read FROM conversation_reads"
 	                       " WHERE conversation_id = 12"),
-	                 40);
+	                 20);
 	assert_true(await(w, &w->b.desk[3], 2));
 	m = sent(&w->b.desk[3], 1);
 	assert_string_equal(str(m, "type"), "conversation.read");
-	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 40);
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 20);
 	json_decref(m);
 	m = ask(w, &w->a, 1, ANN, "advisor",
 	        "{\"type\": \"conversation.history\", \"conversation\": "
 	        "\"12\"}");
 	assert_int_equal(json_integer_value(json_object_get(m, "advisor_read")),
-	                 40);
+	                 20);
+	json_decref(m);
+	/* A mark past the newest message stops at it: later ones stay unread.
+	 */
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.read\", \"conversation\": \"12\","
+	        " \"seq\": 900000000000}");
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")),
+	                 count("SELECT max(id) FROM messages"
+	                       " WHERE conversation_id = 12"));
+	assert_true(json_integer_value(json_object_get(m, "seq")) < 1000);
 	json_decref(m);
 }
 
