@@ -59,6 +59,7 @@ struct form {
 	size_t nslots;
 	uint64_t window_start; /* uv_now, ms */
 	int rate_full_logged;
+	unsigned overflow_count; /* this window, addresses beyond the table */
 	unsigned pending;
 	int closing;
 };
@@ -135,6 +136,7 @@ rate_ok(struct form *f, const char *addr)
 		memset(f->slots, 0, f->nslots * sizeof(*f->slots));
 		f->window_start = now;
 		f->rate_full_logged = 0;
+		f->overflow_count = 0;
 	}
 	i = fnv1a(addr) & (f->nslots - 1);
 	for (n = 0; n < f->nslots; n++, i = (i + 1) & (f->nslots - 1)) {
@@ -148,10 +150,18 @@ rate_ok(struct form *f, const char *addr)
 		s->count++;
 		return 1;
 	}
+	/*
+	 * Every slot taken this window (many addresses, e.g. one network's
+	 * IPv6 range): the addresses not in the table share one allowance,
+	 * so filling the table buys no unlimited sending.
+	 */
 	if (!f->rate_full_logged) {
 		gw_warn("form.rate_table_full", "slots=%zu", f->nslots);
 		f->rate_full_logged = 1;
 	}
+	if (f->overflow_count >= (unsigned)f->fc->requests_per_address)
+		return 0;
+	f->overflow_count++;
 	return 1;
 }
 
@@ -484,10 +494,4 @@ form_free(struct form *f)
 	free(f->counters);
 	free(f->slots);
 	free(f);
-}
-
-unsigned
-form_pending(const struct form *f)
-{
-	return f->pending;
 }

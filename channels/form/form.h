@@ -9,8 +9,8 @@
  *   unknown form 404; bad signature 401 {"error":"signature","reason":...}
  *   (nothing parsed or stored); malformed body 400 {"error":code,
  *   "field":...,"index":...,"reason":...}; ingest refused 422 with its
- *   code; not stored 503 (Retry-After), after one more submission when
- *   ingest's callback said INGEST_RETRY; stored 201 {"conversation":..,
+ *   code; not stored (ingest's INGEST_RETRY) 503 (Retry-After); stored
+ *   201 {"conversation":..,
  *   "reference":"SB...","repeated":false}, a repeat 200 with the stored
  *   conversation. Body limit forms.body_max (413 from the route table),
  *   other methods 405 from the table.
@@ -44,7 +44,5 @@ struct form *form_new(uv_loop_t *loop, const struct gw_config *cfg,
  * ingest has answered those in flight. NULL is a no-op.
  */
 void form_free(struct form *f);
-/* Submissions handed to ingest and not yet answered. */
-unsigned form_pending(const struct form *f);
 
 #endif
