@@ -768,8 +768,8 @@ function renderConv(fresh) {
     `A reply cannot be sent on this ${channelName(c.channel).toLowerCase()} conversation: ` +
     `${c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
-  // A left message has no chat to reply in, and email and SMS replies do not exist yet:
-  // the composer says so and takes nothing (the daemon refuses chat.send: cannot_reply).
+  // A left message has no chat to reply in: the composer takes nothing there (the
+  // daemon refuses chat.send: cannot_reply). Other channels: canSend above.
   $('composer').disabled = c.left;
   $('send-btn').disabled = c.left;
   $('canned-btn').disabled = c.left;

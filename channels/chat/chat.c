@@ -123,7 +123,6 @@ struct pend {
 	char token[CHAT_TOKEN_LEN + 1];
 	long long after;
 	long long at;
-	uint64_t queue;
 	int flag;
 };
 
@@ -892,11 +891,6 @@ token_hash(const char *token, char *hash_hex, size_t hlen)
 
 /*
  * Routing said whether anyone serves the queue (served -1: it could not,
- * and the chat queues): the start is submitted with the answer. Its
- * parameters wait in p->obj.
- */
-/*
- * Routing said whether anyone serves the queue (served -1: it could not,
  * and the chat queues): the start goes to ingest with the answer, as a
  * contact with no message; the chat.start hook writes the session. What
  * the start said waits in p->obj.
@@ -1424,11 +1418,7 @@ msg_ack(struct pend *p)
 	                "client_id", p->client, "seq", (json_int_t)p->after,
 	                "at", (json_int_t)p->at));
 	if (p->flag)
-		fanout(p->c, p->conv,
-		       json_pack("{s:s, s:I, s:s}", "type", "message.status",
-		                 "seq", (json_int_t)p->after, "state",
-		                 "delivered"),
-		       NULL);
+		delivered(p->c, p->conv, p->after);
 }
 
 /*
