@@ -135,6 +135,8 @@ struct fixture {
 	struct gw_session_store *st;
 };
 
+static int no_db_pending(void *arg);
+
 static void
 fixture_open(struct fixture *f, int idle_s, int absolute_s)
 {
@@ -150,6 +152,8 @@ fixture_open(struct fixture *f, int idle_s, int absolute_s)
 	f->db = db_new(&f->loop, &o);
 	db_start(f->db);
 	assert_true(sb_run_until(&f->loop, is_ready, f->db, 5000));
+	/* The connection's own first statements (SET jit) answered. */
+	assert_true(sb_run_until(&f->loop, no_db_pending, f->db, 5000));
 	f->st = gw_session_store_new(&f->loop, f->db, idle_s, absolute_s);
 	assert_non_null(f->st);
 	assert_int_equal(gw_session_set_throttle(f->st, &test_throttle), 0);
@@ -475,8 +479,6 @@ test_disabled_user(void **state)
 	assert_int_equal(r.status, GW_SESSION_OK);
 	fixture_close(&f);
 }
-
-static int no_db_pending(void *arg);
 
 /* Milliseconds a login took, from its call to its answer. */
 static uint64_t
