@@ -942,7 +942,8 @@ on_served(void *arg, int served)
 	m.external_id = ext;
 	m.name = json_string_value(json_object_get(p->obj, "name"));
 	m.queue = json_string_value(json_object_get(p->obj, "queue"));
-	m.flags = INGEST_NO_MESSAGE;
+	/* Refused 'unserved' only when nobody serves it: never in a set. */
+	m.flags = INGEST_NO_MESSAGE | (served == 0 ? INGEST_MAY_REFUSE : 0);
 	m.hook = "chat.start";
 	m.routed = on_start_routed;
 	m.routed_arg = c;

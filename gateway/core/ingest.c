@@ -41,22 +41,25 @@ static const char *const match_names[] = {"new", "matched", "ambiguous", "none",
 static const char *const opened_names[] = {"", "new", "reopened", "followed"};
 
 /*
- * New contacts, many per statement: sb_ingest_new (migration 0021) writes
- * the batch's simple ones (sharing nothing with the rest of the batch) with
- * one INSERT per table, then runs sb_ingest for every other row, in order.
- * ingest_submit sends here only messages that name no conversation, thread
- * key or reference and do not ask for the customer's open conversation.
- * Columns: position, then sb_ingest's result (migration 0016).
+ * New contacts, many per statement: sb_ingest_set (migration 0022) writes
+ * the batch's simple ones (sharing nothing with the rest of the batch,
+ * thread keys not recorded yet, a hook with a set form or none) with one
+ * INSERT per table and one call of each hook's set form, then runs
+ * sb_ingest_hooked for every other row, in order. ingest_submit sends here
+ * only messages that name no conversation or reference, do not ask for
+ * INGEST_FIND_OPEN and are not INGEST_MAY_REFUSE. Columns: position, then
+ * sb_ingest's result (migration 0016), then the hook's answer.
  */
 static const struct db_rows INGEST_NEW_ROWS = {
         "SELECT n, conversation_id, reference, seq, at_ms, customer_id, match,"
         " candidates::text, opened, repeated, route, queue_id, channel,"
-        " queued_ms, priority, stored_body, stored_metadata::text, refused"
-        " FROM sb_ingest_new($1::text[], $2::text[], $3::text[], $4::text[],"
+        " queued_ms, priority, stored_body, stored_metadata::text, refused,"
+        " hook::text"
+        " FROM sb_ingest_set($1::text[], $2::text[], $3::text[], $4::text[],"
         "  $5::jsonb[], $6::bigint[], $7::jsonb[], $8::jsonb[], $9::text[],"
         "  $10::boolean[], $11::text[], $12::text[], $13::text[],"
-        "  $14::jsonb[])",
-        14};
+        "  $14::jsonb[], $15::text[], $16::jsonb[])",
+        16};
 
 /*
  * Every other message (a thread key to find or record, a quoted reference,
@@ -787,14 +790,14 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->routed_arg = m->routed_arg;
 	j->no_message = (m->flags & INGEST_NO_MESSAGE) != 0;
 	j->own_delivery = (m->flags & INGEST_OWN_DELIVERY) != 0;
-	if (m->hook != NULL || j->no_message)
+	if (m->conversation == 0 && m->reference == NULL &&
+	    !(m->flags & (INGEST_FIND_OPEN | INGEST_MAY_REFUSE)))
+		kind = &INGEST_NEW_ROWS;
+	else if (m->hook != NULL || j->no_message ||
+	         (m->flags & INGEST_MAY_REFUSE))
 		kind = &INGEST_HOOKED_ROWS;
 	else if (m->conversation != 0 && m->nthread_add == 0)
 		kind = &INGEST_KNOWN_ROWS;
-	else if (m->conversation == 0 && m->nthread_find == 0 &&
-	         m->nthread_add == 0 && m->reference == NULL &&
-	         !(m->flags & INGEST_FIND_OPEN))
-		kind = &INGEST_NEW_ROWS;
 	else
 		kind = &INGEST_ROWS;
 	if (kind == &INGEST_KNOWN_ROWS) {

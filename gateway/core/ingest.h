@@ -35,12 +35,15 @@
  * Cost (docs/architecture.md, "Ingest"): a message naming its
  * conversation with no thread key to record (a chat socket's) takes a
  * set-based statement shared by its batch; so do new contacts that name no
- * conversation, thread key or reference and do not ask for INGEST_FIND_OPEN
- * (sb_ingest_new: those that share nothing with the rest of the batch in
- * one INSERT per table, the rest one sb_ingest call each); any other
- * message runs sb_ingest, one call a row; one with a hook (below) or
- * INGEST_NO_MESSAGE one sb_ingest_hooked call a row. The answers are the
- * same on every path, but for two: the known-conversation statement
+ * conversation or reference and do not ask for INGEST_FIND_OPEN, with or
+ * without a message, thread keys or a hook (sb_ingest_set, migration 0022:
+ * those that share nothing with the rest of the batch, whose thread keys
+ * are not recorded yet and whose hook, if any, has a set form, in one
+ * INSERT per table and one hook call for the batch; the rest one
+ * sb_ingest_hooked call each); any other message runs sb_ingest, one call
+ * a row, or sb_ingest_hooked with a hook (below), INGEST_NO_MESSAGE or
+ * INGEST_MAY_REFUSE. The answers are the same on every path, but for two:
+ * the known-conversation statement
  * answers a message another instance committed meanwhile INGEST_RETRY
  * (its retry is the repeat), and a repeat there is never routed again.
  *
@@ -55,7 +58,12 @@
  * as the message): nothing of the message is then written (a
  * subtransaction) and the callback gets INGEST_REFUSED with the hook's
  * code. A hook is never called for a message sb_ingest refused. A name
- * not registered is refused "unknown_hook" by the database.
+ * not registered is refused "unknown_hook" by the database. A hook may
+ * also have a set form (ingest_hooks.set_fn, migration 0022), called once
+ * for a batch's new contacts that name it; it cannot refuse one of them,
+ * so a channel whose hook might refuse a message (chat.start: nobody
+ * serves the queue) submits it with INGEST_MAY_REFUSE, and it is then
+ * written on its own.
  *
  * Threads: loop thread only. Ownership: ingest_submit copies what it needs
  * from the message (none of its pointers are kept); a result passed to a
@@ -145,6 +153,8 @@ enum ingest_opened {
  * for it, so that it is not published on the bus twice.
  */
 #define INGEST_OWN_DELIVERY 0x4u
+/* The hook may refuse this one: never in a set (see Hooks above). */
+#define INGEST_MAY_REFUSE 0x8u
 
 /*
  * INGEST_NO_MESSAGE: a contact that opens or finds its conversation before
@@ -197,7 +207,7 @@ struct ingest_msg {
 	size_t nthread_add;
 	const char *reference; /* a case reference the sender quoted */
 	unsigned flags;        /* INGEST_FIND_OPEN, INGEST_NO_MESSAGE,
-	                          INGEST_OWN_DELIVERY */
+	                          INGEST_OWN_DELIVERY, INGEST_MAY_REFUSE */
 	const char *queue;     /* slug or id, for a new or re-opened one */
 	const char *subject;   /* of a new conversation */
 	const char *body;

@@ -1430,15 +1430,13 @@ test_refused_before_the_database(void **st)
  * its data, answers, may refuse (nothing of the message written), and is
  * called for a repeat too; an unregistered name is refused.
  */
+/*
+ * The test hook (and its table): records each call, refuses tag "no"
+ * (test_limit), answers the tag and what was opened.
+ */
 static void
-test_hooks(void **st)
+test_hook_create(void)
 {
-	struct ingest_msg m;
-	struct got g, g2;
-	struct fx f;
-	long before;
-
-	(void)st;
 	assert_int_equal(
 	        sb_pg_exec(&pg,
 	                   "CREATE TABLE IF NOT EXISTS test_hook_rows"
@@ -1456,9 +1454,23 @@ test_hooks(void **st)
 	                   " END IF;"
 	                   " RETURN jsonb_build_object('tag', d->>'tag',"
 	                   "  'opened', r->>'opened');"
-	                   "END $$;"
-	                   "INSERT INTO ingest_hooks VALUES ('test.hook',"
-	                   " 'test_hook') ON CONFLICT DO NOTHING"),
+	                   "END $$;"),
+	        0);
+}
+
+static void
+test_hooks(void **st)
+{
+	struct ingest_msg m;
+	struct got g, g2;
+	struct fx f;
+	long before;
+
+	(void)st;
+	test_hook_create();
+	assert_int_equal(
+	        sb_pg_exec(&pg, "INSERT INTO ingest_hooks VALUES ('test.hook',"
+	                        " 'test_hook') ON CONFLICT DO NOTHING"),
 	        0);
 	fx_open(&f, 1);
 
@@ -1513,6 +1525,159 @@ test_hooks(void **st)
 	m.hook = NULL;
 	ingest_ok(&f, &m, &g);
 	assert_string_equal(g.hook, "");
+	fx_close(&f);
+}
+
+/*
+ * A hook with a set form (migration 0022): a batch's new contacts that name
+ * it (with thread keys, with or without a message) are written in one
+ * statement and the set form is called once for them; the rest of the
+ * batch (a key recorded already, two rows sharing a key, one sent with
+ * INGEST_MAY_REFUSE) takes the per-row hook, with the same answers.
+ */
+static void
+test_set_hook(void **st)
+{
+	static const char *const k_old[] = {"set:old"};
+	static const char *const k0[] = {"set:k0"};
+	static const char *const k1[] = {"set:k1"};
+	static const char *const k4[] = {"set:k4"};
+	static const char *const tags[6] = {"a", "b", "c", "no", "d", "e"};
+	char ext[6][16], data[6][48];
+	struct ingest_msg m;
+	struct got old, g[6];
+	struct gots all = {g, 6};
+	const char *why = NULL;
+	struct fx f;
+	int i;
+
+	(void)st;
+	test_hook_create();
+	assert_int_equal(
+	        sb_pg_exec(&pg,
+	                   "CREATE TABLE IF NOT EXISTS test_set_calls"
+	                   " (rows integer);"
+	                   "CREATE OR REPLACE FUNCTION test_set_hook(p jsonb)"
+	                   " RETURNS TABLE (n bigint, hook jsonb)"
+	                   " LANGUAGE plpgsql AS $$"
+	                   "BEGIN"
+	                   " INSERT INTO test_set_calls"
+	                   "  VALUES (jsonb_array_length(p));"
+	                   " INSERT INTO test_hook_rows"
+	                   "  SELECT (e->>'conversation_id')::bigint,"
+	                   "   (e->>'seq')::bigint, (e->>'repeated')::boolean,"
+	                   "   'set:' || (e->'data'->>'tag')"
+	                   "  FROM jsonb_array_elements(p) e;"
+	                   " RETURN QUERY SELECT (e->>'n')::bigint,"
+	                   "  jsonb_build_object('tag', e->'data'->>'tag',"
+	                   "   'opened', e->>'opened')"
+	                   "  FROM jsonb_array_elements(p) e;"
+	                   "END $$;"
+	                   "INSERT INTO ingest_hooks VALUES ('test.sethook',"
+	                   " 'test_hook', 'test_set_hook')"
+	                   " ON CONFLICT DO NOTHING"),
+	        0);
+	fx_open(&f, 1);
+	/* A conversation holding thread key set:old already. */
+	msg_init(&m, "sms", "set-old");
+	m.thread_add = k_old;
+	m.nthread_add = 1;
+	ingest_ok_recorded(&f, &m, &old);
+
+	memset(g, 0, sizeof(g));
+	for (i = 0; i < 6; i++) {
+		snprintf(ext[i], sizeof(ext[i]), "set-%d", i);
+		snprintf(data[i], sizeof(data[i]), "{\"tag\": \"%s\"}",
+		         tags[i]);
+		msg_init(&m, "sms", ext[i]);
+		m.hook = "test.sethook";
+		m.hook_data = data[i];
+		switch (i) {
+		case 0: /* new, a key to record, no message: the set */
+			m.thread_find = m.thread_add = k0;
+			m.nthread_find = m.nthread_add = 1;
+			m.body = NULL;
+			m.subject = NULL;
+			m.flags = INGEST_NO_MESSAGE;
+			msg_ids(&m, "phone:07700 900811", NULL);
+			break;
+		case 1: /* new, a key, a message: the set */
+			m.thread_add = k1;
+			m.nthread_add = 1;
+			break;
+		case 2: /* its key is recorded: per row, the old one */
+			m.thread_find = k_old;
+			m.nthread_find = 1;
+			break;
+		case 3: /* may be refused: per row, refused */
+			m.flags = INGEST_MAY_REFUSE;
+			break;
+		default: /* 4 and 5 share a key: per row, one conversation */
+			m.thread_find = m.thread_add = k4;
+			m.nthread_find = m.nthread_add = 1;
+			break;
+		}
+		assert_int_equal(
+		        ingest_submit(f.in, &m, on_result, &g[i], &why),
+		        INGEST_OK);
+	}
+	assert_true(sb_run_until(&f.loop, all_done, &all, 10000));
+	/*
+	 * One transaction (the router's own records may follow it): one
+	 * now() (xmin differs: a row with a hook runs in a subtransaction).
+	 */
+	assert_int_equal(pg_long("SELECT count(DISTINCT created_at) FROM"
+	                         " conversations WHERE id IN"
+	                         " (%llu, %llu, %llu)",
+	                         g[0].conv, g[1].conv, g[4].conv),
+	                 1);
+	/* The set form, once, for rows 0 and 1. */
+	assert_int_equal(pg_long("SELECT count(*) FROM test_set_calls"), 1);
+	assert_int_equal(pg_long("SELECT sum(rows) FROM test_set_calls"), 2);
+	assert_int_equal(g[0].status, INGEST_OK);
+	assert_int_equal(g[0].opened, INGEST_NEW);
+	assert_int_equal(g[0].match, INGEST_MATCH_NEW);
+	assert_int_equal(g[0].seq, 0);
+	assert_true(g[0].routed);
+	assert_string_equal(g[0].hook, "{\"tag\": \"a\", \"opened\": \"new\"}");
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_threads"
+	                         " WHERE key = 'set:k0' AND conversation_id ="
+	                         " %llu",
+	                         g[0].conv),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM conversation_events"
+	                         " WHERE conversation_id = %llu AND kind ="
+	                         " 'conversation.new' AND detail->'message'"
+	                         " = 'null' AND detail->>'match' = 'new'",
+	                         g[0].conv),
+	                 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM customer_identities"
+	                         " WHERE value = '+447700900811' AND"
+	                         " customer_id = %llu",
+	                         g[0].customer),
+	                 1);
+	assert_int_equal(g[1].opened, INGEST_NEW);
+	assert_int_not_equal(g[1].seq, 0);
+	assert_string_equal(g[1].hook, "{\"tag\": \"b\", \"opened\": \"new\"}");
+	assert_int_equal(pg_long("SELECT count(*) FROM test_hook_rows WHERE"
+	                         " tag IN ('set:a', 'set:b')"),
+	                 2);
+	/* Per row: found by the recorded key, the per-row hook's answer. */
+	assert_int_equal(g[2].status, INGEST_OK);
+	assert_int_equal(g[2].conv, old.conv);
+	assert_int_equal(g[2].opened, INGEST_EXISTING);
+	assert_string_equal(g[2].hook, "{\"tag\": \"c\", \"opened\": \"\"}");
+	assert_int_equal(g[3].status, INGEST_REFUSED);
+	assert_string_equal(g[3].code, "test_limit");
+	assert_int_equal(pg_long("SELECT count(*) FROM messages WHERE"
+	                         " external_id = 'set-3'"),
+	                 0);
+	assert_int_equal(g[4].opened, INGEST_NEW);
+	assert_int_equal(g[5].opened, INGEST_EXISTING);
+	assert_int_equal(g[5].conv, g[4].conv);
+	assert_int_equal(pg_long("SELECT count(*) FROM test_hook_rows WHERE"
+	                         " tag IN ('c', 'd', 'e')"),
+	                 3);
 	fx_close(&f);
 }
 
@@ -1748,6 +1913,7 @@ main(void)
 	        cmocka_unit_test(test_delivery_hook),
 	        cmocka_unit_test(test_refused_before_the_database),
 	        cmocka_unit_test(test_hooks),
+	        cmocka_unit_test(test_set_hook),
 	        cmocka_unit_test(test_no_message),
 	        cmocka_unit_test(test_chat_functions_still_answer),
 	};
