@@ -64,13 +64,14 @@ struct form {
 	int closing;
 };
 
-/* One submission in ingest, answered by request id. */
+/*
+ * One submission in ingest, answered by request id. Ingest copies what it
+ * stores, so the parsed body and its rendering are freed once submitted.
+ */
 struct sub {
 	struct form *f;
 	unsigned long req;
 	size_t form_ix;
-	struct form_sub fs; /* owns the parsed body */
-	char *body, *meta;
 };
 
 static const char *const form_headers[] = {
@@ -243,9 +244,6 @@ sub_free(struct sub *op)
 {
 	struct form *f = op->f;
 
-	form_sub_clear(&op->fs);
-	free(op->body);
-	free(op->meta);
 	free(op);
 	f->pending--;
 	if (f->closing && f->pending == 0)
@@ -254,12 +252,12 @@ sub_free(struct sub *op)
 
 static void on_ingested(void *arg, const struct ingest_result *res);
 
-/* Hands op to ingest. */
+/* Hands op to ingest, with its submission fs rendered as body and meta. */
 static enum ingest_status
-sub_send(struct sub *op, const char **why)
+sub_send(struct sub *op, const struct form_sub *fs, const char *body,
+         const char *meta, const char **why)
 {
 	const struct form_def *def = &op->f->fc->forms[op->form_ix];
-	const struct form_sub *fs = &op->fs;
 	char source[8 + FORM_SLUG_MAX];
 	struct ingest_msg m;
 
@@ -276,8 +274,8 @@ sub_send(struct sub *op, const char **why)
 	            : def->subject != NULL ? def->subject
 	            : fs->title != NULL    ? fs->title
 	                                   : def->slug;
-	m.body = op->body;
-	m.metadata = op->meta;
+	m.body = body;
+	m.metadata = meta;
 	return ingest_submit(op->f->ingest, &m, on_ingested, op, why);
 }
 
@@ -338,7 +336,7 @@ out:
 }
 
 /*
- * Hands a parsed submission (taken: sub is empty after) to ingest;
+ * Hands a parsed submission (cleared: sub is empty after) to ingest;
  * answers now unless ingest took it.
  */
 static void
@@ -348,17 +346,17 @@ submit(struct form *f, const struct gw_http_request *req, size_t form_ix,
 	const struct form_def *def = &f->fc->forms[form_ix];
 	struct sub *op = xcalloc(1, sizeof(*op));
 	const char *why = NULL;
+	char *body = render_body(def, sub), *meta = render_metadata(def, sub);
 	enum ingest_status st;
 
 	op->f = f;
 	op->req = req->id;
 	op->form_ix = form_ix;
-	op->fs = *sub;
-	memset(sub, 0, sizeof(*sub));
-	op->body = render_body(def, &op->fs);
-	op->meta = render_metadata(def, &op->fs);
 	f->pending++;
-	st = sub_send(op, &why);
+	st = sub_send(op, sub, body, meta, &why);
+	free(body);
+	free(meta);
+	form_sub_clear(sub);
 	if (st == INGEST_OK)
 		return;
 	not_stored(f, req->id, form_ix, st, NULL, why);
