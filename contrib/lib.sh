@@ -275,6 +275,28 @@ sb_psql()
 		-p "$port" -U switchboard -d "$db" "$@"
 }
 
+# Benchmarks' diagnosis (BENCH_PG_STATEMENTS=1): time spent per statement.
+# Usage: sb_pg_statements_load PG_BASE (after sb_pg_init, before the start)
+sb_pg_statements_load()
+{
+	echo "shared_preload_libraries = 'pg_stat_statements'" |
+		sb_as_pg tee -a "$1/data/postgresql.conf" >/dev/null
+}
+
+# Usage: sb_pg_statements_create PORT DBNAME; sb_pg_statements_print PORT DBNAME
+sb_pg_statements_create()
+{
+	sb_psql "$1" "$2" -c 'CREATE EXTENSION pg_stat_statements' >/dev/null
+}
+
+sb_pg_statements_print()
+{
+	sb_psql "$1" "$2" -c "SELECT calls, round(total_exec_time) AS total_ms,
+		round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+		round(total_plan_time) AS plan_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 15"
+}
+
 # Usage: sb_pg_createdb PORT DBNAME
 sb_pg_createdb()
 {
