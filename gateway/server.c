@@ -481,7 +481,7 @@ server_ws_send(void *arg, unsigned long conn, const char *text)
 
 /* Web forms (channels/form) deliver no replies yet: refused, never sent. */
 static const struct conversation_channel_ops WEB_OPS = {
-        NULL, "this channel cannot send replies yet", NULL, NULL, NULL};
+        .no_reply = "this channel cannot send replies yet"};
 
 /* ---------------------------------------------------------------- probes */
 

@@ -124,10 +124,10 @@ email_end(void *arg, const struct conversation_end *e,
 	done(done_arg, "ended for the channel", NULL);
 }
 
-static const struct conversation_channel_ops EMAIL_OPS = {
-        email_reply, NULL, email_end, NULL, NULL};
+static const struct conversation_channel_ops EMAIL_OPS = {.reply = email_reply,
+                                                          .end = email_end};
 static const struct conversation_channel_ops WEB_OPS = {
-        NULL, "this channel cannot send replies yet", NULL, NULL, NULL};
+        .no_reply = "this channel cannot send replies yet"};
 
 static struct kv *
 make_kv(uv_loop_t *loop, int port, int ping)
