@@ -1238,6 +1238,11 @@ orphan(void *arg, uint64_t key, void *value)
 	(void)arg;
 	(void)key;
 	p->cv = NULL;
+	/* conversation_end_by's caller frees what it passed only when told. */
+	if (p->ended != NULL) {
+		p->ended(p->ended_arg, 0, 0, "", "shutting down");
+		p->ended = end_ignored;
+	}
 }
 
 void

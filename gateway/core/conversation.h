@@ -317,9 +317,11 @@ typedef void (*conversation_ended_fn)(void *arg, int ok, int now,
  * conversation.finished to the desks following it with by; then the
  * channel's end op (also when it had ended before: its part must be
  * idempotent), whose for_channel text goes with conversation.finished.
- * done (may be NULL) is then called. arg should name its owner by id
- * when the owner can go first: after conversation_free, done is not
- * called. 0, or -1 (done not called) when the writer refused it.
+ * done (may be NULL) is then called. An end still in flight when the
+ * module is freed is answered then, from conversation_free (ok 0,
+ * "shutting down"), so that its caller can free what it passed; nothing
+ * is called afterwards. 0, or -1 (done not called) when the writer
+ * refused it.
  */
 int conversation_end_by(struct conversation *cv, uint64_t conv, const char *by,
                         conversation_ended_fn done, void *arg);

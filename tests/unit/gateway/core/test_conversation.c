@@ -1427,6 +1427,7 @@ static void
 test_free_in_flight(void **st)
 {
 	struct world *w = *st;
+	struct ended e;
 
 	desk_msg(&w->a, 1, ANN, "advisor",
 	         "{\"type\": \"conversation.history\", \"conversation\":"
@@ -1434,10 +1435,20 @@ test_free_in_flight(void **st)
 	desk_msg(&w->a, 1, ANN, "advisor",
 	         "{\"type\": \"conversation.note\", \"conversation\": \"12\","
 	         " \"client_id\": \"" UUID1 "\", \"text\": \"x\"}");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 14, "system", on_end_by, &e), 0);
 	conversation_free(w->a.cv);
 	w->a.cv = NULL;
+	/* An end in flight is answered once, at once, so that its caller
+	 * can free what it passed. */
+	assert_int_equal(e.calls, 1);
+	assert_false(e.ok);
+	assert_string_equal(e.why, "shutting down");
 	sb_run_for(&w->loop, 300);
 	assert_int_equal(w->a.desk[1].n, 0);
+	assert_int_equal(e.calls, 1);
+	assert_int_equal(end_calls, 0);
 }
 
 int
