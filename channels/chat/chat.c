@@ -5,8 +5,11 @@
  *   socks   resident sockets of this instance (conn -> rsock)
  *   chats   chats whose resident socket is (or was last) here
  *           (conversation -> rchat): idle and detached time-outs
- * Desks follow a chat on the conversation bus (bus.h) once they ask its
- * history. What one side says goes on the bus: desks here and elsewhere
+ * Desks read and answer a chat through the conversation core
+ * (conversation.h: conversation.history, .reply, .note, .read, .typing,
+ * .end), in which the chat registers its ops (the "desks" section below),
+ * and every end of a chat goes through it (conversation_end_by). What one
+ * side says goes on the conversation bus (bus.h): desks here and elsewhere
  * get it from the bus, the resident's socket from the chat's hook on it
  * (on_bus), on whichever instance holds it. Asynchronous
  * answers carry connection ids, never socket pointers. Loop thread only.
