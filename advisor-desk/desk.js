@@ -53,7 +53,7 @@ let picker = null;   // the canned-response picker (canned.js)
 let wrap = null;     // the wrap-up form (wrapup.js)
 
 function request(msg, handler) {
-  if (msg.type !== 'chat.read') S.lastActive = Date.now();
+  if (msg.type !== 'conversation.read') S.lastActive = Date.now();
   const id = 'd' + (++S.seq);
   msg.id = id;
   if (handler) S.waiting.set(id, handler);
@@ -506,12 +506,12 @@ function resyncAfter(c) {
   for (const m of c.messages.values()) if (m.at && m.at <= newest - RESYNC_MARGIN_MS && m.seq > after) after = m.seq;
   return after;
 }
-// Every channel's thread: chat's own chat.history until chat is ported onto the core,
-// conversation.history for any other (docs/desk-protocol.md).
+// Every channel's thread: conversation.history (docs/desk-protocol.md); a chat's adds
+// the page, whether the resident is there and how far they read.
 function askHistory(c, tries = 0, after = 0) {
   if (c.asking) return;
   c.asking = true;
-  const msg = { type: c.channel === 'chat' ? 'chat.history' : 'conversation.history', conversation: c.id };
+  const msg = { type: 'conversation.history', conversation: c.id };
   if (after) msg.after = after;
   else if (c.history && resyncAfter(c) > 0) msg.after = resyncAfter(c);
   request(msg, m => {
@@ -544,12 +544,10 @@ function gotHistory(c, m) {
   // A message left out of hours or when nobody was free: no chat to reply in.
   c.left = !!m.left_message;
   c.replyBy = m.reply_by || '';
-  if (m.type === 'conversation.history') {
-    c.channel = m.channel || c.channel;
-    c.subject = m.subject || '';
-    c.canReply = !!m.can_reply;
-    c.cannotReply = m.cannot_reply || '';
-  }
+  c.channel = m.channel || c.channel;
+  c.subject = m.subject || '';
+  c.canReply = !!m.can_reply;
+  c.cannotReply = m.cannot_reply || '';
   for (const x of m.messages || []) {
     c.messages.set(x.seq, x);
     takeFields(c, x);
@@ -705,7 +703,7 @@ function msgNode(c, m, pending) {
   li.append(el('span', 'meta', meta));
   return li;
 }
-// How the chat's contact details matched customers (chat.history customer.match).
+// How the contact details matched customers (conversation.history customer.match).
 const MATCH_TEXT = { matched: 'details match an existing record', new: 'new customer',
   ambiguous: 'several records match \u2014 check', none: 'no email or mobile given' };
 // The resident's typing shows only while the chat is live and on this desk.
@@ -760,7 +758,8 @@ function renderConv(fresh) {
 
   const closed = !!(c.ended || c.gone);
   // The composer by channel: chat's, or the core's for a channel that delivers replies;
-  // for one that cannot, why not instead of a send button (notes still work below).
+  // for one that cannot, why not instead of a send button (notes still work below). A
+  // left message (a chat's, say) shows the chat composer disabled with why.
   const canSend = isChat || c.canReply;
   $('composer-chat').hidden = !canSend || closed;
   $('composer-other').hidden = canSend || closed;
@@ -769,7 +768,7 @@ function renderConv(fresh) {
     `${c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
   // A left message has no chat to reply in: the composer takes nothing there (the
-  // daemon refuses chat.send: cannot_reply). Other channels: canSend above.
+  // daemon refuses conversation.reply: cannot_reply). Other channels: canSend above.
   $('composer').disabled = c.left;
   $('send-btn').disabled = c.left;
   $('canned-btn').disabled = c.left;
@@ -804,7 +803,7 @@ function markRead(c) {
   for (const m of c.messages.values()) if (m.from === 'resident' && m.seq > newest) newest = m.seq;
   if (newest > c.advisorRead) {
     c.advisorRead = newest;
-    request({ type: c.channel === 'chat' ? 'chat.read' : 'conversation.read', conversation: c.id, seq: newest });
+    request({ type: 'conversation.read', conversation: c.id, seq: newest });
     renderInbox();
   }
 }
@@ -816,8 +815,8 @@ function sendPending(c, cid) {
   const p = c.pending.get(cid);
   p.state = 'sending';
   const chat = c.channel === 'chat';
-  request({ type: chat ? 'chat.send' : 'conversation.reply', conversation: c.id, client_id: cid, text: p.text }, m => {
-    if (m.type === 'chat.sent' || m.type === 'conversation.replied') {
+  request({ type: 'conversation.reply', conversation: c.id, client_id: cid, text: p.text }, m => {
+    if (m.type === 'conversation.replied') {
       p.state = 'sent';
       c.pending.delete(cid);
       if (!c.messages.has(m.seq)) {
@@ -901,7 +900,7 @@ function composerKey(e) {
   }
   return false;
 }
-// Which conversations wait for this advisor's wrap-up (chat.wrap_ups, from PostgreSQL:
+// Which conversations wait for this advisor's wrap-up (conversation.wrap_ups, from PostgreSQL:
 // status wrap_up, theirs). They are kept or brought back, marked ended; those of ids
 // that are not, and that no routing event touched since the question, leave the list.
 function checkWrapups(ids) {
@@ -916,8 +915,8 @@ function checkWrapups(ids) {
     renderInbox();
     renderConv();
   };
-  request({ type: 'chat.wrap_ups' }, m => {
-    if (m.type !== 'chat.wrap_ups') {
+  request({ type: 'conversation.wrap_ups' }, m => {
+    if (m.type !== 'conversation.wrap_ups') {
       // Not known now: ended ones are kept, the rest leave as before.
       const none = new Set();
       none.unknown = true;
@@ -984,14 +983,14 @@ function typing() {
   if ($('composer').value && now - S.typingSentAt >= 3000) {
     S.typingSentAt = now;
     S.typingOn = true;
-    request({ type: 'chat.typing', conversation: c.id, state: true });
+    request({ type: 'conversation.typing', conversation: c.id, state: true });
   }
   clearTimeout(S.typingIdle);
   S.typingIdle = setTimeout(() => stopTyping(c), 4000);
 }
 function stopTyping(c) {
   clearTimeout(S.typingIdle);
-  if (S.typingOn && c && sock.open && !c.gone) request({ type: 'chat.typing', conversation: c.id, state: false });
+  if (S.typingOn && c && sock.open && !c.gone) request({ type: 'conversation.typing', conversation: c.id, state: false });
   S.typingOn = false;
   S.typingSentAt = 0;
 }
@@ -1002,7 +1001,7 @@ function endChat() {
   if (!c) return;
   stopTyping(c);
   const chat = c.channel === 'chat';
-  request({ type: chat ? 'chat.end' : 'conversation.end', conversation: c.id }, m => {
+  request({ type: 'conversation.end', conversation: c.id }, m => {
     if (m.type === 'error') { say(`The ${chat ? 'chat' : 'conversation'} could not be ended: ${m.message || m.code}.`); return; }
     c.ended = c.ended || 'advisor';
     c.typing = false;
@@ -1094,7 +1093,7 @@ function transfer(ev) {
   });
 }
 
-// An internal note (chat.note, conversation.note for other channels): shown to staff in
+// An internal note (conversation.note, any channel): shown to staff in
 // the thread, never to the resident.
 function addNote(ev) {
   ev.preventDefault();
@@ -1103,7 +1102,7 @@ function addNote(ev) {
   const text = t.value.trim();
   fieldError(t, 'n-text-err', text ? '' : 'Write the note first');
   if (!c || !text) { t.focus(); return; }
-  request({ type: c.channel === 'chat' ? 'chat.note' : 'conversation.note', conversation: c.id, client_id: uuid(), text }, m => {
+  request({ type: 'conversation.note', conversation: c.id, client_id: uuid(), text }, m => {
     if (m.type === 'error') {
       fieldError(t, 'n-text-err', `The note was not saved: ${m.message || m.code}`);
       t.focus();
@@ -1231,7 +1230,7 @@ function onmessage(m) {
     const h = S.waiting.get(m.id);
     S.waiting.delete(m.id);
     h(m);
-    if (m.type === 'error' || m.type === 'chat.history' || m.type === 'conversation.history') return;
+    if (m.type === 'error' || m.type === 'conversation.history') return;
   } else if (m.type === 'error') {
     if (m.code !== 'rate_limited') say(`Switchboard refused a request: ${m.message || m.code}.`);
     return;
@@ -1374,7 +1373,6 @@ function onmessage(m) {
     }
     break;
   }
-  case 'chat.message':
   case 'conversation.message': {
     if (!c) break;
     const x = { seq: m.seq, from: m.from, name: m.name, text: m.text, at: m.at, client_id: m.client_id,
@@ -1393,7 +1391,8 @@ function onmessage(m) {
     changed(c);
     break;
   }
-  case 'chat.typing':
+  case 'conversation.typing':
+    // The resident's (a desk is never told another advisor's typing).
     if (!c || c.ended || c.gone) break;
     c.typing = !!m.state;
     clearTimeout(c.typingTimer);
@@ -1409,10 +1408,15 @@ function onmessage(m) {
   case 'conversation.finished':
     if (!c || c.ended) break;
     c.ended = m.by || 'advisor';
-    say(`The conversation with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
+    c.typing = false;
+    clearTimeout(c.typingTimer);
+    if (c.channel === 'chat' && S.open === c.id) say(`The chat has ended (by the ${c.ended}). Wrap it up when you are ready.`);
+    else if (c.channel === 'chat') say(`A chat with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
+    else say(`The conversation with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
     changed(c);
     break;
   case 'chat.read':
+    // How far the resident read (the chat's own event).
     if (!c) break;
     c.residentRead = Math.max(c.residentRead, m.seq || 0);
     changed(c);
@@ -1428,27 +1432,17 @@ function onmessage(m) {
     c.online = !!m.online;
     changed(c);
     break;
-  case 'chat.ended':
-    if (!c) break;
-    c.ended = m.by || 'system';
-    c.typing = false;
-    clearTimeout(c.typingTimer);
-    if (S.open === c.id) say(`The chat has ended (by the ${c.ended}). Wrap it up when you are ready.`);
-    else say(`A chat with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
-    changed(c);
-    break;
   case 'conversation.transferred':
   case 'conversation.released':
   case 'conversation.wrapped_up':
   case 'offer.accepted':
   case 'offer.rejected':
   case 'desk.status.ok':
-  case 'chat.end.ok':
-  case 'chat.sent':
   case 'conversation.replied':
   case 'conversation.noted':
   case 'conversation.read.ok':
   case 'conversation.end.ok':
+  case 'conversation.typing.ok':
   case 'hello':
   case 'pong':
     break;

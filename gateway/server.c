@@ -416,6 +416,7 @@ server_close(struct gw_server *s)
 	if (s->ingest != NULL)
 		ingest_set_deliver(s->ingest, NULL, NULL);
 	/* Its answers in flight find nothing and only free themselves. */
+	chat_detach(s->chat);
 	conversation_free(s->conversation);
 	s->conversation = NULL;
 	/* Redis first: pending routing calls are answered while route lives. */
@@ -481,7 +482,7 @@ server_ws_send(void *arg, unsigned long conn, const char *text)
 
 /* Web forms (channels/form) deliver no replies yet: refused, never sent. */
 static const struct conversation_channel_ops WEB_OPS = {
-        NULL, "this channel cannot send replies yet", NULL, NULL, NULL};
+        .no_reply = "this channel cannot send replies yet"};
 
 /* ---------------------------------------------------------------- probes */
 
@@ -715,7 +716,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
 	                   s->commit[WRITERS - 1], s->ingest, s->kv, s->bus,
-	                   s->instance);
+	                   s->conversation, s->instance);
 
 	uv_signal_init(&s->loop, &s->sig_term);
 	uv_signal_init(&s->loop, &s->sig_int);

@@ -323,7 +323,7 @@ on_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 		               "signed out: sign in again");
 	} else if (peer->kind == PEER_STAFF) {
 		/* Read receipts go out on their own when a message shows. */
-		if (strcmp(type, "chat.read") != 0)
+		if (strcmp(type, "conversation.read") != 0)
 			route_ws_session_touch(rw, peer);
 		route_ws_desk_message(rw, peer, type, msg);
 	} else {

@@ -5,8 +5,11 @@
  *   socks   resident sockets of this instance (conn -> rsock)
  *   chats   chats whose resident socket is (or was last) here
  *           (conversation -> rchat): idle and detached time-outs
- * Desks follow a chat on the conversation bus (bus.h) once they ask its
- * history. What one side says goes on the bus: desks here and elsewhere
+ * Desks read and answer a chat through the conversation core
+ * (conversation.h: conversation.history, .reply, .note, .read, .typing,
+ * .end), in which the chat registers its ops (the "desks" section below),
+ * and every end of a chat goes through it (conversation_end_by). What one
+ * side says goes on the conversation bus (bus.h): desks here and elsewhere
  * get it from the bus, the resident's socket from the chat's hook on it
  * (on_bus), on whichever instance holds it. Asynchronous
  * answers carry connection ids, never socket pointers. Loop thread only.
@@ -22,6 +25,7 @@
 #include "chat.h"
 #include "chat_config.h"
 #include "chat_proto.h"
+#include "conversation.h"
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,10 +35,9 @@
 #define CHAT_WS_PROTOCOL "switchboard.chat.v1"
 #define SWEEP_MS         1000
 /* The warning before an idle chat ends (half the time-out when shorter). */
-#define WARN_MS      60000
-#define REPLAY_MAX   "2000"
-#define REPLAY_PAGE  2000 /* REPLAY_MAX as a number */
-#define WRAP_UPS_MAX "200"
+#define WARN_MS     60000
+#define REPLAY_MAX  "2000"
+#define REPLAY_PAGE 2000 /* REPLAY_MAX as a number */
 /* How long a transcript confirmation link works. */
 #define LINK_TTL_S    86400
 #define CLOSE_RESUMED 4001 /* the chat was resumed on another socket */
@@ -104,6 +107,10 @@ struct chat {
 	struct bus *bus;
 	struct idmap *socks, *chats;
 	uv_timer_t sweep;
+	struct conversation *cv; /* desk operations, ends (NULL: detached) */
+	struct conversation_channel_ops ops; /* registered with cv */
+	int end_now; /* the last end written ended the session (on_chat_ended)
+	              */
 	char origin[96];          /* this instance in the chat registry */
 	int beating;              /* a registry beat is in flight */
 	unsigned long long beats; /* answered beats */
@@ -119,7 +126,9 @@ struct pend {
 	char by[16];
 	char name[201];
 	char text[64];
-	json_t *obj; /* a message to send on success */
+	json_t *obj;                /* a message to send on success */
+	conversation_end_done done; /* chat_end: the core's answer */
+	void *done_arg;
 	char token[CHAT_TOKEN_LEN + 1];
 	long long after;
 	long long at;
@@ -131,7 +140,9 @@ struct pend {
 static const char RESUME_SQL[] =
         "SELECT s.conversation_id, c.reference, c.status,"
         " coalesce(su.display_name, ''), coalesce(c.queue_id, 0),"
-        " coalesce(s.ended_by, ''), s.advisor_read,"
+        " coalesce(s.ended_by, ''), greatest(s.advisor_read, coalesce(("
+        "  SELECT r.advisor_read FROM conversation_reads r"
+        "  WHERE r.conversation_id = s.conversation_id), 0)),"
         " coalesce(c.assigned_staff_id, 0)"
         " FROM chat_sessions s JOIN conversations c"
         "  ON c.id = s.conversation_id"
@@ -152,89 +163,18 @@ static const char REPLAY_SQL[] =
         " ORDER BY m.id LIMIT " REPLAY_MAX;
 
 /*
- * An advisor's message, on a chat assigned to them ($2). A message left
- * with no chat (no chat session) cannot be answered here: columns seq, at,
- * repeat, allowed, and whether it is such a left message.
- */
-static const char SEND_SQL[] =
-        "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
-        "  AND channel = 'chat' AND status = 'assigned'"
-        "  AND assigned_staff_id = $2::bigint AND EXISTS (SELECT 1"
-        "   FROM chat_sessions s WHERE s.conversation_id = $1::bigint)),"
-        " ins AS (INSERT INTO messages (conversation_id, direction,"
-        "   author_kind, author_staff_id, body, source, external_id)"
-        "  SELECT id, 'out', 'staff', $2::bigint, $3, 'desk', $4 FROM c"
-        "  ON CONFLICT (source, external_id) DO NOTHING"
-        "  RETURNING id, created_at),"
-        " fr AS (UPDATE conversations SET first_response_at = now()"
-        "  WHERE id = (SELECT id FROM c) AND first_response_at IS NULL"
-        "  AND EXISTS (SELECT 1 FROM ins))"
-        " SELECT coalesce(ins.id, m.id),"
-        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c),"
-        "  NOT EXISTS (SELECT 1 FROM chat_sessions s"
-        "   WHERE s.conversation_id = $1::bigint)"
-        " FROM (SELECT 1) one LEFT JOIN ins ON true"
-        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
-        "  AND m.external_id = $4";
-
-/*
- * An internal note on a conversation (any channel, not closed) held by
- * the advisor ($2; '' for a supervisor): never shown to the resident.
- * $3 the author, $4 text, $5 external id. Columns as SEND_SQL's.
- */
-static const char NOTE_SQL[] =
-        "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
-        "  AND status <> 'closed'"
-        "  AND ($2::text = '' OR assigned_staff_id::text = $2::text)),"
-        " ins AS (INSERT INTO messages (conversation_id, direction,"
-        "   author_kind, author_staff_id, body, metadata, source,"
-        "   external_id)"
-        "  SELECT id, 'internal', 'staff', $3::bigint, $4,"
-        "   '{\"kind\": \"note\"}', 'desk', $5 FROM c"
-        "  ON CONFLICT (source, external_id) DO NOTHING"
-        "  RETURNING id, created_at)"
-        " SELECT coalesce(ins.id, m.id),"
-        "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
-        "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c)"
-        " FROM (SELECT 1) one LEFT JOIN ins ON true"
-        " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
-        "  AND m.external_id = $5 AND m.conversation_id IN (SELECT id FROM c)";
-
-/*
- * Ends a chat: the session, and the conversation: one with an advisor
- * goes to wrap_up (still theirs: its reason and outcome are recorded
- * when they wrap it up), one never answered is closed. $3: the advisor
- * who must hold it ('' for anyone). Columns: allowed, ended now, the
- * conversation's new status ('' when it was closed or in wrap-up already).
+ * Chat's part of an end (the conversation's is the core's,
+ * conversation_end_by): the session, once. $2: who ended it (advisor,
+ * resident, system). One row when it was ended now.
  */
 static const char END_SQL[] =
-        "WITH c AS (SELECT id FROM conversations WHERE id = $1::bigint"
-        "  AND ($3::text = '' OR assigned_staff_id::text = $3::text)),"
-        " s AS (UPDATE chat_sessions SET ended_at = now(), ended_by = $2"
-        "  WHERE conversation_id = (SELECT id FROM c) AND ended_at IS NULL"
-        "  RETURNING conversation_id),"
-        " cv AS (UPDATE conversations SET status = CASE WHEN status ="
-        "   'assigned' THEN 'wrap_up' ELSE 'closed' END"
-        "  WHERE id = (SELECT conversation_id FROM s)"
-        "  AND status NOT IN ('closed', 'wrap_up') RETURNING status),"
-        " ev AS (INSERT INTO conversation_events (conversation_id, kind,"
-        "   staff_id, detail)"
-        "  SELECT conversation_id, 'chat.ended', nullif($3::text, '')::bigint,"
-        "   jsonb_build_object('by', $2::text) FROM s)"
-        " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM s),"
-        "  coalesce((SELECT status FROM cv), '')";
+        "UPDATE chat_sessions SET ended_at = now(), ended_by = $2"
+        " WHERE conversation_id = $1::bigint AND ended_at IS NULL"
+        " RETURNING 1";
 
 static const char RES_READ_SQL[] =
         "UPDATE chat_sessions SET resident_read = greatest(resident_read,"
         " $2::bigint) WHERE conversation_id = $1::bigint";
-
-static const char ADV_READ_SQL[] =
-        "UPDATE chat_sessions s SET advisor_read = greatest(s.advisor_read,"
-        " $2::bigint) FROM conversations c WHERE s.conversation_id ="
-        " $1::bigint AND c.id = s.conversation_id"
-        " AND ($3::text = '' OR c.assigned_staff_id::text = $3::text)"
-        " RETURNING s.advisor_read";
 
 static const char PAGE_SQL[] =
         "UPDATE chat_sessions SET page_url = $2, page_title = $3"
@@ -264,58 +204,18 @@ static const char CONFIRM_SQL[] =
         " sb_chat_transcript_confirm(decode($1, 'hex'))";
 
 /*
- * A desk's view of a chat, or of a message left with no chat (sb_chat_leave:
- * no chat session; the contact details are the chat.left_message event's).
- * $2: the advisor who must hold it, or ''. $3: messages after this id.
- * Columns: reference, status, page url, page title, match, resident read,
- * advisor read, ended by, name, email, mobile, customer id, messages
- * (JSON), a left message ('t'), how to reply to it.
+ * What conversation.history of a chat adds (conversation.h's history_sql):
+ * the page the resident is on, how far they read, who ended it, and the
+ * contact details they typed with their match. No row for a message left
+ * with no chat (no session).
  */
 static const char HISTORY_SQL[] =
-        "SELECT c.reference, c.status, coalesce(s.page_url, ''),"
-        " coalesce(s.page_title, ''),"
-        " coalesce(s.customer_match, lm.detail->>'match', 'none'),"
-        " coalesce(s.resident_read, 0), coalesce(s.advisor_read, 0),"
-        " coalesce(s.ended_by, ''), cu.display_name,"
-        " coalesce(s.email, lm.detail->>'email', ''),"
-        " coalesce(s.mobile, lm.detail->>'mobile', ''), c.customer_id,"
-        " (SELECT coalesce(json_agg(json_build_object('seq', m.id, 'from',"
-        "   CASE WHEN m.direction = 'internal' THEN 'note'"
-        "    WHEN m.author_kind = 'customer' THEN 'resident'"
-        "    WHEN m.author_kind = 'staff' THEN 'advisor' ELSE 'system' END,"
-        "   'name', su.display_name, 'text', m.body, 'at',"
-        "   (extract(epoch FROM m.created_at) * 1000)::bigint)"
-        "   ORDER BY m.id), '[]')"
-        "  FROM (SELECT * FROM messages WHERE conversation_id = c.id"
-        "   AND id > $3::bigint ORDER BY id LIMIT " REPLAY_MAX ") m"
-        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text,"
-        " s.conversation_id IS NULL,"
-        " CASE WHEN lm.detail->>'email' IS NOT NULL THEN 'email'"
-        "  ELSE 'sms' END"
-        " FROM conversations c LEFT JOIN chat_sessions s"
-        "  ON s.conversation_id = c.id"
-        " JOIN customers cu ON cu.id = c.customer_id"
-        " LEFT JOIN LATERAL (SELECT e.detail FROM conversation_events e"
-        "  WHERE e.conversation_id = c.id AND e.kind = 'chat.left_message'"
-        "  ORDER BY e.id LIMIT 1) lm ON s.conversation_id IS NULL"
-        " WHERE c.id = $1::bigint AND c.channel = 'chat'"
-        "  AND (s.conversation_id IS NOT NULL OR lm.detail IS NOT NULL)"
-        "  AND ($2::text = '' OR c.assigned_staff_id::text = $2::text)";
-
-/*
- * The advisor's conversations waiting for their wrap-up (a chat that
- * ended, on any desk: it stays theirs until wrapped up), for a desk that
- * opens. Columns: id, queue, channel, reference, ended by, name, a left
- * message.
- */
-static const char WRAP_UPS_SQL[] =
-        "SELECT c.id, coalesce(c.queue_id, 0), c.channel, c.reference,"
-        " coalesce(s.ended_by, ''), cu.display_name,"
-        " s.conversation_id IS NULL"
-        " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
-        " LEFT JOIN chat_sessions s ON s.conversation_id = c.id"
-        " WHERE c.status = 'wrap_up' AND c.assigned_staff_id = $1::bigint"
-        " ORDER BY c.id LIMIT " WRAP_UPS_MAX;
+        "SELECT json_build_object('page', json_build_object('url',"
+        " s.page_url, 'title', s.page_title), 'resident_read',"
+        " s.resident_read, 'ended_by', coalesce(s.ended_by, ''),"
+        " 'customer', json_strip_nulls(json_build_object('match',"
+        " s.customer_match, 'email', s.email, 'mobile', s.mobile)))::text"
+        " FROM chat_sessions s WHERE s.conversation_id = $1::bigint";
 
 static const char NAME_SQL[] =
         "SELECT display_name FROM staff_users WHERE id = $1::bigint";
@@ -432,43 +332,19 @@ to_resident(struct chat *c, uint64_t conv, json_t *obj)
 
 /* ---------------------------------------------------------------- fan-out */
 
-/* The seq of a chat.message (for desks), else 0. */
-static uint64_t
-desk_seq(json_t *d)
-{
-	const char *type = json_string_value(json_object_get(d, "type"));
-	json_int_t seq = json_integer_value(json_object_get(d, "seq"));
-
-	if (type == NULL || strcmp(type, "chat.message") != 0 || seq <= 0)
-		return 0;
-	return (uint64_t)seq;
-}
-
 /*
- * An event of conv on the conversation bus (bus.h), on channel "chat":
- * d (for the desks following conv, here and elsewhere; stolen, may be
- * NULL) and the chat's own part, {"r": r} (r for the resident, stolen,
- * may be NULL), {"x": x} (x: a word of letters and dots, for the other
- * instances' chat: attach, ended, reclaim) and "f": "resident" for a
- * resident's message (so that an instance whose desks got it says
- * "delivered"). The chat's hook (on_bus) delivers r to the resident's
- * socket on whichever instance holds it, this one included. r goes out
- * even when the resident's socket is here: the resident may be resuming
- * on another instance right now, whose replay has already read the
- * table; only the instance holding the socket delivers, and a replay
- * drops the copies it sent already.
- * done (may be NULL) gets whether Redis took the publication; *told is
- * set to 1 when it will be called (Redis was up), else left alone: with
- * Redis down a message is acknowledged at once, as before the bus.
- * Returns how many desks here got d.
+ * The chat's own part of a bus event (bus.h, channel "chat"), as text
+ * for its hook: {"r": r} (r for the resident, stolen, may be NULL), "x":
+ * x (a word of letters and dots, for the other instances' chat: attach,
+ * ended, reclaim) and "f": "resident" for a resident's message (so that
+ * an instance whose desks got it says "delivered"). "r" comes first:
+ * on_bus reads only that here. NULL when there is none. malloc'd.
  */
-static size_t
-fanout_x(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x,
-         int resident_msg, bus_done_fn done, void *arg, int *told)
+static char *
+own_part(json_t *r, const char *x, int resident_msg)
 {
 	json_t *own = json_object();
 	char *text = NULL;
-	size_t n;
 
 	if (r != NULL)
 		json_object_set(own, "r", r);
@@ -478,36 +354,42 @@ fanout_x(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x,
 		json_object_set_new(own, "f", json_string("resident"));
 	if (json_object_size(own) > 0)
 		text = json_dumps(own, JSON_COMPACT);
-	if (done != NULL && !kv_ready(c->kv))
-		done = NULL;
-	n = bus_publish(c->bus, conv, desk_seq(d), d, "chat", text, done, arg);
-	if (done != NULL)
-		*told = 1;
-	free(text);
 	json_decref(own);
 	json_decref(r);
-	json_decref(d);
-	return n;
+	return text;
 }
 
-static size_t
-fanout_cb(struct chat *c, uint64_t conv, json_t *r, json_t *d, bus_done_fn cb,
-          void *arg, int *told)
+/*
+ * An event of conv on the conversation bus: d (for the desks following
+ * conv, here and elsewhere; stolen, may be NULL) and the chat's own part
+ * (own_part). The chat's hook (on_bus) delivers r to the resident's
+ * socket on whichever instance holds it, this one included. r goes out
+ * even when the resident's socket is here: the resident may be resuming
+ * on another instance right now, whose replay has already read the
+ * table; only the instance holding the socket delivers, and a replay
+ * drops the copies it sent already.
+ */
+static void
+fanout_x(struct chat *c, uint64_t conv, json_t *r, json_t *d, const char *x)
 {
-	return fanout_x(c, conv, r, d, NULL, 0, cb, arg, told);
+	char *text = own_part(r, x, 0);
+
+	bus_publish(c->bus, conv, 0, d, "chat", text, NULL, NULL);
+	free(text);
+	json_decref(d);
 }
 
-static size_t
+static void
 fanout(struct chat *c, uint64_t conv, json_t *r, json_t *d)
 {
-	return fanout_x(c, conv, r, d, NULL, 0, NULL, NULL, NULL);
+	fanout_x(c, conv, r, d, NULL);
 }
 
 /* Tells the other instances' chat x about conv (nothing for the desks). */
 static void
 publish(struct chat *c, uint64_t conv, const char *x)
 {
-	fanout_x(c, conv, NULL, NULL, x, 0, NULL, NULL, NULL);
+	fanout_x(c, conv, NULL, NULL, x);
 }
 
 /* A resident's message reached an advisor's desk: "delivered". */
@@ -632,94 +514,110 @@ detach_socket(struct chat *c, struct rsock *s)
 	s->conv = 0;
 }
 
-static void on_end_written(void *arg, int ok, const PGresult *res,
-                           const char *err);
-
 /*
- * Ends the chat of conv, said by `by` (resident, advisor, system). staff:
- * the advisor who must hold it, "" for anyone. The answer (chat.ended or
- * an error) goes to conn with id when conn is not 0.
+ * conversation_end_by answered an end the chat asked for: the one who
+ * ended it (the resident's socket conn, when not 0) is answered
+ * chat.ended, unless the end's own chat.ended reached that socket here
+ * (c->end_now: the session was ended by this end, just now).
  */
 static void
-end_chat(struct chat *c, uint64_t conv, const char *by, const char *staff,
-         unsigned long conn, json_t *msg)
+on_chat_ended(void *arg, int ok, int now, const char *status, const char *why)
 {
-	struct pend *p = pend_new(c, conn, conv, msg);
-	char cv[24];
-	const char *params[3], *reason = NULL;
+	struct pend *p = arg;
+	struct chat *c = p->c;
+	struct rchat *ch = idmap_get(c->chats, p->conv);
 
-	conv_text(conv, cv, sizeof(cv));
-	snprintf(p->by, sizeof(p->by), "%s", by);
-	params[0] = cv;
-	params[1] = by;
-	params[2] = staff;
-	if (db_commit_submit(c->w, END_SQL, 3, params, on_end_written, p,
-	                     &reason) != 0)
-		on_end_written(p, 0, NULL, reason);
+	(void)now;
+	(void)status;
+	if (!ok) {
+		if (p->conn)
+			reply_error(c, p->conn, p->id, "unavailable", why);
+		gw_warn("chat.end_failed", "conv=%llu reason=\"%s\"",
+		        (unsigned long long)p->conv, why ? why : "?");
+	} else if (p->conn &&
+	           (ch == NULL || ch->conn != p->conn || !c->end_now)) {
+		reply(c, p->conn, p->id,
+		      json_pack("{s:s, s:s}", "type", "chat.ended", "by",
+		                p->by));
+	}
+	c->end_now = 0;
+	pend_free(p);
 }
 
+/*
+ * Ends the chat of conv, said by `by` (resident, advisor, system),
+ * through the core (conversation_end_by: the conversation's status, its
+ * event, routing, the desks), which then calls chat_end for the chat's
+ * own part. The answer (chat.ended or an error) goes to conn with msg's
+ * id when conn is not 0.
+ */
+static void
+end_chat(struct chat *c, uint64_t conv, const char *by, unsigned long conn,
+         json_t *msg)
+{
+	struct pend *p = pend_new(c, conn, conv, msg);
+
+	snprintf(p->by, sizeof(p->by), "%s", by);
+	if (c->cv == NULL ||
+	    conversation_end_by(c->cv, conv, by, on_chat_ended, p) != 0)
+		on_chat_ended(p, 0, 0, "", "database unavailable");
+}
+
+/* The session's end is written (or not): the core is told (p->done). */
 static void
 on_end_written(void *arg, int ok, const PGresult *res, const char *err)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	struct rchat *ch = idmap_get(c->chats, p->conv);
-	char cv[24];
-	const char *now;
+	char *text = NULL;
 
-	conv_text(p->conv, cv, sizeof(cv));
-	if (!ok || res == NULL || PQntuples(res) != 1) {
-		if (p->conn)
-			reply_error(c, p->conn, p->id, "unavailable", err);
-		gw_warn("chat.end_failed", "conv=%s reason=\"%s\"", cv,
-		        err ? err : "?");
-		pend_free(p);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		if (p->conn)
-			reply_error(c, p->conn, p->id, "forbidden",
-			            "this chat is not assigned to you");
+	if (!ok || res == NULL) {
+		c->end_now = 0;
+		p->done(p->done_arg, NULL,
+		        err ? err : "the chat could not be ended");
 		pend_free(p);
 		return;
 	}
 	if (ch != NULL)
 		ch->state = 'e';
-	if (strcmp(PQgetvalue(res, 0, 1), "1") == 0) {
-		/*
-		 * Ended now, both sides told. One an advisor held stays
-		 * theirs (wrap_up) until they wrap it up, its capacity held
-		 * for the queue's wrap-up time (route_end: after-contact
-		 * work); one never answered leaves routing.
-		 */
-		now = PQgetvalue(res, 0, 2);
-		if (route_end(c->r, cv,
-		              strcmp(now, "closed") == 0 ? "abandoned"
-		                                         : "closed",
-		              NULL, NULL) != 0)
-			gw_warn("chat.route_end_later",
-			        "conv=%s reason=\"routing unavailable\"", cv);
-		gw_info("chat.ended", "conv=%s by=%s", cv, p->by);
+	c->end_now = PQntuples(res) == 1;
+	if (c->end_now) {
+		/* Ended now: the resident is told, wherever their socket is. */
+		gw_info("chat.ended", "conv=%llu by=%s",
+		        (unsigned long long)p->conv, p->by);
 		registry_drop(c, p->conv);
-		publish(c, p->conv, "ended");
-		fanout(c, p->conv,
-		       json_pack("{s:s, s:s}", "type", "chat.ended", "by",
-		                 p->by),
-		       json_pack("{s:s, s:s, s:s}", "type", "chat.ended",
-		                 "conversation", cv, "by", p->by));
+		text = own_part(json_pack("{s:s, s:s}", "type", "chat.ended",
+		                          "by", p->by),
+		                "ended", 0);
 	}
-	/* The one who ended it is answered even when it had ended before. */
-	if (p->conn && strcmp(p->by, "resident") == 0 &&
-	    (ch == NULL || ch->conn != p->conn ||
-	     strcmp(PQgetvalue(res, 0, 1), "1") != 0))
-		reply(c, p->conn, p->id,
-		      json_pack("{s:s, s:s}", "type", "chat.ended", "by",
-		                p->by));
-	else if (p->conn && strcmp(p->by, "advisor") == 0)
-		reply(c, p->conn, p->id,
-		      json_pack("{s:s, s:s}", "type", "chat.end.ok",
-		                "conversation", cv));
+	p->done(p->done_arg, text, NULL);
+	free(text);
 	pend_free(p);
+}
+
+/*
+ * The chat's end op (conversation.h): the session ends once (ended_at,
+ * ended_by: chat's own table), the chat leaves the registry, and the
+ * resident is sent chat.ended with the core's conversation.finished.
+ * Called again for a chat that had ended (e->now 0): nothing more.
+ */
+static void
+chat_end(void *arg, const struct conversation_end *e,
+         conversation_end_done done, void *done_arg)
+{
+	struct chat *c = arg;
+	struct pend *p = pend_new(c, 0, e->conv, NULL);
+	char cv[24];
+	const char *params[2] = {cv, e->by}, *reason = NULL;
+
+	conv_text(e->conv, cv, sizeof(cv));
+	snprintf(p->by, sizeof(p->by), "%s", e->by);
+	p->done = done;
+	p->done_arg = done_arg;
+	if (db_commit_submit(c->w, END_SQL, 2, params, on_end_written, p,
+	                     &reason) != 0)
+		on_end_written(p, 0, NULL, reason);
 }
 
 /* ---------------------------------------------------------------- place */
@@ -1450,9 +1348,9 @@ on_msg_ingested(void *arg, const struct ingest_result *r)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
-	char cv[24];
-	json_t *d;
-	int told = 0;
+	struct conversation_inbound m;
+	char *own;
+	int told;
 
 	if (r->status == INGEST_RETRY) {
 		reply_error(c, p->conn, p->id, "unavailable", r->why);
@@ -1470,16 +1368,28 @@ on_msg_ingested(void *arg, const struct ingest_result *r)
 	/*
 	 * A repeat is passed on again: the first may have been committed by
 	 * an instance that died before publishing it. Desks drop what they
-	 * had (follower.recent).
+	 * had (follower.recent). The desks' event is the core's
+	 * conversation.message; "f": "resident" tells the other instances'
+	 * chat that it is a resident's (they say "delivered" when their desks
+	 * got it). With Redis down it is acknowledged at once, as before the
+	 * bus: desks elsewhere read it in their history.
 	 */
-	conv_text(p->conv, cv, sizeof(cv));
+	memset(&m, 0, sizeof(m));
+	m.conv = p->conv;
+	m.seq = r->seq;
+	m.at_ms = r->at_ms;
+	m.channel = "chat";
 	/* A repeat shows the text stored, not what the retry says. */
-	d = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s}", "type",
-	              "chat.message", "conversation", cv, "seq",
-	              (json_int_t)p->after, "from", "resident", "text", r->body,
-	              "at", (json_int_t)p->at, "client_id", p->client);
-	p->flag = fanout_x(c, p->conv, NULL, d, NULL, 1, on_msg_published, p,
-	                   &told) > 0;
+	m.body = r->body;
+	m.client_id = p->client;
+	own = own_part(NULL, NULL, 1);
+	m.for_channel = own;
+	told = kv_ready(c->kv) && c->cv != NULL;
+	if (c->cv != NULL)
+		p->flag = conversation_publish_message(
+		                  c->cv, &m, told ? on_msg_published : NULL,
+		                  told ? p : NULL) > 0;
+	free(own);
 	if (!told) {
 		/* Redis is down: desks elsewhere read it in their history. */
 		msg_ack(p);
@@ -1511,7 +1421,10 @@ send_message(struct chat *c, struct rsock *s, json_t *msg,
 	m.external_id = ext;
 	m.conversation = s->conv;
 	m.body = q->text;
-	/* Its desks get chat.message from on_msg_ingested, not the bus twice.
+	/*
+	 * Published by on_msg_ingested, not by ingest's delivery hook: the
+	 * resident is acknowledged only once Redis has it, and the other
+	 * instances' chat says "delivered".
 	 */
 	m.flags = INGEST_OWN_DELIVERY;
 	st = ingest_submit(c->in, &m, on_msg_ingested, p, &reason);
@@ -1815,9 +1728,9 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 			ch->last_act = uv_now(c->loop);
 			ch->warned = 0;
 		}
-		fanout(c, s->conv, NULL,
-		       json_pack("{s:s, s:s, s:b}", "type", "chat.typing",
-		                 "conversation", cv, "state", q.state));
+		if (c->cv != NULL)
+			conversation_publish_typing(c->cv, s->conv, "chat",
+			                            q.state);
 		break;
 	case CHAT_PAGE:
 		if (q.url == NULL)
@@ -1834,7 +1747,7 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 			on_page_written(p, 0, NULL, why);
 		break;
 	case CHAT_END:
-		end_chat(c, s->conv, "resident", "", conn, msg);
+		end_chat(c, s->conv, "resident", conn, msg);
 		break;
 	case CHAT_RATING:
 		snprintf(num, sizeof(num), "%d", q.score);
@@ -1865,351 +1778,67 @@ on_res_message(void *arg, unsigned long conn, const char *type, json_t *msg)
 
 /* ---------------------------------------------------------------- desks */
 
-/* A desk's view of the chat: the chat.history answer, or NULL. */
-static json_t *
-history_json(const PGresult *res, uint64_t conv, json_t *msgs)
-{
-	char cv[24];
-	json_t *m;
-
-	conv_text(conv, cv, sizeof(cv));
-	m = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:I, s:s,"
-	        " s:s, s:s, s:s}, s:I, s:I, s:b, s:O}",
-	        "type", "chat.history", "conversation", cv, "reference",
-	        PQgetvalue(res, 0, 0), "status", PQgetvalue(res, 0, 1),
-	        "ended_by", PQgetvalue(res, 0, 7), "page", "url",
-	        PQgetvalue(res, 0, 2), "title", PQgetvalue(res, 0, 3),
-	        "customer", "id", (json_int_t)atoll(PQgetvalue(res, 0, 11)),
-	        "name", PQgetvalue(res, 0, 8), "email", PQgetvalue(res, 0, 9),
-	        "mobile", PQgetvalue(res, 0, 10), "match",
-	        PQgetvalue(res, 0, 4), "resident_read",
-	        (json_int_t)atoll(PQgetvalue(res, 0, 5)), "advisor_read",
-	        (json_int_t)atoll(PQgetvalue(res, 0, 6)), "left_message",
-	        strcmp(PQgetvalue(res, 0, 13), "t") == 0, "messages", msgs);
-	if (m == NULL)
-		return NULL;
-	if (strcmp(PQgetvalue(res, 0, 13), "t") == 0)
-		json_object_set_new(m, "reply_by",
-		                    json_string(PQgetvalue(res, 0, 14)));
-	/* Page by page: the desk asks again after the last one. */
-	if (json_array_size(msgs) >= REPLAY_PAGE)
-		json_object_set_new(m, "more", json_true());
-	return m;
-}
-
 /*
- * The answer to a desk's chat.history. The desk has followed the chat on
- * the bus since before the read (bus_history_begin), its live messages
- * held: the bus merges them into the answer, less those it had, so
- * nothing falls between the two.
+ * The chat's ops in the conversation core (conversation.h): the desks
+ * speak conversation.* for a chat as for any conversation; what reaches
+ * the resident is the text these return, which the core publishes on the
+ * bus for the chat's hook (on_bus) on every instance.
  */
+
+/* An advisor's reply, stored by the core: the resident's message event. */
+static char *
+chat_reply(void *arg, const struct conversation_reply *r)
+{
+	(void)arg;
+	return own_part(json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}", "type",
+	                          "message", "seq", (json_int_t)r->seq, "from",
+	                          "advisor", "name", r->name, "text", r->text,
+	                          "at", (json_int_t)r->at_ms),
+	                NULL, 0);
+}
+
+/* The advisors read up to seq: the resident's read receipt. */
+static char *
+chat_read(void *arg, uint64_t conv, uint64_t seq)
+{
+	(void)arg;
+	(void)conv;
+	return own_part(json_pack("{s:s, s:I, s:s}", "type", "message.status",
+	                          "seq", (json_int_t)seq, "state", "read"),
+	                NULL, 0);
+}
+
+/* An advisor is typing (or stopped). */
+static char *
+chat_typing(void *arg, uint64_t conv, int state)
+{
+	(void)arg;
+	(void)conv;
+	return own_part(
+	        json_pack("{s:s, s:b}", "type", "typing", "state", state), NULL,
+	        0);
+}
+
+/* What only this instance knows: whether the resident's socket is here. */
 static void
-on_history(void *arg, PGresult *res, const char *err)
-{
-	struct pend *p = arg;
-	struct chat *c = p->c;
-	const char *code = NULL, *why = err;
-	json_t *msgs = NULL, *m = NULL;
-	struct rchat *ch;
-
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		code = "unavailable";
-	} else if (PQntuples(res) != 1) {
-		code = "forbidden";
-		why = "no chat of yours has this id";
-	} else {
-		msgs = json_loads(PQgetvalue(res, 0, 12), 0, NULL);
-		if (!json_is_array(msgs)) {
-			json_decref(msgs);
-			msgs = json_array();
-		}
-		m = history_json(res, p->conv, msgs);
-		if (m == NULL)
-			code = "unavailable";
-	}
-	if (code == NULL) {
-		ch = idmap_get(c->chats, p->conv);
-		if (ch != NULL)
-			json_object_set_new(m, "online",
-			                    json_boolean(ch->conn != 0));
-		if (p->id != NULL)
-			json_object_set(m, "id", p->id);
-		if (bus_history_end(c->bus, p->conv, p->conn, m, msgs,
-		                    json_object_get(m, "more") != NULL) != 0) {
-			code = "unavailable";
-			why = "too many messages came while it was read: ask "
-			      "again";
-		}
-	}
-	if (code != NULL) {
-		reply_error(c, p->conn, p->id, code, why);
-		bus_history_abort(c->bus, p->conv, p->conn);
-	}
-	json_decref(m);
-	json_decref(msgs);
-	pend_free(p);
-}
-
-/* chat.sent or chat.noted for a desk's message (p->after: seq, p->at). */
-static void
-desk_sent_ack(struct pend *p)
-{
-	char cv[24];
-
-	conv_text(p->conv, cv, sizeof(cv));
-	reply(p->c, p->conn, p->id,
-	      json_pack("{s:s, s:s, s:s, s:I, s:I}", "type",
-	                p->flag ? "chat.noted" : "chat.sent", "conversation",
-	                cv, "client_id", p->client, "seq", (json_int_t)p->after,
-	                "at", (json_int_t)p->at));
-}
-
-/* As on_msg_published, for the advisor's side. */
-static void
-on_desk_published(void *arg, int ok)
-{
-	struct pend *p = arg;
-
-	if (!ok)
-		reply_error(p->c, p->conn, p->id, "unavailable",
-		            "not passed on: send it again");
-	else
-		desk_sent_ack(p);
-	pend_free(p);
-}
-
-static void
-on_desk_sent(void *arg, int ok, const PGresult *res, const char *err)
-{
-	struct pend *p = arg;
-	struct chat *c = p->c;
-	char cv[24];
-	int told = 0;
-
-	conv_text(p->conv, cv, sizeof(cv));
-	if (!ok || res == NULL || PQntuples(res) != 1) {
-		reply_error(c, p->conn, p->id, "unavailable", err);
-	} else if (PQgetisnull(res, 0, 0) && !p->flag &&
-	           strcmp(PQgetvalue(res, 0, 4), "t") == 0) {
-		reply_error(c, p->conn, p->id, "cannot_reply",
-		            "this is a message left for the council: replies "
-		            "by email or SMS cannot be sent yet");
-	} else if (PQgetisnull(res, 0, 0)) {
-		reply_error(c, p->conn, p->id, "forbidden",
-		            "this chat is not assigned to you");
-	} else {
-		p->after = atoll(PQgetvalue(res, 0, 0));
-		p->at = atoll(PQgetvalue(res, 0, 1));
-		/*
-		 * Acknowledged once Redis has it; a repeat is passed on again
-		 * (its first may have died with its instance). A note (flag)
-		 * is for the desks only.
-		 */
-		fanout_cb(
-		        c, p->conv,
-		        p->flag ? NULL
-		                : json_pack("{s:s, s:I, s:s, s:s, s:O, s:I}",
-		                            "type", "message", "seq",
-		                            (json_int_t)p->after, "from",
-		                            "advisor", "name", p->name, "text",
-		                            json_object_get(p->obj, "text"),
-		                            "at", (json_int_t)p->at),
-		        json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:I, s:s}",
-		                  "type", "chat.message", "conversation", cv,
-		                  "seq", (json_int_t)p->after, "from",
-		                  p->flag ? "note" : "advisor", "name", p->name,
-		                  "text", json_object_get(p->obj, "text"), "at",
-		                  (json_int_t)p->at, "client_id", p->client),
-		        on_desk_published, p, &told);
-		if (told)
-			return;
-		desk_sent_ack(p);
-	}
-	pend_free(p);
-}
-
-static void
-on_desk_read(void *arg, int ok, const PGresult *res, const char *err)
-{
-	struct pend *p = arg;
-
-	if (!ok || res == NULL) {
-		reply_error(p->c, p->conn, p->id, "unavailable", err);
-	} else if (PQntuples(res) != 1) {
-		reply_error(p->c, p->conn, p->id, "forbidden",
-		            "this chat is not assigned to you");
-	} else {
-		fanout(p->c, p->conv,
-		       json_pack("{s:s, s:I, s:s}", "type", "message.status",
-		                 "seq", (json_int_t)p->after, "state", "read"),
-		       NULL);
-	}
-	pend_free(p);
-}
-
-static int
-is_supervisor(const char *role)
-{
-	return strcmp(role, "supervisor") == 0 || strcmp(role, "admin") == 0;
-}
-
-/* Whether conn was shown conv's history (and still follows it). */
-static int
-following(struct chat *c, uint64_t conv, unsigned long conn)
-{
-	return bus_shown(c->bus, conv, conn);
-}
-
-static void
-on_wrap_ups(void *arg, PGresult *res, const char *err)
-{
-	struct pend *p = arg;
-	json_t *list;
-	int i;
-
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		reply_error(p->c, p->conn, p->id, "unavailable", err);
-		pend_free(p);
-		return;
-	}
-	list = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		json_array_append_new(
-		        list,
-		        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
-		                  "conversation", PQgetvalue(res, i, 0),
-		                  "queue", PQgetvalue(res, i, 1), "channel",
-		                  PQgetvalue(res, i, 2), "reference",
-		                  PQgetvalue(res, i, 3), "ended_by",
-		                  PQgetvalue(res, i, 4), "name",
-		                  PQgetvalue(res, i, 5), "left_message",
-		                  strcmp(PQgetvalue(res, i, 6), "t") == 0));
-	reply(p->c, p->conn, p->id,
-	      json_pack("{s:s, s:o}", "type", "chat.wrap_ups", "conversations",
-	                list));
-	pend_free(p);
-}
-
-static void
-on_desk_message(void *arg, const struct route_ws_desk *d, const char *type,
-                json_t *msg)
+chat_history(void *arg, uint64_t conv, json_t *answer)
 {
 	struct chat *c = arg;
-	json_t *id = json_object_get(msg, "id"), *v;
-	const char *cs =
-	        json_string_value(json_object_get(msg, "conversation"));
-	uint64_t conv = parse_u64(cs);
-	char staff[24], who[24], num[24], ext[64];
-	const char *params[5], *reason = NULL, *text, *client;
-	struct pend *p;
+	struct rchat *ch = idmap_get(c->chats, conv);
 
-	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
-	/* Supervisors see and end any chat; advisors only theirs. */
-	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
-	if (strcmp(type, "chat.wrap_ups") == 0) {
-		p = pend_new(c, d->conn, 0, msg);
-		params[0] = staff;
-		if (db_query(c->db, WRAP_UPS_SQL, 1, params, on_wrap_ups, p) !=
-		    0)
-			on_wrap_ups(p, NULL, "database unavailable");
-		return;
-	}
-	if (conv == 0) {
-		reply_error(c, d->conn, id, "bad_message",
-		            "conversation must be a conversation id (decimal)");
-		return;
-	}
-	if (strcmp(type, "chat.history") == 0) {
-		v = json_object_get(msg, "after");
-		snprintf(num, sizeof(num), "%lld",
-		         json_is_integer(v) ? (long long)json_integer_value(v)
-		                            : 0LL);
-		p = pend_new(c, d->conn, conv, msg);
-		params[0] = cs;
-		params[1] = who;
-		params[2] = num;
-		/* Following first, then reading: no gap between the two. */
-		bus_history_begin(c->bus, conv, d->conn);
-		if (db_query(c->db, HISTORY_SQL, 3, params, on_history, p) != 0)
-			on_history(p, NULL, "database unavailable");
-	} else if (strcmp(type, "chat.send") == 0 ||
-	           strcmp(type, "chat.note") == 0) {
-		int note = strcmp(type, "chat.note") == 0;
-
-		text = json_string_value(json_object_get(msg, "text"));
-		client = json_string_value(json_object_get(msg, "client_id"));
-		if (!chat_is_uuid(client) || text == NULL || text[0] == '\0' ||
-		    strlen(text) !=
-		            json_string_length(json_object_get(msg, "text")) ||
-		    chat_utf8_chars(text) > CHAT_TEXT_MAX) {
-			reply_error(
-			        c, d->conn, id, "bad_message",
-			        "needs client_id (a UUID) and text (1 to 4000 "
-			        "characters)");
-			return;
-		}
-		p = pend_new(c, d->conn, conv, msg);
-		snprintf(p->client, sizeof(p->client), "%s", client);
-		snprintf(p->name, sizeof(p->name), "%s", d->name);
-		p->obj = json_pack("{s:s}", "text", text);
-		snprintf(ext, sizeof(ext), "%s:%s", cs, client);
-		p->flag = note;
-		params[0] = cs;
-		params[1] = note ? who : staff;
-		params[2] = note ? staff : text;
-		params[3] = note ? text : ext;
-		params[4] = ext;
-		if (db_commit_submit(c->w, note ? NOTE_SQL : SEND_SQL,
-		                     note ? 5 : 4, params, on_desk_sent, p,
-		                     &reason) != 0) {
-			reply_error(c, d->conn, id, "unavailable", reason);
-			pend_free(p);
-		}
-	} else if (strcmp(type, "chat.typing") == 0) {
-		v = json_object_get(msg, "state");
-		if (!json_is_boolean(v) || !following(c, conv, d->conn)) {
-			reply_error(c, d->conn, id, "bad_message",
-			            "chat.typing needs state, on a chat whose "
-			            "history this desk asked");
-			return;
-		}
-		fanout(c, conv,
-		       json_pack("{s:s, s:b}", "type", "typing", "state",
-		                 json_is_true(v)),
-		       NULL);
-	} else if (strcmp(type, "chat.read") == 0) {
-		v = json_object_get(msg, "seq");
-		if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-			reply_error(c, d->conn, id, "bad_message",
-			            "chat.read needs seq");
-			return;
-		}
-		p = pend_new(c, d->conn, conv, msg);
-		p->after = json_integer_value(v);
-		snprintf(num, sizeof(num), "%lld", p->after);
-		params[0] = cs;
-		params[1] = num;
-		params[2] = who;
-		if (db_commit_submit(c->w, ADV_READ_SQL, 3, params,
-		                     on_desk_read, p, &reason) != 0) {
-			reply_error(c, d->conn, id, "unavailable", reason);
-			pend_free(p);
-		}
-	} else if (strcmp(type, "chat.end") == 0) {
-		end_chat(c, conv, "advisor", who, d->conn, msg);
-	} else {
-		reply_error(c, d->conn, id, "unknown_type", type);
-	}
+	if (ch != NULL)
+		json_object_set_new(answer, "online",
+		                    json_boolean(ch->conn != 0));
 }
 
-static void
-on_desk_close(void *arg, unsigned long conn)
-{
-	struct chat *c = arg;
-
-	bus_drop_conn(c->bus, conn);
-}
+static const struct conversation_channel_ops CHAT_OPS_TEMPLATE = {
+        .reply = chat_reply,
+        .end = chat_end,
+        .read = chat_read,
+        .typing = chat_typing,
+        .history_sql = HISTORY_SQL,
+        .history = chat_history,
+};
 
 /* ---------------------------------------------------------------- routing */
 
@@ -2290,7 +1919,7 @@ on_route(void *arg, const struct route_event *ev, size_t n)
 		           ch->state != 'e') {
 			/* Released at a desk (conversation.release): over. */
 			end_chat(c, conv,
-			         ch->state == 'w' ? "system" : "advisor", "", 0,
+			         ch->state == 'w' ? "system" : "advisor", 0,
 			         NULL);
 		}
 	}
@@ -2658,7 +2287,7 @@ on_sweep(uv_timer_t *t)
 		ch = idmap_get(c->chats, sp.end[i]);
 		gw_info("chat.idle_end", "conv=%llu detached=%d",
 		        (unsigned long long)sp.end[i], ch->conn == 0);
-		end_chat(c, sp.end[i], "system", "", 0, NULL);
+		end_chat(c, sp.end[i], "system", 0, NULL);
 		/* Not twice while the end is being written. */
 		ch->state = ch->state == 'w' ? 'w' : 'e';
 		ch->last_act = sp.now;
@@ -2700,7 +2329,7 @@ struct chat *
 chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
          struct route *r, struct route_ws *rw, struct db *db,
          struct db_commit *w, struct ingest *in, struct kv *kv, struct bus *bus,
-         const char *instance)
+         struct conversation *cv, const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
 	/* Residents' widgets: never a cookie, the resume token is all. */
@@ -2717,7 +2346,8 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	                             NULL,
 	                             on_transcript_link,
 	                             c};
-	struct route_ws_chat rc = {on_desk_message, on_desk_close, on_route, c};
+	/* The desks' messages are the core's (conversation.*): events only. */
+	struct route_ws_chat rc = {NULL, NULL, on_route, c};
 	unsigned char nonce[8];
 	char hex[17];
 
@@ -2732,6 +2362,9 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	c->in = in;
 	c->kv = kv;
 	c->bus = bus;
+	c->cv = cv;
+	c->ops = CHAT_OPS_TEMPLATE;
+	c->ops.arg = c;
 	c->socks = idmap_new();
 	c->chats = idmap_new();
 	/* Unique per process, even for instances sharing an id. */
@@ -2743,6 +2376,9 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	route_ws_set_chat(rw, &rc);
 	if (bus_set_channel_hook(bus, "chat", on_bus, c) != 0)
 		fatalx("chat: cannot hook the conversation bus");
+	if (cv != NULL &&
+	    conversation_channel_register(cv, "chat", &c->ops) != 0)
+		fatalx("chat: cannot register with the conversation core");
 	uv_timer_init(loop, &c->sweep);
 	c->sweep.data = c;
 	uv_timer_start(&c->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
@@ -2781,12 +2417,22 @@ chat_closed(uv_handle_t *h)
 }
 
 void
+chat_detach(struct chat *c)
+{
+	if (c == NULL || c->cv == NULL)
+		return;
+	conversation_channel_register(c->cv, "chat", NULL);
+	c->cv = NULL;
+}
+
+void
 chat_free(struct chat *c)
 {
 	struct route_ws_chat nochat = {NULL, NULL, NULL, NULL};
 
 	if (c == NULL)
 		return;
+	chat_detach(c);
 	gw_http_ws_unregister(c->http, CHAT_WS_PROTOCOL);
 	route_ws_set_chat(c->rw, &nochat);
 	bus_set_channel_hook(c->bus, "chat", NULL, NULL);

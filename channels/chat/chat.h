@@ -1,7 +1,8 @@
 /*
  * chat.h: the web chat channel. Residents' widgets speak
- * switchboard.chat.v1 (docs/chat-protocol.md) on /ws; advisors' desks add
- * the chat.* messages to switchboard.v1 through route_ws. Every resident
+ * switchboard.chat.v1 (docs/chat-protocol.md) on /ws; advisors' desks read
+ * and answer chats with the conversation core's conversation.* messages
+ * (conversation.h), in which the chat registers its ops. Every resident
  * message is committed to PostgreSQL (through ingest) before it is
  * acknowledged or shown to an advisor; messages, typing, page changes and
  * read receipts reach the other side through the conversation bus (bus.h)
@@ -14,6 +15,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "conversation.h"
 #include "db.h"
 #include "db_commit.h"
 #include "http.h"
@@ -28,14 +30,23 @@ struct chat;
  * kv holds the chat registry (which instance times each chat out); bus
  * carries what one side says to the other, on every instance (the chat
  * hooks channel "chat" on it); w commits the chat's own writes; in takes
- * the residents' starts and messages (ingest.h: stored, then routed). All
- * are owned by the caller and outlive the chat.
+ * the residents' starts and messages (ingest.h: stored, then routed); cv
+ * (may be NULL in tests) takes the desks' operations on chats, the chat
+ * registering its ops ("chat") there, and every end of a chat goes
+ * through it (conversation_end_by). All are owned by the caller and
+ * outlive the chat, except cv: see chat_detach.
  */
 struct chat *chat_new(uv_loop_t *loop, const struct gw_config *cfg,
                       struct gw_http *http, struct route *r,
                       struct route_ws *rw, struct db *db, struct db_commit *w,
                       struct ingest *in, struct kv *kv, struct bus *bus,
-                      const char *instance);
+                      struct conversation *cv, const char *instance);
+/*
+ * Takes the chat's ops out of cv and stops using it (call it before
+ * conversation_free when cv goes first): a chat ending afterwards is
+ * answered "unavailable" and ends nothing. NULL: no-op.
+ */
+void chat_detach(struct chat *c);
 void chat_free(struct chat *c);
 /*
  * The chat's public REST path (no session): GET /api/chat/transcript?token=

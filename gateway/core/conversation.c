@@ -28,6 +28,10 @@
 #define UUID_LEN         36
 #define NO_REPLY_DEFAULT "this channel cannot send replies yet"
 #define PAGE_TEXT        "2000" /* CONVERSATION_PAGE as text */
+#define WRAP_UPS_TEXT    "200"  /* conversations in a wrap_ups answer */
+#define LEFT_NO_REPLY                                                          \
+	"this is a message left for the council: replies by email or SMS "     \
+	"cannot be sent yet"
 
 struct chan {
 	char name[CHANNEL_NAME_MAX + 1];
@@ -45,6 +49,12 @@ struct conversation {
 	struct chan chans[CONVERSATION_CHANNELS_MAX];
 	size_t nchans;
 	struct idmap *pends; /* key -> struct pend, every one in flight */
+	/*
+	 * Conversations whose history desks here were shown -> 1 + the index
+	 * of their channel in chans (CONVERSATION_CHANNELS_MAX + 1: none
+	 * registered), for conversation.typing; until they leave the desks.
+	 */
+	struct idmap *shown;
 	uint64_t next_key;
 	struct route_ws *rw; /* attached to (its "conversation." hook) */
 };
@@ -66,6 +76,12 @@ struct pend {
 	long long at;
 	int flag; /* note: a note; end: ended now */
 	int repeated;
+	char by[16]; /* end: advisor, resident, system */
+	/* end: conversation_end_by's answer (conn 0), else the desk's. */
+	conversation_ended_fn ended;
+	void *ended_arg;
+	json_t *answer; /* history: the answer, while the extra is read */
+	json_t *msgs;   /* history: its messages */
 };
 
 /* ---------------------------------------------------------------- SQL */
@@ -74,7 +90,8 @@ struct pend {
  * A desk's view of a conversation of any channel. $2: the advisor it
  * must be assigned to, or '' (supervisors). $3: messages after this id.
  * Columns: reference, status, channel, subject, customer id, name, email,
- * phone, match, advisor read, messages (JSON text).
+ * phone, match, advisor read, messages (JSON text), a left message
+ * (conversation.h), how the resident asked to be answered.
  */
 static const char HISTORY_SQL[] =
         "SELECT c.reference, c.status, c.channel, c.subject, cu.id,"
@@ -99,20 +116,29 @@ static const char HISTORY_SQL[] =
         "   'metadata', m.metadata) ORDER BY m.id), '[]')"
         "  FROM (SELECT * FROM messages WHERE conversation_id = c.id"
         "   AND id > $3::bigint ORDER BY id LIMIT " PAGE_TEXT ") m"
-        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text"
+        "  LEFT JOIN staff_users su ON su.id = m.author_staff_id)::text,"
+        " lm.metadata IS NOT NULL, coalesce(lm.metadata->>'reply_by', '')"
         " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " LEFT JOIN LATERAL (SELECT f.metadata FROM (SELECT m.metadata"
+        "  FROM messages m WHERE m.conversation_id = c.id ORDER BY m.id"
+        "  LIMIT 1) f WHERE f.metadata->>'kind' = 'left_message') lm ON true"
         " WHERE c.id = $1::bigint"
         "  AND ($2::text = '' OR c.assigned_staff_id::text = $2::text)";
 
 /*
  * An advisor's reply, on a conversation assigned to them ($2), written
- * only when its channel is one of $5 (those that deliver replies).
- * Columns: seq, at, repeat, allowed, channel, deliverable. seq is NULL
- * when nothing was written (not allowed, not deliverable, or the
- * client id was used for another kind of message).
+ * only when its channel is one of $5 (those that deliver replies) and it
+ * is not a left message (conversation.h). Columns: seq, at, repeat,
+ * allowed, channel, deliverable, a left message. seq is NULL when nothing
+ * was written (not allowed, not deliverable, or the client id was used
+ * for another kind of message).
  */
 static const char REPLY_SQL[] =
-        "WITH c AS (SELECT id, channel, channel = ANY($5::text[]) AS can"
+        "WITH l AS (SELECT coalesce((SELECT m.metadata->>'kind' ="
+        "   'left_message' FROM messages m WHERE m.conversation_id ="
+        "   $1::bigint ORDER BY m.id LIMIT 1), false) AS is_left),"
+        " c AS (SELECT id, channel, channel = ANY($5::text[])"
+        "   AND NOT (SELECT is_left FROM l) AS can"
         "  FROM conversations WHERE id = $1::bigint AND status = 'assigned'"
         "  AND assigned_staff_id = $2::bigint),"
         " ins AS (INSERT INTO messages (conversation_id, direction,"
@@ -127,7 +153,7 @@ static const char REPLY_SQL[] =
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
         "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c),"
         "  coalesce((SELECT channel FROM c), ''),"
-        "  coalesce((SELECT can FROM c), false)"
+        "  coalesce((SELECT can FROM c), false), (SELECT is_left FROM l)"
         " FROM (SELECT 1) one LEFT JOIN ins ON true"
         " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"
         "  AND m.external_id = $4 AND m.direction = 'out'"
@@ -180,7 +206,8 @@ static const char READ_SQL[] =
         "  coalesce((SELECT advisor_read FROM up), 0)";
 
 /*
- * Ends a conversation held by $2 ('' for a supervisor; $3 who ends it):
+ * Ends a conversation held by $2 ('' for a supervisor, or for
+ * conversation_end_by; $3 the advisor who ends it, '' for none; $4 by):
  * one with an advisor goes to wrap_up (still theirs until they wrap it
  * up), any other not closed is closed. Columns: allowed, the new status
  * ('' when it had ended before), channel, the status it has now.
@@ -195,12 +222,30 @@ static const char END_SQL[] =
         "  AND status NOT IN ('closed', 'wrap_up') RETURNING status),"
         " ev AS (INSERT INTO conversation_events (conversation_id, kind,"
         "   staff_id, detail)"
-        "  SELECT id, 'conversation.ended', $3::bigint,"
-        "   jsonb_build_object('by', 'advisor', 'channel', channel) FROM c"
+        "  SELECT id, 'conversation.ended', nullif($3::text, '')::bigint,"
+        "   jsonb_build_object('by', $4::text, 'channel', channel) FROM c"
         "  WHERE EXISTS (SELECT 1 FROM cv))"
         " SELECT (SELECT count(*) FROM c), coalesce((SELECT status FROM cv),"
         "  ''), coalesce((SELECT channel FROM c), ''),"
         "  coalesce((SELECT status FROM cv), (SELECT status FROM c), '')";
+
+/*
+ * The advisor's ($1) conversations waiting for their wrap-up, any
+ * channel (one that ended stays theirs until wrapped up), for a desk
+ * that opens. Columns: id, queue, channel, reference, ended by (the
+ * newest conversation.ended event's), name, a left message.
+ */
+static const char WRAP_UPS_SQL[] =
+        "SELECT c.id, coalesce(c.queue_id, 0), c.channel, c.reference,"
+        " coalesce((SELECT e.detail->>'by' FROM conversation_events e"
+        "  WHERE e.conversation_id = c.id AND e.kind = 'conversation.ended'"
+        "  ORDER BY e.id DESC LIMIT 1), ''), coalesce(cu.display_name, ''),"
+        " coalesce((SELECT m.metadata->>'kind' = 'left_message'"
+        "  FROM messages m WHERE m.conversation_id = c.id ORDER BY m.id"
+        "  LIMIT 1), false)"
+        " FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+        " WHERE c.status = 'wrap_up' AND c.assigned_staff_id = $1::bigint"
+        " ORDER BY c.id LIMIT " WRAP_UPS_TEXT;
 
 /* ---------------------------------------------------------------- util */
 
@@ -212,11 +257,12 @@ pend_new(struct conversation *cv, const struct conversation_desk *d,
 
 	p->cv = cv;
 	p->key = ++cv->next_key;
-	p->conn = d->conn;
-	p->staff = d->staff;
+	p->conn = d != NULL ? d->conn : 0;
+	p->staff = d != NULL ? d->staff : 0;
 	p->conv = conv;
-	p->id = json_incref(json_object_get(msg, "id"));
-	snprintf(p->name, sizeof(p->name), "%s", d->name ? d->name : "");
+	p->id = msg != NULL ? json_incref(json_object_get(msg, "id")) : NULL;
+	snprintf(p->name, sizeof(p->name), "%s",
+	         d != NULL && d->name ? d->name : "");
 	idmap_put(cv->pends, p->key, p);
 	return p;
 }
@@ -227,6 +273,8 @@ pend_free(struct pend *p)
 	if (p->cv != NULL)
 		idmap_del(p->cv->pends, p->key);
 	json_decref(p->id);
+	json_decref(p->answer);
+	json_decref(p->msgs);
 	free(p->text);
 	free(p);
 }
@@ -416,7 +464,8 @@ history_json(const struct conversation *cv, const PGresult *res, uint64_t conv,
 {
 	char cs[24];
 	const char *channel = PQgetvalue(res, 0, 2);
-	int can = conversation_channel_can_reply(cv, channel);
+	int left = value_true(res, 0, 11);
+	int can = !left && conversation_channel_can_reply(cv, channel);
 	json_t *m;
 
 	conv_text(conv, cs, sizeof(cs));
@@ -433,12 +482,83 @@ history_json(const struct conversation *cv, const PGresult *res, uint64_t conv,
 	        can, "messages", msgs);
 	if (m == NULL)
 		return NULL;
+	if (left) {
+		json_object_set_new(m, "left_message", json_true());
+		json_object_set_new(m, "reply_by",
+		                    json_string(PQgetvalue(res, 0, 12)));
+	}
 	if (!can)
-		json_object_set_new(m, "cannot_reply",
-		                    json_string(no_reply_why(cv, channel)));
+		json_object_set_new(
+		        m, "cannot_reply",
+		        json_string(left ? LEFT_NO_REPLY
+		                         : no_reply_why(cv, channel)));
 	if (json_array_size(msgs) >= CONVERSATION_PAGE)
 		json_object_set_new(m, "more", json_true());
 	return m;
+}
+
+/*
+ * Sends the history answer held in p (the channel's parts in it): the bus
+ * merges what came meanwhile into it, less what the read had.
+ */
+static void
+history_send(struct pend *p)
+{
+	struct conversation *cv = p->cv;
+	const struct conversation_channel_ops *ops = ops_of(cv, p->channel);
+
+	const struct chan *ch = chan_find(cv, p->channel);
+
+	idmap_put(cv->shown, p->conv,
+	          (void *)(uintptr_t)(ch != NULL
+	                                      ? (size_t)(ch - cv->chans) + 1
+	                                      : CONVERSATION_CHANNELS_MAX + 1));
+	if (ops != NULL && ops->history != NULL)
+		ops->history(ops->arg, p->conv, p->answer);
+	if (p->id != NULL)
+		json_object_set(p->answer, "id", p->id);
+	if (bus_history_end(cv->bus, p->conv, p->conn, p->answer, p->msgs,
+	                    json_object_get(p->answer, "more") != NULL) != 0) {
+		answer_error(cv, p->conn, p->id, "unavailable",
+		             "too many messages came while it was read: ask "
+		             "again");
+		bus_history_abort(cv->bus, p->conv, p->conn);
+	}
+}
+
+/* The channel's part of a history (history_sql) is read. */
+static void
+on_history_extra(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	json_t *x = NULL, *cu, *xc;
+
+	if (p->cv == NULL)
+		goto out;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		answer_error(p->cv, p->conn, p->id, "unavailable", err);
+		bus_history_abort(p->cv->bus, p->conv, p->conn);
+		goto out;
+	}
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		x = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (json_is_object(x)) {
+		cu = json_object_get(p->answer, "customer");
+		xc = json_object_get(x, "customer");
+		if (json_is_object(cu) && json_is_object(xc)) {
+			json_object_update(cu, xc);
+			json_object_del(x, "customer");
+		}
+		/* The core's own members stay the core's. */
+		json_object_del(x, "type");
+		json_object_del(x, "conversation");
+		json_object_del(x, "messages");
+		json_object_update(p->answer, x);
+	}
+	history_send(p);
+out:
+	json_decref(x);
+	pend_free(p);
 }
 
 /*
@@ -451,8 +571,9 @@ on_history(void *arg, PGresult *res, const char *err)
 {
 	struct pend *p = arg;
 	struct conversation *cv = p->cv;
-	const char *code = NULL, *why = err;
-	json_t *msgs = NULL, *m = NULL;
+	const struct conversation_channel_ops *ops;
+	const char *code = NULL, *why = err, *params[1];
+	char cs[24];
 
 	if (cv == NULL)
 		goto out;
@@ -462,32 +583,33 @@ on_history(void *arg, PGresult *res, const char *err)
 		code = "forbidden";
 		why = "no conversation of yours has this id";
 	} else {
-		msgs = json_loads(PQgetvalue(res, 0, 10), 0, NULL);
-		if (!json_is_array(msgs)) {
-			json_decref(msgs);
-			msgs = json_array();
+		p->msgs = json_loads(PQgetvalue(res, 0, 10), 0, NULL);
+		if (!json_is_array(p->msgs)) {
+			json_decref(p->msgs);
+			p->msgs = json_array();
 		}
-		m = history_json(cv, res, p->conv, msgs);
-		if (m == NULL)
+		p->answer = history_json(cv, res, p->conv, p->msgs);
+		if (p->answer == NULL)
 			code = "unavailable";
-	}
-	if (code == NULL) {
-		if (p->id != NULL)
-			json_object_set(m, "id", p->id);
-		if (bus_history_end(cv->bus, p->conv, p->conn, m, msgs,
-		                    json_object_get(m, "more") != NULL) != 0) {
-			code = "unavailable";
-			why = "too many messages came while it was read: ask "
-			      "again";
-		}
+		snprintf(p->channel, sizeof(p->channel), "%s",
+		         PQgetvalue(res, 0, 2));
 	}
 	if (code != NULL) {
 		answer_error(cv, p->conn, p->id, code, why);
 		bus_history_abort(cv->bus, p->conv, p->conn);
+		goto out;
 	}
+	ops = ops_of(cv, p->channel);
+	if (ops != NULL && ops->history_sql != NULL) {
+		conv_text(p->conv, cs, sizeof(cs));
+		params[0] = cs;
+		if (db_query(cv->db, ops->history_sql, 1, params,
+		             on_history_extra, p) != 0)
+			on_history_extra(p, NULL, "database unavailable");
+		return;
+	}
+	history_send(p);
 out:
-	json_decref(m);
-	json_decref(msgs);
 	pend_free(p);
 }
 
@@ -608,7 +730,9 @@ on_written(void *arg, int ok, const PGresult *res, const char *err)
 	} else if (!p->flag && !value_true(res, 0, 5)) {
 		/* Nothing was written: the channel cannot deliver. */
 		answer_error(cv, p->conn, p->id, "cannot_reply",
-		             no_reply_why(cv, PQgetvalue(res, 0, 4)));
+		             value_true(res, 0, 6)
+		                     ? LEFT_NO_REPLY
+		                     : no_reply_why(cv, PQgetvalue(res, 0, 4)));
 	} else if (PQgetisnull(res, 0, 0)) {
 		answer_error(cv, p->conn, p->id, "bad_message",
 		             "this client_id was used for another message");
@@ -766,7 +890,28 @@ op_read(struct conversation *cv, const struct conversation_desk *d,
 
 /* ---------------------------------------------------------------- end */
 
-/* The channel's part of an end is done (or failed): the desk is told. */
+/* Tells whoever asked for the end: the desk, or conversation_end_by's. */
+static void
+end_answer(struct pend *p, const char *code, const char *why)
+{
+	struct conversation *cv = p->cv;
+	char cs[24];
+
+	if (p->ended != NULL) {
+		p->ended(p->ended_arg, code == NULL, p->flag, p->status, why);
+		return;
+	}
+	if (code != NULL) {
+		answer_error(cv, p->conn, p->id, code, why);
+		return;
+	}
+	conv_text(p->conv, cs, sizeof(cs));
+	answer(cv, p->conn, p->id,
+	       json_pack("{s:s, s:s, s:s}", "type", "conversation.end.ok",
+	                 "conversation", cs, "status", p->status));
+}
+
+/* The channel's part of an end is done (or failed): the asker is told. */
 static void
 on_end_done(void *done_arg, const char *for_channel, const char *why)
 {
@@ -778,23 +923,32 @@ on_end_done(void *done_arg, const char *for_channel, const char *why)
 	if (cv == NULL)
 		goto out;
 	if (why != NULL) {
-		answer_error(cv, p->conn, p->id, "unavailable", why);
+		end_answer(p, "unavailable", why);
 		goto out;
 	}
 	conv_text(p->conv, cs, sizeof(cs));
 	if (p->flag || for_channel != NULL) {
 		ev = json_pack("{s:s, s:s, s:s, s:s}", "type",
 		               "conversation.finished", "conversation", cs,
-		               "by", "advisor", "status", p->status);
+		               "by", p->by, "status", p->status);
 		bus_publish(cv->bus, p->conv, 0, ev, p->channel, for_channel,
 		            NULL, NULL);
 		json_decref(ev);
 	}
-	answer(cv, p->conn, p->id,
-	       json_pack("{s:s, s:s, s:s}", "type", "conversation.end.ok",
-	                 "conversation", cs, "status", p->status));
+	end_answer(p, NULL, NULL);
 out:
 	pend_free(p);
+}
+
+/* conversation_end_by's answer when its caller wants none. */
+static void
+end_ignored(void *arg, int ok, int now, const char *status, const char *why)
+{
+	(void)arg;
+	(void)ok;
+	(void)now;
+	(void)status;
+	(void)why;
 }
 
 static void
@@ -811,13 +965,16 @@ on_ended(void *arg, int ok, const PGresult *res, const char *err)
 		return;
 	}
 	if (!ok || res == NULL || PQntuples(res) != 1) {
-		answer_error(cv, p->conn, p->id, "unavailable", err);
+		end_answer(p, "unavailable",
+		           err ? err : "database unavailable");
 		pend_free(p);
 		return;
 	}
 	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		answer_error(cv, p->conn, p->id, "forbidden",
-		             "no conversation of yours has this id");
+		end_answer(p, "forbidden",
+		           p->ended != NULL
+		                   ? "no such conversation"
+		                   : "no conversation of yours has this id");
 		pend_free(p);
 		return;
 	}
@@ -837,8 +994,9 @@ on_ended(void *arg, int ok, const PGresult *res, const char *err)
 		gw_warn("conversation.route_end_later",
 		        "conv=%s reason=\"routing unavailable\"", cs);
 	if (p->flag)
-		gw_info("conversation.ended", "conv=%s channel=%s status=%s",
-		        cs, p->channel, p->status);
+		gw_info("conversation.ended",
+		        "conv=%s channel=%s status=%s by=%s", cs, p->channel,
+		        p->status, p->by);
 	ops = ops_of(cv, p->channel);
 	if (ops == NULL || ops->end == NULL) {
 		on_end_done(p, NULL, NULL);
@@ -847,31 +1005,156 @@ on_ended(void *arg, int ok, const PGresult *res, const char *err)
 	memset(&e, 0, sizeof(e));
 	e.conv = p->conv;
 	e.staff = p->staff;
+	e.by = p->by;
 	e.status = p->flag ? p->status : "";
 	e.now = p->flag;
 	ops->end(ops->arg, &e, on_end_done, p);
+}
+
+/* Submits the end of p->conv; who: the advisor who must hold it, or "". */
+static int
+end_submit(struct conversation *cv, struct pend *p, const char *who,
+           const char **reason)
+{
+	char cs[24], staff[24];
+	const char *params[4];
+
+	conv_text(p->conv, cs, sizeof(cs));
+	if (p->staff != 0)
+		snprintf(staff, sizeof(staff), "%llu",
+		         (unsigned long long)p->staff);
+	else
+		staff[0] = '\0';
+	params[0] = cs;
+	params[1] = who;
+	params[2] = staff;
+	params[3] = p->by;
+	return db_commit_submit(cv->w, END_SQL, 4, params, on_ended, p, reason);
 }
 
 static void
 op_end(struct conversation *cv, const struct conversation_desk *d,
        uint64_t conv, json_t *msg)
 {
-	char cs[24], staff[24], who[24];
-	const char *params[3], *reason = NULL;
+	char who[24];
+	const char *reason = NULL;
 	struct pend *p;
 
-	conv_text(conv, cs, sizeof(cs));
-	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
-	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
-	params[0] = cs;
-	params[1] = who;
-	params[2] = staff;
+	if (is_supervisor(d->role))
+		who[0] = '\0';
+	else
+		snprintf(who, sizeof(who), "%llu",
+		         (unsigned long long)d->staff);
 	p = pend_new(cv, d, conv, msg);
-	if (db_commit_submit(cv->w, END_SQL, 3, params, on_ended, p, &reason) !=
-	    0) {
+	snprintf(p->by, sizeof(p->by), "advisor");
+	if (end_submit(cv, p, who, &reason) != 0) {
 		answer_error(cv, d->conn, p->id, "unavailable", reason);
 		pend_free(p);
 	}
+}
+
+int
+conversation_end_by(struct conversation *cv, uint64_t conv, const char *by,
+                    conversation_ended_fn done, void *arg)
+{
+	const char *reason = NULL;
+	struct pend *p;
+
+	if (conv == 0 || by == NULL)
+		return -1;
+	p = pend_new(cv, NULL, conv, NULL);
+	snprintf(p->by, sizeof(p->by), "%s", by);
+	p->ended = done != NULL ? done : end_ignored;
+	p->ended_arg = arg;
+	if (end_submit(cv, p, "", &reason) != 0) {
+		gw_warn("conversation.end_failed", "conv=%llu reason=\"%s\"",
+		        (unsigned long long)conv, reason ? reason : "?");
+		pend_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- typing */
+
+static void
+op_typing(struct conversation *cv, const struct conversation_desk *d,
+          uint64_t conv, json_t *msg)
+{
+	json_t *v = json_object_get(msg, "state");
+	json_t *id = json_object_get(msg, "id");
+	const struct conversation_channel_ops *ops = NULL;
+	uintptr_t k = (uintptr_t)idmap_get(cv->shown, conv);
+	char cs[24], *text = NULL;
+
+	if (!json_is_boolean(v) || k == 0 ||
+	    !bus_shown(cv->bus, conv, d->conn)) {
+		answer_error(cv, d->conn, id, "bad_message",
+		             "conversation.typing needs state (true or false), "
+		             "on a conversation whose history this desk asked");
+		return;
+	}
+	conv_text(conv, cs, sizeof(cs));
+	if (k <= cv->nchans)
+		ops = cv->chans[k - 1].ops;
+	if (ops != NULL && ops->typing != NULL)
+		text = ops->typing(ops->arg, conv, json_is_true(v));
+	/* For the customer only: other desks are not told. */
+	if (text != NULL)
+		bus_publish(cv->bus, conv, 0, NULL, cv->chans[k - 1].name, text,
+		            NULL, NULL);
+	free(text);
+	answer(cv, d->conn, id,
+	       json_pack("{s:s, s:s}", "type", "conversation.typing.ok",
+	                 "conversation", cs));
+}
+
+/* ---------------------------------------------------------------- wrap-ups */
+
+static void
+on_wrap_ups(void *arg, PGresult *res, const char *err)
+{
+	struct pend *p = arg;
+	json_t *list;
+	int i;
+
+	if (p->cv == NULL)
+		goto out;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		answer_error(p->cv, p->conn, p->id, "unavailable", err);
+		goto out;
+	}
+	list = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(
+		        list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+		                        "conversation", PQgetvalue(res, i, 0),
+		                        "queue", PQgetvalue(res, i, 1),
+		                        "channel", PQgetvalue(res, i, 2),
+		                        "reference", PQgetvalue(res, i, 3),
+		                        "ended_by", PQgetvalue(res, i, 4),
+		                        "name", PQgetvalue(res, i, 5),
+		                        "left_message", value_true(res, i, 6)));
+	answer(p->cv, p->conn, p->id,
+	       json_pack("{s:s, s:o}", "type", "conversation.wrap_ups",
+	                 "conversations", list));
+out:
+	pend_free(p);
+}
+
+static void
+op_wrap_ups(struct conversation *cv, const struct conversation_desk *d,
+            uint64_t conv, json_t *msg)
+{
+	char staff[24];
+	const char *params[1] = {staff};
+	struct pend *p;
+
+	(void)conv;
+	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
+	p = pend_new(cv, d, 0, msg);
+	if (db_query(cv->db, WRAP_UPS_SQL, 1, params, on_wrap_ups, p) != 0)
+		on_wrap_ups(p, NULL, "database unavailable");
 }
 
 /* ---------------------------------------------------------------- table */
@@ -880,13 +1163,19 @@ typedef void (*op_fn)(struct conversation *cv,
                       const struct conversation_desk *d, uint64_t conv,
                       json_t *msg);
 
+/* needs_conv: the message names a conversation ("conversation"). */
 static const struct {
 	const char *type;
 	op_fn fn;
+	int needs_conv;
 } OPS[] = {
-        {"conversation.history", op_history}, {"conversation.reply", op_reply},
-        {"conversation.note", op_note},       {"conversation.read", op_read},
-        {"conversation.end", op_end},
+        {"conversation.history", op_history, 1},
+        {"conversation.reply", op_reply, 1},
+        {"conversation.note", op_note, 1},
+        {"conversation.read", op_read, 1},
+        {"conversation.end", op_end, 1},
+        {"conversation.typing", op_typing, 1},
+        {"conversation.wrap_ups", op_wrap_ups, 0},
 };
 
 void
@@ -903,6 +1192,10 @@ conversation_desk_message(struct conversation *cv,
 			break;
 	if (i == sizeof(OPS) / sizeof(OPS[0])) {
 		answer_error(cv, d->conn, id, "unknown_type", type);
+		return;
+	}
+	if (!OPS[i].needs_conv) {
+		OPS[i].fn(cv, d, 0, msg);
 		return;
 	}
 	conv = route_id_parse(
@@ -933,6 +1226,7 @@ conversation_new(uv_loop_t *loop, struct db *db, struct db_commit *w,
 	cv->send = send;
 	cv->send_arg = send_arg;
 	cv->pends = idmap_new();
+	cv->shown = idmap_new();
 	return cv;
 }
 
@@ -944,6 +1238,11 @@ orphan(void *arg, uint64_t key, void *value)
 	(void)arg;
 	(void)key;
 	p->cv = NULL;
+	/* conversation_end_by's caller frees what it passed only when told. */
+	if (p->ended != NULL) {
+		p->ended(p->ended_arg, 0, 0, "", "shutting down");
+		p->ended = end_ignored;
+	}
 }
 
 void
@@ -957,6 +1256,7 @@ conversation_free(struct conversation *cv)
 		route_ws_set_hook(cv->rw, "conversation.", &none);
 	idmap_each(cv->pends, orphan, NULL);
 	idmap_free(cv->pends);
+	idmap_free(cv->shown);
 	free(cv);
 }
 
@@ -999,6 +1299,7 @@ conversation_desk_close(struct conversation *cv, unsigned long conn)
 void
 conversation_left(struct conversation *cv, uint64_t conv)
 {
+	idmap_del(cv->shown, conv);
 	bus_drop_conversation(cv->bus, conv);
 }
 
@@ -1065,11 +1366,12 @@ conversation_deliver(void *arg, const struct ingest_result *res)
 }
 
 size_t
-conversation_publish_inbound(struct conversation *cv, uint64_t conv,
-                             uint64_t seq, long long at_ms, const char *channel,
-                             const char *body, const char *metadata)
+conversation_publish_message(struct conversation *cv,
+                             const struct conversation_inbound *m,
+                             bus_done_fn done, void *arg)
 {
-	json_t *md = metadata != NULL ? json_loads(metadata, 0, NULL) : NULL;
+	json_t *md =
+	        m->metadata != NULL ? json_loads(m->metadata, 0, NULL) : NULL;
 	json_t *ev;
 	size_t n;
 
@@ -1077,11 +1379,44 @@ conversation_publish_inbound(struct conversation *cv, uint64_t conv,
 		json_decref(md);
 		md = NULL;
 	}
-	ev = message_event(conv, seq, "resident", NULL, body ? body : "", at_ms,
-	                   md, NULL);
-	n = bus_publish(cv->bus, conv, seq, ev,
-	                channel_name_ok(channel) ? channel : NULL, NULL, NULL,
-	                NULL);
+	ev = message_event(m->conv, m->seq, "resident", NULL,
+	                   m->body ? m->body : "", m->at_ms, md, m->client_id);
+	n = bus_publish(cv->bus, m->conv, m->seq, ev,
+	                channel_name_ok(m->channel) ? m->channel : NULL,
+	                m->for_channel, done, arg);
 	json_decref(ev);
 	return n;
+}
+
+size_t
+conversation_publish_inbound(struct conversation *cv, uint64_t conv,
+                             uint64_t seq, long long at_ms, const char *channel,
+                             const char *body, const char *metadata)
+{
+	struct conversation_inbound m;
+
+	memset(&m, 0, sizeof(m));
+	m.conv = conv;
+	m.seq = seq;
+	m.at_ms = at_ms;
+	m.channel = channel;
+	m.body = body;
+	m.metadata = metadata;
+	return conversation_publish_message(cv, &m, NULL, NULL);
+}
+
+void
+conversation_publish_typing(struct conversation *cv, uint64_t conv,
+                            const char *channel, int state)
+{
+	char cs[24];
+	json_t *ev;
+
+	conv_text(conv, cs, sizeof(cs));
+	ev = json_pack("{s:s, s:s, s:b, s:s}", "type", "conversation.typing",
+	               "conversation", cs, "state", state, "from", "resident");
+	bus_publish(cv->bus, conv, 0, ev,
+	            channel_name_ok(channel) ? channel : NULL, NULL, NULL,
+	            NULL);
+	json_decref(ev);
 }

@@ -1,14 +1,17 @@
 /*
  * conversation.h: desk operations on any conversation (issue 14 item 4):
  * the channel-neutral desk messages conversation.history, .reply, .note,
- * .read and .end (docs/desk-protocol.md), and the table in which each
- * channel registers how it delivers a reply and how it ends. Loop thread
- * only.
+ * .read, .end, .typing and .wrap_ups (docs/desk-protocol.md), the end of
+ * a conversation by its customer or the system (conversation_end_by), and
+ * the table in which each channel registers how it delivers a reply, how
+ * it ends and what its history adds. Loop thread only.
  *
  * Who may do what (the conversation's row decides, in the same statement
  * as the write, so a conversation transferred meanwhile is refused):
  *   history, note, read, end  the advisor it is assigned to, or any
  *                             supervisor or admin;
+ *   typing                    a desk that was shown its history;
+ *   wrap_ups                  (no conversation) the advisor's own list;
  *   reply                     only the advisor it is assigned to, while
  *                             it is assigned (not in wrap-up).
  * Anything else is answered "forbidden", whatever the conversation is:
@@ -33,6 +36,8 @@
  *    and "client_id" for a desk's own}
  *   {"type": "conversation.read", "conversation", "seq"}
  *   {"type": "conversation.finished", "conversation", "by", "status"}
+ *   {"type": "conversation.typing", "conversation", "state",
+ *    "from": "resident"} (conversation_publish_typing)
  *   (the router's own "conversation.ended" is its after-contact hold)
  *
  * Ownership: nothing passed in is kept after a call returns, except the
@@ -85,23 +90,18 @@ struct conversation_reply {
 	int repeated; /* stored before: a retry, delivered again */
 };
 
-/* A conversation ended at a desk, for the channel's end op. */
+/*
+ * A conversation ended (at a desk, or by conversation_end_by), for the
+ * channel's end op.
+ */
 struct conversation_end {
 	uint64_t conv;
-	uint64_t staff;     /* who ended it */
+	uint64_t staff;     /* who ended it; 0 when not an advisor */
+	const char *by;     /* "advisor", "resident" or "system" */
 	const char *status; /* "wrap_up" or "closed"; "" when it was already */
 	int now;            /* 1: ended by this call; 0: it had ended before */
 };
 
-/*
- * The end op's answer, exactly once, maybe later. why NULL: done, and
- * for_channel (borrowed for the call; may be NULL) is published with the
- * conversation.finished event to the channel's bus hook on every instance
- * (chat: tell the resident's socket, wherever it is). why set: the
- * channel could not do its part: the desk is answered "unavailable" with
- * it, and may send conversation.end again (the conversation stays ended;
- * end is called again with now = 0).
- */
 typedef void (*conversation_end_done)(void *done_arg, const char *for_channel,
                                       const char *why);
 
@@ -140,26 +140,31 @@ typedef void (*conversation_end_done)(void *done_arg, const char *for_channel,
  * read: text for the channel's hook when an advisor read up to seq
  *   (malloc'd, freed by the core; NULL for none).
  *
- * What chat must do to move onto this table (the next round), keeping
- * its chat.* messages until the desk no longer sends them:
- *   - register "chat" with reply = a function returning the resident's
- *     event {"type": "message", "seq", "from": "advisor", "name", "text",
- *     "at"} as text, and hook "chat" on the bus (bus_set_channel_hook)
- *     with a function that writes that text to the resident's socket when
- *     it is on this instance (today's to_resident);
- *   - end = a function that ends the chat session (chat_sessions.ended_at,
- *     ended_by: chat's own table; the conversation's status is the
- *     core's now) on its own writer, and calls done with {"type":
- *     "chat.ended", "by": "advisor"} for its hook;
- *   - read = a function returning {"type": "message.status", "seq",
- *     "state": "read"} (and the resident's read mark stays chat's);
- *   - publish its residents' messages through ingest, whose delivery
- *     hook is conversation_deliver (so desks get conversation.message),
- *     instead of its sb:chat fan-out; then drop chat.history, chat.send,
- *     chat.note, chat.read, chat.end from chat.c, HISTORY_SQL's panel
- *     data moving into conversation.history ("page", "online",
- *     "resident_read" are chat's: a chat hook on history will be needed
- *     for them; this round conversation.history of a chat has no page).
+ * typing: text for the channel's hook when an advisor starts (state 1)
+ *   or stops (0) typing on a conversation whose history their desk was
+ *   shown (conversation.typing); malloc'd, freed by the core. NULL (the
+ *   member, or what it returns): the typing goes nowhere; the desk is
+ *   answered conversation.typing.ok all the same. Other desks are never
+ *   told an advisor's typing.
+ *
+ * history_sql: a statement with one parameter, $1 the conversation id
+ *   (decimal text), answering zero or one row of one column: a JSON
+ *   object's text whose members are set in that conversation's
+ *   conversation.history answer ("customer", an object, is merged member
+ *   by member into the answer's customer). It may read the channel's own
+ *   tables only (chat: chat_sessions); a failed read answers the desk
+ *   "unavailable". NULL: none. The text must be static: db.c prepares
+ *   statements by their address.
+ * history: called with the answer (borrowed; the channel may set members
+ *   in it) just before it is sent: what only the channel's memory knows
+ *   (chat: whether the resident's socket is here). NULL: none.
+ *
+ * A conversation opened by a message left for the council (its first
+ * message's metadata "kind" is "left_message", with "reply_by": "email"
+ * or "sms") is answered on another channel than its own: whatever its
+ * channel registered, conversation.reply refuses it ("cannot_reply")
+ * until such replies can be sent, and its history says so
+ * ("left_message": true, "reply_by", "can_reply": false).
  */
 struct conversation_channel_ops {
 	char *(*reply)(void *arg, const struct conversation_reply *r);
@@ -167,6 +172,9 @@ struct conversation_channel_ops {
 	void (*end)(void *arg, const struct conversation_end *e,
 	            conversation_end_done done, void *done_arg);
 	char *(*read)(void *arg, uint64_t conv, uint64_t seq);
+	char *(*typing)(void *arg, uint64_t conv, int state);
+	const char *history_sql;
+	void (*history)(void *arg, uint64_t conv, json_t *answer);
 	void *arg;
 };
 
@@ -258,6 +266,65 @@ size_t conversation_publish_inbound(struct conversation *cv, uint64_t conv,
                                     uint64_t seq, long long at_ms,
                                     const char *channel, const char *body,
                                     const char *metadata);
+
+/*
+ * A customer's message the channel stored itself (ingest with
+ * INGEST_OWN_DELIVERY), published as conversation_publish_inbound does,
+ * with client_id (may be NULL) in the desks' event, for_channel (may be
+ * NULL) for the channel's hook on every instance, and done (may be NULL)
+ * as bus_publish's: the channel acknowledges its source once Redis took
+ * it. Returns how many desks here were sent it.
+ */
+struct conversation_inbound {
+	uint64_t conv;
+	uint64_t seq;
+	long long at_ms;
+	const char *channel;
+	const char *body;
+	const char *metadata;
+	const char *client_id;
+	const char *for_channel;
+};
+size_t conversation_publish_message(struct conversation *cv,
+                                    const struct conversation_inbound *m,
+                                    bus_done_fn done, void *arg);
+
+/*
+ * The customer of conv (on channel) started (state 1) or stopped (0)
+ * typing: {"type": "conversation.typing", "conversation", "state",
+ * "from": "resident"} to the desks following it, on every instance.
+ */
+void conversation_publish_typing(struct conversation *cv, uint64_t conv,
+                                 const char *channel, int state);
+
+/*
+ * The answer to conversation_end_by, exactly once, never from within the
+ * call. ok 0: nothing was ended (why says why: the database or the
+ * channel's part failed, or there is no such conversation); it may be
+ * called again. ok 1: now says whether this call ended the conversation
+ * (0: it had ended before, and the channel's part ran again), status
+ * what it is now ("wrap_up", "closed"; borrowed for the call).
+ */
+typedef void (*conversation_ended_fn)(void *arg, int ok, int now,
+                                      const char *status, const char *why);
+
+/*
+ * Ends conv for its customer or the system, by = "resident" or "system"
+ * ("advisor" for one released at a desk): the core's end, as
+ * conversation.end's, without its permission check (the caller decided):
+ * status (assigned -> wrap_up, anything else not ended -> closed), the
+ * stored event conversation.ended {"by", "channel"}, route_end, and
+ * conversation.finished to the desks following it with by; then the
+ * channel's end op (also when it had ended before: its part must be
+ * idempotent), whose for_channel text goes with conversation.finished.
+ * done (may be NULL) is then called. An end still in flight when the
+ * module is freed is answered then, from conversation_free (ok 0,
+ * "shutting down"), so that its caller can free what it passed; nothing
+ * is called afterwards. 0, or -1 (done not called) when the writer
+ * refused it.
+ */
+int conversation_end_by(struct conversation *cv, uint64_t conv, const char *by,
+                        conversation_ended_fn done, void *arg);
 
 /*
  * ingest's delivery hook (ingest_set_deliver(in, conversation_deliver,

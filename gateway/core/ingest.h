@@ -148,9 +148,11 @@ enum ingest_opened {
 #define INGEST_FIND_OPEN  0x1u /* the customer's live conversation here */
 #define INGEST_NO_MESSAGE 0x2u /* a contact with no message yet: below */
 /*
- * The channel shows the message to the desks itself (the web chat's
- * chat.message, until chat's desks use conversation.*): step 6 is skipped
- * for it, so that it is not published on the bus twice.
+ * The channel publishes the message to the desks itself, with
+ * conversation_publish_message (the web chat: it acknowledges its
+ * resident only once Redis has the publication, and tells the other
+ * instances' chat it is a resident's): step 6 is skipped for it, so that
+ * it is not published on the bus twice.
  */
 #define INGEST_OWN_DELIVERY 0x4u
 /* The hook may refuse this one: never in a set (see Hooks above). */

@@ -16,7 +16,7 @@
  * POST /api/session and opens a desk (switchboard.v1), available. M
  * residents open switchboard.chat.v1 sockets from ORIGIN (one of the
  * daemon's widget_origins) and send chat.start; desks accept every offer
- * and send chat.history for each chat they accepted, which subscribes
+ * and send conversation.history for each chat they accepted, which subscribes
  * them to its messages.
  *
  * Then residents send message.send (a client id, text of 40 to 100 bytes),
@@ -32,7 +32,7 @@
  *      batches (its latency is then the messages in flight over the
  *      rate).
  * Latency runs from writing message.send to reading the matching
- * chat.message (same client id) at a desk; the acknowledgement
+ * conversation.message (same client id) at a desk; the acknowledgement
  * (message.ack: committed) is timed too. Every phase drains (every message
  * answered) before the next starts.
  *
@@ -630,10 +630,11 @@ desk_json(struct bench *b, struct conn *c, const char *type, json_t *msg)
 		c->desk->accepted++;
 		b->progress_ns = bc_now_ns();
 		bc_ws_send(&c->bc,
-		           "{\"type\":\"chat.history\",\"conversation\":\"%s\","
+		           "{\"type\":\"conversation.history\","
+		           "\"conversation\":\"%s\","
 		           "\"after\":0,\"id\":\"h%s\"}",
 		           id + 1, id + 1);
-	} else if (strcmp(type, "chat.history") == 0 && conv != NULL) {
+	} else if (strcmp(type, "conversation.history") == 0 && conv != NULL) {
 		cv = route_id_parse(conv);
 		b->progress_ns = bc_now_ns();
 		if (cv == 0 || idmap_get(b->followed_convs, cv) != NULL)
@@ -682,12 +683,12 @@ desk_message(struct bc_conn *bc, const char *p, size_t len, uint64_t t)
 	char buf[1024], type[32], cid[40], conv[24];
 	json_t *msg;
 
-	/* The hot path (chat.message) without a JSON parser. */
+	/* The hot path (conversation.message) without a JSON parser. */
 	if (len < sizeof(buf)) {
 		memcpy(buf, p, len);
 		buf[len] = '\0';
 		if (field_str(buf, "type", type, sizeof(type)) == 0 &&
-		    strcmp(type, "chat.message") == 0) {
+		    strcmp(type, "conversation.message") == 0) {
 			if (field_str(buf, "client_id", cid, sizeof(cid)) ==
 			            0 &&
 			    field_str(buf, "conversation", conv,
@@ -697,7 +698,7 @@ desk_message(struct bc_conn *bc, const char *p, size_t len, uint64_t t)
 			return;
 		}
 		if (strcmp(type, "chat.presence") == 0 ||
-		    strcmp(type, "chat.typing") == 0 ||
+		    strcmp(type, "conversation.typing") == 0 ||
 		    strcmp(type, "chat.read") == 0)
 			return;
 	}

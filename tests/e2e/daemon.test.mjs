@@ -110,14 +110,14 @@ async function accept(desk) {
   const offer = await desk.take('offer');
   await desk.send({ type: 'offer.accept', conversation: offer.conversation, id: 'acc' + offer.conversation });
   await desk.take('offer.accepted', { id: 'acc' + offer.conversation });
-  await desk.send({ type: 'chat.history', conversation: offer.conversation, id: 'h' + offer.conversation });
-  const h = await desk.take('chat.history', { id: 'h' + offer.conversation });
+  await desk.send({ type: 'conversation.history', conversation: offer.conversation, id: 'h' + offer.conversation });
+  const h = await desk.take('conversation.history', { id: 'h' + offer.conversation });
   return { conv: offer.conversation, history: h };
 }
 async function say(desk, conv, text) {
   const id = crypto.randomUUID();
-  await desk.send({ type: 'chat.send', conversation: conv, client_id: id, text, id });
-  return (await desk.take('chat.sent', { id })).seq;
+  await desk.send({ type: 'conversation.reply', conversation: conv, client_id: id, text, id });
+  return (await desk.take('conversation.replied', { id })).seq;
 }
 
 test('resident and advisor chat; reload, another page and a cut network lose and double nothing; rating', async () => {
@@ -136,11 +136,11 @@ test('resident and advisor chat; reload, another page and a cut network lose and
 
   // Both ways, with delivered and read states.
   await send(page, 'My bill looks wrong');
-  const m1 = await desk.take('chat.message', { conversation: conv, text: 'My bill looks wrong' });
+  const m1 = await desk.take('conversation.message', { conversation: conv, text: 'My bill looks wrong' });
   await page.locator('switchboard-chat .st', { hasText: 'Delivered' }).waitFor();
-  await desk.send({ type: 'chat.read', conversation: conv, seq: m1.seq, id: 'rd' });
+  await desk.send({ type: 'conversation.read', conversation: conv, seq: m1.seq, id: 'rd' });
   await page.locator('switchboard-chat .st', { hasText: 'Read' }).waitFor();
-  await desk.send({ type: 'chat.typing', conversation: conv, state: true });
+  await desk.send({ type: 'conversation.typing', conversation: conv, state: true });
   await page.locator('switchboard-chat .typing', { hasText: 'Sam Advisor is typing…' }).waitFor();
   await say(desk, conv, 'Let me check that for you: https://www.gov.uk/council-tax');
   await shown(page, 'Let me check that for you');
@@ -168,18 +168,18 @@ test('resident and advisor chat; reload, another page and a cut network lose and
   await say(desk, conv, 'Are you still there?');
   await new Promise(r => setTimeout(r, 1000));
   proxy.restore();
-  await desk.take('chat.message', { conversation: conv, text: 'Typed while offline' }, 30000);
+  await desk.take('conversation.message', { conversation: conv, text: 'Typed while offline' }, 30000);
   await shown(page, 'Are you still there?', 30000);
   await new Promise(r => setTimeout(r, 500));
   t = await texts(page);
   for (const x of ['Typed while offline', 'Are you still there?', 'My bill looks wrong']) {
     assert.equal(t.filter(y => y === x).length, 1, x);
   }
-  assert.equal(await desk.count('chat.message', { text: 'Typed while offline' }), 1);
+  assert.equal(await desk.count('conversation.message', { text: 'Typed while offline' }), 1);
 
   // The advisor ends it; the resident rates it.
-  await desk.send({ type: 'chat.end', conversation: conv, id: 'end' });
-  await desk.take('chat.end.ok', { id: 'end' });
+  await desk.send({ type: 'conversation.end', conversation: conv, id: 'end' });
+  await desk.take('conversation.end.ok', { id: 'end' });
   await page.getByText('The advisor ended the chat.').first().waitFor();
   await axe(page, 'ended');
   await page.getByLabel('4 – good').check();
@@ -217,10 +217,10 @@ test('keyboard only: a chat started, a message sent and answered, without a mous
   await until(async () => (await focused()).startsWith('sb-msg'), 'focus on the message box once assigned');
   await page.keyboard.type('Hello from the keyboard');
   await page.keyboard.press('Enter');
-  await desk.take('chat.message', { conversation: conv, text: 'Hello from the keyboard' });
+  await desk.take('conversation.message', { conversation: conv, text: 'Hello from the keyboard' });
   await say(desk, conv, 'Hello Kim');
   await shown(page, 'Hello Kim');
-  await desk.send({ type: 'chat.end', conversation: conv, id: 'end' });
+  await desk.send({ type: 'conversation.end', conversation: conv, id: 'end' });
   await page.getByText('The advisor ended the chat.').first().waitFor();
   await ctx.close();
   await desk.ctx.close();
@@ -281,8 +281,8 @@ test('embedded by a page of another origin: modules, styles and topics load (COR
   assert.equal(history.page.url, COUNCIL + '/tax.html');
   await page.locator('switchboard-chat .stat', { hasText: 'You are chatting with Sam Advisor' }).waitFor();
   await send(page, 'Hello from the council site');
-  await desk.take('chat.message', { conversation: conv, text: 'Hello from the council site' });
-  await desk.send({ type: 'chat.end', conversation: conv, id: 'end' });
+  await desk.take('conversation.message', { conversation: conv, text: 'Hello from the council site' });
+  await desk.send({ type: 'conversation.end', conversation: conv, id: 'end' });
   await page.getByText('The advisor ended the chat.').first().waitFor();
   assert.deepEqual(errors, []);
   assert.deepEqual(consoleErrors, []);
@@ -338,13 +338,13 @@ test('the demo page starts a chat in every demo queue that takes chat', async t 
     assert.equal(String(offer.queue), id, `the chat waits in ${slug}`);
     await desk.send({ type: 'offer.accept', conversation: offer.conversation, id: 'acc' + offer.conversation });
     await desk.take('offer.accepted', { id: 'acc' + offer.conversation });
-    await desk.send({ type: 'chat.history', conversation: offer.conversation, id: 'h' + offer.conversation });
-    await desk.take('chat.history', { id: 'h' + offer.conversation });
+    await desk.send({ type: 'conversation.history', conversation: offer.conversation, id: 'h' + offer.conversation });
+    await desk.take('conversation.history', { id: 'h' + offer.conversation });
     await page.locator('switchboard-chat .stat', { hasText: 'You are chatting with Dee Demo' }).waitFor();
     await send(page, 'A question about ' + slug);
-    await desk.take('chat.message', { conversation: offer.conversation, text: 'A question about ' + slug });
-    await desk.send({ type: 'chat.end', conversation: offer.conversation, id: 'end' + slug });
-    await desk.take('chat.end.ok', { id: 'end' + slug });
+    await desk.take('conversation.message', { conversation: offer.conversation, text: 'A question about ' + slug });
+    await desk.send({ type: 'conversation.end', conversation: offer.conversation, id: 'end' + slug });
+    await desk.take('conversation.end.ok', { id: 'end' + slug });
     await page.getByText('The advisor ended the chat.').first().waitFor();
     assert.deepEqual(errors, []);
     await ctx.close();

@@ -141,9 +141,9 @@ export async function drain(browser, base, login, password) {
         if (m.type === 'desk.ready') {
           ws.send(JSON.stringify({ type: 'desk.status', status: 'available' }));
           // Ended chats waiting for this advisor's wrap-up are closed too.
-          ws.send(JSON.stringify({ type: 'chat.wrap_ups', id: 'wrap-ups' }));
+          ws.send(JSON.stringify({ type: 'conversation.wrap_ups', id: 'wrap-ups' }));
         }
-        if (m.type === 'chat.wrap_ups') {
+        if (m.type === 'conversation.wrap_ups') {
           for (const c of m.conversations) {
             ws.send(JSON.stringify({ type: 'conversation.release', conversation: c.conversation, why: 'closed' }));
           }

@@ -99,18 +99,18 @@ class AuthzTest(harness.TestCase):
                  for login in ("bob", "fay", "sue", "al")}
         expect = {
             # (message, fields): answer for bob, fay, sue, al
-            ("chat.history", ()): ("error:forbidden", "error:forbidden",
-                                   "chat.history", "chat.history"),
-            ("chat.send", (("client_id", "6f1c1d2e-6a4b-4c1d-9e2f-0a1b2c3d4e5f"), ("text", "hi"))):
+            ("conversation.history", ()): ("error:forbidden", "error:forbidden",
+                                   "conversation.history", "conversation.history"),
+            ("conversation.reply", (("client_id", "6f1c1d2e-6a4b-4c1d-9e2f-0a1b2c3d4e5f"), ("text", "hi"))):
                 ("error:forbidden", "error:forbidden", None, None),
-            ("chat.note", (("client_id", "7f1c1d2e-6a4b-4c1d-9e2f-0a1b2c3d4e5f"),
+            ("conversation.note", (("client_id", "7f1c1d2e-6a4b-4c1d-9e2f-0a1b2c3d4e5f"),
                            ("text", "a note"))):
                 ("error:forbidden", "error:forbidden", None, None),
             # typing is taken only on a chat the desk follows (its history
             # asked, which they were refused)
-            ("chat.typing", (("state", True),)):
+            ("conversation.typing", (("state", True),)):
                 ("error:bad_message", "error:bad_message", None, None),
-            ("chat.end", ()): ("error:forbidden", "error:forbidden", None,
+            ("conversation.end", ()): ("error:forbidden", "error:forbidden", None,
                                None),
             ("offer.accept", ()): ("error:not_offered", "error:not_offered",
                                    "error:not_offered", "error:not_offered"),
@@ -151,11 +151,11 @@ class AuthzTest(harness.TestCase):
         self.assertEqual(self.answer(ada, "w", type="wallboard.watch"),
                          "error:forbidden")
         # the supervisor may act on it: a note, then closing it
-        self.assertEqual(self.answer(desks["sue"], "n", type="chat.note",
+        self.assertEqual(self.answer(desks["sue"], "n", type="conversation.note",
                                      conversation=conv, text="checked",
                                      client_id="8f1c1d2e-6a4b-4c1d-9e2f-"
                                                "0a1b2c3d4e5f"),
-                         "chat.noted")
+                         "conversation.noted")
         self.assertEqual(self.answer(desks["sue"], "rel",
                                      type="conversation.release",
                                      conversation=conv, why="closed"),
@@ -164,7 +164,7 @@ class AuthzTest(harness.TestCase):
     def test_resident_socket_cannot_act_as_staff(self):
         r, ada = self.held_chat()
         other = Resident(self, self.sb)
-        for mtype in ("chat.history", "chat.send", "chat.note",
+        for mtype in ("conversation.history", "conversation.reply", "conversation.note",
                       "conversation.release", "conversation.transfer",
                       "offer.accept", "queue.view", "wallboard.watch",
                       "desk.status"):

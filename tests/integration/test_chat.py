@@ -133,8 +133,8 @@ class ChatTest(harness.TestCase):
         desk.wait_for("offer.accepted", id="acc")
         a = r.wait_for("chat.assigned")
         self.assertEqual(a["advisor"]["name"], "Ada Advisor")
-        desk.send(type="chat.history", conversation=r.conv, id="h")
-        h = desk.wait_for("chat.history", id="h")
+        desk.send(type="conversation.history", conversation=r.conv, id="h")
+        h = desk.wait_for("conversation.history", id="h")
         return r, h
 
     # ------------------------------------------------------------------
@@ -158,7 +158,7 @@ class ChatTest(harness.TestCase):
             "SELECT body || '|' || source || '|' || external_id FROM messages"
             " WHERE id = %d" % seq),
             "Hello, my bill is wrong|chat|%s:%s" % (r.conv, cid))
-        m = desk.wait_for("chat.message", conversation=r.conv)
+        m = desk.wait_for("conversation.message", conversation=r.conv)
         self.assertEqual((m["seq"], m["from"], m["text"]),
                          (seq, "resident", "Hello, my bill is wrong"))
         r.wait_for("message.status", seq=seq, state="delivered")
@@ -170,10 +170,10 @@ class ChatTest(harness.TestCase):
             % r.conv), "1")
         # Advisor -> resident, with the advisor's name.
         acid = str(uuid.uuid4())
-        desk.send(type="chat.send", conversation=r.conv, client_id=acid,
+        desk.send(type="conversation.reply", conversation=r.conv, client_id=acid,
                   text="Let me look: https://www.council.example/pay",
                   id="send")
-        sent = desk.wait_for("chat.sent", id="send")
+        sent = desk.wait_for("conversation.replied", id="send")
         self.assertGreater(sent["seq"], seq)
         m = r.wait_for("message", seq=sent["seq"])
         self.assertEqual((m["from"], m["name"]), ("advisor", "Ada Advisor"))
@@ -183,39 +183,40 @@ class ChatTest(harness.TestCase):
         # Read receipts, typing and the page, both ways.
         r.send(type="message.read", seq=sent["seq"])
         desk.wait_for("chat.read", conversation=r.conv, seq=sent["seq"])
-        desk.send(type="chat.read", conversation=r.conv, seq=seq, id="rd")
+        desk.send(type="conversation.read", conversation=r.conv, seq=seq, id="rd")
         r.wait_for("message.status", seq=seq, state="read")
         r.send(type="typing", state=True)
-        desk.wait_for("chat.typing", conversation=r.conv, state=True)
-        desk.send(type="chat.typing", conversation=r.conv, state=True)
+        desk.wait_for("conversation.typing", conversation=r.conv, state=True)
+        desk.send(type="conversation.typing", conversation=r.conv, state=True)
         r.wait_for("typing", state=True)
         r.send(type="page", url="https://www.council.example/discounts",
                title="Discounts")
         p = desk.wait_for("chat.page", conversation=r.conv)
         self.assertEqual(p["title"], "Discounts")
         self.assertEqual(self.sql(
-            "SELECT page_title || '|' || advisor_read FROM chat_sessions "
-            "WHERE conversation_id = %s" % r.conv), "Discounts|%d" % seq)
+            "SELECT s.page_title || '|' || r.advisor_read FROM chat_sessions s"
+            " JOIN conversation_reads r USING (conversation_id)"
+            " WHERE conversation_id = %s" % r.conv), "Discounts|%d" % seq)
         # An internal note: the desks see it, the resident never does.
         ncid = str(uuid.uuid4())
-        desk.send(type="chat.note", conversation=r.conv, client_id=ncid,
+        desk.send(type="conversation.note", conversation=r.conv, client_id=ncid,
                   text="Resident seemed upset", id="note")
-        noted = desk.wait_for("chat.noted", id="note")
-        m = desk.wait_for("chat.message", seq=noted["seq"])
+        noted = desk.wait_for("conversation.noted", id="note")
+        m = desk.wait_for("conversation.message", seq=noted["seq"])
         self.assertEqual((m["from"], m["text"]),
                          ("note", "Resident seemed upset"))
         vcid = str(uuid.uuid4())
-        desk.send(type="chat.send", conversation=r.conv, client_id=vcid,
+        desk.send(type="conversation.reply", conversation=r.conv, client_id=vcid,
                   text="after the note", id="after")
-        after = desk.wait_for("chat.sent", id="after")["seq"]
+        after = desk.wait_for("conversation.replied", id="after")["seq"]
         nxt = r.wait_for("message")
         self.assertEqual((nxt["seq"], nxt["text"]), (after,
                                                       "after the note"))
         self.assertEqual(self.sql(
             "SELECT direction || '|' || author_kind FROM messages WHERE id"
             " = %d" % noted["seq"]), "internal|staff")
-        desk.send(type="chat.history", conversation=r.conv, id="h2")
-        h2 = desk.wait_for("chat.history", id="h2")
+        desk.send(type="conversation.history", conversation=r.conv, id="h2")
+        h2 = desk.wait_for("conversation.history", id="h2")
         self.assertIn(("note", "Resident seemed upset"),
                       [(x["from"], x["text"]) for x in h2["messages"]])
         # Rating is for an ended chat only.
@@ -225,7 +226,7 @@ class ChatTest(harness.TestCase):
         # The resident ends it: both sides told, conversation closed.
         r.send(type="chat.end", id="end")
         self.assertEqual(r.wait_for("chat.ended")["by"], "resident")
-        desk.wait_for("chat.ended", conversation=r.conv, by="resident")
+        desk.wait_for("conversation.finished", conversation=r.conv, by="resident")
         # Still the advisor's, waiting for its wrap-up.
         self.assertEqual(self.sql(
             "SELECT status || '|' || assigned_staff_id FROM conversations"
@@ -261,7 +262,7 @@ class ChatTest(harness.TestCase):
         r, _ = self.assigned_chat(desk, self.sbs[0])
         first = r.say("one")
         s1 = r.ack(first)
-        desk.wait_for("chat.message", seq=s1)
+        desk.wait_for("conversation.message", seq=s1)
         # Typed while the connection was going: sent, never acknowledged.
         lost = r.say("two")
         r.ws.sock.close()  # the network goes; no close frame
@@ -269,9 +270,9 @@ class ChatTest(harness.TestCase):
         adv = []
         for text in ("are you there?", "I have found it"):
             cid = str(uuid.uuid4())
-            desk.send(type="chat.send", conversation=r.conv, client_id=cid,
+            desk.send(type="conversation.reply", conversation=r.conv, client_id=cid,
                       text=text, id=cid)
-            adv.append(desk.wait_for("chat.sent", id=cid)["seq"])
+            adv.append(desk.wait_for("conversation.replied", id=cid)["seq"])
         presence = desk.wait_for("chat.presence", conversation=r.conv)
         self.assertFalse(presence["online"])
         # Back, on the other instance, with "two" still in the outbox.
@@ -304,7 +305,7 @@ class ChatTest(harness.TestCase):
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and len(seen) < 2:
             x = desk.next(deadline - time.monotonic())
-            if x.get("type") == "chat.message" and x["from"] == "resident":
+            if x.get("type") == "conversation.message" and x["from"] == "resident":
                 self.assertNotIn(x["seq"], seen)
                 seen.add(x["seq"])
         self.assertEqual(seen, set(acks.values()))
@@ -326,8 +327,8 @@ class ChatTest(harness.TestCase):
         # The older socket on the other instance was told to go.
         code, _ = r2.ws.recv_close()
         self.assertEqual(code, 4001)
-        desk.send(type="chat.end", conversation=r.conv, id="e")
-        desk.wait_for("chat.end.ok", id="e")
+        desk.send(type="conversation.end", conversation=r.conv, id="e")
+        desk.wait_for("conversation.end.ok", id="e")
         self.assertEqual(r3.wait_for("chat.ended")["by"], "advisor")
         desk.status("away")
 
@@ -362,8 +363,8 @@ class ChatTest(harness.TestCase):
         # Still open: it answers a ping.
         slow.send(type="ping", id="p")
         slow.wait_for("pong", id="p")
-        desk.send(type="chat.end", conversation=r.conv, id="e")
-        desk.wait_for("chat.end.ok", id="e")
+        desk.send(type="conversation.end", conversation=r.conv, id="e")
+        desk.wait_for("conversation.end.ok", id="e")
         desk.status("away")
 
     def test_resume_while_the_advisor_writes(self):
@@ -377,7 +378,7 @@ class ChatTest(harness.TestCase):
         for rnd in range(6):
             cids = [str(uuid.uuid4()) for _ in range(8)]
             for i, cid in enumerate(cids):
-                desk.send(type="chat.send", conversation=r.conv,
+                desk.send(type="conversation.reply", conversation=r.conv,
                           client_id=cid, text="round %d #%d" % (rnd, i),
                           id=cid)
                 if i == 3:
@@ -386,7 +387,7 @@ class ChatTest(harness.TestCase):
                     sock = Resident(self, self.sbs[(rnd + 1) % 2])
                     sock.send(type="chat.resume", token=token, after=after,
                               id="res")
-            sent = [desk.wait_for("chat.sent", id=cid)["seq"]
+            sent = [desk.wait_for("conversation.replied", id=cid)["seq"]
                     for cid in cids]
             sock.wait_for("chat.resumed", id="res")
             got = []
@@ -483,7 +484,7 @@ class ChatTest(harness.TestCase):
 
     def test_left_message_read_and_worked_at_the_desk(self):
         """Item 12: a message left (no chat session) is offered, and once
-        accepted its text, sender and contact show in chat.history, marked
+        accepted its text, sender and contact show in conversation.history, marked
         as a left message; a reply is refused plainly (cannot_reply) and
         the conversation stays open for notes and wrap-up."""
         time.sleep(1.2)  # the daemons' first reading of opening hours
@@ -498,8 +499,8 @@ class ChatTest(harness.TestCase):
         desk.wait_for("offer", conversation=conv)
         desk.send(type="offer.accept", conversation=conv, id="acc")
         desk.wait_for("conversation.assigned", conversation=conv)
-        desk.send(type="chat.history", conversation=conv, id="h")
-        h = desk.wait_for("chat.history", id="h")
+        desk.send(type="conversation.history", conversation=conv, id="h")
+        h = desk.wait_for("conversation.history", id="h")
         self.assertTrue(h["left_message"])
         self.assertEqual(h["reply_by"], "email")
         self.assertEqual(h["reference"], left["reference"])
@@ -509,7 +510,7 @@ class ChatTest(harness.TestCase):
         self.assertEqual([(x["from"], x["text"]) for x in h["messages"]],
                          [("resident", "My bin was not collected")])
         # A reply would go nowhere: refused, nothing stored.
-        desk.send(type="chat.send", conversation=conv,
+        desk.send(type="conversation.reply", conversation=conv,
                   client_id=str(uuid.uuid4()), text="Sorry!", id="s")
         self.assertEqual(desk.wait_for("error", id="s")["code"],
                          "cannot_reply")
@@ -517,10 +518,10 @@ class ChatTest(harness.TestCase):
             "SELECT count(*) FROM messages WHERE conversation_id = %s"
             " AND direction = 'out'" % conv), "0")
         # Follow-up: a note, then the wrap-up closes it.
-        desk.send(type="chat.note", conversation=conv,
+        desk.send(type="conversation.note", conversation=conv,
                   client_id=str(uuid.uuid4()), text="Rang them back",
                   id="n")
-        desk.wait_for("chat.noted", id="n")
+        desk.wait_for("conversation.noted", id="n")
         desk.send(type="conversation.wrap_up", conversation=conv,
                   note="Called", id="w")
         desk.wait_for("conversation.wrapped_up", id="w")
@@ -531,17 +532,17 @@ class ChatTest(harness.TestCase):
 
     def test_ended_chat_waits_for_its_wrap_up(self):
         """Item 11: a chat the resident ends stays the advisor's (wrap_up)
-        and is listed by chat.wrap_ups on a desk that opens later, until
+        and is listed by conversation.wrap_ups on a desk that opens later, until
         it is wrapped up."""
         desk = self.desk(self.sbs[0])
         r, _ = self.assigned_chat(desk, self.sbs[1])
         r.send(type="chat.end")
         r.wait_for("chat.ended")
-        desk.wait_for("chat.ended", conversation=r.conv, by="resident")
+        desk.wait_for("conversation.finished", conversation=r.conv, by="resident")
         # A desk opened afterwards (a reload) is told of it.
         other = self.desk(self.sbs[1], status=None)
-        other.send(type="chat.wrap_ups", id="w")
-        w = other.wait_for("chat.wrap_ups", id="w")
+        other.send(type="conversation.wrap_ups", id="w")
+        w = other.wait_for("conversation.wrap_ups", id="w")
         mine = [x for x in w["conversations"] if x["conversation"] == r.conv]
         self.assertEqual(len(mine), 1, w)
         self.assertEqual((mine[0]["ended_by"], mine[0]["queue"],
@@ -549,8 +550,8 @@ class ChatTest(harness.TestCase):
                           mine[0]["left_message"]),
                          ("resident", "31", "chat", "Ann Resident", False))
         # Its history still opens; the resident cannot write into it.
-        other.send(type="chat.history", conversation=r.conv, id="h")
-        self.assertEqual(other.wait_for("chat.history", id="h")["status"],
+        other.send(type="conversation.history", conversation=r.conv, id="h")
+        self.assertEqual(other.wait_for("conversation.history", id="h")["status"],
                          "wrap_up")
         other.send(type="conversation.wrap_up", conversation=r.conv,
                    note="Done", id="wu")
@@ -558,8 +559,8 @@ class ChatTest(harness.TestCase):
         self.assertEqual(self.sql(
             "SELECT status FROM conversations WHERE id = %s" % r.conv),
             "closed")
-        other.send(type="chat.wrap_ups", id="w2")
-        w = other.wait_for("chat.wrap_ups", id="w2")
+        other.send(type="conversation.wrap_ups", id="w2")
+        w = other.wait_for("conversation.wrap_ups", id="w2")
         self.assertNotIn(r.conv, [x["conversation"]
                                   for x in w["conversations"]])
         desk.status("away")
@@ -713,7 +714,7 @@ class ChatTest(harness.TestCase):
         # Meanwhile the good chat carries on, both ways.
         cid = good.say("still here")
         seq = good.ack(cid)
-        desk.wait_for("chat.message", seq=seq)
+        desk.wait_for("conversation.message", seq=seq)
         good.send(type="chat.end")
         good.wait_for("chat.ended")
         desk.status("away")
@@ -734,7 +735,7 @@ class ChatTest(harness.TestCase):
         r.wait_for("session.expiring", timeout=IDLE)
         m = r.wait_for("chat.ended", timeout=IDLE)
         self.assertEqual(m["by"], "system")
-        desk.wait_for("chat.ended", conversation=r.conv, by="system")
+        desk.wait_for("conversation.finished", conversation=r.conv, by="system")
         self.assertEqual(self.sql(
             "SELECT s.ended_by || '|' || c.status FROM chat_sessions s JOIN"
             " conversations c ON c.id = s.conversation_id WHERE c.id = %s"

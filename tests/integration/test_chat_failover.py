@@ -44,20 +44,20 @@ class Observer:
         self.desk = Desk(self.test, sb, self.cookie)
         self.sockets += 1
         self.here = set()  # on this socket
-        msg = dict(type="chat.history", conversation=self.conv, id="h")
+        msg = dict(type="conversation.history", conversation=self.conv, id="h")
         if self.seen:
             msg["after"] = max(self.seen)  # a desk that reconnects
         self.desk.send(**msg)
         self.loaded = False
 
     def take(self, m):
-        if m.get("type") == "chat.history" and m.get("id") == "h":
+        if m.get("type") == "conversation.history" and m.get("id") == "h":
             self.test.assertFalse(self.loaded, m)
             self.loaded = True
             for x in m["messages"]:
                 if x["from"] == "resident":
                     self.count(x["seq"])
-        elif m.get("type") == "chat.message" and \
+        elif m.get("type") == "conversation.message" and \
                 m.get("conversation") == self.conv:
             # Nothing live before the history: it follows it.
             self.test.assertTrue(self.loaded, m)
@@ -173,8 +173,8 @@ class ChatFailoverTest(harness.TestCase):
         assigned = Resident(self, doomed)
         assigned.start()
         self.accept(desk, assigned)
-        desk.send(type="chat.history", conversation=assigned.conv, id="h")
-        desk.wait_for("chat.history", id="h")
+        desk.send(type="conversation.history", conversation=assigned.conv, id="h")
+        desk.wait_for("conversation.history", id="h")
         resumed = Resident(self, doomed)
         resumed.start()
         self.accept(desk, resumed)
@@ -200,7 +200,7 @@ class ChatFailoverTest(harness.TestCase):
         # ... and ends them once the grace since the death is over.
         desk.wait_for("chat.presence", conversation=assigned.conv,
                       online=False)
-        desk.wait_for("chat.ended", conversation=assigned.conv, by="system",
+        desk.wait_for("conversation.finished", conversation=assigned.conv, by="system",
                       timeout=IDLE + DEAD + 15)
         back.ack(back.say("and again"))
         harness.wait_for(lambda: self.sql(ended % waiting.conv) ==

@@ -201,7 +201,7 @@ class DeskApiTest(harness.TestCase):
         self.assertEqual(body["first_message"],
                          "My council tax bill is <b>wrong</b>")
         self.assertRegex(body["reference"], r"^SB[0-9]+$")
-        # The advisor it is offered to reads it unaudited (as chat.history).
+        # The advisor it is offered to reads it unaudited (as conversation.history).
         self.assertEqual(self.audits(conv), "")
 
         # Another advisor of the same queue: as if it did not exist.

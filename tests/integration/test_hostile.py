@@ -545,10 +545,10 @@ class NonReaderTest(harness.TestCase):
                             "never refused after %d messages" % n)
             for _ in range(100):
                 n += 1
-                desk.send(type="chat.send", conversation=r.conv,
+                desk.send(type="conversation.reply", conversation=r.conv,
                           client_id=str(uuid.uuid4()), text=text,
                           id="m%d" % n)
-            desk.wait_for("chat.sent", id="m%d" % n, timeout=30)
+            desk.wait_for("conversation.replied", id="m%d" % n, timeout=30)
         # The resident's socket: what was written, then 1008.
         # (a window of 4 KiB reads slowly: open it)
         r.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)

@@ -513,7 +513,7 @@ class RoutingTest(harness.TestCase):
 
     def test_history_right_after_an_accept_is_never_refused(self):
         # Desks hear of an assignment only once PostgreSQL has it, so
-        # chat.history asked the moment a desk hears of it is answered:
+        # conversation.history asked the moment a desk hears of it is answered:
         # on the accepting desk (offer.accepted), on another desk of the
         # same advisor on another instance (conversation.assigned), and on
         # a desk opened while the acceptance is on its way (its
@@ -524,9 +524,9 @@ class RoutingTest(harness.TestCase):
         refused = []
 
         def history(desk, conv, tag):
-            desk.send(type="chat.history", conversation=conv, id=tag)
-            m = desk.next_of(("chat.history", "error"), tag)
-            if m["type"] != "chat.history":
+            desk.send(type="conversation.history", conversation=conv, id=tag)
+            m = desk.next_of(("conversation.history", "error"), tag)
+            if m["type"] != "conversation.history":
                 refused.append((tag, m))
 
         for i in range(15):

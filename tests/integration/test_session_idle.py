@@ -116,7 +116,7 @@ class SessionIdleTest(harness.TestCase):
         # Read receipts are sent by the desk on its own: they are no use.
         stop = t0 + IDLE + 1
         while time.monotonic() < stop:
-            d.send(type="chat.read", conversation="1", seq=1)
+            d.send(type="conversation.read", conversation="1", seq=1)
             time.sleep(0.5)
         code, reason = d.ws.recv_close(IDLE + SLACK)
         self.assertEqual((code, reason), (4003, "signed out"))

@@ -55,7 +55,7 @@ test_unknown_types(void **state)
 	        "teleport",
 	        "chat.start", /* retired on switchboard.v1 */
 	        "chat.leave",
-	        "chat.send", /* the chat channel's hook, not route_ws's */
+	        "conversation.reply", /* the core's hook, not route_ws's */
 	        "desk.status.ok",
 	        "Desk.Status",
 	        "desk.status ",

@@ -68,6 +68,7 @@ struct world {
 
 /* What the test channels' ops saw. */
 static int reply_calls, reply_repeated, end_calls, end_now;
+static char end_by[16];
 
 static int
 desk_send(void *arg, unsigned long conn, const char *text)
@@ -121,13 +122,14 @@ email_end(void *arg, const struct conversation_end *e,
 	(void)arg;
 	end_calls++;
 	end_now = e->now;
+	snprintf(end_by, sizeof(end_by), "%s", e->by);
 	done(done_arg, "ended for the channel", NULL);
 }
 
-static const struct conversation_channel_ops EMAIL_OPS = {
-        email_reply, NULL, email_end, NULL, NULL};
+static const struct conversation_channel_ops EMAIL_OPS = {.reply = email_reply,
+                                                          .end = email_end};
 static const struct conversation_channel_ops WEB_OPS = {
-        NULL, "this channel cannot send replies yet", NULL, NULL, NULL};
+        .no_reply = "this channel cannot send replies yet"};
 
 static struct kv *
 make_kv(uv_loop_t *loop, int port, int ping)
@@ -325,6 +327,91 @@ group_teardown(void **st)
 	return 0;
 }
 
+/*
+ * "chat" here stands for a channel like the chat: it delivers replies,
+ * read marks and typing as text for its hook, adds its own history parts
+ * (from SQL and from memory) and ends itself.
+ */
+static char *
+talk_reply(void *arg, const struct conversation_reply *r)
+{
+	(void)arg;
+	reply_calls++;
+	return strdup(r->text);
+}
+
+static char *
+talk_read(void *arg, uint64_t conv, uint64_t seq)
+{
+	char buf[64];
+
+	(void)arg;
+	snprintf(buf, sizeof(buf), "read:%llu:%llu", (unsigned long long)conv,
+	         (unsigned long long)seq);
+	return strdup(buf);
+}
+
+static char *
+talk_typing(void *arg, uint64_t conv, int state)
+{
+	char buf[64];
+
+	(void)arg;
+	snprintf(buf, sizeof(buf), "typing:%llu:%d", (unsigned long long)conv,
+	         state);
+	return strdup(buf);
+}
+
+static void
+talk_history(void *arg, uint64_t conv, json_t *answer)
+{
+	(void)arg;
+	(void)conv;
+	json_object_set_new(answer, "online", json_true());
+}
+
+/* Tries to overwrite the core's own members too: it must not. */
+static const char TALK_HISTORY_SQL[] =
+        "SELECT json_build_object('page', json_build_object('url',"
+        " 'https://www.council.example/tax'), 'resident_read', 3,"
+        " 'type', 'x', 'conversation', 'y', 'messages', 'z',"
+        " 'customer', json_build_object('match', 'new',"
+        " 'email', 'typed@example.org'))::text WHERE $1::bigint = 11";
+
+static const struct conversation_channel_ops TALK_OPS = {
+        .reply = talk_reply,
+        .end = email_end,
+        .read = talk_read,
+        .typing = talk_typing,
+        .history_sql = TALK_HISTORY_SQL,
+        .history = talk_history,
+};
+
+/* What conversation_end_by answered. */
+struct ended {
+	int calls, ok, now;
+	char status[16];
+	char why[128];
+};
+
+static void
+on_end_by(void *arg, int ok, int now, const char *status, const char *why)
+{
+	struct ended *e = arg;
+
+	e->calls++;
+	e->ok = ok;
+	e->now = now;
+	snprintf(e->status, sizeof(e->status), "%s", status ? status : "");
+	snprintf(e->why, sizeof(e->why), "%s", why ? why : "");
+}
+
+static int
+end_answered(void *arg)
+{
+	return ((struct ended *)arg)->calls > 0;
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static void
@@ -374,6 +461,30 @@ ask(struct world *w, struct daemon *d, unsigned long conn, uint64_t staff,
 	desk_msg(d, conn, staff, role, json);
 	assert_true(await(w, &d->desk[conn], n + 1));
 	return sent(&d->desk[conn], n);
+}
+
+/*
+ * Sends json from desk conn and returns the answer of type `type` (or an
+ * error) among what it is sent next: a desk following the conversation
+ * may get the event before its answer.
+ */
+static json_t *
+ask_for(struct world *w, struct daemon *d, unsigned long conn, uint64_t staff,
+        const char *role, const char *json, const char *type)
+{
+	struct desk *k = &d->desk[conn];
+	size_t i = k->n;
+	json_t *m;
+
+	desk_msg(d, conn, staff, role, json);
+	for (;;) {
+		assert_true(await(w, k, i + 1));
+		m = sent(k, i++);
+		if (strcmp(str(m, "type"), type) == 0 ||
+		    strcmp(str(m, "type"), "error") == 0)
+			return m;
+		json_decref(m);
+	}
 }
 
 static void
@@ -944,6 +1055,279 @@ test_end(void **st)
 	assert_int_equal(end_now, 0);
 }
 
+/* A chat-like channel: history parts, reply, read and typing by its ops. */
+static void
+test_chat_like_ops(void **st)
+{
+	struct world *w = *st;
+	json_t *m, *cu;
+
+	assert_int_equal(
+	        conversation_channel_register(w->a.cv, "chat", &TALK_OPS), 0);
+	assert_int_equal(
+	        conversation_channel_register(w->b.cv, "chat", &TALK_OPS), 0);
+	assert_int_equal(
+	        bus_set_channel_hook(w->b.bus, "chat", on_hook, &w->b.hook), 0);
+	/* Typing before the desk was shown the conversation: refused. */
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.typing\","
+	                 " \"conversation\": \"11\", \"state\": true}"),
+	             "bad_message");
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"11\"}");
+	assert_string_equal(str(m, "type"), "conversation.history");
+	assert_string_equal(str(m, "conversation"), "11");
+	assert_true(json_is_array(json_object_get(m, "messages")));
+	assert_string_equal(str(json_object_get(m, "page"), "url"),
+	                    "https://www.council.example/tax");
+	assert_int_equal(
+	        json_integer_value(json_object_get(m, "resident_read")), 3);
+	assert_true(json_is_true(json_object_get(m, "online")));
+	assert_true(json_is_true(json_object_get(m, "can_reply")));
+	cu = json_object_get(m, "customer");
+	/* Merged member by member: the core's name stays. */
+	assert_string_equal(str(cu, "name"), "Rita Resident");
+	assert_string_equal(str(cu, "match"), "new");
+	assert_string_equal(str(cu, "email"), "typed@example.org");
+	assert_string_equal(str(cu, "mobile"), "+447700900123");
+	json_decref(m);
+	/* Typing: answered, the hook gets the op's text, no desk is told. */
+	json_decref(ask(w, &w->b, 2, SUE, "supervisor",
+	                "{\"type\": \"conversation.history\","
+	                " \"conversation\": \"11\"}"));
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.typing\", \"conversation\": \"11\","
+	        " \"state\": true}");
+	assert_string_equal(str(m, "type"), "conversation.typing.ok");
+	json_decref(m);
+	assert_true(sb_run_until(&w->loop, hooked, &w->b.hook, 5000));
+	assert_string_equal(w->b.hook.body, "typing:11:1");
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.typing\","
+	                 " \"conversation\": \"11\", \"state\": 1}"),
+	             "bad_message");
+	/* A reply: stored, the hook gets the op's text on every instance. */
+	w->b.hook.calls = 0;
+	m = ask_for(w, &w->a, 1, ANN, "advisor",
+	            "{\"type\": \"conversation.reply\", \"conversation\":"
+	            " \"11\", \"client_id\": \"" UUID1 "\","
+	            " \"text\": \"Hello Rita\"}",
+	            "conversation.replied");
+	assert_string_equal(str(m, "type"), "conversation.replied");
+	json_decref(m);
+	assert_int_equal(reply_calls, 1);
+	assert_true(sb_run_until(&w->loop, hooked, &w->b.hook, 5000));
+	assert_string_equal(w->b.hook.body, "Hello Rita");
+	/* The customer's typing reaches the desks following it. */
+	conversation_publish_typing(w->a.cv, 11, "chat", 1);
+	assert_true(await(w, &w->b.desk[2], 3));
+	m = sent(&w->b.desk[2], w->b.desk[2].n - 1);
+	assert_string_equal(str(m, "type"), "conversation.typing");
+	assert_string_equal(str(m, "from"), "resident");
+	assert_true(json_is_true(json_object_get(m, "state")));
+	json_decref(m);
+	sb_run_for(&w->loop, 100);
+	conversation_channel_register(w->a.cv, "chat", NULL);
+	conversation_channel_register(w->b.cv, "chat", NULL);
+	bus_set_channel_hook(w->b.bus, "chat", NULL, NULL);
+}
+
+/* A channel with no typing op: typing is answered and goes nowhere. */
+static void
+test_typing_no_op(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+
+	json_decref(ask(w, &w->a, 1, ANN, "advisor",
+	                "{\"type\": \"conversation.history\","
+	                " \"conversation\": \"14\"}"));
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.typing\", \"conversation\": \"14\","
+	        " \"state\": false, \"id\": \"t\"}");
+	assert_string_equal(str(m, "type"), "conversation.typing.ok");
+	assert_string_equal(str(m, "id"), "t");
+	json_decref(m);
+	sb_run_for(&w->loop, 100);
+	assert_int_equal(w->b.hook.calls, 0);
+	/* Once the conversation left the desks, typing is refused again. */
+	conversation_left(w->a.cv, 14);
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.typing\","
+	                 " \"conversation\": \"14\", \"state\": true}"),
+	             "bad_message");
+}
+
+/* The advisor's conversations waiting for wrap-up, any channel. */
+static void
+test_wrap_ups(void **st)
+{
+	struct world *w = *st;
+	json_t *m, *list, *x;
+
+	assert_int_equal(
+	        sb_pg_exec(&pg,
+	                   "UPDATE conversations SET status = 'wrap_up'"
+	                   " WHERE id IN (12, 13, 14);"
+	                   "INSERT INTO conversation_events (conversation_id,"
+	                   " kind, detail) VALUES (14, 'conversation.ended',"
+	                   " '{\"by\": \"advisor\"}'), (14,"
+	                   " 'conversation.ended', '{\"by\": \"resident\"}')"),
+	        0);
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.wrap_ups\", \"id\": 9}");
+	assert_string_equal(str(m, "type"), "conversation.wrap_ups");
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 9);
+	list = json_object_get(m, "conversations");
+	assert_int_equal(json_array_size(list), 2);
+	x = json_array_get(list, 0);
+	assert_string_equal(str(x, "conversation"), "12");
+	assert_string_equal(str(x, "channel"), "web");
+	assert_string_equal(str(x, "ended_by"), "");
+	x = json_array_get(list, 1);
+	assert_string_equal(str(x, "conversation"), "14");
+	assert_string_equal(str(x, "channel"), "email");
+	assert_string_equal(str(x, "ended_by"), "resident");
+	assert_string_equal(str(x, "name"), "Rita Resident");
+	assert_true(json_is_false(json_object_get(x, "left_message")));
+	json_decref(m);
+	/* Bob's own only; a supervisor's own (none), not everyone's. */
+	m = ask(w, &w->a, 1, BOB, "advisor",
+	        "{\"type\": \"conversation.wrap_ups\"}");
+	list = json_object_get(m, "conversations");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(str(json_array_get(list, 0), "conversation"), "13");
+	json_decref(m);
+	m = ask(w, &w->a, 1, SUE, "supervisor",
+	        "{\"type\": \"conversation.wrap_ups\"}");
+	assert_int_equal(json_array_size(json_object_get(m, "conversations")),
+	                 0);
+	json_decref(m);
+}
+
+/* Ended by the customer or the system: the core's end, then the channel's. */
+static void
+test_end_by(void **st)
+{
+	struct world *w = *st;
+	struct ended e;
+	json_t *m;
+
+	json_decref(ask(w, &w->b, 4, SUE, "supervisor",
+	                "{\"type\": \"conversation.history\","
+	                " \"conversation\": \"14\"}"));
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 14, "resident", on_end_by, &e), 0);
+	assert_int_equal(e.calls, 0); /* never from within the call */
+	assert_true(sb_run_until(&w->loop, end_answered, &e, 5000));
+	assert_true(e.ok);
+	assert_true(e.now);
+	assert_string_equal(e.status, "wrap_up");
+	assert_int_equal(end_calls, 1);
+	assert_int_equal(end_now, 1);
+	assert_string_equal(end_by, "resident");
+	assert_int_equal(count("SELECT count(*) FROM conversation_events"
+	                       " WHERE conversation_id = 14 AND kind ="
+	                       " 'conversation.ended' AND staff_id IS NULL"
+	                       " AND detail->>'by' = 'resident'"),
+	                 1);
+	assert_true(await(w, &w->b.desk[4], 2));
+	m = sent(&w->b.desk[4], 1);
+	assert_string_equal(str(m, "type"), "conversation.finished");
+	assert_string_equal(str(m, "by"), "resident");
+	assert_string_equal(str(m, "status"), "wrap_up");
+	json_decref(m);
+	assert_true(sb_run_until(&w->loop, hooked, &w->b.hook, 5000));
+	assert_string_equal(w->b.hook.body, "ended for the channel");
+	/* Again: answered, not now, the channel's part called again. */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 14, "system", on_end_by, &e), 0);
+	assert_true(sb_run_until(&w->loop, end_answered, &e, 5000));
+	assert_true(e.ok);
+	assert_false(e.now);
+	assert_int_equal(end_calls, 2);
+	assert_int_equal(end_now, 0);
+	assert_string_equal(end_by, "system");
+	/* A waiting one (no advisor) is closed. */
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE conversations SET status ="
+	                                 " 'open', assigned_staff_id = NULL"
+	                                 " WHERE id = 13"),
+	                 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(
+	        conversation_end_by(w->b.cv, 13, "system", on_end_by, &e), 0);
+	assert_true(sb_run_until(&w->loop, end_answered, &e, 5000));
+	assert_true(e.ok && e.now);
+	assert_string_equal(e.status, "closed");
+	/* No such conversation: not ok, with why. */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 424242, "resident", on_end_by, &e),
+	        0);
+	assert_true(sb_run_until(&w->loop, end_answered, &e, 5000));
+	assert_false(e.ok);
+	assert_string_equal(e.why, "no such conversation");
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 0, "resident", NULL, NULL), -1);
+	/* No answer wanted: it ends all the same. */
+	assert_int_equal(conversation_end_by(w->a.cv, 11, "system", NULL, NULL),
+	                 0);
+	sb_run_for(&w->loop, 300);
+	assert_int_equal(count("SELECT count(*) FROM conversations WHERE"
+	                       " id = 11 AND status = 'wrap_up'"),
+	                 1);
+}
+
+/* A message left for the council: no reply on any channel, said so. */
+static void
+test_left_message(void **st)
+{
+	struct world *w = *st;
+	json_t *m;
+
+	assert_int_equal(
+	        conversation_channel_register(w->a.cv, "chat", &TALK_OPS), 0);
+	assert_int_equal(
+	        sb_pg_exec(&pg,
+	                   "INSERT INTO messages (conversation_id, direction,"
+	                   " author_kind, body, metadata, source, external_id)"
+	                   " VALUES (11, 'in', 'customer', 'My bin',"
+	                   " '{\"kind\": \"left_message\", \"reply_by\":"
+	                   " \"sms\"}', 'chat', 'leave:1')"),
+	        0);
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"11\"}");
+	assert_true(json_is_true(json_object_get(m, "left_message")));
+	assert_string_equal(str(m, "reply_by"), "sms");
+	assert_true(json_is_false(json_object_get(m, "can_reply")));
+	assert_string_equal(str(m, "cannot_reply"),
+	                    "this is a message left for the council: replies "
+	                    "by email or SMS cannot be sent yet");
+	json_decref(m);
+	assert_error(ask(w, &w->a, 1, ANN, "advisor",
+	                 "{\"type\": \"conversation.reply\", \"conversation\":"
+	                 " \"11\", \"client_id\": \"" UUID1 "\","
+	                 " \"text\": \"Sorry\"}"),
+	             "cannot_reply");
+	assert_int_equal(reply_calls, 0);
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " conversation_id = 11 AND direction = 'out'"),
+	                 0);
+	/* A note still works. */
+	m = ask_for(w, &w->a, 1, ANN, "advisor",
+	            "{\"type\": \"conversation.note\", \"conversation\":"
+	            " \"11\", \"client_id\": \"" UUID2 "\","
+	            " \"text\": \"rang them\"}",
+	            "conversation.noted");
+	assert_string_equal(str(m, "type"), "conversation.noted");
+	json_decref(m);
+	conversation_channel_register(w->a.cv, "chat", NULL);
+}
+
 /* Hostile and malformed messages: refused, nothing written. */
 static void
 test_bad_messages(void **st)
@@ -1043,6 +1427,7 @@ static void
 test_free_in_flight(void **st)
 {
 	struct world *w = *st;
+	struct ended e;
 
 	desk_msg(&w->a, 1, ANN, "advisor",
 	         "{\"type\": \"conversation.history\", \"conversation\":"
@@ -1050,10 +1435,20 @@ test_free_in_flight(void **st)
 	desk_msg(&w->a, 1, ANN, "advisor",
 	         "{\"type\": \"conversation.note\", \"conversation\": \"12\","
 	         " \"client_id\": \"" UUID1 "\", \"text\": \"x\"}");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 14, "system", on_end_by, &e), 0);
 	conversation_free(w->a.cv);
 	w->a.cv = NULL;
+	/* An end in flight is answered once, at once, so that its caller
+	 * can free what it passed. */
+	assert_int_equal(e.calls, 1);
+	assert_false(e.ok);
+	assert_string_equal(e.why, "shutting down");
 	sb_run_for(&w->loop, 300);
 	assert_int_equal(w->a.desk[1].n, 0);
+	assert_int_equal(e.calls, 1);
+	assert_int_equal(end_calls, 0);
 }
 
 int
@@ -1077,6 +1472,14 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_read, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_end, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_chat_like_ops, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_typing_no_op, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_wrap_ups, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_end_by, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_left_message, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_bad_messages, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_register, setup, teardown),
