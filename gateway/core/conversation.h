@@ -102,6 +102,15 @@ struct conversation_end {
 	int now;            /* 1: ended by this call; 0: it had ended before */
 };
 
+/*
+ * The end op's answer, exactly once, maybe later. why NULL: done, and
+ * for_channel (borrowed for the call; may be NULL) is published with the
+ * conversation.finished event to the channel's bus hook on every instance
+ * (chat: tell the resident's socket, wherever it is). why set: the
+ * channel could not do its part: a desk is answered "unavailable" with it
+ * (conversation_end_by's caller gets ok 0), and may end it again (the
+ * conversation stays ended; end is called again with now = 0).
+ */
 typedef void (*conversation_end_done)(void *done_arg, const char *for_channel,
                                       const char *why);
 
