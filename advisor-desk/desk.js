@@ -1005,6 +1005,7 @@ function endChat() {
     if (m.type === 'error') { say(`The ${chat ? 'chat' : 'conversation'} could not be ended: ${m.message || m.code}.`); return; }
     c.ended = c.ended || 'advisor';
     c.typing = false;
+    c.endSaid = true;
     say(chat ? 'Chat ended.' : 'Conversation ended. Wrap it up when you are ready.');
     changed(c);
   });
@@ -1406,13 +1407,18 @@ function onmessage(m) {
     changed(c);
     break;
   case 'conversation.finished':
-    if (!c || c.ended) break;
-    c.ended = m.by || 'advisor';
+    // Who ended it: this event says, even when routing's conversation.ended came first.
+    if (!c) break;
+    c.ended = m.by || c.ended || 'advisor';
     c.typing = false;
     clearTimeout(c.typingTimer);
-    if (c.channel === 'chat' && S.open === c.id) say(`The chat has ended (by the ${c.ended}). Wrap it up when you are ready.`);
-    else if (c.channel === 'chat') say(`A chat with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
-    else say(`The conversation with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
+    if (!c.endSaid) {
+      // Said once: this desk's own end was announced by its answer.
+      c.endSaid = true;
+      if (c.channel === 'chat' && S.open === c.id) say(`The chat has ended (by the ${c.ended}). Wrap it up when you are ready.`);
+      else if (c.channel === 'chat') say(`A chat with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
+      else say(`The conversation with ${residentName(c)} has ended. It stays in your list until you wrap it up.`);
+    }
     changed(c);
     break;
   case 'chat.read':
