@@ -30,6 +30,7 @@
 #include "revoke.h"
 #include "route_topics.h"
 #include "route_ws.h"
+#include "waiting.h"
 #include "chat.h"
 #include "form.h"
 #include "session.h"
@@ -96,6 +97,7 @@ struct gw_server {
 	struct kv *kv_bus;    /* subscriber connection for the bus */
 	struct bus *bus;
 	struct conversation *conversation; /* desk operations */
+	struct waiting *waiting;           /* contacts in a queue */
 	struct gw_revoke *revoke;
 	struct chat *chat;
 	struct ingest *ingest; /* every channel's way in */
@@ -446,6 +448,9 @@ server_close(struct gw_server *s)
 		db_close(s->wdb[i], NULL, NULL);
 		s->wdb[i] = NULL;
 	}
+	/* Gates still waiting are answered while the chat lives. */
+	waiting_free(s->waiting);
+	s->waiting = NULL;
 	chat_free(s->chat);
 	s->chat = NULL;
 	form_free(s->form);
@@ -714,7 +719,12 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
-	s->chat = chat_new(&s->loop, cfg, s->http, s->route, s->route_ws, s->db,
+	/* Contacts waiting in a queue: the gate, their places, routing news. */
+	s->waiting = waiting_new(&s->loop, s->route,
+	                         route_ws_queues(s->route_ws), s->db);
+	if (waiting_attach(s->waiting, s->route_ws) != 0)
+		fatalx("route_ws: no room for the waiting hook");
+	s->chat = chat_new(&s->loop, cfg, s->http, s->waiting, s->db,
 	                   s->commit[WRITERS - 1], s->ingest, s->kv, s->bus,
 	                   s->conversation, s->instance);
 

@@ -4,18 +4,18 @@
  *
  *   route_ws.c           sockets: open, dispatch by peer kind, close; the
  *                        state (struct route_ws), helpers, the hooks of
- *                        other modules (chat), the timers
+ *                        other modules (chat, conversation, waiting), the
+ *                        timers
  *   route_ws_desk.c      the desk messages (a table) and what routing
  *                        pushes to desks (a table)
  *   route_ws_session.c   desk sessions: the check at open, activity,
  *                        the periodic re-check and revocation
  *   route_ws_wrap.c      wrap-up, and closing a conversation that left
  *                        routing already
- *   route_ws_resident.c  residents: the switchboard.chat.v1 sockets the
- *                        chat channel registers, and the switchboard.v1
- *                        resident messages that are retired (a table)
- *   route_ws_position.c  queue positions pushed to waiting residents, and
- *                        the queue views of the desks following a queue
+ *   route_ws_resident.c  the switchboard.v1 resident messages that are
+ *                        retired (a table)
+ *   route_ws_view.c      the queue views of the desks following a queue
+ *                        (residents' places: gateway/core/waiting.c)
  *
  * Asynchronous answers carry the connection id, never a peer pointer, so
  * an answer for a socket that closed meanwhile is dropped. Loop thread.
@@ -69,12 +69,6 @@ struct peer {
 	struct peer *next_desk; /* other sockets of the same advisor here */
 	uint64_t watch[ROUTE_WS_WATCH_MAX]; /* queues whose view it follows */
 	int nwatch;
-	/* resident (a switchboard.chat.v1 socket: route_ws_resident_add) */
-	uint64_t conv;
-	uint64_t queue; /* the queue it waits in */
-	int waiting;
-	long last_pos;
-	long long last_ewt;
 };
 
 /* A module's part of the desk protocol, by the prefix of its types. */
@@ -92,15 +86,14 @@ struct route_ws {
 	struct route *r;
 	struct db_commit *w;
 	struct gw_session_store *sessions;
-	struct idmap *peers;     /* conn -> peer */
-	struct idmap *desks;     /* staff id -> first peer */
-	struct idmap *residents; /* conversation id -> peer */
-	struct idmap *dirty;     /* queue id -> itself: positions changed */
+	struct idmap *peers; /* conn -> peer */
+	struct idmap *desks; /* staff id -> first peer */
+	struct idmap *dirty; /* queue id -> itself: places changed */
 	int sessions_inflight;
 	unsigned sessions_gen; /* questions asked about desk sessions */
 	struct idmap *revoked; /* staff id -> struct revoked_at, recent */
 	uv_timer_t tick;
-	uv_timer_t flush;    /* pushes the positions of the dirty queues */
+	uv_timer_t flush;    /* pushes the views of the dirty queues */
 	uint64_t flushed_at; /* loop time of the last flush */
 	int closing;
 	struct route_ws_hook hooks[ROUTE_WS_HOOKS_MAX];
@@ -207,14 +200,10 @@ void route_ws_wrap_close(struct pending *p);
 /* A message from a socket without a staff session. */
 void route_ws_resident_message(struct route_ws *rw, struct peer *peer,
                                const char *type, json_t *msg);
-/* A routing event on a conversation: its resident's state here. */
-void route_ws_resident_event(struct route_ws *rw, const struct route_event *ev);
 
-/* --------------------------------------------------- route_ws_position.c */
+/* ------------------------------------------------------- route_ws_view.c */
 
-/* The places in queue changed: its waiting residents are told shortly. */
-void route_ws_position_dirty(struct route_ws *rw, uint64_t queue);
-/* Every POSITIONS_ALL_EVERY_TICKS: every waiting resident re-checked. */
-void route_ws_position_all(struct route_ws *rw);
+/* The places in queue changed: the desks following it get its view. */
+void route_ws_view_dirty(struct route_ws *rw, uint64_t queue);
 
 #endif

@@ -20,8 +20,6 @@
 #include "xmalloc.h"
 
 #define TICK_MS 1000
-/* Waiting residents' places re-checked this often (ticks), whatever. */
-#define POSITIONS_ALL_EVERY_TICKS 10
 /* The sessions of the open desk sockets are re-checked this often. */
 #define SESSIONS_EVERY_TICKS 2
 
@@ -248,16 +246,13 @@ on_route_events(void *arg, const struct route_event *ev, size_t n)
 		/*
 		 * Any decision on a conversation of a queue (one joined, one
 		 * was offered, answered, left) moves the places behind it or
-		 * the estimated wait: the queue's waiting residents here are
-		 * told their new place shortly.
+		 * the estimated wait: the desks following the queue here get
+		 * its new view shortly.
 		 */
 		if (ev[i].conv[0] != '\0' && ev[i].nextra > 0)
-			route_ws_position_dirty(rw,
-			                        route_id_parse(ev[i].extra[0]));
+			route_ws_view_dirty(rw, route_id_parse(ev[i].extra[0]));
 		if (ev[i].advisor[0] != '\0')
 			route_ws_desk_event(rw, &ev[i]);
-		if (ev[i].conv[0] != '\0')
-			route_ws_resident_event(rw, &ev[i]);
 	}
 	for (k = 0; k < ROUTE_WS_HOOKS_MAX; k++)
 		if (rw->hooks[k].h.events != NULL)
@@ -277,12 +272,6 @@ on_tick(uv_timer_t *t)
 {
 	struct route_ws *rw = t->data;
 
-	/*
-	 * A safety net: a change whose event this instance missed (Redis
-	 * reconnecting) is pushed within this period anyway.
-	 */
-	if (rw->ticks % POSITIONS_ALL_EVERY_TICKS == 0)
-		route_ws_position_all(rw);
 	if (rw->ticks % SESSIONS_EVERY_TICKS == 0)
 		route_ws_session_tick(rw);
 	rw->ticks++;
@@ -375,7 +364,6 @@ route_ws_new(uv_loop_t *loop, struct gw_http *http, struct route *r,
 	rw->sessions = sessions;
 	rw->peers = idmap_new();
 	rw->desks = idmap_new();
-	rw->residents = idmap_new();
 	rw->dirty = idmap_new();
 	rw->revoked = idmap_new();
 	rw->wallboard = wallboard_new(loop, http, db);
@@ -429,7 +417,6 @@ route_ws_closed(uv_handle_t *h)
 	idmap_each(rw->peers, free_value, NULL);
 	idmap_free(rw->peers);
 	idmap_free(rw->desks);
-	idmap_free(rw->residents);
 	idmap_free(rw->dirty);
 	idmap_each(rw->revoked, free_value, NULL);
 	idmap_free(rw->revoked);

@@ -5,8 +5,8 @@
  * queues and the wallboard. Offers are pushed to whichever instance holds
  * the desk, from the events every instance publishes on sb:route. A
  * socket without a staff session can do nothing here: residents speak
- * switchboard.chat.v1 (channels/chat), whose waiting sockets route_ws
- * tells their place in the queue. Loop thread only.
+ * switchboard.chat.v1 (channels/chat), and are told their place in the
+ * queue by the waiting core (gateway/core/waiting.h). Loop thread only.
  * The message reference is docs/routing-protocol.md.
  */
 #ifndef GW_ROUTE_WS_H
@@ -75,14 +75,6 @@ int route_ws_set_hook(struct route_ws *rw, const char *prefix,
                       const struct route_ws_chat *h);
 /* route_ws_set_hook(rw, "chat.", c). */
 void route_ws_set_chat(struct route_ws *rw, const struct route_ws_chat *c);
-/*
- * A switchboard.chat.v1 socket holding conversation conv: while it waits
- * in queue it is sent its place ("chat.queued"). Nothing else is sent to
- * it, and closing it releases nothing: the chat channel decides.
- */
-void route_ws_resident_add(struct route_ws *rw, unsigned long conn,
-                           uint64_t conv, uint64_t queue, int waiting);
-void route_ws_resident_remove(struct route_ws *rw, unsigned long conn);
 /*
  * The queues this instance knows (re-read every 30 s), for the queue
  * policy (route_policy.h) and the topics. Owned by rw.

@@ -29,7 +29,7 @@
 #include "idmap.h"
 #include "log.h"
 #include "metrics.h"
-#include "route_policy.h"
+#include "waiting.h"
 #include "xmalloc.h"
 
 #define CHAT_WS_PROTOCOL "switchboard.chat.v1"
@@ -98,8 +98,7 @@ struct chat {
 	const struct gw_config *cfg;
 	const struct chat_config *cc; /* the chat section of cfg */
 	struct gw_http *http;
-	struct route *r;
-	struct route_ws *rw;
+	struct waiting *wait;
 	struct db *db;
 	struct db_commit *w;
 	struct ingest *in;
@@ -216,9 +215,6 @@ static const char HISTORY_SQL[] =
         " 'customer', json_strip_nulls(json_build_object('match',"
         " s.customer_match, 'email', s.email, 'mobile', s.mobile)))::text"
         " FROM chat_sessions s WHERE s.conversation_id = $1::bigint";
-
-static const char NAME_SQL[] =
-        "SELECT display_name FROM staff_users WHERE id = $1::bigint";
 
 /* ---------------------------------------------------------------- util */
 
@@ -504,7 +500,7 @@ detach_socket(struct chat *c, struct rsock *s)
 {
 	struct rchat *ch = s->conv ? idmap_get(c->chats, s->conv) : NULL;
 
-	route_ws_resident_remove(c->rw, s->conn);
+	waiting_unfollow(c->wait, "chat", s->conn);
 	if (ch != NULL && ch->conn == s->conn) {
 		ch->conn = 0;
 		ch->detached_at = uv_now(c->loop);
@@ -622,38 +618,34 @@ chat_end(void *arg, const struct conversation_end *e,
 
 /* ---------------------------------------------------------------- place */
 
+/*
+ * The place of conv in its queue (waiting.h): the answer to send_position
+ * (handle 0) goes to the resident of a chat that still waits; a followed
+ * socket's (handle: its connection) to that socket.
+ */
 static void
-on_position(void *arg, int ok, const long *pos, size_t n, long long span,
-            long intervals)
+on_position(void *arg, uint64_t conv, uint64_t handle, long position,
+            long long ewt)
 {
-	struct pend *p = arg;
-	struct chat *c = p->c;
-	struct rchat *ch = idmap_get(c->chats, p->conv);
-	long long ewt;
+	struct chat *c = arg;
+	struct rchat *ch = idmap_get(c->chats, conv);
+	json_t *m = json_pack("{s:s, s:I, s:I}", "type", "chat.queued",
+	                      "position", (json_int_t)position,
+	                      "estimated_wait_ms", (json_int_t)ewt);
 
-	if (ok && n == 1 && pos[0] > 0 && ch != NULL && ch->state == 'w') {
-		ewt = intervals > 0 && span > 0 ? pos[0] * span / intervals
-		                                : -1;
-		to_resident(c, p->conv,
-		            json_pack("{s:s, s:I, s:I}", "type", "chat.queued",
-		                      "position", (json_int_t)pos[0],
-		                      "estimated_wait_ms", (json_int_t)ewt));
-	}
-	pend_free(p);
+	if (handle != 0)
+		gw_http_ws_send(c->http, (unsigned long)handle, m);
+	else if (ch != NULL && ch->state == 'w')
+		to_resident(c, conv, m);
+	else
+		json_decref(m);
 }
 
 /* Tells the resident of conv its place in the queue now. */
 static void
 send_position(struct chat *c, uint64_t conv, uint64_t queue)
 {
-	struct pend *p = pend_new(c, 0, conv, NULL);
-	char cv[24], q[24];
-	const char *ids[1] = {cv};
-
-	conv_text(conv, cv, sizeof(cv));
-	conv_text(queue, q, sizeof(q));
-	if (queue == 0 || route_positions(c->r, q, ids, 1, on_position, p) != 0)
-		pend_free(p);
+	waiting_position(c->wait, "chat", conv, queue);
 }
 
 /*
@@ -750,8 +742,8 @@ on_started(void *arg, const struct ingest_result *r)
 		                "chat.started", "conversation", cv, "reference",
 		                r->reference, "token", p->token, "match",
 		                match));
-		route_ws_resident_add(c->rw, p->conn, r->conversation, r->queue,
-		                      1);
+		waiting_follow(c->wait, "chat", p->conn, r->conversation,
+		               r->queue, 1);
 	}
 	registry_hold(c, r->conversation);
 	gw_info("chat.started", "conv=%s match=%s repeated=%s", cv, match,
@@ -787,18 +779,35 @@ token_hash(const char *token, char *hash_hex, size_t hlen)
 	sodium_bin2hex(hash_hex, hlen, h, sizeof(h));
 }
 
+/* The queue policy's "closed" as the widget hears it (chat.closed). */
+static json_t *
+closed_message(const struct waiting_gate *g)
+{
+	json_t *m = json_pack("{s:s, s:s, s:s, s:b}", "type", "chat.closed",
+	                      "queue", g->slug, "message", g->message,
+	                      "leave_message", g->leave_message);
+
+	if (g->next_open > 0)
+		json_object_set_new(
+		        m, "next_open_ms",
+		        json_integer((json_int_t)g->next_open * 1000));
+	return m;
+}
+
 /*
- * Routing said whether anyone serves the queue (served -1: it could not,
- * and the chat queues): the start goes to ingest with the answer, as a
- * contact with no message; the chat.start hook writes the session. What
- * the start said waits in p->obj.
+ * The gate's answer (waiting.h): closed, or the queue to start in and
+ * whether anyone serves it (served -1: routing could not say, and the
+ * chat queues). The start goes to ingest with the answer, as a contact
+ * with no message; the chat.start hook writes the session. What the start
+ * said waits in p->obj.
  */
 static void
-on_served(void *arg, int served)
+on_gate(void *arg, const struct waiting_gate *g)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	struct rsock *s = idmap_get(c->socks, p->conn);
+	int served = g->served;
 	const char *email = json_string_value(json_object_get(p->obj, "email"));
 	const char *mobile =
 	        json_string_value(json_object_get(p->obj, "mobile"));
@@ -810,6 +819,16 @@ on_served(void *arg, int served)
 	struct ingest_msg m;
 	enum ingest_status st = INGEST_RETRY;
 
+	if (g->verdict == WAITING_CLOSED) {
+		if (s != NULL) {
+			s->busy = 0;
+			reply(c, p->conn, p->id, closed_message(g));
+		}
+		pend_free(p);
+		return;
+	}
+	/* As asked, or the queue it overflows to. */
+	json_object_set_new(p->obj, "queue", json_string(g->queue));
 	memset(&m, 0, sizeof(m));
 	m.ids = ids;
 	/* Normalised by chat_parse already: parsed again, never guessed. */
@@ -862,28 +881,11 @@ on_served(void *arg, int served)
 	}
 }
 
-/* The queue policy's "closed" as the widget hears it (chat.closed). */
-static json_t *
-closed_message(const struct route_decision *d)
-{
-	json_t *m = json_pack("{s:s, s:s, s:s, s:b}", "type", "chat.closed",
-	                      "queue", d->slug, "message", d->message,
-	                      "leave_message", d->leave_message);
-
-	if (d->next_open > 0)
-		json_object_set_new(
-		        m, "next_open_ms",
-		        json_integer((json_int_t)d->next_open * 1000));
-	return m;
-}
-
 static void
 start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 {
 	json_t *id = json_object_get(msg, "id");
-	char hash[65], qid[24];
-	const char *queue;
-	struct route_decision d;
+	char hash[65];
 	struct pend *p;
 
 	if (s->conv != 0 || s->busy) {
@@ -891,29 +893,23 @@ start(struct chat *c, struct rsock *s, json_t *msg, const struct chat_req *q)
 		            "this socket has a chat already");
 		return;
 	}
-	route_policy_decide(route_ws_queues(c->rw), q->queue, "chat",
-	                    time(NULL), &d);
-	if (d.kind == ROUTE_POLICY_CLOSED) {
-		reply(c, s->conn, id, closed_message(&d));
-		return;
-	}
-	queue = d.kind == ROUTE_POLICY_OVERFLOW ? d.overflow_id : q->queue;
 	p = pend_new(c, s->conn, 0, msg);
 	new_token(p->token, sizeof(p->token), hash, sizeof(hash));
-	/* The chat.start hook's data (migration 0020), and the contact's. */
-	p->obj = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}",
-	                   "queue", queue, "name", q->name, "email", q->email,
-	                   "mobile", q->mobile, "token", hash, "client",
-	                   q->client_id, "url", q->url, "title", q->title);
+	/*
+	 * The chat.start hook's data (migration 0020), and the contact's; the
+	 * queue is the gate's.
+	 */
+	p->obj = json_pack("{s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}", "name",
+	                   q->name, "email", q->email, "mobile", q->mobile,
+	                   "token", hash, "client", q->client_id, "url", q->url,
+	                   "title", q->title);
 	s->busy = 1;
 	/*
-	 * Nobody serves it now (live presence): leave a message instead. An
-	 * unknown queue is the start's to refuse.
+	 * Open, overflowing or closed by the queue's hours, and whether
+	 * anyone serves it now (nobody: leave a message instead). An unknown
+	 * queue is the start's to refuse.
 	 */
-	snprintf(qid, sizeof(qid), "%llu",
-	         (unsigned long long)route_ws_queue_id(c->rw, queue));
-	if (strcmp(qid, "0") == 0 || route_served(c->r, qid, on_served, p) != 0)
-		on_served(p, -1);
+	waiting_gate(c->wait, q->queue, "chat", time(NULL), on_gate, p);
 }
 
 /* ---------------------------------------------------------------- limits */
@@ -1270,8 +1266,8 @@ on_resumed(void *arg, PGresult *res, const char *err)
 		        m, "by",
 		        json_string(ended_by[0] ? ended_by : "system"));
 	reply(c, p->conn, p->id, m);
-	route_ws_resident_add(c->rw, p->conn, p->conv, ch->queue,
-	                      ch->state == 'w');
+	waiting_follow(c->wait, "chat", p->conn, p->conv, ch->queue,
+	               ch->state == 'w');
 	if (ch->state == 'a')
 		presence(c, p->conv, 1);
 	replay_read(c, p->conn, p->conv, p->after);
@@ -1842,87 +1838,64 @@ static const struct conversation_channel_ops CHAT_OPS_TEMPLATE = {
 
 /* ---------------------------------------------------------------- routing */
 
-static void
-on_name(void *arg, PGresult *res, const char *err)
+/* Routing news of chats (waiting.h): only those held here. */
+static int
+holds_chat(void *arg, uint64_t conv)
 {
-	struct pend *p = arg;
-	const char *name =
-	        res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-	                        PQntuples(res) == 1
-	                ? PQgetvalue(res, 0, 0)
-	                : "";
+	struct chat *c = arg;
 
-	(void)err;
-	to_resident(p->c, p->conv,
+	return idmap_get(c->chats, conv) != NULL;
+}
+
+static void
+on_assigned(void *arg, uint64_t conv, uint64_t advisor, const char *name)
+{
+	struct chat *c = arg;
+	struct rchat *ch = idmap_get(c->chats, conv);
+
+	if (ch == NULL)
+		return;
+	ch->state = 'a';
+	ch->staff = advisor;
+	ch->last_act = uv_now(c->loop);
+	ch->warned = 0;
+	to_resident(c, conv,
 	            name[0] != '\0'
 	                    ? json_pack("{s:s, s:{s:s}}", "type",
 	                                "chat.assigned", "advisor", "name",
 	                                name)
 	                    : json_pack("{s:s}", "type", "chat.assigned"));
-	pend_free(p);
 }
 
 static void
-on_route(void *arg, const struct route_event *ev, size_t n)
+on_requeued(void *arg, uint64_t conv, const struct waiting_requeue *rq)
 {
 	struct chat *c = arg;
-	struct rchat *ch;
-	uint64_t conv;
-	size_t i;
-	const char *params[1];
-	struct pend *p;
+	struct rchat *ch = idmap_get(c->chats, conv);
 	json_t *m;
 
-	for (i = 0; i < n; i++) {
-		conv = parse_u64(ev[i].conv);
-		if (conv == 0)
-			continue;
-		if (strcmp(ev[i].kind, "released") == 0 ||
-		    strcmp(ev[i].kind, "transferred") == 0 ||
-		    strcmp(ev[i].kind, "requeued") == 0)
-			/* the next advisor asks again */
-			bus_drop_conversation(c->bus, conv);
-		ch = idmap_get(c->chats, conv);
-		if (ch == NULL)
-			continue;
-		if (strcmp(ev[i].kind, "accepted") == 0) {
-			ch->state = 'a';
-			ch->staff = parse_u64(ev[i].advisor);
-			ch->last_act = uv_now(c->loop);
-			ch->warned = 0;
-			p = pend_new(c, 0, conv, NULL);
-			params[0] = ev[i].advisor;
-			if (db_query(c->db, NAME_SQL, 1, params, on_name, p) !=
-			    0)
-				on_name(p, NULL, NULL);
-		} else if (strcmp(ev[i].kind, "requeued") == 0 ||
-		           strcmp(ev[i].kind, "transferred") == 0) {
-			ch->state = 'w';
-			if (ev[i].nextra > 0 && parse_u64(ev[i].extra[0]))
-				ch->queue = parse_u64(ev[i].extra[0]);
-			m = json_pack("{s:s, s:s}", "type", "chat.requeued",
-			              "reason", ev[i].kind);
-			/* A transfer: to a named advisor, or to a queue. */
-			if (strcmp(ev[i].kind, "transferred") == 0)
-				json_object_set_new(
-				        m, "to",
-				        json_string(
-				                ev[i].nextra > 2 &&
-				                                ev[i].extra[2]
-				                                           [0] !=
-				                                        '\0'
-				                        ? "advisor"
-				                        : "queue"));
-			to_resident(c, conv, m);
-			send_position(c, conv, ch->queue);
-		} else if (strcmp(ev[i].kind, "released") == 0 &&
-		           ch->state != 'e') {
-			/* Released at a desk (conversation.release): over. */
-			end_chat(c, conv,
-			         ch->state == 'w' ? "system" : "advisor", 0,
-			         NULL);
-		}
-	}
+	if (ch == NULL)
+		return;
+	ch->state = 'w';
+	if (rq->queue != 0)
+		ch->queue = rq->queue;
+	m = json_pack("{s:s, s:s}", "type", "chat.requeued", "reason", rq->why);
+	if (rq->to[0] != '\0')
+		json_object_set_new(m, "to", json_string(rq->to));
+	to_resident(c, conv, m);
+	send_position(c, conv, ch->queue);
+}
+
+static void
+on_released(void *arg, uint64_t conv)
+{
+	struct chat *c = arg;
+	struct rchat *ch = idmap_get(c->chats, conv);
+
+	/* Released at a desk (conversation.release): over. */
+	if (ch != NULL && ch->state != 'e')
+		end_chat(c, conv, ch->state == 'w' ? "system" : "advisor", 0,
+		         NULL);
 }
 
 /* ---------------------------------------------------------------- registry */
@@ -2327,8 +2300,8 @@ on_transcript_link(void *arg, const struct gw_http_request *req)
 
 struct chat *
 chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
-         struct route *r, struct route_ws *rw, struct db *db,
-         struct db_commit *w, struct ingest *in, struct kv *kv, struct bus *bus,
+         struct waiting *wait, struct db *db, struct db_commit *w,
+         struct ingest *in, struct kv *kv, struct bus *bus,
          struct conversation *cv, const char *instance)
 {
 	struct chat *c = xcalloc(1, sizeof(*c));
@@ -2346,8 +2319,10 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	                             NULL,
 	                             on_transcript_link,
 	                             c};
-	/* The desks' messages are the core's (conversation.*): events only. */
-	struct route_ws_chat rc = {NULL, NULL, on_route, c};
+	/* Routing news of its chats and waiting residents' places. */
+	struct waiting_channel_ops wops = {holds_chat,  on_position,
+	                                   on_assigned, on_requeued,
+	                                   on_released, c};
 	unsigned char nonce[8];
 	char hex[17];
 
@@ -2355,8 +2330,7 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	c->cfg = cfg;
 	c->cc = chat_config(cfg);
 	c->http = http;
-	c->r = r;
-	c->rw = rw;
+	c->wait = wait;
 	c->db = db;
 	c->w = w;
 	c->in = in;
@@ -2373,7 +2347,8 @@ chat_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *http,
 	snprintf(c->origin, sizeof(c->origin), "%.60s/%s", instance, hex);
 	gw_http_ws_register(http, &p);
 	gw_http_route_add(http, &link);
-	route_ws_set_chat(rw, &rc);
+	if (waiting_channel_register(wait, "chat", &wops) != 0)
+		fatalx("chat: cannot register with the waiting core");
 	if (bus_set_channel_hook(bus, "chat", on_bus, c) != 0)
 		fatalx("chat: cannot hook the conversation bus");
 	if (cv != NULL &&
@@ -2428,13 +2403,11 @@ chat_detach(struct chat *c)
 void
 chat_free(struct chat *c)
 {
-	struct route_ws_chat nochat = {NULL, NULL, NULL, NULL};
-
 	if (c == NULL)
 		return;
 	chat_detach(c);
 	gw_http_ws_unregister(c->http, CHAT_WS_PROTOCOL);
-	route_ws_set_chat(c->rw, &nochat);
+	waiting_channel_register(c->wait, "chat", NULL);
 	bus_set_channel_hook(c->bus, "chat", NULL, NULL);
 	uv_close((uv_handle_t *)&c->sweep, chat_closed);
 }

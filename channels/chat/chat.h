@@ -21,8 +21,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "kv.h"
-#include "route.h"
-#include "route_ws.h"
+#include "waiting.h"
 
 struct chat;
 
@@ -30,17 +29,20 @@ struct chat;
  * kv holds the chat registry (which instance times each chat out); bus
  * carries what one side says to the other, on every instance (the chat
  * hooks channel "chat" on it); w commits the chat's own writes; in takes
- * the residents' starts and messages (ingest.h: stored, then routed); cv
+ * the residents' starts and messages (ingest.h: stored, then routed); wait
+ * answers whether a chat may start, tells waiting residents their place
+ * and hands the chat the routing news of its chats (waiting.h: the chat
+ * registers channel "chat" there); cv
  * (may be NULL in tests) takes the desks' operations on chats, the chat
  * registering its ops ("chat") there, and every end of a chat goes
  * through it (conversation_end_by). All are owned by the caller and
  * outlive the chat, except cv: see chat_detach.
  */
 struct chat *chat_new(uv_loop_t *loop, const struct gw_config *cfg,
-                      struct gw_http *http, struct route *r,
-                      struct route_ws *rw, struct db *db, struct db_commit *w,
-                      struct ingest *in, struct kv *kv, struct bus *bus,
-                      struct conversation *cv, const char *instance);
+                      struct gw_http *http, struct waiting *wait, struct db *db,
+                      struct db_commit *w, struct ingest *in, struct kv *kv,
+                      struct bus *bus, struct conversation *cv,
+                      const char *instance);
 /*
  * Takes the chat's ops out of cv and stops using it (call it before
  * conversation_free when cv goes first): a chat ending afterwards is
