@@ -18,9 +18,11 @@
 
 #include <libpq-fe.h>
 
+#include "bus_wire.h"
 #include "idmap.h"
 #include "log.h"
 #include "route.h"
+#include "route_id.h"
 #include "route_policy.h"
 #include "route_queues.h"
 #include "route_ws.h"
@@ -118,34 +120,12 @@ struct waiting {
 
 /* ---------------------------------------------------------------- util */
 
-static uint64_t
-parse_id(const char *s)
-{
-	uint64_t v = 0;
-	int n = 0;
-
-	if (s == NULL)
-		return 0;
-	for (; *s >= '0' && *s <= '9'; s++, n++) {
-		if (n == 19)
-			return 0;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	return *s == '\0' ? v : 0;
-}
-
+/* A channel's name: bus_wire's rule, and it fits our slots. */
 static int
 channel_name_ok(const char *s)
 {
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > 15)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return 0;
-	return 1;
+	return bus_wire_channel_ok(s) &&
+	       strlen(s) < sizeof(((struct chan *)0)->name);
 }
 
 /* The slot of channel, or -1. */
@@ -633,8 +613,8 @@ follower_event(struct waiting *w, const struct route_event *ev, uint64_t conv)
 		/* Back in a queue: its place follows with the queue's. */
 		f->waiting = 1;
 		f->last_pos = -1;
-		if (ev->nextra > 0 && parse_id(ev->extra[0]) != 0)
-			f->queue = parse_id(ev->extra[0]);
+		if (ev->nextra > 0 && route_id_parse(ev->extra[0]) != 0)
+			f->queue = route_id_parse(ev->extra[0]);
 	}
 }
 
@@ -666,7 +646,7 @@ channel_event(struct waiting *w, const struct route_event *ev, uint64_t conv)
 	n->kind = kind;
 	snprintf(n->channel, sizeof(n->channel), "%s", channel);
 	n->conv = conv;
-	n->advisor = parse_id(ev->advisor);
+	n->advisor = route_id_parse(ev->advisor);
 	if (kind == NEWS_REQUEUED) {
 		snprintf(n->why, sizeof(n->why), "%s", ev->kind);
 		if (strcmp(ev->kind, "transferred") == 0)
@@ -675,7 +655,7 @@ channel_event(struct waiting *w, const struct route_event *ev, uint64_t conv)
 			         ev->nextra > 2 && ev->extra[2][0] != '\0'
 			                 ? "advisor"
 			                 : "queue");
-		n->queue = ev->nextra > 0 ? parse_id(ev->extra[0]) : 0;
+		n->queue = ev->nextra > 0 ? route_id_parse(ev->extra[0]) : 0;
 	}
 	news_add(w, n, ev->advisor);
 }
@@ -699,8 +679,8 @@ waiting_route_events(void *arg, const struct route_event *ev, size_t n)
 		 * the estimated wait.
 		 */
 		if (ev[i].nextra > 0)
-			mark_dirty(w, parse_id(ev[i].extra[0]));
-		conv = parse_id(ev[i].conv);
+			mark_dirty(w, route_id_parse(ev[i].extra[0]));
+		conv = route_id_parse(ev[i].conv);
 		if (conv == 0)
 			continue;
 		follower_event(w, &ev[i], conv);
