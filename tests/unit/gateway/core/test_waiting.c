@@ -677,6 +677,53 @@ test_news(void **st)
 	fx_close(&f);
 }
 
+/* Events no router would send, and some it would, straight in. */
+static void
+test_odd_events(void **st)
+{
+	static const char long_name[] =
+	        "chatchatchatchatchatchatchatchatchatchatchatchatchat";
+	struct route_event ev[] = {
+	        {"accepted", "", "101", "i", 1, {"11", "chat"}, 2},
+	        {"accepted", "abc", "101", "i", 1, {"11", "chat"}, 2},
+	        {"accepted", "-1", "101", "i", 1, {"11", "chat"}, 2},
+	        {"accepted",
+	         "99999999999999999999",
+	         "101",
+	         "i",
+	         1,
+	         {"11", "chat"},
+	         2},
+	        {"accepted", "31", "101", "i", 1, {"11"}, 1}, /* no channel */
+	        {"accepted", "32", "101", "i", 1, {NULL}, 0},
+	        {"accepted", "33", "101", "i", 1, {"11", long_name}, 2},
+	        {"accepted", "34", "101", "i", 1, {"11", "voice"}, 2},
+	        {"teleported", "35", "101", "i", 1, {"11", "chat"}, 2},
+	        {"status", "", "101", "i", 1, {"available", ""}, 2},
+	        /* Odd advisor: no name is read, the news still comes. */
+	        {"accepted", "36", "x", "i", 1, {"11", "chat"}, 2},
+	        {"transferred", "37", "", "i", 1, {"junk", "chat", ""}, 3},
+	        {"transferred", "38", "", "i", 1, {"12", "chat", "102"}, 3},
+	        {"released", "39", "", "i", 1, {"11", "chat"}, 2},
+	};
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	waiting_route_events(f.wt, ev, sizeof(ev) / sizeof(ev[0]));
+	waiting_route_events(f.wt, ev, 0);
+	wait_heard(&f, &f.chat, "released 39");
+	assert_int_equal(f.chat.n, 4);
+	assert_string_equal(f.chat.what[0], "assigned 36 0 ''");
+	assert_string_equal(f.chat.what[1],
+	                    "requeued 37 transferred 'queue' 0");
+	assert_string_equal(f.chat.what[2],
+	                    "requeued 38 transferred 'advisor' 12");
+	assert_string_equal(f.chat.what[3], "released 39");
+	assert_int_equal(f.sms.n, 0);
+	fx_close(&f);
+}
+
 /* Names checked; a full table refused; NULL unregisters. */
 static void
 test_register(void **st)
@@ -725,6 +772,7 @@ main(void)
 	        cmocka_unit_test(test_gate_routing_down),
 	        cmocka_unit_test(test_positions),
 	        cmocka_unit_test(test_news),
+	        cmocka_unit_test(test_odd_events),
 	        cmocka_unit_test(test_register),
 	};
 
