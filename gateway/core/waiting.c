@@ -546,16 +546,41 @@ news_deliver(struct waiting *w, const struct news *n)
 	}
 }
 
-/* Delivers the news at the head that is ready, in order. */
+/*
+ * Delivers the news that is ready, in order within each conversation: one
+ * waiting for its advisor's name holds back the later news of its own
+ * conversation only. What is delivered is taken out of the list first, so
+ * news a channel's op causes goes after it.
+ */
 static void
 news_drain(struct waiting *w)
 {
-	struct news *n;
+	struct news *n, *next, *prev = NULL, *out = NULL, **tail = &out;
+	struct idmap *blocked = NULL; /* conversations with news not ready */
 
-	while ((n = w->news_head) != NULL && n->ready) {
-		w->news_head = n->next;
-		if (w->news_head == NULL)
-			w->news_tail = NULL;
+	for (n = w->news_head; n != NULL; n = next) {
+		next = n->next;
+		if (!n->ready ||
+		    (blocked != NULL && idmap_get(blocked, n->conv) != NULL)) {
+			if (blocked == NULL)
+				blocked = idmap_new();
+			idmap_put(blocked, n->conv, n);
+			prev = n;
+			continue;
+		}
+		if (prev != NULL)
+			prev->next = next;
+		else
+			w->news_head = next;
+		if (w->news_tail == n)
+			w->news_tail = prev;
+		n->next = NULL;
+		*tail = n;
+		tail = &n->next;
+	}
+	idmap_free(blocked);
+	for (n = out; n != NULL; n = next) {
+		next = n->next;
 		news_deliver(w, n);
 		free(n);
 	}

@@ -145,10 +145,12 @@ struct waiting_requeue {
 
 /*
  * What a channel is told of its own conversations. Any member may be
- * NULL. Called in the order routing decided, on every instance (routing
- * events reach them all): holds says whether this instance has the
- * contact of conv (chat: its chat is held here), and nothing else is
- * called for a conversation it does not hold (NULL: every one).
+ * NULL. Called on every instance (routing events reach them all), for
+ * each conversation in the order routing decided (news waiting for an
+ * advisor's name holds back only its own conversation's): holds says
+ * whether this instance has the contact of conv (chat: its chat is held
+ * here), and nothing else is called for a conversation it does not hold
+ * (NULL: every one).
  */
 struct waiting_channel_ops {
 	int (*holds)(void *arg, uint64_t conv);

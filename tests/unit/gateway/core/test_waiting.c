@@ -706,6 +706,11 @@ test_odd_events(void **st)
 	        {"transferred", "38", "", "i", 1, {"12", "chat", "102"}, 3},
 	        {"released", "39", "", "i", 1, {"11", "chat"}, 2},
 	};
+	struct route_event later[] = {
+	        {"accepted", "42", "101", "i", 1, {"11", "chat"}, 2},
+	        {"released", "41", "", "i", 1, {"11", "chat"}, 2},
+	        {"released", "42", "", "i", 1, {"11", "chat"}, 2},
+	};
 	struct fx f;
 
 	(void)st;
@@ -721,6 +726,19 @@ test_odd_events(void **st)
 	                    "requeued 38 transferred 'advisor' 12");
 	assert_string_equal(f.chat.what[3], "released 39");
 	assert_int_equal(f.sms.n, 0);
+
+	/*
+	 * A name being read holds back the later news of its conversation
+	 * (42), not another's (41).
+	 */
+	f.chat.n = 0;
+	waiting_route_events(f.wt, later, sizeof(later) / sizeof(later[0]));
+	assert_int_equal(f.chat.n, 1);
+	assert_string_equal(f.chat.what[0], "released 41");
+	wait_heard(&f, &f.chat, "released 42");
+	assert_int_equal(f.chat.n, 3);
+	assert_string_equal(f.chat.what[1], "assigned 42 101 'Ann Advisor'");
+	assert_string_equal(f.chat.what[2], "released 42");
 	fx_close(&f);
 }
 
