@@ -7,7 +7,8 @@
  * session cookie checks out (route_ws_session.c), else a socket that can
  * do nothing here (route_ws_resident.c). Messages go by the peer's kind to
  * the desk table (route_ws_desk.c) or the residents' refusals; routing
- * events to the desks, the waiting residents and the hooks. Loop thread.
+ * events to the desks and the hooks (the waiting core tells residents
+ * their place). Loop thread.
  */
 #include <stdint.h>
 #include <stdio.h>
