@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "conversation.h"
+#include "conversation_parse.h"
 #include "idmap.h"
 #include "ingest.h"
 #include "log.h"
@@ -251,7 +252,7 @@ static const char WRAP_UPS_SQL[] =
 
 static struct pend *
 pend_new(struct conversation *cv, const struct conversation_desk *d,
-         uint64_t conv, json_t *msg)
+         uint64_t conv, json_t *id)
 {
 	struct pend *p = xcalloc(1, sizeof(*p));
 
@@ -260,7 +261,7 @@ pend_new(struct conversation *cv, const struct conversation_desk *d,
 	p->conn = d != NULL ? d->conn : 0;
 	p->staff = d != NULL ? d->staff : 0;
 	p->conv = conv;
-	p->id = msg != NULL ? json_incref(json_object_get(msg, "id")) : NULL;
+	p->id = json_incref(id);
 	snprintf(p->name, sizeof(p->name), "%s",
 	         d != NULL && d->name ? d->name : "");
 	idmap_put(cv->pends, p->key, p);
@@ -327,39 +328,6 @@ static int
 value_true(const PGresult *res, int row, int col)
 {
 	return strcmp(PQgetvalue(res, row, col), "t") == 0;
-}
-
-/* 8-4-4-4-12 hexadecimal digits. */
-static int
-is_uuid(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != UUID_LEN)
-		return 0;
-	for (i = 0; i < UUID_LEN; i++) {
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
-		char ch = s[i];
-
-		if (dash ? ch != '-'
-		         : !((ch >= '0' && ch <= '9') ||
-		             (ch >= 'a' && ch <= 'f') ||
-		             (ch >= 'A' && ch <= 'F')))
-			return 0;
-	}
-	return 1;
-}
-
-/* Characters of valid UTF-8 (jansson's strings are). */
-static size_t
-utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
 }
 
 static int
@@ -615,31 +583,24 @@ out:
 
 static void
 op_history(struct conversation *cv, const struct conversation_desk *d,
-           uint64_t conv, json_t *msg)
+           const struct conversation_req *rq)
 {
-	json_t *v = json_object_get(msg, "after");
 	char cs[24], who[24], after[24];
 	const char *params[3];
+	uint64_t conv = rq->conv;
 	struct pend *p;
 
-	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {
-		answer_error(cv, d->conn, json_object_get(msg, "id"),
-		             "bad_message",
-		             "after must be a message number (0 or more)");
-		return;
-	}
 	conv_text(conv, cs, sizeof(cs));
 	if (is_supervisor(d->role))
 		who[0] = '\0';
 	else
 		snprintf(who, sizeof(who), "%llu",
 		         (unsigned long long)d->staff);
-	snprintf(after, sizeof(after), "%lld",
-	         v != NULL ? (long long)json_integer_value(v) : 0LL);
+	snprintf(after, sizeof(after), "%lld", rq->after);
 	params[0] = cs;
 	params[1] = who;
 	params[2] = after;
-	p = pend_new(cv, d, conv, msg);
+	p = pend_new(cv, d, conv, rq->id);
 	/* Following first, then reading: nothing falls between the two. */
 	bus_history_begin(cv->bus, conv, d->conn);
 	if (db_query(cv->db, HISTORY_SQL, 3, params, on_history, p) != 0)
@@ -751,30 +712,18 @@ on_written(void *arg, int ok, const PGresult *res, const char *err)
 /* conversation.reply and conversation.note. */
 static void
 write_message(struct conversation *cv, const struct conversation_desk *d,
-              uint64_t conv, json_t *msg, int note)
+              const struct conversation_req *rq, int note)
 {
-	json_t *id = json_object_get(msg, "id");
-	json_t *t = json_object_get(msg, "text");
-	const char *text = json_string_value(t);
-	const char *client =
-	        json_string_value(json_object_get(msg, "client_id"));
+	const char *text = rq->text, *client = rq->client_id;
 	char cs[24], staff[24], who[24], ext[64], chans[512];
 	const char *params[5], *reason = NULL;
 	struct pend *p;
 
-	if (!is_uuid(client) || text == NULL || text[0] == '\0' ||
-	    strlen(text) != json_string_length(t) ||
-	    utf8_chars(text) > CONVERSATION_TEXT_MAX) {
-		answer_error(cv, d->conn, id, "bad_message",
-		             "needs client_id (a UUID) and text (1 to 4000 "
-		             "characters)");
-		return;
-	}
-	conv_text(conv, cs, sizeof(cs));
+	conv_text(rq->conv, cs, sizeof(cs));
 	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
 	snprintf(who, sizeof(who), "%s", is_supervisor(d->role) ? "" : staff);
 	snprintf(ext, sizeof(ext), "%s:%s", cs, client);
-	p = pend_new(cv, d, conv, msg);
+	p = pend_new(cv, d, rq->conv, rq->id);
 	snprintf(p->client, sizeof(p->client), "%s", client);
 	p->text = xstrdup(text);
 	p->flag = note;
@@ -793,23 +742,23 @@ write_message(struct conversation *cv, const struct conversation_desk *d,
 	}
 	if (db_commit_submit(cv->w, note ? NOTE_SQL : REPLY_SQL, 5, params,
 	                     on_written, p, &reason) != 0) {
-		answer_error(cv, d->conn, id, "unavailable", reason);
+		answer_error(cv, d->conn, p->id, "unavailable", reason);
 		pend_free(p);
 	}
 }
 
 static void
 op_reply(struct conversation *cv, const struct conversation_desk *d,
-         uint64_t conv, json_t *msg)
+         const struct conversation_req *rq)
 {
-	write_message(cv, d, conv, msg, 0);
+	write_message(cv, d, rq, 0);
 }
 
 static void
 op_note(struct conversation *cv, const struct conversation_desk *d,
-        uint64_t conv, json_t *msg)
+        const struct conversation_req *rq)
 {
-	write_message(cv, d, conv, msg, 1);
+	write_message(cv, d, rq, 1);
 }
 
 /* ---------------------------------------------------------------- read */
@@ -856,21 +805,14 @@ out:
 
 static void
 op_read(struct conversation *cv, const struct conversation_desk *d,
-        uint64_t conv, json_t *msg)
+        const struct conversation_req *rq)
 {
-	json_t *v = json_object_get(msg, "seq");
 	char cs[24], seq[24], who[24];
 	const char *params[3], *reason = NULL;
 	struct pend *p;
 
-	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-		answer_error(cv, d->conn, json_object_get(msg, "id"),
-		             "bad_message",
-		             "conversation.read needs seq (a message number)");
-		return;
-	}
-	conv_text(conv, cs, sizeof(cs));
-	snprintf(seq, sizeof(seq), "%lld", (long long)json_integer_value(v));
+	conv_text(rq->conv, cs, sizeof(cs));
+	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)rq->seq);
 	if (is_supervisor(d->role))
 		who[0] = '\0';
 	else
@@ -879,8 +821,8 @@ op_read(struct conversation *cv, const struct conversation_desk *d,
 	params[0] = cs;
 	params[1] = seq;
 	params[2] = who;
-	p = pend_new(cv, d, conv, msg);
-	p->seq = (uint64_t)json_integer_value(v);
+	p = pend_new(cv, d, rq->conv, rq->id);
+	p->seq = rq->seq;
 	if (db_commit_submit(cv->w, READ_SQL, 3, params, on_read, p, &reason) !=
 	    0) {
 		answer_error(cv, d->conn, p->id, "unavailable", reason);
@@ -1034,7 +976,7 @@ end_submit(struct conversation *cv, struct pend *p, const char *who,
 
 static void
 op_end(struct conversation *cv, const struct conversation_desk *d,
-       uint64_t conv, json_t *msg)
+       const struct conversation_req *rq)
 {
 	char who[24];
 	const char *reason = NULL;
@@ -1045,7 +987,7 @@ op_end(struct conversation *cv, const struct conversation_desk *d,
 	else
 		snprintf(who, sizeof(who), "%llu",
 		         (unsigned long long)d->staff);
-	p = pend_new(cv, d, conv, msg);
+	p = pend_new(cv, d, rq->conv, rq->id);
 	snprintf(p->by, sizeof(p->by), "advisor");
 	if (end_submit(cv, p, who, &reason) != 0) {
 		answer_error(cv, d->conn, p->id, "unavailable", reason);
@@ -1079,16 +1021,16 @@ conversation_end_by(struct conversation *cv, uint64_t conv, const char *by,
 
 static void
 op_typing(struct conversation *cv, const struct conversation_desk *d,
-          uint64_t conv, json_t *msg)
+          const struct conversation_req *rq)
 {
-	json_t *v = json_object_get(msg, "state");
-	json_t *id = json_object_get(msg, "id");
+	json_t *id = rq->id;
 	const struct conversation_channel_ops *ops = NULL;
+	uint64_t conv = rq->conv;
 	uintptr_t k = (uintptr_t)idmap_get(cv->shown, conv);
 	char cs[24], *text = NULL;
 
-	if (!json_is_boolean(v) || k == 0 ||
-	    !bus_shown(cv->bus, conv, d->conn)) {
+	/* The same answer as conversation_parse's for a bad state. */
+	if (k == 0 || !bus_shown(cv->bus, conv, d->conn)) {
 		answer_error(cv, d->conn, id, "bad_message",
 		             "conversation.typing needs state (true or false), "
 		             "on a conversation whose history this desk asked");
@@ -1098,7 +1040,7 @@ op_typing(struct conversation *cv, const struct conversation_desk *d,
 	if (k <= cv->nchans)
 		ops = cv->chans[k - 1].ops;
 	if (ops != NULL && ops->typing != NULL)
-		text = ops->typing(ops->arg, conv, json_is_true(v));
+		text = ops->typing(ops->arg, conv, rq->state);
 	/* For the customer only: other desks are not told. */
 	if (text != NULL)
 		bus_publish(cv->bus, conv, 0, NULL, cv->chans[k - 1].name, text,
@@ -1144,15 +1086,14 @@ out:
 
 static void
 op_wrap_ups(struct conversation *cv, const struct conversation_desk *d,
-            uint64_t conv, json_t *msg)
+            const struct conversation_req *rq)
 {
 	char staff[24];
 	const char *params[1] = {staff};
 	struct pend *p;
 
-	(void)conv;
 	snprintf(staff, sizeof(staff), "%llu", (unsigned long long)d->staff);
-	p = pend_new(cv, d, 0, msg);
+	p = pend_new(cv, d, 0, rq->id);
 	if (db_query(cv->db, WRAP_UPS_SQL, 1, params, on_wrap_ups, p) != 0)
 		on_wrap_ups(p, NULL, "database unavailable");
 }
@@ -1160,22 +1101,18 @@ op_wrap_ups(struct conversation *cv, const struct conversation_desk *d,
 /* ---------------------------------------------------------------- table */
 
 typedef void (*op_fn)(struct conversation *cv,
-                      const struct conversation_desk *d, uint64_t conv,
-                      json_t *msg);
+                      const struct conversation_desk *d,
+                      const struct conversation_req *rq);
 
-/* needs_conv: the message names a conversation ("conversation"). */
-static const struct {
-	const char *type;
-	op_fn fn;
-	int needs_conv;
-} OPS[] = {
-        {"conversation.history", op_history, 1},
-        {"conversation.reply", op_reply, 1},
-        {"conversation.note", op_note, 1},
-        {"conversation.read", op_read, 1},
-        {"conversation.end", op_end, 1},
-        {"conversation.typing", op_typing, 1},
-        {"conversation.wrap_ups", op_wrap_ups, 0},
+/* By enum conversation_op: conversation_parse has checked the fields. */
+static const op_fn OPS[CONVERSATION_OP_COUNT] = {
+        [CONVERSATION_OP_HISTORY] = op_history,
+        [CONVERSATION_OP_REPLY] = op_reply,
+        [CONVERSATION_OP_NOTE] = op_note,
+        [CONVERSATION_OP_READ] = op_read,
+        [CONVERSATION_OP_END] = op_end,
+        [CONVERSATION_OP_TYPING] = op_typing,
+        [CONVERSATION_OP_WRAP_UPS] = op_wrap_ups,
 };
 
 void
@@ -1183,30 +1120,14 @@ conversation_desk_message(struct conversation *cv,
                           const struct conversation_desk *d, const char *type,
                           json_t *msg)
 {
-	json_t *id = json_object_get(msg, "id");
-	uint64_t conv;
-	size_t i;
+	struct conversation_req rq;
+	const char *code = NULL, *why = NULL;
 
-	for (i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++)
-		if (strcmp(OPS[i].type, type) == 0)
-			break;
-	if (i == sizeof(OPS) / sizeof(OPS[0])) {
-		answer_error(cv, d->conn, id, "unknown_type", type);
+	if (conversation_parse(type, msg, &rq, &code, &why) != 0) {
+		answer_error(cv, d->conn, rq.id, code, why);
 		return;
 	}
-	if (!OPS[i].needs_conv) {
-		OPS[i].fn(cv, d, 0, msg);
-		return;
-	}
-	conv = route_id_parse(
-	        json_string_value(json_object_get(msg, "conversation")));
-	if (conv == 0) {
-		answer_error(
-		        cv, d->conn, id, "bad_message",
-		        "conversation must be a conversation id (decimal)");
-		return;
-	}
-	OPS[i].fn(cv, d, conv, msg);
+	OPS[rq.op](cv, d, &rq);
 }
 
 /* ---------------------------------------------------------------- module */
@@ -1370,6 +1291,12 @@ conversation_publish_message(struct conversation *cv,
                              const struct conversation_inbound *m,
                              bus_done_fn done, void *arg)
 {
+	/*
+	 * The metadata is parsed again (ingest had it as an object) so that
+	 * a text that is not a JSON object becomes {} rather than a desks'
+	 * event that is not JSON: splicing the text in unchecked would trust
+	 * every caller, and a repeat's comes from PostgreSQL as text anyway.
+	 */
 	json_t *md =
 	        m->metadata != NULL ? json_loads(m->metadata, 0, NULL) : NULL;
 	json_t *ev;

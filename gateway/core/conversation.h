@@ -54,6 +54,7 @@
 #include <uv.h>
 
 #include "bus.h"
+#include "conversation_parse.h" /* CONVERSATION_TEXT_MAX */
 #include "db.h"
 #include "db_commit.h"
 
@@ -65,8 +66,6 @@ struct route_ws;
 
 /* Channels that may register (a name of [a-z0-9_], BUS_WIRE_CHANNEL_MAX). */
 #define CONVERSATION_CHANNELS_MAX 16
-/* Characters of a reply or a note (chat's CHAT_TEXT_MAX). */
-#define CONVERSATION_TEXT_MAX 4000
 /* Messages in one history answer; more: "more": true, ask again after. */
 #define CONVERSATION_PAGE 2000
 
