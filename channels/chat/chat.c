@@ -1083,7 +1083,7 @@ message_json(const PGresult *res, int i, int with_client)
 		json_object_set_new(m, "name",
 		                    json_string(PQgetvalue(res, i, 2)));
 	if (with_client && strcmp(from, "resident") == 0 &&
-	    chat_is_uuid(PQgetvalue(res, i, 5)))
+	    text_is_uuid(PQgetvalue(res, i, 5)))
 		json_object_set_new(m, "client_id",
 		                    json_string(PQgetvalue(res, i, 5)));
 	return m;

@@ -8,17 +8,7 @@
 
 #include "chat_proto.h"
 #include "identity.h"
-
-size_t
-chat_utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
+#include "text.h"
 
 int
 chat_link_token(const char *query, char *out, size_t len)
@@ -47,24 +37,6 @@ chat_link_token(const char *query, char *out, size_t len)
 			p++;
 	}
 	return -1;
-}
-
-int
-chat_is_uuid(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != CHAT_UUID_LEN)
-		return 0;
-	for (i = 0; i < CHAT_UUID_LEN; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!isxdigit((unsigned char)s[i])) {
-			return 0;
-		}
-	}
-	return 1;
 }
 
 int
@@ -234,7 +206,7 @@ client_id(json_t *msg, struct chat_req *req, int required)
 
 	if (c == NULL && !required && json_object_get(msg, "client_id") == NULL)
 		return 0;
-	if (!chat_is_uuid(c))
+	if (!text_is_uuid(c))
 		return -1;
 	snprintf(req->client_buf, sizeof(req->client_buf), "%s", c);
 	/* Lower case: the same id however it was written. */
@@ -282,7 +254,7 @@ parse_start(json_t *msg, struct chat_req *req, const char **code,
 	req->text = str(msg, "text");
 	if (req->text == NULL || req->text[0] == '\0')
 		FAIL(CHAT_E_BAD, "text must be a non-empty string");
-	if (chat_utf8_chars(req->text) > CHAT_TEXT_MAX)
+	if (text_utf8_chars(req->text) > CHAT_TEXT_MAX)
 		FAIL(CHAT_E_TOO_LONG, "text is longer than 4000 characters");
 	return 0;
 }
@@ -339,7 +311,7 @@ chat_parse(json_t *msg, const char *type, struct chat_req *req,
 		req->text = str(msg, "text");
 		if (req->text == NULL || req->text[0] == '\0')
 			FAIL(CHAT_E_BAD, "text must be a non-empty string");
-		if (chat_utf8_chars(req->text) > CHAT_TEXT_MAX)
+		if (text_utf8_chars(req->text) > CHAT_TEXT_MAX)
 			FAIL(CHAT_E_TOO_LONG,
 			     "text is longer than 4000 characters");
 		return 0;
@@ -364,7 +336,7 @@ chat_parse(json_t *msg, const char *type, struct chat_req *req,
 		if (opt_str(msg, "comment", &req->comment) != 0)
 			FAIL(CHAT_E_BAD, "comment must be a string");
 		if (req->comment != NULL &&
-		    chat_utf8_chars(req->comment) > CHAT_COMMENT_MAX)
+		    text_utf8_chars(req->comment) > CHAT_COMMENT_MAX)
 			FAIL(CHAT_E_TOO_LONG,
 			     "comment is longer than 2000 characters");
 		return 0;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "identity.h"
+#include "text.h" /* text_is_uuid, text_utf8_chars */
 
 #define CHAT_TEXT_MAX    4000 /* characters of a message */
 #define CHAT_COMMENT_MAX 2000 /* characters of a rating's comment */
@@ -21,7 +22,7 @@
 #define CHAT_URL_MAX     2000 /* bytes; a longer page address is cut */
 #define CHAT_TITLE_MAX   300  /* characters; a longer title is cut */
 #define CHAT_TOKEN_LEN   43   /* 32 random bytes, base64url, no padding */
-#define CHAT_UUID_LEN    36
+#define CHAT_UUID_LEN    TEXT_UUID_LEN
 
 enum chat_type {
 	CHAT_START = 1,
@@ -73,8 +74,6 @@ struct chat_req {
 int chat_parse(json_t *msg, const char *type, struct chat_req *req,
                const char **code, const char **why);
 
-/* Characters (code points) in a valid UTF-8 string. */
-size_t chat_utf8_chars(const char *s);
 /*
  * The token of a transcript confirmation link from a URL query string
  * ("token=<43 base64url characters>", among other parameters): copied to
@@ -82,8 +81,6 @@ size_t chat_utf8_chars(const char *s);
  * is not one.
  */
 int chat_link_token(const char *query, char *out, size_t len);
-/* 1 for a UUID written 8-4-4-4-12 in hexadecimal. */
-int chat_is_uuid(const char *s);
 /*
  * A UK or international phone number as E.164 ("07700 900123" ->
  * "+447700900123"); -1 when it is not one. identity_phone with no flags:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "form_parse.h"
+#include "text.h"
 
 /* Optional identity keys, in the order of form_sub.ids. */
 static const struct {
@@ -39,18 +40,6 @@ fail(struct form_error *err, const char *code, const char *field, long index,
 	err->index = index;
 	err->why = why;
 	return -1;
-}
-
-/* Code points of valid UTF-8 (jansson checked it). */
-static size_t
-utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
 }
 
 /* 1 when s holds a C0 control or DEL (tab, LF, CR allowed if lines). */
@@ -115,7 +104,7 @@ parse_text(json_t *root, const struct text_key *k, struct form_sub *sub,
 	s = json_string_value(v);
 	if (s[0] == '\0')
 		return 0;
-	if (utf8_chars(s) > k->max)
+	if (text_utf8_chars(s) > k->max)
 		return fail(err, FORM_E_TOO_LONG, k->key, -1,
 		            "is longer than the limit (docs/integrations.md)");
 	if (has_control(s, 0))
@@ -189,10 +178,10 @@ parse_fields(json_t *root, struct form_sub *sub, struct form_error *err)
 		if (json_string_length(l) == 0)
 			return fail(err, FORM_E_INVALID, "fields", ix,
 			            "a field's label is empty");
-		if (utf8_chars(json_string_value(l)) > FORM_LABEL_MAX)
+		if (text_utf8_chars(json_string_value(l)) > FORM_LABEL_MAX)
 			return fail(err, FORM_E_TOO_LONG, "fields", ix,
 			            "a label is longer than 200 characters");
-		if (utf8_chars(json_string_value(v)) > FORM_VALUE_MAX)
+		if (text_utf8_chars(json_string_value(v)) > FORM_VALUE_MAX)
 			return fail(err, FORM_E_TOO_LONG, "fields", ix,
 			            "a value is longer than 10000 characters");
 		if (has_control(json_string_value(l), 0) ||

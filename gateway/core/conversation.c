@@ -23,10 +23,10 @@
 #include "route.h"
 #include "route_id.h"
 #include "route_ws.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #define CHANNEL_NAME_MAX 15
-#define UUID_LEN         36
 #define NO_REPLY_DEFAULT "this channel cannot send replies yet"
 #define PAGE_TEXT        "2000" /* CONVERSATION_PAGE as text */
 #define WRAP_UPS_TEXT    "200"  /* conversations in a wrap_ups answer */
@@ -69,7 +69,7 @@ struct pend {
 	uint64_t staff;
 	json_t *id; /* the desk's request id (a reference), or NULL */
 	char name[128];
-	char client[UUID_LEN + 1];
+	char client[TEXT_UUID_LEN + 1];
 	char channel[CHANNEL_NAME_MAX + 1];
 	char status[16];
 	char *text;

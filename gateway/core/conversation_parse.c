@@ -12,8 +12,7 @@
 
 #include "conversation_parse.h"
 #include "route_id.h"
-
-#define UUID_LEN 36
+#include "text.h"
 
 #define BAD_CONV  "conversation must be a conversation id (decimal)"
 #define BAD_AFTER "after must be a message number (0 or more)"
@@ -22,39 +21,6 @@
 #define BAD_STATE                                                              \
 	"conversation.typing needs state (true or false), on a conversation "  \
 	"whose history this desk asked"
-
-/* 8-4-4-4-12 hexadecimal digits. */
-static int
-is_uuid(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != UUID_LEN)
-		return 0;
-	for (i = 0; i < UUID_LEN; i++) {
-		int dash = i == 8 || i == 13 || i == 18 || i == 23;
-		char ch = s[i];
-
-		if (dash ? ch != '-'
-		         : !((ch >= '0' && ch <= '9') ||
-		             (ch >= 'a' && ch <= 'f') ||
-		             (ch >= 'A' && ch <= 'F')))
-			return 0;
-	}
-	return 1;
-}
-
-/* Characters of valid UTF-8 (jansson's strings are). */
-static size_t
-utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 /* Each returns NULL, or why the message is refused (bad_message). */
 typedef const char *(*fields_fn)(json_t *msg, struct conversation_req *r);
@@ -79,9 +45,9 @@ fields_text(json_t *msg, struct conversation_req *r)
 	const char *client =
 	        json_string_value(json_object_get(msg, "client_id"));
 
-	if (!is_uuid(client) || text == NULL || text[0] == '\0' ||
+	if (!text_is_uuid(client) || text == NULL || text[0] == '\0' ||
 	    strlen(text) != json_string_length(t) ||
-	    utf8_chars(text) > CONVERSATION_TEXT_MAX)
+	    text_utf8_chars(text) > CONVERSATION_TEXT_MAX)
 		return BAD_TEXT;
 	r->client_id = client;
 	r->text = text;

@@ -106,24 +106,24 @@ check_accepted(const struct chat_req *r)
 	if (r->mobile != NULL)
 		check_e164(r->mobile);
 	if (r->client_id != NULL) {
-		if (!chat_is_uuid(r->client_id))
+		if (!text_is_uuid(r->client_id))
 			abort();
 		for (p = r->client_id; *p != '\0'; p++)
 			if (*p >= 'A' && *p <= 'F')
 				abort();
 	}
 	if (r->text != NULL &&
-	    (r->text[0] == '\0' || chat_utf8_chars(r->text) > CHAT_TEXT_MAX))
+	    (r->text[0] == '\0' || text_utf8_chars(r->text) > CHAT_TEXT_MAX))
 		abort();
 	if (r->comment != NULL &&
-	    chat_utf8_chars(r->comment) > CHAT_COMMENT_MAX)
+	    text_utf8_chars(r->comment) > CHAT_COMMENT_MAX)
 		abort();
 	if (r->url != NULL && strncmp(r->url, "http://", 7) != 0 &&
 	    strncmp(r->url, "https://", 8) != 0)
 		abort();
 	if ((r->url == NULL) != (r->title == NULL))
 		abort();
-	if (r->title != NULL && chat_utf8_chars(r->title) > CHAT_TITLE_MAX)
+	if (r->title != NULL && text_utf8_chars(r->title) > CHAT_TITLE_MAX)
 		abort();
 
 	switch (r->type) {

@@ -239,38 +239,6 @@ test_mobile_output_too_small(void **state)
 	assert_string_equal(out, "+123456789012345");
 }
 
-/* ------------------------------------------------------ uuid, utf-8 */
-
-static void
-test_is_uuid(void **state)
-{
-	(void)state;
-	assert_true(chat_is_uuid(UUID));
-	assert_true(chat_is_uuid("6F9619FF-8B86-D011-B42D-00CF4FC964FF"));
-	assert_true(chat_is_uuid("00000000-0000-0000-0000-000000000000"));
-	assert_false(chat_is_uuid(NULL));
-	assert_false(chat_is_uuid(""));
-	assert_false(chat_is_uuid("0f8fad5b-d9cb-469f-a165-70867728950"));
-	assert_false(chat_is_uuid("0f8fad5b-d9cb-469f-a165-70867728950ee"));
-	assert_false(chat_is_uuid("0f8fad5bd9cb-469f-a165-70867728950e-"));
-	assert_false(chat_is_uuid("0f8fad5b-d9cb-469f-a165-70867728950g"));
-	assert_false(chat_is_uuid("0f8fad5b d9cb 469f a165 70867728950e"));
-	assert_false(chat_is_uuid("{f8fad5b-d9cb-469f-a165-70867728950}"));
-	assert_false(chat_is_uuid("0f8fad5bd9cb469fa16570867728950e"));
-}
-
-static void
-test_utf8_chars(void **state)
-{
-	(void)state;
-	assert_int_equal(chat_utf8_chars(""), 0);
-	assert_int_equal(chat_utf8_chars("abc"), 3);
-	assert_int_equal(chat_utf8_chars(E_ACUTE), 1);
-	assert_int_equal(chat_utf8_chars(EURO), 1);
-	assert_int_equal(chat_utf8_chars(GRIN), 1);
-	assert_int_equal(chat_utf8_chars("caf" E_ACUTE " " EURO "5 " GRIN), 9);
-}
-
 /* ------------------------------------------------------- chat.start */
 
 static void
@@ -449,7 +417,7 @@ test_start_page_cut_at_limits(void **state)
 	                "queue", "q", "name", "Bob", "page", "url",
 	                "https://example.org/", "title", title);
 	assert_int_equal(parse_msg(), 0);
-	assert_int_equal(chat_utf8_chars(req.title), CHAT_TITLE_MAX);
+	assert_int_equal(text_utf8_chars(req.title), CHAT_TITLE_MAX);
 	assert_int_equal(strlen(req.title), 2 * CHAT_TITLE_MAX);
 	assert_memory_equal(req.title, title, 2 * CHAT_TITLE_MAX);
 	free(title);
@@ -460,7 +428,7 @@ test_start_page_cut_at_limits(void **state)
 	msg = json_pack("{s:s, s:s, s:s}", "type", "page", "url",
 	                "http://example.org/", "title", title);
 	assert_int_equal(parse_msg(), 0);
-	assert_int_equal(chat_utf8_chars(req.title), CHAT_TITLE_MAX);
+	assert_int_equal(text_utf8_chars(req.title), CHAT_TITLE_MAX);
 	assert_int_equal(strlen(req.title), 4 * CHAT_TITLE_MAX);
 	free(title);
 
@@ -904,8 +872,6 @@ main(void)
 	        T(test_mobile_trunk_zero_in_brackets),
 	        T(test_mobile_refuses_letters_and_nonsense),
 	        T(test_mobile_output_too_small),
-	        T(test_is_uuid),
-	        T(test_utf8_chars),
 	        T(test_start_with_contact_and_page),
 	        T(test_start_minimal),
 	        T(test_start_refusals),
