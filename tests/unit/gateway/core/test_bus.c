@@ -1,7 +1,7 @@
 /*
  * test_bus.c: the conversation bus against a real redis-server, with two
  * buses in one process, each on its own two Redis connections, standing
- * for two daemons. Desk sockets are a table of what each connection id
+ * for two daemons. Desk sockets are fake_desks.h's: what each connection id
  * was sent. Every test ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
@@ -15,19 +15,9 @@
 #include <cmocka.h>
 
 #include "bus.h"
+#include "fake_desks.h"
 #include "kv.h"
 #include "support.h"
-
-#define DESKS    16
-#define SENT_MAX 512
-/* A conversation the tests use to know both subscribers are listening. */
-#define PROBE_CONV 999999
-#define PROBE_CONN 15
-
-struct desk {
-	size_t n;
-	char *sent[SENT_MAX];
-};
 
 struct hooked {
 	int calls;
@@ -40,7 +30,7 @@ struct hooked {
 struct daemon {
 	struct kv *pub, *sub;
 	struct bus *bus;
-	struct desk desk[DESKS]; /* connection ids 1..DESKS-1 */
+	struct fake_desks desk; /* connection ids 1..FAKE_DESKS-1 */
 	struct hooked hook;
 };
 
@@ -52,32 +42,6 @@ struct world {
 	struct kv *ctl; /* the tests' own commands to Redis */
 	struct daemon a, b;
 };
-
-static int
-desk_send(void *arg, unsigned long conn, const char *text)
-{
-	struct daemon *d = arg;
-	struct desk *k;
-
-	if (conn == 0 || conn >= DESKS)
-		return -1;
-	k = &d->desk[conn];
-	assert_true(k->n < SENT_MAX);
-	k->sent[k->n++] = strdup(text);
-	return 0;
-}
-
-static void
-desk_reset(struct daemon *d)
-{
-	size_t i, j;
-
-	for (i = 0; i < DESKS; i++) {
-		for (j = 0; j < d->desk[i].n; j++)
-			free(d->desk[i].sent[j]);
-		d->desk[i].n = 0;
-	}
-}
 
 static void
 on_hook(void *arg, const struct bus_event *ev)
@@ -93,45 +57,15 @@ on_hook(void *arg, const struct bus_event *ev)
 	h->local = ev->local;
 }
 
-static struct kv *
-make_kv(uv_loop_t *loop, int port, int ping)
-{
-	struct kv_options o;
-
-	memset(&o, 0, sizeof(o));
-	o.address = "127.0.0.1";
-	o.port = port;
-	o.timeout_ms = 1000;
-	o.ping_interval_ms = ping;
-	o.backoff_min_ms = 20;
-	o.backoff_max_ms = 100;
-	return kv_new(loop, &o);
-}
-
-struct want {
-	struct desk *k;
-	size_t n;
-};
-
-static int
-has_n(void *arg)
-{
-	struct want *w = arg;
-
-	return w->k->n >= w->n;
-}
-
 /* Runs until desk k has at least n messages; 1, or 0 after ms. */
 static int
-await_ms(struct world *w, struct desk *k, size_t n, int ms)
+await_ms(struct world *w, struct fake_desk *k, size_t n, int ms)
 {
-	struct want x = {k, n};
-
-	return sb_run_until(&w->loop, has_n, &x, ms);
+	return fake_desks_await(&w->loop, k, n, ms);
 }
 
 static int
-await(struct world *w, struct desk *k, size_t n)
+await(struct world *w, struct fake_desk *k, size_t n)
 {
 	return await_ms(w, k, n, 3000);
 }
@@ -145,35 +79,6 @@ all_ready(void *arg)
 	       kv_ready(w->b.pub) && kv_ready(w->b.sub);
 }
 
-/* Until each bus hears the other: the subscriptions are in place. */
-static void
-link_up(struct world *w, struct daemon *from, struct daemon *to)
-{
-	json_t *ev = json_pack("{s:s}", "type", "probe");
-	int i, got = 0;
-
-	bus_follow(to->bus, PROBE_CONV, PROBE_CONN);
-	for (i = 0; i < 60 && !got; i++) {
-		bus_publish(from->bus, PROBE_CONV, 0, ev, NULL, NULL, NULL,
-		            NULL);
-		got = await_ms(w, &to->desk[PROBE_CONN], 1, 100);
-	}
-	assert_true(got);
-	bus_unfollow(to->bus, PROBE_CONV, PROBE_CONN);
-	json_decref(ev);
-}
-
-static void
-daemon_start(struct world *w, struct daemon *d, const char *name)
-{
-	d->pub = make_kv(&w->loop, redis.port, 200);
-	d->sub = make_kv(&w->loop, redis.port, 0);
-	d->bus = bus_new(&w->loop, d->pub, d->sub, name, desk_send, d);
-	assert_non_null(d->bus);
-	kv_start(d->pub);
-	kv_start(d->sub);
-}
-
 static int
 setup(void **st)
 {
@@ -181,15 +86,17 @@ setup(void **st)
 
 	assert_non_null(w);
 	uv_loop_init(&w->loop);
-	w->ctl = make_kv(&w->loop, redis.port, 200);
+	w->ctl = fake_desks_kv(&w->loop, redis.port, 200);
 	kv_start(w->ctl);
-	daemon_start(w, &w->a, "gw-a");
-	daemon_start(w, &w->b, "gw b/é");
+	w->a.bus = fake_desks_bus(&w->loop, redis.port, "gw-a", &w->a.desk,
+	                          &w->a.pub, &w->a.sub);
+	w->b.bus = fake_desks_bus(&w->loop, redis.port, "gw b/é", &w->b.desk,
+	                          &w->b.pub, &w->b.sub);
 	assert_true(sb_run_until(&w->loop, all_ready, w, 5000));
-	link_up(w, &w->a, &w->b);
-	link_up(w, &w->b, &w->a);
-	desk_reset(&w->a);
-	desk_reset(&w->b);
+	fake_desks_link(&w->loop, w->a.bus, w->b.bus, &w->b.desk);
+	fake_desks_link(&w->loop, w->b.bus, w->a.bus, &w->a.desk);
+	fake_desks_reset(&w->a.desk);
+	fake_desks_reset(&w->b.desk);
 	*st = w;
 	return 0;
 }
@@ -207,8 +114,8 @@ teardown(void **st)
 	bus_free(w->a.bus);
 	bus_free(w->b.bus);
 	assert_int_equal(sb_loop_finish(&w->loop), 0);
-	desk_reset(&w->a);
-	desk_reset(&w->b);
+	fake_desks_reset(&w->a.desk);
+	fake_desks_reset(&w->b.desk);
 	free(w);
 	return 0;
 }
@@ -251,17 +158,6 @@ pub_msg(struct daemon *d, uint64_t conv, uint64_t seq, const char *text)
 	return n;
 }
 
-static json_t *
-sent(struct desk *k, size_t i)
-{
-	json_t *m;
-
-	assert_true(i < k->n);
-	m = json_loads(k->sent[i], 0, NULL);
-	assert_non_null(m);
-	return m;
-}
-
 static const char *
 text_of(json_t *m)
 {
@@ -270,9 +166,9 @@ text_of(json_t *m)
 
 /* Whether desk k's message i has text t; frees what it parsed. */
 static void
-assert_text(struct desk *k, size_t i, const char *t)
+assert_text(struct fake_desk *k, size_t i, const char *t)
 {
-	json_t *m = sent(k, i);
+	json_t *m = fake_desks_sent(k, i);
 
 	assert_non_null(text_of(m));
 	assert_string_equal(text_of(m), t);
@@ -317,23 +213,23 @@ test_delivery(void **st)
 	        bus_publish(w->a.bus, 7, 1, m, NULL, NULL, on_done, &dn), 1);
 	json_decref(m);
 	/* Here at once; there once Redis has passed it on. */
-	assert_int_equal(w->a.desk[1].n, 1);
-	assert_true(await(w, &w->b.desk[2], 1));
+	assert_int_equal(w->a.desk.at[1].n, 1);
+	assert_true(await(w, &w->b.desk.at[2], 1));
 	assert_true(sb_run_until(&w->loop, done_called, &dn, 3000));
 	assert_int_equal(dn.ok, 1);
 	/* B's message comes to A after A's own: had A taken its own, it
 	 * would have had it by now. */
 	assert_int_equal(pub_msg(&w->b, 7, 2, "two"), 1);
-	assert_true(await(w, &w->a.desk[1], 2));
-	assert_true(await(w, &w->b.desk[2], 2));
+	assert_true(await(w, &w->a.desk.at[1], 2));
+	assert_true(await(w, &w->b.desk.at[2], 2));
 	sb_run_for(&w->loop, 50);
-	assert_int_equal(w->a.desk[1].n, 2);
-	assert_int_equal(w->b.desk[2].n, 2);
-	assert_text(&w->a.desk[1], 0, "one");
-	assert_text(&w->a.desk[1], 1, "two");
-	assert_text(&w->b.desk[2], 0, "one");
-	assert_text(&w->b.desk[2], 1, "two");
-	assert_int_equal(w->b.desk[3].n, 0);
+	assert_int_equal(w->a.desk.at[1].n, 2);
+	assert_int_equal(w->b.desk.at[2].n, 2);
+	assert_text(&w->a.desk.at[1], 0, "one");
+	assert_text(&w->a.desk.at[1], 1, "two");
+	assert_text(&w->b.desk.at[2], 0, "one");
+	assert_text(&w->b.desk.at[2], 1, "two");
+	assert_int_equal(w->b.desk.at[3].n, 0);
 	bus_stats(w->a.bus, &sa);
 	bus_stats(w->b.bus, &sb);
 	assert_int_equal(sa.delivered - sa0.delivered, 2);
@@ -360,17 +256,17 @@ test_unfollow_and_drop(void **st)
 	pub_msg(&w->a, 8, 1, "eight");
 	pub_msg(&w->a, 9, 1, "nine");
 	pub_msg(&w->a, 7, 1, "seven");
-	assert_true(await(w, &w->b.desk[2], 1));
-	assert_int_equal(w->b.desk[1].n, 1);
-	assert_text(&w->b.desk[1], 0, "seven");
-	assert_int_equal(w->b.desk[3].n, 0);
+	assert_true(await(w, &w->b.desk.at[2], 1));
+	assert_int_equal(w->b.desk.at[1].n, 1);
+	assert_text(&w->b.desk.at[1], 0, "seven");
+	assert_int_equal(w->b.desk.at[3].n, 0);
 	assert_false(bus_shown(w->b.bus, 9, 3));
 	/* The socket closed: it follows nothing. */
 	bus_drop_conn(w->b.bus, 1);
 	assert_false(bus_shown(w->b.bus, 7, 1));
 	pub_msg(&w->a, 7, 2, "after");
-	assert_true(await(w, &w->b.desk[2], 2));
-	assert_int_equal(w->b.desk[1].n, 1);
+	assert_true(await(w, &w->b.desk.at[2], 2));
+	assert_int_equal(w->b.desk.at[1].n, 1);
 }
 
 static void
@@ -382,18 +278,18 @@ test_repeats_dropped(void **st)
 	bus_follow(w->a.bus, 7, 1);
 	bus_follow(w->b.bus, 7, 2);
 	pub_msg(&w->a, 7, 5, "five");
-	assert_true(await(w, &w->b.desk[2], 1));
+	assert_true(await(w, &w->b.desk.at[2], 1));
 	/* A retry of the same message from the other instance. */
 	pub_msg(&w->b, 7, 5, "five again");
 	pub_msg(&w->b, 7, 6, "six");
-	assert_true(await(w, &w->a.desk[1], 2));
-	assert_true(await(w, &w->b.desk[2], 2));
+	assert_true(await(w, &w->a.desk.at[1], 2));
+	assert_true(await(w, &w->b.desk.at[2], 2));
 	sb_run_for(&w->loop, 50);
-	assert_int_equal(w->a.desk[1].n, 2);
-	assert_int_equal(w->b.desk[2].n, 2);
-	assert_text(&w->a.desk[1], 0, "five");
-	assert_text(&w->a.desk[1], 1, "six");
-	assert_text(&w->b.desk[2], 0, "five");
+	assert_int_equal(w->a.desk.at[1].n, 2);
+	assert_int_equal(w->b.desk.at[2].n, 2);
+	assert_text(&w->a.desk.at[1], 0, "five");
+	assert_text(&w->a.desk.at[1], 1, "six");
+	assert_text(&w->b.desk.at[2], 0, "five");
 	bus_stats(w->a.bus, &s);
 	assert_int_equal(s.repeats, 1);
 	bus_stats(w->b.bus, &s);
@@ -403,7 +299,7 @@ test_repeats_dropped(void **st)
 	bus_publish(w->b.bus, 7, 0, e, NULL, NULL, NULL, NULL);
 	bus_publish(w->b.bus, 7, 0, e, NULL, NULL, NULL, NULL);
 	json_decref(e);
-	assert_true(await(w, &w->a.desk[1], 4));
+	assert_true(await(w, &w->a.desk.at[1], 4));
 }
 
 static void
@@ -426,7 +322,7 @@ test_channel_hook(void **st)
 	assert_int_equal(w->a.hook.local, 1);
 	assert_int_equal(w->a.hook.desks, 0);
 	assert_string_equal(w->a.hook.body, "{\"r\":1}");
-	assert_true(await(w, &w->b.desk[2], 1));
+	assert_true(await(w, &w->b.desk.at[2], 1));
 	assert_int_equal(w->b.hook.calls, 1);
 	assert_int_equal(w->b.hook.local, 0);
 	assert_int_equal(w->b.hook.conv, 7);
@@ -438,16 +334,16 @@ test_channel_hook(void **st)
 	bus_publish(w->b.bus, 7, 0, NULL, "form", "x", NULL, NULL);
 	bus_follow(w->a.bus, 7, 1);
 	pub_msg(&w->b, 7, 4, "marker");
-	assert_true(await(w, &w->a.desk[1], 1));
+	assert_true(await(w, &w->a.desk.at[1], 1));
 	assert_int_equal(w->a.hook.calls, 2);
 	assert_string_equal(w->a.hook.body, "bye");
 	assert_int_equal(w->b.hook.calls, 2);
-	assert_int_equal(w->a.desk[1].n, 1);
+	assert_int_equal(w->a.desk.at[1].n, 1);
 	/* Removed: not called any more. */
 	assert_int_equal(bus_set_channel_hook(w->a.bus, "chat", NULL, NULL), 0);
 	bus_publish(w->b.bus, 7, 0, NULL, "chat", "gone", NULL, NULL);
 	pub_msg(&w->b, 7, 5, "marker2");
-	assert_true(await(w, &w->a.desk[1], 2));
+	assert_true(await(w, &w->a.desk.at[1], 2));
 	assert_int_equal(w->a.hook.calls, 2);
 }
 
@@ -472,9 +368,10 @@ history(uint64_t from, uint64_t to, json_t **msgs)
 
 /* The seqs of the answer's messages, as "1,2,3". */
 static void
-answer_seqs(struct desk *k, size_t i, char *out, size_t size)
+answer_seqs(struct fake_desk *k, size_t i, char *out, size_t size)
 {
-	json_t *m = sent(k, i), *msgs = json_object_get(m, "messages"), *x;
+	json_t *m = fake_desks_sent(k, i),
+	       *msgs = json_object_get(m, "messages"), *x;
 	size_t j, len = 0;
 
 	assert_string_equal(json_string_value(json_object_get(m, "type")),
@@ -512,16 +409,16 @@ test_history_join(void **st)
 	json_decref(e);
 	pub_msg(&w->a, 7, 6, "m6");
 	pub_msg(&w->b, 7, 5, "m5"); /* out of order */
-	assert_true(await(w, &w->a.desk[6], 5));
-	assert_int_equal(w->a.desk[5].n, 0); /* held */
+	assert_true(await(w, &w->a.desk.at[6], 5));
+	assert_int_equal(w->a.desk.at[5].n, 0); /* held */
 	h = history(1, 3, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), 0);
 	json_decref(h);
 	/* One answer with the held messages merged, then the typing. */
-	assert_int_equal(w->a.desk[5].n, 2);
-	answer_seqs(&w->a.desk[5], 0, seqs, sizeof(seqs));
+	assert_int_equal(w->a.desk.at[5].n, 2);
+	answer_seqs(&w->a.desk.at[5], 0, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "1,2,3,4,5,6");
-	e = sent(&w->a.desk[5], 1);
+	e = fake_desks_sent(&w->a.desk.at[5], 1);
 	assert_string_equal(json_string_value(json_object_get(e, "type")),
 	                    "x.typing");
 	json_decref(e);
@@ -529,10 +426,10 @@ test_history_join(void **st)
 	/* Live from now on; a late copy of what the history had is dropped. */
 	pub_msg(&w->b, 7, 2, "m2 again");
 	pub_msg(&w->b, 7, 7, "m7");
-	assert_true(await(w, &w->a.desk[5], 3));
+	assert_true(await(w, &w->a.desk.at[5], 3));
 	sb_run_for(&w->loop, 50);
-	assert_int_equal(w->a.desk[5].n, 3);
-	assert_text(&w->a.desk[5], 2, "m7");
+	assert_int_equal(w->a.desk.at[5].n, 3);
+	assert_text(&w->a.desk.at[5], 2, "m7");
 }
 
 static void
@@ -548,12 +445,12 @@ test_history_burst(void **st)
 	/* 300 messages from both instances during the read. */
 	for (s = 10; s < 310; s++)
 		pub_msg(s % 2 ? &w->a : &w->b, 7, s, "burst");
-	assert_true(await(w, &w->a.desk[6], 300));
+	assert_true(await(w, &w->a.desk.at[6], 300));
 	h = history(1, 20, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), 0);
 	json_decref(h);
-	assert_int_equal(w->a.desk[5].n, 1);
-	m = sent(&w->a.desk[5], 0);
+	assert_int_equal(w->a.desk.at[5].n, 1);
+	m = fake_desks_sent(&w->a.desk.at[5], 0);
 	all = json_object_get(m, "messages");
 	assert_int_equal(json_array_size(all), 309);
 	for (i = 0; i < 309; i++)
@@ -575,14 +472,14 @@ test_history_more(void **st)
 	bus_history_begin(w->a.bus, 7, 5);
 	pub_msg(&w->b, 7, 9, "m9");
 	pub_msg(&w->b, 7, 2, "m2");
-	assert_true(await(w, &w->a.desk[6], 2));
+	assert_true(await(w, &w->a.desk.at[6], 2));
 	h = history(1, 2, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 1), 0);
 	json_decref(h);
-	assert_int_equal(w->a.desk[5].n, 2);
-	answer_seqs(&w->a.desk[5], 0, seqs, sizeof(seqs));
+	assert_int_equal(w->a.desk.at[5].n, 2);
+	answer_seqs(&w->a.desk.at[5], 0, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "1,2");
-	assert_text(&w->a.desk[5], 1, "m9");
+	assert_text(&w->a.desk.at[5], 1, "m9");
 }
 
 static void
@@ -597,20 +494,20 @@ test_history_overlap_and_gone(void **st)
 	bus_history_begin(w->a.bus, 7, 5);
 	bus_history_begin(w->a.bus, 7, 5);
 	pub_msg(&w->b, 7, 3, "m3");
-	assert_true(await(w, &w->a.desk[6], 1));
+	assert_true(await(w, &w->a.desk.at[6], 1));
 	h = history(1, 2, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), 0);
 	json_decref(h);
-	assert_int_equal(w->a.desk[5].n, 1);
-	answer_seqs(&w->a.desk[5], 0, seqs, sizeof(seqs));
+	assert_int_equal(w->a.desk.at[5].n, 1);
+	answer_seqs(&w->a.desk.at[5], 0, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "1,2");
 	pub_msg(&w->b, 7, 4, "m4");
-	assert_true(await(w, &w->a.desk[6], 2));
-	assert_int_equal(w->a.desk[5].n, 1);
+	assert_true(await(w, &w->a.desk.at[6], 2));
+	assert_int_equal(w->a.desk.at[5].n, 1);
 	h = history(1, 2, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), 0);
 	json_decref(h);
-	answer_seqs(&w->a.desk[5], 1, seqs, sizeof(seqs));
+	answer_seqs(&w->a.desk.at[5], 1, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "1,2,3,4");
 	/* Unfollowed during a read: answered all the same, not followed. */
 	bus_history_begin(w->a.bus, 8, 4);
@@ -618,7 +515,7 @@ test_history_overlap_and_gone(void **st)
 	h = history(0, 0, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 8, 4, h, msgs, 0), 0);
 	json_decref(h);
-	assert_int_equal(w->a.desk[4].n, 1);
+	assert_int_equal(w->a.desk.at[4].n, 1);
 	assert_false(bus_shown(w->a.bus, 8, 4));
 	/* A read that failed, for a desk never shown: not followed. */
 	bus_history_begin(w->a.bus, 9, 3);
@@ -641,43 +538,43 @@ test_hold_bound(void **st)
 	bus_history_begin(w->a.bus, 7, 5);
 	for (q = 1; q <= 6; q++)
 		pub_msg(&w->b, 7, q, "m");
-	assert_true(await(w, &w->a.desk[6], 6));
+	assert_true(await(w, &w->a.desk.at[6], 6));
 	h = history(0, 0, &msgs);
 	/* Refused: nothing sent; the caller refuses, then aborts. */
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), -1);
-	assert_int_equal(w->a.desk[5].n, 0);
+	assert_int_equal(w->a.desk.at[5].n, 0);
 	bus_history_abort(w->a.bus, 7, 5);
 	assert_false(bus_shown(w->a.bus, 7, 5));
 	bus_stats(w->a.bus, &s);
 	assert_int_equal(s.refused, 1);
 	pub_msg(&w->b, 7, 7, "m");
-	assert_true(await(w, &w->a.desk[6], 7));
-	assert_int_equal(w->a.desk[5].n, 0);
+	assert_true(await(w, &w->a.desk.at[6], 7));
+	assert_int_equal(w->a.desk.at[5].n, 0);
 	/* The retry, with less coming: answered. */
 	bus_history_begin(w->a.bus, 7, 5);
 	pub_msg(&w->b, 7, 8, "m");
-	assert_true(await(w, &w->a.desk[6], 8));
+	assert_true(await(w, &w->a.desk.at[6], 8));
 	json_decref(h);
 	h = history(1, 7, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), 0);
 	json_decref(h);
-	answer_seqs(&w->a.desk[5], 0, seqs, sizeof(seqs));
+	answer_seqs(&w->a.desk.at[5], 0, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "1,2,3,4,5,6,7,8");
 	/* A desk shown before (a resync) that overflows keeps following,
 	 * and is sent what was held. */
 	bus_history_begin(w->a.bus, 7, 5);
 	for (q = 9; q <= 14; q++)
 		pub_msg(&w->b, 7, q, "m");
-	assert_true(await(w, &w->a.desk[6], 14));
+	assert_true(await(w, &w->a.desk.at[6], 14));
 	h = history(0, 0, &msgs);
 	assert_int_equal(bus_history_end(w->a.bus, 7, 5, h, msgs, 0), -1);
 	json_decref(h);
 	bus_history_abort(w->a.bus, 7, 5);
 	assert_true(bus_shown(w->a.bus, 7, 5));
-	assert_int_equal(w->a.desk[5].n, 1 + 4);
+	assert_int_equal(w->a.desk.at[5].n, 1 + 4);
 	pub_msg(&w->b, 7, 15, "m15");
-	assert_true(await(w, &w->a.desk[5], 6));
-	assert_text(&w->a.desk[5], 5, "m15");
+	assert_true(await(w, &w->a.desk.at[5], 6));
+	assert_text(&w->a.desk.at[5], 5, "m15");
 }
 
 static void
@@ -693,7 +590,7 @@ test_done_waits_for_redis(void **st)
 	bus_follow(w->a.bus, 7, 1);
 	bus_publish(w->a.bus, 7, 1, m, NULL, NULL, on_done, &dn);
 	json_decref(m);
-	assert_int_equal(w->a.desk[1].n, 1); /* here at once all the same */
+	assert_int_equal(w->a.desk.at[1].n, 1); /* here at once all the same */
 	sb_run_for(&w->loop, 200);
 	assert_int_equal(dn.calls, 0);
 	assert_true(sb_run_until(&w->loop, done_called, &dn, 3000));
@@ -738,7 +635,7 @@ test_done_fails_when_redis_down(void **st)
 	json_decref(m);
 	assert_int_equal(sb_redis_start(&redis), 0);
 	assert_true(sb_run_until(&w->loop, all_ready, w, 5000));
-	link_up(w, &w->a, &w->b);
+	fake_desks_link(&w->loop, w->a.bus, w->b.bus, &w->b.desk);
 }
 
 static void
@@ -758,9 +655,9 @@ test_done_when_freed(void **st)
 	bus_free(w->a.bus);
 	assert_int_equal(dn.calls, 1);
 	assert_int_equal(dn.ok, 0);
-	w->a.sub = make_kv(&w->loop, redis.port, 0);
-	w->a.bus =
-	        bus_new(&w->loop, w->a.pub, w->a.sub, "gw-a", desk_send, &w->a);
+	w->a.sub = fake_desks_kv(&w->loop, redis.port, 0);
+	w->a.bus = bus_new(&w->loop, w->a.pub, w->a.sub, "gw-a",
+	                   fake_desks_send, &w->a.desk);
 	assert_non_null(w->a.bus);
 	kv_start(w->a.sub);
 	/* The answer that comes later goes to nobody. */
@@ -792,9 +689,9 @@ test_malformed_and_strangers(void **st)
 	assert_int_equal(kv_command(w->ctl, NULL, NULL, "PUBLISH %s %s",
 	                            BUS_REDIS_CHANNEL, ok),
 	                 0);
-	assert_true(await(w, &w->a.desk[1], 2));
-	assert_text(&w->a.desk[1], 0, "p");
-	assert_text(&w->a.desk[1], 1, "s");
+	assert_true(await(w, &w->a.desk.at[1], 2));
+	assert_text(&w->a.desk.at[1], 0, "p");
+	assert_text(&w->a.desk.at[1], 1, "s");
 	bus_stats(w->a.bus, &s);
 	assert_int_equal(s.malformed, 2);
 }

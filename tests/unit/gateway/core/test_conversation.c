@@ -3,7 +3,7 @@
  * PostgreSQL (every migration applied) and a real redis-server, with two
  * daemons in one process (each its own bus on its own two Redis
  * connections, and its own conversation module) sharing one database.
- * Desk sockets are a table of what each connection id was sent. Every
+ * Desk sockets are fake_desks.h's: what each connection id was sent. Every
  * test ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
@@ -20,16 +20,12 @@
 #include "conversation.h"
 #include "db.h"
 #include "db_commit.h"
+#include "fake_desks.h"
 #include "ingest.h"
 #include "kv.h"
 #include "migrate.h"
 #include "route.h"
 #include "support.h"
-
-#define DESKS      8
-#define SENT_MAX   256
-#define PROBE_CONV 999999
-#define PROBE_CONN 7
 
 #define ANN 101 /* advisor: holds 11 (chat), 12 (web), 14 (email) */
 #define BOB 102 /* advisor: holds 13 (web) */
@@ -37,11 +33,6 @@
 
 #define UUID1 "11111111-2222-3333-4444-555555555555"
 #define UUID2 "11111111-2222-3333-4444-666666666666"
-
-struct desk {
-	size_t n;
-	char *sent[SENT_MAX];
-};
 
 struct hooked {
 	int calls;
@@ -52,7 +43,7 @@ struct daemon {
 	struct kv *pub, *sub;
 	struct bus *bus;
 	struct conversation *cv;
-	struct desk desk[DESKS];
+	struct fake_desks desk;
 	struct hooked hook;
 };
 
@@ -69,32 +60,6 @@ struct world {
 /* What the test channels' ops saw. */
 static int reply_calls, reply_repeated, end_calls, end_now;
 static char end_by[16];
-
-static int
-desk_send(void *arg, unsigned long conn, const char *text)
-{
-	struct daemon *d = arg;
-	struct desk *k;
-
-	if (conn == 0 || conn >= DESKS)
-		return -1;
-	k = &d->desk[conn];
-	assert_true(k->n < SENT_MAX);
-	k->sent[k->n++] = strdup(text);
-	return 0;
-}
-
-static void
-desk_reset(struct daemon *d)
-{
-	size_t i, j;
-
-	for (i = 0; i < DESKS; i++) {
-		for (j = 0; j < d->desk[i].n; j++)
-			free(d->desk[i].sent[j]);
-		d->desk[i].n = 0;
-	}
-}
 
 static void
 on_hook(void *arg, const struct bus_event *ev)
@@ -131,21 +96,6 @@ static const struct conversation_channel_ops EMAIL_OPS = {.reply = email_reply,
 static const struct conversation_channel_ops WEB_OPS = {
         .no_reply = "this channel cannot send replies yet"};
 
-static struct kv *
-make_kv(uv_loop_t *loop, int port, int ping)
-{
-	struct kv_options o;
-
-	memset(&o, 0, sizeof(o));
-	o.address = "127.0.0.1";
-	o.port = port;
-	o.timeout_ms = 1000;
-	o.ping_interval_ms = ping;
-	o.backoff_min_ms = 20;
-	o.backoff_max_ms = 100;
-	return kv_new(loop, &o);
-}
-
 static struct db *
 make_db(uv_loop_t *loop)
 {
@@ -160,25 +110,10 @@ make_db(uv_loop_t *loop)
 	return db_new(loop, &o);
 }
 
-struct want {
-	struct desk *k;
-	size_t n;
-};
-
 static int
-has_n(void *arg)
+await(struct world *w, struct fake_desk *k, size_t n)
 {
-	struct want *w = arg;
-
-	return w->k->n >= w->n;
-}
-
-static int
-await(struct world *w, struct desk *k, size_t n)
-{
-	struct want x = {k, n};
-
-	return sb_run_until(&w->loop, has_n, &x, 5000);
+	return fake_desks_await(&w->loop, k, n, 5000);
 }
 
 static int
@@ -190,42 +125,19 @@ all_ready(void *arg)
 	       kv_ready(w->a.sub) && kv_ready(w->b.pub) && kv_ready(w->b.sub);
 }
 
-/* Until each bus hears the other: the subscriptions are in place. */
-static void
-link_up(struct world *w, struct daemon *from, struct daemon *to)
-{
-	json_t *ev = json_pack("{s:s}", "type", "probe");
-	struct want x = {&to->desk[PROBE_CONN], 1};
-	int i, got = 0;
-
-	bus_follow(to->bus, PROBE_CONV, PROBE_CONN);
-	for (i = 0; i < 60 && !got; i++) {
-		bus_publish(from->bus, PROBE_CONV, 0, ev, NULL, NULL, NULL,
-		            NULL);
-		got = sb_run_until(&w->loop, has_n, &x, 100);
-	}
-	assert_true(got);
-	bus_unfollow(to->bus, PROBE_CONV, PROBE_CONN);
-	json_decref(ev);
-}
-
 static void
 daemon_start(struct world *w, struct daemon *d, const char *name)
 {
-	d->pub = make_kv(&w->loop, redis.port, 200);
-	d->sub = make_kv(&w->loop, redis.port, 0);
-	d->bus = bus_new(&w->loop, d->pub, d->sub, name, desk_send, d);
-	assert_non_null(d->bus);
-	d->cv = conversation_new(&w->loop, w->db, w->w, d->bus, NULL, desk_send,
-	                         d);
+	d->bus = fake_desks_bus(&w->loop, redis.port, name, &d->desk, &d->pub,
+	                        &d->sub);
+	d->cv = conversation_new(&w->loop, w->db, w->w, d->bus, NULL,
+	                         fake_desks_send, &d->desk);
 	assert_int_equal(
 	        conversation_channel_register(d->cv, "email", &EMAIL_OPS), 0);
 	assert_int_equal(conversation_channel_register(d->cv, "web", &WEB_OPS),
 	                 0);
 	assert_int_equal(
 	        bus_set_channel_hook(d->bus, "email", on_hook, &d->hook), 0);
-	kv_start(d->pub);
-	kv_start(d->sub);
 }
 
 static const char SEED[] =
@@ -267,10 +179,10 @@ setup(void **st)
 	daemon_start(w, &w->a, "gw-a");
 	daemon_start(w, &w->b, "gw-b");
 	assert_true(sb_run_until(&w->loop, all_ready, w, 5000));
-	link_up(w, &w->a, &w->b);
-	link_up(w, &w->b, &w->a);
-	desk_reset(&w->a);
-	desk_reset(&w->b);
+	fake_desks_link(&w->loop, w->a.bus, w->b.bus, &w->b.desk);
+	fake_desks_link(&w->loop, w->b.bus, w->a.bus, &w->a.desk);
+	fake_desks_reset(&w->a.desk);
+	fake_desks_reset(&w->b.desk);
 	*st = w;
 	return 0;
 }
@@ -292,8 +204,8 @@ teardown(void **st)
 	db_close(w->wdb, NULL, NULL);
 	db_commit_free(w->w);
 	assert_int_equal(sb_loop_finish(&w->loop), 0);
-	desk_reset(&w->a);
-	desk_reset(&w->b);
+	fake_desks_reset(&w->a.desk);
+	fake_desks_reset(&w->b.desk);
 	free(w);
 	return 0;
 }
@@ -431,18 +343,6 @@ desk_msg(struct daemon *d, unsigned long conn, uint64_t staff, const char *role,
 	json_decref(m);
 }
 
-/* The i-th thing desk k was sent, parsed (the caller decrefs). */
-static json_t *
-sent(struct desk *k, size_t i)
-{
-	json_t *m;
-
-	assert_true(i < k->n);
-	m = json_loads(k->sent[i], 0, NULL);
-	assert_non_null(m);
-	return m;
-}
-
 static const char *
 str(json_t *o, const char *key)
 {
@@ -456,11 +356,11 @@ static json_t *
 ask(struct world *w, struct daemon *d, unsigned long conn, uint64_t staff,
     const char *role, const char *json)
 {
-	size_t n = d->desk[conn].n;
+	size_t n = d->desk.at[conn].n;
 
 	desk_msg(d, conn, staff, role, json);
-	assert_true(await(w, &d->desk[conn], n + 1));
-	return sent(&d->desk[conn], n);
+	assert_true(await(w, &d->desk.at[conn], n + 1));
+	return fake_desks_sent(&d->desk.at[conn], n);
 }
 
 /*
@@ -472,14 +372,14 @@ static json_t *
 ask_for(struct world *w, struct daemon *d, unsigned long conn, uint64_t staff,
         const char *role, const char *json, const char *type)
 {
-	struct desk *k = &d->desk[conn];
+	struct fake_desk *k = &d->desk.at[conn];
 	size_t i = k->n;
 	json_t *m;
 
 	desk_msg(d, conn, staff, role, json);
 	for (;;) {
 		assert_true(await(w, k, i + 1));
-		m = sent(k, i++);
+		m = fake_desks_sent(k, i++);
 		if (strcmp(str(m, "type"), type) == 0 ||
 		    strcmp(str(m, "type"), "error") == 0)
 			return m;
@@ -653,7 +553,7 @@ test_reply_web_refused(void **st)
 	                 0);
 	/* Nothing reached the desk following it, nor any channel hook. */
 	sb_run_for(&w->loop, 100);
-	assert_int_equal(w->a.desk[1].n, 2);
+	assert_int_equal(w->a.desk.at[1].n, 2);
 	assert_int_equal(w->a.hook.calls + w->b.hook.calls, 0);
 	/* A channel that registered nothing is refused the same way. */
 	assert_error(ask(w, &w->a, 1, ANN, "advisor",
@@ -679,15 +579,15 @@ test_note_once(void **st)
 	        "{\"type\": \"conversation.history\", \"conversation\": "
 	        "\"12\"}");
 	json_decref(m);
-	before = w->a.desk[1].n;
+	before = w->a.desk.at[1].n;
 	desk_msg(&w->a, 1, ANN, "advisor",
 	         "{\"type\": \"conversation.note\", \"id\": 1,"
 	         " \"conversation\": \"12\", \"client_id\": \"" UUID1 "\","
 	         " \"text\": \"Called the crew\"}");
 	/* The live event and the answer, in either order. */
-	assert_true(await(w, &w->a.desk[1], before + 2));
-	ev = sent(&w->a.desk[1], before);
-	m = sent(&w->a.desk[1], before + 1);
+	assert_true(await(w, &w->a.desk.at[1], before + 2));
+	ev = fake_desks_sent(&w->a.desk.at[1], before);
+	m = fake_desks_sent(&w->a.desk.at[1], before + 1);
 	if (strcmp(str(ev, "type"), "conversation.noted") == 0) {
 		json_t *t = ev;
 
@@ -708,7 +608,7 @@ test_note_once(void **st)
 	json_decref(ev);
 
 	/* Again: the same seq, repeated, and no second live event. */
-	before = w->a.desk[1].n;
+	before = w->a.desk.at[1].n;
 	m = ask(w, &w->a, 1, ANN, "advisor",
 	        "{\"type\": \"conversation.note\", \"id\": 2,"
 	        " \"conversation\": \"12\", \"client_id\": \"" UUID1 "\","
@@ -718,7 +618,7 @@ test_note_once(void **st)
 	assert_true(json_is_true(json_object_get(m, "repeated")));
 	json_decref(m);
 	sb_run_for(&w->loop, 100);
-	assert_int_equal(w->a.desk[1].n, before + 1);
+	assert_int_equal(w->a.desk.at[1].n, before + 1);
 	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
 	                       " conversation_id = 12 AND direction ="
 	                       " 'internal' AND body = 'Called the crew'"),
@@ -757,14 +657,14 @@ test_two_instances(void **st)
 	        "\"12\"}");
 	assert_string_equal(str(m, "type"), "conversation.history");
 	json_decref(m);
-	n = w->b.desk[2].n;
+	n = w->b.desk.at[2].n;
 	m = ask(w, &w->a, 1, ANN, "advisor",
 	        "{\"type\": \"conversation.note\", \"conversation\": \"12\","
 	        " \"client_id\": \"" UUID2 "\", \"text\": \"From A\"}");
 	assert_string_equal(str(m, "type"), "conversation.noted");
 	json_decref(m);
-	assert_true(await(w, &w->b.desk[2], n + 1));
-	m = sent(&w->b.desk[2], n);
+	assert_true(await(w, &w->b.desk.at[2], n + 1));
+	m = fake_desks_sent(&w->b.desk.at[2], n);
 	assert_string_equal(str(m, "type"), "conversation.message");
 	assert_string_equal(str(m, "conversation"), "12");
 	assert_string_equal(str(m, "from"), "note");
@@ -772,13 +672,13 @@ test_two_instances(void **st)
 	assert_string_equal(str(m, "client_id"), UUID2);
 	json_decref(m);
 	/* An inbound message published on A reaches B's desk too. */
-	n = w->b.desk[2].n;
+	n = w->b.desk.at[2].n;
 	conversation_publish_inbound(w->a.cv, 12, 777777, 1000, "web",
 	                             "Another form",
 	                             "{\"fields\": [{\"label\": \"A\","
 	                             " \"value\": \"b\"}]}");
-	assert_true(await(w, &w->b.desk[2], n + 1));
-	m = sent(&w->b.desk[2], n);
+	assert_true(await(w, &w->b.desk.at[2], n + 1));
+	m = fake_desks_sent(&w->b.desk.at[2], n);
 	assert_string_equal(str(m, "from"), "resident");
 	assert_true(json_is_null(json_object_get(m, "name")));
 	assert_int_equal(json_array_size(json_object_get(
@@ -809,7 +709,7 @@ test_deliver(void **st)
 	        "\"12\"}");
 	assert_string_equal(str(m, "type"), "conversation.history");
 	json_decref(m);
-	n = w->b.desk[2].n;
+	n = w->b.desk.at[2].n;
 	memset(&res, 0, sizeof(res));
 	res.status = INGEST_REFUSED;
 	res.code = "ended";
@@ -829,8 +729,8 @@ test_deliver(void **st)
 	               " \"value\": \"2 Low Road\"}]}";
 	res.repeated = 1;
 	conversation_deliver(w->a.cv, &res);
-	assert_true(await(w, &w->b.desk[2], n + 1));
-	m = sent(&w->b.desk[2], n);
+	assert_true(await(w, &w->b.desk.at[2], n + 1));
+	m = fake_desks_sent(&w->b.desk.at[2], n);
 	assert_string_equal(str(m, "type"), "conversation.message");
 	assert_string_equal(str(m, "conversation"), "12");
 	assert_string_equal(str(m, "from"), "resident");
@@ -966,8 +866,8 @@ test_read(void **st)
 	assert_int_equal(count("SELECT advisor_read FROM conversation_reads"
 	                       " WHERE conversation_id = 12"),
 	                 20);
-	assert_true(await(w, &w->b.desk[3], 2));
-	m = sent(&w->b.desk[3], 1);
+	assert_true(await(w, &w->b.desk.at[3], 2));
+	m = fake_desks_sent(&w->b.desk.at[3], 1);
 	assert_string_equal(str(m, "type"), "conversation.read");
 	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 20);
 	json_decref(m);
@@ -1011,8 +911,8 @@ test_end(void **st)
 	                       " WHERE conversation_id = 12 AND kind ="
 	                       " 'conversation.ended' AND staff_id = 101"),
 	                 1);
-	assert_true(await(w, &w->b.desk[4], 2));
-	m = sent(&w->b.desk[4], 1);
+	assert_true(await(w, &w->b.desk.at[4], 2));
+	m = fake_desks_sent(&w->b.desk.at[4], 1);
 	assert_string_equal(str(m, "type"), "conversation.finished");
 	assert_string_equal(str(m, "status"), "wrap_up");
 	json_decref(m);
@@ -1022,7 +922,7 @@ test_end(void **st)
 	assert_string_equal(str(m, "type"), "conversation.end.ok");
 	json_decref(m);
 	sb_run_for(&w->loop, 100);
-	assert_int_equal(w->b.desk[4].n, 2);
+	assert_int_equal(w->b.desk.at[4].n, 2);
 	assert_int_equal(count("SELECT count(*) FROM conversation_events"
 	                       " WHERE conversation_id = 12 AND kind ="
 	                       " 'conversation.ended'"),
@@ -1121,8 +1021,8 @@ test_chat_like_ops(void **st)
 	assert_string_equal(w->b.hook.body, "Hello Rita");
 	/* The customer's typing reaches the desks following it. */
 	conversation_publish_typing(w->a.cv, 11, "chat", 1);
-	assert_true(await(w, &w->b.desk[2], 3));
-	m = sent(&w->b.desk[2], w->b.desk[2].n - 1);
+	assert_true(await(w, &w->b.desk.at[2], 3));
+	m = fake_desks_sent(&w->b.desk.at[2], w->b.desk.at[2].n - 1);
 	assert_string_equal(str(m, "type"), "conversation.typing");
 	assert_string_equal(str(m, "from"), "resident");
 	assert_true(json_is_true(json_object_get(m, "state")));
@@ -1233,8 +1133,8 @@ test_end_by(void **st)
 	                       " 'conversation.ended' AND staff_id IS NULL"
 	                       " AND detail->>'by' = 'resident'"),
 	                 1);
-	assert_true(await(w, &w->b.desk[4], 2));
-	m = sent(&w->b.desk[4], 1);
+	assert_true(await(w, &w->b.desk.at[4], 2));
+	m = fake_desks_sent(&w->b.desk.at[4], 1);
 	assert_string_equal(str(m, "type"), "conversation.finished");
 	assert_string_equal(str(m, "by"), "resident");
 	assert_string_equal(str(m, "status"), "wrap_up");
@@ -1446,7 +1346,7 @@ test_free_in_flight(void **st)
 	assert_false(e.ok);
 	assert_string_equal(e.why, "shutting down");
 	sb_run_for(&w->loop, 300);
-	assert_int_equal(w->a.desk[1].n, 0);
+	assert_int_equal(w->a.desk.at[1].n, 0);
 	assert_int_equal(e.calls, 1);
 	assert_int_equal(end_calls, 0);
 }
