@@ -13,44 +13,9 @@
 #include <jansson.h>
 
 #include "chat_proto.h"
+#include "fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Bytes of the UTF-8 sequence led by c, or 0 if c cannot lead one. */
-static size_t
-seq_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return 2;
-	if (c >= 0xe0 && c <= 0xef)
-		return 3;
-	if (c >= 0xf0 && c <= 0xf4)
-		return 4;
-	return 0;
-}
-
-/* Well-formed UTF-8 of n bytes with no NUL and no cut sequence. */
-static int
-utf8_ok(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k, l;
-
-	while (i < n) {
-		if (p[i] == 0)
-			return 0;
-		l = seq_len(p[i]);
-		if (l == 0 || i + l > n)
-			return 0;
-		for (k = 1; k < l; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-		i += l;
-	}
-	return 1;
-}
 
 /* A NUL-terminated string of valid UTF-8, at most max bytes if max. */
 static void
@@ -61,7 +26,7 @@ check_str(const char *s, size_t max)
 	if (s == NULL)
 		return;
 	n = strlen(s);
-	if ((max != 0 && n > max) || !utf8_ok(s, n))
+	if ((max != 0 && n > max) || fuzz_utf8_chars(s, n) == (size_t)-1)
 		abort();
 }
 

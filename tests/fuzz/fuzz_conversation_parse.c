@@ -15,43 +15,9 @@
 #include <jansson.h>
 
 #include "conversation_parse.h"
+#include "fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Bytes of the UTF-8 sequence led by c, or 0 if c cannot lead one. */
-static size_t
-seq_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return 2;
-	if (c >= 0xe0 && c <= 0xef)
-		return 3;
-	if (c >= 0xf0 && c <= 0xf4)
-		return 4;
-	return 0;
-}
-
-/* Characters of s, well-formed UTF-8 without NUL; aborts if it is not. */
-static size_t
-chars(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k, l, n = 0, len = strlen(s);
-
-	while (i < len) {
-		l = seq_len(p[i]);
-		if (l == 0 || i + l > len)
-			abort();
-		for (k = 1; k < l; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				abort();
-		i += l;
-		n++;
-	}
-	return n;
-}
 
 static int
 hex(char c)
@@ -93,7 +59,8 @@ check_accepted(const char *type, json_t *msg, const struct conversation_req *r)
 		check_uuid(r->client_id);
 		t = json_object_get(msg, "text");
 		if (r->text[0] == '\0' ||
-		    chars(r->text) > CONVERSATION_TEXT_MAX ||
+		    fuzz_utf8_chars(r->text, strlen(r->text)) >
+		            CONVERSATION_TEXT_MAX ||
 		    strlen(r->text) != json_string_length(t))
 			abort();
 	}

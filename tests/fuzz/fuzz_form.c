@@ -12,20 +12,10 @@
 #include <string.h>
 
 #include "form_parse.h"
+#include "fuzz_utf8.h"
 #include "signed_hook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static size_t
-chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
 
 static void
 check_text(const char *s, size_t max, int lines)
@@ -36,7 +26,8 @@ check_text(const char *s, size_t max, int lines)
 		return;
 	if (s[0] == '\0' && max != FORM_VALUE_MAX)
 		abort();
-	if (chars(s) > max)
+	/* Not UTF-8 is (size_t)-1: more than any max. */
+	if (fuzz_utf8_chars(s, strlen(s)) > max)
 		abort();
 	for (p = (const unsigned char *)s; *p != '\0'; p++)
 		if ((*p < 0x20 || *p == 0x7f) &&
