@@ -44,6 +44,17 @@ parse(const char *type, const char *js)
 	return r;
 }
 
+/* Parses js as type, which must pass as op. */
+static struct res
+accepted(const char *type, const char *js, enum conversation_op op)
+{
+	struct res r = parse(type, js);
+
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.rq.op, op);
+	return r;
+}
+
 static void
 done(struct res *r)
 {
@@ -132,17 +143,16 @@ test_conversation_id(void **st)
 	/* No message at all. */
 	assert_refused("conversation.end", NULL, "bad_message",
 	               "conversation must be");
-	r = parse("conversation.end",
-	          "{\"conversation\": \"123456789012345678\", \"id\": \"x\"}");
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.rq.op, CONVERSATION_OP_END);
+	r = accepted(
+	        "conversation.end",
+	        "{\"conversation\": \"123456789012345678\", \"id\": \"x\"}",
+	        CONVERSATION_OP_END);
 	assert_int_equal(r.rq.conv, 123456789012345678ULL);
 	assert_string_equal(json_string_value(r.rq.id), "x");
 	done(&r);
 	/* wrap_ups names none, and any it names is ignored. */
-	r = parse("conversation.wrap_ups", "{\"conversation\": \"nope\"}");
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.rq.op, CONVERSATION_OP_WRAP_UPS);
+	r = accepted("conversation.wrap_ups", "{\"conversation\": \"nope\"}",
+	             CONVERSATION_OP_WRAP_UPS);
 	assert_int_equal(r.rq.conv, 0);
 	assert_null(r.rq.id);
 	done(&r);
@@ -154,9 +164,8 @@ test_history(void **st)
 	struct res r;
 
 	(void)st;
-	r = parse("conversation.history", "{\"conversation\": \"9\"}");
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.rq.op, CONVERSATION_OP_HISTORY);
+	r = accepted("conversation.history", "{\"conversation\": \"9\"}",
+	             CONVERSATION_OP_HISTORY);
 	assert_int_equal(r.rq.conv, 9);
 	assert_int_equal(r.rq.after, 0);
 	done(&r);
@@ -258,10 +267,9 @@ test_read(void **st)
 	struct res r;
 
 	(void)st;
-	r = parse("conversation.read",
-	          "{\"conversation\": \"5\", \"seq\": 77}");
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.rq.op, CONVERSATION_OP_READ);
+	r = accepted("conversation.read",
+	             "{\"conversation\": \"5\", \"seq\": 77}",
+	             CONVERSATION_OP_READ);
 	assert_int_equal(r.rq.seq, 77);
 	done(&r);
 	assert_refused("conversation.read", "{\"conversation\": \"5\"}",
@@ -284,10 +292,9 @@ test_typing(void **st)
 	struct res r;
 
 	(void)st;
-	r = parse("conversation.typing",
-	          "{\"conversation\": \"5\", \"state\": true}");
-	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.rq.op, CONVERSATION_OP_TYPING);
+	r = accepted("conversation.typing",
+	             "{\"conversation\": \"5\", \"state\": true}",
+	             CONVERSATION_OP_TYPING);
 	assert_int_equal(r.rq.state, 1);
 	done(&r);
 	r = parse("conversation.typing",
