@@ -14,6 +14,7 @@
 #include "api_desk.h"
 #include "api_util.h"
 #include "log.h"
+#include "text.h"
 #include "xmalloc.h"
 
 /* The longest report, in days (from and to included). */
@@ -261,18 +262,10 @@ static const struct field CODE_EDIT_FIELDS[] = {
 
 /* Characters (not bytes) of a UTF-8 string; blank: 0. */
 static long long
-text_chars(const char *s)
+field_chars(const char *s)
 {
-	long long n = 0;
-	int blank = 1;
-
-	for (; *s != '\0'; s++) {
-		if ((*s & 0xc0) != 0x80)
-			n++;
-		if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
-			blank = 0;
-	}
-	return blank ? 0 : n;
+	return s[strspn(s, " \t\r\n")] == '\0' ? 0
+	                                       : (long long)text_utf8_chars(s);
 }
 
 static int
@@ -313,7 +306,7 @@ field_problem(const struct field *f, json_t *v, char *buf, size_t len)
 	s = json_string_value(v);
 	if (s == NULL)
 		return "must be a string";
-	if (text_chars(s) < f->min || text_chars(s) > f->max) {
+	if (field_chars(s) < f->min || field_chars(s) > f->max) {
 		snprintf(buf, len, "must be %lld to %lld characters, not blank",
 		         f->min, f->max);
 		return buf;
