@@ -1279,11 +1279,19 @@ conversation_attach(struct conversation *cv, struct route_ws *rw)
 void
 conversation_deliver(void *arg, const struct ingest_result *res)
 {
+	struct conversation_inbound m;
+
 	if (res->status != INGEST_OK || res->conversation == 0)
 		return;
-	conversation_publish_inbound(arg, res->conversation, res->seq,
-	                             res->at_ms, res->channel, res->body,
-	                             res->metadata);
+	memset(&m, 0, sizeof(m));
+	m.conv = res->conversation;
+	m.seq = res->seq;
+	m.at_ms = res->at_ms;
+	m.channel = res->channel;
+	m.body = res->body;
+	m.metadata = res->metadata;
+	m.metadata_obj = res->metadata_obj;
+	conversation_publish_message(arg, &m, NULL, NULL);
 }
 
 size_t
@@ -1291,17 +1299,15 @@ conversation_publish_message(struct conversation *cv,
                              const struct conversation_inbound *m,
                              bus_done_fn done, void *arg)
 {
-	/*
-	 * The metadata is parsed again (ingest had it as an object) so that
-	 * a text that is not a JSON object becomes {} rather than a desks'
-	 * event that is not JSON: splicing the text in unchecked would trust
-	 * every caller, and a repeat's comes from PostgreSQL as text anyway.
-	 */
-	json_t *md =
-	        m->metadata != NULL ? json_loads(m->metadata, 0, NULL) : NULL;
-	json_t *ev;
+	json_t *md, *ev;
 	size_t n;
 
+	/* ingest's own object when it has it: its text is not parsed again. */
+	if (json_is_object(m->metadata_obj))
+		md = json_incref(m->metadata_obj);
+	else
+		md = m->metadata != NULL ? json_loads(m->metadata, 0, NULL)
+		                         : NULL;
 	if (md != NULL && !json_is_object(md)) {
 		json_decref(md);
 		md = NULL;

@@ -290,6 +290,11 @@ struct conversation_inbound {
 	const char *channel;
 	const char *body;
 	const char *metadata;
+	/*
+	 * metadata already parsed (borrowed; ingest_result's), or NULL: then
+	 * metadata is parsed (a text that is not an object is sent as {}).
+	 */
+	json_t *metadata_obj;
 	const char *client_id;
 	const char *for_channel;
 };
@@ -337,8 +342,9 @@ int conversation_end_by(struct conversation *cv, uint64_t conv, const char *by,
 /*
  * ingest's delivery hook (ingest_set_deliver(in, conversation_deliver,
  * cv)): a message accepted by ingest (res->status INGEST_OK, new or a
- * repeat) is passed to conversation_publish_inbound; anything else is
- * ignored.
+ * repeat) is published as conversation_publish_inbound does, from the
+ * metadata object ingest parsed when it has it (res->metadata_obj: a new
+ * message), else from its text; anything else is ignored.
  */
 void conversation_deliver(void *arg, const struct ingest_result *res);
 

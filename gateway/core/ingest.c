@@ -222,6 +222,7 @@ struct ingest_job {
 	int own_delivery; /* INGEST_OWN_DELIVERY */
 	char *body;       /* as submitted */
 	char *metadata;   /* as submitted, with the attachments */
+	json_t *meta_obj; /* the same, as an object (for the delivery hook) */
 };
 
 /* ---------------------------------------------------------------- checks */
@@ -361,10 +362,11 @@ keys_json(const char *const *keys, size_t n, int *bad)
 
 /*
  * The message's metadata (a JSON object, or {}) with its attachments'
- * metadata under "attachments"; NULL (why) when it cannot be.
+ * metadata under "attachments", as text and as the object it was written
+ * from (*obj, the caller's reference); NULL (why) when it cannot be.
  */
 static char *
-metadata_json(const struct ingest_msg *m, const char **why)
+metadata_json(const struct ingest_msg *m, json_t **obj, const char **why)
 {
 	json_t *o = NULL, *atts, *x;
 	json_error_t e;
@@ -414,7 +416,10 @@ metadata_json(const struct ingest_msg *m, const char **why)
 	if (s == NULL)
 		*why = "metadata cannot be written out";
 out:
-	json_decref(o);
+	if (s != NULL)
+		*obj = o;
+	else
+		json_decref(o);
 	return s;
 }
 
@@ -554,6 +559,7 @@ job_free(struct ingest_job *j)
 {
 	free(j->body);
 	free(j->metadata);
+	json_decref(j->meta_obj);
 	free(j);
 }
 
@@ -694,6 +700,7 @@ on_written(void *arg, int ok, const PGresult *pg, int row, const char *err)
 		res.body = "";
 	res.metadata =
 	        res.repeated ? PQgetvalue(pg, row, COL_METADATA) : j->metadata;
+	res.metadata_obj = res.repeated ? NULL : j->meta_obj;
 	res.hook = PQnfields(pg) <= COL_HOOK || PQgetisnull(pg, row, COL_HOOK)
 	                   ? NULL
 	                   : PQgetvalue(pg, row, COL_HOOK);
@@ -741,6 +748,7 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	enum ingest_status st = INGEST_REFUSED;
 	const struct db_rows *kind;
 	struct ingest_job *j;
+	json_t *meta_obj = NULL;
 	int bad = 0;
 
 	if (in->closing) {
@@ -758,7 +766,7 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 		reason = "a thread key must be 1 to 1000 bytes of UTF-8";
 		goto out;
 	}
-	if ((meta = metadata_json(m, &reason)) == NULL)
+	if ((meta = metadata_json(m, &meta_obj, &reason)) == NULL)
 		goto out;
 	name = cut_chars(m->name, INGEST_NAME_MAX);
 	subject = cut_chars(m->subject, INGEST_SUBJECT_MAX);
@@ -816,6 +824,8 @@ ingest_submit(struct ingest *in, const struct ingest_msg *m, ingest_cb cb,
 	j->body = params[12] != NULL ? xstrdup(params[12]) : NULL;
 	j->metadata = meta;
 	meta = NULL;
+	j->meta_obj = meta_obj;
+	meta_obj = NULL;
 	in->pending++;
 	st = INGEST_OK;
 out:
@@ -825,6 +835,7 @@ out:
 	free(find);
 	free(add);
 	free(meta);
+	json_decref(meta_obj);
 	free(name);
 	free(subject);
 	return st;

@@ -101,6 +101,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "db_commit.h"
@@ -249,7 +250,14 @@ struct ingest_result {
 	const char *channel;  /* the conversation's (may differ: a thread) */
 	const char *body;     /* as stored */
 	const char *metadata; /* as stored: a JSON object's text */
-	const char *hook;     /* the hook's answer (a JSON text), or NULL */
+	/*
+	 * The same metadata as the object its text was written from
+	 * (borrowed for the call: json_incref to keep it; never change it),
+	 * so that a receiver need not parse it again; NULL for a repeat,
+	 * whose text is read back from PostgreSQL.
+	 */
+	json_t *metadata_obj;
+	const char *hook; /* the hook's answer (a JSON text), or NULL */
 };
 
 typedef void (*ingest_cb)(void *arg, const struct ingest_result *res);

@@ -749,6 +749,20 @@ test_deliver(void **st)
 	 * The first thing B's desk got is the accepted one: the refused and
 	 * retried ones, delivered before it in order, published nothing.
 	 */
+	/* A new one: ingest's object is sent, its text not parsed again. */
+	res.seq = 888889;
+	res.repeated = 0;
+	res.metadata = "not parsed";
+	res.metadata_obj = json_pack("{s:s}", "street", "3 Mill Lane");
+	conversation_deliver(w->a.cv, &res);
+	assert_int_equal(res.metadata_obj->refcount, 1);
+	assert_true(await(w, &w->b.desk.at[2], n + 2));
+	m = fake_desks_sent(&w->b.desk.at[2], n + 1);
+	assert_int_equal(json_integer_value(json_object_get(m, "seq")), 888889);
+	assert_true(
+	        json_equal(json_object_get(m, "metadata"), res.metadata_obj));
+	json_decref(m);
+	json_decref(res.metadata_obj);
 }
 
 /*

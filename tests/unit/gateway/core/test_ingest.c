@@ -60,6 +60,8 @@ struct got {
 	char channel[16];
 	char body[256];
 	char metadata[512];
+	/* metadata_obj: 0 none, 1 the same JSON as metadata, -1 another */
+	int metadata_obj;
 	char hook[128]; /* the hook's answer, "" when none */
 	long visible;   /* the message seen from another session, in the cb */
 };
@@ -210,6 +212,21 @@ fx_close(struct fx *f)
 	cur_fx = NULL;
 }
 
+/* 0: no metadata object; 1: one equal to the metadata text; -1: other. */
+static int
+obj_matches(const struct ingest_result *res)
+{
+	json_t *t;
+	int eq;
+
+	if (res->metadata_obj == NULL)
+		return 0;
+	t = json_loads(res->metadata, 0, NULL);
+	eq = t != NULL && json_equal(t, res->metadata_obj);
+	json_decref(t);
+	return eq ? 1 : -1;
+}
+
 static void
 on_result(void *arg, const struct ingest_result *res)
 {
@@ -237,6 +254,10 @@ on_result(void *arg, const struct ingest_result *res)
 	snprintf(g->channel, sizeof(g->channel), "%s", res->channel);
 	snprintf(g->body, sizeof(g->body), "%s", res->body);
 	snprintf(g->metadata, sizeof(g->metadata), "%s", res->metadata);
+	g->metadata_obj = obj_matches(res);
+	/* Every new message's comes as an object too; a repeat's never. */
+	if (res->status == INGEST_OK)
+		assert_int_equal(g->metadata_obj, res->repeated ? 0 : 1);
 	snprintf(g->hook, sizeof(g->hook), "%s",
 	         res->hook != NULL ? res->hook : "");
 	/* Told only after COMMIT: another session sees it already. */
@@ -771,6 +792,9 @@ test_idempotent_across_batches(void **st)
 	assert_string_equal(b.reference, a.reference);
 	assert_string_equal(b.body, "the first");
 	assert_string_equal(b.metadata, "{\"x\": 1}");
+	/* The new one came with its object; a repeat's is only text. */
+	assert_int_equal(a.metadata_obj, 1);
+	assert_int_equal(b.metadata_obj, 0);
 	/* The message opened a conversation still waiting: routed again. */
 	assert_int_equal(b.opened, INGEST_EXISTING);
 	assert_int_equal(b.match, INGEST_MATCH_NEW);
