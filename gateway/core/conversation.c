@@ -1276,24 +1276,6 @@ conversation_attach(struct conversation *cv, struct route_ws *rw)
 	return 0;
 }
 
-void
-conversation_deliver(void *arg, const struct ingest_result *res)
-{
-	struct conversation_inbound m;
-
-	if (res->status != INGEST_OK || res->conversation == 0)
-		return;
-	memset(&m, 0, sizeof(m));
-	m.conv = res->conversation;
-	m.seq = res->seq;
-	m.at_ms = res->at_ms;
-	m.channel = res->channel;
-	m.body = res->body;
-	m.metadata = res->metadata;
-	m.metadata_obj = res->metadata_obj;
-	conversation_publish_message(arg, &m, NULL, NULL);
-}
-
 size_t
 conversation_publish_message(struct conversation *cv,
                              const struct conversation_inbound *m,
@@ -1321,10 +1303,11 @@ conversation_publish_message(struct conversation *cv,
 	return n;
 }
 
-size_t
-conversation_publish_inbound(struct conversation *cv, uint64_t conv,
-                             uint64_t seq, long long at_ms, const char *channel,
-                             const char *body, const char *metadata)
+/* A resident's message stored by ingest; metadata_obj may be NULL. */
+static size_t
+publish_inbound(struct conversation *cv, uint64_t conv, uint64_t seq,
+                long long at_ms, const char *channel, const char *body,
+                const char *metadata, json_t *metadata_obj)
 {
 	struct conversation_inbound m;
 
@@ -1335,7 +1318,27 @@ conversation_publish_inbound(struct conversation *cv, uint64_t conv,
 	m.channel = channel;
 	m.body = body;
 	m.metadata = metadata;
+	m.metadata_obj = metadata_obj;
 	return conversation_publish_message(cv, &m, NULL, NULL);
+}
+
+size_t
+conversation_publish_inbound(struct conversation *cv, uint64_t conv,
+                             uint64_t seq, long long at_ms, const char *channel,
+                             const char *body, const char *metadata)
+{
+	return publish_inbound(cv, conv, seq, at_ms, channel, body, metadata,
+	                       NULL);
+}
+
+void
+conversation_deliver(void *arg, const struct ingest_result *res)
+{
+	if (res->status != INGEST_OK || res->conversation == 0)
+		return;
+	publish_inbound(arg, res->conversation, res->seq, res->at_ms,
+	                res->channel, res->body, res->metadata,
+	                res->metadata_obj);
 }
 
 void
