@@ -364,7 +364,7 @@ ingest_refused(struct fx *f, const struct ingest_msg *m, const char *code)
 	assert_string_equal(g.code, code);
 }
 
-static long
+__attribute__((format(printf, 1, 2))) static long
 pg_long(const char *fmt, ...)
 {
 	char sql[512];
