@@ -646,8 +646,16 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 		s->commit[i] =
 		        db_commit_new(&s->loop, s->wdb[i],
 		                      (unsigned)cfg->commit_batch_max, 0);
-		if (i < ROUTE_WRITERS)
+		if (i < ROUTE_WRITERS) {
 			db_commit_set_linger(s->commit[i], ROUTE_LINGER_MS);
+			/*
+			 * A routing decision must never commit after a newer
+			 * one of its conversation: it would be recorded as
+			 * superseded while Redis holds it (an advisor's slot
+			 * held for a conversation their desk was refused).
+			 */
+			db_commit_set_ordered(s->commit[i]);
+		}
 	}
 
 	memset(&kvo, 0, sizeof(kvo));

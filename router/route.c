@@ -50,9 +50,14 @@ static const struct db_rows EVENT_ROWS = {
          * see the new epoch. So the fence is exact (route_rebuild.c).
          */
         " ep AS (SELECT epoch FROM router_state WHERE id = 1),"
+        /*
+         * FOR NO KEY UPDATE, the lock the UPDATE below takes anyway: it
+         * does not wait for the key-share locks channels' inserts of
+         * messages and events take on their conversation.
+         */
         " cur AS (SELECT c.id, c.route_version, c.status"
         "  FROM conversations c WHERE c.id IN (SELECT conv FROM ev)"
-        "  ORDER BY c.id FOR UPDATE),"
+        "  ORDER BY c.id FOR NO KEY UPDATE),"
         /* the first closing event of each conversation in the batch */
         " cl AS (SELECT conv, min(version) AS version FROM ev"
         "  WHERE status = 'closed' GROUP BY conv),"

@@ -1,8 +1,9 @@
 /*
  * db_commit.c: group commit on top of db.c's pipeline. Up to DEPTH
- * transactions in flight at a time; a uv_check handle flushes what gathered
- * once the loop has run this turn's callbacks, and a uv_idle handle keeps
- * the loop from blocking in poll while writes wait and could be sent.
+ * transactions in flight at a time (one for an ordered writer); a uv_check
+ * handle flushes what gathered once the loop has run this turn's
+ * callbacks, and a uv_idle handle keeps the loop from blocking in poll
+ * while writes wait and could be sent.
  * Loop thread only.
  */
 #include <stdlib.h>
@@ -77,7 +78,8 @@ struct db_commit {
 	uv_idle_t idle;
 	uv_timer_t linger_timer;
 	unsigned linger_ms;
-	int lingering; /* the timer will flush: the loop may block */
+	int lingering;  /* the timer will flush: the loop may block */
+	unsigned depth; /* transactions in flight at most: DEPTH, or 1 */
 	int closing;
 	int handles_open;
 };
@@ -482,7 +484,7 @@ flush(struct db_commit *w)
 	uint64_t age;
 	unsigned n;
 
-	if (w->inflight_segments >= DEPTH ||
+	if (w->inflight_segments >= w->depth ||
 	    (w->head == NULL && w->bg_head == NULL)) {
 		commit_arm(w);
 		return;
@@ -553,7 +555,7 @@ commit_arm(struct db_commit *w)
 		return;
 	if (w->head != NULL || w->bg_head != NULL) {
 		uv_check_start(&w->check, commit_flush);
-		if (w->inflight_segments < DEPTH && !w->lingering)
+		if (w->inflight_segments < w->depth && !w->lingering)
 			uv_idle_start(&w->idle, commit_idle);
 		else
 			uv_idle_stop(&w->idle);
@@ -573,6 +575,7 @@ db_commit_new(uv_loop_t *loop, struct db *db, unsigned batch_max,
 	w->db = db;
 	w->batch_max = batch_max ? batch_max : 256;
 	w->queue_max = queue_max ? queue_max : 65536;
+	w->depth = DEPTH;
 	uv_check_init(loop, &w->check);
 	uv_idle_init(loop, &w->idle);
 	uv_timer_init(loop, &w->linger_timer);
@@ -586,6 +589,12 @@ void
 db_commit_set_linger(struct db_commit *w, unsigned ms)
 {
 	w->linger_ms = ms;
+}
+
+void
+db_commit_set_ordered(struct db_commit *w)
+{
+	w->depth = 1;
 }
 
 static struct db_write *

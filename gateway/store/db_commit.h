@@ -92,6 +92,15 @@ int db_commit_submit_row_later(struct db_commit *w, const struct db_rows *kind,
  * Fewer, larger transactions for writers whose callers can wait a little.
  */
 void db_commit_set_linger(struct db_commit *w, unsigned ms);
+/*
+ * An ordered writer: one transaction in flight at a time instead of two,
+ * so that every write commits in the order it was submitted, also when a
+ * batch fails (a deadlock with another writer) and its writes are tried
+ * again alone: with two in flight the next batch, already sent, would
+ * commit before them. For a writer whose rows are versioned decisions that
+ * must not overtake each other (the router's events).
+ */
+void db_commit_set_ordered(struct db_commit *w);
 /* Statements sent so far (a row set counts once), for tests. */
 unsigned long db_commit_statements(const struct db_commit *w);
 /* Writes queued or in flight. */

@@ -287,6 +287,49 @@ test_bad_write_fails_alone(void **st)
 	fixture_close(&f);
 }
 
+/*
+ * An ordered writer: a batch that fails is tried again row by row before
+ * anything submitted after it is sent, so every write runs in the order
+ * it was submitted (o.at, a sequence taken as each row is inserted). With
+ * two transactions in flight the second batch, already sent, would run
+ * before the first one's retries.
+ */
+static void
+test_ordered_retry(void **st)
+{
+	struct outcome pre = {0}, o[9];
+	struct all p = {&pre, 1}, a = {o, 9};
+	struct fixture f;
+
+	(void)st;
+	memset(o, 0, sizeof(o));
+	fixture_open(&f, 256, 0);
+	db_commit_set_ordered(f.w);
+	assert_int_equal(sb_pg_exec(&pg,
+	                            "CREATE SEQUENCE IF NOT EXISTS t_at;"
+	                            "ALTER TABLE t ADD COLUMN IF NOT EXISTS at"
+	                            " bigint DEFAULT nextval('t_at')"),
+	                 0);
+	submit_range(&f, &pre, 5, 1, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &p, 5000));
+	/* Ids 1..6 in one turn (5 exists: the batch fails), then 101..103. */
+	submit_range(&f, o, 1, 6, INSERT);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	submit_range(&f, o + 6, 101, 3, INSERT);
+	assert_true(sb_run_until(&f.loop, all_done, &a, 5000));
+	assert_int_equal(o[4].ok, 0);
+	assert_int_equal(o[6].ok, 1);
+	assert_int_equal(sb_pg_value(&pg, "SELECT count(*) FROM t"), 9);
+	/* Every retried row of the first batch ran before the second. */
+	assert_int_equal(sb_pg_value(&pg,
+	                             "SELECT count(*) FROM t WHERE id < 100"
+	                             " AND id <> 5 AND at > (SELECT min(at)"
+	                             " FROM t WHERE id > 100)"),
+	                 0);
+	assert_int_equal(sb_pg_exec(&pg, "ALTER TABLE t DROP COLUMN at"), 0);
+	fixture_close(&f);
+}
+
 static void
 test_returning(void **st)
 {
@@ -666,6 +709,7 @@ main(void)
 	        cmocka_unit_test(test_linger_gathers),
 	        cmocka_unit_test(test_later_rows_go_behind),
 	        cmocka_unit_test(test_bad_write_fails_alone),
+	        cmocka_unit_test(test_ordered_retry),
 	        cmocka_unit_test(test_returning),
 	        cmocka_unit_test(test_rows_one_statement),
 	        cmocka_unit_test(test_rows_without_result),
