@@ -166,10 +166,22 @@ static const char REPLAY_SQL[] =
  * conversation_end_by): the session, once. $2: who ended it (advisor,
  * resident, system). One row when it was ended now.
  */
-static const char END_SQL[] =
-        "UPDATE chat_sessions SET ended_at = now(), ended_by = $2"
-        " WHERE conversation_id = $1::bigint AND ended_at IS NULL"
-        " RETURNING 1";
+/*
+ * Ends chat sessions, many per statement (a row set: $1 conversation, $2
+ * by). Columns: position, 1 when this row ended it now (the first of a
+ * batch for a session still open), else 0.
+ */
+static const struct db_rows END_ROWS = {
+        "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[])"
+        "   WITH ORDINALITY AS r(conv, by, n)),"
+        " f AS (SELECT DISTINCT ON (r.conv) r.* FROM r ORDER BY r.conv, r.n),"
+        " u AS (UPDATE chat_sessions s SET ended_at = now(), ended_by = f.by"
+        "  FROM f WHERE s.conversation_id = f.conv AND s.ended_at IS NULL"
+        "  RETURNING s.conversation_id)"
+        " SELECT r.n, (f.n = r.n AND u.conversation_id IS NOT NULL)::int"
+        " FROM r JOIN f ON f.conv = r.conv"
+        " LEFT JOIN u ON u.conversation_id = r.conv ORDER BY r.n",
+        2};
 
 static const char RES_READ_SQL[] =
         "UPDATE chat_sessions SET resident_read = greatest(resident_read,"
@@ -561,14 +573,14 @@ end_chat(struct chat *c, uint64_t conv, const char *by, unsigned long conn,
 
 /* The session's end is written (or not): the core is told (p->done). */
 static void
-on_end_written(void *arg, int ok, const PGresult *res, const char *err)
+on_end_written(void *arg, int ok, const PGresult *res, int row, const char *err)
 {
 	struct pend *p = arg;
 	struct chat *c = p->c;
 	struct rchat *ch = idmap_get(c->chats, p->conv);
 	char *text = NULL;
 
-	if (!ok || res == NULL) {
+	if (!ok || res == NULL || row < 0) {
 		c->end_now = 0;
 		p->done(p->done_arg, NULL,
 		        err ? err : "the chat could not be ended");
@@ -577,7 +589,7 @@ on_end_written(void *arg, int ok, const PGresult *res, const char *err)
 	}
 	if (ch != NULL)
 		ch->state = 'e';
-	c->end_now = PQntuples(res) == 1;
+	c->end_now = strcmp(PQgetvalue(res, row, 1), "1") == 0;
 	if (c->end_now) {
 		/* Ended now: the resident is told, wherever their socket is. */
 		gw_info("chat.ended", "conv=%llu by=%s",
@@ -611,9 +623,9 @@ chat_end(void *arg, const struct conversation_end *e,
 	snprintf(p->by, sizeof(p->by), "%s", e->by);
 	p->done = done;
 	p->done_arg = done_arg;
-	if (db_commit_submit(c->w, END_SQL, 2, params, on_end_written, p,
-	                     &reason) != 0)
-		on_end_written(p, 0, NULL, reason);
+	if (db_commit_submit_row(c->w, &END_ROWS, params, on_end_written, p,
+	                         &reason) != 0)
+		on_end_written(p, 0, NULL, -1, reason);
 }
 
 /* ---------------------------------------------------------------- place */

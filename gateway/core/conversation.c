@@ -207,28 +207,50 @@ static const char READ_SQL[] =
         "  coalesce((SELECT advisor_read FROM up), 0)";
 
 /*
- * Ends a conversation held by $2 ('' for a supervisor, or for
- * conversation_end_by; $3 the advisor who ends it, '' for none; $4 by):
+ * Ends conversations, many per statement (a row set: $1 the conversation,
+ * $2 the advisor who must hold it, '' for a supervisor or for
+ * conversation_end_by, $3 the advisor who ends it, '' for none, $4 by):
  * one with an advisor goes to wrap_up (still theirs until they wrap it
- * up), any other not closed is closed. Columns: allowed, the new status
- * ('' when it had ended before), channel, the status it has now.
+ * up), any other not closed is closed. As if one after the other: the
+ * first row allowed to end a conversation ends it, the later ones of the
+ * batch find it ended. Rows lock their conversations in id order (as the
+ * router's events do), never against each other. Columns: position,
+ * allowed (0/1), the new status ('' when it had ended before), channel,
+ * the status it has now.
  */
-static const char END_SQL[] =
-        "WITH c AS (SELECT id, channel, status FROM conversations"
-        "  WHERE id = $1::bigint"
-        "  AND ($2::text = '' OR assigned_staff_id::text = $2::text)),"
-        " cv AS (UPDATE conversations SET status = CASE WHEN status ="
+static const struct db_rows END_ROWS = {
+        "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
+        "   $3::text[], $4::text[]) WITH ORDINALITY"
+        "   AS r(conv, who, staff, by, n)),"
+        " c AS (SELECT r.n, r.conv, r.staff, r.by, v.channel, v.status,"
+        "   coalesce(r.who = '' OR v.assigned_staff_id::text = r.who, false)"
+        "    AND v.id IS NOT NULL AS ok"
+        "  FROM r LEFT JOIN conversations v ON v.id = r.conv),"
+        " f AS (SELECT DISTINCT ON (c.conv) c.* FROM c"
+        "  WHERE c.ok AND c.status NOT IN ('closed', 'wrap_up')"
+        "  ORDER BY c.conv, c.n),"
+        " lk AS MATERIALIZED (SELECT v.id FROM conversations v"
+        "  WHERE v.id IN (SELECT f.conv FROM f)"
+        "  ORDER BY v.id FOR NO KEY UPDATE),"
+        " cv AS (UPDATE conversations v SET status = CASE WHEN v.status ="
         "   'assigned' THEN 'wrap_up' ELSE 'closed' END"
-        "  WHERE id = (SELECT id FROM c)"
-        "  AND status NOT IN ('closed', 'wrap_up') RETURNING status),"
+        "  FROM f, lk WHERE v.id = f.conv AND lk.id = f.conv"
+        "  AND v.status NOT IN ('closed', 'wrap_up')"
+        "  RETURNING v.id, v.status),"
         " ev AS (INSERT INTO conversation_events (conversation_id, kind,"
         "   staff_id, detail)"
-        "  SELECT id, 'conversation.ended', nullif($3::text, '')::bigint,"
-        "   jsonb_build_object('by', $4::text, 'channel', channel) FROM c"
-        "  WHERE EXISTS (SELECT 1 FROM cv))"
-        " SELECT (SELECT count(*) FROM c), coalesce((SELECT status FROM cv),"
-        "  ''), coalesce((SELECT channel FROM c), ''),"
-        "  coalesce((SELECT status FROM cv), (SELECT status FROM c), '')";
+        "  SELECT f.conv, 'conversation.ended',"
+        "   nullif(f.staff, '')::bigint,"
+        "   jsonb_build_object('by', f.by, 'channel', f.channel)"
+        "  FROM f JOIN cv ON cv.id = f.conv)"
+        " SELECT c.n, c.ok::int,"
+        "  CASE WHEN f.n = c.n THEN coalesce(cv.status::text, '') ELSE ''"
+        "   END,"
+        "  coalesce(c.channel::text, ''),"
+        "  coalesce(cv.status::text, c.status::text, '')"
+        " FROM c LEFT JOIN f ON f.conv = c.conv LEFT JOIN cv ON cv.id = c.conv"
+        " ORDER BY c.n",
+        4};
 
 /*
  * The advisor's ($1) conversations waiting for their wrap-up, any
@@ -894,7 +916,7 @@ end_ignored(void *arg, int ok, int now, const char *status, const char *why)
 }
 
 static void
-on_ended(void *arg, int ok, const PGresult *res, const char *err)
+on_ended(void *arg, int ok, const PGresult *res, int row, const char *err)
 {
 	struct pend *p = arg;
 	struct conversation *cv = p->cv;
@@ -906,13 +928,13 @@ on_ended(void *arg, int ok, const PGresult *res, const char *err)
 		pend_free(p);
 		return;
 	}
-	if (!ok || res == NULL || PQntuples(res) != 1) {
+	if (!ok || res == NULL || row < 0) {
 		end_answer(p, "unavailable",
 		           err ? err : "database unavailable");
 		pend_free(p);
 		return;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+	if (strcmp(PQgetvalue(res, row, 1), "0") == 0) {
 		end_answer(p, "forbidden",
 		           p->ended != NULL
 		                   ? "no such conversation"
@@ -920,9 +942,9 @@ on_ended(void *arg, int ok, const PGresult *res, const char *err)
 		pend_free(p);
 		return;
 	}
-	p->flag = PQgetvalue(res, 0, 1)[0] != '\0';
-	snprintf(p->channel, sizeof(p->channel), "%s", PQgetvalue(res, 0, 2));
-	snprintf(p->status, sizeof(p->status), "%s", PQgetvalue(res, 0, 3));
+	p->flag = PQgetvalue(res, row, 2)[0] != '\0';
+	snprintf(p->channel, sizeof(p->channel), "%s", PQgetvalue(res, row, 3));
+	snprintf(p->status, sizeof(p->status), "%s", PQgetvalue(res, row, 4));
 	conv_text(p->conv, cs, sizeof(cs));
 	/*
 	 * Ended now. One an advisor held stays theirs (wrap_up) until they
@@ -971,7 +993,8 @@ end_submit(struct conversation *cv, struct pend *p, const char *who,
 	params[1] = who;
 	params[2] = staff;
 	params[3] = p->by;
-	return db_commit_submit(cv->w, END_SQL, 4, params, on_ended, p, reason);
+	return db_commit_submit_row(cv->w, &END_ROWS, params, on_ended, p,
+	                            reason);
 }
 
 static void

@@ -1125,7 +1125,7 @@ static void
 test_end_by(void **st)
 {
 	struct world *w = *st;
-	struct ended e;
+	struct ended e, e2[2];
 	json_t *m;
 
 	json_decref(ask(w, &w->b, 4, SUE, "supervisor",
@@ -1193,6 +1193,38 @@ test_end_by(void **st)
 	assert_int_equal(count("SELECT count(*) FROM conversations WHERE"
 	                       " id = 11 AND status = 'wrap_up'"),
 	                 1);
+	/*
+	 * Two ends of one conversation in one batch (the resident's and the
+	 * system's at once): as one after the other, the first ends it, the
+	 * second finds it ended; one event.
+	 */
+	assert_int_equal(sb_pg_exec(&pg, "UPDATE conversations SET status ="
+	                                 " 'assigned', assigned_staff_id = 101"
+	                                 " WHERE id = 13"),
+	                 0);
+	memset(e2, 0, sizeof(e2));
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 13, "resident", on_end_by, &e2[0]),
+	        0);
+	assert_int_equal(
+	        conversation_end_by(w->a.cv, 13, "system", on_end_by, &e2[1]),
+	        0);
+	assert_true(sb_run_until(&w->loop, end_answered, &e2[1], 5000));
+	assert_true(sb_run_until(&w->loop, end_answered, &e2[0], 5000));
+	assert_true(e2[0].ok && e2[0].now);
+	assert_true(e2[1].ok && !e2[1].now);
+	assert_string_equal(e2[0].status, "wrap_up");
+	assert_string_equal(e2[1].status, "wrap_up");
+	assert_int_equal(count("SELECT count(*) FROM conversation_events"
+	                       " WHERE conversation_id = 13 AND kind ="
+	                       " 'conversation.ended' AND detail->>'by' ="
+	                       " 'resident'"),
+	                 1);
+	assert_int_equal(count("SELECT count(*) FROM conversation_events"
+	                       " WHERE conversation_id = 13 AND kind ="
+	                       " 'conversation.ended' AND detail->>'by' ="
+	                       " 'system'"),
+	                 1); /* the earlier end of 13, above */
 }
 
 /* A message left for the council: no reply on any channel, said so. */
