@@ -389,9 +389,12 @@ class RoutingTest(harness.TestCase):
         self.assertEqual(self.sql("SELECT status FROM conversations WHERE "
                                   "id = %s" % conv), "waiting")
         self.leave(r)
-        self.assertEqual(self.sql("SELECT count(*) FROM conversation_events "
-                                  "WHERE conversation_id = %s AND kind = "
-                                  "'route.released'" % conv), "1")
+        # The resident is told before routing's events are committed.
+        released = ("SELECT count(*) FROM conversation_events WHERE "
+                    "conversation_id = %s AND kind = 'route.released'" % conv)
+        harness.wait_for(lambda: self.sql(released) != "0", 10,
+                         what="route.released recorded")
+        self.assertEqual(self.sql(released), "1")
 
     def test_reject_goes_to_other_advisor_and_position(self):
         ada = Desk(self, self.sbs[0], self.cookie(self.sbs[0], "ada"))
