@@ -49,10 +49,16 @@ struct follower {
 	long long last_ewt;
 };
 
+/* What every request in w->reqs starts with. */
+struct req_head {
+	struct waiting *w; /* NULL: orphaned */
+	uint64_t id;
+	int gate; /* a struct gate_req, else a struct place_req */
+};
+
 /* A gate asked: answered from the deferred list or by routing. */
 struct gate_req {
-	struct waiting *w; /* NULL: orphaned, answered already */
-	uint64_t id;
+	struct req_head h; /* h.w NULL: orphaned, answered already */
 	waiting_gate_cb cb;
 	void *arg;
 	enum waiting_verdict verdict;
@@ -65,8 +71,7 @@ struct gate_req {
 
 /* One positions call: a one-shot (n 1, handle 0) or followers' batch. */
 struct place_req {
-	struct waiting *w; /* NULL: orphaned */
-	uint64_t id;
+	struct req_head h;
 	int oneshot;
 	char channel[16]; /* one-shot: whose */
 	char queue[24];
@@ -105,8 +110,7 @@ struct waiting {
 	struct route_ws *rw;
 	struct chan chans[WAITING_CHANNELS_MAX];
 	struct idmap *byconv; /* conversation -> struct follower */
-	struct idmap *reqs;   /* id -> gate_req or place_req in flight */
-	struct idmap *kinds;  /* id -> itself when reqs[id] is a gate_req */
+	struct idmap *reqs;   /* id -> struct req_head of one in flight */
 	uint64_t next_id;
 	struct gate_req *defer_head, *defer_tail;
 	struct news *news_head, *news_tail;
@@ -142,22 +146,19 @@ chan_find(const struct waiting *w, const char *channel)
 	return -1;
 }
 
-static uint64_t
-req_add(struct waiting *w, void *req, int gate)
+static void
+req_add(struct waiting *w, struct req_head *h, int gate)
 {
-	uint64_t id = ++w->next_id;
-
-	idmap_put(w->reqs, id, req);
-	if (gate)
-		idmap_put(w->kinds, id, req);
-	return id;
+	h->w = w;
+	h->id = ++w->next_id;
+	h->gate = gate;
+	idmap_put(w->reqs, h->id, h);
 }
 
 static void
-req_del(struct waiting *w, uint64_t id)
+req_del(struct waiting *w, const struct req_head *h)
 {
-	idmap_del(w->reqs, id);
-	idmap_del(w->kinds, id);
+	idmap_del(w->reqs, h->id);
 }
 
 /* ---------------------------------------------------------------- gate */
@@ -223,14 +224,14 @@ on_served(void *arg, int served)
 {
 	struct gate_req *g = arg;
 
-	if (g->w == NULL) {
+	if (g->h.w == NULL) {
 		gate_free(g);
 		return;
 	}
-	req_del(g->w, g->id);
+	req_del(g->h.w, &g->h);
 	g->served = served < 0 ? -1 : served != 0;
 	/* routing may answer from within route_served: never the caller */
-	gate_defer(g->w, g);
+	gate_defer(g->h.w, g);
 }
 
 void
@@ -242,7 +243,6 @@ waiting_gate(struct waiting *w, const char *queue, const char *channel,
 	struct route_decision d;
 	char qid[24];
 
-	g->w = w;
 	g->cb = cb;
 	g->arg = arg;
 	g->served = -1;
@@ -271,9 +271,9 @@ waiting_gate(struct waiting *w, const char *queue, const char *channel,
 		return;
 	}
 	snprintf(qid, sizeof(qid), "%llu", (unsigned long long)q->id);
-	g->id = req_add(w, g, 1);
+	req_add(w, &g->h, 1);
 	if (route_served(w->r, qid, on_served, g) != 0) {
-		req_del(w, g->id);
+		req_del(w, &g->h);
 		gate_defer(w, g);
 	}
 }
@@ -291,7 +291,7 @@ on_places(void *arg, int ok, const long *pos, size_t n, long long span,
           long intervals)
 {
 	struct place_req *b = arg;
-	struct waiting *w = b->w;
+	struct waiting *w = b->h.w;
 	const struct waiting_channel_ops *ops;
 	struct follower *f;
 	long long ewt;
@@ -300,7 +300,7 @@ on_places(void *arg, int ok, const long *pos, size_t n, long long span,
 
 	if (w == NULL)
 		goto out;
-	req_del(w, b->id);
+	req_del(w, &b->h);
 	if (b->oneshot) {
 		k = chan_find(w, b->channel);
 		if (!ok || n != 1 || pos[0] <= 0 || k < 0 ||
@@ -343,10 +343,9 @@ places_send(struct waiting *w, struct place_req *b)
 		         (unsigned long long)b->conv[i]);
 		ids[i] = text[i];
 	}
-	b->w = w;
-	b->id = req_add(w, b, 0);
+	req_add(w, &b->h, 0);
 	if (route_positions(w->r, b->queue, ids, b->n, on_places, b) != 0) {
-		req_del(w, b->id);
+		req_del(w, &b->h);
 		free(b);
 		return -1;
 	}
@@ -791,7 +790,6 @@ waiting_new(uv_loop_t *loop, struct route *r, struct route_queues *qs,
 	w->db = db;
 	w->byconv = idmap_new();
 	w->reqs = idmap_new();
-	w->kinds = idmap_new();
 	w->dirty = idmap_new();
 	uv_timer_init(loop, &w->defer);
 	uv_timer_init(loop, &w->flush);
@@ -816,17 +814,17 @@ waiting_attach(struct waiting *w, struct route_ws *rw)
 static void
 orphan(void *arg, uint64_t id, void *value)
 {
-	struct waiting *w = arg;
+	struct req_head *h = value;
 
-	if (idmap_get(w->kinds, id) != NULL) {
+	(void)arg;
+	(void)id;
+	if (h->gate) {
 		struct gate_req *g = value;
 
 		g->served = -1;
 		gate_answer(g);
-		g->w = NULL;
-	} else {
-		((struct place_req *)value)->w = NULL;
 	}
+	h->w = NULL;
 }
 
 static void
@@ -855,7 +853,6 @@ waiting_free(struct waiting *w)
 	on_defer(&w->defer);
 	idmap_each(w->reqs, orphan, w);
 	idmap_free(w->reqs);
-	idmap_free(w->kinds);
 	for (n = w->news_head; n != NULL; n = next) {
 		next = n->next;
 		if (n->ready)
