@@ -277,9 +277,13 @@ sb_psql()
 
 # Benchmarks' diagnosis (BENCH_PG_STATEMENTS=1): time spent per statement.
 # Usage: sb_pg_statements_load PG_BASE (after sb_pg_init, before the start)
+# SB_PG_STATEMENTS_TRACK=all also counts the statements run inside
+# functions (sb_ingest_set's own, for example); the default counts only
+# what clients sent.
 sb_pg_statements_load()
 {
-	echo "shared_preload_libraries = 'pg_stat_statements'" |
+	printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = %s\n" \
+		"${SB_PG_STATEMENTS_TRACK:-top}" |
 		sb_as_pg tee -a "$1/data/postgresql.conf" >/dev/null
 }
 
@@ -294,7 +298,8 @@ sb_pg_statements_print()
 	sb_psql "$1" "$2" -c "SELECT calls, round(total_exec_time) AS total_ms,
 		round(mean_exec_time::numeric, 3) AS mean_ms, rows,
 		round(total_plan_time) AS plan_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
-		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 15"
+		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC
+		LIMIT ${SB_PG_STATEMENTS_ROWS:-15}"
 }
 
 # Usage: sb_pg_createdb PORT DBNAME

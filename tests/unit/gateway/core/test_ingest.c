@@ -4,8 +4,9 @@
  * re-opened, followed), a case reference, the customer's open conversation
  * on a channel, an explicit conversation, idempotency (twice in two
  * batches, twice in one batch, a retry after the connection dropped
- * mid-commit), bad queues, the database down, the router handed only
- * conversations opened now, the delivery hook, and callbacks only after
+ * mid-commit), a new sender's identity committed by another transaction
+ * in the middle of a batch, bad queues, the database down, the router handed
+ * only conversations opened now, the delivery hook, and callbacks only after
  * COMMIT: every result reported stored is looked up from another session
  * inside its callback. Ends with uv_loop_close() == 0.
  */
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "db.h"
 #include "db_commit.h"
@@ -1318,6 +1320,90 @@ test_new_contacts_batch(void **st)
 	fx_close(&f);
 }
 
+/*
+ * A new sender whose identity another transaction commits while the batch
+ * runs (another instance took a message from the same resident at the same
+ * moment): the batch found nobody holding it, then its insert of the
+ * identity waited for the other transaction and skipped it. Before
+ * migration 0023 that left a second customer without the identity; now
+ * the batch is undone and tried again alone, and the message goes to the
+ * customer that won. flags 0: the set path (sb_ingest_set);
+ * INGEST_FIND_OPEN: one row at a time (sb_ingest, sb_customer_resolve).
+ */
+static void
+race_once(struct fx *f, const char *addr, const char *ext, unsigned flags)
+{
+	char sql[256], id[80];
+	struct ingest_msg m;
+	const char *why = NULL;
+	long other, before;
+	struct got g;
+	PGconn *c;
+	PGresult *r;
+
+	before = pg_long("SELECT count(*) FROM customers");
+	c = PQconnectdb(pg.conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, "BEGIN");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	r = PQexec(c, "INSERT INTO customers (display_name) VALUES"
+	              " ('Other instance') RETURNING id");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	other = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO customer_identities (customer_id, kind, value)"
+	         " VALUES (%ld, 'email', '%s')",
+	         other, addr);
+	r = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+
+	msg_init(&m, "email", ext);
+	snprintf(id, sizeof(id), "email:%s", addr);
+	msg_ids(&m, id, NULL);
+	m.flags = flags;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(ingest_submit(f->in, &m, on_result, &g, &why),
+	                 INGEST_OK);
+	/* The batch waits on the other transaction's identity... */
+	assert_false(sb_run_until(&f->loop, got_done, &g, 500));
+	assert_int_equal(pg_long("SELECT count(*) FROM pg_locks WHERE NOT"
+	                         " granted"),
+	                 1);
+	/* ...which commits. */
+	r = PQexec(c, "COMMIT");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(c);
+	assert_true(sb_run_until(&f->loop, got_done, &g, 10000));
+	assert_int_equal(g.status, INGEST_OK);
+	assert_int_equal(g.visible, 1);
+	/* The customer that holds the address, and no second one. */
+	assert_int_equal(g.match, INGEST_MATCH_MATCHED);
+	assert_int_equal(g.customer, other);
+	assert_int_equal(pg_long("SELECT count(*) FROM customers"), before + 1);
+	assert_int_equal(pg_long("SELECT count(*) FROM messages m JOIN"
+	                         " conversations v ON v.id = m.conversation_id"
+	                         " WHERE m.external_id = '%s' AND"
+	                         " v.customer_id = %ld",
+	                         ext, other),
+	                 1);
+}
+
+static void
+test_identity_race(void **st)
+{
+	struct fx f;
+
+	(void)st;
+	fx_open(&f, 1);
+	race_once(&f, "race@example.org", "race-1", 0);
+	race_once(&f, "race2@example.org", "race-2", INGEST_FIND_OPEN);
+	fx_close(&f);
+}
+
 /* ------------------------------------------------------- delivery hook */
 
 static void
@@ -1928,6 +2014,7 @@ main(void)
 	        cmocka_unit_test(test_explicit_conversation),
 	        cmocka_unit_test(test_known_conversation_batch),
 	        cmocka_unit_test(test_new_contacts_batch),
+	        cmocka_unit_test(test_identity_race),
 	        cmocka_unit_test(test_bad_queue),
 	        cmocka_unit_test(test_idempotent_across_batches),
 	        cmocka_unit_test(test_idempotent_in_one_batch),
