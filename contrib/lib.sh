@@ -23,7 +23,7 @@ SB_PACKAGES=(
 	libpq-dev libetpan-dev libesmtp-dev libjansson-dev libsodium-dev
 	libssl-dev libcmocka-dev libconfuse-dev zlib1g-dev
 	postgresql postgresql-contrib redis-server clang-format cppcheck
-	clang libclang-rt-14-dev openssl
+	clang libclang-rt-14-dev openssl dovecot-imapd
 
 )
 
@@ -355,6 +355,123 @@ sb_redis_stop()
 		done
 	fi
 	rm -f "$dir/redis.pid"
+}
+
+# ---------------------------------------------------------------- Dovecot
+
+# Starts a throwaway Dovecot serving IMAP over implicit TLS on
+# 127.0.0.1:PORT, with everything in DIR: a test CA (DIR/ca.pem) and a
+# certificate it signed for localhost and 127.0.0.1, one mailbox user
+# (USER, PASSWORD; maildir under DIR/mail), its log in DIR/dovecot.log.
+# Mail is stored as an unprivileged user (nobody when run as root: Dovecot
+# will not store mail as root). Deliver with sb_dovecot_deliver.
+# Usage: sb_dovecot_start DIR PORT USER PASSWORD
+sb_dovecot_start()
+{
+	local dir=$1 port=$2 user=$3 password=$4 muser mgroup hash
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	sb_dovecot_stop "$dir"
+	if [ ! -f "$dir/server.pem" ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" \
+			-out "$dir/ca.pem" -days 30 -subj "/CN=Switchboard test CA" \
+			>/dev/null 2>&1 || sb_die "openssl: no test CA"
+		openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" \
+			-out "$dir/server.csr" -subj "/CN=localhost" >/dev/null 2>&1 ||
+			sb_die "openssl: no server key"
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/ext.cnf"
+		openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" \
+			-CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
+			-days 30 -extfile "$dir/ext.cnf" >/dev/null 2>&1 ||
+			sb_die "openssl: no server certificate"
+	fi
+	if sb_is_root; then
+		muser=nobody
+		mgroup=$(id -gn nobody)
+	else
+		muser=$(id -un)
+		mgroup=$(id -gn)
+	fi
+	mkdir -p "$dir/run" "$dir/state" "$dir/mail"
+	chmod 755 "$dir" "$dir/run"
+	sb_is_root && chown -R "$muser:$mgroup" "$dir/mail"
+	hash=$(doveadm pw -s SHA512-CRYPT -p "$password") ||
+		sb_die "doveadm pw failed"
+	printf '%s:%s::::::\n' "$user" "$hash" >"$dir/users"
+	cat >"$dir/dovecot.conf" <<EOC
+base_dir = $dir/run
+state_dir = $dir/state
+listen = 127.0.0.1
+protocols = imap
+ssl = required
+ssl_cert = <$dir/server.pem
+ssl_key = <$dir/server.key
+log_path = $dir/dovecot.log
+first_valid_uid = $(id -u "$muser")
+mail_uid = $muser
+mail_gid = $mgroup
+mail_location = maildir:$dir/mail/%u
+auth_mechanisms = plain
+disable_plaintext_auth = yes
+passdb {
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT $dir/users
+}
+userdb {
+  driver = static
+  args = uid=$muser gid=$mgroup home=$dir/mail/%u
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    port = $port
+    ssl = yes
+  }
+}
+service anvil {
+  chroot =
+}
+EOC
+	sb_say "starting Dovecot on 127.0.0.1:$port"
+	/usr/sbin/dovecot -c "$dir/dovecot.conf" || sb_die "dovecot did not start"
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	tail -n 20 "$dir/dovecot.log" >&2
+	sb_die "Dovecot did not listen on port $port"
+}
+
+# Stops the Dovecot started in DIR, if it runs.
+# Usage: sb_dovecot_stop DIR
+sb_dovecot_stop()
+{
+	local dir=$1 pid
+	[ -f "$dir/run/master.pid" ] || return 0
+	pid=$(cat "$dir/run/master.pid")
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+		grep -q dovecot "/proc/$pid/cmdline" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	rm -f "$dir/run/master.pid"
+}
+
+# Delivers the message on standard input to USER's INBOX through
+# Dovecot's own delivery agent, as a mail server would.
+# Usage: sb_dovecot_deliver DIR USER [ENVELOPE_FROM] <message
+sb_dovecot_deliver()
+{
+	/usr/lib/dovecot/dovecot-lda -c "$1/dovecot.conf" -d "$2" \
+		${3:+-f "$3"}
 }
 
 # ---------------------------------------------------------------- config

@@ -7,6 +7,9 @@
 #   services.sh pg-stop DIR [MODE]   stop (fast | immediate)
 #   services.sh redis-start DIR PORT
 #   services.sh redis-stop DIR
+#   services.sh dovecot-start DIR PORT USER PASSWORD   (IMAP over TLS)
+#   services.sh dovecot-stop DIR
+#   services.sh dovecot-deliver DIR USER FILE
 set -euo pipefail
 # shellcheck source=../../contrib/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../../contrib/lib.sh"
@@ -33,6 +36,15 @@ redis-start)
 	;;
 redis-stop)
 	sb_redis_stop "$dir"
+	;;
+dovecot-start)
+	sb_dovecot_start "$dir" "$3" "$4" "$5"
+	;;
+dovecot-stop)
+	sb_dovecot_stop "$dir"
+	;;
+dovecot-deliver)
+	sb_dovecot_deliver "$dir" "$3" <"$4"
 	;;
 *)
 	echo "services.sh: unknown command $cmd" >&2

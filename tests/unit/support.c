@@ -183,6 +183,91 @@ sb_redis_teardown(struct sb_redis *r)
 	r->dir[0] = '\0';
 }
 
+int
+sb_dovecot_setup(struct sb_dovecot *d)
+{
+	char line[1024];
+	unsigned char rnd[8];
+	FILE *f;
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	if (make_dir(d->dir, sizeof(d->dir), "sbtest-dovecot") != 0)
+		return -1;
+	d->port = sb_free_port();
+	snprintf(d->user, sizeof(d->user), "council");
+	f = fopen("/dev/urandom", "rb");
+	if (f == NULL || fread(rnd, 1, sizeof(rnd), f) != sizeof(rnd)) {
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(d->password + 2 * i, sizeof(d->password) - 2 * i,
+		         "%02x", rnd[i]);
+	snprintf(d->ca_file, sizeof(d->ca_file), "%s/ca.pem", d->dir);
+	snprintf(line, sizeof(line), "%s dovecot-start '%s' %d %s %s",
+	         SERVICES_SH, d->dir, d->port, d->user, d->password);
+	return system(line) == 0 ? 0 : -1;
+}
+
+void
+sb_dovecot_teardown(struct sb_dovecot *d)
+{
+	char cmd[512];
+
+	if (d->dir[0] == '\0')
+		return;
+	services("dovecot-stop", d->dir, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", d->dir);
+	d->dir[0] = '\0';
+}
+
+int
+sb_dovecot_deliver(const struct sb_dovecot *d, const char *raw)
+{
+	char path[300], line[1024];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/deliver-XXXXXX", d->dir);
+	rc = mkstemp(path);
+	if (rc < 0)
+		return -1;
+	f = fdopen(rc, "wb");
+	if (f == NULL) {
+		close(rc);
+		return -1;
+	}
+	fputs(raw, f);
+	fclose(f);
+	snprintf(line, sizeof(line), "%s dovecot-deliver '%s' %s '%s'",
+	         SERVICES_SH, d->dir, d->user, path);
+	rc = system(line) == 0 ? 0 : -1;
+	unlink(path);
+	return rc;
+}
+
+long
+sb_doveadm(const struct sb_dovecot *d, const char *args)
+{
+	char line[1024], buf[512];
+	long n = 0;
+	FILE *p;
+
+	snprintf(line, sizeof(line), "doveadm -c '%s/dovecot.conf' %s", d->dir,
+	         args);
+	p = popen(line, "r");
+	if (p == NULL)
+		return -1;
+	while (fgets(buf, sizeof(buf), p) != NULL)
+		n++;
+	return pclose(p) == 0 ? n : -1;
+}
+
 static void
 tick(uv_timer_t *t)
 {

@@ -19,6 +19,15 @@ struct sb_redis {
 	int port;
 };
 
+/* A throwaway Dovecot: IMAP over implicit TLS, one mailbox user. */
+struct sb_dovecot {
+	char dir[256];
+	int port;
+	char user[32];
+	char password[32];
+	char ca_file[300]; /* the test CA that signed its certificate */
+};
+
 /* A TCP port on 127.0.0.1 nobody listens on right now. */
 int sb_free_port(void);
 
@@ -38,6 +47,17 @@ int sb_redis_setup(struct sb_redis *r);
 int sb_redis_start(struct sb_redis *r);
 int sb_redis_stop(struct sb_redis *r);
 void sb_redis_teardown(struct sb_redis *r);
+
+/* Starts Dovecot with user "council" and a random password. */
+int sb_dovecot_setup(struct sb_dovecot *d);
+void sb_dovecot_teardown(struct sb_dovecot *d);
+/* Delivers raw (an RFC 5322 message) to the INBOX with dovecot-lda. */
+int sb_dovecot_deliver(const struct sb_dovecot *d, const char *raw);
+/*
+ * Runs doveadm with args (after "-c <conf>"), e.g. "mailbox create -u
+ * council Done"; its output's line count, or -1 when it failed.
+ */
+long sb_doveadm(const struct sb_dovecot *d, const char *args);
 
 /*
  * Runs loop until cond(arg) returns non-zero or timeout_ms passes.
