@@ -24,6 +24,9 @@ SB_PACKAGES=(
 	libssl-dev libcmocka-dev libconfuse-dev zlib1g-dev
 	postgresql postgresql-contrib redis-server clang-format cppcheck
 	clang libclang-rt-14-dev openssl dovecot-imapd
+	# libetpan-dev needs curl's GnuTLS flavour: the OpenSSL one would
+	# remove it
+	libcurl4-gnutls-dev
 
 )
 
@@ -365,10 +368,14 @@ sb_redis_stop()
 # (USER, PASSWORD; maildir under DIR/mail), its log in DIR/dovecot.log.
 # Mail is stored as an unprivileged user (nobody when run as root: Dovecot
 # will not store mail as root). Deliver with sb_dovecot_deliver.
-# Usage: sb_dovecot_start DIR PORT USER PASSWORD
+# With INTROSPECT_URL, USER may also sign in with SASL XOAUTH2 or
+# OAUTHBEARER: Dovecot's oauth2 passdb asks that URL (RFC 7662, POST) whether
+# the token is active and whose it is.
+# Usage: sb_dovecot_start DIR PORT USER PASSWORD [INTROSPECT_URL]
 sb_dovecot_start()
 {
-	local dir=$1 port=$2 user=$3 password=$4 muser mgroup hash
+	local dir=$1 port=$2 user=$3 password=$4 introspect=${5:-} muser mgroup hash
+	local mechs=plain oauth_passdb=
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	sb_dovecot_stop "$dir"
@@ -398,6 +405,21 @@ sb_dovecot_start()
 	hash=$(doveadm pw -s SHA512-CRYPT -p "$password") ||
 		sb_die "doveadm pw failed"
 	printf '%s:%s::::::\n' "$user" "$hash" >"$dir/users"
+	if [ -n "$introspect" ]; then
+		mechs="plain xoauth2 oauthbearer"
+		cat >"$dir/oauth2.conf.ext" <<EOC
+introspection_mode = post
+introspection_url = $introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+EOC
+		oauth_passdb="passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $dir/oauth2.conf.ext
+}"
+	fi
 	cat >"$dir/dovecot.conf" <<EOC
 base_dir = $dir/run
 state_dir = $dir/state
@@ -411,15 +433,17 @@ first_valid_uid = $(id -u "$muser")
 mail_uid = $muser
 mail_gid = $mgroup
 mail_location = maildir:$dir/mail/%u
-auth_mechanisms = plain
+auth_mechanisms = $mechs
 disable_plaintext_auth = yes
 passdb {
   driver = passwd-file
+  mechanisms = plain
   args = scheme=SHA512-CRYPT $dir/users
 }
+$oauth_passdb
 userdb {
   driver = static
-  args = uid=$muser gid=$mgroup home=$dir/mail/%u
+  args = uid=$muser gid=$mgroup home=$dir/mail/%u allow_all_users=yes
 }
 service imap-login {
   chroot =

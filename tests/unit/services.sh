@@ -7,7 +7,8 @@
 #   services.sh pg-stop DIR [MODE]   stop (fast | immediate)
 #   services.sh redis-start DIR PORT
 #   services.sh redis-stop DIR
-#   services.sh dovecot-start DIR PORT USER PASSWORD   (IMAP over TLS)
+#   services.sh dovecot-start DIR PORT USER PASSWORD [INTROSPECT_URL]
+#                                    (IMAP over TLS; XOAUTH2 with the URL)
 #   services.sh dovecot-stop DIR
 #   services.sh dovecot-deliver DIR USER FILE
 set -euo pipefail
@@ -38,7 +39,7 @@ redis-stop)
 	sb_redis_stop "$dir"
 	;;
 dovecot-start)
-	sb_dovecot_start "$dir" "$3" "$4" "$5"
+	sb_dovecot_start "$dir" "$3" "$4" "$5" "${6:-}"
 	;;
 dovecot-stop)
 	sb_dovecot_stop "$dir"

@@ -186,6 +186,12 @@ sb_redis_teardown(struct sb_redis *r)
 int
 sb_dovecot_setup(struct sb_dovecot *d)
 {
+	return sb_dovecot_setup_oauth(d, NULL);
+}
+
+int
+sb_dovecot_setup_oauth(struct sb_dovecot *d, const char *introspect_url)
+{
 	char line[1024];
 	unsigned char rnd[8];
 	FILE *f;
@@ -207,8 +213,9 @@ sb_dovecot_setup(struct sb_dovecot *d)
 		snprintf(d->password + 2 * i, sizeof(d->password) - 2 * i,
 		         "%02x", rnd[i]);
 	snprintf(d->ca_file, sizeof(d->ca_file), "%s/ca.pem", d->dir);
-	snprintf(line, sizeof(line), "%s dovecot-start '%s' %d %s %s",
-	         SERVICES_SH, d->dir, d->port, d->user, d->password);
+	snprintf(line, sizeof(line), "%s dovecot-start '%s' %d %s %s '%s'",
+	         SERVICES_SH, d->dir, d->port, d->user, d->password,
+	         introspect_url != NULL ? introspect_url : "");
 	return system(line) == 0 ? 0 : -1;
 }
 

@@ -50,6 +50,8 @@ void sb_redis_teardown(struct sb_redis *r);
 
 /* Starts Dovecot with user "council" and a random password. */
 int sb_dovecot_setup(struct sb_dovecot *d);
+/* The same, and XOAUTH2 checked against introspect_url (RFC 7662). */
+int sb_dovecot_setup_oauth(struct sb_dovecot *d, const char *introspect_url);
 void sb_dovecot_teardown(struct sb_dovecot *d);
 /* Delivers raw (an RFC 5322 message) to the INBOX with dovecot-lda. */
 int sb_dovecot_deliver(const struct sb_dovecot *d, const char *raw);

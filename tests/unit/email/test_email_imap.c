@@ -277,6 +277,7 @@ test_uidvalidity_change(void **st)
 
 struct later {
 	int wake_fd; /* -1: deliver mail instead */
+	int rc;      /* checked after the join: cmocka asserts in main only */
 };
 
 static void *
@@ -286,9 +287,11 @@ act_later(void *arg)
 
 	usleep(300 * 1000);
 	if (l->wake_fd >= 0)
-		assert_int_equal(write(l->wake_fd, "x", 1), 1);
+		l->rc = write(l->wake_fd, "x", 1) == 1 ? 0 : -1;
 	else
-		deliver("idle", "new mail during IDLE");
+		l->rc = sb_dovecot_deliver(&dv, "From: r@example.org\r\n"
+		                                "Subject: idle\r\n\r\n"
+		                                "new mail during IDLE\r\n");
 	return NULL;
 }
 
@@ -314,6 +317,7 @@ test_idle(void **st)
 	assert_int_equal(email_imap_idle(c, 20, -1, err, sizeof(err)), 1);
 	assert_true(time(NULL) - t0 < 15);
 	pthread_join(t, NULL);
+	assert_int_equal(l.rc, 0);
 	/* The caller's wake ends it with 0. */
 	assert_int_equal(pipe(pipefd), 0);
 	l.wake_fd = pipefd[1];
@@ -323,6 +327,7 @@ test_idle(void **st)
 	                 0);
 	assert_true(time(NULL) - t0 < 15);
 	pthread_join(t, NULL);
+	assert_int_equal(l.rc, 0);
 	/* Time runs out: 0. The session still works afterwards. */
 	assert_int_equal(email_imap_idle(c, 1, -1, err, sizeof(err)), 0);
 	assert_int_equal(email_imap_select(c, "INBOX", &box, err, sizeof(err)),
