@@ -31,6 +31,17 @@ email_decode_base64(struct email_buf *out, const void *in, size_t n)
 
 	for (i = 0; i < n; i++) {
 		v = b64_value(p[i]);
+		if (v < 0 && p[i] == '=' && (k == 2 || k == 3)) {
+			/* Padding inside: chunks joined ("SGk=SGk="). */
+			email_buf_add(out, chunk, used);
+			used = 0;
+			bytes[0] = (unsigned char)(acc >> (k == 2 ? 4 : 10));
+			bytes[1] = (unsigned char)(acc >> 2);
+			email_buf_add(out, bytes, k - 1);
+			acc = 0;
+			k = 0;
+			continue;
+		}
 		if (v < 0) {
 			if (p[i] != '=' && p[i] != '\r' && p[i] != '\n' &&
 			    p[i] != ' ' && p[i] != '\t')

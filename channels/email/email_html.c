@@ -28,29 +28,28 @@ static const struct {
 	const char *name;
 	enum html_kind kind;
 } html_tags[] = {
-        {"script", HTML_DROP},     {"style", HTML_DROP},
-        {"head", HTML_DROP},       {"title", HTML_DROP},
-        {"iframe", HTML_DROP},     {"object", HTML_DROP},
-        {"embed", HTML_DROP},      {"applet", HTML_DROP},
-        {"svg", HTML_DROP},        {"math", HTML_DROP},
-        {"noscript", HTML_DROP},   {"template", HTML_DROP},
-        {"textarea", HTML_DROP},   {"select", HTML_DROP},
-        {"span", HTML_INLINE},     {"b", HTML_INLINE},
-        {"strong", HTML_INLINE},   {"i", HTML_INLINE},
-        {"em", HTML_INLINE},       {"u", HTML_INLINE},
-        {"code", HTML_INLINE},     {"a", HTML_INLINE},
-        {"td", HTML_INLINE},       {"th", HTML_INLINE},
-        {"div", HTML_BLOCK},       {"li", HTML_BLOCK},
-        {"tr", HTML_BLOCK},        {"thead", HTML_BLOCK},
-        {"tbody", HTML_BLOCK},     {"tfoot", HTML_BLOCK},
-        {"caption", HTML_BLOCK},   {"pre", HTML_PARA},
-        {"p", HTML_PARA},          {"ul", HTML_PARA},
-        {"ol", HTML_PARA},         {"table", HTML_PARA},
-        {"blockquote", HTML_PARA}, {"h1", HTML_PARA},
-        {"h2", HTML_PARA},         {"h3", HTML_PARA},
-        {"h4", HTML_PARA},         {"h5", HTML_PARA},
-        {"h6", HTML_PARA},         {"br", HTML_VOID},
-        {"hr", HTML_VOID},
+        {"script", HTML_DROP},   {"style", HTML_DROP},
+        {"head", HTML_DROP},     {"title", HTML_DROP},
+        {"iframe", HTML_DROP},   {"object", HTML_DROP},
+        {"applet", HTML_DROP},   {"svg", HTML_DROP},
+        {"math", HTML_DROP},     {"noscript", HTML_DROP},
+        {"template", HTML_DROP}, {"textarea", HTML_DROP},
+        {"select", HTML_DROP},   {"span", HTML_INLINE},
+        {"b", HTML_INLINE},      {"strong", HTML_INLINE},
+        {"i", HTML_INLINE},      {"em", HTML_INLINE},
+        {"u", HTML_INLINE},      {"code", HTML_INLINE},
+        {"a", HTML_INLINE},      {"td", HTML_INLINE},
+        {"th", HTML_INLINE},     {"div", HTML_BLOCK},
+        {"li", HTML_BLOCK},      {"tr", HTML_BLOCK},
+        {"thead", HTML_BLOCK},   {"tbody", HTML_BLOCK},
+        {"tfoot", HTML_BLOCK},   {"caption", HTML_BLOCK},
+        {"pre", HTML_PARA},      {"p", HTML_PARA},
+        {"ul", HTML_PARA},       {"ol", HTML_PARA},
+        {"table", HTML_PARA},    {"blockquote", HTML_PARA},
+        {"h1", HTML_PARA},       {"h2", HTML_PARA},
+        {"h3", HTML_PARA},       {"h4", HTML_PARA},
+        {"h5", HTML_PARA},       {"h6", HTML_PARA},
+        {"br", HTML_VOID},       {"hr", HTML_VOID},
 };
 
 /* Elements outside the allow-list that still break a line in text. */
@@ -238,6 +237,8 @@ read_tag(const char *s, size_t n, struct html_tag *t)
 			return i + 1;
 		}
 	}
+	/* Cut short by the end of the input: no tag at all. */
+	t->name[0] = '\0';
 	t->nattrs = (size_t)(s + n - t->attrs);
 	return n;
 }
@@ -314,11 +315,7 @@ text_tag(struct text_out *o, const struct html_tag *t)
 	if (strcmp(t->name, "pre") == 0)
 		o->pre = t->closing ? 0 : 1;
 	if (strcmp(t->name, "br") == 0) {
-		if (o->b.len > 0 && o->nl == 0 && o->b.p[o->b.len - 1] != '\n')
-			email_buf_addc(&o->b, '\n');
-		else
-			text_break(o, o->nl + 1 > 2 ? 2 : o->nl + 1);
-		o->space = 0;
+		o->nl = o->nl < 2 ? o->nl + 1 : 2;
 		return;
 	}
 	if (k == HTML_PARA)

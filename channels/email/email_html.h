@@ -4,9 +4,9 @@
  * allow-list sanitiser. Pure, any thread. Input is UTF-8 (the charset
  * already converted); outputs are malloc'd, valid UTF-8, never NULL.
  *
- * Dropped with everything inside: script, style, head, title, iframe,
- * object, embed, applet, svg, math, noscript, template, textarea, select,
- * and comments, doctypes and processing instructions.
+ * Dropped with everything inside (to the end when never closed): script, style,
+ * head, title, iframe, object, applet, svg, math, noscript, template, textarea,
+ * select, and comments, doctypes and processing instructions.
  */
 #ifndef EMAIL_HTML_H
 #define EMAIL_HTML_H

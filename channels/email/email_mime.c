@@ -228,6 +228,57 @@ delimiter(const unsigned char *s, size_t n, const char *b, size_t nb)
 	return r;
 }
 
+/* Whether a line of the body is a delimiter of the declared boundary. */
+static int
+boundary_present(const struct mpart *mp)
+{
+	const unsigned char *p = mp->body, *nl;
+	size_t pos = 0, next, len, nb = strlen(mp->boundary);
+
+	while (pos < mp->nbody) {
+		nl = memchr(p + pos, '\n', mp->nbody - pos);
+		next = nl ? (size_t)(nl - p) + 1 : mp->nbody;
+		len = (nl ? (size_t)(nl - p) : mp->nbody) - pos;
+		if (delimiter(p + pos, len, mp->boundary, nb))
+			return 1;
+		pos = next;
+	}
+	return 0;
+}
+
+/*
+ * A boundary mismatch (the header says one, the body uses another): the
+ * first line of the body that looks like "--boundary" followed later by a
+ * line "--boundary--" becomes the boundary. 1 when one was found.
+ */
+static int
+boundary_guess(struct mpart *mp)
+{
+	const unsigned char *p = mp->body, *nl;
+	size_t pos = 0, next, len, i;
+	char *b;
+
+	while (pos < mp->nbody) {
+		nl = memchr(p + pos, '\n', mp->nbody - pos);
+		next = nl ? (size_t)(nl - p) + 1 : mp->nbody;
+		len = (nl ? (size_t)(nl - p) : mp->nbody) - pos;
+		if (len > 0 && p[pos + len - 1] == '\r')
+			len--;
+		if (len > 2 && len <= 72 && p[pos] == '-' && p[pos + 1] == '-')
+			break;
+		pos = next;
+	}
+	if (pos >= mp->nbody)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (p[pos + i] <= ' ' || p[pos + i] >= 0x7f)
+			return 0;
+	b = xstrndup((const char *)p + pos + 2, len - 2);
+	free(mp->boundary);
+	mp->boundary = b;
+	return 1;
+}
+
 static void
 mpart_add_kid(struct ctx *c, struct mpart *mp, size_t start, size_t end,
               unsigned depth)
@@ -262,6 +313,11 @@ mpart_split(struct ctx *c, struct mpart *mp, unsigned depth)
 		mpart_to_text(mp);
 		return;
 	}
+	if (!boundary_present(mp) && boundary_guess(mp))
+		problem(c, EMAIL_MIME_PARSE_ERROR,
+		        "%s: the declared boundary is not in the body: read "
+		        "with the one found there",
+		        mp->type);
 	nb = strlen(mp->boundary);
 	while (pos < n) {
 		nl = memchr(p + pos, '\n', n - pos);
@@ -330,7 +386,27 @@ mpart_bytes(const struct mpart *mp, struct email_buf *out)
 	}
 }
 
-/* A leaf's text in UTF-8, at most max bytes of it read when max > 0. */
+/* CRLF and a lone CR made LF, in place. */
+static void
+newlines(struct email_buf *b)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < b->len; i++) {
+		if (b->p[i] == '\r') {
+			b->p[k++] = '\n';
+			if (i + 1 < b->len && b->p[i + 1] == '\n')
+				i++;
+		} else {
+			b->p[k++] = b->p[i];
+		}
+	}
+	b->len = k;
+	if (b->p != NULL)
+		b->p[k] = '\0';
+}
+
+/* A leaf's text in UTF-8 with LF line ends, cut at max bytes (if > 0). */
 static char *
 mpart_text(struct ctx *c, const struct mpart *mp, size_t max, int *cut)
 {
@@ -340,6 +416,7 @@ mpart_text(struct ctx *c, const struct mpart *mp, size_t max, int *cut)
 	c->m->flags |= email_charset_to_utf8(&out, mp->charset,
 	                                     raw.p ? raw.p : "", raw.len);
 	email_buf_free(&raw);
+	newlines(&out);
 	*cut = 0;
 	if (max > 0 && out.len > max) {
 		out.len = email_charset_utf8_cut(out.p, out.len, max);
@@ -479,8 +556,8 @@ attachment_add(struct ctx *c, const struct mpart *mp)
 	}
 	if (is_tnef(mp))
 		problem(c, EMAIL_MIME_TNEF,
-		        "\"%s\" is winmail.dat (application/ms-tnef): kept as "
-		        "an attachment, not decoded",
+		        "attachment \"%s\" is Outlook's winmail.dat "
+		        "(application/ms-tnef): kept, not decoded",
 		        label);
 }
 
@@ -848,6 +925,8 @@ email_mime_parse(const unsigned char *raw, size_t len,
 	struct email_mime_fields top = {NULL, 0};
 	struct ctx c;
 	struct mpart *root;
+	const char *ct;
+	char *tok;
 
 	memset(out, 0, sizeof(*out));
 	memset(&c, 0, sizeof(c));
@@ -868,7 +947,11 @@ email_mime_parse(const unsigned char *raw, size_t len,
 		problem(&c, 0,
 		        "header bytes not valid in their charset "
 		        "were replaced");
-	out->is_report = type_is(root, "multipart/report");
+	/* As declared: a report read as text (no boundary) is one still. */
+	ct = email_mime_header_get(&top, "content-type");
+	tok = ct ? email_mime_header_token(ct) : NULL;
+	out->is_report = tok != NULL && strcmp(tok, "multipart/report") == 0;
+	free(tok);
 	if (out->is_report && root->report_type != NULL) {
 		out->report_type = xstrdup(root->report_type);
 		for (char *s = out->report_type; *s != '\0'; s++)

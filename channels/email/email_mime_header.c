@@ -110,8 +110,7 @@ email_mime_header_block(const unsigned char *p, size_t n,
 			continue;
 		}
 		colon = memchr(p + pos, ':', len);
-		if (pos == 0 && colon == NULL && len >= 5 &&
-		    memcmp(p, "From ", 5) == 0) {
+		if (pos == 0 && len >= 5 && memcmp(p, "From ", 5) == 0) {
 			pos = next;
 			continue;
 		}
