@@ -67,12 +67,20 @@ problem(struct ctx *c, unsigned flag, const char *fmt, ...)
 	char line[PROBLEM_LINE_MAX];
 	va_list ap;
 	size_t n;
+	int r;
 
 	c->m->flags |= flag;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	r = vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	va_end(ap);
-	n = email_charset_utf8_cut(line, strlen(line), sizeof(line) - 2);
+	n = strlen(line);
+	if (r > 0 && (size_t)r > n) {
+		/* Cut by vsnprintf: no half character left at the end. */
+		while (n > 0 && ((unsigned char)line[n - 1] & 0xc0) == 0x80)
+			n--;
+		if (n > 0 && (unsigned char)line[n - 1] >= 0xc0)
+			n--;
+	}
 	line[n] = '\n';
 	line[n + 1] = '\0';
 	/* The same problem once (10,000 bad parts are one line). */

@@ -630,6 +630,7 @@ email_mime_header_date(const char *v, int64_t *ms)
 	char w[16];
 	const char *p = v;
 	long day, year, hh, mm, ss = 0, zone = 0, x;
+	int64_t t;
 	unsigned month = 0, i;
 	int sign;
 
@@ -685,13 +686,17 @@ email_mime_header_date(const char *v, int64_t *ms)
 		/* Other names, military zones included, are read as UTC. */
 	}
 	(void)p;
-	if (day < 1 || day > 31 || year < 1900 || year > 9999 || hh > 23 ||
+	if (day < 1 || day > 31 || year < 1970 || year > 9999 || hh > 23 ||
 	    mm > 59 || ss > 60)
 		return -1;
-	*ms = ((days_from_civil(year, month, (unsigned)day) * 86400 +
-	        hh * 3600 + mm * 60 + ss) -
-	       (int64_t)zone * 60) *
-	      1000;
+	t = ((days_from_civil(year, month, (unsigned)day) * 86400 + hh * 3600 +
+	      mm * 60 + ss) -
+	     (int64_t)zone * 60) *
+	    1000;
+	/* Mail is not older than 1970: earlier is a bad date. */
+	if (t < 0)
+		return -1;
+	*ms = t;
 	return 0;
 }
 

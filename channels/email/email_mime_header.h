@@ -78,7 +78,7 @@ size_t email_mime_header_ids(const char *v, char ***out, size_t max);
  * Date (RFC 5322, and the obsolete forms: no day name, two- or three-
  * digit years, no seconds, zone names such as GMT, EST, military zones
  * read as UTC, no zone, comments) in ms since the epoch. 0, or -1 when
- * it cannot be read.
+ * it cannot be read or is before 1970.
  */
 int email_mime_header_date(const char *v, int64_t *ms);
 

@@ -530,6 +530,8 @@ test_date(void **st)
 	date_is("Mon, 7 Dec 2026 25:30:00 +0000", -1);
 	date_is("Mon, 7 Dec 2026", -1);
 	date_is("2026-12-07T09:30:00Z", -1);
+	date_is("Tue, 15 Dec 026 16:20:00 +0100", -1); /* 1926 */
+	date_is("Thu, 1 Jan 1970 00:30:00 +0100", -1);
 }
 
 static void
