@@ -496,13 +496,20 @@ body_read(struct ctx *c, struct mpart *root)
 	if (plain != NULL) {
 		plain->is_body = 1;
 		c->m->text = mpart_text(c, plain, c->lim.max_text, &cut);
-	} else if (h != NULL) {
+		/* An empty plain alternative beside real HTML: the HTML's. */
+		if (h != NULL &&
+		    c->m->text[strspn(c->m->text, " \t\n")] == '\0') {
+			free(c->m->text);
+			c->m->text = NULL;
+		}
+	}
+	if (c->m->text == NULL && h != NULL) {
 		c->m->text = email_html_to_text(h, strlen(h));
 		n = email_charset_utf8_cut(c->m->text, strlen(c->m->text),
 		                           c->lim.max_text);
 		cut = c->m->text[n] != '\0';
 		c->m->text[n] = '\0';
-	} else {
+	} else if (c->m->text == NULL) {
 		c->m->text = xstrdup("");
 	}
 	if (cut)

@@ -768,6 +768,17 @@ test_multipart_shapes(void **st)
 	assert_int_equal(m.natt, 1);
 	assert_string_equal(m.att[0].content_type, "message/rfc822");
 	email_mime_free(&m);
+	/* An empty plain alternative: the text from the HTML. */
+	assert_int_equal(parse("Content-Type: multipart/alternative; "
+	                       "boundary=a\n\n--a\n\n \n--a\n"
+	                       "Content-Type: text/html\n\n<p>real</p>\n"
+	                       "--a--\n",
+	                       &m),
+	                 0);
+	assert_string_equal(m.text, "real");
+	assert_string_equal(m.html, "<p>real</p>");
+	assert_int_equal(m.natt, 0);
+	email_mime_free(&m);
 	/* HTML only inside mixed: the text from it, the HTML sanitised. */
 	assert_int_equal(parse("Content-Type: multipart/mixed; boundary=b\n\n"
 	                       "--b\nContent-Type: text/html; "
