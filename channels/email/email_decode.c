@@ -78,8 +78,8 @@ email_decode_base64(struct email_buf *out, const void *in, size_t n)
 	return junk;
 }
 
-static int
-hex_value(unsigned char c)
+int
+email_decode_hex(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -111,8 +111,8 @@ email_decode_qp(struct email_buf *out, const void *in, size_t n, int header)
 			i++;
 			continue;
 		}
-		hi = i + 1 < n ? hex_value(p[i + 1]) : -1;
-		lo = i + 2 < n ? hex_value(p[i + 2]) : -1;
+		hi = i + 1 < n ? email_decode_hex(p[i + 1]) : -1;
+		lo = i + 2 < n ? email_decode_hex(p[i + 2]) : -1;
 		if (hi >= 0 && lo >= 0) {
 			c = (unsigned char)(hi << 4 | lo);
 			email_buf_add(out, &c, 1);

@@ -30,4 +30,7 @@ int email_decode_base64(struct email_buf *out, const void *in, size_t n);
 int email_decode_qp(struct email_buf *out, const void *in, size_t n,
                     int header);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int email_decode_hex(unsigned char c);
+
 #endif

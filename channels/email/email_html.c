@@ -265,10 +265,65 @@ skip_dropped(const char *s, size_t n, const char *name)
 	return n;
 }
 
+/*
+ * Reads the n bytes at s: each tag kept goes to tag() (elements dropped
+ * whole, comments and the like are skipped here), each run of text up to
+ * the next tag to text(), entities not yet decoded.
+ */
+static void
+html_walk(const char *s, size_t n, void (*tag)(void *, const struct html_tag *),
+          void (*text)(void *, const char *, size_t), void *arg)
+{
+	struct html_tag t;
+	size_t i = 0, l;
+
+	while (i < n) {
+		if (s[i] == '<') {
+			l = skip_markup(s + i, n - i);
+			if (l > 0) {
+				i += l;
+				continue;
+			}
+			l = read_tag(s + i, n - i, &t);
+			if (l > 0) {
+				i += l;
+				if (!t.closing && tag_kind(t.name) == HTML_DROP)
+					i += skip_dropped(s + i, n - i, t.name);
+				else
+					tag(arg, &t);
+				continue;
+			}
+		}
+		for (l = 1; i + l < n && s[i + l] != '<'; l++)
+			;
+		text(arg, s + i, l);
+		i += l;
+	}
+}
+
+/* Appends the text of n bytes at s with its entities decoded. */
+static void
+decode_text(struct email_buf *out, const char *s, size_t n)
+{
+	size_t i = 0, l;
+	uint32_t cp;
+
+	while (i < n) {
+		l = s[i] == '&' ? entity(s + i, n - i, &cp) : 0;
+		if (l > 0) {
+			put_cp(out, cp);
+			i += l;
+		} else {
+			email_buf_addc(out, s[i++]);
+		}
+	}
+}
+
 /* ---- HTML to text ---- */
 
 struct text_out {
 	struct email_buf b;
+	struct email_buf run; /* a run of text, entities decoded */
 	int space, nl, bullet, pre;
 };
 
@@ -332,48 +387,38 @@ text_tag(struct text_out *o, const struct html_tag *t)
 		o->bullet = 1;
 }
 
+static void
+text_tag_cb(void *arg, const struct html_tag *t)
+{
+	text_tag(arg, t);
+}
+
+static void
+text_run_cb(void *arg, const char *s, size_t n)
+{
+	struct text_out *o = arg;
+	size_t i = 0, l;
+
+	o->run.len = 0;
+	decode_text(&o->run, s, n);
+	while (i < o->run.len) {
+		l = 1;
+		while (i + l < o->run.len &&
+		       ((unsigned char)o->run.p[i + l] & 0xc0) == 0x80)
+			l++;
+		text_char(o, o->run.p + i, l);
+		i += l;
+	}
+}
+
 char *
 email_html_to_text(const char *s, size_t n)
 {
 	struct text_out o;
-	struct html_tag t;
-	size_t i = 0, l;
-	uint32_t cp;
-	struct email_buf tmp = {0};
 
 	memset(&o, 0, sizeof(o));
-	while (i < n) {
-		if (s[i] == '<') {
-			l = skip_markup(s + i, n - i);
-			if (l > 0) {
-				i += l;
-				continue;
-			}
-			l = read_tag(s + i, n - i, &t);
-			if (l > 0) {
-				i += l;
-				if (!t.closing && tag_kind(t.name) == HTML_DROP)
-					i += skip_dropped(s + i, n - i, t.name);
-				else
-					text_tag(&o, &t);
-				continue;
-			}
-		}
-		l = s[i] == '&' ? entity(s + i, n - i, &cp) : 0;
-		if (l > 0) {
-			tmp.len = 0;
-			put_cp(&tmp, cp);
-			text_char(&o, tmp.p, tmp.len);
-			i += l;
-			continue;
-		}
-		l = 1;
-		while (i + l < n && ((unsigned char)s[i + l] & 0xc0) == 0x80)
-			l++;
-		text_char(&o, s + i, l);
-		i += l;
-	}
-	email_buf_free(&tmp);
+	html_walk(s, n, text_tag_cb, text_run_cb, &o);
+	email_buf_free(&o.run);
 	while (o.b.len > 0 && is_space(o.b.p[o.b.len - 1]))
 		o.b.p[--o.b.len] = '\0';
 	return email_buf_take(&o.b);
@@ -405,24 +450,6 @@ escape(struct email_buf *out, const char *c, size_t n)
 			break;
 		default:
 			email_buf_addc(out, c[i]);
-		}
-	}
-}
-
-/* Appends the text of n bytes at s with its entities decoded. */
-static void
-decode_text(struct email_buf *out, const char *s, size_t n)
-{
-	size_t i = 0, l;
-	uint32_t cp;
-
-	while (i < n) {
-		l = s[i] == '&' ? entity(s + i, n - i, &cp) : 0;
-		if (l > 0) {
-			put_cp(out, cp);
-			i += l;
-		} else {
-			email_buf_addc(out, s[i++]);
 		}
 	}
 }
@@ -496,6 +523,7 @@ out:
 
 struct san {
 	struct email_buf b;
+	struct email_buf run; /* a run of text, entities decoded */
 	const char *stack[EMAIL_HTML_DEPTH_MAX];
 	size_t depth;
 };
@@ -553,40 +581,30 @@ san_tag(struct san *o, const struct html_tag *t)
 	email_buf_addc(&o->b, '>');
 }
 
+static void
+san_tag_cb(void *arg, const struct html_tag *t)
+{
+	san_tag(arg, t);
+}
+
+static void
+san_run_cb(void *arg, const char *s, size_t n)
+{
+	struct san *o = arg;
+
+	o->run.len = 0;
+	decode_text(&o->run, s, n);
+	escape(&o->b, o->run.p, o->run.len);
+}
+
 char *
 email_html_sanitise(const char *s, size_t n)
 {
 	struct san o;
-	struct html_tag t;
-	struct email_buf text = {0};
-	size_t i = 0, l;
 
 	memset(&o, 0, sizeof(o));
-	while (i < n) {
-		if (s[i] == '<') {
-			l = skip_markup(s + i, n - i);
-			if (l > 0) {
-				i += l;
-				continue;
-			}
-			l = read_tag(s + i, n - i, &t);
-			if (l > 0) {
-				i += l;
-				if (!t.closing && tag_kind(t.name) == HTML_DROP)
-					i += skip_dropped(s + i, n - i, t.name);
-				else
-					san_tag(&o, &t);
-				continue;
-			}
-		}
-		for (l = 1; i + l < n && s[i + l] != '<'; l++)
-			;
-		text.len = 0;
-		decode_text(&text, s + i, l);
-		escape(&o.b, text.p, text.len);
-		i += l;
-	}
+	html_walk(s, n, san_tag_cb, san_run_cb, &o);
 	san_close(&o, 0);
-	email_buf_free(&text);
+	email_buf_free(&o.run);
 	return email_buf_take(&o.b);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "email_buf.h"
 #include "email_charset.h"
@@ -571,20 +572,6 @@ static const char *const date_months[] = {"jan", "feb", "mar", "apr",
                                           "may", "jun", "jul", "aug",
                                           "sep", "oct", "nov", "dec"};
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* The next word of the date: a run of letters, digits, or one other
  * character; comments skipped. */
 static const char *
@@ -630,6 +617,7 @@ email_mime_header_date(const char *v, int64_t *ms)
 	char w[16];
 	const char *p = v;
 	long day, year, hh, mm, ss = 0, zone = 0, x;
+	struct tm tm;
 	int64_t t;
 	unsigned month = 0, i;
 	int sign;
@@ -689,10 +677,15 @@ email_mime_header_date(const char *v, int64_t *ms)
 	if (day < 1 || day > 31 || year < 1970 || year > 9999 || hh > 23 ||
 	    mm > 59 || ss > 60)
 		return -1;
-	t = ((days_from_civil(year, month, (unsigned)day) * 86400 + hh * 3600 +
-	      mm * 60 + ss) -
-	     (int64_t)zone * 60) *
-	    1000;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)year - 1900;
+	tm.tm_mon = (int)month - 1;
+	tm.tm_mday = (int)day;
+	tm.tm_hour = (int)hh;
+	tm.tm_min = (int)mm;
+	tm.tm_sec = (int)ss;
+	/* timegm carries 31 June into 1 July, as mail clients mean it. */
+	t = ((int64_t)timegm(&tm) - (int64_t)zone * 60) * 1000;
 	/* Mail is not older than 1970: earlier is a bad date. */
 	if (t < 0)
 		return -1;
@@ -768,18 +761,6 @@ params_read(const char *v, struct param *ps, size_t max)
 	return n;
 }
 
-static int
-hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 pct_decode(struct email_buf *out, const char *s, size_t n)
 {
@@ -789,8 +770,8 @@ pct_decode(struct email_buf *out, const char *s, size_t n)
 	for (i = 0; i < n; i++) {
 		hi = lo = -1;
 		if (s[i] == '%' && i + 2 < n) {
-			hi = hexv(s[i + 1]);
-			lo = hexv(s[i + 2]);
+			hi = email_decode_hex((unsigned char)s[i + 1]);
+			lo = email_decode_hex((unsigned char)s[i + 2]);
 		}
 		if (hi >= 0 && lo >= 0) {
 			email_buf_addc(out, (char)(hi << 4 | lo));
