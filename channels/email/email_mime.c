@@ -46,6 +46,7 @@ struct mpart {
 	size_t nkids;
 	int is_body; /* chosen as the text or the HTML */
 	int skipped; /* a multipart too deep to read */
+	int is_root; /* the message itself */
 };
 
 struct ctx {
@@ -153,6 +154,7 @@ mpart_read(struct ctx *c, const unsigned char *p, size_t n, unsigned depth,
 	unsigned *flags = &c->m->flags;
 
 	c->nparts++;
+	mp->is_root = depth == 0;
 	off = email_mime_header_block(p, n, &f, flags);
 	mp->body = p + off;
 	mp->nbody = n - off;
@@ -436,11 +438,13 @@ mpart_text(struct ctx *c, const struct mpart *mp, size_t max, int *cut)
 
 /* ---- The body ---- */
 
+/* A text part that is no attachment: not marked as one, and with no
+ * file name unless it is the whole message (some clients name that). */
 static int
 body_candidate(const struct mpart *mp, const char *type)
 {
 	return mp->nkids == 0 && !mp->skipped && type_is(mp, type) &&
-	       !mp->disp_attachment && mp->filename == NULL;
+	       !mp->disp_attachment && (mp->filename == NULL || mp->is_root);
 }
 
 /* The text/plain and text/html that make the body, depth first: in an

@@ -779,6 +779,36 @@ test_multipart_shapes(void **st)
 	assert_string_equal(m.html, "<p>real</p>");
 	assert_int_equal(m.natt, 0);
 	email_mime_free(&m);
+	/* A whole message named as a file is still the body. */
+	assert_int_equal(parse("Content-Type: text/plain; name=\"note.txt\"\n\n"
+	                       "hello\n",
+	                       &m),
+	                 0);
+	assert_string_equal(m.text, "hello\n");
+	assert_int_equal(m.natt, 0);
+	email_mime_free(&m);
+	/* ... but not when it says it is an attachment. */
+	assert_int_equal(parse("Content-Type: text/plain\nContent-Disposition: "
+	                       "attachment; filename=a.txt\n\nhello\n",
+	                       &m),
+	                 0);
+	assert_string_equal(m.text, "");
+	assert_int_equal(m.natt, 1);
+	assert_string_equal(m.att[0].filename, "a.txt");
+	email_mime_free(&m);
+	/* multipart/signed: the first part is the body, the signature a
+	 * file. */
+	assert_int_equal(parse("Content-Type: multipart/signed; boundary=s; "
+	                       "protocol=\"application/pgp-signature\"\n\n"
+	                       "--s\nContent-Type: text/plain\n\nsigned\n--s\n"
+	                       "Content-Type: application/pgp-signature\n\n"
+	                       "sig\n--s--\n",
+	                       &m),
+	                 0);
+	assert_string_equal(m.text, "signed");
+	assert_int_equal(m.natt, 1);
+	assert_string_equal(m.att[0].content_type, "application/pgp-signature");
+	email_mime_free(&m);
 	/* HTML only inside mixed: the text from it, the HTML sanitised. */
 	assert_int_equal(parse("Content-Type: multipart/mixed; boundary=b\n\n"
 	                       "--b\nContent-Type: text/html; "
@@ -1246,6 +1276,43 @@ test_attachment_caps(void **st)
 	email_mime_free(&m);
 }
 
+/* Problems: one line each, at most EMAIL_MIME_PROBLEMS_MAX and a line
+ * saying there were more. */
+static void
+test_problems_cap(void **st)
+{
+	struct email_mime_msg m;
+	struct email_mime_limits lim = {0};
+	struct email_buf b = {0};
+	char line[128];
+	const char *p;
+	size_t i, lines = 0;
+	char *raw;
+
+	(void)st;
+	email_buf_adds(&b, "Content-Type: multipart/mixed; boundary=z\n\n");
+	for (i = 0; i < 40; i++) {
+		snprintf(line, sizeof(line),
+		         "--z\nContent-Type: image/gif; name=f%zu.gif\n\n"
+		         "GIF89a\n",
+		         i);
+		email_buf_adds(&b, line);
+	}
+	email_buf_adds(&b, "--z--\n");
+	raw = email_buf_take(&b);
+	lim.max_attachment = 1;
+	assert_int_equal(parse_lim(raw, strlen(raw), &lim, &m), 1);
+	assert_int_equal(m.natt, 40);
+	for (p = m.problems; *p != '\0'; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, EMAIL_MIME_PROBLEMS_MAX + 1);
+	assert_non_null(strstr(m.problems, "\"f31.gif\""));
+	assert_null(strstr(m.problems, "\"f32.gif\""));
+	assert_non_null(strstr(m.problems, "\nmore problems not listed\n"));
+	email_mime_free(&m);
+	free(raw);
+}
+
 /* ---- email_mime.c: DSN ---- */
 
 static void
@@ -1363,6 +1430,8 @@ test_autoreply_rules(void **st)
 	assert_non_null(why_not("From: a@b.org\nPrecedence: list\n\n"));
 	assert_non_null(why_not("From: a@b.org\nPrecedence: auto_reply\n\n"));
 	assert_null(why_not("From: a@b.org\nPrecedence: first-class\n\n"));
+	assert_null(why_not("From: a@b.org\nX-Auto-Response-Suppress: "
+	                    "None\n\n"));
 	assert_string_equal(why_not("From: a@b.org\nList-Unsubscribe: "
 	                            "<mailto:x>\n\n"),
 	                    "a List-* header (a mailing list)");
@@ -1540,6 +1609,7 @@ main(void)
 	        cmocka_unit_test(test_part_cap),
 	        cmocka_unit_test(test_text_cap),
 	        cmocka_unit_test(test_attachment_caps),
+	        cmocka_unit_test(test_problems_cap),
 	};
 	const struct CMUnitTest corpus_tests[] = {
 	        cmocka_unit_test(test_corpus_outlook),
