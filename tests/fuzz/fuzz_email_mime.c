@@ -5,7 +5,10 @@
  * parse never fails, every string is valid UTF-8 without NUL, and the
  * caps hold (parts, text, attachments kept per file and per message,
  * references, DSN recipients, problems). The RFC 3834 check is run on
- * every result. Leaks are caught by the sanitizer.
+ * every result, and the HTML sanitiser's output is read back by a checker
+ * of our own (allowed tags only, no attribute but a safe href, no raw
+ * quote or bracket in text), also on the input taken as HTML directly.
+ * Leaks are caught by the sanitizer.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +25,67 @@ check(const char *s)
 {
 	if (s != NULL && fuzz_utf8_chars(s, strlen(s)) == (size_t)-1)
 		abort();
+}
+
+static const char *const html_allowed[] = {
+        "p",  "br", "div", "span",    "b",     "strong", "i",          "em",
+        "u",  "ul", "ol",  "li",      "table", "thead",  "tbody",      "tfoot",
+        "tr", "td", "th",  "caption", "pre",   "code",   "h1",         "h2",
+        "h3", "h4", "h5",  "h6",      "hr",    "a",      "blockquote",
+};
+
+/*
+ * The sanitiser's output, read independently: every tag is an allowed
+ * one with no attribute, or <a href="..."> with http(s) or mailto; text
+ * holds no raw < > " '.
+ */
+static void
+check_html(const char *h)
+{
+	const char *p = h, *q;
+	size_t n, i;
+	int ok;
+
+	if (h == NULL)
+		return;
+	while (*p != '\0') {
+		if (*p == '>' || *p == '"' || *p == '\'')
+			abort();
+		if (*p != '<') {
+			p++;
+			continue;
+		}
+		p++;
+		if (*p == '/')
+			p++;
+		for (q = p;
+		     (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9'); q++)
+			;
+		n = (size_t)(q - p);
+		ok = 0;
+		for (i = 0; i < sizeof(html_allowed) / sizeof(html_allowed[0]);
+		     i++)
+			if (strlen(html_allowed[i]) == n &&
+			    memcmp(html_allowed[i], p, n) == 0)
+				ok = 1;
+		if (!ok)
+			abort();
+		if (n == 1 && *p == 'a' && p[-1] != '/' &&
+		    strncmp(q, " href=\"", 7) == 0) {
+			q += 7;
+			if (strncmp(q, "http://", 7) != 0 &&
+			    strncmp(q, "https://", 8) != 0 &&
+			    strncmp(q, "mailto:", 7) != 0)
+				abort();
+			q += strcspn(q, "\"<>'");
+			if (*q != '"')
+				abort();
+			q++;
+		}
+		if (*q != '>')
+			abort();
+		p = q + 1;
+	}
 }
 
 static void
@@ -61,6 +125,7 @@ check_msg(const struct email_mime_msg *m, const struct email_mime_limits *l)
 		abort();
 	check(m->text);
 	check(m->html);
+	check_html(m->html);
 	check(m->auto_submitted);
 	check(m->precedence);
 	check(m->x_auto_response_suppress);
@@ -117,6 +182,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	static const char *const ours[] = {"contact@example.gov.uk"};
 	struct email_mime_msg m;
+	char *html;
 	int r;
 
 	r = email_mime_parse(data, size, &lim, &m);
@@ -127,5 +193,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_msg(&m, &lim);
 	check(email_mime_no_autoreply(&m, ours, 1));
 	email_mime_free(&m);
+	/* The input as HTML itself (not UTF-8, perhaps: the tags still). */
+	html = email_html_sanitise((const char *)data, size);
+	check_html(html);
+	free(html);
+	free(email_html_to_text((const char *)data, size));
 	return 0;
 }
