@@ -138,6 +138,24 @@ name_clean(char *s)
 
 static void mpart_split(struct ctx *c, struct mpart *mp, unsigned depth);
 
+/* The first message id in v, without <>; NULL when none. */
+static char *
+first_id(const char *v)
+{
+	char **ids = NULL, *r = NULL;
+	size_t n, i;
+
+	n = email_mime_header_ids(v, &ids, 2);
+	if (n > 0) {
+		r = ids[0];
+		ids[0] = NULL;
+	}
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return r;
+}
+
 /*
  * Reads the entity in the n bytes at p: its headers (kept in *keep when
  * given, else freed) and, for a multipart, its parts.
@@ -149,8 +167,8 @@ mpart_read(struct ctx *c, const unsigned char *p, size_t n, unsigned depth,
 	struct email_mime_fields f = {NULL, 0};
 	struct mpart *mp = xcalloc(1, sizeof(*mp));
 	const char *ct, *cte, *cd, *cid;
-	char *tok, **ids = NULL;
-	size_t off, nids, i;
+	char *tok;
+	size_t off;
 	unsigned *flags = &c->m->flags;
 
 	c->nparts++;
@@ -170,7 +188,8 @@ mpart_read(struct ctx *c, const unsigned char *p, size_t n, unsigned depth,
 		mp->report_type =
 		        email_mime_header_param(ct, "report-type", flags);
 	}
-	if ((cte = email_mime_header_get(&f, "content-transfer-encoding"))) {
+	cte = email_mime_header_get(&f, "content-transfer-encoding");
+	if (cte != NULL) {
 		tok = email_mime_header_token(cte);
 		if (strcmp(tok, "base64") == 0)
 			mp->cte = CTE_BASE64;
@@ -178,7 +197,8 @@ mpart_read(struct ctx *c, const unsigned char *p, size_t n, unsigned depth,
 			mp->cte = CTE_QP;
 		free(tok);
 	}
-	if ((cd = email_mime_header_get(&f, "content-disposition"))) {
+	cd = email_mime_header_get(&f, "content-disposition");
+	if (cd != NULL) {
 		tok = email_mime_header_token(cd);
 		mp->disp_attachment = strcmp(tok, "attachment") == 0;
 		mp->disp_inline = strcmp(tok, "inline") == 0;
@@ -187,17 +207,14 @@ mpart_read(struct ctx *c, const unsigned char *p, size_t n, unsigned depth,
 	}
 	if (mp->filename == NULL && ct != NULL)
 		mp->filename = email_mime_header_param(ct, "name", flags);
-	name_clean(mp->filename);
-	if ((cid = email_mime_header_get(&f, "content-id"))) {
-		nids = email_mime_header_ids(cid, &ids, 2);
-		if (nids > 0) {
-			mp->content_id = ids[0];
-			ids[0] = NULL;
-		}
-		for (i = 0; i < nids; i++)
-			free(ids[i]);
-		free(ids);
+	if (mp->filename != NULL && mp->filename[0] == '\0') {
+		free(mp->filename);
+		mp->filename = NULL;
 	}
+	name_clean(mp->filename);
+	cid = email_mime_header_get(&f, "content-id");
+	if (cid != NULL)
+		mp->content_id = first_id(cid);
 	if (keep != NULL)
 		*keep = f;
 	else
@@ -663,22 +680,14 @@ dsn_returned(struct ctx *c, const struct mpart *mp)
 	struct email_mime_fields f = {NULL, 0};
 	struct email_buf bytes = {0};
 	const char *v;
-	char **ids = NULL;
-	size_t n, i;
 	unsigned quiet = 0;
 
 	mpart_bytes(mp, &bytes);
 	email_mime_header_block((const unsigned char *)(bytes.p ? bytes.p : ""),
 	                        bytes.len, &f, &quiet);
 	v = email_mime_header_get(&f, "message-id");
-	n = v ? email_mime_header_ids(v, &ids, 2) : 0;
-	if (n > 0) {
-		c->m->dsn_original_message_id = ids[0];
-		ids[0] = NULL;
-	}
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	if (v != NULL)
+		c->m->dsn_original_message_id = first_id(v);
 	email_mime_header_fields_free(&f);
 	email_buf_free(&bytes);
 }
@@ -718,23 +727,6 @@ dsn_read(struct ctx *c, const struct mpart *mp)
 }
 
 /* ---- Message headers: one handler per field ---- */
-
-static char *
-first_id(const char *v)
-{
-	char **ids = NULL, *r = NULL;
-	size_t n, i;
-
-	n = email_mime_header_ids(v, &ids, 2);
-	if (n > 0) {
-		r = ids[0];
-		ids[0] = NULL;
-	}
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
-	return r;
-}
 
 static void
 on_message_id(struct ctx *c, const char *v)

@@ -196,7 +196,8 @@ encoded_word(const char *s, struct encoded_word *w)
 	memcpy(w->charset, p, n);
 	w->charset[n] = '\0';
 	/* RFC 2231's language: "=?utf-8*cy?Q?...?=". */
-	if ((q = strchr(w->charset, '*')) != NULL)
+	q = strchr(w->charset, '*');
+	if (q != NULL)
 		w->charset[q - w->charset] = '\0';
 	p += n + 1;
 	if ((p[0] != 'B' && p[0] != 'b' && p[0] != 'Q' && p[0] != 'q') ||
