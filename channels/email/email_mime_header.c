@@ -377,7 +377,8 @@ addr_spec(struct email_buf *s, unsigned *flags)
 	const char *p = s->p ? s->p : "", *colon;
 	char *r;
 
-	if (p[0] == '@' && (colon = strchr(p, ':')) != NULL)
+	colon = p[0] == '@' ? strchr(p, ':') : NULL;
+	if (colon != NULL)
 		p = colon + 1;
 	for (; *p != '\0'; p++)
 		if (!is_wsp(*p) && *p != '"')
