@@ -255,54 +255,63 @@ delimiter(const unsigned char *s, size_t n, const char *b, size_t nb)
 	return r;
 }
 
+/* The line at pos of the n bytes at p: its length without the line
+ * break to *len; returns where the next line starts. */
+static size_t
+line_at(const unsigned char *p, size_t n, size_t pos, size_t *len)
+{
+	const unsigned char *nl = memchr(p + pos, '\n', n - pos);
+
+	*len = (nl ? (size_t)(nl - p) : n) - pos;
+	return nl ? (size_t)(nl - p) + 1 : n;
+}
+
 /* Whether a line of the body is a delimiter of the declared boundary. */
 static int
 boundary_present(const struct mpart *mp)
 {
-	const unsigned char *p = mp->body, *nl;
 	size_t pos = 0, next, len, nb = strlen(mp->boundary);
 
-	while (pos < mp->nbody) {
-		nl = memchr(p + pos, '\n', mp->nbody - pos);
-		next = nl ? (size_t)(nl - p) + 1 : mp->nbody;
-		len = (nl ? (size_t)(nl - p) : mp->nbody) - pos;
-		if (delimiter(p + pos, len, mp->boundary, nb))
+	for (; pos < mp->nbody; pos = next) {
+		next = line_at(mp->body, mp->nbody, pos, &len);
+		if (delimiter(mp->body + pos, len, mp->boundary, nb))
 			return 1;
-		pos = next;
 	}
 	return 0;
 }
 
 /*
- * A boundary mismatch (the header says one, the body uses another): the
- * first line of the body that looks like "--boundary" followed later by a
- * line "--boundary--" becomes the boundary. 1 when one was found.
+ * A boundary mismatch (the header says one, the body uses another): when
+ * the body's first line that is not blank looks like a delimiter ("--"
+ * then 1 to 70 printable characters, no space, not only hyphens), what
+ * follows "--" becomes the boundary. 1 when one was found.
  */
 static int
 boundary_guess(struct mpart *mp)
 {
-	const unsigned char *p = mp->body, *nl;
-	size_t pos = 0, next, len, i;
-	char *b;
+	const unsigned char *p = mp->body;
+	size_t pos = 0, next, len = 0, i;
+	int dashes = 1;
 
-	while (pos < mp->nbody) {
-		nl = memchr(p + pos, '\n', mp->nbody - pos);
-		next = nl ? (size_t)(nl - p) + 1 : mp->nbody;
-		len = (nl ? (size_t)(nl - p) : mp->nbody) - pos;
+	for (; pos < mp->nbody; pos = next) {
+		next = line_at(p, mp->nbody, pos, &len);
 		if (len > 0 && p[pos + len - 1] == '\r')
 			len--;
-		if (len > 2 && len <= 72 && p[pos] == '-' && p[pos + 1] == '-')
+		if (len > 0)
 			break;
-		pos = next;
 	}
-	if (pos >= mp->nbody)
+	if (pos >= mp->nbody || len < 3 || len > 72 || p[pos] != '-' ||
+	    p[pos + 1] != '-')
 		return 0;
-	for (i = 2; i < len; i++)
+	for (i = 2; i < len; i++) {
 		if (p[pos + i] <= ' ' || p[pos + i] >= 0x7f)
 			return 0;
-	b = xstrndup((const char *)p + pos + 2, len - 2);
+		dashes &= p[pos + i] == '-';
+	}
+	if (dashes)
+		return 0;
 	free(mp->boundary);
-	mp->boundary = b;
+	mp->boundary = xstrndup((const char *)p + pos + 2, len - 2);
 	return 1;
 }
 
@@ -321,7 +330,7 @@ mpart_add_kid(struct ctx *c, struct mpart *mp, size_t start, size_t end,
 static void
 mpart_split(struct ctx *c, struct mpart *mp, unsigned depth)
 {
-	const unsigned char *p = mp->body, *nl;
+	const unsigned char *p = mp->body;
 	size_t n = mp->nbody, pos = 0, next, len, nb, end;
 	long start = -1;
 	int d, closed = 0, full = 0;
@@ -347,9 +356,7 @@ mpart_split(struct ctx *c, struct mpart *mp, unsigned depth)
 		        mp->type);
 	nb = strlen(mp->boundary);
 	while (pos < n) {
-		nl = memchr(p + pos, '\n', n - pos);
-		next = nl ? (size_t)(nl - p) + 1 : n;
-		len = (nl ? (size_t)(nl - p) : n) - pos;
+		next = line_at(p, n, pos, &len);
 		d = delimiter(p + pos, len, mp->boundary, nb);
 		if (d == 0) {
 			pos = next;

@@ -735,6 +735,21 @@ test_multipart_shapes(void **st)
 	assert_true(m.flags & EMAIL_MIME_PARSE_ERROR);
 	assert_non_null(strstr(m.problems, "no final boundary"));
 	email_mime_free(&m);
+	/* A mismatch whose body starts with no delimiter, or a line of
+	 * hyphens: read as text, nothing lost. */
+	assert_int_equal(parse("Content-Type: multipart/mixed; boundary=b\n\n"
+	                       "Dear council,\n--x\nsecond\n",
+	                       &m),
+	                 1);
+	assert_string_equal(m.text, "Dear council,\n--x\nsecond\n");
+	email_mime_free(&m);
+	assert_int_equal(parse("Content-Type: multipart/mixed; boundary=b\n\n"
+	                       "\n----------\nsigned\n",
+	                       &m),
+	                 1);
+	assert_string_equal(m.text, "\n----------\nsigned\n");
+	assert_non_null(strstr(m.problems, "boundary not found: read as text"));
+	email_mime_free(&m);
 	/* No boundary parameter: read as text. */
 	assert_int_equal(parse("Content-Type: multipart/mixed\n\nplain\n", &m),
 	                 1);
