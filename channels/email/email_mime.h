@@ -17,10 +17,11 @@
  *   email_buf.c          the growable byte buffer they share
  *
  * Not done (yet): winmail.dat (TNEF) is not decoded; S/MIME and PGP parts
- * are plain attachments; only the first text body of a multipart/mixed is
- * the body (a later inline text part is an attachment); format=flowed is
- * not reflowed; a message/rfc822 part is an attachment and is not searched
- * for a body.
+ * are plain attachments (nothing verified or decrypted); only the first
+ * text body of a multipart/mixed is the body (a later inline text part is
+ * an attachment); format=flowed is not reflowed; quoted history is not cut;
+ * a message/rfc822 part is an attachment and is not searched for a body;
+ * file names are decoded but not made safe for a file system.
  */
 #ifndef EMAIL_MIME_H
 #define EMAIL_MIME_H
@@ -106,7 +107,7 @@ struct email_mime_msg {
 	size_t nto, ncc;
 	int64_t date_ms;   /* Date: in ms since the epoch, -1 absent or bad */
 	char *return_path; /* "" for <>, NULL when absent */
-	char *text;        /* the body as text; never NULL ("" when none) */
+	char *text; /* the body as text, LF line ends; never NULL ("" none) */
 	char *html; /* the HTML body after the allow-list sanitiser, or NULL */
 	/* Raw values (decoded, unfolded) for the RFC 3834 rules; NULL when
 	 * absent. */
@@ -120,6 +121,8 @@ struct email_mime_msg {
 	size_t ndsn;
 	char *dsn_original_envelope_id; /* Original-Envelope-Id, or NULL */
 	char *dsn_original_message_id;  /* of the returned message, or NULL */
+	/* Every leaf that is not the body, in order; the delivery-status
+	 * part of a DSN is in dsn instead. */
 	struct email_mime_attachment *att;
 	size_t natt;
 	unsigned flags; /* enum email_mime_flag */
