@@ -135,8 +135,6 @@ email_mime_header_block(const unsigned char *p, size_t n,
 		while (skip < len &&
 		       (p[pos + skip] == ' ' || p[pos + skip] == '\t'))
 			skip++;
-		email_buf_addc(&value, '\0'); /* a value is never NULL */
-		value.len = 0;
 		value_add(&value, p + pos + skip, len - skip, flags);
 		pos = next;
 	}
@@ -709,6 +707,7 @@ params_read(const char *v, struct param *ps, size_t max)
 	struct email_buf attr = {0}, val = {0};
 	const char *p = v;
 	size_t n = 0;
+	int has_value;
 
 	/* Past the first word ("text/plain"). */
 	while (*p != '\0' && *p != ';') {
@@ -721,6 +720,7 @@ params_read(const char *v, struct param *ps, size_t max)
 	}
 	while (*p == ';' && n < max) {
 		p++;
+		has_value = 0;
 		while (is_wsp(*p) || *p == ';')
 			p++;
 		if (*p == '(')
@@ -735,8 +735,7 @@ params_read(const char *v, struct param *ps, size_t max)
 			p++;
 			while (is_wsp(*p))
 				p++;
-			email_buf_addc(&val, '\0');
-			val.len = 0;
+			has_value = 1;
 			if (*p == '"') {
 				p = skip_quoted(p, &val);
 			} else {
@@ -750,7 +749,7 @@ params_read(const char *v, struct param *ps, size_t max)
 			else
 				p++;
 		}
-		if (attr.len > 0 && val.p != NULL) {
+		if (attr.len > 0 && has_value) {
 			ps[n].attr = email_buf_take(&attr);
 			lower(ps[n].attr);
 			ps[n].nvalue = val.len;
