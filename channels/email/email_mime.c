@@ -44,9 +44,10 @@ struct mpart {
 	size_t nbody;
 	struct mpart **kids;
 	size_t nkids;
-	int is_body; /* chosen as the text or the HTML */
-	int skipped; /* a multipart too deep to read */
-	int is_root; /* the message itself */
+	int is_body;          /* chosen as the text or the HTML */
+	int skipped;          /* a multipart too deep to read */
+	int is_root;          /* the message itself */
+	struct mpart *parent; /* NULL for the message */
 };
 
 struct ctx {
@@ -323,8 +324,9 @@ mpart_add_kid(struct ctx *c, struct mpart *mp, size_t start, size_t end,
 	                                                  : "text/plain";
 
 	mp->kids = xrealloc(mp->kids, (mp->nkids + 1) * sizeof(*mp->kids));
-	mp->kids[mp->nkids++] = mpart_read(c, mp->body + start, end - start,
-	                                   depth + 1, def, NULL);
+	mp->kids[mp->nkids] = mpart_read(c, mp->body + start, end - start,
+	                                 depth + 1, def, NULL);
+	mp->kids[mp->nkids++]->parent = mp;
 }
 
 static void
@@ -503,6 +505,45 @@ body_find(struct mpart *mp, struct mpart **plain, struct mpart **html)
 		body_find(mp->kids[i], plain, html);
 }
 
+/*
+ * The text of the plain body; in a multipart/mixed, the later text parts
+ * beside it that are no attachment too (text, a photo, more text; a
+ * list's footer), one line break between each. Cut at max_text.
+ */
+static char *
+body_mixed_text(struct ctx *c, struct mpart *plain, int *cut)
+{
+	struct mpart *up = plain->parent;
+	struct email_buf b = {0};
+	char *t;
+	size_t i;
+	int more = 0;
+
+	t = mpart_text(c, plain, c->lim.max_text, cut);
+	if (up == NULL || !type_is(up, "multipart/mixed"))
+		return t;
+	email_buf_adds(&b, t);
+	free(t);
+	for (i = 0; i < up->nkids && up->kids[i] != plain; i++)
+		;
+	for (i++; i < up->nkids && b.len <= c->lim.max_text; i++) {
+		if (!body_candidate(up->kids[i], "text/plain"))
+			continue;
+		up->kids[i]->is_body = 1;
+		t = mpart_text(c, up->kids[i], c->lim.max_text, &more);
+		if (b.len > 0 && b.p[b.len - 1] != '\n')
+			email_buf_addc(&b, '\n');
+		email_buf_adds(&b, t);
+		free(t);
+	}
+	if (b.len > c->lim.max_text) {
+		b.len = email_charset_utf8_cut(b.p, b.len, c->lim.max_text);
+		b.p[b.len] = '\0';
+		*cut = 1;
+	}
+	return email_buf_take(&b);
+}
+
 static void
 body_read(struct ctx *c, struct mpart *root)
 {
@@ -523,7 +564,7 @@ body_read(struct ctx *c, struct mpart *root)
 	}
 	if (plain != NULL) {
 		plain->is_body = 1;
-		c->m->text = mpart_text(c, plain, c->lim.max_text, &cut);
+		c->m->text = body_mixed_text(c, plain, &cut);
 		/* An empty plain alternative beside real HTML: the HTML's. */
 		if (h != NULL &&
 		    c->m->text[strspn(c->m->text, " \t\n")] == '\0') {

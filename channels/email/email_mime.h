@@ -17,9 +17,8 @@
  *   email_buf.c          the growable byte buffer they share
  *
  * Not done (yet): winmail.dat (TNEF) is not decoded; S/MIME and PGP parts
- * are plain attachments (nothing verified or decrypted); only the first
- * text body of a multipart/mixed is the body (a later inline text part is
- * an attachment); format=flowed is not reflowed; quoted history is not cut;
+ * are plain attachments (nothing verified or decrypted); format=flowed is
+ * not reflowed; quoted history is not cut;
  * a message/rfc822 part is an attachment and is not searched for a body;
  * file names are decoded but not made safe for a file system.
  */

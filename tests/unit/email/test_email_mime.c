@@ -824,6 +824,25 @@ test_multipart_shapes(void **st)
 	assert_int_equal(m.natt, 1);
 	assert_string_equal(m.att[0].content_type, "application/pgp-signature");
 	email_mime_free(&m);
+	/* Text, a photo, more text, a list footer: the texts joined, the
+	 * photo and a named text file attachments. */
+	assert_int_equal(
+	        parse("Content-Type: multipart/mixed; boundary=b\n\n--b\n\n"
+	              "Here is the photo:\n--b\nContent-Type: image/png\n"
+	              "Content-Disposition: inline\n\nPNG\n--b\n"
+	              "Content-Type: text/plain; charset=iso-8859-1\n\n"
+	              "and the caf\xe9.\n--b\nContent-Type: text/plain; "
+	              "name=notes.txt\n\nnotes\n--b\n\n-- \nList footer\n"
+	              "--b--\n",
+	              &m),
+	        0);
+	assert_string_equal(m.text, "Here is the photo:\nand the caf\xc3\xa9.\n"
+	                            "-- \nList footer");
+	assert_int_equal(m.natt, 2);
+	assert_string_equal(m.att[0].content_type, "image/png");
+	assert_int_equal(m.att[0].is_inline, 1);
+	assert_string_equal(m.att[1].filename, "notes.txt");
+	email_mime_free(&m);
 	/* HTML only inside mixed: the text from it, the HTML sanitised. */
 	assert_int_equal(parse("Content-Type: multipart/mixed; boundary=b\n\n"
 	                       "--b\nContent-Type: text/html; "
