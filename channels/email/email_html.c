@@ -503,8 +503,10 @@ safe_href(const struct html_tag *t, struct email_buf *out)
 		if (nname == 0 && s < e)
 			s++;
 	}
-	if (!ok || raw.p == NULL)
+	if (!ok || raw.p == NULL) {
+		ok = 0; /* none, or href="" */
 		goto out;
+	}
 	v = raw.p;
 	while (*v != '\0' && (unsigned char)*v <= ' ')
 		v++;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "email_html.h"
 #include "email_mime.h"
@@ -73,9 +74,9 @@ check_html(const char *h)
 		if (n == 1 && *p == 'a' && p[-1] != '/' &&
 		    strncmp(q, " href=\"", 7) == 0) {
 			q += 7;
-			if (strncmp(q, "http://", 7) != 0 &&
-			    strncmp(q, "https://", 8) != 0 &&
-			    strncmp(q, "mailto:", 7) != 0)
+			if (strncasecmp(q, "http://", 7) != 0 &&
+			    strncasecmp(q, "https://", 8) != 0 &&
+			    strncasecmp(q, "mailto:", 7) != 0)
 				abort();
 			q += strcspn(q, "\"<>'");
 			if (*q != '"')

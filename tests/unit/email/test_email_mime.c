@@ -639,6 +639,9 @@ test_html_sanitise(void **st)
 	html_safe_is("<A HREF=mailto:a@b.org>m</A>",
 	             "<a href=\"mailto:a@b.org\">m</a>");
 	html_safe_is("<a href=\"data:text/html,x\">d</a>", "<a>d</a>");
+	html_safe_is("<a href=\"\">e</a><a href>f</a>", "<a>e</a><a>f</a>");
+	html_safe_is("<a href=\"HTTPS://E.ORG/\">g</a>",
+	             "<a href=\"HTTPS://E.ORG/\">g</a>");
 	html_safe_is("<img src=\"http://t/x.gif\"><iframe src=x>in</iframe>"
 	             "<object>o</object><embed src=x><svg><a>s</a></svg>"
 	             "<math>m</math>t",
