@@ -23,7 +23,7 @@ SB_PACKAGES=(
 	libpq-dev libetpan-dev libesmtp-dev libjansson-dev libsodium-dev
 	libssl-dev libcmocka-dev libconfuse-dev zlib1g-dev
 	postgresql postgresql-contrib redis-server clang-format cppcheck
-	clang libclang-rt-14-dev openssl dovecot-imapd
+	clang libclang-rt-14-dev openssl dovecot-imapd python3-aiosmtpd
 	# libetpan-dev needs curl's GnuTLS flavour: the OpenSSL one would
 	# remove it
 	libcurl4-gnutls-dev
@@ -362,6 +362,27 @@ sb_redis_stop()
 
 # ---------------------------------------------------------------- Dovecot
 
+# A test CA in DIR (ca.pem) and a certificate it signed for localhost and
+# 127.0.0.1 (server.pem, server.key), made once.
+# Usage: sb_test_ca DIR
+sb_test_ca()
+{
+	local dir=$1
+	[ -f "$dir/server.pem" ] && return 0
+	mkdir -p "$dir"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" \
+		-out "$dir/ca.pem" -days 30 -subj "/CN=Switchboard test CA" \
+		>/dev/null 2>&1 || sb_die "openssl: no test CA"
+	openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" \
+		-out "$dir/server.csr" -subj "/CN=localhost" >/dev/null 2>&1 ||
+		sb_die "openssl: no server key"
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/ext.cnf"
+	openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" \
+		-CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
+		-days 30 -extfile "$dir/ext.cnf" >/dev/null 2>&1 ||
+		sb_die "openssl: no server certificate"
+}
+
 # Starts a throwaway Dovecot serving IMAP over implicit TLS on
 # 127.0.0.1:PORT, with everything in DIR: a test CA (DIR/ca.pem) and a
 # certificate it signed for localhost and 127.0.0.1, one mailbox user
@@ -379,19 +400,7 @@ sb_dovecot_start()
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	sb_dovecot_stop "$dir"
-	if [ ! -f "$dir/server.pem" ]; then
-		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" \
-			-out "$dir/ca.pem" -days 30 -subj "/CN=Switchboard test CA" \
-			>/dev/null 2>&1 || sb_die "openssl: no test CA"
-		openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" \
-			-out "$dir/server.csr" -subj "/CN=localhost" >/dev/null 2>&1 ||
-			sb_die "openssl: no server key"
-		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/ext.cnf"
-		openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" \
-			-CAkey "$dir/ca.key" -CAcreateserial -out "$dir/server.pem" \
-			-days 30 -extfile "$dir/ext.cnf" >/dev/null 2>&1 ||
-			sb_die "openssl: no server certificate"
-	fi
+	sb_test_ca "$dir"
 	if sb_is_root; then
 		muser=nobody
 		mgroup=$(id -gn nobody)

@@ -10,6 +10,7 @@
 #   services.sh dovecot-start DIR PORT USER PASSWORD [INTROSPECT_URL]
 #                                    (IMAP over TLS; XOAUTH2 with the URL)
 #   services.sh dovecot-stop DIR
+#   services.sh test-ca DIR          a test CA and a localhost certificate
 #   services.sh dovecot-deliver DIR USER FILE
 set -euo pipefail
 # shellcheck source=../../contrib/lib.sh
@@ -43,6 +44,9 @@ dovecot-start)
 	;;
 dovecot-stop)
 	sb_dovecot_stop "$dir"
+	;;
+test-ca)
+	sb_test_ca "$dir"
 	;;
 dovecot-deliver)
 	sb_dovecot_deliver "$dir" "$3" <"$4"
