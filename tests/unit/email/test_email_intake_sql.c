@@ -146,7 +146,8 @@ all_done(void *arg)
 /* A raw message for UID uid, and the hook data that carries it. */
 static char *
 hook_data(const char *mailbox, unsigned uidvalidity, unsigned uid,
-          unsigned prev, const char *raw, const char *message_id)
+          unsigned prev, const char *raw, const char *message_id,
+          const char *extra)
 {
 	unsigned char sha[crypto_hash_sha256_BYTES];
 	char hex[2 * crypto_hash_sha256_BYTES + 1], *b64, *out;
@@ -165,18 +166,18 @@ hook_data(const char *mailbox, unsigned uidvalidity, unsigned uid,
 	snprintf(out, outlen,
 	         "{\"mailbox\":\"%s\",\"uidvalidity\":%u,\"uid\":%u,"
 	         "\"prev_uid\":%u,\"raw\":\"%s\",\"sha256\":\"%s\","
-	         "\"message_id\":%s%s%s,\"flags\":0}",
+	         "\"message_id\":%s%s%s,\"flags\":0%s}",
 	         mailbox, uidvalidity, uid, prev, b64, hex,
 	         message_id ? "\"" : "", message_id ? message_id : "null",
-	         message_id ? "\"" : "");
+	         message_id ? "\"" : "", extra != NULL ? extra : "");
 	free(b64);
 	return out;
 }
 
 /* Submits UID uid of "council" under uidvalidity 7 (prev: its chain). */
 static void
-submit(struct fx *f, unsigned uidvalidity, unsigned uid, unsigned prev,
-       struct got *g, char **keep)
+submit_extra(struct fx *f, unsigned uidvalidity, unsigned uid, unsigned prev,
+             struct got *g, char **keep, const char *extra)
 {
 	char ext[32], raw[256], mid[64];
 	struct ingest_msg m;
@@ -202,11 +203,18 @@ submit(struct fx *f, unsigned uidvalidity, unsigned uid, unsigned prev,
 	m.subject = "letter";
 	m.body = "Body";
 	m.hook = "email.import";
-	*keep = hook_data("council", uidvalidity, uid, prev, raw, mid);
+	*keep = hook_data("council", uidvalidity, uid, prev, raw, mid, extra);
 	m.hook_data = *keep;
 	memset(g, 0, sizeof(*g));
 	assert_int_equal(ingest_submit(f->in, &m, on_result, g, &why),
 	                 INGEST_OK);
+}
+
+static void
+submit(struct fx *f, unsigned uidvalidity, unsigned uid, unsigned prev,
+       struct got *g, char **keep)
+{
+	submit_extra(f, uidvalidity, uid, prev, g, keep, NULL);
 }
 
 static long
@@ -244,7 +252,8 @@ test_cursor_chain(void **st)
 		assert_false(g[i].repeated);
 		free(keep[i]);
 	}
-	assert_string_equal(g[2].hook, "{\"last_uid\": 3}");
+	assert_string_equal(g[2].hook,
+	                    "{\"ack\": \"not_asked\", \"last_uid\": 3}");
 	assert_int_equal(cursor(), 3);
 	assert_int_equal(pg_long("SELECT count(*) FROM email_messages e JOIN"
 	                         " messages m ON m.id = e.message_id WHERE"
@@ -342,12 +351,76 @@ test_uidvalidity_change(void **st)
 	                 -1);
 }
 
+#define ASK_ACK                                                                \
+	",\"ack\":true,\"from\":\"resident@example.org\",\"subject\":"         \
+	"\"letter\\r\\nBcc: x@y\",\"ack_name\":\"Denbighshire County "         \
+	"Council\""
+
+static long
+acks(void)
+{
+	return pg_long("SELECT count(*) FROM outbox WHERE payload->>'kind' ="
+	               " 'email.ack'");
+}
+
+static void
+test_acknowledgement(void **st)
+{
+	struct got g[2];
+	char *keep;
+	struct fx f;
+
+	(void)st;
+	fx_open(&f);
+	g[1].done = -1;
+	/* After the tests above: council at UIDVALIDITY 9, cursor 1. */
+	submit_extra(&f, 9, 20, 19, &g[0], &keep, ASK_ACK);
+	assert_true(sb_run_until(&f.loop, all_done, g, 10000));
+	free(keep);
+	assert_int_equal(g[0].status, INGEST_OK);
+	assert_non_null(strstr(g[0].hook, "\"ack\": \"queued\""));
+	assert_int_equal(acks(), 1);
+	/* Ours alone: the reference, no sender's text; no header from the
+	 * subject; to the sender, threaded to the mail, automatic. */
+	assert_int_equal(
+	        pg_long("SELECT count(*) FROM outbox o JOIN conversations c ON"
+	                " c.id = o.conversation_id WHERE o.destination ="
+	                " 'resident@example.org' AND o.payload->>'text' LIKE"
+	                " '%%' || c.reference || '%%' AND o.payload->>'subject'"
+	                " = 'Re: letter  Bcc: x@y [' || c.reference || ']' AND"
+	                " o.payload->>'in_reply_to' = 'm20@example.org' AND"
+	                " o.payload->>'auto_submitted' = 'auto-replied' AND"
+	                " o.payload->>'envelope_from' = '' AND "
+	                "o.payload->>'text'"
+	                " NOT LIKE '%%Body%%' AND o.status = 'pending'"),
+	        1);
+	/* Fetched again: a repeat, never acknowledged twice. */
+	submit_extra(&f, 9, 20, 19, &g[0], &keep, ASK_ACK);
+	assert_true(sb_run_until(&f.loop, all_done, g, 10000));
+	free(keep);
+	assert_true(g[0].repeated);
+	assert_non_null(strstr(g[0].hook, "\"ack\": \"not_new\""));
+	/* A second new mail from the sender within the week: not again. */
+	submit_extra(&f, 9, 21, 20, &g[0], &keep, ASK_ACK);
+	assert_true(sb_run_until(&f.loop, all_done, g, 10000));
+	free(keep);
+	assert_non_null(strstr(g[0].hook, "\"ack\": \"recent\""));
+	/* Not asked (an automatic mail, by RFC 3834): none. */
+	submit(&f, 9, 22, 21, &g[0], &keep);
+	assert_true(sb_run_until(&f.loop, all_done, g, 10000));
+	free(keep);
+	assert_non_null(strstr(g[0].hook, "\"ack\": \"not_asked\""));
+	assert_int_equal(acks(), 1);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_cursor_chain),
 	        cmocka_unit_test(test_uidvalidity_change),
+	        cmocka_unit_test(test_acknowledgement),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
