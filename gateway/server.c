@@ -32,6 +32,8 @@
 #include "route_ws.h"
 #include "waiting.h"
 #include "chat.h"
+#include "email_config.h"
+#include "email_outbox.h"
 #include "form.h"
 #include "session.h"
 #include "server.h"
@@ -102,6 +104,7 @@ struct gw_server {
 	struct chat *chat;
 	struct ingest *ingest; /* every channel's way in */
 	struct form *form;
+	struct email_outbox *email_outbox; /* NULL: no email smtp section */
 	struct route *route;
 	struct route_ws *route_ws;
 	struct gw_session_store *sessions;
@@ -437,6 +440,9 @@ server_close(struct gw_server *s)
 	/* Revocations still waiting for acknowledgements are answered. */
 	gw_revoke_free(s->revoke);
 	s->revoke = NULL;
+	/* Stops claiming before db goes; sends in flight end on their own. */
+	email_outbox_free(s->email_outbox);
+	s->email_outbox = NULL;
 	/* The store answers what it has in flight, then db goes. */
 	gw_session_store_free(s->sessions);
 	gw_api_close(s->api);
@@ -727,6 +733,14 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
+	if (email_config(cfg)->smtp != NULL) {
+		s->email_outbox = email_outbox_new(&s->loop, s->db,
+		                                   email_config(cfg)->smtp);
+		email_outbox_start(s->email_outbox);
+	} else {
+		gw_info("email.outbox_off",
+		        "reason=\"no email smtp section: outbox email waits\"");
+	}
 	/* Contacts waiting in a queue: the gate, their places, routing news. */
 	s->waiting = waiting_new(&s->loop, s->route,
 	                         route_ws_queues(s->route_ws), s->db);

@@ -64,9 +64,8 @@ utf8_ok(const char *s)
 	return 1;
 }
 
-/* One plain addr-spec: printable ASCII, no space or specials around it. */
-static int
-addr_ok(const char *a)
+int
+email_compose_addr_ok(const char *a)
 {
 	const char *at;
 	size_t i;
@@ -271,8 +270,9 @@ email_compose(const struct email_compose *c, size_t *len, const char **why)
 	size_t i;
 
 	*why = NULL;
-	if (!addr_ok(c->from_addr) || !addr_ok(c->to_addr) ||
-	    (c->reply_to != NULL && !addr_ok(c->reply_to)))
+	if (!email_compose_addr_ok(c->from_addr) ||
+	    !email_compose_addr_ok(c->to_addr) ||
+	    (c->reply_to != NULL && !email_compose_addr_ok(c->reply_to)))
 		*why = "an address is not one plain addr-spec";
 	else if (!id_ok(c->message_id) ||
 	         (c->in_reply_to != NULL && !id_ok(c->in_reply_to)))

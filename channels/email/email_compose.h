@@ -42,4 +42,8 @@ struct email_compose {
 char *email_compose(const struct email_compose *c, size_t *len,
                     const char **why);
 
+/* 1 when a is one plain addr-spec: printable ASCII, one '@', no space or
+ * specials, at most 254 bytes. */
+int email_compose_addr_ok(const char *a);
+
 #endif

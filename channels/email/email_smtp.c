@@ -23,8 +23,8 @@ curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int
-loopback(const char *host)
+int
+email_smtp_loopback(const char *host)
 {
 	struct in_addr a;
 
@@ -88,7 +88,7 @@ email_smtp_send(const struct email_smtp_opts *o, const char *from,
 	memset(out, 0, sizeof(*out));
 	if (o->host == NULL || o->host[0] == '\0' || nrcpt == 0)
 		return fail(out, 0, 1, "no server or no recipient");
-	if (o->tls == EMAIL_SMTP_PLAIN_LOCAL && !loopback(o->host))
+	if (o->tls == EMAIL_SMTP_PLAIN_LOCAL && !email_smtp_loopback(o->host))
 		return fail(out, 0, 1,
 		            "a plain (unencrypted) relay must be on a loopback "
 		            "address");

@@ -57,4 +57,7 @@ int email_smtp_send(const struct email_smtp_opts *o, const char *from,
                     const char *const *rcpt, size_t nrcpt, const char *msg,
                     size_t len, struct email_smtp_outcome *out);
 
+/* 1 when host is a loopback address (127.0.0.0/8, ::1, localhost). */
+int email_smtp_loopback(const char *host);
+
 #endif

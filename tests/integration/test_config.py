@@ -161,5 +161,49 @@ class ConfigTest(harness.TestCase):
         self.assert_fails_at(path, n, "xml")
 
 
+    # The email section (channels/email/email_config.c).
+
+    def email(self, *lines):
+        """The example with an email { smtp { ... } } section appended;
+        returns (path, the line of smtp's closing brace)."""
+        body = list(self.example) + ["email {", "\tsmtp {"] + \
+            ["\t\t" + x for x in lines] + ["\t}", "}"]
+        return self.write(body), len(body) - 1
+
+    def test_email_smtp_passes(self):
+        path, _ = self.email('host = "smtp.example.org"',
+                             'tls = "starttls"', 'user = "c@example.org"',
+                             'password = "secret"', 'from = "c@example.org"')
+        r = self.check(path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_email_smtp_refusals(self):
+        cases = [
+            (['host = "smtp.example.org"', 'tls = "plain-local"',
+              'from = "c@example.org"'], "loopback"),
+            (['host = "127.0.0.1"', 'tls = "none"',
+              'from = "c@example.org"'], "tls"),
+            (['host = "smtp.example.org"', 'from = "not an address"'],
+             "from"),
+            (['from = "c@example.org"'], "host"),
+            (['host = "smtp.example.org"', 'from = "c@example.org"',
+              'password = "x"'], "user"),
+            (['host = "smtp.example.org"', 'from = "c@example.org"',
+              'user = "c"', 'password = "x"',
+              'oauth_token_url = "https://login.example.org/token"',
+              'oauth_client_id = "id"',
+              'oauth_client_secret_file = "/etc/passwd"'], "not both"),
+            (['host = "smtp.example.org"', 'from = "c@example.org"',
+              'user = "c"', 'oauth_token_url = "http://example.org/token"',
+              'oauth_client_id = "id"',
+              'oauth_client_secret_file = "/etc/passwd"'], "https"),
+            (['host = "smtp.example.org"', 'from = "c@example.org"',
+              'user = "c"', 'password_file = "/nonexistent/secret"'],
+             "does not exist"),
+        ]
+        for lines, word in cases:
+            path, line = self.email(*lines)
+            self.assert_fails_at(path, line, word)
+
 if __name__ == "__main__":
     harness.main()

@@ -1,0 +1,63 @@
+/*
+ * email_config.h: the email section of switchboard.conf
+ * (docs/configuration.md, "email"), registered with the loader through
+ * channels/channels.c, checked by switchboard -t with FILE:LINE.
+ *
+ *   email {
+ *       smtp {                         # where outgoing mail goes
+ *           host = "smtp.office365.com"
+ *           port = 587                 # default: 465, 587 or 25 by tls
+ *           tls = "starttls"           # smtps | starttls | plain-local
+ *           ca_file = "/etc/ssl/certs/ca-certificates.crt"  # optional
+ *           user = "contact@council.gov.uk"
+ *           password_file = "/etc/switchboard/smtp.password"
+ *           # or, for Microsoft 365 and Google (SASL XOAUTH2):
+ *           # oauth_token_url =
+ * "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token" #
+ * oauth_client_id = "..." # oauth_client_secret_file =
+ * "/etc/switchboard/smtp.oauth" # oauth_scope =
+ * "https://outlook.office365.com/.default" from = "contact@council.gov.uk"
+ *           from_name = "Denbighshire County Council"
+ *           message_id_domain = "council.gov.uk"  # default: from's domain
+ *       }
+ *   }
+ *
+ * Without smtp { }, nothing is sent by email: outbox rows wait (the log
+ * says so at start). plain-local (no TLS) is for a relay on a loopback
+ * address only. Secrets are read from files at start-up and never logged.
+ * Loop thread after loading; the settings are immutable.
+ */
+#ifndef EMAIL_CONFIG_H
+#define EMAIL_CONFIG_H
+
+#include "config.h"
+#include "email_smtp.h"
+
+#define EMAIL_SECRET_MAX 4096
+
+struct email_smtp_config {
+	char *host;
+	unsigned port;
+	enum email_smtp_tls tls;
+	char *ca_file;  /* NULL: the system's */
+	char *user;     /* NULL: no sign-in */
+	char *password; /* NULL: none (or OAuth) */
+	char *oauth_token_url, *oauth_client_id, *oauth_client_secret,
+	        *oauth_scope; /* all NULL, or url, id and secret set */
+	char *from, *from_name, *message_id_domain;
+	unsigned batch;     /* rows claimed at once */
+	unsigned poll_ms;   /* how often the outbox is looked at */
+	unsigned lease_s;   /* how long a claimed row is ours */
+	unsigned timeout_s; /* one send */
+};
+
+struct email_config {
+	struct email_smtp_config *smtp; /* NULL: no smtp section */
+};
+
+extern const struct gw_config_section email_config_section;
+
+/* The email settings of cfg (the section is always registered). */
+const struct email_config *email_config(const struct gw_config *cfg);
+
+#endif

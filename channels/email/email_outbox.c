@@ -1,0 +1,367 @@
+/*
+ * email_outbox.c: the sender of the outbox's email rows (email_outbox.h).
+ * Loop thread, but for work_send, which runs on the threadpool and
+ * touches only its own job, the immutable settings and the token source
+ * (thread-safe).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "email_compose.h"
+#include "email_oauth.h"
+#include "email_outbox.h"
+#include "email_smtp.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define TOKEN_MAX 16384
+
+static const char CLAIM_SQL[] =
+        "SELECT id, attempts, destination, payload::text"
+        " FROM sb_outbox_claim_email($1::integer, $2::interval, $3)";
+static const char SENT_SQL[] = "SELECT sb_outbox_sent($1::bigint,"
+                               " $2::integer, NULL)";
+static const char FAILED_SQL[] = "SELECT sb_outbox_failed($1::bigint,"
+                                 " $2::integer, $3, $4::boolean)";
+
+struct email_outbox {
+	uv_loop_t *loop;
+	struct db *db;
+	const struct email_smtp_config *c;
+	struct email_oauth *oauth; /* NULL: a password or none */
+	uv_timer_t timer;
+	int claiming;      /* a claim is in flight */
+	unsigned inflight; /* rows claimed, outcome not yet recorded */
+	int full;          /* the last claim filled a batch */
+	int closing;
+	int timer_closed;
+	uint64_t sent, failed;
+};
+
+struct job {
+	uv_work_t req;
+	struct email_outbox *o;
+	char id[24], attempt[16];
+	char *to, *envelope;
+	char *msg;
+	size_t len;
+	struct email_smtp_outcome out;
+	int refused; /* not composed: failed for good, not sent */
+	int ok;      /* the server took it */
+};
+
+static void claim(struct email_outbox *o);
+
+static void
+maybe_free(struct email_outbox *o)
+{
+	if (!o->closing || o->inflight > 0 || o->claiming || !o->timer_closed)
+		return;
+	email_oauth_free(o->oauth);
+	free(o);
+}
+
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->to);
+	free(j->envelope);
+	free(j->msg);
+	free(j);
+}
+
+/* One row's outcome is recorded (or could not be): the next batch. */
+static void
+on_recorded(void *arg, PGresult *res, const char *err)
+{
+	struct job *j = arg;
+	struct email_outbox *o = j->o;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		gw_warn("email.outbox_unrecorded",
+		        "id=%s reason=\"%s\" (sent again when its lease ends)",
+		        j->id, err ? err : PQresultErrorMessage(res));
+	o->inflight--;
+	job_free(j);
+	if (o->closing) {
+		maybe_free(o);
+		return;
+	}
+	if (o->inflight == 0 && o->full)
+		claim(o);
+}
+
+static void
+record(struct job *j, int ok)
+{
+	struct email_outbox *o = j->o;
+	const char *params[4];
+	int rc;
+
+	/* Shutting down: db may be gone. The row stays 'sending' and is
+	 * sent again (same Message-ID) when its lease ends. */
+	if (o->closing) {
+		on_recorded(j, NULL, "shutting down");
+		return;
+	}
+	params[0] = j->id;
+	params[1] = j->attempt;
+	if (ok) {
+		o->sent++;
+		gw_info("email.sent", "id=%s to_domain=%s code=%ld", j->id,
+		        domain_of(j->to), j->out.code);
+		rc = db_query(o->db, SENT_SQL, 2, params, on_recorded, j);
+	} else {
+		if (j->out.permanent)
+			o->failed++;
+		gw_warn("email.send_failed",
+		        "id=%s to_domain=%s code=%ld permanent=%d "
+		        "reason=\"%s\"",
+		        j->id, domain_of(j->to), j->out.code, j->out.permanent,
+		        j->out.reason);
+		params[2] = j->out.reason;
+		params[3] = j->out.permanent ? "true" : "false";
+		rc = db_query(o->db, FAILED_SQL, 4, params, on_recorded, j);
+	}
+	if (rc != 0)
+		on_recorded(j, NULL, "database unavailable");
+}
+
+static void
+work_send(uv_work_t *req)
+{
+	struct job *j = req->data;
+	const struct email_smtp_config *c = j->o->c;
+	struct email_smtp_opts opts;
+	char *token = NULL, err[400];
+	const char *rcpt[1];
+
+	if (j->refused)
+		return;
+	memset(&opts, 0, sizeof(opts));
+	opts.host = c->host;
+	opts.port = (uint16_t)c->port;
+	opts.tls = c->tls;
+	opts.ca_file = c->ca_file;
+	opts.user = c->user;
+	opts.password = c->password;
+	opts.timeout_s = c->timeout_s;
+	if (j->o->oauth != NULL) {
+		token = xmalloc(TOKEN_MAX);
+		if (email_oauth_token(j->o->oauth, token, TOKEN_MAX, err,
+		                      sizeof(err)) != 0) {
+			memset(&j->out, 0, sizeof(j->out));
+			snprintf(j->out.reason, sizeof(j->out.reason),
+			         "no OAuth token: %.400s", err);
+			free(token);
+			return;
+		}
+		opts.oauth_token = token;
+	}
+	rcpt[0] = j->to;
+	if (email_smtp_send(&opts, j->envelope, rcpt, 1, j->msg, j->len,
+	                    &j->out) == 0) {
+		j->ok = 1;
+	} else if (token != NULL && j->out.code == 535) {
+		/* The server refused the token: fetch a new one next time. */
+		email_oauth_invalidate(j->o->oauth);
+	}
+	if (token != NULL) {
+		explicit_bzero(token, TOKEN_MAX);
+		free(token);
+	}
+}
+
+static void
+after_send(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+
+	(void)status;
+	record(j, j->ok);
+}
+
+static const char *
+str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* A job for one claimed row: composed now, sent on the threadpool. */
+static void
+start_job(struct email_outbox *o, const PGresult *res, int row)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	struct email_compose c;
+	const char *why = NULL, *kind, *env, *auto_sub;
+	json_t *p;
+
+	j->o = o;
+	j->req.data = j;
+	snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(res, row, 0));
+	snprintf(j->attempt, sizeof(j->attempt), "%s", PQgetvalue(res, row, 1));
+	j->to = xstrdup(PQgetvalue(res, row, 2));
+	p = json_loads(PQgetvalue(res, row, 3), 0, NULL);
+	kind = str(p, "kind") != NULL ? str(p, "kind") : "";
+	env = str(p, "envelope_from");
+	auto_sub = str(p, "auto_submitted");
+	if (auto_sub == NULL && strncmp(kind, "chat.", 5) == 0)
+		auto_sub = "auto-generated";
+	j->envelope = xstrdup(env != NULL && env[0] == '\0' ? "" : o->c->from);
+	memset(&c, 0, sizeof(c));
+	c.from_name = o->c->from_name;
+	c.from_addr = o->c->from;
+	c.to_addr = j->to;
+	c.subject = str(p, "subject");
+	c.message_id = str(p, "message_id");
+	c.in_reply_to = str(p, "in_reply_to");
+	c.auto_submitted = auto_sub;
+	c.date_ms = (int64_t)time(NULL) * 1000;
+	c.text = str(p, "text");
+	if (c.text == NULL) {
+		why = "the row has no text";
+	} else {
+		j->msg = email_compose(&c, &j->len, &why);
+	}
+	if (j->msg == NULL) {
+		j->refused = 1;
+		memset(&j->out, 0, sizeof(j->out));
+		j->out.permanent = 1;
+		snprintf(j->out.reason, sizeof(j->out.reason),
+		         "not sent: %s (%s)", why, kind);
+	}
+	json_decref(p);
+	o->inflight++;
+	if (uv_queue_work(o->loop, &j->req, work_send, after_send) != 0) {
+		j->out.permanent = 0;
+		snprintf(j->out.reason, sizeof(j->out.reason), "no worker");
+		record(j, 0);
+	}
+}
+
+static void
+on_claimed(void *arg, PGresult *res, const char *err)
+{
+	struct email_outbox *o = arg;
+	int i, n;
+
+	o->claiming = 0;
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (!o->closing)
+			gw_warn("email.outbox_claim_failed", "reason=\"%s\"",
+			        err ? err : PQresultErrorMessage(res));
+		maybe_free(o);
+		return;
+	}
+	if (o->closing) {
+		/* Claimed rows are sent when their lease ends. */
+		maybe_free(o);
+		return;
+	}
+	n = PQntuples(res);
+	o->full = n >= (int)o->c->batch;
+	for (i = 0; i < n; i++)
+		start_job(o, res, i);
+	maybe_free(o);
+}
+
+static void
+claim(struct email_outbox *o)
+{
+	char batch[16], lease[32];
+	const char *params[3];
+
+	if (o->closing || o->claiming || o->inflight > 0 || !db_ready(o->db))
+		return;
+	snprintf(batch, sizeof(batch), "%u", o->c->batch);
+	snprintf(lease, sizeof(lease), "%u seconds", o->c->lease_s);
+	params[0] = batch;
+	params[1] = lease;
+	params[2] = o->c->message_id_domain;
+	if (db_query(o->db, CLAIM_SQL, 3, params, on_claimed, o) == 0)
+		o->claiming = 1;
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	claim(t->data);
+}
+
+struct email_outbox *
+email_outbox_new(uv_loop_t *loop, struct db *db,
+                 const struct email_smtp_config *c)
+{
+	struct email_outbox *o = xcalloc(1, sizeof(*o));
+	struct email_oauth_opts oo;
+	char err[256];
+
+	o->loop = loop;
+	o->db = db;
+	o->c = c;
+	if (c->oauth_token_url != NULL) {
+		memset(&oo, 0, sizeof(oo));
+		oo.token_url = c->oauth_token_url;
+		oo.client_id = c->oauth_client_id;
+		oo.client_secret = c->oauth_client_secret;
+		oo.scope = c->oauth_scope;
+		oo.ca_file = c->ca_file;
+		o->oauth = email_oauth_new(&oo, err, sizeof(err));
+		if (o->oauth == NULL)
+			gw_error("email.oauth_unusable", "reason=\"%s\"", err);
+	}
+	uv_timer_init(loop, &o->timer);
+	o->timer.data = o;
+	return o;
+}
+
+void
+email_outbox_start(struct email_outbox *o)
+{
+	gw_info("email.outbox_started", "host=%s port=%u from=%s", o->c->host,
+	        o->c->port, o->c->from);
+	uv_timer_start(&o->timer, on_tick, 0, o->c->poll_ms);
+}
+
+uint64_t
+email_outbox_sent(const struct email_outbox *o)
+{
+	return o->sent;
+}
+
+uint64_t
+email_outbox_failed(const struct email_outbox *o)
+{
+	return o->failed;
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+	struct email_outbox *o = h->data;
+
+	o->timer_closed = 1;
+	maybe_free(o);
+}
+
+void
+email_outbox_free(struct email_outbox *o)
+{
+	if (o == NULL)
+		return;
+	o->closing = 1;
+	uv_timer_stop(&o->timer);
+	uv_close((uv_handle_t *)&o->timer, on_timer_closed);
+}

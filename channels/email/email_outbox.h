@@ -1,0 +1,47 @@
+/*
+ * email_outbox.h: the sender of the outbox's email rows (issue 15,
+ * "Sending"; docs/email.md, "The outbox sender"). Loop thread only; each
+ * send runs on the libuv threadpool.
+ *
+ * Every poll_ms (at once again after a full batch) it claims up to batch
+ * due rows with sb_outbox_claim_email (migration 0028: SKIP LOCKED, a
+ * lease, a conversation's rows in order, the Message-ID stored in the
+ * payload before the first attempt), composes each (email_compose.h) from
+ * its payload (subject, text, message_id, in_reply_to, auto_submitted,
+ * envelope_from: "" for the empty path), sends it (email_smtp.h, with a
+ * token from email_oauth.h when the smtp section uses OAuth), and records
+ * the outcome: sb_outbox_sent, or sb_outbox_failed (permanent when the
+ * server refused the message for good, or the row cannot be composed).
+ * One batch at a time per instance; instances share the work through the
+ * claim.
+ *
+ * A crash between the server's 250 and the record leaves the row
+ * 'sending': when its lease ends, any instance sends it again, with the
+ * same Message-ID. Logs name the recipient's domain, never the address.
+ */
+#ifndef EMAIL_OUTBOX_H
+#define EMAIL_OUTBOX_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "db.h"
+#include "email_config.h"
+
+struct email_outbox;
+
+/* c and db must outlive the sender. */
+struct email_outbox *email_outbox_new(uv_loop_t *loop, struct db *db,
+                                      const struct email_smtp_config *c);
+void email_outbox_start(struct email_outbox *o);
+/* Messages sent and failed for good since start. */
+uint64_t email_outbox_sent(const struct email_outbox *o);
+uint64_t email_outbox_failed(const struct email_outbox *o);
+/*
+ * Stops claiming; frees once the sends in flight have finished (their
+ * outcome recorded if db still answers). NULL is a no-op.
+ */
+void email_outbox_free(struct email_outbox *o);
+
+#endif
