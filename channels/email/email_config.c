@@ -34,7 +34,7 @@ static cfg_opt_t smtp_opts[] = {
 	CFG_STR("from", "", CFGF_NONE),
 	CFG_STR("from_name", "", CFGF_NONE),
 	CFG_STR("message_id_domain", "", CFGF_NONE),
-	CFG_INT("batch", 8, CFGF_NONE),
+	CFG_INT("batch", 2, CFGF_NONE),
 	CFG_INT("poll_ms", 1000, CFGF_NONE),
 	CFG_INT("lease", 120, CFGF_NONE),
 	CFG_INT("timeout", 60, CFGF_NONE),
