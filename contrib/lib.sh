@@ -432,7 +432,7 @@ EOC
 	cat >"$dir/dovecot.conf" <<EOC
 base_dir = $dir/run
 state_dir = $dir/state
-listen = 127.0.0.1
+listen = 127.0.0.1, 127.0.0.2
 protocols = imap
 ssl = required
 ssl_cert = <$dir/server.pem

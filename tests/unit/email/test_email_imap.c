@@ -1,7 +1,8 @@
 /*
  * test_email_imap.c: email_imap.c against a real Dovecot (IMAP over
  * implicit TLS, started on a loopback port with a test CA): the
- * certificate checked (a session with the wrong CA is refused), a wrong
+ * certificate checked (a session with the wrong CA, or to an address the
+ * certificate does not name, is refused), a wrong
  * password refused with the server's words, UIDVALIDITY, the UIDs after a
  * checkpoint (N:* answering the highest message is filtered out; the
  * lowest max), bodies fetched whole in UID order without marking them
@@ -132,6 +133,36 @@ test_wrong_ca_refused(void **st)
 	o.timeout_s = 10;
 	assert_null(email_imap_open(&o, err, sizeof(err)));
 	assert_non_null(strstr(err, "certificate"));
+}
+
+/*
+ * The server also answers on 127.0.0.2, an address its certificate does
+ * not name (it names localhost and 127.0.0.1): refused, although the
+ * chain verifies.
+ */
+static void
+test_wrong_name_refused(void **st)
+{
+	struct email_imap_opts o;
+	struct email_imap *c;
+	char err[512] = "";
+
+	(void)st;
+	memset(&o, 0, sizeof(o));
+	o.host = "127.0.0.2";
+	o.port = (uint16_t)dv.port;
+	o.ca_file = dv.ca_file;
+	o.user = dv.user;
+	o.password = dv.password;
+	o.timeout_s = 10;
+	assert_null(email_imap_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "did not verify"));
+	/* The same server by a name its certificate gives: taken. */
+	o.host = "localhost";
+	c = email_imap_open(&o, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("localhost: %s", err);
+	email_imap_close(c);
 }
 
 static void
@@ -342,6 +373,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_wrong_ca_refused),
+	        cmocka_unit_test(test_wrong_name_refused),
 	        cmocka_unit_test(test_wrong_password_refused),
 	        cmocka_unit_test(test_uids_fetch_seen_move),
 	        cmocka_unit_test(test_uidvalidity_change),
