@@ -67,7 +67,7 @@ void email_normal_free(struct email_normal *n);
  */
 int email_normal_reference(const char *s, char *out, size_t len);
 
-/* 1 when addr is a per-request relay address (request-N-xxxxxxxx@...). */
+/* 1 when addr is a per-request relay address: request-<digits>-<8 hex>@... */
 int email_normal_is_relay(const char *addr);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include "migrate.h"
 #include "support.h"
 
 int
@@ -79,6 +80,20 @@ sb_pg_setup(struct sb_pg *pg)
 	if (services("pg-init", pg->dir, NULL) != 0)
 		return -1;
 	return sb_pg_start(pg);
+}
+
+int
+sb_pg_setup_migrated(struct sb_pg *pg)
+{
+	char err[512];
+
+	if (sb_pg_setup(pg) != 0)
+		return -1;
+	if (db_migrate_run(pg->conninfo, err, sizeof(err)) < 0) {
+		fprintf(stderr, "migrate: %s\n", err);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -34,6 +34,8 @@ int sb_free_port(void);
 /* initdb into a new temp folder and start; returns 0 or -1. */
 int sb_pg_setup(struct sb_pg *pg);
 int sb_pg_start(struct sb_pg *pg);
+/* sb_pg_setup, then every migration applied; 0 or -1 (said on stderr). */
+int sb_pg_setup_migrated(struct sb_pg *pg);
 /* mode: "fast" or "immediate". */
 int sb_pg_stop(struct sb_pg *pg, const char *mode);
 /* Stops the server and removes its folder. */

@@ -16,7 +16,6 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
-#include "migrate.h"
 #include "support.h"
 
 static struct sb_pg pg;
@@ -24,15 +23,9 @@ static struct sb_pg pg;
 static int
 group_setup(void **st)
 {
-	char err[512];
-
 	(void)st;
-	if (sb_pg_setup(&pg) != 0)
+	if (sb_pg_setup_migrated(&pg) != 0)
 		return -1;
-	if (db_migrate_run(pg.conninfo, err, sizeof(err)) < 0) {
-		fprintf(stderr, "migrate: %s\n", err);
-		return -1;
-	}
 	return 0;
 }
 

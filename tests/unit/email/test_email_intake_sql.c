@@ -23,7 +23,6 @@
 #include "db.h"
 #include "db_commit.h"
 #include "ingest.h"
-#include "migrate.h"
 #include "support.h"
 
 static struct sb_pg pg;
@@ -46,15 +45,9 @@ struct got {
 static int
 group_setup(void **st)
 {
-	char err[512];
-
 	(void)st;
-	if (sodium_init() < 0 || sb_pg_setup(&pg) != 0)
+	if (sodium_init() < 0 || sb_pg_setup_migrated(&pg) != 0)
 		return -1;
-	if (db_migrate_run(pg.conninfo, err, sizeof(err)) < 0) {
-		fprintf(stderr, "migrate: %s\n", err);
-		return -1;
-	}
 	return sb_pg_exec(&pg, "INSERT INTO queues (id, slug, name) VALUES"
 	                       " (21, 'mail', 'Mail');"
 	                       "INSERT INTO queue_channels (queue_id, channel,"
