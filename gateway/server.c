@@ -33,6 +33,7 @@
 #include "waiting.h"
 #include "chat.h"
 #include "email_config.h"
+#include "email_intake.h"
 #include "email_outbox.h"
 #include "form.h"
 #include "session.h"
@@ -105,6 +106,9 @@ struct gw_server {
 	struct ingest *ingest; /* every channel's way in */
 	struct form *form;
 	struct email_outbox *email_outbox; /* NULL: no email smtp section */
+	struct email_intake **mailboxes;   /* one per email mailbox section */
+	size_t nmailboxes;
+	int mailboxes_started; /* once the schema is current */
 	struct route *route;
 	struct route_ws *route_ws;
 	struct gw_session_store *sessions;
@@ -183,6 +187,22 @@ server_ready(struct gw_server *s, char *buf, size_t len)
 	              ok ? "ok" : (s->draining ? "draining" : "unavailable"),
 	              "postgresql", pg, "redis", redis, "migrations", mig,
 	              "routing", routing);
+	/* Each mailbox's state is shown; a mailbox in error does not make
+	 * the instance unready (chat and webhooks still work): it is
+	 * alerted on through switchboard_email_mailbox_up. */
+	if (s->nmailboxes > 0) {
+		json_t *e = json_object();
+		char st[512];
+		size_t k;
+
+		for (k = 0; k < s->nmailboxes; k++) {
+			email_intake_status(s->mailboxes[k], st, sizeof(st));
+			json_object_set_new(e,
+			                    email_intake_name(s->mailboxes[k]),
+			                    json_string(st));
+		}
+		json_object_set_new(o, "email", e);
+	}
 	text = json_dumps(o, JSON_COMPACT);
 	snprintf(buf, len, "%s", text ? text : "{\"status\":\"unavailable\"}");
 	free(text);
@@ -197,13 +217,22 @@ static char *
 server_metrics(struct gw_server *s, size_t *len)
 {
 	struct gw_metrics_state st;
+	char *text, *mail, *all;
 
 	st.pg_up = pg_down(s) == NULL;
 	st.redis_up = kv_ready(s->kv);
 	st.migrations_current =
 	        st.pg_up && db_schema_version(s->db) >= db_migrate_latest();
 	st.commit_queue = commit_backlog(s);
-	return gw_metrics_render(&st, len);
+	text = gw_metrics_render(&st, len);
+	if (s->nmailboxes == 0)
+		return text;
+	mail = email_intake_metrics(s->mailboxes, s->nmailboxes);
+	all = xasprintf("%s%s", text, mail);
+	*len = strlen(all);
+	free(text);
+	free(mail);
+	return all;
 }
 
 /* ---------------------------------------------------------------- migrate */
@@ -275,6 +304,20 @@ maybe_start_routing(struct gw_server *s)
 	route_kv_state(s->route, 1);
 }
 
+/* Mailboxes are read once the schema has their tables and functions. */
+static void
+maybe_start_mailboxes(struct gw_server *s)
+{
+	size_t i;
+
+	if (s->mailboxes_started || s->draining ||
+	    db_schema_version(s->db) < db_migrate_latest())
+		return;
+	s->mailboxes_started = 1;
+	for (i = 0; i < s->nmailboxes; i++)
+		email_intake_start(s->mailboxes[i]);
+}
+
 static void
 on_maint(uv_timer_t *t)
 {
@@ -283,6 +326,7 @@ on_maint(uv_timer_t *t)
 
 	maybe_migrate(s);
 	maybe_start_routing(s);
+	maybe_start_mailboxes(s);
 	/* Ended sessions and old login attempts: kept 30 days, pruned hourly.
 	 */
 	if (db_ready(s->db) && now >= s->prune_next_at &&
@@ -443,6 +487,13 @@ server_close(struct gw_server *s)
 	/* Stops claiming before db goes; sends in flight end on their own. */
 	email_outbox_free(s->email_outbox);
 	s->email_outbox = NULL;
+	/* Mailboxes: leases given back, threads stopped; what they handed
+	 * over is answered (the db and ingest below) before they free. */
+	for (i = 0; (size_t)i < s->nmailboxes; i++)
+		email_intake_free(s->mailboxes[i]);
+	free(s->mailboxes);
+	s->mailboxes = NULL;
+	s->nmailboxes = 0;
 	/* The store answers what it has in flight, then db goes. */
 	gw_session_store_free(s->sessions);
 	gw_api_close(s->api);
@@ -498,7 +549,7 @@ static const struct conversation_channel_ops WEB_OPS = {
 /* ---------------------------------------------------------------- probes */
 
 /* The longest readiness answer. */
-#define READY_JSON_MAX 1024
+#define READY_JSON_MAX 32768
 
 static void
 answer(struct gw_server *s, unsigned long id, int status, const char *ctype,
@@ -741,6 +792,12 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 		gw_info("email.outbox_off",
 		        "reason=\"no email smtp section: outbox email waits\"");
 	}
+	s->nmailboxes = email_config(cfg)->nmailboxes;
+	s->mailboxes = xcalloc(s->nmailboxes + 1, sizeof(*s->mailboxes));
+	for (i = 0; (size_t)i < s->nmailboxes; i++)
+		s->mailboxes[i] = email_intake_new(
+		        &s->loop, s->db, s->ingest, s->kv, s->instance,
+		        email_config(cfg)->mailboxes[i]);
 	/* Contacts waiting in a queue: the gate, their places, routing news. */
 	s->waiting = waiting_new(&s->loop, s->route,
 	                         route_ws_queues(s->route_ws), s->db);

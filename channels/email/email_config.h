@@ -35,15 +35,23 @@
 
 #define EMAIL_SECRET_MAX 4096
 
-struct email_smtp_config {
-	char *host;
-	unsigned port;
-	enum email_smtp_tls tls;
-	char *ca_file;  /* NULL: the system's */
+#define EMAIL_MAILBOXES_MAX 64
+#define EMAIL_ADDRESSES_MAX 32
+
+/* How a server is signed in to: a password, or an OAuth token source. */
+struct email_cred {
 	char *user;     /* NULL: no sign-in */
 	char *password; /* NULL: none (or OAuth) */
 	char *oauth_token_url, *oauth_client_id, *oauth_client_secret,
 	        *oauth_scope; /* all NULL, or url, id and secret set */
+};
+
+struct email_smtp_config {
+	char *host;
+	unsigned port;
+	enum email_smtp_tls tls;
+	char *ca_file; /* NULL: the system's */
+	struct email_cred cred;
 	char *from, *from_name, *message_id_domain;
 	unsigned batch;     /* rows claimed at once */
 	unsigned poll_ms;   /* how often the outbox is looked at */
@@ -51,9 +59,41 @@ struct email_smtp_config {
 	unsigned timeout_s; /* one send */
 };
 
+/* One mailbox read by intake (email_intake.h). */
+struct email_mailbox_config {
+	char *name; /* the section's title: a-z0-9_- */
+	char *host;
+	unsigned port;
+	char *ca_file; /* NULL: the system's */
+	struct email_cred cred;
+	char *folder;     /* read from; default INBOX */
+	char *queue;      /* where its new conversations wait */
+	char *move_to;    /* after import: move here; NULL: set \Seen */
+	char **addresses; /* its own, lower case (never answered) */
+	size_t naddresses;
+	int acknowledge;    /* send the acknowledgement */
+	char *ack_name;     /* who the mailbox is, in it; or NULL */
+	char *type_hint;    /* conversation type hint, or NULL */
+	unsigned batch;     /* messages fetched and committed at once */
+	unsigned sweep_s;   /* UID sweep (and IDLE's longest wait) */
+	unsigned timeout_s; /* one network read or write */
+	unsigned lease_s;   /* the lease's time to live */
+};
+
 struct email_config {
 	struct email_smtp_config *smtp; /* NULL: no smtp section */
+	struct email_mailbox_config **mailboxes;
+	size_t nmailboxes;
 };
+
+struct email_oauth;
+/*
+ * The token source of c (its endpoint verified against the system's CAs:
+ * a mail server's own ca_file is for the mail server only): NULL with err
+ * "" when c uses none; NULL with err set when it cannot be made.
+ */
+struct email_oauth *email_config_oauth(const struct email_cred *c, char *err,
+                                       size_t errlen);
 
 extern const struct gw_config_section email_config_section;
 

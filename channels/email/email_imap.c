@@ -30,6 +30,7 @@ struct email_imap {
 	int can_uidplus;
 	uint32_t exists; /* of the selected folder */
 	int selected;
+	int fd; /* for email_imap_abort */
 };
 
 /*
@@ -296,11 +297,14 @@ email_imap_open(const struct email_imap_opts *o, char *err, size_t errlen)
 		free(c);
 		return NULL;
 	}
+	if (o->refused != NULL)
+		*o->refused = 0;
 	t = tls_open(fd, o->host, o->ca_file, err, errlen);
 	if (t == NULL) {
 		free(c);
 		return NULL;
 	}
+	c->fd = fd;
 	low = mailstream_low_new(t, &tls_driver);
 	stream = low != NULL ? mailstream_new(low, 8192) : NULL;
 	c->imap = stream != NULL ? mailimap_new(0, NULL) : NULL;
@@ -331,6 +335,8 @@ email_imap_open(const struct email_imap_opts *o, char *err, size_t errlen)
 	if (r != MAILIMAP_NO_ERROR) {
 		fail(c, r, o->oauth_token != NULL ? "XOAUTH2 sign-in" : "LOGIN",
 		     err, errlen);
+		if (o->refused != NULL && r != MAILIMAP_ERROR_STREAM)
+			*o->refused = 1;
 		goto fail;
 	}
 	refresh_caps(c);
@@ -339,6 +345,13 @@ fail:
 	mailimap_free(c->imap);
 	free(c);
 	return NULL;
+}
+
+void
+email_imap_abort(struct email_imap *c)
+{
+	if (c != NULL && c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
 }
 
 void

@@ -51,6 +51,9 @@ struct email_imap_opts {
 	const char *password;    /* LOGIN, or */
 	const char *oauth_token; /* SASL XOAUTH2 when not NULL */
 	unsigned timeout_s;      /* per network read or write; 0: 30 */
+	/* Optional: set to 1 when the server refused the sign-in (a token
+	 * to fetch again, a password to fix), else 0. */
+	int *refused;
 };
 
 /* What SELECT said of a folder. */
@@ -63,6 +66,14 @@ struct email_imap_box {
 /* One message fetched: return 0 to go on, -1 to stop (the call fails). */
 typedef int (*email_imap_msg_fn)(void *arg, uint32_t uid, const char *raw,
                                  size_t len);
+
+/*
+ * Shuts the session's connection down, from any thread, so that a call
+ * blocked in another thread (a read, IDLE) fails at once; the owner then
+ * closes the session. Safe while the owner is inside a call; the owner
+ * must not close the session during it.
+ */
+void email_imap_abort(struct email_imap *c);
 
 /* Connects, verifies TLS, signs in. NULL (err) on any failure. */
 struct email_imap *email_imap_open(const struct email_imap_opts *o, char *err,

@@ -155,8 +155,8 @@ work_send(uv_work_t *req)
 	opts.port = (uint16_t)c->port;
 	opts.tls = c->tls;
 	opts.ca_file = c->ca_file;
-	opts.user = c->user;
-	opts.password = c->password;
+	opts.user = c->cred.user;
+	opts.password = c->cred.password;
 	opts.timeout_s = c->timeout_s;
 	if (j->o->oauth != NULL) {
 		token = xmalloc(TOKEN_MAX);
@@ -305,23 +305,14 @@ email_outbox_new(uv_loop_t *loop, struct db *db,
                  const struct email_smtp_config *c)
 {
 	struct email_outbox *o = xcalloc(1, sizeof(*o));
-	struct email_oauth_opts oo;
 	char err[256];
 
 	o->loop = loop;
 	o->db = db;
 	o->c = c;
-	if (c->oauth_token_url != NULL) {
-		memset(&oo, 0, sizeof(oo));
-		oo.token_url = c->oauth_token_url;
-		oo.client_id = c->oauth_client_id;
-		oo.client_secret = c->oauth_client_secret;
-		oo.scope = c->oauth_scope;
-		oo.ca_file = c->ca_file;
-		o->oauth = email_oauth_new(&oo, err, sizeof(err));
-		if (o->oauth == NULL)
-			gw_error("email.oauth_unusable", "reason=\"%s\"", err);
-	}
+	o->oauth = email_config_oauth(&c->cred, err, sizeof(err));
+	if (o->oauth == NULL && err[0] != '\0')
+		gw_error("email.oauth_unusable", "reason=\"%s\"", err);
 	uv_timer_init(loop, &o->timer);
 	o->timer.data = o;
 	return o;

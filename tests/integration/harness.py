@@ -918,3 +918,88 @@ class TestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# ------------------------------------------------------------ mail servers
+
+def lib_sh(*args, **kw):
+    """Runs a contrib/lib.sh function: lib_sh("sb_test_ca", dir)."""
+    return subprocess.run(
+        ["bash", "-c", '. "$0/contrib/lib.sh"; "$@"', SRC] + list(args),
+        check=True, **kw)
+
+
+class Dovecot:
+    """Debian's Dovecot over implicit TLS on a free loopback port, with a
+    test CA (ca.pem in its directory) and one mailbox user; started by
+    contrib/lib.sh sb_dovecot_start (introspect: an OAuth 2.0
+    introspection URL for XOAUTH2 sign-in)."""
+
+    def __init__(self, user="council", password=None, introspect=None):
+        self.dir = tempdir("dovecot")
+        self.port = free_port()
+        self.user = user
+        self.password = password or os.urandom(8).hex()
+        self.ca = os.path.join(self.dir, "ca.pem")
+        lib_sh("sb_dovecot_start", self.dir, str(self.port), user,
+               self.password, introspect or "", stdout=subprocess.DEVNULL)
+        at_exit(self.stop)
+
+    def stop(self):
+        lib_sh("sb_dovecot_stop", self.dir)
+
+    def deliver(self, raw, sender=None):
+        """Delivers raw (bytes) to the user's INBOX with dovecot-lda."""
+        args = [self.dir, self.user] + ([sender] if sender else [])
+        lib_sh("sb_dovecot_deliver", *args, input=raw)
+
+    def doveadm(self, *args):
+        """doveadm's output (text); raises on failure."""
+        return subprocess.run(
+            ["doveadm", "-c", os.path.join(self.dir, "dovecot.conf")] +
+            list(args), check=True, capture_output=True, text=True).stdout
+
+    def count(self, query):
+        """How many of the user's messages match a doveadm search query."""
+        out = self.doveadm("search", "-u", self.user, *query.split())
+        return len([x for x in out.splitlines() if x.strip()])
+
+
+class SmtpServer:
+    """tests/unit/email/smtp_server.py (aiosmtpd, Debian's Python) on
+    three loopback ports (implicit TLS, STARTTLS, plain) with the test CA
+    in d: every message taken is written as JSON under d/out."""
+
+    def __init__(self, d, user, password, token="tok"):
+        self.dir = d
+        self.out = os.path.join(d, "out")
+        os.makedirs(self.out, exist_ok=True)
+        self.ports = [free_port() for _ in range(3)]
+        self.args = [user, password, token]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3",
+             os.path.join(SRC, "tests/unit/email/smtp_server.py"),
+             self.out, os.path.join(self.dir, "server.pem"),
+             os.path.join(self.dir, "server.key")] + self.args +
+            [str(p) for p in self.ports],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline()
+        assert line.startswith(b"ready"), line
+        at_exit(self.stop)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def taken(self):
+        out = []
+        for name in sorted(os.listdir(self.out)):
+            if name.endswith(".json"):
+                with open(os.path.join(self.out, name)) as f:
+                    out.append(json.load(f))
+        return out

@@ -205,5 +205,50 @@ class ConfigTest(harness.TestCase):
             path, line = self.email(*lines)
             self.assert_fails_at(path, line, word)
 
+    def mailbox(self, *lines, name="council"):
+        """The example with email { mailbox NAME { ... } } appended;
+        returns (path, the line of the mailbox's closing brace)."""
+        body = list(self.example) + ["email {", "\tmailbox %s {" % name] + \
+            ["\t\t" + x for x in lines] + ["\t}", "}"]
+        return self.write(body), len(body) - 1
+
+    MAILBOX = ['host = "imap.example.org"', 'user = "contact@example.org"',
+               'password = "secret"', 'queue = "contact"']
+
+    def test_email_mailbox_passes(self):
+        for extra in ([], ['after_import = "move:Processed"',
+                           'addresses = {"contact@example.org",'
+                           ' "foi@example.org"}',
+                           'acknowledge = false', 'type = "foi"',
+                           'sweep = 300', 'lease = 10']):
+            path, _ = self.mailbox(*(self.MAILBOX + extra))
+            r = self.check(path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_email_mailbox_refusals(self):
+        base = self.MAILBOX
+        cases = [
+            (base[1:], "host"),
+            ([base[0], base[2], base[3]], "user"),
+            ([base[0], base[1], base[3]], "password"),
+            (base[:3], "queue"),
+            (base + ['after_import = "delete"'], "after_import"),
+            (base + ['after_import = "move:INBOX"'], "import each message"),
+            (base + ['addresses = {"not an address"}'], "not an address"),
+            ([base[0], 'user = "contact"', base[2], base[3]], "addresses"),
+            (base + ['sweep = 1800'], "sweep"),
+            (base + ['lease = 1'], "lease"),
+            (base + ['oauth_token_url = "http://example.org/t"',
+                     'oauth_client_id = "id"',
+                     'oauth_client_secret_file = "/etc/hostname"'],
+             "not both"),
+        ]
+        for lines, word in cases:
+            path, line = self.mailbox(*lines)
+            self.assert_fails_at(path, line, word)
+        path, line = self.mailbox(*base, name="Council!")
+        self.assert_fails_at(path, line, "name")
+
+
 if __name__ == "__main__":
     harness.main()

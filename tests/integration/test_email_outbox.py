@@ -11,7 +11,6 @@ Message-ID."""
 
 import json
 import os
-import subprocess
 import sys
 import time
 import unittest
@@ -22,45 +21,6 @@ import harness  # noqa: E402
 
 USER = "council"
 PASSWORD = "pw-for-outbox-tests"
-SRC = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-
-
-class SmtpServer:
-    """smtp_server.py on three loopback ports, with Debian's Python."""
-
-    def __init__(self, d):
-        self.dir = d
-        self.out = os.path.join(d, "out")
-        os.makedirs(self.out, exist_ok=True)
-        self.ports = [harness.free_port() for _ in range(3)]
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3",
-             os.path.join(SRC, "tests/unit/email/smtp_server.py"),
-             self.out, os.path.join(self.dir, "server.pem"),
-             os.path.join(self.dir, "server.key"), USER, PASSWORD, "tok",
-             *[str(p) for p in self.ports]],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        line = self.proc.stdout.readline()
-        assert line.startswith(b"ready"), line
-        harness.at_exit(self.stop)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-    def taken(self):
-        out = []
-        for name in sorted(os.listdir(self.out)):
-            if name.endswith(".json"):
-                with open(os.path.join(self.out, name)) as f:
-                    out.append(json.load(f))
-        return out
 
 
 class EmailOutboxTest(harness.TestCase):
@@ -70,9 +30,8 @@ class EmailOutboxTest(harness.TestCase):
         cls.redis = harness.Redis()
         cls.db = cls.pg.createdb()
         cls.tmp = harness.tempdir("smtp")
-        subprocess.run(["bash", "-c", '. "$1/contrib/lib.sh"; sb_test_ca "$2"',
-                        "x", SRC, cls.tmp], check=True)
-        cls.smtp = SmtpServer(cls.tmp)
+        harness.lib_sh("sb_test_ca", cls.tmp)
+        cls.smtp = harness.SmtpServer(cls.tmp, USER, PASSWORD)
         cls.smtp.start()
         over = {"email": {"smtp": {
             "host": "127.0.0.1", "port": cls.smtp.ports[0], "tls": "smtps",

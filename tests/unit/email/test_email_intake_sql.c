@@ -322,6 +322,46 @@ test_uidvalidity_change(void **st)
 	                         " ARRAY[(SELECT raw_sha256 FROM email_messages"
 	                         " WHERE uid = 2)], ARRAY['m2@example.org'])"),
 	                 0);
+	/*
+	 * sb_email_dupes (0029), which intake asks for every batch: the same
+	 * mail under a new identity is a duplicate; another Message-ID, or
+	 * the very identity it was stored under (a refetch: ingest's
+	 * repeat), is not.
+	 */
+	assert_int_equal(
+	        pg_long("SELECT string_agg(u::text, ',')::bigint FROM"
+	                " sb_email_dupes('council', 9, jsonb_build_array("
+	                " jsonb_build_object('uid', 1, 'sha256', (SELECT"
+	                " encode(raw_sha256, 'hex') FROM email_messages WHERE"
+	                " uid = 2), 'message_id', 'm2@example.org'),"
+	                " jsonb_build_object('uid', 4, 'sha256', (SELECT"
+	                " encode(raw_sha256, 'hex') FROM email_messages WHERE"
+	                " uid = 3), 'message_id', 'other@example.org'))) u"),
+	        1);
+	assert_int_equal(
+	        pg_long("SELECT count(*) FROM sb_email_dupes('council',"
+	                " 7, jsonb_build_array(jsonb_build_object("
+	                "'uid', 2, 'sha256', (SELECT encode(raw_sha256,"
+	                " 'hex') FROM email_messages WHERE uid = 2),"
+	                " 'message_id', 'm2@example.org')))"),
+	        0);
+	/* Marking: what is committed and unmarked, lowest first, once. */
+	assert_int_equal(pg_long("SELECT count(*) FROM sb_email_unmarked("
+	                         "'council', 7, 100)"),
+	                 pg_long("SELECT count(*) FROM email_messages WHERE"
+	                         " mailbox = 'council' AND uidvalidity = 7"));
+	assert_int_equal(pg_long("SELECT sb_email_unmarked('council', 7, 1)"),
+	                 pg_long("SELECT min(uid) FROM email_messages WHERE"
+	                         " mailbox = 'council' AND uidvalidity = 7"));
+	assert_int_equal(pg_long("SELECT sb_email_marked('council', 7,"
+	                         " '[2, 3, 99]')"),
+	                 2);
+	assert_int_equal(pg_long("SELECT sb_email_marked('council', 7,"
+	                         " '[2, 3]')"),
+	                 0);
+	assert_int_equal(pg_long("SELECT count(*) FROM sb_email_unmarked("
+	                         "'council', 7, 100) u WHERE u IN (2, 3)"),
+	                 0);
 	/* Recorded as a duplicate under the new identity, once. */
 	assert_int_equal(pg_long("SELECT sb_email_record('council', 9, 1, 0,"
 	                         " 'duplicate', 'm2@example.org', (SELECT"

@@ -1,0 +1,489 @@
+"""Email intake (channels/email/email_intake.c, docs/email.md, "Intake") in
+the daemon, against a real Dovecot (IMAP over implicit TLS, a test CA),
+PostgreSQL, Redis and a real SMTP server (aiosmtpd) for the
+acknowledgements:
+
+* a new mail opens a conversation in the mailbox's queue, its raw source
+  kept byte for byte, \\Seen set after COMMIT, acknowledged once with the
+  empty envelope sender, Auto-Submitted and the threading headers;
+* replies thread: by In-Reply-To to the resident's mail, by In-Reply-To to
+  our acknowledgement (an Outlook reply whose subject lost the reference),
+  and by the reference alone;
+* no loops: an out-of-office, mail from our own address and a second
+  new mail from the same sender within 7 days are not acknowledged; a
+  delivery report opens nothing and is recorded;
+* SIGKILL between fetch and COMMIT, and between COMMIT and the \\Seen
+  store: each message exists once afterwards; mail arriving while the
+  daemon is down, some read by another client meanwhile: all imported;
+* a UIDVALIDITY change: the folder is rescanned, nothing imported twice,
+  the operator alerted;
+* a mailbox that cannot sign in: a clear error on /readyz and in the log,
+  switchboard_email_mailbox_up 0, the instance still ready;
+* two instances: one holds the lease (in /metrics), the other takes over
+  when the holder is killed."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+SMTP_USER = "relay"
+SMTP_PASSWORD = "pw-for-intake-tests"
+OURS = "contact@example.gov.uk"
+
+
+def mail(frm, subject, body, msgid=None, extra=()):
+    """A plain-text RFC 5322 message (bytes)."""
+    lines = ["From: %s" % frm, "To: Council <%s>" % OURS,
+             "Subject: %s" % subject,
+             "Date: Mon, 07 Dec 2026 10:00:00 +0000"]
+    if msgid:
+        lines.append("Message-ID: <%s>" % msgid)
+    lines += list(extra)
+    lines += ["MIME-Version: 1.0",
+              "Content-Type: text/plain; charset=utf-8", "", body, ""]
+    return "\r\n".join(lines).encode()
+
+
+class EmailIntakeTest(harness.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.dove = harness.Dovecot()
+        cls.tmp = harness.tempdir("smtp")
+        harness.lib_sh("sb_test_ca", cls.tmp)
+        cls.smtp = harness.SmtpServer(cls.tmp, SMTP_USER, SMTP_PASSWORD)
+        cls.smtp.start()
+        cls.over = {"email": {
+            "smtp": {
+                "host": "127.0.0.1", "port": cls.smtp.ports[0],
+                "tls": "smtps", "ca_file": os.path.join(cls.tmp, "ca.pem"),
+                "user": SMTP_USER, "password": SMTP_PASSWORD, "from": OURS,
+                "from_name": "Example Council", "poll_ms": 100,
+                "lease": 10, "timeout": 5},
+            "mailbox council": {
+                "host": "127.0.0.1", "port": cls.dove.port,
+                "ca_file": cls.dove.ca, "user": cls.dove.user,
+                "password": cls.dove.password, "queue": "contact",
+                "addresses": [OURS], "name": "Example Council",
+                "sweep": 2, "timeout": 5, "lease": 3}}}
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, cls.over,
+                                     dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql("INSERT INTO queues (id, slug, name) VALUES"
+                    " (61, 'contact', 'Contact centre');"
+                    "INSERT INTO queue_channels (queue_id, channel,"
+                    " answer_target_s) VALUES (61, 'email', 86400);",
+                    dbname=cls.db)
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        # A clean exit: leases given back, threads joined, and nothing the
+        # sanitizers object to (they make the exit status non-zero).
+        if cls.sb.running():
+            rc = cls.sb.stop()
+            assert rc == 0, "exit %s\n%s" % (rc, cls.sb.log_tail(80))
+
+    def stopped(self, sb):
+        rc = sb.stop()
+        self.assertEqual(rc, 0, sb.log_tail(80))
+
+    def setUp(self):
+        if not self.sb.running():
+            self.sb.start()
+            self.sb.wait_ready()
+
+    # -------------------------------------------------------- helpers
+
+    def sql(self, q):
+        return self.pg.psql(q, dbname=self.db).strip()
+
+    def fail_with_log(self, e):
+        raise AssertionError("%s\n--- log ---\n%s" % (
+            e, self.sb.log_tail(80)))
+
+    def wait(self, pred, what, timeout=30):
+        try:
+            return harness.wait_for(pred, timeout, 0.1, what)
+        except AssertionError as e:
+            self.fail_with_log(e)
+
+    def imported(self, msgid):
+        """(conversation id, messages.id) rows of the mail whose
+        Message-ID is msgid, imported as a message."""
+        out = self.sql(
+            "SELECT m.conversation_id || ' ' || m.id FROM email_messages e"
+            " JOIN messages m ON m.id = e.message_id"
+            " WHERE e.rfc_message_id = '%s' AND e.kind = 'message'"
+            " ORDER BY e.id" % msgid)
+        return [tuple(int(x) for x in line.split())
+                for line in out.splitlines() if line]
+
+    def wait_imported(self, msgid, timeout=30):
+        self.wait(lambda: self.imported(msgid), "mail <%s> imported" % msgid,
+                  timeout)
+        rows = self.imported(msgid)
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0][0]
+
+    def acks_to(self, addr):
+        return [m for m in self.smtp.taken()
+                if addr in m["rcpt_tos"] and
+                "Auto-Submitted: auto-replied" in m["data"]]
+
+    def seen(self, msgid):
+        return self.dove.count("mailbox INBOX SEEN header Message-ID %s"
+                               % msgid)
+
+    def restart(self):
+        self.sb.kill()
+        self.sb.start()
+        self.sb.wait_ready()
+
+    # -------------------------------------------------------- tests
+
+    def test_new_mail_opens_conversation_and_is_acknowledged(self):
+        raw = mail("Ann Resident <ann@example.org>", "Missed bin on Elm Road",
+                   "The bin was not collected.\r\nThanks, Ann", "a1@example.org")
+        self.dove.deliver(raw)
+        conv = self.wait_imported("a1@example.org")
+        row = self.sql(
+            "SELECT c.channel || '|' || q.slug || '|' || c.subject || '|' ||"
+            " c.reference FROM conversations c JOIN queues q ON"
+            " q.id = c.queue_id WHERE c.id = %d" % conv).split("|")
+        self.assertEqual(row[:3], ["email", "contact", "Missed bin on Elm Road"])
+        ref = row[3]
+        body = self.sql("SELECT body FROM messages WHERE conversation_id = %d"
+                        % conv)
+        self.assertIn("The bin was not collected.", body)
+        # The raw source, byte for byte, and the identity it came from.
+        stored = self.sql("SELECT encode(raw, 'hex') || ' ' || mailbox ||"
+                          " ' ' || uid FROM email_messages WHERE"
+                          " rfc_message_id = 'a1@example.org'").split()
+        self.assertEqual(bytes.fromhex(stored[0]), raw)
+        self.assertEqual(stored[1], "council")
+        self.assertEqual(self.sql(
+            "SELECT value FROM customer_identities i JOIN conversations c"
+            " ON c.customer_id = i.customer_id WHERE c.id = %d" % conv),
+            "ann@example.org")
+        # \Seen only after COMMIT: it is set.
+        self.wait(lambda: self.seen("a1@example.org") == 1, "\\Seen set")
+        # Acknowledged once, as an automatic reply.
+        acks = self.wait(lambda: self.acks_to("ann@example.org"),
+                         "acknowledgement sent")
+        self.assertEqual(len(acks), 1)
+        data = acks[0]["data"]
+        self.assertEqual(acks[0]["mail_from"], "<>")
+        self.assertIn("In-Reply-To: <a1@example.org>", data)
+        self.assertIn(ref, data)
+        self.assertRegex(data, r"Subject: Re: Missed bin on Elm Road \[%s\]"
+                         % ref)
+        # Seen from outside.
+        m = self.sb.get("/metrics").body.decode()
+        self.assertRegex(m, r'switchboard_email_mailbox_up\{mailbox="council"\} 1')
+        self.assertRegex(m, r'switchboard_email_mailbox_lease\{mailbox='
+                         r'"council",holder="[^"]+"\} 1')
+        self.assertRegex(m, r'switchboard_email_imported_total\{mailbox='
+                         r'"council",kind="message"\} [1-9]')
+        ready = json.loads(self.sb.get("/readyz").body)
+        self.assertEqual(ready["email"]["council"], "ok")
+
+    def test_replies_thread(self):
+        self.dove.deliver(mail("Bo <bo@example.org>", "Noise complaint",
+                               "Loud music every night.", "b1@example.org"))
+        conv = self.wait_imported("b1@example.org")
+        ref = self.sql("SELECT reference FROM conversations WHERE id = %d"
+                       % conv)
+        ack = self.wait(lambda: self.acks_to("bo@example.org"), "ack")[0]
+        ack_id = re.search(r"Message-ID: <([^>]+)>", ack["data"]).group(1)
+        # 1. Gmail-style: a new subject, In-Reply-To the resident's mail.
+        self.dove.deliver(mail("Bo <bo@example.org>", "More about the noise",
+                               "It happened again.", "b2@example.org",
+                               ["In-Reply-To: <b1@example.org>",
+                                "References: <b1@example.org>"]))
+        self.assertEqual(self.wait_imported("b2@example.org"), conv)
+        # 2. Outlook's reply to the acknowledgement, the reference cut from
+        #    the subject: In-Reply-To our acknowledgement's Message-ID.
+        self.dove.deliver(mail("Bo <bo@example.org>", "RE: Noise complaint",
+                               "Any news?", "b3@example.org",
+                               ["In-Reply-To: <%s>" % ack_id,
+                                "References: <b1@example.org> <%s>" % ack_id,
+                                "Thread-Index: AdbKq3Yx1mQ0Zz9bS0aH8g=="]))
+        self.assertEqual(self.wait_imported("b3@example.org"), conv)
+        # 3. The reference alone, from another address of the resident.
+        self.dove.deliver(mail("Bo <bo.work@example.com>",
+                               "Still waiting [%s]" % ref, "Hello?",
+                               "b4@example.com"))
+        self.wait_imported("b4@example.com")
+        # (a reference quoted by another sender threads only into that
+        # sender's own conversations: ingest's rule)
+        # One acknowledgement only: replies are never acknowledged.
+        time.sleep(0.5)
+        self.assertEqual(len(self.acks_to("bo@example.org")), 1)
+
+    def test_no_loops(self):
+        # An out-of-office from another system.
+        self.dove.deliver(mail("Away <away@example.net>",
+                               "Automatic reply: Your enquiry",
+                               "I am out of the office.", "c1@example.net",
+                               ["Auto-Submitted: auto-replied"]))
+        self.wait_imported("c1@example.net")
+        # Mail from our own address (another deployment's copy, a loop).
+        self.dove.deliver(mail("Council <%s>" % OURS, "Re: your enquiry",
+                               "Thank you for contacting us.",
+                               "c2@example.gov.uk"))
+        self.wait_imported("c2@example.gov.uk")
+        # Two new mails from the same sender: one acknowledgement (7 days).
+        self.dove.deliver(mail("Cy <cy@example.org>", "Pothole",
+                               "A pothole on Oak Lane.", "c3@example.org"))
+        self.wait_imported("c3@example.org")
+        self.dove.deliver(mail("Cy <cy@example.org>", "Streetlight",
+                               "A light is out.", "c4@example.org"))
+        c4 = self.wait_imported("c4@example.org")
+        c3 = self.imported("c3@example.org")[0][0]
+        self.assertNotEqual(c3, c4)
+        self.wait(lambda: self.acks_to("cy@example.org"), "ack to cy")
+        answers = self.sql(
+            "SELECT dedupe_key FROM outbox WHERE payload->>'kind' ="
+            " 'email.ack' AND destination IN ('away@example.net', '%s',"
+            " 'cy@example.org')" % OURS).splitlines()
+        self.assertEqual(len(answers), 1, answers)
+        time.sleep(0.5)
+        self.assertEqual(len(self.acks_to("cy@example.org")), 1)
+        self.assertEqual(self.acks_to("away@example.net"), [])
+        self.assertEqual(self.acks_to(OURS), [])
+
+    def test_delivery_report_opens_nothing(self):
+        before = self.sql("SELECT count(*) FROM conversations")
+        dsn = "\r\n".join([
+            "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+            "To: %s" % OURS, "Subject: Undelivered Mail Returned to Sender",
+            "Message-ID: <d1@mx.example.org>",
+            "Auto-Submitted: auto-replied", "MIME-Version: 1.0",
+            "Content-Type: multipart/report; report-type=delivery-status;"
+            " boundary=\"b\"", "", "--b",
+            "Content-Type: text/plain", "", "Delivery failed.", "--b",
+            "Content-Type: message/delivery-status", "",
+            "Reporting-MTA: dns; mx.example.org", "",
+            "Final-Recipient: rfc822; gone@example.org", "Action: failed",
+            "Status: 5.1.1", "Diagnostic-Code: smtp; 550 5.1.1 no such user",
+            "", "--b--", ""]).encode()
+        self.dove.deliver(dsn)
+        self.wait(lambda: self.sql(
+            "SELECT kind FROM email_messages WHERE rfc_message_id ="
+            " 'd1@mx.example.org'") == "bounce", "the report recorded")
+        self.assertEqual(self.sql("SELECT count(*) FROM conversations"),
+                         before)
+        self.assertEqual(self.acks_to("mailer-daemon@mx.example.org"), [])
+        self.wait(lambda: self.seen("d1@mx.example.org") == 1, "\\Seen")
+
+    def test_down_while_mail_arrives_some_read_elsewhere(self):
+        self.stopped(self.sb)
+        ids = ["e%d@example.org" % i for i in range(6)]
+        for i, mid in enumerate(ids):
+            self.dove.deliver(mail("Dee <dee%d@example.org>" % i,
+                                   "Outage %d" % i, "Sent while down.", mid))
+        # Read by another client (a person in the shared mailbox).
+        self.dove.doveadm("flags", "add", "\\Seen", "-u", self.dove.user,
+                          "mailbox", "INBOX", "header", "Message-ID",
+                          ids[1])
+        self.dove.doveadm("flags", "add", "\\Seen", "-u", self.dove.user,
+                          "mailbox", "INBOX", "header", "Message-ID",
+                          ids[4])
+        self.sb.start()
+        self.sb.wait_ready()
+        for mid in ids:
+            self.wait_imported(mid)
+
+    def lock_holder(self):
+        """A psql session holding email_messages locked: intake's COMMIT
+        waits behind it. Returns the process; its backend's pid is
+        terminated to let the commit through."""
+        p = subprocess.Popen(
+            [os.path.join(self.pg.bindir, "psql"), "-X", "-q", "-h",
+             "127.0.0.1", "-p", str(self.pg.port), "-U", "switchboard",
+             "-d", self.db, "-c",
+             "BEGIN; LOCK TABLE email_messages IN EXCLUSIVE MODE;"
+             " SELECT pg_sleep(120);"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        harness.at_exit(p.kill)
+        self.wait(lambda: self.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON"
+            " c.oid = l.relation WHERE c.relname = 'email_messages' AND"
+            " l.mode = 'ExclusiveLock' AND l.granted") == "1",
+            "the lock taken")
+        return p
+
+    def release(self, p):
+        self.sql("SELECT pg_terminate_backend(pid) FROM pg_locks l JOIN"
+                 " pg_class c ON c.oid = l.relation WHERE c.relname ="
+                 " 'email_messages' AND l.mode = 'ExclusiveLock' AND"
+                 " l.granted")
+        p.wait(10)
+
+    def waiting_on_lock(self):
+        return int(self.sql("SELECT count(*) FROM pg_stat_activity WHERE"
+                            " wait_event_type = 'Lock' AND datname = '%s'"
+                            % self.db)) > 0
+
+    def imap_children(self):
+        """The pids of this Dovecot's imap processes (the daemon's
+        session)."""
+        with open(os.path.join(self.dove.dir, "run", "master.pid")) as f:
+            master = f.read().strip()
+        out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", master],
+                             capture_output=True, text=True).stdout
+        return [int(x.split()[0]) for x in out.splitlines()
+                if x.split()[1] == "imap"]
+
+    def test_sigkill_between_fetch_and_commit(self):
+        p = self.lock_holder()
+        try:
+            self.dove.deliver(mail("Fi <fi@example.org>", "Killed before COMMIT",
+                                   "Body.", "f1@example.org"))
+            # Fetched and parsed; its COMMIT waits for the lock.
+            self.wait(self.waiting_on_lock, "intake's commit waiting")
+            self.sb.kill()
+            # The crash ended the transaction before its COMMIT: its
+            # server process goes with it (PostgreSQL would notice the
+            # closed connection only when it next writes to it).
+            self.sql("SELECT pg_terminate_backend(pid) FROM"
+                     " pg_stat_activity WHERE wait_event_type = 'Lock'"
+                     " AND datname = '%s'" % self.db)
+        finally:
+            self.release(p)
+        self.assertEqual(self.imported("f1@example.org"), [])
+        self.assertEqual(self.seen("f1@example.org"), 0)
+        self.sb.start()
+        self.sb.wait_ready()
+        self.wait_imported("f1@example.org")
+        self.wait(lambda: self.seen("f1@example.org") == 1, "\\Seen")
+
+    def test_sigkill_between_commit_and_seen(self):
+        p = self.lock_holder()
+        stopped = []
+        try:
+            self.dove.deliver(mail("Gil <gil@example.org>", "Killed after COMMIT",
+                                   "Body.", "g1@example.org"))
+            self.wait(self.waiting_on_lock, "intake's commit waiting")
+            # The IMAP server stops answering: the \Seen store will hang.
+            stopped = self.imap_children()
+            self.assertTrue(stopped)
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            self.release(p)
+            p = None
+            self.wait(lambda: self.imported("g1@example.org"), "committed")
+            self.sb.kill()
+        finally:
+            if p is not None:
+                self.release(p)
+            # The store never reaches the server: its session dies with
+            # the daemon (a stopped process would run it when continued).
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.assertEqual(self.seen("g1@example.org"), 0)
+        self.assertEqual(self.sql(
+            "SELECT marked FROM email_messages WHERE rfc_message_id ="
+            " 'g1@example.org'"), "f")
+        self.sb.start()
+        self.sb.wait_ready()
+        # Marked at the first sweep, never imported again.
+        self.wait(lambda: self.seen("g1@example.org") == 1, "\\Seen set")
+        self.dove.deliver(mail("Gil <gil@example.org>", "After", "Body.",
+                               "g2@example.org"))
+        self.wait_imported("g2@example.org")
+        self.assertEqual(len(self.imported("g1@example.org")), 1)
+
+    def test_uidvalidity_change_imports_nothing_twice(self):
+        self.dove.deliver(mail("Hal <hal@example.org>", "Before renumbering",
+                               "Body.", "h1@example.org"))
+        self.wait_imported("h1@example.org")
+        convs = self.sql("SELECT count(*) FROM conversations")
+        start = len(self.sb.log_text())
+        old = self.sql("SELECT uidvalidity FROM email_mailboxes"
+                       " WHERE name = 'council'")
+        self.dove.doveadm("mailbox", "update", "--uid-validity",
+                          str(int(old) + 1000), "-u", self.dove.user, "INBOX")
+        self.sb.wait_log(r"email\.uidvalidity_changed mailbox=council",
+                         timeout=30, start=start)
+        self.dove.deliver(mail("Hal <hal@example.org>", "After renumbering",
+                               "Body.", "h2@example.org"))
+        self.wait_imported("h2@example.org")
+        self.assertEqual(len(self.imported("h1@example.org")), 1)
+        self.assertEqual(int(self.sql("SELECT count(*) FROM conversations")),
+                         int(convs) + 1)
+        dups = int(self.sql("SELECT count(*) FROM email_messages WHERE"
+                            " kind = 'duplicate' AND uidvalidity = %d"
+                            % (int(old) + 1000)))
+        self.assertGreaterEqual(dups, 1)
+
+    def test_bad_credentials_reported(self):
+        over = harness.merge(self.over, {"email": {
+            "mailbox council": {"password": "wrong"}}})
+        sb = harness.Switchboard(self.pg, self.redis, over, dbname=self.db,
+                                 start=False)
+        # Not the holder while the main instance holds the lease: stop it.
+        self.stopped(self.sb)
+        try:
+            sb.start()
+            sb.wait_ready()
+            sb.wait_log(r"email\.mailbox_error mailbox=council reason=\"LOGIN"
+                        r" failed", timeout=30)
+            ready = json.loads(sb.get("/readyz").body)
+            self.assertEqual(ready["status"], "ok")
+            self.assertRegex(ready["email"]["council"],
+                             r"^error: LOGIN failed .*(?i:authentication)")
+            self.assertRegex(sb.get("/metrics").body.decode(),
+                             r'switchboard_email_mailbox_up\{mailbox='
+                             r'"council"\} 0')
+        finally:
+            self.stopped(sb)
+
+    def test_two_instances_one_holder(self):
+        sb2 = harness.Switchboard(self.pg, self.redis, self.over,
+                                  dbname=self.db, start=False)
+        sb2.start()
+        sb2.wait_ready()
+        try:
+            def lease(s):
+                m = re.search(r'switchboard_email_mailbox_lease\{mailbox='
+                              r'"council",holder="([^"]*)"\} ([01])',
+                              s.get("/metrics").body.decode())
+                return (m.group(1), int(m.group(2))) if m else None
+            self.wait(lambda: lease(self.sb) and lease(sb2) and
+                      lease(self.sb)[1] + lease(sb2)[1] == 1,
+                      "exactly one holder")
+            holder, other = ((self.sb, sb2) if lease(self.sb)[1]
+                             else (sb2, self.sb))
+            holder.kill()
+            self.wait(lambda: lease(other)[1] == 1, "the other takes over",
+                      timeout=20)
+            other.wait_log(r"email\.mailbox_state mailbox=council state=ok",
+                           timeout=20)
+            self.dove.deliver(mail("Ivy <ivy@example.org>", "Takeover",
+                                   "Body.", "i1@example.org"))
+            self.wait_imported("i1@example.org")
+        finally:
+            self.stopped(sb2)
+
+
+if __name__ == "__main__":
+    unittest.main()
