@@ -548,6 +548,8 @@ function gotHistory(c, m) {
   c.subject = m.subject || '';
   c.canReply = !!m.can_reply;
   c.cannotReply = m.cannot_reply || '';
+  // Email: where a reply goes ({ address, subject, reply_to_ignored }) or why none can.
+  c.email = m.email || null;
   for (const x of m.messages || []) {
     c.messages.set(x.seq, x);
     takeFields(c, x);
@@ -697,11 +699,24 @@ function msgNode(c, m, pending) {
       sock.open ? 'Sending…' : 'Not sent yet: it will be sent when the connection is back';
     meta = st;
     if (pending.state === 'failed') li.classList.add('failed');
+  } else if (m.from === 'advisor' && c.channel === 'email') {
+    const d = m.delivery;
+    meta += ' · ' + deliveryText(d);
+    if (d && (d.status === 'failed' || d.status === 'dead' || d.bounced)) li.classList.add('failed');
   } else if (m.from === 'advisor') {
     meta += m.seq <= c.residentRead ? ' · Read' : ' · Sent';
   }
   li.append(el('span', 'meta', meta));
   return li;
+}
+// An outbound email's state (history's "delivery", conversation.delivery events).
+function deliveryText(d) {
+  if (!d) return 'Queued to send by email';
+  const to = d.to ? ` to ${d.to}` : '';
+  if (d.bounced) return `Bounced${to}: ${d.bounce_reason || 'the mail server returned it'}`;
+  if (d.status === 'sent') return `Sent by email${to}`;
+  if (d.status === 'failed' || d.status === 'dead') return `Not sent${to}: ${d.error || 'refused'}`;
+  return d.error ? `Not sent yet${to}, trying again (${d.error})` : `Queued to send by email${to}`;
 }
 // How the contact details matched customers (conversation.history customer.match).
 const MATCH_TEXT = { matched: 'details match an existing record', new: 'new customer',
@@ -760,19 +775,32 @@ function renderConv(fresh) {
   // The composer by channel: chat's, or the core's for a channel that delivers replies;
   // for one that cannot, why not instead of a send button (notes still work below). A
   // left message (a chat's, say) shows the chat composer disabled with why.
-  const canSend = isChat || c.canReply;
+  const isEmail = c.channel === 'email';
+  const noMail = isEmail && c.email && c.email.why;
+  const canSend = isChat || (c.canReply && !noMail);
   $('composer-chat').hidden = !canSend || closed;
   $('composer-other').hidden = canSend || closed;
   $('composer-other').textContent = canSend || closed ? '' :
     `A reply cannot be sent on this ${channelName(c.channel).toLowerCase()} conversation: ` +
-    `${c.cannotReply || 'this channel cannot send replies yet'}. ` +
+    `${noMail || c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
+  // Email: say where the reply goes before it is sent.
+  const to = isEmail && c.email && c.email.address ? c.email : null;
+  $('composer-label').textContent = to ? 'Your email reply' : 'Your reply';
+  $('composer-to').hidden = !to;
+  $('composer-to').textContent = !to ? '' :
+    `It is sent by email to ${to.address}, subject “${to.subject || ''}”.` +
+    (to.reply_to_ignored ? ` The resident’s email asked for replies to ${to.reply_to_ignored}: ` +
+      'Switchboard answers the address it came from.' : '');
   // A left message has no chat to reply in: the composer takes nothing there (the
   // daemon refuses conversation.reply: cannot_reply). Other channels: canSend above.
   $('composer').disabled = c.left;
   $('send-btn').disabled = c.left;
   $('canned-btn').disabled = c.left;
   $('composer-hint').textContent = c.left ? LEFT_HINT : COMPOSER_HINT;
+  if (!$('composer-err').textContent) {
+    $('composer').setAttribute('aria-describedby', to ? 'composer-to composer-hint' : 'composer-hint');
+  }
   $('end-btn').hidden = c.left;
   $('end-btn').textContent = isChat ? 'End chat' : 'End conversation';
   $('end-btn').disabled = closed;
@@ -855,7 +883,8 @@ function composerWarning(text) {
   e.hidden = !text;
   if (text) box.setAttribute('aria-invalid', 'true');
   else box.removeAttribute('aria-invalid');
-  box.setAttribute('aria-describedby', text ? 'composer-err composer-hint' : 'composer-hint');
+  const to = $('composer-to').hidden ? '' : 'composer-to ';
+  box.setAttribute('aria-describedby', (text ? 'composer-err ' : '') + to + 'composer-hint');
 }
 // The filled-in text goes where the cursor is (or replaces the /shortcut typed).
 function insertReply(text, result, slash) {
@@ -1388,6 +1417,17 @@ function onmessage(m) {
         if (S.open === c.id && document.visibilityState === 'visible') say(`${residentName(c)} says: ${m.text}`);
         else say(`New message from ${residentName(c)}.`);
       }
+    }
+    changed(c);
+    break;
+  }
+  case 'conversation.delivery': {
+    // An emailed reply was sent, will be tried again, or failed for good.
+    const x = c && c.messages.get(m.seq);
+    if (!x) break;
+    x.delivery = m.delivery;
+    if (m.delivery && (m.delivery.status === 'failed' || m.delivery.status === 'dead')) {
+      say(`An email reply to ${residentName(c)} was not sent: ${m.delivery.error || 'refused'}.`);
     }
     changed(c);
     break;

@@ -33,6 +33,7 @@
 #include "waiting.h"
 #include "chat.h"
 #include "email_config.h"
+#include "email_desk.h"
 #include "email_intake.h"
 #include "email_outbox.h"
 #include "form.h"
@@ -778,6 +779,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	        conversation_new(&s->loop, s->db, s->commit[WRITERS - 2],
 	                         s->bus, s->route, server_ws_send, s);
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
+	email_desk_register(s->conversation);
 	if (conversation_attach(s->conversation, s->route_ws) != 0)
 		fatalx("route_ws: no room for the conversation hook");
 	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
@@ -785,7 +787,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	if (email_config(cfg)->smtp != NULL) {
-		s->email_outbox = email_outbox_new(&s->loop, s->db,
+		s->email_outbox = email_outbox_new(&s->loop, s->db, s->bus,
 		                                   email_config(cfg)->smtp);
 		email_outbox_start(s->email_outbox);
 	} else {

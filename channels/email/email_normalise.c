@@ -295,6 +295,18 @@ metadata(const struct email_mime_msg *m, const struct email_normal *n)
 	return text != NULL ? text : xstrdup("{}");
 }
 
+/* Drops the blank lines and spaces a body ends with (the mail's last
+ * line end, a signature's trailing blank lines). */
+static void
+trim_end(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' ||
+	                 s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+}
+
 /* A copy of s cut to at most max bytes, at a character boundary. */
 static char *
 cut_utf8(const char *s, size_t max)
@@ -326,6 +338,7 @@ email_normalise(const struct email_mime_msg *m, const char *const *ours,
 	                               ? m->subject
 	                               : "(no subject)");
 	out->body = cut_utf8(m->text, INGEST_BODY_MAX);
+	trim_end(out->body);
 	email_normal_reference(m->subject, out->reference,
 	                       sizeof(out->reference));
 	add_find(out, key("msgid:", m->in_reply_to));

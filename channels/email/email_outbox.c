@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "bus.h"
 #include "email_compose.h"
 #include "email_oauth.h"
 #include "email_outbox.h"
@@ -19,9 +20,12 @@
 #include "xmalloc.h"
 
 #define TOKEN_MAX 16384
+/* Message-IDs in References at most (the newest kept: the row's order). */
+#define EMAIL_REFERENCES_MAX 20
 
 static const char CLAIM_SQL[] =
-        "SELECT id, attempts, destination, payload::text"
+        "SELECT id, attempts, destination, payload::text,"
+        " coalesce(conversation_id, 0), coalesce(message_id, 0)"
         " FROM sb_outbox_claim_email($1::integer, $2::interval, $3)";
 static const char SENT_SQL[] = "SELECT sb_outbox_sent($1::bigint,"
                                " $2::integer, NULL)";
@@ -31,6 +35,7 @@ static const char FAILED_SQL[] = "SELECT sb_outbox_failed($1::bigint,"
 struct email_outbox {
 	uv_loop_t *loop;
 	struct db *db;
+	struct bus *bus; /* delivery news for the desks; NULL: none */
 	const struct email_smtp_config *c;
 	struct email_oauth *oauth; /* NULL: a password or none */
 	uv_timer_t timer;
@@ -46,6 +51,7 @@ struct job {
 	uv_work_t req;
 	struct email_outbox *o;
 	char id[24], attempt[16];
+	uint64_t conv, seq; /* an advisor's reply: its message, else 0 */
 	char *to, *envelope;
 	char *msg;
 	size_t len;
@@ -83,6 +89,30 @@ job_free(struct job *j)
 }
 
 /* One row's outcome is recorded (or could not be): the next batch. */
+/*
+ * An advisor's reply changed state (recorded: sent, pending again, failed
+ * for good): the desks following its conversation are told
+ * (conversation.delivery, docs/desk-protocol.md).
+ */
+static void
+tell_desks(struct email_outbox *o, const struct job *j, const char *status)
+{
+	char cs[24];
+	json_t *ev;
+
+	if (o->bus == NULL || j->conv == 0 || j->seq == 0 || o->closing ||
+	    status == NULL || status[0] == '\0')
+		return;
+	snprintf(cs, sizeof(cs), "%llu", (unsigned long long)j->conv);
+	ev = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?}}", "type",
+	               "conversation.delivery", "conversation", cs, "seq",
+	               (json_int_t)j->seq, "delivery", "status", status, "to",
+	               j->to, "error", j->ok ? NULL : j->out.reason);
+	if (ev != NULL)
+		bus_publish(o->bus, j->conv, 0, ev, NULL, NULL, NULL, NULL);
+	json_decref(ev);
+}
+
 static void
 on_recorded(void *arg, PGresult *res, const char *err)
 {
@@ -93,6 +123,11 @@ on_recorded(void *arg, PGresult *res, const char *err)
 		gw_warn("email.outbox_unrecorded",
 		        "id=%s reason=\"%s\" (sent again when its lease ends)",
 		        j->id, err ? err : PQresultErrorMessage(res));
+	else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		tell_desks(o, j,
+		           !j->ok ? PQgetvalue(res, 0, 0)
+		           : PQgetvalue(res, 0, 0)[0] == 't' ? "sent"
+		                                             : NULL);
 	o->inflight--;
 	job_free(j);
 	if (o->closing) {
@@ -206,7 +241,9 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	struct job *j = xcalloc(1, sizeof(*j));
 	struct email_compose c;
 	const char *why = NULL, *kind, *env, *auto_sub;
-	json_t *p;
+	const char *refs[EMAIL_REFERENCES_MAX];
+	json_t *p, *ra;
+	size_t k;
 
 	j->o = o;
 	j->req.data = j;
@@ -215,6 +252,10 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	j->to = xstrdup(PQgetvalue(res, row, 2));
 	p = json_loads(PQgetvalue(res, row, 3), 0, NULL);
 	kind = str(p, "kind") != NULL ? str(p, "kind") : "";
+	if (strcmp(kind, "email.reply") == 0) {
+		j->conv = strtoull(PQgetvalue(res, row, 4), NULL, 10);
+		j->seq = strtoull(PQgetvalue(res, row, 5), NULL, 10);
+	}
 	env = str(p, "envelope_from");
 	auto_sub = str(p, "auto_submitted");
 	if (auto_sub == NULL && strncmp(kind, "chat.", 5) == 0)
@@ -227,6 +268,14 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	c.subject = str(p, "subject");
 	c.message_id = str(p, "message_id");
 	c.in_reply_to = str(p, "in_reply_to");
+	ra = json_object_get(p, "references");
+	for (k = 0;
+	     k < json_array_size(ra) && c.nreferences < EMAIL_REFERENCES_MAX;
+	     k++)
+		if (json_string_value(json_array_get(ra, k)) != NULL)
+			refs[c.nreferences++] =
+			        json_string_value(json_array_get(ra, k));
+	c.references = refs;
 	c.auto_submitted = auto_sub;
 	c.date_ms = (int64_t)time(NULL) * 1000;
 	c.text = str(p, "text");
@@ -301,7 +350,7 @@ on_tick(uv_timer_t *t)
 }
 
 struct email_outbox *
-email_outbox_new(uv_loop_t *loop, struct db *db,
+email_outbox_new(uv_loop_t *loop, struct db *db, struct bus *bus,
                  const struct email_smtp_config *c)
 {
 	struct email_outbox *o = xcalloc(1, sizeof(*o));
@@ -309,6 +358,7 @@ email_outbox_new(uv_loop_t *loop, struct db *db,
 
 	o->loop = loop;
 	o->db = db;
+	o->bus = bus;
 	o->c = c;
 	o->oauth = email_config_oauth(&c->cred, err, sizeof(err));
 	if (o->oauth == NULL && err[0] != '\0')

@@ -7,8 +7,9 @@
  * due rows with sb_outbox_claim_email (migration 0028: SKIP LOCKED, a
  * lease, a conversation's rows in order, the Message-ID stored in the
  * payload before the first attempt), composes each (email_compose.h) from
- * its payload (subject, text, message_id, in_reply_to, auto_submitted,
- * envelope_from: "" for the empty path), sends it (email_smtp.h, with a
+ * its payload (subject, text, message_id, in_reply_to, references (an
+ * array, oldest first), auto_submitted, envelope_from: "" for the empty
+ * path), sends it (email_smtp.h, with a
  * token from email_oauth.h when the smtp section uses OAuth), and records
  * the outcome: sb_outbox_sent, or sb_outbox_failed (permanent when the
  * server refused the message for good, or the row cannot be composed).
@@ -31,8 +32,16 @@
 
 struct email_outbox;
 
-/* c and db must outlive the sender. */
+/*
+ * c, db and bus must outlive the sender (bus may be NULL). An advisor's
+ * reply (payload kind "email.reply") is told to the desks following its
+ * conversation when recorded sent, pending again or failed for good:
+ * {"type": "conversation.delivery", "conversation", "seq" (the message),
+ *  "delivery": {"status", "to", "error"}} (docs/desk-protocol.md).
+ */
+struct bus;
 struct email_outbox *email_outbox_new(uv_loop_t *loop, struct db *db,
+                                      struct bus *bus,
                                       const struct email_smtp_config *c);
 void email_outbox_start(struct email_outbox *o);
 /* Messages sent and failed for good since start. */

@@ -948,8 +948,19 @@ class Dovecot:
     def stop(self):
         lib_sh("sb_dovecot_stop", self.dir)
 
-    def deliver(self, raw, sender=None):
-        """Delivers raw (bytes) to the user's INBOX with dovecot-lda."""
+    def deliver(self, raw, sender=None, folder=None):
+        """Delivers raw (bytes) to the user's INBOX with dovecot-lda, or
+        saves it into folder (created if need be) with doveadm save."""
+        if folder is not None:
+            subprocess.run(
+                ["doveadm", "-c", os.path.join(self.dir, "dovecot.conf"),
+                 "mailbox", "create", "-u", self.user, folder],
+                capture_output=True)
+            subprocess.run(
+                ["doveadm", "-c", os.path.join(self.dir, "dovecot.conf"),
+                 "save", "-u", self.user, "-m", folder], input=raw,
+                check=True, capture_output=True)
+            return
         args = [self.dir, self.user] + ([sender] if sender else [])
         lib_sh("sb_dovecot_deliver", *args, input=raw)
 

@@ -30,10 +30,13 @@ import subprocess
 import sys
 import time
 import unittest
+import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_chat  # noqa: E402
+from test_routing import Desk  # noqa: E402
 
 SMTP_USER = "relay"
 SMTP_PASSWORD = "pw-for-intake-tests"
@@ -76,15 +79,36 @@ class EmailIntakeTest(harness.TestCase):
                 "ca_file": cls.dove.ca, "user": cls.dove.user,
                 "password": cls.dove.password, "queue": "contact",
                 "addresses": [OURS], "name": "Example Council",
+                "sweep": 2, "timeout": 5, "lease": 3},
+            # The desk's test reads its own folder into its own queue.
+            "mailbox desk": {
+                "host": "127.0.0.1", "port": cls.dove.port,
+                "ca_file": cls.dove.ca, "user": cls.dove.user,
+                "password": cls.dove.password, "queue": "deskq",
+                "folder": "Desk", "addresses": [OURS],
+                "after_import": "move:Done", "acknowledge": False,
                 "sweep": 2, "timeout": 5, "lease": 3}}}
         cls.sb = harness.Switchboard(cls.pg, cls.redis, cls.over,
                                      dbname=cls.db, start=False)
         r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
         assert r.returncode == 0, r.stderr
+        cls.dove.doveadm("mailbox", "create", "-u", cls.dove.user, "Desk",
+                         "Done")
+        cls.passwords = {}
+        r = harness.run_switchboard(
+            ["-c", cls.sb.conf, "user", "add", "--role", "advisor",
+             "--name", "Ann Advisor", "ann"])
+        assert r.returncode == 0, r.stderr
+        cls.passwords["ann"] = r.stdout.strip().split("=", 1)[1]
         cls.pg.psql("INSERT INTO queues (id, slug, name) VALUES"
-                    " (61, 'contact', 'Contact centre');"
+                    " (61, 'contact', 'Contact centre'),"
+                    " (62, 'deskq', 'Desk replies');"
                     "INSERT INTO queue_channels (queue_id, channel,"
-                    " answer_target_s) VALUES (61, 'email', 86400);",
+                    " answer_target_s, offer_timeout_s, wrap_up_s) VALUES"
+                    " (61, 'email', 86400, 30, 0), (62, 'email', 86400, 30,"
+                    " 0);"
+                    "INSERT INTO queue_members (staff_id, queue_id) SELECT"
+                    " id, 62 FROM staff_users WHERE login = 'ann'",
                     dbname=cls.db)
         cls.sb.start()
         cls.sb.wait_ready()
@@ -153,7 +177,79 @@ class EmailIntakeTest(harness.TestCase):
         self.sb.start()
         self.sb.wait_ready()
 
+    cookie = test_chat.ChatTest.cookie
+
     # -------------------------------------------------------- tests
+
+    def test_desk_reply_by_email_threads_back(self):
+        """An email offered to an advisor, answered from the desk: the
+        composer's target in the history, the reply at the SMTP server
+        with In-Reply-To, References and the reference, its state followed
+        live to "sent", and the resident's answer to it back in the same
+        conversation; the mail moved to the processed folder."""
+        ann = Desk(self, self.sb, self.cookie(self.sb, "ann"))
+        ann.status("available")
+        self.addCleanup(lambda: ann.status("away"))
+        self.dove.deliver(mail("Jo Resident <jo@example.org>",
+                               "Council tax band", "Why is my band D?",
+                               "j1@example.org",
+                               ["Reply-To: someone.else@example.net"]),
+                          folder="Desk")
+        conv = str(self.wait_imported("j1@example.org"))
+        ann.wait_for("offer", conversation=conv, timeout=30)
+        ann.send(type="offer.accept", conversation=conv, id="acc")
+        ann.wait_for("offer.accepted", id="acc")
+        ann.send(type="conversation.history", conversation=conv, id="h")
+        h = ann.next_of(("conversation.history", "error"), "h")
+        self.assertEqual(h["type"], "conversation.history", h)
+        self.assertIs(h["can_reply"], True)
+        ref = h["reference"]
+        # Replies go to the From address, never a Reply-To it named.
+        self.assertEqual(h["email"]["address"], "jo@example.org")
+        self.assertEqual(h["email"]["reply_to_ignored"],
+                         "someone.else@example.net")
+        self.assertEqual(h["email"]["subject"],
+                         "Re: Council tax band [%s]" % ref)
+        ann.send(type="conversation.reply", conversation=conv,
+                 client_id=str(uuid.uuid4()), text="Band D is set by the VOA.",
+                 id="r")
+        rep = ann.next_of(("conversation.replied", "error"), "r")
+        self.assertEqual(rep["type"], "conversation.replied", rep)
+        d = ann.wait_for("conversation.delivery", conversation=conv,
+                         timeout=30)
+        self.assertEqual((d["seq"], d["delivery"]["status"],
+                          d["delivery"]["to"]),
+                         (rep["seq"], "sent", "jo@example.org"))
+        got = [m for m in self.smtp.taken() if "jo@example.org" in
+               m["rcpt_tos"]]
+        self.assertEqual(len(got), 1, got)
+        data = got[0]["data"]
+        self.assertIn("In-Reply-To: <j1@example.org>", data)
+        self.assertRegex(data, r"References: <j1@example\.org>")
+        self.assertIn("Subject: Re: Council tax band [%s]" % ref, data)
+        self.assertIn("Band D is set by the VOA.", data)
+        self.assertNotIn("Auto-Submitted", data)
+        self.assertNotIn("someone.else@example.net", got[0]["rcpt_tos"])
+        ours = re.search(r"Message-ID: <([^>]+)>", data).group(1)
+        # The history shows it sent.
+        ann.send(type="conversation.history", conversation=conv, id="h2")
+        h = ann.next_of(("conversation.history",), "h2")
+        mine = [m for m in h["messages"] if m["seq"] == rep["seq"]][0]
+        self.assertEqual(mine["delivery"]["status"], "sent")
+        # The resident answers the reply (a new subject, In-Reply-To ours).
+        self.dove.deliver(mail("Jo Resident <jo@example.org>", "Thanks",
+                               "Understood.", "j2@example.org",
+                               ["In-Reply-To: <%s>" % ours,
+                                "References: <j1@example.org> <%s>" % ours]),
+                          folder="Desk")
+        self.assertEqual(str(self.wait_imported("j2@example.org")), conv)
+        ann.wait_for("conversation.message", conversation=conv,
+                     text="Understood.", timeout=30)
+        # Moved after import: nothing left in Desk, both in Done.
+        self.wait(lambda: self.dove.count("mailbox Done header Message-ID"
+                                          " @example.org") >= 2, "moved")
+        self.assertEqual(self.dove.count("mailbox Desk all"), 0)
+
 
     def test_new_mail_opens_conversation_and_is_acknowledged(self):
         raw = mail("Ann Resident <ann@example.org>", "Missed bin on Elm Road",

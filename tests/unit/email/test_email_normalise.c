@@ -209,7 +209,8 @@ test_relay_and_references(void **st)
 	assert_string_equal(n.add[0],
 	                    "relay:request-12345-abcd1234@whatdotheyknow.com");
 	assert_string_equal(n.add[1], "msgid:new@wdtk");
-	assert_string_equal(n.body, "Thank you.\n");
+	/* The mail's last line end is not part of the message. */
+	assert_string_equal(n.body, "Thank you.");
 	email_normal_free(&n);
 	email_mime_free(&m);
 }
