@@ -1,17 +1,17 @@
 -- 0030: delivery reports (DSNs, RFC 3464) recorded against the message
 -- they answer (issue 15; docs/email.md, "Bounces").
 --
--- Intake calls sb_email_bounce, instead of sb_email_record, for mail the
--- normaliser calls a delivery report. In one transaction it records the
+-- Intake is to call sb_email_bounce, instead of sb_email_record, for mail
+-- the normaliser calls a delivery report (it does not yet). In one transaction it records the
 -- mail once (kind 'bounce', the same cursor rule), finds the email outbox
 -- row it answers, and on a permanent failure marks that row bounced and
 -- the address bouncing on the customer record.
 --
 -- Anti-forgery: anyone can send us a mail that looks like a DSN. One
 -- changes something only when it names a Message-ID we sent with (stored
--- in outbox.payload by the claim, 0028: 'sb.<row>.<32 random hex>@domain',
--- without <>; nobody who did not see the message can guess it) and a
--- Final-Recipient that is the row's destination. Anything else is only
+-- in outbox.payload by the claim, 0028: 'sb.<row>.<a random UUID's
+-- hex>@<domain>', without <>; nobody who did not see the message can
+-- guess it) and a Final-Recipient that is the row's destination. Anything else is only
 -- recorded. Original-Envelope-Id (RFC 3461 ENVID) is not used: the sender
 -- sets none. VERP is not used either.
 --
