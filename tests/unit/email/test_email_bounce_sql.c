@@ -83,18 +83,6 @@ pg_text(const char *sql, char *out, size_t len)
 	PQfinish(c);
 }
 
-__attribute__((format(printf, 1, 2))) static long
-pg_long(const char *fmt, ...)
-{
-	char sql[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	return sb_pg_value(&pg, sql);
-}
-
 /*
  * sb_email_bounce for UID uid of mailbox 'council' (UIDVALIDITY 9), after
  * prev, with report (JSON written with ' for ", or NULL for SQL NULL);
@@ -207,11 +195,12 @@ test_permanent_failure_marks(void **st)
 	       "bouncing", got, sizeof(got));
 	assert_string_equal(got, "['r@example.org']");
 	assert_int_equal(
-	        pg_long("SELECT count(*) FROM outbox WHERE id = 1"
-	                " AND bounced_at IS NOT NULL"
-	                " AND bounce_status = '5.1.1' AND bounce_reason ="
-	                " 'smtp; 550 5.1.1 <r@x>: no such user'"
-	                " AND status = 'sent'"),
+	        sb_pg_valuef(&pg,
+	                     "SELECT count(*) FROM outbox WHERE id = 1"
+	                     " AND bounced_at IS NOT NULL"
+	                     " AND bounce_status = '5.1.1' AND bounce_reason ="
+	                     " 'smtp; 550 5.1.1 <r@x>: no such user'"
+	                     " AND status = 'sent'"),
 	        1);
 	pg_text("SELECT bounce_reason FROM customer_identities"
 	        " WHERE value = 'r@example.org' AND bouncing_since IS NOT NULL",
@@ -222,9 +211,10 @@ test_permanent_failure_marks(void **st)
 	assert_int_equal(marked_identities(), 1);
 	/* The report is recorded once, linked to the row it answers. */
 	assert_int_equal(
-	        pg_long("SELECT count(*) FROM email_messages WHERE"
-	                " uid = 1 AND kind = 'bounce' AND outbox_id = 1"
-	                " AND rfc_message_id = 'dsn1@mx'"),
+	        sb_pg_valuef(&pg,
+	                     "SELECT count(*) FROM email_messages WHERE"
+	                     " uid = 1 AND kind = 'bounce' AND outbox_id = 1"
+	                     " AND rfc_message_id = 'dsn1@mx'"),
 	        1);
 	clear_marks();
 }
@@ -247,12 +237,14 @@ test_answer(void **st)
 	                    " [\"s@example.org\"], \"last_uid\": 2}");
 	/* Without a Diagnostic-Code the row has no reason, the address its
 	 * status. */
-	assert_int_equal(pg_long("SELECT count(*) FROM outbox WHERE id = 2"
-	                         " AND bounce_reason IS NULL"),
+	assert_int_equal(sb_pg_valuef(&pg,
+	                              "SELECT count(*) FROM outbox WHERE id = 2"
+	                              " AND bounce_reason IS NULL"),
 	                 1);
-	assert_int_equal(pg_long("SELECT count(*) FROM customer_identities"
-	                         " WHERE value = 's@example.org'"
-	                         " AND bounce_reason = '5.2.1'"),
+	assert_int_equal(sb_pg_valuef(&pg,
+	                              "SELECT count(*) FROM customer_identities"
+	                              " WHERE value = 's@example.org'"
+	                              " AND bounce_reason = '5.2.1'"),
 	                 1);
 	clear_marks();
 }
@@ -279,10 +271,11 @@ test_delayed_only_recorded(void **st)
 	       "bouncing", "[]");
 	assert_int_equal(bounced_rows(), 0);
 	assert_int_equal(marked_identities(), 0);
-	assert_int_equal(pg_long("SELECT count(*) FROM email_messages WHERE"
-	                         " uid BETWEEN 3 AND 5 AND kind = 'bounce'"
-	                         " AND outbox_id = 2"),
-	                 3);
+	assert_int_equal(
+	        sb_pg_valuef(&pg, "SELECT count(*) FROM email_messages WHERE"
+	                          " uid BETWEEN 3 AND 5 AND kind = 'bounce'"
+	                          " AND outbox_id = 2"),
+	        3);
 }
 
 static void
@@ -319,10 +312,11 @@ test_forged_changes_nothing(void **st)
 	expect(13, 12, NULL, "last_uid", "13");
 	assert_int_equal(bounced_rows(), 0);
 	assert_int_equal(marked_identities(), 0);
-	assert_int_equal(pg_long("SELECT count(*) FROM email_messages WHERE"
-	                         " uid BETWEEN 6 AND 13 AND kind = 'bounce'"
-	                         " AND outbox_id IS NULL"),
-	                 8);
+	assert_int_equal(
+	        sb_pg_valuef(&pg, "SELECT count(*) FROM email_messages WHERE"
+	                          " uid BETWEEN 6 AND 13 AND kind = 'bounce'"
+	                          " AND outbox_id IS NULL"),
+	        8);
 }
 
 static void
@@ -342,8 +336,8 @@ test_repeat_no_second_effect(void **st)
 	expect(14, 13, rep, "matched", "3");
 	assert_int_equal(bounced_rows(), 0);
 	assert_int_equal(marked_identities(), 0);
-	assert_int_equal(pg_long("SELECT count(*) FROM email_messages"
-	                         " WHERE uid = 14"),
+	assert_int_equal(sb_pg_valuef(&pg, "SELECT count(*) FROM email_messages"
+	                                   " WHERE uid = 14"),
 	                 1);
 	/* The same report under another UID (copied into the folder again) is
 	 * a new mail, and marks again. */
@@ -359,8 +353,9 @@ test_cursor_chain(void **st)
 	(void)st;
 	snprintf(rep, sizeof(rep), "%s",
 	         one(MID_R, "r@example.org", "failed", "5.1.1", NULL));
-	assert_int_equal(pg_long("SELECT last_uid FROM email_mailboxes"
-	                         " WHERE name = 'council'"),
+	assert_int_equal(sb_pg_valuef(&pg,
+	                              "SELECT last_uid FROM email_mailboxes"
+	                              " WHERE name = 'council'"),
 	                 15);
 	/* 17 (after 16) commits before 16: the cursor waits at 15. */
 	expect(17, 16, rep, "last_uid", "15");
@@ -371,9 +366,10 @@ test_cursor_chain(void **st)
 	/* Never back. */
 	expect(5, 4, rep, "last_uid", "17");
 	/* Each mail linked once, whatever order they came in. */
-	assert_int_equal(pg_long("SELECT count(*) FROM email_messages"
-	                         " WHERE uid IN (16, 17) AND outbox_id = 1"),
-	                 2);
+	assert_int_equal(
+	        sb_pg_valuef(&pg, "SELECT count(*) FROM email_messages"
+	                          " WHERE uid IN (16, 17) AND outbox_id = 1"),
+	        2);
 	clear_marks();
 }
 
@@ -397,18 +393,23 @@ test_overlong_diagnostic(void **st)
 	bounce(18, 17, rep, "bouncing", got, sizeof(got));
 	free(rep);
 	assert_string_equal(got, "['r@example.org']");
-	assert_int_equal(pg_long("SELECT length(bounce_reason) FROM outbox"
-	                         " WHERE id = 1"),
+	assert_int_equal(sb_pg_valuef(&pg,
+	                              "SELECT length(bounce_reason) FROM outbox"
+	                              " WHERE id = 1"),
 	                 500);
-	assert_int_equal(pg_long("SELECT count(*) FROM outbox WHERE id = 1"
-	                         " AND bounce_reason LIKE 'x Bcc: y zzz%%'"),
-	                 1);
 	assert_int_equal(
-	        pg_long("SELECT length(bounce_reason) FROM customer_identities"
+	        sb_pg_valuef(&pg, "SELECT count(*) FROM outbox WHERE id = 1"
+	                          " AND bounce_reason LIKE 'x Bcc: y zzz%%'"),
+	        1);
+	assert_int_equal(
+	        sb_pg_valuef(
+	                &pg,
+	                "SELECT length(bounce_reason) FROM customer_identities"
 	                " WHERE value = 'r@example.org'"),
 	        500);
-	assert_int_equal(pg_long("SELECT count(*) FROM customer_identities"
-	                         " WHERE bounce_reason ~ '[[:cntrl:]]'"),
+	assert_int_equal(sb_pg_valuef(&pg,
+	                              "SELECT count(*) FROM customer_identities"
+	                              " WHERE bounce_reason ~ '[[:cntrl:]]'"),
 	                 0);
 	clear_marks();
 }
