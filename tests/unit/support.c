@@ -2,6 +2,7 @@
  * support.c: see support.h. Test processes only.
  */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -160,6 +161,21 @@ sb_pg_value(const struct sb_pg *pg, const char *sql)
 		v = atol(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return v;
+}
+
+long
+sb_pg_valuef(const struct sb_pg *pg, const char *fmt, ...)
+{
+	char sql[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(sql))
+		return -1;
+	return sb_pg_value(pg, sql);
 }
 
 int

@@ -44,6 +44,9 @@ void sb_pg_teardown(struct sb_pg *pg);
 int sb_pg_exec(const struct sb_pg *pg, const char *sql);
 /* First column of the first row as a number, or -1. */
 long sb_pg_value(const struct sb_pg *pg, const char *sql);
+/* The same, with SQL made by printf from fmt (-1 past 4 KiB too). */
+__attribute__((format(printf, 2, 3))) long sb_pg_valuef(const struct sb_pg *pg,
+                                                        const char *fmt, ...);
 
 int sb_redis_setup(struct sb_redis *r);
 int sb_redis_start(struct sb_redis *r);
