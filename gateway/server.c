@@ -798,7 +798,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->mailboxes = xcalloc(s->nmailboxes + 1, sizeof(*s->mailboxes));
 	for (i = 0; (size_t)i < s->nmailboxes; i++)
 		s->mailboxes[i] = email_intake_new(
-		        &s->loop, s->db, s->ingest, s->kv, s->instance,
+		        &s->loop, s->db, s->ingest, s->kv, s->bus, s->instance,
 		        email_config(cfg)->mailboxes[i]);
 	/* Contacts waiting in a queue: the gate, their places, routing news. */
 	s->waiting = waiting_new(&s->loop, s->route,

@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <sodium.h>
 
+#include "bus.h"
 #include "email_imap.h"
 #include "email_intake.h"
 #include "email_mime.h"
@@ -44,6 +46,22 @@ static const char MARKED_SQL[] =
         "SELECT sb_email_marked($1, $2::bigint, $3::jsonb)";
 static const char DUPES_SQL[] =
         "SELECT sb_email_dupes($1, $2::bigint, $3::jsonb)";
+/*
+ * A delivery report: recorded, matched to the outbox row it answers and
+ * acted on (sb_email_bounce, 0030). Columns: the answer, and the matched
+ * row's conversation, message, destination and status (as they were
+ * before the statement: the function's own changes are not seen here).
+ */
+static const char BOUNCE_SQL[] =
+        "SELECT x.b::text, coalesce(o.conversation_id, 0),"
+        " coalesce(o.message_id, 0), o.destination, o.status"
+        " FROM (SELECT sb_email_bounce(d->>'mailbox',"
+        " (d->>'uidvalidity')::bigint, (d->>'uid')::bigint,"
+        " (d->>'prev_uid')::bigint, d->>'message_id',"
+        " decode(d->>'sha256', 'hex'), decode(d->>'raw', 'base64'),"
+        " (d->>'flags')::integer, d->'report') AS b"
+        " FROM (SELECT $1::jsonb AS d) AS y) AS x"
+        " LEFT JOIN outbox o ON o.id = (x.b->>'matched')::bigint";
 static const char RECORD_SQL[] =
         "SELECT sb_email_record(d->>'mailbox', (d->>'uidvalidity')::bigint,"
         " (d->>'uid')::bigint, (d->>'prev_uid')::bigint, $2,"
@@ -88,6 +106,7 @@ struct email_intake {
 	uv_loop_t *loop;
 	struct db *db;
 	struct ingest *in;
+	struct bus *bus; /* bounced replies told to desks; NULL: none */
 	const struct email_mailbox_config *c;
 	char *instance, *source, *lease_key;
 	struct kv_lease *lease;
@@ -601,10 +620,95 @@ on_recorded(void *arg, PGresult *res, const char *err)
 		fail_req(r, err != NULL ? err : PQresultErrorMessage(res));
 	} else {
 		it->stored = 1;
-		(*(it->dup ? m->duplicates : m->bounces))++;
-		gw_info(it->dup ? "email.duplicate" : "email.bounce",
-		        "mailbox=%s uid=%u", m->c->name, it->uid);
+		(*m->duplicates)++;
+		gw_info("email.duplicate", "mailbox=%s uid=%u", m->c->name,
+		        it->uid);
 	}
+	item_done(m, r);
+}
+
+/* The diagnostic the report gives for rcpt, or NULL. */
+static const char *
+diagnostic(json_t *hook, const char *rcpt)
+{
+	json_t *rs = json_object_get(json_object_get(hook, "report"),
+	                             "recipients"),
+	       *r;
+	const char *fr;
+	size_t i;
+
+	json_array_foreach(rs, i, r)
+	{
+		fr = json_string_value(json_object_get(r, "final_recipient"));
+		if (fr != NULL && strcasecmp(fr, rcpt) == 0)
+			return json_string_value(
+			        json_object_get(r, "diagnostic_code"));
+	}
+	/* Written otherwise (<>, a type): the only one there is. */
+	return json_array_size(rs) == 1
+	               ? json_string_value(json_object_get(
+	                         json_array_get(rs, 0), "diagnostic_code"))
+	               : NULL;
+}
+
+/*
+ * A reply bounced for good (the answer marked its address bouncing): the
+ * desks following its conversation see it on the message
+ * (conversation.delivery, as the outbox sender tells the rest).
+ */
+static void
+tell_bounced(struct email_intake *m, const struct item *it, const PGresult *res,
+             json_t *answer)
+{
+	uint64_t conv = strtoull(PQgetvalue(res, 0, 1), NULL, 10),
+	         seq = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	const char *to = PQgetvalue(res, 0, 3);
+	json_t *hook, *ev;
+	char cs[24];
+
+	if (m->bus == NULL || conv == 0 || seq == 0 ||
+	    json_array_size(json_object_get(answer, "bouncing")) == 0)
+		return;
+	hook = json_loads(it->hook_data, 0, NULL);
+	snprintf(cs, sizeof(cs), "%llu", (unsigned long long)conv);
+	ev = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:b, s:s?}}", "type",
+	               "conversation.delivery", "conversation", cs, "seq",
+	               (json_int_t)seq, "delivery", "status",
+	               PQgetvalue(res, 0, 4), "to", to, "bounced", 1,
+	               "bounce_reason", diagnostic(hook, to));
+	if (ev != NULL)
+		bus_publish(m->bus, conv, 0, ev, NULL, NULL, NULL, NULL);
+	json_decref(ev);
+	json_decref(hook);
+}
+
+static void
+on_bounce(void *arg, PGresult *res, const char *err)
+{
+	struct item *it = arg;
+	struct email_intake *m = it->m;
+	struct req *r = m->serving;
+	json_t *a;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		fail_req(r, err != NULL ? err : PQresultErrorMessage(res));
+		item_done(m, r);
+		return;
+	}
+	it->stored = 1;
+	a = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!json_is_true(json_object_get(a, "repeat"))) {
+		(*m->bounces)++;
+		tell_bounced(m, it, res, a);
+	}
+	gw_info("email.bounce",
+	        "mailbox=%s uid=%u matched=%lld bouncing=%zu repeat=%d",
+	        m->c->name, it->uid,
+	        (long long)json_integer_value(json_object_get(a, "matched")),
+	        json_array_size(json_object_get(a, "bouncing")),
+	        json_is_true(json_object_get(a, "repeat")));
+	json_decref(a);
 	item_done(m, r);
 }
 
@@ -720,9 +824,11 @@ on_dupes(void *arg, PGresult *res, const char *err)
 			continue;
 		}
 		params[0] = it->hook_data;
-		params[1] = it->dup ? "duplicate" : "bounce";
-		if (db_query(m->db, RECORD_SQL, 2, params, on_recorded, it) !=
-		    0) {
+		params[1] = "duplicate";
+		if ((it->dup ? db_query(m->db, RECORD_SQL, 2, params,
+		                        on_recorded, it)
+		             : db_query(m->db, BOUNCE_SQL, 1, params, on_bounce,
+		                        it)) != 0) {
 			fail_req(r, "database unavailable");
 			item_done(m, r);
 		}
@@ -905,7 +1011,7 @@ on_lease(void *arg, int is_held, const char *holder)
 
 struct email_intake *
 email_intake_new(uv_loop_t *loop, struct db *db, struct ingest *in,
-                 struct kv *kv, const char *instance,
+                 struct kv *kv, struct bus *bus, const char *instance,
                  const struct email_mailbox_config *c)
 {
 	struct email_intake *m = xcalloc(1, sizeof(*m));
@@ -916,6 +1022,7 @@ email_intake_new(uv_loop_t *loop, struct db *db, struct ingest *in,
 	m->loop = loop;
 	m->db = db;
 	m->in = in;
+	m->bus = bus;
 	m->c = c;
 	m->instance = xstrdup(instance);
 	m->source = xasprintf("email:%s", c->name);

@@ -16,8 +16,11 @@
  *  1. asks which were imported before under another IMAP identity
  *     (sb_email_dupes, 0029: a UIDVALIDITY change, a copy): those are
  *     recorded as duplicates (sb_email_record), never imported again;
- *  2. records delivery reports (kind bounce) the same way: they never
- *     open a conversation and are never answered;
+ *  2. records delivery reports (kind bounce) with sb_email_bounce (0030):
+ *     matched to the reply they answer, which is marked bounced and its
+ *     address bouncing when the failure is permanent (the desks following
+ *     its conversation are told: conversation.delivery); they never open
+ *     a conversation and are never answered;
  *  3. submits the rest to ingest (source "email:<name>", external id
  *     "<uidvalidity>:<uid>") with the hook email.import, which stores the
  *     raw source and moves the cursor in the message's transaction, and
@@ -50,11 +53,12 @@
 
 struct email_intake;
 
-/* c, db, in and kv must outlive the intake. instance: the lease holder's
- * name (copied). Not started. */
+/* c, db, in, kv and bus (NULL: none) must outlive the intake. instance:
+ * the lease holder's name (copied). Not started. */
+struct bus;
 struct email_intake *email_intake_new(uv_loop_t *loop, struct db *db,
                                       struct ingest *in, struct kv *kv,
-                                      const char *instance,
+                                      struct bus *bus, const char *instance,
                                       const struct email_mailbox_config *c);
 void email_intake_start(struct email_intake *m);
 

@@ -56,6 +56,26 @@ def mail(frm, subject, body, msgid=None, extra=()):
     return "\r\n".join(lines).encode()
 
 
+def dsn_for(msgid, rcpt, own_id):
+    """A delivery report (RFC 3464) saying the mail msgid could not be
+    delivered to rcpt, for good."""
+    return "\r\n".join([
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+        "To: %s" % OURS, "Subject: Undelivered Mail Returned to Sender",
+        "Message-ID: <%s>" % own_id, "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        "Content-Type: multipart/report; report-type=delivery-status;"
+        " boundary=\"b\"", "", "--b",
+        "Content-Type: text/plain", "", "Delivery failed.", "--b",
+        "Content-Type: message/delivery-status", "",
+        "Reporting-MTA: dns; mx.example.org", "",
+        "Final-Recipient: rfc822; %s" % rcpt, "Action: failed",
+        "Status: 5.1.1", "Diagnostic-Code: smtp; 550 5.1.1 no such user",
+        "", "--b", "Content-Type: text/rfc822-headers", "",
+        "Message-ID: <%s>" % msgid, "Subject: Re: something", "",
+        "--b--", ""]).encode()
+
+
 class EmailIntakeTest(harness.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -245,6 +265,22 @@ class EmailIntakeTest(harness.TestCase):
         self.assertEqual(str(self.wait_imported("j2@example.org")), conv)
         ann.wait_for("conversation.message", conversation=conv,
                      text="Understood.", timeout=30)
+        # The reply bounces: the report names our Message-ID and Jo's
+        # address; the desk sees it on the reply, the record marks Jo's
+        # address bouncing.
+        self.dove.deliver(dsn_for(ours, "jo@example.org", "d2@mx.example.org"))
+        d = ann.wait_for("conversation.delivery", conversation=conv,
+                         timeout=30)
+        self.assertEqual((d["seq"], d["delivery"]["bounced"]),
+                         (rep["seq"], True))
+        self.assertIn("no such user", d["delivery"]["bounce_reason"])
+        self.assertEqual(self.sql(
+            "SELECT bouncing_since IS NOT NULL FROM customer_identities"
+            " WHERE value = 'jo@example.org'"), "t")
+        ann.send(type="conversation.history", conversation=conv, id="h3")
+        h = ann.next_of(("conversation.history",), "h3")
+        mine = [m for m in h["messages"] if m["seq"] == rep["seq"]][0]
+        self.assertIs(mine["delivery"]["bounced"], True)
         # Moved after import: nothing left in Desk, both in Done.
         self.wait(lambda: self.dove.count("mailbox Done header Message-ID"
                                           " @example.org") >= 2, "moved")
@@ -364,25 +400,18 @@ class EmailIntakeTest(harness.TestCase):
 
     def test_delivery_report_opens_nothing(self):
         before = self.sql("SELECT count(*) FROM conversations")
-        dsn = "\r\n".join([
-            "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>",
-            "To: %s" % OURS, "Subject: Undelivered Mail Returned to Sender",
-            "Message-ID: <d1@mx.example.org>",
-            "Auto-Submitted: auto-replied", "MIME-Version: 1.0",
-            "Content-Type: multipart/report; report-type=delivery-status;"
-            " boundary=\"b\"", "", "--b",
-            "Content-Type: text/plain", "", "Delivery failed.", "--b",
-            "Content-Type: message/delivery-status", "",
-            "Reporting-MTA: dns; mx.example.org", "",
-            "Final-Recipient: rfc822; gone@example.org", "Action: failed",
-            "Status: 5.1.1", "Diagnostic-Code: smtp; 550 5.1.1 no such user",
-            "", "--b--", ""]).encode()
+        # A report for a message we never sent: recorded, nothing else.
+        dsn = dsn_for("never-sent@example.gov.uk", "gone@example.org",
+                      "d1@mx.example.org")
         self.dove.deliver(dsn)
         self.wait(lambda: self.sql(
             "SELECT kind FROM email_messages WHERE rfc_message_id ="
             " 'd1@mx.example.org'") == "bounce", "the report recorded")
         self.assertEqual(self.sql("SELECT count(*) FROM conversations"),
                          before)
+        self.assertEqual(self.sql(
+            "SELECT outbox_id IS NULL FROM email_messages WHERE"
+            " rfc_message_id = 'd1@mx.example.org'"), "t")
         self.assertEqual(self.acks_to("mailer-daemon@mx.example.org"), [])
         self.wait(lambda: self.seen("d1@mx.example.org") == 1, "\\Seen")
 

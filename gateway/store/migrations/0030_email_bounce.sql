@@ -1,8 +1,8 @@
 -- 0030: delivery reports (DSNs, RFC 3464) recorded against the message
 -- they answer (issue 15; docs/email.md, "Bounces").
 --
--- Intake is to call sb_email_bounce, instead of sb_email_record, for mail
--- the normaliser calls a delivery report (it does not yet). In one transaction it records the
+-- Intake calls sb_email_bounce, instead of sb_email_record, for mail
+-- the normaliser calls a delivery report. In one transaction it records the
 -- mail once (kind 'bounce', the same cursor rule), finds the email outbox
 -- row it answers, and on a permanent failure marks that row bounced and
 -- the address bouncing on the customer record.
