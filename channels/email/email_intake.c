@@ -128,6 +128,7 @@ struct email_intake {
 	int closing;
 	struct req *serving;
 	enum state logged;
+	char logged_why[ERR_MAX];
 	uint64_t *imported, *duplicates, *bounces;
 };
 
@@ -978,8 +979,10 @@ on_async(uv_async_t *h)
 	snprintf(why, sizeof(why), "%s", m->error);
 	exited = m->exited;
 	uv_mutex_unlock(&m->mu);
-	if (st != m->logged) {
+	if (st != m->logged ||
+	    (st == ST_ERROR && strcmp(why, m->logged_why) != 0)) {
 		m->logged = st;
+		snprintf(m->logged_why, sizeof(m->logged_why), "%s", why);
 		if (st == ST_ERROR)
 			gw_error("email.mailbox_error",
 			         "mailbox=%s reason=\"%s\" (nothing is lost: "

@@ -610,5 +610,123 @@ class EmailIntakeTest(harness.TestCase):
             self.stopped(sb2)
 
 
+class EmailOAuthTest(harness.TestCase):
+    """A mailbox signed in with SASL XOAUTH2 and a client-credentials
+    token (tests/unit/email/oauth_server.py), which Dovecot checks by
+    introspection: a revoked token is a clear mailbox error on /readyz and
+    in the log, then a new token is fetched and the mail that came
+    meanwhile imported; an expired one is fetched again before use."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        cls.oport = harness.free_port()
+        cls.oauth = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(
+                harness.SRC, "tests/unit/email/oauth_server.py"),
+             str(cls.oport), "switchboard-app", "app-secret", "3600",
+             "council"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        harness.at_exit(cls.oauth.kill)
+        assert cls.oauth.stdout.readline().startswith(b"ready")
+        base = "http://127.0.0.1:%d" % cls.oport
+        cls.dove = harness.Dovecot(introspect=base + "/introspect")
+        d = harness.tempdir("oauth")
+        secret = os.path.join(d, "secret")
+        with open(secret, "w") as f:
+            f.write("app-secret\n")
+        over = {"email": {"mailbox council": {
+            "host": "127.0.0.1", "port": cls.dove.port,
+            "ca_file": cls.dove.ca, "user": cls.dove.user,
+            "oauth_token_url": base + "/token",
+            "oauth_client_id": "switchboard-app",
+            "oauth_client_secret_file": secret,
+            "oauth_scope": "https://outlook.office365.com/.default",
+            "queue": "contact", "addresses": [OURS], "acknowledge": False,
+            "sweep": 2, "timeout": 5, "lease": 3}}}
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, over, dbname=cls.db,
+                                     start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql("INSERT INTO queues (id, slug, name) VALUES"
+                    " (61, 'contact', 'Contact centre');"
+                    "INSERT INTO queue_channels (queue_id, channel,"
+                    " answer_target_s) VALUES (61, 'email', 86400);",
+                    dbname=cls.db)
+        cls.sb.start()
+        cls.sb.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.sb.stop()
+        assert rc == 0, "exit %s\n%s" % (rc, cls.sb.log_tail(80))
+
+    sql = EmailIntakeTest.sql
+    wait = EmailIntakeTest.wait
+    fail_with_log = EmailIntakeTest.fail_with_log
+    imported = EmailIntakeTest.imported
+    wait_imported = EmailIntakeTest.wait_imported
+    imap_children = EmailIntakeTest.imap_children
+
+    def control(self, path):
+        c = harness.http.client.HTTPConnection("127.0.0.1", self.oport,
+                                               timeout=5)
+        try:
+            c.request("POST" if path != "stats" else "GET",
+                      "/control/" + path)
+            return harness.json.loads(c.getresponse().read() or b"{}")
+        finally:
+            c.close()
+
+    def cut_session(self):
+        """The daemon's IMAP session dies: it must sign in again."""
+        for pid in self.imap_children():
+            os.kill(pid, signal.SIGKILL)
+
+    def mailbox_state(self):
+        return harness.json.loads(self.sb.get("/readyz").body)["email"][
+            "council"]
+
+    def test_revoked_then_expired(self):
+        self.dove.deliver(mail("Kim <kim@example.org>", "Signed in by OAuth",
+                               "Body.", "k1@example.org"))
+        self.wait_imported("k1@example.org")
+        issued = self.control("stats")["issued"]
+        # Revoked: the next sign-in is refused, said on /readyz and in
+        # the log; the instance stays ready. (Tokens issued from now last
+        # 8 s, for the expiry below.)
+        self.control("life/8")
+        self.control("revoke")
+        start = len(self.sb.log_text())
+        self.cut_session()
+        self.dove.deliver(mail("Kim <kim@example.org>", "During the error",
+                               "Body.", "k2@example.org"))
+        self.wait(lambda: self.mailbox_state().startswith(
+            "error: XOAUTH2 sign-in failed"), "the error on /readyz")
+        self.sb.wait_log(r"email\.mailbox_error mailbox=council reason="
+                         r"\"XOAUTH2 sign-in failed", start=start)
+        self.assertEqual(harness.json.loads(self.sb.get("/readyz").body)
+                         ["status"], "ok")
+        # A new token (the refused one was dropped), and nothing lost.
+        self.wait_imported("k2@example.org")
+        self.wait(lambda: self.mailbox_state() == "ok", "ok again")
+        self.assertGreater(self.control("stats")["issued"], issued)
+        # Expired: the token it has now lasts 8 s. Left to expire, the
+        # next sign-in fetches a new one first: Dovecot refuses nothing.
+        time.sleep(8.5)  # the token's life: not an assertion
+        stats = self.control("stats")
+        start = len(self.sb.log_text())
+        self.cut_session()
+        self.dove.deliver(mail("Kim <kim@example.org>", "After expiry",
+                               "Body.", "k3@example.org"))
+        self.wait_imported("k3@example.org")
+        after = self.control("stats")
+        self.assertGreater(after["issued"], stats["issued"])
+        self.assertEqual(after["refused"], stats["refused"])
+        self.assertNotIn("email.mailbox_error",
+                         self.sb.log_text()[start:])
+
+
 if __name__ == "__main__":
     unittest.main()
