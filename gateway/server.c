@@ -788,7 +788,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	if (email_config(cfg)->smtp != NULL) {
 		s->email_outbox = email_outbox_new(&s->loop, s->db, s->bus,
-		                                   email_config(cfg)->smtp);
+		                                   email_config(cfg));
 		email_outbox_start(s->email_outbox);
 	} else {
 		gw_info("email.outbox_off",

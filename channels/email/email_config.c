@@ -57,6 +57,10 @@ static cfg_opt_t mailbox_opts[] = {
 	CFG_BOOL("acknowledge", cfg_true, CFGF_NONE),
 	CFG_STR("name", "", CFGF_NONE),
 	CFG_STR("type", "", CFGF_NONE),
+	CFG_STR("from", "", CFGF_NONE),
+	CFG_STR("from_name", "", CFGF_NONE),
+	CFG_STR("reply_to", "", CFGF_NONE),
+	CFG_STR("signature", "", CFGF_NONE),
 	CFG_INT("batch", 50, CFGF_NONE),
 	CFG_INT("sweep", 60, CFGF_NONE),
 	CFG_INT("timeout", 30, CFGF_NONE),
@@ -412,6 +416,21 @@ mailbox_check(cfg_t *cfg, cfg_opt_t *opt)
 		          what);
 		return -1;
 	}
+	if ((cfg_getstr(s, "from")[0] != '\0' &&
+	     !email_compose_addr_ok(cfg_getstr(s, "from"))) ||
+	    (cfg_getstr(s, "reply_to")[0] != '\0' &&
+	     !email_compose_addr_ok(cfg_getstr(s, "reply_to")))) {
+		cfg_error(cfg, "%s: from and reply_to: one address each", what);
+		return -1;
+	}
+	if (strlen(cfg_getstr(s, "from_name")) > 200 ||
+	    strlen(cfg_getstr(s, "signature")) > 2000) {
+		cfg_error(cfg,
+		          "%s: from_name at most 200 bytes, signature at most "
+		          "2000",
+		          what);
+		return -1;
+	}
 	if (strlen(cfg_getstr(s, "name")) > 200 ||
 	    strlen(cfg_getstr(s, "type")) > 64) {
 		cfg_error(cfg, "%s: name at most 200 bytes, type at most 64",
@@ -527,6 +546,10 @@ mailbox_free(struct email_mailbox_config *m)
 	free(m->addresses);
 	free(m->ack_name);
 	free(m->type_hint);
+	free(m->from);
+	free(m->from_name);
+	free(m->reply_to);
+	free(m->signature);
 	free(m);
 }
 
@@ -579,6 +602,12 @@ mailbox_load(cfg_t *s, const char **why)
 	m->acknowledge = cfg_getbool(s, "acknowledge") ? 1 : 0;
 	m->ack_name = str_or_null(s, "name");
 	m->type_hint = str_or_null(s, "type");
+	m->from = str_or_null(s, "from");
+	m->from_name = str_or_null(s, "from_name");
+	if (m->from_name == NULL && m->ack_name != NULL)
+		m->from_name = xstrdup(m->ack_name);
+	m->reply_to = str_or_null(s, "reply_to");
+	m->signature = str_or_null(s, "signature");
 	m->batch = (unsigned)cfg_getint(s, "batch");
 	m->sweep_s = (unsigned)cfg_getint(s, "sweep");
 	m->timeout_s = (unsigned)cfg_getint(s, "timeout");

@@ -71,9 +71,14 @@ struct email_mailbox_config {
 	char *move_to;    /* after import: move here; NULL: set \Seen */
 	char **addresses; /* its own, lower case (never answered) */
 	size_t naddresses;
-	int acknowledge;    /* send the acknowledgement */
-	char *ack_name;     /* who the mailbox is, in it; or NULL */
-	char *type_hint;    /* conversation type hint, or NULL */
+	int acknowledge; /* send the acknowledgement */
+	char *ack_name;  /* who the mailbox is, in it; or NULL */
+	char *type_hint; /* conversation type hint, or NULL */
+	/* What its mail (acknowledgements, replies) is sent as; NULL: the
+	 * smtp section's from and from_name (from_name: name first). */
+	char *from, *from_name;
+	char *reply_to;     /* Reply-To of its mail, or NULL */
+	char *signature;    /* below a reply's text ("-- " line), or NULL */
 	unsigned batch;     /* messages fetched and committed at once */
 	unsigned sweep_s;   /* UID sweep (and IDLE's longest wait) */
 	unsigned timeout_s; /* one network read or write */

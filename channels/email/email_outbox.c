@@ -37,7 +37,8 @@ struct email_outbox {
 	struct db *db;
 	struct bus *bus; /* delivery news for the desks; NULL: none */
 	const struct email_smtp_config *c;
-	struct email_oauth *oauth; /* NULL: a password or none */
+	const struct email_config *ec; /* the mailboxes' From and signature */
+	struct email_oauth *oauth;     /* NULL: a password or none */
 	uv_timer_t timer;
 	int claiming;      /* a claim is in flight */
 	unsigned inflight; /* rows claimed, outcome not yet recorded */
@@ -234,6 +235,20 @@ str(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+/* The mailbox a row was written for (its payload's "mailbox"), or NULL. */
+static const struct email_mailbox_config *
+mailbox_of(const struct email_outbox *o, const char *name)
+{
+	size_t i;
+
+	if (name == NULL || o->ec == NULL)
+		return NULL;
+	for (i = 0; i < o->ec->nmailboxes; i++)
+		if (strcmp(o->ec->mailboxes[i]->name, name) == 0)
+			return o->ec->mailboxes[i];
+	return NULL;
+}
+
 /* A job for one claimed row: composed now, sent on the threadpool. */
 static void
 start_job(struct email_outbox *o, const PGresult *res, int row)
@@ -242,6 +257,8 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	struct email_compose c;
 	const char *why = NULL, *kind, *env, *auto_sub;
 	const char *refs[EMAIL_REFERENCES_MAX];
+	const struct email_mailbox_config *mb;
+	char *signed_text = NULL;
 	json_t *p, *ra;
 	size_t k;
 
@@ -260,10 +277,15 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	auto_sub = str(p, "auto_submitted");
 	if (auto_sub == NULL && strncmp(kind, "chat.", 5) == 0)
 		auto_sub = "auto-generated";
-	j->envelope = xstrdup(env != NULL && env[0] == '\0' ? "" : o->c->from);
+	mb = mailbox_of(o, str(p, "mailbox"));
 	memset(&c, 0, sizeof(c));
-	c.from_name = o->c->from_name;
-	c.from_addr = o->c->from;
+	c.from_addr = mb != NULL && mb->from != NULL ? mb->from : o->c->from;
+	c.from_name = mb != NULL && mb->from_name != NULL ? mb->from_name
+	                                                  : o->c->from_name;
+	c.reply_to = mb != NULL ? mb->reply_to : NULL;
+	/* Bounces come back to the address mail is sent as: to the mailbox
+	 * intake reads, when it has its own. */
+	j->envelope = xstrdup(env != NULL && env[0] == '\0' ? "" : c.from_addr);
 	c.to_addr = j->to;
 	c.subject = str(p, "subject");
 	c.message_id = str(p, "message_id");
@@ -279,6 +301,12 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	c.auto_submitted = auto_sub;
 	c.date_ms = (int64_t)time(NULL) * 1000;
 	c.text = str(p, "text");
+	if (c.text != NULL && j->seq != 0 && mb != NULL &&
+	    mb->signature != NULL) {
+		/* An advisor's reply carries the mailbox's signature. */
+		signed_text = xasprintf("%s\n\n-- \n%s", c.text, mb->signature);
+		c.text = signed_text;
+	}
 	if (c.text == NULL) {
 		why = "the row has no text";
 	} else {
@@ -291,6 +319,7 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 		snprintf(j->out.reason, sizeof(j->out.reason),
 		         "not sent: %s (%s)", why, kind);
 	}
+	free(signed_text);
 	json_decref(p);
 	o->inflight++;
 	if (uv_queue_work(o->loop, &j->req, work_send, after_send) != 0) {
@@ -351,15 +380,17 @@ on_tick(uv_timer_t *t)
 
 struct email_outbox *
 email_outbox_new(uv_loop_t *loop, struct db *db, struct bus *bus,
-                 const struct email_smtp_config *c)
+                 const struct email_config *ec)
 {
 	struct email_outbox *o = xcalloc(1, sizeof(*o));
+	const struct email_smtp_config *c = ec->smtp;
 	char err[256];
 
 	o->loop = loop;
 	o->db = db;
 	o->bus = bus;
 	o->c = c;
+	o->ec = ec;
 	o->oauth = email_config_oauth(&c->cred, err, sizeof(err));
 	if (o->oauth == NULL && err[0] != '\0')
 		gw_error("email.oauth_unusable", "reason=\"%s\"", err);

@@ -33,7 +33,11 @@
 struct email_outbox;
 
 /*
- * c, db and bus must outlive the sender (bus may be NULL). An advisor's
+ * ec (with its smtp section), db and bus must outlive the sender (bus may
+ * be NULL). A row written for a mailbox (payload "mailbox": its name) is
+ * sent as that mailbox's from, from_name and reply_to where it has them,
+ * with its envelope sender so that bounces come back to it; an advisor's
+ * reply also carries its signature. An advisor's
  * reply (payload kind "email.reply") is told to the desks following its
  * conversation when recorded sent, pending again or failed for good:
  * {"type": "conversation.delivery", "conversation", "seq" (the message),
@@ -42,7 +46,7 @@ struct email_outbox;
 struct bus;
 struct email_outbox *email_outbox_new(uv_loop_t *loop, struct db *db,
                                       struct bus *bus,
-                                      const struct email_smtp_config *c);
+                                      const struct email_config *ec);
 void email_outbox_start(struct email_outbox *o);
 /* Messages sent and failed for good since start. */
 uint64_t email_outbox_sent(const struct email_outbox *o);

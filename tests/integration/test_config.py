@@ -220,7 +220,11 @@ class ConfigTest(harness.TestCase):
                            'addresses = {"contact@example.org",'
                            ' "foi@example.org"}',
                            'acknowledge = false', 'type = "foi"',
-                           'sweep = 300', 'lease = 10']):
+                           'sweep = 300', 'lease = 10',
+                           'from = "tax@example.org"',
+                           'from_name = "Council Tax"',
+                           'reply_to = "tax@example.org"',
+                           'signature = "Council Tax team\\nExample"']):
             path, _ = self.mailbox(*(self.MAILBOX + extra))
             r = self.check(path)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -237,6 +241,8 @@ class ConfigTest(harness.TestCase):
             (base + ['addresses = {"not an address"}'], "not an address"),
             ([base[0], 'user = "contact"', base[2], base[3]], "addresses"),
             (base + ['sweep = 1800'], "sweep"),
+            (base + ['from = "Council Tax"'], "from and reply_to"),
+            (base + ['signature = "%s"' % ("x" * 2001)], "signature"),
             (base + ['lease = 1'], "lease"),
             (base + ['oauth_token_url = "http://example.org/t"',
                      'oauth_client_id = "id"',

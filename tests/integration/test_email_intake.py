@@ -105,8 +105,11 @@ class EmailIntakeTest(harness.TestCase):
                 "host": "127.0.0.1", "port": cls.dove.port,
                 "ca_file": cls.dove.ca, "user": cls.dove.user,
                 "password": cls.dove.password, "queue": "deskq",
-                "folder": "Desk", "addresses": [OURS],
+                "folder": "Desk", "addresses": [OURS, "tax@example.gov.uk"],
                 "after_import": "move:Done", "acknowledge": False,
+                "from": "tax@example.gov.uk", "from_name": "Council Tax",
+                "reply_to": "tax.replies@example.gov.uk",
+                "signature": "Council Tax team\nExample Council",
                 "sweep": 2, "timeout": 5, "lease": 3}}}
         cls.sb = harness.Switchboard(cls.pg, cls.redis, cls.over,
                                      dbname=cls.db, start=False)
@@ -250,6 +253,12 @@ class EmailIntakeTest(harness.TestCase):
         self.assertIn("Band D is set by the VOA.", data)
         self.assertNotIn("Auto-Submitted", data)
         self.assertNotIn("someone.else@example.net", got[0]["rcpt_tos"])
+        # Sent as the mailbox, with its signature; bounces come back to it.
+        self.assertRegex(data, r'From: "Council Tax"\s+<tax@example\.gov\.uk>')
+        self.assertIn("Reply-To: <tax.replies@example.gov.uk>", data)
+        # the signature's "-- " line, quoted-printable
+        self.assertIn("--=20\r\nCouncil Tax team\r\nExample Council", data)
+        self.assertEqual(got[0]["mail_from"], "tax@example.gov.uk")
         ours = re.search(r"Message-ID: <([^>]+)>", data).group(1)
         # The history shows it sent.
         ann.send(type="conversation.history", conversation=conv, id="h2")
