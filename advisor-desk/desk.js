@@ -693,6 +693,15 @@ function msgNode(c, m, pending) {
   const form = c.fields && c.fieldsSeq === m.seq;
   li.append(el('span', 'txt', form ? `${String(m.text || '').split('\n')[0] || 'Form sent'} (the answers are in the table above)` :
     m.text));
+  // An email's attachments, by name: the raw mail keeps them (the desk cannot open them yet).
+  const att = m.metadata && Array.isArray(m.metadata.attachments) ? m.metadata.attachments : [];
+  if (att.length) {
+    const names = att.map(a => `${a.filename || a.name || 'unnamed'}${a.content_type ? ` (${a.content_type}` +
+      `${a.size >= 0 ? `, ${kb(a.size)}` : ''})` : ''}`);
+    li.append(el('span', 'att', `${plural(att.length, 'attachment')}: ${names.join('; ')}`));
+  }
+  const problems = m.metadata && m.metadata.email && m.metadata.email.problems;
+  if (problems) li.append(el('span', 'att', 'Part of this email could not be read; its original is kept.'));
   let meta = m.at ? clock(m.at) : '';
   if (pending) {
     const st = pending.state === 'failed' ? `Not sent: ${pending.error}` :
@@ -709,6 +718,8 @@ function msgNode(c, m, pending) {
   li.append(el('span', 'meta', meta));
   return li;
 }
+const kb = n => (n < 1024 ? `${n} bytes` : n < 1048576 ? `${Math.round(n / 1024)} KB` :
+  `${(n / 1048576).toFixed(1)} MB`);
 // An outbound email's state (history's "delivery", conversation.delivery events).
 function deliveryText(d) {
   if (!d) return 'Queued to send by email';
@@ -797,7 +808,8 @@ function renderConv(fresh) {
   $('composer').disabled = c.left;
   $('send-btn').disabled = c.left;
   $('canned-btn').disabled = c.left;
-  $('composer-hint').textContent = c.left ? LEFT_HINT : COMPOSER_HINT;
+  $('composer-hint').textContent = c.left ? LEFT_HINT : to ? EMAIL_HINT : COMPOSER_HINT;
+  $('composer').rows = to ? 8 : 3;
   if (!$('composer-err').textContent) {
     $('composer').setAttribute('aria-describedby', to ? 'composer-to composer-hint' : 'composer-hint');
   }
@@ -838,6 +850,7 @@ function markRead(c) {
 
 // ---------------------------------------------------------------- composer
 const COMPOSER_HINT = 'Enter sends. Shift and Enter starts a new line. Type / and a shortcut (for example /hello) for a canned response.';
+const EMAIL_HINT = 'Enter starts a new line. Ctrl and Enter sends, as does the Send button. Type / and a shortcut (for example /hello) for a canned response.';
 const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the council, and replying by email or text message is not available in Switchboard yet. Add a note and wrap it up; reply to the resident another way if they need an answer.';
 function sendPending(c, cid) {
   const p = c.pending.get(cid);
@@ -1528,7 +1541,12 @@ function init() {
   wrap = new WrapUp({ request, say, fieldError, current: () => (S.open ? S.convs.get(S.open) : null), done: wrappedUp });
   $('composer').addEventListener('keydown', e => {
     if (composerKey(e)) return;
-    if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing) {
+    if (e.key !== 'Enter' || e.shiftKey || e.altKey || e.isComposing) return;
+    // Chat: Enter sends. Email: a letter of paragraphs that cannot be called back once
+    // sent, so Enter starts a new line and Ctrl (or Command) and Enter sends.
+    const c = S.open ? S.convs.get(S.open) : null;
+    const mail = c && c.channel === 'email';
+    if (mail ? e.ctrlKey || e.metaKey : !e.ctrlKey && !e.metaKey) {
       e.preventDefault();
       sendReply();
     }
