@@ -64,7 +64,8 @@ email_decode_base64(struct email_buf *out, const void *in, size_t n)
 		acc = 0;
 		k = 0;
 	}
-	email_buf_add(out, chunk, used);
+	if (used > 0)
+		email_buf_add(out, chunk, used);
 	if (k == 2) {
 		bytes[0] = (unsigned char)(acc >> 4);
 		email_buf_add(out, bytes, 1);

@@ -239,7 +239,7 @@ session_open(struct email_intake *m, char *err, size_t errlen)
 		token = xmalloc(TOKEN_MAX);
 		if (email_oauth_token(m->oauth, token, TOKEN_MAX, why,
 		                      sizeof(why)) != 0) {
-			snprintf(err, errlen, "no OAuth token: %s", why);
+			snprintf(err, errlen, "no OAuth token: %.300s", why);
 			free(token);
 			return NULL;
 		}
@@ -436,7 +436,7 @@ sweep(struct email_intake *m, struct email_imap *s, char *err, size_t errlen)
 	r.uidvalidity = box.uidvalidity;
 	call_loop(m, &r);
 	if (!r.ok) {
-		snprintf(err, errlen, "the cursor: %s", r.why);
+		snprintf(err, errlen, "the cursor: %.300s", r.why);
 		return -1;
 	}
 	/* Committed before a crash, never marked: marked now. */
@@ -476,7 +476,7 @@ sweep(struct email_intake *m, struct email_imap *s, char *err, size_t errlen)
 	if (mark(m, s, box.uidvalidity, done, ndone, err, errlen) != 0)
 		goto out;
 	if (notstored > 0) {
-		snprintf(err, errlen, "%zu of %zu messages not stored: %s",
+		snprintf(err, errlen, "%zu of %zu messages not stored: %.300s",
 		         notstored, f.n, r.why);
 		goto out;
 	}
