@@ -15,12 +15,62 @@
 
 #define TIMEOUT_DEFAULT_S 60
 
+/*
+ * Handles kept between sends, each with the connection it last used: the
+ * next send to the same server (same host, port, TLS and sign-in; libcurl
+ * matches them) goes over it, with no new TCP or TLS handshake and no
+ * second sign-in. Taking the TLS handshake away matters: Debian's libcurl
+ * (GnuTLS) parses every trusted CA again for each one. A handle is used by
+ * one thread at a time (taken from the pool, given back); connections are
+ * not shared between handles, which libcurl does not support across
+ * threads. One left idle longer than CONN_MAX_AGE_S is not reused.
+ */
+#define POOL_MAX       16
+#define CONN_MAX_AGE_S 60
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[POOL_MAX];
+static size_t npool;
 
 static void
 curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* A handle: a kept one (*reused 1) or a new one. */
+static CURL *
+handle_take(int *reused)
+{
+	CURL *c = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	if (npool > 0)
+		c = pool[--npool];
+	pthread_mutex_unlock(&pool_mu);
+	*reused = c != NULL;
+	if (c == NULL)
+		return curl_easy_init();
+	/* Options back to their defaults; its connection is kept. */
+	curl_easy_reset(c);
+	return c;
+}
+
+/* ok: the send went well, so the handle's connection may serve again. */
+static void
+handle_give(CURL *c, int ok)
+{
+	if (ok) {
+		pthread_mutex_lock(&pool_mu);
+		if (npool < POOL_MAX) {
+			pool[npool++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&pool_mu);
+	}
+	if (c != NULL)
+		curl_easy_cleanup(c);
 }
 
 int
@@ -71,31 +121,21 @@ fail(struct email_smtp_outcome *out, long code, int permanent, const char *why)
 	return -1;
 }
 
-int
-email_smtp_send(const struct email_smtp_opts *o, const char *from,
-                const char *const *rcpt, size_t nrcpt, const char *msg,
-                size_t len, struct email_smtp_outcome *out)
+/* One send on handle c (reset, its connection kept). */
+static int
+send_on(CURL *c, const struct email_smtp_opts *o, const char *from,
+        const char *const *rcpt, size_t nrcpt, const char *msg, size_t len,
+        struct email_smtp_outcome *out)
 {
 	char url[300], cerr[CURL_ERROR_SIZE] = "", why[700];
 	struct curl_slist *to = NULL;
 	struct body b = {msg, len};
 	long code = 0;
-	CURL *c;
 	CURLcode cr;
 	size_t i;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (o->host == NULL || o->host[0] == '\0' || nrcpt == 0)
-		return fail(out, 0, 1, "no server or no recipient");
-	if (o->tls == EMAIL_SMTP_PLAIN_LOCAL && !email_smtp_loopback(o->host))
-		return fail(out, 0, 1,
-		            "a plain (unencrypted) relay must be on a loopback "
-		            "address");
-	pthread_once(&curl_once, curl_init_once);
-	c = curl_easy_init();
-	if (c == NULL)
-		return fail(out, 0, 0, "libcurl: no handle");
 	snprintf(url, sizeof(url), "%s://%s%s%s:%u",
 	         o->tls == EMAIL_SMTP_IMPLICIT ? "smtps" : "smtp",
 	         strchr(o->host, ':') != NULL ? "[" : "", o->host,
@@ -112,8 +152,12 @@ email_smtp_send(const struct email_smtp_opts *o, const char *from,
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file != NULL)
+	if (o->ca_file != NULL) {
+		/* That file only: not the system's CA directory as well. */
 		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
+	curl_easy_setopt(c, CURLOPT_MAXAGE_CONN, (long)CONN_MAX_AGE_S);
 	if (o->user != NULL) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, o->user);
 		if (o->oauth_token != NULL) {
@@ -155,6 +199,41 @@ email_smtp_send(const struct email_smtp_opts *o, const char *from,
 		     why);
 	}
 	curl_slist_free_all(to);
-	curl_easy_cleanup(c);
+	return rc;
+}
+
+int
+email_smtp_send(const struct email_smtp_opts *o, const char *from,
+                const char *const *rcpt, size_t nrcpt, const char *msg,
+                size_t len, struct email_smtp_outcome *out)
+{
+	int reused = 0, rc;
+	CURL *c;
+
+	memset(out, 0, sizeof(*out));
+	if (o->host == NULL || o->host[0] == '\0' || nrcpt == 0)
+		return fail(out, 0, 1, "no server or no recipient");
+	if (o->tls == EMAIL_SMTP_PLAIN_LOCAL && !email_smtp_loopback(o->host))
+		return fail(out, 0, 1,
+		            "a plain (unencrypted) relay must be on a loopback "
+		            "address");
+	pthread_once(&curl_once, curl_init_once);
+	c = handle_take(&reused);
+	if (c == NULL)
+		return fail(out, 0, 0, "libcurl: no handle");
+	rc = send_on(c, o, from, rcpt, nrcpt, msg, len, out);
+	if (rc != 0 && reused && out->code == 0) {
+		/*
+		 * No answer at all on a kept connection: the server may have
+		 * closed it while it was idle (a restart, its own idle
+		 * timeout). Once more on a new one.
+		 */
+		curl_easy_cleanup(c);
+		c = curl_easy_init();
+		if (c == NULL)
+			return fail(out, 0, 0, "libcurl: no handle");
+		rc = send_on(c, o, from, rcpt, nrcpt, msg, len, out);
+	}
+	handle_give(c, rc == 0);
 	return rc;
 }
