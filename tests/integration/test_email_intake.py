@@ -737,5 +737,116 @@ class EmailOAuthTest(harness.TestCase):
                          self.sb.log_text()[start:])
 
 
+class EmailLoopTest(harness.TestCase):
+    """Two deployments (two councils' Switchboards, each with its own
+    PostgreSQL database and Redis) whose mailboxes mail each other, the
+    test standing in for the mail system between them: whatever one sends
+    to the other's address is delivered into that one's folder. Their
+    acknowledgements stop: at once when the headers arrive intact
+    (Auto-Submitted), and within one round when a relay strips them
+    (threading and the one-acknowledgement-per-sender rule)."""
+
+    ADDR = {"a": "contact@council-a.example", "b": "contact@council-b.example"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.dove = harness.Dovecot()
+        cls.dove.doveadm("mailbox", "create", "-u", cls.dove.user, "A", "B")
+        cls.tmp = harness.tempdir("smtp")
+        harness.lib_sh("sb_test_ca", cls.tmp)
+        cls.smtp = harness.SmtpServer(cls.tmp, SMTP_USER, SMTP_PASSWORD)
+        cls.smtp.start()
+        cls.sbs = {}
+        for k in ("a", "b"):
+            db = cls.pg.createdb()
+            over = {"email": {
+                "smtp": {
+                    "host": "127.0.0.1", "port": cls.smtp.ports[0],
+                    "tls": "smtps", "ca_file": os.path.join(cls.tmp, "ca.pem"),
+                    "user": SMTP_USER, "password": SMTP_PASSWORD,
+                    "from": cls.ADDR[k], "poll_ms": 100, "lease": 10,
+                    "timeout": 5},
+                "mailbox " + k: {
+                    "host": "127.0.0.1", "port": cls.dove.port,
+                    "ca_file": cls.dove.ca, "user": cls.dove.user,
+                    "password": cls.dove.password, "queue": "contact",
+                    "folder": k.upper(), "addresses": [cls.ADDR[k]],
+                    "name": "Council " + k.upper(), "sweep": 1,
+                    "timeout": 5, "lease": 3}}}
+            sb = harness.Switchboard(cls.pg, harness.Redis(), over,
+                                     dbname=db, start=False)
+            r = harness.run_switchboard(["-c", sb.conf, "migrate"])
+            assert r.returncode == 0, r.stderr
+            cls.pg.psql("INSERT INTO queues (id, slug, name) VALUES"
+                        " (61, 'contact', 'Contact centre');"
+                        "INSERT INTO queue_channels (queue_id, channel,"
+                        " answer_target_s) VALUES (61, 'email', 86400);",
+                        dbname=db)
+            sb.start()
+            cls.sbs[k] = sb
+        for sb in cls.sbs.values():
+            sb.wait_ready()
+        cls.relayed = set()
+
+    @classmethod
+    def tearDownClass(cls):
+        for sb in cls.sbs.values():
+            rc = sb.stop()
+            assert rc == 0, "exit %s\n%s" % (rc, sb.log_tail(80))
+
+    def relay(self, strip):
+        """Delivers what the SMTP server took for either council into its
+        folder (strip: as a relay that drops the automatic-reply headers
+        would). Returns how many it delivered now."""
+        n = 0
+        for name in sorted(os.listdir(self.smtp.out)):
+            if not name.endswith(".json") or name in self.relayed:
+                continue
+            self.relayed.add(name)
+            with open(os.path.join(self.smtp.out, name)) as f:
+                m = harness.json.load(f)
+            for k, addr in self.ADDR.items():
+                if addr in m["rcpt_tos"]:
+                    data = m["data"]
+                    if strip:
+                        data = re.sub(r"(?mi)^(Auto-Submitted|Precedence|"
+                                      r"X-Auto-Response-Suppress):.*\r?\n",
+                                      "", data)
+                    self.dove.deliver(data.encode(), folder=k.upper())
+                    n += 1
+        return n
+
+    def exchange(self, strip, quiet_s=8, limit_s=60):
+        """Relays until nothing has been sent for quiet_s seconds; the
+        number of mails relayed."""
+        total, last = 0, time.monotonic()
+        deadline = last + limit_s
+        while time.monotonic() - last < quiet_s:
+            self.assertLess(time.monotonic(), deadline,
+                            "the councils are still mailing each other")
+            n = self.relay(strip)
+            if n:
+                total += n
+                last = time.monotonic()
+            time.sleep(0.2)
+        return total
+
+    def test_headers_intact_one_acknowledgement(self):
+        # Council B's officer writes to council A.
+        self.dove.deliver(mail("Officer B <%s>" % self.ADDR["b"],
+                               "Shared service question", "Hello A.",
+                               "loop1@council-b.example"), folder="A")
+        self.assertEqual(self.exchange(strip=False), 1)
+
+    def test_headers_stripped_loop_still_stops(self):
+        self.dove.deliver(mail("Officer A <%s>" % self.ADDR["a"],
+                               "Data sharing agreement", "Hello B.",
+                               "loop2@council-a.example"), folder="B")
+        n = self.exchange(strip=True)
+        self.assertGreaterEqual(n, 1)
+        self.assertLessEqual(n, 2)
+
+
 if __name__ == "__main__":
     unittest.main()
