@@ -296,6 +296,60 @@ class EmailIntakeTest(harness.TestCase):
         self.assertEqual(self.dove.count("mailbox Desk all"), 0)
 
 
+    def test_desk_replies_while_smtp_is_down(self):
+        """Replies written while the SMTP server is down: the desk sees
+        each tried and waiting (with the reason); once it is back they go
+        out once each, in the order written, the second's References
+        holding the first's Message-ID."""
+        ann = Desk(self, self.sb, self.cookie(self.sb, "ann"))
+        ann.status("available")
+        self.addCleanup(lambda: ann.status("away"))
+        self.dove.deliver(mail("Lou <lou@example.org>", "Garden waste",
+                               "When is the next collection?",
+                               "l1@example.org"), folder="Desk")
+        conv = str(self.wait_imported("l1@example.org"))
+        ann.wait_for("offer", conversation=conv, timeout=30)
+        ann.send(type="offer.accept", conversation=conv, id="acc")
+        ann.wait_for("offer.accepted", id="acc")
+        # Opened, as the desk does: it follows the conversation from here.
+        ann.send(type="conversation.history", conversation=conv, id="h")
+        ann.next_of(("conversation.history",), "h")
+        self.smtp.stop()
+        try:
+            seqs = []
+            for i, text in enumerate(("Next Tuesday.", "Put it out by 7am.")):
+                ann.send(type="conversation.reply", conversation=conv,
+                         client_id=str(uuid.uuid4()), text=text,
+                         id="r%d" % i)
+                seqs.append(ann.next_of(("conversation.replied",),
+                                        "r%d" % i)["seq"])
+            d = ann.wait_for("conversation.delivery", conversation=conv,
+                             timeout=30)
+            self.assertEqual((d["seq"], d["delivery"]["status"]),
+                             (seqs[0], "pending"))
+            self.assertTrue(d["delivery"]["error"])
+        finally:
+            self.smtp.start()
+        # Back: due now rather than after the back-off (30 s and more).
+        self.sql("UPDATE outbox SET next_attempt_at = now() WHERE"
+                 " conversation_id = %s" % conv)
+        sent = []
+        while len(sent) < 2:
+            d = ann.wait_for("conversation.delivery", conversation=conv,
+                             timeout=60)
+            if d["delivery"]["status"] == "sent":
+                sent.append(d["seq"])
+        self.assertEqual(sent, seqs)
+        got = [m for m in self.smtp.taken() if "lou@example.org" in
+               m["rcpt_tos"]]
+        self.assertEqual(len(got), 2, [m["data"][:300] for m in got])
+        first = re.search(r"Message-ID: <([^>]+)>", got[0]["data"]).group(1)
+        self.assertIn("Next Tuesday.", got[0]["data"])
+        self.assertIn("Put it out by 7am.", got[1]["data"])
+        self.assertRegex(got[1]["data"],
+                         r"References: <l1@example\.org>\s+<%s>"
+                         % re.escape(first))
+
     def test_new_mail_opens_conversation_and_is_acknowledged(self):
         raw = mail("Ann Resident <ann@example.org>", "Missed bin on Elm Road",
                    "The bin was not collected.\r\nThanks, Ann", "a1@example.org")
