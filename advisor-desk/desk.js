@@ -708,7 +708,7 @@ function msgNode(c, m, pending) {
       sock.open ? 'Sending…' : 'Not sent yet: it will be sent when the connection is back';
     meta = st;
     if (pending.state === 'failed') li.classList.add('failed');
-  } else if (m.from === 'advisor' && c.channel === 'email') {
+  } else if (m.from === 'advisor' && byMail(c)) {
     const d = m.delivery;
     meta += ' · ' + deliveryText(d);
     if (d && (d.status === 'failed' || d.status === 'dead' || d.bounced)) li.classList.add('failed');
@@ -720,6 +720,11 @@ function msgNode(c, m, pending) {
 }
 const kb = n => (n < 1024 ? `${n} bytes` : n < 1048576 ? `${Math.round(n / 1024)} KB` :
   `${(n / 1048576).toFixed(1)} MB`);
+// Whether the conversation's replies go by email: an email's, or a message left with
+// the chat asking for a reply by email.
+const byMail = c => c.channel === 'email' || (c.left && c.replyBy === 'email');
+// Where an emailed reply goes (history's "email": address, subject), or null.
+const mailTarget = c => (byMail(c) && c.canReply && c.email && c.email.address ? c.email : null);
 // An outbound email's state (history's "delivery", conversation.delivery events).
 function deliveryText(d) {
   if (!d) return 'Queued to send by email';
@@ -786,9 +791,10 @@ function renderConv(fresh) {
   // The composer by channel: chat's, or the core's for a channel that delivers replies;
   // for one that cannot, why not instead of a send button (notes still work below). A
   // left message (a chat's, say) shows the chat composer disabled with why.
-  const isEmail = c.channel === 'email';
-  const noMail = isEmail && c.email && c.email.why;
+  const noMail = byMail(c) && c.email && c.email.why;
   const canSend = isChat || (c.canReply && !noMail);
+  // A left message that cannot be answered the way its resident asked.
+  const leftNo = c.left && (!c.canReply || !!noMail);
   $('composer-chat').hidden = !canSend || closed;
   $('composer-other').hidden = canSend || closed;
   $('composer-other').textContent = canSend || closed ? '' :
@@ -796,7 +802,7 @@ function renderConv(fresh) {
     `${noMail || c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
   // Email: say where the reply goes before it is sent.
-  const to = isEmail && c.email && c.email.address ? c.email : null;
+  const to = mailTarget(c);
   $('composer-label').textContent = to ? 'Your email reply' : 'Your reply';
   $('composer-to').hidden = !to;
   $('composer-to').textContent = !to ? '' :
@@ -805,10 +811,12 @@ function renderConv(fresh) {
       'Switchboard answers the address it came from.' : '');
   // A left message has no chat to reply in: the composer takes nothing there (the
   // daemon refuses conversation.reply: cannot_reply). Other channels: canSend above.
-  $('composer').disabled = c.left;
-  $('send-btn').disabled = c.left;
-  $('canned-btn').disabled = c.left;
-  $('composer-hint').textContent = c.left ? LEFT_HINT : to ? EMAIL_HINT : COMPOSER_HINT;
+  $('composer').disabled = leftNo;
+  $('send-btn').disabled = leftNo;
+  $('canned-btn').disabled = leftNo;
+  $('composer-hint').textContent = !leftNo ? (to ? EMAIL_HINT : COMPOSER_HINT) : noMail ?
+    `A reply cannot be sent by email: ${noMail}. Add a note and wrap it up; reply to the resident another way ` +
+    'if they need an answer.' : LEFT_HINT;
   $('composer').rows = to ? 8 : 3;
   if (!$('composer-err').textContent) {
     $('composer').setAttribute('aria-describedby', to ? 'composer-to composer-hint' : 'composer-hint');
@@ -851,7 +859,7 @@ function markRead(c) {
 // ---------------------------------------------------------------- composer
 const COMPOSER_HINT = 'Enter sends. Shift and Enter starts a new line. Type / and a shortcut (for example /hello) for a canned response.';
 const EMAIL_HINT = 'Enter starts a new line. Ctrl and Enter sends, as does the Send button. Type / and a shortcut (for example /hello) for a canned response.';
-const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the council, and replying by email or text message is not available in Switchboard yet. Add a note and wrap it up; reply to the resident another way if they need an answer.';
+const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the council, and replying by text message is not available in Switchboard yet. Add a note and wrap it up; reply to the resident another way if they need an answer.';
 function sendPending(c, cid) {
   const p = c.pending.get(cid);
   p.state = 'sending';
@@ -996,7 +1004,7 @@ function sendReply(ev) {
   const c = S.convs.get(S.open);
   const box = $('composer');
   const text = box.value.replace(/^\s+|\s+$/g, '');
-  if (!c || !text || c.ended || c.gone || c.left) return;
+  if (!c || !text || c.ended || c.gone || (c.left && !mailTarget(c))) return;
   // A {placeholder} left in the reply is never sent without a warning first.
   const left = leftovers(text);
   if (left.length && S.leftoverOk !== text) {
@@ -1545,7 +1553,7 @@ function init() {
     // Chat: Enter sends. Email: a letter of paragraphs that cannot be called back once
     // sent, so Enter starts a new line and Ctrl (or Command) and Enter sends.
     const c = S.open ? S.convs.get(S.open) : null;
-    const mail = c && c.channel === 'email';
+    const mail = c && !!mailTarget(c);
     if (mail ? e.ctrlKey || e.metaKey : !e.ctrlKey && !e.metaKey) {
       e.preventDefault();
       sendReply();

@@ -30,9 +30,10 @@
 #define NO_REPLY_DEFAULT "this channel cannot send replies yet"
 #define PAGE_TEXT        "2000" /* CONVERSATION_PAGE as text */
 #define WRAP_UPS_TEXT    "200"  /* conversations in a wrap_ups answer */
+/* A left message answered by a channel that has no reply op (SMS yet). */
 #define LEFT_NO_REPLY                                                          \
-	"this is a message left for the council: replies by email or SMS "     \
-	"cannot be sent yet"
+	"this is a message left for the council: a reply the way the "         \
+	"resident asked cannot be sent yet"
 
 struct chan {
 	char name[CHANNEL_NAME_MAX + 1];
@@ -71,6 +72,7 @@ struct pend {
 	char name[128];
 	char client[TEXT_UUID_LEN + 1];
 	char channel[CHANNEL_NAME_MAX + 1];
+	char extra[CHANNEL_NAME_MAX + 1]; /* history: whose history_sql */
 	char status[16];
 	char *text;
 	uint64_t seq;
@@ -141,11 +143,14 @@ static const char HISTORY_SQL[] =
  * for another kind of message).
  */
 static const char REPLY_SQL[] =
-        "WITH l AS (SELECT coalesce((SELECT m.metadata->>'kind' ="
-        "   'left_message' FROM messages m WHERE m.conversation_id ="
-        "   $1::bigint ORDER BY m.id LIMIT 1), false) AS is_left),"
-        " c AS (SELECT id, channel, channel = ANY($5::text[])"
-        "   AND NOT (SELECT is_left FROM l) AS can"
+        "WITH f AS (SELECT m.metadata FROM messages m WHERE"
+        "   m.conversation_id = $1::bigint ORDER BY m.id LIMIT 1),"
+        " l AS (SELECT coalesce((SELECT metadata->>'kind' = 'left_message'"
+        "   FROM f), false) AS is_left, coalesce((SELECT"
+        "   metadata->>'reply_by' FROM f), '') AS reply_by),"
+        " c AS (SELECT id, channel, CASE WHEN (SELECT is_left FROM l)"
+        "   THEN (SELECT reply_by FROM l) = ANY($5::text[])"
+        "   ELSE channel = ANY($5::text[]) END AS can"
         "  FROM conversations WHERE id = $1::bigint AND status = 'assigned'"
         "  AND assigned_staff_id = $2::bigint),"
         " ins AS (INSERT INTO messages (conversation_id, direction,"
@@ -461,7 +466,9 @@ history_json(const struct conversation *cv, const PGresult *res, uint64_t conv,
 	char cs[24];
 	const char *channel = PQgetvalue(res, 0, 2);
 	int left = value_true(res, 0, 11);
-	int can = !left && conversation_channel_can_reply(cv, channel);
+	/* A left message is answered the way its resident asked. */
+	int can = conversation_channel_can_reply(
+	        cv, left ? PQgetvalue(res, 0, 12) : channel);
 	json_t *m;
 
 	conv_text(conv, cs, sizeof(cs));
@@ -589,13 +596,21 @@ on_history(void *arg, PGresult *res, const char *err)
 			code = "unavailable";
 		snprintf(p->channel, sizeof(p->channel), "%s",
 		         PQgetvalue(res, 0, 2));
+		/* A left message answered by another channel: that one's
+		 * part (where the reply goes). */
+		snprintf(p->extra, sizeof(p->extra), "%s",
+		         value_true(res, 0, 11) &&
+		                         conversation_channel_can_reply(
+		                                 cv, PQgetvalue(res, 0, 12))
+		                 ? PQgetvalue(res, 0, 12)
+		                 : PQgetvalue(res, 0, 2));
 	}
 	if (code != NULL) {
 		answer_error(cv, p->conn, p->id, code, why);
 		bus_history_abort(cv->bus, p->conv, p->conn);
 		goto out;
 	}
-	ops = ops_of(cv, p->channel);
+	ops = ops_of(cv, p->extra);
 	if (ops != NULL && ops->history_sql != NULL) {
 		conv_text(p->conv, cs, sizeof(cs));
 		params[0] = cs;

@@ -1,8 +1,10 @@
 // Every conversation can be finished (issue 13 items 11 and 12), in the desk against the
 // REAL daemon started by ./run, as an advisor of its own (`wendy`, council-tax and bins):
 //  * a message left for the council (bins is closed today) is offered, opened and read
-//    like any conversation, marked as a left message, with a composer that says a reply
-//    cannot be sent yet; a note, then it is closed;
+//    like any conversation, marked as a left message; its resident asked for a reply by
+//    email, so the composer says where the reply goes and it is sent (the SMTP server of
+//    ./run); a message left asking for a text message has a composer that says a reply
+//    cannot be sent yet; a note, then each is closed;
 //  * a chat the resident ends stays in the advisor's list marked "Ended – wrap up", also
 //    after the desk page is reloaded, until it is wrapped up.
 //  * the page a transcript confirmation email links to (issue 13 item 14).
@@ -28,25 +30,25 @@ beforeEach(() => drain(browser, SB, LOGIN, PASSWORD));
 
 // A message left on the widget's protocol from the council's site (the widget's own form
 // is the widget tests' business): resolves with its reference.
-async function leaveMessage(text) {
+async function leaveMessage(text, email = 'lena.left@example.org') {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(RES + '/widget/demo/');
-  const ref = await page.evaluate(text => new Promise((resolve, reject) => {
+  const ref = await page.evaluate(({ text, email }) => new Promise((resolve, reject) => {
     const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'switchboard.chat.v1');
     ws.onopen = () => ws.send(JSON.stringify({ type: 'message.leave', id: 1, queue: 'bins', name: 'Lena Left',
-      email: 'lena.left@example.org', mobile: '07700 900321', text, client_id: crypto.randomUUID() }));
+      email: email || undefined, mobile: '07700 900321', text, client_id: crypto.randomUUID() }));
     ws.onmessage = e => {
       const m = JSON.parse(e.data);
       if (m.type === 'message.left') { ws.close(); resolve(m.reference); }
       if (m.type === 'error') reject(new Error(m.code));
     };
-  }), text);
+  }), { text, email });
   await ctx.close();
   return ref;
 }
 
-test('a left message is read and worked in the desk; a reply cannot be sent', async () => {
+test('a left message is read and answered by email in the desk', async () => {
   const { ctx, page, errors } = await signedInDesk(browser, SB, LOGIN, PASSWORD);
   try {
     const ref = await leaveMessage('My bin was not collected on <b>Tuesday</b>.');
@@ -66,19 +68,53 @@ test('a left message is read and worked in the desk; a reply cannot be sent', as
       .test(await page.locator('#c-state').textContent()), 'marked as a left message');
     assert.doesNotMatch(await page.locator('#c-state').textContent(), /Loading/);
     await page.locator('#inbox .ended', { hasText: 'Left message' }).waitFor();
+    // The composer says where the reply goes: the address given with the message.
+    const box = page.getByLabel('Your email reply');
+    await box.waitFor();
+    assert.ok(await box.isEnabled());
+    assert.equal(await page.locator('#composer-to').textContent(),
+      `It is sent by email to lena.left@example.org, subject \u201cYour message to us \u2013 reference ${ref}\u201d.`);
+    assert.match(await box.getAttribute('aria-describedby'), /composer-to composer-hint/);
+    assert.ok(await page.locator('#end-btn').isHidden(), 'no chat to end');
+    await axe(page, 'a left message open');
+    await box.fill('We will collect it on Thursday.');
+    await page.locator('#send-btn').click();
+    const mine = page.locator('#thread li.advisor', { hasText: 'We will collect it on Thursday.' });
+    await until(async () => /Sent by email to lena\.left@example\.org/.test(await mine.locator('.meta').textContent()),
+      'the reply sent', 30000);
+    // Follow-up: a note, then it is closed (bins has no wrap-up codes).
+    await page.getByText('Add an internal note').click();
+    await page.locator('#n-text').fill('Rang Lena back');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.locator('#thread .msg.note', { hasText: 'Rang Lena back' }).waitFor();
+    await page.getByRole('button', { name: 'Release: closed' }).click();
+    await page.locator('#inbox-empty').waitFor();
+    assert.deepEqual(errors.filter(e => !/401/.test(e)), []);
+  } finally {
+    await goAway(page).catch(() => {});
+    await ctx.close();
+  }
+});
+
+test('a message left asking for a text message: a reply cannot be sent', async () => {
+  const { ctx, page, errors } = await signedInDesk(browser, SB, LOGIN, PASSWORD);
+  try {
+    await leaveMessage('Please text me about my bin.', null);
+    await setStatus(page, 'available');
+    const offer = page.locator('.offer').first();
+    await offer.waitFor();
+    await offer.getByRole('button', { name: /Accept/ }).click();
+    await page.getByRole('heading', { name: 'Web chat with Lena Left' }).waitFor();
+    await goAway(page);
+    await until(async () => /the resident asked for a reply by text message/
+      .test(await page.locator('#c-state').textContent()), 'marked as a left message');
     // The composer says plainly that a reply cannot be sent, and takes nothing.
     const box = page.getByLabel('Your reply');
     assert.ok(await box.isDisabled());
     assert.ok(await page.locator('#send-btn').isDisabled());
     assert.match(await page.locator('#composer-hint').textContent(), /A reply cannot be sent yet/);
     assert.match(await box.getAttribute('aria-describedby'), /composer-hint/);
-    assert.ok(await page.locator('#end-btn').isHidden(), 'no chat to end');
-    await axe(page, 'a left message open');
-    // Follow-up: a note, then it is closed (bins has no wrap-up codes).
-    await page.getByText('Add an internal note').click();
-    await page.locator('#n-text').fill('Rang Lena back');
-    await page.getByRole('button', { name: 'Add note' }).click();
-    await page.locator('#thread .msg.note', { hasText: 'Rang Lena back' }).waitFor();
+    await axe(page, 'a left message by text open');
     await page.getByRole('button', { name: 'Release: closed' }).click();
     await page.locator('#inbox-empty').waitFor();
     assert.deepEqual(errors.filter(e => !/401/.test(e)), []);

@@ -485,8 +485,11 @@ class ChatTest(harness.TestCase):
     def test_left_message_read_and_worked_at_the_desk(self):
         """Item 12: a message left (no chat session) is offered, and once
         accepted its text, sender and contact show in conversation.history, marked
-        as a left message; a reply is refused plainly (cannot_reply) and
-        the conversation stays open for notes and wrap-up."""
+        as a left message; the resident asked for a reply by email, so a
+        reply is stored and queued as an email to the address given
+        (issue 15; its sending is test_email_intake's); one left asking for
+        a text message is refused plainly (cannot_reply), and stays open for
+        notes and wrap-up."""
         time.sleep(1.2)  # the daemons' first reading of opening hours
         desk = self.desk(self.sbs[0])
         r = Resident(self, self.sbs[1])
@@ -509,14 +512,40 @@ class ChatTest(harness.TestCase):
                          ("Lou Left", "lou.left@example.org", "+447700900555"))
         self.assertEqual([(x["from"], x["text"]) for x in h["messages"]],
                          [("resident", "My bin was not collected")])
-        # A reply would go nowhere: refused, nothing stored.
+        # Where a reply goes: the address given with the message.
+        self.assertIs(h["can_reply"], True)
+        self.assertEqual(h["email"]["address"], "lou.left@example.org")
+        self.assertIn(left["reference"], h["email"]["subject"])
         desk.send(type="conversation.reply", conversation=conv,
                   client_id=str(uuid.uuid4()), text="Sorry!", id="s")
-        self.assertEqual(desk.wait_for("error", id="s")["code"],
+        desk.wait_for("conversation.replied", id="s")
+        self.assertEqual(self.sql(
+            "SELECT destination || '|' || (payload->>'kind') || '|' ||"
+            " (payload->>'text') FROM outbox WHERE conversation_id = %s"
+            " AND payload->>'kind' = 'email.reply'" % conv),
+            "lou.left@example.org|email.reply|Sorry!")
+        # Left asking for a text message: a reply would go nowhere yet.
+        r.send(type="message.leave", id="l2", queue="msg", name="Sam Sms",
+               mobile="07700 900556", text="Call me",
+               client_id=str(uuid.uuid4()))
+        conv2 = r.wait_for("message.left", id="l2")["conversation"]
+        desk.wait_for("offer", conversation=conv2)
+        desk.send(type="offer.accept", conversation=conv2, id="acc2")
+        desk.wait_for("conversation.assigned", conversation=conv2)
+        desk.send(type="conversation.history", conversation=conv2, id="h2")
+        h2 = desk.wait_for("conversation.history", id="h2")
+        self.assertIs(h2["can_reply"], False)
+        self.assertEqual(h2["reply_by"], "sms")
+        desk.send(type="conversation.reply", conversation=conv2,
+                  client_id=str(uuid.uuid4()), text="Sorry!", id="s2")
+        self.assertEqual(desk.wait_for("error", id="s2")["code"],
                          "cannot_reply")
         self.assertEqual(self.sql(
             "SELECT count(*) FROM messages WHERE conversation_id = %s"
-            " AND direction = 'out'" % conv), "0")
+            " AND direction = 'out'" % conv2), "0")
+        desk.send(type="conversation.wrap_up", conversation=conv2,
+                  note="Called", id="w2")
+        desk.wait_for("conversation.wrapped_up", id="w2")
         # Follow-up: a note, then the wrap-up closes it.
         desk.send(type="conversation.note", conversation=conv,
                   client_id=str(uuid.uuid4()), text="Rang them back",
