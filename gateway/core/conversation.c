@@ -138,8 +138,9 @@ static const char HISTORY_SQL[] =
  * An advisor's reply, on a conversation assigned to them ($2), written
  * only when its channel is one of $5 (those that deliver replies) and it
  * is not a left message (conversation.h). Columns: seq, at, repeat,
- * allowed, channel, deliverable, a left message. seq is NULL when nothing
- * was written (not allowed, not deliverable, or the client id was used
+ * allowed, channel (the one the reply goes by: a left message's reply_by,
+ * else the conversation's), deliverable, a left message. seq is NULL when
+ * nothing was written (not allowed, not deliverable, or the client id was used
  * for another kind of message).
  */
 static const char REPLY_SQL[] =
@@ -164,7 +165,8 @@ static const char REPLY_SQL[] =
         " SELECT coalesce(ins.id, m.id),"
         "  (extract(epoch FROM coalesce(ins.created_at, m.created_at))"
         "   * 1000)::bigint, ins.id IS NULL, (SELECT count(*) FROM c),"
-        "  coalesce((SELECT channel FROM c), ''),"
+        "  coalesce((SELECT CASE WHEN (SELECT is_left FROM l) THEN"
+        "   (SELECT reply_by FROM l) ELSE channel END FROM c), ''),"
         "  coalesce((SELECT can FROM c), false), (SELECT is_left FROM l)"
         " FROM (SELECT 1) one LEFT JOIN ins ON true"
         " LEFT JOIN messages m ON ins.id IS NULL AND m.source = 'desk'"

@@ -33,6 +33,7 @@
 
 #define UUID1 "11111111-2222-3333-4444-555555555555"
 #define UUID2 "11111111-2222-3333-4444-666666666666"
+#define UUID3 "11111111-2222-3333-4444-777777777777"
 
 struct hooked {
 	int calls;
@@ -1251,8 +1252,8 @@ test_left_message(void **st)
 	assert_string_equal(str(m, "reply_by"), "sms");
 	assert_true(json_is_false(json_object_get(m, "can_reply")));
 	assert_string_equal(str(m, "cannot_reply"),
-	                    "this is a message left for the council: replies "
-	                    "by email or SMS cannot be sent yet");
+	                    "this is a message left for the council: a reply "
+	                    "the way the resident asked cannot be sent yet");
 	json_decref(m);
 	assert_error(ask(w, &w->a, 1, ANN, "advisor",
 	                 "{\"type\": \"conversation.reply\", \"conversation\":"
@@ -1271,7 +1272,30 @@ test_left_message(void **st)
 	            "conversation.noted");
 	assert_string_equal(str(m, "type"), "conversation.noted");
 	json_decref(m);
+	/*
+	 * Once the channel the resident asked for can reply (sms here), the
+	 * reply goes through, by that channel's reply op.
+	 */
 	conversation_channel_register(w->a.cv, "chat", NULL);
+	assert_int_equal(
+	        conversation_channel_register(w->a.cv, "sms", &TALK_OPS), 0);
+	m = ask(w, &w->a, 1, ANN, "advisor",
+	        "{\"type\": \"conversation.history\", \"conversation\": "
+	        "\"11\"}");
+	assert_true(json_is_true(json_object_get(m, "can_reply")));
+	assert_null(json_object_get(m, "cannot_reply"));
+	json_decref(m);
+	m = ask_for(w, &w->a, 1, ANN, "advisor",
+	            "{\"type\": \"conversation.reply\", \"conversation\":"
+	            " \"11\", \"client_id\": \"" UUID3 "\","
+	            " \"text\": \"We will call\"}",
+	            "conversation.replied");
+	json_decref(m);
+	assert_int_equal(reply_calls, 1);
+	assert_int_equal(count("SELECT count(*) FROM messages WHERE"
+	                       " conversation_id = 11 AND direction = 'out'"),
+	                 1);
+	conversation_channel_register(w->a.cv, "sms", NULL);
 }
 
 /* Hostile and malformed messages: refused, nothing written. */
