@@ -190,6 +190,11 @@ function renderRecord() {
     // A chat identity's value is the widget's visitor token: not for the screen.
     li.append(el('span', 'v', i.kind === 'chat' ? 'a returning browser' : i.value));
     li.append(el('span', i.verified ? 'ver yes' : 'ver', i.verified ? ' (verified)' : ' (not verified)'));
+    // Mail to it came back for good (a delivery report matched to a reply we sent).
+    if (i.bouncing_since) {
+      li.append(el('span', 'bouncing', ` – mail to it bounces${i.bounce_reason ? ` (${i.bounce_reason})` : ''}: ` +
+        'check it with the resident'));
+    }
     return li;
   }));
   $('r-identities-none').hidden = (rec.identities || []).length > 0;

@@ -286,6 +286,17 @@ class EmailIntakeTest(harness.TestCase):
         self.assertEqual(self.sql(
             "SELECT bouncing_since IS NOT NULL FROM customer_identities"
             " WHERE value = 'jo@example.org'"), "t")
+        # The record panel's API says so.
+        cust = self.sql("SELECT customer_id FROM conversations WHERE id = %s"
+                        % conv)
+        r = self.sb.request("GET", "/api/customers/%s" % cust, headers={
+            "Cookie": self.cookie(self.sb, "ann"),
+            "X-Requested-With": "switchboard"})
+        self.assertEqual(r.status, 200, r.body)
+        jo = [i for i in r.json()["identities"]
+              if i["value"] == "jo@example.org"][0]
+        self.assertIsInstance(jo["bouncing_since"], int)
+        self.assertIn("no such user", jo["bounce_reason"])
         ann.send(type="conversation.history", conversation=conv, id="h3")
         h = ann.next_of(("conversation.history",), "h3")
         mine = [m for m in h["messages"] if m["seq"] == rep["seq"]][0]
