@@ -708,6 +708,12 @@ function msgNode(c, m, pending) {
       sock.open ? 'Sending…' : 'Not sent yet: it will be sent when the connection is back';
     meta = st;
     if (pending.state === 'failed') li.classList.add('failed');
+  } else if (m.from === 'resident' && m.acknowledgement) {
+    // The automatic acknowledgement the resident was sent (an email's).
+    const a = m.acknowledgement;
+    meta += ' · ' + (a.status === 'sent' ? 'Acknowledged by email' :
+      a.status === 'failed' || a.status === 'dead' ? `Acknowledgement not sent: ${a.error || 'refused'}` :
+        'Acknowledgement queued');
   } else if (m.from === 'advisor' && byMail(c)) {
     const d = m.delivery;
     meta += ' · ' + deliveryText(d);

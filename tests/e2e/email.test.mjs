@@ -80,6 +80,8 @@ test('email: read from the mailbox, offered, answered from the desk by keyboard,
     assert.equal(await page.locator('#c-subject').textContent(), 'Council tax band for 4 Elm Road');
     const first = page.locator('#thread li.resident', { hasText: 'It is a small flat.' });
     await first.waitFor();
+    // Its acknowledgement, as the history knew it when the conversation was opened.
+    assert.match(await first.locator('.meta').textContent(), /Acknowledg(ed by email|ement queued)/);
     // What Edna wrote, and nothing of the mail's headers.
     assert.equal(await first.locator('.txt').textContent(),
       'Hello,\n\nWhy is 4 Elm Road in band D? It is a small flat.\n\nEdna');
