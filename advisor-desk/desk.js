@@ -693,12 +693,25 @@ function msgNode(c, m, pending) {
   const form = c.fields && c.fieldsSeq === m.seq;
   li.append(el('span', 'txt', form ? `${String(m.text || '').split('\n')[0] || 'Form sent'} (the answers are in the table above)` :
     m.text));
-  // An email's attachments, by name: the raw mail keeps them (the desk cannot open them yet).
+  // An email's attachments: each a download (GET /api/messages/{seq}/attachments/{n}), or
+  // said to be over the size kept (the original mail is kept whole).
   const att = m.metadata && Array.isArray(m.metadata.attachments) ? m.metadata.attachments : [];
-  if (att.length) {
-    const names = att.map(a => `${a.filename || a.name || 'unnamed'}${a.content_type ? ` (${a.content_type}` +
-      `${a.size >= 0 ? `, ${kb(a.size)}` : ''})` : ''}`);
-    li.append(el('span', 'att', `${plural(att.length, 'attachment')}: ${names.join('; ')}`));
+  if (att.length && m.seq) {
+    const box = el('span', 'att', `${plural(att.length, 'attachment')}: `);
+    att.forEach((a, i) => {
+      const name = a.filename || a.name || 'unnamed';
+      const what = `${a.content_type || 'file'}${a.size >= 0 ? `, ${kb(a.size)}` : ''}`;
+      if (i) box.append('; ');
+      if (a.over_cap) {
+        box.append(`${name} (${what}: too large to keep; the original email is kept whole)`);
+      } else {
+        const link = el('a', '', name);
+        link.href = `/api/messages/${m.seq}/attachments/${i + 1}`;
+        link.download = name;
+        box.append(link, ` (${what})`);
+      }
+    });
+    li.append(box);
   }
   const problems = m.metadata && m.metadata.email && m.metadata.email.problems;
   if (problems) li.append(el('span', 'att', 'Part of this email could not be read; its original is kept.'));

@@ -108,6 +108,7 @@ struct gw_server {
 	struct form *form;
 	struct email_outbox *email_outbox; /* NULL: no email smtp section */
 	struct email_intake **mailboxes;   /* one per email mailbox section */
+	struct email_desk *email_desk;     /* replies and attachments */
 	size_t nmailboxes;
 	int mailboxes_started; /* once the schema is current */
 	struct route *route;
@@ -498,6 +499,8 @@ server_close(struct gw_server *s)
 	/* The store answers what it has in flight, then db goes. */
 	gw_session_store_free(s->sessions);
 	gw_api_close(s->api);
+	email_desk_free(s->email_desk);
+	s->email_desk = NULL;
 	s->sessions = NULL;
 	/* db first: it fails in-flight writes through the writer. */
 	db_close(s->db, NULL, NULL);
@@ -779,7 +782,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	        conversation_new(&s->loop, s->db, s->commit[WRITERS - 2],
 	                         s->bus, s->route, server_ws_send, s);
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
-	email_desk_register(s->conversation);
+	s->email_desk =
+	        email_desk_new(&s->loop, s->db, s->conversation, s->api);
 	if (conversation_attach(s->conversation, s->route_ws) != 0)
 		fatalx("route_ws: no room for the conversation hook");
 	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);

@@ -32,10 +32,19 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define BACKOFF_MIN_MS 5000
-#define BACKOFF_MAX_MS 300000
-#define TOKEN_MAX      16384
-#define ERR_MAX        400
+/*
+ * The raw source kept of one mail: its base64 in the hook data must stay
+ * under ingest's INGEST_HOOK_DATA_MAX. A larger mail is parsed and
+ * imported whole (text, metadata, attachments' names), but only this much
+ * of its source is stored, with EMAIL_RAW_CUT_FLAG in its parse flags and
+ * "raw_cut" in its metadata (docs/email.md, "Intake").
+ */
+#define EMAIL_RAW_KEPT_MAX (45u << 20)
+#define EMAIL_RAW_CUT_FLAG (1u << 30)
+#define BACKOFF_MIN_MS     5000
+#define BACKOFF_MAX_MS     300000
+#define TOKEN_MAX          16384
+#define ERR_MAX            400
 
 static const char CURSOR_SQL[] =
         "SELECT last_uid, changed, old_uidvalidity,"
@@ -77,7 +86,10 @@ struct item {
 	struct email_intake *m;
 	uint32_t uid, prev;
 	struct email_normal n;
+	json_t *hook;    /* the email.import data, until made text */
 	char *hook_data; /* the email.import data: raw, hash, ids, ack ... */
+	char sha[65];    /* of the raw source, hex */
+	char *rfc_mid;   /* its Message-ID, or NULL */
 	int bounce;
 	int dup;
 	int stored; /* committed: may be marked \Seen or moved */
@@ -279,16 +291,18 @@ report_json(const struct email_mime_msg *mm)
 	                 mm->dsn_original_message_id, "recipients", r);
 }
 
-/* The metadata with the mailbox's conversation type hint added. */
+/* The metadata with key set to v (taken). */
 static void
-add_type_hint(struct email_normal *n, const char *hint)
+add_meta(struct email_normal *n, const char *key, json_t *v)
 {
 	json_t *o = json_loads(n->metadata, 0, NULL);
 	char *t;
 
-	if (o == NULL)
+	if (o == NULL) {
+		json_decref(v);
 		return;
-	json_object_set_new(o, "type_hint", json_string(hint));
+	}
+	json_object_set_new(o, key, v);
 	t = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (t != NULL) {
@@ -312,9 +326,9 @@ on_fetched(void *arg, uint32_t uid, const char *raw, size_t len)
 	const struct email_mailbox_config *c = f->m->c;
 	struct email_mime_msg mm;
 	unsigned char sha[crypto_hash_sha256_BYTES];
-	char hex[2 * sizeof(sha) + 1];
+	size_t kept = len > EMAIL_RAW_KEPT_MAX ? EMAIL_RAW_KEPT_MAX : len;
 	size_t b64len =
-	        sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	        sodium_base64_ENCODED_LEN(kept, sodium_base64_VARIANT_ORIGINAL);
 	char *b64 = xmalloc(b64len);
 	struct item *it;
 	json_t *d;
@@ -330,30 +344,31 @@ on_fetched(void *arg, uint32_t uid, const char *raw, size_t len)
 	email_normalise(&mm, (const char *const *)c->addresses, c->naddresses,
 	                &it->n);
 	if (c->type_hint != NULL)
-		add_type_hint(&it->n, c->type_hint);
+		add_meta(&it->n, "type_hint", json_string(c->type_hint));
+	if (kept < len)
+		add_meta(&it->n, "raw_cut", json_integer((json_int_t)len));
 	it->bounce = it->n.bounce;
 	crypto_hash_sha256(sha, (const unsigned char *)raw, len);
-	sodium_bin2hex(hex, sizeof(hex), sha, sizeof(sha));
-	sodium_bin2base64(b64, b64len, (const unsigned char *)raw, len,
+	sodium_bin2hex(it->sha, sizeof(it->sha), sha, sizeof(sha));
+	if (mm.message_id != NULL)
+		it->rfc_mid = xstrdup(mm.message_id);
+	sodium_bin2base64(b64, b64len, (const unsigned char *)raw, kept,
 	                  sodium_base64_VARIANT_ORIGINAL);
 	ack = c->acknowledge && it->n.no_autoreply == NULL && it->n.has_id &&
 	      !it->bounce;
-	d = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s?, s:I, s:b, s:s?, s:s, "
-	              "s:s?}",
-	              "mailbox", c->name, "uidvalidity",
-	              (json_int_t)f->uidvalidity, "uid", (json_int_t)uid, "raw",
-	              b64, "sha256", hex, "message_id", mm.message_id, "flags",
-	              (json_int_t)mm.flags, "ack", ack, "from",
-	              it->n.has_id ? it->n.id.value : NULL, "subject",
-	              it->n.subject, "ack_name", c->ack_name);
+	d = json_pack(
+	        "{s:s, s:I, s:I, s:s, s:s, s:s?, s:I, s:b, s:s?, s:s, "
+	        "s:s?}",
+	        "mailbox", c->name, "uidvalidity", (json_int_t)f->uidvalidity,
+	        "uid", (json_int_t)uid, "raw", b64, "sha256", it->sha,
+	        "message_id", mm.message_id, "flags",
+	        (json_int_t)(mm.flags | (kept < len ? EMAIL_RAW_CUT_FLAG : 0)),
+	        "ack", ack, "from", it->n.has_id ? it->n.id.value : NULL,
+	        "subject", it->n.subject, "ack_name", c->ack_name);
 	if (it->bounce)
 		json_object_set_new(d, "report", report_json(&mm));
-	/* prev_uid is set once the batch is known (worker). */
-	json_object_set_new(d, "prev_uid", json_integer(0));
-	it->hook_data = json_dumps(d, JSON_COMPACT);
-	if (it->hook_data == NULL)
-		fatalx("email intake: out of memory");
-	json_decref(d);
+	/* Made text once prev_uid is known (set_prev). */
+	it->hook = d;
 	sodium_memzero(b64, b64len);
 	free(b64);
 	email_mime_free(&mm);
@@ -367,7 +382,9 @@ items_free(struct item *items, size_t n)
 
 	for (i = 0; i < n; i++) {
 		email_normal_free(&items[i].n);
+		json_decref(items[i].hook);
 		free(items[i].hook_data);
+		free(items[i].rfc_mid);
 	}
 	free(items);
 }
@@ -376,17 +393,13 @@ items_free(struct item *items, size_t n)
 static void
 set_prev(struct item *it, uint32_t prev)
 {
-	json_t *d = json_loads(it->hook_data, 0, NULL);
-
 	it->prev = prev;
-	if (d == NULL)
-		fatalx("email intake: hook data unreadable");
-	json_object_set_new(d, "prev_uid", json_integer(prev));
-	free(it->hook_data);
-	it->hook_data = json_dumps(d, JSON_COMPACT);
-	json_decref(d);
+	json_object_set_new(it->hook, "prev_uid", json_integer(prev));
+	it->hook_data = json_dumps(it->hook, JSON_COMPACT);
 	if (it->hook_data == NULL)
 		fatalx("email intake: out of memory");
+	json_decref(it->hook);
+	it->hook = NULL;
 }
 
 /* Marks uids (\Seen or moved), then records that they are. */
@@ -846,16 +859,12 @@ serve_import(struct email_intake *m, struct req *r)
 	size_t i;
 
 	r->ok = 1;
-	for (i = 0; i < r->n; i++) {
-		json_t *d = json_loads(r->items[i].hook_data, 0, NULL);
-
-		json_array_append_new(
-		        a, json_pack("{s:I, s:O, s:O}", "uid",
-		                     (json_int_t)r->items[i].uid, "sha256",
-		                     json_object_get(d, "sha256"), "message_id",
-		                     json_object_get(d, "message_id")));
-		json_decref(d);
-	}
+	for (i = 0; i < r->n; i++)
+		json_array_append_new(a, json_pack("{s:I, s:s, s:s?}", "uid",
+		                                   (json_int_t)r->items[i].uid,
+		                                   "sha256", r->items[i].sha,
+		                                   "message_id",
+		                                   r->items[i].rfc_mid));
 	items = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	snprintf(uv, sizeof(uv), "%u", r->uidvalidity);

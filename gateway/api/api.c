@@ -37,7 +37,7 @@ struct gw_api {
 	struct api_staff *staff;
 	struct api_advisor *advisor;
 	/* The session's routes, then each module's (when there is a db). */
-	struct api_routes tables[5];
+	struct api_routes tables[8];
 	size_t ntables;
 };
 
@@ -441,6 +441,18 @@ mount(struct gw_api *api, const struct api_route *routes, size_t n, void *arg)
 	api->tables[api->ntables].n = n;
 	api->tables[api->ntables].arg = arg;
 	api->ntables++;
+}
+
+void
+gw_api_mount(struct gw_api *api, const struct api_route *routes, size_t n,
+             void *arg)
+{
+	const char *why, *bad;
+
+	mount(api, routes, n, arg);
+	why = api_route_check(api->tables, api->ntables, &bad);
+	if (why != NULL)
+		fatalx("api route %s: %s", bad != NULL ? bad : "?", why);
 }
 
 struct gw_api *

@@ -35,6 +35,13 @@ struct gw_api *gw_api_new(uv_loop_t *loop, struct gw_http *h,
                           struct gw_session_store *st, int session_max_age_s,
                           struct db *db);
 /*
+ * Mounts a channel's own table (api_route.h) under /api/, its handlers
+ * given arg (which must outlive api's requests), before gw_http_start. A
+ * pattern that clashes with one mounted is a programming error (fatalx).
+ */
+void gw_api_mount(struct gw_api *api, const struct api_route *routes, size_t n,
+                  void *arg);
+/*
  * The router the offer summaries ask who holds what (borrowed, may be
  * NULL). NULL api is a no-op.
  */

@@ -439,14 +439,14 @@ hook_name_valid(const char *s)
 	return 1;
 }
 
-/* 1 when s is a JSON object's text of at most INGEST_METADATA_MAX. */
+/* 1 when s is a JSON object's text of at most max bytes. */
 static int
-json_object_text(const char *s)
+json_object_text(const char *s, size_t max)
 {
 	json_t *o;
 	int ok;
 
-	if (strnlen(s, INGEST_METADATA_MAX + 1) > INGEST_METADATA_MAX)
+	if (strnlen(s, max + 1) > max)
 		return 0;
 	o = json_loads(s, 0, NULL);
 	ok = json_is_object(o);
@@ -497,8 +497,9 @@ check_msg(const struct ingest_msg *m)
 		return "hook_data without a hook";
 	if (m->hook != NULL && !hook_name_valid(m->hook))
 		return "hook must be a registered name ([a-z][a-z0-9_.]*)";
-	if (m->hook_data != NULL && !json_object_text(m->hook_data))
-		return "hook_data must be a JSON object";
+	if (m->hook_data != NULL &&
+	    !json_object_text(m->hook_data, INGEST_HOOK_DATA_MAX))
+		return "hook_data must be a JSON object (at most 64 MiB)";
 	return NULL;
 }
 

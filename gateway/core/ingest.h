@@ -111,15 +111,17 @@ struct ingest;
 struct route;
 
 /* Limits checked by ingest_submit (longer: refused). */
-#define INGEST_IDS_MAX        8    /* identities of a sender */
-#define INGEST_THREAD_MAX     32   /* thread keys to find, and to add */
-#define INGEST_KEY_MAX        1000 /* bytes of a thread key */
-#define INGEST_SOURCE_MAX     200  /* messages.source */
-#define INGEST_EXTERNAL_MAX   1000 /* messages.external_id */
-#define INGEST_NAME_MAX       200  /* characters of a customer's name */
-#define INGEST_SUBJECT_MAX    998  /* characters of a subject */
-#define INGEST_BODY_MAX       (1024 * 1024)
-#define INGEST_METADATA_MAX   (64 * 1024)
+#define INGEST_IDS_MAX      8    /* identities of a sender */
+#define INGEST_THREAD_MAX   32   /* thread keys to find, and to add */
+#define INGEST_KEY_MAX      1000 /* bytes of a thread key */
+#define INGEST_SOURCE_MAX   200  /* messages.source */
+#define INGEST_EXTERNAL_MAX 1000 /* messages.external_id */
+#define INGEST_NAME_MAX     200  /* characters of a customer's name */
+#define INGEST_SUBJECT_MAX  998  /* characters of a subject */
+#define INGEST_BODY_MAX     (1024 * 1024)
+#define INGEST_METADATA_MAX (64 * 1024)
+/* Bytes of hook_data: a mail's raw source goes to its hook in it. */
+#define INGEST_HOOK_DATA_MAX  (64 * 1024 * 1024)
 #define INGEST_ATTACHMENT_MAX 100
 
 enum ingest_status {
@@ -285,7 +287,8 @@ void ingest_set_deliver(struct ingest *in, ingest_deliver_fn fn, void *arg);
  * never called and *why says why: INGEST_RETRY at once when the database
  * is unavailable or the writer's queue is full (answer 503: nothing was
  * written), INGEST_REFUSED for a message ingest cannot take (a missing or
- * overlong field, an unknown channel, metadata or hook_data that is not a
+ * overlong field, an unknown channel, metadata or hook_data (at most
+ * INGEST_HOOK_DATA_MAX) that is not a
  * JSON object, a hook name that cannot be one).
  */
 enum ingest_status ingest_submit(struct ingest *in, const struct ingest_msg *m,

@@ -140,6 +140,11 @@ test('email: read from the mailbox, offered, answered from the desk by keyboard,
     const answer = page.locator('#thread li.resident', { hasText: 'Thank you, I will ask them.' });
     await answer.waitFor({ timeout: 30000 });
     assert.equal(await answer.locator('.att').textContent(), '1 attachment: bill.pdf (application/pdf, 27 bytes)');
+    // Downloaded from the desk: the bytes sent, as a file, never shown in the page.
+    const [download] = await Promise.all([page.waitForEvent('download'),
+      answer.getByRole('link', { name: 'bill.pdf' }).click()]);
+    assert.equal(download.suggestedFilename(), 'bill.pdf');
+    assert.equal(fs.readFileSync(await download.path(), 'latin1'), '%PDF-1.4 a council tax bill');
     assert.equal(sql(`SELECT count(DISTINCT m.conversation_id) FROM email_messages e JOIN messages m ON ` +
       `m.id = e.message_id WHERE e.rfc_message_id LIKE '${id}%'`), '1');
     await axe(page, 'email answer threaded back');

@@ -22,6 +22,7 @@ acknowledgements:
 * two instances: one holds the lease (in /metrics), the other takes over
   when the holder is killed."""
 
+import base64
 import json
 import os
 import re
@@ -118,11 +119,13 @@ class EmailIntakeTest(harness.TestCase):
         cls.dove.doveadm("mailbox", "create", "-u", cls.dove.user, "Desk",
                          "Done")
         cls.passwords = {}
-        r = harness.run_switchboard(
-            ["-c", cls.sb.conf, "user", "add", "--role", "advisor",
-             "--name", "Ann Advisor", "ann"])
-        assert r.returncode == 0, r.stderr
-        cls.passwords["ann"] = r.stdout.strip().split("=", 1)[1]
+        for login, role in (("ann", "advisor"), ("bob", "advisor"),
+                            ("sue", "supervisor")):
+            r = harness.run_switchboard(
+                ["-c", cls.sb.conf, "user", "add", "--role", role,
+                 "--name", login.title() + " Staff", login])
+            assert r.returncode == 0, r.stderr
+            cls.passwords[login] = r.stdout.strip().split("=", 1)[1]
         cls.pg.psql("INSERT INTO queues (id, slug, name) VALUES"
                     " (61, 'contact', 'Contact centre'),"
                     " (62, 'deskq', 'Desk replies');"
@@ -306,6 +309,80 @@ class EmailIntakeTest(harness.TestCase):
                                           " @example.org") >= 2, "moved")
         self.assertEqual(self.dove.count("mailbox Desk all"), 0)
 
+
+    def test_attachments_downloaded_from_the_desk(self):
+        """GET /api/messages/{id}/attachments/{n}: the bytes as a download
+        (a name in UTF-8 kept, a hostile one harmless), for the advisor
+        holding the conversation or a supervisor only; one over the size
+        kept is 410, the original mail kept whole."""
+        ann = Desk(self, self.sb, self.cookie(self.sb, "ann"))
+        ann.status("available")
+        self.addCleanup(lambda: ann.status("away"))
+        pdf = b"%PDF-1.4 council tax bill \x00\xff"
+        big = os.urandom(11 << 20)
+        hostile = base64.b64encode(
+            'x"\r\nSet-Cookie: a=1; b.html'.encode()).decode()
+
+        def part(ctype, disp, data):
+            return ["--b1", "Content-Type: " + ctype,
+                    "Content-Disposition: attachment; " + disp,
+                    "Content-Transfer-Encoding: base64", "",
+                    base64.encodebytes(data).decode().replace("\n", "\r\n")]
+        lines = ["From: Mo <mo@example.org>", "To: %s" % OURS,
+                 "Subject: My bill", "Message-ID: <m1@example.org>",
+                 "MIME-Version: 1.0",
+                 'Content-Type: multipart/mixed; boundary="b1"', "",
+                 "--b1", "Content-Type: text/plain; charset=utf-8", "",
+                 "Bill attached."]
+        lines += part("application/pdf",
+                      "filename*=UTF-8''Bill%20%E2%80%93%20%C2%A32026.pdf",
+                      pdf)
+        lines += part("text/html",
+                      'filename="=?utf-8?b?%s?="' % hostile, b"<script>1</script>")
+        lines += part("application/octet-stream", 'filename="scan.tif"', big)
+        lines += ["--b1--", ""]
+        self.dove.deliver("\r\n".join(lines).encode(), folder="Desk")
+        conv = str(self.wait_imported("m1@example.org", timeout=60))
+        ann.wait_for("offer", conversation=conv, timeout=30)
+        ann.send(type="offer.accept", conversation=conv, id="acc")
+        ann.wait_for("offer.accepted", id="acc")
+        seq = self.sql("SELECT id FROM messages WHERE conversation_id = %s"
+                       " AND direction = 'in'" % conv)
+
+        def get(login, n):
+            h = {"X-Requested-With": "switchboard"}
+            if login:
+                h["Cookie"] = self.cookie(self.sb, login)
+            return self.sb.request(
+                "GET", "/api/messages/%s/attachments/%d" % (seq, n),
+                headers=h, timeout=30)
+        r = get("ann", 1)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, pdf)
+        self.assertEqual(r.headers["content-type"],
+                         "application/octet-stream")
+        self.assertIn("attachment;", r.headers["content-disposition"])
+        self.assertIn("filename*=UTF-8''Bill%20%E2%80%93%20%C2%A32026.pdf",
+                      r.headers["content-disposition"])
+        self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+        self.assertIn("sandbox", r.headers["content-security-policy"])
+        r = get("ann", 2)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertNotIn("set-cookie", r.headers)
+        self.assertNotIn("\r", r.headers["content-disposition"])
+        self.assertEqual(r.headers["content-type"],
+                         "application/octet-stream")
+        # Over the size kept: said so; the original is whole in the store.
+        r = get("ann", 3)
+        self.assertEqual(r.status, 410, r.body)
+        self.assertEqual(self.sql(
+            "SELECT length(raw) > %d FROM email_messages WHERE"
+            " rfc_message_id = 'm1@example.org'" % (11 << 20)), "t")
+        self.assertEqual(get("ann", 4).status, 404)
+        # Not held: as if there were none. A supervisor may.
+        self.assertEqual(get("bob", 1).status, 404)
+        self.assertEqual(get("sue", 1).status, 200)
+        self.assertEqual(get(None, 1).status, 401)
 
     def test_desk_replies_while_smtp_is_down(self):
         """Replies written while the SMTP server is down: the desk sees
