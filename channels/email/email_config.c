@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <confuse.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static cfg_opt_t mailbox_opts[] = {
 	CFG_STR("after_import", "seen", CFGF_NONE),
 	CFG_STR_LIST("addresses", "{}", CFGF_NONE),
 	CFG_BOOL("acknowledge", cfg_true, CFGF_NONE),
+	CFG_STR("acknowledgement_file", "", CFGF_NONE),
 	CFG_STR("name", "", CFGF_NONE),
 	CFG_STR("type", "", CFGF_NONE),
 	CFG_STR("from", "", CFGF_NONE),
@@ -146,6 +148,47 @@ secret_read(cfg_t *s, const char *opt, const char *fileopt, char **out,
 	*out = xstrdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return 1;
+}
+
+/*
+ * The acknowledgement template of path: UTF-8 text of 1 to
+ * EMAIL_ACK_TEMPLATE_MAX bytes holding "{reference}" (so that replies
+ * thread back), line ends kept. 0 with *out (malloc'd), or -1 with *why.
+ */
+static int
+template_read(const char *path, char **out, const char **why)
+{
+	char buf[EMAIL_ACK_TEMPLATE_MAX + 2];
+	json_t *j;
+	size_t n;
+	FILE *f;
+
+	*out = NULL;
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		*why = "the file cannot be read";
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (n == 0 || n > EMAIL_ACK_TEMPLATE_MAX || strlen(buf) != n) {
+		*why = "1 to 4000 bytes of text, no NUL";
+		return -1;
+	}
+	j = json_string(buf); /* NULL when not UTF-8 */
+	if (j == NULL) {
+		*why = "the text is not UTF-8";
+		return -1;
+	}
+	json_decref(j);
+	if (strstr(buf, "{reference}") == NULL) {
+		*why = "it must hold {reference}, so that replies find the "
+		       "conversation";
+		return -1;
+	}
+	*out = xstrdup(buf);
+	return 0;
 }
 
 static void
@@ -423,6 +466,18 @@ mailbox_check(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "%s: from and reply_to: one address each", what);
 		return -1;
 	}
+	if (cfg_getstr(s, "acknowledgement_file")[0] != '\0') {
+		char *t = NULL;
+		const char *why = NULL;
+
+		if (template_read(cfg_getstr(s, "acknowledgement_file"), &t,
+		                  &why) != 0) {
+			cfg_error(cfg, "%s: acknowledgement_file: %s", what,
+			          why);
+			return -1;
+		}
+		free(t);
+	}
 	if (strlen(cfg_getstr(s, "from_name")) > 200 ||
 	    strlen(cfg_getstr(s, "signature")) > 2000) {
 		cfg_error(cfg,
@@ -545,6 +600,7 @@ mailbox_free(struct email_mailbox_config *m)
 		free(m->addresses[i]);
 	free(m->addresses);
 	free(m->ack_name);
+	free(m->ack_template);
 	free(m->type_hint);
 	free(m->from);
 	free(m->from_name);
@@ -600,6 +656,12 @@ mailbox_load(cfg_t *s, const char **why)
 		m->addresses[n++] = lower_dup(cfg_getstr(s, "user"));
 	m->naddresses = n;
 	m->acknowledge = cfg_getbool(s, "acknowledge") ? 1 : 0;
+	if (cfg_getstr(s, "acknowledgement_file")[0] != '\0' &&
+	    template_read(cfg_getstr(s, "acknowledgement_file"),
+	                  &m->ack_template, why) != 0) {
+		mailbox_free(m);
+		return NULL;
+	}
 	m->ack_name = str_or_null(s, "name");
 	m->type_hint = str_or_null(s, "type");
 	m->from = str_or_null(s, "from");

@@ -35,8 +35,9 @@
 
 #define EMAIL_SECRET_MAX 4096
 
-#define EMAIL_MAILBOXES_MAX 64
-#define EMAIL_ADDRESSES_MAX 32
+#define EMAIL_MAILBOXES_MAX    64
+#define EMAIL_ADDRESSES_MAX    32
+#define EMAIL_ACK_TEMPLATE_MAX 4000
 
 /* How a server is signed in to: a password, or an OAuth token source. */
 struct email_cred {
@@ -71,9 +72,10 @@ struct email_mailbox_config {
 	char *move_to;    /* after import: move here; NULL: set \Seen */
 	char **addresses; /* its own, lower case (never answered) */
 	size_t naddresses;
-	int acknowledge; /* send the acknowledgement */
-	char *ack_name;  /* who the mailbox is, in it; or NULL */
-	char *type_hint; /* conversation type hint, or NULL */
+	int acknowledge;    /* send the acknowledgement */
+	char *ack_name;     /* who the mailbox is, in it; or NULL */
+	char *ack_template; /* its text ({reference}, {name}); NULL: ours */
+	char *type_hint;    /* conversation type hint, or NULL */
 	/* What its mail (acknowledgements, replies) is sent as; NULL: the
 	 * smtp section's from and from_name (from_name: name first). */
 	char *from, *from_name;

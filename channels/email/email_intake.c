@@ -367,6 +367,9 @@ on_fetched(void *arg, uint32_t uid, const char *raw, size_t len)
 	        "subject", it->n.subject, "ack_name", c->ack_name);
 	if (it->bounce)
 		json_object_set_new(d, "report", report_json(&mm));
+	if (ack && c->ack_template != NULL)
+		json_object_set_new(d, "ack_template",
+		                    json_string(c->ack_template));
 	/* Made text once prev_uid is known (set_prev). */
 	it->hook = d;
 	sodium_memzero(b64, b64len);

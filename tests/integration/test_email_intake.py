@@ -23,6 +23,7 @@ acknowledgements:
   when the holder is killed."""
 
 import base64
+import email
 import json
 import os
 import re
@@ -88,6 +89,10 @@ class EmailIntakeTest(harness.TestCase):
         harness.lib_sh("sb_test_ca", cls.tmp)
         cls.smtp = harness.SmtpServer(cls.tmp, SMTP_USER, SMTP_PASSWORD)
         cls.smtp.start()
+        cls.ack_file = os.path.join(cls.tmp, "ack.txt")
+        with open(cls.ack_file, "w") as f:
+            f.write("Thank you for writing to {name}.\n\nYour reference is"
+                    " {reference}: we answer within 10 working days.\n")
         cls.over = {"email": {
             "smtp": {
                 "host": "127.0.0.1", "port": cls.smtp.ports[0],
@@ -100,6 +105,7 @@ class EmailIntakeTest(harness.TestCase):
                 "ca_file": cls.dove.ca, "user": cls.dove.user,
                 "password": cls.dove.password, "queue": "contact",
                 "addresses": [OURS], "name": "Example Council",
+                "acknowledgement_file": cls.ack_file,
                 "sweep": 2, "timeout": 5, "lease": 3},
             # The desk's test reads its own folder into its own queue.
             "mailbox desk": {
@@ -474,6 +480,13 @@ class EmailIntakeTest(harness.TestCase):
         self.assertIn(ref, data)
         self.assertRegex(data, r"Subject: Re: Missed bin on Elm Road \[%s\]"
                          % ref)
+        # The mailbox's own text, its placeholders filled in.
+        text = email.message_from_string(data).get_payload(
+            decode=True).decode()
+        self.assertEqual(text.replace("\r\n", "\n"),
+                         "Thank you for writing to Example Council.\n\nYour"
+                         " reference is %s: we answer within 10 working"
+                         " days.\n" % ref)
         # Seen from outside.
         m = self.sb.get("/metrics").body.decode()
         self.assertRegex(m, r'switchboard_email_mailbox_up\{mailbox="council"\} 1')
