@@ -392,10 +392,12 @@ sb_test_ca()
 # With INTROSPECT_URL, USER may also sign in with SASL XOAUTH2 or
 # OAUTHBEARER: Dovecot's oauth2 passdb asks that URL (RFC 7662, POST) whether
 # the token is active and whose it is.
-# Usage: sb_dovecot_start DIR PORT USER PASSWORD [INTROSPECT_URL]
+# Usage: sb_dovecot_start DIR PORT USER PASSWORD [INTROSPECT_URL] [STARTTLS_PORT]
+# (STARTTLS_PORT: also plain IMAP there, TLS by STARTTLS before any sign-in)
 sb_dovecot_start()
 {
-	local dir=$1 port=$2 user=$3 password=$4 introspect=${5:-} muser mgroup hash
+	local dir=$1 port=$2 user=$3 password=$4 introspect=${5:-} plain_port=${6:-0}
+	local muser mgroup hash
 	local mechs=plain oauth_passdb=
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
@@ -457,7 +459,7 @@ userdb {
 service imap-login {
   chroot =
   inet_listener imap {
-    port = 0
+    port = $plain_port
   }
   inet_listener imaps {
     port = $port

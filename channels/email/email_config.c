@@ -48,7 +48,8 @@ static cfg_opt_t smtp_opts[] = {
 
 static cfg_opt_t mailbox_opts[] = {
 	CFG_STR("host", "", CFGF_NONE),
-	CFG_INT("port", 993, CFGF_NONE),
+	CFG_INT("port", 0, CFGF_NONE),
+	CFG_STR("tls", "implicit", CFGF_NONE),
 	CFG_STR("ca_file", "", CFGF_NONE),
 	CRED_OPTS,
 	CFG_STR("folder", "INBOX", CFGF_NONE),
@@ -402,8 +403,16 @@ mailbox_check(cfg_t *cfg, cfg_opt_t *opt)
 		          what);
 		return -1;
 	}
-	if (port < 1 || port > 65535) {
-		cfg_error(cfg, "%s: port: 1 to 65535", what);
+	if (port < 0 || port > 65535) {
+		cfg_error(cfg, "%s: port: 1 to 65535 (0: by tls)", what);
+		return -1;
+	}
+	if (strcmp(cfg_getstr(s, "tls"), "implicit") != 0 &&
+	    strcmp(cfg_getstr(s, "tls"), "starttls") != 0) {
+		cfg_error(cfg,
+		          "%s: tls: \"implicit\" (port 993) or \"starttls\" "
+		          "(port 143, required before signing in)",
+		          what);
 		return -1;
 	}
 	if (cfg_getstr(s, "user")[0] == '\0') {
@@ -644,7 +653,10 @@ mailbox_load(cfg_t *s, const char **why)
 
 	m->name = xstrdup(cfg_title(s));
 	m->host = xstrdup(cfg_getstr(s, "host"));
-	m->port = (unsigned)cfg_getint(s, "port");
+	m->starttls = strcmp(cfg_getstr(s, "tls"), "starttls") == 0;
+	m->port = cfg_getint(s, "port") != 0 ? (unsigned)cfg_getint(s, "port")
+	          : m->starttls              ? 143u
+	                                     : 993u;
 	m->ca_file = str_or_null(s, "ca_file");
 	m->folder = xstrdup(cfg_getstr(s, "folder"));
 	m->queue = xstrdup(cfg_getstr(s, "queue"));

@@ -65,6 +65,7 @@ struct email_mailbox_config {
 	char *name; /* the section's title: a-z0-9_- */
 	char *host;
 	unsigned port;
+	int starttls;  /* 1: plain, then STARTTLS; 0: implicit TLS */
 	char *ca_file; /* NULL: the system's */
 	struct email_cred cred;
 	char *folder;     /* read from; default INBOX */

@@ -51,7 +51,12 @@ static ssize_t
 low_read(mailstream_low *s, void *buf, size_t count)
 {
 	struct tls_low *t = s->data;
-	int r = SSL_read(t->ssl, buf, count > INT_MAX ? INT_MAX : (int)count);
+	int r;
+
+	/* Before STARTTLS: the greeting and the STARTTLS command only. */
+	if (t->ssl == NULL)
+		return recv(t->fd, buf, count, 0);
+	r = SSL_read(t->ssl, buf, count > INT_MAX ? INT_MAX : (int)count);
 
 	if (r > 0)
 		return r;
@@ -62,7 +67,11 @@ static ssize_t
 low_write(mailstream_low *s, const void *buf, size_t count)
 {
 	struct tls_low *t = s->data;
-	int r = SSL_write(t->ssl, buf, count > INT_MAX ? INT_MAX : (int)count);
+	int r;
+
+	if (t->ssl == NULL)
+		return send(t->fd, buf, count, MSG_NOSIGNAL);
+	r = SSL_write(t->ssl, buf, count > INT_MAX ? INT_MAX : (int)count);
 
 	return r > 0 ? r : -1;
 }
@@ -193,19 +202,18 @@ tcp_connect(const char *host, uint16_t port, unsigned timeout_s, char *err,
 }
 
 /*
- * The TLS handshake on fd: the chain must verify against ca_file (or the
- * system's CAs) and name host. NULL (err) otherwise; fd is then closed.
+ * The TLS handshake on t's socket (at once, or after STARTTLS): the chain
+ * must verify against ca_file (or the system's CAs) and name host. 0, or
+ * -1 (err).
  */
-static struct tls_low *
-tls_open(int fd, const char *host, const char *ca_file, char *err,
-         size_t errlen)
+static int
+tls_start(struct tls_low *t, const char *host, const char *ca_file, char *err,
+          size_t errlen)
 {
-	struct tls_low *t = xcalloc(1, sizeof(*t));
 	X509_VERIFY_PARAM *p;
 	long vr;
 	int ok;
 
-	t->fd = fd;
 	t->ctx = SSL_CTX_new(TLS_client_method());
 	if (t->ctx == NULL)
 		goto setup;
@@ -220,7 +228,7 @@ tls_open(int fd, const char *host, const char *ca_file, char *err,
 		goto fail;
 	}
 	t->ssl = SSL_new(t->ctx);
-	if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1)
+	if (t->ssl == NULL || SSL_set_fd(t->ssl, t->fd) != 1)
 		goto setup;
 	p = SSL_get0_param(t->ssl);
 	if (is_ip(host)) {
@@ -247,12 +255,26 @@ tls_open(int fd, const char *host, const char *ca_file, char *err,
 			         host);
 		goto fail;
 	}
-	return t;
+	return 0;
 setup:
 	snprintf(err, errlen, "TLS set-up failed");
 fail:
-	tls_low_free(t);
-	return NULL;
+	return -1;
+}
+
+/* Implicit TLS on fd: NULL (err) when it fails; fd is then closed. */
+static struct tls_low *
+tls_open(int fd, const char *host, const char *ca_file, char *err,
+         size_t errlen)
+{
+	struct tls_low *t = xcalloc(1, sizeof(*t));
+
+	t->fd = fd;
+	if (tls_start(t, host, ca_file, err, errlen) != 0) {
+		tls_low_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 /* err := what, the libetpan code and the server's last words if any. */
@@ -282,6 +304,59 @@ refresh_caps(struct email_imap *c)
 	c->can_uidplus = mailimap_has_extension(c->imap, "UIDPLUS");
 }
 
+/*
+ * STARTTLS (RFC 2595) on a session that has read the plain greeting: the
+ * server must offer it (never a plain sign-in instead), nothing may have
+ * come after its OK before TLS (what did would be read as if it had come
+ * over TLS: libetpan's own STARTTLS had that flaw), then the handshake,
+ * verified as for implicit TLS, and CAPABILITY asked again over TLS.
+ */
+static int
+starttls(struct email_imap *c, struct tls_low *t,
+         const struct email_imap_opts *o, char *err, size_t errlen)
+{
+	struct mailimap_capability_data *caps = NULL;
+	int r;
+
+	if (c->imap->imap_connection_info == NULL ||
+	    c->imap->imap_connection_info->imap_capability == NULL) {
+		if (mailimap_capability(c->imap, &caps) == MAILIMAP_NO_ERROR &&
+		    caps != NULL)
+			mailimap_capability_data_free(caps);
+	}
+	if (!mailimap_has_extension(c->imap, "STARTTLS")) {
+		snprintf(err, errlen,
+		         "%s offers no STARTTLS: not signing in without TLS",
+		         o->host);
+		return -1;
+	}
+	r = mailimap_starttls(c->imap);
+	/* libetpan 1.9.4 fails the command itself when data follows its
+	 * OK (MAILIMAP_ERROR_STARTTLS, as for a refusal): both below. */
+	if (r == MAILIMAP_NO_ERROR &&
+	    c->imap->imap_stream->read_buffer_len != 0) {
+		snprintf(err, errlen,
+		         "%s sent data after STARTTLS before TLS: refused",
+		         o->host);
+		return -1;
+	}
+	if (r != MAILIMAP_NO_ERROR) {
+		fail(c, r,
+		     "STARTTLS (refused by the server, or data sent before "
+		     "TLS)",
+		     err, errlen);
+		return -1;
+	}
+	if (tls_start(t, o->host, o->ca_file, err, errlen) != 0)
+		return -1;
+	/* What was said before TLS is not trusted: asked again. */
+	caps = NULL;
+	if (mailimap_capability(c->imap, &caps) == MAILIMAP_NO_ERROR &&
+	    caps != NULL)
+		mailimap_capability_data_free(caps);
+	return 0;
+}
+
 struct email_imap *
 email_imap_open(const struct email_imap_opts *o, char *err, size_t errlen)
 {
@@ -299,7 +374,13 @@ email_imap_open(const struct email_imap_opts *o, char *err, size_t errlen)
 	}
 	if (o->refused != NULL)
 		*o->refused = 0;
-	t = tls_open(fd, o->host, o->ca_file, err, errlen);
+	if (o->starttls) {
+		/* Plain until the greeting and STARTTLS are done (below). */
+		t = xcalloc(1, sizeof(*t));
+		t->fd = fd;
+	} else {
+		t = tls_open(fd, o->host, o->ca_file, err, errlen);
+	}
 	if (t == NULL) {
 		free(c);
 		return NULL;
@@ -326,6 +407,8 @@ email_imap_open(const struct email_imap_opts *o, char *err, size_t errlen)
 		fail(c, r, "IMAP greeting", err, errlen);
 		goto fail;
 	}
+	if (o->starttls && starttls(c, t, o, err, errlen) != 0)
+		goto fail;
 	if (o->oauth_token != NULL)
 		r = mailimap_oauth2_authenticate(c->imap, o->user,
 		                                 o->oauth_token);

@@ -9,14 +9,15 @@
  * one thread at a time; sessions are independent of each other.
  *
  * What it does:
- *   * implicit TLS only (port 993 style), done with OpenSSL under a
- *     libetpan stream driver of ours: Debian builds libetpan with GnuTLS,
- *     and its own TLS verifies no certificate. The chain is verified
- *     against ca_file (or the system's CAs) and the name against host (a
- *     DNS name or an IP address), TLS 1.2 at least; a session that cannot
- *     verify is never opened. STARTTLS is not offered: libetpan's had a
- *     response-injection flaw (CONVENTIONS.md), and every server councils
- *     use (Microsoft 365, Google, Dovecot) offers port 993;
+ *   * implicit TLS (port 993 style) or required STARTTLS (143), done
+ *     with OpenSSL under a libetpan stream driver of ours: Debian builds
+ *     libetpan with GnuTLS, and its own TLS verifies no certificate. The
+ *     chain is verified against ca_file (or the system's CAs) and the name
+ *     against host (a DNS name or an IP address), TLS 1.2 at least; a
+ *     session that cannot verify is never opened. STARTTLS is ours too
+ *     (libetpan's had a response-injection flaw, CONVENTIONS.md): a server
+ *     that does not offer it, or sends anything after its OK before the
+ *     handshake, is refused, and nothing is signed in before TLS;
  *   * LOGIN with a password, or SASL XOAUTH2 with a bearer token (Microsoft
  *     365 and Google accept only that); the caller gets the token
  *     (email_oauth.h, later) and passes it in;
@@ -45,12 +46,15 @@ struct email_imap;
 
 struct email_imap_opts {
 	const char *host;    /* DNS name or IP address, as the cert names it */
-	uint16_t port;       /* implicit TLS: 993 */
+	uint16_t port;       /* implicit TLS: 993; STARTTLS: 143 */
 	const char *ca_file; /* PEM; NULL: the system's CAs */
 	const char *user;
 	const char *password;    /* LOGIN, or */
 	const char *oauth_token; /* SASL XOAUTH2 when not NULL */
 	unsigned timeout_s;      /* per network read or write; 0: 30 */
+	/* 1: a plain connection upgraded by STARTTLS (port 143), refused
+	 * when the server does not offer it; 0: implicit TLS. */
+	int starttls;
 	/* Optional: set to 1 when the server refused the sign-in (a token
 	 * to fetch again, a password to fix), else 0. */
 	int *refused;

@@ -240,6 +240,7 @@ session_open(struct email_intake *m, char *err, size_t errlen)
 	o.user = c->cred.user;
 	o.password = c->cred.password;
 	o.timeout_s = c->timeout_s;
+	o.starttls = c->starttls;
 	o.refused = &refused;
 	if (c->cred.oauth_token_url != NULL) {
 		if (m->oauth == NULL) {
@@ -1088,9 +1089,11 @@ email_intake_start(struct email_intake *m)
 	m->thread_started = 1;
 	kv_lease_start(m->lease);
 	gw_info("email.mailbox_started",
-	        "mailbox=%s host=%s port=%u folder=\"%s\" queue=%s after=%s",
-	        m->c->name, m->c->host, m->c->port, m->c->folder, m->c->queue,
-	        m->c->move_to != NULL ? "move" : "seen");
+	        "mailbox=%s host=%s port=%u tls=%s folder=\"%s\" queue=%s "
+	        "after=%s",
+	        m->c->name, m->c->host, m->c->port,
+	        m->c->starttls ? "starttls" : "implicit", m->c->folder,
+	        m->c->queue, m->c->move_to != NULL ? "move" : "seen");
 }
 
 const char *

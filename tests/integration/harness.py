@@ -935,14 +935,18 @@ class Dovecot:
     contrib/lib.sh sb_dovecot_start (introspect: an OAuth 2.0
     introspection URL for XOAUTH2 sign-in)."""
 
-    def __init__(self, user="council", password=None, introspect=None):
+    def __init__(self, user="council", password=None, introspect=None,
+                 starttls=False):
         self.dir = tempdir("dovecot")
         self.port = free_port()
+        # Plain IMAP too, where STARTTLS is required before signing in.
+        self.starttls_port = free_port() if starttls else 0
         self.user = user
         self.password = password or os.urandom(8).hex()
         self.ca = os.path.join(self.dir, "ca.pem")
         lib_sh("sb_dovecot_start", self.dir, str(self.port), user,
-               self.password, introspect or "", stdout=subprocess.DEVNULL)
+               self.password, introspect or "", str(self.starttls_port),
+               stdout=subprocess.DEVNULL)
         at_exit(self.stop)
 
     def stop(self):

@@ -220,7 +220,7 @@ class ConfigTest(harness.TestCase):
                            'addresses = {"contact@example.org",'
                            ' "foi@example.org"}',
                            'acknowledge = false', 'type = "foi"',
-                           'sweep = 300', 'lease = 10',
+                           'sweep = 300', 'lease = 10', 'tls = "starttls"',
                            'from = "tax@example.org"',
                            'from_name = "Council Tax"',
                            'reply_to = "tax@example.org"',
@@ -241,6 +241,7 @@ class ConfigTest(harness.TestCase):
             (base + ['addresses = {"not an address"}'], "not an address"),
             ([base[0], 'user = "contact"', base[2], base[3]], "addresses"),
             (base + ['sweep = 1800'], "sweep"),
+            (base + ['tls = "none"'], "tls"),
             (base + ['acknowledgement_file = "/etc/hostname"'],
              "{reference}"),
             (base + ['acknowledgement_file = "/nonexistent"'],

@@ -28,8 +28,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -84,7 +86,7 @@ class EmailIntakeTest(harness.TestCase):
         cls.pg = harness.Postgres()
         cls.redis = harness.Redis()
         cls.db = cls.pg.createdb()
-        cls.dove = harness.Dovecot()
+        cls.dove = harness.Dovecot(starttls=True)
         cls.tmp = harness.tempdir("smtp")
         harness.lib_sh("sb_test_ca", cls.tmp)
         cls.smtp = harness.SmtpServer(cls.tmp, SMTP_USER, SMTP_PASSWORD)
@@ -107,6 +109,14 @@ class EmailIntakeTest(harness.TestCase):
                 "addresses": [OURS], "name": "Example Council",
                 "acknowledgement_file": cls.ack_file,
                 "sweep": 2, "timeout": 5, "lease": 3},
+            # Plain IMAP upgraded by STARTTLS (port 143's way).
+            "mailbox plain": {
+                "host": "127.0.0.1", "port": cls.dove.starttls_port,
+                "tls": "starttls", "ca_file": cls.dove.ca,
+                "user": cls.dove.user, "password": cls.dove.password,
+                "queue": "contact", "folder": "Plain", "addresses": [OURS],
+                "acknowledge": False, "sweep": 2, "timeout": 5,
+                "lease": 3},
             # The desk's test reads its own folder into its own queue.
             "mailbox desk": {
                 "host": "127.0.0.1", "port": cls.dove.port,
@@ -123,7 +133,7 @@ class EmailIntakeTest(harness.TestCase):
         r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
         assert r.returncode == 0, r.stderr
         cls.dove.doveadm("mailbox", "create", "-u", cls.dove.user, "Desk",
-                         "Done")
+                         "Done", "Plain")
         cls.passwords = {}
         for login, role in (("ann", "advisor"), ("bob", "advisor"),
                             ("sue", "supervisor")):
@@ -315,6 +325,91 @@ class EmailIntakeTest(harness.TestCase):
                                           " @example.org") >= 2, "moved")
         self.assertEqual(self.dove.count("mailbox Desk all"), 0)
 
+
+    def test_starttls_mailbox(self):
+        """A mailbox on plain IMAP (143's way): STARTTLS before signing
+        in, the certificate verified, then mail as over implicit TLS."""
+        self.dove.deliver(mail("Pat <pat@example.org>", "Over STARTTLS",
+                               "Body.", "p1@example.org"), folder="Plain")
+        self.wait_imported("p1@example.org")
+        self.assertEqual(harness.json.loads(self.sb.get("/readyz").body)
+                         ["email"]["plain"], "ok")
+        self.assertRegex(self.sb.log_text(), r"email\.mailbox_started "
+                         r"mailbox=plain host=127\.0\.0\.1 port=\d+ "
+                         r"tls=starttls")
+        # Every sign-in Dovecot saw was over TLS (it refuses plain ones
+        # anyway: disable_plaintext_auth).
+        with open(os.path.join(self.dove.dir, "dovecot.log")) as f:
+            logins = [x for x in f if "Login: user=<council>" in x]
+        self.assertTrue(logins)
+        self.assertTrue(all(", TLS," in x for x in logins), logins)
+
+    def test_starttls_never_downgraded(self):
+        """A server that offers no STARTTLS, and one that slips a line in
+        after its OK before TLS (the injection libetpan's own STARTTLS let
+        through): both refused with the reason, before any sign-in."""
+        got = {"nostarttls": [], "inject": []}
+        servers = []
+
+        def serve(name, lines_after_ok):
+            srv = socket.socket()
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(5)
+            servers.append(srv)
+
+            def run():
+                while True:
+                    try:
+                        conn, _ = srv.accept()
+                    except OSError:
+                        return
+                    with conn:
+                        caps = "IMAP4rev1 LOGINDISABLED" + (
+                            " STARTTLS" if lines_after_ok is not None else "")
+                        conn.sendall(b"* OK [CAPABILITY %s] fake\r\n"
+                                     % caps.encode())
+                        f = conn.makefile("rb")
+                        for line in f:
+                            got[name].append(line)
+                            tag = line.split(b" ", 1)[0]
+                            if b"STARTTLS" in line.upper():
+                                conn.sendall(tag + b" OK Begin TLS\r\n" +
+                                             (lines_after_ok or b""))
+                            elif b"CAPABILITY" in line.upper():
+                                conn.sendall(b"* CAPABILITY %s\r\n%s OK\r\n"
+                                             % (caps.encode(), tag))
+                            else:
+                                conn.sendall(tag + b" BAD no\r\n")
+            threading.Thread(target=run, daemon=True).start()
+            return srv.getsockname()[1]
+        ports = {"nostarttls": serve("nostarttls", None),
+                 "inject": serve("inject", b"* OK [ALERT] injected\r\n")}
+        over = {"email": {"mailbox %s" % k: {
+            "host": "127.0.0.1", "port": ports[k], "tls": "starttls",
+            "ca_file": self.dove.ca, "user": "council", "password": "pw",
+            "queue": "contact", "addresses": [OURS], "sweep": 2,
+            "timeout": 5, "lease": 3} for k in ports}}
+        sb = harness.Switchboard(self.pg, self.redis, over, dbname=self.db,
+                                 start=False)
+        try:
+            sb.start()
+            sb.wait_ready()
+
+            def states():
+                e = harness.json.loads(sb.get("/readyz").body)["email"]
+                return (e["nostarttls"].startswith("error: ") and
+                        e["inject"].startswith("error: ") and e)
+            e = self.wait(states, "both mailboxes in error")
+            self.assertIn("offers no STARTTLS", e["nostarttls"])
+            self.assertIn("data sent before TLS", e["inject"])
+            for k in got:
+                self.assertFalse([x for x in got[k] if b"LOGIN" in
+                                  x.upper() or b"AUTHENTICATE" in x.upper()],
+                                 got[k])
+        finally:
+            self.stopped(sb)
+            for srv in servers:
+                srv.close()
 
     def test_attachments_downloaded_from_the_desk(self):
         """GET /api/messages/{id}/attachments/{n}: the bytes as a download
