@@ -67,13 +67,13 @@ test('email: read from the mailbox, offered, answered from the desk by keyboard,
       'Date: Mon, 07 Dec 2026 09:00:00 +0000'],
     ['Hello,', '', 'Why is 4 Elm Road in band D? It is a small flat.', '', 'Edna']);
     // Offered by channel in words, with the first lines, and accepted.
-    await page.getByRole('heading', { name: 'Email offer: Council Tax by email' }).waitFor({ timeout: 30000 });
+    await page.getByRole('heading', { name: 'Email offer: Email desk' }).waitFor({ timeout: 30000 });
     await page.getByRole('button', { name: 'Accept' }).click();
     const conv = await until(() => sql(`SELECT m.conversation_id FROM email_messages e JOIN messages m ON ` +
       `m.id = e.message_id WHERE e.rfc_message_id = '${id}@example.org'`), 'the mail imported');
     const item = page.locator(`#inbox button[data-inbox="${conv}"]`);
     await item.waitFor();
-    await until(async () => /Email, Council Tax by email/.test(await item.textContent()), 'channel and queue in words');
+    await until(async () => /Email, Email desk/.test(await item.textContent()), 'channel and queue in words');
     await setStatus(page, 'away');
     await item.click();
     await page.getByRole('heading', { name: 'Email with Edna Email' }).waitFor();
