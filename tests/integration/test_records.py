@@ -345,8 +345,10 @@ class RecordsTest(harness.TestCase):
         self.assertEqual(x["format"], "switchboard.customer.v1")
         self.assertEqual(x["exported_by"], "al")
         self.assertEqual(x["customer"]["id"], 7001)
+        # (bouncing: mail to the address came back for good; email.md)
         self.assertIn({"kind": "email", "value": "ann@example.org",
-                       "verified": False}, x["identities"])
+                       "verified": False, "bouncing_since": None,
+                       "bounce_reason": None}, x["identities"])
         convs = x["conversations"]
         self.assertEqual(len(convs), 30)
         # oldest first, every message of every queue
