@@ -227,11 +227,11 @@ def cpu(pairs):
     print("machine %d" % (sum(v) - v[3] - v[4]))  # less idle and iowait
     for pair in pairs:
         name, pid = pair.split("=")
-        todo, tot = [int(pid)] if int(pid) > 0 else [], 0
-        while todo:
-            p = todo.pop()
+        stack, tot = [int(pid)] if int(pid) > 0 else [], 0
+        while stack:
+            p = stack.pop()
             tot += proc_ticks(p)
-            todo += kids.get(p, [])
+            stack += kids.get(p, [])
         print("%s %d" % (name, tot))
 
 

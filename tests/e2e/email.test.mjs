@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { axe as axeCheck, launch, setStatus, signedInDesk, until } from './lib.mjs';
+import { axeShots, launch, setStatus, signedInDesk, sql, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const LOGIN = process.env.SB_LOGIN;
@@ -28,18 +28,7 @@ before(async () => {
 });
 after(async () => { await browser?.close(); });
 
-function sql(q) {
-  return execFileSync(process.env.SB_PSQL, ['-X', '-q', '-tA', '-h', '127.0.0.1', '-p', process.env.SB_PG_PORT,
-    '-U', 'switchboard', '-d', 'switchboard', '-c', q], { encoding: 'utf8' }).trim();
-}
-let shot = 0;
-async function axe(page, state) {
-  if (process.env.SB_SHOTS) {
-    await page.screenshot({ path: path.join(process.env.SB_SHOTS, `email-${++shot}-${state.replace(/\W+/g, '-')}.png`),
-      fullPage: true });
-  }
-  await axeCheck(page, state);
-}
+const axe = axeShots('email');
 // A mail from the resident, saved into the mailbox's folder as delivery would.
 function deliver(headers, body, plain = true) {
   const mime = plain ? ['MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8'] : [];

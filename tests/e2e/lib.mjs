@@ -3,6 +3,7 @@
 // (desk.test.mjs, record.test.mjs) a resident on the widget's demo page and an advisor's
 // desk page.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -22,6 +23,26 @@ export async function axe(page, state) {
   const r = await page.evaluate(tags => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
   const v = r.violations.map(x => `${x.id}: ${x.nodes.map(n => n.target.join(' ')).join(', ')}`);
   assert.deepEqual(v, [], `axe violations in state "${state}"`);
+}
+
+// An axe check that first saves a screenshot of the page when SB_SHOTS names a folder
+// (<prefix>-<n>-<state>.png), to look at by eye.
+export function axeShots(prefix) {
+  let n = 0;
+  return async (page, state) => {
+    if (process.env.SB_SHOTS) {
+      await page.screenshot({ path: path.join(process.env.SB_SHOTS,
+        `${prefix}-${++n}-${state.replace(/\W+/g, '-')}.png`), fullPage: true });
+    }
+    await axe(page, state);
+  };
+}
+
+// One statement through psql on the test's PostgreSQL (SB_PSQL, SB_PG_PORT, set by ./run):
+// its output, trimmed.
+export function sql(q) {
+  return execFileSync(process.env.SB_PSQL, ['-X', '-q', '-tA', '-h', '127.0.0.1', '-p', process.env.SB_PG_PORT,
+    '-U', 'switchboard', '-d', 'switchboard', '-c', q], { encoding: 'utf8' }).trim();
 }
 
 // fn() until it is truthy (then its value), failing after ms.

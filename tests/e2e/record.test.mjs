@@ -5,8 +5,7 @@
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_LOGIN, SB_PASSWORD, SB_PSQL, SB_PG_PORT.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { axe, cleanUp, drain, launch, openDesk, residentSays, startProxy, startResident, until } from './lib.mjs';
+import { axe, cleanUp, drain, launch, openDesk, residentSays, sql, startProxy, startResident, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -23,10 +22,6 @@ after(async () => { await browser?.close(); await proxy?.close(); });
 beforeEach(() => drain(browser, SB, LOGIN, PASSWORD));
 
 // One SQL answer from the test's PostgreSQL (the audit log is checked there).
-function sql(q) {
-  return execFileSync(process.env.SB_PSQL, ['-X', '-q', '-tA', '-h', '127.0.0.1', '-p', process.env.SB_PG_PORT,
-    '-U', 'switchboard', '-d', 'switchboard', '-c', q], { encoding: 'utf8' }).trim();
-}
 const focused = page => page.evaluate(() => document.activeElement ? document.activeElement.id : '');
 
 // Signs in, goes available, and accepts the chat the resident starts.

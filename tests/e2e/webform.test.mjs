@@ -10,9 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { axe as axeCheck, launch, setStatus, signedInDesk, until } from './lib.mjs';
+import { axeShots, launch, setStatus, signedInDesk, sql, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const LOGIN = process.env.SB_LOGIN;
@@ -25,19 +23,8 @@ before(async () => {
 });
 after(async () => { await browser?.close(); });
 
-function sql(q) {
-  return execFileSync(process.env.SB_PSQL, ['-X', '-q', '-tA', '-h', '127.0.0.1', '-p', process.env.SB_PG_PORT,
-    '-U', 'switchboard', '-d', 'switchboard', '-c', q], { encoding: 'utf8' }).trim();
-}
 // SB_SHOTS=<folder>: screenshots of the states axe checks, to look at by eye.
-let shot = 0;
-async function axe(page, state) {
-  if (process.env.SB_SHOTS) {
-    await page.screenshot({ path: path.join(process.env.SB_SHOTS, `webform-${++shot}-${state.replace(/\W+/g, '-')}.png`),
-      fullPage: true });
-  }
-  await axeCheck(page, state);
-}
+const axe = axeShots('webform');
 const focused = page => page.evaluate(() => {
   const a = document.activeElement;
   return a ? `${a.id}|${a.dataset && a.dataset.inbox ? 'inbox' : ''}|${a.tagName}` : '';
