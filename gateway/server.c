@@ -36,6 +36,9 @@
 #include "email_desk.h"
 #include "email_intake.h"
 #include "email_outbox.h"
+#include "sms.h"
+#include "sms_config.h"
+#include "sms_outbox.h"
 #include "form.h"
 #include "session.h"
 #include "server.h"
@@ -106,6 +109,8 @@ struct gw_server {
 	struct chat *chat;
 	struct ingest *ingest; /* every channel's way in */
 	struct form *form;
+	struct sms *sms;               /* SMS webhooks and desk part */
+	struct sms_outbox *sms_outbox; /* NULL: no SMS sender */
 	struct email_outbox *email_outbox; /* NULL: no email smtp section */
 	struct email_intake **mailboxes;   /* one per email mailbox section */
 	struct email_desk *email_desk;     /* replies and attachments */
@@ -480,6 +485,9 @@ server_close(struct gw_server *s)
 	s->kv_revoke = NULL;
 	kv_close(s->kv_bus, NULL, NULL);
 	s->kv_bus = NULL;
+	/* Closing: what it still answers tells no desk (the bus goes). */
+	sms_free(s->sms);
+	s->sms = NULL;
 	/* Its connections closed: publications in flight are told 0. */
 	bus_free(s->bus);
 	s->bus = NULL;
@@ -489,6 +497,8 @@ server_close(struct gw_server *s)
 	/* Stops claiming before db goes; sends in flight end on their own. */
 	email_outbox_free(s->email_outbox);
 	s->email_outbox = NULL;
+	sms_outbox_free(s->sms_outbox);
+	s->sms_outbox = NULL;
 	/* Mailboxes: leases given back, threads stopped; what they handed
 	 * over is answered (the db and ingest below) before they free. */
 	for (i = 0; (size_t)i < s->nmailboxes; i++)
@@ -790,6 +800,13 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
+	s->sms = sms_new(&s->loop, cfg, s->http, s->ingest,
+	                 s->commit[WRITERS - 1], s->bus, s->conversation);
+	if (sms_config(cfg)->nsenders > 0) {
+		s->sms_outbox = sms_outbox_new(&s->loop, s->db, s->bus,
+		                               sms_config(cfg));
+		sms_outbox_start(s->sms_outbox);
+	}
 	if (email_config(cfg)->smtp != NULL) {
 		s->email_outbox = email_outbox_new(&s->loop, s->db, s->bus,
 		                                   email_config(cfg));

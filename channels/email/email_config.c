@@ -100,58 +100,6 @@ tls_mode(const char *s)
 }
 
 /*
- * A secret: the value of opt, or the file fileopt names (one trailing
- * newline dropped). 1 with *out (malloc'd) when set, 0 when neither is,
- * -1 with *why (which never quotes the secret).
- */
-static int
-secret_read(cfg_t *s, const char *opt, const char *fileopt, char **out,
-            const char **why)
-{
-	const char *v = opt != NULL ? cfg_getstr(s, opt) : "",
-	           *path = cfg_getstr(s, fileopt);
-	char buf[EMAIL_SECRET_MAX + 2];
-	size_t n;
-	FILE *f;
-
-	*out = NULL;
-	if (v[0] != '\0' && path[0] != '\0') {
-		*why = "set either the secret or its file, not both";
-		return -1;
-	}
-	if (v[0] != '\0') {
-		*out = xstrdup(v);
-		return 1;
-	}
-	if (path[0] == '\0')
-		return 0;
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		*why = errno == ENOENT ? "the secret file does not exist"
-		                       : "the secret file cannot be read";
-		return -1;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	if (n > EMAIL_SECRET_MAX) {
-		*why = "the secret file holds more than 4096 bytes";
-		explicit_bzero(buf, sizeof(buf));
-		return -1;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	if (n == 0 || strlen(buf) != n) {
-		*why = "the secret file is empty or holds a NUL";
-		explicit_bzero(buf, sizeof(buf));
-		return -1;
-	}
-	*out = xstrdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return 1;
-}
-
-/*
  * The acknowledgement template of path: UTF-8 text of 1 to
  * EMAIL_ACK_TEMPLATE_MAX bytes holding "{reference}" (so that replies
  * thread back), line ends kept. 0 with *out (malloc'd), or -1 with *why.
@@ -192,15 +140,6 @@ template_read(const char *path, char **out, const char **why)
 	return 0;
 }
 
-static void
-secret_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 /* The token source's own rule for its endpoint (email_oauth.h). */
 static int
 oauth_url_ok(const char *url)
@@ -233,8 +172,8 @@ cred_check(cfg_t *cfg, cfg_t *s, const char *what, int need)
 	char *secret = NULL;
 	int r;
 
-	r = secret_read(s, "password", "password_file", &secret, &why);
-	secret_free(secret);
+	r = gw_config_secret(s, "password", "password_file", EMAIL_SECRET_MAX, &secret, &why);
+	gw_config_secret_free(secret);
 	if (r < 0) {
 		cfg_error(cfg, "%s: password: %s", what, why);
 		return -1;
@@ -271,8 +210,8 @@ cred_check(cfg_t *cfg, cfg_t *s, const char *what, int need)
 		          what);
 		return -1;
 	}
-	r = secret_read(s, NULL, "oauth_client_secret_file", &secret, &why);
-	secret_free(secret);
+	r = gw_config_secret(s, NULL, "oauth_client_secret_file", EMAIL_SECRET_MAX, &secret, &why);
+	gw_config_secret_free(secret);
 	if (r <= 0) {
 		cfg_error(cfg, "%s: oauth_client_secret_file: %s", what,
 		          r == 0 ? "needed" : why);
@@ -533,10 +472,10 @@ static void
 cred_free(struct email_cred *c)
 {
 	free(c->user);
-	secret_free(c->password);
+	gw_config_secret_free(c->password);
 	free(c->oauth_token_url);
 	free(c->oauth_client_id);
-	secret_free(c->oauth_client_secret);
+	gw_config_secret_free(c->oauth_client_secret);
 	free(c->oauth_scope);
 }
 
@@ -549,10 +488,10 @@ cred_load(cfg_t *s, struct email_cred *c, const char **why)
 	c->oauth_client_id = str_or_null(s, "oauth_client_id");
 	c->oauth_scope = str_or_null(s, "oauth_scope");
 	/* Checked already: a file changed since is caught here. */
-	if (secret_read(s, "password", "password_file", &c->password, why) <
+	if (gw_config_secret(s, "password", "password_file", EMAIL_SECRET_MAX, &c->password, why) <
 	            0 ||
 	    (c->oauth_token_url != NULL &&
-	     secret_read(s, NULL, "oauth_client_secret_file",
+	     gw_config_secret(s, NULL, "oauth_client_secret_file", EMAIL_SECRET_MAX,
 	                 &c->oauth_client_secret, why) <= 0)) {
 		if (*why == NULL)
 			*why = "no OAuth client secret";

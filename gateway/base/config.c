@@ -942,3 +942,72 @@ gw_config_widget_origin(const struct gw_config *cfg, const char *origin)
 {
 	return in_list(cfg->widget_origins, cfg->n_widget_origins, origin);
 }
+
+/*
+ * A secret: the value of opt, or the file fileopt names (one trailing
+ * newline dropped). 1 with *out (malloc'd) when set, 0 when neither is,
+ * -1 with *why (which never quotes the secret).
+ */
+int
+gw_config_secret(cfg_t *s, const char *opt, const char *fileopt, size_t max,
+                 char **out, const char **why)
+{
+	const char *v = opt != NULL ? cfg_getstr(s, opt) : "",
+	           *path = cfg_getstr(s, fileopt);
+	char *buf;
+	size_t n;
+	FILE *f;
+
+	*out = NULL;
+	if (v[0] != '\0' && path[0] != '\0') {
+		*why = "set either the secret or its file, not both";
+		return -1;
+	}
+	if (v[0] != '\0') {
+		if (strlen(v) > max) {
+			*why = "the secret is too long";
+			return -1;
+		}
+		*out = xstrdup(v);
+		return 1;
+	}
+	if (path[0] == '\0')
+		return 0;
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		*why = errno == ENOENT ? "the secret file does not exist"
+		                       : "the secret file cannot be read";
+		return -1;
+	}
+	buf = xmalloc(max + 2);
+	n = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (n > max) {
+		*why = "the secret file is too long";
+		goto bad;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		*why = "the secret file is empty or holds a NUL";
+		goto bad;
+	}
+	*out = xstrdup(buf);
+	explicit_bzero(buf, max + 2);
+	free(buf);
+	return 1;
+bad:
+	explicit_bzero(buf, max + 2);
+	free(buf);
+	return -1;
+}
+
+void
+gw_config_secret_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}

@@ -137,6 +137,17 @@ const void *gw_config_settings(const struct gw_config *cfg, const char *name);
 int gw_config_valid_positive(struct cfg_t *cfg, struct cfg_opt_t *opt);
 int gw_config_valid_nonneg(struct cfg_t *cfg, struct cfg_opt_t *opt);
 int gw_config_valid_nonempty(struct cfg_t *cfg, struct cfg_opt_t *opt);
+/*
+ * A secret of section s: the value of option opt (NULL: no such option),
+ * or the contents of the file option fileopt names (trailing CR/LF
+ * dropped; at most max bytes, no NUL). 1 with *out (malloc'd; free with
+ * gw_config_secret_free, which wipes it), 0 when neither is set, -1 with
+ * *why (a static sentence that never quotes the secret). Blocking I/O:
+ * start-up only.
+ */
+int gw_config_secret(struct cfg_t *s, const char *opt, const char *fileopt,
+                     size_t max, char **out, const char **why);
+void gw_config_secret_free(char *s);
 
 /*
  * Parses path and applies the environment overrides (SWITCHBOARD_PG_URL,
