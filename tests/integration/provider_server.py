@@ -186,14 +186,25 @@ class State:
         self.twilio = {a["account_sid"]: a["auth_token"]
                        for a in config.get("twilio", [])}
         self.templates = dict(config.get("notify_templates", {}))
+        self.generation = 0
         self.reset()
 
     def reset(self):
         with self.lock:
+            self.generation += 1      # requests from before keep nothing
             self.requests = []
             self.messages = []
             self.notifications = {}   # id -> Notify notification object
             self.scripts = {}         # E.164 -> [step, ...]
+
+    def keep(self, generation, fn):
+        """Runs fn() (which stores a message) under the lock unless a reset
+        came since the request arrived; True if it ran."""
+        with self.lock:
+            if generation != self.generation:
+                return False
+            fn()
+            return True
 
     def take_step(self, to):
         with self.lock:
@@ -251,8 +262,11 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:             # the client gave up first
+            self.close_connection = True
 
     def hang(self):
         """No answer: hold the connection until the client closes it."""
@@ -305,6 +319,7 @@ class Handler(BaseHTTPRequestHandler):
                                  if k in rec["headers"] else v)
         with self.state.lock:
             self.state.requests.append(rec)
+            self.generation = self.state.generation
         route = self.route(method, url.path)
         if route is None:
             rec["verdict"] = "not_found"
@@ -509,12 +524,14 @@ class Handler(BaseHTTPRequestHandler):
                     "created_by_name": None, "sent_at": None,
                     "completed_at": None, "scheduled_for": None,
                     "postage": None, "one_click_unsubscribe_url": None}
-            with self.state.lock:
+
+            def store():
                 self.state.notifications[nid] = (service, note)
                 self.state.messages.append(
                     {"provider": "notify", "id": nid, "to": to, "body": text,
                      "reference": ref, "template_id": req["template_id"],
                      "at": now})
+            self.state.keep(self.generation, store)
             return {"id": nid, "reference": ref,
                     "content": {"body": text, "from_number": "GOVUK"},
                     "uri": "%s/v2/notifications/%s" % (self.base(), nid),
@@ -648,8 +665,8 @@ class Handler(BaseHTTPRequestHandler):
                 msg["messaging_service_sid"] = f["MessagingServiceSid"]
             if cb is not None:
                 msg["status_callback"] = cb
-            with self.state.lock:
-                self.state.messages.append(msg)
+            self.state.keep(self.generation,
+                            lambda: self.state.messages.append(msg))
             return {"sid": msid, "account_sid": account, "to": f["To"],
                     "from": f.get("From"),
                     "messaging_service_sid": f.get("MessagingServiceSid"),
@@ -724,6 +741,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     stopping = False
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], OSError):  # not a client gone
+            super().handle_error(request, client_address)
 
     def finish_request(self, request, client_address):
         """TLS when the client's first byte is a handshake record, plain
