@@ -245,15 +245,15 @@ class ProviderServerTest(harness.TestCase):
         self.assert_notify_refused(
             self.notify(reference=None), 400, "ValidationError",
             "reference is a required property", "notify.reference")
-        self.assert_notify_refused(
-            self.notify(phone_number="+12025550123"), 400, "ValidationError",
-            "phone_number Not a UK mobile number", "notify.phone_number")
-        self.assert_notify_refused(
-            self.notify(phone_number="01632 960001"), 400, "ValidationError",
-            "phone_number Not a UK mobile number", "notify.phone_number")
-        self.assert_notify_refused(
-            self.notify(phone_number="077009001112"), 400, "ValidationError",
-            "phone_number Too many digits", "notify.phone_number")
+        for number, why in (("+12025550123", "Not a UK mobile number"),
+                            ("01632 960001", "Not a UK mobile number"),
+                            ("077009001112", "Too many digits"),
+                            ("0770090011", "Not enough digits"),
+                            ("07700 9OO111", "Must not contain letters or "
+                             "symbols")):
+            self.assert_notify_refused(
+                self.notify(phone_number=number), 400, "ValidationError",
+                "phone_number " + why, "notify.phone_number")
         self.assert_notify_refused(
             self.notify(template_id="bin-template"), 400, "ValidationError",
             "template_id is not a valid UUID", "notify.template_id")
