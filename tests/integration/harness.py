@@ -1018,3 +1018,129 @@ class SmtpServer:
                 with open(os.path.join(self.out, name)) as f:
                     out.append(json.load(f))
         return out
+
+
+# ------------------------------------------------------------ SMS providers
+
+class ProviderServer:
+    """tests/integration/provider_server.py: a contract server standing in
+    for GOV.UK Notify's and Twilio's REST APIs over HTTPS on a free loopback
+    port, with the test CA in d (ca.pem). It checks every request exactly and
+    records it; tests script its answers (behave) and read what it took.
+    Credentials are random per run:
+      notify_service_id, notify_secret, notify_api_key (the key string as
+      Notify issues it: name-{service_id}-{secret}), twilio_sid,
+      twilio_token.
+    url is https://127.0.0.1:PORT (the base URL for both providers)."""
+
+    def __init__(self, d, start=True):
+        import secrets
+        import uuid
+        self.dir = d
+        self.ca = os.path.join(d, "ca.pem")
+        self.notify_service_id = str(uuid.uuid4())
+        self.notify_secret = str(uuid.uuid4())
+        self.notify_api_key = "switchboard_test-%s-%s" % (
+            self.notify_service_id, self.notify_secret)
+        self.twilio_sid = "AC" + secrets.token_hex(16)
+        self.twilio_token = secrets.token_hex(16)
+        self.port = None
+        self.url = None
+        self.proc = None
+        if start:
+            self.start()
+
+    def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        with open(os.path.join(self.dir, "config.json"), "w") as f:
+            json.dump({"notify": [{"service_id": self.notify_service_id,
+                                   "secret": self.notify_secret}],
+                       "twilio": [{"account_sid": self.twilio_sid,
+                                   "auth_token": self.twilio_token}]}, f)
+        lib_sh("sb_test_ca", self.dir)
+        self.port = free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3",
+             os.path.join(SRC, "tests/integration/provider_server.py"),
+             self.dir, str(self.port)],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            preexec_fn=_pdeathsig())
+        line = self.proc.stdout.readline()
+        assert line.startswith(b"ready"), line
+        at_exit(self.stop)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        if self.proc is not None:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def _control(self, method, path, obj=None):
+        import ssl
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, timeout=10,
+            context=ssl.create_default_context(cafile=self.ca))
+        try:
+            body = json.dumps(obj).encode() if obj is not None else None
+            conn.request(method, "/_control/" + path, body=body,
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            if r.status != 200:
+                raise AssertionError("provider server: %s %s: %d %s" % (
+                    method, path, r.status, data[:200]))
+            return json.loads(data)
+        finally:
+            conn.close()
+
+    def behave(self, to, steps):
+        """The next well-formed requests sending to `to` take `steps`."""
+        self._control("POST", "behave", {"to": to, "respond": list(steps)})
+
+    def set_status(self, notification_id, status):
+        """What a Notify lookup of that notification shows as its status."""
+        self._control("POST", "status", {"id": notification_id,
+                                         "status": status})
+
+    def requests(self):
+        return self._control("GET", "requests")
+
+    def messages(self):
+        return self._control("GET", "messages")
+
+    def reset(self):
+        self._control("POST", "reset")
+
+    def wait_messages(self, n, timeout=READY_TIMEOUT):
+        """The accepted messages once there are at least n."""
+        return wait_for(lambda: (lambda m: m if len(m) >= n else None)(
+            self.messages()), timeout, what="%d provider messages" % n)
+
+
+def twilio_signature(token, url, params):
+    """X-Twilio-Signature for a form POST to url: params is a list of
+    (name, value) pairs (decoded); names in byte order, a repeated name's
+    values in byte order (providers.md)."""
+    def b(s):
+        return s.encode() if isinstance(s, str) else s
+    msg = b(url) + b"".join(b(n) + b(v) for n, v in
+                            sorted((b(n), b(v)) for n, v in params))
+    import hmac
+    return base64.b64encode(hmac.new(b(token), msg, hashlib.sha1)
+                            .digest()).decode()
+
+
+def switchboard_signature(secret, ts, body):
+    """X-Switchboard-Signature for our signed webhooks: sha256= and the hex
+    HMAC-SHA256(secret, "<ts>." + body) (providers.md, last section)."""
+    import hmac
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if isinstance(body, str):
+        body = body.encode()
+    return "sha256=" + hmac.new(secret, str(ts).encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
