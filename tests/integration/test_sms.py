@@ -455,5 +455,224 @@ class SmsWebhookTest(harness.TestCase):
         self.assertEqual(self.stored(mid), 1)
 
 
+class SmsSendTest(harness.TestCase):
+    """Texts out: the outbox sender against the contract server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.prov = harness.ProviderServer(harness.tempdir("providers"))
+        cls.pg = harness.Postgres()
+        cls.redis = harness.Redis()
+        cls.db = cls.pg.createdb()
+        sms = sms_config(cls.prov.url, cls.prov.ca)
+        sms['sender "council"']["api_key"] = cls.prov.notify_api_key
+        sms['sender "twilio"']["account_sid"] = cls.prov.twilio_sid
+        sms['sender "twilio"']["auth_token"] = cls.prov.twilio_token
+        sms['sender "twilio"']["auth_token_previous"] = ""
+        cls.over = {"sms": sms}
+        cls.sb = harness.Switchboard(cls.pg, cls.redis, cls.over,
+                                     dbname=cls.db, start=False)
+        r = harness.run_switchboard(["-c", cls.sb.conf, "migrate"])
+        assert r.returncode == 0, r.stderr
+        cls.pg.psql(
+            "INSERT INTO queues (id, slug, name) VALUES (51, 'texts',"
+            " 'Text messages');"
+            "INSERT INTO queue_channels (queue_id, channel, answer_target_s,"
+            " offer_timeout_s, wrap_up_s) VALUES (51, 'sms', 3600, 30, 0);",
+            dbname=cls.db)
+        r = harness.run_switchboard(
+            ["-c", cls.sb.conf, "user", "add", "--role", "advisor",
+             "--name", "Sam Advisor", "sam"])
+        assert r.returncode == 0, r.stderr
+        cls.sb.start()
+        cls.sb.wait_ready()
+        cls.staff = cls.pg.psql("SELECT id FROM staff_users WHERE login ="
+                                " 'sam'", dbname=cls.db).strip()
+
+    def sql(self, q):
+        return self.pg.psql(q, dbname=self.db).strip()
+
+    def inbound(self, number, text="Hello", provider="notify"):
+        """A text from number; its conversation's id."""
+        if provider == "notify":
+            mid = str(uuid.uuid4())
+            r = self.sb.request(
+                "POST", "/hooks/notify/inbound-sms",
+                headers={"Authorization": "Bearer " + NOTIFY_TOKEN},
+                body=notify_inbound(mid, source=number[1:], text=text))
+        else:
+            mid = "SM" + uuid.uuid4().hex
+            params = [("MessageSid", mid), ("AccountSid", self.prov.twilio_sid),
+                      ("From", number), ("To", TWILIO_NUMBER),
+                      ("Body", text)]
+            r = self.sb.request(
+                "POST", "/hooks/twilio/sms", body=twilio_form(params),
+                headers={"X-Twilio-Signature": twilio_signature(
+                    self.prov.twilio_token, PUBLIC + "/hooks/twilio/sms",
+                    params)})
+        self.assertEqual(r.status, 200, r.body)
+        return self.sql("SELECT conversation_id FROM messages WHERE"
+                        " external_id = '%s'" % mid)
+
+    def reply(self, conv, text):
+        """An advisor's reply as the core writes it; its outbox row id."""
+        seq = self.sql(
+            "INSERT INTO messages (conversation_id, direction, author_kind,"
+            " author_staff_id, body, source, external_id) VALUES (%s, 'out',"
+            " 'staff', %s, '%s', 'desk', '%s') RETURNING id" % (
+                conv, self.staff, text.replace("'", "''"),
+                uuid.uuid4())).splitlines()[0]
+        return self.sql("SELECT id FROM outbox WHERE message_id = %s" % seq)
+
+    def row(self, oid, cols="status"):
+        return self.sql("SELECT %s FROM outbox WHERE id = %s" % (cols, oid))
+
+    def wait_row(self, oid, status, hurry=False):
+        def done():
+            if hurry:
+                self.sql("UPDATE outbox SET next_attempt_at = now() WHERE"
+                         " id = %s AND status = 'pending'" % oid)
+            return self.row(oid) == status
+        harness.wait_for(done, 30, what="outbox %s %s" % (oid, status))
+
+    def sent_to(self, number):
+        return [m for m in self.prov.messages() if m["to"] == number]
+
+    def assert_all_well_formed(self):
+        bad = [r for r in self.prov.requests()
+               if r["provider"] and r["verdict"] != "ok"]
+        self.assertEqual(bad, [])
+
+    # ------------------------------------------------------------------
+
+    def test_notify_reply_sent_and_delivered(self):
+        number = "+447700900601"
+        conv = self.inbound(number, "When is my bin day?")
+        oid = self.reply(conv, "Your bin day is Tuesday.")
+        self.wait_row(oid, "sent")
+        [m] = self.sent_to(number)
+        self.assertEqual(m["provider"], "notify")
+        self.assertEqual(m["body"], "Your bin day is Tuesday.")
+        self.assertEqual(m["reference"], "sb-" + oid)
+        self.assertEqual(m["template_id"],
+                         "f33517ff-2a88-4f6e-b855-c550268ce08a")
+        self.assertEqual(self.row(oid, "provider_id || '|' || receipt"),
+                         m["id"] + "|queued")
+        self.assert_all_well_formed()
+        # Notify's receipt: delivered, shown on the row.
+        r = self.sb.request(
+            "POST", "/hooks/notify/status",
+            headers={"Authorization": "Bearer " + NOTIFY_TOKEN},
+            body=json.dumps({"id": m["id"], "reference": "sb-" + oid,
+                             "to": "07700900601", "status": "delivered",
+                             "notification_type": "sms"}).encode())
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.row(oid, "receipt"), "delivered")
+        self.assertNotIn("Your bin day", self.sb.log_text())
+        self.assertNotIn(number, self.sb.log_text())
+
+    def test_twilio_reply_sent_with_status_callback(self):
+        number = "+447700900602"
+        conv = self.inbound(number, "Hi", provider="twilio")
+        oid = self.reply(conv, "Hello from the council")
+        self.wait_row(oid, "sent")
+        [m] = self.sent_to(number)
+        self.assertEqual(m["provider"], "twilio")
+        self.assertEqual(m["from"], TWILIO_NUMBER)
+        self.assertEqual(m["status_callback"],
+                         PUBLIC + "/hooks/twilio/sms-status")
+        self.assertEqual(self.row(oid, "provider_id"), m["id"])
+        self.assert_all_well_formed()
+
+    def test_ambiguous_failure_looked_up_never_sent_twice(self):
+        number = "+447700900603"
+        conv = self.inbound(number)
+        # Notify takes it, then answers 500: the retry asks by reference
+        # and records it sent without sending it again.
+        self.prov.behave(number, [{"accept": True, "status": 500}])
+        oid = self.reply(conv, "About your council tax")
+        harness.wait_for(lambda: self.row(oid, "attempts") == "1" and
+                         self.row(oid) == "pending", 30,
+                         what="the first try failed")
+        self.assertIn("500", self.row(oid, "last_error"))
+        self.wait_row(oid, "sent", hurry=True)
+        msgs = self.sent_to(number)
+        self.assertEqual(len(msgs), 1, msgs)
+        self.assertEqual(self.row(oid, "provider_id"), msgs[0]["id"])
+        lookups = [r for r in self.prov.requests() if r["method"] == "GET"
+                   and "reference=sb-" + oid in (r["query"] or "")]
+        self.assertEqual(len(lookups), 1)
+        # No answer at all (held until our timeout): the same.
+        number = "+447700900604"
+        conv = self.inbound(number)
+        self.prov.behave(number, [{"accept": True, "hang": True}])
+        oid = self.reply(conv, "About your parking permit")
+        harness.wait_for(lambda: self.row(oid, "attempts") == "1" and
+                         self.row(oid) == "pending", 30,
+                         what="the first try timed out")
+        self.wait_row(oid, "sent", hurry=True)
+        self.assertEqual(len(self.sent_to(number)), 1)
+        # Rate limited, then a 500 not taken: sent on the third try.
+        number = "+447700900605"
+        conv = self.inbound(number)
+        self.prov.behave(number, [{"status": 429}, {"status": 500}])
+        oid = self.reply(conv, "Third time lucky")
+        self.wait_row(oid, "sent", hurry=True)
+        self.assertEqual(self.row(oid, "attempts"), "3")
+        self.assertEqual(len(self.sent_to(number)), 1)
+        self.assert_all_well_formed()
+
+    def test_refused_for_good(self):
+        number = "+447700900606"
+        conv = self.inbound(number)
+        self.prov.behave(number, [{"status": 400}])
+        oid = self.reply(conv, "This will be refused")
+        self.wait_row(oid, "failed")
+        self.assertRegex(self.row(oid, "last_error"),
+                         r"^GOV.UK Notify answered 400: .+")
+        self.assertEqual(self.sent_to(number), [])
+        # Over the sender's cap (160 characters, counted as characters).
+        oid = self.reply(conv, "é" * 161)
+        self.wait_row(oid, "failed")
+        self.assertEqual(self.row(oid, "last_error"),
+                         "not sent: 161 characters, over the limit of 160"
+                         " for texts from council")
+        oid = self.reply(conv, "é" * 160)
+        self.wait_row(oid, "sent")
+
+    def test_opted_out_number_not_texted(self):
+        number = "+447700900607"
+        conv = self.inbound(number, "Hello")
+        self.inbound(number, "STOP")
+        oid = self.reply(conv, "Are you still there?")
+        self.assertEqual(self.row(oid), "failed")
+        self.assertRegex(self.row(oid, "last_error"),
+                         r"^not sent: the resident opted out of texts "
+                         r"\(they sent STOP on .+\)$")
+        time.sleep(0.5)
+        self.assertEqual(self.sent_to(number), [])
+        self.inbound(number, "start")
+        oid = self.reply(conv, "Welcome back")
+        self.wait_row(oid, "sent")
+
+    def test_left_chat_message_answered_by_text(self):
+        number = "+447700900608"
+        conv = self.sql(
+            "WITH c AS (INSERT INTO customers DEFAULT VALUES RETURNING id),"
+            " v AS (INSERT INTO conversations (customer_id, channel,"
+            " queue_id, status) SELECT id, 'chat', 51, 'waiting' FROM c"
+            " RETURNING id), m AS (INSERT INTO messages (conversation_id,"
+            " direction, author_kind, body, metadata, source, external_id)"
+            " SELECT id, 'in', 'customer', 'Please text me back',"
+            " '{\"kind\": \"left_message\", \"reply_by\": \"sms\","
+            " \"mobile\": \"%s\"}', 'chat', 'leave:' || id FROM v)"
+            " SELECT id FROM v" % number).splitlines()[0]
+        oid = self.reply(conv, "Thanks for your message")
+        self.wait_row(oid, "sent")
+        [m] = self.sent_to(number)
+        self.assertEqual(m["body"], "Thanks for your message")
+        self.assertEqual(m["provider"], "notify")
+
+
 if __name__ == "__main__":
     harness.main()
