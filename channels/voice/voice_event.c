@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "form_parse.h" /* form_rfc3339_ms */
+#include "http_form.h"
 #include "text.h"
 #include "voice_event.h"
 
@@ -50,6 +51,33 @@ static const enum voice_cause cti_causes[] = {
         VOICE_FORWARDED,       VOICE_VOICEMAIL,
 };
 
+/* Twilio's CallStatus values (providers.md "Twilio — Voice"). */
+static const struct {
+	const char *status;
+	enum voice_event_kind kind;
+	enum voice_cause cause;
+} twilio_statuses[] = {
+        {"queued", VOICE_NEW_CALL, VOICE_CAUSE_NONE},
+        {"ringing", VOICE_RINGING, VOICE_CAUSE_NONE},
+        {"in-progress", VOICE_ANSWER, VOICE_CAUSE_NONE},
+        {"completed", VOICE_HANGUP, VOICE_NORMAL_CLEARING},
+        {"busy", VOICE_HANGUP, VOICE_BUSY},
+        {"failed", VOICE_HANGUP, VOICE_FAILED},
+        {"no-answer", VOICE_HANGUP, VOICE_NO_ANSWER},
+        {"canceled", VOICE_HANGUP, VOICE_CANCEL},
+};
+
+/* Twilio's Direction values; outbound-dial is the leg <Dial> rings. */
+static const struct {
+	const char *name;
+	enum voice_direction direction;
+	int dial;
+} twilio_directions[] = {
+        {"inbound", VOICE_INBOUND, 0},
+        {"outbound-api", VOICE_OUTBOUND, 0},
+        {"outbound-dial", VOICE_OUTBOUND, 1},
+};
+
 /*
  * A withheld caller, compared without case after trimming. Phone systems
  * write the words. Twilio writes "anonymous" and the others as given
@@ -70,6 +98,12 @@ static const char *const withheld_words[] = {
         "86282452253", "+2562533",    "2562533",    "+8656696",
         "8656696",
 };
+
+static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr",
+                                       "May", "Jun", "Jul", "Aug",
+                                       "Sep", "Oct", "Nov", "Dec"};
+static const char *const week_days[7] = {"Mon", "Tue", "Wed", "Thu",
+                                         "Fri", "Sat", "Sun"};
 
 static int
 fail(struct voice_error *err, const char *code, const char *field,
@@ -453,6 +487,303 @@ voice_event_cti(const char *body, size_t len, struct voice_event *ev,
 	rc = 0;
 out:
 	json_decref(root);
+	if (rc < 0)
+		event_clear(ev);
+	return rc;
+}
+
+/* ---- Twilio's voice status callback ---- */
+
+/* n digits at s as a number, or -1. */
+static long
+digits(const char *s, size_t n)
+{
+	long v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* The index of the 3-letter name at s in names[0..n), or -1. */
+static int
+name_at(const char *s, const char *const *names, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strncmp(s, names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * RFC 2822 as Twilio writes it: "Mon, 16 Aug 2010 03:45:01 +0000" (the
+ * day name optional, one or two digits of day, seconds optional, the zone
+ * +hhmm/-hhmm or GMT, UT, UTC). Strict otherwise: no comments, no
+ * obsolete forms, single spaces. 0 with *ms (UTC), or -1.
+ */
+static int
+rfc2822_ms(const char *s, long long *ms)
+{
+	long day, mon, year, hh, mm, ss = 0, zh, zm;
+	int zone = 0, sign;
+	struct tm tm, back;
+	time_t t;
+
+	if (strlen(s) > 40)
+		return -1;
+	if (name_at(s, week_days, 7) >= 0 && s[3] == ',' && s[4] == ' ')
+		s += 5;
+	/* "1 Aug 2010 03:45 UT", the shortest: every index below exists. */
+	if (strlen(s) < 19)
+		return -1;
+	day = digits(s, s[1] == ' ' ? 1 : 2);
+	s += s[1] == ' ' ? 1 : 2;
+	if (day < 1 || s[0] != ' ')
+		return -1;
+	mon = name_at(s + 1, months, 12);
+	if (mon < 0 || s[4] != ' ')
+		return -1;
+	year = digits(s + 5, 4);
+	hh = digits(s + 10, 2);
+	mm = digits(s + 13, 2);
+	if (year < 1970 || s[9] != ' ' || hh < 0 || s[12] != ':' || mm < 0)
+		return -1;
+	s += 15;
+	if (s[0] == ':') {
+		ss = digits(s + 1, 2);
+		if (ss < 0)
+			return -1;
+		s += 3;
+	}
+	if (s[0] != ' ' || hh > 23 || mm > 59 || ss > 60)
+		return -1;
+	s++;
+	if ((s[0] == '+' || s[0] == '-') && strlen(s) == 5) {
+		sign = s[0] == '-' ? -1 : 1;
+		zh = digits(s + 1, 2);
+		zm = digits(s + 3, 2);
+		if (zh < 0 || zm < 0 || zh > 23 || zm > 59)
+			return -1;
+		zone = sign * (int)(zh * 60 + zm);
+	} else if (strcmp(s, "GMT") != 0 && strcmp(s, "UT") != 0 &&
+	           strcmp(s, "UTC") != 0) {
+		return -1;
+	}
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)year - 1900;
+	tm.tm_mon = (int)mon;
+	tm.tm_mday = (int)day;
+	tm.tm_hour = (int)hh;
+	tm.tm_min = (int)mm;
+	/* A leap second is counted as the second before the next minute. */
+	tm.tm_sec = ss == 60 ? 59 : (int)ss;
+	t = timegm(&tm);
+	/* timegm carries 31 June into 1 July: such a date is refused. */
+	if (t == (time_t)-1 || gmtime_r(&t, &back) == NULL ||
+	    back.tm_mday != (int)day || back.tm_mon != (int)mon)
+		return -1;
+	t -= (time_t)zone * 60;
+	if (t < 0)
+		return -1;
+	*ms = (long long)t * 1000;
+	return 0;
+}
+
+/* A required parameter: its value, or NULL with err set. */
+static const char *
+tw_need(const struct http_form *f, const char *name, struct voice_error *err)
+{
+	const char *v = http_form_get(f, name);
+
+	if (v == NULL)
+		fail(err, VOICE_E_MISSING, name, "is required");
+	return v;
+}
+
+/* A decimal count of 1..max_digits digits into *out, or -1. */
+static int
+tw_count(const char *v, size_t max_digits, long long *out)
+{
+	size_t n = strlen(v), i;
+	long long x = 0;
+
+	if (n == 0 || n > max_digits)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	*out = x;
+	return 0;
+}
+
+static int
+tw_status(const struct http_form *f, struct voice_event *ev,
+          struct voice_error *err)
+{
+	const char *v = tw_need(f, "CallStatus", err);
+	size_t i;
+
+	if (v == NULL)
+		return -1;
+	for (i = 0; i < N_ELEMS(twilio_statuses); i++)
+		if (strcmp(v, twilio_statuses[i].status) == 0) {
+			ev->kind = twilio_statuses[i].kind;
+			ev->cause = twilio_statuses[i].cause;
+			/* The statuses are short: they fit. */
+			memcpy(ev->provider_status, v, strlen(v) + 1);
+			return 0;
+		}
+	return fail(err, VOICE_E_EVENT, "CallStatus",
+	            "must be queued, ringing, in-progress, completed, busy, "
+	            "failed, no-answer or canceled");
+}
+
+/* The direction: 0, with *dial set for an outbound-dial leg; or -1. */
+static int
+tw_direction(const struct http_form *f, struct voice_event *ev, int *dial,
+             struct voice_error *err)
+{
+	const char *v = tw_need(f, "Direction", err);
+	size_t i;
+
+	if (v == NULL)
+		return -1;
+	for (i = 0; i < N_ELEMS(twilio_directions); i++)
+		if (strcmp(v, twilio_directions[i].name) == 0) {
+			ev->direction = twilio_directions[i].direction;
+			*dial = twilio_directions[i].dial;
+			return 0;
+		}
+	return fail(err, VOICE_E_DIRECTION, "Direction",
+	            "must be inbound, outbound-api or outbound-dial");
+}
+
+static int
+tw_ids(const struct http_form *f, struct voice_event *ev,
+       struct voice_error *err)
+{
+	const char *v = tw_need(f, "CallSid", err);
+
+	if (v == NULL || put_id(v, strlen(v), ev->call_id, "CallSid", err) < 0)
+		return -1;
+	v = http_form_get(f, "ParentCallSid");
+	if (v == NULL || v[0] == '\0') {
+		memcpy(ev->root_id, ev->call_id, sizeof(ev->root_id));
+		return 0;
+	}
+	return put_id(v, strlen(v), ev->root_id, "ParentCallSid", err);
+}
+
+/*
+ * The advisor's extension on the leg <Dial> rings: "client:<name>" (a
+ * Twilio Voice SDK client) or "sip:<ext>@host" (a SIP phone).
+ */
+static int
+tw_extension(struct voice_event *ev, struct voice_error *err)
+{
+	const char *to = ev->to_raw, *at;
+	size_t n;
+
+	if (strncasecmp(to, "client:", 7) == 0) {
+		to += 7;
+		n = strlen(to);
+	} else if (strncasecmp(to, "sip:", 4) == 0 &&
+	           (at = strchr(to + 4, '@')) != NULL) {
+		to += 4;
+		n = (size_t)(at - to);
+	} else {
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	return put_text(to, n, ev->extension, VOICE_NAME_MAX, "To", err);
+}
+
+static int
+tw_numbers(const struct http_form *f, struct voice_event *ev, int dial,
+           struct voice_error *err)
+{
+	const char *v = tw_need(f, "From", err);
+
+	if (v == NULL || put_from(ev, v, strlen(v), "From", err) < 0)
+		return -1;
+	v = tw_need(f, "To", err);
+	if (v == NULL || put_to(ev, v, strlen(v), "To", err) < 0)
+		return -1;
+	return dial ? tw_extension(ev, err) : 0;
+}
+
+static int
+tw_times(const struct http_form *f, struct voice_event *ev,
+         struct voice_error *err)
+{
+	const char *v = tw_need(f, "Timestamp", err);
+	long long d;
+
+	if (v == NULL)
+		return -1;
+	if (rfc2822_ms(v, &ev->at_ms) < 0)
+		return fail(err, VOICE_E_AT, "Timestamp",
+		            "is not an RFC 2822 date "
+		            "(Mon, 16 Aug 2010 03:45:01 +0000)");
+	v = tw_need(f, "SequenceNumber", err);
+	if (v == NULL)
+		return -1;
+	if (tw_count(v, 18, &ev->sequence) < 0)
+		return fail(err, VOICE_E_FIELD, "SequenceNumber",
+		            "must be 1 to 18 decimal digits");
+	v = http_form_get(f, "CallDuration");
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (tw_count(v, 9, &d) < 0)
+		return fail(err, VOICE_E_FIELD, "CallDuration",
+		            "must be 1 to 9 decimal digits (seconds)");
+	ev->duration_s = (int)d;
+	return 0;
+}
+
+static int
+tw_optional(const struct http_form *f, struct voice_event *ev,
+            struct voice_error *err)
+{
+	const char *v = http_form_get(f, "CallerName");
+
+	if (v != NULL && put_text(v, strlen(v), ev->caller_name,
+	                          VOICE_CALLER_MAX, "CallerName", err) < 0)
+		return -1;
+	v = http_form_get(f, "RecordingUrl");
+	if (v != NULL && v[0] != '\0' &&
+	    put_url(v, strlen(v), ev->recording_url, "RecordingUrl", err) < 0)
+		return -1;
+	return 0;
+}
+
+int
+voice_event_twilio(const struct http_form *form, struct voice_event *ev,
+                   struct voice_error *err)
+{
+	int dial = 0, rc = -1;
+
+	event_clear(ev);
+	if (form == NULL) {
+		fail(err, VOICE_E_MISSING, NULL, "no form");
+		goto out;
+	}
+	if (tw_status(form, ev, err) < 0 || tw_ids(form, ev, err) < 0 ||
+	    tw_direction(form, ev, &dial, err) < 0 ||
+	    tw_numbers(form, ev, dial, err) < 0 ||
+	    tw_times(form, ev, err) < 0 || tw_optional(form, ev, err) < 0)
+		goto out;
+	rc = 0;
+out:
 	if (rc < 0)
 		event_clear(ev);
 	return rc;

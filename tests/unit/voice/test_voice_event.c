@@ -3,7 +3,11 @@
  * case. CTI JSON: every field and name, every cause, withheld callers, the
  * UK number forms, each required key missing, wrong types, overlong
  * values, control characters, RFC 3339 forms and offsets, a cause on an
- * event that is not a hangup, hostile bodies. The idempotency key. Pure.
+ * event that is not a hangup, hostile bodies. Twilio: a status callback
+ * shaped as Twilio documents it, every CallStatus and Direction, withheld
+ * callers, the advisor's extension on a <Dial> leg, RFC 2822 dates with
+ * offsets, each required parameter missing, bad bytes. The idempotency
+ * key. Pure.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "http_form.h"
 #include "voice_event.h"
 
 /* 2026-12-07T09:30:00Z */
@@ -645,6 +650,468 @@ test_cti_at(void **st)
 		            VOICE_E_AT, "at");
 }
 
+/* ---- Twilio ---- */
+
+/*
+ * A voice status callback as Twilio sends it to a StatusCallback URL: the
+ * parameters its docs list for a call's request (CallSid, AccountSid,
+ * From, To, CallStatus, ApiVersion, Direction, ForwardedFrom, CallerName,
+ * ParentCallSid, the geographic ones) and those status callbacks add
+ * (CallDuration, Timestamp, CallbackSource, SequenceNumber, RecordingUrl)
+ * (https://www.twilio.com/docs/voice/twiml#request-parameters,
+ * https://www.twilio.com/docs/voice/api/call-resource#statuscallback),
+ * form-encoded as Twilio does; the Timestamp is the docs' own example.
+ * Ofcom's drama numbers.
+ */
+#define TW_SID    "CA5d4b1a4f0f3e4e5c8d2f0a9b1c7e6d3a"
+#define TW_PARENT "CA0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
+#define TW_DOC                                                                 \
+	"Called=%2B441632960000&ToState=&CallerCountry=GB&Direction=inbound"   \
+	"&Timestamp=Mon%2C+16+Aug+2010+03%3A45%3A01+%2B0000"                   \
+	"&CallbackSource=call-progress-events&SequenceNumber=3"                \
+	"&To=%2B441632960000&CallSid=" TW_SID "&ToCountry=GB"                  \
+	"&ApiVersion=2010-04-01&CallStatus=completed&Duration=1"               \
+	"&From=%2B447700900123&CallDuration=42"                                \
+	"&AccountSid=ACae3c6b1f2d4e5a6b7c8d9e0f1a2b3c4d&CallerName="           \
+	"&ForwardedFrom=&ParentCallSid=&FromCountry=GB&Caller=%2B447700900123" \
+	"&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%"  \
+	"2F"                                                                   \
+	"ACae3c6b1f2d4e5a6b7c8d9e0f1a2b3c4d%2FRecordings%2F"                   \
+	"RE1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c"
+
+/* A short valid callback, for the cases. */
+#define TW_BASE                                                                \
+	"CallSid=" TW_SID "&CallStatus=ringing&Direction=inbound"              \
+	"&From=%2B447700900123&To=%2B441632960000"                             \
+	"&Timestamp=Mon%2C+16+Aug+2010+03%3A45%3A01+%2B0000&SequenceNumber=0"
+
+/* 2010-08-16T03:45:01Z */
+#define TW_MS 1281930301000LL
+
+static int
+tw(const char *body, struct voice_event *ev, struct voice_error *err)
+{
+	struct http_form f;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	if (http_form_parse(body, strlen(body), &f, NULL) < 0) {
+		print_error("not a form: %s\n", body);
+		fail();
+	}
+	rc = voice_event_twilio(&f, ev, err);
+	http_form_clear(&f);
+	return rc;
+}
+
+/*
+ * The base callback with the parameters in extra (form-encoded) first:
+ * http_form_get answers the first value of a name, so extra overrides.
+ */
+static const char *
+tw_with(char *buf, size_t len, const char *extra)
+{
+	int w = snprintf(buf, len, "%s&%s", extra, TW_BASE);
+
+	assert_true(w > 0 && (size_t)w < len);
+	return buf;
+}
+
+static void
+tw_refused(const char *body, const char *code, const char *field)
+{
+	struct voice_event ev;
+	struct voice_error err;
+
+	memset(&err, 0, sizeof(err));
+	if (tw(body, &ev, &err) == 0) {
+		print_error("accepted: %s\n", body);
+		fail();
+	}
+	assert_string_equal(err.code, code);
+	if (field == NULL)
+		assert_null(err.field);
+	else
+		assert_string_equal(err.field, field);
+	assert_non_null(err.why);
+	assert_string_equal(ev.call_id, "");
+	assert_true(ev.sequence == -1);
+	assert_int_equal(ev.duration_s, -1);
+}
+
+static void
+test_twilio_documented(void **st)
+{
+	struct voice_event ev;
+	struct voice_error err;
+	char key[VOICE_KEY_LEN];
+
+	(void)st;
+	assert_int_equal(tw(TW_DOC, &ev, &err), 0);
+	assert_int_equal(ev.kind, VOICE_HANGUP);
+	assert_int_equal(ev.cause, VOICE_NORMAL_CLEARING);
+	assert_int_equal(ev.direction, VOICE_INBOUND);
+	assert_string_equal(ev.call_id, TW_SID);
+	assert_string_equal(ev.root_id, TW_SID);
+	assert_string_equal(ev.from, "+447700900123");
+	assert_string_equal(ev.from_raw, "+447700900123");
+	assert_int_equal(ev.withheld, 0);
+	assert_string_equal(ev.to, "+441632960000");
+	assert_string_equal(ev.to_raw, "+441632960000");
+	assert_string_equal(ev.extension, "");
+	assert_string_equal(ev.queue, "");
+	assert_string_equal(ev.recording_url,
+	                    "https://api.twilio.com/2010-04-01/Accounts/"
+	                    "ACae3c6b1f2d4e5a6b7c8d9e0f1a2b3c4d/Recordings/"
+	                    "RE1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c");
+	assert_true(ev.at_ms == TW_MS);
+	assert_true(ev.sequence == 3);
+	assert_int_equal(ev.duration_s, 42);
+	assert_string_equal(ev.provider_status, "completed");
+	assert_string_equal(ev.caller_name, "");
+	assert_int_equal(voice_event_key(&ev, key, sizeof(key)), 0);
+	assert_string_equal(key, TW_SID ":hangup:3");
+}
+
+static void
+test_twilio_statuses(void **st)
+{
+	static const struct {
+		const char *status;
+		enum voice_event_kind kind;
+		enum voice_cause cause;
+	} cases[] = {
+	        {"queued", VOICE_NEW_CALL, VOICE_CAUSE_NONE},
+	        {"ringing", VOICE_RINGING, VOICE_CAUSE_NONE},
+	        {"in-progress", VOICE_ANSWER, VOICE_CAUSE_NONE},
+	        {"completed", VOICE_HANGUP, VOICE_NORMAL_CLEARING},
+	        {"busy", VOICE_HANGUP, VOICE_BUSY},
+	        {"failed", VOICE_HANGUP, VOICE_FAILED},
+	        {"no-answer", VOICE_HANGUP, VOICE_NO_ANSWER},
+	        {"canceled", VOICE_HANGUP, VOICE_CANCEL},
+	};
+	static const struct {
+		const char *name;
+		enum voice_direction direction;
+	} dirs[] = {
+	        {"inbound", VOICE_INBOUND},
+	        {"outbound-api", VOICE_OUTBOUND},
+	        {"outbound-dial", VOICE_OUTBOUND},
+	};
+	struct voice_event ev;
+	struct voice_error err;
+	char b[1024], x[64];
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(x, sizeof(x), "CallStatus=%s", cases[i].status);
+		assert_int_equal(tw(tw_with(b, sizeof(b), x), &ev, &err), 0);
+		assert_int_equal(ev.kind, cases[i].kind);
+		assert_int_equal(ev.cause, cases[i].cause);
+		assert_string_equal(ev.provider_status, cases[i].status);
+	}
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(x, sizeof(x), "Direction=%s", dirs[i].name);
+		assert_int_equal(tw(tw_with(b, sizeof(b), x), &ev, &err), 0);
+		assert_int_equal(ev.direction, dirs[i].direction);
+	}
+	tw_refused(tw_with(b, sizeof(b), "CallStatus=initiated"), VOICE_E_EVENT,
+	           "CallStatus");
+	tw_refused(tw_with(b, sizeof(b), "CallStatus=Completed"), VOICE_E_EVENT,
+	           "CallStatus");
+	tw_refused(tw_with(b, sizeof(b), "CallStatus="), VOICE_E_EVENT,
+	           "CallStatus");
+	tw_refused(tw_with(b, sizeof(b), "Direction=outbound"),
+	           VOICE_E_DIRECTION, "Direction");
+	tw_refused(tw_with(b, sizeof(b), "Direction=trunking-originating"),
+	           VOICE_E_DIRECTION, "Direction");
+	/* The leg of a transfer keeps its parent as the root. */
+	assert_int_equal(tw(tw_with(b, sizeof(b), "ParentCallSid=" TW_PARENT),
+	                    &ev, &err),
+	                 0);
+	assert_string_equal(ev.root_id, TW_PARENT);
+	assert_string_equal(ev.call_id, TW_SID);
+	tw_refused(tw_with(b, sizeof(b), "ParentCallSid=CA+1"), VOICE_E_FIELD,
+	           "ParentCallSid");
+	tw_refused(tw_with(b, sizeof(b), "CallSid=CA%C3%A9"), VOICE_E_FIELD,
+	           "CallSid");
+	tw_refused(tw_with(b, sizeof(b), "CallSid="), VOICE_E_FIELD, "CallSid");
+	assert_int_equal(voice_event_twilio(NULL, &ev, &err), -1);
+	assert_string_equal(err.code, VOICE_E_MISSING);
+}
+
+static void
+test_twilio_withheld(void **st)
+{
+	/* What Twilio writes for a withheld caller (voice_event.c). */
+	static const char *const withheld[] = {
+	        "anonymous",      "Anonymous",  "%2B266696687",
+	        "%2B86282452253", "%2B2562533", "Restricted",
+	        "RESTRICTED",     "Unknown",    "%2B7378742833",
+	        "%2B8656696",     "",           "266696687",
+	};
+	struct voice_event ev;
+	struct voice_error err;
+	char b[1024], x[64];
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(withheld) / sizeof(withheld[0]); i++) {
+		snprintf(x, sizeof(x), "From=%s", withheld[i]);
+		assert_int_equal(tw(tw_with(b, sizeof(b), x), &ev, &err), 0);
+		if (!ev.withheld) {
+			print_error("not withheld: %s\n", withheld[i]);
+			fail();
+		}
+		assert_string_equal(ev.from, "");
+	}
+	/* A browser caller is not a number, and not withheld. */
+	assert_int_equal(
+	        tw(tw_with(b, sizeof(b), "From=client%3Aalice"), &ev, &err), 0);
+	assert_int_equal(ev.withheld, 0);
+	assert_string_equal(ev.from, "");
+	assert_string_equal(ev.from_raw, "client:alice");
+	/* A real Lesotho number still is one. */
+	assert_int_equal(
+	        tw(tw_with(b, sizeof(b), "From=%2B26622123456"), &ev, &err), 0);
+	assert_string_equal(ev.from, "+26622123456");
+	tw_refused(tw_with(b, sizeof(b), "From=%2B44%01"), VOICE_E_FIELD,
+	           "From");
+	tw_refused(tw_with(b, sizeof(b), "To="), VOICE_E_FIELD, "To");
+}
+
+static void
+test_twilio_extension(void **st)
+{
+	static const struct {
+		const char *extra, *ext;
+	} cases[] = {
+	        {"Direction=outbound-dial&To=client%3Aalice", "alice"},
+	        {"Direction=outbound-dial&To=CLIENT%3Abob", "bob"},
+	        {"Direction=outbound-dial&To=sip%3A2041%40pbx.example.gov.uk",
+	         "2041"},
+	        {"Direction=outbound-dial&To=sip%3A2041%40pbx.example.gov.uk"
+	         "%3Btransport%3Dtls",
+	         "2041"},
+	        /* A number rung by <Dial>: no extension. */
+	        {"Direction=outbound-dial&To=%2B447700900123", ""},
+	        /* Not a <Dial> leg: no extension. */
+	        {"Direction=inbound&To=client%3Aalice", ""},
+	        {"Direction=outbound-api&To=sip%3A2041%40pbx.example", ""},
+	        /* Nothing to name. */
+	        {"Direction=outbound-dial&To=sip%3Apbx.example", ""},
+	        {"Direction=outbound-dial&To=sip%3A%40pbx.example", ""},
+	        {"Direction=outbound-dial&To=client%3A", ""},
+	};
+	struct voice_event ev;
+	struct voice_error err;
+	char b[1024], x[200];
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(
+		        tw(tw_with(b, sizeof(b), cases[i].extra), &ev, &err),
+		        0);
+		assert_string_equal(ev.extension, cases[i].ext);
+		/* Only the number is a number. */
+		assert_string_equal(ev.to,
+		                    ev.to_raw[0] == '+' ? ev.to_raw : "");
+	}
+	/* The name is bounded like any extension. */
+	memcpy(x, "Direction=outbound-dial&To=client%3A", 36);
+	memset(x + 36, 'a', VOICE_NAME_MAX + 1);
+	x[36 + VOICE_NAME_MAX + 1] = '\0';
+	tw_refused(tw_with(b, sizeof(b), x), VOICE_E_TOO_LONG, "To");
+	x[36 + VOICE_NAME_MAX] = '\0';
+	assert_int_equal(tw(tw_with(b, sizeof(b), x), &ev, &err), 0);
+	assert_int_equal(strlen(ev.extension), VOICE_NAME_MAX);
+}
+
+static void
+test_twilio_dates(void **st)
+{
+	static const struct {
+		const char *enc;
+		long long ms;
+	} ok[] = {
+	        {"Mon%2C+16+Aug+2010+03%3A45%3A01+%2B0000", TW_MS},
+	        {"16+Aug+2010+03%3A45%3A01+%2B0000", TW_MS},
+	        {"Mon%2C+16+Aug+2010+04%3A45%3A01+%2B0100", TW_MS},
+	        {"Sun%2C+15+Aug+2010+22%3A15%3A01+-0530", TW_MS},
+	        {"Mon%2C+16+Aug+2010+03%3A45%3A01+-0000", TW_MS},
+	        {"Mon%2C+16+Aug+2010+03%3A45%3A01+GMT", TW_MS},
+	        {"Mon%2C+16+Aug+2010+03%3A45%3A01+UT", TW_MS},
+	        {"Mon%2C+16+Aug+2010+03%3A45+%2B0000", TW_MS - 1000},
+	        {"Sun%2C+25+Mar+2018+09%3A53%3A19+%2B0000", 1521971599000LL},
+	        {"Mon%2C+7+Dec+2026+09%3A30%3A00+%2B0000", AT_MS},
+	        {"Thu%2C+29+Feb+2024+00%3A00%3A00+%2B0000", 1709164800000LL},
+	        /* The leap second is the second before. */
+	        {"Sat%2C+31+Dec+2016+23%3A59%3A60+%2B0000", 1483228799000LL},
+	};
+	static const char *const bad[] = {
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01",            /* no zone */
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+%2B01%3A00", /* hh:mm zone */
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+Etc%2FUTC",
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+BST",
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+%2B0000+", /* trailing */
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+%2B0000x",
+	        "Mon%2C16+Aug+2010+03%3A45%3A01+%2B0000",  /* no space */
+	        "Mon%2C+31+Jun+2010+03%3A45%3A01+%2B0000", /* 31 June */
+	        "Mon%2C+29+Feb+2010+03%3A45%3A01+%2B0000", /* not leap */
+	        "Mon%2C+0+Aug+2010+03%3A45%3A01+%2B0000",
+	        "Mon%2C+16+Foo+2010+03%3A45%3A01+%2B0000",
+	        "Mon%2C+16+aug+2010+03%3A45%3A01+%2B0000",
+	        "Mon%2C+16+Aug+10+03%3A45%3A01+%2B0000", /* 2 digits */
+	        "Mon%2C+16+Aug+1969+03%3A45%3A01+%2B0000",
+	        "Mon%2C+16+Aug+2010+24%3A00%3A00+%2B0000",
+	        "Mon%2C+16+Aug+2010+03%3A60%3A00+%2B0000",
+	        "Mon%2C+16+Aug+2010+03%3A45%3A61+%2B0000",
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+%2B2400",
+	        "Mon%2C+16+Aug+2010+03%3A45%3A01+%2B0060",
+	        "Thu%2C+01+Jan+1970+00%3A00%3A00+%2B0100", /* before 1970 */
+	        "2010-08-16T03%3A45%3A01Z",
+	        "1281930301",
+	        "",
+	        "Mon",
+	        "Mon%2C+",
+	        "1",
+	};
+	struct voice_event ev;
+	struct voice_error err;
+	char b[1024], x[200];
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(x, sizeof(x), "Timestamp=%s", ok[i].enc);
+		assert_int_equal(tw(tw_with(b, sizeof(b), x), &ev, &err), 0);
+		if (ev.at_ms != ok[i].ms) {
+			print_error("%s: %lld\n", ok[i].enc, ev.at_ms);
+			fail();
+		}
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(x, sizeof(x), "Timestamp=%s", bad[i]);
+		tw_refused(tw_with(b, sizeof(b), x), VOICE_E_AT, "Timestamp");
+	}
+}
+
+static void
+test_twilio_missing(void **st)
+{
+	static const char *const required[] = {
+	        "CallSid", "CallStatus", "Direction",      "From",
+	        "To",      "Timestamp",  "SequenceNumber",
+	};
+	struct voice_event ev;
+	struct voice_error err;
+	char b[1024];
+	size_t i, at;
+	const char *p, *amp;
+
+	(void)st;
+	/* TW_BASE without each required parameter in turn. */
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		at = 0;
+		for (p = TW_BASE; *p != '\0'; p = *amp ? amp + 1 : amp) {
+			amp = strchr(p, '&');
+			if (amp == NULL)
+				amp = p + strlen(p);
+			if (strncmp(p, required[i], strlen(required[i])) == 0 &&
+			    p[strlen(required[i])] == '=')
+				continue;
+			if (at > 0)
+				b[at++] = '&';
+			memcpy(b + at, p, (size_t)(amp - p));
+			at += (size_t)(amp - p);
+		}
+		b[at] = '\0';
+		tw_refused(b, VOICE_E_MISSING, required[i]);
+	}
+	/* Optional ones absent: the defaults. */
+	assert_int_equal(tw(TW_BASE, &ev, &err), 0);
+	assert_true(ev.sequence == 0);
+	assert_int_equal(ev.duration_s, -1);
+	assert_string_equal(ev.caller_name, "");
+	assert_string_equal(ev.recording_url, "");
+	assert_string_equal(ev.root_id, TW_SID);
+}
+
+static void
+test_twilio_values(void **st)
+{
+	struct voice_event ev;
+	struct voice_error err;
+	char b[2048], x[1200];
+
+	(void)st;
+	/* SequenceNumber and CallDuration: decimal digits only. */
+	assert_int_equal(
+	        tw(tw_with(b, sizeof(b), "SequenceNumber=999999999999999999"),
+	           &ev, &err),
+	        0);
+	assert_true(ev.sequence == 999999999999999999LL);
+	tw_refused(tw_with(b, sizeof(b), "SequenceNumber=1000000000000000000"),
+	           VOICE_E_FIELD, "SequenceNumber");
+	tw_refused(tw_with(b, sizeof(b), "SequenceNumber=-1"), VOICE_E_FIELD,
+	           "SequenceNumber");
+	tw_refused(tw_with(b, sizeof(b), "SequenceNumber=+1"), VOICE_E_FIELD,
+	           "SequenceNumber");
+	tw_refused(tw_with(b, sizeof(b), "SequenceNumber=0x1"), VOICE_E_FIELD,
+	           "SequenceNumber");
+	tw_refused(tw_with(b, sizeof(b), "SequenceNumber="), VOICE_E_FIELD,
+	           "SequenceNumber");
+	assert_int_equal(tw(tw_with(b, sizeof(b), "CallDuration=0"), &ev, &err),
+	                 0);
+	assert_int_equal(ev.duration_s, 0);
+	assert_int_equal(tw(tw_with(b, sizeof(b), "CallDuration="), &ev, &err),
+	                 0);
+	assert_int_equal(ev.duration_s, -1);
+	tw_refused(tw_with(b, sizeof(b), "CallDuration=1.5"), VOICE_E_FIELD,
+	           "CallDuration");
+	tw_refused(tw_with(b, sizeof(b), "CallDuration=1234567890"),
+	           VOICE_E_FIELD, "CallDuration");
+
+	/* CallerName: UTF-8, no control character, 200 bytes. */
+	assert_int_equal(
+	        tw(tw_with(b, sizeof(b), "CallerName=Ren%C3%A9e+Smith"), &ev,
+	           &err),
+	        0);
+	assert_string_equal(ev.caller_name, "Ren\xc3\xa9"
+	                                    "e Smith");
+	tw_refused(tw_with(b, sizeof(b), "CallerName=Ren%E9e"), VOICE_E_FIELD,
+	           "CallerName");
+	tw_refused(tw_with(b, sizeof(b), "CallerName=a%0Ab"), VOICE_E_FIELD,
+	           "CallerName");
+	memcpy(x, "CallerName=", 11);
+	memset(x + 11, 'n', VOICE_CALLER_MAX + 1);
+	x[11 + VOICE_CALLER_MAX + 1] = '\0';
+	tw_refused(tw_with(b, sizeof(b), x), VOICE_E_TOO_LONG, "CallerName");
+	x[11 + VOICE_CALLER_MAX] = '\0';
+	assert_int_equal(tw(tw_with(b, sizeof(b), x), &ev, &err), 0);
+	assert_int_equal(strlen(ev.caller_name), VOICE_CALLER_MAX);
+
+	/* RecordingUrl: http(s) only; empty is none. */
+	assert_int_equal(tw(tw_with(b, sizeof(b), "RecordingUrl="), &ev, &err),
+	                 0);
+	assert_string_equal(ev.recording_url, "");
+	tw_refused(tw_with(b, sizeof(b), "RecordingUrl=ftp%3A%2F%2Fx%2Fr"),
+	           VOICE_E_FIELD, "RecordingUrl");
+	tw_refused(tw_with(b, sizeof(b), "RecordingUrl=https%3A%2F%2Fx%2Fa+b"),
+	           VOICE_E_FIELD, "RecordingUrl");
+	/* From and To, bounded. */
+	memcpy(x, "From=", 5);
+	memset(x + 5, '1', VOICE_RAW_MAX + 1);
+	x[5 + VOICE_RAW_MAX + 1] = '\0';
+	tw_refused(tw_with(b, sizeof(b), x), VOICE_E_TOO_LONG, "From");
+	memcpy(x, "To=", 3);
+	memset(x + 3, '1', VOICE_TO_RAW_MAX + 1);
+	x[3 + VOICE_TO_RAW_MAX + 1] = '\0';
+	tw_refused(tw_with(b, sizeof(b), x), VOICE_E_TOO_LONG, "To");
+}
+
 int
 main(void)
 {
@@ -661,6 +1128,13 @@ main(void)
 	        cmocka_unit_test(test_cti_limits),
 	        cmocka_unit_test(test_cti_bad_values),
 	        cmocka_unit_test(test_cti_at),
+	        cmocka_unit_test(test_twilio_documented),
+	        cmocka_unit_test(test_twilio_statuses),
+	        cmocka_unit_test(test_twilio_withheld),
+	        cmocka_unit_test(test_twilio_extension),
+	        cmocka_unit_test(test_twilio_dates),
+	        cmocka_unit_test(test_twilio_missing),
+	        cmocka_unit_test(test_twilio_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
