@@ -184,22 +184,31 @@ put_text(const char *s, size_t n, char *out, size_t max, const char *field,
 	return 0;
 }
 
+/* 1 when s[0..n) is printable ASCII without spaces (0x21..0x7e). */
+static int
+graphic(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
 /* A call id: 1..VOICE_ID_MAX bytes of printable ASCII without spaces. */
 static int
 put_id(const char *s, size_t n, char *out, const char *field,
        struct voice_error *err)
 {
-	size_t i;
-
 	if (n == 0)
 		return fail(err, VOICE_E_FIELD, field, "is empty");
 	if (n > VOICE_ID_MAX)
 		return fail(err, VOICE_E_TOO_LONG, field,
 		            "is longer than 128 bytes");
-	for (i = 0; i < n; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return fail(err, VOICE_E_FIELD, field,
-			            "must be printable ASCII without spaces");
+	if (!graphic(s, n))
+		return fail(err, VOICE_E_FIELD, field,
+		            "must be printable ASCII without spaces");
 	memcpy(out, s, n);
 	out[n] = '\0';
 	return 0;
@@ -210,7 +219,7 @@ static int
 put_url(const char *s, size_t n, char *out, const char *field,
         struct voice_error *err)
 {
-	size_t i, scheme;
+	size_t scheme;
 
 	if (n > VOICE_URL_MAX)
 		return fail(err, VOICE_E_TOO_LONG, field,
@@ -224,11 +233,10 @@ put_url(const char *s, size_t n, char *out, const char *field,
 		            "must be an http:// or https:// link");
 	if (s[scheme] == '/')
 		return fail(err, VOICE_E_FIELD, field, "has no host");
-	for (i = 0; i < n; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return fail(err, VOICE_E_FIELD, field,
-			            "must be printable ASCII without spaces "
-			            "(percent-encoded)");
+	if (!graphic(s, n))
+		return fail(err, VOICE_E_FIELD, field,
+		            "must be printable ASCII without spaces "
+		            "(percent-encoded)");
 	memcpy(out, s, n);
 	out[n] = '\0';
 	return 0;

@@ -85,15 +85,22 @@ cti(const char *body, struct voice_event *ev, struct voice_error *err)
 	return voice_event_cti(body, strlen(body), ev, err);
 }
 
-/* Asserts body is refused with code and field (NULL: none), ev cleared. */
+typedef int (*parse_fn)(const char *, struct voice_event *,
+                        struct voice_error *);
+
+/*
+ * Asserts parse refuses body with code and field (NULL: none), the event
+ * left cleared.
+ */
 static void
-cti_refused(const char *body, const char *code, const char *field)
+refused_by(parse_fn parse, const char *body, const char *code,
+           const char *field)
 {
 	struct voice_event ev;
 	struct voice_error err;
 
 	memset(&err, 0, sizeof(err));
-	if (cti(body, &ev, &err) == 0) {
+	if (parse(body, &ev, &err) == 0) {
 		print_error("accepted: %s\n", body);
 		fail();
 	}
@@ -108,6 +115,12 @@ cti_refused(const char *body, const char *code, const char *field)
 	assert_string_equal(ev.from_raw, "");
 	assert_true(ev.sequence == -1);
 	assert_int_equal(ev.duration_s, -1);
+}
+
+static void
+cti_refused(const char *body, const char *code, const char *field)
+{
+	refused_by(cti, body, code, field);
 }
 
 /* A string of n copies of c, as a JSON string literal. */
@@ -720,23 +733,7 @@ tw_with(char *buf, size_t len, const char *extra)
 static void
 tw_refused(const char *body, const char *code, const char *field)
 {
-	struct voice_event ev;
-	struct voice_error err;
-
-	memset(&err, 0, sizeof(err));
-	if (tw(body, &ev, &err) == 0) {
-		print_error("accepted: %s\n", body);
-		fail();
-	}
-	assert_string_equal(err.code, code);
-	if (field == NULL)
-		assert_null(err.field);
-	else
-		assert_string_equal(err.field, field);
-	assert_non_null(err.why);
-	assert_string_equal(ev.call_id, "");
-	assert_true(ev.sequence == -1);
-	assert_int_equal(ev.duration_s, -1);
+	refused_by(tw, body, code, field);
 }
 
 static void
