@@ -25,4 +25,12 @@ int text_is_uuid(const char *s);
  */
 size_t text_utf8_chars(const char *s);
 
+/*
+ * 1 when s[0..n) is valid UTF-8 (RFC 3629: shortest form, no surrogate,
+ * at most U+10FFFF); 0 otherwise. Text from outside that did not come
+ * through jansson (a decoded form) is checked with it before it reaches
+ * JSON or PostgreSQL.
+ */
+int text_utf8_valid(const char *s, size_t n);
+
 #endif

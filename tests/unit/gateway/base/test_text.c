@@ -96,6 +96,43 @@ test_utf8_chars_hostile(void **state)
 	assert_int_equal(text_utf8_chars(EURO "\0" EURO), 1);
 }
 
+#define VALID(s)   assert_true(text_utf8_valid(s, sizeof(s) - 1))
+#define INVALID(s) assert_false(text_utf8_valid(s, sizeof(s) - 1))
+
+/* Every length of sequence, and each way a sequence can be malformed. */
+static void
+test_utf8_valid(void **state)
+{
+	(void)state;
+	VALID("");
+	VALID("plain ASCII");
+	VALID(E_ACUTE EURO GRIN);
+	VALID("\xc2\x80");           /* U+0080, the first 2-byte */
+	VALID("\xef\xbf\xbf");       /* U+FFFF */
+	VALID("\xf4\x8f\xbf\xbf");   /* U+10FFFF, the last */
+	VALID("\xed\x9f\xbf");       /* U+D7FF, just below the surrogates */
+	INVALID("\x80");             /* a lone continuation */
+	INVALID("\xc3");             /* cut short */
+	INVALID("\xe2\x82");         /* cut short */
+	INVALID("\xf0\x9f\x98");     /* cut short */
+	INVALID("\xc3\x28");         /* a non-continuation */
+	INVALID("\xc0\xaf");         /* overlong '/' */
+	INVALID("\xc1\xbf");         /* overlong */
+	INVALID("\xe0\x80\xaf");     /* overlong */
+	INVALID("\xf0\x80\x80\xaf"); /* overlong */
+	INVALID("\xed\xa0\x80");     /* U+D800, a surrogate */
+	INVALID("\xed\xbf\xbf");     /* U+DFFF */
+	INVALID("\xf4\x90\x80\x80"); /* U+110000 */
+	INVALID("\xf5\x80\x80\x80");
+	INVALID("\xff");
+	INVALID("\xfe");
+	INVALID("ok" GRIN "\xe2"); /* good, then cut at the end */
+	/* n bounds the check: a sequence cut by n is refused. */
+	assert_true(text_utf8_valid(E_ACUTE, 2));
+	assert_false(text_utf8_valid(E_ACUTE, 1));
+	assert_true(text_utf8_valid(E_ACUTE, 0));
+}
+
 int
 main(void)
 {
@@ -104,6 +141,7 @@ main(void)
 	        cmocka_unit_test(test_uuid_hostile),
 	        cmocka_unit_test(test_utf8_chars),
 	        cmocka_unit_test(test_utf8_chars_hostile),
+	        cmocka_unit_test(test_utf8_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
