@@ -255,19 +255,17 @@ sender_read(cfg_t *s, struct sms_sender *d, const char **why)
 			goto bad;
 		}
 		snprintf(d->sms_sender_id, sizeof(d->sms_sender_id), "%s", v);
-		if (gw_config_secret(s, "callback_token", "callback_token_file",
+		r = gw_config_secret(s, "callback_token", "callback_token_file",
 		                     SMS_SECRET_MAX, &d->callback_tokens[0],
-		                     why) <= 0 ||
-		    gw_config_secret(s, "callback_token_previous",
-		                     "callback_token_previous_file",
-		                     SMS_SECRET_MAX, &d->callback_tokens[1],
-		                     why) < 0) {
-			if (d->callback_tokens[0] == NULL)
-				*why = "callback_token or callback_token_file: "
-				       "the bearer token Notify's callbacks "
-				       "carry";
+		                     why);
+		if (r == 0)
+			*why = "callback_token or callback_token_file: the "
+			       "bearer token Notify's callbacks carry";
+		if (r <= 0 || gw_config_secret(s, "callback_token_previous",
+		                               "callback_token_previous_file",
+		                               SMS_SECRET_MAX,
+		                               &d->callback_tokens[1], why) < 0)
 			goto bad;
-		}
 		if (strlen(d->callback_tokens[0]) < 16 ||
 		    (d->callback_tokens[1] != NULL &&
 		     strlen(d->callback_tokens[1]) < 16)) {
@@ -290,17 +288,16 @@ sender_read(cfg_t *s, struct sms_sender *d, const char **why)
 		}
 		snprintf(d->messaging_service_sid,
 		         sizeof(d->messaging_service_sid), "%s", v);
-		if (gw_config_secret(s, "auth_token", "auth_token_file",
-		                     SMS_SECRET_MAX, &d->auth_tokens[0],
-		                     why) <= 0 ||
+		r = gw_config_secret(s, "auth_token", "auth_token_file",
+		                     SMS_SECRET_MAX, &d->auth_tokens[0], why);
+		if (r == 0)
+			*why = "auth_token or auth_token_file: the account's "
+			       "auth token";
+		if (r <= 0 ||
 		    gw_config_secret(s, "auth_token_previous",
 		                     "auth_token_previous_file", SMS_SECRET_MAX,
-		                     &d->auth_tokens[1], why) < 0) {
-			if (d->auth_tokens[0] == NULL)
-				*why = "auth_token or auth_token_file: the "
-				       "account's auth token";
+		                     &d->auth_tokens[1], why) < 0)
 			goto bad;
-		}
 	}
 	gw_config_secret_free(key);
 	return 0;

@@ -260,6 +260,71 @@ class ConfigTest(harness.TestCase):
         path, line = self.mailbox(*base, name="Council!")
         self.assert_fails_at(path, line, "name")
 
+    # The sms section (channels/sms/sms_config.c).
+
+    def sender(self, *lines, name="council", public=True):
+        """The example with sms { sender NAME { ... } } appended; returns
+        (path, the line of the sender's closing brace)."""
+        body = list(self.example) + ["sms {"] + \
+            (['\tpublic_url = "https://contact.example.org"']
+             if public else []) + ["\tsender %s {" % name] + \
+            ["\t\t" + x for x in lines] + ["\t}", "}"]
+        return self.write(body), len(body) - 1
+
+    NOTIFY = ['provider = "notify"', 'number = "07700 900123"',
+              'queue = "contact"',
+              'api_key = "live-26785a09-ab16-4eb0-8407-a37497a57506-'
+              '3d844edf-8d35-48ac-975b-e847b4f122b0"',
+              'template_id = "f33517ff-2a88-4f6e-b855-c550268ce08a"',
+              'callback_token = "0123456789abcdef0123"']
+    TWILIO = ['provider = "twilio"', 'number = "+447700900124"',
+              'queue = "contact"',
+              'account_sid = "AC0123456789abcdef0123456789abcdef"',
+              'auth_token = "secret-token"']
+
+    def test_sms_senders_pass(self):
+        for lines in (self.NOTIFY, self.TWILIO,
+                      self.NOTIFY + ['max_length = 918',
+                                     'sms_sender_id = "f33517ff-2a88-4f6e-'
+                                     'b855-c550268ce08a"',
+                                     'callback_token_previous = '
+                                     '"abcdef0123456789abcd"'],
+                      self.TWILIO[:1] + ['number = "COUNCIL"'] +
+                      self.TWILIO[2:] +
+                      ['messaging_service_sid = '
+                       '"MG0123456789abcdef0123456789abcdef"']):
+            path, _ = self.sender(*lines)
+            r = self.check(path)
+            self.assertEqual(r.returncode, 0, (lines, r.stderr))
+
+    def test_sms_sender_refusals(self):
+        n, t = self.NOTIFY, self.TWILIO
+        cases = [
+            (['provider = "vonage"'] + n[1:], "provider"),
+            (n[:1] + ['number = "not a number!"'] + n[2:], "number"),
+            (n[:1] + ['number = "COUNCIL"'] + n[2:], "inbound number"),
+            (n[:2] + n[3:], "queue"),
+            (n[:3] + ['api_key = "just-a-secret"'] + n[4:], "api_key"),
+            (n[:4] + ['template_id = "abc"'] + n[5:], "template_id"),
+            (n[:5], "callback_token"),
+            (n[:5] + ['callback_token = "short"'], "16 characters"),
+            (n + ['max_length = 2000'], "max_length"),
+            (n + ['base_url = "ftp://example.org"'], "base_url"),
+            (t[:3] + ['account_sid = "AB123"'] + t[4:], "account_sid"),
+            (t[:4], "auth_token"),
+            (t + ['messaging_service_sid = "MGx"'], "messaging_service_sid"),
+            (t + ['auth_token_file = "/nonexistent"'], "not both"),
+        ]
+        for lines, word in cases:
+            path, line = self.sender(*lines)
+            self.assert_fails_at(path, line, word)
+        path, line = self.sender(*n, name="Council!")
+        self.assert_fails_at(path, line, "name")
+        path, _ = self.sender(*n, public=False)
+        r = self.check(path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("public_url", r.stderr)
+
 
 if __name__ == "__main__":
     harness.main()
