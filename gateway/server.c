@@ -39,6 +39,7 @@
 #include "sms.h"
 #include "sms_config.h"
 #include "sms_outbox.h"
+#include "voice.h"
 #include "form.h"
 #include "session.h"
 #include "server.h"
@@ -111,6 +112,7 @@ struct gw_server {
 	struct form *form;
 	struct sms *sms;               /* SMS webhooks and desk part */
 	struct sms_outbox *sms_outbox; /* NULL: no SMS sender */
+	struct voice *voice;           /* call events, screen pop */
 	struct email_outbox *email_outbox; /* NULL: no email smtp section */
 	struct email_intake **mailboxes;   /* one per email mailbox section */
 	struct email_desk *email_desk;     /* replies and attachments */
@@ -488,6 +490,8 @@ server_close(struct gw_server *s)
 	/* Closing: what it still answers tells no desk (the bus goes). */
 	sms_free(s->sms);
 	s->sms = NULL;
+	voice_free(s->voice);
+	s->voice = NULL;
 	/* Its connections closed: publications in flight are told 0. */
 	bus_free(s->bus);
 	s->bus = NULL;
@@ -802,6 +806,9 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	s->sms = sms_new(&s->loop, cfg, s->http, s->ingest,
 	                 s->commit[WRITERS - 1], s->bus, s->conversation);
+	s->voice = voice_new(&s->loop, cfg, s->http, s->db,
+	                     s->commit[WRITERS - 1], s->bus, s->route,
+	                     s->route_ws, s->conversation);
 	if (sms_config(cfg)->nsenders > 0) {
 		s->sms_outbox = sms_outbox_new(&s->loop, s->db, s->bus,
 		                               sms_config(cfg));

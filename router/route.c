@@ -566,6 +566,10 @@ event_detail(const struct route_event *ev, int drained)
 	if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 3 &&
 	    strcmp(ev->extra[3], "picked") == 0)
 		json_object_set_new(d, "picked", json_true());
+	/* An answered call (route_seize): the phone system gave it. */
+	if (strcmp(ev->kind, "accepted") == 0 && ev->nextra > 3 &&
+	    strcmp(ev->extra[3], "seized") == 0)
+		json_object_set_new(d, "seized", json_true());
 	if (strcmp(ev->kind, "overflowed") == 0 && ev->nextra > 2)
 		json_object_set_new(d, "overflow_queue",
 		                    json_string(ev->extra[2]));
@@ -975,6 +979,24 @@ route_enqueue(struct route *r, const char *conv, const char *queue,
 	call_argf(c, since_ms);
 	call_argf(c, (long long)(r->epoch << 32));
 	call_arg(c, only ? only : "");
+	return call_start(c);
+}
+
+int
+route_seize(struct route *r, const char *conv, const char *queue,
+            const char *channel, long long since_ms, const char *advisor,
+            route_reply_cb cb, void *arg)
+{
+	struct call *c;
+
+	if (!is_id(conv) || !is_id(queue) || !is_id(advisor))
+		return -1;
+	c = call_new(r, "seize", cb, arg);
+	call_arg(c, conv);
+	call_arg(c, queue);
+	call_arg(c, channel);
+	call_argf(c, since_ms);
+	call_arg(c, advisor);
 	return call_start(c);
 }
 

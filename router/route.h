@@ -199,6 +199,20 @@ typedef void (*route_served_cb)(void *arg, int served);
 int route_served(struct route *r, const char *queue, route_served_cb cb,
                  void *arg);
 
+/*
+ * An advisor answered a call on their phone: conv (new to routing, or
+ * waiting or offered) is theirs at once, whatever their capacity, status
+ * or the blending rules (script seize: the call is a fact; it counts
+ * against their capacity on channel until route_end and its wrap-up).
+ * Events "queued" (when new) and "accepted" (extra: queue, channel,
+ * waited ms, "seized"). Refused OFFLINE when the advisor is not signed in,
+ * BUSY when another advisor holds it, NOQUEUE when queue does not take
+ * channel; a retry for the same advisor is no event.
+ */
+int route_seize(struct route *r, const char *conv, const char *queue,
+                const char *channel, long long since_ms, const char *advisor,
+                route_reply_cb cb, void *arg);
+
 /* An advisor takes a waiting conversation of a pulled channel. */
 int route_pick(struct route *r, const char *conv, const char *advisor,
                route_reply_cb cb, void *arg);

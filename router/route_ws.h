@@ -80,6 +80,11 @@ void route_ws_set_chat(struct route_ws *rw, const struct route_ws_chat *c);
  * policy (route_policy.h) and the topics. Owned by rw.
  */
 struct route_queues *route_ws_queues(struct route_ws *rw);
+/*
+ * Sends obj (stolen) to every desk socket of advisor staff on this
+ * instance (a call ringing their extension: docs/voice.md); how many.
+ */
+size_t route_ws_send_staff(struct route_ws *rw, uint64_t staff, json_t *obj);
 /* The id of queue (slug or id), 0 when not known (yet). */
 uint64_t route_ws_queue_id(struct route_ws *rw, const char *queue);
 

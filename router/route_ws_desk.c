@@ -591,8 +591,15 @@ push_offer(const struct route_event *ev)
 static json_t *
 push_assigned(const struct route_event *ev)
 {
-	return json_pack("{s:s, s:s}", "type", "conversation.assigned",
-	                 "conversation", ev->conv);
+	json_t *m = json_pack("{s:s, s:s}", "type", "conversation.assigned",
+	                      "conversation", ev->conv);
+
+	/* A call the advisor answered on their phone (route_seize). */
+	if (ev->nextra > 3 && strcmp(ev->extra[3], "seized") == 0) {
+		json_object_set_new(m, "seized", json_true());
+		json_object_set_new(m, "channel", json_string(extra(ev, 1)));
+	}
+	return m;
 }
 
 /*
@@ -661,6 +668,23 @@ route_ws_desk_event(struct route_ws *rw, const struct route_event *ev)
 	for (; d != NULL; d = d->next_desk)
 		gw_http_ws_send(rw->http, d->conn,
 		                d->next_desk != NULL ? json_deep_copy(m) : m);
+}
+
+size_t
+route_ws_send_staff(struct route_ws *rw, uint64_t staff, json_t *obj)
+{
+	struct peer *d = idmap_get(rw->desks, staff);
+	size_t n = 0;
+
+	if (d == NULL) {
+		json_decref(obj);
+		return 0;
+	}
+	for (; d != NULL; d = d->next_desk, n++)
+		gw_http_ws_send(rw->http, d->conn,
+		                d->next_desk != NULL ? json_deep_copy(obj)
+		                                     : obj);
+	return n;
 }
 
 /* ---------------------------------------------------------------- holding */

@@ -80,7 +80,8 @@ class Router:
 
     OPS = ("enqueue", "accept", "reject", "sweep", "advisor", "release",
            "requeue", "transfer", "positions", "presence", "restore",
-           "holding", "pick", "waiting", "settings", "finish", "drain", "served")
+           "holding", "pick", "waiting", "settings", "finish", "drain", "served",
+           "seize")
 
     def __init__(self, r, epoch="1"):
         self.r = r
@@ -687,6 +688,64 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual(self.r.call("ZRANGE", "sb:1:q:q1:r:email", 0, -1),
                          [])
 
+
+    # -------------------------------------------------------- answered calls
+
+    def seize(self, cid, aid="a1", q="q1", since=None):
+        since = since if since is not None else int(time.time() * 1000)
+        return self.rt.op("seize", cid, q, "voice", since, aid)
+
+    def test_seize_assigns_a_call_and_blocks_chats(self):
+        self.rt.advisor("a1")
+        ev = self.seize("v1")
+        self.assertEqual(kinds(ev), ["queued", "accepted"])
+        self.assertEqual(ev[1][2], "a1")
+        self.assertEqual(ev[1][-1], "seized")
+        c = self.rt.conv("v1")
+        self.assertEqual((c["st"], c["adv"], c["ch"]),
+                         ("assigned", "a1", "voice"))
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:voice"), "1")
+        # A live call: no chat is offered (blending voice -> chat).
+        ev = self.rt.enqueue("c1", "q1")
+        self.assertEqual(offers(ev), [])
+        # A retry changes nothing.
+        self.assertEqual(self.seize("v1"), [])
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:voice"), "1")
+        # The call ends (no wrap-up time): the chat is offered.
+        ev = self.rt.op("finish", "v1", "closed")
+        self.assertIn(("c1", "a1"), offers(ev))
+
+    def test_seize_is_never_refused_for_capacity(self):
+        self.rt.advisor("a1", caps="chat=3,voice=1")
+        self.seize("v1")
+        ev = self.seize("v2")
+        self.assertEqual(kinds(ev), ["queued", "accepted"])
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a1", "load:voice"), "2")
+
+    def test_seize_refusals(self):
+        with self.assertRaises(RedisError) as e:
+            self.seize("v1")
+        self.assertTrue(str(e.exception).startswith("OFFLINE"))
+        self.rt.advisor("a1")
+        self.rt.advisor("a2")
+        with self.assertRaises(RedisError) as e:
+            self.seize("v1", q="q2")
+        self.assertTrue(str(e.exception).startswith("NOQUEUE"))
+        self.seize("v1")
+        with self.assertRaises(RedisError) as e:
+            self.seize("v1", aid="a2")
+        self.assertTrue(str(e.exception).startswith("BUSY"))
+
+    def test_seize_takes_a_callback_being_offered(self):
+        self.rt.advisor("a2", caps="voice=1")
+        ev = self.rt.enqueue("v1", "q1", ch="voice")
+        self.assertEqual(offers(ev), [("v1", "a2")])
+        self.rt.advisor("a1")
+        ev = self.seize("v1")
+        self.assertEqual(kinds(ev), ["accepted"])
+        self.assertEqual(self.r.call("HGET", "sb:1:a:a2", "load:voice"), "0")
+        self.assertEqual(self.r.call("SMEMBERS", "sb:1:a:a2:c"), [])
+        self.assertEqual(self.r.call("ZSCORE", "sb:1:offers", "v1"), None)
 
     # -------------------------------------------------------- after-contact work
 
