@@ -10,6 +10,7 @@
  * CLI; losing the last enabled admin is refused by a trigger (migration
  * 0010), so it holds across instances and for the CLI too.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ struct sreq {
 #define ACCOUNT_JSON(u, queues, caps)                                          \
 	"json_build_object('id', " u ".id, 'login', " u ".login, 'name', " u   \
 	".display_name, 'role', " u ".role, 'disabled', " u ".disabled,"       \
+	" 'extension', " u ".phone_extension,"                                 \
 	" 'queues', " queues ", 'capacity', " caps ", 'last_sign_in', (SELECT" \
 	" (extract(epoch FROM max(ss.created_at)) * 1000)::bigint FROM"        \
 	" staff_sessions ss WHERE ss.staff_id = " u ".id))"
@@ -139,16 +141,21 @@ static const char EDIT_SQL[] =
         "  CASE WHEN ch.j ? 'capacity' THEN ch.j->'capacity' ELSE '{}' END) e),"
         " capok AS (SELECT NOT EXISTS (SELECT 1 FROM cap WHERE cap.k NOT IN"
         "  (SELECT channel::text FROM channel_settings)) AS ok),"
+        " extok AS (SELECT NOT EXISTS (SELECT 1 FROM staff_users x, ch"
+        "  WHERE x.phone_extension = ch.j->>'extension'"
+        "  AND x.id <> $1::bigint) AS ok),"
         " ok AS (SELECT NOT EXISTS (SELECT 1 FROM qs"
         "  WHERE qs.q NOT IN (SELECT id FROM queues))"
-        "  AND (SELECT ok FROM capok) AS ok),"
+        "  AND (SELECT ok FROM capok) AND (SELECT ok FROM extok) AS ok),"
         " old AS (SELECT u.id, u.display_name, u.role,"
         "  " MEMBERS("u") " AS queues,"
         "  " CAPACITIES("u") " AS capacity"
         "  FROM staff_users u WHERE u.id = $1::bigint),"
         " up AS (UPDATE staff_users u SET"
         "  display_name = coalesce(ch.j->>'name', u.display_name),"
-        "  role = coalesce(ch.j->>'role', u.role)"
+        "  role = coalesce(ch.j->>'role', u.role),"
+        "  phone_extension = CASE WHEN ch.j ? 'extension'"
+        "   THEN nullif(ch.j->>'extension', '') ELSE u.phone_extension END"
         "  FROM ch, ok WHERE u.id = $1::bigint AND ok.ok RETURNING u.*),"
         " del AS (DELETE FROM queue_members m USING ch, up"
         "  WHERE m.staff_id = up.id AND ch.j ? 'queues'"
@@ -180,7 +187,7 @@ static const char EDIT_SQL[] =
                 " json_each(o.capacity) c WHERE c.key NOT IN (SELECT k FROM"
                 " cap) UNION ALL SELECT k, v::json FROM cap WHERE"
                 " jsonb_typeof(v) = 'number') x)") "::text FROM up, ch),"
-        " (SELECT ok FROM capok)";
+        " (SELECT ok FROM capok), (SELECT ok FROM extok)";
 /* clang-format on */
 
 /*
@@ -355,6 +362,10 @@ on_answer(void *arg, PGresult *res, const char *err)
 			respond_error(a, r->conn, 400, "capacity",
 			              "capacity names a channel that does not "
 			              "exist");
+		else if (strcmp(PQgetvalue(res, 0, 4), "t") != 0)
+			respond_error(
+			        a, r->conn, 409, "extension",
+			        "another account has this phone extension");
 		else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
 			respond_error(a, r->conn, 400, "queues",
 			              "a queue in queues does not exist");
@@ -658,20 +669,43 @@ static const char *
 edit_problem(json_t *o, long long id, const struct gw_session_info *who,
              const char **field, char **queues, int *status)
 {
-	static const char *const keys[] = {"name", "role", "queues", "capacity",
-	                                   NULL};
+	static const char *const keys[] = {"name",     "role",      "queues",
+	                                   "capacity", "extension", NULL};
 	json_t *nv = json_object_get(o, "name"),
 	       *rv = json_object_get(o, "role");
 	json_t *qv = json_object_get(o, "queues"),
-	       *cv = json_object_get(o, "capacity");
-	const char *why = NULL;
+	       *cv = json_object_get(o, "capacity"),
+	       *xv = json_object_get(o, "extension");
+	const char *why = NULL, *x;
+	size_t i;
 
 	*status = 400;
 	*field = unknown_key(o, keys);
 	if (*field != NULL)
-		return "this field is not one of name, role, queues, capacity";
+		return "this field is not one of name, role, queues, capacity, "
+		       "extension";
 	if (json_object_size(o) == 0)
-		return "nothing to change: give name, role, queues or capacity";
+		return "nothing to change: give name, role, queues, capacity "
+		       "or "
+		       "extension";
+	*field = "extension";
+	if (xv != NULL && !json_is_null(xv)) {
+		x = json_string_value(xv);
+		if (x == NULL || strlen(x) > 64)
+			return "extension must be the advisor's phone "
+			       "extension "
+			       "(1 to 64 of letters, digits and _.@+-), or "
+			       "\"\" "
+			       "for none";
+		for (i = 0; x[i] != '\0'; i++)
+			if (!isalnum((unsigned char)x[i]) &&
+			    strchr("_.@+-", x[i]) == NULL)
+				return "extension may hold only letters, "
+				       "digits "
+				       "and _.@+-";
+	}
+	if (xv != NULL && json_is_null(xv))
+		json_object_set_new(o, "extension", json_string(""));
 	*field = "name";
 	why = name_field_problem(nv);
 	if (why != NULL)
@@ -698,7 +732,7 @@ edit_problem(json_t *o, long long id, const struct gw_session_info *who,
 	return NULL;
 }
 
-/* PATCH /api/staff/{id}: {name?, role?, queues?, capacity?}. */
+/* PATCH /api/staff/{id}: {name?, role?, queues?, capacity?, extension?}. */
 static void
 edit(struct api_staff *a, unsigned long conn, long long id, json_t *o,
      const struct gw_session_info *who, const char *const ids[3])

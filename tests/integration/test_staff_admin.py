@@ -298,6 +298,23 @@ class StaffAdminTest(harness.TestCase):
                          ({"chat": 2, "email": 0},
                           {"capacity": {"chat": None, "sms": 4}}))
 
+        # A phone extension (screen pop): set, taken by another, cleared.
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"extension": "2001"})
+        self.assertEqual((status, r["extension"]), (200, "2001"), r)
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % chosen["id"],
+                              {"extension": "2001"})
+        self.assertEqual((status, r["field"]), (409, "extension"), r)
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % chosen["id"],
+                              {"extension": "20 01"})
+        self.assertEqual((status, r["field"]), (400, "extension"), r)
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % made["id"],
+                              {"extension": None})
+        self.assertEqual((status, r["extension"]), (200, None), r)
+        status, r = self.call("ada", "PATCH", "/api/staff/%d" % chosen["id"],
+                              {"extension": "sip-2001@pbx"})
+        self.assertEqual((status, r["extension"]), (200, "sip-2001@pbx"), r)
+
         # Reset: the old password and every session end.
         cookie = self.login("cid", made["password"]).headers[
             "set-cookie"].split(";", 1)[0]
