@@ -325,6 +325,33 @@ class ConfigTest(harness.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("public_url", r.stderr)
 
+    # The voice section (channels/voice/voice_config.c): rules across
+    # options are reported as FILE: voice: reason.
+
+    def voice(self, *lines):
+        return self.write(list(self.example) + ["voice {"] +
+                          ["\t" + x for x in lines] + ["}"])
+
+    def test_voice(self):
+        ok = ['queue = "phones"', 'callback_queue = "callbacks"',
+              'cti_secret = "0123456789abcdef0123"']
+        for lines in (ok, ok + ['callback_by = "17:30"',
+                                'public_url = "https://c.example.org"',
+                                'twilio_auth_token = "tok"'], []):
+            r = self.check(self.voice(*lines))
+            self.assertEqual(r.returncode, 0, (lines, r.stderr))
+        for lines, word in (
+                (ok[:1] + ok[2:], "callback_queue"),
+                (ok[:2], "cti_secret"),
+                (ok[:2] + ['cti_secret = "short"'], "16 bytes"),
+                (ok + ['callback_by = "5pm"'], "callback_by"),
+                (ok + ['callback_within = 1'], "callback_within"),
+                (ok + ['twilio_auth_token = "tok"'], "public_url")):
+            r = self.check(self.voice(*lines))
+            self.assertNotEqual(r.returncode, 0, lines)
+            self.assertIn("voice: ", r.stderr)
+            self.assertIn(word, r.stderr)
+
 
 if __name__ == "__main__":
     harness.main()
