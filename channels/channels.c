@@ -10,10 +10,6 @@
 #include "voice_config.h"
 
 const struct gw_config_section *const channels_config_sections[] = {
-        &chat_config_section,
-        &form_config_section,
-        &email_config_section,
-        &sms_config_section,
-        &voice_config_section,
-        NULL,
+        &chat_config_section, &form_config_section,  &email_config_section,
+        &sms_config_section,  &voice_config_section, NULL,
 };

@@ -110,9 +110,9 @@ struct gw_server {
 	struct chat *chat;
 	struct ingest *ingest; /* every channel's way in */
 	struct form *form;
-	struct sms *sms;               /* SMS webhooks and desk part */
-	struct sms_outbox *sms_outbox; /* NULL: no SMS sender */
-	struct voice *voice;           /* call events, screen pop */
+	struct sms *sms;                   /* SMS webhooks and desk part */
+	struct sms_outbox *sms_outbox;     /* NULL: no SMS sender */
+	struct voice *voice;               /* call events, screen pop */
 	struct email_outbox *email_outbox; /* NULL: no email smtp section */
 	struct email_intake **mailboxes;   /* one per email mailbox section */
 	struct email_desk *email_desk;     /* replies and attachments */
@@ -806,9 +806,9 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	s->sms = sms_new(&s->loop, cfg, s->http, s->ingest,
 	                 s->commit[WRITERS - 1], s->bus, s->conversation);
-	s->voice = voice_new(&s->loop, cfg, s->http, s->db,
-	                     s->commit[WRITERS - 1], s->bus, s->route,
-	                     s->route_ws, s->conversation);
+	s->voice =
+	        voice_new(&s->loop, cfg, s->http, s->db, s->commit[WRITERS - 1],
+	                  s->bus, s->route, s->route_ws, s->conversation);
 	if (sms_config(cfg)->nsenders > 0) {
 		s->sms_outbox = sms_outbox_new(&s->loop, s->db, s->bus,
 		                               sms_config(cfg));

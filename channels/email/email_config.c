@@ -172,7 +172,8 @@ cred_check(cfg_t *cfg, cfg_t *s, const char *what, int need)
 	char *secret = NULL;
 	int r;
 
-	r = gw_config_secret(s, "password", "password_file", EMAIL_SECRET_MAX, &secret, &why);
+	r = gw_config_secret(s, "password", "password_file", EMAIL_SECRET_MAX,
+	                     &secret, &why);
 	gw_config_secret_free(secret);
 	if (r < 0) {
 		cfg_error(cfg, "%s: password: %s", what, why);
@@ -210,7 +211,8 @@ cred_check(cfg_t *cfg, cfg_t *s, const char *what, int need)
 		          what);
 		return -1;
 	}
-	r = gw_config_secret(s, NULL, "oauth_client_secret_file", EMAIL_SECRET_MAX, &secret, &why);
+	r = gw_config_secret(s, NULL, "oauth_client_secret_file",
+	                     EMAIL_SECRET_MAX, &secret, &why);
 	gw_config_secret_free(secret);
 	if (r <= 0) {
 		cfg_error(cfg, "%s: oauth_client_secret_file: %s", what,
@@ -488,11 +490,12 @@ cred_load(cfg_t *s, struct email_cred *c, const char **why)
 	c->oauth_client_id = str_or_null(s, "oauth_client_id");
 	c->oauth_scope = str_or_null(s, "oauth_scope");
 	/* Checked already: a file changed since is caught here. */
-	if (gw_config_secret(s, "password", "password_file", EMAIL_SECRET_MAX, &c->password, why) <
-	            0 ||
+	if (gw_config_secret(s, "password", "password_file", EMAIL_SECRET_MAX,
+	                     &c->password, why) < 0 ||
 	    (c->oauth_token_url != NULL &&
-	     gw_config_secret(s, NULL, "oauth_client_secret_file", EMAIL_SECRET_MAX,
-	                 &c->oauth_client_secret, why) <= 0)) {
+	     gw_config_secret(s, NULL, "oauth_client_secret_file",
+	                      EMAIL_SECRET_MAX, &c->oauth_client_secret,
+	                      why) <= 0)) {
 		if (*why == NULL)
 			*why = "no OAuth client secret";
 		return -1;
