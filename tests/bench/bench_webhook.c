@@ -326,6 +326,22 @@ append_encoded(char *buf, size_t cap, size_t *off, const char *v)
 	}
 }
 
+/* A request to path whose body is fmt's (JSON). */
+static void __attribute__((format(printf, 3, 4)))
+json_request(struct req *r, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	va_start(ap, fmt);
+	n = vsnprintf(r->body, sizeof(r->body), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(r->body))
+		fatalx(WHO ": a request outgrew its buffer");
+	r->blen = (size_t)n;
+}
+
 /* A UTC time as Notify writes them: 2017-05-14T12:15:30.000000Z. */
 static void
 notify_time(char *out, size_t len)
@@ -422,23 +438,23 @@ notify_id(char *out, size_t len, unsigned long id)
 static void
 form_request(struct bench *b, struct conn *c, struct req *r)
 {
-	char sig[SIGNED_HOOK_SIG_SIZE];
+	char sig[SIGNED_HOOK_SIG_SIZE], path[100];
 	int64_t ts = (int64_t)time(NULL);
 
 	(void)c;
 	b->seq++;
-	snprintf(r->path, sizeof(r->path), "/hooks/forms/%s", b->form);
-	r->blen = 0;
-	append(r->body, sizeof(r->body), &r->blen,
-	       "{\"submission_id\":\"bench-%08x-%lu\",\"form\":\"Report a "
-	       "missed bin\",\"name\":\"Bench Resident\",\"email\":"
-	       "\"bench%lu@example.org\",\"fields\":[{\"label\":\"Address\","
-	       "\"value\":\"%lu High Street, Demoton\"},{\"label\":\"Bin\","
-	       "\"value\":\"Green (recycling)\"},{\"label\":\"Collection "
-	       "day\",\"value\":\"Monday\"},{\"label\":\"Notes\",\"value\":"
-	       "\"Left at the kerb by 7am as usual; the rest of the street "
-	       "was collected.\"}]}",
-	       b->tag, b->seq, b->seq, b->seq % 500 + 1);
+	snprintf(path, sizeof(path), "/hooks/forms/%s", b->form);
+	json_request(
+	        r, path,
+	        "{\"submission_id\":\"bench-%08x-%lu\",\"form\":\"Report a "
+	        "missed bin\",\"name\":\"Bench Resident\",\"email\":"
+	        "\"bench%lu@example.org\",\"fields\":[{\"label\":\"Address\","
+	        "\"value\":\"%lu High Street, Demoton\"},{\"label\":\"Bin\","
+	        "\"value\":\"Green (recycling)\"},{\"label\":\"Collection "
+	        "day\",\"value\":\"Monday\"},{\"label\":\"Notes\",\"value\":"
+	        "\"Left at the kerb by 7am as usual; the rest of the street "
+	        "was collected.\"}]}",
+	        b->tag, b->seq, b->seq, b->seq % 500 + 1);
 	if (signed_hook_sign(sig, sizeof(sig), &b->key, ts, r->body, r->blen) !=
 	    0)
 		fatalx(WHO ": signing failed");
@@ -499,16 +515,14 @@ notify_status_request(struct bench *b, struct conn *c, struct req *r)
 
 	notify_id(nid, sizeof(nid), id);
 	notify_time(at, sizeof(at));
-	snprintf(r->path, sizeof(r->path), "/hooks/notify/status");
-	r->blen = 0;
-	append(r->body, sizeof(r->body), &r->blen,
-	       "{\"id\":\"%s\",\"reference\":\"sb-%lu\",\"to\":"
-	       "\"074%08lu\",\"status\":\"%s\",\"created_at\":\"%s\","
-	       "\"completed_at\":\"%s\",\"sent_at\":\"%s\","
-	       "\"notification_type\":\"sms\",\"template_id\":"
-	       "\"f33517ff-2a88-4f6e-b855-c550268ce08a\","
-	       "\"template_version\":1}",
-	       nid, id, id % 100000000, status, at, at, at);
+	json_request(r, "/hooks/notify/status",
+	             "{\"id\":\"%s\",\"reference\":\"sb-%lu\",\"to\":"
+	             "\"074%08lu\",\"status\":\"%s\",\"created_at\":\"%s\","
+	             "\"completed_at\":\"%s\",\"sent_at\":\"%s\","
+	             "\"notification_type\":\"sms\",\"template_id\":"
+	             "\"f33517ff-2a88-4f6e-b855-c550268ce08a\","
+	             "\"template_version\":1}",
+	             nid, id, id % 100000000, status, at, at, at);
 	notify_headers(b, r);
 	snprintf(c->rec, sizeof(c->rec), "receipt\tnotify\t%s\t%s", nid,
 	         status);
@@ -537,27 +551,25 @@ static void
 twilio_sms_request(struct bench *b, struct conn *c, struct req *r)
 {
 	char sid[40], from[24];
-	const char *body;
-	struct param p[13];
-	size_t n = 0;
 
 	text_from(b, c, "4474", from, sizeof(from));
-	body = texts[b->texts % (sizeof(texts) / sizeof(texts[0]))];
 	snprintf(sid, sizeof(sid), "SM%08x%024lx", b->tag, b->texts);
-	p[n++] = (struct param){"AccountSid", TWILIO_ACCOUNT};
-	p[n++] = (struct param){"ApiVersion", "2010-04-01"};
-	p[n++] = (struct param){"Body", body};
-	p[n++] = (struct param){"From", from};
-	p[n++] = (struct param){"FromCountry", "GB"};
-	p[n++] = (struct param){"MessageSid", sid};
-	p[n++] = (struct param){"NumMedia", "0"};
-	p[n++] = (struct param){"NumSegments", "1"};
-	p[n++] = (struct param){"SmsMessageSid", sid};
-	p[n++] = (struct param){"SmsSid", sid};
-	p[n++] = (struct param){"SmsStatus", "received"};
-	p[n++] = (struct param){"To", TWILIO_TO};
-	p[n++] = (struct param){"ToCountry", "GB"};
-	twilio_request(b, r, "/hooks/twilio/sms", p, n);
+	const struct param p[] = {
+	        {"AccountSid", TWILIO_ACCOUNT},
+	        {"ApiVersion", "2010-04-01"},
+	        {"Body", texts[b->texts % (sizeof(texts) / sizeof(texts[0]))]},
+	        {"From", from},
+	        {"FromCountry", "GB"},
+	        {"MessageSid", sid},
+	        {"NumMedia", "0"},
+	        {"NumSegments", "1"},
+	        {"SmsMessageSid", sid},
+	        {"SmsSid", sid},
+	        {"SmsStatus", "received"},
+	        {"To", TWILIO_TO},
+	        {"ToCountry", "GB"},
+	};
+	twilio_request(b, r, "/hooks/twilio/sms", p, sizeof(p) / sizeof(p[0]));
 	snprintf(c->rec, sizeof(c->rec), "text\ttwilio\t%s\t%s", sid, from);
 }
 
@@ -570,28 +582,38 @@ notify_sms_request(struct bench *b, struct conn *c, struct req *r)
 	snprintf(id, sizeof(id), "%08x-0000-4000-8000-%012lx", b->tag,
 	         b->texts);
 	notify_time(at, sizeof(at));
-	snprintf(r->path, sizeof(r->path), "/hooks/notify/inbound-sms");
-	r->blen = 0;
 	/* Notify's source_number has no '+'. */
-	append(r->body, sizeof(r->body), &r->blen,
-	       "{\"id\":\"%s\",\"source_number\":\"%s\","
-	       "\"destination_number\":\"%s\",\"message\":\"%s\","
-	       "\"date_received\":\"%s\"}",
-	       id, from + 1, NOTIFY_TO,
-	       texts[b->texts % (sizeof(texts) / sizeof(texts[0]))], at);
+	json_request(r, "/hooks/notify/inbound-sms",
+	             "{\"id\":\"%s\",\"source_number\":\"%s\","
+	             "\"destination_number\":\"%s\",\"message\":\"%s\","
+	             "\"date_received\":\"%s\"}",
+	             id, from + 1, NOTIFY_TO,
+	             texts[b->texts % (sizeof(texts) / sizeof(texts[0]))], at);
 	notify_headers(b, r);
 	snprintf(c->rec, sizeof(c->rec), "text\tnotify\t%s\t%s", id, from);
 }
 
+/* What a kind needs of the options. */
+enum {
+	NEED_FORM = 1 << 0, /* --form and --secret */
+	NEED_TWILIO = 1 << 1,
+	NEED_NOTIFY = 1 << 2,
+	NEED_TWILIO_ROWS = 1 << 3,
+	NEED_NOTIFY_ROWS = 1 << 4,
+};
+
 static const struct hook_def {
 	const char *name;
 	void (*build)(struct bench *b, struct conn *c, struct req *r);
+	unsigned needs;
 } hook_defs[HK_KINDS] = {
-        [HK_FORM] = {"form", form_request},
-        [HK_TWILIO_STATUS] = {"twilio-status", twilio_status_request},
-        [HK_NOTIFY_STATUS] = {"notify-status", notify_status_request},
-        [HK_TWILIO_SMS] = {"twilio-sms", twilio_sms_request},
-        [HK_NOTIFY_SMS] = {"notify-sms", notify_sms_request},
+        [HK_FORM] = {"form", form_request, NEED_FORM},
+        [HK_TWILIO_STATUS] = {"twilio-status", twilio_status_request,
+                              NEED_TWILIO | NEED_TWILIO_ROWS},
+        [HK_NOTIFY_STATUS] = {"notify-status", notify_status_request,
+                              NEED_NOTIFY | NEED_NOTIFY_ROWS},
+        [HK_TWILIO_SMS] = {"twilio-sms", twilio_sms_request, NEED_TWILIO},
+        [HK_NOTIFY_SMS] = {"notify-sms", notify_sms_request, NEED_NOTIFY},
 };
 
 static void
@@ -855,34 +877,16 @@ kind_of(const char *name)
 static int
 usable(const struct bench *b, const char *secret)
 {
-	unsigned i;
+	unsigned i, need = 0;
 
-	for (i = 0; i < b->nkinds; i++) {
-		switch (b->kinds[i]) {
-		case HK_FORM:
-			if (b->form == NULL || secret == NULL)
-				return -1;
-			break;
-		case HK_TWILIO_STATUS:
-			if (b->twilio_rows.count == 0)
-				return -1;
-			/* fall through */
-		case HK_TWILIO_SMS:
-			if (b->twilio_token.len == 0)
-				return -1;
-			break;
-		case HK_NOTIFY_STATUS:
-			if (b->notify_rows.count == 0)
-				return -1;
-			/* fall through */
-		case HK_NOTIFY_SMS:
-			if (b->notify_token.len == 0)
-				return -1;
-			break;
-		default:
-			return -1;
-		}
-	}
+	for (i = 0; i < b->nkinds; i++)
+		need |= hook_defs[b->kinds[i]].needs;
+	if (((need & NEED_FORM) && (b->form == NULL || secret == NULL)) ||
+	    ((need & NEED_TWILIO) && b->twilio_token.len == 0) ||
+	    ((need & NEED_NOTIFY) && b->notify_token.len == 0) ||
+	    ((need & NEED_TWILIO_ROWS) && b->twilio_rows.count == 0) ||
+	    ((need & NEED_NOTIFY_ROWS) && b->notify_rows.count == 0))
+		return -1;
 	return 0;
 }
 
