@@ -1,27 +1,57 @@
 /*
- * bench_webhook.c: signed web-form submissions persisted per second
- * through POST /hooks/forms/{form} (channels/form/form.c) of a running
- * daemon, with advisors' desks connected and available (routing on).
+ * bench_webhook.c: webhooks persisted per second by a running daemon,
+ * with advisors' desks connected and available (routing on). One kind of
+ * webhook or several (--kind, in the order given):
+ *   form           signed web-form submissions, POST /hooks/forms/{form}
+ *                  (channels/form/form.c; --secret: the form's secret)
+ *   twilio-status  Twilio SMS status callbacks, /hooks/twilio/sms-status
+ *   notify-status  GOV.UK Notify delivery receipts, /hooks/notify/status
+ *   twilio-sms     Twilio inbound texts, /hooks/twilio/sms
+ *   notify-sms     GOV.UK Notify inbound texts, /hooks/notify/inbound-sms
+ * (channels/sms/sms.c). Twilio's are forms signed with X-Twilio-Signature
+ * over --public-url + the path (--twilio-token: the auth token);
+ * Notify's are JSON with "Authorization: Bearer" (--notify-token). They
+ * come from the account TWILIO_ACCOUNT and go to the numbers TWILIO_TO
+ * and NOTIFY_TO below, which the run script configures (tests/bench/run-sms).
+ *
+ * Status callbacks are for outbox rows seeded beforehand (--twilio-outbox
+ * and --notify-outbox FIRST:COUNT, the rows' ids; their provider ids are
+ * made from the row id as twilio_sid() and notify_id() make them): each a
+ * new (message, status), Twilio's queued, sent, delivered per message
+ * (one message in 10 with delivered before sent, one in 25 undelivered
+ * with an ErrorCode), Notify's one final status per message (delivered,
+ * one in 20 temporary-failure, one in 50 permanent-failure); one callback
+ * in 20 repeats the one sent 8 before it (a provider's retry, sometimes
+ * while the first is still in flight). Inbound texts come from new
+ * numbers, and one in 5 from a number whose text was answered before (it
+ * joins that number's live conversation).
  *
  * Advisors sign in (the users file: "login password" lines) and open
  * switchboard.v1 desks, set available, and accept every offer. Then, for
- * each concurrency level C, C HTTP/1.1 connections (kept alive) each keep
- * one submission in flight: a new submission_id, signed with the form's
- * secret (signed_hook_sign) at send time, the next sent when the answer
- * came. A 2xx comes only after the submission's COMMIT, so each is a
- * persisted submission. Per level: 2xx per second, latency from the
- * request's first byte written to the answer's last byte read (p50, p99,
- * p99.9, max), answers other than 2xx by status, and the CPU each process
- * used (bench_common's figures). A benchmark: it reports, it does not pass
- * or fail.
+ * each kind and each concurrency level C, C HTTP/1.1 connections (kept
+ * alive) each keep one webhook in flight, built and signed at send time,
+ * the next sent when the answer came. A 2xx comes only after the
+ * webhook's COMMIT, so each is a persisted webhook. Per level: 2xx per
+ * second, latency from the request's first byte written to the answer's
+ * last byte read (p50, p99, p99.9, max), answers other than 2xx by
+ * status, and the CPU each process used (bench_common's figures). With
+ * --answered FILE, each 2xx'd SMS webhook is a line there (tab-separated:
+ * "receipt", provider, provider id, status; or "text", provider, provider
+ * id, the sender's E.164 number) for the run script's check in PostgreSQL.
+ * A benchmark: it reports, it does not pass or fail.
  *
- *   bench_webhook --url http://127.0.0.1:PORT --form SLUG --secret FILE
+ *   bench_webhook --url http://127.0.0.1:PORT [--kind form,...]
+ *                 [--form SLUG --secret FILE] [--public-url URL]
+ *                 [--twilio-token FILE] [--notify-token FILE]
+ *                 [--twilio-outbox FIRST:COUNT] [--notify-outbox FIRST:COUNT]
+ *                 [--answered FILE]
  *                 [--users FILE --advisors N] [--seconds N]
  *                 [--concurrency 16,64] [--daemon-pid P --redis-pid P
  *                 --postgres-pid P]
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <uv.h>
 
 #include "bench_common.h"
@@ -40,6 +72,14 @@
 #define LEVELS_MAX 8
 #define DESKS_MAX  1000
 #define BODY_MAX   2048
+#define KINDS_MAX  8
+#define RING       256 /* numbers whose text was answered, to text again */
+#define REC_MAX    200
+
+/* What the run script configures (tests/bench/run-sms). */
+#define TWILIO_ACCOUNT "AC0123456789abcdef0123456789abcdef"
+#define TWILIO_TO      "+447700900002"
+#define NOTIFY_TO      "07700900001"
 
 struct bench;
 
@@ -55,17 +95,47 @@ struct conn {
 	struct bench *b;
 	enum kind kind;
 	struct desk *desk;
-	uint64_t t0; /* the request in flight's send time, ns; 0: none */
+	uint64_t t0;       /* the request in flight's send time, ns; 0: none */
+	char rec[REC_MAX]; /* its --answered line, or "" */
+	char phone[24];    /* a text from a new number: the number, else "" */
+};
+
+enum hook_kind {
+	HK_FORM = 0,
+	HK_TWILIO_STATUS,
+	HK_NOTIFY_STATUS,
+	HK_TWILIO_SMS,
+	HK_NOTIFY_SMS,
+	HK_KINDS,
+};
+
+/* Outbox rows seeded for one provider's status callbacks. */
+struct outbox_rows {
+	unsigned long first, count;
+	unsigned long next, sent; /* callbacks made; requests sent */
+	unsigned long exhausted;  /* callbacks past the rows (repeats) */
+};
+
+struct secret {
+	unsigned char v[SIGNED_HOOK_SECRET_MAX + 1];
+	size_t len;
 };
 
 struct bench {
 	uv_loop_t loop;
 	struct bc_target t;
 	struct bc_cpu_pids pids;
-	const char *form;
+	const char *form, *public_url;
 	char desk_origin[96];
 	struct signed_hook_key key;
-	unsigned char secret[SIGNED_HOOK_SECRET_MAX];
+	struct secret secret, twilio_token, notify_token;
+	enum hook_kind kinds[KINDS_MAX];
+	unsigned nkinds;
+	struct outbox_rows twilio_rows, notify_rows;
+	unsigned long texts, numbers; /* texts sent; new numbers used */
+	char ring[RING][24];
+	unsigned long ringn;
+	FILE *answered;
 	struct desk *desks;
 	size_t ndesks, logins_done, desks_ready, desks_available;
 	unsigned long offers;
@@ -73,6 +143,7 @@ struct bench {
 	unsigned long seq;
 	/* the level running */
 	unsigned level, nlevels, levels[LEVELS_MAX], seconds;
+	enum hook_kind kind;
 	int running;
 	uint64_t deadline_ns;
 	unsigned long ok, created, repeated, other, refused[600], reconnects;
@@ -198,17 +269,183 @@ desk_message(struct bc_conn *bc, const char *p, size_t len, uint64_t t)
 
 /* ---------------------------------------------------------------- posts */
 
-static void
-post_send(struct conn *c)
-{
-	struct bench *b = c->b;
-	char body[BODY_MAX], sig[SIGNED_HOOK_SIG_SIZE], req[BODY_MAX + 1024];
-	int64_t ts = (int64_t)time(NULL);
-	int blen, rlen;
+/* One request of a kind: its path, header lines and body. */
+struct req {
+	char path[128];
+	char headers[512];
+	char body[BODY_MAX];
+	size_t blen;
+};
 
+/* A form parameter; a request's are in byte order of their names. */
+struct param {
+	const char *name, *value;
+};
+
+static const char *const texts[] = {
+        "Hi, my green bin was not collected on Monday. 14 Elm Road",
+        "Can I get a new recycling box please, the old one is cracked",
+        "Thanks, that is sorted now",
+        "What time does the tip open on Sunday?",
+        "I have moved out, council tax ref 5001234567, new address to follow",
+        "Yes please",
+};
+
+/* Appends to buf (cap bytes, *off used); a bench bug when it overflows. */
+static void __attribute__((format(printf, 4, 5)))
+append(char *buf, size_t cap, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, cap - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *off)
+		fatalx(WHO ": a request outgrew its buffer");
+	*off += (size_t)n;
+}
+
+/* v, form-encoded as Twilio (and Python's urlencode) encode it. */
+static void
+append_encoded(char *buf, size_t cap, size_t *off, const char *v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char ch;
+
+	for (; *v != '\0'; v++) {
+		ch = (unsigned char)*v;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-_.~", ch) != NULL)
+			append(buf, cap, off, "%c", ch);
+		else if (ch == ' ')
+			append(buf, cap, off, "+");
+		else
+			append(buf, cap, off, "%%%c%c", hex[ch >> 4],
+			       hex[ch & 15]);
+	}
+}
+
+/* A request to path whose body is fmt's (JSON). */
+static void __attribute__((format(printf, 3, 4)))
+json_request(struct req *r, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	va_start(ap, fmt);
+	n = vsnprintf(r->body, sizeof(r->body), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(r->body))
+		fatalx(WHO ": a request outgrew its buffer");
+	r->blen = (size_t)n;
+}
+
+/* A UTC time as Notify writes them: 2017-05-14T12:15:30.000000Z. */
+static void
+notify_time(char *out, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%S.000000Z", &tm);
+}
+
+/*
+ * A form of n parameters to path, with X-Twilio-Signature: Base64(
+ * HMAC-SHA1(auth token, public URL + path + each name and value)).
+ */
+static void
+twilio_request(struct bench *b, struct req *r, const char *path,
+               const struct param *p, size_t n)
+{
+	char signed_[BODY_MAX + 512], sig[64];
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t i, off = 0;
+
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	r->blen = 0;
+	append(signed_, sizeof(signed_), &off, "%s%s", b->public_url, path);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(p[i - 1].name, p[i].name) >= 0)
+			fatalx(WHO ": Twilio parameters out of order");
+		append(signed_, sizeof(signed_), &off, "%s%s", p[i].name,
+		       p[i].value);
+		append(r->body, sizeof(r->body), &r->blen,
+		       "%s%s=", i > 0 ? "&" : "", p[i].name);
+		append_encoded(r->body, sizeof(r->body), &r->blen, p[i].value);
+	}
+	if (HMAC(EVP_sha1(), b->twilio_token.v, (int)b->twilio_token.len,
+	         (const unsigned char *)signed_, off, mac, &maclen) == NULL)
+		fatalx(WHO ": HMAC-SHA1 failed");
+	EVP_EncodeBlock((unsigned char *)sig, mac, (int)maclen);
+	snprintf(r->headers, sizeof(r->headers),
+	         "Content-Type: application/x-www-form-urlencoded\r\n"
+	         "X-Twilio-Signature: %s\r\n",
+	         sig);
+}
+
+static void
+notify_headers(const struct bench *b, struct req *r)
+{
+	snprintf(r->headers, sizeof(r->headers),
+	         "Content-Type: application/json\r\n"
+	         "Authorization: Bearer %s\r\n",
+	         (const char *)b->notify_token.v);
+}
+
+/*
+ * The next status callback's number: a new one, or (one in 20) a repeat
+ * of the one 8 before, as a provider's retry.
+ */
+static unsigned long
+callback_next(struct outbox_rows *o)
+{
+	unsigned long n = o->sent++;
+
+	if (n % 20 == 19 && o->next >= 8)
+		return o->next - 8;
+	return o->next++;
+}
+
+/* The outbox row of the callbacks' m-th message. */
+static unsigned long
+outbox_id(struct outbox_rows *o, unsigned long m)
+{
+	if (m >= o->count) {
+		o->exhausted++;
+		m %= o->count;
+	}
+	return o->first + m;
+}
+
+/* The provider ids run-sms seeded the outbox rows with. */
+static void
+twilio_sid(char *out, size_t len, unsigned long id)
+{
+	snprintf(out, len, "SM%032lx", id);
+}
+
+static void
+notify_id(char *out, size_t len, unsigned long id)
+{
+	snprintf(out, len, "00000000-0000-4000-8000-%012lx", id);
+}
+
+static void
+form_request(struct bench *b, struct conn *c, struct req *r)
+{
+	char sig[SIGNED_HOOK_SIG_SIZE], path[100];
+	int64_t ts = (int64_t)time(NULL);
+
+	(void)c;
 	b->seq++;
-	blen = snprintf(
-	        body, sizeof(body),
+	snprintf(path, sizeof(path), "/hooks/forms/%s", b->form);
+	json_request(
+	        r, path,
 	        "{\"submission_id\":\"bench-%08x-%lu\",\"form\":\"Report a "
 	        "missed bin\",\"name\":\"Bench Resident\",\"email\":"
 	        "\"bench%lu@example.org\",\"fields\":[{\"label\":\"Address\","
@@ -218,16 +455,183 @@ post_send(struct conn *c)
 	        "\"Left at the kerb by 7am as usual; the rest of the street "
 	        "was collected.\"}]}",
 	        b->tag, b->seq, b->seq, b->seq % 500 + 1);
-	if (signed_hook_sign(sig, sizeof(sig), &b->key, ts, body,
-	                     (size_t)blen) != 0)
+	if (signed_hook_sign(sig, sizeof(sig), &b->key, ts, r->body, r->blen) !=
+	    0)
 		fatalx(WHO ": signing failed");
+	snprintf(r->headers, sizeof(r->headers),
+	         "Content-Type: application/json\r\n"
+	         "X-Switchboard-Timestamp: %lld\r\n"
+	         "X-Switchboard-Signature: %s\r\n",
+	         (long long)ts, sig);
+}
+
+/*
+ * Twilio: queued, sent, delivered for each message; delivered before
+ * sent for one in 10, undelivered (ErrorCode 30003) for one in 25.
+ */
+static void
+twilio_status_request(struct bench *b, struct conn *c, struct req *r)
+{
+	unsigned long k = callback_next(&b->twilio_rows), m = k / 3,
+	              step = k % 3, id = outbox_id(&b->twilio_rows, m);
+	const char *status;
+	char sid[40], to[24];
+	struct param p[9];
+	size_t n = 0;
+
+	if (m % 10 == 9 && step > 0)
+		step = 3 - step;
+	status = step == 0      ? "queued"
+	         : step == 1    ? "sent"
+	         : m % 25 == 24 ? "undelivered"
+	                        : "delivered";
+	twilio_sid(sid, sizeof(sid), id);
+	snprintf(to, sizeof(to), "+4474%08lu", id % 100000000);
+	p[n++] = (struct param){"AccountSid", TWILIO_ACCOUNT};
+	p[n++] = (struct param){"ApiVersion", "2010-04-01"};
+	if (strcmp(status, "undelivered") == 0)
+		p[n++] = (struct param){"ErrorCode", "30003"};
+	p[n++] = (struct param){"From", TWILIO_TO};
+	p[n++] = (struct param){"MessageSid", sid};
+	p[n++] = (struct param){"MessageStatus", status};
+	p[n++] = (struct param){"SmsSid", sid};
+	p[n++] = (struct param){"SmsStatus", status};
+	p[n++] = (struct param){"To", to};
+	twilio_request(b, r, "/hooks/twilio/sms-status", p, n);
+	snprintf(c->rec, sizeof(c->rec), "receipt\ttwilio\t%s\t%s", sid,
+	         status);
+}
+
+/* Notify: one final status per message. */
+static void
+notify_status_request(struct bench *b, struct conn *c, struct req *r)
+{
+	unsigned long m = callback_next(&b->notify_rows),
+	              id = outbox_id(&b->notify_rows, m);
+	const char *status = m % 20 == 19   ? "temporary-failure"
+	                     : m % 50 == 49 ? "permanent-failure"
+	                                    : "delivered";
+	char nid[40], at[40];
+
+	notify_id(nid, sizeof(nid), id);
+	notify_time(at, sizeof(at));
+	json_request(r, "/hooks/notify/status",
+	             "{\"id\":\"%s\",\"reference\":\"sb-%lu\",\"to\":"
+	             "\"074%08lu\",\"status\":\"%s\",\"created_at\":\"%s\","
+	             "\"completed_at\":\"%s\",\"sent_at\":\"%s\","
+	             "\"notification_type\":\"sms\",\"template_id\":"
+	             "\"f33517ff-2a88-4f6e-b855-c550268ce08a\","
+	             "\"template_version\":1}",
+	             nid, id, id % 100000000, status, at, at, at);
+	notify_headers(b, r);
+	snprintf(c->rec, sizeof(c->rec), "receipt\tnotify\t%s\t%s", nid,
+	         status);
+}
+
+/*
+ * The sender of the next text (E.164): a new number (prefix and a count),
+ * or (one in 5) the number of a text answered before.
+ */
+static void
+text_from(struct bench *b, struct conn *c, const char *prefix, char *out,
+          size_t len)
+{
+	unsigned long have = b->ringn < RING ? b->ringn : RING;
+
+	b->texts++;
+	if (b->texts % 5 == 0 && have > 0) {
+		snprintf(out, len, "%s", b->ring[bc_rnd(&b->t) % have]);
+		return;
+	}
+	snprintf(out, len, "+%s%08lu", prefix, b->numbers++ % 100000000);
+	snprintf(c->phone, sizeof(c->phone), "%s", out);
+}
+
+static void
+twilio_sms_request(struct bench *b, struct conn *c, struct req *r)
+{
+	char sid[40], from[24];
+
+	text_from(b, c, "4474", from, sizeof(from));
+	snprintf(sid, sizeof(sid), "SM%08x%024lx", b->tag, b->texts);
+	const struct param p[] = {
+	        {"AccountSid", TWILIO_ACCOUNT},
+	        {"ApiVersion", "2010-04-01"},
+	        {"Body", texts[b->texts % (sizeof(texts) / sizeof(texts[0]))]},
+	        {"From", from},
+	        {"FromCountry", "GB"},
+	        {"MessageSid", sid},
+	        {"NumMedia", "0"},
+	        {"NumSegments", "1"},
+	        {"SmsMessageSid", sid},
+	        {"SmsSid", sid},
+	        {"SmsStatus", "received"},
+	        {"To", TWILIO_TO},
+	        {"ToCountry", "GB"},
+	};
+	twilio_request(b, r, "/hooks/twilio/sms", p, sizeof(p) / sizeof(p[0]));
+	snprintf(c->rec, sizeof(c->rec), "text\ttwilio\t%s\t%s", sid, from);
+}
+
+static void
+notify_sms_request(struct bench *b, struct conn *c, struct req *r)
+{
+	char id[40], from[24], at[40];
+
+	text_from(b, c, "4478", from, sizeof(from));
+	snprintf(id, sizeof(id), "%08x-0000-4000-8000-%012lx", b->tag,
+	         b->texts);
+	notify_time(at, sizeof(at));
+	/* Notify's source_number has no '+'. */
+	json_request(r, "/hooks/notify/inbound-sms",
+	             "{\"id\":\"%s\",\"source_number\":\"%s\","
+	             "\"destination_number\":\"%s\",\"message\":\"%s\","
+	             "\"date_received\":\"%s\"}",
+	             id, from + 1, NOTIFY_TO,
+	             texts[b->texts % (sizeof(texts) / sizeof(texts[0]))], at);
+	notify_headers(b, r);
+	snprintf(c->rec, sizeof(c->rec), "text\tnotify\t%s\t%s", id, from);
+}
+
+/* What a kind needs of the options. */
+enum {
+	NEED_FORM = 1 << 0, /* --form and --secret */
+	NEED_TWILIO = 1 << 1,
+	NEED_NOTIFY = 1 << 2,
+	NEED_TWILIO_ROWS = 1 << 3,
+	NEED_NOTIFY_ROWS = 1 << 4,
+};
+
+static const struct hook_def {
+	const char *name;
+	void (*build)(struct bench *b, struct conn *c, struct req *r);
+	unsigned needs;
+} hook_defs[HK_KINDS] = {
+        [HK_FORM] = {"form", form_request, NEED_FORM},
+        [HK_TWILIO_STATUS] = {"twilio-status", twilio_status_request,
+                              NEED_TWILIO | NEED_TWILIO_ROWS},
+        [HK_NOTIFY_STATUS] = {"notify-status", notify_status_request,
+                              NEED_NOTIFY | NEED_NOTIFY_ROWS},
+        [HK_TWILIO_SMS] = {"twilio-sms", twilio_sms_request, NEED_TWILIO},
+        [HK_NOTIFY_SMS] = {"notify-sms", notify_sms_request, NEED_NOTIFY},
+};
+
+static void
+post_send(struct conn *c)
+{
+	struct bench *b = c->b;
+	struct req r;
+	char req[BODY_MAX + 1024];
+	int rlen;
+
+	c->rec[0] = c->phone[0] = '\0';
+	hook_defs[b->kind].build(b, c, &r);
 	rlen = snprintf(req, sizeof(req),
-	                "POST /hooks/forms/%s HTTP/1.1\r\nHost: %s\r\n"
-	                "Content-Type: application/json\r\n"
-	                "X-Switchboard-Timestamp: %lld\r\n"
-	                "X-Switchboard-Signature: %s\r\n"
-	                "Content-Length: %d\r\n\r\n%s",
-	                b->form, b->t.host, (long long)ts, sig, blen, body);
+	                "POST %s HTTP/1.1\r\nHost: %s\r\n%s"
+	                "Content-Length: %zu\r\n\r\n%s",
+	                r.path, b->t.host, r.headers, r.blen, r.body);
+	if (rlen < 0 || (size_t)rlen >= sizeof(req))
+		fatalx(WHO ": a request outgrew its buffer");
 	c->t0 = bc_now_ns();
 	bc_write(&c->bc, req, (size_t)rlen);
 }
@@ -284,6 +688,11 @@ post_read(struct bc_conn *bc, int eof)
 			b->created += status == 201;
 			b->repeated += status == 200;
 			bc_sample_add(&b->lat, (double)(now - c->t0) / 1e6);
+			if (c->rec[0] != '\0' && b->answered != NULL)
+				fprintf(b->answered, "%s\n", c->rec);
+			if (c->phone[0] != '\0')
+				snprintf(b->ring[b->ringn++ % RING],
+				         sizeof(b->ring[0]), "%s", c->phone);
 		} else {
 			b->refused[status > 0 && status < 600 ? status : 0]++;
 		}
@@ -319,15 +728,17 @@ static const struct bc_ops post_ops = {
 static void
 level_start(struct bench *b)
 {
-	unsigned i, c = b->levels[b->level];
+	unsigned i, c = b->levels[b->level % b->nlevels];
 
 	b->ok = b->created = b->repeated = b->other = b->reconnects = 0;
 	memset(b->refused, 0, sizeof(b->refused));
 	bc_samples_free(&b->lat);
+	b->kind = b->kinds[b->level / b->nlevels];
 	b->running = 1;
 	bc_cpu_snap(&b->t, &b->pids, &b->cpu0);
 	b->deadline_ns = bc_now_ns() + (uint64_t)b->seconds * 1000000000ULL;
-	bc_progress(WHO, "concurrency %u, %u s", c, b->seconds);
+	bc_progress(WHO, "%s, concurrency %u, %u s", hook_defs[b->kind].name, c,
+	            b->seconds);
 	for (i = 0; i < c; i++)
 		conn_open(b, K_POST, NULL);
 }
@@ -350,15 +761,19 @@ level_report(struct bench *b)
 			off += (size_t)snprintf(bad + off, sizeof(bad) - off,
 			                        "%s%u:%lu", off ? "," : "", i,
 			                        b->refused[i]);
-	printf("webhook_level concurrency=%u seconds=%.1f ok=%lu created=%lu "
-	       "repeated=%lu per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
+	printf("webhook_level kind=%s concurrency=%u seconds=%.1f ok=%lu "
+	       "created=%lu repeated=%lu per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
 	       "p999_ms=%.2f max_ms=%.2f non_2xx=%s lost=%lu reconnects=%lu "
-	       "desks=%zu offers=%lu %s\n",
-	       b->levels[b->level], secs, b->ok, b->created, b->repeated,
-	       (double)b->ok / secs, bc_quantile(&b->lat, 0.50),
-	       bc_quantile(&b->lat, 0.99), bc_quantile(&b->lat, 0.999),
-	       bc_quantile(&b->lat, 1.0), bad[0] ? bad : "none", b->other,
-	       b->reconnects, b->desks_available, b->offers, cpu);
+	       "desks=%zu offers=%lu exhausted=%lu %s\n",
+	       hook_defs[b->kind].name, b->levels[b->level % b->nlevels], secs,
+	       b->ok, b->created, b->repeated, (double)b->ok / secs,
+	       bc_quantile(&b->lat, 0.50), bc_quantile(&b->lat, 0.99),
+	       bc_quantile(&b->lat, 0.999), bc_quantile(&b->lat, 1.0),
+	       bad[0] ? bad : "none", b->other, b->reconnects,
+	       b->desks_available, b->offers,
+	       b->twilio_rows.exhausted + b->notify_rows.exhausted, cpu);
+	if (b->answered != NULL)
+		fflush(b->answered);
 	fflush(stdout);
 }
 
@@ -371,7 +786,7 @@ on_tick(uv_timer_t *h)
 	if (!b->running) {
 		if (b->desks_available < b->ndesks)
 			return;
-		if (b->level < b->nlevels) {
+		if (b->level < b->nkinds * b->nlevels) {
 			level_start(b);
 			return;
 		}
@@ -411,22 +826,68 @@ load_users(struct bench *b, const char *path, size_t max)
 		fatalx("%s: fewer than %zu users", path, max);
 }
 
+/* A secret from a file (a final newline dropped), at least 16 bytes. */
 static void
-read_secret(struct bench *b, const char *path)
+read_secret(struct secret *sec, const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	size_t n;
 
 	if (f == NULL)
 		fatalx("%s: cannot open", path);
-	n = fread(b->secret, 1, sizeof(b->secret), f);
+	n = fread(sec->v, 1, sizeof(sec->v) - 1, f);
 	fclose(f);
-	while (n > 0 && (b->secret[n - 1] == '\n' || b->secret[n - 1] == '\r'))
+	while (n > 0 && (sec->v[n - 1] == '\n' || sec->v[n - 1] == '\r'))
 		n--;
+	sec->v[n] = '\0';
 	if (n < SIGNED_HOOK_SECRET_MIN)
 		fatalx("%s: a secret is at least 16 bytes", path);
-	b->key.key = b->secret;
-	b->key.len = n;
+	sec->len = n;
+}
+
+/* FIRST:COUNT into o. */
+static void
+parse_rows(struct outbox_rows *o, const char *v, const char *what)
+{
+	char first[24];
+	const char *colon = strchr(v, ':');
+
+	if (colon == NULL || (size_t)(colon - v) >= sizeof(first))
+		fatalx("%s: FIRST:COUNT", what);
+	memcpy(first, v, (size_t)(colon - v));
+	first[colon - v] = '\0';
+	o->first = bc_parse_uint(first, what);
+	o->count = bc_parse_uint(colon + 1, what);
+}
+
+static enum hook_kind
+kind_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < HK_KINDS; i++)
+		if (strcmp(name, hook_defs[i].name) == 0)
+			return (enum hook_kind)i;
+	fatalx("--kind: %s is not one of form, twilio-status, notify-status, "
+	       "twilio-sms, notify-sms",
+	       name);
+}
+
+/* What the kinds asked for need; 0 when the options give it. */
+static int
+usable(const struct bench *b, const char *secret)
+{
+	unsigned i, need = 0;
+
+	for (i = 0; i < b->nkinds; i++)
+		need |= hook_defs[b->kinds[i]].needs;
+	if (((need & NEED_FORM) && (b->form == NULL || secret == NULL)) ||
+	    ((need & NEED_TWILIO) && b->twilio_token.len == 0) ||
+	    ((need & NEED_NOTIFY) && b->notify_token.len == 0) ||
+	    ((need & NEED_TWILIO_ROWS) && b->twilio_rows.count == 0) ||
+	    ((need & NEED_NOTIFY_ROWS) && b->notify_rows.count == 0))
+		return -1;
+	return 0;
 }
 
 int
@@ -443,11 +904,18 @@ main(int argc, char **argv)
 	        {"daemon-pid", required_argument, NULL, 'd'},
 	        {"redis-pid", required_argument, NULL, 'r'},
 	        {"postgres-pid", required_argument, NULL, 'p'},
+	        {"kind", required_argument, NULL, 'k'},
+	        {"public-url", required_argument, NULL, 'P'},
+	        {"twilio-token", required_argument, NULL, 't'},
+	        {"notify-token", required_argument, NULL, 'n'},
+	        {"twilio-outbox", required_argument, NULL, 'T'},
+	        {"notify-outbox", required_argument, NULL, 'N'},
+	        {"answered", required_argument, NULL, 'A'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct bench *b = xcalloc(1, sizeof(*b));
 	const char *url = NULL, *secret = NULL, *users = NULL;
-	const char *levels = "16,64";
+	const char *levels = "16,64", *kinds = "form", *answered = NULL;
 	size_t advisors = 0, i;
 	char *lv, *tok, *save = NULL;
 	int o;
@@ -488,6 +956,27 @@ main(int argc, char **argv)
 			b->pids.pg =
 			        (int)bc_parse_uint(optarg, "--postgres-pid");
 			break;
+		case 'k':
+			kinds = optarg;
+			break;
+		case 'P':
+			b->public_url = optarg;
+			break;
+		case 't':
+			read_secret(&b->twilio_token, optarg);
+			break;
+		case 'n':
+			read_secret(&b->notify_token, optarg);
+			break;
+		case 'T':
+			parse_rows(&b->twilio_rows, optarg, "--twilio-outbox");
+			break;
+		case 'N':
+			parse_rows(&b->notify_rows, optarg, "--notify-outbox");
+			break;
+		case 'A':
+			answered = optarg;
+			break;
 		default:
 			fputs("usage: see the head of "
 			      "tests/bench/bench_webhook.c\n",
@@ -495,7 +984,14 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (url == NULL || b->form == NULL || secret == NULL ||
+	lv = xstrdup(kinds);
+	for (tok = strtok_r(lv, ",", &save);
+	     tok != NULL && b->nkinds < KINDS_MAX;
+	     tok = strtok_r(NULL, ",", &save))
+		b->kinds[b->nkinds++] = kind_of(tok);
+	free(lv);
+	save = NULL;
+	if (url == NULL || b->nkinds == 0 || usable(b, secret) != 0 ||
 	    (advisors > 0 && users == NULL) || advisors > DESKS_MAX) {
 		fputs("usage: see the head of tests/bench/bench_webhook.c\n",
 		      stderr);
@@ -507,7 +1003,15 @@ main(int argc, char **argv)
 	     tok = strtok_r(NULL, ",", &save))
 		b->levels[b->nlevels++] = bc_parse_uint(tok, "--concurrency");
 	free(lv);
-	read_secret(b, secret);
+	if (secret != NULL) {
+		read_secret(&b->secret, secret);
+		b->key.key = b->secret.v;
+		b->key.len = b->secret.len;
+	}
+	if (b->public_url == NULL)
+		b->public_url = url;
+	if (answered != NULL && (b->answered = fopen(answered, "a")) == NULL)
+		fatalx("%s: cannot open", answered);
 	if (advisors > 0)
 		load_users(b, users, advisors);
 	bc_raise_fd_limit(WHO);
@@ -533,6 +1037,8 @@ main(int argc, char **argv)
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b->loop);
 	bc_samples_free(&b->lat);
+	if (b->answered != NULL && fclose(b->answered) != 0)
+		fatalx("%s: cannot write", answered);
 	free(b->desks);
 	free(b);
 	return 0;
