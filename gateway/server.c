@@ -67,10 +67,17 @@
  */
 #define ROUTE_LINGER_MS 2
 /*
- * Then one writer for the desks' and switchboard.v1 residents' writes, and
- * the last one for the web chat channel's (residents' messages).
+ * Then one writer for the desks' and switchboard.v1 residents' writes, one
+ * for the channels' (ingest: residents' messages, new contacts), and the
+ * last for the providers' status webhooks (SMS receipts, call events):
+ * thousands a second of small set-based writes, committed beside the
+ * channels' so that neither waits for the other's batch (the SMS webhook
+ * benchmark, docs/sms.md).
  */
-#define WRITERS (ROUTE_WRITERS + 2)
+#define W_DESKS    ROUTE_WRITERS
+#define W_CHANNELS (ROUTE_WRITERS + 1)
+#define W_HOOKS    (ROUTE_WRITERS + 2)
+#define WRITERS    (ROUTE_WRITERS + 3)
 
 struct migrate_job {
 	uv_work_t req;
@@ -781,7 +788,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                    cfg->session_absolute, s->db);
 	gw_api_set_route(s->api, s->route);
 	s->route_ws = route_ws_new(&s->loop, s->http, s->route, s->db,
-	                           s->commit[WRITERS - 2], s->sessions);
+	                           s->commit[W_DESKS], s->sessions);
 	/* Each instance waits at most redis.timeout for the others' acks. */
 	s->revoke = gw_revoke_new(&s->loop, s->kv, s->kv_revoke,
 	                          cfg->redis_timeout * 1000);
@@ -793,21 +800,21 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	if (s->bus == NULL)
 		fatalx("bus_new: cannot subscribe");
 	s->conversation =
-	        conversation_new(&s->loop, s->db, s->commit[WRITERS - 2],
+	        conversation_new(&s->loop, s->db, s->commit[W_DESKS],
 	                         s->bus, s->route, server_ws_send, s);
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
 	s->email_desk =
 	        email_desk_new(&s->loop, s->db, s->conversation, s->api);
 	if (conversation_attach(s->conversation, s->route_ws) != 0)
 		fatalx("route_ws: no room for the conversation hook");
-	s->ingest = ingest_new(&s->loop, s->commit[WRITERS - 1], s->route);
+	s->ingest = ingest_new(&s->loop, s->commit[W_CHANNELS], s->route);
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
 	s->sms = sms_new(&s->loop, cfg, s->http, s->ingest,
-	                 s->commit[WRITERS - 1], s->bus, s->conversation);
+	                 s->commit[W_HOOKS], s->bus, s->conversation);
 	s->voice =
-	        voice_new(&s->loop, cfg, s->http, s->db, s->commit[WRITERS - 1],
+	        voice_new(&s->loop, cfg, s->http, s->db, s->commit[W_HOOKS],
 	                  s->bus, s->route, s->route_ws, s->conversation);
 	if (sms_config(cfg)->nsenders > 0) {
 		s->sms_outbox = sms_outbox_new(&s->loop, s->db, s->bus,
@@ -834,7 +841,7 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	if (waiting_attach(s->waiting, s->route_ws) != 0)
 		fatalx("route_ws: no room for the waiting hook");
 	s->chat = chat_new(&s->loop, cfg, s->http, s->waiting, s->db,
-	                   s->commit[WRITERS - 1], s->ingest, s->kv, s->bus,
+	                   s->commit[W_CHANNELS], s->ingest, s->kv, s->bus,
 	                   s->conversation, s->instance);
 
 	uv_signal_init(&s->loop, &s->sig_term);
