@@ -573,7 +573,9 @@ function takeFields(c, x) {
   c.fieldsSeq = x.seq;
 }
 function residentName(c) {
-  return (c.customer && c.customer.name) || 'Resident';
+  // A text's resident with no name on record: their number, as they know it.
+  const cu = c.customer || {};
+  return cu.name || (c.channel === 'sms' && cu.mobile ? phoneText(cu.mobile) : 'Resident');
 }
 function unread(c) {
   let n = 0;
