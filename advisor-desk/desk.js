@@ -820,7 +820,7 @@ function renderConv(fresh) {
   renderFields(c);
   const cu = c.customer || {};
   $('c-customer').textContent = cu.name ? `${cu.name}${MATCH_TEXT[cu.match] ? ' (' + MATCH_TEXT[cu.match] + ')' : ''}` : 'Not given';
-  $('c-contact').textContent = [cu.email, cu.mobile].filter(Boolean).join(', ') || 'Not given';
+  $('c-contact').textContent = [cu.email, cu.mobile && phoneText(cu.mobile)].filter(Boolean).join(', ') || 'Not given';
   const pg = $('c-page');
   pg.replaceChildren();
   if (c.page && (c.page.url || c.page.title)) {
