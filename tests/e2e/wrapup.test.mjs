@@ -11,8 +11,8 @@
 // Environment (set by ./run): SB_URL, SB_PROXY_PORT, SB_LOGIN, SB_PASSWORD.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { axe, drain, goAway, launch, residentSays, setStatus, signedInDesk, startProxy, startResident,
-  until } from './lib.mjs';
+import { axe, drain, goAway, launch, leaveMessage as leave, residentSays, setStatus, signedInDesk, startProxy,
+  startResident, until } from './lib.mjs';
 
 const SB = process.env.SB_URL;
 const RES = `http://localhost:${process.env.SB_PROXY_PORT}`;
@@ -28,25 +28,9 @@ before(async () => {
 after(async () => { await browser?.close(); await proxy?.close(); });
 beforeEach(() => drain(browser, SB, LOGIN, PASSWORD));
 
-// A message left on the widget's protocol from the council's site (the widget's own form
-// is the widget tests' business): resolves with its reference.
-async function leaveMessage(text, email = 'lena.left@example.org') {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await page.goto(RES + '/widget/demo/');
-  const ref = await page.evaluate(({ text, email }) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'switchboard.chat.v1');
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'message.leave', id: 1, queue: 'bins', name: 'Lena Left',
-      email: email || undefined, mobile: '07700 900321', text, client_id: crypto.randomUUID() }));
-    ws.onmessage = e => {
-      const m = JSON.parse(e.data);
-      if (m.type === 'message.left') { ws.close(); resolve(m.reference); }
-      if (m.type === 'error') reject(new Error(m.code));
-    };
-  }), { text, email });
-  await ctx.close();
-  return ref;
-}
+// A message left for bins (closed today) from the council's site: its reference.
+const leaveMessage = (text, email = 'lena.left@example.org') => leave(browser, RES,
+  { queue: 'bins', name: 'Lena Left', email: email || undefined, mobile: '07700 900321', text });
 
 test('a left message is read and answered by email in the desk', async () => {
   const { ctx, page, errors } = await signedInDesk(browser, SB, LOGIN, PASSWORD);
