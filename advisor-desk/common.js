@@ -25,7 +25,7 @@ export function plural(n, one, many = one + 's') {
 
 export const STATUS_TEXT = { unknown: 'Not known yet (connecting)', available: 'Available', busy: 'Busy', away: 'Away', wrap_up: 'Wrapping up', offline: 'Offline' };
 export const REASON_TEXT = { missed_offers: 'missed offers', disconnected: 'disconnected' };
-export const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'SMS', voice: 'Phone', visit: 'Visit', web: 'Web form' };
+export const CHANNEL_TEXT = { chat: 'Web chat', email: 'Email', sms: 'Text message', voice: 'Phone', visit: 'Visit', web: 'Web form' };
 export const channelName = c => CHANNEL_TEXT[c] || c || 'Unknown channel';
 export const ROLE_TEXT = { advisor: 'Advisor', supervisor: 'Supervisor', feedback_officer: 'Feedback officer', admin: 'Admin' };
 

@@ -46,6 +46,7 @@ const S = {
   typingSentAt: 0,
   typingOn: false,
   typingIdle: 0,
+  count: { conv: null, level: 'ok' }, // a text's length against its limit, last announced
   gen: 0                 // grows with each routing event about a conversation (checkWrapups)
 };
 const sock = new DeskSocket({ onmessage, onstate, onsession: sessionGone });
@@ -550,6 +551,8 @@ function gotHistory(c, m) {
   c.cannotReply = m.cannot_reply || '';
   // Email: where a reply goes ({ address, subject, reply_to_ignored }) or why none can.
   c.email = m.email || null;
+  // SMS: where a text goes ({ phone, sender, max_length }) or why none can ({ why }).
+  c.sms = m.sms || null;
   for (const x of m.messages || []) {
     c.messages.set(x.seq, x);
     takeFields(c, x);
@@ -570,7 +573,9 @@ function takeFields(c, x) {
   c.fieldsSeq = x.seq;
 }
 function residentName(c) {
-  return (c.customer && c.customer.name) || 'Resident';
+  // A text's resident with no name on record: their number, as they know it.
+  const cu = c.customer || {};
+  return cu.name || (c.channel === 'sms' && cu.mobile ? phoneText(cu.mobile) : 'Resident');
 }
 function unread(c) {
   let n = 0;
@@ -731,6 +736,10 @@ function msgNode(c, m, pending) {
     const d = m.delivery;
     meta += ' · ' + deliveryText(d);
     if (d && (d.status === 'failed' || d.status === 'dead' || d.bounced)) li.classList.add('failed');
+  } else if (m.from === 'advisor' && byText(c)) {
+    const d = m.delivery;
+    meta += ' · ' + textDeliveryText(d);
+    if (textFailed(d)) li.classList.add('failed');
   } else if (m.from === 'advisor') {
     meta += m.seq <= c.residentRead ? ' · Read' : ' · Sent';
   }
@@ -753,6 +762,37 @@ function deliveryText(d) {
   if (d.status === 'failed' || d.status === 'dead') return `Not sent${to}: ${d.error || 'refused'}`;
   return d.error ? `Not sent yet${to}, trying again (${d.error})` : `Queued to send by email${to}`;
 }
+// Whether the conversation's replies go by text: an SMS conversation's, or a message
+// left with the chat asking for a reply by text.
+const byText = c => c.channel === 'sms' || (c.left && c.replyBy === 'sms');
+// Where a texted reply goes (history's "sms": phone, max_length), or null; not when the
+// resident cannot be texted (sms.why: opted out, number withheld).
+const textTarget = c => (byText(c) && c.canReply && c.sms && c.sms.phone && !c.sms.why ? c.sms : null);
+// Why a reply cannot be texted ('' when it can, or when it does not go by text).
+const noTextWhy = c => (byText(c) && c.sms && c.sms.why) || '';
+// A number as a UK resident writes it: +447700900123 -> 07700 900123; others as given.
+function phoneText(e164) {
+  const m = /^\+44(\d{4})(\d{6})$/.exec(e164 || '');
+  return m ? `0${m[1]} ${m[2]}` : e164 || '';
+}
+// A text's length as the daemon counts it (characters, not bytes or UTF-16 units), of
+// what is sent: the composer's text trimmed.
+const textLength = v => [...v.replace(/^\s+|\s+$/g, '')].length;
+// The provider's receipt only moves forwards (a late event never takes a text back).
+const RECEIPT_RANK = { queued: 1, sending: 2, sent: 3, delivered: 4, read: 5, failed: 4 };
+// A texted reply's state (history's "delivery" with the provider's receipt, and
+// conversation.delivery events): queued, sent, delivered, not delivered, not sent.
+function textDeliveryText(d) {
+  if (!d) return 'Queued to send by text';
+  const to = d.to ? ` to ${phoneText(d.to)}` : '';
+  if (d.status === 'failed' || d.status === 'dead') return `Not sent${to}: ${d.error || 'refused'}`;
+  if (d.receipt === 'failed') return `Not delivered${to}: ${d.receipt_detail || 'the phone network could not deliver it'}`;
+  if (d.receipt === 'read') return `Delivered${to} and read`;
+  if (d.receipt === 'delivered') return `Delivered${to}`;
+  if (d.status === 'sent') return `Sent by text${to}, not yet delivered`;
+  return d.error ? `Not sent yet${to}, trying again (${d.error})` : `Queued to send by text${to}`;
+}
+const textFailed = d => !!d && (d.status === 'failed' || d.status === 'dead' || d.receipt === 'failed');
 // How the contact details matched customers (conversation.history customer.match).
 const MATCH_TEXT = { matched: 'details match an existing record', new: 'new customer',
   ambiguous: 'several records match \u2014 check', none: 'no email or mobile given' };
@@ -780,7 +820,7 @@ function renderConv(fresh) {
   renderFields(c);
   const cu = c.customer || {};
   $('c-customer').textContent = cu.name ? `${cu.name}${MATCH_TEXT[cu.match] ? ' (' + MATCH_TEXT[cu.match] + ')' : ''}` : 'Not given';
-  $('c-contact').textContent = [cu.email, cu.mobile].filter(Boolean).join(', ') || 'Not given';
+  $('c-contact').textContent = [cu.email, cu.mobile && phoneText(cu.mobile)].filter(Boolean).join(', ') || 'Not given';
   const pg = $('c-page');
   pg.replaceChildren();
   if (c.page && (c.page.url || c.page.title)) {
@@ -811,35 +851,44 @@ function renderConv(fresh) {
   // for one that cannot, why not instead of a send button (notes still work below). A
   // left message (a chat's, say) shows the chat composer disabled with why.
   const noMail = byMail(c) && c.email && c.email.why;
+  // A text that cannot be sent (opted out, withheld): the composer shows, disabled, with why.
+  const noText = noTextWhy(c);
   const canSend = isChat || (c.canReply && !noMail);
   // A left message that cannot be answered the way its resident asked.
   const leftNo = c.left && (!c.canReply || !!noMail);
+  const off = leftNo || !!noText;
   $('composer-chat').hidden = !canSend || closed;
   $('composer-other').hidden = canSend || closed;
   $('composer-other').textContent = canSend || closed ? '' :
     `A reply cannot be sent on this ${channelName(c.channel).toLowerCase()} conversation: ` +
     `${noMail || c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
-  // Email: say where the reply goes before it is sent.
+  // Email and text: say where the reply goes before it is sent (or why a text cannot be).
   const to = mailTarget(c);
-  $('composer-label').textContent = to ? 'Your email reply' : 'Your reply';
-  $('composer-to').hidden = !to;
-  $('composer-to').textContent = !to ? '' :
+  const sms = textTarget(c);
+  $('composer-label').textContent = to ? 'Your email reply' : sms || noText ? 'Your text message reply' : 'Your reply';
+  $('composer-to').hidden = !to && !sms && !noText;
+  $('composer-to').textContent = to ?
     `It is sent by email to ${to.address}, subject “${to.subject || ''}”.` +
     (to.reply_to_ignored ? ` The resident’s email asked for replies to ${to.reply_to_ignored}: ` +
-      'Switchboard answers the address it came from.' : '');
+      'Switchboard answers the address it came from.' : '') :
+    sms ? `Replies go by text to ${phoneText(sms.phone)}` +
+      (sms.max_length ? `, at most ${sms.max_length} characters each.` : '.') :
+      noText ? `A reply cannot be sent by text: ${noText}.` : '';
+  $('composer-to').classList.toggle('why', !!noText);
   // A left message has no chat to reply in: the composer takes nothing there (the
   // daemon refuses conversation.reply: cannot_reply). Other channels: canSend above.
-  $('composer').disabled = leftNo;
-  $('send-btn').disabled = leftNo;
-  $('canned-btn').disabled = leftNo;
-  $('composer-hint').textContent = !leftNo ? (to ? EMAIL_HINT : COMPOSER_HINT) : noMail ?
-    `A reply cannot be sent by email: ${noMail}. Add a note and wrap it up; reply to the resident another way ` +
-    'if they need an answer.' : LEFT_HINT;
+  $('composer').disabled = off;
+  $('send-btn').disabled = off;
+  $('canned-btn').disabled = off;
+  $('composer-hint').textContent = noText ? 'Add an internal note below, and contact the resident another way ' +
+    'if they need an answer.' : !leftNo ? (to ? EMAIL_HINT : COMPOSER_HINT) : noMail ?
+      `A reply cannot be sent by email: ${noMail}. Add a note and wrap it up; reply to the resident another way ` +
+      'if they need an answer.' : `${LEFT_HINT}${c.cannotReply ? ` (${c.cannotReply})` : ''}.`;
   $('composer').rows = to ? 8 : 3;
-  if (!$('composer-err').textContent) {
-    $('composer').setAttribute('aria-describedby', to ? 'composer-to composer-hint' : 'composer-hint');
-  }
+  if (S.count.conv !== c.id) S.count = { conv: c.id, level: 'ok' };
+  countText(false);
+  if (!$('composer-err').textContent) composerDescribed();
   $('end-btn').hidden = c.left;
   $('end-btn').textContent = isChat ? 'End chat' : 'End conversation';
   $('end-btn').disabled = closed;
@@ -878,7 +927,7 @@ function markRead(c) {
 // ---------------------------------------------------------------- composer
 const COMPOSER_HINT = 'Enter sends. Shift and Enter starts a new line. Type / and a shortcut (for example /hello) for a canned response.';
 const EMAIL_HINT = 'Enter starts a new line. Ctrl and Enter sends, as does the Send button. Type / and a shortcut (for example /hello) for a canned response.';
-const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the council, and replying by text message is not available in Switchboard yet. Add a note and wrap it up; reply to the resident another way if they need an answer.';
+const LEFT_HINT = 'A reply cannot be sent yet: this message was left for the council, and it cannot be answered the way the resident asked. Add a note and wrap it up; reply to the resident another way if they need an answer';
 function sendPending(c, cid) {
   const p = c.pending.get(cid);
   p.state = 'sending';
@@ -923,8 +972,36 @@ function composerWarning(text) {
   e.hidden = !text;
   if (text) box.setAttribute('aria-invalid', 'true');
   else box.removeAttribute('aria-invalid');
-  const to = $('composer-to').hidden ? '' : 'composer-to ';
-  box.setAttribute('aria-describedby', (text ? 'composer-err ' : '') + to + 'composer-hint');
+  composerDescribed();
+}
+// The composer is described by its error, where the reply goes, the hint and a text's count.
+function composerDescribed() {
+  const ids = ['composer-err', 'composer-to', 'composer-hint', 'composer-count'].filter(id => !$(id).hidden);
+  $('composer').setAttribute('aria-describedby', ids.join(' '));
+}
+// A text's character count against the sender's limit, shown as the advisor types; said
+// (politely) only when it crosses a threshold: 20 left, over the limit, back within it.
+const COUNT_NEAR = 20;
+function countText(announce) {
+  const c = S.open ? S.convs.get(S.open) : null;
+  const t = c && textTarget(c);
+  const max = t && t.max_length;
+  const box = $('composer-count');
+  const was = box.hidden;
+  box.hidden = !max;
+  if (was !== box.hidden) composerDescribed();
+  if (!max) { box.textContent = ''; return; }
+  const n = textLength($('composer').value), left = max - n;
+  const level = left < 0 ? 'over' : left <= COUNT_NEAR ? 'near' : 'ok';
+  box.textContent = left < 0 ? `${n} of ${max} characters: ${-left} too many. Shorten it to send it.` :
+    `${n} of ${max} characters` + (level === 'near' ? `: ${left} left` : '');
+  box.classList.toggle('over', left < 0);
+  const prev = S.count.level;
+  S.count.level = level;
+  if (!announce || prev === level) return;
+  if (level === 'over') say(`Over the limit for a text: ${n} of ${max} characters. It will not be sent until it is shorter.`);
+  else if (level === 'near' && prev === 'ok') say(`${left} characters left in this text.`);
+  else if (prev === 'over') say(`The text is within the limit again: ${n} of ${max} characters.`);
 }
 // The filled-in text goes where the cursor is (or replaces the /shortcut typed).
 function insertReply(text, result, slash) {
@@ -942,6 +1019,7 @@ function insertReply(text, result, slash) {
   box.setSelectionRange(at, at);
   S.leftoverOk = null;
   composerWarning(warning(result.missing, result.unknown));
+  countText(true);
   typing();
 }
 // Typing / at the start of the composer: the picker, narrowed by what follows.
@@ -1023,7 +1101,17 @@ function sendReply(ev) {
   const c = S.convs.get(S.open);
   const box = $('composer');
   const text = box.value.replace(/^\s+|\s+$/g, '');
-  if (!c || !text || c.ended || c.gone || (c.left && !mailTarget(c))) return;
+  if (!c || !text || c.ended || c.gone || (c.left && !mailTarget(c) && !textTarget(c)) || noTextWhy(c)) return;
+  // A text over its sender's limit is not sent (the daemon would refuse it for good).
+  const t = textTarget(c);
+  if (t && t.max_length && textLength(text) > t.max_length) {
+    const w = `Your text is ${textLength(text)} characters: a text can be at most ${t.max_length}. ` +
+      'Shorten it, then send it.';
+    composerWarning(w);
+    say(w);
+    box.focus();
+    return;
+  }
   // A {placeholder} left in the reply is never sent without a warning first.
   const left = leftovers(text);
   if (left.length && S.leftoverOk !== text) {
@@ -1039,6 +1127,7 @@ function sendReply(ev) {
   const cid = uuid();
   c.pending.set(cid, { text, state: 'queued' });
   box.value = '';
+  countText(false);
   stopTyping(c);
   if (sock.open) sendPending(c, cid);
   changed(c);
@@ -1462,12 +1551,22 @@ function onmessage(m) {
     break;
   }
   case 'conversation.delivery': {
-    // An emailed reply was sent, will be tried again, or failed for good.
+    // An emailed or texted reply was sent, will be tried again, or failed for good; a
+    // text's receipt moved on (delivered, not delivered).
     const x = c && c.messages.get(m.seq);
-    if (!x) break;
-    x.delivery = m.delivery;
-    if (m.delivery && (m.delivery.status === 'failed' || m.delivery.status === 'dead')) {
-      say(`An email reply to ${residentName(c)} was not sent: ${m.delivery.error || 'refused'}.`);
+    if (!x || !m.delivery) break;
+    const was = x.delivery || {};
+    const d = { ...m.delivery };
+    if (byText(c) && (RECEIPT_RANK[was.receipt] || 0) > (RECEIPT_RANK[d.receipt] || 0)) {
+      d.receipt = was.receipt;
+      d.receipt_detail = was.receipt_detail;
+    }
+    x.delivery = d;
+    const how = byText(c) ? 'A text' : 'An email reply';
+    if ((d.status === 'failed' || d.status === 'dead') && was.status !== d.status) {
+      say(`${how} to ${residentName(c)} was not sent: ${d.error || 'refused'}.`);
+    } else if (byText(c) && d.receipt === 'failed' && was.receipt !== 'failed') {
+      say(`A text to ${residentName(c)} was not delivered: ${d.receipt_detail || 'the phone network could not deliver it'}.`);
     }
     changed(c);
     break;
@@ -1569,7 +1668,7 @@ function init() {
   $('composer').addEventListener('keydown', e => {
     if (composerKey(e)) return;
     if (e.key !== 'Enter' || e.shiftKey || e.altKey || e.isComposing) return;
-    // Chat: Enter sends. Email: a letter of paragraphs that cannot be called back once
+    // Chat and text: Enter sends. Email: a letter of paragraphs that cannot be called back once
     // sent, so Enter starts a new line and Ctrl (or Command) and Enter sends.
     const c = S.open ? S.convs.get(S.open) : null;
     const mail = c && !!mailTarget(c);
@@ -1580,6 +1679,7 @@ function init() {
   });
   $('composer').addEventListener('input', typing);
   $('composer').addEventListener('input', composerSlash);
+  $('composer').addEventListener('input', () => countText(true));
   $('end-btn').addEventListener('click', endChat);
   $('close-btn').addEventListener('click', () => release('closed'));
   $('transfer-form').addEventListener('submit', transfer);

@@ -195,6 +195,11 @@ function renderRecord() {
       li.append(el('span', 'bouncing', ` – mail to it bounces${i.bounce_reason ? ` (${i.bounce_reason})` : ''}: ` +
         'check it with the resident'));
     }
+    // The resident texted STOP to this number: no reply is texted to it until they text START.
+    if (i.sms_opted_out_at) {
+      li.append(el('span', 'opted-out', ` – opted out of texts since ${when(i.sms_opted_out_at)}` +
+        `${i.sms_opt_keyword ? ` (they sent ${i.sms_opt_keyword})` : ''}: replies by text are not sent`));
+    }
     return li;
   }));
   $('r-identities-none').hidden = (rec.identities || []).length > 0;

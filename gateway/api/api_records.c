@@ -55,6 +55,22 @@ enum {
 	" FROM queue_members WHERE staff_id = nullif(" p                       \
 	"::text, '')::bigint))"
 
+/*
+ * A customer's identities (of c) as a JSON array, in kind and value order:
+ * bouncing_since (email, migration 0030) and sms_opted_out_at (phone: the
+ * resident texted STOP, migration 0035) as Unix ms or null, with the
+ * bounce's reason and the opt-out's keyword.
+ */
+#define IDENTITIES_SQL                                                         \
+	"(SELECT coalesce(json_agg(json_build_object("                         \
+	"'kind', i.kind, 'value', i.value, 'verified', i.verified,"            \
+	" 'bouncing_since', (extract(epoch FROM i.bouncing_since)"             \
+	" * 1000)::bigint, 'bounce_reason', i.bounce_reason,"                  \
+	" 'sms_opted_out_at', (extract(epoch FROM i.sms_opted_out_at)"         \
+	" * 1000)::bigint, 'sms_opt_keyword', i.sms_opt_keyword)"              \
+	" ORDER BY i.kind, i.value), '[]') FROM customer_identities i"         \
+	" WHERE i.customer_id = c.id)"
+
 /* $1 customer, $2 staff id, $3 login, $4 client address. */
 static const char CUSTOMER_SQL[] =
         "WITH c AS (SELECT * FROM customers WHERE id = $1::bigint),"
@@ -67,12 +83,7 @@ static const char CUSTOMER_SQL[] =
         "  c.reasonable_adjustments, 'preferred_language',"
         "  c.preferred_language, 'preferred_channel', c.preferred_channel,"
         "  'created_at', (extract(epoch FROM c.created_at) * 1000)::bigint,"
-        "  'identities', (SELECT coalesce(json_agg(json_build_object("
-        "   'kind', i.kind, 'value', i.value, 'verified', i.verified,"
-        "   'bouncing_since', (extract(epoch FROM i.bouncing_since)"
-        "   * 1000)::bigint, 'bounce_reason', i.bounce_reason)"
-        "   ORDER BY i.kind, i.value), '[]') FROM customer_identities i"
-        "   WHERE i.customer_id = c.id),"
+        "  'identities', " IDENTITIES_SQL ","
         "  'conversations', (SELECT count(*) FROM conversations v"
         "   WHERE v.customer_id = c.id),"
         "  'links', (SELECT coalesce(json_agg(json_build_object('customer',"
@@ -197,12 +208,7 @@ static const char EXPORT_SQL[] =
         "   c.preferred_language, 'preferred_channel', c.preferred_channel,"
         "   'created_at', (extract(epoch FROM c.created_at) * 1000)::bigint,"
         "   'updated_at', (extract(epoch FROM c.updated_at) * 1000)::bigint),"
-        "  'identities', (SELECT coalesce(json_agg(json_build_object("
-        "   'kind', i.kind, 'value', i.value, 'verified', i.verified,"
-        "   'bouncing_since', (extract(epoch FROM i.bouncing_since)"
-        "   * 1000)::bigint, 'bounce_reason', i.bounce_reason)"
-        "   ORDER BY i.kind, i.value), '[]') FROM customer_identities i"
-        "   WHERE i.customer_id = c.id),"
+        "  'identities', " IDENTITIES_SQL ","
         "  'links', (SELECT coalesce(json_agg(json_build_object('customer',"
         "   CASE WHEN l.customer_a = c.id THEN l.customer_b"
         "    ELSE l.customer_a END, 'note', l.note, 'at',"

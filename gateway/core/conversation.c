@@ -527,6 +527,13 @@ history_send(struct pend *p)
 	                                      : CONVERSATION_CHANNELS_MAX + 1));
 	if (ops != NULL && ops->history != NULL)
 		ops->history(ops->arg, p->conv, p->answer);
+	/* A left message answered by another channel: that one's part too
+	 * (an SMS sender's length cap). */
+	if (strcmp(p->extra, p->channel) != 0) {
+		ops = ops_of(cv, p->extra);
+		if (ops != NULL && ops->history != NULL)
+			ops->history(ops->arg, p->conv, p->answer);
+	}
 	if (p->id != NULL)
 		json_object_set(p->answer, "id", p->id);
 	if (bus_history_end(cv->bus, p->conv, p->conn, p->answer, p->msgs,

@@ -165,14 +165,18 @@ typedef void (*conversation_end_done)(void *done_arg, const char *for_channel,
  *   statements by their address.
  * history: called with the answer (borrowed; the channel may set members
  *   in it) just before it is sent: what only the channel's memory knows
- *   (chat: whether the resident's socket is here). NULL: none.
+ *   (chat: whether the resident's socket is here; sms: the sender's length
+ *   cap). NULL: none. For a message left for the council answered on
+ *   another channel, both are called: the conversation's channel's, then
+ *   the answering channel's (whose history_sql was read).
  *
  * A conversation opened by a message left for the council (its first
  * message's metadata "kind" is "left_message", with "reply_by": "email"
- * or "sms") is answered on another channel than its own: whatever its
- * channel registered, conversation.reply refuses it ("cannot_reply")
- * until such replies can be sent, and its history says so
- * ("left_message": true, "reply_by", "can_reply": false).
+ * or "sms") is answered on another channel than its own: the one named by
+ * reply_by, whose ops (reply, history_sql, history) apply; while that
+ * channel has no reply op, conversation.reply refuses it ("cannot_reply")
+ * and its history says so ("left_message": true, "reply_by",
+ * "can_reply": false).
  */
 struct conversation_channel_ops {
 	char *(*reply)(void *arg, const struct conversation_reply *r);

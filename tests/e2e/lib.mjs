@@ -90,6 +90,28 @@ export async function startResident(browser, base, name, email, mobile) {
   await page.getByRole('button', { name: 'Start chat' }).click();
   return { ctx, page, errors };
 }
+// A message left on the widget's protocol (message.leave: queue, name, email and mobile
+// optional, text) from a page of base, an origin the daemon lets embed the widget (the
+// widget's own form is the widget tests' business): resolves with its reference.
+export async function leaveMessage(browser, base, msg) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.goto(base + '/widget/demo/');
+    return await page.evaluate(msg => new Promise((resolve, reject) => {
+      const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws', 'switchboard.chat.v1');
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'message.leave', id: 1, ...msg,
+        client_id: crypto.randomUUID() }));
+      ws.onmessage = e => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'message.left') { ws.close(); resolve(m.reference); }
+        if (m.type === 'error') reject(new Error(m.code));
+      };
+    }), msg);
+  } finally {
+    await ctx.close();
+  }
+}
 export async function residentSays(page, text) {
   await page.getByLabel('Your message').fill(text);
   await page.getByLabel('Your message').press('Enter');

@@ -206,7 +206,7 @@ test('record panel: create a customer (errors, 409), link the conversation to it
     await panel(page).getByRole('heading', { name: 'Nia Example-Jones', level: 3 }).waitFor();
     assert.equal(await focused(page), 'r-name');
     assert.equal(await page.locator('#r-adjust').textContent(), 'Needs a BSL interpreter');
-    assert.equal(await page.locator('#r-pchannel').textContent(), 'SMS');
+    assert.equal(await page.locator('#r-pchannel').textContent(), 'Text message');
     assert.match(await page.locator('#r-vulnerable').textContent(), /^Yes/);
     await page.getByRole('heading', { name: 'Web chat with Nia Example-Jones' }).waitFor();
 

@@ -51,6 +51,10 @@ class RecordsTest(harness.TestCase):
             "INSERT INTO customer_identities (customer_id, kind, value)"
             " VALUES (7001, 'email', 'ann@example.org'),"
             " (7001, 'phone', '+447700900123');"
+            # The phone's resident texted STOP (migration 0035).
+            "UPDATE customer_identities SET sms_opted_out_at ="
+            " '2026-12-07 09:15:30+00', sms_opt_keyword = 'STOP'"
+            " WHERE customer_id = 7001 AND kind = 'phone';"
             "INSERT INTO conversations (id, customer_id, channel, queue_id,"
             " status, created_at) SELECT 8000 + g, 7001,"
             " CASE WHEN g %% 3 = 0 THEN 'email' ELSE 'chat' END,"
@@ -112,6 +116,12 @@ class RecordsTest(harness.TestCase):
                                 for i in c["identities"]),
                          [("email", "ann@example.org"),
                           ("phone", "+447700900123")])
+        # Opted out of texts (STOP), as Unix ms; an email has no opt-out.
+        ids = {i["kind"]: i for i in c["identities"]}
+        self.assertEqual(ids["phone"]["sms_opted_out_at"], 1796634930000)
+        self.assertEqual(ids["phone"]["sms_opt_keyword"], "STOP")
+        self.assertIsNone(ids["email"]["sms_opted_out_at"])
+        self.assertIsNone(ids["email"]["sms_opt_keyword"])
         self.assertEqual(self.audits("customer.view", "ada"), before + 1)
         self.assertEqual(self.sql(
             "SELECT object_kind || ':' || object_id || ':' ||"
@@ -348,7 +358,13 @@ class RecordsTest(harness.TestCase):
         # (bouncing: mail to the address came back for good; email.md)
         self.assertIn({"kind": "email", "value": "ann@example.org",
                        "verified": False, "bouncing_since": None,
-                       "bounce_reason": None}, x["identities"])
+                       "bounce_reason": None, "sms_opted_out_at": None,
+                       "sms_opt_keyword": None}, x["identities"])
+        self.assertIn({"kind": "phone", "value": "+447700900123",
+                       "verified": False, "bouncing_since": None,
+                       "bounce_reason": None,
+                       "sms_opted_out_at": 1796634930000,
+                       "sms_opt_keyword": "STOP"}, x["identities"])
         convs = x["conversations"]
         self.assertEqual(len(convs), 30)
         # oldest first, every message of every queue
