@@ -265,7 +265,7 @@ test('a resident who texted STOP: the composer is disabled with the reason, the 
   await goAway(page);
   await page.getByRole('heading', { name: 'Text message with 07700 900125' }).waitFor();
   await page.locator('#thread li.resident', { hasText: 'STOP' }).waitFor();
-  const day = sql(`SELECT to_char(sms_opted_out_at AT TIME ZONE 'Europe/London', 'DD Mon YYYY') ` +
+  const day = sql(`SELECT to_char(sms_opted_out_at AT TIME ZONE 'Europe/London', 'FMDD Mon YYYY') ` +
     `FROM customer_identities WHERE kind = 'phone' AND value = '${number}'`);
   await page.locator('#composer-to', { hasText: 'A reply cannot be sent by text: the resident opted out of texts ' +
     `(they sent STOP on ${day}).` }).waitFor();

@@ -249,7 +249,7 @@ BEGIN
 	 WHERE i.kind = 'phone' AND i.value = phone;
 	IF opted IS NOT NULL THEN
 		RETURN jsonb_build_object('why', 'the resident opted out of texts (they sent STOP on '
-		       || to_char(opted AT TIME ZONE 'Europe/London', 'DD Mon YYYY') || ')',
+		       || to_char(opted AT TIME ZONE 'Europe/London', 'FMDD Mon YYYY') || ')',
 		       'phone', phone);
 	END IF;
 	RETURN jsonb_strip_nulls(jsonb_build_object('phone', phone, 'sender', snd));

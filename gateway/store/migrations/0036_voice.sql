@@ -366,7 +366,7 @@ BEGIN
 			        || CASE WHEN c.withheld OR c.caller IS NULL
 			                THEN '. The number is withheld: no callback is possible.'
 			                ELSE '. Call back by ' || to_char(due AT TIME ZONE 'Europe/London',
-			                                                  'HH24:MI on DD Mon') || '.' END,
+			                                                  'HH24:MI on FMDD Mon') || '.' END,
 			        jsonb_build_object('event', 'missed', 'call', c.id, 'cause', c.cause,
 			                           'recording_url', c.recording_url));
 			lines := lines || coalesce(line, '[]'::jsonb);
@@ -446,7 +446,7 @@ BEGIN
 	        || CASE WHEN nullif(p_note, '') IS NOT NULL THEN '. ' || left(p_note, 2000) ELSE '' END
 	        || CASE WHEN p_retry_ms IS NOT NULL AND p_outcome <> 'reached'
 	                THEN '. Next attempt from ' || to_char(to_timestamp(p_retry_ms / 1000.0)
-	                     AT TIME ZONE 'Europe/London', 'HH24:MI on DD Mon') ELSE '' END,
+	                     AT TIME ZONE 'Europe/London', 'HH24:MI on FMDD Mon') ELSE '' END,
 	        jsonb_build_object('event', 'callback', 'attempt', cb.attempt, 'outcome', p_outcome,
 	                           'retry_at', p_retry_ms));
 	RETURN jsonb_build_object('ok', true, 'attempt', cb.attempt, 'line', line);
@@ -470,7 +470,7 @@ BEGIN
 		 WHERE id = cb.conversation_id;
 		PERFORM sb_voice_line(cb.conversation_id, 'callback:' || cb.id || ':queued',
 		        'Callback attempt ' || cb.attempt || ' is due by '
-		        || to_char(cb.due_at AT TIME ZONE 'Europe/London', 'HH24:MI on DD Mon'),
+		        || to_char(cb.due_at AT TIME ZONE 'Europe/London', 'HH24:MI on FMDD Mon'),
 		        jsonb_build_object('event', 'callback_queued', 'attempt', cb.attempt));
 		RETURN QUERY SELECT c.id, c.queue_id, c.priority,
 		       (extract(epoch FROM c.queued_at) * 1000)::bigint
