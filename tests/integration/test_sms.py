@@ -655,6 +655,24 @@ class SmsSendTest(harness.TestCase):
         oid = self.reply(conv, "Welcome back")
         self.wait_row(oid, "sent")
 
+    def test_at_most_20_texts_an_hour_to_a_number(self):
+        number = "+447700900609"
+        conv = self.inbound(number)
+        self.sql("INSERT INTO outbox (channel, destination, status, sent_at,"
+                 " attempts) SELECT 'sms', '%s', 'sent', now(), 1 FROM"
+                 " generate_series(1, 19)" % number)
+        oid = self.reply(conv, "The twentieth")
+        self.wait_row(oid, "sent")
+        oid = self.reply(conv, "The twenty-first")
+        self.assertEqual(self.row(oid), "failed")
+        self.assertRegex(self.row(oid, "last_error"),
+                         r"^not sent: 20 texts have gone to this number in"
+                         r" the last hour")
+        # Another number is not held back.
+        other = self.inbound("+447700900610")
+        self.wait_row(self.reply(other, "Hello"), "sent")
+        self.assertEqual(len(self.sent_to(number)), 1)
+
     def test_left_chat_message_answered_by_text(self):
         number = "+447700900608"
         conv = self.sql(
