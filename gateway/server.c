@@ -799,9 +799,8 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	                 server_ws_send, s);
 	if (s->bus == NULL)
 		fatalx("bus_new: cannot subscribe");
-	s->conversation =
-	        conversation_new(&s->loop, s->db, s->commit[W_DESKS],
-	                         s->bus, s->route, server_ws_send, s);
+	s->conversation = conversation_new(&s->loop, s->db, s->commit[W_DESKS],
+	                                   s->bus, s->route, server_ws_send, s);
 	conversation_channel_register(s->conversation, "web", &WEB_OPS);
 	s->email_desk =
 	        email_desk_new(&s->loop, s->db, s->conversation, s->api);
@@ -811,11 +810,10 @@ gw_server_new(struct gw_config *cfg, char *err, size_t errlen)
 	/* Every message ingested reaches the desks following it. */
 	ingest_set_deliver(s->ingest, conversation_deliver, s->conversation);
 	s->form = form_new(&s->loop, cfg, s->http, s->ingest);
-	s->sms = sms_new(&s->loop, cfg, s->http, s->ingest,
-	                 s->commit[W_HOOKS], s->bus, s->conversation);
-	s->voice =
-	        voice_new(&s->loop, cfg, s->http, s->db, s->commit[W_HOOKS],
-	                  s->bus, s->route, s->route_ws, s->conversation);
+	s->sms = sms_new(&s->loop, cfg, s->http, s->ingest, s->commit[W_HOOKS],
+	                 s->bus, s->conversation);
+	s->voice = voice_new(&s->loop, cfg, s->http, s->db, s->commit[W_HOOKS],
+	                     s->bus, s->conversation);
 	if (sms_config(cfg)->nsenders > 0) {
 		s->sms_outbox = sms_outbox_new(&s->loop, s->db, s->bus,
 		                               sms_config(cfg));

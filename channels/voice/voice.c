@@ -15,8 +15,6 @@
 #include "http_form.h"
 #include "log.h"
 #include "metrics.h"
-#include "route.h"
-#include "route_ws.h"
 #include "signed_hook.h"
 #include "sms_sig.h"
 #include "voice.h"
@@ -91,8 +89,7 @@ struct voice {
 	struct db *db;
 	struct db_commit *w;
 	struct bus *bus;
-	struct route *r;
-	struct route_ws *rw;
+	struct conversation *cv;
 	const struct voice_config *c;
 	struct conversation_channel_ops ops;
 	uint64_t *counters[HOOKS][RESULTS];
@@ -236,17 +233,17 @@ tell_staff(struct voice *v, uint64_t conv, const char *staff, json_t *o)
 	free(t);
 }
 
+/* A call's end, or a callback's outcome: the core's end (wrap-up). */
 static void
-on_routed(void *arg, int ok, const char *err, const struct route_event *ev,
-          size_t n)
+on_ended(void *arg, int ok, int now, const char *status, const char *why)
 {
-	const char *what = arg;
-
-	(void)ev;
-	(void)n;
+	(void)now;
+	(void)status;
 	if (!ok)
-		gw_warn("voice.route", "op=%s reason=\"%s\"", what,
-		        err ? err : "");
+		gw_warn("voice.end_failed",
+		        "op=%s reason=\"%s\" (the router's "
+		        "reconciler or the advisor ends it)",
+		        (const char *)arg, why ? why : "");
 }
 
 static void
@@ -273,9 +270,10 @@ act(struct voice *v, json_t *o)
 		json_object_set_new(m, "type", json_string("voice.ringing"));
 		tell_staff(v, conv, staff, m);
 	} else if (strcmp(action, "seize") == 0) {
-		if (queue == NULL || v->r == NULL ||
-		    route_seize(v->r, cs, queue, "voice", since, staff,
-		                on_routed, "seize") != 0)
+		if (queue == NULL || staff == NULL ||
+		    conversation_route_seize(
+		            v->cv, conv, strtoull(queue, NULL, 10), "voice",
+		            since, strtoull(staff, NULL, 10)) != 0)
 			gw_warn("voice.route",
 			        "op=seize conv=%s reason=\"routing "
 			        "not ready: the call stays the advisor's, "
@@ -290,16 +288,17 @@ act(struct voice *v, json_t *o)
 		           json_pack("{s:s, s:s}", "type", "voice.answered",
 		                     "conversation", cs));
 	} else if (strcmp(action, "end") == 0) {
-		if (v->r == NULL ||
-		    route_end(v->r, cs, "closed", on_routed, "end") != 0)
+		if (conversation_end_by(v->cv, conv, "system", on_ended,
+		                        "end") != 0)
 			gw_warn("voice.route",
 			        "op=end conv=%s reason=\"routing "
 			        "not ready: the reconciler ends it\"",
 			        cs);
 	} else if (strcmp(action, "callback") == 0) {
-		if (queue == NULL || v->r == NULL ||
-		    route_enqueue(v->r, cs, queue, "voice", prio, since, NULL,
-		                  on_routed, "callback") != 0)
+		if (queue == NULL ||
+		    conversation_route_queue(v->cv, conv,
+		                             strtoull(queue, NULL, 10), "voice",
+		                             prio, since) != 0)
 			gw_warn("voice.route",
 			        "op=callback conv=%s "
 			        "reason=\"routing not ready: the reconciler "
@@ -321,7 +320,7 @@ on_bus(void *arg, const struct bus_event *ev)
 	json_t *o;
 	uint64_t staff;
 
-	if (v->closing || v->rw == NULL || ev->len == 0)
+	if (v->closing || ev->len == 0)
 		return;
 	o = json_loadb(ev->body, ev->len, 0, NULL);
 	staff = id_of(o, "staff");
@@ -330,7 +329,7 @@ on_bus(void *arg, const struct bus_event *ev)
 		return;
 	}
 	json_object_del(o, "staff");
-	route_ws_send_staff(v->rw, staff, o);
+	conversation_tell_staff(v->cv, staff, o);
 }
 
 /* ------------------------------------------------------------------ */
@@ -602,11 +601,10 @@ on_outcome(void *arg, PGresult *res, const char *err)
 	publish_lines(v, strtoull(op->conv, NULL, 10), op->conv, lines);
 	json_decref(lines);
 	/* Into wrap-up: the advisor wraps it up as any other. */
-	if (v->r == NULL ||
-	    route_end(v->r, op->conv, "closed", on_routed, "callback_end") != 0)
-		gw_warn("voice.route",
-		        "op=callback_end conv=%s reason=\"routing "
-		        "not ready\"",
+	if (conversation_end_by(v->cv, strtoull(op->conv, NULL, 10), "advisor",
+	                        on_ended, "callback") != 0)
+		gw_warn("voice.end_failed",
+		        "op=callback conv=%s reason=\"the writer refused it\"",
 		        op->conv);
 	desk_reply(v, op,
 	           json_pack("{s:s, s:s, s:O}", "type",
@@ -624,7 +622,8 @@ out:
  *  days), "due_at"? (Unix ms)}
  */
 static void
-on_desk(void *arg, const struct route_ws_desk *d, const char *type, json_t *msg)
+on_desk(void *arg, const struct conversation_desk *d, const char *type,
+        json_t *msg)
 {
 	struct voice *v = arg;
 	struct op *op;
@@ -709,13 +708,13 @@ on_due(void *arg, PGresult *res, const char *err)
 		maybe_free(v);
 		return;
 	}
-	for (i = 0; i < PQntuples(res) && !v->closing && v->r != NULL; i++) {
+	for (i = 0; i < PQntuples(res) && !v->closing; i++) {
 		gw_info("voice.callback_due", "conv=%s", PQgetvalue(res, i, 0));
-		if (route_enqueue(v->r, PQgetvalue(res, i, 0),
-		                  PQgetvalue(res, i, 1), "voice",
-		                  atoi(PQgetvalue(res, i, 2)),
-		                  atoll(PQgetvalue(res, i, 3)), NULL, on_routed,
-		                  "callback") != 0)
+		if (conversation_route_queue(
+		            v->cv, strtoull(PQgetvalue(res, i, 0), NULL, 10),
+		            strtoull(PQgetvalue(res, i, 1), NULL, 10), "voice",
+		            atoi(PQgetvalue(res, i, 2)),
+		            atoll(PQgetvalue(res, i, 3))) != 0)
 			gw_warn("voice.route",
 			        "op=callback conv=%s "
 			        "reason=\"routing not ready: the reconciler "
@@ -760,11 +759,10 @@ on_timer_closed(uv_handle_t *h)
 
 struct voice *
 voice_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *h,
-          struct db *db, struct db_commit *w, struct bus *bus, struct route *r,
-          struct route_ws *rw, struct conversation *cv)
+          struct db *db, struct db_commit *w, struct bus *bus,
+          struct conversation *cv)
 {
 	struct voice *v = xcalloc(1, sizeof(*v));
-	struct route_ws_chat hook;
 	struct gw_http_route rt;
 	char labels[96];
 	size_t i, k;
@@ -774,8 +772,7 @@ voice_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *h,
 	v->db = db;
 	v->w = w;
 	v->bus = bus;
-	v->r = r;
-	v->rw = rw;
+	v->cv = cv;
 	v->c = voice_config(cfg);
 	uv_timer_init(loop, &v->sweep);
 	v->sweep.data = v;
@@ -793,19 +790,12 @@ voice_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *h,
 	                  "record the callback's outcome";
 	v->ops.history_sql = HISTORY_SQL;
 	v->ops.arg = v;
-	if (cv != NULL)
-		conversation_channel_register(cv, "voice", &v->ops);
+	conversation_channel_register(cv, "voice", &v->ops);
 	if (v->c->queue[0] == '\0')
 		return v; /* off: no webhook, nothing to sweep */
-	if (bus != NULL)
-		bus_set_channel_hook(bus, "voice", on_bus, v);
-	if (rw != NULL) {
-		memset(&hook, 0, sizeof(hook));
-		hook.desk_msg = on_desk;
-		hook.arg = v;
-		if (route_ws_set_hook(rw, "voice.", &hook) != 0)
-			fatalx("route_ws: no room for the voice hook");
-	}
+	bus_set_channel_hook(bus, "voice", on_bus, v);
+	if (conversation_desk_hook(cv, "voice.", on_desk, v) != 0)
+		fatalx("conversation: no room for the voice desk hook");
 	for (i = 0; i < HOOKS; i++) {
 		if (i == HOOK_CTI && v->c->ncti_keys == 0)
 			continue;
@@ -827,19 +817,12 @@ voice_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *h,
 void
 voice_free(struct voice *v)
 {
-	struct route_ws_chat none;
-
 	if (v == NULL)
 		return;
 	v->closing = 1;
-	if (v->c->queue[0] != '\0') {
-		if (v->bus != NULL)
-			bus_set_channel_hook(v->bus, "voice", NULL, NULL);
-		if (v->rw != NULL) {
-			memset(&none, 0, sizeof(none));
-			route_ws_set_hook(v->rw, "voice.", &none);
-		}
-	}
+	/* Its desk hook went with the conversation core (freed first). */
+	if (v->c->queue[0] != '\0')
+		bus_set_channel_hook(v->bus, "voice", NULL, NULL);
 	uv_timer_stop(&v->sweep);
 	uv_close((uv_handle_t *)&v->sweep, on_timer_closed);
 }

@@ -15,13 +15,15 @@
  *   - its timeline lines reach the desks following the conversation;
  *   - ringing an extension mapped to an advisor (staff_users.
  *     phone_extension): screen pop, {"type": "voice.ringing", ...} to that
- *     advisor's desks on every instance (the bus's "voice" hook);
- *   - answered by an advisor: route_seize (the call counts against their
- *     voice capacity; blending keeps chats from them), voice.answered to
- *     their desks;
- *   - ended: route_end (wrap-up), voice.ended to the desk that rang;
+ *     advisor's desks on every instance (the bus's "voice" hook, then
+ *     conversation_tell_staff);
+ *   - answered by an advisor: conversation_route_seize (the call counts
+ *     against their voice capacity; blending keeps chats from them),
+ *     voice.answered to their desks;
+ *   - ended: conversation_end_by (wrap-up), voice.ended to the desk that
+ *     rang;
  *   - missed: the conversation waits in the callback queue, due by the
- *     configured deadline (route_enqueue).
+ *     configured deadline (conversation_route_queue).
  * Desk messages "voice.callback" record a callback's outcome (reached,
  * no_answer, message_left; optionally the next attempt's time), then end
  * the conversation into wrap-up. A timer re-queues scheduled attempts
@@ -39,14 +41,16 @@
 
 struct bus;
 struct conversation;
-struct route;
-struct route_ws;
 struct voice;
 
+/*
+ * bus and cv (attached: conversation_attach) must outlive it, but for
+ * cv's desk hook, which conversation_free removes. Routing goes through
+ * the core (conversation_route_seize, _queue, conversation_end_by).
+ */
 struct voice *voice_new(uv_loop_t *loop, const struct gw_config *cfg,
                         struct gw_http *h, struct db *db, struct db_commit *w,
-                        struct bus *bus, struct route *r, struct route_ws *rw,
-                        struct conversation *cv);
+                        struct bus *bus, struct conversation *cv);
 /* Frees once every request in flight is answered. NULL is a no-op. */
 void voice_free(struct voice *v);
 

@@ -59,6 +59,13 @@ struct conversation {
 	struct idmap *shown;
 	uint64_t next_key;
 	struct route_ws *rw; /* attached to (its "conversation." hook) */
+	/* channels' desk prefixes (conversation_desk_hook) */
+	struct desk_hook {
+		struct conversation *cv;
+		char prefix[16];
+		conversation_desk_fn fn;
+		void *arg;
+	} hooks[CONVERSATION_DESK_HOOKS];
 };
 
 /* One request in flight. cv is NULL once the module is gone. */
@@ -1230,11 +1237,18 @@ void
 conversation_free(struct conversation *cv)
 {
 	static const struct route_ws_chat none = {NULL, NULL, NULL, NULL};
+	size_t i;
 
 	if (cv == NULL)
 		return;
-	if (cv->rw != NULL)
+
+	if (cv->rw != NULL) {
 		route_ws_set_hook(cv->rw, "conversation.", &none);
+		for (i = 0; i < CONVERSATION_DESK_HOOKS; i++)
+			if (cv->hooks[i].fn != NULL)
+				route_ws_set_hook(cv->rw, cv->hooks[i].prefix,
+				                  &none);
+	}
 	idmap_each(cv->pends, orphan, NULL);
 	idmap_free(cv->pends);
 	idmap_free(cv->shown);
@@ -1334,6 +1348,107 @@ conversation_attach(struct conversation *cv, struct route_ws *rw)
 		return -1;
 	cv->rw = rw;
 	return 0;
+}
+
+static void
+on_channel_desk_msg(void *arg, const struct route_ws_desk *d, const char *type,
+                    json_t *msg)
+{
+	struct desk_hook *h = arg;
+	struct conversation_desk cd = {d->conn, d->staff, d->role, d->name};
+
+	if (h->fn != NULL)
+		h->fn(h->arg, &cd, type, msg);
+}
+
+int
+conversation_desk_hook(struct conversation *cv, const char *prefix,
+                       conversation_desk_fn fn, void *arg)
+{
+	static const struct route_ws_chat none = {NULL, NULL, NULL, NULL};
+	struct route_ws_chat h;
+	struct desk_hook *slot = NULL;
+	size_t i;
+
+	if (cv->rw == NULL || strlen(prefix) >= sizeof(slot->prefix))
+		return -1;
+	for (i = 0; i < CONVERSATION_DESK_HOOKS; i++)
+		if (cv->hooks[i].fn != NULL &&
+		    strcmp(cv->hooks[i].prefix, prefix) == 0)
+			slot = &cv->hooks[i];
+	if (fn == NULL) {
+		if (slot != NULL) {
+			route_ws_set_hook(cv->rw, prefix, &none);
+			memset(slot, 0, sizeof(*slot));
+		}
+		return 0;
+	}
+	for (i = 0; slot == NULL && i < CONVERSATION_DESK_HOOKS; i++)
+		if (cv->hooks[i].fn == NULL)
+			slot = &cv->hooks[i];
+	if (slot == NULL)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	h.desk_msg = on_channel_desk_msg;
+	h.arg = slot;
+	if (route_ws_set_hook(cv->rw, prefix, &h) != 0)
+		return -1;
+	slot->cv = cv;
+	snprintf(slot->prefix, sizeof(slot->prefix), "%s", prefix);
+	slot->fn = fn;
+	slot->arg = arg;
+	return 0;
+}
+
+size_t
+conversation_tell_staff(struct conversation *cv, uint64_t staff, json_t *obj)
+{
+	if (cv->rw == NULL) {
+		json_decref(obj);
+		return 0;
+	}
+	return route_ws_send_staff(cv->rw, staff, obj);
+}
+
+static void
+on_channel_routed(void *arg, int ok, const char *err,
+                  const struct route_event *ev, size_t n)
+{
+	(void)ev;
+	(void)n;
+	if (!ok)
+		gw_warn("conversation.route", "op=%s reason=\"%s\"",
+		        (const char *)arg, err ? err : "");
+}
+
+int
+conversation_route_queue(struct conversation *cv, uint64_t conv, uint64_t queue,
+                         const char *channel, int priority, long long since_ms)
+{
+	char c[24], q[24];
+
+	if (cv->r == NULL)
+		return -1;
+	snprintf(c, sizeof(c), "%llu", (unsigned long long)conv);
+	snprintf(q, sizeof(q), "%llu", (unsigned long long)queue);
+	return route_enqueue(cv->r, c, q, channel, priority, since_ms, NULL,
+	                     on_channel_routed, "enqueue");
+}
+
+int
+conversation_route_seize(struct conversation *cv, uint64_t conv, uint64_t queue,
+                         const char *channel, long long since_ms,
+                         uint64_t staff)
+{
+	char c[24], q[24], a[24];
+
+	if (cv->r == NULL)
+		return -1;
+	snprintf(c, sizeof(c), "%llu", (unsigned long long)conv);
+	snprintf(q, sizeof(q), "%llu", (unsigned long long)queue);
+	snprintf(a, sizeof(a), "%llu", (unsigned long long)staff);
+	return route_seize(cv->r, c, q, channel, since_ms, a, on_channel_routed,
+	                   "seize");
 }
 
 size_t

@@ -252,6 +252,47 @@ void conversation_desk_message(struct conversation *cv,
 int conversation_attach(struct conversation *cv, struct route_ws *rw);
 
 /*
+ * A channel's own part of the desk protocol: desk messages whose type
+ * starts with prefix (at most 15 bytes, e.g. "voice."), given to fn with
+ * the desk that sent them (borrowed for the call; answer it through the
+ * HTTP layer's gw_http_ws_send). fn NULL removes it. Only after
+ * conversation_attach; conversation_free removes every such hook (a
+ * channel freed after the core need not). 0, or -1 when there is no
+ * room (route_ws takes 4 prefixes in all; the core keeps
+ * CONVERSATION_DESK_HOOKS for channels).
+ */
+#define CONVERSATION_DESK_HOOKS 2
+typedef void (*conversation_desk_fn)(void *arg,
+                                     const struct conversation_desk *d,
+                                     const char *type, json_t *msg);
+int conversation_desk_hook(struct conversation *cv, const char *prefix,
+                           conversation_desk_fn fn, void *arg);
+
+/*
+ * Sends obj (stolen) to every desk socket of advisor staff on this
+ * instance (a call ringing their extension: the screen pop). How many;
+ * 0 before conversation_attach.
+ */
+size_t conversation_tell_staff(struct conversation *cv, uint64_t staff,
+                               json_t *obj);
+
+/*
+ * Routing for a channel whose conversations do not come in through
+ * ingest (calls): conv waits in queue on channel (route_enqueue: a missed
+ * call's callback), or is advisor staff's at once, counting against their
+ * capacity on channel whatever it is (route_seize: a call they answered on
+ * their phone). Outcomes are logged (conversation.route); a conversation
+ * left waiting in PostgreSQL is queued by the router's reconciler. 0, or
+ * -1 when routing is not ready or not attached.
+ */
+int conversation_route_queue(struct conversation *cv, uint64_t conv,
+                             uint64_t queue, const char *channel, int priority,
+                             long long since_ms);
+int conversation_route_seize(struct conversation *cv, uint64_t conv,
+                             uint64_t queue, const char *channel,
+                             long long since_ms, uint64_t staff);
+
+/*
  * Routing events of every instance (a route_event_cb; arg is cv): each
  * released, transferred or requeued conversation is conversation_left.
  * conversation_attach hands it route_ws's events.
