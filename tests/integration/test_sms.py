@@ -469,6 +469,12 @@ class SmsSendTest(harness.TestCase):
         sms['sender "twilio"']["account_sid"] = cls.prov.twilio_sid
         sms['sender "twilio"']["auth_token"] = cls.prov.twilio_token
         sms['sender "twilio"']["auth_token_previous"] = ""
+        # The contract server's certificate checked against the system's
+        # CAs only: it must be refused.
+        sms['sender "untrusted"'] = dict(
+            sms['sender "council"'], number="07700900003", ca_file="",
+            callback_token="untrusted-callback-token-0123456789",
+            callback_token_previous="")
         cls.over = {"sms": sms}
         cls.sb = harness.Switchboard(cls.pg, cls.redis, cls.over,
                                      dbname=cls.db, start=False)
@@ -672,6 +678,25 @@ class SmsSendTest(harness.TestCase):
         other = self.inbound("+447700900610")
         self.wait_row(self.reply(other, "Hello"), "sent")
         self.assertEqual(len(self.sent_to(number)), 1)
+
+    def test_certificate_verified(self):
+        number = "+447700900611"
+        mid = str(uuid.uuid4())
+        r = self.sb.request(
+            "POST", "/hooks/notify/inbound-sms",
+            headers={"Authorization": "Bearer untrusted-callback-token-"
+                                      "0123456789"},
+            body=notify_inbound(mid, source=number[1:], to="07700900003"))
+        self.assertEqual(r.status, 200, r.body)
+        conv = self.sql("SELECT conversation_id FROM messages WHERE"
+                        " external_id = '%s'" % mid)
+        oid = self.reply(conv, "Not to an unverified server")
+        harness.wait_for(lambda: self.row(oid, "attempts") == "1" and
+                         self.row(oid) == "pending", 30,
+                         what="the try refused")
+        self.assertRegex(self.row(oid, "last_error"),
+                         r"(?i)certificate|ssl|issuer")
+        self.assertEqual(self.sent_to(number), [])
 
     def test_left_chat_message_answered_by_text(self):
         number = "+447700900608"
