@@ -648,14 +648,14 @@ sms_new(uv_loop_t *loop, const struct gw_config *cfg, struct gw_http *h,
 			        "SMS provider webhooks by hook and result.",
 			        labels);
 		}
+	if (s->c->nsenders == 0)
+		return s; /* no sender: no webhook, and no reply can be sent */
 	s->ops.reply = reply;
 	s->ops.history_sql = HISTORY_SQL;
 	s->ops.history = history;
 	s->ops.arg = s;
 	if (cv != NULL)
 		conversation_channel_register(cv, "sms", &s->ops);
-	if (s->c->nsenders == 0)
-		return s; /* no sender: no webhook is ours to take */
 	for (i = 0; i < HOOKS; i++) {
 		memset(&r, 0, sizeof(r));
 		r.methods = GW_HTTP_POST;

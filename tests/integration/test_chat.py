@@ -524,7 +524,8 @@ class ChatTest(harness.TestCase):
             " (payload->>'text') FROM outbox WHERE conversation_id = %s"
             " AND payload->>'kind' = 'email.reply'" % conv),
             "lou.left@example.org|email.reply|Sorry!")
-        # Left asking for a text message: a reply would go nowhere yet.
+        # Left asking for a text message, with no SMS sender configured:
+        # a reply would go nowhere (docs/sms.md).
         r.send(type="message.leave", id="l2", queue="msg", name="Sam Sms",
                mobile="07700 900556", text="Call me",
                client_id=str(uuid.uuid4()))
