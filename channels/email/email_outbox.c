@@ -17,6 +17,7 @@
 #include "email_outbox.h"
 #include "email_smtp.h"
 #include "log.h"
+#include "outbox_poll.h"
 #include "xmalloc.h"
 
 #define TOKEN_MAX 16384
@@ -39,12 +40,8 @@ struct email_outbox {
 	const struct email_smtp_config *c;
 	const struct email_config *ec; /* the mailboxes' From and signature */
 	struct email_oauth *oauth;     /* NULL: a password or none */
-	uv_timer_t timer;
-	int claiming;      /* a claim is in flight */
-	unsigned inflight; /* rows claimed, outcome not yet recorded */
-	int full;          /* the last claim filled a batch */
+	struct outbox_poll *poll;
 	int closing;
-	int timer_closed;
 	uint64_t sent, failed;
 };
 
@@ -60,17 +57,6 @@ struct job {
 	int refused; /* not composed: failed for good, not sent */
 	int ok;      /* the server took it */
 };
-
-static void claim(struct email_outbox *o);
-
-static void
-maybe_free(struct email_outbox *o)
-{
-	if (!o->closing || o->inflight > 0 || o->claiming || !o->timer_closed)
-		return;
-	email_oauth_free(o->oauth);
-	free(o);
-}
 
 static const char *
 domain_of(const char *addr)
@@ -129,14 +115,8 @@ on_recorded(void *arg, PGresult *res, const char *err)
 		           !j->ok ? PQgetvalue(res, 0, 0)
 		           : PQgetvalue(res, 0, 0)[0] == 't' ? "sent"
 		                                             : NULL);
-	o->inflight--;
 	job_free(j);
-	if (o->closing) {
-		maybe_free(o);
-		return;
-	}
-	if (o->inflight == 0 && o->full)
-		claim(o);
+	outbox_poll_done(o->poll);
 }
 
 static void
@@ -251,8 +231,9 @@ mailbox_of(const struct email_outbox *o, const char *name)
 
 /* A job for one claimed row: composed now, sent on the threadpool. */
 static void
-start_job(struct email_outbox *o, const PGresult *res, int row)
+start_job(void *arg, const PGresult *res, int row)
 {
+	struct email_outbox *o = arg;
 	struct job *j = xcalloc(1, sizeof(*j));
 	struct email_compose c;
 	const char *why = NULL, *kind, *env, *auto_sub;
@@ -321,61 +302,11 @@ start_job(struct email_outbox *o, const PGresult *res, int row)
 	}
 	free(signed_text);
 	json_decref(p);
-	o->inflight++;
 	if (uv_queue_work(o->loop, &j->req, work_send, after_send) != 0) {
 		j->out.permanent = 0;
 		snprintf(j->out.reason, sizeof(j->out.reason), "no worker");
 		record(j, 0);
 	}
-}
-
-static void
-on_claimed(void *arg, PGresult *res, const char *err)
-{
-	struct email_outbox *o = arg;
-	int i, n;
-
-	o->claiming = 0;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		if (!o->closing)
-			gw_warn("email.outbox_claim_failed", "reason=\"%s\"",
-			        err ? err : PQresultErrorMessage(res));
-		maybe_free(o);
-		return;
-	}
-	if (o->closing) {
-		/* Claimed rows are sent when their lease ends. */
-		maybe_free(o);
-		return;
-	}
-	n = PQntuples(res);
-	o->full = n >= (int)o->c->batch;
-	for (i = 0; i < n; i++)
-		start_job(o, res, i);
-	maybe_free(o);
-}
-
-static void
-claim(struct email_outbox *o)
-{
-	char batch[16], lease[32];
-	const char *params[3];
-
-	if (o->closing || o->claiming || o->inflight > 0 || !db_ready(o->db))
-		return;
-	snprintf(batch, sizeof(batch), "%u", o->c->batch);
-	snprintf(lease, sizeof(lease), "%u seconds", o->c->lease_s);
-	params[0] = batch;
-	params[1] = lease;
-	params[2] = o->c->message_id_domain;
-	if (db_query(o->db, CLAIM_SQL, 3, params, on_claimed, o) == 0)
-		o->claiming = 1;
-}
-
-static void
-on_tick(uv_timer_t *t)
-{
-	claim(t->data);
 }
 
 struct email_outbox *
@@ -384,6 +315,7 @@ email_outbox_new(uv_loop_t *loop, struct db *db, struct bus *bus,
 {
 	struct email_outbox *o = xcalloc(1, sizeof(*o));
 	const struct email_smtp_config *c = ec->smtp;
+	struct outbox_poll_opts po;
 	char err[256];
 
 	o->loop = loop;
@@ -394,8 +326,17 @@ email_outbox_new(uv_loop_t *loop, struct db *db, struct bus *bus,
 	o->oauth = email_config_oauth(&c->cred, err, sizeof(err));
 	if (o->oauth == NULL && err[0] != '\0')
 		gw_error("email.oauth_unusable", "reason=\"%s\"", err);
-	uv_timer_init(loop, &o->timer);
-	o->timer.data = o;
+	memset(&po, 0, sizeof(po));
+	po.name = "email";
+	po.claim_sql = CLAIM_SQL;
+	po.extra[0] = c->message_id_domain;
+	po.nextra = 1;
+	po.batch = c->batch;
+	po.poll_ms = c->poll_ms;
+	po.lease_s = c->lease_s;
+	po.row = start_job;
+	po.arg = o;
+	o->poll = outbox_poll_new(loop, db, &po);
 	return o;
 }
 
@@ -404,7 +345,7 @@ email_outbox_start(struct email_outbox *o)
 {
 	gw_info("email.outbox_started", "host=%s port=%u from=%s", o->c->host,
 	        o->c->port, o->c->from);
-	uv_timer_start(&o->timer, on_tick, 0, o->c->poll_ms);
+	outbox_poll_start(o->poll);
 }
 
 uint64_t
@@ -420,12 +361,12 @@ email_outbox_failed(const struct email_outbox *o)
 }
 
 static void
-on_timer_closed(uv_handle_t *h)
+on_poll_freed(void *arg)
 {
-	struct email_outbox *o = h->data;
+	struct email_outbox *o = arg;
 
-	o->timer_closed = 1;
-	maybe_free(o);
+	email_oauth_free(o->oauth);
+	free(o);
 }
 
 void
@@ -434,6 +375,5 @@ email_outbox_free(struct email_outbox *o)
 	if (o == NULL)
 		return;
 	o->closing = 1;
-	uv_timer_stop(&o->timer);
-	uv_close((uv_handle_t *)&o->timer, on_timer_closed);
+	outbox_poll_free(o->poll, on_poll_freed, o);
 }

@@ -16,6 +16,7 @@
 #include "http_client.h"
 #include "identity.h"
 #include "log.h"
+#include "outbox_poll.h"
 #include "sms_outbox.h"
 #include "xmalloc.h"
 
@@ -36,12 +37,8 @@ struct sms_outbox {
 	struct bus *bus;
 	const struct sms_config *c;
 	struct http_client *http;
-	uv_timer_t timer;
-	int claiming;
-	unsigned inflight; /* rows claimed, outcome not yet recorded */
-	int full;
+	struct outbox_poll *poll;
 	int closing;
-	int timer_closed;
 	uint64_t sent, failed;
 };
 
@@ -60,16 +57,7 @@ struct job {
 	char reason[300];
 };
 
-static void claim(struct sms_outbox *o);
 static void send_now(struct job *j);
-
-static void
-maybe_free(struct sms_outbox *o)
-{
-	if (!o->closing || o->inflight > 0 || o->claiming || !o->timer_closed)
-		return;
-	free(o);
-}
 
 static void
 job_free(struct job *j)
@@ -103,16 +91,10 @@ tell_desks(struct sms_outbox *o, const struct job *j, const char *status)
 static void
 job_end(struct job *j)
 {
-	struct sms_outbox *o = j->o;
+	struct outbox_poll *p = j->o->poll;
 
-	o->inflight--;
 	job_free(j);
-	if (o->closing) {
-		maybe_free(o);
-		return;
-	}
-	if (o->inflight == 0 && o->full)
-		claim(o);
+	outbox_poll_done(p);
 }
 
 static void
@@ -468,8 +450,9 @@ chars(const char *s)
 }
 
 static void
-start_job(struct sms_outbox *o, const PGresult *res, int i)
+start_job(void *arg, const PGresult *res, int i)
 {
+	struct sms_outbox *o = arg;
 	struct job *j = xcalloc(1, sizeof(*j));
 	json_t *p;
 	const char *name, *text, *why;
@@ -481,7 +464,6 @@ start_job(struct sms_outbox *o, const PGresult *res, int i)
 	j->attempts = atoi(j->attempt);
 	j->conv = strtoull(PQgetvalue(res, i, 4), NULL, 10);
 	j->seq = strtoull(PQgetvalue(res, i, 5), NULL, 10);
-	o->inflight++;
 	p = json_loads(PQgetvalue(res, i, 3), 0, NULL);
 	name = json_string_value(json_object_get(p, "sender"));
 	text = json_string_value(json_object_get(p, "text"));
@@ -521,66 +503,27 @@ start_job(struct sms_outbox *o, const PGresult *res, int i)
 		send_now(j);
 }
 
-static void
-on_claimed(void *arg, PGresult *res, const char *err)
-{
-	struct sms_outbox *o = arg;
-	int i, n;
-
-	o->claiming = 0;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		if (!o->closing)
-			gw_warn("sms.outbox_claim_failed", "reason=\"%s\"",
-			        err ? err : PQresultErrorMessage(res));
-		maybe_free(o);
-		return;
-	}
-	if (o->closing) {
-		maybe_free(o);
-		return;
-	}
-	n = PQntuples(res);
-	o->full = n >= (int)o->c->batch;
-	for (i = 0; i < n; i++)
-		start_job(o, res, i);
-	maybe_free(o);
-}
-
-static void
-claim(struct sms_outbox *o)
-{
-	char batch[16], lease[32];
-	const char *params[2];
-
-	if (o->closing || o->claiming || o->inflight > 0 || !db_ready(o->db))
-		return;
-	snprintf(batch, sizeof(batch), "%u", o->c->batch);
-	snprintf(lease, sizeof(lease), "%u seconds", o->c->lease_s);
-	params[0] = batch;
-	params[1] = lease;
-	if (db_query(o->db, CLAIM_SQL, 2, params, on_claimed, o) == 0)
-		o->claiming = 1;
-}
-
-static void
-on_tick(uv_timer_t *t)
-{
-	claim(t->data);
-}
-
 struct sms_outbox *
 sms_outbox_new(uv_loop_t *loop, struct db *db, struct bus *bus,
                const struct sms_config *c)
 {
 	struct sms_outbox *o = xcalloc(1, sizeof(*o));
+	struct outbox_poll_opts po;
 
 	o->loop = loop;
 	o->db = db;
 	o->bus = bus;
 	o->c = c;
 	o->http = http_client_new(loop);
-	uv_timer_init(loop, &o->timer);
-	o->timer.data = o;
+	memset(&po, 0, sizeof(po));
+	po.name = "sms";
+	po.claim_sql = CLAIM_SQL;
+	po.batch = c->batch;
+	po.poll_ms = c->poll_ms;
+	po.lease_s = c->lease_s;
+	po.row = start_job;
+	po.arg = o;
+	o->poll = outbox_poll_new(loop, db, &po);
 	return o;
 }
 
@@ -588,7 +531,7 @@ void
 sms_outbox_start(struct sms_outbox *o)
 {
 	gw_info("sms.outbox_started", "senders=%zu", o->c->nsenders);
-	uv_timer_start(&o->timer, on_tick, 0, o->c->poll_ms);
+	outbox_poll_start(o->poll);
 }
 
 uint64_t
@@ -604,12 +547,9 @@ sms_outbox_failed(const struct sms_outbox *o)
 }
 
 static void
-on_timer_closed(uv_handle_t *h)
+on_poll_freed(void *arg)
 {
-	struct sms_outbox *o = h->data;
-
-	o->timer_closed = 1;
-	maybe_free(o);
+	free(arg);
 }
 
 void
@@ -618,10 +558,9 @@ sms_outbox_free(struct sms_outbox *o)
 	if (o == NULL)
 		return;
 	o->closing = 1;
-	uv_timer_stop(&o->timer);
+	outbox_poll_free(o->poll, on_poll_freed, o);
 	/* Requests in flight end now ("cancelled"): their rows are tried
 	 * again when their lease ends. */
 	http_client_free(o->http);
 	o->http = NULL;
-	uv_close((uv_handle_t *)&o->timer, on_timer_closed);
 }
