@@ -1241,9 +1241,10 @@ pop_report(struct bench *b, const char *bad)
 		p->missing += p->calls[i].ring_status >= 200 &&
 		              p->calls[i].ring_status < 300 &&
 		              !p->calls[i].popped;
-	printf("pop_level seconds=%.1f pop_rate=%u calls=%lu "
+	printf("pop_level pop_seconds=%.1f pop_rate=%u calls=%lu "
 	       "repeat_callers=%lu ring_ok=%lu ring_non_2xx=%lu pops=%lu "
-	       "missing=%lu timeouts=%lu pop_p50_ms=%.2f pop_p99_ms=%.2f "
+	       "missing=%lu timeouts=%lu pop_measured=%zu pop_p50_ms=%.2f "
+	       "pop_p99_ms=%.2f "
 	       "pop_p999_ms=%.2f pop_max_ms=%.2f wrong_desk=%lu twice=%lu "
 	       "unmatched=%lu hangup_ok=%lu hangup_non_2xx=%lu "
 	       "bg_target_per_s=%u concurrency=%u bg_sent=%lu ok=%lu "
@@ -1251,7 +1252,7 @@ pop_report(struct bench *b, const char *bad)
 	       "non_2xx=%s lost=%lu late=%lu reconnects=%lu desks=%zu "
 	       "exhausted=%lu %s\n",
 	       secs, b->pop_rate, p->ncalls, p->repeat_callers, p->ring_ok,
-	       p->ring_bad, p->pops, p->missing, p->timeouts,
+	       p->ring_bad, p->pops, p->missing, p->timeouts, p->lat.n,
 	       bc_quantile(&p->lat, 0.50), bc_quantile(&p->lat, 0.99),
 	       bc_quantile(&p->lat, 0.999), bc_quantile(&p->lat, 1.0),
 	       p->wrong_desk, p->twice, p->unmatched, p->hang_ok, p->hang_bad,
