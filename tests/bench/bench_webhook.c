@@ -244,6 +244,7 @@ struct bench {
 
 static const struct bc_ops login_ops, desk_ops, post_ops, paced_ops;
 static void call_answered(struct bench *b, long call, int hangup, int status);
+static void pop_drain(struct bench *b);
 
 static const struct bc_ops *const kind_ops[] = {
         [K_LOGIN] = &login_ops, [K_DESK] = &desk_ops, [K_POST] = &post_ops,
@@ -851,49 +852,23 @@ answer_size(const struct bc_conn *c, int *status, int *close_after)
 	return c->inlen >= head + len ? head + len : 0;
 }
 
-static void
-post_read(struct bc_conn *bc, int eof)
+/* One whole answer taken off the head of c->in: 1, else 0 (wait). */
+static int
+answer_take(struct bc_conn *bc, int *status, int *close_after)
 {
-	struct conn *c = (struct conn *)bc;
-	struct bench *b = c->b;
-	uint64_t now = bc_now_ns();
-	int status = 0, close_after = 0;
-	size_t n;
+	size_t n = answer_size(bc, status, close_after);
 
-	(void)eof;
-	while ((n = answer_size(bc, &status, &close_after)) > 0) {
-		memmove(bc->in, bc->in + n, bc->inlen - n);
-		bc->inlen -= n;
-		bc->in[bc->inlen] = '\0';
-		if (c->t0 == 0)
-			continue;
-		if (status >= 200 && status < 300) {
-			b->ok++;
-			b->created += status == 201;
-			b->repeated += status == 200;
-			bc_sample_add(&b->lat, (double)(now - c->t0) / 1e6);
-			if (c->rec[0] != '\0' && b->answered != NULL)
-				fprintf(b->answered, "%s\n", c->rec);
-			if (c->phone[0] != '\0')
-				snprintf(b->ring[b->ringn++ % RING],
-				         sizeof(b->ring[0]), "%s", c->phone);
-		} else {
-			b->refused[status > 0 && status < 600 ? status : 0]++;
-		}
-		c->t0 = 0;
-		if (close_after || !b->running || now >= b->deadline_ns) {
-			bc_conn_close(bc);
-			return;
-		}
-		post_send(c);
-	}
+	if (n == 0)
+		return 0;
+	memmove(bc->in, bc->in + n, bc->inlen - n);
+	bc->inlen -= n;
+	bc->in[bc->inlen] = '\0';
+	return 1;
 }
 
-/* ------------------------------------------------------------ screen pop */
-
-/* A 2xx of a background callback: as a closed-loop run counts it. */
+/* The answer to c's webhook, in the level's figures. */
 static void
-bg_answered(struct bench *b, struct conn *c, int status, uint64_t now)
+answer_count(struct bench *b, struct conn *c, int status, uint64_t now)
 {
 	if (status >= 200 && status < 300) {
 		b->ok++;
@@ -902,10 +877,48 @@ bg_answered(struct bench *b, struct conn *c, int status, uint64_t now)
 		bc_sample_add(&b->lat, (double)(now - c->t0) / 1e6);
 		if (c->rec[0] != '\0' && b->answered != NULL)
 			fprintf(b->answered, "%s\n", c->rec);
+		if (c->phone[0] != '\0')
+			snprintf(b->ring[b->ringn++ % RING], sizeof(b->ring[0]),
+			         "%s", c->phone);
 	} else {
 		b->refused[status > 0 && status < 600 ? status : 0]++;
 	}
 }
+
+/*
+ * Answers on a webhook connection: a closed-loop one sends the next; a
+ * paced one (K_BG, K_CTI) is idle again for the pacer.
+ */
+static void
+post_read(struct bc_conn *bc, int eof)
+{
+	struct conn *c = (struct conn *)bc;
+	struct bench *b = c->b;
+	uint64_t now = bc_now_ns();
+	int status = 0, close_after = 0;
+
+	(void)eof;
+	while (answer_take(bc, &status, &close_after)) {
+		if (c->t0 == 0)
+			continue;
+		if (c->kind == K_CTI)
+			call_answered(b, c->call, c->hangup, status);
+		else
+			answer_count(b, c, status, now);
+		c->t0 = 0;
+		if (close_after || (c->kind == K_POST &&
+		                    (!b->running || now >= b->deadline_ns))) {
+			bc_conn_close(bc);
+			return;
+		}
+		if (c->kind == K_POST)
+			post_send(c);
+	}
+	if (c->kind == K_CTI)
+		pop_drain(b);
+}
+
+/* ------------------------------------------------------------ screen pop */
 
 static void
 fifo_push(struct pop *p, unsigned long v)
@@ -1160,37 +1173,6 @@ paced_connected(struct bc_conn *bc)
 	((struct conn *)bc)->up = 1;
 }
 
-/* An answer on a background or CTI connection; the pacer sends the next. */
-static void
-paced_read(struct bc_conn *bc, int eof)
-{
-	struct conn *c = (struct conn *)bc;
-	struct bench *b = c->b;
-	uint64_t now = bc_now_ns();
-	int status = 0, close_after = 0;
-	size_t n;
-
-	(void)eof;
-	while ((n = answer_size(bc, &status, &close_after)) > 0) {
-		memmove(bc->in, bc->in + n, bc->inlen - n);
-		bc->inlen -= n;
-		bc->in[bc->inlen] = '\0';
-		if (c->t0 == 0)
-			continue;
-		if (c->kind == K_BG)
-			bg_answered(b, c, status, now);
-		else
-			call_answered(b, c->call, c->hangup, status);
-		c->t0 = 0;
-		if (close_after) {
-			bc_conn_close(bc);
-			return;
-		}
-	}
-	if (c->kind == K_CTI)
-		pop_drain(b);
-}
-
 static void
 pop_start(struct bench *b, unsigned conns)
 {
@@ -1283,7 +1265,7 @@ static const struct bc_ops post_ops = {
 };
 static const struct bc_ops paced_ops = {
         .connected = paced_connected,
-        .http_read = paced_read,
+        .http_read = post_read,
         .closing = on_closing,
         .failed = on_failed,
 };
