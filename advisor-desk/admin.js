@@ -1,6 +1,7 @@
 // Switchboard staff accounts (admins only), over the REST endpoints of docs/api.md "Staff
 // accounts": a table of accounts, a create form, changing name, role, queues and capacities, resetting a
-// password (the one-time password is shown once) and disabling or enabling, each confirmed.
+// password (the one-time password is shown once) and disabling or enabling, each confirmed;
+// an account's phone extension (a call ringing it pops on their desk, docs/voice.md).
 // Errors the server ties to a field ({"field"}) are shown on that field.
 import { $, el, say, fieldError, api, pageStaff, showView, showSignedOut, showForbidden, ROLE_TEXT, channelName } from './common.js';
 
@@ -174,13 +175,16 @@ function queuesError(prefix, text) {
 }
 const FIELDS = {
   c: { login: 'c-login', name: 'c-name', role: 'c-role', password: 'c-password' },
-  e: { name: 'e-name', role: 'e-role' }
+  e: { name: 'e-name', role: 'e-role', extension: 'e-extension' }
 };
 function clearErrors(prefix) {
   summary(prefix === 'c' ? 'create' : 'edit', '');
   for (const id of Object.values(FIELDS[prefix])) fieldError($(id), `${id}-err`, '');
   queuesError(prefix, '');
-  if (prefix === 'e') capacityError('');
+  if (prefix === 'e') {
+    capacityError('');
+    $('e-extension').setAttribute('aria-describedby', 'e-extension-hint');
+  }
 }
 // Puts the server's error on its field (and focus there); false when it names none we show.
 function onField(prefix, field, text) {
@@ -198,6 +202,8 @@ function onField(prefix, field, text) {
   if (!id) return false;
   if (field === 'password') { $('c-pw-set').checked = true; $('c-password-field').hidden = false; }
   fieldError($(id), `${id}-err`, text);
+  // The extension keeps its hint (what the phone system calls it) beside its error.
+  if (field === 'extension') $(id).setAttribute('aria-describedby', `${id}-err e-extension-hint`);
   $(id).focus();
   return true;
 }
@@ -239,6 +245,7 @@ function openEdit(a) {
   $('edit-h').textContent = `Change ${a.login}`;
   $('e-name').value = a.name;
   $('e-role').value = a.role;
+  $('e-extension').value = a.extension || '';
   queueChecks('e', new Set(a.queues || []));
   capacityInputs(a.capacity);
   $('edit').hidden = false;
@@ -262,6 +269,9 @@ async function saveEdit(ev) {
   const body = {};
   if (name !== a.name) body.name = name;
   if ($('e-role').value !== a.role) body.role = $('e-role').value;
+  // The extension: checked by the server (letters, digits and _.@+-; one account each).
+  const ext = $('e-extension').value.trim();
+  if (ext !== (a.extension || '')) body.extension = ext;
   const qs = chosenQueues('e');
   if (qs.join(',') !== [...(a.queues || [])].sort((x, y) => x - y).join(',')) body.queues = qs;
   const cap = changedCapacity(a);
