@@ -9,9 +9,11 @@ import { WrapUp } from './wrapup.js';
 import * as record from './record.js';
 import * as queues from './queues.js';
 import * as alerts from './alerts.js';
+import * as voice from './voice.js';
 import { $, el, ago, say, api, fieldError, plural, STATUS_TEXT, REASON_TEXT, ROLE_TEXT, channelName, RETURN_PAGES } from './common.js';
 
 const { queueName } = queues;
+const { phoneText } = voice;
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -182,6 +184,7 @@ function resetDesk() {
   wrap.codes.clear();
   wrap.hide(false);
   record.reset();
+  voice.reset();
 }
 
 async function signOut() {
@@ -322,6 +325,8 @@ function offerTitle(o) {
   const s = o.summary;
   // The summary names the queue too, should the list of queues not be in yet.
   const q = s && s.queue_name && !queues.all().length ? s.queue_name : queueName(o.queue);
+  // A missed call: "Call back 07700 900123 (missed call)".
+  if (voice.offerTitle(s)) return voice.offerTitle(s);
   return `${s && s.left_message ? 'Left message' : channelName(o.channel) + ' offer'}: ${q}`;
 }
 function announceOffer(o) {
@@ -331,7 +336,8 @@ function announceOffer(o) {
   const t = offerTitle(o);
   const from = o.summary && o.summary.name ? `, from ${o.summary.name}` : '';
   const secs = Math.max(0, Math.round((o.deadline_ms - Date.now()) / 1000));
-  say(`New ${lowerFirst(t)}${from}. ${plural(secs, 'second')} to accept. ` +
+  const due = voice.offerDue(o.summary);
+  say(`${voice.offerTitle(o.summary) ? t : 'New ' + lowerFirst(t)}${from}${due ? '. ' + due : ''}. ${plural(secs, 'second')} to accept. ` +
       'Alt+Shift+O goes to it; then A accepts.', true);
 }
 async function offerDetails(o) {
@@ -449,14 +455,17 @@ function offerNode(o) {
 function offerDetailNodes(o) {
   const s = o.summary;
   if (!s) return [el('p', 'hint', o.detailsFailed ? 'The resident\u2019s details could not be loaded.' : 'Loading the details\u2026')];
-  const out = [el('p', 'offer-who', s.name ? `From ${s.name}` : 'The resident gave no name.')];
+  const out = [el('p', 'offer-who', s.name ? `From ${s.name}` : s.channel === 'voice' ? 'No name on record.' :
+    'The resident gave no name.')];
+  if (voice.offerDue(s)) out.push(el('p', 'offer-tag', voice.offerDue(s)));
+  if (s.channel === 'voice') out.push(el('p', 'hint', `Queue: ${queueName(o.queue)}`));
   if (s.left_message) out.push(el('p', 'offer-tag', 'Left message: the resident is not in a live chat'));
   if (s.first_message) {
     const p = el('p', 'offer-first');
     p.append(el('span', 'offer-label', s.left_message ? 'Their message: ' : 'First message: '),
       `\u201c${s.first_message}\u201d`);
     out.push(p);
-  } else if (!s.left_message) out.push(el('p', 'hint', 'No message yet.'));
+  } else if (!s.left_message && s.channel !== 'voice') out.push(el('p', 'hint', 'No message yet.'));
   return out;
 }
 function tickOffer(o) {
@@ -488,7 +497,7 @@ function conv(id, fields = {}) {
       pending: new Map(), advisorRead: 0, residentRead: 0, page: null, customer: null,
       online: null, reference: '', ended: '', gone: '', typing: false, typingTimer: 0, history: false,
       left: false, replyBy: '', acwUntil: 0, touched: 0, subject: '', canReply: true, cannotReply: '',
-      fields: null };
+      fields: null, call: null, callback: null };
     S.convs.set(id, c);
   }
   for (const [k, v] of Object.entries(fields)) if (v != null && v !== '') c[k] = v;
@@ -510,7 +519,8 @@ function resyncAfter(c) {
 // Every channel's thread: conversation.history (docs/desk-protocol.md); a chat's adds
 // the page, whether the resident is there and how far they read.
 function askHistory(c, tries = 0, after = 0) {
-  if (c.asking) return;
+  // Asked while a question is on its way (a call's facts changed): once more after it.
+  if (c.asking) { if (!after) c.askAgain = true; return; }
   c.asking = true;
   const msg = { type: 'conversation.history', conversation: c.id };
   if (after) msg.after = after;
@@ -521,6 +531,7 @@ function askHistory(c, tries = 0, after = 0) {
       gotHistory(c, m);
       // Cut short: the next page, after this page's last message (live ones may be newer).
       if (m.more) askHistory(c, 0, Math.max(...(m.messages || []).map(x => x.seq), msg.after || 0));
+      else if (c.askAgain) { c.askAgain = false; askHistory(c); }
       return;
     }
     // Just after an acceptance the chat may not be ours in the database yet; a lost
@@ -553,6 +564,10 @@ function gotHistory(c, m) {
   c.email = m.email || null;
   // SMS: where a text goes ({ phone, sender, max_length }) or why none can ({ why }).
   c.sms = m.sms || null;
+  // A call: its facts ({direction, caller, state, answered_by, duration_s, recording_url...})
+  // and a missed call's latest callback attempt ({attempt, status, outcome, due_at}).
+  if (m.call) c.call = m.call;
+  if (m.callback) c.callback = m.callback;
   for (const x of m.messages || []) {
     c.messages.set(x.seq, x);
     takeFields(c, x);
@@ -575,7 +590,9 @@ function takeFields(c, x) {
 function residentName(c) {
   // A text's resident with no name on record: their number, as they know it.
   const cu = c.customer || {};
-  return cu.name || (c.channel === 'sms' && cu.mobile ? phoneText(cu.mobile) : 'Resident');
+  if (cu.name) return cu.name;
+  if (c.channel === 'voice') return c.call && c.call.withheld ? 'Withheld number' : phoneText((c.call && c.call.caller) || cu.mobile) || 'Caller';
+  return c.channel === 'sms' && cu.mobile ? phoneText(cu.mobile) : 'Resident';
 }
 function unread(c) {
   let n = 0;
@@ -589,6 +606,10 @@ function lastMessage(c) {
 }
 function waitingText(c) {
   if (c.left) return 'a message left for the council';
+  if (c.channel === 'voice' && c.callback && c.callback.status !== 'done' && c.callback.due_at) {
+    return `call back by ${voice.dueText(c.callback.due_at)}`;
+  }
+  if (c.channel === 'voice' && c.call && c.call.state === 'answered' && !c.ended) return 'on the call now';
   if (c.ended) return c.channel === 'chat' ? 'chat ended' : 'ended';
   const last = lastMessage(c);
   if (last && last.from === 'resident' && last.at) {
@@ -691,7 +712,8 @@ function msgNode(c, m, pending) {
   const li = el('li', 'msg ' + (m.from === 'resident' ? 'resident' : m.from === 'advisor' ? 'advisor' :
     m.from === 'note' ? 'note' : 'system'));
   const who = m.from === 'resident' ? residentName(c) : m.from === 'advisor' ? (m.name || 'Advisor') :
-    m.from === 'note' ? `Internal note${m.name ? ' by ' + m.name : ''}` : 'Switchboard';
+    m.from === 'note' ? `Internal note${m.name ? ' by ' + m.name : ''}` :
+      m.metadata && m.metadata.voice ? 'Phone system' : 'Switchboard';
   li.append(el('span', 'who', who));
   // The form's message: its answers are the table above, not read out twice (its text is
   // the title, then a "label: value" line each).
@@ -770,11 +792,6 @@ const byText = c => c.channel === 'sms' || (c.left && c.replyBy === 'sms');
 const textTarget = c => (byText(c) && c.canReply && c.sms && c.sms.phone && !c.sms.why ? c.sms : null);
 // Why a reply cannot be texted ('' when it can, or when it does not go by text).
 const noTextWhy = c => (byText(c) && c.sms && c.sms.why) || '';
-// A number as a UK resident writes it: +447700900123 -> 07700 900123; others as given.
-function phoneText(e164) {
-  const m = /^\+44(\d{4})(\d{6})$/.exec(e164 || '');
-  return m ? `0${m[1]} ${m[2]}` : e164 || '';
-}
 // A text's length as the daemon counts it (characters, not bytes or UTF-16 units), of
 // what is sent: the composer's text trimmed.
 const textLength = v => [...v.replace(/^\s+|\s+$/g, '')].length;
@@ -835,6 +852,7 @@ function renderConv(fresh) {
     c.ended && !c.gone ? 'Wrap it up to record why the resident got in touch and how it ended.' : '',
     c.gone ? `This conversation has left your list (${c.gone}).` : ''].filter(Boolean).join(' ');
   $('c-state').textContent = state;
+  voice.render(c);
 
   const thread = $('thread');
   const nearEnd = fresh || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 60;
@@ -859,7 +877,9 @@ function renderConv(fresh) {
   const off = leftNo || !!noText;
   $('composer-chat').hidden = !canSend || closed;
   $('composer-other').hidden = canSend || closed;
-  $('composer-other').textContent = canSend || closed ? '' :
+  $('composer-other').textContent = canSend || closed ? '' : c.channel === 'voice' ?
+    'This is a phone call: add a note for the record below. Replies are not sent from here; ' +
+    'speak to the resident on the phone.' :
     `A reply cannot be sent on this ${channelName(c.channel).toLowerCase()} conversation: ` +
     `${noMail || c.cannotReply || 'this channel cannot send replies yet'}. ` +
     'Add an internal note below, and contact the resident another way if they need an answer.';
@@ -889,7 +909,8 @@ function renderConv(fresh) {
   if (S.count.conv !== c.id) S.count = { conv: c.id, level: 'ok' };
   countText(false);
   if (!$('composer-err').textContent) composerDescribed();
-  $('end-btn').hidden = c.left;
+  // A call ends on the phone, not here.
+  $('end-btn').hidden = c.left || c.channel === 'voice';
   $('end-btn').textContent = isChat ? 'End chat' : 'End conversation';
   $('end-btn').disabled = closed;
   $('close-btn').disabled = !!c.gone;
@@ -899,6 +920,8 @@ function renderConv(fresh) {
   wrap.follow(c);
   $('transfer').hidden = !!c.gone;
   $('note-box').hidden = !!c.gone;
+  // A call has notes only: the note form is open when the call's conversation opens.
+  if (fresh && c.channel === 'voice' && !c.gone) $('note-box').open = true;
 }
 // The form's answers as a table above the thread (caption, column and row headers).
 function renderFields(c) {
@@ -1485,7 +1508,14 @@ function onmessage(m) {
     cv.touched = ++S.gen;
     askHistory(cv);
     renderInbox();
-    if (S.acceptedHere.has(id)) {
+    if (m.seized) {
+      // The advisor answered a call on their phone: they are talking to the resident now.
+      cv.channel = m.channel || 'voice';
+      const who = voice.popCaller(id);
+      voice.gone(id, 'answered');
+      openConv(id, true);
+      say(`You answered the call${who ? ' from ' + who : ''}. Its conversation is open: add notes as you talk.`, true);
+    } else if (S.acceptedHere.has(id)) {
       S.acceptedHere.delete(id);
       say('Offer accepted. The conversation is open.');
       openConv(id, true);
@@ -1540,6 +1570,8 @@ function onmessage(m) {
     c.messages.set(m.seq, x);
     takeFields(c, x);
     if (m.client_id && c.pending.has(m.client_id)) c.pending.delete(m.client_id);
+    // A line of the call's timeline: its facts (state, duration, callback) changed too.
+    if (isNew && m.metadata && m.metadata.voice) askHistory(c);
     if (m.from === 'resident') {
       c.typing = false;
       if (isNew) {
@@ -1617,6 +1649,14 @@ function onmessage(m) {
     c.online = !!m.online;
     changed(c);
     break;
+  case 'voice.ringing':
+    voice.ringing(m);
+    break;
+  case 'voice.answered':
+  case 'voice.ended':
+    voice.gone(String(m.conversation), m.type === 'voice.ended' ? 'ended' : 'answered');
+    break;
+  case 'voice.callback.recorded':
   case 'conversation.transferred':
   case 'conversation.released':
   case 'conversation.wrapped_up':
@@ -1648,6 +1688,10 @@ function customerChanged(id, cu) {
 function init() {
   record.init({ say, sessionGone, customerChanged });
   alerts.init({ sessionGone, focusOffer });
+  voice.init({ request, say, fieldError, channelName, changed,
+    current: () => (S.open ? S.convs.get(S.open) : null),
+    openRecord: (customer, conversation) => record.openCustomer(customer, conversation),
+    wrapUp: () => { if ($('wrap-form').hidden) wrap.open(); } });
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', signOut);
   $('status-select').addEventListener('change', () => {

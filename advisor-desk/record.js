@@ -138,7 +138,7 @@ async function openRecord(id, focus) {
   renderRecord();
   $('r-body').hidden = false;
   if (focus) $('r-name').focus();
-  loadTimeline(gen, false);
+  await loadTimeline(gen, false);
 }
 
 function renderRecord() {
@@ -630,6 +630,18 @@ export function show(conv) {
     R.rec = null;
     noRecord('No customer is known for this conversation yet. Use Find a customer to search for them or create one.');
   }
+}
+// A customer opened from elsewhere on the desk (a call's screen pop): their record, focused;
+// with conversation, that past contact opened in their timeline and focused when it is on
+// its first page.
+export async function openCustomer(id, conversation) {
+  await openRecord(id, !conversation);
+  if (!conversation || String(R.id) !== String(id)) return;
+  const li = [...$('r-timeline').children].find(x => x.dataset.conversation === String(conversation));
+  const b = li && li.querySelector('.tl-toggle');
+  if (!b) { $('r-name').focus(); return; }
+  if (b.getAttribute('aria-expanded') !== 'true') b.click();
+  b.focus();
 }
 function noRecord(text) {
   $('r-loading').hidden = true;

@@ -64,7 +64,8 @@ static const char QUEUES_SQL[] =
  * first message was left out of hours or when nobody was free
  * (sb_chat_leave, migration 0006). first_message: the resident's first
  * message as plain text, white space folded, cut to FIRST_MAX characters
- * (… at the cut).
+ * (… at the cut). caller and due_at: a call's (voice) caller as E.164
+ * (null when withheld) and a missed call's deadline (Unix ms), else null.
  */
 static const char OFFER_SQL[] =
         "WITH v AS (SELECT v.*, ($2::text = '1'"
@@ -81,6 +82,9 @@ static const char OFFER_SQL[] =
         "  ok.status, 'queue', ok.queue_id, 'queue_name', q.name,"
         "  'name', nullif(btrim(cu.display_name), ''),"
         "  'subject', nullif(ok.subject, ''),"
+        "  'caller', (SELECT v.caller FROM voice_calls v"
+        "   WHERE v.conversation_id = ok.id ORDER BY v.id DESC LIMIT 1),"
+        "  'due_at', (extract(epoch FROM ok.due_at) * 1000)::bigint,"
         "  'left_message', coalesce((SELECT m.metadata->>'kind' ="
         "   'left_message' FROM messages m WHERE m.conversation_id = ok.id"
         "   ORDER BY m.id LIMIT 1), false),"
