@@ -17,6 +17,7 @@ const NOTE_MAX = 2000;   // bytes, as the daemon counts them
 let hooks = { request: () => false, say: () => {}, openRecord: () => {}, fieldError: () => true,
   wrapUp: () => {}, changed: () => {} };
 const pops = new Map();   // conversation -> {msg, at, timer}
+const callers = new Map();   // conversation -> the caller as said, of the last calls that rang here
 const form = { conv: null, busy: false };
 
 // ---------------------------------------------------------------- words
@@ -37,9 +38,9 @@ export function dueText(ms) {
 }
 const DIRECTION = { inbound: 'Incoming call', outbound: 'Outgoing call' };
 const STATE = { new: 'Starting', ringing: 'Ringing', answered: 'On the call now', ended: 'Ended' };
-const CAUSE = { normalClearing: 'hung up', busy: 'the line was busy', cancel: 'the caller hung up before it was answered',
-  noAnswer: 'nobody answered', congestion: 'the phone network was busy', notFound: 'the number was not found',
-  forwarded: 'forwarded', voicemail: 'went to voicemail', failed: 'the call failed' };
+const CAUSE = { normalClearing: 'Hung up', busy: 'The line was busy', cancel: 'The caller hung up before it was answered',
+  noAnswer: 'Nobody answered', congestion: 'The phone network was busy', notFound: 'The number was not found',
+  forwarded: 'Forwarded', voicemail: 'Went to voicemail', failed: 'The call failed' };
 const OUTCOME = { reached: 'Reached the resident', no_answer: 'No answer', message_left: 'Left a message' };
 function duration(s) {
   if (s == null || s < 0) return '';
@@ -64,6 +65,9 @@ export function ringing(m) {
   const p = { msg: m, at: had ? had.at : Date.now() };
   p.timer = setTimeout(() => gone(id, 'timeout'), POP_MS);
   pops.set(id, p);
+  callers.delete(id);
+  callers.set(id, caller(m));
+  if (callers.size > 50) callers.delete(callers.keys().next().value);
   renderPops();
   if (!had) {
     const cu = m.customer || {};
@@ -151,8 +155,8 @@ function renderPops() {
     if (bs[idx]) bs[idx].focus();
   }
 }
-// The caller's number of a pop shown now, if any (for the words said when it is answered).
-export const popCaller = conv => (pops.has(String(conv)) ? caller(pops.get(String(conv)).msg) : '');
+// The caller of a call that rang here (for the words said when it is answered), or ''.
+export const popCaller = conv => callers.get(String(conv)) || '';
 
 // ---------------------------------------------------------------- the call's conversation
 // The call's facts (history's `call`) and, for a missed call, its callback and the outcome
@@ -172,7 +176,7 @@ function renderCall(k) {
     ['State', STATE[k.state] || k.state || 'Not known'],
     ['Answered by', k.answered_by || (k.state === 'ended' ? 'Nobody' : 'Not yet')]];
   if (k.state === 'ended') {
-    rows.push(['Duration', k.duration_s != null ? duration(k.duration_s) : 'Not known']);
+    if (k.answered_by || k.duration_s != null) rows.push(['Duration', k.duration_s != null ? duration(k.duration_s) : 'Not known']);
     if (k.cause && k.cause !== 'normalClearing') rows.push(['How it ended', CAUSE[k.cause] || k.cause]);
   }
   dl.replaceChildren(...rows.map(([t, d]) => {
@@ -192,14 +196,17 @@ function renderCall(k) {
     dl.append(x);
   }
 }
+// The latest attempt: `queued` (being worked: the outcome form), `scheduled` (another
+// attempt from not_before, once this one is wrapped up) or `done` (its outcome recorded).
 function renderCallback(c) {
   const cb = c.callback;
   const k = c.call || {};
-  const overdue = cb.status !== 'done' && cb.due_at && cb.due_at < Date.now();
+  const queued = cb.status === 'queued';
+  const overdue = queued && cb.due_at && cb.due_at < Date.now();
   const when = cb.due_at ? dueText(cb.due_at) : '';
-  const h = $('c-callback-h');
-  h.textContent = cb.status === 'done' ? `Callback attempt ${cb.attempt} recorded` :
-    `${overdue ? 'Overdue: missed' : 'Missed'} call \u2014 call back by ${when}`;
+  $('c-callback-h').textContent = queued ? `${overdue ? 'Overdue: missed' : 'Missed'} call \u2014 call back by ${when}` :
+    cb.status === 'scheduled' ? `Next callback attempt from ${dueText(cb.not_before)}` :
+      `Callback attempt ${cb.attempt} recorded`;
   $('c-callback').classList.toggle('overdue', !!overdue);
   const num = $('c-callback-number');
   num.replaceChildren();
@@ -208,16 +215,18 @@ function renderCallback(c) {
     a.href = `tel:${k.caller}`;
     num.append('Number to call: ', a);
   } else num.textContent = 'The number is withheld: it cannot be called back.';
-  $('c-callback-attempt').textContent = cb.status === 'done' ?
-    `${OUTCOME[cb.outcome] || cb.outcome}. Wrap it up to finish.` :
-    `Attempt ${cb.attempt}${overdue ? `: its deadline, ${when}, has passed` : ''}.`;
-  const open = cb.status !== 'done' && !c.gone;
+  $('c-callback-attempt').textContent = queued ?
+    `Attempt ${cb.attempt}${overdue ? `: its deadline, ${when}, has passed` : ''}.` :
+    cb.status === 'scheduled' ? `Attempt ${cb.attempt}, due by ${when}: it comes back to the queue then, ` +
+      'once this conversation is wrapped up.' : `${OUTCOME[cb.outcome] || cb.outcome || 'Recorded'}.` +
+      (c.ended || c.gone ? '' : ' Wrap it up to finish.');
+  const open = queued && !c.gone;
   $('cb-form').hidden = !open;
-  if (open && form.conv !== c.id) startForm(c);
+  if (open && form.conv !== `${c.id}:${cb.attempt}`) startForm(c);
 }
 // A fresh outcome form for conversation c: nothing chosen, "try again" 2 hours ahead.
 function startForm(c) {
-  form.conv = c.id;
+  form.conv = `${c.id}:${c.callback.attempt}`;
   form.busy = false;
   for (const r of document.querySelectorAll('#cb-form input[name="cb-outcome"]')) r.checked = false;
   $('cb-note').value = '';
@@ -252,7 +261,7 @@ function clearErrors() {
 function submit(ev, current) {
   ev.preventDefault();
   const c = current();
-  if (!c || c.id !== form.conv || form.busy) return;
+  if (!c || !c.callback || `${c.id}:${c.callback.attempt}` !== form.conv || form.busy) return;
   clearErrors();
   const outcome = outcomeChosen();
   if (!outcome) {
@@ -299,7 +308,8 @@ function submit(ev, current) {
     // Recorded: the timeline has it; the conversation is in wrap-up (wrapup.js).
     const cv = current();
     if (cv && cv.id === c.id && cv.callback) {
-      cv.callback = { ...cv.callback, status: 'done', outcome };
+      // Until the history says so (a next attempt scheduled, say): this one done.
+      if (cv.callback.status === 'queued') cv.callback = { ...cv.callback, status: 'done', outcome };
       hooks.say(`Callback attempt ${m.attempt || cv.callback.attempt} recorded: ${OUTCOME[outcome].toLowerCase()}` +
         `${msg.retry_at ? `, another attempt from ${dueText(msg.retry_at)}` : ''}. Now wrap it up.`);
       hooks.changed(cv);
@@ -339,6 +349,7 @@ export function init(h) {
 export function reset() {
   for (const p of pops.values()) clearTimeout(p.timer);
   pops.clear();
+  callers.clear();
   renderPops();
   form.conv = null;
   $('cb-note').value = '';

@@ -163,6 +163,8 @@ static const char THREAD_SQL[] =
                       "  (SELECT coalesce(json_agg(json_build_object('seq', "
                       "m.id,"
                       "    'direction', m.direction, 'from', CASE"
+                      "     WHEN m.direction = 'internal' AND m.author_kind ="
+                      "      'system' THEN 'system'"
                       "     WHEN m.direction = 'internal' THEN 'note'"
                       "     WHEN m.author_kind = 'customer' THEN 'customer'"
                       "     WHEN m.author_kind = 'staff' THEN 'advisor' ELSE "
