@@ -606,7 +606,7 @@ function lastMessage(c) {
 }
 function waitingText(c) {
   if (c.left) return 'a message left for the council';
-  if (c.channel === 'voice' && c.callback && c.callback.status !== 'done' && c.callback.due_at) {
+  if (c.channel === 'voice' && c.callback && c.callback.status === 'queued' && c.callback.due_at) {
     return `call back by ${voice.dueText(c.callback.due_at)}`;
   }
   if (c.channel === 'voice' && c.call && c.call.state === 'answered' && !c.ended) return 'on the call now';
@@ -643,6 +643,9 @@ function renderCapacity() {
   }));
 }
 
+// "Web chat, Council Tax"; the channel alone when the desk was not told the queue (a call
+// answered on the phone comes with none).
+const channelQueue = c => (c.queue ? `${channelName(c.channel)}, ${queueName(c.queue)}` : channelName(c.channel));
 function renderInbox() {
   renderCapacity();
   const list = $('inbox');
@@ -658,7 +661,7 @@ function renderInbox() {
     const n = unread(c);
     const title = el('span', 't', `${c.customer ? residentName(c) : 'Conversation ' + c.id}` +
       (c.reference ? ` (${c.reference})` : ''));
-    const detail = el('span', 'd', `${channelName(c.channel)}, ${queueName(c.queue)}, ${waitingText(c)}`);
+    const detail = el('span', 'd', `${channelQueue(c)}, ${waitingText(c)}`);
     b.append(title, detail);
     if (n > 0) {
       const u = el('span', 'unread', `${n} unread`);
@@ -827,7 +830,7 @@ function renderConv(fresh) {
   }
   $('conv-h').textContent = `${channelName(c.channel)} with ${c.customer ? residentName(c) : 'a resident'}`;
   $('c-ref').textContent = c.reference || '–';
-  $('c-channel').textContent = `${channelName(c.channel)}, ${queueName(c.queue)}`;
+  $('c-channel').textContent = channelQueue(c);
   $('c-subject-row').hidden = !c.subject;
   $('c-subject').textContent = c.subject || '';
   const isChat = c.channel === 'chat';

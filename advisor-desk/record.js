@@ -149,7 +149,8 @@ function renderRecord() {
     R.conv ? `Customer ${rec.id}: not the open conversation's customer.` : `Customer ${rec.id}.`;
   const m = mine && R.conv.customer.match;
   const hint = $('r-match');
-  $('r-match-box').hidden = !(m === 'new' || m === 'none' || m === 'ambiguous');
+  // A call's record was found by the caller's number (the screen pop said how): no hint.
+  $('r-match-box').hidden = !(m === 'new' || m === 'none' || m === 'ambiguous') || R.conv.channel === 'voice';
   // How the resident's details matched when the conversation began (its history's match):
   // a chat's pre-chat form, or what another channel brought (a web form's email or phone).
   const chat = !R.conv || !R.conv.channel || R.conv.channel === 'chat';

@@ -127,6 +127,8 @@ test('a known caller: the pop, answered (seized), notes only, the hangup on the 
       'the answer announced');
     await page.locator('#pops').waitFor({ state: 'hidden' });
     assert.equal(await page.locator(`#inbox button[data-inbox="${conv}"][aria-current="true"]`).count(), 1);
+    assert.equal(await page.locator('#c-channel').textContent(), 'Phone');
+    assert.ok(await page.locator('#r-match-box').isHidden());
     const fact = name => page.locator('#c-call-facts div', { has: page.locator('dt', { hasText: name }) }).locator('dd');
     await until(async () => (await fact('State').textContent()) === 'On the call now', 'the call live');
     assert.equal(await fact('Number').textContent(), '07700 900123');
