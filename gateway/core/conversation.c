@@ -118,7 +118,7 @@ static const char HISTORY_SQL[] =
         " coalesce((SELECT r.advisor_read FROM conversation_reads r"
         "  WHERE r.conversation_id = c.id), 0),"
         " (SELECT coalesce(json_agg(jsonb_build_object('seq', m.id, 'from',"
-        "   CASE WHEN m.direction = 'internal' AND m.author_kind = 'system'"
+        "   CASE WHEN m.direction = 'internal' AND m.source = 'voice'"
         "    THEN 'system' WHEN m.direction = 'internal' THEN 'note'"
         "    WHEN m.author_kind = 'customer' THEN 'resident'"
         "    WHEN m.author_kind = 'staff' THEN 'advisor' ELSE 'system' END,"
