@@ -234,7 +234,7 @@ test('out of hours: told before the form, then leave a message, with a reference
   const topic = page.getByLabel('What is your question about?');
   // The daemon's topics: bins is closed today (a closure day), opens tomorrow.
   assert.deepEqual(await topic.evaluate(s => [...s.options].map(o => o.textContent)),
-    ['Bins and recycling (closed now)', 'Council Tax']);
+    ['Bins and recycling (closed now)', 'Council Tax', 'Texts']);
   await topic.selectOption('bins');
   await page.locator('switchboard-chat #sb-topic-h', { hasText: /^Closed now\. Chat opens again / }).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Start chat' }).isVisible(), false);
@@ -273,7 +273,7 @@ test('embedded by a page of another origin: modules, styles and topics load (COR
   await launcher(page).click();
   const topic = page.getByLabel('What is your question about?');
   assert.deepEqual(await topic.evaluate(s => [...s.options].map(o => o.textContent)),
-    ['Bins and recycling (closed now)', 'Council Tax']);
+    ['Bins and recycling (closed now)', 'Council Tax', 'Texts']);
   await axe(page, 'pre-chat form on another origin');
   await page.getByLabel('Your name').fill('Cora Crossorigin');
   await page.getByRole('button', { name: 'Start chat' }).click();

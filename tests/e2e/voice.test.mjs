@@ -91,19 +91,19 @@ test('a known caller: the pop, answered (seized), notes only, the hangup on the 
   () => onDesk(async page => {
     const cust = sql(`WITH c AS (INSERT INTO customers (display_name, vulnerable, reasonable_adjustments)
       VALUES ('Dee Resident', true, 'Speak slowly: she uses a hearing aid') RETURNING id),
-      i AS (INSERT INTO customer_identities (customer_id, kind, value) SELECT id, 'phone', '+447700900123' FROM c),
+      i AS (INSERT INTO customer_identities (customer_id, kind, value) SELECT id, 'phone', '+447700900423' FROM c),
       o AS (INSERT INTO conversations (customer_id, channel, queue_id, status, subject)
         SELECT id, 'sms', 10, 'awaiting_customer', 'Garden waste subscription' FROM c)
       SELECT id FROM c`).split('\n')[0];
     const ref = sql(`SELECT reference FROM conversations WHERE customer_id = ${cust}`);
-    const c = call('07700 900123');
+    const c = call('07700 900423');
     await c.event('newCall', 0);
     await c.event('ringing', 1, { agent_extension: EXT, queue: 'Council Tax' });
-    const p = pop(page, 'Call from 07700 900123');
+    const p = pop(page, 'Call from 07700 900423');
     await p.waitFor();
     await page.getByRole('region', { name: 'Call ringing' }).waitFor();
     await until(async () => (await page.locator('#say-alert').textContent()) ===
-      'Call from 07700 900123 \u2014 Dee Resident. Vulnerable: take extra care.', 'the call announced');
+      'Call from 07700 900423 \u2014 Dee Resident. Vulnerable: take extra care.', 'the call announced');
     assert.equal(await p.locator('.pop-match').textContent(), 'Known caller: Dee Resident');
     await p.locator('.pop-flag', { hasText: 'Vulnerable: take extra care' }).waitFor();
     assert.equal(await p.locator('.pop-adjust').textContent(), 'Reasonable adjustments: Speak slowly: she uses a hearing aid');
@@ -123,7 +123,7 @@ test('a known caller: the pop, answered (seized), notes only, the hangup on the 
     await c.event('answer', 3, { agent_extension: EXT });
     await page.getByRole('heading', { name: 'Phone with Dee Resident' }).waitFor();
     await until(async () => (await page.evaluate(() => document.activeElement.id)) === 'conv-h', 'the call focused');
-    await until(async () => /^You answered the call from 07700 900123\./.test(await page.locator('#say-alert').textContent()),
+    await until(async () => /^You answered the call from 07700 900423\./.test(await page.locator('#say-alert').textContent()),
       'the answer announced');
     await page.locator('#pops').waitFor({ state: 'hidden' });
     assert.equal(await page.locator(`#inbox button[data-inbox="${conv}"][aria-current="true"]`).count(), 1);
@@ -131,7 +131,7 @@ test('a known caller: the pop, answered (seized), notes only, the hangup on the 
     assert.ok(await page.locator('#r-match-box').isHidden());
     const fact = name => page.locator('#c-call-facts div', { has: page.locator('dt', { hasText: name }) }).locator('dd');
     await until(async () => (await fact('State').textContent()) === 'On the call now', 'the call live');
-    assert.equal(await fact('Number').textContent(), '07700 900123');
+    assert.equal(await fact('Number').textContent(), '07700 900423');
     assert.equal(await fact('Answered by').textContent(), 'Vera Voice');
     assert.equal(await fact('Call').textContent(), 'Incoming call');
     await page.locator('#thread li', { hasText: 'Answered by Vera Voice' }).waitFor();
@@ -173,9 +173,9 @@ test('a known caller: the pop, answered (seized), notes only, the hangup on the 
 
 test('a missed call: the callback offered, no answer with a retry, offered again overdue, reached; axe clean',
   () => onDesk(async page => {
-    const c = call('07700 900124');
+    const c = call('07700 900424');
     await c.event('ringing', 0, { agent_extension: EXT });
-    await pop(page, 'Call from 07700 900124').locator('.pop-match', { hasText: 'New caller' }).waitFor();
+    await pop(page, 'Call from 07700 900424').locator('.pop-match', { hasText: 'New caller' }).waitFor();
     await c.event('hangup', 20, { cause: 'noAnswer' });
     await page.locator('#pops').waitFor({ state: 'hidden' });
     const conv = await convOf(c);
@@ -183,14 +183,14 @@ test('a missed call: the callback offered, no answer with a retry, offered again
       `FROM conversations WHERE id = ${conv}`);
     // Offered by number, with its deadline.
     const offer = page.locator(`.offer[data-conversation="${conv}"]`);
-    await offer.getByRole('heading', { name: 'Call back 07700 900124 (missed call)' }).waitFor({ timeout: 30000 });
+    await offer.getByRole('heading', { name: 'Call back 07700 900424 (missed call)' }).waitFor({ timeout: 30000 });
     await offer.locator('.offer-tag', { hasText: `Due by ${due()}` }).waitFor();
     await axe(page, 'callback offered');
     await offer.getByRole('button', { name: 'Accept' }).click();
     const box = page.getByRole('region', { name: /call back by/ });
     await box.getByRole('heading', { name: `Missed call \u2014 call back by ${due()}` }).waitFor();
-    const tel = box.getByRole('link', { name: '07700 900124' });
-    assert.equal(await tel.getAttribute('href'), 'tel:+447700900124');
+    const tel = box.getByRole('link', { name: '07700 900424' });
+    assert.equal(await tel.getAttribute('href'), 'tel:+447700900424');
     assert.ok(await page.locator('#cb-retry-field').isHidden());
     await axe(page, 'callback open');
     // Nothing chosen: said on the group.
@@ -222,7 +222,7 @@ test('a missed call: the callback offered, no answer with a retry, offered again
     sql(`UPDATE voice_callbacks SET due_at = now() - interval '1 minute' WHERE conversation_id = ${conv} AND attempt = 2`);
     await wrapUp(page, 'No answer yet');
     const again = page.locator(`.offer[data-conversation="${conv}"]`);
-    await again.getByRole('heading', { name: 'Call back 07700 900124 (missed call)' }).waitFor({ timeout: 30000 });
+    await again.getByRole('heading', { name: 'Call back 07700 900424 (missed call)' }).waitFor({ timeout: 30000 });
     await again.locator('.offer-tag', { hasText: /^Overdue: was due by / }).waitFor();
     await again.getByRole('button', { name: 'Accept' }).click();
     await page.getByRole('heading', { name: /Overdue: missed call \u2014 call back by / }).waitFor();
