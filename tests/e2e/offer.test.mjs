@@ -93,7 +93,7 @@ test('an offer names the resident, the queue and the first message; queues by na
     await page.getByText('Transfer to a queue or an advisor').click();
     const to = page.getByLabel('To a queue');
     await to.locator('option', { hasText: 'Bins and recycling' }).waitFor({ state: 'attached' });
-    assert.deepEqual(await to.locator('option').allTextContents(), ['No queue', 'Bins and recycling', 'Council Tax']);
+    assert.deepEqual(await to.locator('option').allTextContents(), ['No queue', 'Bins and recycling', 'Council Tax', 'Texts']);
     await axe(page, 'conversation with queue names');
     await page.getByText('Transfer to a queue or an advisor').click();
 
