@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "bus.h"
+#include "conversation.h"
 #include "email_compose.h"
 #include "email_oauth.h"
 #include "email_outbox.h"
@@ -75,29 +76,18 @@ job_free(struct job *j)
 	free(j);
 }
 
-/* One row's outcome is recorded (or could not be): the next batch. */
 /*
  * An advisor's reply changed state (recorded: sent, pending again, failed
- * for good): the desks following its conversation are told
- * (conversation.delivery, docs/desk-protocol.md).
+ * for good): the desks following its conversation are told.
  */
 static void
 tell_desks(struct email_outbox *o, const struct job *j, const char *status)
 {
-	char cs[24];
-	json_t *ev;
+	struct conversation_delivery d = {
+	        status, j->to, j->ok ? NULL : j->out.reason, NULL, NULL};
 
-	if (o->bus == NULL || j->conv == 0 || j->seq == 0 || o->closing ||
-	    status == NULL || status[0] == '\0')
-		return;
-	snprintf(cs, sizeof(cs), "%llu", (unsigned long long)j->conv);
-	ev = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?}}", "type",
-	               "conversation.delivery", "conversation", cs, "seq",
-	               (json_int_t)j->seq, "delivery", "status", status, "to",
-	               j->to, "error", j->ok ? NULL : j->out.reason);
-	if (ev != NULL)
-		bus_publish(o->bus, j->conv, 0, ev, NULL, NULL, NULL, NULL);
-	json_decref(ev);
+	if (!o->closing)
+		conversation_publish_delivery(o->bus, j->conv, j->seq, &d);
 }
 
 static void

@@ -381,24 +381,14 @@ inbound(struct sms *s, const struct gw_http_request *req, enum hook h,
 static void
 tell_desks(struct sms *s, const PGresult *res, int row)
 {
-	uint64_t conv = strtoull(PQgetvalue(res, row, 3), NULL, 10),
-	         seq = strtoull(PQgetvalue(res, row, 4), NULL, 10);
-	const char *receipt = PQgetvalue(res, row, 5),
-	           *detail = PQgetvalue(res, row, 6);
-	char cs[24];
-	json_t *ev;
+	struct conversation_delivery d = {"sent", PQgetvalue(res, row, 7), NULL,
+	                                  PQgetvalue(res, row, 5),
+	                                  PQgetvalue(res, row, 6)};
 
-	if (s->bus == NULL || conv == 0 || seq == 0)
-		return;
-	snprintf(cs, sizeof(cs), "%llu", (unsigned long long)conv);
-	ev = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s, s:s?}}", "type",
-	               "conversation.delivery", "conversation", cs, "seq",
-	               (json_int_t)seq, "delivery", "status", "sent", "to",
-	               PQgetvalue(res, row, 7), "receipt", receipt,
-	               "receipt_detail", detail[0] ? detail : NULL);
-	if (ev != NULL)
-		bus_publish(s->bus, conv, 0, ev, NULL, NULL, NULL, NULL);
-	json_decref(ev);
+	if (!s->closing)
+		conversation_publish_delivery(
+		        s->bus, strtoull(PQgetvalue(res, row, 3), NULL, 10),
+		        strtoull(PQgetvalue(res, row, 4), NULL, 10), &d);
 }
 
 static void
@@ -610,15 +600,8 @@ history(void *arg, uint64_t conv, json_t *answer)
 	(void)conv;
 	if (!json_is_object(o))
 		return;
-	if (d == NULL && s->c->nsenders > 0)
+	if (d == NULL) /* a left message: the first sender (sms.h) */
 		d = &s->c->senders[0];
-	if (d == NULL) {
-		if (!json_object_get(o, "why"))
-			json_object_set_new(
-			        o, "why",
-			        json_string("no SMS sender is configured"));
-		return;
-	}
 	json_object_set_new(o, "max_length", json_integer(d->max_length));
 }
 

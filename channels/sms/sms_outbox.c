@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "bus.h"
+#include "conversation.h"
 #include "http_client.h"
 #include "identity.h"
 #include "log.h"
@@ -71,21 +72,12 @@ job_free(struct job *j)
 static void
 tell_desks(struct sms_outbox *o, const struct job *j, const char *status)
 {
-	char cs[24];
-	json_t *ev;
+	struct conversation_delivery d = {status, j->to,
+	                                  j->ok ? NULL : j->reason,
+	                                  j->ok ? "queued" : NULL, NULL};
 
-	if (o->bus == NULL || j->conv == 0 || j->seq == 0 || o->closing ||
-	    status == NULL || status[0] == '\0')
-		return;
-	snprintf(cs, sizeof(cs), "%llu", (unsigned long long)j->conv);
-	ev = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s?, s:s?}}", "type",
-	               "conversation.delivery", "conversation", cs, "seq",
-	               (json_int_t)j->seq, "delivery", "status", status, "to",
-	               j->to, "error", j->ok ? NULL : j->reason, "receipt",
-	               j->ok ? "queued" : NULL);
-	if (ev != NULL)
-		bus_publish(o->bus, j->conv, 0, ev, NULL, NULL, NULL, NULL);
-	json_decref(ev);
+	if (!o->closing)
+		conversation_publish_delivery(o->bus, j->conv, j->seq, &d);
 }
 
 static void

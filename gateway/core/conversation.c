@@ -1452,6 +1452,38 @@ conversation_route_seize(struct conversation *cv, uint64_t conv, uint64_t queue,
 	                   "seize");
 }
 
+static void
+set_if(json_t *o, const char *k, const char *v)
+{
+	if (v != NULL && v[0] != '\0')
+		json_object_set_new(o, k, json_string(v));
+}
+
+void
+conversation_publish_delivery(struct bus *b, uint64_t conv, uint64_t seq,
+                              const struct conversation_delivery *d)
+{
+	char cs[24];
+	json_t *ev, *dv;
+
+	if (b == NULL || conv == 0 || seq == 0 || d->status == NULL ||
+	    d->status[0] == '\0')
+		return;
+	snprintf(cs, sizeof(cs), "%llu", (unsigned long long)conv);
+	dv = json_object();
+	set_if(dv, "status", d->status);
+	set_if(dv, "to", d->to);
+	set_if(dv, "error", d->error);
+	set_if(dv, "receipt", d->receipt);
+	set_if(dv, "receipt_detail", d->receipt_detail);
+	ev = json_pack("{s:s, s:s, s:I, s:o}", "type", "conversation.delivery",
+	               "conversation", cs, "seq", (json_int_t)seq, "delivery",
+	               dv);
+	if (ev != NULL)
+		bus_publish(b, conv, 0, ev, NULL, NULL, NULL, NULL);
+	json_decref(ev);
+}
+
 size_t
 conversation_publish_message(struct conversation *cv,
                              const struct conversation_inbound *m,

@@ -293,6 +293,24 @@ int conversation_route_seize(struct conversation *cv, uint64_t conv,
                              long long since_ms, uint64_t staff);
 
 /*
+ * What became of an advisor's reply sent through the outbox (email, SMS):
+ * {"type": "conversation.delivery", "conversation", "seq", "delivery":
+ * {"status", "to", "error"?, "receipt"?, "receipt_detail"?}} to the desks
+ * following conv, on every instance (docs/desk-protocol.md). NULL or ""
+ * members are left out; nothing is sent for a conv or seq of 0. For the
+ * outbox senders and the SMS receipts, which hold the bus, not the core.
+ */
+struct conversation_delivery {
+	const char *status; /* sent, pending, failed, dead */
+	const char *to;
+	const char *error;
+	const char *receipt; /* the provider's, for a text */
+	const char *receipt_detail;
+};
+void conversation_publish_delivery(struct bus *b, uint64_t conv, uint64_t seq,
+                                   const struct conversation_delivery *d);
+
+/*
  * Routing events of every instance (a route_event_cb; arg is cv): each
  * released, transferred or requeued conversation is conversation_left.
  * conversation_attach hands it route_ws's events.
